@@ -1,0 +1,95 @@
+/* laddr.c: the net.address object of the Lua binding (owner thread). */
+#include <string.h>
+
+#include "lnet.h"
+
+typedef struct laddr {
+  net_addr *a;   /* NULL until filled, so a failed allocation leaks nothing */
+} laddr;
+
+net_addr **lnet_new_addr(lua_State *L) {
+  laddr *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->a = NULL;
+  luaL_setmetatable(L, LNET_ADDR);
+  return &u->a;
+}
+
+net_addr *lnet_test_addr(lua_State *L, int i) {
+  laddr *u = luaL_testudata(L, i, LNET_ADDR);
+  return u ? u->a : NULL;
+}
+
+net_addr *lnet_check_addr(lua_State *L, int i) {
+  laddr *u = luaL_checkudata(L, i, LNET_ADDR);
+  if (!u->a) luaL_argerror(L, i, "address was released");
+  return u->a;
+}
+
+int lnet_resolve_address(lua_State *L) {
+  size_t len;
+  const char *host = luaL_checklstring(L, 1, &len);
+  net_addr **slot = lnet_new_addr(L);
+  const char *err;
+  *slot = net_resolve(host, len, &err);
+  if (!*slot) return lnet_fail(L, err, NET_E_INVALID);
+  return 1;
+}
+
+static int addr_get_status(lua_State *L) {
+  return lnet_push_result(L, net_addr_status(lnet_check_addr(L, 1)));
+}
+
+static int addr_wait_until_resolved(lua_State *L) {
+  net_addr *a = lnet_check_addr(L, 1);
+  return lnet_push_result(L, net_addr_wait(a, lnet_opt_timeout(L, 2)));
+}
+
+static int addr_get_ip(lua_State *L) {
+  const char *ip = net_addr_ip(lnet_check_addr(L, 1));
+  if (ip) lua_pushstring(L, ip);
+  else lua_pushnil(L);
+  return 1;
+}
+
+static int addr_get_hostname(lua_State *L) {
+  lua_pushstring(L, net_addr_hostname(lnet_check_addr(L, 1)));
+  return 1;
+}
+
+static int addr_gc(lua_State *L) {
+  laddr *u = luaL_checkudata(L, 1, LNET_ADDR);
+  net_addr_unref(u->a);
+  u->a = NULL;
+  return 0;
+}
+
+static int addr_tostring(lua_State *L) {
+  laddr *u = luaL_checkudata(L, 1, LNET_ADDR);
+  if (!u->a) {
+    lua_pushliteral(L, "net.address(released)");
+    return 1;
+  }
+  static const char *const names[] = {"waiting", "success", "failure"};
+  net_result r = net_addr_status(u->a);
+  const char *ip = net_addr_ip(u->a), *host = net_addr_hostname(u->a);
+  if (ip && strcmp(ip, host) != 0) lua_pushfstring(L, "net.address(%s %s, %s)", host, ip, names[r.status]);
+  else lua_pushfstring(L, "net.address(%s, %s)", host, names[r.status]);
+  return 1;
+}
+
+void lnet_open_addr(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"get_status", addr_get_status},
+      {"wait_until_resolved", addr_wait_until_resolved},
+      {"get_ip", addr_get_ip},
+      {"get_hostname", addr_get_hostname},
+      {NULL, NULL},
+  };
+  static const luaL_Reg meta[] = {
+      {"__gc", addr_gc},
+      {"__close", addr_gc},
+      {"__tostring", addr_tostring},
+      {NULL, NULL},
+  };
+  lnet_new_class(L, LNET_ADDR, methods, meta);
+}

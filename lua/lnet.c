@@ -1,0 +1,108 @@
+/* lnet.c: luaopen_net and the module-level functions of the Lua binding.
+ * Runs on the thread that owns the lua_State. */
+#include <limits.h>
+
+#include "engine.h"
+#include "lnet.h"
+
+int lnet_push_result(lua_State *L, net_result r) {
+  static const char *const names[] = {"waiting", "success", "failure"};
+  lua_pushstring(L, names[r.status]);
+  if (r.status != NET_FAILURE) return 1;
+  lua_pushstring(L, r.msg);
+  lua_pushstring(L, net_errcode(r.err));
+  return 3;
+}
+
+int lnet_fail(lua_State *L, const char *msg, net_err code) {
+  lua_pushnil(L);
+  lua_pushstring(L, msg);
+  lua_pushstring(L, net_errcode(code));
+  return 3;
+}
+
+int lnet_opt_timeout(lua_State *L, int i) {
+  lua_Integer t = luaL_optinteger(L, i, 0);
+  if (t < -1) luaL_argerror(L, i, "timeout must be -1 (forever) or a number of milliseconds");
+  return t > INT_MAX ? INT_MAX : (int)t;
+}
+
+void lnet_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                    const luaL_Reg *metamethods) {
+  luaL_newmetatable(L, name);
+  luaL_setfuncs(L, metamethods, 0);
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushstring(L, name);
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+}
+
+static int l_clock(lua_State *L) {
+  lua_pushnumber(L, net_clock());
+  return 1;
+}
+
+/* The generation this lua_State saw last lives in an upvalue, so each state
+ * gets "activity since my previous wait", never a lost wake-up. */
+static int l_wait(lua_State *L) {
+  int timeout = lnet_opt_timeout(L, 1);
+  uint64_t *seen = lua_touserdata(L, lua_upvalueindex(1));
+  lua_pushboolean(L, net_wait_activity_since(seen, timeout));
+  return 1;
+}
+
+static int l_get_stats(lua_State *L) {
+  net_stats s = net_get_stats();
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)s.connections);
+  lua_setfield(L, -2, "connections");
+  lua_pushinteger(L, (lua_Integer)s.addresses);
+  lua_setfield(L, -2, "addresses");
+  lua_pushinteger(L, (lua_Integer)s.buffer_bytes);
+  lua_setfield(L, -2, "buffer_bytes");
+  lua_pushinteger(L, (lua_Integer)s.chunks);
+  lua_setfield(L, -2, "chunks");
+  return 1;
+}
+
+/* One per luaopen_net: keeps the engine alive for as long as the state is. */
+static int instance_gc(lua_State *L) {
+  int *live = lua_touserdata(L, 1);
+  if (*live) net_quit();
+  *live = 0;
+  return 0;
+}
+
+NET_API int luaopen_net(lua_State *L) {
+  static const luaL_Reg funcs[] = {
+      {"resolve_address", lnet_resolve_address},
+      {"open_tcp", lnet_open_tcp_fn},
+      {"clock", l_clock},
+      {"wait", l_wait},
+      {"get_stats", l_get_stats},
+      {NULL, NULL},
+  };
+  int *live = lua_newuserdatauv(L, sizeof *live, 0);
+  *live = 0;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, instance_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  if (net_init() != 0) return luaL_error(L, "net: cannot initialise the engine");
+  *live = 1;
+  /* Registry-anchored: finalised at lua_close, after every object made later. */
+  luaL_ref(L, LUA_REGISTRYINDEX);
+
+  lnet_open_addr(L);
+  lnet_open_tcp(L);
+  luaL_newlibtable(L, funcs);
+  uint64_t *seen = lua_newuserdatauv(L, sizeof *seen, 0);
+  *seen = 0;
+  net_wait_activity_since(seen, 0);   /* start from now, not from process start */
+  luaL_setfuncs(L, funcs, 1);
+  lua_pushliteral(L, "sluice 0.1");
+  lua_setfield(L, -2, "_VERSION");
+  return 1;
+}

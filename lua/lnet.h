@@ -1,0 +1,35 @@
+/* lnet.h: shared pieces of the Lua binding (one file per object type).
+ * Runs on whatever thread owns the lua_State; it only polls the engine. */
+#ifndef SLUICE_LNET_H
+#define SLUICE_LNET_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "net.h"
+
+#define LNET_ADDR "net.address"
+#define LNET_TCP "net.tcp"
+
+/* Pushes "waiting" / "success" / "failure", message, code; returns the count. */
+int lnet_push_result(lua_State *L, net_result r);
+/* Pushes nil, message, code; returns 3. */
+int lnet_fail(lua_State *L, const char *msg, net_err code);
+/* Optional millisecond timeout at index i: default 0, -1 means forever. */
+int lnet_opt_timeout(lua_State *L, int i);
+/* Registers a metatable with separate methods (so __gc is not callable as a method). */
+void lnet_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                    const luaL_Reg *metamethods);
+
+/* Pushes an empty net.address and returns its slot: fill it after the push,
+ * so a memory error while pushing cannot leak the reference. */
+net_addr **lnet_new_addr(lua_State *L);
+net_addr *lnet_check_addr(lua_State *L, int i);
+net_addr *lnet_test_addr(lua_State *L, int i);
+
+void lnet_open_addr(lua_State *L);
+void lnet_open_tcp(lua_State *L);
+int lnet_resolve_address(lua_State *L);
+int lnet_open_tcp_fn(lua_State *L);
+
+#endif

@@ -1,0 +1,199 @@
+/* ltcp.c: the net.tcp connection object of the Lua binding (owner thread).
+ * Every method polls the engine's rings and atomics and returns at once. */
+#include <stdio.h>
+#include <string.h>
+
+#include "engine.h"
+#include "lnet.h"
+
+typedef struct ltcp {
+  net_conn *c;        /* NULL once closed */
+  net_addr *target;   /* what was asked for, kept for __tostring */
+  int port;
+} ltcp;
+
+static ltcp *check_tcp(lua_State *L) { return luaL_checkudata(L, 1, LNET_TCP); }
+
+static int closed(lua_State *L) { return lnet_fail(L, "closed", NET_E_CLOSED); }
+
+int lnet_open_tcp_fn(lua_State *L) {
+  net_addr *a = lnet_test_addr(L, 1);
+  size_t len = 0;
+  const char *host = NULL;
+  if (!a) {
+    if (lua_type(L, 1) != LUA_TSTRING) return luaL_typeerror(L, 1, "string or net.address");
+    host = lua_tolstring(L, 1, &len);
+  }
+  lua_Integer port = luaL_checkinteger(L, 2);
+  if (port < 1 || port > 65535) return luaL_argerror(L, 2, "port must be 1..65535");
+  int t = lua_type(L, 3);
+  if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TTABLE)
+    return luaL_typeerror(L, 3, "boolean or table");
+  if (lua_toboolean(L, 3))
+    return lnet_fail(L, "tls: not available in this build", NET_E_TLS);
+
+  ltcp *u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, LNET_TCP);
+  const char *err = NULL;
+  u->target = a ? net_addr_ref(a) : net_resolve(host, len, &err);
+  if (!u->target) return lnet_fail(L, err, NET_E_INVALID);
+  u->port = (int)port;
+  u->c = net_tcp_open(u->target, (uint16_t)port, NULL, &err);
+  if (!u->c) return lnet_fail(L, err, NET_E_LIMIT);
+  return 1;
+}
+
+static int tcp_get_status(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  if (!u->c) return lnet_push_result(L, (net_result){NET_FAILURE, NET_E_CLOSED, "closed"});
+  return lnet_push_result(L, net_conn_status(u->c));
+}
+
+static int tcp_wait_until_connected(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  int timeout = lnet_opt_timeout(L, 2);
+  if (!u->c) return lnet_push_result(L, (net_result){NET_FAILURE, NET_E_CLOSED, "closed"});
+  return lnet_push_result(L, net_conn_wait_connected(u->c, timeout));
+}
+
+static int tcp_write(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  if (!u->c) return closed(L);
+  long n = net_conn_write(u->c, data, len);
+  if (n < 0) {
+    net_result r = net_conn_status(u->c);
+    return lnet_fail(L, r.msg, r.err);
+  }
+  lua_pushinteger(L, n);
+  return 1;
+}
+
+/* Pushes up to n (> 0, <= available) bytes: straight from the ring when they
+ * sit in one chunk, else through one Lua buffer of exactly that size. */
+static void push_bytes(lua_State *L, net_conn *c, size_t n) {
+  net_span sp[1];
+  if (net__conn_peek(c, sp, 1, n) == 1 && sp[0].len >= n) {
+    lua_pushlstring(L, sp[0].base, n);
+    net__conn_consume(c, n);
+    return;
+  }
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, n);
+  long got = net_conn_read(c, p, n);
+  luaL_pushresultsize(&b, got > 0 ? (size_t)got : 0);
+}
+
+static int tcp_read(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  lua_Integer max = luaL_checkinteger(L, 2);
+  if (max < 1) return luaL_argerror(L, 2, "max_len must be at least 1");
+  if (!u->c) return closed(L);
+  size_t avail = net_conn_available(u->c);
+  if (avail == 0) {
+    long end = net__conn_read_end(u->c);
+    if (end == NET_READ_EOF) {
+      lua_pushnil(L);
+      return 1;
+    }
+    if (end == NET_READ_ERROR) {
+      net_result r = net_conn_status(u->c);
+      return lnet_fail(L, r.msg, r.err);
+    }
+    avail = net_conn_available(u->c);   /* bytes may have raced in before the flag */
+    if (avail == 0) {
+      lua_pushliteral(L, "");
+      return 1;
+    }
+  }
+  push_bytes(L, u->c, (lua_Unsigned)max < avail ? (size_t)max : avail);
+  return 1;
+}
+
+static int tcp_available(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  lua_pushinteger(L, u->c ? (lua_Integer)net_conn_available(u->c) : 0);
+  return 1;
+}
+
+static int tcp_get_pending_writes(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  lua_pushinteger(L, u->c ? (lua_Integer)net_conn_pending_writes(u->c) : 0);
+  return 1;
+}
+
+static int tcp_wait_until_drained(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  int timeout = lnet_opt_timeout(L, 2);
+  lua_pushinteger(L, u->c ? (lua_Integer)net_conn_wait_drained(u->c, timeout) : 0);
+  return 1;
+}
+
+static int tcp_get_address(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  if (!u->c) {
+    lua_pushnil(L);
+    return 1;
+  }
+  net_addr **slot = lnet_new_addr(L);
+  *slot = net_conn_peer(u->c);
+  if (!*slot) lua_pushnil(L);
+  return 1;
+}
+
+static int tcp_close(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  if (u->c) net_conn_close(u->c);
+  u->c = NULL;
+  return 0;
+}
+
+static int tcp_gc(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  tcp_close(L);
+  net_addr_unref(u->target);
+  u->target = NULL;
+  return 0;
+}
+
+static int tcp_tostring(lua_State *L) {
+  static const char *const names[] = {"waiting", "success", "failure"};
+  ltcp *u = check_tcp(L);
+  net_result r = u->c ? net_conn_status(u->c) : (net_result){NET_FAILURE, NET_E_CLOSED, "closed"};
+  const char *state = u->c ? names[r.status] : "closed";
+  char host[256] = "?";
+  net_addr *peer = u->c ? net_conn_peer(u->c) : NULL;
+  if (peer) {   /* copy out before pushing: a memory error must not leak the ref */
+    snprintf(host, sizeof host, "%s", net_addr_ip(peer));
+    net_addr_unref(peer);
+  } else if (u->target) {
+    snprintf(host, sizeof host, "%s", net_addr_hostname(u->target));
+  }
+  if (strchr(host, ':')) lua_pushfstring(L, "net.tcp([%s]:%d, %s)", host, u->port, state);
+  else lua_pushfstring(L, "net.tcp(%s:%d, %s)", host, u->port, state);
+  return 1;
+}
+
+void lnet_open_tcp(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"get_status", tcp_get_status},
+      {"wait_until_connected", tcp_wait_until_connected},
+      {"write", tcp_write},
+      {"read", tcp_read},
+      {"available", tcp_available},
+      {"get_pending_writes", tcp_get_pending_writes},
+      {"wait_until_drained", tcp_wait_until_drained},
+      {"get_address", tcp_get_address},
+      {"close", tcp_close},
+      {NULL, NULL},
+  };
+  static const luaL_Reg meta[] = {
+      {"__gc", tcp_gc},
+      {"__close", tcp_close},
+      {"__tostring", tcp_tostring},
+      {NULL, NULL},
+  };
+  lnet_new_class(L, LNET_TCP, methods, meta);
+}

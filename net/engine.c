@@ -1,0 +1,369 @@
+/* engine.c: the I/O thread's loop, its lifetime, the coalesced wake-up, the kick
+ * stack owners use to hand it work, and the waits owners block in.
+ * The loop runs on the I/O thread; the rest is called from any thread. */
+#include <SDL.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
+
+#include "engine.h"
+#include "poller.h"
+
+#define MAX_EVENTS 256
+
+typedef struct engine {
+  SDL_Thread *thread;
+  net_poller *poller;
+  int wake_rd, wake_wr;             /* eventfd: both the same fd */
+  atomic_int wake_pending;          /* one wake syscall per burst */
+  atomic_int stop;
+  atomic_int resolved;              /* an address finished; recheck waiters */
+  _Atomic(net_conn *) kicks;        /* Treiber stack, taken whole by the I/O thread */
+  int users;                        /* net_init calls + open connection handles */
+  bool running;
+} engine;
+
+static engine E = {.wake_rd = -1, .wake_wr = -1};
+static bool io_dirty;               /* I/O thread: something was published this turn */
+static char wake_token;             /* poller user data of the wake fd */
+
+/* Process-wide, created once and never destroyed: resolver helpers may still
+ * publish through them after the engine stopped. */
+static SDL_mutex *life_mx, *wait_mx;
+static SDL_cond *wait_cv;
+static atomic_int once_state;
+static atomic_uint_fast64_t activity_gen;
+static atomic_int waiters;
+
+atomic_size_t net__live_conns, net__live_addrs;
+
+static bool global_init(void) {
+  int s = atomic_load_explicit(&once_state, memory_order_acquire);
+  while (s != 2) {
+    int zero = 0;
+    if (s == 0 && atomic_compare_exchange_strong(&once_state, &zero, 1)) {
+      life_mx = SDL_CreateMutex();
+      wait_mx = SDL_CreateMutex();
+      wait_cv = SDL_CreateCond();
+      if (!life_mx || !wait_mx || !wait_cv) {
+        atomic_store(&once_state, 0);
+        return false;
+      }
+      atomic_store_explicit(&once_state, 2, memory_order_release);  /* pairs with the acquire above */
+      return true;
+    }
+    SDL_Delay(0);
+    s = atomic_load_explicit(&once_state, memory_order_acquire);
+  }
+  return true;
+}
+
+uint64_t net__now_ms(void) { return SDL_GetTicks64(); }
+
+double net_clock(void) {
+  static double inv;
+  if (inv == 0) inv = 1.0 / (double)SDL_GetPerformanceFrequency();
+  return (double)SDL_GetPerformanceCounter() * inv;
+}
+
+/* ---- wake-up of the I/O thread -------------------------------------- */
+
+void net__engine_wake(void) {
+  /* Only the first waker of a burst pays for the syscall; the I/O thread
+   * clears the flag before it looks at the kick stack. */
+  if (atomic_exchange(&E.wake_pending, 1)) return;
+  uint64_t one = 1;
+  ssize_t r;
+  do r = write(E.wake_wr, &one, sizeof one);
+  while (r < 0 && errno == EINTR);
+}
+
+static void drain_wake(void) {
+  char buf[64];
+  while (read(E.wake_rd, buf, sizeof buf) > 0) {
+  }
+}
+
+void net__engine_kick(net_conn *c) {
+  if (atomic_exchange(&c->kicked, 1)) return;   /* already queued */
+  atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  net_conn *top = atomic_load_explicit(&E.kicks, memory_order_relaxed);
+  do c->kick_next = top;
+  /* release: kick_next and the owner's prior writes reach the I/O thread's exchange */
+  while (!atomic_compare_exchange_weak_explicit(&E.kicks, &top, c, memory_order_release,
+                                                memory_order_relaxed));
+  net__engine_wake();
+}
+
+static void run_kicks(void) {
+  /* acquire: pairs with the release in net__engine_kick */
+  net_conn *c = atomic_exchange_explicit(&E.kicks, NULL, memory_order_acquire);
+  while (c) {
+    net_conn *next = c->kick_next;
+    atomic_store(&c->kicked, 0);    /* from here a new kick queues it again */
+    net__conn_io_kicked(c);
+    c = next;
+  }
+}
+
+/* ---- waits ------------------------------------------------------------ */
+
+void net__engine_notify(void) {
+  atomic_fetch_add(&activity_gen, 1);
+  /* seq_cst: a waiter increments `waiters` before it re-checks, so either it
+   * sees the new generation or we see it and take the lock to signal. */
+  if (atomic_load(&waiters) == 0) return;
+  SDL_LockMutex(wait_mx);
+  SDL_CondBroadcast(wait_cv);
+  SDL_UnlockMutex(wait_mx);
+}
+
+/* Waits until the generation moves past *seen or the deadline passes. */
+static bool wait_gen(uint64_t *seen, uint64_t deadline, bool forever) {
+  if (!global_init()) return false;
+  atomic_fetch_add(&waiters, 1);
+  SDL_LockMutex(wait_mx);
+  bool moved;
+  while (!(moved = atomic_load(&activity_gen) != *seen)) {
+    if (forever) {
+      SDL_CondWait(wait_cv, wait_mx);
+      continue;
+    }
+    uint64_t now = net__now_ms();
+    if (now >= deadline) break;
+    SDL_CondWaitTimeout(wait_cv, wait_mx, (Uint32)(deadline - now));
+  }
+  SDL_UnlockMutex(wait_mx);
+  atomic_fetch_sub(&waiters, 1);
+  *seen = atomic_load(&activity_gen);
+  return moved;
+}
+
+void net__engine_activity(void) { io_dirty = true; }
+
+int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms) {
+  uint64_t seen = atomic_load(&activity_gen);
+  if (done(arg)) return 1;
+  if (timeout_ms == 0) return 0;
+  uint64_t deadline = net__now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+  for (;;) {
+    bool moved = wait_gen(&seen, deadline, timeout_ms < 0);
+    if (done(arg)) return 1;
+    if (!moved) return 0;
+  }
+}
+
+int net_wait_activity_since(uint64_t *seen, int timeout_ms) {
+  uint64_t now_gen = atomic_load(&activity_gen);
+  if (now_gen != *seen) {
+    *seen = now_gen;
+    return 1;
+  }
+  if (timeout_ms == 0) return 0;
+  uint64_t deadline = net__now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+  return wait_gen(seen, deadline, timeout_ms < 0);
+}
+
+int net_wait_activity(int timeout_ms) {
+  uint64_t seen = atomic_load(&activity_gen);
+  return net_wait_activity_since(&seen, timeout_ms);
+}
+
+/* ---- the I/O thread ----------------------------------------------------- */
+
+int net__engine_set_interest(net_sock fd, int *registered, int mask, void *ud) {
+  if (mask == *registered) return 0;
+  int r;
+  /* An fd with no interest leaves the poller: hang-ups are reported even
+   * without interest and would spin a level-triggered loop. */
+  if (mask == 0) r = net__poller_del(E.poller, fd);
+  else if (*registered == 0) r = net__poller_add(E.poller, fd, mask, ud);
+  else r = net__poller_mod(E.poller, fd, mask, ud);
+  if (r == 0) *registered = mask;
+  return r;
+}
+
+static int poll_timeout(uint64_t next) {
+  if (!next) return -1;
+  uint64_t now = net__now_ms();
+  if (next <= now) return 0;
+  uint64_t d = next - now;
+  return d > 60000 ? 60000 : (int)d;
+}
+
+static int io_main(void *unused) {
+  (void)unused;
+  static net_poll_event ev[MAX_EVENTS];
+  for (;;) {
+    run_kicks();
+    if (atomic_exchange(&E.resolved, 0)) net__conn_io_resolved();
+    uint64_t next = net__conn_io_timers(net__now_ms());
+    if (io_dirty) {
+      io_dirty = false;
+      net__engine_notify();
+    }
+    if (atomic_load(&E.stop) && net__conn_io_idle()) break;
+    int n = net__poller_wait(E.poller, ev, MAX_EVENTS, poll_timeout(next));
+    if (n < 0) {
+      SDL_Delay(1);   /* cannot happen with valid fds; never spin at full speed */
+      continue;
+    }
+    for (int i = 0; i < n; i++) {
+      if (ev[i].ud == &wake_token) {
+        drain_wake();
+        /* seq_cst: a waker that sets the flag after this sees our clear and
+         * writes again, and its kick is found by the run_kicks below. */
+        atomic_store(&E.wake_pending, 0);
+      } else {
+        net__conn_io_event(ev[i].ud, ev[i].mask);
+      }
+    }
+    if (io_dirty) {
+      io_dirty = false;
+      net__engine_notify();
+    }
+  }
+  net__conn_io_shutdown();
+  return 0;
+}
+
+static bool start_thread(void) {
+#ifdef __linux__
+  E.wake_rd = E.wake_wr = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (E.wake_rd < 0) return false;
+#else
+  int p[2];
+  if (pipe(p) < 0) return false;
+  for (int i = 0; i < 2; i++) {
+    fcntl(p[i], F_SETFL, O_NONBLOCK);
+    fcntl(p[i], F_SETFD, FD_CLOEXEC);
+  }
+  E.wake_rd = p[0];
+  E.wake_wr = p[1];
+#endif
+  E.poller = net__poller_create();
+  int reg = 0;
+  if (!E.poller || net__engine_set_interest(E.wake_rd, &reg, NET_POLL_IN, &wake_token) < 0)
+    goto fail;
+  atomic_store(&E.stop, 0);
+  atomic_store(&E.wake_pending, 0);
+  E.thread = SDL_CreateThread(io_main, "sluice-io", NULL);
+  if (!E.thread) goto fail;
+  E.running = true;
+  return true;
+fail:
+  net__poller_free(E.poller);
+  E.poller = NULL;
+  if (E.wake_wr != E.wake_rd) close(E.wake_wr);
+  if (E.wake_rd >= 0) close(E.wake_rd);
+  E.wake_rd = E.wake_wr = -1;
+  return false;
+}
+
+static void stop_thread(void) {
+  atomic_store(&E.stop, 1);
+  net__engine_wake();
+  SDL_WaitThread(E.thread, NULL);   /* bounded by the linger of closing connections */
+  E.thread = NULL;
+  net__poller_free(E.poller);
+  E.poller = NULL;
+  if (E.wake_wr != E.wake_rd) close(E.wake_wr);
+  close(E.wake_rd);
+  E.wake_rd = E.wake_wr = -1;
+  E.running = false;
+}
+
+/* need_thread: connections need the I/O thread; net_init only keeps it alive. */
+static bool acquire(bool need_thread) {
+  if (!global_init()) return false;
+  SDL_LockMutex(life_mx);
+  bool ok = true;
+  if (need_thread && !E.running) ok = start_thread();
+  if (ok) E.users++;
+  SDL_UnlockMutex(life_mx);
+  return ok;
+}
+
+bool net__engine_acquire(void) { return acquire(true); }
+
+void net__engine_release(void) {
+  SDL_LockMutex(life_mx);
+  if (--E.users == 0 && E.running) stop_thread();
+  SDL_UnlockMutex(life_mx);
+}
+
+void net__engine_addr_resolved(void) {
+  if (!global_init()) return;
+  SDL_LockMutex(life_mx);
+  if (E.running) {
+    atomic_store(&E.resolved, 1);
+    net__engine_wake();
+  }
+  SDL_UnlockMutex(life_mx);
+  net__engine_notify();
+}
+
+int net_init(void) { return acquire(false) ? 0 : -1; }
+
+void net_quit(void) { net__engine_release(); }
+
+net_stats net_get_stats(void) {
+  net_chunk_stats cs = net_chunk_get_stats();
+  return (net_stats){
+      .connections = atomic_load(&net__live_conns),
+      .addresses = atomic_load(&net__live_addrs),
+      .buffer_bytes = cs.live * NET_CHUNK_SIZE,
+      .chunks = cs.live,
+  };
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static const char *const err_codes[] = {
+#define NET_ERR_CODE(name, code, text) code,
+    NET_ERRORS(NET_ERR_CODE)
+#undef NET_ERR_CODE
+};
+static const char *const err_texts[] = {
+#define NET_ERR_TEXT(name, code, text) text,
+    NET_ERRORS(NET_ERR_TEXT)
+#undef NET_ERR_TEXT
+};
+
+const char *net_errcode(net_err e) { return (unsigned)e < NET_E_COUNT ? err_codes[e] : "io"; }
+const char *net_strerror(net_err e) {
+  return (unsigned)e < NET_E_COUNT ? err_texts[e] : "unknown error";
+}
+
+void net__seterr(net_error *e, net_err code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  va_end(ap);
+  e->code = code;
+}
+
+const char *net__errstr(int e, char *buf, size_t len) {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+  return strerror_r(e, buf, len);
+#else
+  if (strerror_r(e, buf, len) != 0) snprintf(buf, len, "error %d", e);
+  return buf;
+#endif
+}
+
+net_err net__errno_code(int e) {
+  switch (e) {
+    case ECONNREFUSED: return NET_E_REFUSED;
+    case ECONNRESET: case EPIPE: case ECONNABORTED: return NET_E_RESET;
+    case ETIMEDOUT: return NET_E_TIMEOUT;
+    case ENETUNREACH: case EHOSTUNREACH: case ENETDOWN: case EHOSTDOWN:
+    case EADDRNOTAVAIL: case EAFNOSUPPORT: return NET_E_UNREACHABLE;
+    case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM: return NET_E_LIMIT;
+    case EINVAL: case EACCES: case EPERM: return NET_E_INVALID;
+    default: return NET_E_IO;
+  }
+}

@@ -1,0 +1,302 @@
+/* resolver.c: address objects and the pool of helper threads that run the
+ * blocking getaddrinfo. Owners create and read addresses; helpers publish them. */
+#include <SDL.h>
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+#define MAX_HELPERS 4
+#define HELPER_IDLE_MS 10000
+
+typedef struct job {
+  struct job *next;
+  net_addr *addr;
+} job;
+
+/* The pool outlives engine restarts: helpers are detached and exit when idle. */
+static struct {
+  SDL_mutex *mx;
+  SDL_cond *cv;
+  job *head, *tail;
+  int helpers, idle;
+} pool;
+static atomic_int pool_state;   /* 0 none, 1 creating, 2 ready */
+
+/* ---- address objects ---------------------------------------------------- */
+
+static net_addr *addr_new(const char *host, size_t len) {
+  net_addr *a = calloc(1, sizeof *a);
+  if (!a) return NULL;
+  atomic_init(&a->refs, 1);
+  atomic_init(&a->state, NET_WAITING);
+  memcpy(a->host, host, len);
+  a->host[len] = '\0';
+  atomic_fetch_add(&net__live_addrs, 1);
+  return a;
+}
+
+net_addr *net_addr_ref(net_addr *a) {
+  atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+  return a;
+}
+
+void net_addr_unref(net_addr *a) {
+  if (!a || atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1) return;
+  free(a);
+  atomic_fetch_sub(&net__live_addrs, 1);
+}
+
+void net__sockaddr_str(const struct sockaddr *sa, char *buf, size_t len, bool with_port) {
+  char ip[NET_IPSTR_MAX] = "?";
+  unsigned port = 0;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const void *)sa;
+    inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+    port = ntohs(in->sin_port);
+  } else if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const void *)sa;
+    inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+    port = ntohs(in6->sin6_port);
+    if (with_port) {
+      snprintf(buf, len, "[%s]:%u", ip, port);
+      return;
+    }
+  }
+  if (with_port) snprintf(buf, len, "%s:%u", ip, port);
+  else snprintf(buf, len, "%s", ip);
+}
+
+/* Copies up to NET_MAX_ADDRS stream addresses, skipping duplicates. */
+static void add_result(net_addr *a, const struct sockaddr *sa, socklen_t len) {
+  if (a->count >= NET_MAX_ADDRS) return;
+  if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return;
+  if (len > sizeof(net_sockaddr)) return;
+  net_sockaddr s;
+  memset(&s, 0, sizeof s);
+  memcpy(&s, sa, len);
+  for (int i = 0; i < a->count; i++)
+    if (!memcmp(&a->sa[i], &s, sizeof s)) return;
+  a->sa[a->count++] = s;
+}
+
+static void publish(net_addr *a) {
+  if (a->count > 0) {
+    net__sockaddr_str(&a->sa[0].sa, a->ip, sizeof a->ip, false);
+    /* release: results and ip are complete before anyone can see SUCCESS */
+    atomic_store_explicit(&a->state, NET_SUCCESS, memory_order_release);
+  } else {
+    if (!a->err.code) net__seterr(&a->err, NET_E_DNS, "resolve %s: no address", a->host);
+    atomic_store_explicit(&a->state, NET_FAILURE, memory_order_release);
+  }
+}
+
+net_addr *net__addr_from_sockaddr(const struct sockaddr *sa, socklen_t len) {
+  char ip[NET_IPSTR_MAX];
+  net__sockaddr_str(sa, ip, sizeof ip, false);
+  net_addr *a = addr_new(ip, strlen(ip));
+  if (!a) return NULL;
+  add_result(a, sa, len);
+  publish(a);
+  return a;
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+static int lookup_gai(net_addr *a, const char *host, int flags) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = flags};
+  struct addrinfo *res = NULL;
+  int rc = getaddrinfo(host, NULL, &hints, &res);
+  if (rc == 0) {
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) add_result(a, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(res);
+  }
+  return rc;
+}
+
+/* Test hook: with SLUICE_HOSTS_FILE set, names come only from that hosts-format
+ * file, so a test suite never asks a real DNS server. */
+static bool lookup_hosts_file(net_addr *a, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return false;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    char *save = NULL, *ip = strtok_r(line, " \t\r\n", &save);
+    if (!ip || ip[0] == '#') continue;
+    for (char *name; (name = strtok_r(NULL, " \t\r\n", &save)) && name[0] != '#';) {
+      if (strcasecmp(name, a->host) == 0) lookup_gai(a, ip, AI_NUMERICHOST);
+    }
+  }
+  fclose(f);
+  return true;
+}
+
+static void resolve_blocking(net_addr *a) {
+  const char *hosts = getenv("SLUICE_HOSTS_FILE");
+  if (hosts && *hosts) {
+    if (!lookup_hosts_file(a, hosts))
+      net__seterr(&a->err, NET_E_DNS, "resolve %s: cannot read %s", a->host, hosts);
+    else if (a->count == 0)
+      net__seterr(&a->err, NET_E_DNS, "resolve %s: not in %s", a->host, hosts);
+    return;
+  }
+  int rc = lookup_gai(a, a->host, 0);
+  if (rc == 0 || a->count > 0) return;
+  char buf[128];
+  const char *why = rc == EAI_SYSTEM ? net__errstr(errno, buf, sizeof buf) : gai_strerror(rc);
+  net__seterr(&a->err, rc == EAI_MEMORY ? NET_E_LIMIT : NET_E_DNS, "resolve %s: %s", a->host, why);
+}
+
+/* ---- the helper pool ---------------------------------------------------- */
+
+static bool pool_init(void) {
+  int s = atomic_load_explicit(&pool_state, memory_order_acquire);
+  while (s != 2) {
+    int zero = 0;
+    if (s == 0 && atomic_compare_exchange_strong(&pool_state, &zero, 1)) {
+      pool.mx = SDL_CreateMutex();
+      pool.cv = SDL_CreateCond();
+      if (!pool.mx || !pool.cv) {
+        atomic_store(&pool_state, 0);
+        return false;
+      }
+      /* Detached helpers may still be inside getaddrinfo when the host unloads
+       * this library; keep the code mapped for them. */
+      Dl_info info;
+      if (dladdr((void *)&pool_init, &info) && info.dli_fname)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NODELETE);
+      atomic_store_explicit(&pool_state, 2, memory_order_release);  /* pairs with the acquire above */
+      return true;
+    }
+    SDL_Delay(0);
+    s = atomic_load_explicit(&pool_state, memory_order_acquire);
+  }
+  return true;
+}
+
+static int helper_main(void *unused) {
+  (void)unused;
+  SDL_LockMutex(pool.mx);
+  for (;;) {
+    while (!pool.head) {
+      pool.idle++;
+      int r = SDL_CondWaitTimeout(pool.cv, pool.mx, HELPER_IDLE_MS);
+      pool.idle--;
+      if (r == SDL_MUTEX_TIMEDOUT && !pool.head) {
+        pool.helpers--;
+        SDL_UnlockMutex(pool.mx);
+        return 0;
+      }
+    }
+    job *j = pool.head;
+    pool.head = j->next;
+    if (!pool.head) pool.tail = NULL;
+    SDL_UnlockMutex(pool.mx);
+    resolve_blocking(j->addr);
+    publish(j->addr);
+    net__engine_addr_resolved();
+    net_addr_unref(j->addr);
+    free(j);
+    SDL_LockMutex(pool.mx);
+  }
+}
+
+static bool submit(net_addr *a) {
+  job *j = malloc(sizeof *j);
+  if (!j || !pool_init()) {
+    free(j);
+    return false;
+  }
+  j->next = NULL;
+  j->addr = net_addr_ref(a);
+  SDL_LockMutex(pool.mx);
+  if (pool.tail) pool.tail->next = j;
+  else pool.head = j;
+  pool.tail = j;
+  bool ok = true;
+  if (pool.idle == 0 && pool.helpers < MAX_HELPERS) {
+    SDL_Thread *t = SDL_CreateThread(helper_main, "sluice-dns", NULL);
+    if (t) {
+      SDL_DetachThread(t);
+      pool.helpers++;
+    } else if (pool.helpers == 0) {
+      pool.head = pool.tail = NULL;   /* nobody would ever run it */
+      ok = false;
+    }
+  }
+  SDL_CondSignal(pool.cv);
+  SDL_UnlockMutex(pool.mx);
+  if (!ok) {
+    net_addr_unref(a);
+    free(j);
+  }
+  return ok;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+/* Numeric addresses resolve on the caller's thread: inet_pton never blocks. */
+static bool parse_literal(net_addr *a, const char *name) {
+  net_sockaddr s;
+  memset(&s, 0, sizeof s);
+  if (inet_pton(AF_INET, name, &s.in4.sin_addr) == 1) {
+    s.in4.sin_family = AF_INET;
+    add_result(a, &s.sa, sizeof s.in4);
+    return true;
+  }
+  if (inet_pton(AF_INET6, name, &s.in6.sin6_addr) == 1) {
+    s.in6.sin6_family = AF_INET6;
+    add_result(a, &s.sa, sizeof s.in6);
+    return true;
+  }
+  /* scoped literals (fe80::1%eth0) need the numeric-only getaddrinfo */
+  return strchr(name, '%') && strchr(name, ':') && lookup_gai(a, name, AI_NUMERICHOST) == 0;
+}
+
+net_addr *net_resolve(const char *host, size_t len, const char **err) {
+  if (len == 0) return *err = "host name is empty", NULL;
+  if (len > NET_HOST_MAX) return *err = "host name is longer than 253 bytes", NULL;
+  if (memchr(host, '\0', len)) return *err = "host name contains a NUL byte", NULL;
+  char name[NET_HOST_MAX + 1];
+  memcpy(name, host, len);
+  name[len] = '\0';
+  /* "[::1]" is how URLs write IPv6 literals */
+  if (len > 2 && name[0] == '[' && name[len - 1] == ']') {
+    memmove(name, name + 1, len - 2);
+    name[len -= 2] = '\0';
+  }
+  net_addr *a = addr_new(name, len);
+  if (!a) return *err = "out of memory", NULL;
+  if (parse_literal(a, name)) {
+    publish(a);
+    return a;
+  }
+  if (!submit(a)) {
+    net__seterr(&a->err, NET_E_LIMIT, "resolve %s: cannot start a resolver thread", name);
+    atomic_store_explicit(&a->state, NET_FAILURE, memory_order_release);
+  }
+  return a;
+}
+
+net_result net_addr_status(net_addr *a) {
+  int st = atomic_load_explicit(&a->state, memory_order_acquire);
+  if (st == NET_FAILURE) return (net_result){NET_FAILURE, a->err.code, a->err.msg};
+  return (net_result){(net_status)st, NET_E_NONE, ""};
+}
+
+static bool resolved(void *a) { return atomic_load(&((net_addr *)a)->state) != NET_WAITING; }
+
+net_result net_addr_wait(net_addr *a, int timeout_ms) {
+  net__wait_until(resolved, a, timeout_ms);
+  return net_addr_status(a);
+}
+
+const char *net_addr_ip(net_addr *a) {
+  return atomic_load_explicit(&a->state, memory_order_acquire) == NET_SUCCESS ? a->ip : NULL;
+}
+
+const char *net_addr_hostname(net_addr *a) { return a->host; }

@@ -1,0 +1,80 @@
+/* ring.h: single-producer/single-consumer byte ring over fixed-size chunks.
+ * One thread produces, one consumes; neither ever blocks or takes a lock. */
+#ifndef SLUICE_RING_H
+#define SLUICE_RING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NET_CHUNK_SIZE  16384u          /* one TLS record fits in one chunk */
+#define NET_RING_DEFAULT_CAP (1u << 20)
+#define NET_RING_MAX_CAP (1u << 30)
+#define NET_CACHELINE 64
+
+/* A contiguous piece of ring memory, handed to recvmsg/sendmsg or memcpy. */
+typedef struct net_span {
+  char *base;
+  size_t len;
+} net_span;
+
+/* Positions are free-running byte counters: used = tail - head, never masked
+ * until a chunk is looked up. Byte p lives in chunk slot (p / CHUNK) % nslots at
+ * offset p % CHUNK. nslots = cap / CHUNK + 1, so the chunk being filled never
+ * shares a slot with the chunk being drained. */
+typedef struct net_ring {
+  /* producer side */
+  _Alignas(NET_CACHELINE) atomic_size_t tail;
+  atomic_int busy;            /* producer is inside write/reserve..commit */
+  size_t head_cache;          /* producer's last view of head */
+  /* consumer side */
+  _Alignas(NET_CACHELINE) atomic_size_t head;
+  atomic_int trim_req;        /* consumer wants to free the partial tail chunk */
+  size_t tail_cache;          /* consumer's last view of tail */
+  /* shared, set before the ring is shared and then read-only (slots aside) */
+  _Alignas(NET_CACHELINE) size_t cap;   /* byte cap, multiple of CHUNK */
+  size_t nslots;
+  _Atomic(char *) *slots;     /* nslots chunk pointers; allocated by the producer
+                                  on first reserve, before the first tail publish */
+} net_ring;
+
+/* Setup and teardown: not thread-safe; call before sharing / after both sides stop.
+ * cap is rounded up to a multiple of NET_CHUNK_SIZE and clamped to
+ * [NET_CHUNK_SIZE, NET_RING_MAX_CAP]. ring_init allocates nothing. */
+void ring_init(net_ring *r, size_t cap);
+void ring_destroy(net_ring *r);           /* returns every chunk and the slot table */
+
+/* Producer. ring_write copies up to n bytes and returns how many it accepted
+ * (0 when full). ring_reserve offers up to max free bytes as at most maxspans
+ * spans (allocating chunks as needed; an allocation failure just shortens the
+ * offer) and returns the span count; every reserve must be followed by exactly one
+ * ring_commit(r, k) with k <= the bytes offered, even k = 0. */
+size_t ring_write(net_ring *r, const void *src, size_t n);
+int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max);
+void ring_commit(net_ring *r, size_t n);
+size_t ring_free_space(net_ring *r);      /* producer's view */
+
+/* Consumer. ring_read copies up to n bytes out and returns the count.
+ * ring_peek describes up to max readable bytes as at most maxspans spans without
+ * consuming; ring_consume(r, k) then drops k <= peeked bytes. Chunks fully
+ * consumed go back to the pool before head is published. When a consume leaves
+ * the ring empty, the partial chunk is freed too, unless the producer is busy. */
+size_t ring_read(net_ring *r, void *dst, size_t n);
+int ring_peek(net_ring *r, net_span *spans, int maxspans, size_t max);
+void ring_consume(net_ring *r, size_t n);
+size_t ring_used(net_ring *r);            /* consumer's (or anyone's) view */
+
+/* Bytes of chunk memory this ring holds now (either side; approximate while busy). */
+size_t ring_memory(net_ring *r);
+
+/* Process-wide chunk pool: a bounded lock-free free list in front of malloc. */
+void *net_chunk_alloc(void);
+void net_chunk_free(void *chunk);
+typedef struct net_chunk_stats {
+  size_t live;     /* chunks handed out and not returned */
+  size_t cached;   /* chunks kept in the free list */
+} net_chunk_stats;
+net_chunk_stats net_chunk_get_stats(void);
+void net_chunk_pool_trim(void);            /* frees every cached chunk */
+
+#endif

@@ -64,9 +64,7 @@ static bool global_init(void) {
 uint64_t net__now_ms(void) { return SDL_GetTicks64(); }
 
 double net_clock(void) {
-  static double inv;
-  if (inv == 0) inv = 1.0 / (double)SDL_GetPerformanceFrequency();
-  return (double)SDL_GetPerformanceCounter() * inv;
+  return (double)SDL_GetPerformanceCounter() / (double)SDL_GetPerformanceFrequency();
 }
 
 /* ---- wake-up of the I/O thread -------------------------------------- */

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Makes sure the Debian packages needed to build and test sluice are
+# installed. Quiet when they all are; otherwise runs `apt-get update` once and
+# installs the missing ones (through sudo when not root).
+set -euo pipefail
+
+PACKAGES=(
+	build-essential   # gcc, make, libc headers
+	pkg-config
+	premake4
+	libsdl2-dev
+	libmbedtls-dev
+	liblua5.4-dev     # headers, liblua5.4.a for tests/tools/luahost
+	lua5.4
+	lua-busted
+	openssl           # TLS peers and certificates made at test time
+	python3           # http.server for the HTTP tests
+	procps            # ps, pkill
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	case "$status" in
+	*" installed") ;;
+	*) missing+=("$pkg") ;;
+	esac
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO=(sudo)
+else
+	echo "deps: missing packages (${missing[*]}) and not root, and sudo is not available" >&2
+	exit 1
+fi
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2

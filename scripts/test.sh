@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# The test suite: builds, then runs every stage in every mode, and ends with
+# one line "N passed, N failed". Called as `./run.sh test [options]`.
+#
+#   --mode M     run only mode M (release, poll, asan, tsan; repeatable or
+#                comma-separated). Default: all four, after building all
+#                configurations (debug too).
+#   --only PAT   run only the Lua tests whose names match the Lua pattern PAT
+#                (busted --filter); the C unit stage is skipped.
+#   --no-build   use what is already in build/ (no deps check, no build).
+#
+# Modes: release (epoll, lua5.4), poll (poll backend, lua5.4), asan and tsan
+# (build/<mode>/luahost hosting the instrumented net.so). Stages per mode:
+# "ring" (build/<cfg>/test_ring) and "lua" (busted over tests/lua/*_spec.lua),
+# both TAP. Logs: build/logs/<mode>-<stage>.log.
+#
+# Counting: TAP "ok" lines pass ("# SKIP" ones are skipped), "not ok" lines
+# fail. One more failure for a stage when it reports a sanitizer error, or
+# exits non-zero (or times out) without a "not ok" line, or produces no TAP
+# result at all, or fewer results than its plan.
+#
+# Tunables (environment): SLUICE_RING_TIMEOUT (s, default 600),
+# SLUICE_LUA_TIMEOUT (s, default 1500), SLUICE_DEADLINE (s for the whole
+# run, default 4800: stages are cut short so that the summary line is always
+# printed in time), JOBS (make -j, default 2).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 2
+
+ALL_MODES=(release poll asan tsan)
+LOGDIR=build/logs
+START=$SECONDS
+DEADLINE=${SLUICE_DEADLINE:-4800}
+RING_TIMEOUT=${SLUICE_RING_TIMEOUT:-600}
+LUA_TIMEOUT=${SLUICE_LUA_TIMEOUT:-1500}
+
+modes=()
+only=""
+build=1
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--mode) [ $# -ge 2 ] || { echo "test: --mode needs a value" >&2; exit 2; }
+		IFS=, read -r -a m <<<"$2"; modes+=("${m[@]}"); shift 2 ;;
+	--mode=*) IFS=, read -r -a m <<<"${1#--mode=}"; modes+=("${m[@]}"); shift ;;
+	--only) [ $# -ge 2 ] || { echo "test: --only needs a value" >&2; exit 2; }
+		only=$2; shift 2 ;;
+	--only=*) only=${1#--only=}; shift ;;
+	--no-build) build=0; shift ;;
+	-h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "test: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+	esac
+done
+explicit_modes=${#modes[@]}
+[ ${#modes[@]} -eq 0 ] && modes=("${ALL_MODES[@]}")
+for m in "${modes[@]}"; do
+	case " ${ALL_MODES[*]} " in
+	*" $m "*) ;;
+	*) echo "test: unknown mode '$m' (have: ${ALL_MODES[*]})" >&2; exit 2 ;;
+	esac
+done
+
+mkdir -p "$LOGDIR"
+
+TOTAL_PASS=0
+TOTAL_FAIL=0
+TOTAL_SKIP=0
+
+finish() {
+	local line="$TOTAL_PASS passed, $TOTAL_FAIL failed"
+	[ "$TOTAL_SKIP" -gt 0 ] && line="$line, $TOTAL_SKIP skipped"
+	echo "$line"
+	[ "$TOTAL_FAIL" -eq 0 ] && [ "$TOTAL_PASS" -gt 0 ]
+	exit $?
+}
+
+# Stop the stage that is running (its whole process group) on ^C / TERM.
+CURRENT_PGID=""
+# shellcheck disable=SC2317  # called by the trap
+on_signal() {
+	[ -n "$CURRENT_PGID" ] && kill -TERM -- "-$CURRENT_PGID" 2>/dev/null
+	echo "test: interrupted" >&2
+	TOTAL_FAIL=$((TOTAL_FAIL + 1))
+	finish
+}
+trap on_signal INT TERM
+
+# ---------------------------------------------------------------- build
+failed_configs=" "
+if [ "$build" = 1 ]; then
+	if ! bash scripts/deps.sh; then
+		echo "test: installing dependencies failed" >&2
+		TOTAL_FAIL=$((TOTAL_FAIL + 1))
+		finish
+	fi
+	if [ "$explicit_modes" -gt 0 ]; then
+		configs=("${modes[@]}") # each mode is built by the config of its name
+	else
+		configs=(release debug asan tsan poll)
+	fi
+	for c in "${configs[@]}"; do
+		if ! JOBS=${JOBS:-2} bash scripts/build.sh "$c"; then
+			failed_configs+="$c "
+			TOTAL_FAIL=$((TOTAL_FAIL + 1))
+		fi
+	done
+	# premake itself failing makes every configuration fail
+fi
+
+# ---------------------------------------------------------------- modes
+# Sanitizer runtimes of this gcc can fail on kernels with large mmap
+# randomization; run the sanitizer modes without ASLR when needed.
+SAN_PREFIX=()
+rnd_bits=$(cat /proc/sys/vm/mmap_rnd_bits 2>/dev/null || echo 0)
+if [ "$rnd_bits" -gt 28 ] && setarch "$(uname -m)" -R true 2>/dev/null; then
+	SAN_PREFIX=(setarch "$(uname -m)" -R)
+fi
+
+# Exports the environment of mode $1 (called in the stage's subshell).
+mode_env() {
+	local mode=$1
+	export SLUICE_ROOT="$ROOT"
+	export SLUICE_BUILD="$ROOT/build/$mode"
+	export SLUICE_MODE="$mode"
+	export LUA_CPATH="$ROOT/build/$mode/?.so;;"
+	export LUA_PATH="$ROOT/tests/lua/?.lua;$ROOT/data/?.lua;;"
+	# names resolve only from this file in tests (net/resolver.c hook)
+	export SLUICE_HOSTS_FILE="$ROOT/tests/lua/hosts"
+	# the Lua host for child processes the specs start
+	SLUICE_LUA=$(lua_host "$mode")
+	export SLUICE_LUA
+	unset LUA_INIT LUA_INIT_5_4 LUA_PATH_5_4 LUA_CPATH_5_4
+	case "$mode" in
+	asan)
+		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+		export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+		# keep net.so mapped at exit so that leak reports name its functions
+		export LUAHOST_NO_DLCLOSE=1
+		;;
+	tsan)
+		export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+		export RING_STRESS_MB=64
+		;;
+	esac
+}
+
+lua_host() {
+	case "$1" in
+	asan|tsan) echo "$ROOT/build/$1/luahost" ;;
+	*) echo lua5.4 ;;
+	esac
+}
+
+SAN_RE='ERROR: AddressSanitizer|runtime error:|WARNING: ThreadSanitizer|ERROR: LeakSanitizer'
+
+# run_stage MODE STAGE TIMEOUT COMMAND... : runs, counts, reports one stage.
+run_stage() {
+	local mode=$1 stage=$2 limit=$3
+	shift 3
+	local log="$LOGDIR/$mode-$stage.log"
+	local left=$((DEADLINE - (SECONDS - START) - 30))
+	if [ "$left" -lt 30 ]; then
+		echo "$mode $stage: not run, out of time (SLUICE_DEADLINE=${DEADLINE}s)"
+		TOTAL_FAIL=$((TOTAL_FAIL + 1))
+		return
+	fi
+	[ "$limit" -gt "$left" ] && limit=$left
+
+	local prefix=()
+	case "$mode" in asan|tsan) prefix=("${SAN_PREFIX[@]}") ;; esac
+
+	local t0=$SECONDS rc
+	{
+		echo "# $mode $stage: ${prefix[*]} $*"
+		echo "# started $(date '+%F %T')"
+	} >"$log"
+	# timeout(1) runs the command in a process group of its own; it is
+	# killed whole when the time is up, and so are stragglers afterwards.
+	(
+		mode_env "$mode"
+		exec timeout -k 15 "$limit" "${prefix[@]}" "$@"
+	) >>"$log" 2>&1 </dev/null &
+	CURRENT_PGID=$!
+	wait "$CURRENT_PGID" 2>/dev/null
+	rc=$?
+	kill -TERM -- "-$CURRENT_PGID" 2>/dev/null
+	CURRENT_PGID=""
+	local secs=$((SECONDS - t0))
+
+	local pass fail skip plan bail
+	read -r pass fail skip plan bail < <(awk '
+		/^ok([ \t]|$)/ {
+			if (tolower($0) ~ /#[ \t]*skip/) skip++; else pass++
+			next
+		}
+		/^not ok([ \t]|$)/ {
+			if (tolower($0) ~ /#[ \t]*todo/) skip++; else fail++
+			next
+		}
+		/^1\.\.[0-9]+/ { split($0, a, /[^0-9.]/); sub(/^1\.\./, "", a[1]); plan += a[1] + 0 }
+		/^Bail out!/ { bail = 1 }
+		END { printf "%d %d %d %d %d\n", pass, fail, skip, plan, bail }
+	' "$log")
+
+	local extra=0 why=()
+	if grep -Eq "$SAN_RE" "$log"; then
+		extra=1
+		why+=("sanitizer report")
+	fi
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		why+=("timed out after ${limit}s")
+	elif [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then
+		why+=("killed by SIG$(kill -l $((rc - 128)) 2>/dev/null || echo $((rc - 128)))")
+	elif [ "$rc" -ne 0 ]; then
+		why+=("exit status $rc")
+	fi
+	[ "$bail" -eq 1 ] && why+=("bailed out")
+	local results=$((pass + fail + skip))
+	[ "$results" -eq 0 ] && why+=("no test results")
+	[ "$plan" -gt "$results" ] && why+=("$results of $plan planned tests ran")
+	if [ "$extra" -eq 0 ] && [ "$fail" -eq 0 ] && [ ${#why[@]} -gt 0 ]; then
+		extra=1
+	fi
+	fail=$((fail + extra))
+
+	TOTAL_PASS=$((TOTAL_PASS + pass))
+	TOTAL_FAIL=$((TOTAL_FAIL + fail))
+	TOTAL_SKIP=$((TOTAL_SKIP + skip))
+
+	local line="$mode $stage: $pass passed, $fail failed"
+	[ "$skip" -gt 0 ] && line="$line, $skip skipped"
+	line="$line (${secs}s"
+	if [ ${#why[@]} -gt 0 ]; then
+		local joined
+		joined=$(printf '%s; ' "${why[@]}")
+		line="$line; ${joined%; }"
+	fi
+	echo "$line)"
+
+	if [ "$fail" -gt 0 ]; then
+		{
+			if grep -q '^not ok' "$log"; then
+				echo "---- failing tests ($log):"
+				awk '/^not ok/ { show = 1; n = 0; print; next }
+				     show && /^#/ && n < 12 { print; n++; next }
+				     { show = 0 }' "$log" | head -n 80
+			fi
+			if grep -Eq "$SAN_RE" "$log"; then
+				echo "---- first sanitizer report:"
+				grep -E -m1 -A24 "$SAN_RE" "$log"
+			fi
+			local tail_lines=25
+			grep -q '^not ok' "$log" && tail_lines=8
+			echo "---- last lines of $log:"
+			tail -n "$tail_lines" "$log"
+			echo "----"
+		} | sed 's/^/    /'
+	fi
+}
+
+for mode in "${modes[@]}"; do
+	if [[ "$failed_configs" == *" $mode "* ]]; then
+		echo "$mode: not run, the $mode build failed"
+		continue
+	fi
+	bin="build/$mode"
+	if [ -z "$only" ]; then
+		if [ -x "$bin/test_ring" ]; then
+			run_stage "$mode" ring "$RING_TIMEOUT" "$ROOT/$bin/test_ring"
+		else
+			echo "$mode ring: $bin/test_ring is missing"
+			TOTAL_FAIL=$((TOTAL_FAIL + 1))
+		fi
+	fi
+	host=$(lua_host "$mode")
+	if [ ! -e "$bin/net.so" ] || ! command -v "$host" >/dev/null 2>&1; then
+		echo "$mode lua: $bin/net.so or $host is missing"
+		TOTAL_FAIL=$((TOTAL_FAIL + 1))
+		continue
+	fi
+	args=(--output=TAP --verbose --pattern=_spec)
+	[ -n "$only" ] && args+=("--filter=$only")
+	run_stage "$mode" lua "$LUA_TIMEOUT" "$host" tests/tools/busted_run.lua "${args[@]}" tests/lua
+done
+
+finish

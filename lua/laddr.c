@@ -91,5 +91,5 @@ void lnet_open_addr(lua_State *L) {
       {"__tostring", addr_tostring},
       {NULL, NULL},
   };
-  lnet_new_class(L, LNET_ADDR, methods, meta);
+  lnet_new_class(L, LNET_ADDR, methods, meta, 0);
 }

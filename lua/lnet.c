@@ -28,11 +28,13 @@ int lnet_opt_timeout(lua_State *L, int i) {
 }
 
 void lnet_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                    const luaL_Reg *metamethods) {
+                    const luaL_Reg *metamethods, int nup) {
   luaL_newmetatable(L, name);
   luaL_setfuncs(L, metamethods, 0);
+  lua_insert(L, -(nup + 1));       /* metatable below the upvalues */
   lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
+  lua_insert(L, -(nup + 1));       /* methods table below the upvalues */
+  luaL_setfuncs(L, methods, nup);
   lua_setfield(L, -2, "__index");
   lua_pushstring(L, name);
   lua_setfield(L, -2, "__name");

@@ -17,9 +17,10 @@ int lnet_push_result(lua_State *L, net_result r);
 int lnet_fail(lua_State *L, const char *msg, net_err code);
 /* Optional millisecond timeout at index i: default 0, -1 means forever. */
 int lnet_opt_timeout(lua_State *L, int i);
-/* Registers a metatable with separate methods (so __gc is not callable as a method). */
+/* Registers a metatable with separate methods (so __gc is not callable as a
+ * method); the methods share the nup upvalues on the stack top, which it pops. */
 void lnet_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                    const luaL_Reg *metamethods);
+                    const luaL_Reg *metamethods, int nup);
 
 /* Pushes an empty net.address and returns its slot: fill it after the push,
  * so a memory error while pushing cannot leak the reference. */

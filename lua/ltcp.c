@@ -1,6 +1,7 @@
 /* ltcp.c: the net.tcp connection object of the Lua binding (owner thread).
  * Every method polls the engine's rings and atomics and returns at once. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine.h"
@@ -24,8 +25,10 @@ int lnet_open_tcp_fn(lua_State *L) {
     if (lua_type(L, 1) != LUA_TSTRING) return luaL_typeerror(L, 1, "string or net.address");
     host = lua_tolstring(L, 1, &len);
   }
-  lua_Integer port = luaL_checkinteger(L, 2);
-  if (port < 1 || port > 65535) return luaL_argerror(L, 2, "port must be 1..65535");
+  int isint = 0;
+  lua_Integer port = lua_tointegerx(L, 2, &isint);
+  if (!isint && lua_type(L, 2) != LUA_TNUMBER) return luaL_typeerror(L, 2, "integer");
+  if (!isint || port < 1 || port > 65535) return luaL_argerror(L, 2, "port must be 1..65535");
   int t = lua_type(L, 3);
   if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TTABLE)
     return luaL_typeerror(L, 3, "boolean or table");
@@ -71,19 +74,48 @@ static int tcp_write(lua_State *L) {
   return 1;
 }
 
-/* Pushes up to n (> 0, <= available) bytes: straight from the ring when they
- * sit in one chunk, else through one Lua buffer of exactly that size. */
+#define READ_MAX (1u << 20)   /* per call: bounds the time one read can take */
+#define READ_SPANS (READ_MAX / NET_CHUNK_SIZE + 2)
+
+/* A per-state buffer that gathers bytes spread over several chunks, so a read
+ * costs one Lua string allocation whatever the layout. */
+typedef struct scratch {
+  char *p;
+  size_t cap;
+} scratch;
+
+static int scratch_gc(lua_State *L) {
+  scratch *s = lua_touserdata(L, 1);
+  free(s->p);
+  s->p = NULL;
+  s->cap = 0;
+  return 0;
+}
+
+/* Pushes n (> 0, <= available) bytes, then consumes them: a memory error
+ * while pushing leaves them in the ring. */
 static void push_bytes(lua_State *L, net_conn *c, size_t n) {
-  net_span sp[1];
-  if (net__conn_peek(c, sp, 1, n) == 1 && sp[0].len >= n) {
-    lua_pushlstring(L, sp[0].base, n);
-    net__conn_consume(c, n);
+  net_span sp[READ_SPANS];
+  int ns = net__conn_peek(c, sp, READ_SPANS, n);
+  if (ns == 1) {
+    lua_pushlstring(L, sp[0].base, sp[0].len);
+    net__conn_consume(c, sp[0].len);
     return;
   }
-  luaL_Buffer b;
-  char *p = luaL_buffinitsize(L, &b, n);
-  long got = net_conn_read(c, p, n);
-  luaL_pushresultsize(&b, got > 0 ? (size_t)got : 0);
+  scratch *s = lua_touserdata(L, lua_upvalueindex(1));
+  if (s->cap < n) {
+    char *p = realloc(s->p, n);
+    if (!p) luaL_error(L, "not enough memory");
+    s->p = p;
+    s->cap = n;
+  }
+  size_t got = 0;
+  for (int i = 0; i < ns; i++) {
+    memcpy(s->p + got, sp[i].base, sp[i].len);
+    got += sp[i].len;
+  }
+  lua_pushlstring(L, s->p, got);
+  net__conn_consume(c, got);
 }
 
 static int tcp_read(lua_State *L) {
@@ -108,6 +140,7 @@ static int tcp_read(lua_State *L) {
       return 1;
     }
   }
+  if (avail > READ_MAX) avail = READ_MAX;
   push_bytes(L, u->c, (lua_Unsigned)max < avail ? (size_t)max : avail);
   return 1;
 }
@@ -195,5 +228,12 @@ void lnet_open_tcp(lua_State *L) {
       {"__tostring", tcp_tostring},
       {NULL, NULL},
   };
-  lnet_new_class(L, LNET_TCP, methods, meta);
+  scratch *s = lua_newuserdatauv(L, sizeof *s, 0);
+  s->p = NULL;
+  s->cap = 0;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, scratch_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lnet_new_class(L, LNET_TCP, methods, meta, 1);   /* every method shares the buffer */
 }

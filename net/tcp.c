@@ -235,7 +235,7 @@ static socklen_t sockaddr_len(const net_sockaddr *sa) {
 static void try_send(net_conn *c);
 
 static void connected(net_conn *c) {
-  c->io = IO_OPEN;
+  c->io = c->owner_gone ? IO_FLUSHING : IO_OPEN;   /* closed while connecting */
   c->reading = true;
   net_addr *peer = net__addr_from_sockaddr(&c->cur.sa, sockaddr_len(&c->cur));
   atomic_store_explicit(&c->peer, peer, memory_order_release);
@@ -290,10 +290,10 @@ static void start(net_conn *c) {
   int st = atomic_load_explicit(&c->addr->state, memory_order_acquire);
   if (st == NET_WAITING) {
     c->io = IO_RESOLVING;
-    list_move(c, &resolving);
+    if (!c->owner_gone) list_move(c, &resolving);   /* closing ones stay on `closing` */
     return;
   }
-  list_move(c, &active);
+  if (!c->owner_gone) list_move(c, &active);
   c->io = IO_CONNECTING;
   if (st == NET_FAILURE) fail(c, c->addr->err.code, "%s%s", c->addr->err.msg, "");
   else connect_next(c);
@@ -424,16 +424,21 @@ static void try_send(net_conn *c) {
   }
 }
 
+/* The owner closed: deliver what it wrote (connecting first if need be),
+ * within the linger time, then close. */
 static void begin_close(net_conn *c) {
   c->owner_gone = true;
   ring_destroy(&c->rx);   /* the owner is done with it; a lingering close discards input */
-  if (c->io != IO_OPEN || c->linger_ms == 0) {
+  bool connecting = c->io == IO_NEW || c->io == IO_RESOLVING || c->io == IO_CONNECTING;
+  if (c->linger_ms == 0 || !(c->io == IO_OPEN || (connecting && ring_used(&c->tx) > 0))) {
     finish(c);   /* nothing worth lingering for */
     return;
   }
-  c->io = IO_FLUSHING;
   c->deadline = net__now_ms() + (uint64_t)c->linger_ms;
   list_move(c, &closing);
+  if (c->io == IO_NEW) start(c);
+  if (c->io != IO_OPEN) return;   /* connected() will flush */
+  c->io = IO_FLUSHING;
   c->reading = !c->peer_fin;
   update_interest(c);
   try_send(c);
@@ -441,7 +446,7 @@ static void begin_close(net_conn *c) {
 
 void net__conn_io_kicked(net_conn *c) {
   int req = atomic_load(&c->requests);
-  if (c->io == IO_NEW && !(req & REQ_CLOSE)) start(c);
+  if (c->io == IO_NEW && !(req & REQ_CLOSE)) start(c);   /* begin_close decides otherwise */
   if ((req & REQ_CLOSE) && !c->owner_gone) {
     begin_close(c);
   } else if (c->io == IO_OPEN) {
@@ -464,13 +469,20 @@ void net__conn_io_event(net_conn *c, int mask) {
   if (mask & (NET_POLL_OUT | NET_POLL_ERR)) try_send(c);
 }
 
-void net__conn_io_resolved(void) {
-  net_conn *c = resolving.head;
+static void start_resolved(conn_list *l) {
+  net_conn *c = l->head;
   while (c) {
     net_conn *next = c->io_next;
-    if (atomic_load_explicit(&c->addr->state, memory_order_acquire) != NET_WAITING) start(c);
+    if (c->io == IO_RESOLVING &&
+        atomic_load_explicit(&c->addr->state, memory_order_acquire) != NET_WAITING)
+      start(c);
     c = next;
   }
+}
+
+void net__conn_io_resolved(void) {
+  start_resolved(&resolving);
+  start_resolved(&closing);   /* closed while resolving, with bytes to deliver */
 }
 
 /* Drops the I/O thread's reference of finished connections. Runs between

@@ -1,0 +1,144 @@
+-- address_spec: net.resolve_address — literals, names through the test hosts file
+-- (SLUICE_HOSTS_FILE), failures, waiting and tostring.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+h.need_hosts_file()
+
+local STATUSES = { waiting = true, success = true, failure = true }
+
+describe("net.resolve_address", function()
+  it("resolves an IPv4 literal at once", function()
+    local addr = assert(net.resolve_address("127.0.0.1"))
+    assert.are.equal("success", addr:get_status())
+    assert.are.equal("127.0.0.1", addr:get_ip())
+    assert.are.equal("127.0.0.1", addr:get_hostname())
+    assert.are.equal("success", addr:wait_until_resolved())
+  end)
+
+  it("resolves an IPv6 literal at once", function()
+    local addr = assert(net.resolve_address("::1"))
+    assert.are.equal("success", addr:get_status())
+    assert.are.equal("::1", addr:get_ip())
+    assert.are.equal("::1", addr:get_hostname())
+  end)
+
+  it("resolves localhost through the hosts file", function()
+    local addr = assert(net.resolve_address("localhost"))
+    assert.are.equal("localhost", addr:get_hostname())
+    local status = addr:wait_until_resolved(10000)
+    assert.are.equal("success", status)
+    local ip = addr:get_ip()
+    assert.is_true(ip == "127.0.0.1" or ip == "::1", "unexpected ip " .. tostring(ip))
+  end)
+
+  it("resolves single-family test names to the right family", function()
+    local v4 = assert(net.resolve_address("sluice-v4.test"))
+    local v6 = assert(net.resolve_address("sluice-v6.test"))
+    assert.are.equal("success", v4:wait_until_resolved(10000))
+    assert.are.equal("success", v6:wait_until_resolved(10000))
+    assert.are.equal("127.0.0.1", v4:get_ip())
+    assert.are.equal("::1", v6:get_ip())
+  end)
+
+  it("resolves a name listed in both families", function()
+    local addr = assert(net.resolve_address("sluice-dual.test"))
+    assert.are.equal("success", addr:wait_until_resolved(10000))
+    local ip = addr:get_ip()
+    assert.is_true(ip == "127.0.0.1" or ip == "::1", "unexpected ip " .. tostring(ip))
+  end)
+
+  it("reports a name that cannot resolve as failure with code dns", function()
+    local addr = assert(net.resolve_address("no-such-host.invalid"))
+    local status, msg, code = addr:wait_until_resolved(10000)
+    assert.are.equal("failure", status)
+    assert.are.equal("string", type(msg))
+    assert.is_true(#msg > 0)
+    assert.are.equal("dns", code)
+    assert.is_nil(addr:get_ip())
+    -- the status stays put
+    local s2, m2, c2 = addr:get_status()
+    assert.are.same({ "failure", msg, "dns" }, { s2, m2, c2 })
+    assert.are.equal("no-such-host.invalid", addr:get_hostname())
+  end)
+
+  it("gives no ip while still waiting, and a valid status with a zero timeout", function()
+    local addr = assert(net.resolve_address("sluice-v4.test"))
+    local status = addr:wait_until_resolved(0)
+    assert.is_true(STATUSES[status], "bad status " .. tostring(status))
+    -- the resolver may finish at any moment, but an ip only ever comes with success
+    local ip = addr:get_ip()
+    if ip then assert.are.equal("success", addr:get_status()) end
+    assert.is_true(STATUSES[addr:get_status()])
+    -- -1 waits until done
+    assert.are.equal("success", addr:wait_until_resolved(-1))
+    assert.are.equal("127.0.0.1", addr:get_ip())
+  end)
+
+  it("returns the final status from wait_until_resolved with a positive timeout", function()
+    local addr = assert(net.resolve_address("no-such-host.invalid"))
+    local status, _, code = addr:wait_until_resolved(-1)
+    assert.are.equal("failure", status)
+    assert.are.equal("dns", code)
+    -- waiting again on a finished address returns at once with the same answer
+    status, _, code = addr:wait_until_resolved(5000)
+    assert.are.equal("failure", status)
+    assert.are.equal("dns", code)
+  end)
+
+  it("shows type, host and state in tostring", function()
+    local addr = assert(net.resolve_address("127.0.0.1"))
+    assert.are.equal("net.address(127.0.0.1, success)", tostring(addr))
+    -- a name: "net.address(localhost, success)", the ip may follow the name
+    local named = assert(net.resolve_address("localhost"))
+    named:wait_until_resolved(10000)
+    local s = tostring(named)
+    assert.truthy(s:find("^net%.address%(localhost[ ,]") and s:find(", success%)$"), s)
+    local bad = assert(net.resolve_address("no-such-host.invalid"))
+    bad:wait_until_resolved(10000)
+    s = tostring(bad)
+    assert.truthy(s:find("^net%.address%(no%-such%-host%.invalid[ ,]") and s:find(", failure%)$"), s)
+  end)
+
+  it("rejects impossible host names with code invalid", function()
+    for _, host in ipairs({ "", "a\0b", string.rep("a", 254), string.rep("x", 10000) }) do
+      local addr, msg, code = net.resolve_address(host)
+      assert.is_nil(addr)
+      assert.are.equal("string", type(msg))
+      assert.are.equal("invalid", code)
+    end
+  end)
+
+  it("accepts a 253-byte name (it just does not resolve)", function()
+    local name = string.rep("a", 63) .. "." .. string.rep("b", 63) .. "." ..
+      string.rep("c", 63) .. "." .. string.rep("d", 56) .. ".test"
+    assert.are.equal(253, #name)
+    local addr = assert(net.resolve_address(name))
+    local status, _, code = addr:wait_until_resolved(10000)
+    assert.are.equal("failure", status)
+    assert.are.equal("dns", code)
+  end)
+
+  it("raises on a non-string host", function()
+    local ok, err = pcall(function() return net.resolve_address({}) end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("bad argument #1 to 'resolve_address'", 1, true), err)
+    ok = pcall(function() return net.resolve_address() end)
+    assert.is_false(ok)
+  end)
+
+  it("lets many addresses be collected", function()
+    collectgarbage()
+    collectgarbage()
+    local before = net.get_stats().addresses
+    for i = 1, 200 do
+      net.resolve_address(i % 2 == 0 and "sluice-v4.test" or "127.0.0.1")
+    end
+    h.wait_for(function()
+      collectgarbage()
+      collectgarbage()
+      return net.get_stats().addresses <= before
+    end, 10000)
+    assert.is_true(net.get_stats().addresses <= before)
+  end)
+end)

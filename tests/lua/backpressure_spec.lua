@@ -1,0 +1,155 @@
+-- backpressure_spec: a reader that falls behind costs bounded memory and loses nothing:
+-- while the test does not read, the engine holds at most the 1 MiB receive cap (plus one
+-- chunk) for the connection; afterwards every byte of the source pattern arrives.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+
+local CAP = h.MiB          -- default per-direction buffer cap
+local CHUNK_SLACK = 16 * h.KiB
+
+describe("backpressure", function()
+  after_each(function()
+    h.stop_all()
+  end)
+
+  it("bounds the receive buffer of a slow reader and loses nothing", function()
+    local total = h.scaled(64 * h.MiB)
+    local base = h.wait_idle().buffer_bytes
+    local peer = h.start_peer("source", tostring(total))
+    local conn = assert(net.open_tcp("127.0.0.1", peer.port))
+    assert.are.equal("success", conn:wait_until_connected(10000))
+
+    -- Don't read for a while; watch the memory the engine holds.
+    local max_held, max_avail = 0, 0
+    local stop = net.clock() + 1.0
+    while net.clock() < stop do
+      max_held = math.max(max_held, net.get_stats().buffer_bytes - base)
+      max_avail = math.max(max_avail, conn:available())
+      net.wait(10)
+    end
+    -- it did fill up (the peer sends far more than the cap)...
+    assert.is_true(max_avail >= CAP // 2, "receive buffer never filled: " .. max_avail)
+    -- ...but never past the cap
+    assert.is_true(max_avail <= CAP, "available() above the cap: " .. max_avail)
+    assert.is_true(max_held <= CAP + CHUNK_SLACK,
+      string.format("engine held %d bytes for one slow connection", max_held))
+    assert.are.equal("success", (conn:get_status()))
+
+    -- Now read everything, in odd sizes, and check every byte.
+    local check = h.pattern_checker()
+    local got, msg, code = h.read_all(conn, function(s)
+      local ok, err = check:feed(s)
+      assert(ok, err)
+      max_held = math.max(max_held, net.get_stats().buffer_bytes - base)
+    end, 120000, nil)
+    assert.is_nil(msg, code)
+    assert.are.equal(total, got)
+    assert.are.equal(total, check.offset)
+    assert.is_true(max_held <= CAP + CHUNK_SLACK,
+      string.format("engine held %d bytes while reading", max_held))
+    assert.are.same({ "failure", "closed", "closed" }, { conn:get_status() })
+    conn:close()
+  end)
+
+  it("reads in every size without losing or repeating a byte", function()
+    local total = h.scaled(8 * h.MiB)
+    local peer = h.start_peer("source", tostring(total))
+    local conn = assert(net.open_tcp("127.0.0.1", peer.port))
+    local check = h.pattern_checker()
+    local sizes = { 1, 2, 3, 7, 64, 1000, 4096, 4097, 65535, 65536, 100003, 2 ^ 40 // 1 }
+    local deadline = net.clock() + 120
+    local k = 0
+    while true do
+      k = k % #sizes + 1
+      local s, msg, code = conn:read(sizes[k])
+      if s == nil then
+        assert.is_nil(msg, code)
+        break
+      end
+      assert.is_true(#s <= sizes[k])
+      if #s == 0 then
+        assert(net.clock() < deadline, "timed out at " .. check.offset)
+        net.wait(20)
+      else
+        local ok, err = check:feed(s)
+        assert(ok, err)
+      end
+    end
+    assert.are.equal(total, check.offset)
+    conn:close()
+  end)
+
+  it("refills after being drained below the low-water mark", function()
+    -- Several fill / drain cycles: reading re-arms the socket each time.
+    local total = h.scaled(16 * h.MiB)
+    local peer = h.start_peer("source", tostring(total))
+    local conn = assert(net.open_tcp("127.0.0.1", peer.port))
+    local check = h.pattern_checker()
+    local deadline = net.clock() + 120
+    while check.offset < total do
+      -- wait until the buffer is mostly full (or the stream has ended)
+      h.wait_for(function()
+        return conn:available() >= CAP * 3 // 4 or conn:available() + check.offset >= total
+      end, 10000)
+      assert.is_true(conn:available() <= CAP)
+      -- drain it completely
+      while conn:available() > 0 do
+        local s = assert(conn:read(conn:available()))
+        local ok, err = check:feed(s)
+        assert(ok, err)
+      end
+      assert(net.clock() < deadline, "timed out at " .. check.offset)
+    end
+    assert.are.equal(total, check.offset)
+    local extra
+    assert.is_true(h.wait_for(function()
+      local s = conn:read(1)
+      if s and #s > 0 then extra = s end
+      return s ~= ""
+    end, 10000))
+    assert.is_nil(extra, "data after the end of the stream")
+    conn:close()
+  end)
+
+  it("pushes back on a writer whose peer does not keep up, and loses nothing", function()
+    -- An echo peer stops reading once we stop reading its echo: our receive buffer
+    -- fills, then the kernel buffers, then our send buffer; write must then accept
+    -- less (partial counts, then 0) instead of queueing without bound.
+    local peer = h.start_peer("echo")
+    local base = h.wait_idle().buffer_bytes
+    local conn = assert(net.open_tcp("127.0.0.1", peer.port))
+    assert.are.equal("success", conn:wait_until_connected(10000))
+    local pool = h.random_bytes(64 * h.KiB)
+    local check = h.echo_checker()
+    local accepted, short = 0, false
+    local deadline = net.clock() + 60
+    while not short do
+      local n = assert(conn:write(pool))
+      if n > 0 then check:push(n == #pool and pool or pool:sub(1, n)) end
+      accepted = accepted + n
+      short = n < #pool
+      assert(net.clock() < deadline, "write never pushed back after " .. accepted .. " bytes")
+      if accepted > 256 * h.MiB then error("write accepted 256 MiB without backpressure") end
+    end
+    -- Give the I/O thread time to move what it can, then check nothing grew past the caps.
+    h.sleep(300)
+    assert.is_true(conn:get_pending_writes() <= CAP, "pending " .. conn:get_pending_writes())
+    assert.is_true(conn:available() <= CAP, "available " .. conn:available())
+    local held = net.get_stats().buffer_bytes - base
+    assert.is_true(held <= 2 * (CAP + CHUNK_SLACK), "engine holds " .. held .. " bytes")
+    -- Read it all back: every accepted byte, in order.
+    while check.pending > 0 do
+      local s = assert(conn:read(256 * h.KiB))
+      if #s > 0 then
+        local ok, err = check:feed(s)
+        assert(ok, err)
+      else
+        assert(net.clock() < deadline, "echo stalled with " .. check.pending .. " bytes pending")
+        net.wait(20)
+      end
+    end
+    assert.are.equal(accepted, check.received)
+    conn:close()
+  end)
+end)

@@ -1,0 +1,178 @@
+-- badinput_spec: wrong types and impossible values raise luaL_argerror-style errors,
+-- impossible host names return nil, message, "invalid", and a closed connection answers
+-- every call without crashing.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+
+-- Assert that fn() raises an error whose message contains `text` (plain find). The calls
+-- under test sit in closures, so luaL_argerror sees their real names ('read', not '?').
+local function raises(text, fn)
+  local ok, err = pcall(fn)
+  assert.is_false(ok, "expected an error containing: " .. text)
+  assert.truthy(tostring(err):find(text, 1, true),
+    string.format("error %q does not contain %q", tostring(err), text))
+end
+
+local PORT_MSG = "bad argument #2 to 'open_tcp' (port must be 1..65535)"
+
+describe("bad input", function()
+  local peer, conn
+
+  setup(function()
+    peer = h.start_peer("echo")
+  end)
+
+  teardown(function()
+    h.stop_all()
+  end)
+
+  before_each(function()
+    conn = assert(net.open_tcp("127.0.0.1", peer.port))
+    assert.are.equal("success", conn:wait_until_connected(10000))
+  end)
+
+  after_each(function()
+    if conn then conn:close() end
+  end)
+
+  it("raises on a host that is neither a string nor an address", function()
+    raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp(nil, 80) end)
+    raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp({}, 80) end)
+    raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp(true, 80) end)
+    raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp(print, 80) end)
+    -- a tcp connection is no address
+    raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp(conn, 80) end)
+    raises("bad argument #1 to 'resolve_address'", function() return net.resolve_address({}) end)
+    raises("bad argument #1 to 'resolve_address'", function() return net.resolve_address(nil) end)
+  end)
+
+  it("raises on impossible ports with the exact message", function()
+    for _, port in ipairs({ 0, 70000, 65536, -1, -80, math.mininteger, math.maxinteger }) do
+      raises(PORT_MSG, function() return net.open_tcp("127.0.0.1", port) end)
+    end
+    raises("bad argument #2 to 'open_tcp'", function() return net.open_tcp("127.0.0.1", nil) end)
+    raises("bad argument #2 to 'open_tcp'", function() return net.open_tcp("127.0.0.1", "http") end)
+    raises("bad argument #2 to 'open_tcp'", function() return net.open_tcp("127.0.0.1", {}) end)
+    -- a bad port raises even when the host is bad too (nothing is started)
+    raises("bad argument #2 to 'open_tcp'", function() return net.open_tcp("", 0) end)
+    -- ports at the edges are fine (nobody listens: they just fail later)
+    local c1 = assert(net.open_tcp("127.0.0.1", 1))
+    local c2 = assert(net.open_tcp("127.0.0.1", 65535))
+    c1:close()
+    c2:close()
+  end)
+
+  it("raises the port message for non-integer ports too", function()
+    for _, port in ipairs({ 1.5, 80.25, math.huge, -math.huge, 0 / 0 }) do
+      raises(PORT_MSG, function() return net.open_tcp("127.0.0.1", port) end)
+    end
+  end)
+
+  it("returns nil, message, invalid for impossible host names", function()
+    for _, host in ipairs({ "", "a\0b", "\0", string.rep("h", 254), string.rep("h", 10000) }) do
+      local c, msg, code = net.open_tcp(host, 80)
+      assert.is_nil(c)
+      assert.are.equal("string", type(msg))
+      assert.is_true(#msg > 0)
+      assert.are.equal("invalid", code)
+    end
+  end)
+
+  it("raises on bad read sizes", function()
+    raises("bad argument #1 to 'read'", function() return conn:read(0) end)
+    raises("bad argument #1 to 'read'", function() return conn:read(-1) end)
+    raises("bad argument #1 to 'read'", function() return conn:read(1.5) end)
+    raises("bad argument #1 to 'read'", function() return conn:read("x") end)
+    raises("bad argument #1 to 'read'", function() return conn:read(nil) end)
+    raises("bad argument #1 to 'read'", function() return conn:read({}) end)
+    raises("bad argument #1 to 'read'", function() return conn:read(math.mininteger) end)
+  end)
+
+  it("accepts a huge read size without allocating it", function()
+    assert.are.equal("", conn:read(1 << 40))
+    assert.are.equal("", conn:read(2 ^ 40))
+    assert.are.equal("", conn:read(math.maxinteger))
+    assert.are.equal(5, conn:write("hello"))
+    local got = h.wait_for(function()
+      local s = conn:read(1 << 40)
+      if s ~= "" then return s end
+    end, 10000)
+    assert.are.equal("hello", got)
+  end)
+
+  it("raises on bad write data", function()
+    raises("bad argument #1 to 'write'", function() return conn:write({}) end)
+    raises("bad argument #1 to 'write'", function() return conn:write(nil) end)
+    raises("bad argument #1 to 'write'", function() return conn:write(true) end)
+    assert.are.equal(0, conn:write(""))
+    -- numbers are strings to luaL_checklstring
+    assert.are.equal(2, conn:write(42))
+    assert.are.equal("42", h.read_n(conn, 2, 10000))
+  end)
+
+  it("raises on bad timeouts", function()
+    local WUC, WUD = "bad argument #1 to 'wait_until_connected'", "bad argument #1 to 'wait_until_drained'"
+    raises(WUC, function() return conn:wait_until_connected("x") end)
+    raises(WUC, function() return conn:wait_until_connected({}) end)
+    raises(WUD, function() return conn:wait_until_drained("x") end)
+    local addr = assert(net.resolve_address("127.0.0.1"))
+    raises("bad argument #1 to 'wait_until_resolved'", function() return addr:wait_until_resolved({}) end)
+  end)
+
+  it("raises when a method gets the wrong object", function()
+    local addr = assert(net.resolve_address("127.0.0.1"))
+    raises("bad argument #1 to 'read'", function() return conn.read(addr, 10) end)
+    raises("bad argument #1 to 'read'", function() return conn.read(nil, 10) end)
+    raises("bad argument #1 to 'read'", function() return conn.read({}, 10) end)
+    raises("bad argument #1 to 'write'", function() return conn.write("self", "x") end)
+    raises("bad argument #1 to 'get_status'", function() return conn.get_status(addr) end)
+    raises("bad argument #1 to 'get_ip'", function() return addr.get_ip(conn) end)
+    raises("bad argument #1 to 'close'", function() return conn.close(42) end)
+  end)
+
+  it("does not expose finalizers as methods", function()
+    assert.is_nil(conn.__gc)
+    assert.is_nil(conn.__close)
+    local addr = assert(net.resolve_address("127.0.0.1"))
+    assert.is_nil(addr.__gc)
+  end)
+
+  it("answers every call on a closed connection", function()
+    assert.are.equal(3, conn:write("abc"))
+    conn:close()
+    assert.are.same({ "failure", "closed", "closed" }, { conn:get_status() })
+    assert.are.same({ "failure", "closed", "closed" }, { conn:wait_until_connected(10) })
+    assert.are.same({ nil, "closed", "closed" }, { conn:read(10) })
+    assert.are.same({ nil, "closed", "closed" }, { conn:write("x") })
+    assert.are.equal(0, conn:available())
+    assert.are.equal(0, conn:get_pending_writes())
+    assert.are.equal(0, conn:wait_until_drained(10))
+    assert.are.equal(0, select("#", conn:close()))
+    assert.are.equal(0, select("#", conn:close()))
+    assert.truthy(tostring(conn):find("^net%.tcp%("))
+    -- argument checks still come first on a closed connection
+    raises("bad argument #1 to 'read'", function() return conn:read(0) end)
+    conn = nil
+  end)
+
+  it("survives close() from a __gc and a <close> on the same object", function()
+    do
+      local c <close> = assert(net.open_tcp("127.0.0.1", peer.port))
+      c:close()
+    end
+    collectgarbage()
+    collectgarbage()
+  end)
+
+  it("keeps the module functions safe to call with no arguments", function()
+    assert.are.equal("number", type(net.clock()))
+    assert.are.equal("boolean", type(net.wait(0)))
+    local stats = net.get_stats()
+    for _, k in ipairs({ "connections", "addresses", "buffer_bytes", "chunks" }) do
+      assert.are.equal("integer", math.type(stats[k]), k)
+    end
+    raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp() end)
+    raises("bad argument #1 to 'resolve_address'", function() return net.resolve_address() end)
+  end)
+end)

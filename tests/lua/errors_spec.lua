@@ -1,0 +1,166 @@
+-- errors_spec: run-time failures are reported as statuses with stable codes (refused,
+-- dns), writes before the connection is up are kept, and close() still delivers what
+-- was accepted.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+h.need_hosts_file()
+
+-- A loopback port nobody listens on: bind it with a peer, then stop the peer.
+local function dead_port()
+  local peer = h.start_peer("close")
+  local port = peer.port
+  peer:stop()
+  return port
+end
+
+describe("errors", function()
+  after_each(function()
+    h.stop_all()
+  end)
+
+  it("reports a refused connection", function()
+    local port = dead_port()
+    local conn = assert(net.open_tcp("127.0.0.1", port))
+    local status, msg, code = conn:wait_until_connected(10000)
+    assert.are.equal("failure", status)
+    assert.are.equal(string.format("connect 127.0.0.1:%d: Connection refused", port), msg)
+    assert.are.equal("refused", code)
+    assert.are.same({ "failure", msg, "refused" }, { conn:get_status() })
+    -- reads and writes on the failed connection report the failure
+    local s, m, c = conn:read(10)
+    assert.is_nil(s)
+    assert.are.equal("string", type(m))
+    assert.are.equal("refused", c)
+    local n, wm, wc = conn:write("x")
+    assert.is_nil(n)
+    assert.are.equal("string", type(wm))
+    assert.are.equal("refused", wc)
+    assert.is_nil(conn:get_address())
+    conn:close()
+    assert.are.same({ "failure", "closed", "closed" }, { conn:get_status() })
+  end)
+
+  it("reports a refused IPv6 connection", function()
+    local peer = h.start_peer("close", nil, { ipv6 = true })
+    local port = peer.port
+    peer:stop()
+    local conn = assert(net.open_tcp("::1", port))
+    local status, msg, code = conn:wait_until_connected(10000)
+    assert.are.equal("failure", status)
+    assert.truthy(msg:find("Connection refused", 1, true), msg)
+    assert.are.equal("refused", code)
+    conn:close()
+  end)
+
+  it("reports a name that cannot resolve as a dns failure", function()
+    local conn = assert(net.open_tcp("no-such-host.invalid", 80))
+    local status, msg, code = conn:wait_until_connected(10000)
+    assert.are.equal("failure", status)
+    assert.are.equal("string", type(msg))
+    assert.are.equal("dns", code)
+    local s, _, c = conn:read(1)
+    assert.is_nil(s)
+    assert.are.equal("dns", c)
+    conn:close()
+  end)
+
+  it("passes an address object's resolution failure on to the connection", function()
+    local addr = assert(net.resolve_address("no-such-host.invalid"))
+    local conn = assert(net.open_tcp(addr, 80))
+    local status, _, code = conn:wait_until_connected(10000)
+    assert.are.equal("failure", status)
+    assert.are.equal("dns", code)
+    -- also when the address had already failed before open_tcp
+    assert.are.equal("failure", (addr:get_status()))
+    local conn2 = assert(net.open_tcp(addr, 80))
+    status, _, code = conn2:wait_until_connected(10000)
+    assert.are.equal("failure", status)
+    assert.are.equal("dns", code)
+    conn:close()
+    conn2:close()
+  end)
+
+  it("keeps data written before the connection is up", function()
+    local peer = h.start_peer("echo")
+    -- By name, so the connection is certainly still waiting for the resolver at first.
+    local conn = assert(net.open_tcp("sluice-v4.test", peer.port))
+    local first = conn:get_status()
+    local payload = h.random_bytes(300 * h.KiB)
+    local n = conn:write(payload)
+    assert.are.equal(#payload, n)   -- below the 1 MiB cap: all of it is accepted
+    assert.is_true(conn:get_pending_writes() <= #payload)
+    local back, msg = h.read_n(conn, #payload, 20000)
+    assert.is_nil(msg)
+    assert.is_true(back == payload, "echoed data differs")
+    assert.are.equal(0, conn:wait_until_drained(5000))
+    assert.is_true(first == "waiting" or first == "success")
+    conn:close()
+  end)
+
+  it("delivers every accepted byte after close()", function()
+    local peer = h.start_peer("sink")
+    local total = h.scaled(4 * h.MiB, 2 * h.MiB)
+    local payload = h.random_bytes(total)
+    local conn = assert(net.open_tcp("127.0.0.1", peer.port))
+    assert.is_true(h.write_all(conn, payload, 60000))
+    local pending = conn:get_pending_writes()
+    conn:close()   -- with up to 1 MiB still pending
+    assert.are.same({ "failure", "closed", "closed" }, { conn:get_status() })
+    assert.are.equal(0, conn:get_pending_writes())
+    local sinks = peer:wait_sinks(1, 30000)
+    assert.truthy(sinks, "the sink never saw the end of the stream")
+    assert.are.equal(total, sinks[1].bytes)
+    assert.are.equal(h.hex64(h.fnv1a(payload)), sinks[1].hash)
+    assert.is_true(pending >= 0)
+  end)
+
+  it("delivers bytes written while connecting, then closed at once", function()
+    local peer = h.start_peer("sink")
+    local n = 10
+    for i = 1, n do
+      local conn = assert(net.open_tcp("127.0.0.1", peer.port))
+      assert.are.equal(6, conn:write(string.format("conn%02d", i)))
+      conn:close()   -- most likely still "waiting" here
+    end
+    local sinks = peer:wait_sinks(n, 20000)
+    assert.truthy(sinks, string.format("the sink saw %d of %d streams end: %s",
+      #peer:sinks(), n, table.concat(peer:lines(), "; ")))
+    local want = {}
+    for i = 1, n do want[h.hex64(h.fnv1a(string.format("conn%02d", i)))] = true end
+    for _, s in ipairs(sinks) do
+      assert.are.equal(6, s.bytes)
+      assert.truthy(want[s.hash], "unexpected stream content")
+    end
+  end)
+
+  it("delivers every byte when the connection object is just dropped", function()
+    local peer = h.start_peer("sink")
+    local payload = h.random_bytes(512 * h.KiB)
+    do
+      local conn = assert(net.open_tcp("127.0.0.1", peer.port))
+      assert.is_true(h.write_all(conn, payload, 30000))
+    end
+    collectgarbage()
+    collectgarbage()
+    local sinks = peer:wait_sinks(1, 30000)
+    assert.truthy(sinks, "the sink never saw the end of the stream")
+    assert.are.equal(#payload, sinks[1].bytes)
+    assert.are.equal(h.hex64(h.fnv1a(payload)), sinks[1].hash)
+  end)
+
+  it("closes with a <close> variable", function()
+    local peer = h.start_peer("sink")
+    local c
+    do
+      local conn <close> = assert(net.open_tcp("127.0.0.1", peer.port))
+      c = conn
+      assert.is_true(h.write_all(conn, "goodbye", 10000))
+    end
+    assert.are.same({ "failure", "closed", "closed" }, { c:get_status() })
+    local sinks = peer:wait_sinks(1, 20000)
+    assert.truthy(sinks)
+    assert.are.equal(7, sinks[1].bytes)
+    assert.are.equal(h.hex64(h.fnv1a("goodbye")), sinks[1].hash)
+  end)
+end)

@@ -1,0 +1,134 @@
+-- lifecycle_spec: connections come and go without leaking: 1,000 opened and closed (at
+-- most 250 at once), dropped ones collected, and a Lua state that ends with open
+-- connections (lua_close in a child process) exits cleanly and still delivers its data.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+
+-- Wait until the engine holds no connection and no buffer chunk; returns the stats.
+local function settle(timeout_ms)
+  local stats
+  h.wait_for(function()
+    collectgarbage()
+    collectgarbage()
+    stats = net.get_stats()
+    return stats.connections == 0 and stats.chunks == 0
+  end, timeout_ms or 15000)
+  return stats
+end
+
+-- Run a Lua script in a child process (the host interpreter under test); returns
+-- os.execute's three results and the child's stderr.
+local function run_child(script, ...)
+  local err = os.tmpname()
+  local args = {}
+  for i, a in ipairs({ ... }) do args[i] = h.shell_quote(a) end
+  local cmd = string.format("timeout -k 5 120 %s %s %s 2>%s", h.shell_quote(h.lua),
+    h.shell_quote(h.dir .. "scripts/" .. script), table.concat(args, " "), h.shell_quote(err))
+  local ok, how, code = os.execute(cmd)
+  local stderr = h.read_file(err) or ""
+  os.remove(err)
+  return ok, how, code, stderr
+end
+
+describe("lifecycle", function()
+  after_each(function()
+    h.stop_all()
+  end)
+
+  it("opens and closes 1,000 connections without leaking", function()
+    local peer = h.start_peer("echo")
+    settle()
+    local total, batch = 1000, 250
+    for first = 1, total, batch do
+      local conns = {}
+      for i = first, math.min(first + batch - 1, total) do
+        conns[i] = assert(net.open_tcp("127.0.0.1", peer.port))
+        local msg = "hello " .. i
+        assert.are.equal(#msg, conns[i]:write(msg))   -- allowed while still connecting
+      end
+      for i, conn in pairs(conns) do
+        local want = "hello " .. i
+        local got, msg, code = h.read_n(conn, #want, 20000)
+        assert.are.equal(want, got, tostring(msg) .. " " .. tostring(code))
+      end
+      local stats = net.get_stats()
+      assert.is_true(stats.connections >= batch, "stats.connections " .. stats.connections)
+      for _, conn in pairs(conns) do conn:close() end
+    end
+    local stats = settle()
+    assert.are.equal(0, stats.connections)
+    assert.are.equal(0, stats.chunks)
+    assert.are.equal(0, stats.buffer_bytes)
+  end)
+
+  it("collects connections that are dropped without close()", function()
+    local peer = h.start_peer("echo")
+    settle()
+    do
+      local conns = {}
+      for i = 1, 200 do
+        conns[i] = assert(net.open_tcp("127.0.0.1", peer.port))
+        conns[i]:write(string.rep("x", 10000))
+      end
+      -- read some of them back, leave the rest unread
+      for i = 1, 100 do
+        assert.are.equal(10000, #h.read_n(conns[i], 10000, 20000))
+      end
+      assert.is_true(net.get_stats().connections >= 200)
+    end
+    local stats = settle(20000)
+    assert.are.equal(0, stats.connections)
+    assert.are.equal(0, stats.chunks)
+  end)
+
+  it("holds no buffer memory for idle connections", function()
+    local peer = h.start_peer("echo")
+    settle()
+    local conns = {}
+    for i = 1, 100 do conns[i] = assert(net.open_tcp("127.0.0.1", peer.port)) end
+    for _, conn in ipairs(conns) do
+      assert.are.equal("success", conn:wait_until_connected(10000))
+    end
+    -- exchange a little, read it all: then every ring is empty again
+    for i, conn in ipairs(conns) do conn:write("ping" .. i) end
+    for i, conn in ipairs(conns) do
+      assert.are.equal("ping" .. i, h.read_n(conn, #("ping" .. i), 10000))
+    end
+    assert.is_true(h.wait_for(function()
+      local s = net.get_stats()
+      return s.buffer_bytes == 0 and s.chunks == 0
+    end, 10000), "idle connections still hold buffers")
+    for _, conn in ipairs(conns) do conn:close() end
+    assert.are.equal(0, settle().connections)
+  end)
+
+  it("exits cleanly from a Lua state closed with open connections", function()
+    local peer = h.start_peer("sink")
+    local count, bytes = 4, 300000
+    local ok, how, code, stderr = run_child("exit_open.lua", peer.port, count, bytes)
+    assert.are.same({ true, "exit", 0 }, { ok, how, code }, stderr)
+    local sinks = peer:wait_sinks(count, 30000)
+    assert.truthy(sinks, "the sink saw " .. #peer:sinks() .. " of " .. count .. " streams end")
+    local want = {}
+    for i = 1, count do
+      local hash = h.hex64(h.fnv1a(string.rep(string.char(65 + i % 26), bytes)))
+      want[hash] = (want[hash] or 0) + 1
+    end
+    for _, s in ipairs(sinks) do
+      assert.are.equal(bytes, s.bytes)
+      assert.truthy(want[s.hash], "unexpected stream content")
+      want[s.hash] = want[s.hash] - 1
+    end
+  end)
+
+  it("exits cleanly when some connections became garbage before the end", function()
+    local peer = h.start_peer("sink")
+    local count, bytes = 6, 100000
+    local ok, how, code, stderr = run_child("exit_open.lua", peer.port, count, bytes, "drop")
+    assert.are.same({ true, "exit", 0 }, { ok, how, code }, stderr)
+    local sinks = peer:wait_sinks(count, 30000)
+    assert.truthy(sinks, "the sink saw " .. #peer:sinks() .. " of " .. count .. " streams end")
+    for _, s in ipairs(sinks) do assert.are.equal(bytes, s.bytes) end
+  end)
+end)

@@ -8,8 +8,8 @@
 #include "engine.h"
 #include "poller.h"
 
-#define RECV_BUDGET (256u * 1024)   /* per readiness event, so one peer cannot starve others */
-#define RECV_MAX (64u * 1024)       /* per recvmsg */
+#define RECV_BUDGET (512u * 1024)    /* per readiness event, so one peer cannot starve others */
+#define RECV_MAX (128u * 1024)      /* per recvmsg */
 #define SEND_MAX (256u * 1024)      /* per sendmsg */
 #define MAX_SPANS 8
 

@@ -12,8 +12,8 @@ local net = require "net"
 local FRAME = 1 / 60           -- seconds per frame at 60 fps
 local DRAW_WORK = 0.002        -- pretend drawing takes 2 ms of CPU
 local NET_BUDGET = 0.002       -- spend at most ~2 ms per frame taking in data
-local READS_PER_FRAME = 8      -- and at most this many read() calls
-local READ_SIZE = 256 * 1024
+local READS_PER_FRAME = 32     -- and at most this many read() calls
+local READ_SIZE = 64 * 1024
 
 --------------------------------------------------------------------------------
 -- The payload pattern of the test peer (tests/tools/peer.c), to check what arrives:

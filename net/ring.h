@@ -25,7 +25,8 @@ typedef struct net_span {
 typedef struct net_ring {
   /* producer side */
   _Alignas(NET_CACHELINE) atomic_size_t tail;
-  atomic_int busy;            /* producer is inside write/reserve..commit */
+  atomic_int busy;            /* producer is inside write/reserve..commit; with
+                                  trim_req a seq_cst (Dekker) handshake, see ring.c */
   size_t head_cache;          /* producer's last view of head */
   /* consumer side */
   _Alignas(NET_CACHELINE) atomic_size_t head;
@@ -48,7 +49,9 @@ void ring_destroy(net_ring *r);           /* returns every chunk and the slot ta
  * (0 when full). ring_reserve offers up to max free bytes as at most maxspans
  * spans (allocating chunks as needed; an allocation failure just shortens the
  * offer) and returns the span count; every reserve must be followed by exactly one
- * ring_commit(r, k) with k <= the bytes offered, even k = 0. */
+ * ring_commit(r, k) with k <= the bytes offered, even k = 0. The spans point into
+ * chunk memory and are valid only until that commit, which returns the reserved
+ * chunks that got no committed byte. */
 size_t ring_write(net_ring *r, const void *src, size_t n);
 int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max);
 void ring_commit(net_ring *r, size_t n);
@@ -56,9 +59,10 @@ size_t ring_free_space(net_ring *r);      /* producer's view */
 
 /* Consumer. ring_read copies up to n bytes out and returns the count.
  * ring_peek describes up to max readable bytes as at most maxspans spans without
- * consuming; ring_consume(r, k) then drops k <= peeked bytes. Chunks fully
- * consumed go back to the pool before head is published. When a consume leaves
- * the ring empty, the partial chunk is freed too, unless the producer is busy. */
+ * consuming (valid until the next consumer call); ring_consume(r, k) then drops
+ * k <= peeked bytes. Chunks fully consumed go back to the pool before head is
+ * published. When a consume leaves the ring empty, the partial chunk is freed too
+ * (by the producer as it leaves its call, if it was busy). */
 size_t ring_read(net_ring *r, void *dst, size_t n);
 int ring_peek(net_ring *r, net_span *spans, int maxspans, size_t max);
 void ring_consume(net_ring *r, size_t n);

@@ -1,0 +1,403 @@
+/* ring.c: the SPSC chunked byte ring and the process-wide chunk pool behind it.
+ * Producer calls run on one thread, consumer calls on one other; the pool on any. */
+#include "ring.h"
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK ((size_t)NET_CHUNK_SIZE)
+#define POOL_CELLS 256u               /* power of two: positions wrap cleanly */
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+/* ---- chunk pool: Vyukov's bounded MPMC queue in front of malloc ---------------
+ * Each cell carries a sequence number saying whose turn it is: seq == pos means
+ * free for the pusher at pos, seq == pos + 1 means full for the popper at pos.
+ * A cell stores seq minus its index, so the zeroed static queue starts out valid
+ * (seq == index) without an init call or a once-lock. */
+typedef struct pool_cell {
+  atomic_size_t seq;
+  void *chunk;
+} pool_cell;
+
+static struct {
+  _Alignas(NET_CACHELINE) atomic_size_t push_pos;
+  _Alignas(NET_CACHELINE) atomic_size_t pop_pos;
+  _Alignas(NET_CACHELINE) atomic_size_t live;
+  atomic_size_t cached;
+  _Alignas(NET_CACHELINE) pool_cell cells[POOL_CELLS];
+} pool;
+
+static size_t cell_seq(size_t pos) {
+  size_t i = pos % POOL_CELLS;
+  /* acquire: pairs with cell_set_seq's release, so the chunk field is visible */
+  return atomic_load_explicit(&pool.cells[i].seq, memory_order_acquire) + i;
+}
+
+static void cell_set_seq(size_t pos, size_t seq) {
+  size_t i = pos % POOL_CELLS;
+  /* release: pairs with cell_seq's acquire; publishes (or retires) the chunk field */
+  atomic_store_explicit(&pool.cells[i].seq, seq - i, memory_order_release);
+}
+
+/* Claims the next position *pos of the counter at *at; false when its cell is not
+ * ready (queue full for pushers, empty for poppers). The cell is ready when its seq
+ * equals pos + lag (0 for push, 1 for pop). Never waits: a cell still being filled
+ * or drained by a preempted thread reads as full/empty, and the caller falls back
+ * to malloc/free. */
+static bool pool_claim(atomic_size_t *at, size_t *pos, size_t lag) {
+  *pos = atomic_load_explicit(at, memory_order_relaxed);
+  for (;;) {
+    ptrdiff_t dif = (ptrdiff_t)(cell_seq(*pos) - (*pos + lag));
+    if (dif < 0)
+      return false;
+    if (dif > 0)                      /* another thread took this position */
+      *pos = atomic_load_explicit(at, memory_order_relaxed);
+    else if (atomic_compare_exchange_weak_explicit(at, pos, *pos + 1,
+                 memory_order_relaxed, memory_order_relaxed))
+      return true;                    /* the cell's seq orders the data, not this CAS */
+  }
+}
+
+static bool pool_push(void *chunk) {
+  size_t pos;
+  if (!pool_claim(&pool.push_pos, &pos, 0))
+    return false;
+  pool.cells[pos % POOL_CELLS].chunk = chunk;
+  cell_set_seq(pos, pos + 1);         /* full: the popper at pos may take it */
+  return true;
+}
+
+static void *pool_pop(void) {
+  size_t pos;
+  if (!pool_claim(&pool.pop_pos, &pos, 1))
+    return NULL;
+  void *chunk = pool.cells[pos % POOL_CELLS].chunk;
+  cell_set_seq(pos, pos + POOL_CELLS); /* free again for the pusher one lap later */
+  return chunk;
+}
+
+void *net_chunk_alloc(void) {
+  void *c = pool_pop();
+  if (c)
+    atomic_fetch_sub_explicit(&pool.cached, 1, memory_order_relaxed);
+  else
+    c = aligned_alloc(NET_CACHELINE, CHUNK);
+  if (c)
+    atomic_fetch_add_explicit(&pool.live, 1, memory_order_relaxed);
+  return c;
+}
+
+void net_chunk_free(void *chunk) {
+  if (!chunk)
+    return;
+  atomic_fetch_sub_explicit(&pool.live, 1, memory_order_relaxed);
+  /* count it before it becomes poppable, so a racing pop never drives cached below 0 */
+  atomic_fetch_add_explicit(&pool.cached, 1, memory_order_relaxed);
+  if (!pool_push(chunk)) {
+    atomic_fetch_sub_explicit(&pool.cached, 1, memory_order_relaxed);
+    free(chunk);                      /* free list full: back to the system */
+  }
+}
+
+net_chunk_stats net_chunk_get_stats(void) {
+  net_chunk_stats s;
+  s.live = atomic_load_explicit(&pool.live, memory_order_relaxed);
+  s.cached = atomic_load_explicit(&pool.cached, memory_order_relaxed);
+  return s;
+}
+
+void net_chunk_pool_trim(void) {
+  void *c;
+  while ((c = pool_pop()) != NULL) {
+    atomic_fetch_sub_explicit(&pool.cached, 1, memory_order_relaxed);
+    free(c);
+  }
+}
+
+/* ---- ring: setup ---------------------------------------------------------------
+ * Slot ownership: the consumer owns the slots of chunks holding bytes in
+ * [head, tail); the producer owns the others. nslots = cap/CHUNK + 1 keeps every
+ * window of positions the producer may fill, [tail, head + cap), off the slots the
+ * consumer still reads. Caveat: (pos / CHUNK) % nslots assumes positions never wrap,
+ * true for a 64-bit size_t (2^64 bytes); a 32-bit size_t wraps after 4 GiB. */
+static _Atomic(char *) *slot_of(const net_ring *r, size_t pos) {
+  return &r->slots[(pos / CHUNK) % r->nslots];
+}
+
+void ring_init(net_ring *r, size_t cap) {
+  cap = cap < CHUNK ? CHUNK : cap > NET_RING_MAX_CAP ? NET_RING_MAX_CAP : cap;
+  atomic_init(&r->tail, 0);
+  atomic_init(&r->busy, 0);
+  r->head_cache = 0;
+  atomic_init(&r->head, 0);
+  atomic_init(&r->trim_req, 0);
+  r->tail_cache = 0;
+  r->cap = (cap + CHUNK - 1) / CHUNK * CHUNK;  /* MAX_CAP is a multiple: no overflow */
+  r->nslots = r->cap / CHUNK + 1;
+  r->slots = NULL;                  /* allocated by the producer on first need */
+}
+
+void ring_destroy(net_ring *r) {
+  if (r->slots) {
+    for (size_t i = 0; i < r->nslots; i++)
+      net_chunk_free(atomic_load_explicit(&r->slots[i], memory_order_relaxed));
+    free(r->slots);
+  }
+  ring_init(r, r->cap);
+}
+
+/* ---- ring: producer ------------------------------------------------------------ */
+
+/* Free bytes, reloading head only when the cached view falls short of want. */
+static size_t producer_room(net_ring *r, size_t tail, size_t want) {
+  size_t room = r->cap - (tail - r->head_cache);
+  if (room < want) {
+    /* acquire: pairs with the release of head in consumer_advance, so the slots of
+     * chunks the consumer freed read as NULL before we refill them */
+    r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
+    room = r->cap - (tail - r->head_cache);
+  }
+  return room;
+}
+
+/* Frees the partial tail chunk of an empty ring. Runs after busy is cleared, so it
+ * can race only with consumer_trim; the exchange lets exactly one of us free it. */
+static void producer_trim(net_ring *r) {
+  size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  _Atomic(char *) *s = slot_of(r, tail);
+  if (!atomic_load_explicit(s, memory_order_relaxed))
+    return;
+  /* acquire: pairs with the release of head; the consumer is done with this chunk */
+  if (atomic_load_explicit(&r->head, memory_order_acquire) != tail)
+    return;
+  net_chunk_free(atomic_exchange_explicit(s, NULL, memory_order_acq_rel));
+}
+
+/* Leaves the producer's critical section (Dekker pair of consumer_trim).
+ * seq_cst store of busy: if consumer_trim's load of busy came before it, it saw 1
+ * and skipped; then its trim_req store precedes our seq_cst load of trim_req below,
+ * which therefore reads that store or a later one, synchronizes with it, and makes
+ * the consumer's new head visible to producer_trim, which frees the chunk instead. */
+static void producer_exit(net_ring *r) {
+  atomic_store_explicit(&r->busy, 0, memory_order_seq_cst);
+  (void)atomic_load_explicit(&r->trim_req, memory_order_seq_cst);
+  if (r->slots)
+    producer_trim(r);
+}
+
+/* Enters the critical section in which the producer touches the tail chunk.
+ * seq_cst pair with consumer_trim (store trim_req; load busy): at least one side
+ * sees the other's flag, so the consumer never frees a chunk we are filling. */
+static bool producer_enter(net_ring *r) {
+  atomic_store_explicit(&r->busy, 1, memory_order_seq_cst);
+  if (!atomic_load_explicit(&r->trim_req, memory_order_seq_cst))
+    return true;
+  producer_exit(r);                 /* consumer is trimming: report "no space" now */
+  return false;
+}
+
+/* The chunk holding byte pos, allocated on first need; NULL when memory is short. */
+static char *producer_chunk(net_ring *r, size_t pos) {
+  if (!r->slots) {
+    /* written before any tail publish, so the consumer sees it via tail's acquire */
+    r->slots = calloc(r->nslots, sizeof *r->slots);
+    if (!r->slots)
+      return NULL;
+  }
+  _Atomic(char *) *s = slot_of(r, pos);
+  char *c = atomic_load_explicit(s, memory_order_relaxed);
+  if (!c && (c = net_chunk_alloc()) != NULL)
+    atomic_store_explicit(s, c, memory_order_relaxed);  /* published by tail's release */
+  return c;
+}
+
+size_t ring_write(net_ring *r, const void *src, size_t n) {
+  size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  size_t done = 0;
+  n = min_size(n, producer_room(r, tail, n));
+  if (n == 0 || !producer_enter(r))
+    return 0;
+  while (done < n) {
+    size_t off = (tail + done) % CHUNK, len = min_size(n - done, CHUNK - off);
+    char *c = producer_chunk(r, tail + done);
+    if (!c)
+      break;                        /* out of memory: accept what fitted */
+    memcpy(c + off, (const char *)src + done, len);
+    done += len;
+  }
+  /* release: pairs with the consumer's acquire of tail; the bytes copied above
+   * and the chunk pointers are visible before the new tail is */
+  if (done)
+    atomic_store_explicit(&r->tail, tail + done, memory_order_release);
+  producer_exit(r);
+  return done;
+}
+
+int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max) {
+  size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  size_t done = 0;
+  int k = 0;
+  if (maxspans > 0)
+    max = min_size(max, producer_room(r, tail, max));
+  if (maxspans <= 0 || max == 0 || !producer_enter(r))
+    return 0;                       /* busy stays 0: ring_commit(r, 0) is a no-op */
+  while (done < max && k < maxspans) {
+    size_t off = (tail + done) % CHUNK, len = min_size(max - done, CHUNK - off);
+    char *c = producer_chunk(r, tail + done);
+    if (!c)
+      break;
+    spans[k].base = c + off;
+    spans[k++].len = len;
+    done += len;
+  }
+  if (k == 0)
+    producer_exit(r);               /* nothing offered, so nothing to commit */
+  return k;
+}
+
+/* Returns reserved chunks that got no committed byte, so an idle ring keeps none.
+ * They lie at or past tail, where the consumer never looks. */
+static void producer_drop_spare(net_ring *r, size_t tail) {
+  size_t end = r->head_cache + r->cap;          /* reserve offered nothing past this */
+  for (size_t p = (tail + CHUNK - 1) / CHUNK * CHUNK; p - tail < end - tail; p += CHUNK) {
+    _Atomic(char *) *s = slot_of(r, p);
+    char *c = atomic_load_explicit(s, memory_order_relaxed);
+    if (!c)
+      break;                        /* reserve fills slots contiguously from tail */
+    atomic_store_explicit(s, NULL, memory_order_relaxed);
+    net_chunk_free(c);
+  }
+}
+
+void ring_commit(net_ring *r, size_t n) {
+  if (!atomic_load_explicit(&r->busy, memory_order_relaxed)) {
+    assert(n == 0 && "ring_commit after an empty reserve");
+    return;                         /* the reserve offered nothing */
+  }
+  size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed) + n;
+  producer_drop_spare(r, tail);
+  /* release: pairs with the consumer's acquire of tail; the caller's bytes in the
+   * reserved spans are visible before the new tail is */
+  if (n)
+    atomic_store_explicit(&r->tail, tail, memory_order_release);
+  producer_exit(r);
+}
+
+size_t ring_free_space(net_ring *r) {
+  size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  return producer_room(r, tail, SIZE_MAX);
+}
+
+/* ---- ring: consumer ------------------------------------------------------------ */
+
+/* Readable bytes, reloading tail only when the cached view falls short of want. */
+static size_t consumer_avail(net_ring *r, size_t head, size_t want) {
+  size_t avail = r->tail_cache - head;
+  if (avail < want) {
+    /* acquire: pairs with the release of tail in ring_write/ring_commit, so the
+     * bytes and chunk pointers below tail are visible */
+    r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+    avail = r->tail_cache - head;
+  }
+  return avail;
+}
+
+static char *consumer_chunk(const net_ring *r, size_t pos) {
+  return atomic_load_explicit(slot_of(r, pos), memory_order_relaxed);
+}
+
+/* Frees the partial chunk left in an empty ring (Dekker pair of producer_enter and
+ * producer_exit). If the producer is busy we skip: its producer_exit sees our
+ * trim_req and head and frees the chunk itself. */
+static void consumer_trim(net_ring *r, size_t head) {
+  /* acquire: pairs with the release of tail; a newer tail means not empty */
+  r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
+  if (r->tail_cache != head)
+    return;
+  _Atomic(char *) *s = slot_of(r, head);
+  if (!atomic_load_explicit(s, memory_order_relaxed))
+    return;
+  /* seq_cst store then seq_cst load: pairs with producer_enter's store of busy and
+   * load of trim_req; the tail re-check (acquire, pairs with the tail release)
+   * catches bytes published before busy was cleared */
+  atomic_store_explicit(&r->trim_req, 1, memory_order_seq_cst);
+  if (!atomic_load_explicit(&r->busy, memory_order_seq_cst) &&
+      atomic_load_explicit(&r->tail, memory_order_acquire) == head)
+    net_chunk_free(atomic_exchange_explicit(s, NULL, memory_order_acq_rel));
+  /* release: a producer that reads this 0 also sees the slot we emptied */
+  atomic_store_explicit(&r->trim_req, 0, memory_order_release);
+}
+
+/* Drops n bytes: frees every chunk they finish, publishes head, trims if empty. */
+static void consumer_advance(net_ring *r, size_t head, size_t n) {
+  size_t nhead = head + n;
+  if (n == 0)
+    return;
+  for (size_t p = head - head % CHUNK; nhead - p >= CHUNK; p += CHUNK) {
+    _Atomic(char *) *s = slot_of(r, p);
+    char *c = atomic_load_explicit(s, memory_order_relaxed);
+    atomic_store_explicit(s, NULL, memory_order_relaxed);  /* published by head's release */
+    net_chunk_free(c);
+  }
+  /* release: pairs with the producer's acquire of head (producer_room,
+   * producer_trim): our reads of the dropped bytes and the NULL slots come first */
+  atomic_store_explicit(&r->head, nhead, memory_order_release);
+  if (nhead == r->tail_cache)
+    consumer_trim(r, nhead);
+}
+
+size_t ring_read(net_ring *r, void *dst, size_t n) {
+  size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+  n = min_size(n, consumer_avail(r, head, n));
+  for (size_t done = 0; done < n;) {
+    size_t off = (head + done) % CHUNK, len = min_size(n - done, CHUNK - off);
+    memcpy((char *)dst + done, consumer_chunk(r, head + done) + off, len);
+    done += len;
+  }
+  consumer_advance(r, head, n);
+  return n;
+}
+
+int ring_peek(net_ring *r, net_span *spans, int maxspans, size_t max) {
+  size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+  size_t done = 0;
+  int k = 0;
+  if (maxspans <= 0)
+    return 0;
+  max = min_size(max, consumer_avail(r, head, max));
+  while (done < max && k < maxspans) {
+    size_t off = (head + done) % CHUNK, len = min_size(max - done, CHUNK - off);
+    spans[k].base = consumer_chunk(r, head + done) + off;
+    spans[k++].len = len;
+    done += len;
+  }
+  return k;
+}
+
+void ring_consume(net_ring *r, size_t n) {
+  size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+  size_t avail = consumer_avail(r, head, n);
+  assert(n <= avail && "ring_consume past the readable bytes");
+  consumer_advance(r, head, min_size(n, avail));
+}
+
+size_t ring_used(net_ring *r) {
+  /* head first (acquire, pairs with its release): the tail loaded after it is at
+   * least as new as the tail the consumer saw, so the difference never underflows */
+  size_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+  return atomic_load_explicit(&r->tail, memory_order_acquire) - head;
+}
+
+size_t ring_memory(net_ring *r) {
+  size_t n = 0;
+  /* acquire: pairs with the first tail release, which follows the slot-table
+   * allocation; while tail is 0 the ring holds chunks only inside a producer call */
+  if (!atomic_load_explicit(&r->tail, memory_order_acquire))
+    return 0;
+  for (size_t i = 0; i < r->nslots; i++)
+    n += atomic_load_explicit(&r->slots[i], memory_order_relaxed) != NULL;
+  return n * CHUNK;
+}

@@ -1,0 +1,889 @@
+/* test_ring.c: unit tests for net/ring.c (model-based, empty-ring trim, two-thread
+ * stress, chunk pool); prints TAP. RING_STRESS_MB sets the stress volume (default 1024). */
+#define SDL_MAIN_HANDLED
+#include "ring.h"
+
+#include <SDL.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHUNK ((size_t)NET_CHUNK_SIZE)
+#define MAXSPANS 4
+
+/* ---- TAP ---------------------------------------------------------------------- */
+static int n_run, n_failed;
+static char why[512];
+
+static bool fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  return false;
+}
+
+#define CHECK(cond, ...) do { if (!(cond)) return fail(__VA_ARGS__); } while (0)
+
+static void report(const char *name, bool ok) {
+  n_run++;
+  if (ok) {
+    printf("ok %d - %s\n", n_run, name);
+  } else {
+    n_failed++;
+    printf("not ok %d - %s: %s\n", n_run, name, why);
+  }
+  fflush(stdout);
+}
+
+static size_t env_size(const char *name, size_t dflt) {
+  const char *v = getenv(name);
+  return v && *v ? (size_t)strtoull(v, NULL, 10) : dflt;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+/* ---- random numbers and a byte stream ------------------------------------------ */
+static uint64_t splitmix(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static uint64_t xorshift(uint64_t *x) {
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return *x;
+}
+
+/* An endless xorshift byte stream; any split of fill calls yields the same bytes. */
+typedef struct stream {
+  uint64_t x;
+  unsigned char buf[8];
+  unsigned used;                    /* bytes of buf already handed out */
+} stream;
+
+static void stream_init(stream *g, uint64_t seed) {
+  g->x = seed | 1;
+  g->used = 8;
+}
+
+static void stream_fill(stream *g, unsigned char *dst, size_t n) {
+  while (n && g->used < 8) {
+    *dst++ = g->buf[g->used++];
+    n--;
+  }
+  for (; n >= 8; dst += 8, n -= 8) {
+    uint64_t w = xorshift(&g->x);
+    memcpy(dst, &w, 8);
+  }
+  if (n) {
+    uint64_t w = xorshift(&g->x);
+    memcpy(g->buf, &w, 8);
+    memcpy(dst, g->buf, n);
+    g->used = (unsigned)n;
+  }
+}
+
+/* A streaming 64-bit checksum, word at a time, independent of how input is split. */
+typedef struct hasher {
+  uint64_t h, len;
+  unsigned char buf[8];
+  unsigned fill;
+} hasher;
+
+static void hash_word(hasher *s, uint64_t w) {
+  s->h = (s->h ^ w) * 0x9E3779B97F4A7C15ull;
+  s->h ^= s->h >> 29;
+}
+
+static void hash_feed(hasher *s, const unsigned char *p, size_t n) {
+  uint64_t w;
+  s->len += n;
+  while (n && s->fill) {
+    s->buf[s->fill++] = *p++;
+    n--;
+    if (s->fill == 8) {
+      memcpy(&w, s->buf, 8);
+      hash_word(s, w);
+      s->fill = 0;
+    }
+  }
+  for (; n >= 8; p += 8, n -= 8) {
+    memcpy(&w, p, 8);
+    hash_word(s, w);
+  }
+  while (n--)
+    s->buf[s->fill++] = *p++;
+}
+
+static uint64_t hash_final(const hasher *s) {
+  hasher t = *s;
+  for (unsigned i = 0; i < s->fill; i++)
+    hash_word(&t, s->buf[i]);
+  hash_word(&t, s->len);
+  return t.h;
+}
+
+static size_t span_total(const net_span *sp, int k) {
+  size_t n = 0;
+  for (int i = 0; i < k; i++)
+    n += sp[i].len;
+  return n;
+}
+
+/* What reserve/peek must offer from position pos: chunk-bounded spans over
+ * min(max, avail) bytes, at most maxspans of them. */
+static size_t expected_offer(size_t pos, size_t avail, int maxspans, int *nspans) {
+  size_t left = avail, off = pos % CHUNK, total = 0;
+  int k = 0;
+  while (left && k < maxspans) {
+    size_t len = min_size(left, CHUNK - off);
+    total += len;
+    left -= len;
+    off = 0;
+    k++;
+  }
+  *nspans = k;
+  return total;
+}
+
+/* ---- 1. model-based single-thread test ----------------------------------------- */
+typedef struct model {               /* reference FIFO: circular buffer of cap bytes */
+  unsigned char *buf;
+  size_t cap, head, tail;            /* free-running, like the ring */
+} model;
+
+static void model_push(model *m, const unsigned char *p, size_t n) {
+  size_t at = m->tail % m->cap, first = min_size(n, m->cap - at);
+  memcpy(m->buf + at, p, first);
+  memcpy(m->buf, p + first, n - first);
+  m->tail += n;
+}
+
+/* Compares p with the n queued bytes starting i bytes past head; returns the index
+ * of the first difference, or n. */
+static size_t model_cmp(const model *m, size_t i, const unsigned char *p, size_t n) {
+  for (size_t done = 0; done < n;) {
+    size_t at = (m->head + i + done) % m->cap, len = min_size(n - done, m->cap - at);
+    if (memcmp(m->buf + at, p + done, len))
+      for (size_t j = 0;; j++)
+        if (m->buf[at + j] != p[done + j])
+          return done + j;
+    done += len;
+  }
+  return n;
+}
+
+static void fill_random(uint64_t *rng, unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t w = splitmix(rng);
+    memcpy(p + i, &w, min_size(8, n - i));
+  }
+}
+
+/* Sizes 0..3 chunks, biased to the chunk boundary seen from pos and to "all". */
+static size_t pick_size(uint64_t *rng, size_t pos, size_t all) {
+  uint64_t x = splitmix(rng);
+  size_t d = (size_t)(x >> 8) % 5;
+  switch (x % 8) {
+  case 0: return (size_t)(x >> 8) % 65;
+  case 1: return CHUNK - pos % CHUNK + d >= 2 ? CHUNK - pos % CHUNK + d - 2 : 0;
+  case 2: return (1 + d % 3) * CHUNK + d % 3 - 1;
+  case 3: return all;
+  case 4: return all + d;
+  default: return (size_t)(x >> 8) % (3 * CHUNK + 1);
+  }
+}
+
+/* How many bytes to commit or consume out of offered: 0, all, or in between. */
+static size_t pick_take(uint64_t *rng, size_t offered) {
+  uint64_t x = splitmix(rng);
+  if (x % 5 == 0)
+    return 0;
+  if (x % 5 < 3)
+    return offered;
+  return (size_t)(x >> 8) % (offered + 1);
+}
+
+typedef struct model_ctx {
+  net_ring *r;
+  model *m;
+  uint64_t *rng;
+  unsigned char *tmp;
+} model_ctx;
+
+static bool op_write(model_ctx *c) {
+  size_t used = c->m->tail - c->m->head, free = c->r->cap - used;
+  size_t n = pick_size(c->rng, c->m->tail, free);
+  fill_random(c->rng, c->tmp, n);
+  size_t got = ring_write(c->r, c->tmp, n);
+  CHECK(got == min_size(n, free), "write %zu with %zu free took %zu", n, free, got);
+  model_push(c->m, c->tmp, got);
+  return true;
+}
+
+static bool op_reserve(model_ctx *c) {
+  size_t used = c->m->tail - c->m->head, free = c->r->cap - used;
+  size_t max = pick_size(c->rng, c->m->tail, free);
+  int maxspans = 1 + (int)(splitmix(c->rng) % MAXSPANS), want;
+  net_span sp[MAXSPANS];
+  int k = ring_reserve(c->r, sp, maxspans, max);
+  size_t offered = span_total(sp, k);
+  size_t expect = expected_offer(c->m->tail, min_size(max, free), maxspans, &want);
+  CHECK(k == want && offered == expect, "reserve max %zu free %zu: %d spans/%zu bytes, "
+        "expected %d/%zu", max, free, k, offered, want, expect);
+  size_t take = pick_take(c->rng, offered), done = 0;
+  fill_random(c->rng, c->tmp, offered);
+  for (int i = 0; i < k; i++) {      /* junk past take must not reach the reader */
+    CHECK(sp[i].len <= CHUNK, "span %d longer than a chunk", i);
+    memcpy(sp[i].base, c->tmp + done, sp[i].len);
+    done += sp[i].len;
+  }
+  ring_commit(c->r, take);
+  model_push(c->m, c->tmp, take);
+  return true;
+}
+
+static bool op_read(model_ctx *c) {
+  size_t used = c->m->tail - c->m->head;
+  size_t n = pick_size(c->rng, c->m->head, used);
+  size_t got = ring_read(c->r, c->tmp, n);
+  CHECK(got == min_size(n, used), "read %zu with %zu used got %zu", n, used, got);
+  size_t bad = model_cmp(c->m, 0, c->tmp, got);
+  CHECK(bad == got, "read byte %zu of %zu differs", bad, got);
+  c->m->head += got;
+  return true;
+}
+
+static bool op_peek(model_ctx *c) {
+  size_t used = c->m->tail - c->m->head;
+  size_t max = pick_size(c->rng, c->m->head, used);
+  int maxspans = 1 + (int)(splitmix(c->rng) % MAXSPANS), want;
+  net_span sp[MAXSPANS];
+  int k = ring_peek(c->r, sp, maxspans, max);
+  size_t seen = span_total(sp, k), at = 0;
+  size_t expect = expected_offer(c->m->head, min_size(max, used), maxspans, &want);
+  CHECK(k == want && seen == expect, "peek max %zu used %zu: %d spans/%zu bytes, "
+        "expected %d/%zu", max, used, k, seen, want, expect);
+  for (int i = 0; i < k; at += sp[i++].len) {
+    size_t bad = model_cmp(c->m, at, (unsigned char *)sp[i].base, sp[i].len);
+    CHECK(bad == sp[i].len, "peek byte %zu differs", at + bad);
+  }
+  size_t take = pick_take(c->rng, seen);
+  ring_consume(c->r, take);
+  c->m->head += take;
+  return true;
+}
+
+/* Chunks that hold unread bytes: exactly what the ring may keep between calls. */
+static size_t expected_memory(const model *m) {
+  if (m->head == m->tail)
+    return 0;
+  return ((m->tail - 1) / CHUNK - m->head / CHUNK + 1) * CHUNK;
+}
+
+static bool model_check(model_ctx *c) {
+  size_t used = c->m->tail - c->m->head, mem = ring_memory(c->r);
+  CHECK(ring_used(c->r) == used, "ring_used %zu, model %zu", ring_used(c->r), used);
+  CHECK(ring_free_space(c->r) == c->r->cap - used, "free %zu, expected %zu",
+        ring_free_space(c->r), c->r->cap - used);
+  CHECK(mem <= c->r->cap + CHUNK, "memory %zu over cap %zu + chunk", mem, c->r->cap);
+  CHECK(mem == expected_memory(c->m), "memory %zu, expected %zu (used %zu)", mem,
+        expected_memory(c->m), used);
+  return true;
+}
+
+static bool model_run(size_t cap, uint64_t seed, size_t ops, unsigned char *tmp) {
+  net_ring r;
+  model m = { malloc(cap), cap, 0, 0 };
+  uint64_t rng = seed, bias = 50;
+  model_ctx c = { &r, &m, &rng, tmp };
+  bool ok = m.buf != NULL;
+  ring_init(&r, cap);
+  for (size_t i = 0; ok && i < ops; i++) {
+    if (i % 64 == 0)                /* phases that fill up, drain, or churn */
+      bias = (uint64_t[]){ 15, 50, 85 }[splitmix(&rng) % 3];
+    uint64_t x = splitmix(&rng);
+    bool produce = x % 100 < bias, alt = (x >> 32) & 1;
+    ok = produce ? (alt ? op_write(&c) : op_reserve(&c)) : (alt ? op_read(&c) : op_peek(&c));
+    ok = ok && model_check(&c);
+    if (!ok) {
+      char inner[sizeof why];
+      memcpy(inner, why, sizeof inner);
+      fail("cap %zu seed %llu op %zu (%s): %s", cap, (unsigned long long)seed, i,
+           produce ? (alt ? "write" : "reserve") : (alt ? "read" : "peek"), inner);
+    }
+  }
+  ring_destroy(&r);
+  free(m.buf);
+  return ok;
+}
+
+/* Single-threaded, so ThreadSanitizer adds only cost here: fewer seeds under it. */
+#if defined(__SANITIZE_THREAD__)
+#define MODEL_SEEDS 4
+#else
+#define MODEL_SEEDS 32
+#endif
+
+static bool test_model(size_t cap) {
+  size_t seeds = env_size("RING_MODEL_SEEDS", MODEL_SEEDS);
+  size_t ops = env_size("RING_MODEL_OPS", 4000);
+  net_chunk_stats base = net_chunk_get_stats();
+  unsigned char *tmp = malloc(cap + 4 * CHUNK);  /* sizes reach free + 4 or 3 chunks + 1 */
+  net_ring probe;
+  ring_init(&probe, cap);
+  size_t rcap = probe.cap;
+  bool ok = tmp != NULL;
+  for (uint64_t s = 1; ok && s <= seeds; s++)
+    ok = model_run(rcap, s * 7919 + cap, ops, tmp);
+  free(tmp);
+  if (!ok)
+    return false;                   /* why says which seed and op */
+  CHECK(net_chunk_get_stats().live == base.live, "chunks leaked: %zu live, baseline %zu",
+        net_chunk_get_stats().live, base.live);
+  return true;
+}
+
+/* ---- 2. explicit cases ---------------------------------------------------------- */
+static bool test_init_caps(void) {
+  static const size_t in[] = { 0, 1, CHUNK, 3 * CHUNK + 1, 65536, (size_t)1 << 20,
+                               (size_t)NET_RING_MAX_CAP + 1, SIZE_MAX };
+  static const size_t out[] = { CHUNK, CHUNK, CHUNK, 4 * CHUNK, 65536, (size_t)1 << 20,
+                                NET_RING_MAX_CAP, NET_RING_MAX_CAP };
+  for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+    net_ring r;
+    ring_init(&r, in[i]);
+    CHECK(r.cap == out[i] && r.nslots == out[i] / CHUNK + 1, "cap %zu -> %zu", in[i], r.cap);
+    CHECK(ring_memory(&r) == 0 && r.slots == NULL, "fresh ring holds memory");
+    CHECK(ring_free_space(&r) == r.cap && ring_used(&r) == 0, "fresh ring not empty");
+    ring_destroy(&r);
+  }
+  return true;
+}
+
+static bool test_small_roundtrip(void) {
+  net_ring r;
+  char out[16];
+  ring_init(&r, 0);
+  CHECK(ring_write(&r, "0123456789", 10) == 10, "write 10");
+  CHECK(ring_memory(&r) == CHUNK, "10 bytes should hold one chunk");
+  CHECK(ring_read(&r, out, sizeof out) == 10 && !memcmp(out, "0123456789", 10), "read 10");
+  CHECK(ring_memory(&r) == 0, "drained ring holds %zu bytes", ring_memory(&r));
+  CHECK(ring_read(&r, out, sizeof out) == 0, "read from empty ring");
+  ring_destroy(&r);
+  return true;
+}
+
+/* Reserve, commit 0: aligned tail (ring empty or not), and unaligned after a trim. */
+static bool test_reserve_commit_zero(void) {
+  net_ring r;
+  net_span sp[2];
+  char buf[CHUNK];
+  ring_init(&r, 4 * CHUNK);
+  memset(buf, 'x', sizeof buf);
+  CHECK(ring_reserve(&r, sp, 2, 3 * CHUNK) == 2, "reserve at 0");
+  ring_commit(&r, 0);
+  CHECK(ring_memory(&r) == 0, "commit 0 at tail 0 kept memory");
+  CHECK(ring_write(&r, buf, CHUNK) == CHUNK, "write one chunk");
+  CHECK(ring_reserve(&r, sp, 2, 3 * CHUNK) == 2, "reserve after a full chunk");
+  ring_commit(&r, 0);
+  CHECK(ring_memory(&r) == CHUNK, "spare reserved chunks kept: %zu", ring_memory(&r));
+  CHECK(ring_read(&r, buf, CHUNK) == CHUNK && ring_memory(&r) == 0, "drain at aligned tail");
+  CHECK(ring_reserve(&r, sp, 1, 100) == 1 && sp[0].len == 100, "reserve at aligned tail");
+  ring_commit(&r, 0);
+  CHECK(ring_memory(&r) == 0, "commit 0 at aligned tail kept %zu", ring_memory(&r));
+  CHECK(ring_write(&r, buf, 10) == 10 && ring_read(&r, buf, 10) == 10, "10 through");
+  CHECK(ring_reserve(&r, sp, 1, 100) == 1, "reserve at unaligned empty tail");
+  ring_commit(&r, 0);
+  CHECK(ring_memory(&r) == 0, "commit 0 at unaligned empty tail kept %zu", ring_memory(&r));
+  ring_destroy(&r);
+  return true;
+}
+
+/* Fill to the cap with write or reserve, drain with read or peek/consume. */
+static bool test_full_then_drain(int how) {
+  net_ring r;
+  net_span sp[MAXSPANS];
+  static char buf[3 * CHUNK];
+  ring_init(&r, 3 * CHUNK);
+  ring_write(&r, buf, 123);          /* start unaligned: the full ring spans 4 chunks */
+  ring_read(&r, buf, 123);
+  for (int guard = 0; ring_free_space(&r) > 0; guard++) {
+    CHECK(guard < 100 && ring_used(&r) < 3 * CHUNK, "filling overshot: used %zu",
+          ring_used(&r));
+    if (how & 1) {
+      CHECK(ring_write(&r, buf, 5000) > 0, "write refused below cap");
+    } else {
+      int k = ring_reserve(&r, sp, MAXSPANS, 5000);
+      CHECK(k > 0, "reserve refused below cap");
+      ring_commit(&r, span_total(sp, k));
+    }
+  }
+  CHECK(ring_used(&r) == 3 * CHUNK, "full ring holds %zu", ring_used(&r));
+  CHECK(ring_write(&r, buf, 1) == 0 && ring_reserve(&r, sp, 1, 1) == 0, "over the cap");
+  ring_commit(&r, 0);
+  CHECK(ring_memory(&r) == 4 * CHUNK, "full unaligned ring holds %zu", ring_memory(&r));
+  for (int guard = 0; ring_used(&r) > 0; guard++) {
+    CHECK(guard < 100, "draining never ends: used %zu", ring_used(&r));
+    if (how & 2) {
+      CHECK(ring_read(&r, buf, 7000) > 0, "read nothing from a non-empty ring");
+    } else {
+      int k = ring_peek(&r, sp, MAXSPANS, 7000);
+      CHECK(k > 0, "peek nothing from a non-empty ring");
+      ring_consume(&r, span_total(sp, k));
+    }
+  }
+  CHECK(ring_memory(&r) == 0, "drained ring holds %zu", ring_memory(&r));
+  ring_destroy(&r);
+  return true;
+}
+
+static bool test_full_drain_all(void) {
+  char inner[sizeof why];
+  for (int how = 0; how < 4; how++)
+    if (!test_full_then_drain(how)) {
+      memcpy(inner, why, sizeof inner);
+      return fail("mode %d: %.400s", how, inner);
+    }
+  return true;
+}
+
+/* The handshake paths, played on one thread: a consumer that empties the ring while
+ * the producer sits between reserve and commit must leave the chunk to the commit;
+ * a producer that meets trim_req must back off without touching anything. */
+static bool test_trim_handshake(void) {
+  net_ring r;
+  net_span sp[1];
+  char buf[64];
+  ring_init(&r, 0);
+  CHECK(ring_write(&r, "abcdefghij", 10) == 10, "write 10");
+  CHECK(ring_reserve(&r, sp, 1, 20) == 1 && atomic_load(&r.busy) == 1, "reserve sets busy");
+  CHECK(ring_read(&r, buf, 64) == 10, "read 10 while producer busy");
+  CHECK(ring_memory(&r) == CHUNK, "consumer freed a chunk the producer holds");
+  memcpy(sp[0].base, "KLMNO", 5);
+  ring_commit(&r, 5);
+  CHECK(ring_read(&r, buf, 64) == 5 && !memcmp(buf, "KLMNO", 5), "committed bytes");
+  CHECK(ring_memory(&r) == 0, "trim after commit 5: %zu", ring_memory(&r));
+  CHECK(ring_write(&r, "xy", 2) == 2 && ring_reserve(&r, sp, 1, 20) == 1, "setup 2");
+  CHECK(ring_read(&r, buf, 64) == 2 && ring_memory(&r) == CHUNK, "skip while busy");
+  ring_commit(&r, 0);
+  CHECK(ring_memory(&r) == 0, "producer exit did not trim: %zu", ring_memory(&r));
+  atomic_store(&r.trim_req, 1);      /* as if the consumer were mid-trim */
+  CHECK(ring_write(&r, "z", 1) == 0, "write went ahead during a trim");
+  CHECK(ring_reserve(&r, sp, 1, 1) == 0 && atomic_load(&r.busy) == 0, "reserve during trim");
+  ring_commit(&r, 0);
+  atomic_store(&r.trim_req, 0);
+  CHECK(ring_used(&r) == 0 && ring_memory(&r) == 0, "back-off changed the ring");
+  CHECK(ring_write(&r, "z", 1) == 1 && ring_read(&r, buf, 1) == 1 && buf[0] == 'z', "after");
+  ring_destroy(&r);
+  return true;
+}
+
+static bool test_destroy_returns_chunks(void) {
+  net_chunk_stats base = net_chunk_get_stats();
+  static char buf[5 * CHUNK];
+  net_ring r;
+  net_span sp[MAXSPANS];
+  ring_init(&r, 8 * CHUNK);
+  CHECK(ring_write(&r, buf, sizeof buf) == sizeof buf, "write 5 chunks");
+  CHECK(ring_read(&r, buf, CHUNK + 7) == CHUNK + 7, "read some");
+  CHECK(ring_reserve(&r, sp, MAXSPANS, 3 * CHUNK) > 0, "reserve");  /* destroy mid-reserve */
+  CHECK(net_chunk_get_stats().live > base.live, "no chunks live");
+  ring_destroy(&r);
+  CHECK(net_chunk_get_stats().live == base.live, "live %zu after destroy, baseline %zu",
+        net_chunk_get_stats().live, base.live);
+  CHECK(r.slots == NULL && ring_memory(&r) == 0, "destroyed ring still holds memory");
+  return true;
+}
+
+static bool test_pool_bounds(void) {
+  enum { N = 300 };
+  static void *c[N];
+  net_chunk_pool_trim();
+  net_chunk_stats base = net_chunk_get_stats();
+  CHECK(base.cached == 0, "trim left %zu cached", base.cached);
+  for (int i = 0; i < N; i++) {
+    c[i] = net_chunk_alloc();
+    CHECK(c[i] && ((uintptr_t)c[i] & (NET_CACHELINE - 1)) == 0, "chunk %d misaligned", i);
+    memset(c[i], i, CHUNK);
+  }
+  CHECK(net_chunk_get_stats().live == base.live + N, "live count off");
+  for (int i = 0; i < N; i++)
+    net_chunk_free(c[i]);
+  net_chunk_stats s = net_chunk_get_stats();
+  CHECK(s.live == base.live && s.cached == 256, "after free: live %zu cached %zu", s.live,
+        s.cached);
+  net_chunk_free(NULL);
+  net_chunk_pool_trim();
+  CHECK(net_chunk_get_stats().cached == 0, "trim left chunks");
+  return true;
+}
+
+/* ---- 3. two-thread stress ------------------------------------------------------- */
+
+/* A side that gets nothing for this long reports a stall instead of hanging. */
+#define STALL_SECONDS 30.0
+
+typedef struct idle {
+  unsigned turns;                    /* empty-handed turns in a row */
+  double since;
+} idle;
+
+/* Yields the CPU; true once the other side has made no progress for too long. */
+static bool idle_wait(idle *w) {
+  if (w->turns++ == 0)
+    w->since = now_s();
+  sched_yield();
+  return w->turns % 1024 == 0 && now_s() - w->since > STALL_SECONDS;
+}
+
+static void stall(atomic_int *stop, char *err, size_t errlen, const char *who, size_t at) {
+  snprintf(err, errlen, "%s stalled at byte %zu", who, at);
+  atomic_store(stop, 1);
+}
+typedef struct stress {
+  net_ring ring;
+  size_t total;                      /* bytes to move */
+  uint64_t seed;
+  atomic_int stop;                   /* set by whichever side finds a fault */
+  uint64_t prod_hash, cons_hash;
+  size_t received;                   /* bytes the consumer verified */
+  size_t prod_yields, cons_yields;
+  char err[256];
+} stress;
+
+static size_t stress_size(uint64_t *rng) {
+  uint64_t x = splitmix(rng);
+  switch (x % 8) {
+  case 0: return 1 + (size_t)(x >> 8) % 64;
+  case 1: return CHUNK;
+  default: return 1 + (size_t)(x >> 8) % (3 * CHUNK);
+  }
+}
+
+static int stress_producer(void *arg) {
+  stress *st = arg;
+  stream g;
+  hasher h = { 0 };
+  uint64_t rng = st->seed * 31 + 7;
+  unsigned char *stage = malloc(3 * CHUNK);
+  size_t staged = 0, off = 0, sent = 0;
+  net_span sp[MAXSPANS];
+  idle w = { 0 };
+  stream_init(&g, st->seed);
+  for (unsigned turn = 0; stage && sent < st->total && !atomic_load(&st->stop); turn++) {
+    size_t got, n = min_size(stress_size(&rng), st->total - sent);
+    if (off < staged) {              /* finish a ring_write the ring only partly took */
+      got = ring_write(&st->ring, stage + off, staged - off);
+      off += got;
+    } else if (turn & 1) {
+      stream_fill(&g, stage, n);
+      hash_feed(&h, stage, n);
+      staged = n;
+      got = off = ring_write(&st->ring, stage, n);
+    } else {
+      int k = ring_reserve(&st->ring, sp, 1 + (int)(rng % MAXSPANS), n);
+      size_t take = pick_take(&rng, span_total(sp, k)), left = take;
+      for (int i = 0; i < k && left; i++) {
+        size_t len = min_size(left, sp[i].len);
+        stream_fill(&g, (unsigned char *)sp[i].base, len);
+        hash_feed(&h, (unsigned char *)sp[i].base, len);
+        left -= len;
+      }
+      ring_commit(&st->ring, take);
+      got = take;
+    }
+    sent += got;
+    w.turns = got ? 0 : w.turns;
+    if (!got && (st->prod_yields++, idle_wait(&w)))
+      stall(&st->stop, st->err, sizeof st->err, "producer", sent);
+  }
+  st->prod_hash = hash_final(&h);
+  free(stage);
+  return 0;
+}
+
+static bool stress_verify(stress *st, stream *g, hasher *h, const unsigned char *p, size_t n,
+                          unsigned char *exp, size_t at) {
+  stream_fill(g, exp, n);
+  hash_feed(h, p, n);
+  if (!memcmp(p, exp, n))
+    return true;
+  size_t i = 0;
+  while (p[i] == exp[i])
+    i++;
+  snprintf(st->err, sizeof st->err, "byte %zu: got %02x, expected %02x (seed %llu)", at + i,
+           p[i], exp[i], (unsigned long long)st->seed);
+  atomic_store(&st->stop, 1);
+  return false;
+}
+
+static int stress_consumer(void *arg) {
+  stress *st = arg;
+  stream g;
+  hasher h = { 0 };
+  uint64_t rng = st->seed * 17 + 3;
+  unsigned char *buf = malloc(3 * CHUNK), *exp = malloc(3 * CHUNK);
+  size_t got = 0;
+  net_span sp[MAXSPANS];
+  idle w = { 0 };
+  stream_init(&g, st->seed);
+  for (unsigned turn = 0; buf && exp && got < st->total && !atomic_load(&st->stop); turn++) {
+    size_t n = stress_size(&rng), take = 0;
+    if (turn & 1) {
+      take = ring_read(&st->ring, buf, n);
+      if (take && !stress_verify(st, &g, &h, buf, take, exp, got))
+        break;
+    } else {
+      int k = ring_peek(&st->ring, sp, 1 + (int)(rng % MAXSPANS), n);
+      size_t left = take = pick_take(&rng, span_total(sp, k));
+      for (int i = 0; i < k && left; i++) {
+        size_t len = min_size(left, sp[i].len);
+        if (!stress_verify(st, &g, &h, (unsigned char *)sp[i].base, len, exp, got + take - left))
+          goto out;
+        left -= len;
+      }
+      ring_consume(&st->ring, take);
+    }
+    got += take;
+    w.turns = take ? 0 : w.turns;
+    if (!take && (st->cons_yields++, idle_wait(&w)))
+      stall(&st->stop, st->err, sizeof st->err, "consumer", got);
+  }
+out:
+  st->received = got;
+  st->cons_hash = hash_final(&h);
+  free(buf);
+  free(exp);
+  return 0;
+}
+
+static bool test_stress(size_t cap, size_t mb) {
+  net_chunk_stats base = net_chunk_get_stats();
+  stress *st = calloc(1, sizeof *st);
+  CHECK(st, "out of memory");
+  ring_init(&st->ring, cap);
+  st->total = mb << 20;
+  st->seed = 0x5eed0000u + cap;
+  double t0 = now_s();
+  SDL_Thread *p = SDL_CreateThread(stress_producer, "ring-producer", st);
+  SDL_Thread *c = SDL_CreateThread(stress_consumer, "ring-consumer", st);
+  CHECK(p && c, "SDL_CreateThread: %s", SDL_GetError());
+  SDL_WaitThread(p, NULL);
+  SDL_WaitThread(c, NULL);
+  double dt = now_s() - t0;
+  printf("# stress cap %zu KiB: %zu MiB in %.2f s, %.0f MB/s (yields: producer %zu, "
+         "consumer %zu)\n", st->ring.cap >> 10, st->received >> 20, dt,
+         (double)st->received / dt / 1e6,
+         st->prod_yields, st->cons_yields);
+  bool ok = !st->err[0] || fail("%s", st->err);
+  ok = ok && (st->prod_hash == st->cons_hash || fail("checksums differ"));
+  ok = ok && (ring_used(&st->ring) == 0 || fail("%zu bytes left", ring_used(&st->ring)));
+  ok = ok && (ring_memory(&st->ring) == 0 || fail("idle ring holds %zu bytes",
+                                                  ring_memory(&st->ring)));
+  ring_destroy(&st->ring);
+  free(st);
+  if (!ok)
+    return false;
+  CHECK(net_chunk_get_stats().live == base.live, "chunks leaked");
+  return true;
+}
+
+/* Bursts with a quiescent point after each: the producer writes a burst while the
+ * consumer drains it concurrently, then both stop; an idle empty ring must hold no
+ * chunk, whichever of the two sides raced to the trim. */
+typedef struct burst {
+  net_ring ring;
+  size_t rounds;
+  atomic_size_t target;              /* bytes sent once the producer finished a burst */
+  atomic_size_t acked;               /* bytes the consumer received and has settled */
+  atomic_int stop;
+  char err[256];
+} burst;
+
+static int burst_producer(void *arg) {
+  burst *b = arg;
+  uint64_t rng = 99;
+  size_t sent = 0;
+  net_span sp[MAXSPANS];
+  unsigned char buf[2 * CHUNK];
+  memset(buf, 0x5a, sizeof buf);
+  for (size_t round = 0; round < b->rounds && !atomic_load(&b->stop); round++) {
+    size_t n = 1 + (size_t)splitmix(&rng) % (2 * CHUNK), done = 0;
+    idle w = { 0 };
+    while (done < n && !atomic_load(&b->stop)) {
+      int k = ring_reserve(&b->ring, sp, MAXSPANS, n - done);
+      size_t t = k && (splitmix(&rng) & 1) ? span_total(sp, k) : 0;
+      for (int i = 0; i < k; i++)
+        memset(sp[i].base, 0x5a, sp[i].len);
+      ring_commit(&b->ring, t);
+      if (!t && (t = ring_write(&b->ring, buf, n - done)) == 0 && idle_wait(&w))
+        stall(&b->stop, b->err, sizeof b->err, "burst producer", sent + done);
+      done += t;
+      w.turns = t ? 0 : w.turns;
+    }
+    if (splitmix(&rng) & 1) {        /* an empty reserve/commit at the very end */
+      ring_reserve(&b->ring, sp, 1, CHUNK);
+      ring_commit(&b->ring, 0);
+    }
+    sent += n;
+    w.turns = 0;
+    atomic_store_explicit(&b->target, sent, memory_order_release);
+    while (atomic_load_explicit(&b->acked, memory_order_acquire) != sent &&
+           !atomic_load(&b->stop))
+      if (idle_wait(&w))
+        stall(&b->stop, b->err, sizeof b->err, "burst consumer", sent);
+    size_t mem = ring_memory(&b->ring);
+    if (mem && !atomic_load(&b->stop)) {
+      snprintf(b->err, sizeof b->err, "round %zu: idle empty ring holds %zu bytes", round, mem);
+      atomic_store(&b->stop, 1);
+    }
+  }
+  atomic_store(&b->stop, 1);
+  return 0;
+}
+
+static int burst_consumer(void *arg) {
+  burst *b = arg;
+  size_t got = 0;
+  unsigned char buf[3 * CHUNK];
+  net_span sp[MAXSPANS];
+  for (unsigned turn = 0; !atomic_load(&b->stop); turn++) {
+    size_t n;
+    if (turn & 1) {
+      n = ring_read(&b->ring, buf, sizeof buf);
+    } else {
+      int k = ring_peek(&b->ring, sp, MAXSPANS, sizeof buf);
+      ring_consume(&b->ring, n = span_total(sp, k));
+    }
+    got += n;
+    if (n)
+      continue;
+    if (atomic_load_explicit(&b->target, memory_order_acquire) == got)
+      atomic_store_explicit(&b->acked, got, memory_order_release);
+    if (turn % 64 == 0)             /* mostly spin: meet the producer's exit head-on */
+      sched_yield();
+  }
+  return 0;
+}
+
+static bool test_idle_after_bursts(size_t rounds) {
+  burst *b = calloc(1, sizeof *b);
+  CHECK(b, "out of memory");
+  ring_init(&b->ring, 2 * CHUNK);
+  b->rounds = rounds;
+  double t0 = now_s();
+  SDL_Thread *p = SDL_CreateThread(burst_producer, "burst-producer", b);
+  SDL_Thread *c = SDL_CreateThread(burst_consumer, "burst-consumer", b);
+  CHECK(p && c, "SDL_CreateThread: %s", SDL_GetError());
+  SDL_WaitThread(p, NULL);
+  SDL_WaitThread(c, NULL);
+  printf("# %zu bursts in %.2f s\n", rounds, now_s() - t0);
+  bool ok = !b->err[0] || fail("%s", b->err);
+  ring_destroy(&b->ring);
+  free(b);
+  return ok;
+}
+
+/* ---- 4. chunk pool under concurrency ------------------------------------------- */
+typedef struct pool_worker {
+  int id;
+  size_t iters;
+  char err[128];
+} pool_worker;
+
+/* Each chunk is tagged with its holder and a serial; a chunk handed to two threads
+ * at once shows up as a tag that changed under its holder. */
+static int pool_thread(void *arg) {
+  pool_worker *w = arg;
+  enum { STASH = 48 };
+  uint64_t *stash[STASH], rng = (uint64_t)w->id * 1000003u, serial = 0;
+  int n = 0;
+  for (size_t i = 0; i < w->iters && !w->err[0]; i++) {
+    uint64_t x = splitmix(&rng);
+    if (n && (n == STASH || (x & 1))) {
+      uint64_t *c = stash[--n];
+      uint64_t tag = c[0];
+      if (tag >> 48 != (uint64_t)w->id || c[CHUNK / 8 - 1] != tag)
+        snprintf(w->err, sizeof w->err, "thread %d: chunk tag %llx changed", w->id,
+                 (unsigned long long)tag);
+      net_chunk_free(c);
+    } else if ((stash[n] = net_chunk_alloc()) != NULL) {
+      uint64_t tag = (uint64_t)w->id << 48 | ++serial;
+      stash[n][0] = stash[n][CHUNK / 8 - 1] = tag;
+      n++;
+    } else {
+      snprintf(w->err, sizeof w->err, "thread %d: alloc failed", w->id);
+    }
+  }
+  while (n)
+    net_chunk_free(stash[--n]);
+  return 0;
+}
+
+static bool test_pool_threads(size_t iters) {
+  enum { T = 4 };
+  pool_worker w[T];
+  SDL_Thread *t[T];
+  net_chunk_stats base = net_chunk_get_stats();
+  for (int i = 0; i < T; i++) {
+    w[i] = (pool_worker){ .id = i + 1, .iters = iters };
+    t[i] = SDL_CreateThread(pool_thread, "pool", &w[i]);
+    CHECK(t[i], "SDL_CreateThread: %s", SDL_GetError());
+  }
+  for (int i = 0; i < T; i++)
+    SDL_WaitThread(t[i], NULL);
+  for (int i = 0; i < T; i++)
+    CHECK(!w[i].err[0], "%s", w[i].err);
+  net_chunk_stats s = net_chunk_get_stats();
+  CHECK(s.live == base.live, "live %zu, baseline %zu", s.live, base.live);
+  CHECK(s.cached <= 256, "cached %zu over the bound", s.cached);
+  net_chunk_pool_trim();
+  CHECK(net_chunk_get_stats().cached == 0, "trim left chunks");
+  return true;
+}
+
+int main(void) {
+  size_t mb = env_size("RING_STRESS_MB", 1024);
+  static const size_t caps[] = { CHUNK, 3 * CHUNK + 1, 65536, (size_t)1 << 20 };
+  char name[96];
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  printf("1..15\n");                /* keep in step with the report() calls below */
+  for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+    snprintf(name, sizeof name, "model-based ops against a reference queue, cap %zu requested", caps[i]);
+    report(name, test_model(caps[i]));
+  }
+  report("init rounds and clamps the cap, allocates nothing", test_init_caps());
+  report("write 10, read 10 leaves no memory", test_small_roundtrip());
+  report("reserve then commit 0 leaves no spare chunk", test_reserve_commit_zero());
+  report("full ring drained leaves no memory", test_full_drain_all());
+  report("trim handshake: busy producer keeps its chunk, trim_req backs off",
+         test_trim_handshake());
+  report("ring_destroy returns every chunk to the pool", test_destroy_returns_chunks());
+  report("pool keeps at most 256 chunks, counts live ones", test_pool_bounds());
+  snprintf(name, sizeof name, "two-thread stress, %zu MiB, one-chunk cap", mb);
+  report(name, test_stress(CHUNK, mb));
+  snprintf(name, sizeof name, "two-thread stress, %zu MiB, default cap", mb);
+  report(name, test_stress(NET_RING_DEFAULT_CAP, mb));
+  report("idle empty ring holds no chunk after each burst", test_idle_after_bursts(mb * 100));
+  report("pool: 4 threads alloc/free, live count back to baseline",
+         test_pool_threads(mb * 256 + 10000));
+  net_chunk_pool_trim();
+  printf("# %d passed, %d failed\n", n_run - n_failed, n_failed);
+  return n_failed ? 1 : 0;
+}

@@ -69,6 +69,18 @@ static int l_get_stats(lua_State *L) {
   return 1;
 }
 
+static int l_set_cacert_path(lua_State *L) {
+  net_set_cacert_path(luaL_optstring(L, 1, NULL));
+  return 0;
+}
+
+static int l_get_cacert_path(lua_State *L) {
+  char path[4096];
+  if (net_get_cacert_path(path, sizeof path)) lua_pushstring(L, path);
+  else lua_pushnil(L);
+  return 1;
+}
+
 /* One per luaopen_net: keeps the engine alive for as long as the state is. */
 static int instance_gc(lua_State *L) {
   int *live = lua_touserdata(L, 1);
@@ -84,6 +96,8 @@ NET_API int luaopen_net(lua_State *L) {
       {"clock", l_clock},
       {"wait", l_wait},
       {"get_stats", l_get_stats},
+      {"set_cacert_path", l_set_cacert_path},
+      {"get_cacert_path", l_get_cacert_path},
       {NULL, NULL},
   };
   int *live = lua_newuserdatauv(L, sizeof *live, 0);
@@ -106,5 +120,7 @@ NET_API int luaopen_net(lua_State *L) {
   luaL_setfuncs(L, funcs, 1);
   lua_pushliteral(L, "sluice 0.1");
   lua_setfield(L, -2, "_VERSION");
+  lua_pushboolean(L, net_tls_has_13());
+  lua_setfield(L, -2, "tls13");
   return 1;
 }

@@ -17,6 +17,99 @@ static ltcp *check_tcp(lua_State *L) { return luaL_checkudata(L, 1, LNET_TCP); }
 
 static int closed(lua_State *L) { return lnet_fail(L, "closed", NET_E_CLOSED); }
 
+/* TLS options as the engine wants them; the strings stay owned by the Lua
+ * table at `arg`, which is on the stack until the engine has copied them. */
+typedef struct tls_args {
+  net_tls_opts o;
+  const char *alpn[17];
+} tls_args;
+
+static const char *opt_string(lua_State *L, int arg, const char *field) {
+  int t = lua_getfield(L, arg, field);
+  const char *v = NULL;
+  if (t == LUA_TSTRING) v = lua_tostring(L, -1);
+  else if (t != LUA_TNIL)
+    luaL_argerror(L, arg, lua_pushfstring(L, "TLS option '%s' must be a string", field));
+  lua_pop(L, 1);   /* the table keeps the string alive */
+  return v;
+}
+
+static void opt_alpn(lua_State *L, int arg, tls_args *a) {
+  int t = lua_getfield(L, arg, "alpn");
+  if (t == LUA_TTABLE) {
+    lua_Integer n = luaL_len(L, -1);
+    if (n > 16) luaL_argerror(L, arg, "at most 16 alpn names");
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
+        luaL_argerror(L, arg, "alpn must be a list of strings");
+      a->alpn[i - 1] = lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+    a->alpn[n] = NULL;
+    a->o.alpn = n ? a->alpn : NULL;
+  } else if (t != LUA_TNIL) {
+    luaL_argerror(L, arg, "alpn must be a list of strings");
+  }
+  lua_pop(L, 1);
+}
+
+static void check_tls_table(lua_State *L, int arg, tls_args *a) {
+  static const char *const known[] = {"verify", "server_name", "ca_file", "ca_path", "cert_file",
+                                      "key_file", "key_password", "alpn", "min_version", NULL};
+  memset(a, 0, sizeof *a);
+  lua_pushnil(L);
+  while (lua_next(L, arg)) {   /* a misspelt option must not pass silently */
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    int i = 0;
+    while (k && known[i] && strcmp(known[i], k) != 0) i++;
+    if (!k || !known[i])
+      luaL_argerror(L, arg, lua_pushfstring(L, "unknown TLS option '%s'", k ? k : "?"));
+    lua_pop(L, 1);
+  }
+  int t = lua_getfield(L, arg, "verify");
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN) luaL_argerror(L, arg, "TLS option 'verify' must be a boolean");
+  a->o.no_verify = t == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  a->o.server_name = opt_string(L, arg, "server_name");
+  a->o.ca_file = opt_string(L, arg, "ca_file");
+  a->o.ca_path = opt_string(L, arg, "ca_path");
+  a->o.cert_file = opt_string(L, arg, "cert_file");
+  a->o.key_file = opt_string(L, arg, "key_file");
+  a->o.key_password = opt_string(L, arg, "key_password");
+  const char *v = opt_string(L, arg, "min_version");
+  if (v && strcmp(v, "tls1.2") == 0) a->o.min_version = 12;
+  else if (v && strcmp(v, "tls1.3") == 0) a->o.min_version = 13;
+  else if (v) luaL_argerror(L, arg, "min_version must be \"tls1.2\" or \"tls1.3\"");
+  opt_alpn(L, arg, a);
+}
+
+/* The third argument of open_tcp: nil/false (plain), true (TLS with defaults),
+ * a TLS options table, or a connection options table whose `ssl` is either. */
+static const net_tls_opts *check_ssl_arg(lua_State *L, int arg, tls_args *a) {
+  int t = lua_type(L, arg);
+  if (t == LUA_TTABLE && lua_getfield(L, arg, "ssl") != LUA_TNIL) {
+    lua_pushnil(L);
+    while (lua_next(L, arg)) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+      if (strcmp(k, "ssl") != 0)
+        luaL_argerror(L, arg, lua_pushfstring(L, "unknown connection option '%s'", k));
+      lua_pop(L, 1);
+    }
+    lua_replace(L, arg);   /* judge the ssl field itself */
+    t = lua_type(L, arg);
+  } else if (t == LUA_TTABLE) {
+    lua_pop(L, 1);
+  }
+  if (t == LUA_TNONE || t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, arg))) return NULL;
+  if (t == LUA_TBOOLEAN) {
+    memset(a, 0, sizeof *a);
+    return &a->o;
+  }
+  if (t != LUA_TTABLE) luaL_typeerror(L, arg, "boolean or table");
+  check_tls_table(L, arg, a);
+  return &a->o;
+}
+
 int lnet_open_tcp_fn(lua_State *L) {
   net_addr *a = lnet_test_addr(L, 1);
   size_t len = 0;
@@ -29,11 +122,8 @@ int lnet_open_tcp_fn(lua_State *L) {
   lua_Integer port = lua_tointegerx(L, 2, &isint);
   if (!isint && lua_type(L, 2) != LUA_TNUMBER) return luaL_typeerror(L, 2, "integer");
   if (!isint || port < 1 || port > 65535) return luaL_argerror(L, 2, "port must be 1..65535");
-  int t = lua_type(L, 3);
-  if (t != LUA_TNONE && t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TTABLE)
-    return luaL_typeerror(L, 3, "boolean or table");
-  if (lua_toboolean(L, 3))
-    return lnet_fail(L, "tls: not available in this build", NET_E_TLS);
+  tls_args tls;
+  net_conn_opts opts = {.linger_ms = -1, .tls = check_ssl_arg(L, 3, &tls)};
 
   ltcp *u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
@@ -42,8 +132,8 @@ int lnet_open_tcp_fn(lua_State *L) {
   u->target = a ? net_addr_ref(a) : net_resolve(host, len, &err);
   if (!u->target) return lnet_fail(L, err, NET_E_INVALID);
   u->port = (int)port;
-  u->c = net_tcp_open(u->target, (uint16_t)port, NULL, &err);
-  if (!u->c) return lnet_fail(L, err, NET_E_LIMIT);
+  u->c = net_tcp_open(u->target, (uint16_t)port, &opts, &err);
+  if (!u->c) return lnet_fail(L, err, opts.tls ? NET_E_TLS : NET_E_LIMIT);
   return 1;
 }
 
@@ -176,6 +266,42 @@ static int tcp_get_address(lua_State *L) {
   return 1;
 }
 
+static int tcp_starttls(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  tls_args tls;
+  memset(&tls, 0, sizeof tls);
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    check_tls_table(L, 2, &tls);
+  }
+  if (!u->c) return closed(L);
+  const char *err;
+  if (net_conn_starttls(u->c, &tls.o, &err) != 0) return lnet_fail(L, err, NET_E_TLS);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int tcp_get_tls_info(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  net_tls_info info;
+  if (!u->c || !net_conn_tls_info(u->c, &info)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, info.version);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, info.cipher);
+  lua_setfield(L, -2, "cipher");
+  if (info.alpn[0]) {
+    lua_pushstring(L, info.alpn);
+    lua_setfield(L, -2, "alpn");
+  }
+  lua_pushstring(L, info.peer_subject);
+  lua_setfield(L, -2, "peer_subject");
+  return 1;
+}
+
 static int tcp_close(lua_State *L) {
   ltcp *u = check_tcp(L);
   if (u->c) net_conn_close(u->c);
@@ -220,6 +346,8 @@ void lnet_open_tcp(lua_State *L) {
       {"wait_until_drained", tcp_wait_until_drained},
       {"get_address", tcp_get_address},
       {"close", tcp_close},
+      {"starttls", tcp_starttls},
+      {"get_tls_info", tcp_get_tls_info},
       {NULL, NULL},
   };
   static const luaL_Reg meta[] = {

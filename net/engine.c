@@ -11,6 +11,7 @@
 
 #include "engine.h"
 #include "poller.h"
+#include "tls.h"
 
 #define MAX_EVENTS 256
 
@@ -32,7 +33,7 @@ static char wake_token;             /* poller user data of the wake fd */
 
 /* Process-wide, created once and never destroyed: resolver helpers may still
  * publish through them after the engine stopped. */
-static SDL_mutex *life_mx, *wait_mx;
+static SDL_mutex *life_mx, *wait_mx, *settings_mx;
 static SDL_cond *wait_cv;
 static atomic_int once_state;
 static atomic_uint_fast64_t activity_gen;
@@ -48,7 +49,8 @@ static bool global_init(void) {
       life_mx = SDL_CreateMutex();
       wait_mx = SDL_CreateMutex();
       wait_cv = SDL_CreateCond();
-      if (!life_mx || !wait_mx || !wait_cv) {
+      settings_mx = SDL_CreateMutex();
+      if (!life_mx || !wait_mx || !wait_cv || !settings_mx) {
         atomic_store(&once_state, 0);
         return false;
       }
@@ -62,6 +64,12 @@ static bool global_init(void) {
 }
 
 uint64_t net__now_ms(void) { return SDL_GetTicks64(); }
+
+void net__settings_lock(void) {
+  if (global_init()) SDL_LockMutex(settings_mx);
+}
+
+void net__settings_unlock(void) { SDL_UnlockMutex(settings_mx); }
 
 double net_clock(void) {
   return (double)SDL_GetPerformanceCounter() / (double)SDL_GetPerformanceFrequency();
@@ -225,6 +233,7 @@ static int io_main(void *unused) {
     }
   }
   net__conn_io_shutdown();
+  net__tls_shutdown();
   return 0;
 }
 

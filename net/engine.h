@@ -11,6 +11,7 @@
 #include "net.h"
 #include "ring.h"
 #include "sock.h"
+#include "tls.h"
 
 #define NET_ERRMSG_MAX 192
 #define NET_MAX_ADDRS 16
@@ -47,12 +48,14 @@ void net__sockaddr_str(const struct sockaddr *sa, char *buf, size_t len, bool wi
 /* ---- connections (tcp.c) ---- */
 enum {
   REQ_CLOSE = 1,      /* owner asked for a graceful close */
+  REQ_STARTTLS = 2,   /* owner asked for TLS after the bytes written so far */
 };
 
 typedef enum conn_io {
   IO_NEW,             /* not yet seen by the I/O thread */
   IO_RESOLVING,       /* waiting for its address */
   IO_CONNECTING,
+  IO_HANDSHAKE,       /* TLS handshake running */
   IO_OPEN,
   IO_FLUSHING,        /* closing: delivering what the owner wrote */
   IO_DRAINING,        /* closing: write side shut, discarding until the peer's FIN */
@@ -76,6 +79,10 @@ struct net_conn {
   net_addr *_Atomic peer;           /* set by the I/O thread before SUCCESS */
   int linger_ms;
   uint16_t port;
+  net_tls_cfg *tls_cfg;             /* set by the owner before the request that uses it */
+  size_t starttls_at;               /* tx position where plain text ends */
+  net_tls_info tls_info;            /* written before tls_ready is released */
+  atomic_int tls_ready;
   /* I/O thread only */
   conn_io io;
   net_sock fd;
@@ -84,6 +91,10 @@ struct net_conn {
   net_sockaddr cur;                 /* the address being tried / connected */
   bool want_out;                    /* OUT interest: tx has bytes the kernel refused */
   bool peer_fin;                    /* the peer's FIN was read */
+  bool starttls;                    /* upgrade once tx reaches starttls_at */
+  bool notify_sent;                 /* close_notify went out */
+  net_tls *tls;
+  size_t tls_wlen;                  /* a blocked TLS write: repeat with this length */
   int last_errno;
   uint64_t deadline;                /* linger end, ms since engine start; 0: none */
   struct net_conn *io_prev, *io_next;   /* the I/O thread list it is on */
@@ -105,6 +116,8 @@ int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms);
 /* Owner: 1 if anything was published since *seen, else wait for it. */
 int net_wait_activity_since(uint64_t *seen, int timeout_ms);
 uint64_t net__now_ms(void);
+void net__settings_lock(void);      /* process-wide settings such as the CA path */
+void net__settings_unlock(void);
 
 /* The I/O thread's view, implemented in tcp.c and called by engine.c. */
 void net__conn_io_kicked(net_conn *c);

@@ -94,9 +94,38 @@ NET_API void net_addr_unref(net_addr *a);
 /* ---- TCP connections --------------------------------------------------- */
 typedef struct net_conn net_conn;
 
+/* TLS client options; every field may be 0/NULL for the default. The engine
+ * copies what it needs, so the caller's strings may go away afterwards. */
+typedef struct net_tls_opts {
+  int no_verify;                 /* 1: skip certificate checks (default: verify) */
+  const char *server_name;       /* SNI and name checked; default: the host */
+  const char *ca_file, *ca_path; /* default: net_set_cacert_path, else the system's */
+  const char *cert_file, *key_file, *key_password;   /* client certificate */
+  const char *const *alpn;       /* NULL-terminated protocol list */
+  int min_version;               /* 12: TLS 1.2 (default), 13: TLS 1.3 */
+} net_tls_opts;
+
+typedef struct net_tls_info {
+  char version[16];              /* "TLSv1.2" */
+  char cipher[96];
+  char alpn[64];                 /* "" when none was agreed */
+  char peer_subject[256];        /* "" without a peer certificate */
+} net_tls_info;
+
+/* Whether the mbedTLS in use speaks TLS 1.3. */
+NET_API int net_tls_has_13(void);
+
+/* The PEM bundle (file or directory) later verifying connections use when
+ * they name none; NULL restores the system search. */
+NET_API void net_set_cacert_path(const char *path);
+/* Copies the bundle in use (the one set, else SSL_CERT_FILE / SSL_CERT_DIR,
+ * else the first system bundle found) into buf; returns 0 when there is none. */
+NET_API int net_get_cacert_path(char *buf, size_t len);
+
 typedef struct net_conn_opts {
   size_t buffer_size;   /* cap per direction; 0: 1 MiB */
   int linger_ms;        /* how long close() keeps delivering; <0: default 5000 */
+  const net_tls_opts *tls;   /* NULL: plain TCP */
 } net_conn_opts;
 
 /* Connects to port on every address of a (still resolving is fine) in turn.
@@ -118,6 +147,11 @@ NET_API long net_conn_read(net_conn *c, void *buf, size_t max);
 NET_API size_t net_conn_available(net_conn *c);
 NET_API size_t net_conn_pending_writes(net_conn *c);
 NET_API size_t net_conn_wait_drained(net_conn *c, int timeout_ms);
+/* Upgrades a plain connection to TLS after the bytes already written; the
+ * status is NET_WAITING until the handshake ends. Returns 0, or -1 with *err. */
+NET_API int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err);
+/* Fills *out and returns 1 once a TLS handshake has completed, else 0. */
+NET_API int net_conn_tls_info(net_conn *c, net_tls_info *out);
 /* The peer's address once connected (new reference), else NULL. */
 NET_API net_addr *net_conn_peer(net_conn *c);
 /* Graceful close: accepted bytes are still delivered (bounded by the linger

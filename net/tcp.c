@@ -47,6 +47,7 @@ static void conn_unref(net_conn *c) {
   ring_destroy(&c->rx);
   ring_destroy(&c->tx);
   net_addr_unref(c->addr);
+  net__tls_cfg_free(c->tls_cfg);
   net_addr *peer = atomic_load(&c->peer);
   if (peer) net_addr_unref(peer);
   free(c);
@@ -60,7 +61,10 @@ net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const
     *err = "an address and a port 1..65535 are required";
     return NULL;
   }
+  net_tls_cfg *tls = NULL;
+  if (o && o->tls && !(tls = net__tls_cfg_new(o->tls, a->host, err))) return NULL;
   if (!net__engine_acquire()) {
+    net__tls_cfg_free(tls);
     *err = "cannot start the I/O thread";
     return NULL;
   }
@@ -68,10 +72,12 @@ net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const
   net_conn *c = aligned_alloc(NET_CACHELINE, size);
   if (!c) {
     net__engine_release();
+    net__tls_cfg_free(tls);
     *err = "out of memory";
     return NULL;
   }
   memset(c, 0, sizeof *c);
+  c->tls_cfg = tls;
   size_t cap = o && o->buffer_size ? o->buffer_size : NET_RING_DEFAULT_CAP;
   ring_init(&c->rx, cap);
   ring_init(&c->tx, cap);
@@ -174,6 +180,33 @@ net_addr *net_conn_peer(net_conn *c) {
   return p ? net_addr_ref(p) : NULL;
 }
 
+int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err) {
+  if (c->tls_cfg) return *err = "the connection already uses TLS", -1;
+  if (atomic_load_explicit(&c->state, memory_order_acquire) != NET_SUCCESS)
+    return *err = "starttls needs an established connection", -1;
+  net_tls_cfg *cfg = net__tls_cfg_new(o, c->addr->host, err);
+  if (!cfg) return -1;
+  c->tls_cfg = cfg;
+  /* the owner is tx's producer: every byte before this tail goes out in plain text */
+  c->starttls_at = atomic_load_explicit(&c->tx.tail, memory_order_relaxed);
+  int expected = NET_SUCCESS;
+  if (!atomic_compare_exchange_strong(&c->state, &expected, NET_WAITING))
+    return *err = c->err.msg, -1;   /* failed meanwhile */
+  /* release (seq_cst): tls_cfg and starttls_at reach the I/O thread with the bit */
+  atomic_fetch_or(&c->requests, REQ_STARTTLS);
+  net__engine_kick(c);
+  return 0;
+}
+
+int net_conn_tls_info(net_conn *c, net_tls_info *out) {
+  /* acquire: pairs with the release of tls_ready after tls_info was written */
+  if (!atomic_load_explicit(&c->tls_ready, memory_order_acquire) ||
+      atomic_load_explicit(&c->state, memory_order_acquire) != NET_SUCCESS)
+    return 0;
+  *out = c->tls_info;
+  return 1;
+}
+
 void net_conn_close(net_conn *c) {
   atomic_fetch_or(&c->requests, REQ_CLOSE);
   net__engine_kick(c);
@@ -188,6 +221,8 @@ static void update_interest(net_conn *c);
 static void reap(net_conn *c) { list_move(c, &dead); }
 
 static void close_socket(net_conn *c) {
+  net__tls_free(c->tls);   /* here, on the I/O thread, which owns the shared TLS state */
+  c->tls = NULL;
   if (c->fd == NET_BAD_SOCK) return;
   net__engine_set_interest(c->fd, &c->poll_mask, 0, c);
   net_sock_close(c->fd);
@@ -233,17 +268,64 @@ static socklen_t sockaddr_len(const net_sockaddr *sa) {
 }
 
 static void try_send(net_conn *c);
+static void do_recv(net_conn *c);
 
-static void connected(net_conn *c) {
+/* The transport is ready for data (TCP connected, or the TLS handshake done). */
+static void established(net_conn *c) {
   c->io = c->owner_gone ? IO_FLUSHING : IO_OPEN;   /* closed while connecting */
-  c->reading = true;
-  net_addr *peer = net__addr_from_sockaddr(&c->cur.sa, sockaddr_len(&c->cur));
-  atomic_store_explicit(&c->peer, peer, memory_order_release);
-  /* release: peer is set before SUCCESS becomes visible */
-  atomic_store_explicit(&c->state, NET_SUCCESS, memory_order_release);
-  net__engine_activity();
+  c->reading = !c->peer_fin;
+  c->want_out = false;
+  if (!c->owner_gone) {
+    /* release: peer and tls_info are set before SUCCESS becomes visible */
+    atomic_store_explicit(&c->state, NET_SUCCESS, memory_order_release);
+    net__engine_activity();
+  }
   update_interest(c);
   try_send(c);
+  if (c->tls && c->fd != NET_BAD_SOCK) do_recv(c);   /* the handshake may have brought data */
+}
+
+static void handshake_step(net_conn *c) {
+  net_error e;
+  int r = net__tls_handshake(c->tls, &e);
+  if (r == NET_TLS_ERROR) {
+    fail(c, e.code, "%s%s", e.msg, "");
+    return;
+  }
+  if (r != NET_TLS_DONE) {
+    c->reading = r == NET_TLS_WANT_READ;
+    c->want_out = r == NET_TLS_WANT_WRITE;
+    update_interest(c);
+    return;
+  }
+  net__tls_get_info(c->tls, &c->tls_info);
+  atomic_store_explicit(&c->tls_ready, 1, memory_order_release);
+  established(c);
+}
+
+static void start_tls(net_conn *c) {
+  char ip[NET_IPSTR_MAX + 8], where[NET_IPSTR_MAX + 16];
+  net__sockaddr_str(&c->cur.sa, ip, sizeof ip, true);
+  snprintf(where, sizeof where, "tls %s", ip);
+  net_error e;
+  c->tls = net__tls_new(c->tls_cfg, c->fd, where, &e);
+  if (!c->tls) {
+    fail(c, e.code, "%s%s", e.msg, "");
+    return;
+  }
+  c->starttls = false;
+  c->io = IO_HANDSHAKE;
+  handshake_step(c);
+}
+
+static void connected(net_conn *c) {
+  net_addr *peer = net__addr_from_sockaddr(&c->cur.sa, sockaddr_len(&c->cur));
+  atomic_store_explicit(&c->peer, peer, memory_order_release);
+  if (c->tls_cfg) {   /* open_tcp with TLS: SUCCESS waits for the handshake */
+    start_tls(c);
+    return;
+  }
+  established(c);
 }
 
 /* Tries the remaining addresses in order until one connects or starts to. */
@@ -324,9 +406,43 @@ static void peer_closed(net_conn *c) {
   update_interest(c);
 }
 
+/* Decrypts into rx until mbedTLS would block or rx is full. No byte budget:
+ * decrypted bytes mbedTLS holds would get no second readiness event. */
+static void tls_recv(net_conn *c) {
+  while (c->fd != NET_BAD_SOCK && c->io == IO_OPEN) {
+    net_span sp[1];
+    if (ring_reserve(&c->rx, sp, 1, RECV_MAX) == 0) {
+      if (ring_free_space(&c->rx) == 0) pause_reading(c);
+      return;
+    }
+    net_error e;
+    long n = net__tls_read(c->tls, sp[0].base, sp[0].len, &e);
+    ring_commit(&c->rx, n > 0 ? (size_t)n : 0);
+    if (n > 0) {
+      net__engine_activity();
+    } else if (n == 0) {
+      if (net__tls_want(c->tls) == NET_TLS_WANT_WRITE && !c->want_out) {
+        c->want_out = true;
+        update_interest(c);
+      }
+      return;
+    } else if (n == NET_TLS_EOF) {
+      peer_closed(c);
+      return;
+    } else {
+      fail(c, e.code, "%s%s", e.msg, "");
+      return;
+    }
+  }
+}
+
 static void do_recv(net_conn *c) {
   static char scratch[RECV_MAX];   /* where a closed connection's input goes */
   size_t budget = RECV_BUDGET;
+  if (c->tls && !c->owner_gone) {
+    tls_recv(c);
+    return;
+  }
   while (budget > 0 && c->fd != NET_BAD_SOCK) {
     net_span sp[MAX_SPANS];
     struct iovec iov[MAX_SPANS];
@@ -365,6 +481,14 @@ static void do_recv(net_conn *c) {
 }
 
 static void begin_drain(net_conn *c) {
+  if (c->tls && !c->notify_sent) {
+    if (net__tls_close_notify(c->tls) == NET_TLS_WANT_WRITE) {
+      c->want_out = true;   /* the next OUT event lands here again */
+      update_interest(c);
+      return;
+    }
+    c->notify_sent = true;
+  }
   shutdown(c->fd, SHUT_WR);
   c->io = IO_DRAINING;
   c->want_out = false;
@@ -393,26 +517,66 @@ static bool tx_empty(net_conn *c) {
   return false;
 }
 
+/* Sends one span through mbedTLS. Returns the bytes consumed, 0 when blocked
+ * (repeating the same length later, as mbedTLS requires), -1 on failure. */
+static long tls_send(net_conn *c, const net_span *sp) {
+  size_t len = c->tls_wlen ? c->tls_wlen : sp->len;
+  net_error e;
+  long n = net__tls_write(c->tls, sp->base, len, &e);
+  if (n > 0) {
+    c->tls_wlen = 0;
+  } else if (n == 0) {
+    c->tls_wlen = len;
+  } else {
+    fail(c, e.code, "%s%s", e.msg, "");
+    return -1;
+  }
+  return n;
+}
+
+/* How much tx may go out now: all of it, unless a STARTTLS boundary comes first. */
+static size_t send_limit(net_conn *c) {
+  if (!c->starttls) return SEND_MAX;
+  size_t head = atomic_load_explicit(&c->tx.head, memory_order_relaxed);   /* we consume tx */
+  if (head >= c->starttls_at) {
+    start_tls(c);
+    return 0;
+  }
+  return c->starttls_at - head < SEND_MAX ? c->starttls_at - head : SEND_MAX;
+}
+
 static void try_send(net_conn *c) {
   while (c->fd != NET_BAD_SOCK && (c->io == IO_OPEN || c->io == IO_FLUSHING)) {
     net_span sp[MAX_SPANS];
     struct iovec iov[MAX_SPANS];
-    int ns = ring_peek(&c->tx, sp, MAX_SPANS, SEND_MAX);
+    size_t limit = send_limit(c);
+    if (limit == 0) return;
+    int ns = ring_peek(&c->tx, sp, c->tls ? 1 : MAX_SPANS, limit);
     if (ns == 0) {
       if (tx_empty(c)) continue;
       return;
     }
-    for (int i = 0; i < ns; i++) iov[i] = (struct iovec){sp[i].base, sp[i].len};
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)ns};
-    ssize_t n = sendmsg(c->fd, &mh, NET_SEND_FLAGS);
+    ssize_t n;
+    int e = 0;
+    if (c->tls) {
+      n = tls_send(c, &sp[0]);
+      if (n < 0) return;
+      /* blocked on a read (a renegotiation): the IN event retries, see io_event */
+      if (n == 0 && net__tls_want(c->tls) == NET_TLS_WANT_READ) return;
+      if (n == 0) e = EAGAIN;
+    } else {
+      for (int i = 0; i < ns; i++) iov[i] = (struct iovec){sp[i].base, sp[i].len};
+      struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)ns};
+      n = sendmsg(c->fd, &mh, NET_SEND_FLAGS);
+      e = n < 0 ? errno : 0;
+    }
     if (n > 0) {
       ring_consume(&c->tx, (size_t)n);
       net__engine_activity();
       continue;
     }
-    int e = errno;
     if (n < 0 && e == EINTR) continue;
-    if (n < 0 && net_sock_would_block(e)) {
+    if (n <= 0 && net_sock_would_block(e)) {
       if (!c->want_out) {
         c->want_out = true;
         update_interest(c);
@@ -429,7 +593,8 @@ static void try_send(net_conn *c) {
 static void begin_close(net_conn *c) {
   c->owner_gone = true;
   ring_destroy(&c->rx);   /* the owner is done with it; a lingering close discards input */
-  bool connecting = c->io == IO_NEW || c->io == IO_RESOLVING || c->io == IO_CONNECTING;
+  bool connecting = c->io == IO_NEW || c->io == IO_RESOLVING || c->io == IO_CONNECTING ||
+                    c->io == IO_HANDSHAKE;
   if (c->linger_ms == 0 || !(c->io == IO_OPEN || (connecting && ring_used(&c->tx) > 0))) {
     finish(c);   /* nothing worth lingering for */
     return;
@@ -437,7 +602,7 @@ static void begin_close(net_conn *c) {
   c->deadline = net__now_ms() + (uint64_t)c->linger_ms;
   list_move(c, &closing);
   if (c->io == IO_NEW) start(c);
-  if (c->io != IO_OPEN) return;   /* connected() will flush */
+  if (c->io != IO_OPEN) return;   /* established() will flush */
   c->io = IO_FLUSHING;
   c->reading = !c->peer_fin;
   update_interest(c);
@@ -447,12 +612,15 @@ static void begin_close(net_conn *c) {
 void net__conn_io_kicked(net_conn *c) {
   int req = atomic_load(&c->requests);
   if (c->io == IO_NEW && !(req & REQ_CLOSE)) start(c);   /* begin_close decides otherwise */
+  if ((req & REQ_STARTTLS) && !c->tls && !c->starttls && c->io == IO_OPEN)
+    c->starttls = true;   /* try_send starts the handshake at the boundary */
   if ((req & REQ_CLOSE) && !c->owner_gone) {
     begin_close(c);
   } else if (c->io == IO_OPEN) {
     if (!c->reading && !c->peer_fin && !atomic_load(&c->rx_paused)) {
       c->reading = true;
       update_interest(c);
+      if (c->tls && net__tls_pending(c->tls)) do_recv(c);   /* no readiness event will come */
     }
     try_send(c);
   }
@@ -465,8 +633,12 @@ void net__conn_io_event(net_conn *c, int mask) {
     if (mask & (NET_POLL_OUT | NET_POLL_ERR)) finish_connect(c);
     return;
   }
+  if (c->io == IO_HANDSHAKE) {
+    handshake_step(c);
+    return;
+  }
   if (mask & (NET_POLL_IN | NET_POLL_ERR)) do_recv(c);
-  if (mask & (NET_POLL_OUT | NET_POLL_ERR)) try_send(c);
+  if ((mask & (NET_POLL_OUT | NET_POLL_ERR)) || (c->tls && c->tls_wlen)) try_send(c);
 }
 
 static void start_resolved(conn_list *l) {

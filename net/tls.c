@@ -19,13 +19,16 @@
 #include <mbedtls/version.h>
 #include <mbedtls/x509_crt.h>
 
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#include <psa/crypto.h>
+#endif
+
 #include "engine.h"
 #include "tls.h"
 
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-#define CRT_V3_EXT(crt) ((crt)->MBEDTLS_PRIVATE(v3_ext))
-#else
-#define CRT_V3_EXT(crt) ((crt)->v3_ext)
+#if MBEDTLS_VERSION_NUMBER < 0x021C0000 || \
+    (MBEDTLS_VERSION_NUMBER >= 0x03000000 && MBEDTLS_VERSION_NUMBER < 0x03020000)
+#error "sluice needs mbedTLS 2.28 or 3.2 and later"
 #endif
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_SSL_PROTO_TLS1_3)
 #define HAVE_TLS13 1
@@ -228,6 +231,9 @@ struct net_tls {
 
 static bool rng_init(void) {
   if (rng_ready) return true;
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+  if (psa_crypto_init() != PSA_SUCCESS) return false;   /* TLS 1.3 and PSA-backed keys need it */
+#endif
   mbedtls_entropy_init(&entropy);
   mbedtls_ctr_drbg_init(&drbg);
   static const unsigned char who[] = "sluice";
@@ -424,7 +430,7 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
 /* Whether the certificate lists ip among its subjectAltName iPAddress entries.
  * Parsed by hand: mbedTLS 2.28 keeps only dNSName entries. */
 static bool san_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, int iplen) {
-  unsigned char *p = CRT_V3_EXT(crt).p, *end = p + CRT_V3_EXT(crt).len;
+  unsigned char *p = crt->v3_ext.p, *end = p + crt->v3_ext.len;
   size_t len;
   if (!p) return false;
   if (p < end && *p == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 3)) {

@@ -26,19 +26,54 @@ local net = {}
 ---@return net.code? code
 function net.resolve_address(host) end
 
----Opens a TCP connection and returns it at once; resolving and connecting go
----on in the background. `addr_or_host` may be an address still resolving.
----Every resolved address is tried in turn until one connects.
----Bytes written while `"waiting"` are sent once connected.
----`ssl` (TLS) is not available in this build: a true value gives
----`nil, message, "tls"`.
+---@class net.tls_options
+---@field verify? boolean check the certificate chain and name (default true)
+---@field server_name? string SNI and the name checked (default: the host given; none is sent for IP literals, which are checked against the certificate's IP addresses)
+---@field ca_file? string PEM bundle of trusted CAs (default: `net.get_cacert_path()`)
+---@field ca_path? string directory of PEM CA certificates
+---@field cert_file? string client certificate (PEM), with key_file
+---@field key_file? string client private key (PEM)
+---@field key_password? string password of an encrypted key_file
+---@field alpn? string[] protocols to offer, e.g. {"h2", "http/1.1"}
+---@field min_version? "tls1.2"|"tls1.3" lowest version accepted (default "tls1.2"; "tls1.3" needs `net.tls13`)
+
+---@class net.conn_options
+---@field ssl? boolean|net.tls_options
+
+---Opens a TCP connection and returns it at once; resolving, connecting and the
+---TLS handshake go on in the background. `addr_or_host` may be an address
+---still resolving. Every resolved address is tried in turn until one connects.
+---Bytes written while `"waiting"` are sent once connected (encrypted, for TLS).
+---`ssl`: `true` for TLS with verification, a TLS options table, or a
+---connection options table `{ssl = ...}`. Unknown options raise.
+---Verification fails closed: with no CA bundle at all the connection fails
+---with a message saying to call `net.set_cacert_path` or pass `{verify = false}`.
+---TLS failures name their reason: `tls 1.2.3.4:443: certificate not trusted
+---(expired | not yet valid | wrong name: ... | self-signed | unknown CA)` with
+---code "tls-verify", `tls ...: handshake failed: ...` with code "tls".
 ---@param addr_or_host string|net.address
 ---@param port integer 1..65535
----@param ssl? boolean|table
+---@param ssl? boolean|net.tls_options|net.conn_options
 ---@return net.tcp|nil conn
 ---@return string? message
 ---@return net.code? code
 function net.open_tcp(addr_or_host, port, ssl) end
+
+---Makes later verifying TLS connections trust the PEM bundle (file or
+---directory) at `path`; connections already open keep theirs. nil restores
+---the default search.
+---@param path string|nil
+function net.set_cacert_path(path) end
+
+---The CA bundle verifying connections use: the one set with
+---`set_cacert_path`, else `SSL_CERT_FILE` / `SSL_CERT_DIR` (as OpenSSL-based
+---programs honour them), else the first system bundle found, else nil.
+---@return string|nil
+function net.get_cacert_path() end
+
+---true when the mbedTLS in use speaks TLS 1.3.
+---@type boolean
+net.tls13 = false
 
 ---Monotonic time in seconds with microsecond resolution (for frame timing).
 ---@return number
@@ -135,12 +170,33 @@ function tcp:get_pending_writes() end
 ---@return integer
 function tcp:wait_until_drained(timeout) end
 
+---Upgrades a plain connection to TLS (after a protocol's STARTTLS exchange).
+---Bytes written before the call go out in plain text first; the status is
+---`"waiting"` until the handshake ends. `nil, message, code` if the connection
+---is not established or already uses TLS.
+---@param options? net.tls_options
+---@return true|nil ok
+---@return string? message
+---@return net.code? code
+function tcp:starttls(options) end
+
+---@class net.tls_info
+---@field version string "TLSv1.2"
+---@field cipher string
+---@field alpn? string the protocol agreed, if any
+---@field peer_subject string the server certificate's subject, "" if none
+
+---TLS details once the handshake is done, else nil.
+---@return net.tls_info|nil
+function tcp:get_tls_info() end
+
 ---The peer's address once connected, else nil.
 ---@return net.address|nil
 function tcp:get_address() end
 
 ---Closes the connection; idempotent, never blocks. Bytes already accepted are
----still delivered in the background (for at most 5 s), then the socket closes.
+---still delivered in the background (for at most 5 s), then TLS sends
+---close_notify and the socket closes.
 ---Afterwards `read`/`write` give `nil, "closed", "closed"`.
 function tcp:close() end
 

@@ -312,6 +312,33 @@ workspace "sluice"
 	filter {}
 
 ------------------------------------------------------------------------------
+-- Exactly one poller backend is compiled per configuration: epoll on Linux,
+-- poll(2) for the `poll` configuration and for other systems. (net/poll_kqueue.c,
+-- for BSD/macOS, is excluded until it exists; then give it a
+-- `system:macosx or bsd` filter of its own below.) Call inside a project.
+------------------------------------------------------------------------------
+local POLLERS = { "net/poll_epoll.c", "net/poll_poll.c", "net/poll_kqueue.c" }
+local function poller(file)
+	local others = {}
+	for _, f in ipairs(POLLERS) do
+		if f ~= file then
+			table.insert(others, f)
+		end
+	end
+	removefiles(others)
+end
+
+function select_poller()
+	filter { "configurations:poll" }
+		poller "net/poll_poll.c"
+	filter { "configurations:not poll", "system:linux" }
+		poller "net/poll_epoll.c"
+	filter { "configurations:not poll", "system:not linux" }
+		poller "net/poll_poll.c"
+	filter {}
+end
+
+------------------------------------------------------------------------------
 -- net.so: the Lua module (engine + binding). Lua's symbols come from the
 -- host that loads it, so liblua is deliberately not linked.
 ------------------------------------------------------------------------------
@@ -328,28 +355,7 @@ project "net"
 	-- mbedTLS has no .pc file on Debian 12
 	links { "mbedtls", "mbedx509", "mbedcrypto", "pthread" }
 
-	-- Exactly one poller backend is compiled per configuration: epoll on
-	-- Linux, poll(2) for the `poll` configuration and for other systems.
-	-- (net/poll_kqueue.c, for BSD/macOS, is excluded until it exists; then
-	-- give it a `system:macosx or bsd` filter of its own below.)
-	local POLLERS = { "net/poll_epoll.c", "net/poll_poll.c", "net/poll_kqueue.c" }
-	local function poller(file)
-		local others = {}
-		for _, f in ipairs(POLLERS) do
-			if f ~= file then
-				table.insert(others, f)
-			end
-		end
-		removefiles(others)
-	end
-
-	filter { "configurations:poll" }
-		poller "net/poll_poll.c"
-	filter { "configurations:not poll", "system:linux" }
-		poller "net/poll_epoll.c"
-	filter { "configurations:not poll", "system:not linux" }
-		poller "net/poll_poll.c"
-	filter {}
+	select_poller()
 
 ------------------------------------------------------------------------------
 -- luahost: minimal Lua 5.4 interpreter with Lua linked statically and its
@@ -391,3 +397,38 @@ project "peer"
 project "raw_recv"
 	kind "ConsoleApp"
 	files { "tests/bench/raw_recv.c" }
+
+------------------------------------------------------------------------------
+-- libsluice.a: the engine alone, for hosts that use the C API (net/net.h)
+-- without Lua.
+------------------------------------------------------------------------------
+project "sluice"
+	kind "StaticLib"
+	targetname "sluice"
+	pic "On"
+	files { "net/*.c" }
+	buildoptions(SDL2_CFLAGS)
+	select_poller()
+
+------------------------------------------------------------------------------
+-- C API programs: a small example and the host wake-up test.
+------------------------------------------------------------------------------
+for _, name in ipairs { "c_api_example", "wakeup_test" } do
+	project(name)
+		kind "ConsoleApp"
+		files { "tests/c_api/" .. name .. ".c" }
+		includedirs { "net" }
+		buildoptions(SDL2_CFLAGS)
+		links { "sluice" }
+		uselibs(SDL2_LIBS)
+		links { "mbedtls", "mbedx509", "mbedcrypto", "pthread", "dl", "m" }
+end
+
+------------------------------------------------------------------------------
+-- mbedtls_recv: blocking mbedTLS client baseline for the TLS throughput
+-- benchmark.
+------------------------------------------------------------------------------
+project "mbedtls_recv"
+	kind "ConsoleApp"
+	files { "tests/bench/mbedtls_recv.c" }
+	links { "mbedtls", "mbedx509", "mbedcrypto" }

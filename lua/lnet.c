@@ -1,6 +1,7 @@
 /* lnet.c: luaopen_net and the module-level functions of the Lua binding.
  * Runs on the thread that owns the lua_State. */
 #include <limits.h>
+#include <string.h>
 
 #include "engine.h"
 #include "lnet.h"
@@ -81,6 +82,29 @@ static int l_get_cacert_path(lua_State *L) {
   return 1;
 }
 
+/* set_wakeup(true): one SDL user event per burst of activity (returns its
+ * type); set_wakeup(fn_lightuserdata [, ud]): a C callback `void fn(void *ud)`
+ * on the I/O thread, for engines that hand a function pointer to Lua;
+ * set_wakeup(false): off. */
+static int l_set_wakeup(lua_State *L) {
+  int t = lua_type(L, 1);
+  int r;
+  if (t == LUA_TLIGHTUSERDATA) {
+    void *p = lua_touserdata(L, 1);
+    void (*fn)(void *);
+    memcpy(&fn, &p, sizeof fn);   /* POSIX: function pointers fit a void * */
+    r = net_set_wakeup(NET_WAKE_CALLBACK, fn, lua_touserdata(L, 2));
+  } else if (t == LUA_TBOOLEAN || t == LUA_TNIL || t == LUA_TNONE) {
+    r = net_set_wakeup(lua_toboolean(L, 1) ? NET_WAKE_SDL : NET_WAKE_OFF, NULL, NULL);
+  } else {
+    return luaL_typeerror(L, 1, "boolean or light userdata (a C function)");
+  }
+  if (r != 0) return lnet_fail(L, "set_wakeup: cannot register an SDL event type", NET_E_LIMIT);
+  if (lua_toboolean(L, 1) && t == LUA_TBOOLEAN) lua_pushinteger(L, (lua_Integer)net_wakeup_event_type());
+  else lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* One per luaopen_net: keeps the engine alive for as long as the state is. */
 static int instance_gc(lua_State *L) {
   int *live = lua_touserdata(L, 1);
@@ -98,6 +122,7 @@ NET_API int luaopen_net(lua_State *L) {
       {"get_stats", l_get_stats},
       {"set_cacert_path", l_set_cacert_path},
       {"get_cacert_path", l_get_cacert_path},
+      {"set_wakeup", l_set_wakeup},
       {NULL, NULL},
   };
   int *live = lua_newuserdatauv(L, sizeof *live, 0);

@@ -117,8 +117,56 @@ static void run_kicks(void) {
 
 /* ---- waits ------------------------------------------------------------ */
 
+/* ---- host wake-ups -------------------------------------------------------- */
+
+static atomic_int wake_mode;              /* net_wake_mode */
+static atomic_int host_woken;             /* an event is outstanding: the host has not polled */
+static _Atomic(uint32_t) wake_event_type;
+static void (*_Atomic wake_fn)(void *);
+static void *_Atomic wake_ud;
+
+int net_set_wakeup(net_wake_mode mode, void (*fn)(void *ud), void *ud) {
+  if (mode == NET_WAKE_CALLBACK && !fn) return -1;
+  if (mode == NET_WAKE_SDL && !atomic_load(&wake_event_type)) {
+    Uint32 t = SDL_RegisterEvents(1);
+    if (t == (Uint32)-1) return -1;
+    uint32_t none = 0;
+    atomic_compare_exchange_strong(&wake_event_type, &none, t);   /* one type per process */
+  }
+  atomic_store(&wake_mode, NET_WAKE_OFF);   /* the I/O thread never sees fn and ud half set */
+  atomic_store(&wake_ud, ud);
+  atomic_store(&wake_fn, fn);
+  atomic_store(&host_woken, 0);
+  atomic_store(&wake_mode, mode);
+  return 0;
+}
+
+uint32_t net_wakeup_event_type(void) { return atomic_load(&wake_event_type); }
+
+void net__host_polled(void) {
+  if (atomic_load_explicit(&host_woken, memory_order_relaxed))
+    atomic_store_explicit(&host_woken, 0, memory_order_relaxed);
+}
+
+static void wake_host(void) {
+  int mode = atomic_load(&wake_mode);
+  if (mode == NET_WAKE_OFF || atomic_exchange(&host_woken, 1)) return;
+  if (mode == NET_WAKE_SDL) {
+    SDL_Event ev;
+    SDL_zero(ev);
+    ev.type = atomic_load(&wake_event_type);
+    ev.user.type = ev.type;
+    ev.user.code = 1;
+    if (SDL_PushEvent(&ev) != 1) atomic_store(&host_woken, 0);   /* queue full or filtered */
+  } else {
+    void (*fn)(void *) = atomic_load(&wake_fn);
+    if (fn) fn(atomic_load(&wake_ud));
+  }
+}
+
 void net__engine_notify(void) {
   atomic_fetch_add(&activity_gen, 1);
+  wake_host();
   /* seq_cst: a waiter increments `waiters` before it re-checks, so either it
    * sees the new generation or we see it and take the lock to signal. */
   if (atomic_load(&waiters) == 0) return;

@@ -110,6 +110,7 @@ void net__engine_kick(net_conn *c); /* owner: schedule c for the I/O thread */
 void net__engine_wake(void);        /* anyone: wake the I/O thread (coalesced) */
 void net__engine_notify(void);      /* publisher: wake waiting owners */
 void net__engine_activity(void);    /* I/O thread: notify once this loop turn ends */
+void net__host_polled(void);        /* owner: re-arms the host wake-up */
 void net__engine_addr_resolved(void);   /* resolver helper: an address is published */
 /* Owner: block until done(arg) or timeout_ms (-1: forever); 1 when done. */
 int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms);

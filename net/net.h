@@ -66,6 +66,16 @@ NET_API void net_quit(void);
  * (data, state change, drained buffer). Returns 1 on activity, 0 on timeout. */
 NET_API int net_wait_activity(int timeout_ms);
 
+/* Host wake-ups: when data arrives or a state changes, the I/O thread wakes
+ * the host's frame loop, at most once until the host polls again (any status,
+ * read or available call). NET_WAKE_SDL pushes one SDL user event (of the type
+ * net_wakeup_event_type returns) so a loop sleeping in SDL_WaitEventTimeout
+ * runs at once; NET_WAKE_CALLBACK calls fn(ud) on the I/O thread, which must
+ * return quickly and must not call back into the engine. NET_WAKE_OFF: none. */
+typedef enum net_wake_mode { NET_WAKE_OFF, NET_WAKE_SDL, NET_WAKE_CALLBACK } net_wake_mode;
+NET_API int net_set_wakeup(net_wake_mode mode, void (*fn)(void *ud), void *ud);
+NET_API uint32_t net_wakeup_event_type(void);   /* 0 until NET_WAKE_SDL was set */
+
 /* Monotonic time in seconds. */
 NET_API double net_clock(void);
 

@@ -283,6 +283,7 @@ net_addr *net_resolve(const char *host, size_t len, const char **err) {
 }
 
 net_result net_addr_status(net_addr *a) {
+  net__host_polled();
   int st = atomic_load_explicit(&a->state, memory_order_acquire);
   if (st == NET_FAILURE) return (net_result){NET_FAILURE, a->err.code, a->err.msg};
   return (net_result){(net_status)st, NET_E_NONE, ""};

@@ -94,6 +94,7 @@ net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const
 }
 
 net_result net_conn_status(net_conn *c) {
+  net__host_polled();
   /* acquire: pairs with the I/O thread's release of state after err is written */
   int st = atomic_load_explicit(&c->state, memory_order_acquire);
   if (st == NET_FAILURE) return (net_result){NET_FAILURE, c->err.code, c->err.msg};
@@ -142,6 +143,7 @@ long net__conn_read_end(net_conn *c) {
 }
 
 long net_conn_read(net_conn *c, void *buf, size_t max) {
+  net__host_polled();
   size_t n = ring_read(&c->rx, buf, max);
   if (n == 0) {
     long end = net__conn_read_end(c);
@@ -161,7 +163,10 @@ void net__conn_consume(net_conn *c, size_t n) {
   rx_consumed(c);
 }
 
-size_t net_conn_available(net_conn *c) { return ring_used(&c->rx); }
+size_t net_conn_available(net_conn *c) {
+  net__host_polled();
+  return ring_used(&c->rx);
+}
 size_t net_conn_pending_writes(net_conn *c) { return ring_used(&c->tx); }
 
 static bool drained_or_failed(void *c) {

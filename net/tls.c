@@ -303,6 +303,12 @@ static void tls_err(net_error *e, net_err code, const char *where, const char *w
   net__seterr(e, code, "%s: %s: %s", where, what, buf);
 }
 
+static void file_err(net_error *e, const char *where, const char *field, const char *path, int r) {
+  char buf[128];
+  mbedtls_strerror(r, buf, sizeof buf);
+  net__seterr(e, NET_E_TLS, "%s: cannot load %s %s: %s", where, field, path, buf);
+}
+
 static bool conf_load_files(conf *f, const net_tls_cfg *cfg, const char *where, net_error *e) {
   if (cfg->ca_file || cfg->ca_path) {
     f->ca = ca_load(cfg->ca_file ? cfg->ca_file : cfg->ca_path, !cfg->ca_file);
@@ -314,7 +320,7 @@ static bool conf_load_files(conf *f, const net_tls_cfg *cfg, const char *where, 
   }
   if (cfg->cert_file) {
     int r = mbedtls_x509_crt_parse_file(&f->cert, cfg->cert_file);
-    if (r != 0) return tls_err(e, NET_E_TLS, where, "cannot load cert_file", r), false;
+    if (r != 0) return file_err(e, where, "cert_file", cfg->cert_file, r), false;
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
     r = mbedtls_pk_parse_keyfile(&f->pk, cfg->key_file, cfg->key_password,
                                  mbedtls_ctr_drbg_random, &drbg);
@@ -326,7 +332,7 @@ static bool conf_load_files(conf *f, const net_tls_cfg *cfg, const char *where, 
                   cfg->key_password ? "wrong key_password" : "it is encrypted and key_password is not set");
       return false;
     }
-    if (r != 0) return tls_err(e, NET_E_TLS, where, "cannot load key_file", r), false;
+    if (r != 0) return file_err(e, where, "key_file", cfg->key_file, r), false;
     if ((r = mbedtls_ssl_conf_own_cert(&f->ssl, &f->cert, &f->pk)) != 0)
       return tls_err(e, NET_E_TLS, where, "client certificate", r), false;
   }

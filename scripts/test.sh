@@ -11,8 +11,9 @@
 #
 # Modes: release (epoll, lua5.4), poll (poll backend, lua5.4), asan and tsan
 # (build/<mode>/luahost hosting the instrumented net.so). Stages per mode:
-# "ring" (build/<cfg>/test_ring) and "lua" (busted over tests/lua/*_spec.lua),
-# both TAP. Logs: build/logs/<mode>-<stage>.log.
+# "ring" (build/<cfg>/test_ring), "capi" (tests/c_api/run.sh: the C API
+# example and the host wake-up test) and "lua" (busted over
+# tests/lua/*_spec.lua), all TAP. Logs: build/logs/<mode>-<stage>.log.
 #
 # Counting: TAP "ok" lines pass ("# SKIP" ones are skipped), "not ok" lines
 # fail. One more failure for a stage when it reports a sanitizer error, or
@@ -271,6 +272,7 @@ for mode in "${modes[@]}"; do
 			echo "$mode ring: $bin/test_ring is missing"
 			TOTAL_FAIL=$((TOTAL_FAIL + 1))
 		fi
+		run_stage "$mode" capi "$RING_TIMEOUT" bash tests/c_api/run.sh "$ROOT/$bin"
 	fi
 	host=$(lua_host "$mode")
 	if [ ! -e "$bin/net.so" ] || ! command -v "$host" >/dev/null 2>&1; then

@@ -22,14 +22,14 @@ typedef struct engine {
   atomic_int wake_pending;          /* one wake syscall per burst */
   atomic_int stop;
   atomic_int resolved;              /* an address finished; recheck waiters */
-  _Atomic(net_conn *) kicks;        /* Treiber stack, taken whole by the I/O thread */
+  _Atomic(net_io *) kicks;          /* Treiber stack, taken whole by the I/O thread */
   int users;                        /* net_init calls + open connection handles */
   bool running;
 } engine;
 
 static engine E = {.wake_rd = -1, .wake_wr = -1};
 static bool io_dirty;               /* I/O thread: something was published this turn */
-static char wake_token;             /* poller user data of the wake fd */
+static net_io wake_token;           /* poller user data of the wake fd; never dispatched */
 
 /* Process-wide, created once and never destroyed: resolver helpers may still
  * publish through them after the engine stopped. */
@@ -93,26 +93,56 @@ static void drain_wake(void) {
   }
 }
 
-void net__engine_kick(net_conn *c) {
-  if (atomic_exchange(&c->kicked, 1)) return;   /* already queued */
-  atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
-  net_conn *top = atomic_load_explicit(&E.kicks, memory_order_relaxed);
-  do c->kick_next = top;
+void net__io_init(net_io *io, const net_io_ops *ops, int refs) {
+  io->ops = ops;
+  atomic_init(&io->refs, refs);
+  atomic_init(&io->kicked, 0);
+  io->kick_next = NULL;
+}
+
+void net__io_unref(net_io *io) {
+  if (atomic_fetch_sub_explicit(&io->refs, 1, memory_order_acq_rel) == 1) io->ops->destroy(io);
+}
+
+void net__engine_kick(net_io *io) {
+  if (atomic_exchange(&io->kicked, 1)) return;   /* already queued */
+  atomic_fetch_add_explicit(&io->refs, 1, memory_order_relaxed);   /* the stack's reference */
+  net_io *top = atomic_load_explicit(&E.kicks, memory_order_relaxed);
+  do io->kick_next = top;
   /* release: kick_next and the owner's prior writes reach the I/O thread's exchange */
-  while (!atomic_compare_exchange_weak_explicit(&E.kicks, &top, c, memory_order_release,
+  while (!atomic_compare_exchange_weak_explicit(&E.kicks, &top, io, memory_order_release,
                                                 memory_order_relaxed));
   net__engine_wake();
 }
 
 static void run_kicks(void) {
   /* acquire: pairs with the release in net__engine_kick */
-  net_conn *c = atomic_exchange_explicit(&E.kicks, NULL, memory_order_acquire);
-  while (c) {
-    net_conn *next = c->kick_next;
-    atomic_store(&c->kicked, 0);    /* from here a new kick queues it again */
-    net__conn_io_kicked(c);
-    c = next;
+  net_io *io = atomic_exchange_explicit(&E.kicks, NULL, memory_order_acquire);
+  while (io) {
+    net_io *next = io->kick_next;
+    atomic_store(&io->kicked, 0);   /* from here a new kick queues it again */
+    io->ops->kicked(io);
+    net__io_unref(io);
+    io = next;
   }
+}
+
+static const net_module *const modules[] = {&net__tcp_module};
+#define EACH_MODULE(m) \
+  for (const net_module *const *m = modules; m < modules + sizeof modules / sizeof *modules; m++)
+
+static uint64_t run_timers(uint64_t now) {
+  uint64_t next = 0;
+  EACH_MODULE(m) {
+    uint64_t t = (*m)->timers(now);
+    if (t && (!next || t < next)) next = t;
+  }
+  return next;
+}
+
+static bool all_idle(void) {
+  EACH_MODULE(m) if (!(*m)->idle()) return false;
+  return true;
 }
 
 /* ---- waits ------------------------------------------------------------ */
@@ -228,7 +258,7 @@ int net_wait_activity(int timeout_ms) {
 
 /* ---- the I/O thread ----------------------------------------------------- */
 
-int net__engine_set_interest(net_sock fd, int *registered, int mask, void *ud) {
+int net__engine_set_interest(net_sock fd, int *registered, int mask, net_io *ud) {
   if (mask == *registered) return 0;
   int r;
   /* An fd with no interest leaves the poller: hang-ups are reported even
@@ -253,13 +283,13 @@ static int io_main(void *unused) {
   static net_poll_event ev[MAX_EVENTS];
   for (;;) {
     run_kicks();
-    if (atomic_exchange(&E.resolved, 0)) net__conn_io_resolved();
-    uint64_t next = net__conn_io_timers(net__now_ms());
+    if (atomic_exchange(&E.resolved, 0)) EACH_MODULE(m) (*m)->resolved();
+    uint64_t next = run_timers(net__now_ms());
     if (io_dirty) {
       io_dirty = false;
       net__engine_notify();
     }
-    if (atomic_load(&E.stop) && net__conn_io_idle()) break;
+    if (atomic_load(&E.stop) && all_idle()) break;
     int n = net__poller_wait(E.poller, ev, MAX_EVENTS, poll_timeout(next));
     if (n < 0) {
       SDL_Delay(1);   /* cannot happen with valid fds; never spin at full speed */
@@ -272,7 +302,8 @@ static int io_main(void *unused) {
          * writes again, and its kick is found by the run_kicks below. */
         atomic_store(&E.wake_pending, 0);
       } else {
-        net__conn_io_event(ev[i].ud, ev[i].mask);
+        net_io *io = ev[i].ud;
+        io->ops->event(io, ev[i].mask);
       }
     }
     if (io_dirty) {
@@ -280,7 +311,7 @@ static int io_main(void *unused) {
       net__engine_notify();
     }
   }
-  net__conn_io_shutdown();
+  EACH_MODULE(m) (*m)->shutdown();
   net__tls_shutdown();
   return 0;
 }

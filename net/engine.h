@@ -25,6 +25,35 @@ typedef struct net_error {
   char msg[NET_ERRMSG_MAX];
 } net_error;
 
+/* ---- objects the I/O thread serves ---- */
+typedef struct net_io net_io;
+typedef struct net_io_ops {
+  void (*kicked)(net_io *io);            /* I/O thread: the owner asked for something */
+  void (*event)(net_io *io, int mask);   /* I/O thread: its socket is ready */
+  void (*destroy)(net_io *io);           /* the last reference went (any thread) */
+} net_io_ops;
+
+/* The head every connection, server and UDP socket embeds: the reference
+ * count, and the link of the kick stack. Poller events carry a net_io *. */
+struct net_io {
+  const net_io_ops *ops;
+  atomic_int refs;
+  atomic_int kicked;                /* on the engine's kick stack */
+  net_io *kick_next;
+};
+
+void net__io_init(net_io *io, const net_io_ops *ops, int refs);
+void net__io_unref(net_io *io);
+
+/* What each kind of object does between poller batches (I/O thread). */
+typedef struct net_module {
+  void (*resolved)(void);                /* some address finished resolving */
+  uint64_t (*timers)(uint64_t now);      /* due work; returns the next deadline, 0: none */
+  bool (*idle)(void);                    /* nothing left that needs the thread */
+  void (*shutdown)(void);                /* engine stops: abort what is left */
+} net_module;
+extern const net_module net__tcp_module;
+
 /* ---- addresses (resolver.c) ---- */
 typedef union net_sockaddr {
   struct sockaddr sa;
@@ -66,14 +95,12 @@ struct net_conn {
   /* shared with the owner */
   net_ring rx;                      /* I/O thread produces, owner consumes */
   net_ring tx;                      /* owner produces, I/O thread consumes */
-  _Alignas(NET_CACHELINE) atomic_int refs;
+  _Alignas(NET_CACHELINE) net_io obj;
   atomic_int state;                 /* net_status */
   atomic_int rx_eof;                /* peer closed orderly; set after the last rx commit */
   atomic_int rx_paused;             /* I/O thread stopped reading: rx was full */
   atomic_int tx_idle;               /* I/O thread found tx empty and sleeps on it */
-  atomic_int kicked;                /* on the engine's kick stack */
   atomic_int requests;              /* REQ_* bits */
-  struct net_conn *kick_next;
   net_error err;
   net_addr *addr;                   /* target; owned reference */
   net_addr *_Atomic peer;           /* set by the I/O thread before SUCCESS */
@@ -106,7 +133,7 @@ struct net_conn {
 /* ---- engine (engine.c) ---- */
 bool net__engine_acquire(void);     /* starts the I/O thread if needed */
 void net__engine_release(void);
-void net__engine_kick(net_conn *c); /* owner: schedule c for the I/O thread */
+void net__engine_kick(net_io *io);  /* owner: schedule io for the I/O thread */
 void net__engine_wake(void);        /* anyone: wake the I/O thread (coalesced) */
 void net__engine_notify(void);      /* publisher: wake waiting owners */
 void net__engine_activity(void);    /* I/O thread: notify once this loop turn ends */
@@ -120,16 +147,8 @@ uint64_t net__now_ms(void);
 void net__settings_lock(void);      /* process-wide settings such as the CA path */
 void net__settings_unlock(void);
 
-/* The I/O thread's view, implemented in tcp.c and called by engine.c. */
-void net__conn_io_kicked(net_conn *c);
-void net__conn_io_event(net_conn *c, int mask);
-void net__conn_io_resolved(void);   /* some address finished resolving */
-uint64_t net__conn_io_timers(uint64_t now);   /* returns the next deadline, 0: none */
-void net__conn_io_shutdown(void);   /* engine stops: abort everything left */
-bool net__conn_io_idle(void);       /* no connection still needs the thread */
-
 /* The poller, for the connection code (I/O thread only). */
-int net__engine_set_interest(net_sock fd, int *registered, int mask, void *ud);
+int net__engine_set_interest(net_sock fd, int *registered, int mask, net_io *io);
 
 /* Statistics counters. */
 extern atomic_size_t net__live_conns, net__live_addrs;

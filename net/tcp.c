@@ -42,8 +42,10 @@ static void list_move(net_conn *c, conn_list *l) {
   l->n++;
 }
 
-static void conn_unref(net_conn *c) {
-  if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1) return;
+#define CONN(io_ptr) ((net_conn *)((char *)(io_ptr) - offsetof(net_conn, obj)))
+
+static void conn_destroy(net_io *io) {
+  net_conn *c = CONN(io);
   ring_destroy(&c->rx);
   ring_destroy(&c->tx);
   net_addr_unref(c->addr);
@@ -53,6 +55,12 @@ static void conn_unref(net_conn *c) {
   free(c);
   atomic_fetch_sub(&net__live_conns, 1);
 }
+
+static void conn_unref(net_conn *c) { net__io_unref(&c->obj); }
+
+static void conn_kicked(net_io *io);
+static void conn_event(net_io *io, int mask);
+static const net_io_ops conn_ops = {conn_kicked, conn_event, conn_destroy};
 
 /* ---- owner side -------------------------------------------------------- */
 
@@ -81,7 +89,7 @@ net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const
   size_t cap = o && o->buffer_size ? o->buffer_size : NET_RING_DEFAULT_CAP;
   ring_init(&c->rx, cap);
   ring_init(&c->tx, cap);
-  atomic_init(&c->refs, 2);   /* the owner's and the I/O thread's */
+  net__io_init(&c->obj, &conn_ops, 2);   /* the owner's and the I/O thread's */
   atomic_init(&c->state, NET_WAITING);
   c->addr = net_addr_ref(a);
   c->port = port;
@@ -89,7 +97,7 @@ net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const
   c->fd = NET_BAD_SOCK;
   c->io = IO_NEW;
   atomic_fetch_add(&net__live_conns, 1);
-  net__engine_kick(c);
+  net__engine_kick(&c->obj);
   return c;
 }
 
@@ -97,6 +105,9 @@ net_result net_conn_status(net_conn *c) {
   net__host_polled();
   /* acquire: pairs with the I/O thread's release of state after err is written */
   int st = atomic_load_explicit(&c->state, memory_order_acquire);
+  /* Like the peer's close, an error shows once the bytes received before it
+   * are read: a loop that stops at "failure" loses nothing. */
+  if (st == NET_FAILURE && ring_used(&c->rx) > 0) return (net_result){NET_SUCCESS, NET_E_NONE, ""};
   if (st == NET_FAILURE) return (net_result){NET_FAILURE, c->err.code, c->err.msg};
   if (st == NET_SUCCESS && atomic_load_explicit(&c->rx_eof, memory_order_acquire) &&
       ring_used(&c->rx) == 0)
@@ -121,7 +132,7 @@ long net_conn_write(net_conn *c, const void *data, size_t len) {
    * sees our bytes, or we see it asleep on tx and wake it. */
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(&c->tx_idle, memory_order_relaxed) && atomic_exchange(&c->tx_idle, 0))
-    net__engine_kick(c);
+    net__engine_kick(&c->obj);
   return (long)n;
 }
 
@@ -130,7 +141,7 @@ static void rx_consumed(net_conn *c) {
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(&c->rx_paused, memory_order_relaxed) &&
       ring_used(&c->rx) <= c->rx.cap / 2 && atomic_exchange(&c->rx_paused, 0))
-    net__engine_kick(c);
+    net__engine_kick(&c->obj);
 }
 
 long net__conn_read_end(net_conn *c) {
@@ -199,7 +210,7 @@ int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err) {
     return *err = c->err.msg, -1;   /* failed meanwhile */
   /* release (seq_cst): tls_cfg and starttls_at reach the I/O thread with the bit */
   atomic_fetch_or(&c->requests, REQ_STARTTLS);
-  net__engine_kick(c);
+  net__engine_kick(&c->obj);
   return 0;
 }
 
@@ -214,7 +225,7 @@ int net_conn_tls_info(net_conn *c, net_tls_info *out) {
 
 void net_conn_close(net_conn *c) {
   atomic_fetch_or(&c->requests, REQ_CLOSE);
-  net__engine_kick(c);
+  net__engine_kick(&c->obj);
   conn_unref(c);
   net__engine_release();
 }
@@ -229,7 +240,7 @@ static void close_socket(net_conn *c) {
   net__tls_free(c->tls);   /* here, on the I/O thread, which owns the shared TLS state */
   c->tls = NULL;
   if (c->fd == NET_BAD_SOCK) return;
-  net__engine_set_interest(c->fd, &c->poll_mask, 0, c);
+  net__engine_set_interest(c->fd, &c->poll_mask, 0, &c->obj);
   net_sock_close(c->fd);
   c->fd = NET_BAD_SOCK;
   c->poll_mask = 0;
@@ -264,7 +275,7 @@ static void update_interest(net_conn *c) {
   if (c->fd == NET_BAD_SOCK) return;
   int mask = (c->reading ? NET_POLL_IN : 0) | (c->want_out ? NET_POLL_OUT : 0);
   if (c->io == IO_CONNECTING) mask = NET_POLL_OUT;
-  if (net__engine_set_interest(c->fd, &c->poll_mask, mask, c) < 0)
+  if (net__engine_set_interest(c->fd, &c->poll_mask, mask, &c->obj) < 0)
     fail_errno(c, "poll", errno);
 }
 
@@ -614,7 +625,8 @@ static void begin_close(net_conn *c) {
   try_send(c);
 }
 
-void net__conn_io_kicked(net_conn *c) {
+static void conn_kicked(net_io *io) {
+  net_conn *c = CONN(io);
   int req = atomic_load(&c->requests);
   if (c->io == IO_NEW && !(req & REQ_CLOSE)) start(c);   /* begin_close decides otherwise */
   if ((req & REQ_STARTTLS) && !c->tls && !c->starttls && c->io == IO_OPEN)
@@ -629,10 +641,10 @@ void net__conn_io_kicked(net_conn *c) {
     }
     try_send(c);
   }
-  conn_unref(c);   /* the kick's reference */
 }
 
-void net__conn_io_event(net_conn *c, int mask) {
+static void conn_event(net_io *io, int mask) {
+  net_conn *c = CONN(io);
   if (c->fd == NET_BAD_SOCK) return;   /* closed earlier in this batch */
   if (c->io == IO_CONNECTING) {
     if (mask & (NET_POLL_OUT | NET_POLL_ERR)) finish_connect(c);
@@ -657,7 +669,7 @@ static void start_resolved(conn_list *l) {
   }
 }
 
-void net__conn_io_resolved(void) {
+static void conns_resolved(void) {
   start_resolved(&resolving);
   start_resolved(&closing);   /* closed while resolving, with bytes to deliver */
 }
@@ -672,7 +684,7 @@ static void reap_dead(void) {
   }
 }
 
-uint64_t net__conn_io_timers(uint64_t now) {
+static uint64_t conns_timers(uint64_t now) {
   reap_dead();
   uint64_t next = 0;
   net_conn *c = closing.head;
@@ -686,9 +698,9 @@ uint64_t net__conn_io_timers(uint64_t now) {
   return next;
 }
 
-bool net__conn_io_idle(void) { return !resolving.n && !active.n && !closing.n && !dead.n; }
+static bool conns_idle(void) { return !resolving.n && !active.n && !closing.n && !dead.n; }
 
-void net__conn_io_shutdown(void) {
+static void conns_shutdown(void) {
   conn_list *lists[] = {&resolving, &active, &closing};
   for (size_t i = 0; i < sizeof lists / sizeof *lists; i++) {
     while (lists[i]->head) {
@@ -699,3 +711,5 @@ void net__conn_io_shutdown(void) {
   }
   reap_dead();
 }
+
+const net_module net__tcp_module = {conns_resolved, conns_timers, conns_idle, conns_shutdown};

@@ -123,9 +123,11 @@ function address:get_hostname() end
 ---@class net.tcp
 local tcp = {}
 
----`"waiting"` while resolving or connecting, `"success"` once established,
----`"failure", message, code` after an error, and `"failure", "closed", "closed"`
----once the peer closed and every received byte was read (or after `close()`).
+---`"waiting"` while resolving, connecting or handshaking, `"success"` once
+---established, `"failure", message, code` after an error, and
+---`"failure", "closed", "closed"` after the peer's orderly close (or after
+---`close()`). Either kind of end shows only once every byte received before
+---it has been read, so a loop that stops at `"failure"` loses nothing.
 ---@return net.status status
 ---@return string? message
 ---@return net.code? code

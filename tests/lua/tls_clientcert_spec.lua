@@ -1,0 +1,159 @@
+-- tls_clientcert_spec: client certificates. A server that requires one (`openssl
+-- s_server -Verify 1 -CAfile ca.pem`, and tls_echo.py --cafile, which reports the
+-- client's CN) refuses a client without it and accepts one with cert_file / key_file,
+-- also with an encrypted key and its key_password; a wrong or missing password and
+-- unreadable files fail with a clear message and code "tls".
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+h.need_hosts_file()
+
+describe("tls client certificates", function()
+  local certs, s_server, info
+
+  setup(function()
+    certs = h.tls_certs()
+    s_server = h.start_s_server({ client_ca = true })
+    info = h.start_tls_server("info", nil, { client_ca = true })
+  end)
+
+  teardown(function()
+    h.stop_all()
+  end)
+
+  local function opts(extra)
+    local t = { ca_file = certs.ca }
+    for k, v in pairs(extra or {}) do t[k] = v end
+    return t
+  end
+
+  -- Opens a connection and waits for the handshake: status, message, code, conn. A
+  -- failure already at open_tcp comes back as "failure" too (conn nil then).
+  local function handshake(port, o)
+    local conn, msg, code = net.open_tcp("sluice-v4.test", port, o)
+    if not conn then return "failure", msg, code, nil end
+    local status
+    status, msg, code = h.wait_status(conn, 10000)
+    return status, msg, code, conn
+  end
+
+  local function exchange_rev(conn, text)
+    assert.is_true(h.write_all(conn, text .. "\n"))
+    assert.are.equal(text:reverse(), h.read_line(conn, 10000))
+  end
+
+  -- A server that refuses us sends an alert and closes; when it closes while our last
+  -- handshake flight is still going out, the kernel answers that with a reset, and the
+  -- engine may see the failed send before the alert: "tls" (the alert) or "reset".
+  local function assert_refused(port, status, msg, code)
+    assert.are.equal("failure", status)
+    assert.truthy(code == "tls" or code == "reset", tostring(code) .. ": " .. tostring(msg))
+    assert.truthy(msg:find("^tls 127%.0%.0%.1:" .. port .. ": "), msg)
+    if code == "tls" then
+      assert.truthy(msg:find("^tls 127%.0%.0%.1:" .. port .. ": handshake failed: "), msg)
+    end
+  end
+
+  it("is refused without a client certificate", function()
+    local status, msg, code, conn = handshake(s_server.port, opts())
+    assert_refused(s_server.port, status, msg, code)
+    if conn then conn:close() end
+  end)
+
+  it("is accepted with cert_file and key_file", function()
+    local status, msg, code, conn = handshake(s_server.port,
+      opts({ cert_file = certs:pem("client"), key_file = certs:key("client") }))
+    assert.are.equal("success", status, tostring(msg) .. " " .. tostring(code))
+    exchange_rev(conn, "client certificate accepted")
+    exchange_rev(conn, "again")
+    conn:close()
+  end)
+
+  it("presents the certificate the server then sees", function()
+    local status, msg, code, conn = handshake(info.port,
+      opts({ cert_file = certs:pem("client"), key_file = certs:key("client") }))
+    assert.are.equal("success", status, tostring(msg) .. " " .. tostring(code))
+    local line = assert(h.read_line(conn, 10000))
+    assert.truthy(line:find("client=sluice_test_client", 1, true), line)
+    assert.is_true(h.write_all(conn, "echo\n"))
+    assert.are.equal("echo", h.read_line(conn, 10000))
+    conn:close()
+    -- and without one, this server refuses too
+    status, msg, code, conn = handshake(info.port, opts())
+    assert_refused(info.port, status, msg, code)
+    if conn then conn:close() end
+  end)
+
+  it("works with an encrypted key and its key_password", function()
+    local status, msg, code, conn = handshake(s_server.port, opts({
+      cert_file = certs:pem("client"), key_file = certs:path("client-encrypted.key"),
+      key_password = certs.password }))
+    assert.are.equal("success", status, tostring(msg) .. " " .. tostring(code))
+    exchange_rev(conn, "encrypted key")
+    conn:close()
+  end)
+
+  it("fails clearly with a wrong key_password", function()
+    local key = certs:path("client-encrypted.key")
+    local status, msg, code, conn = handshake(s_server.port, opts({
+      cert_file = certs:pem("client"), key_file = key, key_password = "not the password" }))
+    assert.are.equal("failure", status)
+    assert.are.equal("tls", code, msg)
+    assert.truthy(msg:find("key_password", 1, true), msg)
+    assert.truthy(msg:find(key, 1, true), msg)
+    if conn then conn:close() end
+  end)
+
+  it("fails clearly when an encrypted key has no key_password", function()
+    local key = certs:path("client-encrypted.key")
+    local status, msg, code, conn = handshake(s_server.port, opts({
+      cert_file = certs:pem("client"), key_file = key }))
+    assert.are.equal("failure", status)
+    assert.are.equal("tls", code, msg)
+    assert.truthy(msg:find("key_password", 1, true), msg)
+    assert.truthy(msg:find(key, 1, true), msg)
+    if conn then conn:close() end
+  end)
+
+  it("fails clearly when cert_file or key_file cannot be read", function()
+    local missing_cert = certs:path("no-such-client.pem")
+    local status, msg, code, conn = handshake(s_server.port, opts({
+      cert_file = missing_cert, key_file = certs:key("client") }))
+    assert.are.equal("failure", status)
+    assert.are.equal("tls", code, msg)
+    assert.truthy(msg:find("cert_file", 1, true), msg)
+    assert.truthy(msg:find(missing_cert, 1, true), msg)
+    if conn then conn:close() end
+    local missing_key = certs:path("no-such-client.key")
+    status, msg, code, conn = handshake(s_server.port, opts({
+      cert_file = certs:pem("client"), key_file = missing_key }))
+    assert.are.equal("failure", status)
+    assert.are.equal("tls", code, msg)
+    assert.truthy(msg:find("key_file", 1, true), msg)
+    assert.truthy(msg:find(missing_key, 1, true), msg)
+    if conn then conn:close() end
+  end)
+
+  it("fails when the key does not belong to the certificate", function()
+    local status, msg, code, conn = handshake(s_server.port, opts({
+      cert_file = certs:pem("client"), key_file = certs:key("good") }))
+    if code == "tls" and not msg:find("handshake failed", 1, true) then
+      -- caught before the handshake: the message says which files
+      assert.are.equal("failure", status)
+      assert.truthy(msg:find("key_file", 1, true), msg)
+    else
+      assert_refused(s_server.port, status, msg, code)   -- the server's signature check
+    end
+    if conn then conn:close() end
+  end)
+
+  it("needs cert_file and key_file together", function()
+    for _, o in ipairs({ { cert_file = "x.pem" }, { key_file = "x.key" } }) do
+      local status, msg, code, conn = handshake(s_server.port, opts(o))
+      assert.are.equal("failure", status)
+      assert.are.equal("tls", code, msg)
+      assert.truthy(msg:find("cert_file", 1, true) and msg:find("key_file", 1, true), msg)
+      if conn then conn:close() end
+    end
+  end)
+end)

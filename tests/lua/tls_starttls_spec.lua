@@ -1,0 +1,182 @@
+-- tls_starttls_spec: conn:starttls() upgrades a plain connection. Against
+-- tests/tools/starttls_server.py (a line protocol: "220 ready", ECHO, STARTTLS, then
+-- TLS with the good certificate): plain exchange, STARTTLS, starttls() ->
+-- "waiting" -> "success", echo inside TLS, orderly end. Bytes written before starttls()
+-- go out in plain text first; verification applies; misuse returns nil, message.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+h.need_hosts_file()
+
+describe("starttls", function()
+  local certs, server, server6
+
+  setup(function()
+    certs = h.tls_certs()
+    server = h.start_starttls_server()
+    server6 = h.start_starttls_server({ ipv6 = true })
+  end)
+
+  teardown(function()
+    h.stop_all()
+  end)
+
+  local function line(conn)
+    local l, msg, code = h.read_line(conn, 10000)
+    assert(l, string.format("no line: %s (%s)", tostring(msg), tostring(code)))
+    return l
+  end
+
+  local function send(conn, text)
+    assert.is_true(h.write_all(conn, text .. "\r\n"))
+  end
+
+  -- Connect in plain text and read the greeting.
+  local function plain(host, port)
+    local conn = assert(net.open_tcp(host, port))
+    assert.are.equal("success", conn:wait_until_connected(10000))
+    assert.are.equal("220 ready", line(conn))
+    assert.is_nil(conn:get_tls_info())
+    return conn
+  end
+
+  local function upgrade(conn, opts)
+    assert.is_true(conn:starttls(opts))
+    -- the handshake has not even been sent yet: back to waiting
+    assert.are.equal("waiting", (conn:get_status()))
+    local status, msg, code = h.wait_status(conn, 10000)
+    assert.are.equal("success", status, string.format("%s (%s)", tostring(msg), tostring(code)))
+    local tls_line = line(conn)
+    assert.truthy(tls_line:match("^230 tls TLSv1%.[23]$"), tls_line)
+    local info = assert(conn:get_tls_info())
+    assert.are.equal(tls_line:match("(TLSv%S+)$"), info.version)
+    assert.truthy(info.peer_subject:find("CN=sluice-v4.test", 1, true), info.peer_subject)
+  end
+
+  it("upgrades after a plain exchange and echoes inside TLS", function()
+    local conn = plain("sluice-v4.test", server.port)
+    send(conn, "ECHO plain text")
+    assert.are.equal("250 plain text", line(conn))
+    send(conn, "STARTTLS")
+    assert.are.equal("220 go ahead", line(conn))
+    upgrade(conn, { ca_file = certs.ca })
+    for i = 1, 20 do
+      local text = "line " .. i .. " " .. string.rep("x", i * 37)
+      send(conn, text)
+      assert.are.equal(text, line(conn))
+    end
+    -- a bigger chunk through the upgraded connection
+    local big = {}
+    for i = 1, 2000 do big[i] = string.format("%05d %s", i, string.rep("y", i % 100)) end
+    assert.is_true(h.write_all(conn, table.concat(big, "\r\n") .. "\r\n"))
+    for i = 1, 2000 do assert.are.equal(big[i], line(conn)) end
+    -- orderly end: the server answers, sends close_notify and closes
+    send(conn, "QUIT")
+    assert.are.equal("221 bye", line(conn))
+    local s, msg, code
+    assert.truthy(h.wait_for(function()
+      s, msg, code = conn:read(100)
+      return s ~= ""
+    end, 10000))
+    assert.is_nil(s, s)
+    assert.is_nil(msg)
+    assert.is_nil(code)
+    assert.are.same({ "failure", "closed", "closed" }, { conn:get_status() })
+    conn:close()
+  end)
+
+  it("sends bytes written before starttls() in plain text first", function()
+    local conn = plain("sluice-v4.test", server.port)
+    send(conn, "ECHO before")
+    assert.are.equal("250 before", line(conn))
+    -- no answer comes to STARTTLS-NOW: the server starts TLS right after the line, so
+    -- the line must reach it in plain text before our ClientHello
+    assert.are.equal(#"STARTTLS-NOW\r\n", conn:write("STARTTLS-NOW\r\n"))
+    upgrade(conn, { ca_file = certs.ca })
+    send(conn, "after")
+    assert.are.equal("after", line(conn))
+    conn:close()
+  end)
+
+  it("upgrades over IPv6 and by IP literal", function()
+    local conn = plain("sluice-v6.test", server6.port)
+    send(conn, "STARTTLS")
+    assert.are.equal("220 go ahead", line(conn))
+    upgrade(conn, { ca_file = certs.ca })
+    send(conn, "v6")
+    assert.are.equal("v6", line(conn))
+    conn:close()
+    conn = plain("127.0.0.1", server.port)
+    send(conn, "STARTTLS")
+    assert.are.equal("220 go ahead", line(conn))
+    upgrade(conn, { ca_file = certs.ca })
+    conn:close()
+  end)
+
+  it("verifies the certificate against the host or server_name", function()
+    local conn = plain("sluice-v4.test", server.port)
+    send(conn, "STARTTLS")
+    assert.are.equal("220 go ahead", line(conn))
+    assert.is_true(conn:starttls({ ca_file = certs.ca, server_name = "other.test" }))
+    local status, msg, code = h.wait_status(conn, 10000)
+    assert.are.equal("failure", status)
+    assert.are.equal("tls-verify", code, msg)
+    assert.are.equal(string.format(
+      "tls 127.0.0.1:%d: certificate not trusted (wrong name: certificate is not for other.test)",
+      server.port), msg)
+    conn:close()
+    -- the default CA bundle does not know the test CA
+    conn = plain("sluice-v4.test", server.port)
+    send(conn, "STARTTLS")
+    assert.are.equal("220 go ahead", line(conn))
+    assert.is_true(conn:starttls())
+    status, msg, code = h.wait_status(conn, 10000)
+    assert.are.equal("failure", status)
+    assert.are.equal("tls-verify", code, msg)
+    conn:close()
+    -- verify = false
+    conn = plain("sluice-v4.test", server.port)
+    send(conn, "STARTTLS")
+    assert.are.equal("220 go ahead", line(conn))
+    assert.is_true(conn:starttls({ verify = false }))
+    status, msg, code = h.wait_status(conn, 10000)
+    assert.are.equal("success", status, msg)
+    conn:close()
+  end)
+
+  it("refuses to start TLS twice, or on a closed connection", function()
+    local conn = plain("sluice-v4.test", server.port)
+    send(conn, "STARTTLS")
+    assert.are.equal("220 go ahead", line(conn))
+    upgrade(conn, { ca_file = certs.ca })
+    local ok, msg = conn:starttls({ ca_file = certs.ca })
+    assert.is_nil(ok)
+    assert.are.equal("string", type(msg))
+    -- still fine after the refused call
+    send(conn, "still here")
+    assert.are.equal("still here", line(conn))
+    conn:close()
+    ok, msg = conn:starttls({ ca_file = certs.ca })
+    assert.is_nil(ok)
+    assert.are.equal("string", type(msg))
+    -- a connection made with TLS from the start
+    local tls = assert(net.open_tcp("sluice-v4.test", server.port, { ca_file = certs.ca }))
+    ok, msg = tls:starttls({ ca_file = certs.ca })
+    assert.is_nil(ok)
+    assert.are.equal("string", type(msg))
+    tls:close()
+  end)
+
+  it("raises on bad option types", function()
+    local conn = plain("sluice-v4.test", server.port)
+    for _, o in ipairs({ { verify = "no" }, { ca_file = 5 }, { alpn = "h2" }, 42 }) do
+      local ok, err = pcall(function() return conn:starttls(o) end)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("bad argument", 1, true), tostring(err))
+    end
+    -- still usable in plain text
+    send(conn, "ECHO ok")
+    assert.are.equal("250 ok", line(conn))
+    conn:close()
+  end)
+end)

@@ -432,3 +432,70 @@ project "mbedtls_recv"
 	kind "ConsoleApp"
 	files { "tests/bench/mbedtls_recv.c" }
 	links { "mbedtls", "mbedx509", "mbedcrypto" }
+
+------------------------------------------------------------------------------
+-- net_plugin: build/<config>/plugin/net.so, the editor build of the module
+-- (Lite XL, Pragtical). The same engine and binding, with every Lua API call
+-- going through pointers that plugin/entry.c fills from the host's lookup
+-- function: the editors link Lua statically and export no Lua symbol. The
+-- shim (build/gen/lua_shim.[ch]) is generated from Lua's headers by
+-- plugin/gen_shim.lua, which scripts/build.sh runs before premake; by hand:
+--   lua5.4 plugin/gen_shim.lua -I /usr/include/lua5.4 -o build/gen lua/*.c lua/*.h
+-- liblua is not linked.
+------------------------------------------------------------------------------
+local function plugin_poller(file)
+	local others = {}
+	for _, f in ipairs { "net/poll_epoll.c", "net/poll_poll.c", "net/poll_kqueue.c" } do
+		if f ~= file then
+			table.insert(others, f)
+		end
+	end
+	removefiles(others)
+end
+
+project "net_plugin"
+	kind "SharedLib"
+	targetname "net"
+	targetprefix ""
+	pic "On"
+	visibility "Hidden"
+	files { "net/*.c", "lua/*.c", "plugin/entry.c", "build/gen/lua_shim.c" }
+	includedirs { "build/gen" }
+	defines { "SLUICE_PLUGIN", "luaopen_net=sluice_luaopen_net" }
+	buildoptions(SDL2_CFLAGS)
+	buildoptions(LUA_CFLAGS)
+	-- after Lua's headers (it includes them), before any source line
+	buildoptions { "-include build/gen/lua_shim.h" }
+	uselibs(SDL2_LIBS)
+	links { "mbedtls", "mbedx509", "mbedcrypto", "pthread", "dl" }
+	for _, c in ipairs(CONFIGS) do
+		filter { "configurations:" .. c }
+			targetdir("build/" .. c .. "/plugin")
+	end
+	-- the poller selection of the `net` project
+	filter { "configurations:poll" }
+		plugin_poller "net/poll_poll.c"
+	filter { "configurations:not poll", "system:linux" }
+		plugin_poller "net/poll_epoll.c"
+	filter { "configurations:not poll", "system:not linux" }
+		plugin_poller "net/poll_poll.c"
+	filter {}
+
+------------------------------------------------------------------------------
+-- xl_host: a Lua 5.4 interpreter that loads native modules the way Lite XL
+-- 2.1 does (dlopen RTLD_NOW|RTLD_LOCAL, luaopen_lite_xl_<name>(L, XL)), with
+-- Lua linked statically and its symbols NOT exported (no -Wl,-E), like the
+-- official editor builds. Tests the plugin (tests/plugin/).
+------------------------------------------------------------------------------
+project "xl_host"
+	kind "ConsoleApp"
+	files { "tests/plugin/xl_host.c" }
+	includedirs { "build/gen" }
+	buildoptions(LUA_CFLAGS)
+	if file_exists(LUA_STATIC) then
+		linkoptions { LUA_STATIC }
+	else
+		print("warning: " .. LUA_STATIC .. " not found; xl_host links liblua dynamically (and so exports it)")
+		links { "lua5.4" }
+	end
+	links { "m", "dl" }

@@ -56,11 +56,32 @@ static int l_wait(lua_State *L) {
   return 1;
 }
 
+static int l_get_local_addresses(lua_State *L) {
+  net_endpoint list[64];
+  const char *err;
+  int n = net_local_addresses(list, 64, &err);
+  if (n < 0) return lnet_fail(L, err, NET_E_IO);
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    net_addr **slot = lnet_new_addr(L);
+    *slot = net_resolve(list[i].ip, strlen(list[i].ip), &err);   /* a literal: resolved at once */
+    if (!*slot) return lnet_fail(L, err, NET_E_LIMIT);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 static int l_get_stats(lua_State *L) {
   net_stats s = net_get_stats();
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, (lua_Integer)s.heap_bytes);
+  lua_setfield(L, -2, "heap_bytes");
+  lua_pushinteger(L, (lua_Integer)net__live_servers());
+  lua_setfield(L, -2, "servers");
   lua_pushinteger(L, (lua_Integer)s.connections);
   lua_setfield(L, -2, "connections");
+  lua_pushinteger(L, (lua_Integer)s.udp);
+  lua_setfield(L, -2, "udp");
   lua_pushinteger(L, (lua_Integer)s.addresses);
   lua_setfield(L, -2, "addresses");
   lua_pushinteger(L, (lua_Integer)s.buffer_bytes);
@@ -117,6 +138,10 @@ NET_API int luaopen_net(lua_State *L) {
   static const luaL_Reg funcs[] = {
       {"resolve_address", lnet_resolve_address},
       {"open_tcp", lnet_open_tcp_fn},
+      {"open_udp", lnet_open_udp_fn},
+      {"open_unix", lnet_open_unix_fn},
+      {"create_server", lnet_create_server},
+      {"get_local_addresses", l_get_local_addresses},
       {"clock", l_clock},
       {"wait", l_wait},
       {"get_stats", l_get_stats},
@@ -138,6 +163,8 @@ NET_API int luaopen_net(lua_State *L) {
 
   lnet_open_addr(L);
   lnet_open_tcp(L);
+  lnet_open_udp(L);
+  lnet_open_server(L);
   luaL_newlibtable(L, funcs);
   uint64_t *seen = lua_newuserdatauv(L, sizeof *seen, 0);
   *seen = 0;

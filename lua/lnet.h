@@ -10,6 +10,9 @@
 
 #define LNET_ADDR "net.address"
 #define LNET_TCP "net.tcp"
+#define LNET_SERVER "net.server"
+#define LNET_UDP "net.udp"
+#define LNET_DGRAM "net.datagram"
 
 /* Pushes "waiting" / "success" / "failure", message, code; returns the count. */
 int lnet_push_result(lua_State *L, net_result r);
@@ -28,7 +31,42 @@ net_addr **lnet_new_addr(lua_State *L);
 net_addr *lnet_check_addr(lua_State *L, int i);
 net_addr *lnet_test_addr(lua_State *L, int i);
 
+#include <stdbool.h>
+
+typedef struct lnet_tls_args {
+  net_tls_opts o;
+  const char *alpn[17];
+} lnet_tls_args;
+
+typedef struct lnet_conn_args {
+  net_conn_opts o;
+  lnet_tls_args tls;
+} lnet_conn_args;
+
+typedef struct lnet_server_args {
+  net_server_opts o;
+  lnet_tls_args tls;
+} lnet_server_args;
+
+/* Option tables (lopts.c); raise on unknown keys and wrong types. */
+void lnet_check_tls_table(lua_State *L, int arg, lnet_tls_args *a, bool server);
+void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a);   /* open_tcp's 3rd */
+void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a);
+
+/* An empty net.tcp pushed before the connection exists (so a memory error
+ * leaks nothing), then filled with one the caller hands over (accept). */
+typedef struct ltcp ltcp;
+ltcp *lnet_new_tcp(lua_State *L);
+void lnet_tcp_adopt(ltcp *u, net_conn *c);
+/* ip, port (nil for Unix sockets), family ("inet", "inet6", "unix"). */
+int lnet_push_endpoint(lua_State *L, const net_endpoint *e);
+
 void lnet_open_addr(lua_State *L);
+void lnet_open_udp(lua_State *L);
+int lnet_open_udp_fn(lua_State *L);
+void lnet_open_server(lua_State *L);
+int lnet_create_server(lua_State *L);
+int lnet_open_unix_fn(lua_State *L);
 void lnet_open_tcp(lua_State *L);
 int lnet_resolve_address(lua_State *L);
 int lnet_open_tcp_fn(lua_State *L);

@@ -1,5 +1,6 @@
-/* ltcp.c: the net.tcp connection object of the Lua binding (owner thread).
- * Every method polls the engine's rings and atomics and returns at once. */
+/* ltcp.c: the net.tcp connection object of the Lua binding (owner thread),
+ * for TCP and Unix sockets, plain or TLS. Every method polls the engine's
+ * rings and atomics and returns at once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,107 +8,51 @@
 #include "engine.h"
 #include "lnet.h"
 
-typedef struct ltcp {
+#define READ_MAX (1u << 20)   /* per call: bounds the time one read can take */
+
+struct ltcp {
   net_conn *c;        /* NULL once closed */
   net_addr *target;   /* what was asked for, kept for __tostring */
   int port;
-} ltcp;
+  size_t scanned;     /* read_until: bytes already searched for the delimiter */
+};
+
+/* A per-state buffer that gathers bytes spread over several chunks, so a read
+ * costs one Lua string allocation whatever the layout. */
+typedef struct scratch {
+  char *p;
+  size_t cap;
+} scratch;
 
 static ltcp *check_tcp(lua_State *L) { return luaL_checkudata(L, 1, LNET_TCP); }
 
 static int closed(lua_State *L) { return lnet_fail(L, "closed", NET_E_CLOSED); }
 
-/* TLS options as the engine wants them; the strings stay owned by the Lua
- * table at `arg`, which is on the stack until the engine has copied them. */
-typedef struct tls_args {
-  net_tls_opts o;
-  const char *alpn[17];
-} tls_args;
-
-static const char *opt_string(lua_State *L, int arg, const char *field) {
-  int t = lua_getfield(L, arg, field);
-  const char *v = NULL;
-  if (t == LUA_TSTRING) v = lua_tostring(L, -1);
-  else if (t != LUA_TNIL)
-    luaL_argerror(L, arg, lua_pushfstring(L, "TLS option '%s' must be a string", field));
-  lua_pop(L, 1);   /* the table keeps the string alive */
-  return v;
+static int failed(lua_State *L, net_conn *c) {
+  net_result r = net_conn_status(c);
+  return lnet_fail(L, r.status == NET_FAILURE ? r.msg : "closed",
+                   r.status == NET_FAILURE ? r.err : NET_E_CLOSED);
 }
 
-static void opt_alpn(lua_State *L, int arg, tls_args *a) {
-  int t = lua_getfield(L, arg, "alpn");
-  if (t == LUA_TTABLE) {
-    lua_Integer n = luaL_len(L, -1);
-    if (n > 16) luaL_argerror(L, arg, "at most 16 alpn names");
-    for (lua_Integer i = 1; i <= n; i++) {
-      if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
-        luaL_argerror(L, arg, "alpn must be a list of strings");
-      a->alpn[i - 1] = lua_tostring(L, -1);
-      lua_pop(L, 1);
-    }
-    a->alpn[n] = NULL;
-    a->o.alpn = n ? a->alpn : NULL;
-  } else if (t != LUA_TNIL) {
-    luaL_argerror(L, arg, "alpn must be a list of strings");
-  }
-  lua_pop(L, 1);
+ltcp *lnet_new_tcp(lua_State *L) {
+  ltcp *u = lua_newuserdatauv(L, sizeof *u, 0);
+  memset(u, 0, sizeof *u);
+  luaL_setmetatable(L, LNET_TCP);
+  return u;
 }
 
-static void check_tls_table(lua_State *L, int arg, tls_args *a) {
-  static const char *const known[] = {"verify", "server_name", "ca_file", "ca_path", "cert_file",
-                                      "key_file", "key_password", "alpn", "min_version", NULL};
-  memset(a, 0, sizeof *a);
-  lua_pushnil(L);
-  while (lua_next(L, arg)) {   /* a misspelt option must not pass silently */
-    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    int i = 0;
-    while (k && known[i] && strcmp(known[i], k) != 0) i++;
-    if (!k || !known[i])
-      luaL_argerror(L, arg, lua_pushfstring(L, "unknown TLS option '%s'", k ? k : "?"));
-    lua_pop(L, 1);
-  }
-  int t = lua_getfield(L, arg, "verify");
-  if (t != LUA_TNIL && t != LUA_TBOOLEAN) luaL_argerror(L, arg, "TLS option 'verify' must be a boolean");
-  a->o.no_verify = t == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  a->o.server_name = opt_string(L, arg, "server_name");
-  a->o.ca_file = opt_string(L, arg, "ca_file");
-  a->o.ca_path = opt_string(L, arg, "ca_path");
-  a->o.cert_file = opt_string(L, arg, "cert_file");
-  a->o.key_file = opt_string(L, arg, "key_file");
-  a->o.key_password = opt_string(L, arg, "key_password");
-  const char *v = opt_string(L, arg, "min_version");
-  if (v && strcmp(v, "tls1.2") == 0) a->o.min_version = 12;
-  else if (v && strcmp(v, "tls1.3") == 0) a->o.min_version = 13;
-  else if (v) luaL_argerror(L, arg, "min_version must be \"tls1.2\" or \"tls1.3\"");
-  opt_alpn(L, arg, a);
+void lnet_tcp_adopt(ltcp *u, net_conn *c) {
+  net_endpoint e;
+  u->c = c;
+  u->target = net_conn_peer(c);
+  if (net_conn_remote(c, &e)) u->port = e.port;
 }
 
-/* The third argument of open_tcp: nil/false (plain), true (TLS with defaults),
- * a TLS options table, or a connection options table whose `ssl` is either. */
-static const net_tls_opts *check_ssl_arg(lua_State *L, int arg, tls_args *a) {
-  int t = lua_type(L, arg);
-  if (t == LUA_TTABLE && lua_getfield(L, arg, "ssl") != LUA_TNIL) {
-    lua_pushnil(L);
-    while (lua_next(L, arg)) {
-      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-      if (strcmp(k, "ssl") != 0)
-        luaL_argerror(L, arg, lua_pushfstring(L, "unknown connection option '%s'", k));
-      lua_pop(L, 1);
-    }
-    lua_replace(L, arg);   /* judge the ssl field itself */
-    t = lua_type(L, arg);
-  } else if (t == LUA_TTABLE) {
-    lua_pop(L, 1);
-  }
-  if (t == LUA_TNONE || t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, arg))) return NULL;
-  if (t == LUA_TBOOLEAN) {
-    memset(a, 0, sizeof *a);
-    return &a->o;
-  }
-  if (t != LUA_TTABLE) luaL_typeerror(L, arg, "boolean or table");
-  check_tls_table(L, arg, a);
-  return &a->o;
+/* c and err come from one open call made before this one: argument order is
+ * unspecified in C, so never pass the call itself. */
+static int open_conn(lua_State *L, ltcp *u, net_conn *c, const char *err, bool tls) {
+  u->c = c;
+  return c ? 1 : lnet_fail(L, err, tls ? NET_E_TLS : NET_E_LIMIT);
 }
 
 int lnet_open_tcp_fn(lua_State *L) {
@@ -122,19 +67,26 @@ int lnet_open_tcp_fn(lua_State *L) {
   lua_Integer port = lua_tointegerx(L, 2, &isint);
   if (!isint && lua_type(L, 2) != LUA_TNUMBER) return luaL_typeerror(L, 2, "integer");
   if (!isint || port < 1 || port > 65535) return luaL_argerror(L, 2, "port must be 1..65535");
-  tls_args tls;
-  net_conn_opts opts = {.linger_ms = -1, .tls = check_ssl_arg(L, 3, &tls)};
-
-  ltcp *u = lua_newuserdatauv(L, sizeof *u, 0);
-  memset(u, 0, sizeof *u);
-  luaL_setmetatable(L, LNET_TCP);
+  lnet_conn_args opts;
+  lnet_check_conn_arg(L, 3, &opts);
+  ltcp *u = lnet_new_tcp(L);
   const char *err = NULL;
   u->target = a ? net_addr_ref(a) : net_resolve(host, len, &err);
   if (!u->target) return lnet_fail(L, err, NET_E_INVALID);
   u->port = (int)port;
-  u->c = net_tcp_open(u->target, (uint16_t)port, &opts, &err);
-  if (!u->c) return lnet_fail(L, err, opts.tls ? NET_E_TLS : NET_E_LIMIT);
-  return 1;
+  net_conn *c = net_tcp_open(u->target, (uint16_t)port, &opts.o, &err);
+  return open_conn(L, u, c, err, opts.o.tls);
+}
+
+int lnet_open_unix_fn(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lnet_conn_args opts;
+  lnet_check_conn_arg(L, 2, &opts);
+  ltcp *u = lnet_new_tcp(L);
+  const char *err = NULL;
+  u->target = net__addr_unix(path);   /* names the path in __tostring */
+  net_conn *c = net_unix_open(path, &opts.o, &err);
+  return open_conn(L, u, c, err, opts.o.tls);
 }
 
 static int tcp_get_status(lua_State *L) {
@@ -157,22 +109,12 @@ static int tcp_write(lua_State *L) {
   if (!u->c) return closed(L);
   long n = net_conn_write(u->c, data, len);
   if (n < 0) {
-    net_result r = net_conn_status(u->c);
+    net_result r = net__conn_write_error(u->c);
     return lnet_fail(L, r.msg, r.err);
   }
   lua_pushinteger(L, n);
   return 1;
 }
-
-#define READ_MAX (1u << 20)   /* per call: bounds the time one read can take */
-#define READ_SPANS (READ_MAX / NET_CHUNK_SIZE + 2)
-
-/* A per-state buffer that gathers bytes spread over several chunks, so a read
- * costs one Lua string allocation whatever the layout. */
-typedef struct scratch {
-  char *p;
-  size_t cap;
-} scratch;
 
 static int scratch_gc(lua_State *L) {
   scratch *s = lua_touserdata(L, 1);
@@ -182,16 +124,7 @@ static int scratch_gc(lua_State *L) {
   return 0;
 }
 
-/* Pushes n (> 0, <= available) bytes, then consumes them: a memory error
- * while pushing leaves them in the ring. */
-static void push_bytes(lua_State *L, net_conn *c, size_t n) {
-  net_span sp[READ_SPANS];
-  int ns = net__conn_peek(c, sp, READ_SPANS, n);
-  if (ns == 1) {
-    lua_pushlstring(L, sp[0].base, sp[0].len);
-    net__conn_consume(c, sp[0].len);
-    return;
-  }
+static char *scratch_get(lua_State *L, size_t n) {
   scratch *s = lua_touserdata(L, lua_upvalueindex(1));
   if (s->cap < n) {
     char *p = realloc(s->p, n);
@@ -199,13 +132,32 @@ static void push_bytes(lua_State *L, net_conn *c, size_t n) {
     s->p = p;
     s->cap = n;
   }
-  size_t got = 0;
-  for (int i = 0; i < ns; i++) {
-    memcpy(s->p + got, sp[i].base, sp[i].len);
-    got += sp[i].len;
+  return s->p;
+}
+
+/* Pushes n (> 0, <= available) bytes, then consumes them: a memory error
+ * while pushing leaves them in the ring. */
+static void push_bytes(lua_State *L, ltcp *u, size_t n) {
+  net_span sp[1];
+  if (net__conn_peek(u->c, sp, 1, n) == 1 && sp[0].len == n) {
+    lua_pushlstring(L, sp[0].base, n);
+  } else {
+    char *p = scratch_get(L, n);
+    lua_pushlstring(L, p, net__conn_copy(u->c, 0, p, n));
   }
-  lua_pushlstring(L, s->p, got);
-  net__conn_consume(c, got);
+  net__conn_consume(u->c, n);
+  u->scanned = 0;
+}
+
+/* When nothing is buffered: pushes the end of stream result, or returns 0. */
+static int push_end(lua_State *L, ltcp *u) {
+  long end = net__conn_read_end(u->c);
+  if (end == NET_READ_EOF) {
+    lua_pushnil(L);
+    return 1;
+  }
+  if (end == NET_READ_ERROR) return failed(L, u->c);
+  return 0;
 }
 
 static int tcp_read(lua_State *L) {
@@ -215,15 +167,8 @@ static int tcp_read(lua_State *L) {
   if (!u->c) return closed(L);
   size_t avail = net_conn_available(u->c);
   if (avail == 0) {
-    long end = net__conn_read_end(u->c);
-    if (end == NET_READ_EOF) {
-      lua_pushnil(L);
-      return 1;
-    }
-    if (end == NET_READ_ERROR) {
-      net_result r = net_conn_status(u->c);
-      return lnet_fail(L, r.msg, r.err);
-    }
+    int r = push_end(L, u);
+    if (r) return r;
     avail = net_conn_available(u->c);   /* bytes may have raced in before the flag */
     if (avail == 0) {
       lua_pushliteral(L, "");
@@ -231,7 +176,48 @@ static int tcp_read(lua_State *L) {
     }
   }
   if (avail > READ_MAX) avail = READ_MAX;
-  push_bytes(L, u->c, (lua_Unsigned)max < avail ? (size_t)max : avail);
+  push_bytes(L, u, (lua_Unsigned)max < avail ? (size_t)max : avail);
+  return 1;
+}
+
+/* Where delim starts in the buffered bytes, searching only what is new since
+ * the last call; (size_t)-1 when absent. */
+static size_t find_delim(lua_State *L, ltcp *u, const char *delim, size_t dlen, size_t limit) {
+  size_t from = u->scanned >= dlen ? u->scanned - (dlen - 1) : 0;
+  if (limit <= from || limit - from < dlen) return (size_t)-1;
+  char *p = scratch_get(L, limit - from);
+  size_t n = net__conn_copy(u->c, from, p, limit - from);
+  u->scanned = from + n;
+  const char *hit = memmem(p, n, delim, dlen);
+  return hit ? from + (size_t)(hit - p) : (size_t)-1;
+}
+
+static int tcp_read_until(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  size_t dlen;
+  const char *delim = luaL_checklstring(L, 2, &dlen);
+  if (dlen == 0) return luaL_argerror(L, 2, "delimiter must not be empty");
+  lua_Integer max = luaL_optinteger(L, 3, u->c ? (lua_Integer)net__conn_cap(u->c) : READ_MAX);
+  if (max < 1) return luaL_argerror(L, 3, "max_len must be at least 1");
+  if (!u->c) return closed(L);
+  size_t avail = net_conn_available(u->c), want = (size_t)max;
+  size_t at = find_delim(L, u, delim, dlen, avail < want + dlen ? avail : want + dlen);
+  if (at != (size_t)-1 && at + dlen <= want) {
+    push_bytes(L, u, at + dlen);
+    return 1;
+  }
+  if (at != (size_t)-1 || avail >= want)   /* max_len bytes here and no delimiter among them */
+    return lnet_fail(L, lua_pushfstring(L, "read_until: no delimiter within %I bytes", max), NET_E_LIMIT);
+  if (net__conn_input_ended(u->c) && avail == net_conn_available(u->c)) {
+    if (avail == 0) {
+      int r = push_end(L, u);
+      if (r) return r;
+    } else {
+      push_bytes(L, u, avail);   /* the rest, without the delimiter */
+      return 1;
+    }
+  }
+  lua_pushliteral(L, "");
   return 1;
 }
 
@@ -266,13 +252,88 @@ static int tcp_get_address(lua_State *L) {
   return 1;
 }
 
+static int endpoint_of(lua_State *L, int (*get)(net_conn *, net_endpoint *)) {
+  ltcp *u = check_tcp(L);
+  net_endpoint e;
+  if (!u->c) return closed(L);
+  if (!get(u->c, &e)) return lnet_fail(L, "not connected", NET_E_INVALID);
+  return lnet_push_endpoint(L, &e);
+}
+
+static int tcp_get_local_address(lua_State *L) { return endpoint_of(L, net_conn_local); }
+static int tcp_get_peer(lua_State *L) { return endpoint_of(L, net_conn_remote); }
+
+static int tcp_get_stats(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  if (!u->c) return closed(L);
+  net_conn_stats s = net_conn_get_stats(u->c);
+  lua_pushinteger(L, (lua_Integer)s.received);
+  lua_pushinteger(L, (lua_Integer)s.sent);
+  lua_pushnumber(L, s.age);
+  return 3;
+}
+
+static int tcp_shutdown(lua_State *L) {
+  static const char *const modes[] = {"send", "receive", "both", NULL};
+  static const int how[] = {NET_SHUT_SEND, NET_SHUT_RECEIVE, NET_SHUT_SEND | NET_SHUT_RECEIVE};
+  ltcp *u = check_tcp(L);
+  int m = luaL_checkoption(L, 2, "both", modes);
+  if (!u->c) return closed(L);
+  net_conn_shutdown(u->c, how[m]);
+  u->scanned = 0;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int pause_resume(lua_State *L, int paused) {
+  ltcp *u = check_tcp(L);
+  if (u->c) net_conn_pause_read(u->c, paused);
+  return 0;
+}
+
+static int tcp_pause_read(lua_State *L) { return pause_resume(L, 1); }
+static int tcp_resume_read(lua_State *L) { return pause_resume(L, 0); }
+
+static const char *const option_names[] = {"nodelay", "keepalive", "linger", "reuseaddr", NULL};
+
+static int tcp_set_option(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  int opt = luaL_checkoption(L, 2, NULL, option_names), v;
+  if (opt == NET_OPT_LINGER) {
+    lua_Integer ms = luaL_checkinteger(L, 3);
+    if (ms < 0 || ms > 0x7fffffff) return luaL_argerror(L, 3, "linger must be 0 or more milliseconds");
+    v = (int)ms;
+  } else if (opt == NET_OPT_KEEPALIVE && lua_isinteger(L, 3)) {
+    lua_Integer s = lua_tointeger(L, 3);
+    if (s < 1 || s > 86400) return luaL_argerror(L, 3, "keepalive must be a boolean or 1..86400 seconds");
+    v = (int)s;
+  } else {
+    luaL_checktype(L, 3, LUA_TBOOLEAN);
+    v = lua_toboolean(L, 3);
+  }
+  if (!u->c) return closed(L);
+  net_conn_set_option(u->c, (net_conn_option)opt, v);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int tcp_get_option(lua_State *L) {
+  ltcp *u = check_tcp(L);
+  int opt = luaL_checkoption(L, 2, NULL, option_names);
+  if (!u->c) return closed(L);
+  int v = net_conn_get_option(u->c, (net_conn_option)opt);
+  if (opt == NET_OPT_LINGER || (opt == NET_OPT_KEEPALIVE && v > 1)) lua_pushinteger(L, v);
+  else lua_pushboolean(L, v != 0);
+  return 1;
+}
+
 static int tcp_starttls(lua_State *L) {
   ltcp *u = check_tcp(L);
-  tls_args tls;
+  lnet_tls_args tls;
   memset(&tls, 0, sizeof tls);
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    check_tls_table(L, 2, &tls);
+    lnet_check_tls_table(L, 2, &tls, false);
   }
   if (!u->c) return closed(L);
   const char *err;
@@ -322,15 +383,12 @@ static int tcp_tostring(lua_State *L) {
   ltcp *u = check_tcp(L);
   net_result r = u->c ? net_conn_status(u->c) : (net_result){NET_FAILURE, NET_E_CLOSED, "closed"};
   const char *state = u->c ? names[r.status] : "closed";
+  net_endpoint e;
   char host[256] = "?";
-  net_addr *peer = u->c ? net_conn_peer(u->c) : NULL;
-  if (peer) {   /* copy out before pushing: a memory error must not leak the ref */
-    snprintf(host, sizeof host, "%s", net_addr_ip(peer));
-    net_addr_unref(peer);
-  } else if (u->target) {
-    snprintf(host, sizeof host, "%s", net_addr_hostname(u->target));
-  }
-  if (strchr(host, ':')) lua_pushfstring(L, "net.tcp([%s]:%d, %s)", host, u->port, state);
+  if (u->c && net_conn_remote(u->c, &e)) snprintf(host, sizeof host, "%s", e.ip);
+  else if (u->target) snprintf(host, sizeof host, "%s", net_addr_hostname(u->target));
+  if (u->port == 0) lua_pushfstring(L, "net.tcp(unix:%s, %s)", host, state);
+  else if (strchr(host, ':')) lua_pushfstring(L, "net.tcp([%s]:%d, %s)", host, u->port, state);
   else lua_pushfstring(L, "net.tcp(%s:%d, %s)", host, u->port, state);
   return 1;
 }
@@ -341,13 +399,22 @@ void lnet_open_tcp(lua_State *L) {
       {"wait_until_connected", tcp_wait_until_connected},
       {"write", tcp_write},
       {"read", tcp_read},
+      {"read_until", tcp_read_until},
       {"available", tcp_available},
       {"get_pending_writes", tcp_get_pending_writes},
       {"wait_until_drained", tcp_wait_until_drained},
       {"get_address", tcp_get_address},
-      {"close", tcp_close},
+      {"get_local_address", tcp_get_local_address},
+      {"get_peer", tcp_get_peer},
+      {"get_stats", tcp_get_stats},
+      {"shutdown", tcp_shutdown},
+      {"pause_read", tcp_pause_read},
+      {"resume_read", tcp_resume_read},
+      {"set_option", tcp_set_option},
+      {"get_option", tcp_get_option},
       {"starttls", tcp_starttls},
       {"get_tls_info", tcp_get_tls_info},
+      {"close", tcp_close},
       {NULL, NULL},
   };
   static const luaL_Reg meta[] = {

@@ -5,6 +5,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #ifdef __linux__
 #include <sys/eventfd.h>
 #endif
@@ -127,7 +130,8 @@ static void run_kicks(void) {
   }
 }
 
-static const net_module *const modules[] = {&net__tcp_module};
+static const net_module *const modules[] = {&net__tcp_module, &net__server_module,
+                                            &net__udp_module};
 #define EACH_MODULE(m) \
   for (const net_module *const *m = modules; m < modules + sizeof modules / sizeof *modules; m++)
 
@@ -398,8 +402,15 @@ void net_quit(void) { net__engine_release(); }
 
 net_stats net_get_stats(void) {
   net_chunk_stats cs = net_chunk_get_stats();
+  size_t heap = 0;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 mi = mallinfo2();
+  heap = mi.uordblks + mi.hblkhd;
+#endif
   return (net_stats){
+      .heap_bytes = heap,
       .connections = atomic_load(&net__live_conns),
+      .udp = atomic_load(&net__live_udp),
       .addresses = atomic_load(&net__live_addrs),
       .buffer_bytes = cs.live * NET_CHUNK_SIZE,
       .chunks = cs.live,

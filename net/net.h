@@ -80,7 +80,9 @@ NET_API uint32_t net_wakeup_event_type(void);   /* 0 until NET_WAKE_SDL was set 
 NET_API double net_clock(void);
 
 typedef struct net_stats {
+  size_t heap_bytes;    /* malloc'ed bytes in use in the process (glibc), else 0 */
   size_t connections;   /* connection objects alive in the engine */
+  size_t udp;           /* UDP sockets alive in the engine */
   size_t addresses;     /* address objects alive */
   size_t buffer_bytes;  /* ring memory held by all connections */
   size_t chunks;        /* buffer chunks handed out */
@@ -113,6 +115,7 @@ typedef struct net_tls_opts {
   const char *cert_file, *key_file, *key_password;   /* client certificate */
   const char *const *alpn;       /* NULL-terminated protocol list */
   int min_version;               /* 12: TLS 1.2 (default), 13: TLS 1.3 */
+  int require_client_cert;       /* servers: ask for one and verify it against ca_file */
 } net_tls_opts;
 
 typedef struct net_tls_info {
@@ -132,11 +135,24 @@ NET_API void net_set_cacert_path(const char *path);
  * else the first system bundle found) into buf; returns 0 when there is none. */
 NET_API int net_get_cacert_path(char *buf, size_t len);
 
+/* Connection options; a zeroed struct means every default. */
 typedef struct net_conn_opts {
-  size_t buffer_size;   /* cap per direction; 0: 1 MiB */
-  int linger_ms;        /* how long close() keeps delivering; <0: default 5000 */
+  size_t buffer_size;        /* cap per direction; 0: 1 MiB */
+  int linger_ms;             /* how long close() keeps delivering; 0: 5000, <0: not at all */
   const net_tls_opts *tls;   /* NULL: plain TCP */
+  int connect_timeout_ms;    /* resolving + connecting + handshake; 0: none */
+  int idle_timeout_ms;       /* no byte in or out for this long fails it; 0: none */
+  int nodelay;               /* 1: TCP_NODELAY */
+  int keepalive;             /* 1: SO_KEEPALIVE; > 1: also the idle seconds before probes */
+  int family;                /* 0: any, 4: IPv4 only, 6: IPv6 only */
 } net_conn_opts;
+
+/* Where a socket is: an IP and port, or a Unix socket path (port 0). */
+typedef struct net_endpoint {
+  char ip[110];
+  int port;
+  int family;                /* 4, 6, or 0 for Unix sockets */
+} net_endpoint;
 
 /* Connects to port on every address of a (still resolving is fine) in turn.
  * Returns NULL with *err only when out of memory; network failures show in the
@@ -157,6 +173,31 @@ NET_API long net_conn_read(net_conn *c, void *buf, size_t max);
 NET_API size_t net_conn_available(net_conn *c);
 NET_API size_t net_conn_pending_writes(net_conn *c);
 NET_API size_t net_conn_wait_drained(net_conn *c, int timeout_ms);
+/* A Unix domain socket connection, with the same semantics as TCP. */
+NET_API net_conn *net_unix_open(const char *path, const net_conn_opts *opts, const char **err);
+
+typedef enum net_conn_option {
+  NET_OPT_NODELAY, NET_OPT_KEEPALIVE, NET_OPT_LINGER, NET_OPT_REUSEADDR
+} net_conn_option;
+/* Applied by the I/O thread at once; get returns the value last set. */
+NET_API void net_conn_set_option(net_conn *c, net_conn_option opt, int value);
+NET_API int net_conn_get_option(net_conn *c, net_conn_option opt);
+
+#define NET_SHUT_SEND 1      /* FIN after the bytes already written */
+#define NET_SHUT_RECEIVE 2   /* discard what arrives; reads end */
+NET_API void net_conn_shutdown(net_conn *c, int how);
+/* Stops (1) or resumes (0) reading the socket: the peer feels backpressure. */
+NET_API void net_conn_pause_read(net_conn *c, int paused);
+
+typedef struct net_conn_stats {
+  uint64_t received, sent;   /* bytes from and to the network (plain text for TLS) */
+  double age;                /* seconds since open */
+} net_conn_stats;
+NET_API net_conn_stats net_conn_get_stats(net_conn *c);
+/* Fill *out and return 1 once connected, else 0. */
+NET_API int net_conn_local(net_conn *c, net_endpoint *out);
+NET_API int net_conn_remote(net_conn *c, net_endpoint *out);
+
 /* Upgrades a plain connection to TLS after the bytes already written; the
  * status is NET_WAITING until the handshake ends. Returns 0, or -1 with *err. */
 NET_API int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err);
@@ -167,6 +208,127 @@ NET_API net_addr *net_conn_peer(net_conn *c);
 /* Graceful close: accepted bytes are still delivered (bounded by the linger
  * time), then the socket closes. Releases the handle: c is invalid afterwards. */
 NET_API void net_conn_close(net_conn *c);
+
+/* ---- Servers ------------------------------------------------------------- */
+typedef struct net_server net_server;
+
+typedef struct net_server_opts {
+  int backlog;               /* 0: 128 */
+  int no_reuseaddr;          /* 1: leave SO_REUSEADDR off */
+  const char *unix_path;     /* listen on this Unix socket instead of a port */
+  const net_tls_opts *tls;   /* cert_file and key_file: accepted connections speak TLS */
+  net_conn_opts conn;        /* for accepted connections (tls is ignored here) */
+} net_server_opts;
+
+/* Binds and listens at once (a bind is quick), so "address in use" comes back
+ * here: NULL with *err and *code. a NULL: every interface, IPv6 and IPv4. */
+NET_API net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o,
+                                    const char **err, net_err *code);
+/* The next accepted connection (NET_SUCCESS, or NET_WAITING while its TLS
+ * handshake runs), or NULL: none yet, or (status failure) the server failed. */
+NET_API net_conn *net_server_accept(net_server *s);
+NET_API net_result net_server_status(net_server *s);
+NET_API int net_server_local(net_server *s, net_endpoint *out);
+NET_API void net_server_close(net_server *s);
+
+/* ---- Module --------------------------------------------------------------- */
+/* Up to max IP addresses of this host's interfaces that are up (port 0);
+ * returns the count, or -1 with *err. */
+NET_API int net_local_addresses(net_endpoint *out, int max, const char **err);
+
+/* ---- UDP sockets --------------------------------------------------------- */
+/* A bound datagram socket. socket() and bind() run on the caller's thread (they
+ * never block); sendmsg/recvmsg run on the I/O thread, and datagrams move
+ * through two capped rings of records, so every call returns at once. */
+typedef struct net_udp net_udp;
+
+typedef struct net_udp_opts {
+  size_t buffer_size;   /* cap of each queue, headers included; 0: 1 MiB. At least
+                           one largest datagram (64 KiB) always fits. */
+  int reuseaddr;        /* 1: SO_REUSEADDR before bind, so sockets can share a port */
+} net_udp_opts;
+
+/* Binds a datagram socket to port (0: an ephemeral one) on local, a resolved
+ * address (its first IP), or on every interface when local is NULL (the IPv6
+ * wildcard carrying IPv4 too where the system allows, else 0.0.0.0). Returns
+ * NULL with *err and *code at once: "bind 127.0.0.1:5353: Address already in
+ * use" ("invalid"), an address still resolving ("invalid"), ... The text stays
+ * valid until this thread's next net_udp call. The caller owns the handle until
+ * net_udp_close. opts may be NULL. */
+NET_API net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *opts,
+                              const char **err, net_err *code);
+/* The port actually bound (the real one when 0 was asked). */
+NET_API uint16_t net_udp_port(net_udp *u);
+/* NET_SUCCESS while usable; NET_FAILURE once the I/O thread met an error it
+ * cannot count and go on from (never a send or ICMP error: see net_udp_stats). */
+NET_API net_result net_udp_status(net_udp *u);
+
+/* Queues one datagram of len bytes (0 is allowed) for port on the first address
+ * of to that this socket can reach (an IPv4 address from the dual-stack
+ * wildcard socket goes out IPv4-mapped). Returns NET_E_NONE, or without
+ * queueing anything: NET_E_LIMIT "send queue full" (never blocks: try again
+ * after the I/O thread made room, see net_wait_activity), NET_E_INVALID for a
+ * datagram over 65507 bytes (IPv4) / 65527 (IPv6), an address not resolved or
+ * of a family the socket cannot reach; the address's own code if it failed to
+ * resolve; the failure of net_udp_status. *err as for net_udp_open. The I/O
+ * thread sends it later; the kernel refusing it there (unreachable, no
+ * broadcast permission, ...) only counts in net_udp_stats. */
+NET_API net_err net_udp_send(net_udp *u, net_addr *to, uint16_t port, const void *data,
+                             size_t len, const char **err);
+
+/* Receiving: the datagrams the I/O thread queued, oldest first. */
+#define NET_UDP_NONE (-1)   /* no datagram is waiting */
+/* The payload size of the next datagram, NET_UDP_NONE, or NET_READ_ERROR once
+ * the socket failed and every datagram received before was taken. */
+NET_API long net_udp_next_size(net_udp *u);
+/* Takes the next datagram: copies min(len, cap) payload bytes into buf and
+ * returns len (more than cap: the rest was cut off), or NET_UDP_NONE /
+ * NET_READ_ERROR as net_udp_next_size. from (if not NULL) gets the sender as a
+ * new resolved address reference (NULL when out of memory), port its port. */
+NET_API long net_udp_receive(net_udp *u, void *buf, size_t cap, net_addr **from,
+                             uint16_t *port);
+
+/* Counters the I/O thread keeps (monotonic, read without a lock). When the
+ * receive queue is full, the datagrams that arrive are read and dropped (the
+ * newest are lost, the queued ones kept): `dropped` counts them. Datagrams the
+ * kernel itself drops (its socket buffer full) are counted nowhere here. */
+typedef struct net_udp_counts {
+  uint64_t received;      /* datagrams queued for net_udp_receive */
+  uint64_t sent;          /* datagrams the kernel accepted */
+  uint64_t dropped;       /* datagrams that arrived while the receive queue was full */
+  uint64_t send_errors;   /* datagrams the kernel refused, and errors it reported
+                             later for earlier sends (ICMP unreachable, ...) */
+} net_udp_counts;
+NET_API net_udp_counts net_udp_stats(net_udp *u);
+
+/* Socket options, set at once on the caller's thread. Booleans take 0/1;
+ * NET_UDP_MULTICAST_TTL takes 0..255 (IPv6: the hop limit). The multicast
+ * options apply to this socket's family (both on the dual-stack wildcard). */
+typedef enum net_udp_option {
+  NET_UDP_BROADCAST,        /* SO_BROADCAST: may send to broadcast addresses */
+  NET_UDP_REUSEADDR,        /* SO_REUSEADDR (see also net_udp_opts.reuseaddr) */
+  NET_UDP_MULTICAST_LOOP,   /* IP(V6)_MULTICAST_LOOP: own multicast comes back (default on) */
+  NET_UDP_MULTICAST_TTL     /* IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS (default 1) */
+} net_udp_option;
+/* Both return NET_E_NONE, or a code with *err as for net_udp_open. */
+NET_API net_err net_udp_set_option(net_udp *u, net_udp_option opt, int value, const char **err);
+NET_API net_err net_udp_get_option(net_udp *u, net_udp_option opt, int *value, const char **err);
+/* The interface multicast goes out on: an IPv4 address ("127.0.0.1"), or for
+ * IPv6 an interface name ("lo") or index ("1"); NULL or "": the default. */
+NET_API net_err net_udp_set_multicast_if(net_udp *u, const char *iface, const char **err);
+/* Writes the IPv4 address (returns 4) or the IPv6 interface index (returns 6)
+ * as text into buf; -1 on failure. */
+NET_API int net_udp_get_multicast_if(net_udp *u, char *buf, size_t len);
+
+/* Joins / leaves a multicast group (an IPv4 or IPv6 literal). iface: for an IPv4
+ * group the IPv4 address of the interface, for IPv6 its name or index; NULL or
+ * "": the system's choice. */
+NET_API net_err net_udp_join(net_udp *u, const char *group, const char *iface, const char **err);
+NET_API net_err net_udp_leave(net_udp *u, const char *group, const char *iface, const char **err);
+
+/* Closes the socket (on the I/O thread); datagrams not yet sent are dropped.
+ * Releases the handle: u is invalid afterwards. */
+NET_API void net_udp_close(net_udp *u);
 
 #ifdef __cplusplus
 }

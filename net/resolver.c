@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <dlfcn.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,14 @@ net_addr *net__addr_from_sockaddr(const struct sockaddr *sa, socklen_t len) {
   if (!a) return NULL;
   add_result(a, sa, len);
   publish(a);
+  return a;
+}
+
+/* A resolved address that names a Unix socket: no IP, the path as hostname. */
+net_addr *net__addr_unix(const char *path) {
+  size_t len = strlen(path);
+  net_addr *a = addr_new(path, len > NET_HOST_MAX ? NET_HOST_MAX : len);
+  if (a) atomic_store_explicit(&a->state, NET_SUCCESS, memory_order_release);
   return a;
 }
 
@@ -301,3 +311,19 @@ const char *net_addr_ip(net_addr *a) {
 }
 
 const char *net_addr_hostname(net_addr *a) { return a->host; }
+
+int net_local_addresses(net_endpoint *out, int max, const char **err) {
+  struct ifaddrs *ifs;
+  if (getifaddrs(&ifs) < 0) return *err = "getifaddrs failed", -1;
+  int n = 0;
+  for (struct ifaddrs *i = ifs; i && n < max; i = i->ifa_next) {
+    if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
+    int fam = i->ifa_addr->sa_family;
+    if (fam != AF_INET && fam != AF_INET6) continue;
+    memset(&out[n], 0, sizeof out[n]);
+    net__sockaddr_str(i->ifa_addr, out[n].ip, sizeof out[n].ip, false);
+    out[n++].family = fam == AF_INET6 ? 6 : 4;
+  }
+  freeifaddrs(ifs);
+  return n;
+}

@@ -401,3 +401,16 @@ size_t ring_memory(net_ring *r) {
     n += atomic_load_explicit(&r->slots[i], memory_order_relaxed) != NULL;
   return n * CHUNK;
 }
+
+size_t ring_copy(net_ring *r, size_t off, void *dst, size_t n) {
+  size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+  size_t avail = consumer_avail(r, head, off + n);
+  if (off >= avail) return 0;
+  n = min_size(n, avail - off);
+  for (size_t done = 0; done < n;) {
+    size_t pos = head + off + done, at = pos % CHUNK, len = min_size(n - done, CHUNK - at);
+    memcpy((char *)dst + done, consumer_chunk(r, pos) + at, len);
+    done += len;
+  }
+  return n;
+}

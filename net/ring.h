@@ -67,6 +67,9 @@ size_t ring_read(net_ring *r, void *dst, size_t n);
 int ring_peek(net_ring *r, net_span *spans, int maxspans, size_t max);
 void ring_consume(net_ring *r, size_t n);
 size_t ring_used(net_ring *r);            /* consumer's (or anyone's) view */
+/* Consumer: copies up to n readable bytes starting off bytes past head,
+ * consuming nothing; returns the count. */
+size_t ring_copy(net_ring *r, size_t off, void *dst, size_t n);
 
 /* Bytes of chunk memory this ring holds now (either side; approximate while busy). */
 size_t ring_memory(net_ring *r);

@@ -44,7 +44,9 @@ int net_tls_has_13(void) { return HAVE_TLS13; }
 /* ---- option copies (owner thread) --------------------------------------- */
 
 struct net_tls_cfg {
-  bool verify;
+  atomic_int refs;              /* a server shares its own with every accepted connection */
+  bool server;
+  bool verify;                  /* servers: require and check a client certificate */
   int min_version;
   int iplen;                    /* > 0: the host is an IP literal checked against IP SANs */
   unsigned char ip[16];
@@ -56,8 +58,14 @@ struct net_tls_cfg {
 
 static char *dup_opt(const char *s) { return s ? strdup(s) : NULL; }
 
+net_tls_cfg *net__tls_cfg_ref(const net_tls_cfg *cfg) {
+  net_tls_cfg *c = (net_tls_cfg *)cfg;
+  atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  return c;
+}
+
 void net__tls_cfg_free(net_tls_cfg *cfg) {
-  if (!cfg) return;
+  if (!cfg || atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1) return;
   char **fields[] = {&cfg->server_name, &cfg->ca_file, &cfg->ca_path,
                      &cfg->cert_file, &cfg->key_file, &cfg->key_password};
   for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) free(*fields[i]);
@@ -66,8 +74,11 @@ void net__tls_cfg_free(net_tls_cfg *cfg) {
 }
 
 /* Validates before any allocation, so errors need no clean-up. */
-static const char *check_opts(const net_tls_opts *o, int *nalpn) {
+static const char *check_opts(const net_tls_opts *o, bool server, int *nalpn) {
   *nalpn = 0;
+  if (server && (!o->cert_file || !o->key_file)) return "a TLS server needs cert_file and key_file";
+  if (server && o->require_client_cert && !o->ca_file && !o->ca_path)
+    return "verifying client certificates needs ca_file or ca_path";
   if (o->min_version && o->min_version != 12 && o->min_version != 13)
     return "min_version must be \"tls1.2\" or \"tls1.3\"";
   if (o->min_version == 13 && !HAVE_TLS13) return "tls: TLS 1.3 is not supported by this mbedTLS";
@@ -95,13 +106,15 @@ static bool parse_ip(const char *host, unsigned char ip[16], int *len) {
   return false;
 }
 
-net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, const char **err) {
+net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, bool server,
+                              const char **err) {
   static const net_tls_opts defaults;
   if (!o) o = &defaults;
   int nalpn;
-  if ((*err = check_opts(o, &nalpn))) return NULL;
+  if ((*err = check_opts(o, server, &nalpn))) return NULL;
+  bool verify = server ? o->require_client_cert != 0 : !o->no_verify;
   char key[4096];
-  int kn = snprintf(key, sizeof key, "%d|%d|%s|%s|%s|%s|%s", !o->no_verify, o->min_version,
+  int kn = snprintf(key, sizeof key, "%s|%d|%d|%s|%s|%s|%s|%s", server ? "S" : "C", verify, o->min_version,
                     o->ca_file ? o->ca_file : "", o->ca_path ? o->ca_path : "",
                     o->cert_file ? o->cert_file : "", o->key_file ? o->key_file : "",
                     o->key_password ? o->key_password : "");
@@ -111,10 +124,12 @@ net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, const cha
   net_tls_cfg *cfg = calloc(1, sizeof *cfg + (size_t)kn + 1);
   if (!cfg) return *err = "out of memory", NULL;
   memcpy(cfg->key, key, (size_t)kn + 1);
-  cfg->verify = !o->no_verify;
+  atomic_init(&cfg->refs, 1);
+  cfg->server = server;
+  cfg->verify = verify;
   cfg->min_version = o->min_version ? o->min_version : 12;
   const char *name = o->server_name;
-  if (!name && !parse_ip(host, cfg->ip, &cfg->iplen)) name = host;
+  if (!server && !name && !parse_ip(host, cfg->ip, &cfg->iplen)) name = host;
   cfg->server_name = dup_opt(name);
   cfg->ca_file = dup_opt(o->ca_file);
   cfg->ca_path = dup_opt(o->ca_path);
@@ -334,14 +349,14 @@ static bool conf_load_files(conf *f, const net_tls_cfg *cfg, const char *where, 
     }
     if (r != 0) return file_err(e, where, "key_file", cfg->key_file, r), false;
     if ((r = mbedtls_ssl_conf_own_cert(&f->ssl, &f->cert, &f->pk)) != 0)
-      return tls_err(e, NET_E_TLS, where, "client certificate", r), false;
+      return tls_err(e, NET_E_TLS, where, "certificate and key", r), false;
   }
   return true;
 }
 
 static bool conf_setup(conf *f, const net_tls_cfg *cfg, const char *where, net_error *e) {
-  int r = mbedtls_ssl_config_defaults(&f->ssl, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                      MBEDTLS_SSL_PRESET_DEFAULT);
+  int r = mbedtls_ssl_config_defaults(&f->ssl, cfg->server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+                                      MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
   if (r != 0) return tls_err(e, NET_E_TLS, where, "configuration", r), false;
   mbedtls_ssl_conf_rng(&f->ssl, mbedtls_ctr_drbg_random, &drbg);
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
@@ -352,7 +367,7 @@ static bool conf_setup(conf *f, const net_tls_cfg *cfg, const char *where, net_e
 #endif
   if (!conf_load_files(f, cfg, where, e)) return false;
   if (cfg->verify) {
-    if (!f->ca) {
+    if (!f->ca && !cfg->server) {
       f->ca = default_ca_get(f->gen);
       if (f->ca) f->ca->refs++;
     }
@@ -379,7 +394,8 @@ static bool conf_setup(conf *f, const net_tls_cfg *cfg, const char *where, net_e
  * for the default CAs, the same cacert setting). A failed one is not kept, so
  * fixing a file and reconnecting works. */
 static conf *conf_get(const net_tls_cfg *cfg, const char *where, net_error *e) {
-  unsigned gen = (cfg->verify && !cfg->ca_file && !cfg->ca_path) ? atomic_load(&cacert_gen) : 0;
+  unsigned gen = (cfg->verify && !cfg->server && !cfg->ca_file && !cfg->ca_path)
+                     ? atomic_load(&cacert_gen) : 0;
   for (conf *f = confs; f; f = f->next)
     if (f->gen == gen && strcmp(f->key, cfg->key) == 0) return f->refs++, f;
   if (nconfs >= MAX_CONFS)   /* many one-off option sets: drop the idle ones */
@@ -492,12 +508,12 @@ net_tls *net__tls_new(const net_tls_cfg *cfg, int fd, const char *where, net_err
   t->conf = conf_get(cfg, where, e);
   int r = 0;
   if (!t->conf || (r = mbedtls_ssl_setup(&t->ssl, &t->conf->ssl)) != 0 ||
-      (r = mbedtls_ssl_set_hostname(&t->ssl, cfg->server_name)) != 0) {
+      (!cfg->server && (r = mbedtls_ssl_set_hostname(&t->ssl, cfg->server_name)) != 0)) {
     if (r) tls_err(e, NET_E_TLS, where, "setup", r);
     net__tls_free(t);
     return NULL;
   }
-  if (cfg->verify) mbedtls_ssl_set_verify(&t->ssl, verify_cb, t);
+  if (cfg->verify && !cfg->server) mbedtls_ssl_set_verify(&t->ssl, verify_cb, t);
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
   return t;
 }

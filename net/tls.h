@@ -18,8 +18,10 @@ enum { NET_TLS_DONE = 0, NET_TLS_WANT_READ = 1, NET_TLS_WANT_WRITE = 2 };
 
 /* Owner thread. host is the name connected to: the default SNI and checked
  * name (an IP literal is checked against the certificate's IP addresses). */
-net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, const char **err);
-void net__tls_cfg_free(net_tls_cfg *cfg);
+net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, bool server,
+                              const char **err);
+net_tls_cfg *net__tls_cfg_ref(const net_tls_cfg *cfg);   /* any thread */
+void net__tls_cfg_free(net_tls_cfg *cfg);                 /* drops one reference */
 
 /* I/O thread. where ("tls 127.0.0.1:443") starts every message. */
 net_tls *net__tls_new(const net_tls_cfg *cfg, int fd, const char *where, struct net_error *err);

@@ -12,8 +12,11 @@
 # Modes: release (epoll, lua5.4), poll (poll backend, lua5.4), asan and tsan
 # (build/<mode>/luahost hosting the instrumented net.so). Stages per mode:
 # "ring" (build/<cfg>/test_ring), "capi" (tests/c_api/run.sh: the C API
-# example and the host wake-up test) and "lua" (busted over
-# tests/lua/*_spec.lua), all TAP. Logs: build/logs/<mode>-<stage>.log.
+# example and the host wake-up test), "lua" (busted over
+# tests/lua/*_spec.lua) and "plugin" (tests/plugin/stage.sh: checks of the
+# editor build build/<cfg>/plugin/net.so, then the tests/lua and tests/plugin
+# specs under build/<cfg>/xl_host, which loads it the way Lite XL does), all
+# TAP. Logs: build/logs/<mode>-<stage>.log.
 #
 # Counting: TAP "ok" lines pass ("# SKIP" ones are skipped), "not ok" lines
 # fail. One more failure for a stage when it reports a sanitizer error, or
@@ -283,6 +286,14 @@ for mode in "${modes[@]}"; do
 	args=(--output=TAP --verbose --pattern=_spec)
 	[ -n "$only" ] && args+=("--filter=$only")
 	run_stage "$mode" lua "$LUA_TIMEOUT" "$host" tests/tools/busted_run.lua "${args[@]}" tests/lua
+	pargs=()
+	[ -n "$only" ] && pargs+=("--filter=$only")
+	if [ -e "$bin/plugin/net.so" ] && [ -x "$bin/xl_host" ]; then
+		run_stage "$mode" plugin "$LUA_TIMEOUT" bash tests/plugin/stage.sh "$mode" "${pargs[@]}"
+	else
+		echo "$mode plugin: $bin/plugin/net.so or $bin/xl_host is missing"
+		TOTAL_FAIL=$((TOTAL_FAIL + 1))
+	fi
 done
 
 finish

@@ -1,9 +1,12 @@
 -- helpers: shared by the Lua integration specs and the benchmarks: start and stop the
--- loopback test peer (tests/tools/peer.c), make and check test data, poll with net.wait.
+-- loopback test peer (tests/tools/peer.c), make and check test data, poll with net.wait;
+-- for TLS: the test PKI (tests/tools/mkcerts.sh), the TLS servers (tests/tools/tls_echo.py,
+-- starttls_server.py, `openssl s_server`), Lua child processes.
 --
 -- Environment: SLUICE_BUILD (folder holding `peer`, default build/release),
 -- SLUICE_MODE ("tsan" / "asan" shrink the big transfers), SLUICE_LUA (host interpreter
--- for child processes, default lua5.4).
+-- for child processes, default lua5.4), SLUICE_PYTHON (default python3), SLUICE_OPENSSL
+-- (default openssl).
 local net = require "net"
 
 local M = {}
@@ -156,14 +159,16 @@ function Peer:__tostring()
   return string.format("peer(%s, port %s, pid %s)", self.mode, self.port, self.pid)
 end
 
--- Start `peer [-6] MODE [ARG]`; opts.ipv6 binds ::1. Returns the peer object, with
+-- Start `peer [-6] [-p PORT] MODE [ARG]`; opts.ipv6 binds ::1, opts.port binds that port
+-- (default: an ephemeral one). Returns the peer object, with
 -- .port, .pid, .host ("127.0.0.1" or "::1"). Raises if it does not come up.
 function M.start_peer(mode, arg, opts)
   opts = opts or {}
   local exe = M.build .. "/peer"
   local out = os.tmpname()
   local err = out .. ".err"
-  local args = (opts.ipv6 and "-6 " or "") .. shell_quote(mode)
+  local args = (opts.ipv6 and "-6 " or "") .. (opts.port and ("-p " .. math.tointeger(opts.port) .. " ") or "")
+    .. shell_quote(mode)
     .. (arg and (" " .. shell_quote(arg)) or "")
   -- `exec` in the background job makes $! the peer itself, so `kill PID` reaches it.
   local p = assert(io.popen(string.format("exec %s %s >%s 2>%s </dev/null & echo $!",
@@ -384,6 +389,547 @@ function M.read_n(conn, n, timeout_ms)
     end
   end
   return table.concat(parts)
+end
+
+-- Send `total` random bytes through an echo connection and check what comes back:
+-- random write sizes (1..opts.max_io, default 200 KiB) and read sizes, writes and reads
+-- interleaved, partial and zero writes retried with the rest. Raises on any error or
+-- mismatch (opts.timeout_ms, default 120 s). Returns counters: writes, partial, full,
+-- reads.
+function M.echo_transfer(conn, total, opts)
+  opts = opts or {}
+  local max_io = opts.max_io or 200 * 1024
+  local pool = M.random_bytes(M.MiB + max_io)
+  local check = M.echo_checker()
+  local stats = { writes = 0, partial = 0, full = 0, reads = 0 }
+  local deadline = net.clock() + (opts.timeout_ms or 120000) / 1000
+  local sent, chunk, chunk_pos = 0, nil, 1
+  while check.received < total do
+    local progressed = false
+    if sent < total then
+      if not chunk then
+        local len = math.min(math.random(1, max_io), total - sent)
+        local off = math.random(0, #pool - len)
+        chunk, chunk_pos = pool:sub(off + 1, off + len), 1
+      end
+      local rest = chunk_pos == 1 and chunk or chunk:sub(chunk_pos)
+      local n, msg, code = conn:write(rest)
+      if not n then
+        error(string.format("write failed after %d bytes sent: %s (%s)", sent, tostring(msg), tostring(code)), 2)
+      end
+      if math.type(n) ~= "integer" or n < 0 or n > #rest then error("bad write count " .. tostring(n), 2) end
+      stats.writes = stats.writes + 1
+      if n == 0 then stats.full = stats.full + 1
+      elseif n < #rest then stats.partial = stats.partial + 1 end
+      if n > 0 then
+        check:push(n == #rest and rest or rest:sub(1, n))
+        chunk_pos, sent, progressed = chunk_pos + n, sent + n, true
+        if chunk_pos > #chunk then chunk = nil end
+      end
+    end
+    local want = math.random(1, max_io)
+    local data, msg, code = conn:read(want)
+    if not data then
+      error(string.format("read failed after %d bytes received: %s (%s)", check.received,
+        tostring(msg), tostring(code)), 2)
+    end
+    if #data > want then error("read returned more than asked", 2) end
+    if #data > 0 then
+      stats.reads = stats.reads + 1
+      local ok, err = check:feed(data)
+      if not ok then error(err, 2) end
+      progressed = true
+    end
+    if not progressed then
+      if net.clock() > deadline then
+        error(string.format("timed out: sent %d, received %d of %d", sent, check.received, total), 2)
+      end
+      net.wait(10)
+    end
+  end
+  if check.pending ~= 0 then error("bytes still pending: " .. check.pending, 2) end
+  return stats
+end
+
+--------------------------------------------------------------------------------
+-- TLS: certificates, test servers, child processes
+
+M.tools = M.dir .. "../tools/"
+M.python = os.getenv("SLUICE_PYTHON") or "python3"
+M.openssl = os.getenv("SLUICE_OPENSSL") or "openssl"
+
+local certs_cache
+
+-- The test PKI (tests/tools/mkcerts.sh), made once per process in a temporary folder
+-- (removed when the Lua state closes). Returns a table:
+--   .dir, .ca (ca.pem), .password (of client-encrypted.key),
+--   :pem(name) / :key(name) (e.g. certs:pem("good")), :path(file)
+function M.tls_certs()
+  if certs_cache then return certs_cache end
+  local p = assert(io.popen("mktemp -d 2>/dev/null || mktemp -d -t sluice"))
+  local dir = p:read("l")
+  p:close()
+  assert(dir and dir ~= "", "mktemp -d failed")
+  local log = dir .. ".log"
+  local ok = os.execute(string.format("bash %s %s >%s 2>&1",
+    shell_quote(M.tools .. "mkcerts.sh"), shell_quote(dir), shell_quote(log)))
+  local out = read_file(log) or ""
+  os.remove(log)
+  if not ok then
+    os.execute("rm -rf " .. shell_quote(dir))
+    error("tests/tools/mkcerts.sh failed: " .. out, 2)
+  end
+  local c = { dir = dir, ca = dir .. "/ca.pem" }
+  c.password = read_file(dir .. "/password.txt")
+  function c:path(file) return self.dir .. "/" .. file end
+  function c:pem(name) return self.dir .. "/" .. name .. ".pem" end
+  function c:key(name) return self.dir .. "/" .. name .. ".key" end
+  certs_cache = c
+  return c
+end
+
+-- Start a server process: `cmd` is a shell command line (its stdout and stderr go to
+-- temporary files, stdin from /dev/null unless `opts.stdin` names a file). `port_of(out)`
+-- gets the port from what it printed so far (nil while not there yet). Returns a peer
+-- object (stop() / lines() as for start_peer; .out / .err are the files). Raises if the
+-- server does not come up within 10 s.
+function M.start_server(label, cmd, port_of, opts)
+  opts = opts or {}
+  local out = os.tmpname()
+  local err = out .. ".err"
+  local p = assert(io.popen(string.format("exec %s >%s 2>%s <%s & echo $!",
+    cmd, shell_quote(out), shell_quote(err), shell_quote(opts.stdin or "/dev/null"))))
+  local pid = p:read("l")
+  p:close()
+  pid = assert(math.tointeger(tonumber(pid)), "could not start " .. label)
+  local self = setmetatable({ pid = pid, out = out, err = err, mode = label,
+    host = opts.ipv6 and "::1" or "127.0.0.1" }, Peer)
+  running[pid] = self
+  local port = M.wait_for(function()
+    local port = port_of(read_file(out) or "")
+    if port then return port end
+    if not alive(pid) then return false end
+  end, 10000, 10)
+  if not port then
+    local msg = (read_file(err) or "") .. (read_file(out) or "")
+    self:stop()
+    error(string.format("%s did not start (%s): %s", label, cmd, msg), 2)
+  end
+  self.port = port
+  return self
+end
+
+local function first_line_port(out)
+  local line = out:match("^(%d+)\n")
+  return line and math.tointeger(tonumber(line))
+end
+
+-- The stderr the server wrote so far.
+function Peer:stderr()
+  return read_file(self.err) or ""
+end
+
+-- tests/tools/tls_echo.py MODE [ARG]. opts: cert (name in the PKI, default "good"),
+-- client_ca (true: require a client certificate signed by the test CA), alpn (list),
+-- tls1_2 / tls1_3 (only that version), ipv6.
+function M.start_tls_server(mode, arg, opts)
+  opts = opts or {}
+  local c = M.tls_certs()
+  local cert = opts.cert or "good"
+  local args = { shell_quote(M.python), shell_quote(M.tools .. "tls_echo.py") }
+  if opts.ipv6 then args[#args + 1] = "-6" end
+  args[#args + 1] = "--cert " .. shell_quote(c:pem(cert))
+  args[#args + 1] = "--key " .. shell_quote(c:key(cert))
+  if opts.client_ca then args[#args + 1] = "--cafile " .. shell_quote(c.ca) end
+  if opts.alpn then args[#args + 1] = "--alpn " .. shell_quote(table.concat(opts.alpn, ",")) end
+  if opts.tls1_2 then args[#args + 1] = "--tls1_2" end
+  if opts.tls1_3 then args[#args + 1] = "--tls1_3" end
+  args[#args + 1] = shell_quote(mode)
+  if arg then args[#args + 1] = shell_quote(arg) end
+  return M.start_server("tls_echo.py " .. mode, table.concat(args, " "), first_line_port, opts)
+end
+
+-- `openssl s_server -rev` (each line comes back reversed; a line "CLOSE" makes it close
+-- the connection): one connection at a time. opts: cert (default "good"), client_ca
+-- (true: -Verify 1 -CAfile ca.pem, a client certificate is required), tls1_2 / tls1_3,
+-- alpn (list), ipv6, extra (more arguments, a string).
+function M.start_s_server(opts)
+  opts = opts or {}
+  local c = M.tls_certs()
+  local cert = opts.cert or "good"
+  local args = { shell_quote(M.openssl), "s_server", "-rev",
+    "-accept", opts.ipv6 and "'[::1]:0'" or "127.0.0.1:0",
+    "-cert", shell_quote(c:pem(cert)), "-key", shell_quote(c:key(cert)) }
+  if opts.client_ca then
+    args[#args + 1] = "-Verify 1 -CAfile " .. shell_quote(c.ca)
+  end
+  if opts.tls1_2 then args[#args + 1] = "-tls1_2" end
+  if opts.tls1_3 then args[#args + 1] = "-tls1_3" end
+  if opts.alpn then args[#args + 1] = "-alpn " .. shell_quote(table.concat(opts.alpn, ",")) end
+  if opts.extra then args[#args + 1] = opts.extra end
+  return M.start_server("openssl s_server", table.concat(args, " "), function(out)
+    local port = out:match("ACCEPT [^\n]*:(%d+)\n")
+    return port and math.tointeger(tonumber(port))
+  end, opts)
+end
+
+-- tests/tools/starttls_server.py (good certificate). opts: ipv6.
+function M.start_starttls_server(opts)
+  opts = opts or {}
+  local c = M.tls_certs()
+  local cmd = string.format("%s %s %s--cert %s --key %s", shell_quote(M.python),
+    shell_quote(M.tools .. "starttls_server.py"), opts.ipv6 and "-6 " or "",
+    shell_quote(c:pem("good")), shell_quote(c:key("good")))
+  return M.start_server("starttls_server.py", cmd, first_line_port, opts)
+end
+
+-- Kill a server at once (SIGKILL), e.g. in the middle of a transfer.
+function Peer:kill()
+  if not self.pid then return end
+  os.execute("kill -9 " .. self.pid .. " 2>/dev/null")
+  self:stop()
+end
+
+-- Wait (at most timeout_ms, default 10 s) until `conn` is no longer "waiting"; returns
+-- its status, message and code ("waiting" on timeout).
+function M.wait_status(conn, timeout_ms)
+  local deadline = net.clock() + (timeout_ms or 10000) / 1000
+  while true do
+    local left = math.ceil((deadline - net.clock()) * 1000)
+    local status, msg, code = conn:wait_until_connected(math.max(0, math.min(left, 100)))
+    if status ~= "waiting" or left <= 0 then return status, msg, code end
+  end
+end
+
+-- Read one line (up to and including "\n") from `conn`, one byte at a time (for the
+-- short lines of line protocols: it never takes a byte past the line). Returns the
+-- line without its "\r\n" / "\n", or nil, message, code on EOF / error / timeout.
+function M.read_line(conn, timeout_ms)
+  local deadline = net.clock() + (timeout_ms or 10000) / 1000
+  local parts = {}
+  while true do
+    local c, msg, code = conn:read(1)
+    if c == nil then
+      return nil, msg or ("eof after " .. string.format("%q", table.concat(parts))), code
+    end
+    if c == "\n" then return (table.concat(parts):gsub("\r$", "")) end
+    if c == "" then
+      if net.clock() > deadline then
+        return nil, "read_line: timed out after " .. string.format("%q", table.concat(parts)), "timeout"
+      end
+      net.wait(10)
+    else
+      parts[#parts + 1] = c
+    end
+  end
+end
+
+-- Run a Lua chunk (source text) in a child process of the host interpreter under test,
+-- with extra environment variables `env` (a table; a value of false unsets). The child
+-- gets `arg` = the extra arguments. Returns ok (exit status 0), stdout, stderr.
+function M.run_lua_child(source, env, ...)
+  local script = os.tmpname()
+  local f = assert(io.open(script, "wb"))
+  f:write(source)
+  f:close()
+  local out, err = script .. ".out", script .. ".err"
+  local prefix = {}
+  for k, v in pairs(env or {}) do
+    if v == false then prefix[#prefix + 1] = "-u " .. shell_quote(k)
+    else prefix[#prefix + 1] = shell_quote(k .. "=" .. tostring(v)) end
+  end
+  local args = {}
+  for i, a in ipairs({ ... }) do args[i] = shell_quote(a) end
+  local cmd = string.format("env %s timeout -k 5 120 %s %s %s >%s 2>%s </dev/null",
+    table.concat(prefix, " "), shell_quote(M.lua), shell_quote(script), table.concat(args, " "),
+    shell_quote(out), shell_quote(err))
+  local ok = os.execute(cmd)
+  local stdout, stderr = read_file(out) or "", read_file(err) or ""
+  os.remove(script)
+  os.remove(out)
+  os.remove(err)
+  return ok == true, stdout, stderr
+end
+
+-- Does the engine speak TLS 1.3? (net.tls13 when it says; else a min_version probe.)
+function M.tls13_supported()
+  if net.tls13 ~= nil then return net.tls13 == true end
+  local conn = net.open_tcp("127.0.0.1", 9, { min_version = "tls1.3" })
+  if not conn then return false end
+  conn:close()
+  return true
+end
+
+-- Percentile p (0..1) of a sorted array.
+function M.percentile(sorted, p)
+  return sorted[math.max(1, math.ceil(#sorted * p))]
+end
+
+-- The PKI folder goes when the Lua state closes (after the servers using it).
+M._certs_reaper = setmetatable({}, { __gc = function()
+  if certs_cache then
+    os.execute("rm -rf " .. shell_quote(certs_cache.dir))
+    certs_cache = nil
+  end
+end })
+
+
+--------------------------------------------------------------------------------
+-- Servers made with this API, Unix sockets, child processes (server_spec,
+-- options_spec, stream_spec, unix_spec, happy_eyeballs_spec, tests/bench/scale_idle.lua)
+
+-- Assert that fn() raises an error whose message contains `text` (plain find); returns
+-- the message. The call under test sits in a closure so luaL_argerror names it.
+function M.assert_raises(text, fn)
+  local ok, err = pcall(fn)
+  if ok then error("expected an error containing: " .. text, 2) end
+  if not tostring(err):find(text, 1, true) then
+    error(string.format("error %q does not contain %q", tostring(err), text), 2)
+  end
+  return tostring(err)
+end
+
+-- Are we root (privileged ports can be bound, permission checks do not apply)?
+function M.is_root()
+  if os.getenv("USER") == "root" then return true end
+  local p = io.popen("id -u 2>/dev/null")
+  local uid = p and p:read("l")
+  if p then p:close() end
+  return uid == "0"
+end
+
+-- Is the IPv6 loopback (::1) configured?
+function M.ipv6_loopback()
+  local s = read_file("/proc/net/if_inet6")
+  if not s then return true end   -- not Linux: assume it is
+  return s:find("00000000000000000000000000000001", 1, true) ~= nil
+end
+
+local temp_dirs = {}
+
+-- A fresh temporary folder (removed when the Lua state closes).
+function M.temp_dir()
+  local p = assert(io.popen("mktemp -d 2>/dev/null || mktemp -d -t sluice"))
+  local dir = p:read("l")
+  p:close()
+  assert(dir and dir ~= "", "mktemp -d failed")
+  temp_dirs[#temp_dirs + 1] = dir
+  return dir
+end
+
+M._temp_reaper = setmetatable({}, { __gc = function()
+  for _, dir in ipairs(temp_dirs) do os.execute("rm -rf " .. shell_quote(dir)) end
+  temp_dirs = {}
+end })
+
+-- Does `path` exist (any kind of file: a socket cannot be opened, but is there)?
+function M.path_exists(path)
+  local f, _, errno = io.open(path, "rb")
+  if f then f:close() return true end
+  return errno ~= 2   -- ENOENT
+end
+
+-- A port nobody listens on (on 127.0.0.1 nor ::1, as far as anyone can tell): a peer's
+-- ephemeral port, after the peer is gone.
+function M.closed_port()
+  local p = M.start_peer("close")
+  local port = p.port
+  p:stop()
+  return port
+end
+
+-- Start a child process (`cmd`: shell command line; stdout and stderr to temporary
+-- files; stdin from opts.stdin or /dev/null). Returns an object like a peer's (stop(),
+-- kill()) plus :alive(), :stdout(), :stderr(), :wait_exit(ms) → true once it is gone.
+function M.spawn(label, cmd, opts)
+  opts = opts or {}
+  local out = os.tmpname()
+  local err = out .. ".err"
+  local p = assert(io.popen(string.format("exec %s >%s 2>%s <%s & echo $!",
+    cmd, shell_quote(out), shell_quote(err), shell_quote(opts.stdin or "/dev/null"))))
+  local pid = p:read("l")
+  p:close()
+  pid = assert(math.tointeger(tonumber(pid)), "could not start " .. label)
+  local self = setmetatable({ pid = pid, out = out, err = err, mode = label }, Peer)
+  running[pid] = self
+  return self
+end
+
+function Peer:alive() return self.pid ~= nil and alive(self.pid) end
+function Peer:stdout() return read_file(self.out) or "" end
+function Peer:wait_exit(timeout_ms)
+  return M.wait_for(function() return not self:alive() end, timeout_ms or 10000, 10) ~= nil
+end
+
+-- Wait (at most timeout_ms, default 10 s) for server:accept() to give a connection.
+-- Returns it, or nil and a message.
+function M.accept_one(server, timeout_ms)
+  local got, msg
+  M.wait_for(function()
+    local c, m = server:accept()
+    if c then got = c return true end
+    if m then msg = m return true end
+  end, timeout_ms or 10000, 5)
+  if got then return got end
+  return nil, msg or "accept: nothing within the time limit"
+end
+
+-- A connection from a client made with this API to `server`, both ends established:
+-- returns client, accepted. `host` defaults to 127.0.0.1; opts go to open_tcp.
+function M.connect_pair(server, host, opts)
+  local client = assert(net.open_tcp(host or "127.0.0.1", server:get_port(), opts))
+  local accepted = assert(M.accept_one(server))
+  local status, msg = M.wait_status(client)
+  assert(status == "success", "client: " .. tostring(status) .. " " .. tostring(msg))
+  status, msg = M.wait_status(accepted)
+  assert(status == "success", "accepted: " .. tostring(status) .. " " .. tostring(msg))
+  return client, accepted
+end
+
+-- Wait (at most timeout_ms, default 10 s) until `conn` is "failure" (an established
+-- connection that times out, is reset or closed); returns its status, message, code
+-- (the last status seen on timeout). Does not read: bytes still unread hold the
+-- failure back, as get_status documents.
+function M.wait_failure(conn, timeout_ms)
+  local r
+  M.wait_for(function()
+    r = table.pack(conn:get_status())
+    return r[1] == "failure"
+  end, timeout_ms or 10000, 10)
+  return table.unpack(r, 1, r.n)
+end
+
+-- Run a frame loop: `step()` returns done, progressed. Between frames without progress
+-- it waits in net.wait (at most 5 ms). Raises after timeout_ms, with describe() in the
+-- message when given.
+function M.run_frames(step, timeout_ms, describe)
+  local deadline = net.clock() + (timeout_ms or 60000) / 1000
+  local frames = 0
+  while true do
+    frames = frames + 1
+    local done, progressed = step()
+    if done then return frames end
+    if net.clock() > deadline then
+      error("frame loop timed out after " .. frames .. " frames"
+        .. (describe and (": " .. describe()) or ""), 2)
+    end
+    if not progressed then net.wait(5) end
+  end
+end
+
+-- An echo service on a server made with this API, driven by the test's own frame
+-- loop: svc:step() accepts what is waiting, echoes what arrived (respecting each
+-- connection's backpressure), and closes a connection once its client's EOF came and
+-- everything was written back. Returns progressed. Counters: accepted, finished;
+-- errors: list of messages of connections that ended in an error.
+function M.echo_service(server, opts)
+  opts = opts or {}
+  local read_size = opts.read_size or 64 * 1024
+  local svc = { server = server, conns = {}, accepted = 0, finished = 0, errors = {} }
+  function svc:step()
+    local progressed = false
+    while true do
+      local c, msg, code = self.server:accept()
+      if not c then
+        if msg then error("accept: " .. tostring(msg) .. " (" .. tostring(code) .. ")") end
+        break
+      end
+      self.accepted = self.accepted + 1
+      self.conns[#self.conns + 1] = { conn = c }
+      if opts.on_accept then opts.on_accept(c) end
+      progressed = true
+    end
+    for i = #self.conns, 1, -1 do
+      local e = self.conns[i]
+      for _ = 1, 8 do
+        if e.out then
+          local n, msg = e.conn:write(e.out)
+          if not n then
+            self.errors[#self.errors + 1] = "write: " .. tostring(msg)
+            e.out, e.eof = nil, true
+            break
+          end
+          if n > 0 then progressed = true end
+          if n == #e.out then e.out = nil
+          else
+            if n > 0 then e.out = e.out:sub(n + 1) end
+            break   -- send buffer full: next frame
+          end
+        end
+        if e.eof then break end
+        local data, msg = e.conn:read(read_size)
+        if data == nil then
+          if msg then self.errors[#self.errors + 1] = "read: " .. tostring(msg) end
+          e.eof = true
+        elseif #data == 0 then
+          break
+        else
+          e.out, progressed = data, true
+        end
+      end
+      if e.eof and not e.out then
+        e.conn:close()
+        table.remove(self.conns, i)
+        self.finished = self.finished + 1
+        progressed = true
+      end
+    end
+    return progressed
+  end
+  function svc:close_all()
+    for _, e in ipairs(self.conns) do e.conn:close() end
+    self.conns = {}
+  end
+  return svc
+end
+
+-- A client stream for the frame loop: writes `total` bytes of `pool` starting at
+-- `offset` through `conn` and checks that the same bytes come back, in order.
+-- cl:step() returns progressed; raises on a mismatch or a failed connection;
+-- cl.done once everything came back.
+function M.stream_client(conn, pool, offset, total, opts)
+  opts = opts or {}
+  local chunk = opts.chunk or 64 * 1024
+  local cl = { conn = conn, sent = 0, received = 0, total = total, done = total == 0 }
+  function cl:step()
+    local progressed = false
+    if self.sent < total then
+      -- the piece not yet accepted is kept, so a full buffer costs no new string
+      local piece = self.piece
+      if not piece then
+        local len = math.min(chunk, total - self.sent)
+        piece = pool:sub(offset + self.sent + 1, offset + self.sent + len)
+      end
+      local n, msg, code = self.conn:write(piece)
+      if not n then
+        error(string.format("%s: write failed after %d bytes: %s (%s)", tostring(self.conn),
+          self.sent, tostring(msg), tostring(code)))
+      end
+      if n == #piece then self.piece = nil
+      elseif n > 0 then self.piece = piece:sub(n + 1)
+      else self.piece = piece end
+      if n > 0 then self.sent, progressed = self.sent + n, true end
+    end
+    local data, msg, code = self.conn:read(256 * 1024)
+    if data == nil then
+      error(string.format("%s: read ended after %d of %d bytes: %s (%s)", tostring(self.conn),
+        self.received, total, tostring(msg), tostring(code)))
+    end
+    if #data > 0 then
+      local want = pool:sub(offset + self.received + 1, offset + self.received + #data)
+      if data ~= want then
+        local k = 1
+        while data:byte(k) == want:byte(k) do k = k + 1 end
+        error(string.format("%s: echo mismatch at stream byte %d (got %s, want %s)",
+          tostring(self.conn), self.received + k - 1, tostring(data:byte(k)), tostring(want:byte(k))))
+      end
+      self.received, progressed = self.received + #data, true
+      if self.received == total then self.done = true end
+      if self.received > total then error("received more than was sent") end
+    end
+    return progressed
+  end
+  return cl
 end
 
 return M

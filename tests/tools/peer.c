@@ -1,9 +1,10 @@
 /* peer: the loopback test peer the Lua integration tests and benchmarks talk to.
  * One process, one thread, one ppoll() loop over the listener and every client.
  *
- * Usage: peer [-6] MODE [ARG]
- *   Binds 127.0.0.1 (or ::1 with -6) on an ephemeral port, prints the port number alone
- *   on the first stdout line (flushed), then serves until SIGTERM or SIGINT.
+ * Usage: peer [-4|-6] [-p PORT] MODE [ARG]
+ *   Binds 127.0.0.1 (or ::1 with -6) on an ephemeral port (or PORT with -p), prints the
+ *   port number alone on the first stdout line (flushed), then serves until SIGTERM or
+ *   SIGINT. -p lets a test put two peers on the same port, one per address family.
  * Modes:
  *   echo      echo every byte back; at the client's EOF flush what is left, then close.
  *   source N  send each client N bytes of the pattern below, then close (N takes a
@@ -13,6 +14,10 @@
  *             then close. A stream that ends in an error (a reset) prints
  *             "sink-error BYTES REASON" instead.
  *   close     accept and close at once.
+ *   blackhole listen with a backlog of 1 and never accept; before printing the port,
+ *             fill the accept queue by connecting to itself a few times, so that Linux
+ *             drops every further SYN and a client's connect hangs (no answer at all,
+ *             not a refusal) until its own timeout.
  *
  * The source pattern (tests/lua/helpers.lua checks it the same way):
  *   byte i = T[i mod 1000003],  T[j] = ((j * 2654435761) mod 2^32) >> 24
@@ -39,7 +44,7 @@
 #define IO_CHUNK (256 * 1024)   /* largest single send/recv */
 #define ECHO_BUF (64 * 1024)    /* per-connection echo buffer */
 
-enum mode { MODE_ECHO, MODE_SOURCE, MODE_SINK, MODE_CLOSE };
+enum mode { MODE_ECHO, MODE_SOURCE, MODE_SINK, MODE_CLOSE, MODE_BLACKHOLE };
 
 struct conn {
     int fd;
@@ -103,7 +108,7 @@ static void make_pattern(void)
         pattern[j] = (unsigned char)((uint32_t)((j % PATTERN_PERIOD) * 2654435761u) >> 24);
 }
 
-static int listen_on(int ipv6)
+static int listen_on(int ipv6, unsigned bind_port, int backlog)
 {
     int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) die("socket");
@@ -117,22 +122,70 @@ static int listen_on(int ipv6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
         a->sin6_family = AF_INET6;
         a->sin6_addr = in6addr_loopback;
+        a->sin6_port = htons((uint16_t)bind_port);
         len = sizeof *a;
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         a->sin_family = AF_INET;
         a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a->sin_port = htons((uint16_t)bind_port);
         len = sizeof *a;
     }
     if (bind(fd, (struct sockaddr *)&ss, len) < 0) die("bind");
-    if (listen(fd, 4096) < 0) die("listen");
-    len = sizeof ss;
+    if (listen(fd, backlog) < 0) die("listen");
+    return fd;
+}
+
+static void print_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) die("getsockname");
-    unsigned port = ipv6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    unsigned port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                             : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     printf("%u\n", port);
     fflush(stdout);
-    return fd;
+}
+
+/* blackhole: fill the listener's accept queue (backlog 1 holds 2 connections on Linux)
+ * with connections to itself that are never accepted. Once it is full the kernel drops
+ * new SYNs, so other clients see no answer at all. The extra connects stay in SYN_SENT
+ * and keep the queue full however it is counted. Then wait for the stop signal. */
+#define BLACKHOLE_FILLERS 4
+
+static void blackhole(int lfd, const sigset_t *unblocked)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(lfd, (struct sockaddr *)&ss, &len) < 0) die("getsockname");
+    struct pollfd fill[BLACKHOLE_FILLERS];
+    for (int i = 0; i < BLACKHOLE_FILLERS; i++) {
+        int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) die("socket");
+        if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) die("connect");
+        fill[i].fd = fd;
+        fill[i].events = POLLOUT;
+        fill[i].revents = 0;
+    }
+    /* Wait (at most 2 s) until the first two are established: the queue is full. */
+    int established = 0;
+    for (int tries = 0; tries < 200 && established < 2; tries++) {
+        poll(fill, BLACKHOLE_FILLERS, 10);
+        established = 0;
+        for (int i = 0; i < BLACKHOLE_FILLERS; i++) {
+            int err = 0;
+            socklen_t elen = sizeof err;
+            if ((fill[i].revents & POLLOUT) &&
+                getsockopt(fill[i].fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 && err == 0)
+                established++;
+        }
+    }
+    if (established < 2) {
+        fprintf(stderr, "peer: blackhole: only %d connections to itself established\n", established);
+        exit(1);
+    }
+    print_port(lfd);
+    while (!stop_requested) ppoll(NULL, 0, NULL, unblocked);
 }
 
 static void drop_conn(size_t i)
@@ -303,19 +356,30 @@ static void serve(int lfd, const sigset_t *unblocked)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: peer [-6] echo | source N[K|M|G] | sink | close\n");
+    fprintf(stderr, "usage: peer [-4|-6] [-p PORT] echo | source N[K|M|G] | sink | close | blackhole\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int ipv6 = 0, a = 1;
-    if (a < argc && strcmp(argv[a], "-6") == 0) { ipv6 = 1; a++; }
+    unsigned bind_port = 0;
+    for (; a < argc && argv[a][0] == '-'; a++) {
+        if (strcmp(argv[a], "-6") == 0) ipv6 = 1;
+        else if (strcmp(argv[a], "-4") == 0) ipv6 = 0;
+        else if (strcmp(argv[a], "-p") == 0 && a + 1 < argc) {
+            char *end;
+            unsigned long p = strtoul(argv[++a], &end, 10);
+            if (*end || p > 65535) usage();
+            bind_port = (unsigned)p;
+        } else usage();
+    }
     if (a >= argc) usage();
     const char *m = argv[a++];
     if (strcmp(m, "echo") == 0) mode = MODE_ECHO;
     else if (strcmp(m, "sink") == 0) mode = MODE_SINK;
     else if (strcmp(m, "close") == 0) mode = MODE_CLOSE;
+    else if (strcmp(m, "blackhole") == 0) mode = MODE_BLACKHOLE;
     else if (strcmp(m, "source") == 0) {
         mode = MODE_SOURCE;
         if (a >= argc || parse_size(argv[a++], &source_len) < 0) usage();
@@ -340,6 +404,12 @@ int main(int argc, char **argv)
     pfds = calloc(cap_conns, sizeof *pfds);
     conns = calloc(cap_conns, sizeof *conns);
     if (!pfds || !conns) die("calloc");
-    serve(listen_on(ipv6), &unblocked);
+    if (mode == MODE_BLACKHOLE) {
+        blackhole(listen_on(ipv6, bind_port, 1), &unblocked);
+        return 0;
+    }
+    int lfd = listen_on(ipv6, bind_port, 4096);
+    print_port(lfd);
+    serve(lfd, &unblocked);
     return 0;
 }

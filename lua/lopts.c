@@ -1,0 +1,187 @@
+/* lopts.c: reads the option tables of open_tcp, open_unix, starttls and
+ * create_server into the engine's structs (owner thread). Strings stay owned
+ * by the Lua tables, which are on the stack until the engine copies them. */
+#include <string.h>
+
+#include "lnet.h"
+
+static const char *const tls_keys[] = {"verify", "server_name", "ca_file", "ca_path", "cert_file",
+                                       "key_file", "key_password", "alpn", "min_version", NULL};
+static const char *const conn_keys[] = {"ssl", "connect_timeout", "idle_timeout", "nodelay",
+                                        "keepalive", "buffer_size", "family", "linger", NULL};
+static const char *const server_keys[] = {"ssl", "backlog", "reuseaddr", "unix", "idle_timeout",
+                                          "nodelay", "keepalive", "buffer_size", "linger", NULL};
+
+static bool in(const char *const *keys, const char *k) {
+  for (; *keys; keys++)
+    if (strcmp(*keys, k) == 0) return true;
+  return false;
+}
+
+/* A misspelt option must not pass silently. */
+static void check_keys(lua_State *L, int arg, int argn, const char *const *keys, const char *what) {
+  lua_pushnil(L);
+  while (lua_next(L, arg)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    if (!k || !in(keys, k))
+      luaL_argerror(L, argn, lua_pushfstring(L, "unknown %s option '%s'", what, k ? k : "?"));
+    lua_pop(L, 1);
+  }
+}
+
+static bool has_any(lua_State *L, int arg, const char *const *keys) {
+  for (; *keys; keys++) {
+    bool found = lua_getfield(L, arg, *keys) != LUA_TNIL;
+    lua_pop(L, 1);
+    if (found) return true;
+  }
+  return false;
+}
+
+static const char *opt_string(lua_State *L, int arg, int argn, const char *field) {
+  int t = lua_getfield(L, arg, field);
+  const char *v = NULL;
+  if (t == LUA_TSTRING) v = lua_tostring(L, -1);
+  else if (t != LUA_TNIL) luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must be a string", field));
+  lua_pop(L, 1);   /* the table keeps the string alive */
+  return v;
+}
+
+/* -1 when absent. */
+static int opt_bool(lua_State *L, int arg, int argn, const char *field) {
+  int t = lua_getfield(L, arg, field), v = -1;
+  if (t == LUA_TBOOLEAN) v = lua_toboolean(L, -1);
+  else if (t != LUA_TNIL) luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must be a boolean", field));
+  lua_pop(L, 1);
+  return v;
+}
+
+/* def when absent; raises outside [lo, hi]. */
+static lua_Integer opt_int(lua_State *L, int arg, int argn, const char *field, lua_Integer lo, lua_Integer hi,
+                           lua_Integer def) {
+  int isint = 0;
+  lua_getfield(L, arg, field);
+  lua_Integer v = lua_tointegerx(L, -1, &isint);
+  bool absent = lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (absent) return def;
+  if (!isint || v < lo || v > hi)
+    luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must be an integer %I..%I", field, lo, hi));
+  return v;
+}
+
+static void opt_alpn(lua_State *L, int arg, int argn, lnet_tls_args *a) {
+  int t = lua_getfield(L, arg, "alpn");
+  if (t == LUA_TTABLE) {
+    lua_Integer n = luaL_len(L, -1);
+    if (n > 16) luaL_argerror(L, argn, "at most 16 alpn names");
+    for (lua_Integer i = 1; i <= n; i++) {
+      if (lua_rawgeti(L, -1, i) != LUA_TSTRING) luaL_argerror(L, argn, "alpn must be a list of strings");
+      a->alpn[i - 1] = lua_tostring(L, -1);
+      lua_pop(L, 1);
+    }
+    a->alpn[n] = NULL;
+    a->o.alpn = n ? a->alpn : NULL;
+  } else if (t != LUA_TNIL) {
+    luaL_argerror(L, argn, "alpn must be a list of strings");
+  }
+  lua_pop(L, 1);
+}
+
+/* The TLS table at stack index arg; errors name argument argn. */
+static void tls_table(lua_State *L, int arg, int argn, lnet_tls_args *a, bool server) {
+  memset(a, 0, sizeof *a);
+  check_keys(L, arg, argn, tls_keys, "TLS");
+  int verify = opt_bool(L, arg, argn, "verify");
+  a->o.no_verify = verify == 0;
+  a->o.require_client_cert = server && verify == 1;
+  a->o.server_name = opt_string(L, arg, argn, "server_name");
+  a->o.ca_file = opt_string(L, arg, argn, "ca_file");
+  a->o.ca_path = opt_string(L, arg, argn, "ca_path");
+  a->o.cert_file = opt_string(L, arg, argn, "cert_file");
+  a->o.key_file = opt_string(L, arg, argn, "key_file");
+  a->o.key_password = opt_string(L, arg, argn, "key_password");
+  const char *v = opt_string(L, arg, argn, "min_version");
+  if (v && strcmp(v, "tls1.2") == 0) a->o.min_version = 12;
+  else if (v && strcmp(v, "tls1.3") == 0) a->o.min_version = 13;
+  else if (v) luaL_argerror(L, argn, "min_version must be \"tls1.2\" or \"tls1.3\"");
+  opt_alpn(L, arg, argn, a);
+}
+
+void lnet_check_tls_table(lua_State *L, int arg, lnet_tls_args *a, bool server) {
+  tls_table(L, arg, arg, a, server);
+}
+
+/* The `ssl` value at index arg: nil/false (none), true (defaults) or a table. */
+static const net_tls_opts *check_ssl_value(lua_State *L, int arg, int argn, lnet_tls_args *a,
+                                           bool server) {
+  int t = lua_type(L, arg);
+  memset(a, 0, sizeof *a);
+  if (t == LUA_TNONE || t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, arg))) return NULL;
+  if (t == LUA_TBOOLEAN) {
+    if (server) luaL_argerror(L, argn, "a TLS server needs {cert_file = ..., key_file = ...}");
+    return &a->o;
+  }
+  if (t != LUA_TTABLE) {
+    if (arg == argn) luaL_typeerror(L, arg, "boolean or table");
+    luaL_argerror(L, argn, "option 'ssl' must be a boolean or a table");
+  }
+  tls_table(L, arg, argn, a, server);
+  return &a->o;
+}
+
+/* Options every connection takes (also a server's, for what it accepts). */
+static void conn_fields(lua_State *L, int arg, int argn, net_conn_opts *o) {
+  o->idle_timeout_ms = (int)opt_int(L, arg, argn, "idle_timeout", 0, 0x7fffffff, 0);
+  o->nodelay = opt_bool(L, arg, argn, "nodelay") == 1;
+  lua_getfield(L, arg, "keepalive");   /* true, or the idle seconds before probes */
+  if (lua_isboolean(L, -1)) {
+    o->keepalive = lua_toboolean(L, -1);
+  } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= 86400) {
+    o->keepalive = (int)lua_tointeger(L, -1);
+  } else if (!lua_isnil(L, -1)) {
+    luaL_argerror(L, argn, "option 'keepalive' must be a boolean or 1..86400 seconds");
+  }
+  lua_pop(L, 1);
+  o->buffer_size = (size_t)opt_int(L, arg, argn, "buffer_size", 16384, 1 << 30, 0);
+  lua_Integer linger = opt_int(L, arg, argn, "linger", 0, 0x7fffffff, -2);
+  o->linger_ms = linger == -2 ? 0 : linger == 0 ? -1 : (int)linger;
+}
+
+void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
+  int argn = arg;
+  memset(a, 0, sizeof *a);
+  int t = lua_type(L, arg);
+  if (t != LUA_TTABLE || !has_any(L, arg, conn_keys)) {   /* Part 1: `ssl` itself */
+    a->o.tls = check_ssl_value(L, arg, argn, &a->tls, false);
+    return;
+  }
+  if (has_any(L, arg, tls_keys))
+    luaL_argerror(L, argn, "TLS options go in ssl = {...} next to connection options");
+  check_keys(L, arg, argn, conn_keys, "connection");
+  conn_fields(L, arg, argn, &a->o);
+  a->o.connect_timeout_ms = (int)opt_int(L, arg, argn, "connect_timeout", 0, 0x7fffffff, 0);
+  const char *fam = opt_string(L, arg, argn, "family");
+  if (fam && strcmp(fam, "inet") == 0) a->o.family = 4;
+  else if (fam && strcmp(fam, "inet6") == 0) a->o.family = 6;
+  else if (fam) luaL_argerror(L, argn, "family must be \"inet\" or \"inet6\"");
+  lua_getfield(L, arg, "ssl");
+  int top = lua_gettop(L);
+  a->o.tls = check_ssl_value(L, top, argn, &a->tls, false);
+  lua_pop(L, 1);   /* the options table keeps the ssl table alive */
+}
+
+void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
+  int argn = arg;
+  memset(a, 0, sizeof *a);
+  if (lua_isnoneornil(L, arg)) return;
+  luaL_checktype(L, arg, LUA_TTABLE);
+  check_keys(L, arg, argn, server_keys, "server");
+  conn_fields(L, arg, argn, &a->o.conn);
+  a->o.backlog = (int)opt_int(L, arg, argn, "backlog", 1, 65535, 0);
+  a->o.no_reuseaddr = opt_bool(L, arg, argn, "reuseaddr") == 0;
+  a->o.unix_path = opt_string(L, arg, argn, "unix");
+  lua_getfield(L, arg, "ssl");
+  a->o.tls = check_ssl_value(L, lua_gettop(L), argn, &a->tls, true);
+  lua_pop(L, 1);
+}

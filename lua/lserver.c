@@ -1,0 +1,147 @@
+/* lserver.c: the net.server object of the Lua binding (owner thread):
+ * listening TCP and Unix sockets, plain or TLS. */
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "engine.h"
+#include "lnet.h"
+
+typedef struct lserver {
+  net_server *s;   /* NULL once closed */
+} lserver;
+
+static lserver *check_server(lua_State *L) { return luaL_checkudata(L, 1, LNET_SERVER); }
+
+int lnet_push_endpoint(lua_State *L, const net_endpoint *e) {
+  lua_pushstring(L, e->ip);
+  if (e->family) lua_pushinteger(L, e->port);
+  else lua_pushnil(L);
+  lua_pushstring(L, e->family == 6 ? "inet6" : e->family == 4 ? "inet" : "unix");
+  return 3;
+}
+
+/* Servers bind to addresses, never to names: a lookup would block or race. */
+static bool is_ip_literal(const char *s, size_t len) {
+  char buf[64];
+  unsigned char bin[16];
+  if (len >= sizeof buf) return false;
+  if (len > 2 && s[0] == '[' && s[len - 1] == ']') s++, len -= 2;
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  return inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1;
+}
+
+/* create_server([addr,] port [, options]) or create_server{unix = path, ...} */
+int lnet_create_server(lua_State *L) {
+  lnet_server_args opts;
+  const char *err = NULL;
+  net_err code;
+  if (lua_istable(L, 1) && lua_isnoneornil(L, 2)) {
+    lnet_check_server_opts(L, 1, &opts);
+    if (!opts.o.unix_path) return luaL_argerror(L, 1, "a table alone must name a unix path");
+    lserver *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->s = NULL;
+    luaL_setmetatable(L, LNET_SERVER);
+    u->s = net_server_open(NULL, 0, &opts.o, &err, &code);
+    return u->s ? 1 : lnet_fail(L, err, code);
+  }
+  int argi = lua_isinteger(L, 1) ? 1 : 2;   /* an address first, or nil for every interface */
+  net_addr *a = argi == 2 ? lnet_test_addr(L, 1) : NULL;
+  size_t len = 0;
+  const char *ip = NULL;
+  if (argi == 2 && !a && !lua_isnil(L, 1)) {
+    if (lua_type(L, 1) != LUA_TSTRING) return luaL_typeerror(L, 1, "string, net.address or nil");
+    ip = lua_tolstring(L, 1, &len);
+  }
+  int isint = 0;
+  lua_Integer port = lua_tointegerx(L, argi, &isint);
+  if (!isint && lua_type(L, argi) != LUA_TNUMBER) return luaL_typeerror(L, argi, "integer");
+  if (!isint || port < 0 || port > 65535) return luaL_argerror(L, argi, "port must be 0..65535");
+  lnet_check_server_opts(L, argi + 1, &opts);   /* may raise: nothing is held yet */
+  if (ip && !is_ip_literal(ip, len))
+    return lnet_fail(L, "create_server: the address must be an IP literal or a resolved address",
+                     NET_E_INVALID);
+  lserver *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->s = NULL;
+  luaL_setmetatable(L, LNET_SERVER);
+  net_addr *made = ip ? net_resolve(ip, len, &err) : NULL;   /* a literal: resolved at once */
+  if (ip && !made) return lnet_fail(L, err, NET_E_INVALID);
+  u->s = net_server_open(made ? made : a, (uint16_t)port, &opts.o, &err, &code);
+  net_addr_unref(made);
+  return u->s ? 1 : lnet_fail(L, err, code);
+}
+
+static int server_accept(lua_State *L) {
+  lserver *u = check_server(L);
+  if (!u->s) return lnet_fail(L, "closed", NET_E_CLOSED);
+  ltcp *t = lnet_new_tcp(L);
+  net_conn *c = net_server_accept(u->s);
+  if (c) {
+    lnet_tcp_adopt(t, c);
+    return 1;
+  }
+  net_result r = net_server_status(u->s);
+  if (r.status == NET_FAILURE) return lnet_fail(L, r.msg, r.err);
+  lua_pushnil(L);
+  return 1;
+}
+
+static int server_get_port(lua_State *L) {
+  lserver *u = check_server(L);
+  net_endpoint e;
+  if (!u->s || !net_server_local(u->s, &e)) return lnet_fail(L, "closed", NET_E_CLOSED);
+  lua_pushinteger(L, e.port);
+  return 1;
+}
+
+static int server_get_local_address(lua_State *L) {
+  lserver *u = check_server(L);
+  net_endpoint e;
+  if (!u->s || !net_server_local(u->s, &e)) return lnet_fail(L, "closed", NET_E_CLOSED);
+  return lnet_push_endpoint(L, &e);
+}
+
+static int server_get_status(lua_State *L) {
+  lserver *u = check_server(L);
+  if (!u->s) return lnet_push_result(L, (net_result){NET_FAILURE, NET_E_CLOSED, "closed"});
+  return lnet_push_result(L, net_server_status(u->s));
+}
+
+static int server_close(lua_State *L) {
+  lserver *u = check_server(L);
+  if (u->s) net_server_close(u->s);
+  u->s = NULL;
+  return 0;
+}
+
+static int server_tostring(lua_State *L) {
+  lserver *u = check_server(L);
+  net_endpoint e;
+  if (!u->s || !net_server_local(u->s, &e)) {
+    lua_pushliteral(L, "net.server(closed)");
+  } else {
+    const char *state = net_server_status(u->s).status == NET_FAILURE ? "failed" : "listening";
+    if (!e.family) lua_pushfstring(L, "net.server(unix:%s, %s)", e.ip, state);
+    else if (e.family == 6) lua_pushfstring(L, "net.server([%s]:%d, %s)", e.ip, e.port, state);
+    else lua_pushfstring(L, "net.server(%s:%d, %s)", e.ip, e.port, state);
+  }
+  return 1;
+}
+
+void lnet_open_server(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"accept", server_accept},
+      {"get_port", server_get_port},
+      {"get_local_address", server_get_local_address},
+      {"get_status", server_get_status},
+      {"close", server_close},
+      {NULL, NULL},
+  };
+  static const luaL_Reg meta[] = {
+      {"__gc", server_close},
+      {"__close", server_close},
+      {"__tostring", server_tostring},
+      {NULL, NULL},
+  };
+  lnet_new_class(L, LNET_SERVER, methods, meta, 0);
+}

@@ -1,0 +1,357 @@
+/* server.c: listening sockets. The owner binds and listens (quick syscalls,
+ * so errors come back at once) and takes connections off a lock-free queue;
+ * the I/O thread accepts and fills that queue. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "engine.h"
+#include "poller.h"
+
+#define DEFAULT_BACKLOG 128
+#define QUEUE_MIN 64
+
+struct net_server {
+  net_io obj;
+  atomic_int state;                 /* NET_SUCCESS listening, NET_FAILURE failed */
+  net_error err;
+  atomic_int closing;               /* the owner closed it */
+  /* accepted connections: the I/O thread produces, the owner consumes */
+  net_conn **q;
+  size_t qcap;                      /* power of two */
+  _Alignas(NET_CACHELINE) atomic_size_t q_tail;
+  _Alignas(NET_CACHELINE) atomic_size_t q_head;
+  atomic_int q_paused;              /* the I/O thread stopped accepting: queue full */
+  /* set before the I/O thread sees it, then read-only */
+  net_sockaddr local;
+  char *unix_path;
+  dev_t dev;
+  ino_t ino;
+  net_conn_opts conn;
+  net_tls_cfg *tls;
+  /* I/O thread only */
+  net_sock fd;
+  int poll_mask;
+  bool listed, stopped;
+  struct net_server *next;          /* the I/O thread's list */
+};
+
+static net_server *servers;          /* I/O thread only */
+static atomic_size_t live_servers;
+
+#define SERVER(io_ptr) ((net_server *)(io_ptr))
+
+static void server_destroy(net_io *io) {
+  net_server *s = SERVER(io);
+  net__tls_cfg_free(s->tls);
+  free(s->unix_path);
+  free(s->q);
+  free(s);
+  atomic_fetch_sub(&live_servers, 1);
+}
+
+static void server_kicked(net_io *io);
+static void server_event(net_io *io, int mask);
+static const net_io_ops server_ops = {server_kicked, server_event, server_destroy};
+
+/* ---- owner side -------------------------------------------------------- */
+
+static int bind_unix(net_server *s, const char *path, int backlog, const char **err) {
+  struct sockaddr_un un = {.sun_family = AF_UNIX};
+  if (!*path || strlen(path) >= sizeof un.sun_path) return *err = "a Unix socket path must be 1..107 bytes", -1;
+  snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
+  struct stat st;
+  if (lstat(path, &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return errno = EEXIST, -1;   /* never delete a user's file */
+    /* A socket file nobody listens on is left over from a crash: replace it.
+     * One somebody answers on is in use. */
+    net_sock probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int live = probe >= 0 && connect(probe, (struct sockaddr *)&un, sizeof un) == 0;
+    if (probe >= 0) net_sock_close(probe);
+    if (live) return errno = EADDRINUSE, -1;
+    unlink(path);
+  }
+  if (bind(s->fd, (struct sockaddr *)&un, sizeof un) < 0 || listen(s->fd, backlog) < 0) return -1;
+  if (stat(path, &st) == 0) {   /* remembered so close() removes only our own file */
+    s->dev = st.st_dev;
+    s->ino = st.st_ino;
+  }
+  return 0;
+}
+
+static int bind_ip(net_server *s, const net_addr *a, uint16_t port, const net_server_opts *o) {
+  net_sockaddr sa;
+  memset(&sa, 0, sizeof sa);
+  if (a) sa = a->sa[0];
+  else sa.in6 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT};
+  s->fd = net_sock_open(sa.sa.sa_family, SOCK_STREAM);
+  if (s->fd == NET_BAD_SOCK && !a) {   /* no IPv6 here: IPv4 only */
+    sa.in4 = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+    s->fd = net_sock_open(AF_INET, SOCK_STREAM);
+  }
+  if (s->fd == NET_BAD_SOCK) return -1;
+  int one = 1, zero = 0;
+  if (!o->no_reuseaddr) setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (!a && sa.sa.sa_family == AF_INET6)   /* dual stack: IPv4 clients too */
+    setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  if (sa.sa.sa_family == AF_INET6) sa.in6.sin6_port = htons(port);
+  else sa.in4.sin_port = htons(port);
+  socklen_t len = sa.sa.sa_family == AF_INET6 ? sizeof sa.in6 : sizeof sa.in4;
+  if (bind(s->fd, &sa.sa, len) < 0 || listen(s->fd, o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG) < 0)
+    return -1;
+  len = sizeof s->local;
+  return getsockname(s->fd, &s->local.sa, &len);
+}
+
+static net_server *server_new(const net_server_opts *o, const char **err) {
+  net_server *s = aligned_alloc(NET_CACHELINE, (sizeof *s + NET_CACHELINE - 1) / NET_CACHELINE * NET_CACHELINE);
+  if (!s) return *err = "out of memory", NULL;
+  memset(s, 0, sizeof *s);
+  net__io_init(&s->obj, &server_ops, 2);   /* the owner's and the I/O thread's */
+  atomic_init(&s->state, NET_SUCCESS);
+  s->fd = NET_BAD_SOCK;
+  s->conn = o->conn;
+  s->conn.tls = NULL;
+  int backlog = o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG;
+  for (s->qcap = QUEUE_MIN; s->qcap < (size_t)backlog; s->qcap *= 2) {
+  }
+  s->q = calloc(s->qcap, sizeof *s->q);
+  atomic_fetch_add(&live_servers, 1);
+  if (!s->q) {
+    server_destroy(&s->obj);
+    return *err = "out of memory", NULL;
+  }
+  return s;
+}
+
+/* Owner thread; the caller copies the text before its next call. */
+static const char *listen_error(const net_server_opts *o, const net_addr *a, uint16_t port, int e) {
+  static _Thread_local char msg[512];
+  char where[NET_IPSTR_MAX + 120], ip[NET_IPSTR_MAX] = "*", buf[128];
+  if (o->unix_path) {
+    snprintf(where, sizeof where, "unix:%s", o->unix_path);
+  } else {
+    if (a) net__sockaddr_str(&a->sa[0].sa, ip, sizeof ip, false);
+    snprintf(where, sizeof where, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, (unsigned)port);
+  }
+  snprintf(msg, sizeof msg, "listen %s: %s", where,
+           e == EEXIST ? "a file that is not a socket is in the way" : net__errstr(e, buf, sizeof buf));
+  return msg;
+}
+
+net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o,
+                            const char **err, net_err *code) {
+  static const net_server_opts defaults;
+  if (!o) o = &defaults;
+  *code = NET_E_INVALID;
+  if (a && (atomic_load_explicit(&a->state, memory_order_acquire) != NET_SUCCESS || a->count == 0))
+    return *err = "the address is not resolved", NULL;
+  net_server *s = server_new(o, err);
+  if (!s) return *code = NET_E_LIMIT, NULL;
+  if (o->tls && !(s->tls = net__tls_cfg_new(o->tls, "", true, err))) {
+    server_destroy(&s->obj);
+    return NULL;
+  }
+  int r;
+  errno = 0;
+  if (o->unix_path) {
+    s->fd = net_sock_open(AF_UNIX, SOCK_STREAM);
+    s->unix_path = strdup(o->unix_path);
+    r = s->fd == NET_BAD_SOCK || !s->unix_path ? -1
+        : bind_unix(s, o->unix_path, o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG, err);
+  } else {
+    r = bind_ip(s, a, port, o);
+  }
+  int e = errno;
+  if (r == 0 && !net__engine_acquire()) {
+    r = -1;
+    e = 0;
+    *err = "cannot start the I/O thread";
+    *code = NET_E_LIMIT;
+  } else if (r < 0 && e) {
+    *err = listen_error(o, a, port, e);
+    *code = e == EADDRINUSE || e == EEXIST ? NET_E_INVALID : net__errno_code(e);
+  }
+  if (r < 0) {
+    if (s->fd != NET_BAD_SOCK) net_sock_close(s->fd);
+    server_destroy(&s->obj);
+    return NULL;
+  }
+  net__engine_kick(&s->obj);
+  return s;
+}
+
+net_result net_server_status(net_server *s) {
+  net__host_polled();
+  int st = atomic_load_explicit(&s->state, memory_order_acquire);
+  if (st == NET_FAILURE) return (net_result){NET_FAILURE, s->err.code, s->err.msg};
+  return (net_result){NET_SUCCESS, NET_E_NONE, ""};
+}
+
+net_conn *net_server_accept(net_server *s) {
+  net__host_polled();
+  size_t head = atomic_load_explicit(&s->q_head, memory_order_relaxed);
+  /* acquire: pairs with the release in queue_push; the connection is complete */
+  if (head == atomic_load_explicit(&s->q_tail, memory_order_acquire)) return NULL;
+  net_conn *c = s->q[head & (s->qcap - 1)];
+  /* release: the slot is free again for queue_push */
+  atomic_store_explicit(&s->q_head, head + 1, memory_order_release);
+  /* seq_cst fence: pairs with the one in pause_accepting() (Dekker) */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&s->q_paused, memory_order_relaxed) && atomic_exchange(&s->q_paused, 0))
+    net__engine_kick(&s->obj);
+  if (!net__engine_acquire()) {   /* the handle counts as a user, like an opened one */
+    net_conn_close(c);
+    return NULL;
+  }
+  return c;
+}
+
+int net_server_local(net_server *s, net_endpoint *out) {
+  memset(out, 0, sizeof *out);
+  if (s->unix_path) {
+    snprintf(out->ip, sizeof out->ip, "%s", s->unix_path);
+    return 1;
+  }
+  net__sockaddr_str(&s->local.sa, out->ip, sizeof out->ip, false);
+  out->family = s->local.sa.sa_family == AF_INET6 ? 6 : 4;
+  out->port = ntohs(s->local.sa.sa_family == AF_INET6 ? s->local.in6.sin6_port : s->local.in4.sin_port);
+  return 1;
+}
+
+void net_server_close(net_server *s) {
+  /* Stop listening now, so the port refuses new connections and the path is
+   * free the moment close() returns; the I/O thread closes the fd later.
+   * fd and the path are the owner's until the request below. */
+  if (s->fd != NET_BAD_SOCK) shutdown(s->fd, SHUT_RDWR);
+  struct stat st;
+  if (s->unix_path && stat(s->unix_path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
+    unlink(s->unix_path);   /* our socket file, not one somebody put there since */
+  atomic_store(&s->closing, 1);
+  net__engine_kick(&s->obj);
+  net__io_unref(&s->obj);
+  net__engine_release();
+}
+
+/* ---- I/O thread --------------------------------------------------------- */
+
+static void server_fail(net_server *s, const char *op, int e) {
+  char buf[128];
+  net__seterr(&s->err, net__errno_code(e), "%s: %s", op, net__errstr(e, buf, sizeof buf));
+  atomic_store_explicit(&s->state, NET_FAILURE, memory_order_release);
+  net__engine_set_interest(s->fd, &s->poll_mask, 0, &s->obj);
+  net__engine_activity();
+}
+
+static void set_accepting(net_server *s, bool on) {
+  if (net__engine_set_interest(s->fd, &s->poll_mask, on ? NET_POLL_IN : 0, &s->obj) < 0)
+    server_fail(s, "poll", errno);
+}
+
+/* The queue is full: stop accepting (the kernel's backlog holds the rest)
+ * unless the owner took one meanwhile. */
+static void pause_accepting(net_server *s) {
+  atomic_store(&s->q_paused, 1);
+  /* seq_cst fence: pairs with the one in net_server_accept() */
+  atomic_thread_fence(memory_order_seq_cst);
+  size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head);
+  if (used < s->qcap && atomic_exchange(&s->q_paused, 0)) return;
+  set_accepting(s, false);
+}
+
+static bool queue_push(net_server *s, net_conn *c) {
+  size_t tail = atomic_load_explicit(&s->q_tail, memory_order_relaxed);
+  /* acquire: pairs with the owner's release of q_head; its slot is free */
+  if (tail - atomic_load_explicit(&s->q_head, memory_order_acquire) >= s->qcap) return false;
+  s->q[tail & (s->qcap - 1)] = c;
+  atomic_store_explicit(&s->q_tail, tail + 1, memory_order_release);
+  return true;
+}
+
+static void accept_some(net_server *s) {
+  for (int n = 0; n < 64; n++) {   /* a bounded batch: other sockets get their turn */
+    size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head);
+    if (used >= s->qcap) {
+      pause_accepting(s);
+      return;
+    }
+    net_sockaddr peer;
+    memset(&peer, 0, sizeof peer);
+    socklen_t len = sizeof peer;
+    net_sock fd = accept4(s->fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd == NET_BAD_SOCK) {
+      int e = errno;
+      if (e == EINTR || e == ECONNABORTED) continue;
+      if (net_sock_would_block(e)) return;
+      if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) return;   /* retried next turn */
+      server_fail(s, "accept", e);
+      return;
+    }
+    net_conn *c = net__conn_adopt(fd, &peer, s->unix_path, &s->conn, s->tls);
+    if (!c) {
+      net_sock_close(fd);
+      continue;
+    }
+    if (!queue_push(s, c)) net__conn_abandon(c);   /* cannot happen: checked above */
+    net__engine_activity();
+  }
+}
+
+static void server_stop(net_server *s) {
+  if (s->fd != NET_BAD_SOCK) {
+    net__engine_set_interest(s->fd, &s->poll_mask, 0, &s->obj);
+    net_sock_close(s->fd);
+    s->fd = NET_BAD_SOCK;
+  }
+  size_t head = atomic_load(&s->q_head), tail = atomic_load(&s->q_tail);
+  for (; head != tail; head++) net__conn_abandon(s->q[head & (s->qcap - 1)]);
+  atomic_store(&s->q_head, head);
+  for (net_server **p = &servers; *p; p = &(*p)->next)
+    if (*p == s) {
+      *p = s->next;
+      break;
+    }
+  net__io_unref(&s->obj);   /* the I/O thread's reference */
+}
+
+static void server_kicked(net_io *io) {
+  net_server *s = SERVER(io);
+  if (s->stopped) return;
+  if (!s->listed) {
+    s->listed = true;
+    s->next = servers;
+    servers = s;
+  }
+  if (atomic_load(&s->closing)) {
+    s->stopped = true;
+    server_stop(s);
+    return;
+  }
+  if (atomic_load(&s->state) != NET_FAILURE && !atomic_load(&s->q_paused)) set_accepting(s, true);
+}
+
+static void server_event(net_io *io, int mask) {
+  net_server *s = SERVER(io);
+  if (s->fd == NET_BAD_SOCK || atomic_load(&s->state) == NET_FAILURE) return;
+  if (mask & (NET_POLL_IN | NET_POLL_ERR)) accept_some(s);
+}
+
+static void servers_resolved(void) {}
+static uint64_t servers_timers(uint64_t now) {
+  (void)now;
+  return 0;
+}
+static bool servers_idle(void) { return servers == NULL; }
+static void servers_shutdown(void) {
+  while (servers) {
+    servers->stopped = true;
+    server_stop(servers);
+  }
+}
+
+const net_module net__server_module = {servers_resolved, servers_timers, servers_idle,
+                                       servers_shutdown};
+
+size_t net__live_servers(void) { return atomic_load(&live_servers); }

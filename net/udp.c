@@ -1,0 +1,827 @@
+/* udp.c: UDP sockets. The net_udp_* functions run on the owner thread: socket,
+ * bind and setsockopt (quick syscalls that never block) and the datagram rings;
+ * the I/O thread owns sendmsg/recvmsg, the poller registration and the close. */
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "poller.h"
+
+#define MAX_SPANS 8             /* a record of 64 KiB + header spans at most 6 chunks */
+#define RECV_BATCH 64           /* datagrams per readiness event: no socket starves others */
+#define SEND_BATCH 64           /* datagrams per turn; the rest after an OUT event */
+#define DGRAM_MAX 65535u        /* receive room: more than any UDP payload */
+#define DGRAM_MAX4 65507u       /* 65535 - 20 (IPv4 header) - 8 (UDP header) */
+#define DGRAM_MAX6 65527u       /* 65535 - 8: the IPv6 payload length covers only UDP */
+#define RESERVE_TRIES 4         /* a reserve that meets the consumer trimming fails */
+
+/* One ring record: this header, then len payload bytes. Records are written
+ * whole with reserve/commit, so a consumer never sees half of one. The header
+ * may straddle two chunks: it is always copied in and out, never cast. */
+typedef struct rec_hdr {
+  uint32_t len;
+  net_sockaddr peer;            /* rx: the sender; tx: the destination (port included) */
+} rec_hdr;
+#define HDR sizeof(rec_hdr)
+
+typedef struct udp_list {
+  net_udp *head;
+  size_t n;
+} udp_list;
+
+struct net_udp {
+  /* shared with the owner */
+  net_ring rx;                  /* I/O thread produces records, owner consumes */
+  net_ring tx;                  /* owner produces records, I/O thread consumes */
+  _Alignas(NET_CACHELINE) net_io obj;
+  atomic_int state;             /* NET_SUCCESS while usable, NET_FAILURE after an I/O error */
+  atomic_int tx_idle;           /* I/O thread found tx empty and sleeps on it */
+  atomic_int requests;          /* REQ_CLOSE */
+  net_error err;                /* written before FAILURE is released */
+  net_sock fd;                  /* opened by the owner; closed by the I/O thread */
+  net_sockaddr local;           /* bound address with the real port; read-only after open */
+  bool dual;                    /* IPv6 wildcard that carries IPv4 too (V6ONLY off) */
+  /* written by the I/O thread only, read by anyone */
+  _Alignas(NET_CACHELINE) atomic_uint_fast64_t received, sent, dropped, send_errors;
+  /* I/O thread only */
+  _Alignas(NET_CACHELINE) int poll_mask;
+  bool want_out;                /* OUT interest: the kernel refused a send (EAGAIN) */
+  bool failed;                  /* stopped after an error; the fd stays open for the owner */
+  bool closed;                  /* fd closed, waiting to be reaped */
+  net_udp *io_prev, *io_next;
+  udp_list *list;
+};
+
+atomic_size_t net__live_udp;
+
+/* I/O thread only. */
+static udp_list open_list, dead;
+
+static void list_remove(net_udp *u) {
+  udp_list *l = u->list;
+  if (!l) return;
+  if (u->io_prev) u->io_prev->io_next = u->io_next;
+  else l->head = u->io_next;
+  if (u->io_next) u->io_next->io_prev = u->io_prev;
+  u->io_prev = u->io_next = NULL;
+  u->list = NULL;
+  l->n--;
+}
+
+static void list_move(net_udp *u, udp_list *l) {
+  list_remove(u);
+  u->io_prev = NULL;
+  u->io_next = l->head;
+  if (l->head) l->head->io_prev = u;
+  l->head = u;
+  u->list = l;
+  l->n++;
+}
+
+#define UDP(io_ptr) ((net_udp *)((char *)(io_ptr) - offsetof(net_udp, obj)))
+
+static void udp_destroy(net_io *io) {
+  net_udp *u = UDP(io);
+  ring_destroy(&u->rx);
+  ring_destroy(&u->tx);
+  free(u);
+  atomic_fetch_sub(&net__live_udp, 1);
+}
+
+static void udp_kicked(net_io *io);
+static void udp_event(net_io *io, int mask);
+static const net_io_ops udp_ops = {udp_kicked, udp_event, udp_destroy};
+
+/* ---- spans: records laid over ring memory ------------------------------- */
+
+static size_t spans_len(const net_span *sp, int ns) {
+  size_t n = 0;
+  for (int i = 0; i < ns; i++) n += sp[i].len;
+  return n;
+}
+
+/* Copies n bytes from src into the spans, from byte off of the spans on. */
+static void spans_put(const net_span *sp, int ns, size_t off, const void *src, size_t n) {
+  const char *b = src;
+  for (int i = 0; i < ns && n > 0; i++) {
+    if (off >= sp[i].len) {   /* not there yet */
+      off -= sp[i].len;
+      continue;
+    }
+    size_t k = sp[i].len - off < n ? sp[i].len - off : n;
+    memcpy(sp[i].base + off, b, k);
+    b += k;
+    n -= k;
+    off = 0;
+  }
+}
+
+/* Copies n bytes out of the spans, from byte off of the spans on. */
+static void spans_get(const net_span *sp, int ns, size_t off, void *dst, size_t n) {
+  char *b = dst;
+  for (int i = 0; i < ns && n > 0; i++) {
+    if (off >= sp[i].len) {
+      off -= sp[i].len;
+      continue;
+    }
+    size_t k = sp[i].len - off < n ? sp[i].len - off : n;
+    memcpy(b, sp[i].base + off, k);
+    b += k;
+    n -= k;
+    off = 0;
+  }
+}
+
+/* iovecs over the spans from byte off on; returns how many. */
+static int spans_iov(const net_span *sp, int ns, size_t off, struct iovec *iov) {
+  int k = 0;
+  for (int i = 0; i < ns; i++) {
+    if (off >= sp[i].len) {
+      off -= sp[i].len;
+      continue;
+    }
+    iov[k++] = (struct iovec){sp[i].base + off, sp[i].len - off};
+    off = 0;
+  }
+  return k;
+}
+
+/* Consumer: the header of the first record, if there is one. */
+static bool peek_hdr(net_ring *r, rec_hdr *h) {
+  net_span sp[2];
+  int ns = ring_peek(r, sp, 2, HDR);
+  if (spans_len(sp, ns) < HDR) return false;   /* records are committed whole: empty */
+  spans_get(sp, ns, 0, h, HDR);
+  return true;
+}
+
+/* Producer: spans for a whole record of n bytes, or 0 when it does not fit.
+ * A reserve that meets the consumer trimming an empty ring offers nothing
+ * (see ring.c); the ring then has room, so it is tried again. */
+static int reserve_record(net_ring *r, net_span *sp, size_t n) {
+  for (int i = 0; i < RESERVE_TRIES && ring_free_space(r) >= n; i++) {
+    int ns = ring_reserve(r, sp, MAX_SPANS, n);
+    if (spans_len(sp, ns) >= n) return ns;
+    ring_commit(r, 0);   /* short: out of chunk memory, or a trim raced us */
+  }
+  return 0;
+}
+
+static socklen_t sa_len(const net_sockaddr *sa) {
+  return sa->sa.sa_family == AF_INET6 ? sizeof sa->in6 : sizeof sa->in4;
+}
+
+static uint16_t sa_port(const net_sockaddr *sa) {
+  return ntohs(sa->sa.sa_family == AF_INET6 ? sa->in6.sin6_port : sa->in4.sin_port);
+}
+
+static void sa_set_port(net_sockaddr *sa, uint16_t port) {
+  if (sa->sa.sa_family == AF_INET6) sa->in6.sin6_port = htons(port);
+  else sa->in4.sin_port = htons(port);
+}
+
+/* ::ffff:a.b.c.d as a.b.c.d, so IPv4 senders look the same on every socket. */
+static void unmap_v4(net_sockaddr *sa) {
+  if (sa->sa.sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&sa->in6.sin6_addr)) return;
+  struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = sa->in6.sin6_port};
+  memcpy(&in4.sin_addr, &sa->in6.sin6_addr.s6_addr[12], 4);
+  memset(sa, 0, sizeof *sa);
+  sa->in4 = in4;
+}
+
+static void map_v4(net_sockaddr *sa) {
+  struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = sa->in4.sin_port};
+  in6.sin6_addr.s6_addr[10] = in6.sin6_addr.s6_addr[11] = 0xff;
+  memcpy(&in6.sin6_addr.s6_addr[12], &sa->in4.sin_addr, 4);
+  memset(sa, 0, sizeof *sa);
+  sa->in6 = in6;
+}
+
+bool net__udp_parse_ip(const char *s, size_t len, net_sockaddr *out) {
+  char ip[NET_IPSTR_MAX];
+  if (len > 2 && s[0] == '[' && s[len - 1] == ']') {   /* "[::1]", as URLs write it */
+    s++;
+    len -= 2;
+  }
+  if (len == 0 || len >= sizeof ip || memchr(s, '\0', len)) return false;
+  memcpy(ip, s, len);
+  ip[len] = '\0';
+  memset(out, 0, sizeof *out);
+  if (inet_pton(AF_INET, ip, &out->in4.sin_addr) == 1) {
+    out->in4.sin_family = AF_INET;
+    return true;
+  }
+  if (inet_pton(AF_INET6, ip, &out->in6.sin6_addr) == 1) {
+    out->in6.sin6_family = AF_INET6;
+    return true;
+  }
+  if (!strchr(ip, '%')) return false;
+  /* scoped literals (fe80::1%eth0): numeric-only getaddrinfo never blocks */
+  struct addrinfo hints = {.ai_family = AF_INET6, .ai_socktype = SOCK_DGRAM,
+                           .ai_flags = AI_NUMERICHOST};
+  struct addrinfo *res = NULL;
+  if (getaddrinfo(ip, NULL, &hints, &res) != 0) return false;
+  bool ok = res && res->ai_addrlen <= sizeof *out;
+  if (ok) memcpy(out, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  return ok;
+}
+
+/* ---- owner side: open ---------------------------------------------------- */
+
+/* Failure text made on the owner thread; the caller copies it before its next call. */
+static const char *owner_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *owner_msg(const char *fmt, ...) {
+  static _Thread_local char msg[NET_ERRMSG_MAX + 128];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return msg;
+}
+
+/* "op where: strerror", and the code: a taken port is a wrong value, not a network fault. */
+static net_err errno_error(const char **err, const char *op, const net_sockaddr *sa, int e) {
+  char where[NET_IPSTR_MAX + 8], buf[128];
+  net__sockaddr_str(&sa->sa, where, sizeof where, true);
+  *err = owner_msg("%s %s: %s", op, where, net__errstr(e, buf, sizeof buf));
+  return e == EADDRINUSE ? NET_E_INVALID : net__errno_code(e);
+}
+
+/* socket() and bind() for sa; the wildcard IPv6 socket also takes IPv4 (V6ONLY
+ * off). On failure *op names the call that failed and *err its errno. */
+static net_sock bind_socket(net_sockaddr *sa, bool any, const net_udp_opts *o, const char **op,
+                            int *err) {
+  net_sock fd = net_sock_open(sa->sa.sa_family, SOCK_DGRAM);
+  if (fd == NET_BAD_SOCK) return *op = "socket", *err = errno, NET_BAD_SOCK;
+  int one = 1, zero = 0;
+  *op = "bind";
+  if ((any && sa->sa.sa_family == AF_INET6 &&
+       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) ||
+      (o && o->reuseaddr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
+      bind(fd, &sa->sa, sa_len(sa)) < 0) {
+    *err = errno;
+    net_sock_close(fd);
+    return NET_BAD_SOCK;
+  }
+  return fd;
+}
+
+/* Opens and binds the socket. No local address: the dual-stack IPv6 wildcard,
+ * else (no IPv6 on this host) 0.0.0.0. */
+static net_sock open_bound(net_addr *local, uint16_t port, const net_udp_opts *o,
+                           net_sockaddr *sa, const char **err, net_err *code) {
+  const char *op;
+  int e = 0;
+  net_sock fd;
+  memset(sa, 0, sizeof *sa);
+  if (local) {
+    *sa = local->sa[0];
+  } else {
+    sa->in6.sin6_family = AF_INET6;   /* in6addr_any: all zero */
+    sa_set_port(sa, port);
+    if ((fd = bind_socket(sa, true, o, &op, &e)) != NET_BAD_SOCK) return fd;
+    /* no IPv6 here (no socket, no ::, or no dual stack): fall back to IPv4 */
+    bool no_v6 = strcmp(op, "socket") == 0 || e == EADDRNOTAVAIL || e == ENOPROTOOPT;
+    if (!no_v6) {
+      *code = errno_error(err, op, sa, e);   /* e.g. the port is taken */
+      return NET_BAD_SOCK;
+    }
+    memset(sa, 0, sizeof *sa);
+    sa->in4.sin_family = AF_INET;
+  }
+  sa_set_port(sa, port);
+  if ((fd = bind_socket(sa, false, o, &op, &e)) == NET_BAD_SOCK) *code = errno_error(err, op, sa, e);
+  return fd;
+}
+
+static bool is_dual(net_sock fd, const net_sockaddr *sa) {
+  if (sa->sa.sa_family != AF_INET6 || !IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr)) return false;
+  int v6only = 1;
+  socklen_t len = sizeof v6only;
+  return getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && v6only == 0;
+}
+
+net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, const char **err,
+                      net_err *code) {
+  if (local) {
+    int st = atomic_load_explicit(&local->state, memory_order_acquire);
+    if (st == NET_FAILURE) return *err = local->err.msg, *code = local->err.code, NULL;
+    if (st != NET_SUCCESS || local->count == 0) {
+      *err = owner_msg("bind %s: the address is not resolved yet", local->host);
+      return *code = NET_E_INVALID, NULL;
+    }
+  }
+  if (!net__engine_acquire()) return *err = "cannot start the I/O thread", *code = NET_E_LIMIT, NULL;
+  net_sockaddr sa;
+  net_sock fd = open_bound(local, port, o, &sa, err, code);
+  if (fd == NET_BAD_SOCK) {
+    net__engine_release();
+    return NULL;
+  }
+  size_t size = (sizeof(net_udp) + NET_CACHELINE - 1) / NET_CACHELINE * NET_CACHELINE;
+  net_udp *u = aligned_alloc(NET_CACHELINE, size);
+  if (!u) {
+    net_sock_close(fd);
+    net__engine_release();
+    return *err = "out of memory", *code = NET_E_LIMIT, NULL;
+  }
+  memset(u, 0, sizeof *u);
+  /* a ring must hold at least one record of the largest datagram */
+  size_t cap = o && o->buffer_size ? o->buffer_size : NET_RING_DEFAULT_CAP;
+  if (cap < HDR + DGRAM_MAX) cap = HDR + DGRAM_MAX;
+  ring_init(&u->rx, cap);
+  ring_init(&u->tx, cap);
+  net__io_init(&u->obj, &udp_ops, 2);   /* the owner's and the I/O thread's */
+  atomic_init(&u->state, NET_SUCCESS);
+  u->fd = fd;
+  socklen_t len = sizeof u->local;
+  if (getsockname(fd, &u->local.sa, &len) < 0) u->local = sa;
+  u->dual = is_dual(fd, &u->local);
+  atomic_fetch_add(&net__live_udp, 1);
+  net__engine_kick(&u->obj);   /* release: the fields above reach the I/O thread */
+  return u;
+}
+
+uint16_t net_udp_port(net_udp *u) { return sa_port(&u->local); }
+
+void net__udp_where(net_udp *u, char *buf, size_t len) {
+  net__sockaddr_str(&u->local.sa, buf, len, true);
+}
+
+net_result net_udp_status(net_udp *u) {
+  net__host_polled();
+  /* acquire: pairs with the I/O thread's release of state after err is written */
+  if (atomic_load_explicit(&u->state, memory_order_acquire) == NET_FAILURE)
+    return (net_result){NET_FAILURE, u->err.code, u->err.msg};
+  return (net_result){NET_SUCCESS, NET_E_NONE, ""};
+}
+
+net_udp_counts net_udp_stats(net_udp *u) {
+  return (net_udp_counts){
+      .received = atomic_load_explicit(&u->received, memory_order_relaxed),
+      .sent = atomic_load_explicit(&u->sent, memory_order_relaxed),
+      .dropped = atomic_load_explicit(&u->dropped, memory_order_relaxed),
+      .send_errors = atomic_load_explicit(&u->send_errors, memory_order_relaxed),
+  };
+}
+
+void net_udp_close(net_udp *u) {
+  atomic_fetch_or(&u->requests, REQ_CLOSE);
+  net__engine_kick(&u->obj);
+  net__io_unref(&u->obj);
+  net__engine_release();
+}
+
+/* ---- owner side: send ------------------------------------------------------ */
+
+net_err net__udp_send_sa(net_udp *u, const net_sockaddr *to, uint16_t port, const void *data,
+                         size_t len, const char **err) {
+  if (atomic_load_explicit(&u->state, memory_order_acquire) == NET_FAILURE)
+    return *err = u->err.msg, u->err.code;
+  rec_hdr h = {.peer = *to};
+  sa_set_port(&h.peer, port);
+  bool v4 = to->sa.sa_family == AF_INET;
+  if (v4 && len > DGRAM_MAX4) return *err = "datagram too large (max 65507 bytes)", NET_E_INVALID;
+  if (!v4 && len > DGRAM_MAX6) return *err = "datagram too large (max 65527 bytes)", NET_E_INVALID;
+  if (u->local.sa.sa_family == AF_INET && !v4)
+    return *err = "an IPv4 socket cannot send to an IPv6 address", NET_E_INVALID;
+  if (u->local.sa.sa_family == AF_INET6 && v4) {
+    if (!u->dual) return *err = "an IPv6-only socket cannot send to an IPv4 address", NET_E_INVALID;
+    map_v4(&h.peer);
+  }
+  h.len = (uint32_t)len;
+  net_span sp[MAX_SPANS];
+  int ns = reserve_record(&u->tx, sp, HDR + len);
+  if (ns == 0) return *err = "send queue full", NET_E_LIMIT;
+  spans_put(sp, ns, 0, &h, HDR);
+  spans_put(sp, ns, HDR, data, len);
+  ring_commit(&u->tx, HDR + len);
+  /* seq_cst fence: pairs with the one in tx_empty(); either the I/O thread
+   * sees our record, or we see it asleep on tx and wake it. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&u->tx_idle, memory_order_relaxed) && atomic_exchange(&u->tx_idle, 0))
+    net__engine_kick(&u->obj);
+  return NET_E_NONE;
+}
+
+/* The first address of a that this socket can reach. */
+static bool pick_target(net_udp *u, net_addr *a, net_sockaddr *to) {
+  int fam = u->local.sa.sa_family;
+  for (int pass = 0; pass < 2; pass++) {   /* own family first; IPv4 on a dual socket next */
+    for (int i = 0; i < a->count; i++) {
+      int f = a->sa[i].sa.sa_family;
+      if (pass == 0 ? f == fam : (u->dual && f == AF_INET)) {
+        *to = a->sa[i];
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+net_err net_udp_send(net_udp *u, net_addr *to, uint16_t port, const void *data, size_t len,
+                     const char **err) {
+  int st = atomic_load_explicit(&to->state, memory_order_acquire);
+  if (st == NET_FAILURE) return *err = to->err.msg, to->err.code;
+  if (st != NET_SUCCESS) return *err = "address not resolved yet", NET_E_INVALID;
+  net_sockaddr sa;
+  if (!pick_target(u, to, &sa)) {
+    *err = u->local.sa.sa_family == AF_INET ? "an IPv4 socket cannot send to an IPv6 address"
+                                            : "an IPv6-only socket cannot send to an IPv4 address";
+    return NET_E_INVALID;
+  }
+  return net__udp_send_sa(u, &sa, port, data, len, err);
+}
+
+/* ---- owner side: receive --------------------------------------------------- */
+
+long net_udp_next_size(net_udp *u) {
+  net__host_polled();
+  rec_hdr h;
+  if (peek_hdr(&u->rx, &h)) return (long)h.len;
+  /* acquire: pairs with the release of FAILURE, which follows the last commit,
+   * so a second look finds every datagram received before the error */
+  if (atomic_load_explicit(&u->state, memory_order_acquire) != NET_FAILURE) return NET_UDP_NONE;
+  return peek_hdr(&u->rx, &h) ? (long)h.len : NET_READ_ERROR;
+}
+
+long net__udp_take(net_udp *u, void *buf, size_t cap, long want, net_sockaddr *peer) {
+  rec_hdr h;
+  if (!peek_hdr(&u->rx, &h)) return NET_UDP_NONE;
+  if (want >= 0 && (long)h.len != want) return NET_UDP_NONE;
+  net_span sp[MAX_SPANS];
+  int ns = ring_peek(&u->rx, sp, MAX_SPANS, HDR + h.len);
+  spans_get(sp, ns, HDR, buf, h.len < cap ? h.len : cap);
+  if (peer) *peer = h.peer;
+  ring_consume(&u->rx, HDR + h.len);
+  return (long)h.len;
+}
+
+long net_udp_receive(net_udp *u, void *buf, size_t cap, net_addr **from, uint16_t *port) {
+  long n = net_udp_next_size(u);
+  if (n < 0) return n;
+  net_sockaddr peer;
+  n = net__udp_take(u, buf, cap, -1, &peer);
+  if (from) *from = net__addr_from_sockaddr(&peer.sa, sa_len(&peer));
+  if (port) *port = sa_port(&peer);
+  return n;
+}
+
+uint16_t net__sockaddr_port(const net_sockaddr *sa) { return sa_port(sa); }
+socklen_t net__sockaddr_len(const net_sockaddr *sa) { return sa_len(sa); }
+
+/* ---- owner side: options and groups ---------------------------------------- */
+
+static net_err opt_errno(const char **err, const char *what, int e) {
+  char buf[128];
+  *err = owner_msg("%s: %s", what, net__errstr(e, buf, sizeof buf));
+  return net__errno_code(e);
+}
+
+static net_err opt_invalid(const char **err, const char *what, const char *why) {
+  *err = owner_msg("%s: %s", what, why);
+  return NET_E_INVALID;
+}
+
+/* level/name of an option for this socket's family (IPv4 options on IPv4 sockets). */
+static bool opt_where(net_udp *u, net_udp_option opt, int *level, int *name) {
+  bool v6 = u->local.sa.sa_family == AF_INET6;
+  switch (opt) {
+    case NET_UDP_BROADCAST: *level = SOL_SOCKET, *name = SO_BROADCAST; return true;
+    case NET_UDP_REUSEADDR: *level = SOL_SOCKET, *name = SO_REUSEADDR; return true;
+    case NET_UDP_MULTICAST_LOOP:
+      *level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+      *name = v6 ? IPV6_MULTICAST_LOOP : IP_MULTICAST_LOOP;
+      return true;
+    case NET_UDP_MULTICAST_TTL:
+      *level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+      *name = v6 ? IPV6_MULTICAST_HOPS : IP_MULTICAST_TTL;
+      return true;
+  }
+  return false;
+}
+
+net_err net_udp_set_option(net_udp *u, net_udp_option opt, int value, const char **err) {
+  int level, name;
+  if (!opt_where(u, opt, &level, &name)) return opt_invalid(err, "set_option", "unknown option");
+  if (opt == NET_UDP_MULTICAST_TTL && (value < 0 || value > 255))
+    return opt_invalid(err, "set_option", "multicast_ttl must be 0..255");
+  if (opt != NET_UDP_MULTICAST_TTL) value = value != 0;
+  if (setsockopt(u->fd, level, name, &value, sizeof value) < 0)
+    return opt_errno(err, "set_option", errno);
+  /* a dual-stack socket sends IPv4 multicast too: best effort, as not every
+   * system takes IPv4 options on an IPv6 socket */
+  if (u->dual && opt == NET_UDP_MULTICAST_LOOP)
+    (void)setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_LOOP, &value, sizeof value);
+  if (u->dual && opt == NET_UDP_MULTICAST_TTL)
+    (void)setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_TTL, &value, sizeof value);
+  return NET_E_NONE;
+}
+
+net_err net_udp_get_option(net_udp *u, net_udp_option opt, int *value, const char **err) {
+  int level, name, v = 0;
+  socklen_t len = sizeof v;
+  if (!opt_where(u, opt, &level, &name)) return opt_invalid(err, "get_option", "unknown option");
+  if (getsockopt(u->fd, level, name, &v, &len) < 0) return opt_errno(err, "get_option", errno);
+  if (len == 1) v = *(unsigned char *)&v;   /* BSD-style u_char IPv4 multicast options */
+  *value = opt == NET_UDP_MULTICAST_TTL ? v : v != 0;
+  return NET_E_NONE;
+}
+
+/* An IPv6 interface: a name ("lo", "eth0") or an index ("1"); 0 for the default. */
+static bool iface_index(const char *iface, unsigned *index) {
+  *index = 0;
+  if (!iface || !*iface) return true;
+  char *end;
+  unsigned long n = strtoul(iface, &end, 10);
+  if (*end == '\0') return (*index = (unsigned)n) == n;
+  return (*index = if_nametoindex(iface)) != 0;
+}
+
+net_err net_udp_set_multicast_if(net_udp *u, const char *iface, const char **err) {
+  net_sockaddr sa;
+  char what[96];
+  snprintf(what, sizeof what, "multicast_interface %s", iface ? iface : "default");
+  if (iface && net__udp_parse_ip(iface, strlen(iface), &sa) && sa.sa.sa_family == AF_INET) {
+    if (u->local.sa.sa_family == AF_INET6 && !u->dual)
+      return opt_invalid(err, what, "an IPv6-only socket has no IPv4 interface");
+    if (setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &sa.in4.sin_addr, sizeof sa.in4.sin_addr) < 0)
+      return opt_errno(err, what, errno);
+    return NET_E_NONE;
+  }
+  unsigned index;
+  if (!iface_index(iface, &index)) return opt_invalid(err, what, "no such interface");
+  if (u->local.sa.sa_family == AF_INET) {
+    if (index) return opt_invalid(err, what, "an IPv4 socket takes an IPv4 interface address");
+    struct in_addr any = {.s_addr = htonl(INADDR_ANY)};
+    if (setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &any, sizeof any) < 0)
+      return opt_errno(err, what, errno);
+    return NET_E_NONE;
+  }
+  if (setsockopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index) < 0)
+    return opt_errno(err, what, errno);
+  return NET_E_NONE;
+}
+
+int net_udp_get_multicast_if(net_udp *u, char *buf, size_t len) {
+  if (u->local.sa.sa_family == AF_INET6) {
+    unsigned index = 0;
+    socklen_t l = sizeof index;
+    if (getsockopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, &l) < 0) return -1;
+    snprintf(buf, len, "%u", index);
+    return 6;
+  }
+  struct in_addr a = {0};
+  socklen_t l = sizeof a;
+  if (getsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &a, &l) < 0) return -1;
+  inet_ntop(AF_INET, &a, buf, (socklen_t)len);
+  return 4;
+}
+
+static net_err membership(net_udp *u, const char *group, const char *iface, bool join,
+                          const char **err) {
+  net_sockaddr g, ifa;
+  char what[160];
+  snprintf(what, sizeof what, "%s %s%s%s", join ? "join" : "leave", group ? group : "?",
+           iface && *iface ? " on " : "", iface && *iface ? iface : "");
+  if (!group || !net__udp_parse_ip(group, strlen(group), &g))
+    return opt_invalid(err, what, "not an IP address");
+  if (g.sa.sa_family == AF_INET) {
+    if (!IN_MULTICAST(ntohl(g.in4.sin_addr.s_addr)))
+      return opt_invalid(err, what, "not a multicast group");
+    if (u->local.sa.sa_family == AF_INET6 && !u->dual)
+      return opt_invalid(err, what, "an IPv6-only socket cannot join an IPv4 group");
+    struct ip_mreq m = {.imr_multiaddr = g.in4.sin_addr, .imr_interface.s_addr = htonl(INADDR_ANY)};
+    if (iface && *iface) {
+      if (!net__udp_parse_ip(iface, strlen(iface), &ifa) || ifa.sa.sa_family != AF_INET)
+        return opt_invalid(err, what, "the interface of an IPv4 group is an IPv4 address");
+      m.imr_interface = ifa.in4.sin_addr;
+    }
+    if (setsockopt(u->fd, IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &m, sizeof m) < 0)
+      return opt_errno(err, what, errno);
+    return NET_E_NONE;
+  }
+  if (!IN6_IS_ADDR_MULTICAST(&g.in6.sin6_addr))
+    return opt_invalid(err, what, "not a multicast group");
+  if (u->local.sa.sa_family == AF_INET)
+    return opt_invalid(err, what, "an IPv4 socket cannot join an IPv6 group");
+  struct ipv6_mreq m = {.ipv6mr_multiaddr = g.in6.sin6_addr};
+  unsigned index;
+  if (!iface_index(iface, &index)) return opt_invalid(err, what, "no such interface");
+  m.ipv6mr_interface = index;
+  if (setsockopt(u->fd, IPPROTO_IPV6, join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &m, sizeof m) < 0)
+    return opt_errno(err, what, errno);
+  return NET_E_NONE;
+}
+
+net_err net_udp_join(net_udp *u, const char *group, const char *iface, const char **err) {
+  return membership(u, group, iface, true, err);
+}
+
+net_err net_udp_leave(net_udp *u, const char *group, const char *iface, const char **err) {
+  return membership(u, group, iface, false, err);
+}
+
+/* ---- I/O thread ------------------------------------------------------------ */
+
+static void reap(net_udp *u) { list_move(u, &dead); }
+
+static void close_socket(net_udp *u) {
+  if (u->closed) return;
+  net__engine_set_interest(u->fd, &u->poll_mask, 0, &u->obj);
+  net_sock_close(u->fd);
+  u->fd = NET_BAD_SOCK;
+  u->closed = true;
+  reap(u);
+}
+
+/* Stops serving the socket after an unexpected error. The fd stays open (the
+ * owner may still call setsockopt on it) until the owner closes. */
+static void fail(net_udp *u, const char *op, int e) {
+  char where[NET_IPSTR_MAX + 8], buf[128];
+  net__sockaddr_str(&u->local.sa, where, sizeof where, true);
+  net__seterr(&u->err, net__errno_code(e), "%s %s: %s", op, where, net__errstr(e, buf, sizeof buf));
+  /* release: err is complete before anyone can see FAILURE */
+  atomic_store_explicit(&u->state, NET_FAILURE, memory_order_release);
+  net__engine_activity();
+  u->failed = true;
+  net__engine_set_interest(u->fd, &u->poll_mask, 0, &u->obj);
+}
+
+static void update_interest(net_udp *u) {
+  if (u->failed || u->closed) return;
+  int mask = NET_POLL_IN | (u->want_out ? NET_POLL_OUT : 0);
+  if (net__engine_set_interest(u->fd, &u->poll_mask, mask, &u->obj) < 0) fail(u, "poll", errno);
+}
+
+static void set_want_out(net_udp *u, bool on) {
+  if (u->want_out == on) return;
+  u->want_out = on;
+  update_interest(u);
+}
+
+/* Errors a datagram socket reports for earlier sends (ICMP): counted, not fatal. */
+static bool late_send_error(int e) {
+  switch (e) {
+    case ECONNREFUSED: case ECONNRESET: case EHOSTUNREACH: case ENETUNREACH: case EHOSTDOWN:
+    case ENETDOWN: case EMSGSIZE: case EPROTO: case EACCES: case ETIMEDOUT: case ENOPROTOOPT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/* Spans for the largest record, or 0 when rx has no room for a header and a
+ * byte. A reserve that meets the owner trimming the empty ring offers nothing
+ * (see ring.c): the ring then has room, so it is tried again. */
+static int reserve_rx(net_udp *u, net_span *sp) {
+  for (int i = 0; i < RESERVE_TRIES && ring_free_space(&u->rx) > HDR; i++) {
+    int ns = ring_reserve(&u->rx, sp, MAX_SPANS, HDR + DGRAM_MAX);
+    if (spans_len(sp, ns) > HDR) return ns;
+    ring_commit(&u->rx, 0);
+  }
+  return 0;
+}
+
+/* Takes one datagram from the kernel: straight into rx (the header goes in
+ * front once the length is known), or dropped and counted when it does not
+ * fit. Returns 1 when one was taken, 0 when none is waiting, -1 with *e set. */
+static int recv_one(net_udp *u, int *e) {
+  static char sink[1];   /* a datagram read into a short buffer is cut off: gone */
+  net_span sp[MAX_SPANS];
+  struct iovec iov[MAX_SPANS];
+  rec_hdr h;
+  memset(&h, 0, sizeof h);
+  int ns = reserve_rx(u, sp);
+  struct msghdr mh = {.msg_name = &h.peer, .msg_namelen = sizeof h.peer, .msg_iov = iov};
+  if (ns > 0) {
+    mh.msg_iovlen = (size_t)spans_iov(sp, ns, HDR, iov);
+  } else {   /* queue full: read it anyway, or it would block the ones behind it */
+    iov[0] = (struct iovec){sink, sizeof sink};
+    mh.msg_iovlen = 1;
+  }
+  ssize_t n = recvmsg(u->fd, &mh, 0);
+  *e = errno;
+  if (n < 0 || ns == 0 || (mh.msg_flags & MSG_TRUNC)) {
+    ring_commit(&u->rx, 0);
+    if (n < 0) return net_sock_would_block(*e) ? 0 : -1;
+    atomic_fetch_add_explicit(&u->dropped, 1, memory_order_relaxed);   /* no room for it */
+    return 1;
+  }
+  h.len = (uint32_t)n;
+  unmap_v4(&h.peer);
+  spans_put(sp, ns, 0, &h, HDR);
+  ring_commit(&u->rx, HDR + (size_t)n);
+  atomic_fetch_add_explicit(&u->received, 1, memory_order_relaxed);
+  net__engine_activity();
+  return 1;
+}
+
+static void do_recv(net_udp *u) {
+  for (int i = 0; i < RECV_BATCH && !u->failed; i++) {
+    int e, r = recv_one(u, &e);
+    if (r > 0 || (r < 0 && e == EINTR)) continue;
+    if (r == 0 || e == ENOMEM || e == ENOBUFS) return;   /* level-triggered: next turn */
+    if (late_send_error(e)) atomic_fetch_add_explicit(&u->send_errors, 1, memory_order_relaxed);
+    else fail(u, "receive", e);
+  }
+}
+
+/* tx is empty: sleep on it unless the owner sent meanwhile. */
+static bool tx_empty(net_udp *u) {
+  atomic_store(&u->tx_idle, 1);
+  /* seq_cst fence: pairs with the one in net__udp_send_sa() */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (ring_used(&u->tx) > 0 && atomic_exchange(&u->tx_idle, 0)) return true;
+  set_want_out(u, false);
+  return false;
+}
+
+static void try_send(net_udp *u) {
+  for (int i = 0; !u->failed; i++) {
+    if (i == SEND_BATCH) {
+      set_want_out(u, true);   /* the socket is writable: the OUT event comes next turn */
+      return;
+    }
+    rec_hdr h;
+    if (!peek_hdr(&u->tx, &h)) {
+      if (tx_empty(u)) continue;
+      return;
+    }
+    net_span sp[MAX_SPANS];
+    struct iovec iov[MAX_SPANS];
+    int ns = ring_peek(&u->tx, sp, MAX_SPANS, HDR + h.len);
+    struct msghdr mh = {.msg_name = &h.peer, .msg_namelen = sa_len(&h.peer),
+                        .msg_iov = iov, .msg_iovlen = (size_t)spans_iov(sp, ns, HDR, iov)};
+    ssize_t n = sendmsg(u->fd, &mh, NET_SEND_FLAGS);
+    if (n < 0) {
+      int e = errno;
+      if (e == EINTR) continue;
+      if (net_sock_would_block(e)) {
+        set_want_out(u, true);
+        return;
+      }
+      /* unreachable, refused, not allowed (broadcast without the option), ...:
+       * UDP gives no delivery promise, so this datagram is dropped and counted */
+      atomic_fetch_add_explicit(&u->send_errors, 1, memory_order_relaxed);
+    } else {
+      atomic_fetch_add_explicit(&u->sent, 1, memory_order_relaxed);
+    }
+    ring_consume(&u->tx, HDR + h.len);
+    net__engine_activity();   /* room in the send queue */
+  }
+}
+
+static void udp_kicked(net_io *io) {
+  net_udp *u = UDP(io);
+  if (u->closed) return;
+  if (atomic_load(&u->requests) & REQ_CLOSE) {
+    close_socket(u);   /* datagrams still queued are dropped: UDP has no linger */
+    return;
+  }
+  if (!u->list) {   /* first kick: start serving it */
+    list_move(u, &open_list);
+    update_interest(u);
+  }
+  try_send(u);
+}
+
+static void udp_event(net_io *io, int mask) {
+  net_udp *u = UDP(io);
+  if (u->closed || u->failed) return;
+  /* ERR: a pending socket error, which recvmsg reports and clears */
+  if (mask & (NET_POLL_IN | NET_POLL_ERR)) do_recv(u);
+  if ((mask & NET_POLL_OUT) && !u->closed) try_send(u);
+}
+
+/* Drops the I/O thread's reference of closed sockets. Runs between poller
+ * batches, so no event of this turn can still point at them. */
+static void reap_dead(void) {
+  while (dead.head) {
+    net_udp *u = dead.head;
+    list_remove(u);
+    net__io_unref(&u->obj);
+  }
+}
+
+static void udp_resolved(void) {}
+
+static uint64_t udp_timers(uint64_t now) {
+  (void)now;
+  reap_dead();
+  return 0;
+}
+
+static bool udp_idle(void) { return !open_list.n && !dead.n; }
+
+static void udp_shutdown(void) {
+  while (open_list.head) close_socket(open_list.head);
+  reap_dead();
+}
+
+const net_module net__udp_module = {udp_resolved, udp_timers, udp_idle, udp_shutdown};

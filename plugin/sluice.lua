@@ -1,0 +1,265 @@
+-- mod-version:3
+--
+-- sluice: polled, non-blocking networking for Lite XL (2.1) and Pragtical
+-- plugins. Install (see README, "Installing the editor plugin"):
+--
+--   USERDIR/plugins/sluice.lua            this file
+--   USERDIR/libraries/sluice/net.so       build/release/plugin/net.so
+--   USERDIR/libraries/sluice/http.lua     data/http.lua
+--
+-- Other plugins use it through
+--
+--   local sluice = require "plugins.sluice"    -- (also core.sluice)
+--   sluice.net      the net module (require "libraries.sluice.net")
+--   sluice.http     the HTTP client (data/http.lua)
+--
+-- and, inside core.add_thread coroutines, helpers that turn polling into
+-- sequential code. They yield between attempts (coroutine.yield(seconds):
+-- the editor resumes the thread that much later, or at its next event):
+--
+--   sluice.await_connected(conn [, timeout_ms])  -> true | nil, msg, code
+--   sluice.read_all(conn [, max [, timeout_ms]]) -> data | nil, msg, code
+--       everything until the peer closes; more than `max` bytes: nil, msg, "limit"
+--   sluice.write_all(conn, data [, timeout_ms])  -> true | nil, msg, code
+--       every byte accepted into the send buffer
+--   sluice.read_until(conn, delim [, max [, timeout_ms]]) -> data incl. delim | nil, msg, code
+--   sluice.fetch(url [, opts])                   -> body, req | nil, msg, req
+--   sluice.sleep(seconds)
+--
+-- Command: "sluice:fetch-url" asks for a URL, downloads it in a thread with
+-- progress in the status bar, and opens the body in a new document.
+--
+-- Config (config.plugins.sluice): poll_interval (s, default 0.01),
+-- fetch_timeout (ms, default 60000), fetch_max_size (bytes, default 64 MiB),
+-- fetch_poll_bytes (bytes read per poll, i.e. per frame; default 1 MiB).
+--
+-- While the editor window is unfocused and idle, Lite XL waits for the next
+-- event without a timeout, so threads (and these helpers) pause until one
+-- arrives.
+local core = require "core"
+local command = require "core.command"
+local config = require "core.config"
+local style = require "core.style"
+
+local sluice = {}
+
+-- The native module and the HTTP client: where the README puts them, else
+-- any `net` / `http` on the editor's paths (Pragtical's built-in `net` has
+-- the same polled core API).
+local function require_first(names)
+  local errors = {}
+  for _, name in ipairs(names) do
+    local ok, mod = pcall(require, name)
+    if ok and type(mod) == "table" then return mod end
+    errors[#errors + 1] = string.format("  %s: %s", name, tostring(mod))
+  end
+  error("sluice: cannot load any of " .. table.concat(names, ", ") .. ":\n" .. table.concat(errors, "\n"), 0)
+end
+
+sluice.net = require_first { "libraries.sluice.net", "sluice.net", "net" }
+package.loaded["libraries.sluice.net"] = package.loaded["libraries.sluice.net"] or sluice.net
+sluice.http = require_first { "libraries.sluice.http", "sluice.http", "http" }
+sluice.http.net = sluice.http.net or sluice.net
+
+local conf = config.plugins.sluice
+if type(conf) ~= "table" then conf = {} end
+local defaults = {
+  poll_interval = 0.01,              -- seconds a helper yields between attempts
+  fetch_timeout = 60000,             -- ms, whole download (sluice:fetch-url)
+  fetch_max_size = 64 * 1024 * 1024, -- bytes (sluice:fetch-url)
+  fetch_poll_bytes = 1024 * 1024,    -- bytes read at most per poll (per frame)
+}
+for k, v in pairs(defaults) do
+  if conf[k] == nil then conf[k] = v end
+end
+sluice.config = conf
+
+local net = sluice.net
+
+local function now()
+  if net.clock then return net.clock() end
+  return system.get_time()
+end
+
+local function in_thread(name)
+  if not coroutine.isyieldable() then
+    error("sluice." .. name .. " must run inside a coroutine (core.add_thread)", 3)
+  end
+end
+
+local function deadline_of(timeout_ms)
+  if timeout_ms == nil or timeout_ms < 0 then return math.huge end
+  return now() + timeout_ms / 1000
+end
+
+function sluice.sleep(seconds)
+  in_thread("sleep")
+  coroutine.yield(seconds)
+end
+
+function sluice.await_connected(conn, timeout_ms)
+  in_thread("await_connected")
+  local deadline = deadline_of(timeout_ms)
+  while true do
+    local status, msg, code = conn:get_status()
+    if status == "success" then return true end
+    if status == "failure" then return nil, msg, code end
+    if now() >= deadline then
+      return nil, string.format("not connected after %d ms", timeout_ms), "timeout"
+    end
+    coroutine.yield(conf.poll_interval)
+  end
+end
+
+function sluice.read_all(conn, max, timeout_ms)
+  in_thread("read_all")
+  local deadline = deadline_of(timeout_ms)
+  local parts, total = {}, 0
+  while true do
+    local data, msg, code = conn:read(max and math.max(1, math.min(1024 * 1024, max - total + 1)) or 1024 * 1024)
+    if data == nil then
+      if msg then return nil, msg, code end
+      return table.concat(parts)
+    end
+    if #data > 0 then
+      total = total + #data
+      if max and total > max then
+        return nil, string.format("read_all: more than %d bytes", max), "limit"
+      end
+      parts[#parts + 1] = data
+    else
+      if now() >= deadline then
+        return nil, string.format("read_all: no end of stream after %d ms", timeout_ms), "timeout"
+      end
+      coroutine.yield(conf.poll_interval)
+    end
+  end
+end
+
+-- conn:read_until(delim, max) of sluice's net, polled: the data up to and
+-- including `delim`, the rest without it at the end of the stream.
+function sluice.read_until(conn, delim, max, timeout_ms)
+  in_thread("read_until")
+  if not conn.read_until then error("sluice.read_until: this net module has no read_until", 2) end
+  local deadline = deadline_of(timeout_ms)
+  while true do
+    local data, msg, code
+    if max then data, msg, code = conn:read_until(delim, max) else data, msg, code = conn:read_until(delim) end
+    if data == nil then
+      if msg then return nil, msg, code end
+      return nil, "read_until: end of stream", "closed"
+    end
+    if data ~= "" then return data end
+    if now() >= deadline then
+      return nil, string.format("read_until: no delimiter after %d ms", timeout_ms), "timeout"
+    end
+    coroutine.yield(conf.poll_interval)
+  end
+end
+
+function sluice.write_all(conn, data, timeout_ms)
+  in_thread("write_all")
+  local deadline = deadline_of(timeout_ms)
+  local pos = 1
+  while pos <= #data do
+    local n, msg, code = conn:write(pos == 1 and data or data:sub(pos))
+    if not n then return nil, msg, code end
+    pos = pos + n
+    if pos <= #data then
+      if now() >= deadline then
+        return nil, string.format("write_all: %d of %d bytes accepted after %d ms", pos - 1, #data, timeout_ms), "timeout"
+      end
+      coroutine.yield(conf.poll_interval)
+    end
+  end
+  return true
+end
+
+function sluice.fetch(url, opts)
+  in_thread("fetch")
+  local o = { interval = conf.poll_interval }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return sluice.http.fetch(url, o)
+end
+
+--------------------------------------------------------------------------------
+-- sluice:fetch-url
+
+local function size_text(n)
+  if n < 1024 then return string.format("%d B", n) end
+  if n < 1024 * 1024 then return string.format("%.1f KiB", n / 1024) end
+  return string.format("%.1f MiB", n / (1024 * 1024))
+end
+
+local function status_message(text)
+  if core.status_view then
+    core.status_view:show_message("i", style.text, text)
+  end
+end
+
+-- Downloads `url` in a thread, with progress in the status bar, and opens
+-- the body in a new document. Returns the thread's key.
+function sluice.fetch_to_doc(url)
+  return core.add_thread(function()
+    local req, err = sluice.http.request {
+      url = url, timeout = conf.fetch_timeout, max_size = conf.fetch_max_size,
+      poll_bytes = conf.fetch_poll_bytes,
+    }
+    if not req then
+      core.error("sluice: cannot fetch %s: %s", url, err)
+      return
+    end
+    status_message("Fetching " .. url .. " ...")
+    local shown = -1
+    while true do
+      local state, msg = req:poll()
+      if state == "done" then break end
+      if state == "failure" then
+        core.error("sluice: fetching %s failed: %s", url, msg)
+        return
+      end
+      if req.received ~= shown then
+        shown = req.received
+        if req.total and req.total > 0 then
+          status_message(string.format("Fetching %s: %s of %s (%d%%)", url, size_text(req.received),
+            size_text(req.total), math.floor(req.received * 100 / req.total)))
+        elseif req.received > 0 then
+          status_message(string.format("Fetching %s: %s", url, size_text(req.received)))
+        end
+      end
+      coroutine.yield(conf.poll_interval)
+    end
+    local body = req.body
+    local doc = core.open_doc()
+    if body:find("\r\n", 1, true) then
+      body = body:gsub("\r\n", "\n")
+      doc.crlf = true
+    end
+    doc:insert(1, 1, body)
+    core.root_view:open_doc(doc)
+    status_message(string.format("Fetched %s: HTTP %d, %s", req.url, req.status, size_text(#req.body)))
+    sluice.last_fetch = { url = url, req = req, doc = doc }
+  end)
+end
+
+command.add(nil, {
+  ["sluice:fetch-url"] = function(url)
+    if type(url) == "string" then
+      sluice.fetch_to_doc(url)
+      return
+    end
+    core.command_view:enter("Fetch URL", {
+      submit = function(text)
+        sluice.fetch_to_doc(text)
+      end,
+      validate = function(text)
+        local ok, err = sluice.http.parse_url(text)
+        if not ok then core.error("sluice: %s", err) end
+        return ok ~= nil
+      end,
+    })
+  end,
+})
+
+core.sluice = sluice
+return sluice

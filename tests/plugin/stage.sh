@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The "plugin" stage of scripts/test.sh for one mode (TAP on stdout):
+#
+#   tests/plugin/stage.sh MODE [--filter=PAT]
+#
+# 1. Checks of the editor build build/MODE/plugin/net.so: no undefined lua_* /
+#    luaL_* symbol and no liblua dependency; the entry points are exported;
+#    the shim's list of required functions matches what the objects use and
+#    what Lite XL 2.1.7 serves; it loads in build/MODE/xl_host (Lite XL's and
+#    Pragtical's loaders, the README's install layout) while the ordinary
+#    net.so cannot; a host lacking a function fails loudly without crashing;
+#    a plain Lua host loads it too (luaopen_net).
+# 2. The Lua integration specs (tests/lua) and the editor-plugin specs
+#    (tests/plugin) under build/MODE/xl_host, with LUA_CPATH pointing at
+#    build/MODE/plugin/, serving only the functions Lite XL 2.1.7 serves.
+# With --filter (./run.sh test --only PAT) only part 2 runs, filtered.
+#
+# Expects the environment scripts/test.sh sets for the mode (SLUICE_ROOT,
+# SLUICE_BUILD, SLUICE_LUA, ...). Exits non-zero when anything failed.
+set -u
+
+mode=${1:?usage: stage.sh MODE [--filter=PAT]}
+shift
+filter=()
+for a in "$@"; do
+	case "$a" in
+	--filter=*) filter=("$a") ;;
+	*) echo "stage.sh: unknown argument '$a'" >&2; exit 2 ;;
+	esac
+done
+
+ROOT=${SLUICE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+cd "$ROOT" || exit 2
+B="$ROOT/build/$mode"
+SO="$B/plugin/net.so"
+HOST="$B/xl_host"
+API="$ROOT/tests/plugin/lite_xl_api.txt"
+REQUIRED="$ROOT/build/gen/lua_required.txt"
+OBJDIR="$ROOT/build/obj/$mode/net_plugin"
+PLAIN_LUA=${SLUICE_LUA:-lua5.4}
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+	n=$((n + 1))
+	failed=1
+	echo "not ok $n - $1"
+	shift
+	printf '%s\n' "$@" | head -n 20 | sed 's/^/# /'
+}
+check() { # check DESCRIPTION DETAILS... : ok when $? of the last command was 0
+	local rc=$?
+	if [ "$rc" -eq 0 ]; then ok "$1"; else not_ok "$@"; fi
+}
+
+TMP=$(mktemp -d 2>/dev/null || mktemp -d -t sluice)
+trap 'rm -rf "$TMP"' EXIT
+
+# xl_host -e CODE with LUA_CPATH=$1, extra env before; output in $TMP/out, $TMP/err
+run_host() {
+	local cpath=$1
+	shift
+	env LUA_CPATH="$cpath" XL_HOST_API="$API" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
+	local rc=$?
+	cat "$TMP/err" >&2   # into the stage log, where sanitizer reports are looked for
+	return $rc
+}
+
+if [ ${#filter[@]} -eq 0 ]; then
+	if [ ! -e "$SO" ] || [ ! -x "$HOST" ]; then
+		echo "not ok 1 - $SO and $HOST exist (build the $mode configuration)"
+		echo "1..1"
+		exit 1
+	fi
+
+	# --- the shared object
+	undef=$(nm -D --undefined-only "$SO" | grep -E ' luaL?_')
+	[ -z "$undef" ]
+	check "plugin/net.so has no undefined lua_*/luaL_* symbol" "$undef"
+
+	needed=$(readelf -d "$SO" | grep NEEDED)
+	! grep -qi 'liblua' <<<"$needed"
+	check "plugin/net.so does not link liblua" "$needed"
+
+	exported=$(nm -D --defined-only "$SO" | awk '{print $3}')
+	missing_entries=""
+	for e in luaopen_lite_xl_net luaopen_pragtical_net luaopen_net; do
+		grep -qx "$e" <<<"$exported" || missing_entries+="$e "
+	done
+	[ -z "$missing_entries" ]
+	check "plugin/net.so exports luaopen_lite_xl_net, luaopen_pragtical_net, luaopen_net" \
+		"missing: $missing_entries"
+
+	# --- the shim's required list
+	used=$(for o in "$OBJDIR"/*.o; do
+		case "$o" in */lua_shim.o | */entry.o) continue ;; esac
+		nm --undefined-only "$o" | awk '{print $NF}' | sed -n 's/^sluice_p_//p'
+	done | sort -u)
+	unlisted=$(comm -13 <(sort -u "$REQUIRED") <(printf '%s\n' "$used"))
+	[ -n "$used" ] && [ -z "$unlisted" ]
+	check "every Lua API function the binding calls is checked by sluice_shim_init" \
+		"used but not in $REQUIRED: $unlisted"
+
+	not_served=$(comm -23 <(sort -u "$REQUIRED") <(grep -v '^#' "$API" | sort -u))
+	[ -z "$not_served" ]
+	check "Lite XL 2.1.7 serves every function the plugin needs" "not served: $not_served"
+
+	# --- loading
+	run_host "$B/?.so" "$HOST" -e 'require "net"'
+	grep -q 'undefined symbol: luaL\?_' "$TMP/err"
+	check "xl_host exports no Lua symbols: the ordinary net.so cannot load in it" \
+		"stderr: $(cat "$TMP/err")"
+
+	run_host "$B/plugin/?.so" "$HOST" -e '
+		local net = require "net"
+		local e = package.native_plugins.net
+		assert(net.resolve_address("127.0.0.1"):get_status() == "success")
+		print(e.entry, e.path)'
+	[ "$(cat "$TMP/out")" = "luaopen_lite_xl_net	$SO" ]
+	check "xl_host (Lite XL loader) loads plugin/net.so through luaopen_lite_xl_net" \
+		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
+
+	run_host "$B/plugin/?.so" XL_HOST_FLAVOR=pragtical "$HOST" -e '
+		local net = require "net"
+		print(package.native_plugins.net.entry, net.clock() > 0)'
+	[ "$(cat "$TMP/out")" = "luaopen_pragtical_net	true" ]
+	check "xl_host (Pragtical loader) loads it through luaopen_pragtical_net" \
+		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
+
+	mkdir -p "$TMP/user/libraries/sluice" "$TMP/user/plugins"
+	ln -s "$SO" "$TMP/user/libraries/sluice/net.so"
+	ln -s "$ROOT/data/http.lua" "$TMP/user/libraries/sluice/http.lua"
+	run_host "$TMP/user/?.so;$TMP/user/?/init.so" LUA_PATH="$TMP/user/?.lua;$TMP/user/?/init.lua" "$HOST" -e '
+		local net = require "libraries.sluice.net"
+		local http = require "libraries.sluice.http"
+		local e = package.native_plugins["libraries.sluice.net"]
+		local req = assert(http.request("http://127.0.0.1:9/"))
+		print(e.entry, http.net == nil and "lazy" or "set", net.clock() > 0)
+		repeat net.wait(10) until req:poll() ~= "waiting"
+		print(http.net == net, req.code)'
+	[ "$(cat "$TMP/out")" = "luaopen_lite_xl_net	set	true
+true	refused" ]
+	check "install layout: USERDIR/libraries/sluice/{net.so,http.lua} as libraries.sluice.net / .http" \
+		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
+
+	# --- hosts lacking functions
+	run_host "$B/plugin/?.so" XL_HOST_HIDE=lua_settop "$HOST" -e '
+		local ok, err = pcall(require, "net")
+		print(ok, err)'
+	rc=$?
+	[ "$rc" -eq 0 ] &&
+		grep -q '^false	sluice: the host lacks Lua API function lua_settop$' "$TMP/out" &&
+		grep -q 'sluice: the host lacks Lua API function lua_settop' "$TMP/err"
+	check "a host without lua_settop gets a Lua error and a message on stderr, no crash" \
+		"exit $rc" "stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
+
+	run_host "$B/plugin/?.so" XL_HOST_HIDE=lua_error,lua_settop "$HOST" -e '
+		local ok, err = pcall(require, "net")
+		print(ok, err)'
+	rc=$?
+	[ "$rc" -eq 0 ] &&
+		grep -q '^false	Unable to load net: entrypoint must return a value$' "$TMP/out" &&
+		grep -q 'sluice: the host lacks Lua API function lua_error' "$TMP/err"
+	check "a host without lua_error: message on stderr, the loader reports it, no crash" \
+		"exit $rc" "stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
+
+	unused=$(comm -23 <(grep -v '^#' "$API" | grep '^lua_' | sort -u) <(sort -u "$REQUIRED") | grep -v '^lua_\(error\|pushfstring\)$' | head -n 1)
+	run_host "$B/plugin/?.so" XL_HOST_HIDE="$unused" "$HOST" -e '
+		print(require "net" ~= nil)'
+	[ "$(cat "$TMP/out")" = "true" ]
+	check "a host without a function the plugin does not use ($unused) loads it" \
+		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
+
+	env LUA_CPATH="$B/plugin/?.so" "$PLAIN_LUA" -e '
+		local net = require "net"
+		print(net.resolve_address("127.0.0.1"):get_ip())' >"$TMP/out" 2>"$TMP/err" </dev/null
+	cat "$TMP/err" >&2
+	[ "$(cat "$TMP/out")" = "127.0.0.1" ]
+	check "a plain Lua host ($(basename "$PLAIN_LUA")) loads it through luaopen_net" \
+		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
+
+	echo "1..$n"
+fi
+
+# --- the specs under the editor-like host
+export LUA_CPATH="$B/plugin/?.so;;"
+export SLUICE_LUA="$HOST"   # child Lua processes of the specs run there too
+export XL_HOST_API="$API"
+"$HOST" tests/tools/busted_run.lua --output=TAP --verbose --pattern=_spec "${filter[@]}" tests/lua tests/plugin
+rc=$?
+[ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""HTTP test server for tests/lua/http_spec.lua and tests/plugin/editor_spec.lua.
+
+    http_test_server.py [-6] [--cert PEM --key KEY] DIR
+
+Serves the files of DIR like `python3 -m http.server` (Content-Length bodies)
+on 127.0.0.1 (or ::1 with -6) on an ephemeral port, and prints the port on
+the first line of stdout. With --cert/--key it speaks HTTPS instead.
+HTTP/1.1 responses; the connection closes after each response (the client
+sends Connection: close). Extra paths, for the cases http.server lacks:
+
+  /chunked/NAME            the file NAME, chunked transfer encoding, chunks of
+                           random sizes (1 byte .. 64 KiB), with extensions and
+                           a trailer
+  /close/NAME              the file NAME as an HTTP/1.0-style body: no
+                           Content-Length, ends when the server closes
+  /redirect/N/REST         302 to /redirect/N-1/REST (absolute and path-only
+                           Locations alternate), and /redirect/1/REST 301 to
+                           /REST: N redirects in all
+  /relative/NAME           302 with a relative Location: "../NAME"
+  /status/CODE             that status with a small text body
+  /echo                    any method: the request line, headers and body
+                           back as text/plain (Content-Length)
+  /post-then-get           POST: 303 to /echo
+  /stall                   headers with Content-Length 100, then 10 bytes,
+                           then nothing for 30 s
+  /short/NAME              Content-Length of the file + 1000, the file, close
+"""
+import argparse
+import os
+import random
+import socket
+import ssl
+import sys
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # quiet: stderr goes to a temp file
+        pass
+
+    def _file(self, name):
+        path = os.path.join(self.directory, name.lstrip("/"))
+        real = os.path.realpath(path)
+        if not real.startswith(os.path.realpath(self.directory) + os.sep):
+            return None
+        try:
+            with open(real, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def _simple(self, code, body, headers=()):
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
+        return True
+
+    def _read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def _route(self):
+        p = self.path.split("?", 1)[0]
+        if p.startswith("/chunked/"):
+            data = self._file(p[len("/chunked/"):])
+            if data is None:
+                return self._simple(404, b"no such file\n")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "X-Checksum")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            rnd = random.Random(len(data))
+            pos = 0
+            while pos < len(data):
+                n = min(len(data) - pos, rnd.choice([1, 7, 100, 4096, 16384, 65536, rnd.randint(1, 65536)]))
+                ext = b";ext=1" if rnd.random() < 0.2 else b""
+                self.wfile.write(b"%x%s\r\n" % (n, ext) + data[pos:pos + n] + b"\r\n")
+                pos += n
+            self.wfile.write(b"0\r\nX-Checksum: none\r\n\r\n")
+            self.close_connection = True
+            return True
+        if p.startswith("/close/"):
+            data = self._file(p[len("/close/"):])
+            if data is None:
+                return self._simple(404, b"no such file\n")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+            self.close_connection = True
+            return True
+        if p.startswith("/short/"):
+            data = self._file(p[len("/short/"):])
+            if data is None:
+                return self._simple(404, b"no such file\n")
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data) + 1000))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+            self.close_connection = True
+            return True
+        if p.startswith("/redirect/"):
+            n, _, rest = p[len("/redirect/"):].partition("/")
+            n = int(n)
+            if n <= 1:
+                return self._simple(301, b"moved\n", [("Location", "/" + rest)])
+            loc = "/redirect/%d/%s" % (n - 1, rest)
+            host = self.headers.get("Host")
+            if n % 2 == 0 and host:  # absolute and path-only Locations alternate
+                scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+                loc = "%s://%s%s" % (scheme, host, loc)
+            return self._simple(302, b"found\n", [("Location", loc)])
+        if p.startswith("/relative/"):
+            return self._simple(302, b"found\n", [("Location", "../" + p[len("/relative/"):])])
+        if p.startswith("/status/"):
+            code = int(p[len("/status/"):])
+            return self._simple(code, b"status %d\n" % code)
+        if p == "/echo":
+            body = self._read_body()
+            head = "%s %s\n" % (self.command, self.path)
+            for k, v in self.headers.items():
+                head += "%s: %s\n" % (k.lower(), v)
+            return self._simple(200, head.encode() + b"\n" + body)
+        if p == "/post-then-get":
+            self._read_body()
+            return self._simple(303, b"see other\n", [("Location", "/echo")])
+        if p == "/stall":
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            time.sleep(30)
+            self.close_connection = True
+            return True
+        return None
+
+    def _dispatch(self, fallback):
+        try:
+            if not self._route():
+                fallback()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            self.close_connection = True
+
+    def do_GET(self):
+        self._dispatch(lambda: SimpleHTTPRequestHandler.do_GET(self))
+
+    def do_HEAD(self):
+        self._dispatch(lambda: SimpleHTTPRequestHandler.do_HEAD(self))
+
+    def do_POST(self):
+        self._dispatch(lambda: self._simple(405, b"method not allowed\n"))
+
+    do_PUT = do_POST
+    do_DELETE = do_POST
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    ssl_context = None
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request, client_address):
+        pass  # clients that go away mid-response are part of the tests
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-6", dest="ipv6", action="store_true")
+    ap.add_argument("--cert")
+    ap.add_argument("--key")
+    ap.add_argument("dir")
+    a = ap.parse_args()
+
+    class Bound(Server):
+        address_family = socket.AF_INET6 if a.ipv6 else socket.AF_INET
+
+    directory = os.path.abspath(a.dir)
+
+    def handler(*args, **kw):
+        return Handler(*args, directory=directory, **kw)
+
+    srv = Bound(("::1" if a.ipv6 else "127.0.0.1", 0), handler)
+    if a.cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.cert, a.key)
+        srv.ssl_context = ctx
+    print(srv.server_address[1], flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -79,7 +79,10 @@ int lnet_open_tcp_fn(lua_State *L) {
 }
 
 int lnet_open_unix_fn(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  if (len == 0 || len > 107 || strlen(path) != len)   /* sun_path; never truncated */
+    return lnet_fail(L, "a Unix socket path must be 1..107 bytes without NUL", NET_E_INVALID);
   lnet_conn_args opts;
   lnet_check_conn_arg(L, 2, &opts);
   ltcp *u = lnet_new_tcp(L);

@@ -255,7 +255,8 @@ static int membership(lua_State *L, bool join) {
   }
   if (!u->u) return closed(L);
   const char *err = NULL;
-  net_err code = join ? net_udp_join(u->u, group, iface, &err) : net_udp_leave(u->u, group, iface, &err);
+  net_err code = join ? net_udp_join(u->u, group, iface, &err)
+                      : net_udp_leave(u->u, group, iface, &err);
   if (code != NET_E_NONE) return lnet_fail(L, err, code);
   lua_pushboolean(L, 1);
   return 1;
@@ -276,7 +277,9 @@ static int udp_close(lua_State *L) {
 
 static int udp_tostring(lua_State *L) {
   ludp *u = check_udp(L);
-  const char *state = !u->u ? "closed" : net_udp_status(u->u).status == NET_FAILURE ? "failure" : "open";
+  const char *state = !u->u                                          ? "closed"
+                      : net_udp_status(u->u).status == NET_FAILURE ? "failure"
+                                                                   : "open";
   lua_pushfstring(L, "net.udp(%s, %s)", u->where[0] ? u->where : "?", state);
   return 1;
 }

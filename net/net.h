@@ -326,8 +326,9 @@ NET_API int net_udp_get_multicast_if(net_udp *u, char *buf, size_t len);
 NET_API net_err net_udp_join(net_udp *u, const char *group, const char *iface, const char **err);
 NET_API net_err net_udp_leave(net_udp *u, const char *group, const char *iface, const char **err);
 
-/* Closes the socket (on the I/O thread); datagrams not yet sent are dropped.
- * Releases the handle: u is invalid afterwards. */
+/* Closes the socket on the I/O thread, which first hands the kernel the
+ * datagrams still queued, as far as it takes them at once (no linger). The
+ * port is free again shortly after. Releases the handle: u is invalid afterwards. */
 NET_API void net_udp_close(net_udp *u);
 
 #ifdef __cplusplus

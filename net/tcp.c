@@ -25,6 +25,7 @@ typedef struct conn_list {
 /* I/O thread only. */
 static conn_list resolving, active, closing, dead;
 static net_conn *timers;            /* connections with a wake_at */
+static net_attempt *att_trash;      /* attempt arrays to free between batches */
 static uint64_t timers_next;        /* a lower bound of every wake_at; 0: none */
 
 static void list_remove(net_conn *c) {
@@ -57,6 +58,7 @@ static void conn_destroy(net_io *io) {
   net_addr_unref(c->addr);
   net__tls_cfg_free(c->tls_cfg);
   free(atomic_load(&c->tls_info));
+  free(c->att);   /* a connection closed before its attempts were trashed */
   free(c->unix_path);
   net_addr *peer = atomic_load(&c->peer);
   if (peer) net_addr_unref(peer);
@@ -394,14 +396,21 @@ static void close_attempts(net_conn *c, int keep) {
   }
 }
 
+/* Events of this poller batch may still point into the attempts: their
+ * array is freed between batches (reap_dead), not now. */
+static void trash_attempts(net_conn *c) {
+  c->att[0].c = (net_conn *)att_trash;   /* the first slot links the trash */
+  att_trash = c->att;
+  c->att = NULL;
+  c->natt = 0;
+}
+
 static void close_socket(net_conn *c) {
   net__tls_free(c->tls);   /* here, on the I/O thread, which owns the shared TLS state */
   c->tls = NULL;
   if (c->att) {
     close_attempts(c, -1);
-    free(c->att);
-    c->att = NULL;
-    c->natt = 0;
+    trash_attempts(c);
   }
   if (c->fd == NET_BAD_SOCK) return;
   net__engine_set_interest(c->fd, &c->poll_mask, 0, &c->obj);
@@ -613,9 +622,7 @@ static void attempt_won(net_conn *c, int i) {
   c->cur = w->sa;
   w->fd = NET_BAD_SOCK;
   close_attempts(c, -1);
-  free(c->att);
-  c->att = NULL;
-  c->natt = 0;
+  trash_attempts(c);
   c->next_attempt_at = 0;
   connected(c);
 }
@@ -634,6 +641,9 @@ static void start_attempt(net_conn *c);
 
 static void attempt_event(net_io *io, int mask) {
   net_attempt *at = (net_attempt *)io;
+  /* closed earlier in this batch (another attempt won, or the connection
+   * ended): the slot may already be trash, so look at nothing else */
+  if (at->fd == NET_BAD_SOCK) return;
   net_conn *c = at->c;
   int i = (int)(at - c->att), err = 0;
   socklen_t len = sizeof err;
@@ -721,7 +731,7 @@ static void start(net_conn *c) {
     return;
   }
   plan_attempts(c);
-  c->att = calloc(NET_MAX_ATTEMPTS, sizeof *c->att);
+  if (!c->att) c->att = calloc(NET_MAX_ATTEMPTS, sizeof *c->att);
   if (!c->att) {
     fail(c, NET_E_LIMIT, "%s%s", "connect: out of memory", "");
     return;
@@ -1051,6 +1061,11 @@ static void conns_resolved(void) {
 /* Drops the I/O thread's reference of finished connections. Runs between
  * poller batches, so no event of this turn can still point at them. */
 static void reap_dead(void) {
+  while (att_trash) {
+    net_attempt *next = (net_attempt *)att_trash[0].c;
+    free(att_trash);
+    att_trash = next;
+  }
   while (dead.head) {
     net_conn *c = dead.head;
     list_remove(c);

@@ -295,7 +295,8 @@ static net_sock open_bound(net_addr *local, uint16_t port, const net_udp_opts *o
     sa->in4.sin_family = AF_INET;
   }
   sa_set_port(sa, port);
-  if ((fd = bind_socket(sa, false, o, &op, &e)) == NET_BAD_SOCK) *code = errno_error(err, op, sa, e);
+  if ((fd = bind_socket(sa, false, o, &op, &e)) == NET_BAD_SOCK)
+    *code = errno_error(err, op, sa, e);
   return fd;
 }
 
@@ -316,7 +317,8 @@ net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, con
       return *code = NET_E_INVALID, NULL;
     }
   }
-  if (!net__engine_acquire()) return *err = "cannot start the I/O thread", *code = NET_E_LIMIT, NULL;
+  if (!net__engine_acquire())
+    return *err = "cannot start the I/O thread", *code = NET_E_LIMIT, NULL;
   net_sockaddr sa;
   net_sock fd = open_bound(local, port, o, &sa, err, code);
   if (fd == NET_BAD_SOCK) {
@@ -550,7 +552,8 @@ net_err net_udp_set_multicast_if(net_udp *u, const char *iface, const char **err
   if (iface && net__udp_parse_ip(iface, strlen(iface), &sa) && sa.sa.sa_family == AF_INET) {
     if (u->local.sa.sa_family == AF_INET6 && !u->dual)
       return opt_invalid(err, what, "an IPv6-only socket has no IPv4 interface");
-    if (setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &sa.in4.sin_addr, sizeof sa.in4.sin_addr) < 0)
+    struct in_addr a = sa.in4.sin_addr;
+    if (setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &a, sizeof a) < 0)
       return opt_errno(err, what, errno);
     return NET_E_NONE;
   }
@@ -602,7 +605,8 @@ static net_err membership(net_udp *u, const char *group, const char *iface, bool
         return opt_invalid(err, what, "the interface of an IPv4 group is an IPv4 address");
       m.imr_interface = ifa.in4.sin_addr;
     }
-    if (setsockopt(u->fd, IPPROTO_IP, join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP, &m, sizeof m) < 0)
+    int name = join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP;
+    if (setsockopt(u->fd, IPPROTO_IP, name, &m, sizeof m) < 0)
       return opt_errno(err, what, errno);
     return NET_E_NONE;
   }
@@ -676,21 +680,24 @@ static bool late_send_error(int e) {
   }
 }
 
-/* Spans for the largest record, or 0 when rx has no room for a header and a
- * byte. A reserve that meets the owner trimming the empty ring offers nothing
- * (see ring.c): the ring then has room, so it is tried again. */
+/* Spans for the largest record in rx: > 0 spans, 0 when rx has no room for a
+ * header and a byte (full), -1 when the reserve met the owner trimming the
+ * empty ring (see ring.c) or memory ran short: not full, so try again later. */
 static int reserve_rx(net_udp *u, net_span *sp) {
-  for (int i = 0; i < RESERVE_TRIES && ring_free_space(&u->rx) > HDR; i++) {
+  for (int i = 0; i < RESERVE_TRIES; i++) {
+    if (ring_free_space(&u->rx) <= HDR) return 0;
     int ns = ring_reserve(&u->rx, sp, MAX_SPANS, HDR + DGRAM_MAX);
     if (spans_len(sp, ns) > HDR) return ns;
     ring_commit(&u->rx, 0);
   }
-  return 0;
+  return -1;
 }
 
 /* Takes one datagram from the kernel: straight into rx (the header goes in
- * front once the length is known), or dropped and counted when it does not
- * fit. Returns 1 when one was taken, 0 when none is waiting, -1 with *e set. */
+ * front once the length is known), or dropped and counted when rx cannot hold
+ * it. Returns 1 when one was taken, 0 when none is waiting or rx is busy (the
+ * datagram stays in the kernel: level-triggered polling comes back for it),
+ * -1 with *e set on an error. */
 static int recv_one(net_udp *u, int *e) {
   static char sink[1];   /* a datagram read into a short buffer is cut off: gone */
   net_span sp[MAX_SPANS];
@@ -698,10 +705,11 @@ static int recv_one(net_udp *u, int *e) {
   rec_hdr h;
   memset(&h, 0, sizeof h);
   int ns = reserve_rx(u, sp);
+  if (ns < 0) return *e = EAGAIN, 0;
   struct msghdr mh = {.msg_name = &h.peer, .msg_namelen = sizeof h.peer, .msg_iov = iov};
   if (ns > 0) {
     mh.msg_iovlen = (size_t)spans_iov(sp, ns, HDR, iov);
-  } else {   /* queue full: read it anyway, or it would block the ones behind it */
+  } else {   /* full: read it anyway, or it would hold up the ones behind it */
     iov[0] = (struct iovec){sink, sizeof sink};
     mh.msg_iovlen = 1;
   }
@@ -742,15 +750,19 @@ static bool tx_empty(net_udp *u) {
   return false;
 }
 
-static void try_send(net_udp *u) {
+/* Sends queued datagrams until tx is empty or the kernel refuses more (then
+ * OUT interest brings us back), at most SEND_BATCH a turn so that one busy
+ * socket cannot starve the others. flush (closing): as many as the kernel
+ * takes now, with no interest left behind. */
+static void try_send(net_udp *u, bool flush) {
   for (int i = 0; !u->failed; i++) {
-    if (i == SEND_BATCH) {
+    if (i == SEND_BATCH && !flush) {
       set_want_out(u, true);   /* the socket is writable: the OUT event comes next turn */
       return;
     }
     rec_hdr h;
     if (!peek_hdr(&u->tx, &h)) {
-      if (tx_empty(u)) continue;
+      if (!flush && tx_empty(u)) continue;
       return;
     }
     net_span sp[MAX_SPANS];
@@ -763,7 +775,7 @@ static void try_send(net_udp *u) {
       int e = errno;
       if (e == EINTR) continue;
       if (net_sock_would_block(e)) {
-        set_want_out(u, true);
+        if (!flush) set_want_out(u, true);
         return;
       }
       /* unreachable, refused, not allowed (broadcast without the option), ...:
@@ -781,14 +793,17 @@ static void udp_kicked(net_io *io) {
   net_udp *u = UDP(io);
   if (u->closed) return;
   if (atomic_load(&u->requests) & REQ_CLOSE) {
-    close_socket(u);   /* datagrams still queued are dropped: UDP has no linger */
+    /* what was sent before close goes out if the kernel takes it now; UDP
+     * promises no delivery, so there is no linger beyond that */
+    try_send(u, true);
+    close_socket(u);
     return;
   }
   if (!u->list) {   /* first kick: start serving it */
     list_move(u, &open_list);
     update_interest(u);
   }
-  try_send(u);
+  try_send(u, false);
 }
 
 static void udp_event(net_io *io, int mask) {
@@ -796,7 +811,7 @@ static void udp_event(net_io *io, int mask) {
   if (u->closed || u->failed) return;
   /* ERR: a pending socket error, which recvmsg reports and clears */
   if (mask & (NET_POLL_IN | NET_POLL_ERR)) do_recv(u);
-  if ((mask & NET_POLL_OUT) && !u->closed) try_send(u);
+  if (mask & NET_POLL_OUT) try_send(u, false);
 }
 
 /* Drops the I/O thread's reference of closed sockets. Runs between poller

@@ -39,6 +39,13 @@ function net.resolve_address(host) end
 
 ---@class net.conn_options
 ---@field ssl? boolean|net.tls_options
+---@field connect_timeout? integer ms for resolving, connecting and the TLS handshake; then `"failure", "connect ...: timed out after N ms (connect_timeout)", "timeout"`
+---@field idle_timeout? integer ms without a byte in or out once established; then `"failure", "recv ...: idle for N ms (idle_timeout)", "timeout"`
+---@field nodelay? boolean TCP_NODELAY (default false)
+---@field keepalive? boolean|integer SO_KEEPALIVE; a number also sets the idle seconds before probes
+---@field buffer_size? integer bytes buffered per direction (16 KiB..1 GiB, default 1 MiB)
+---@field family? "inet"|"inet6" try only addresses of this family
+---@field linger? integer ms `close()` keeps delivering (default 5000; 0: drop at once)
 
 ---Opens a TCP connection and returns it at once; resolving, connecting and the
 ---TLS handshake go on in the background. `addr_or_host` may be an address
@@ -58,6 +65,58 @@ function net.resolve_address(host) end
 ---@return string? message
 ---@return net.code? code
 function net.open_tcp(addr_or_host, port, ssl) end
+
+---Opens a Unix domain socket connection (a local language server, another
+---instance of the program): the same object and semantics as TCP.
+---@param path string at most 107 bytes
+---@param options? net.conn_options
+---@return net.tcp|nil conn
+---@return string? message
+---@return net.code? code
+function net.open_unix(path, options) end
+
+---@class net.server_options
+---@field backlog? integer pending connections the kernel holds (default 128)
+---@field reuseaddr? boolean SO_REUSEADDR (default true)
+---@field ssl? {cert_file: string, key_file: string, key_password?: string, ca_file?: string, verify?: boolean} accepted connections speak TLS (handshake on the I/O thread); `verify = true` requires client certificates signed by ca_file
+---@field unix? string listen on this Unix socket path instead (table-only form)
+---@field idle_timeout? integer for accepted connections
+---@field nodelay? boolean for accepted connections
+---@field keepalive? boolean|integer for accepted connections
+---@field buffer_size? integer for accepted connections
+---@field linger? integer for accepted connections
+
+---Listens for connections. `addr`: nil (every interface, IPv6 and IPv4),
+---an IP literal or a resolved address (never a name); `port` 0 picks a free
+---one (`server:get_port()`). Binding happens at once, so
+---`nil, "listen 127.0.0.1:80: Address already in use", code` comes back here.
+---`net.create_server{unix = path, ...}` listens on a Unix socket: a stale
+---socket file left by a crashed process is replaced; a path a live server
+---answers on, or a file that is not a socket, is refused and left alone.
+---@overload fun(options: net.server_options): net.server|nil, string?, net.code?
+---@param addr? string|net.address
+---@param port integer 0..65535
+---@param options? net.server_options
+---@return net.server|nil server
+---@return string? message
+---@return net.code? code
+function net.create_server(addr, port, options) end
+
+---IP addresses of this host's interfaces that are up.
+---@return net.address[]|nil
+---@return string? message
+function net.get_local_addresses() end
+
+---Wakes the host's frame loop when data arrives or a state changes: with
+---`true` the I/O thread pushes one SDL user event (its type is returned), at
+---most one until the host polls again (any status, read or available call),
+---so an editor sleeping in `SDL_WaitEventTimeout` runs its next frame at
+---once. A light userdata that is a C function `void fn(void *ud)` (with `ud`)
+---is called on the I/O thread instead. `false` turns it off (the default).
+---@param how boolean|lightuserdata
+---@param ud? lightuserdata
+---@return integer|boolean event_type_or_true
+function net.set_wakeup(how, ud) end
 
 ---Makes later verifying TLS connections trust the PEM bundle (file or
 ---directory) at `path`; connections already open keep theirs. nil restores
@@ -88,7 +147,10 @@ function net.clock() end
 function net.wait(timeout) end
 
 ---@class net.stats
+---@field heap_bytes integer malloc'ed bytes in use in the whole process (glibc), for memory checks
+---@field servers integer listening servers alive
 ---@field connections integer connection objects alive in the engine (including closing ones)
+---@field udp integer UDP sockets alive in the engine (closed ones until the I/O thread let go)
 ---@field addresses integer address objects alive
 ---@field buffer_bytes integer ring memory held by all connections
 ---@field chunks integer buffer chunks in use
@@ -192,6 +254,64 @@ function tcp:starttls(options) end
 ---@return net.tls_info|nil
 function tcp:get_tls_info() end
 
+---The data up to and including `delim` once it has arrived; `""` before
+---that; the rest without `delim` once the peer closed (then `nil`, as read);
+---`nil, message, "limit"` when `max_len` bytes arrived without `delim`
+---(default: the buffer size). LuaSocket's `"*l"`, rspamd's stop_pattern.
+---@param delim string
+---@param max_len? integer
+---@return string|nil data
+---@return string? message
+---@return net.code? code
+function tcp:read_until(delim, max_len) end
+
+---Half-close. `"send"`: a FIN (TLS: close_notify first) once what was written
+---is out, after which `write` fails; reading goes on. `"receive"`: what
+---arrives is thrown away and `read` returns nil. `"both"` (default): both.
+---@param mode? "send"|"receive"|"both"
+---@return true|nil
+---@return string? message
+function tcp:shutdown(mode) end
+
+---Bytes received and sent (plain text for TLS) and the age in seconds.
+---@return integer received
+---@return integer sent
+---@return number age
+function tcp:get_stats() end
+
+---Our end once connected: ip, port, family ("inet"/"inet6"; for Unix
+---sockets the path, nil, "unix").
+---@return string|nil ip
+---@return integer|string|nil port_or_message
+---@return string? family
+function tcp:get_local_address() end
+
+---The peer's end once connected, as get_local_address.
+---@return string|nil ip
+---@return integer|string|nil port_or_message
+---@return string? family
+function tcp:get_peer() end
+
+---Stops reading the socket: the peer feels TCP backpressure; nothing is lost.
+function tcp:pause_read() end
+
+---Reads again after pause_read.
+function tcp:resume_read() end
+
+---Sets "nodelay" (boolean), "keepalive" (boolean or idle seconds), "linger"
+---(ms close() keeps delivering) or "reuseaddr" (boolean); applied at once by
+---the I/O thread. Unknown names raise.
+---@param name "nodelay"|"keepalive"|"linger"|"reuseaddr"
+---@param value boolean|integer
+---@return true|nil
+function tcp:set_option(name, value) end
+
+---The value last set (defaults: nodelay false, keepalive false, linger 5000,
+---reuseaddr false).
+---@param name "nodelay"|"keepalive"|"linger"|"reuseaddr"
+---@return boolean|integer
+function tcp:get_option(name) end
+
 ---The peer's address once connected, else nil.
 ---@return net.address|nil
 function tcp:get_address() end
@@ -201,5 +321,177 @@ function tcp:get_address() end
 ---close_notify and the socket closes.
 ---Afterwards `read`/`write` give `nil, "closed", "closed"`.
 function tcp:close() end
+
+---@class net.server
+local server = {}
+
+---The next accepted connection (`"success"`, or `"waiting"` while its TLS
+---handshake runs), nil when none is waiting, `nil, message, code` once the
+---server failed or was closed.
+---@return net.tcp|nil conn
+---@return string? message
+---@return net.code? code
+function server:accept() end
+
+---The port actually bound (the real one when 0 was asked).
+---@return integer
+function server:get_port() end
+
+---ip, port, family of the listening socket (Unix: path, nil, "unix").
+---@return string ip
+---@return integer|nil port
+---@return string family
+function server:get_local_address() end
+
+---`"success"` while listening, `"failure", message, code` after an error.
+---@return net.status
+---@return string? message
+---@return net.code? code
+function server:get_status() end
+
+---Stops listening at once (the port and the Unix socket path are free when it
+---returns); connections already accepted live on. Idempotent.
+function server:close() end
+
+---@class net.udp_options
+---@field reuseaddr? boolean SO_REUSEADDR before bind, so that several sockets can share a port (multicast receivers)
+---@field buffer_size? integer cap of the send and of the receive queue in bytes, headers included (default 1 MiB; at least one 64 KiB datagram always fits)
+
+---Opens a datagram socket bound at once to `addr` and `port`: socket() and
+---bind() never block, so their failures come back here, e.g.
+---`nil, "bind 127.0.0.1:5353: Address already in use", "invalid"`.
+---`addr`: nil for every interface (the IPv6 wildcard with IPv4 too where the
+---system allows, else 0.0.0.0), an IP literal (`"127.0.0.1"`, `"::1"`), or a
+---resolved address object (its first IP). A host name, or an address still
+---resolving, gives `nil, message, "invalid"`: resolve names first.
+---`port`: 0 for an ephemeral one (see `get_port`). Unknown options raise.
+---@param addr string|net.address|nil
+---@param port integer 0..65535
+---@param options? net.udp_options
+---@return net.udp|nil udp
+---@return string? message
+---@return net.code? code
+function net.open_udp(addr, port, options) end
+
+---@class net.udp
+local udp = {}
+
+---Queues one datagram (`""` is one too) for `port` at `addr`, an IP literal
+---or a resolved address object (its first IP the socket can reach; from the
+---wildcard socket an IPv4 address is fine too). Never blocks: `true` once
+---queued, and the I/O thread sends it. Else nothing is queued and it returns
+---`false, message, code`:
+---`"send queue full"` ("limit": wait, e.g. `net.wait(10)`, and try again),
+---`"datagram too large (max 65507 bytes)"` ("invalid"; 65527 over IPv6),
+---an address that is a name, still resolving or of a family the socket
+---cannot reach ("invalid"; a failed resolution gives its own code),
+---`"closed"` ("closed"). What the kernel refuses later on the I/O thread
+---(unreachable, broadcast without the option, an ICMP error for an earlier
+---datagram) is not an error here: it counts in `get_stats().send_errors`.
+---@param addr string|net.address
+---@param port integer 1..65535
+---@param data string at most 65507 bytes (IPv4) / 65527 (IPv6)
+---@return boolean ok
+---@return string? message
+---@return net.code? code
+function udp:send(addr, port, data) end
+
+---The oldest datagram that arrived and was not yet taken, or nil when none is
+---waiting; `nil, message, code` once the socket failed (datagrams received
+---before the failure come first) or after `close()` (`"closed"`).
+---The receive queue holds at most 1 MiB (payload and a small header per
+---datagram): while it is full the newest datagrams are read and dropped,
+---and `get_stats().dropped` counts them.
+---@return net.datagram|nil dgram
+---@return string? message
+---@return net.code? code
+function udp:receive() end
+
+---The port the socket is bound to (the real one when 0 was asked); still
+---answers after `close()`.
+---@return integer
+function udp:get_port() end
+
+---@class net.udp_stats
+---@field received integer datagrams queued for `receive`
+---@field sent integer datagrams the kernel accepted
+---@field dropped integer datagrams that arrived while the receive queue was full, and were discarded (the kernel's own drops, when its socket buffer overflows, are not seen here)
+---@field send_errors integer datagrams the kernel refused on send, plus errors it reported for earlier ones (ICMP port unreachable, ...)
+
+---Counters kept by the I/O thread since the socket was opened (after
+---`close()`: the values at close). This is how a program sees datagrams
+---lost to a full receive queue.
+---@return net.udp_stats
+function udp:get_stats() end
+
+---@alias net.udp_option "broadcast"|"reuseaddr"|"multicast_loop"|"multicast_ttl"|"multicast_interface"
+
+---Sets a socket option at once: `"broadcast"` (boolean, SO_BROADCAST: may
+---send to broadcast addresses), `"reuseaddr"` (boolean), `"multicast_loop"`
+---(boolean, default true: own multicast datagrams come back to this host),
+---`"multicast_ttl"` (integer 0..255, default 1; the hop limit for IPv6),
+---`"multicast_interface"` (where multicast goes out: an IPv4 address such as
+---`"127.0.0.1"`, or for IPv6 an interface name like `"lo"` or an index; nil:
+---the system's choice). An unknown name or a value of the wrong type raises;
+---what the system refuses gives `nil, message, code`.
+---@param name net.udp_option
+---@param value boolean|integer|string|nil
+---@return true|nil ok
+---@return string? message
+---@return net.code? code
+function udp:set_option(name, value) end
+
+---The current value of an option (see `set_option`); `"multicast_interface"`
+---gives an IPv4 address string, or an interface index on IPv6 sockets.
+---@param name net.udp_option
+---@return boolean|integer|string|nil value
+---@return string? message
+---@return net.code? code
+function udp:get_option(name) end
+
+---Joins a multicast group: an IPv4 group (224.0.0.0/4) with `interface` the
+---IPv4 address of the interface (`"127.0.0.1"`; default: the system's
+---choice), or an IPv6 group (ff00::/8) with `interface` a name (`"lo"`) or
+---index (default 0). A group that is not a multicast literal raises; what
+---the system refuses (already a member, no such interface, ...) gives
+---`nil, message, code`.
+---@param group string
+---@param interface? string|integer
+---@return true|nil ok
+---@return string? message
+---@return net.code? code
+function udp:join(group, interface) end
+
+---Leaves a group joined with `join` (same arguments).
+---@param group string
+---@param interface? string|integer
+---@return true|nil ok
+---@return string? message
+---@return net.code? code
+function udp:leave(group, interface) end
+
+---Closes the socket; idempotent, never blocks. Datagrams already queued go
+---out if the kernel takes them at once; there is no linger beyond that. The
+---port is free again once the I/O thread has closed the socket (shortly).
+---Afterwards `send` gives `false, "closed", "closed"`, the others
+---`nil, "closed", "closed"`.
+function udp:close() end
+
+---A received datagram.
+---@class net.datagram
+local datagram = {}
+
+---The payload.
+---@return string
+function datagram:get_data() end
+
+---The sender's address (resolved; its hostname is its IP). IPv4 senders show
+---as IPv4 (`"127.0.0.1"`), also on the dual-stack wildcard socket.
+---@return net.address
+function datagram:get_address() end
+
+---The sender's port.
+---@return integer
+function datagram:get_port() end
 
 return net

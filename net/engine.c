@@ -10,6 +10,8 @@
 #endif
 #ifdef __linux__
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #endif
 
 #include "engine.h"
@@ -44,6 +46,8 @@ static atomic_int waiters;
 
 atomic_size_t net__live_conns, net__live_addrs;
 
+static bool wake_fd_init(void);
+
 static bool global_init(void) {
   int s = atomic_load_explicit(&once_state, memory_order_acquire);
   while (s != 2) {
@@ -53,7 +57,7 @@ static bool global_init(void) {
       wait_mx = SDL_CreateMutex();
       wait_cv = SDL_CreateCond();
       settings_mx = SDL_CreateMutex();
-      if (!life_mx || !wait_mx || !wait_cv || !settings_mx) {
+      if (!life_mx || !wait_mx || !wait_cv || !settings_mx || !wake_fd_init()) {
         atomic_store(&once_state, 0);
         return false;
       }
@@ -67,6 +71,14 @@ static bool global_init(void) {
 }
 
 uint64_t net__now_ms(void) { return SDL_GetTicks64(); }
+
+/* Background threads yield to the host's frame loop when both want a core:
+ * an owner call that wakes one of them should not lose its CPU to it. */
+void net__background_priority(void) {
+#ifdef __linux__
+  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);   /* this thread only, on Linux */
+#endif
+}
 
 void net__settings_lock(void) {
   if (global_init()) SDL_LockMutex(settings_mx);
@@ -284,6 +296,7 @@ static int poll_timeout(uint64_t next) {
 
 static int io_main(void *unused) {
   (void)unused;
+  net__background_priority();
   static net_poll_event ev[MAX_EVENTS];
   for (;;) {
     run_kicks();
@@ -320,10 +333,12 @@ static int io_main(void *unused) {
   return 0;
 }
 
-static bool start_thread(void) {
+/* The wake-up fd lives as long as the process (made once, in global_init):
+ * a resolver helper may write to it whenever it likes, with no lock. */
+static bool wake_fd_init(void) {
 #ifdef __linux__
   E.wake_rd = E.wake_wr = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (E.wake_rd < 0) return false;
+  return E.wake_rd >= 0;
 #else
   int p[2];
   if (pipe(p) < 0) return false;
@@ -333,24 +348,28 @@ static bool start_thread(void) {
   }
   E.wake_rd = p[0];
   E.wake_wr = p[1];
+  return true;
 #endif
+}
+
+static bool start_thread(void) {
   E.poller = net__poller_create();
   int reg = 0;
-  if (!E.poller || net__engine_set_interest(E.wake_rd, &reg, NET_POLL_IN, &wake_token) < 0)
-    goto fail;
+  if (!E.poller || net__engine_set_interest(E.wake_rd, &reg, NET_POLL_IN, &wake_token) < 0) {
+    net__poller_free(E.poller);
+    E.poller = NULL;
+    return false;
+  }
   atomic_store(&E.stop, 0);
   atomic_store(&E.wake_pending, 0);
   E.thread = SDL_CreateThread(io_main, "sluice-io", NULL);
-  if (!E.thread) goto fail;
+  if (!E.thread) {
+    net__poller_free(E.poller);
+    E.poller = NULL;
+    return false;
+  }
   E.running = true;
   return true;
-fail:
-  net__poller_free(E.poller);
-  E.poller = NULL;
-  if (E.wake_wr != E.wake_rd) close(E.wake_wr);
-  if (E.wake_rd >= 0) close(E.wake_rd);
-  E.wake_rd = E.wake_wr = -1;
-  return false;
 }
 
 static void stop_thread(void) {
@@ -360,9 +379,6 @@ static void stop_thread(void) {
   E.thread = NULL;
   net__poller_free(E.poller);
   E.poller = NULL;
-  if (E.wake_wr != E.wake_rd) close(E.wake_wr);
-  close(E.wake_rd);
-  E.wake_rd = E.wake_wr = -1;
   E.running = false;
 }
 
@@ -385,14 +401,11 @@ void net__engine_release(void) {
   SDL_UnlockMutex(life_mx);
 }
 
+/* Resolver helpers: no lock, so an owner never waits on a helper (which
+ * runs at a lower priority) holding one. */
 void net__engine_addr_resolved(void) {
-  if (!global_init()) return;
-  SDL_LockMutex(life_mx);
-  if (E.running) {
-    atomic_store(&E.resolved, 1);
-    net__engine_wake();
-  }
-  SDL_UnlockMutex(life_mx);
+  atomic_store(&E.resolved, 1);
+  net__engine_wake();   /* harmless while no I/O thread runs: the next one drains it */
   net__engine_notify();
 }
 

@@ -187,6 +187,7 @@ int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms);
 /* Owner: 1 if anything was published since *seen, else wait for it. */
 int net_wait_activity_since(uint64_t *seen, int timeout_ms);
 uint64_t net__now_ms(void);
+void net__background_priority(void);   /* called first by the I/O thread and resolver helpers */
 void net__settings_lock(void);      /* process-wide settings such as the CA path */
 void net__settings_unlock(void);
 

@@ -20,12 +20,16 @@ typedef struct job {
   net_addr *addr;
 } job;
 
-/* The pool outlives engine restarts: helpers are detached and exit when idle. */
+/* Owners push jobs onto a lock-free stack and post the semaphore, so a
+ * lookup never waits on a helper; helpers share a mutex among themselves to
+ * turn the stack into a FIFO. One helper stays for good, the others exit
+ * when idle; all are detached. */
 static struct {
-  SDL_mutex *mx;
-  SDL_cond *cv;
-  job *head, *tail;
-  int helpers, idle;
+  _Atomic(job *) incoming;
+  SDL_sem *sem;                     /* one post per job */
+  SDL_mutex *mx;                    /* helpers only */
+  job *head, *tail;                 /* FIFO, under mx */
+  atomic_int helpers, idle;
 } pool;
 static atomic_int pool_state;   /* 0 none, 1 creating, 2 ready */
 
@@ -169,8 +173,8 @@ static bool pool_init(void) {
     int zero = 0;
     if (s == 0 && atomic_compare_exchange_strong(&pool_state, &zero, 1)) {
       pool.mx = SDL_CreateMutex();
-      pool.cv = SDL_CreateCond();
-      if (!pool.mx || !pool.cv) {
+      pool.sem = SDL_CreateSemaphore(0);
+      if (!pool.mx || !pool.sem) {
         atomic_store(&pool_state, 0);
         return false;
       }
@@ -188,32 +192,65 @@ static bool pool_init(void) {
   return true;
 }
 
-static int helper_main(void *unused) {
-  (void)unused;
+static int helper_main(void *permanent);
+
+static bool spawn_helper(bool permanent) {
+  atomic_fetch_add(&pool.helpers, 1);
+  SDL_Thread *t = SDL_CreateThread(helper_main, "sluice-dns", permanent ? &pool : NULL);
+  if (!t) {
+    atomic_fetch_sub(&pool.helpers, 1);
+    return false;
+  }
+  SDL_DetachThread(t);
+  return true;
+}
+
+/* A post was consumed, so a job is queued: take the oldest. */
+static job *take_job(void) {
   SDL_LockMutex(pool.mx);
-  for (;;) {
-    while (!pool.head) {
-      pool.idle++;
-      int r = SDL_CondWaitTimeout(pool.cv, pool.mx, HELPER_IDLE_MS);
-      pool.idle--;
-      if (r == SDL_MUTEX_TIMEDOUT && !pool.head) {
-        pool.helpers--;
-        SDL_UnlockMutex(pool.mx);
-        return 0;
-      }
+  if (!pool.head) {   /* move what owners pushed, reversing it into arrival order */
+    /* acquire: pairs with the release in submit; the job is complete */
+    job *j = atomic_exchange_explicit(&pool.incoming, NULL, memory_order_acquire), *rev = NULL;
+    pool.tail = j;
+    while (j) {
+      job *next = j->next;
+      j->next = rev;
+      rev = j;
+      j = next;
     }
-    job *j = pool.head;
-    pool.head = j->next;
-    if (!pool.head) pool.tail = NULL;
-    SDL_UnlockMutex(pool.mx);
+    pool.head = rev;
+  }
+  job *j = pool.head;
+  pool.head = j->next;
+  if (!pool.head) pool.tail = NULL;
+  bool more = pool.head || atomic_load(&pool.incoming);
+  SDL_UnlockMutex(pool.mx);
+  /* more waiting and nobody free: grow the pool from here, not on an owner */
+  if (more && atomic_load(&pool.idle) == 0 && atomic_load(&pool.helpers) < MAX_HELPERS)
+    spawn_helper(false);
+  return j;
+}
+
+static int helper_main(void *permanent) {
+  net__background_priority();
+  for (;;) {
+    atomic_fetch_add(&pool.idle, 1);
+    int r = permanent ? SDL_SemWait(pool.sem) : SDL_SemWaitTimeout(pool.sem, HELPER_IDLE_MS);
+    atomic_fetch_sub(&pool.idle, 1);
+    if (r == SDL_MUTEX_TIMEDOUT) break;   /* no post consumed: no job is left behind */
+    if (r != 0) continue;
+    job *j = take_job();
     resolve_blocking(j->addr);
     publish(j->addr);
     net__engine_addr_resolved();
     net_addr_unref(j->addr);
     free(j);
-    SDL_LockMutex(pool.mx);
   }
+  atomic_fetch_sub(&pool.helpers, 1);
+  return 0;
 }
+
+static atomic_int permanent_started;
 
 static bool submit(net_addr *a) {
   job *j = malloc(sizeof *j);
@@ -221,30 +258,22 @@ static bool submit(net_addr *a) {
     free(j);
     return false;
   }
-  j->next = NULL;
-  j->addr = net_addr_ref(a);
-  SDL_LockMutex(pool.mx);
-  if (pool.tail) pool.tail->next = j;
-  else pool.head = j;
-  pool.tail = j;
-  bool ok = true;
-  if (pool.idle == 0 && pool.helpers < MAX_HELPERS) {
-    SDL_Thread *t = SDL_CreateThread(helper_main, "sluice-dns", NULL);
-    if (t) {
-      SDL_DetachThread(t);
-      pool.helpers++;
-    } else if (pool.helpers == 0) {
-      pool.head = pool.tail = NULL;   /* nobody would ever run it */
-      ok = false;
-    }
-  }
-  SDL_CondSignal(pool.cv);
-  SDL_UnlockMutex(pool.mx);
-  if (!ok) {
-    net_addr_unref(a);
+  /* The first lookup ever starts the helper that stays; its creation is the
+   * only thread start an owner pays for. */
+  int zero = 0;
+  if (atomic_compare_exchange_strong(&permanent_started, &zero, 1) && !spawn_helper(true)) {
+    atomic_store(&permanent_started, 0);
     free(j);
+    return false;
   }
-  return ok;
+  j->addr = net_addr_ref(a);
+  job *top = atomic_load_explicit(&pool.incoming, memory_order_relaxed);
+  do j->next = top;
+  /* release: the job is complete before a helper can take it */
+  while (!atomic_compare_exchange_weak_explicit(&pool.incoming, &top, j, memory_order_release,
+                                                memory_order_relaxed));
+  SDL_SemPost(pool.sem);
+  return true;
 }
 
 /* ---- public API --------------------------------------------------------- */

@@ -73,6 +73,7 @@ struct net_addr {
 };
 
 net_addr *net__addr_from_sockaddr(const struct sockaddr *sa, socklen_t len);
+void net__sockaddr_unmap_v4(net_sockaddr *sa);
 void net__sockaddr_str(const struct sockaddr *sa, char *buf, size_t len, bool with_port);
 
 /* ---- connections (tcp.c) ---- */

@@ -84,7 +84,7 @@ typedef struct net_stats {
   size_t connections;   /* connection objects alive in the engine */
   size_t udp;           /* UDP sockets alive in the engine */
   size_t addresses;     /* address objects alive */
-  size_t buffer_bytes;  /* ring memory held by all connections */
+  size_t buffer_bytes;  /* ring memory held by all connections and UDP sockets */
   size_t chunks;        /* buffer chunks handed out */
 } net_stats;
 NET_API net_stats net_get_stats(void);

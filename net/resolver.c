@@ -77,6 +77,16 @@ void net__sockaddr_str(const struct sockaddr *sa, char *buf, size_t len, bool wi
   else snprintf(buf, len, "%s", ip);
 }
 
+/* ::ffff:a.b.c.d as a.b.c.d: dual-stack sockets see IPv4 peers that way, and
+ * users expect the address they would see on an IPv4 socket. */
+void net__sockaddr_unmap_v4(net_sockaddr *sa) {
+  if (sa->sa.sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&sa->in6.sin6_addr)) return;
+  struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = sa->in6.sin6_port};
+  memcpy(&in4.sin_addr, &sa->in6.sin6_addr.s6_addr[12], 4);
+  memset(sa, 0, sizeof *sa);
+  sa->in4 = in4;
+}
+
 /* Copies up to NET_MAX_ADDRS stream addresses, skipping duplicates. */
 static void add_result(net_addr *a, const struct sockaddr *sa, socklen_t len) {
   if (a->count >= NET_MAX_ADDRS) return;

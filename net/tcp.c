@@ -487,15 +487,6 @@ void net__conn_apply_options(net_sock fd, const net_conn_opts *o) {
 #endif
 }
 
-/* A dual-stack server sees IPv4 peers as ::ffff:a.b.c.d: show them as IPv4. */
-static void unmap_v4(net_sockaddr *sa) {
-  if (sa->sa.sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&sa->in6.sin6_addr)) return;
-  struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = sa->in6.sin6_port};
-  memcpy(&in4.sin_addr, &sa->in6.sin6_addr.s6_addr[12], 4);
-  memset(sa, 0, sizeof *sa);
-  sa->in4 = in4;
-}
-
 /* ---- I/O thread: establishing -------------------------------------------- */
 
 /* The transport is ready for data (TCP connected, or the TLS handshake done). */
@@ -562,7 +553,7 @@ static void connected(net_conn *c) {
   } else {
     socklen_t len = sizeof c->local;
     if (getsockname(c->fd, &c->local.sa, &len) < 0) memset(&c->local, 0, sizeof c->local);
-    unmap_v4(&c->local);
+    net__sockaddr_unmap_v4(&c->local);
     peer = net__addr_from_sockaddr(&c->cur.sa, sockaddr_len(&c->cur));
   }
   apply_options(c, false);
@@ -1139,7 +1130,7 @@ net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *uni
   if (!c) return NULL;
   c->fd = fd;
   c->cur = *peer;
-  unmap_v4(&c->cur);
+  net__sockaddr_unmap_v4(&c->cur);
   peer = &c->cur;
   if (unix_path) c->unix_path = strdup(unix_path);
   c->addr = unix_path ? net__addr_unix(unix_path) : net__addr_from_sockaddr(&peer->sa, sockaddr_len(peer));

@@ -184,15 +184,6 @@ static void sa_set_port(net_sockaddr *sa, uint16_t port) {
   else sa->in4.sin_port = htons(port);
 }
 
-/* ::ffff:a.b.c.d as a.b.c.d, so IPv4 senders look the same on every socket. */
-static void unmap_v4(net_sockaddr *sa) {
-  if (sa->sa.sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&sa->in6.sin6_addr)) return;
-  struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = sa->in6.sin6_port};
-  memcpy(&in4.sin_addr, &sa->in6.sin6_addr.s6_addr[12], 4);
-  memset(sa, 0, sizeof *sa);
-  sa->in4 = in4;
-}
-
 static void map_v4(net_sockaddr *sa) {
   struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = sa->in4.sin_port};
   in6.sin6_addr.s6_addr[10] = in6.sin6_addr.s6_addr[11] = 0xff;
@@ -722,7 +713,7 @@ static int recv_one(net_udp *u, int *e) {
     return 1;
   }
   h.len = (uint32_t)n;
-  unmap_v4(&h.peer);
+  net__sockaddr_unmap_v4(&h.peer);
   spans_put(sp, ns, 0, &h, HDR);
   ring_commit(&u->rx, HDR + (size_t)n);
   atomic_fetch_add_explicit(&u->received, 1, memory_order_relaxed);

@@ -16,6 +16,7 @@ PACKAGES=(
 	openssl           # TLS peers and certificates made at test time
 	python3           # http.server for the HTTP tests
 	procps            # ps, pkill
+	iproute2          # ss and ip, used by the socket-option and multicast tests
 )
 
 missing=()

@@ -57,7 +57,6 @@ local function require_first(names)
 end
 
 sluice.net = require_first { "libraries.sluice.net", "sluice.net", "net" }
-package.loaded["libraries.sluice.net"] = package.loaded["libraries.sluice.net"] or sluice.net
 sluice.http = require_first { "libraries.sluice.http", "sluice.http", "http" }
 sluice.http.net = sluice.http.net or sluice.net
 

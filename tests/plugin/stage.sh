@@ -14,6 +14,8 @@
 #    (tests/plugin) under build/MODE/xl_host, with LUA_CPATH pointing at
 #    build/MODE/plugin/, serving only the functions Lite XL 2.1.7 serves.
 # With --filter (./run.sh test --only PAT) only part 2 runs, filtered.
+# SLUICE_PLUGIN_PATTERN (busted --pattern, default _spec) narrows part 2,
+# e.g. to save time under ThreadSanitizer.
 #
 # Expects the environment scripts/test.sh sets for the mode (SLUICE_ROOT,
 # SLUICE_BUILD, SLUICE_LUA, ...). Exits non-zero when anything failed.
@@ -49,8 +51,11 @@ not_ok() {
 	shift
 	printf '%s\n' "$@" | head -n 20 | sed 's/^/# /'
 }
-check() { # check DESCRIPTION DETAILS... : ok when $? of the last command was 0
-	local rc=$?
+# check STATUS DESCRIPTION DETAILS... : ok when STATUS is 0. Call it as
+# `check $? ...`: $? is expanded before the $(...) in the details run.
+check() {
+	local rc=$1
+	shift
 	if [ "$rc" -eq 0 ]; then ok "$1"; else not_ok "$@"; fi
 }
 
@@ -77,11 +82,11 @@ if [ ${#filter[@]} -eq 0 ]; then
 	# --- the shared object
 	undef=$(nm -D --undefined-only "$SO" | grep -E ' luaL?_')
 	[ -z "$undef" ]
-	check "plugin/net.so has no undefined lua_*/luaL_* symbol" "$undef"
+	check $? "plugin/net.so has no undefined lua_*/luaL_* symbol" "$undef"
 
 	needed=$(readelf -d "$SO" | grep NEEDED)
 	! grep -qi 'liblua' <<<"$needed"
-	check "plugin/net.so does not link liblua" "$needed"
+	check $? "plugin/net.so does not link liblua" "$needed"
 
 	exported=$(nm -D --defined-only "$SO" | awk '{print $3}')
 	missing_entries=""
@@ -89,7 +94,7 @@ if [ ${#filter[@]} -eq 0 ]; then
 		grep -qx "$e" <<<"$exported" || missing_entries+="$e "
 	done
 	[ -z "$missing_entries" ]
-	check "plugin/net.so exports luaopen_lite_xl_net, luaopen_pragtical_net, luaopen_net" \
+	check $? "plugin/net.so exports luaopen_lite_xl_net, luaopen_pragtical_net, luaopen_net" \
 		"missing: $missing_entries"
 
 	# --- the shim's required list
@@ -99,17 +104,56 @@ if [ ${#filter[@]} -eq 0 ]; then
 	done | sort -u)
 	unlisted=$(comm -13 <(sort -u "$REQUIRED") <(printf '%s\n' "$used"))
 	[ -n "$used" ] && [ -z "$unlisted" ]
-	check "every Lua API function the binding calls is checked by sluice_shim_init" \
+	check $? "every Lua API function the binding calls is checked by sluice_shim_init" \
 		"used but not in $REQUIRED: $unlisted"
 
 	not_served=$(comm -23 <(sort -u "$REQUIRED") <(grep -v '^#' "$API" | sort -u))
 	[ -z "$not_served" ]
-	check "Lite XL 2.1.7 serves every function the plugin needs" "not served: $not_served"
+	check $? "Lite XL 2.1.7 serves every function the plugin needs" "not served: $not_served"
+
+	# --- the generator on tricky declarations (multi-line, comments, a function
+	# returning a function pointer, a variable) added to a copy of the headers
+	gen_ok=1
+	lua_inc=$(sed -n 's/^#include "\(.*\)\/lua\.h"$/\1/p' "$ROOT/build/gen/lua_shim.h")
+	mkdir -p "$TMP/inc" && cp "$lua_inc"/*.h "$TMP/inc/" || gen_ok=0
+	# shellcheck disable=SC2016
+	awk -v extra='
+LUA_API void (*(lua_xtest_fp) (lua_State *L,
+                               int n)) (int);
+LUA_API lua_CFunction
+lua_xtest_multi
+  (lua_State *L, /* a comment; with a semicolon */ const char *s,
+   ...);
+LUA_API int lua_xtest_plain (lua_State *L, int (*cb) (lua_State *L, int k));
+LUA_API const char lua_xtest_var[];
+' '{ lines[NR] = $0 } /^#endif/ { last = NR }
+	   END { for (i = 1; i <= NR; i++) { if (i == last) print extra; print lines[i] } }' \
+		"$lua_inc/lua.h" >"$TMP/inc/lua.h" || gen_ok=0
+	cat >"$TMP/use.c" <<'EOC'
+static int f(lua_State *L) { lua_pcall(L, 0, 0, 0); (void)lua_tostring(L, 1); return luaL_checkinteger(L, 1) > 0; }
+static const luaL_Reg funcs[] = {{"f", f}, {NULL, NULL}};
+int open_it(lua_State *L);
+int open_it(lua_State *L) { luaL_newlib(L, funcs); return lua_xtest_plain(L, 0); }
+EOC
+	gen_log=$(
+		lua5.4 plugin/gen_shim.lua -I "$TMP/inc" -o "$TMP/gen" "$TMP/use.c" 2>&1 &&
+			cc -std=c11 -Wall -Wextra -Werror -c -include "$TMP/gen/lua_shim.h" "$TMP/gen/lua_shim.c" -o "$TMP/gen/shim.o" 2>&1 &&
+			cc -std=c11 -Wall -Wextra -Werror -c -include "$TMP/gen/lua_shim.h" "$TMP/use.c" -o "$TMP/gen/use.o" 2>&1
+	) || gen_ok=0
+	got_required=$(sort "$TMP/gen/lua_required.txt" 2>/dev/null | tr '\n' ' ')
+	want_required="luaL_checkinteger luaL_checkversion_ luaL_setfuncs lua_createtable lua_pcallk lua_tolstring lua_xtest_plain "
+	direct=$(nm --undefined-only "$TMP/gen/use.o" 2>/dev/null | grep -E ' luaL?_')
+	[ "$gen_ok" = 1 ] && [ "$got_required" = "$want_required" ] && [ -z "$direct" ] &&
+		grep -q 'SLUICE_LUA_API(lua_xtest_fp)' "$TMP/gen/lua_names.h" &&
+		grep -q 'SLUICE_LUA_API(lua_xtest_multi)' "$TMP/gen/lua_names.h" &&
+		! grep -q 'lua_xtest_var' "$TMP/gen/lua_names.h"
+	check $? "gen_shim: multi-line, function-pointer-returning declarations, variables, calls inside macros" \
+		"$gen_log" "required: $got_required" "direct calls: $direct"
 
 	# --- loading
 	run_host "$B/?.so" "$HOST" -e 'require "net"'
 	grep -q 'undefined symbol: luaL\?_' "$TMP/err"
-	check "xl_host exports no Lua symbols: the ordinary net.so cannot load in it" \
+	check $? "xl_host exports no Lua symbols: the ordinary net.so cannot load in it" \
 		"stderr: $(cat "$TMP/err")"
 
 	run_host "$B/plugin/?.so" "$HOST" -e '
@@ -118,14 +162,14 @@ if [ ${#filter[@]} -eq 0 ]; then
 		assert(net.resolve_address("127.0.0.1"):get_status() == "success")
 		print(e.entry, e.path)'
 	[ "$(cat "$TMP/out")" = "luaopen_lite_xl_net	$SO" ]
-	check "xl_host (Lite XL loader) loads plugin/net.so through luaopen_lite_xl_net" \
+	check $? "xl_host (Lite XL loader) loads plugin/net.so through luaopen_lite_xl_net" \
 		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
 
 	run_host "$B/plugin/?.so" XL_HOST_FLAVOR=pragtical "$HOST" -e '
 		local net = require "net"
 		print(package.native_plugins.net.entry, net.clock() > 0)'
 	[ "$(cat "$TMP/out")" = "luaopen_pragtical_net	true" ]
-	check "xl_host (Pragtical loader) loads it through luaopen_pragtical_net" \
+	check $? "xl_host (Pragtical loader) loads it through luaopen_pragtical_net" \
 		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
 
 	mkdir -p "$TMP/user/libraries/sluice" "$TMP/user/plugins"
@@ -141,7 +185,7 @@ if [ ${#filter[@]} -eq 0 ]; then
 		print(http.net == net, req.code)'
 	[ "$(cat "$TMP/out")" = "luaopen_lite_xl_net	set	true
 true	refused" ]
-	check "install layout: USERDIR/libraries/sluice/{net.so,http.lua} as libraries.sluice.net / .http" \
+	check $? "install layout: USERDIR/libraries/sluice/{net.so,http.lua} as libraries.sluice.net / .http" \
 		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
 
 	# --- hosts lacking functions
@@ -152,24 +196,24 @@ true	refused" ]
 	[ "$rc" -eq 0 ] &&
 		grep -q '^false	sluice: the host lacks Lua API function lua_settop$' "$TMP/out" &&
 		grep -q 'sluice: the host lacks Lua API function lua_settop' "$TMP/err"
-	check "a host without lua_settop gets a Lua error and a message on stderr, no crash" \
+	check $? "a host without lua_settop gets a Lua error and a message on stderr, no crash" \
 		"exit $rc" "stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
 
-	run_host "$B/plugin/?.so" XL_HOST_HIDE=lua_error,lua_settop "$HOST" -e '
+	run_host "$B/plugin/?.so" XL_HOST_HIDE=lua_pushfstring "$HOST" -e '
 		local ok, err = pcall(require, "net")
 		print(ok, err)'
 	rc=$?
 	[ "$rc" -eq 0 ] &&
 		grep -q '^false	Unable to load net: entrypoint must return a value$' "$TMP/out" &&
-		grep -q 'sluice: the host lacks Lua API function lua_error' "$TMP/err"
-	check "a host without lua_error: message on stderr, the loader reports it, no crash" \
+		grep -q 'sluice: the host lacks Lua API function lua_pushfstring' "$TMP/err"
+	check $? "a host without lua_pushfstring (no error can be raised): message on stderr, the loader reports it, no crash" \
 		"exit $rc" "stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
 
 	unused=$(comm -23 <(grep -v '^#' "$API" | grep '^lua_' | sort -u) <(sort -u "$REQUIRED") | grep -v '^lua_\(error\|pushfstring\)$' | head -n 1)
 	run_host "$B/plugin/?.so" XL_HOST_HIDE="$unused" "$HOST" -e '
 		print(require "net" ~= nil)'
 	[ "$(cat "$TMP/out")" = "true" ]
-	check "a host without a function the plugin does not use ($unused) loads it" \
+	check $? "a host without a function the plugin does not use ($unused) loads it" \
 		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
 
 	env LUA_CPATH="$B/plugin/?.so" "$PLAIN_LUA" -e '
@@ -177,7 +221,7 @@ true	refused" ]
 		print(net.resolve_address("127.0.0.1"):get_ip())' >"$TMP/out" 2>"$TMP/err" </dev/null
 	cat "$TMP/err" >&2
 	[ "$(cat "$TMP/out")" = "127.0.0.1" ]
-	check "a plain Lua host ($(basename "$PLAIN_LUA")) loads it through luaopen_net" \
+	check $? "a plain Lua host ($(basename "$PLAIN_LUA")) loads it through luaopen_net" \
 		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
 
 	echo "1..$n"
@@ -187,6 +231,7 @@ fi
 export LUA_CPATH="$B/plugin/?.so;;"
 export SLUICE_LUA="$HOST"   # child Lua processes of the specs run there too
 export XL_HOST_API="$API"
-"$HOST" tests/tools/busted_run.lua --output=TAP --verbose --pattern=_spec "${filter[@]}" tests/lua tests/plugin
+"$HOST" tests/tools/busted_run.lua --output=TAP --verbose --pattern="${SLUICE_PLUGIN_PATTERN:-_spec}" \
+	"${filter[@]}" tests/lua tests/plugin
 rc=$?
 [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]

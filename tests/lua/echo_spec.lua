@@ -6,58 +6,11 @@ local net = require "net"
 local h = require "helpers"
 h.need_hosts_file()
 
-local MAX_IO = 200 * 1024
-
--- Send `total` random bytes through `conn` and check what comes back. Partial and zero
--- writes are retried with the rest (whether they happen depends on relative speeds;
--- backpressure_spec forces them). Returns counters: writes, partial, full, reads.
+-- h.echo_transfer sends `total` random bytes with random write and read sizes
+-- (1..200 KiB), retrying partial and zero writes, and checks what comes back.
 local function echo_transfer(conn, total, timeout_ms)
-  local pool = h.random_bytes(h.MiB + MAX_IO)
-  local check = h.echo_checker()
-  local stats = { writes = 0, partial = 0, full = 0, reads = 0 }
-  local deadline = net.clock() + (timeout_ms or 120000) / 1000
-  local sent, chunk, chunk_pos = 0, nil, 1
-  while check.received < total do
-    local progressed = false
-    if sent < total then
-      if not chunk then
-        local len = math.min(math.random(1, MAX_IO), total - sent)
-        local off = math.random(0, #pool - len)
-        chunk, chunk_pos = pool:sub(off + 1, off + len), 1
-      end
-      local rest = chunk_pos == 1 and chunk or chunk:sub(chunk_pos)
-      local n, msg, code = conn:write(rest)
-      assert(n, string.format("write failed: %s (%s)", tostring(msg), tostring(code)))
-      assert.is_true(math.type(n) == "integer" and n >= 0 and n <= #rest, "bad write count")
-      stats.writes = stats.writes + 1
-      if n == 0 then stats.full = stats.full + 1
-      elseif n < #rest then stats.partial = stats.partial + 1 end
-      if n > 0 then
-        check:push(n == #rest and rest or rest:sub(1, n))
-        chunk_pos, sent, progressed = chunk_pos + n, sent + n, true
-        if chunk_pos > #chunk then chunk = nil end
-      end
-    end
-    local want = math.random(1, MAX_IO)
-    local data, msg, code = conn:read(want)
-    assert(data, string.format("read failed: %s (%s)", tostring(msg), tostring(code)))
-    assert.is_true(#data <= want, "read returned more than asked")
-    if #data > 0 then
-      stats.reads = stats.reads + 1
-      local ok, err = check:feed(data)
-      assert(ok, err)
-      progressed = true
-    end
-    if not progressed then
-      assert(net.clock() < deadline, string.format(
-        "timed out: sent %d, received %d of %d", sent, check.received, total))
-      net.wait(10)
-    end
-  end
-  assert.are.equal(total, check.received)
-  assert.are.equal(0, check.pending)
-  -- nothing more than we sent may arrive
-  assert.are.equal("", conn:read(1))
+  local stats = h.echo_transfer(conn, total, { timeout_ms = timeout_ms })
+  assert.are.equal("", conn:read(1))   -- nothing more than we sent may arrive
   return stats
 end
 

@@ -175,6 +175,18 @@ static int udp_get_stats(lua_State *L) {
   return 1;
 }
 
+/* An interface argument: a name or address string, or an index (as text for
+ * the engine), or nil; `optional` also allows it to be absent. */
+static const char *check_iface(lua_State *L, int i, bool optional) {
+  if (lua_type(L, i) == LUA_TNUMBER) {
+    lua_Integer n = luaL_checkinteger(L, i);
+    if (n < 0 || n > 0x7fffffff) luaL_argerror(L, i, "interface index must be 0 or more");
+    return lua_pushfstring(L, "%I", (LUAI_UACINT)n);
+  }
+  if (lua_isnil(L, i) || (optional && lua_isnone(L, i))) return NULL;
+  return luaL_checkstring(L, i);
+}
+
 static const char *const option_names[] = {"broadcast", "reuseaddr", "multicast_loop",
                                            "multicast_ttl", "multicast_interface", NULL};
 #define OPT_MULTICAST_IF 4   /* after the net_udp_option values, in the same order */
@@ -185,14 +197,7 @@ static int udp_set_option(lua_State *L) {
   const char *err = NULL;
   net_err code;
   if (opt == OPT_MULTICAST_IF) {
-    const char *iface = NULL;
-    if (lua_type(L, 3) == LUA_TNUMBER) {
-      lua_Integer i = luaL_checkinteger(L, 3);
-      if (i < 0 || i > 0x7fffffff) luaL_argerror(L, 3, "interface index must be 0 or more");
-      iface = lua_pushfstring(L, "%I", (LUAI_UACINT)i);
-    } else if (!lua_isnil(L, 3)) {
-      iface = luaL_checkstring(L, 3);
-    }
+    const char *iface = check_iface(L, 3, false);
     if (!u->u) return closed(L);
     code = net_udp_set_multicast_if(u->u, iface, &err);
   } else {
@@ -245,14 +250,7 @@ static int membership(lua_State *L, bool join) {
             (g.sa.sa_family == AF_INET ? IN_MULTICAST(ntohl(g.in4.sin_addr.s_addr))
                                        : IN6_IS_ADDR_MULTICAST(&g.in6.sin6_addr));
   if (!mc) luaL_argerror(L, 2, "group must be an IPv4 or IPv6 multicast address");
-  const char *iface = NULL;
-  if (lua_type(L, 3) == LUA_TNUMBER) {
-    lua_Integer i = luaL_checkinteger(L, 3);
-    if (i < 0 || i > 0x7fffffff) luaL_argerror(L, 3, "interface index must be 0 or more");
-    iface = lua_pushfstring(L, "%I", (LUAI_UACINT)i);
-  } else if (!lua_isnoneornil(L, 3)) {
-    iface = luaL_checkstring(L, 3);
-  }
+  const char *iface = check_iface(L, 3, true);
   if (!u->u) return closed(L);
   const char *err = NULL;
   net_err code = join ? net_udp_join(u->u, group, iface, &err)

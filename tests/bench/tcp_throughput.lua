@@ -64,39 +64,6 @@ local function run_lua(port)
   return total, secs, durations
 end
 
-local function percentile(sorted, p)
-  return sorted[math.max(1, math.ceil(#sorted * p))]
-end
-
--- The floor under any read(): the same number of same-size Lua string allocations
--- and copies (string.sub of a resident buffer), timed the same way, with no network.
--- Its tail is the allocator's and the machine's, not the engine's.
-local function run_floor(count)
-  local clock = net.clock
-  local big = string.rep("x", 1 << 20)
-  local durations = {}
-  for i = 1, count do
-    local off = (i * READ_SIZE) % (#big - READ_SIZE)
-    local t0 = clock()
-    local s = big:sub(off + 1, off + READ_SIZE)
-    durations[i] = clock() - t0
-    if #s ~= READ_SIZE then error("short sub") end
-  end
-  return durations
-end
-
-local function summary(name, d)
-  table.sort(d)
-  local over = 0
-  for i = #d, 1, -1 do
-    if d[i] <= 20e-6 then break end
-    over = over + 1
-  end
-  local us = function(p) return percentile(d, p) * 1e6 end
-  return string.format("%-22s calls %6d   p50 %6.2f µs   p99 %6.2f µs   p99.9 %6.2f µs   max %7.1f µs   over 20 µs: %d",
-    name, #d, us(0.5), us(0.99), us(0.999), d[#d] * 1e6, over)
-end
-
 local peer = h.start_peer("source", tostring(BYTES))
 local ok, err = pcall(function()
   print(string.format("tcp_throughput: %d MiB per transfer over loopback, %d round(s)",
@@ -115,11 +82,11 @@ local ok, err = pcall(function()
   end
   print(string.format("raw_recv %.1f MB/s   lua %.1f MB/s   ratio %.2f (target >= 0.70)",
     best_raw, best_lua, best_lua / best_raw))
-  local floor = run_floor(#best_durations)
+  local floor = h.alloc_floor(#best_durations, READ_SIZE)
   print("per-call durations on the calling thread (targets: p99.9 < 20 µs, max < 1000 µs):")
-  print("  " .. summary("read(64 KiB) in transfer", best_durations))
-  print("  " .. summary("baseline: Lua sub 64 KiB", floor))
-  print(string.format("  p99.9 ratio read/baseline %.2f", percentile(best_durations, 0.999) / percentile(floor, 0.999)))
+  print("  " .. h.call_summary("read(64 KiB) in transfer", best_durations, 22))
+  print("  " .. h.call_summary("baseline: Lua sub 64 KiB", floor, 22))
+  print(string.format("  p99.9 ratio read/baseline %.2f", h.percentile(best_durations, 0.999) / h.percentile(floor, 0.999)))
 end)
 peer:stop()
 if not ok then error(err, 0) end

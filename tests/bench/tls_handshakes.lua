@@ -105,19 +105,6 @@ local function round(port)
   return t_handshakes or (clock() - start), clock() - start, hs_done, failures
 end
 
-local function summary(name, d)
-  table.sort(d)
-  if #d == 0 then return string.format("%-11s calls      0", name) end
-  local over = 0
-  for i = #d, 1, -1 do
-    if d[i] <= 20e-6 then break end
-    over = over + 1
-  end
-  local us = function(p) return h.percentile(d, p) * 1e6 end
-  return string.format("%-11s calls %6d   p50 %6.2f µs   p99 %6.2f µs   p99.9 %6.2f µs   max %7.1f µs   over 20 µs: %d",
-    name, #d, us(0.5), us(0.99), us(0.999), d[#d] * 1e6, over)
-end
-
 local server = h.start_tls_server("echo", nil, { cert = "rsa4096", tls1_2 = true })
 local ok, err = pcall(function()
   print(string.format("tls_handshakes: %d concurrent verified handshakes (RSA 4096 server certificate), %d round(s)",
@@ -133,7 +120,7 @@ local ok, err = pcall(function()
   end
   print("per-call durations on the calling thread (targets: p99.9 < 20 µs, max < 1000 µs):")
   for _, kind in ipairs({ "open_tcp", "get_status", "write", "read", "close", "all", "baseline" }) do
-    print("  " .. summary(kind, durations[kind]))
+    print("  " .. h.call_summary(kind, durations[kind], 11))
   end
   if total_failures > 0 then error(total_failures .. " connections failed") end
 end)

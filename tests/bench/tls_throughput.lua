@@ -92,34 +92,6 @@ local function run_lua(port)
   return total, secs, reads, other, info and (info.version .. " " .. info.cipher) or "?"
 end
 
--- The floor under any read(): the same number of same-size Lua string allocations
--- and copies (string.sub of a resident buffer), timed the same way, with no network.
-local function run_floor(count)
-  local clock = net.clock
-  local big = string.rep("x", 1 << 20)
-  local durations = {}
-  for i = 1, count do
-    local off = (i * READ_SIZE) % (#big - READ_SIZE)
-    local t0 = clock()
-    local s = big:sub(off + 1, off + READ_SIZE)
-    durations[i] = clock() - t0
-    if #s ~= READ_SIZE then error("short sub") end
-  end
-  return durations
-end
-
-local function summary(name, d)
-  table.sort(d)
-  local over = 0
-  for i = #d, 1, -1 do
-    if d[i] <= 20e-6 then break end
-    over = over + 1
-  end
-  local us = function(p) return h.percentile(d, p) * 1e6 end
-  return string.format("%-26s calls %6d   p50 %6.2f µs   p99 %6.2f µs   p99.9 %6.2f µs   max %7.1f µs   over 20 µs: %d",
-    name, #d, us(0.5), us(0.99), us(0.999), d[#d] * 1e6, over)
-end
-
 local server = h.start_tls_server("source", tostring(BYTES), { tls1_2 = true })
 local ok, err = pcall(function()
   print(string.format("tls_throughput: %d MiB per transfer over loopback TLS, %d round(s)",
@@ -140,10 +112,10 @@ local ok, err = pcall(function()
   print(string.format("mbedtls_recv %.1f MB/s   lua %.1f MB/s   ratio %.2f (target >= 0.80)",
     best_m, best_l, best_l / best_m))
   print("per-call durations on the calling thread, best Lua round (targets: p99.9 < 20 µs, max < 1000 µs):")
-  print("  " .. summary("read(64 KiB) in transfer", best_reads))
-  print("  " .. summary("open_tcp/get_status/close", best_other))
-  local floor = run_floor(#best_reads)
-  print("  " .. summary("baseline: Lua sub 64 KiB", floor))
+  print("  " .. h.call_summary("read(64 KiB) in transfer", best_reads, 26))
+  print("  " .. h.call_summary("open_tcp/get_status/close", best_other, 26))
+  local floor = h.alloc_floor(#best_reads, READ_SIZE)
+  print("  " .. h.call_summary("baseline: Lua sub 64 KiB", floor, 26))
   print(string.format("  p99.9 ratio read/baseline %.2f", h.percentile(best_reads, 0.999) / h.percentile(floor, 0.999)))
 end)
 server:stop()

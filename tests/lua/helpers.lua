@@ -665,6 +665,38 @@ function M.percentile(sorted, p)
   return sorted[math.max(1, math.ceil(#sorted * p))]
 end
 
+-- One line of per-call durations (seconds; sorted in place): count, p50, p99,
+-- p99.9, max and how many took over 20 µs. `width` pads the name.
+function M.call_summary(name, d, width)
+  table.sort(d)
+  if #d == 0 then return string.format("%-" .. width .. "s calls      0", name) end
+  local over = 0
+  for i = #d, 1, -1 do
+    if d[i] <= 20e-6 then break end
+    over = over + 1
+  end
+  local us = function(p) return M.percentile(d, p) * 1e6 end
+  return string.format("%-" .. width .. "s calls %6d   p50 %6.2f µs   p99 %6.2f µs   p99.9 %6.2f µs"
+    .. "   max %7.1f µs   over 20 µs: %d", name, #d, us(0.5), us(0.99), us(0.999), d[#d] * 1e6, over)
+end
+
+-- The floor under any read() of `size` bytes: `count` same-size Lua string
+-- allocations and copies (string.sub of a resident buffer), timed the same way,
+-- with no network. Its tail is the allocator's and the machine's, not the engine's.
+function M.alloc_floor(count, size)
+  local clock = net.clock
+  local big = string.rep("x", 1 << 20)
+  local durations = {}
+  for i = 1, count do
+    local off = (i * size) % (#big - size)
+    local t0 = clock()
+    local s = big:sub(off + 1, off + size)
+    durations[i] = clock() - t0
+    if #s ~= size then error("short sub") end
+  end
+  return durations
+end
+
 -- The PKI folder goes when the Lua state closes (after the servers using it).
 M._certs_reaper = setmetatable({}, { __gc = function()
   if certs_cache then

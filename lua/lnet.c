@@ -3,7 +3,6 @@
 #include <limits.h>
 #include <string.h>
 
-#include "engine.h"
 #include "lnet.h"
 
 int lnet_push_result(lua_State *L, net_result r) {
@@ -73,10 +72,12 @@ static int l_get_local_addresses(lua_State *L) {
 
 static int l_get_stats(lua_State *L) {
   net_stats s = net_get_stats();
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, (lua_Integer)s.module_bytes);
+  lua_setfield(L, -2, "module_bytes");
   lua_pushinteger(L, (lua_Integer)s.heap_bytes);
   lua_setfield(L, -2, "heap_bytes");
-  lua_pushinteger(L, (lua_Integer)net__live_servers());
+  lua_pushinteger(L, (lua_Integer)s.servers);
   lua_setfield(L, -2, "servers");
   lua_pushinteger(L, (lua_Integer)s.connections);
   lua_setfield(L, -2, "connections");
@@ -103,27 +104,37 @@ static int l_get_cacert_path(lua_State *L) {
   return 1;
 }
 
-/* set_wakeup(true): one SDL user event per burst of activity (returns its
- * type); set_wakeup(fn_lightuserdata [, ud]): a C callback `void fn(void *ud)`
- * on the I/O thread, for engines that hand a function pointer to Lua;
- * set_wakeup(false): off. */
+/* set_wakeup(true): SDL user events through the host's SDL (returns the
+ * event type and the SDL version, 2 or 3); set_wakeup(fn_lightuserdata
+ * [, ud]): a C callback `void fn(void *ud)` on a background thread, for
+ * engines that hand a function pointer to Lua; set_wakeup(false): off.
+ * false, reason when it cannot be done (no SDL in the process). */
 static int l_set_wakeup(lua_State *L) {
   int t = lua_type(L, 1);
+  const char *why = NULL;
   int r;
   if (t == LUA_TLIGHTUSERDATA) {
     void *p = lua_touserdata(L, 1);
     void (*fn)(void *);
     memcpy(&fn, &p, sizeof fn);   /* POSIX: function pointers fit a void * */
-    r = net_set_wakeup(NET_WAKE_CALLBACK, fn, lua_touserdata(L, 2));
+    r = net_set_wakeup(NET_WAKE_CALLBACK, fn, lua_touserdata(L, 2), &why);
   } else if (t == LUA_TBOOLEAN || t == LUA_TNIL || t == LUA_TNONE) {
-    r = net_set_wakeup(lua_toboolean(L, 1) ? NET_WAKE_SDL : NET_WAKE_OFF, NULL, NULL);
+    r = net_set_wakeup(lua_toboolean(L, 1) ? NET_WAKE_SDL : NET_WAKE_OFF, NULL, NULL, &why);
   } else {
     return luaL_typeerror(L, 1, "boolean or light userdata (a C function)");
   }
-  if (r != 0) return lnet_fail(L, "set_wakeup: cannot register an SDL event type", NET_E_LIMIT);
-  if (lua_toboolean(L, 1) && t == LUA_TBOOLEAN) lua_pushinteger(L, (lua_Integer)net_wakeup_event_type());
-  else lua_pushboolean(L, 1);
-  return 1;
+  if (r != 0) {
+    lua_pushboolean(L, 0);
+    lua_pushfstring(L, "set_wakeup: %s", why);
+    return 2;
+  }
+  if (!lua_toboolean(L, 1) || t != LUA_TBOOLEAN) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushinteger(L, (lua_Integer)net_wakeup_event_type());
+  lua_pushinteger(L, net_wakeup_sdl_version());
+  return 2;
 }
 
 /* One per luaopen_net: keeps the engine alive for as long as the state is. */

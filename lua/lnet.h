@@ -1,12 +1,16 @@
 /* lnet.h: shared pieces of the Lua binding (one file per object type).
- * Runs on whatever thread owns the lua_State; it only polls the engine. */
+ * Runs on whatever thread owns the lua_State; it only polls the engine,
+ * through net/net.h alone: the binding knows no sockets and no engine
+ * internals (the build gives lua/ no include path into net/). */
 #ifndef SLUICE_LNET_H
 #define SLUICE_LNET_H
+
+#include <stdbool.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "net.h"
+#include "../net/net.h"
 
 #define LNET_ADDR "net.address"
 #define LNET_TCP "net.tcp"
@@ -30,8 +34,6 @@ void lnet_new_class(lua_State *L, const char *name, const luaL_Reg *methods,
 net_addr **lnet_new_addr(lua_State *L);
 net_addr *lnet_check_addr(lua_State *L, int i);
 net_addr *lnet_test_addr(lua_State *L, int i);
-
-#include <stdbool.h>
 
 typedef struct lnet_tls_args {
   net_tls_opts o;

@@ -1,9 +1,7 @@
 /* lserver.c: the net.server object of the Lua binding (owner thread):
  * listening TCP and Unix sockets, plain or TLS. */
-#include <arpa/inet.h>
 #include <string.h>
 
-#include "engine.h"
 #include "lnet.h"
 
 typedef struct lserver {
@@ -18,17 +16,6 @@ int lnet_push_endpoint(lua_State *L, const net_endpoint *e) {
   else lua_pushnil(L);
   lua_pushstring(L, e->family == 6 ? "inet6" : e->family == 4 ? "inet" : "unix");
   return 3;
-}
-
-/* Servers bind to addresses, never to names: a lookup would block or race. */
-static bool is_ip_literal(const char *s, size_t len) {
-  char buf[64];
-  unsigned char bin[16];
-  if (len >= sizeof buf) return false;
-  if (len > 2 && s[0] == '[' && s[len - 1] == ']') s++, len -= 2;
-  memcpy(buf, s, len);
-  buf[len] = '\0';
-  return inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1;
 }
 
 /* create_server([addr,] port [, options]) or create_server{unix = path, ...} */
@@ -58,14 +45,14 @@ int lnet_create_server(lua_State *L) {
   if (!isint && lua_type(L, argi) != LUA_TNUMBER) return luaL_typeerror(L, argi, "integer");
   if (!isint || port < 0 || port > 65535) return luaL_argerror(L, argi, "port must be 0..65535");
   lnet_check_server_opts(L, argi + 1, &opts);   /* may raise: nothing is held yet */
-  if (ip && !is_ip_literal(ip, len))
-    return lnet_fail(L, "create_server: the address must be an IP literal or a resolved address",
-                     NET_E_INVALID);
   lserver *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->s = NULL;
   luaL_setmetatable(L, LNET_SERVER);
-  net_addr *made = ip ? net_resolve(ip, len, &err) : NULL;   /* a literal: resolved at once */
-  if (ip && !made) return lnet_fail(L, err, NET_E_INVALID);
+  /* servers bind to addresses, never to names: a lookup would block or race */
+  net_addr *made = ip ? net_parse_ip(ip, len, &err) : NULL;
+  if (ip && !made)
+    return lnet_fail(L, "create_server: the address must be an IP literal or a resolved address",
+                     NET_E_INVALID);
   u->s = net_server_open(made ? made : a, (uint16_t)port, &opts.o, &err, &code);
   net_addr_unref(made);
   return u->s ? 1 : lnet_fail(L, err, code);

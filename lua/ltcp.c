@@ -1,28 +1,24 @@
 /* ltcp.c: the net.tcp connection object of the Lua binding (owner thread),
  * for TCP and Unix sockets, plain or TLS. Every method polls the engine's
- * rings and atomics and returns at once. */
+ * buffers through net.h and returns at once. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
 #include "lnet.h"
 
 #define READ_MAX (1u << 20)   /* per call: bounds the time one read can take */
+#define CURSOR_DELIM_MAX 64   /* read_until remembers its progress for delimiters this long */
+#define GATHER_STACK 16384    /* reads across buffer pieces up to this size gather on the C stack */
 
 struct ltcp {
   net_conn *c;        /* NULL once closed */
-  net_addr *target;   /* what was asked for, kept for __tostring */
-  int port;
-  size_t scanned;     /* read_until: bytes already searched for the delimiter */
+  char where[128];    /* "host:port" asked for; the last endpoint once closed */
+  /* read_until: how far the buffered bytes were searched for `delim` without
+   * finding it; valid while nothing was consumed and the delimiter is the same */
+  size_t scanned;
+  size_t dlen;
+  char delim[CURSOR_DELIM_MAX];
 };
-
-/* A per-state buffer that gathers bytes spread over several chunks, so a read
- * costs one Lua string allocation whatever the layout. */
-typedef struct scratch {
-  char *p;
-  size_t cap;
-} scratch;
 
 static ltcp *check_tcp(lua_State *L) { return luaL_checkudata(L, 1, LNET_TCP); }
 
@@ -42,10 +38,8 @@ ltcp *lnet_new_tcp(lua_State *L) {
 }
 
 void lnet_tcp_adopt(ltcp *u, net_conn *c) {
-  net_endpoint e;
   u->c = c;
-  u->target = net_conn_peer(c);
-  if (net_conn_remote(c, &e)) u->port = e.port;
+  net_conn_describe(c, u->where, sizeof u->where);
 }
 
 /* c and err come from one open call made before this one: argument order is
@@ -71,10 +65,11 @@ int lnet_open_tcp_fn(lua_State *L) {
   lnet_check_conn_arg(L, 3, &opts);
   ltcp *u = lnet_new_tcp(L);
   const char *err = NULL;
-  u->target = a ? net_addr_ref(a) : net_resolve(host, len, &err);
-  if (!u->target) return lnet_fail(L, err, NET_E_INVALID);
-  u->port = (int)port;
-  net_conn *c = net_tcp_open(u->target, (uint16_t)port, &opts.o, &err);
+  net_addr *made = a ? NULL : net_resolve(host, len, &err);
+  if (!a && !made) return lnet_fail(L, err, NET_E_INVALID);
+  net_conn *c = net_tcp_open(a ? a : made, (uint16_t)port, &opts.o, &err);
+  net_addr_unref(made);   /* the connection holds its own reference */
+  if (c) net_conn_describe(c, u->where, sizeof u->where);
   return open_conn(L, u, c, err, opts.o.tls);
 }
 
@@ -87,8 +82,8 @@ int lnet_open_unix_fn(lua_State *L) {
   lnet_check_conn_arg(L, 2, &opts);
   ltcp *u = lnet_new_tcp(L);
   const char *err = NULL;
-  u->target = net__addr_unix(path);   /* names the path in __tostring */
   net_conn *c = net_unix_open(path, &opts.o, &err);
+  if (c) net_conn_describe(c, u->where, sizeof u->where);
   return open_conn(L, u, c, err, opts.o.tls);
 }
 
@@ -112,55 +107,53 @@ static int tcp_write(lua_State *L) {
   if (!u->c) return closed(L);
   long n = net_conn_write(u->c, data, len);
   if (n < 0) {
-    net_result r = net__conn_write_error(u->c);
+    net_result r = net_conn_write_status(u->c);
     return lnet_fail(L, r.msg, r.err);
   }
   lua_pushinteger(L, n);
   return 1;
 }
 
-static int scratch_gc(lua_State *L) {
-  scratch *s = lua_touserdata(L, 1);
-  free(s->p);
-  s->p = NULL;
-  s->cap = 0;
-  return 0;
-}
+/* ---- reading ---------------------------------------------------------------- */
 
-static char *scratch_get(lua_State *L, size_t n) {
-  scratch *s = lua_touserdata(L, lua_upvalueindex(1));
-  if (s->cap < n) {
-    char *p = realloc(s->p, n);
-    if (!p) luaL_error(L, "not enough memory");
-    s->p = p;
-    s->cap = n;
-  }
-  return s->p;
-}
-
-/* Pushes n (> 0, <= available) bytes, then consumes them: a memory error
- * while pushing leaves them in the ring. */
-static void push_bytes(lua_State *L, ltcp *u, size_t n) {
-  net_span sp[1];
-  if (net__conn_peek(u->c, sp, 1, n) == 1 && sp[0].len == n) {
-    lua_pushlstring(L, sp[0].base, n);
-  } else {
-    char *p = scratch_get(L, n);
-    lua_pushlstring(L, p, net__conn_copy(u->c, 0, p, n));
-  }
-  net__conn_consume(u->c, n);
+/* Everything consumed invalidates read_until's progress. */
+static void consume(ltcp *u, size_t n) {
+  net_conn_consume(u->c, n);
   u->scanned = 0;
 }
 
-/* When nothing is buffered: pushes the end of stream result, or returns 0. */
-static int push_end(lua_State *L, ltcp *u) {
-  long end = net__conn_read_end(u->c);
+/* Pushes the first n buffered bytes as a string and consumes them. Lua 5.4
+ * can only make a string by copying contiguous memory, so bytes in one piece
+ * of buffer memory (first, the span a peek already found) are copied once;
+ * bytes across pieces are gathered first (on the C stack when short, else
+ * in a luaL_Buffer that lives only for this call). A memory error while
+ * pushing leaves the bytes buffered. */
+static void push_bytes(lua_State *L, ltcp *u, size_t n, const net_span *first) {
+  if (first && first->len >= n) {
+    lua_pushlstring(L, first->base, n);
+  } else if (n <= GATHER_STACK) {
+    char buf[GATHER_STACK];
+    lua_pushlstring(L, buf, net_conn_copy(u->c, 0, buf, n));
+  } else {
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, n);
+    n = net_conn_copy(u->c, 0, p, n);   /* after allocating: a finalizer may have read */
+    luaL_pushresultsize(&b, n);
+  }
+  consume(u, n);
+}
+
+/* The end of reading: "" (nothing yet), nil (orderly end) or nil, msg, code. */
+static int push_end(lua_State *L, ltcp *u, long end) {
+  if (end == 0) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
   if (end == NET_READ_EOF) {
     lua_pushnil(L);
     return 1;
   }
-  if (end == NET_READ_ERROR) return failed(L, u->c);
-  return 0;
+  return failed(L, u->c);
 }
 
 static int tcp_read(lua_State *L) {
@@ -168,31 +161,39 @@ static int tcp_read(lua_State *L) {
   lua_Integer max = luaL_checkinteger(L, 2);
   if (max < 1) return luaL_argerror(L, 2, "max_len must be at least 1");
   if (!u->c) return closed(L);
-  size_t avail = net_conn_available(u->c);
-  if (avail == 0) {
-    int r = push_end(L, u);
-    if (r) return r;
-    avail = net_conn_available(u->c);   /* bytes may have raced in before the flag */
-    if (avail == 0) {
-      lua_pushliteral(L, "");
-      return 1;
-    }
+  size_t want = (lua_Unsigned)max < READ_MAX ? (size_t)max : READ_MAX;
+  net_span first;
+  int k = 1;
+  long n = net_conn_peek(u->c, want, &first, &k);
+  if (n <= 0) return push_end(L, u, n);
+  size_t total = (size_t)n;
+  if (total < want) {   /* more may lie past the first piece */
+    size_t avail = net_conn_available(u->c);
+    total = avail < want ? avail : want;
   }
-  if (avail > READ_MAX) avail = READ_MAX;
-  push_bytes(L, u, (lua_Unsigned)max < avail ? (size_t)max : avail);
+  push_bytes(L, u, total, &first);
   return 1;
 }
 
-/* Where delim starts in the buffered bytes, searching only what is new since
- * the last call; (size_t)-1 when absent. */
-static size_t find_delim(lua_State *L, ltcp *u, const char *delim, size_t dlen, size_t limit) {
-  size_t from = u->scanned >= dlen ? u->scanned - (dlen - 1) : 0;
-  if (limit <= from || limit - from < dlen) return (size_t)-1;
-  char *p = scratch_get(L, limit - from);
-  size_t n = net__conn_copy(u->c, from, p, limit - from);
-  u->scanned = from + n;
-  const char *hit = memmem(p, n, delim, dlen);
-  return hit ? from + (size_t)(hit - p) : (size_t)-1;
+/* Where delim starts within the first `limit` buffered bytes, searching
+ * only what is new since the last call with the same delimiter; -1 if absent. */
+static long find_delim(ltcp *u, const char *delim, size_t dlen, size_t limit) {
+  bool same = dlen <= CURSOR_DELIM_MAX && dlen == u->dlen && memcmp(delim, u->delim, dlen) == 0;
+  size_t from = same && u->scanned >= dlen ? u->scanned - (dlen - 1) : 0;
+  long at = net_conn_find(u->c, delim, dlen, from, limit);
+  if (dlen <= CURSOR_DELIM_MAX) {
+    memcpy(u->delim, delim, dlen);
+    u->dlen = dlen;
+    u->scanned = at < 0 ? limit : 0;
+  }
+  return at;
+}
+
+static int until_limit(lua_State *L, lua_Integer max, size_t cap) {
+  if ((lua_Unsigned)max > cap)   /* the buffer is full: no byte can come to help */
+    return lnet_fail(L, lua_pushfstring(L, "read_until: no delimiter within the %I-byte receive buffer",
+                                        (LUAI_UACINT)cap), NET_E_LIMIT);
+  return lnet_fail(L, lua_pushfstring(L, "read_until: no delimiter within %I bytes", max), NET_E_LIMIT);
 }
 
 static int tcp_read_until(lua_State *L) {
@@ -200,25 +201,26 @@ static int tcp_read_until(lua_State *L) {
   size_t dlen;
   const char *delim = luaL_checklstring(L, 2, &dlen);
   if (dlen == 0) return luaL_argerror(L, 2, "delimiter must not be empty");
-  lua_Integer max = luaL_optinteger(L, 3, u->c ? (lua_Integer)net__conn_cap(u->c) : READ_MAX);
+  if (dlen > NET_FIND_MAX) return luaL_argerror(L, 2, "delimiter must be at most 1024 bytes");
+  lua_Integer max = luaL_optinteger(L, 3, u->c ? (lua_Integer)net_conn_buffer_size(u->c) : READ_MAX);
   if (max < 1) return luaL_argerror(L, 3, "max_len must be at least 1");
   if (!u->c) return closed(L);
-  size_t avail = net_conn_available(u->c), want = (size_t)max;
-  size_t at = find_delim(L, u, delim, dlen, avail < want + dlen ? avail : want + dlen);
-  if (at != (size_t)-1 && at + dlen <= want) {
-    push_bytes(L, u, at + dlen);
+  size_t avail = net_conn_available(u->c), cap = net_conn_buffer_size(u->c);
+  size_t want = (lua_Unsigned)max < NET_BUFFER_MAX ? (size_t)max : NET_BUFFER_MAX;
+  long at = find_delim(u, delim, dlen, avail < want + dlen ? avail : want + dlen);
+  if (at >= 0 && (size_t)at + dlen <= want) {
+    push_bytes(L, u, (size_t)at + dlen, NULL);
     return 1;
   }
-  if (at != (size_t)-1 || avail >= want)   /* max_len bytes here and no delimiter among them */
-    return lnet_fail(L, lua_pushfstring(L, "read_until: no delimiter within %I bytes", max), NET_E_LIMIT);
-  if (net__conn_input_ended(u->c) && avail == net_conn_available(u->c)) {
+  if (at >= 0 || avail >= want || avail >= cap) return until_limit(L, max, cap);
+  if (net_conn_input_ended(u->c) && avail == net_conn_available(u->c)) {
     if (avail == 0) {
-      int r = push_end(L, u);
-      if (r) return r;
-    } else {
-      push_bytes(L, u, avail);   /* the rest, without the delimiter */
-      return 1;
+      net_span sp;
+      int k = 1;
+      return push_end(L, u, net_conn_peek(u->c, 1, &sp, &k));
     }
+    push_bytes(L, u, avail, NULL);   /* the rest, without the delimiter */
+    return 1;
   }
   lua_pushliteral(L, "");
   return 1;
@@ -368,31 +370,20 @@ static int tcp_get_tls_info(lua_State *L) {
 
 static int tcp_close(lua_State *L) {
   ltcp *u = check_tcp(L);
-  if (u->c) net_conn_close(u->c);
+  if (u->c) {
+    net_conn_describe(u->c, u->where, sizeof u->where);   /* for __tostring from now on */
+    net_conn_close(u->c);
+  }
   u->c = NULL;
-  return 0;
-}
-
-static int tcp_gc(lua_State *L) {
-  ltcp *u = check_tcp(L);
-  tcp_close(L);
-  net_addr_unref(u->target);
-  u->target = NULL;
   return 0;
 }
 
 static int tcp_tostring(lua_State *L) {
   static const char *const names[] = {"waiting", "success", "failure"};
   ltcp *u = check_tcp(L);
-  net_result r = u->c ? net_conn_status(u->c) : (net_result){NET_FAILURE, NET_E_CLOSED, "closed"};
-  const char *state = u->c ? names[r.status] : "closed";
-  net_endpoint e;
-  char host[256] = "?";
-  if (u->c && net_conn_remote(u->c, &e)) snprintf(host, sizeof host, "%s", e.ip);
-  else if (u->target) snprintf(host, sizeof host, "%s", net_addr_hostname(u->target));
-  if (u->port == 0) lua_pushfstring(L, "net.tcp(unix:%s, %s)", host, state);
-  else if (strchr(host, ':')) lua_pushfstring(L, "net.tcp([%s]:%d, %s)", host, u->port, state);
-  else lua_pushfstring(L, "net.tcp(%s:%d, %s)", host, u->port, state);
+  if (u->c) net_conn_describe(u->c, u->where, sizeof u->where);
+  const char *state = u->c ? names[net_conn_status(u->c).status] : "closed";
+  lua_pushfstring(L, "net.tcp(%s, %s)", u->where[0] ? u->where : "?", state);
   return 1;
 }
 
@@ -421,17 +412,10 @@ void lnet_open_tcp(lua_State *L) {
       {NULL, NULL},
   };
   static const luaL_Reg meta[] = {
-      {"__gc", tcp_gc},
+      {"__gc", tcp_close},
       {"__close", tcp_close},
       {"__tostring", tcp_tostring},
       {NULL, NULL},
   };
-  scratch *s = lua_newuserdatauv(L, sizeof *s, 0);
-  s->p = NULL;
-  s->cap = 0;
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, scratch_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  lnet_new_class(L, LNET_TCP, methods, meta, 1);   /* every method shares the buffer */
+  lnet_new_class(L, LNET_TCP, methods, meta, 0);
 }

@@ -5,20 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
 #include "lnet.h"
 
 typedef struct ludp {
   net_udp *u;                      /* NULL once closed */
   net_udp_counts last;             /* the counters when it was closed */
-  char where[NET_IPSTR_MAX + 8];   /* bound endpoint, kept for __tostring */
+  char where[NET_IP_MAX + 8];      /* bound endpoint, kept for __tostring */
   int port;
 } ludp;
 
 /* A received datagram. User values: 1 the payload, 2 the sender's
  * net.address once get_address made it. It holds no engine resource. */
 typedef struct ldgram {
-  net_sockaddr peer;
+  char ip[NET_IP_MAX];
+  int port;
 } ldgram;
 
 static ludp *check_udp(lua_State *L) { return luaL_checkudata(L, 1, LNET_UDP); }
@@ -48,7 +48,7 @@ static void check_open_opts(lua_State *L, int i, net_udp_opts *o) {
     } else if (strcmp(k, "buffer_size") == 0) {
       int isint = 0;
       lua_Integer n = lua_tointegerx(L, -1, &isint);
-      if (!isint || n < 1 || (lua_Unsigned)n > NET_RING_MAX_CAP)
+      if (!isint || n < 1 || (lua_Unsigned)n > NET_BUFFER_MAX)
         luaL_argerror(L, i, "option 'buffer_size' must be 1..1073741824 bytes");
       o->buffer_size = (size_t)n;
     } else {
@@ -77,17 +77,17 @@ int lnet_open_udp_fn(lua_State *L) {
   if (t == LUA_TSTRING) {
     size_t len;
     const char *ip = lua_tolstring(L, 1, &len);
-    net_sockaddr sa;
-    if (!net__udp_parse_ip(ip, len, &sa))   /* never a DNS lookup on this thread */
-      return lnet_fail(L, lua_pushfstring(L, "bind %s: not an IP address (resolve names with "
-                                             "net.resolve_address)", ip), NET_E_INVALID);
-    if (!(a = tmp = net_resolve(ip, len, &err))) return lnet_fail(L, err, NET_E_LIMIT);
+    if (!(a = tmp = net_parse_ip(ip, len, &err)))   /* never a DNS lookup on this thread */
+      return lnet_fail(L, lua_pushfstring(L, "bind %s: %s (resolve names with net.resolve_address)",
+                                          ip, err), NET_E_INVALID);
   }
   u->u = net_udp_open(a, port, &opts, &err, &code);
   net_addr_unref(tmp);   /* err never points into a resolved literal */
   if (!u->u) return lnet_fail(L, err, code);
   u->port = net_udp_port(u->u);
-  net__udp_where(u->u, u->where, sizeof u->where);
+  net_endpoint e;
+  net_udp_local(u->u, &e);
+  snprintf(u->where, sizeof u->where, e.family == 6 ? "[%s]:%d" : "%s:%d", e.ip, e.port);
   return 1;
 }
 
@@ -113,11 +113,10 @@ static int udp_send(lua_State *L) {
   } else {
     size_t hlen;
     const char *host = lua_tolstring(L, 2, &hlen);
-    net_sockaddr sa;
-    if (!net__udp_parse_ip(host, hlen, &sa))
+    if (!net_ip_family(host, hlen, NULL))   /* never a DNS lookup on this thread */
       return send_fail(L, lua_pushfstring(L, "send to %s: not an IP address (resolve names "
                                              "with net.resolve_address)", host), NET_E_INVALID);
-    code = net__udp_send_sa(u->u, &sa, port, data, len, &err);
+    code = net_udp_send_to(u->u, host, hlen, port, data, len, &err);
   }
   if (code != NET_E_NONE) return send_fail(L, err, code);
   lua_pushboolean(L, 1);
@@ -145,10 +144,13 @@ static int udp_receive(lua_State *L) {
     /* Allocating may have run a finalizer that received on this socket: take
      * the datagram only if it is still the one sized above. Nothing allocates
      * between here and the copy. */
-    if (net__udp_take(u->u, p, (size_t)n, n, &d->peer) != n) {
+    net_endpoint from;
+    if (net_udp_take(u->u, p, (size_t)n, n, &from) != n) {
       lua_settop(L, 1);
       continue;
     }
+    snprintf(d->ip, sizeof d->ip, "%.63s", from.ip);
+    d->port = from.port;
     luaL_pushresultsize(&b, (size_t)n);   /* out of memory here loses it, as UDP may */
     lua_setiuservalue(L, -2, 1);
     return 1;
@@ -223,7 +225,7 @@ static int udp_get_option(lua_State *L) {
   int opt = luaL_checkoption(L, 2, NULL, option_names);
   if (!u->u) return closed(L);
   if (opt == OPT_MULTICAST_IF) {
-    char buf[NET_IPSTR_MAX];
+    char buf[NET_IP_MAX];
     int fam = net_udp_get_multicast_if(u->u, buf, sizeof buf);
     if (fam < 0) return lnet_fail(L, "get_option multicast_interface failed", NET_E_IO);
     if (fam == 6) lua_pushinteger(L, (lua_Integer)strtol(buf, NULL, 10));
@@ -245,11 +247,9 @@ static int membership(lua_State *L, bool join) {
   ludp *u = check_udp(L);
   size_t len;
   const char *group = luaL_checklstring(L, 2, &len);
-  net_sockaddr g;
-  bool mc = net__udp_parse_ip(group, len, &g) &&
-            (g.sa.sa_family == AF_INET ? IN_MULTICAST(ntohl(g.in4.sin_addr.s_addr))
-                                       : IN6_IS_ADDR_MULTICAST(&g.in6.sin6_addr));
-  if (!mc) luaL_argerror(L, 2, "group must be an IPv4 or IPv6 multicast address");
+  int mc = 0;
+  if (!net_ip_family(group, len, &mc) || !mc)
+    luaL_argerror(L, 2, "group must be an IPv4 or IPv6 multicast address");
   const char *iface = check_iface(L, 3, true);
   if (!u->u) return closed(L);
   const char *err = NULL;
@@ -296,25 +296,25 @@ static int dgram_get_address(lua_State *L) {
   ldgram *d = check_dgram(L);
   if (lua_getiuservalue(L, 1, 2) != LUA_TNIL) return 1;
   net_addr **slot = lnet_new_addr(L);
-  *slot = net__addr_from_sockaddr(&d->peer.sa, net__sockaddr_len(&d->peer));
-  if (!*slot) return luaL_error(L, "not enough memory");
+  const char *err;
+  *slot = net_parse_ip(d->ip, strlen(d->ip), &err);   /* the sender's IP: never a lookup */
+  if (!*slot) return luaL_error(L, "get_address: %s", err);
   lua_pushvalue(L, -1);
   lua_setiuservalue(L, 1, 2);   /* the same object every time */
   return 1;
 }
 
 static int dgram_get_port(lua_State *L) {
-  lua_pushinteger(L, net__sockaddr_port(&check_dgram(L)->peer));
+  lua_pushinteger(L, check_dgram(L)->port);
   return 1;
 }
 
 static int dgram_tostring(lua_State *L) {
   ldgram *d = check_dgram(L);
-  char where[NET_IPSTR_MAX + 8];
-  net__sockaddr_str(&d->peer.sa, where, sizeof where, true);
   lua_getiuservalue(L, 1, 1);
   size_t len = lua_rawlen(L, -1);
-  lua_pushfstring(L, "net.datagram(%s, %I bytes)", where, (LUAI_UACINT)len);
+  lua_pushfstring(L, strchr(d->ip, ':') ? "net.datagram([%s]:%d, %I bytes)" : "net.datagram(%s:%d, %I bytes)",
+                  d->ip, d->port, (LUAI_UACINT)len);
   return 1;
 }
 

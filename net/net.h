@@ -49,6 +49,16 @@ typedef enum net_err {
 NET_API const char *net_errcode(net_err e);
 NET_API const char *net_strerror(net_err e);
 
+/* A piece of buffer memory (a zero-copy view into a connection's buffer). */
+typedef struct net_span {
+  char *base;
+  size_t len;
+} net_span;
+
+#define NET_IP_MAX 64            /* an IP address as text, with an IPv6 zone */
+#define NET_BUFFER_MAX (1u << 30)   /* the largest buffer_size */
+#define NET_FIND_MAX 1024        /* the longest delimiter net_conn_find takes */
+
 /* A status with its failure details; msg is "" unless status is NET_FAILURE. */
 typedef struct net_result {
   net_status status;
@@ -56,38 +66,55 @@ typedef struct net_result {
   const char *msg;   /* valid while the object is referenced */
 } net_result;
 
-/* Engine lifetime. Each net_init must be paired with net_quit. The I/O thread
- * starts on first use and is joined when the last user (net_init reference or
- * live object) goes away. Returns 0, or -1 when the engine cannot start. */
+/* Engine setup: returns 0, or -1 when the engine cannot be set up. net_quit
+ * pairs with it and never blocks. The I/O thread starts with the first
+ * object and then stays parked for the life of the process; closing a
+ * handle never waits for it (a lingering close finishes in the background). */
 NET_API int net_init(void);
 NET_API void net_quit(void);
 
 /* Block at most timeout_ms (-1: forever) until the engine publishes anything
  * (data, state change, drained buffer). Returns 1 on activity, 0 on timeout. */
 NET_API int net_wait_activity(int timeout_ms);
+/* The same, counting from *seen (0 at first): returns at once if anything
+ * was published since the caller's previous wait, and updates *seen. */
+NET_API int net_wait_activity_since(uint64_t *seen, int timeout_ms);
 
-/* Host wake-ups: when data arrives or a state changes, the I/O thread wakes
- * the host's frame loop, at most once until the host polls again (any status,
- * read or available call). NET_WAKE_SDL pushes one SDL user event (of the type
- * net_wakeup_event_type returns) so a loop sleeping in SDL_WaitEventTimeout
- * runs at once; NET_WAKE_CALLBACK calls fn(ud) on the I/O thread, which must
- * return quickly and must not call back into the engine. NET_WAKE_OFF: none. */
+/* Host wake-ups: when data arrives or a state changes, a background thread
+ * wakes the host's frame loop once, and repeats that at most every 20 ms
+ * until the host polls (any status, read, available or accept call), so a
+ * host that dropped a wake-up it was not ready for gets another.
+ * NET_WAKE_SDL pushes an SDL user event (of the type net_wakeup_event_type
+ * returns, code 1) through the SDL the host runs, SDL3 or SDL2, found at run
+ * time (never linked): a loop asleep in SDL_WaitEvent* runs at once.
+ * NET_WAKE_CALLBACK calls fn(ud) on a background thread; it must return
+ * quickly and must not call back into the engine. NET_WAKE_OFF: none.
+ * Returns 0, or -1 with *why (static text): no SDL reachable in this process
+ * (an SDL linked statically into the host exports nothing), ... */
 typedef enum net_wake_mode { NET_WAKE_OFF, NET_WAKE_SDL, NET_WAKE_CALLBACK } net_wake_mode;
-NET_API int net_set_wakeup(net_wake_mode mode, void (*fn)(void *ud), void *ud);
-NET_API uint32_t net_wakeup_event_type(void);   /* 0 until NET_WAKE_SDL was set */
+NET_API int net_set_wakeup(net_wake_mode mode, void (*fn)(void *ud), void *ud, const char **why);
+NET_API uint32_t net_wakeup_event_type(void);   /* 0 unless NET_WAKE_SDL is on */
+NET_API int net_wakeup_sdl_version(void);       /* 2 or 3 while NET_WAKE_SDL is on, else 0 */
 
 /* Monotonic time in seconds. */
 NET_API double net_clock(void);
 
 typedef struct net_stats {
-  size_t heap_bytes;    /* malloc'ed bytes in use in the process (glibc), else 0 */
+  size_t module_bytes;  /* memory the engine holds (objects, buffers, queues) */
+  size_t heap_bytes;    /* malloc'ed bytes in use in the whole process, the host's
+                           included (glibc), else 0 */
   size_t connections;   /* connection objects alive in the engine */
+  size_t servers;       /* listening servers alive */
   size_t udp;           /* UDP sockets alive in the engine */
   size_t addresses;     /* address objects alive */
   size_t buffer_bytes;  /* ring memory held by all connections and UDP sockets */
   size_t chunks;        /* buffer chunks handed out */
 } net_stats;
 NET_API net_stats net_get_stats(void);
+
+/* Tests: lets `after` more engine allocations succeed, then fails `count` in
+ * a row (count 0: off). Failures surface as "limit" errors. */
+NET_API void net_debug_fail_allocs(long after, long count);
 
 /* ---- Addresses --------------------------------------------------------- */
 typedef struct net_addr net_addr;
@@ -102,6 +129,11 @@ NET_API const char *net_addr_ip(net_addr *a);        /* NULL unless resolved */
 NET_API const char *net_addr_hostname(net_addr *a);
 NET_API net_addr *net_addr_ref(net_addr *a);
 NET_API void net_addr_unref(net_addr *a);
+/* A resolved address from an IP literal ("127.0.0.1", "::1", "[::1]",
+ * "fe80::1%eth0"), or NULL with *err: never a lookup. */
+NET_API net_addr *net_parse_ip(const char *s, size_t len, const char **err);
+/* 4 or 6 for an IP literal (and *multicast, when not NULL), else 0. */
+NET_API int net_ip_family(const char *s, size_t len, int *multicast);
 
 /* ---- TCP connections --------------------------------------------------- */
 typedef struct net_conn net_conn;
@@ -149,7 +181,7 @@ typedef struct net_conn_opts {
 
 /* Where a socket is: an IP and port, or a Unix socket path (port 0). */
 typedef struct net_endpoint {
-  char ip[110];
+  char ip[110];              /* IP text (NET_IP_MAX fits), or the socket path */
   int port;
   int family;                /* 4, 6, or 0 for Unix sockets */
 } net_endpoint;
@@ -162,15 +194,35 @@ NET_API net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *
 NET_API net_result net_conn_status(net_conn *c);
 NET_API net_result net_conn_wait_connected(net_conn *c, int timeout_ms);
 /* Accepts up to len bytes into the send buffer; returns the count (0: full).
- * Returns -1 once the connection has failed. */
+ * Returns -1 once the connection has failed or its sending side was shut
+ * down: net_conn_write_status says which. */
 NET_API long net_conn_write(net_conn *c, const void *data, size_t len);
+NET_API net_result net_conn_write_status(net_conn *c);
 /* Copies up to max arrived bytes into buf. Returns the count, 0 when nothing has
- * arrived yet, NET_READ_EOF after an orderly close once all data was read, or
- * NET_READ_ERROR once failed and drained (see net_conn_status). */
+ * arrived yet, NET_READ_EOF after an orderly close once all data was read (or
+ * after net_conn_shutdown(NET_SHUT_RECEIVE): final, later bytes are dropped),
+ * or NET_READ_ERROR once failed and drained (see net_conn_status). */
 #define NET_READ_EOF (-1)
 #define NET_READ_ERROR (-2)
 NET_API long net_conn_read(net_conn *c, void *buf, size_t max);
+/* Zero-copy read: describes up to max arrived bytes as at most *nspans spans
+ * of buffer memory (*nspans is set to the count), valid until this thread's
+ * next consuming call on c. Returns the byte count, or 0 / NET_READ_EOF /
+ * NET_READ_ERROR as net_conn_read. Nothing is consumed: net_conn_consume
+ * drops bytes once the caller is done with them. */
+NET_API long net_conn_peek(net_conn *c, size_t max, net_span *spans, int *nspans);
+NET_API void net_conn_consume(net_conn *c, size_t n);
+/* Copies up to n arrived bytes starting off bytes in, consuming nothing
+ * (headers, length prefixes); returns the count. */
+NET_API size_t net_conn_copy(net_conn *c, size_t off, void *dst, size_t n);
+/* The offset of the first delim (1..NET_FIND_MAX bytes) lying wholly within
+ * the arrived bytes [from, limit), or -1. Searches in place, copying nothing. */
+NET_API long net_conn_find(net_conn *c, const void *delim, size_t dlen, size_t from, size_t limit);
+/* 1 once no more bytes will arrive (the peer closed, the connection failed,
+ * or the receiving side was shut down); what arrived may still be read. */
+NET_API int net_conn_input_ended(net_conn *c);
 NET_API size_t net_conn_available(net_conn *c);
+NET_API size_t net_conn_buffer_size(net_conn *c);   /* the cap of each direction */
 NET_API size_t net_conn_pending_writes(net_conn *c);
 NET_API size_t net_conn_wait_drained(net_conn *c, int timeout_ms);
 /* A Unix domain socket connection, with the same semantics as TCP. */
@@ -205,6 +257,9 @@ NET_API int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **e
 NET_API int net_conn_tls_info(net_conn *c, net_tls_info *out);
 /* The peer's address once connected (new reference), else NULL. */
 NET_API net_addr *net_conn_peer(net_conn *c);
+/* "127.0.0.1:80", "[::1]:80" or "unix:/path": the peer once connected, else
+ * what was asked for. */
+NET_API void net_conn_describe(net_conn *c, char *buf, size_t len);
 /* Graceful close: accepted bytes are still delivered (bounded by the linger
  * time), then the socket closes. Releases the handle: c is invalid afterwards. */
 NET_API void net_conn_close(net_conn *c);
@@ -257,8 +312,9 @@ typedef struct net_udp_opts {
  * net_udp_close. opts may be NULL. */
 NET_API net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *opts,
                               const char **err, net_err *code);
-/* The port actually bound (the real one when 0 was asked). */
+/* The port actually bound (the real one when 0 was asked), and the endpoint. */
 NET_API uint16_t net_udp_port(net_udp *u);
+NET_API void net_udp_local(net_udp *u, net_endpoint *out);
 /* NET_SUCCESS while usable; NET_FAILURE once the I/O thread met an error it
  * cannot count and go on from (never a send or ICMP error: see net_udp_stats). */
 NET_API net_result net_udp_status(net_udp *u);
@@ -275,6 +331,10 @@ NET_API net_result net_udp_status(net_udp *u);
  * broadcast permission, ...) only counts in net_udp_stats. */
 NET_API net_err net_udp_send(net_udp *u, net_addr *to, uint16_t port, const void *data,
                              size_t len, const char **err);
+/* net_udp_send to an IP literal (never a lookup: NET_E_INVALID "not an IP
+ * address" for a name). */
+NET_API net_err net_udp_send_to(net_udp *u, const char *ip, size_t iplen, uint16_t port,
+                                const void *data, size_t len, const char **err);
 
 /* Receiving: the datagrams the I/O thread queued, oldest first. */
 #define NET_UDP_NONE (-1)   /* no datagram is waiting */
@@ -287,6 +347,10 @@ NET_API long net_udp_next_size(net_udp *u);
  * new resolved address reference (NULL when out of memory), port its port. */
 NET_API long net_udp_receive(net_udp *u, void *buf, size_t cap, net_addr **from,
                              uint16_t *port);
+/* Takes the next datagram only if its payload size is want (any: -1), else
+ * NET_UDP_NONE: a caller that sized its buffer with net_udp_next_size never
+ * takes another one. from (if not NULL) gets the sender. */
+NET_API long net_udp_take(net_udp *u, void *buf, size_t cap, long want, net_endpoint *from);
 
 /* Counters the I/O thread keeps (monotonic, read without a lock). When the
  * receive queue is full, the datagrams that arrive are read and dropped (the

@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "poller.h"
 
 struct net_poller {
@@ -13,11 +14,11 @@ struct net_poller {
 };
 
 net_poller *net__poller_create(void) {
-  net_poller *p = calloc(1, sizeof *p);
+  net_poller *p = net__calloc(1, sizeof *p);
   if (!p) return NULL;
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
   p->cap = 256;
-  p->events = malloc(sizeof *p->events * (size_t)p->cap);
+  p->events = net__malloc(sizeof *p->events * (size_t)p->cap);
   if (p->epfd < 0 || !p->events) {
     net__poller_free(p);
     return NULL;
@@ -28,8 +29,8 @@ net_poller *net__poller_create(void) {
 void net__poller_free(net_poller *p) {
   if (!p) return;
   if (p->epfd >= 0) close(p->epfd);
-  free(p->events);
-  free(p);
+  net__free(p->events);
+  net__free(p);
 }
 
 static int ctl(net_poller *p, int op, int fd, int mask, void *ud) {

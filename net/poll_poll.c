@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "poller.h"
 
 struct net_poller {
@@ -16,21 +17,21 @@ struct net_poller {
   int next;             /* where the next scan starts, for fairness */
 };
 
-net_poller *net__poller_create(void) { return calloc(1, sizeof(net_poller)); }
+net_poller *net__poller_create(void) { return net__calloc(1, sizeof(net_poller)); }
 
 void net__poller_free(net_poller *p) {
   if (!p) return;
-  free(p->fds);
-  free(p->uds);
-  free(p->slot_of);
-  free(p);
+  net__free(p->fds);
+  net__free(p->uds);
+  net__free(p->slot_of);
+  net__free(p);
 }
 
 static int grow(net_poller *p, int fd) {
   if (fd >= p->slot_cap) {
     int cap = p->slot_cap ? p->slot_cap : 64;
     while (cap <= fd) cap *= 2;
-    int *s = realloc(p->slot_of, sizeof *s * (size_t)cap);
+    int *s = net__realloc(p->slot_of, sizeof *s * (size_t)cap);
     if (!s) return -1;
     memset(s + p->slot_cap, 0, sizeof *s * (size_t)(cap - p->slot_cap));
     p->slot_of = s;
@@ -38,10 +39,10 @@ static int grow(net_poller *p, int fd) {
   }
   if (p->n == p->cap) {
     int cap = p->cap ? p->cap * 2 : 64;
-    struct pollfd *f = realloc(p->fds, sizeof *f * (size_t)cap);
+    struct pollfd *f = net__realloc(p->fds, sizeof *f * (size_t)cap);
     if (!f) return -1;
     p->fds = f;
-    void **u = realloc(p->uds, sizeof *u * (size_t)cap);
+    void **u = net__realloc(p->uds, sizeof *u * (size_t)cap);
     if (!u) return -1;
     p->uds = u;
     p->cap = cap;

@@ -2,6 +2,8 @@
  * Producer calls run on one thread, consumer calls on one other; the pool on any. */
 #include "ring.h"
 
+#include "alloc.h"
+
 #include <assert.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -84,7 +86,7 @@ void *net_chunk_alloc(void) {
   if (c)
     atomic_fetch_sub_explicit(&pool.cached, 1, memory_order_relaxed);
   else
-    c = aligned_alloc(NET_CACHELINE, CHUNK);
+    c = net__aligned(CHUNK);
   if (c)
     atomic_fetch_add_explicit(&pool.live, 1, memory_order_relaxed);
   return c;
@@ -98,7 +100,7 @@ void net_chunk_free(void *chunk) {
   atomic_fetch_add_explicit(&pool.cached, 1, memory_order_relaxed);
   if (!pool_push(chunk)) {
     atomic_fetch_sub_explicit(&pool.cached, 1, memory_order_relaxed);
-    free(chunk);                      /* free list full: back to the system */
+    net__free_aligned(chunk);         /* free list full: back to the system */
   }
 }
 
@@ -113,7 +115,7 @@ void net_chunk_pool_trim(void) {
   void *c;
   while ((c = pool_pop()) != NULL) {
     atomic_fetch_sub_explicit(&pool.cached, 1, memory_order_relaxed);
-    free(c);
+    net__free_aligned(c);
   }
 }
 
@@ -144,7 +146,7 @@ void ring_destroy(net_ring *r) {
   if (r->slots) {
     for (size_t i = 0; i < r->nslots; i++)
       net_chunk_free(atomic_load_explicit(&r->slots[i], memory_order_relaxed));
-    free(r->slots);
+    net__free(r->slots);
   }
   ring_init(r, r->cap);
 }
@@ -203,7 +205,7 @@ static bool producer_enter(net_ring *r) {
 static char *producer_chunk(net_ring *r, size_t pos) {
   if (!r->slots) {
     /* written before any tail publish, so the consumer sees it via tail's acquire */
-    r->slots = calloc(r->nslots, sizeof *r->slots);
+    r->slots = net__calloc(r->nslots, sizeof *r->slots);
     if (!r->slots)
       return NULL;
   }
@@ -413,4 +415,36 @@ size_t ring_copy(net_ring *r, size_t off, void *dst, size_t n) {
     done += len;
   }
   return n;
+}
+
+/* A needle that straddles the chunk boundary at pos: the last nlen-1 bytes
+ * before it and the first nlen-1 after it, searched as one piece. */
+static long find_across(net_ring *r, size_t head, const char *needle, size_t nlen, size_t pos,
+                        size_t lo, size_t hi) {
+  char stitch[2 * NET_FIND_MAX];
+  size_t a = pos - lo < nlen - 1 ? pos - lo : nlen - 1;
+  size_t b = hi - pos < nlen - 1 ? hi - pos : nlen - 1;
+  if (a == 0 || a + b < nlen) return -1;
+  size_t n = ring_copy(r, pos - a - head, stitch, a + b);
+  const char *hit = memmem(stitch, n, needle, nlen);
+  return hit ? (long)(pos - a - head + (size_t)(hit - stitch)) : -1;
+}
+
+long ring_find(net_ring *r, const void *needle, size_t nlen, size_t from, size_t limit) {
+  size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+  size_t avail = consumer_avail(r, head, limit);
+  size_t lo = head + from, hi = head + min_size(limit, avail);
+  if (nlen == 0 || nlen > NET_FIND_MAX || lo >= hi || hi - lo < nlen) return -1;
+  for (size_t pos = lo; pos < hi;) {
+    size_t at = pos % CHUNK, len = min_size(hi - pos, CHUNK - at);
+    const char *base = consumer_chunk(r, pos) + at;
+    const char *hit = memmem(base, len, needle, nlen);
+    if (hit) return (long)(pos - head + (size_t)(hit - base));
+    pos += len;
+    if (pos < hi && nlen > 1) {   /* matches that start in this piece and end in the next */
+      long k = find_across(r, head, needle, nlen, pos, lo, hi);
+      if (k >= 0) return k;
+    }
+  }
+  return -1;
 }

@@ -7,16 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net.h"
+
 #define NET_CHUNK_SIZE  16384u          /* one TLS record fits in one chunk */
 #define NET_RING_DEFAULT_CAP (1u << 20)
 #define NET_RING_MAX_CAP (1u << 30)
 #define NET_CACHELINE 64
-
-/* A contiguous piece of ring memory, handed to recvmsg/sendmsg or memcpy. */
-typedef struct net_span {
-  char *base;
-  size_t len;
-} net_span;
 
 /* Positions are free-running byte counters: used = tail - head, never masked
  * until a chunk is looked up. Byte p lives in chunk slot (p / CHUNK) % nslots at
@@ -70,6 +66,9 @@ size_t ring_used(net_ring *r);            /* consumer's (or anyone's) view */
 /* Consumer: copies up to n readable bytes starting off bytes past head,
  * consuming nothing; returns the count. */
 size_t ring_copy(net_ring *r, size_t off, void *dst, size_t n);
+/* Consumer: the offset (from head) of the first needle lying wholly within
+ * the readable bytes [from, limit), or -1. nlen is 1..NET_FIND_MAX. */
+long ring_find(net_ring *r, const void *needle, size_t nlen, size_t from, size_t limit);
 
 /* Bytes of chunk memory this ring holds now (either side; approximate while busy). */
 size_t ring_memory(net_ring *r);

@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "engine.h"
+#include "alloc.h"
+#include "conn.h"
 #include "poller.h"
+#include "wake.h"
 
 #define DEFAULT_BACKLOG 128
 #define QUEUE_MIN 64
@@ -34,27 +36,24 @@ struct net_server {
   /* I/O thread only */
   net_sock fd;
   int poll_mask;
-  bool listed, stopped;
-  struct net_server *next;          /* the I/O thread's list */
+  bool stopped;
 };
-
-static net_server *servers;          /* I/O thread only */
-static atomic_size_t live_servers;
 
 #define SERVER(io_ptr) ((net_server *)(io_ptr))
 
 static void server_destroy(net_io *io) {
   net_server *s = SERVER(io);
   net__tls_cfg_free(s->tls);
-  free(s->unix_path);
-  free(s->q);
-  free(s);
-  atomic_fetch_sub(&live_servers, 1);
+  net__free(s->unix_path);
+  net__free(s->q);
+  net__free_aligned(s);
+  atomic_fetch_sub(&net__live_servers, 1);
 }
 
 static void server_kicked(net_io *io);
 static void server_event(net_io *io, int mask);
-static const net_io_ops server_ops = {server_kicked, server_event, server_destroy};
+static void server_timer(net_io *io, uint64_t now) { (void)io, (void)now; }
+static const net_io_ops server_ops = {server_kicked, server_event, server_timer, server_destroy};
 
 /* ---- owner side -------------------------------------------------------- */
 
@@ -66,9 +65,11 @@ static int bind_unix(net_server *s, const char *path, int backlog, const char **
   if (lstat(path, &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) return errno = EEXIST, -1;   /* never delete a user's file */
     /* A socket file nobody listens on is left over from a crash: replace it.
-     * One somebody answers on is in use. */
-    net_sock probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int live = probe >= 0 && connect(probe, (struct sockaddr *)&un, sizeof un) == 0;
+     * One somebody answers on is in use. The probe is non-blocking: a Unix
+     * connect then answers at once (refused: stale; a full backlog: live). */
+    net_sock probe = net_sock_open(AF_UNIX, SOCK_STREAM);
+    int r = probe >= 0 ? connect(probe, (struct sockaddr *)&un, sizeof un) : -1;
+    bool live = probe >= 0 && (r == 0 || errno == EAGAIN || errno == EINPROGRESS);
     if (probe >= 0) net_sock_close(probe);
     if (live) return errno = EADDRINUSE, -1;
     unlink(path);
@@ -96,17 +97,16 @@ static int bind_ip(net_server *s, const net_addr *a, uint16_t port, const net_se
   if (!o->no_reuseaddr) setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (!a && sa.sa.sa_family == AF_INET6)   /* dual stack: IPv4 clients too */
     setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-  if (sa.sa.sa_family == AF_INET6) sa.in6.sin6_port = htons(port);
-  else sa.in4.sin_port = htons(port);
-  socklen_t len = sa.sa.sa_family == AF_INET6 ? sizeof sa.in6 : sizeof sa.in4;
-  if (bind(s->fd, &sa.sa, len) < 0 || listen(s->fd, o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG) < 0)
+  net__sa_set_port(&sa, port);
+  if (bind(s->fd, &sa.sa, net__sa_len(&sa)) < 0 ||
+      listen(s->fd, o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG) < 0)
     return -1;
-  len = sizeof s->local;
+  socklen_t len = sizeof s->local;
   return getsockname(s->fd, &s->local.sa, &len);
 }
 
 static net_server *server_new(const net_server_opts *o, const char **err) {
-  net_server *s = aligned_alloc(NET_CACHELINE, (sizeof *s + NET_CACHELINE - 1) / NET_CACHELINE * NET_CACHELINE);
+  net_server *s = net__aligned(sizeof *s);
   if (!s) return *err = "out of memory", NULL;
   memset(s, 0, sizeof *s);
   net__io_init(&s->obj, &server_ops, 2);   /* the owner's and the I/O thread's */
@@ -117,8 +117,8 @@ static net_server *server_new(const net_server_opts *o, const char **err) {
   int backlog = o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG;
   for (s->qcap = QUEUE_MIN; s->qcap < (size_t)backlog; s->qcap *= 2) {
   }
-  s->q = calloc(s->qcap, sizeof *s->q);
-  atomic_fetch_add(&live_servers, 1);
+  s->q = net__calloc(s->qcap, sizeof *s->q);
+  atomic_fetch_add(&net__live_servers, 1);
   if (!s->q) {
     server_destroy(&s->obj);
     return *err = "out of memory", NULL;
@@ -129,12 +129,15 @@ static net_server *server_new(const net_server_opts *o, const char **err) {
 /* Owner thread; the caller copies the text before its next call. */
 static const char *listen_error(const net_server_opts *o, const net_addr *a, uint16_t port, int e) {
   static _Thread_local char msg[512];
-  char where[NET_IPSTR_MAX + 120], ip[NET_IPSTR_MAX] = "*", buf[128];
+  char where[NET_IP_MAX + 120], buf[128];
   if (o->unix_path) {
     snprintf(where, sizeof where, "unix:%s", o->unix_path);
+  } else if (a) {
+    net_sockaddr sa = a->sa[0];
+    net__sa_set_port(&sa, port);
+    net__sa_str(&sa, where, sizeof where, true);
   } else {
-    if (a) net__sockaddr_str(&a->sa[0].sa, ip, sizeof ip, false);
-    snprintf(where, sizeof where, strchr(ip, ':') ? "[%s]:%u" : "%s:%u", ip, (unsigned)port);
+    snprintf(where, sizeof where, "*:%u", (unsigned)port);
   }
   snprintf(msg, sizeof msg, "listen %s: %s", where,
            e == EEXIST ? "a file that is not a socket is in the way" : net__errstr(e, buf, sizeof buf));
@@ -158,7 +161,7 @@ net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o
   errno = 0;
   if (o->unix_path) {
     s->fd = net_sock_open(AF_UNIX, SOCK_STREAM);
-    s->unix_path = strdup(o->unix_path);
+    s->unix_path = net__strdup(o->unix_path);
     r = s->fd == NET_BAD_SOCK || !s->unix_path ? -1
         : bind_unix(s, o->unix_path, o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG, err);
   } else {
@@ -183,18 +186,27 @@ net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o
   return s;
 }
 
+static bool queue_empty(net_server *s) {
+  /* acquire: pairs with the release in queue_push; the connection is complete */
+  return atomic_load_explicit(&s->q_head, memory_order_relaxed) ==
+         atomic_load_explicit(&s->q_tail, memory_order_acquire);
+}
+
 net_result net_server_status(net_server *s) {
   net__host_polled();
   int st = atomic_load_explicit(&s->state, memory_order_acquire);
+  if (queue_empty(s)) net__io_seen(&s->obj);
   if (st == NET_FAILURE) return (net_result){NET_FAILURE, s->err.code, s->err.msg};
   return (net_result){NET_SUCCESS, NET_E_NONE, ""};
 }
 
 net_conn *net_server_accept(net_server *s) {
   net__host_polled();
+  if (queue_empty(s)) {
+    net__io_seen(&s->obj);
+    return NULL;
+  }
   size_t head = atomic_load_explicit(&s->q_head, memory_order_relaxed);
-  /* acquire: pairs with the release in queue_push; the connection is complete */
-  if (head == atomic_load_explicit(&s->q_tail, memory_order_acquire)) return NULL;
   net_conn *c = s->q[head & (s->qcap - 1)];
   /* release: the slot is free again for queue_push */
   atomic_store_explicit(&s->q_head, head + 1, memory_order_release);
@@ -215,9 +227,7 @@ int net_server_local(net_server *s, net_endpoint *out) {
     snprintf(out->ip, sizeof out->ip, "%s", s->unix_path);
     return 1;
   }
-  net__sockaddr_str(&s->local.sa, out->ip, sizeof out->ip, false);
-  out->family = s->local.sa.sa_family == AF_INET6 ? 6 : 4;
-  out->port = ntohs(s->local.sa.sa_family == AF_INET6 ? s->local.in6.sin6_port : s->local.in4.sin_port);
+  net__sa_endpoint(&s->local, out);
   return 1;
 }
 
@@ -229,6 +239,7 @@ void net_server_close(net_server *s) {
   struct stat st;
   if (s->unix_path && stat(s->unix_path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
     unlink(s->unix_path);   /* our socket file, not one somebody put there since */
+  net__io_seen(&s->obj);
   atomic_store(&s->closing, 1);
   net__engine_kick(&s->obj);
   net__io_unref(&s->obj);
@@ -238,11 +249,13 @@ void net_server_close(net_server *s) {
 /* ---- I/O thread --------------------------------------------------------- */
 
 static void server_fail(net_server *s, const char *op, int e) {
-  char buf[128];
-  net__seterr(&s->err, net__errno_code(e), "%s: %s", op, net__errstr(e, buf, sizeof buf));
+  char where[NET_IP_MAX + 120];
+  if (s->unix_path) snprintf(where, sizeof where, "unix:%s", s->unix_path);
+  else net__sa_str(&s->local, where, sizeof where, true);
+  net__seterr_sys(&s->err, op, where, e);
   atomic_store_explicit(&s->state, NET_FAILURE, memory_order_release);
   net__engine_set_interest(s->fd, &s->poll_mask, 0, &s->obj);
-  net__engine_activity();
+  net__io_publish(&s->obj);
 }
 
 static void set_accepting(net_server *s, bool on) {
@@ -295,11 +308,12 @@ static void accept_some(net_server *s) {
       continue;
     }
     if (!queue_push(s, c)) net__conn_abandon(c);   /* cannot happen: checked above */
-    net__engine_activity();
+    net__io_publish(&s->obj);
   }
 }
 
 static void server_stop(net_server *s) {
+  net__io_seen(&s->obj);   /* published after the owner's close: nobody's news */
   if (s->fd != NET_BAD_SOCK) {
     net__engine_set_interest(s->fd, &s->poll_mask, 0, &s->obj);
     net_sock_close(s->fd);
@@ -308,22 +322,12 @@ static void server_stop(net_server *s) {
   size_t head = atomic_load(&s->q_head), tail = atomic_load(&s->q_tail);
   for (; head != tail; head++) net__conn_abandon(s->q[head & (s->qcap - 1)]);
   atomic_store(&s->q_head, head);
-  for (net_server **p = &servers; *p; p = &(*p)->next)
-    if (*p == s) {
-      *p = s->next;
-      break;
-    }
-  net__io_unref(&s->obj);   /* the I/O thread's reference */
+  net__io_retire(&s->obj);   /* the I/O thread's reference */
 }
 
 static void server_kicked(net_io *io) {
   net_server *s = SERVER(io);
   if (s->stopped) return;
-  if (!s->listed) {
-    s->listed = true;
-    s->next = servers;
-    servers = s;
-  }
   if (atomic_load(&s->closing)) {
     s->stopped = true;
     server_stop(s);
@@ -337,21 +341,3 @@ static void server_event(net_io *io, int mask) {
   if (s->fd == NET_BAD_SOCK || atomic_load(&s->state) == NET_FAILURE) return;
   if (mask & (NET_POLL_IN | NET_POLL_ERR)) accept_some(s);
 }
-
-static void servers_resolved(void) {}
-static uint64_t servers_timers(uint64_t now) {
-  (void)now;
-  return 0;
-}
-static bool servers_idle(void) { return servers == NULL; }
-static void servers_shutdown(void) {
-  while (servers) {
-    servers->stopped = true;
-    server_stop(servers);
-  }
-}
-
-const net_module net__server_module = {servers_resolved, servers_timers, servers_idle,
-                                       servers_shutdown};
-
-size_t net__live_servers(void) { return atomic_load(&live_servers); }

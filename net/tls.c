@@ -1,7 +1,6 @@
 /* tls.c: TLS over mbedTLS: option copies (owner thread), the CA path setting
  * (any thread), and on the I/O thread the shared configurations, the lazily
  * parsed CA store, and each connection's handshake and record I/O. */
-#include <SDL.h>
 #include <arpa/inet.h>
 #include <limits.h>
 #include <stdio.h>
@@ -23,7 +22,10 @@
 #include <psa/crypto.h>
 #endif
 
-#include "engine.h"
+#include "alloc.h"
+#include "err.h"
+#include "os.h"
+#include "sock.h"
 #include "tls.h"
 
 #if MBEDTLS_VERSION_NUMBER < 0x021C0000 || \
@@ -56,7 +58,7 @@ struct net_tls_cfg {
   char key[];                   /* the fields a shared configuration depends on */
 };
 
-static char *dup_opt(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_opt(const char *s) { return s ? net__strdup(s) : NULL; }
 
 net_tls_cfg *net__tls_cfg_ref(const net_tls_cfg *cfg) {
   net_tls_cfg *c = (net_tls_cfg *)cfg;
@@ -68,9 +70,9 @@ void net__tls_cfg_free(net_tls_cfg *cfg) {
   if (!cfg || atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1) return;
   char **fields[] = {&cfg->server_name, &cfg->ca_file, &cfg->ca_path,
                      &cfg->cert_file, &cfg->key_file, &cfg->key_password};
-  for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) free(*fields[i]);
-  for (int i = 0; cfg->alpn[i]; i++) free(cfg->alpn[i]);
-  free(cfg);
+  for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) net__free(*fields[i]);
+  for (int i = 0; cfg->alpn[i]; i++) net__free(cfg->alpn[i]);
+  net__free(cfg);
 }
 
 /* Validates before any allocation, so errors need no clean-up. */
@@ -93,7 +95,7 @@ static const char *check_opts(const net_tls_opts *o, bool server, int *nalpn) {
 }
 
 static bool parse_ip(const char *host, unsigned char ip[16], int *len) {
-  char buf[NET_IPSTR_MAX];
+  char buf[NET_IP_MAX];
   size_t n = strlen(host);
   if (n >= sizeof buf) return false;
   memcpy(buf, host, n + 1);
@@ -121,7 +123,7 @@ net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, bool serv
   for (int i = 0; i < nalpn && kn > 0 && (size_t)kn < sizeof key; i++)
     kn += snprintf(key + kn, sizeof key - (size_t)kn, "|%s", o->alpn[i]);
   if (kn < 0 || (size_t)kn >= sizeof key) return *err = "tls options are too long", NULL;
-  net_tls_cfg *cfg = calloc(1, sizeof *cfg + (size_t)kn + 1);
+  net_tls_cfg *cfg = net__calloc(1, sizeof *cfg + (size_t)kn + 1);
   if (!cfg) return *err = "out of memory", NULL;
   memcpy(cfg->key, key, (size_t)kn + 1);
   atomic_init(&cfg->refs, 1);
@@ -139,7 +141,7 @@ net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, bool serv
   bool ok = (!name || cfg->server_name) && (!o->ca_file || cfg->ca_file) &&
             (!o->ca_path || cfg->ca_path) && (!o->cert_file || cfg->cert_file) &&
             (!o->key_file || cfg->key_file) && (!o->key_password || cfg->key_password);
-  for (int i = 0; i < nalpn && ok; i++) ok = (cfg->alpn[i] = strdup(o->alpn[i])) != NULL;
+  for (int i = 0; i < nalpn && ok; i++) ok = (cfg->alpn[i] = net__strdup(o->alpn[i])) != NULL;
   if (!ok) {
     net__tls_cfg_free(cfg);
     return *err = "out of memory", NULL;
@@ -149,16 +151,24 @@ net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, bool serv
 
 /* ---- the CA bundle setting (any thread) --------------------------------- */
 
-static char *cacert_set;           /* guarded by the settings lock */
+static char *cacert_set;           /* guarded by settings_mx */
 static atomic_uint cacert_gen;     /* bumped by every set: configs built earlier go stale */
+static net_mutex *settings_mx;     /* owners and the I/O thread, for a string copy only */
+static atomic_int settings_once;
+
+static bool settings_init(void) { return (settings_mx = net__mutex_new()) != NULL; }
 
 void net_set_cacert_path(const char *path) {
-  char *copy = path ? strdup(path) : NULL;
-  net__settings_lock();
-  free(cacert_set);
+  char *copy = path ? net__strdup(path) : NULL;
+  if (!net__once(&settings_once, settings_init)) {
+    net__free(copy);
+    return;
+  }
+  net__mutex_lock(settings_mx);
+  net__free(cacert_set);
   cacert_set = copy;
   atomic_fetch_add(&cacert_gen, 1);
-  net__settings_unlock();
+  net__mutex_unlock(settings_mx);
 }
 
 static bool exists(const char *path, bool dir) {
@@ -183,13 +193,14 @@ int net_get_cacert_path(char *buf, size_t len) {
   static const char *const dirs[] = {"/etc/ssl/certs", "/etc/pki/tls/certs",
                                      "/system/etc/security/cacerts"};
   const char *found = NULL;
-  net__settings_lock();
+  if (!net__once(&settings_once, settings_init)) return 0;
+  net__mutex_lock(settings_mx);
   if (cacert_set) {
     snprintf(buf, len, "%s", cacert_set);
-    net__settings_unlock();
+    net__mutex_unlock(settings_mx);
     return 1;
   }
-  net__settings_unlock();
+  net__mutex_unlock(settings_mx);
   const char *env_file = getenv("SSL_CERT_FILE"), *env_dir = getenv("SSL_CERT_DIR");
   if ((env_file && *env_file) || (env_dir && *env_dir)) {
     found = exists(env_file, false) ? env_file : exists(env_dir, true) ? env_dir : NULL;
@@ -263,12 +274,12 @@ static bool rng_init(void) {
 static void ca_unref(ca_store *ca) {
   if (!ca || --ca->refs > 0) return;
   mbedtls_x509_crt_free(&ca->chain);
-  free(ca);
+  net__free(ca);
 }
 
 /* Parses a PEM/DER file or a directory of them; count is how many certs loaded. */
 static ca_store *ca_load(const char *path, bool dir) {
-  ca_store *ca = calloc(1, sizeof *ca);
+  ca_store *ca = net__calloc(1, sizeof *ca);
   if (!ca) return NULL;
   ca->refs = 1;
   mbedtls_x509_crt_init(&ca->chain);
@@ -288,7 +299,7 @@ static ca_store *default_ca_get(unsigned gen) {
   if (net_get_cacert_path(path, sizeof path)) {
     struct stat st;
     default_ca = ca_load(path, stat(path, &st) == 0 && S_ISDIR(st.st_mode));
-  } else if ((default_ca = calloc(1, sizeof *default_ca))) {
+  } else if ((default_ca = net__calloc(1, sizeof *default_ca))) {
     default_ca->refs = 1;
     mbedtls_x509_crt_init(&default_ca->chain);
   }
@@ -308,8 +319,8 @@ static void conf_unref(conf *f) {
   mbedtls_x509_crt_free(&f->cert);
   mbedtls_pk_free(&f->pk);
   ca_unref(f->ca);
-  for (int i = 0; f->alpn[i]; i++) free((char *)f->alpn[i]);
-  free(f);
+  for (int i = 0; f->alpn[i]; i++) net__free((char *)f->alpn[i]);
+  net__free(f);
 }
 
 static void tls_err(net_error *e, net_err code, const char *where, const char *what, int r) {
@@ -383,7 +394,7 @@ static bool conf_setup(conf *f, const net_tls_cfg *cfg, const char *where, net_e
     mbedtls_ssl_conf_authmode(&f->ssl, MBEDTLS_SSL_VERIFY_NONE);
   }
   for (int i = 0; cfg->alpn[i]; i++)
-    if (!(f->alpn[i] = strdup(cfg->alpn[i])))
+    if (!(f->alpn[i] = net__strdup(cfg->alpn[i])))
       return net__seterr(e, NET_E_LIMIT, "%s: out of memory", where), false;
   if (f->alpn[0] && mbedtls_ssl_conf_alpn_protocols(&f->ssl, f->alpn) != 0)
     return net__seterr(e, NET_E_TLS, "%s: bad alpn list", where), false;
@@ -404,7 +415,7 @@ static conf *conf_get(const net_tls_cfg *cfg, const char *where, net_error *e) {
       if (f->refs == 1) conf_unref(f);
     }
   size_t klen = strlen(cfg->key);
-  conf *f = calloc(1, sizeof *f + klen + 1);
+  conf *f = net__calloc(1, sizeof *f + klen + 1);
   if (!f) return net__seterr(e, NET_E_LIMIT, "%s: out of memory", where), NULL;
   memcpy(f->key, cfg->key, klen + 1);
   f->refs = 1;
@@ -499,7 +510,7 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 
 net_tls *net__tls_new(const net_tls_cfg *cfg, int fd, const char *where, net_error *e) {
   if (!rng_init()) return net__seterr(e, NET_E_TLS, "%s: cannot seed the random generator", where), NULL;
-  net_tls *t = calloc(1, sizeof *t);
+  net_tls *t = net__calloc(1, sizeof *t);
   if (!t) return net__seterr(e, NET_E_LIMIT, "%s: out of memory", where), NULL;
   snprintf(t->where, sizeof t->where, "%s", where);
   t->cfg = cfg;
@@ -522,7 +533,7 @@ void net__tls_free(net_tls *t) {
   if (!t) return;
   mbedtls_ssl_free(&t->ssl);
   conf_unref(t->conf);
-  free(t);
+  net__free(t);
 }
 
 /* ---- errors --------------------------------------------------------------- */
@@ -561,7 +572,7 @@ static void verify_error(net_tls *t, net_error *e) {
   if (flags & MBEDTLS_X509_BADCERT_EXPIRED) ADD("%sexpired", n ? ", " : "");
   if (flags & MBEDTLS_X509_BADCERT_FUTURE) ADD("%snot yet valid", n ? ", " : "");
   if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
-    char ip[NET_IPSTR_MAX] = "";
+    char ip[NET_IP_MAX] = "";
     if (t->cfg->iplen) inet_ntop(t->cfg->iplen == 4 ? AF_INET : AF_INET6, t->cfg->ip, ip, sizeof ip);
     ADD("%swrong name: certificate is not for %s", n ? ", " : "",
         t->cfg->server_name ? t->cfg->server_name : ip);
@@ -677,18 +688,4 @@ void net__tls_get_info(const net_tls *t, net_tls_info *out) {
   const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&t->ssl);
   if (peer && mbedtls_x509_dn_gets(out->peer_subject, sizeof out->peer_subject, &peer->subject) < 0)
     out->peer_subject[0] = '\0';
-}
-
-void net__tls_shutdown(void) {
-  while (confs) {   /* connections are gone: only the list's references are left */
-    confs->refs = 1;
-    conf_unref(confs);
-  }
-  ca_unref(default_ca);
-  default_ca = NULL;
-  if (rng_ready) {
-    mbedtls_ctr_drbg_free(&drbg);
-    mbedtls_entropy_free(&entropy);
-    rng_ready = false;
-  }
 }

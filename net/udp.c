@@ -8,8 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
+#include "alloc.h"
 #include "engine.h"
 #include "poller.h"
+#include "ring.h"
+#include "wake.h"
 
 #define MAX_SPANS 8             /* a record of 64 KiB + header spans at most 6 chunks */
 #define RECV_BATCH 64           /* datagrams per readiness event: no socket starves others */
@@ -28,11 +32,6 @@ typedef struct rec_hdr {
 } rec_hdr;
 #define HDR sizeof(rec_hdr)
 
-typedef struct udp_list {
-  net_udp *head;
-  size_t n;
-} udp_list;
-
 struct net_udp {
   /* shared with the owner */
   net_ring rx;                  /* I/O thread produces records, owner consumes */
@@ -40,7 +39,7 @@ struct net_udp {
   _Alignas(NET_CACHELINE) net_io obj;
   atomic_int state;             /* NET_SUCCESS while usable, NET_FAILURE after an I/O error */
   atomic_int tx_idle;           /* I/O thread found tx empty and sleeps on it */
-  atomic_int requests;          /* REQ_CLOSE */
+  atomic_int close_req;         /* the owner closed it */
   net_error err;                /* written before FAILURE is released */
   net_sock fd;                  /* opened by the owner; closed by the I/O thread */
   net_sockaddr local;           /* bound address with the real port; read-only after open */
@@ -52,35 +51,8 @@ struct net_udp {
   bool want_out;                /* OUT interest: the kernel refused a send (EAGAIN) */
   bool failed;                  /* stopped after an error; the fd stays open for the owner */
   bool closed;                  /* fd closed, waiting to be reaped */
-  net_udp *io_prev, *io_next;
-  udp_list *list;
+  bool serving;                 /* the I/O thread has registered it */
 };
-
-atomic_size_t net__live_udp;
-
-/* I/O thread only. */
-static udp_list open_list, dead;
-
-static void list_remove(net_udp *u) {
-  udp_list *l = u->list;
-  if (!l) return;
-  if (u->io_prev) u->io_prev->io_next = u->io_next;
-  else l->head = u->io_next;
-  if (u->io_next) u->io_next->io_prev = u->io_prev;
-  u->io_prev = u->io_next = NULL;
-  u->list = NULL;
-  l->n--;
-}
-
-static void list_move(net_udp *u, udp_list *l) {
-  list_remove(u);
-  u->io_prev = NULL;
-  u->io_next = l->head;
-  if (l->head) l->head->io_prev = u;
-  l->head = u;
-  u->list = l;
-  l->n++;
-}
 
 #define UDP(io_ptr) ((net_udp *)((char *)(io_ptr) - offsetof(net_udp, obj)))
 
@@ -88,13 +60,14 @@ static void udp_destroy(net_io *io) {
   net_udp *u = UDP(io);
   ring_destroy(&u->rx);
   ring_destroy(&u->tx);
-  free(u);
+  net__free_aligned(u);
   atomic_fetch_sub(&net__live_udp, 1);
 }
 
 static void udp_kicked(net_io *io);
 static void udp_event(net_io *io, int mask);
-static const net_io_ops udp_ops = {udp_kicked, udp_event, udp_destroy};
+static void udp_timer(net_io *io, uint64_t now) { (void)io, (void)now; }
+static const net_io_ops udp_ops = {udp_kicked, udp_event, udp_timer, udp_destroy};
 
 /* ---- spans: records laid over ring memory ------------------------------- */
 
@@ -171,57 +144,6 @@ static int reserve_record(net_ring *r, net_span *sp, size_t n) {
   return 0;
 }
 
-static socklen_t sa_len(const net_sockaddr *sa) {
-  return sa->sa.sa_family == AF_INET6 ? sizeof sa->in6 : sizeof sa->in4;
-}
-
-static uint16_t sa_port(const net_sockaddr *sa) {
-  return ntohs(sa->sa.sa_family == AF_INET6 ? sa->in6.sin6_port : sa->in4.sin_port);
-}
-
-static void sa_set_port(net_sockaddr *sa, uint16_t port) {
-  if (sa->sa.sa_family == AF_INET6) sa->in6.sin6_port = htons(port);
-  else sa->in4.sin_port = htons(port);
-}
-
-static void map_v4(net_sockaddr *sa) {
-  struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = sa->in4.sin_port};
-  in6.sin6_addr.s6_addr[10] = in6.sin6_addr.s6_addr[11] = 0xff;
-  memcpy(&in6.sin6_addr.s6_addr[12], &sa->in4.sin_addr, 4);
-  memset(sa, 0, sizeof *sa);
-  sa->in6 = in6;
-}
-
-bool net__udp_parse_ip(const char *s, size_t len, net_sockaddr *out) {
-  char ip[NET_IPSTR_MAX];
-  if (len > 2 && s[0] == '[' && s[len - 1] == ']') {   /* "[::1]", as URLs write it */
-    s++;
-    len -= 2;
-  }
-  if (len == 0 || len >= sizeof ip || memchr(s, '\0', len)) return false;
-  memcpy(ip, s, len);
-  ip[len] = '\0';
-  memset(out, 0, sizeof *out);
-  if (inet_pton(AF_INET, ip, &out->in4.sin_addr) == 1) {
-    out->in4.sin_family = AF_INET;
-    return true;
-  }
-  if (inet_pton(AF_INET6, ip, &out->in6.sin6_addr) == 1) {
-    out->in6.sin6_family = AF_INET6;
-    return true;
-  }
-  if (!strchr(ip, '%')) return false;
-  /* scoped literals (fe80::1%eth0): numeric-only getaddrinfo never blocks */
-  struct addrinfo hints = {.ai_family = AF_INET6, .ai_socktype = SOCK_DGRAM,
-                           .ai_flags = AI_NUMERICHOST};
-  struct addrinfo *res = NULL;
-  if (getaddrinfo(ip, NULL, &hints, &res) != 0) return false;
-  bool ok = res && res->ai_addrlen <= sizeof *out;
-  if (ok) memcpy(out, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  return ok;
-}
-
 /* ---- owner side: open ---------------------------------------------------- */
 
 /* Failure text made on the owner thread; the caller copies it before its next call. */
@@ -237,8 +159,8 @@ static const char *owner_msg(const char *fmt, ...) {
 
 /* "op where: strerror", and the code: a taken port is a wrong value, not a network fault. */
 static net_err errno_error(const char **err, const char *op, const net_sockaddr *sa, int e) {
-  char where[NET_IPSTR_MAX + 8], buf[128];
-  net__sockaddr_str(&sa->sa, where, sizeof where, true);
+  char where[NET_IP_MAX + 8], buf[128];
+  net__sa_str(sa, where, sizeof where, true);
   *err = owner_msg("%s %s: %s", op, where, net__errstr(e, buf, sizeof buf));
   return e == EADDRINUSE ? NET_E_INVALID : net__errno_code(e);
 }
@@ -254,7 +176,7 @@ static net_sock bind_socket(net_sockaddr *sa, bool any, const net_udp_opts *o, c
   if ((any && sa->sa.sa_family == AF_INET6 &&
        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) ||
       (o && o->reuseaddr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
-      bind(fd, &sa->sa, sa_len(sa)) < 0) {
+      bind(fd, &sa->sa, net__sa_len(sa)) < 0) {
     *err = errno;
     net_sock_close(fd);
     return NET_BAD_SOCK;
@@ -274,7 +196,7 @@ static net_sock open_bound(net_addr *local, uint16_t port, const net_udp_opts *o
     *sa = local->sa[0];
   } else {
     sa->in6.sin6_family = AF_INET6;   /* in6addr_any: all zero */
-    sa_set_port(sa, port);
+    net__sa_set_port(sa, port);
     if ((fd = bind_socket(sa, true, o, &op, &e)) != NET_BAD_SOCK) return fd;
     /* no IPv6 here (no socket, no ::, or no dual stack): fall back to IPv4 */
     bool no_v6 = strcmp(op, "socket") == 0 || e == EADDRNOTAVAIL || e == ENOPROTOOPT;
@@ -285,7 +207,7 @@ static net_sock open_bound(net_addr *local, uint16_t port, const net_udp_opts *o
     memset(sa, 0, sizeof *sa);
     sa->in4.sin_family = AF_INET;
   }
-  sa_set_port(sa, port);
+  net__sa_set_port(sa, port);
   if ((fd = bind_socket(sa, false, o, &op, &e)) == NET_BAD_SOCK)
     *code = errno_error(err, op, sa, e);
   return fd;
@@ -316,8 +238,7 @@ net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, con
     net__engine_release();
     return NULL;
   }
-  size_t size = (sizeof(net_udp) + NET_CACHELINE - 1) / NET_CACHELINE * NET_CACHELINE;
-  net_udp *u = aligned_alloc(NET_CACHELINE, size);
+  net_udp *u = net__aligned(sizeof(net_udp));
   if (!u) {
     net_sock_close(fd);
     net__engine_release();
@@ -340,11 +261,9 @@ net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, con
   return u;
 }
 
-uint16_t net_udp_port(net_udp *u) { return sa_port(&u->local); }
+uint16_t net_udp_port(net_udp *u) { return net__sa_port(&u->local); }
 
-void net__udp_where(net_udp *u, char *buf, size_t len) {
-  net__sockaddr_str(&u->local.sa, buf, len, true);
-}
+void net_udp_local(net_udp *u, net_endpoint *out) { net__sa_endpoint(&u->local, out); }
 
 net_result net_udp_status(net_udp *u) {
   net__host_polled();
@@ -364,7 +283,9 @@ net_udp_counts net_udp_stats(net_udp *u) {
 }
 
 void net_udp_close(net_udp *u) {
-  atomic_fetch_or(&u->requests, REQ_CLOSE);
+  net__io_seen(&u->obj);   /* nobody will read it now */
+  net__engine_closing(1);   /* out again once the queued datagrams were handed over */
+  atomic_store(&u->close_req, 1);
   net__engine_kick(&u->obj);
   net__io_unref(&u->obj);
   net__engine_release();
@@ -372,12 +293,13 @@ void net_udp_close(net_udp *u) {
 
 /* ---- owner side: send ------------------------------------------------------ */
 
-net_err net__udp_send_sa(net_udp *u, const net_sockaddr *to, uint16_t port, const void *data,
-                         size_t len, const char **err) {
+static net_err send_sa(net_udp *u, const net_sockaddr *to, uint16_t port, const void *data,
+                       size_t len, const char **err) {
+  net__host_polled();
   if (atomic_load_explicit(&u->state, memory_order_acquire) == NET_FAILURE)
     return *err = u->err.msg, u->err.code;
   rec_hdr h = {.peer = *to};
-  sa_set_port(&h.peer, port);
+  net__sa_set_port(&h.peer, port);
   bool v4 = to->sa.sa_family == AF_INET;
   if (v4 && len > DGRAM_MAX4) return *err = "datagram too large (max 65507 bytes)", NET_E_INVALID;
   if (!v4 && len > DGRAM_MAX6) return *err = "datagram too large (max 65527 bytes)", NET_E_INVALID;
@@ -385,7 +307,7 @@ net_err net__udp_send_sa(net_udp *u, const net_sockaddr *to, uint16_t port, cons
     return *err = "an IPv4 socket cannot send to an IPv6 address", NET_E_INVALID;
   if (u->local.sa.sa_family == AF_INET6 && v4) {
     if (!u->dual) return *err = "an IPv6-only socket cannot send to an IPv4 address", NET_E_INVALID;
-    map_v4(&h.peer);
+    net__sa_map_v4(&h.peer);
   }
   h.len = (uint32_t)len;
   net_span sp[MAX_SPANS];
@@ -428,7 +350,14 @@ net_err net_udp_send(net_udp *u, net_addr *to, uint16_t port, const void *data, 
                                             : "an IPv6-only socket cannot send to an IPv4 address";
     return NET_E_INVALID;
   }
-  return net__udp_send_sa(u, &sa, port, data, len, err);
+  return send_sa(u, &sa, port, data, len, err);
+}
+
+net_err net_udp_send_to(net_udp *u, const char *ip, size_t iplen, uint16_t port, const void *data,
+                        size_t len, const char **err) {
+  net_sockaddr sa;
+  if (!net__ip_parse(ip, iplen, &sa)) return *err = "not an IP address", NET_E_INVALID;
+  return send_sa(u, &sa, port, data, len, err);
 }
 
 /* ---- owner side: receive --------------------------------------------------- */
@@ -439,11 +368,14 @@ long net_udp_next_size(net_udp *u) {
   if (peek_hdr(&u->rx, &h)) return (long)h.len;
   /* acquire: pairs with the release of FAILURE, which follows the last commit,
    * so a second look finds every datagram received before the error */
-  if (atomic_load_explicit(&u->state, memory_order_acquire) != NET_FAILURE) return NET_UDP_NONE;
-  return peek_hdr(&u->rx, &h) ? (long)h.len : NET_READ_ERROR;
+  bool failed = atomic_load_explicit(&u->state, memory_order_acquire) == NET_FAILURE;
+  if (failed && peek_hdr(&u->rx, &h)) return (long)h.len;
+  net__io_seen(&u->obj);
+  return failed ? NET_READ_ERROR : NET_UDP_NONE;
 }
 
-long net__udp_take(net_udp *u, void *buf, size_t cap, long want, net_sockaddr *peer) {
+/* Takes the next datagram only if its size is want (any size: -1). */
+static long take(net_udp *u, void *buf, size_t cap, long want, net_sockaddr *peer) {
   rec_hdr h;
   if (!peek_hdr(&u->rx, &h)) return NET_UDP_NONE;
   if (want >= 0 && (long)h.len != want) return NET_UDP_NONE;
@@ -452,21 +384,26 @@ long net__udp_take(net_udp *u, void *buf, size_t cap, long want, net_sockaddr *p
   spans_get(sp, ns, HDR, buf, h.len < cap ? h.len : cap);
   if (peer) *peer = h.peer;
   ring_consume(&u->rx, HDR + h.len);
+  if (ring_used(&u->rx) == 0) net__io_seen(&u->obj);
   return (long)h.len;
+}
+
+long net_udp_take(net_udp *u, void *buf, size_t cap, long want, net_endpoint *from) {
+  net_sockaddr peer;
+  long n = take(u, buf, cap, want, &peer);
+  if (n >= 0 && from) net__sa_endpoint(&peer, from);
+  return n;
 }
 
 long net_udp_receive(net_udp *u, void *buf, size_t cap, net_addr **from, uint16_t *port) {
   long n = net_udp_next_size(u);
   if (n < 0) return n;
   net_sockaddr peer;
-  n = net__udp_take(u, buf, cap, -1, &peer);
-  if (from) *from = net__addr_from_sockaddr(&peer.sa, sa_len(&peer));
-  if (port) *port = sa_port(&peer);
+  n = take(u, buf, cap, -1, &peer);
+  if (from) *from = net__addr_from_sa(&peer);
+  if (port) *port = net__sa_port(&peer);
   return n;
 }
-
-uint16_t net__sockaddr_port(const net_sockaddr *sa) { return sa_port(sa); }
-socklen_t net__sockaddr_len(const net_sockaddr *sa) { return sa_len(sa); }
 
 /* ---- owner side: options and groups ---------------------------------------- */
 
@@ -540,7 +477,7 @@ net_err net_udp_set_multicast_if(net_udp *u, const char *iface, const char **err
   net_sockaddr sa;
   char what[96];
   snprintf(what, sizeof what, "multicast_interface %s", iface ? iface : "default");
-  if (iface && net__udp_parse_ip(iface, strlen(iface), &sa) && sa.sa.sa_family == AF_INET) {
+  if (iface && net__ip_parse(iface, strlen(iface), &sa) && sa.sa.sa_family == AF_INET) {
     if (u->local.sa.sa_family == AF_INET6 && !u->dual)
       return opt_invalid(err, what, "an IPv6-only socket has no IPv4 interface");
     struct in_addr a = sa.in4.sin_addr;
@@ -583,7 +520,7 @@ static net_err membership(net_udp *u, const char *group, const char *iface, bool
   char what[160];
   snprintf(what, sizeof what, "%s %s%s%s", join ? "join" : "leave", group ? group : "?",
            iface && *iface ? " on " : "", iface && *iface ? iface : "");
-  if (!group || !net__udp_parse_ip(group, strlen(group), &g))
+  if (!group || !net__ip_parse(group, strlen(group), &g))
     return opt_invalid(err, what, "not an IP address");
   if (g.sa.sa_family == AF_INET) {
     if (!IN_MULTICAST(ntohl(g.in4.sin_addr.s_addr)))
@@ -592,7 +529,7 @@ static net_err membership(net_udp *u, const char *group, const char *iface, bool
       return opt_invalid(err, what, "an IPv6-only socket cannot join an IPv4 group");
     struct ip_mreq m = {.imr_multiaddr = g.in4.sin_addr, .imr_interface.s_addr = htonl(INADDR_ANY)};
     if (iface && *iface) {
-      if (!net__udp_parse_ip(iface, strlen(iface), &ifa) || ifa.sa.sa_family != AF_INET)
+      if (!net__ip_parse(iface, strlen(iface), &ifa) || ifa.sa.sa_family != AF_INET)
         return opt_invalid(err, what, "the interface of an IPv4 group is an IPv4 address");
       m.imr_interface = ifa.in4.sin_addr;
     }
@@ -624,26 +561,24 @@ net_err net_udp_leave(net_udp *u, const char *group, const char *iface, const ch
 
 /* ---- I/O thread ------------------------------------------------------------ */
 
-static void reap(net_udp *u) { list_move(u, &dead); }
-
 static void close_socket(net_udp *u) {
   if (u->closed) return;
   net__engine_set_interest(u->fd, &u->poll_mask, 0, &u->obj);
   net_sock_close(u->fd);
   u->fd = NET_BAD_SOCK;
   u->closed = true;
-  reap(u);
+  net__io_retire(&u->obj);
 }
 
 /* Stops serving the socket after an unexpected error. The fd stays open (the
  * owner may still call setsockopt on it) until the owner closes. */
 static void fail(net_udp *u, const char *op, int e) {
-  char where[NET_IPSTR_MAX + 8], buf[128];
-  net__sockaddr_str(&u->local.sa, where, sizeof where, true);
+  char where[NET_IP_MAX + 8], buf[128];
+  net__sa_str(&u->local, where, sizeof where, true);
   net__seterr(&u->err, net__errno_code(e), "%s %s: %s", op, where, net__errstr(e, buf, sizeof buf));
   /* release: err is complete before anyone can see FAILURE */
   atomic_store_explicit(&u->state, NET_FAILURE, memory_order_release);
-  net__engine_activity();
+  if (!atomic_load(&u->close_req)) net__io_publish(&u->obj);
   u->failed = true;
   net__engine_set_interest(u->fd, &u->poll_mask, 0, &u->obj);
 }
@@ -713,11 +648,11 @@ static int recv_one(net_udp *u, int *e) {
     return 1;
   }
   h.len = (uint32_t)n;
-  net__sockaddr_unmap_v4(&h.peer);
+  net__sa_unmap_v4(&h.peer);
   spans_put(sp, ns, 0, &h, HDR);
   ring_commit(&u->rx, HDR + (size_t)n);
   atomic_fetch_add_explicit(&u->received, 1, memory_order_relaxed);
-  net__engine_activity();
+  if (!atomic_load(&u->close_req)) net__io_publish(&u->obj);
   return 1;
 }
 
@@ -734,7 +669,7 @@ static void do_recv(net_udp *u) {
 /* tx is empty: sleep on it unless the owner sent meanwhile. */
 static bool tx_empty(net_udp *u) {
   atomic_store(&u->tx_idle, 1);
-  /* seq_cst fence: pairs with the one in net__udp_send_sa() */
+  /* seq_cst fence: pairs with the one in send_sa() */
   atomic_thread_fence(memory_order_seq_cst);
   if (ring_used(&u->tx) > 0 && atomic_exchange(&u->tx_idle, 0)) return true;
   set_want_out(u, false);
@@ -759,7 +694,7 @@ static void try_send(net_udp *u, bool flush) {
     net_span sp[MAX_SPANS];
     struct iovec iov[MAX_SPANS];
     int ns = ring_peek(&u->tx, sp, MAX_SPANS, HDR + h.len);
-    struct msghdr mh = {.msg_name = &h.peer, .msg_namelen = sa_len(&h.peer),
+    struct msghdr mh = {.msg_name = &h.peer, .msg_namelen = net__sa_len(&h.peer),
                         .msg_iov = iov, .msg_iovlen = (size_t)spans_iov(sp, ns, HDR, iov)};
     ssize_t n = sendmsg(u->fd, &mh, NET_SEND_FLAGS);
     if (n < 0) {
@@ -783,15 +718,17 @@ static void try_send(net_udp *u, bool flush) {
 static void udp_kicked(net_io *io) {
   net_udp *u = UDP(io);
   if (u->closed) return;
-  if (atomic_load(&u->requests) & REQ_CLOSE) {
+  if (atomic_load(&u->close_req)) {
+    net__io_seen(&u->obj);   /* published after the owner's close: nobody's news */
     /* what was sent before close goes out if the kernel takes it now; UDP
      * promises no delivery, so there is no linger beyond that */
     try_send(u, true);
     close_socket(u);
+    net__engine_closing(-1);
     return;
   }
-  if (!u->list) {   /* first kick: start serving it */
-    list_move(u, &open_list);
+  if (!u->serving) {   /* first kick: start serving it */
+    u->serving = true;
     update_interest(u);
   }
   try_send(u, false);
@@ -804,30 +741,3 @@ static void udp_event(net_io *io, int mask) {
   if (mask & (NET_POLL_IN | NET_POLL_ERR)) do_recv(u);
   if (mask & NET_POLL_OUT) try_send(u, false);
 }
-
-/* Drops the I/O thread's reference of closed sockets. Runs between poller
- * batches, so no event of this turn can still point at them. */
-static void reap_dead(void) {
-  while (dead.head) {
-    net_udp *u = dead.head;
-    list_remove(u);
-    net__io_unref(&u->obj);
-  }
-}
-
-static void udp_resolved(void) {}
-
-static uint64_t udp_timers(uint64_t now) {
-  (void)now;
-  reap_dead();
-  return 0;
-}
-
-static bool udp_idle(void) { return !open_list.n && !dead.n; }
-
-static void udp_shutdown(void) {
-  while (open_list.head) close_socket(open_list.head);
-  reap_dead();
-}
-
-const net_module net__udp_module = {udp_resolved, udp_timers, udp_idle, udp_shutdown};

@@ -1,5 +1,6 @@
 /* entry.c: the native-plugin entry points of the editor build of sluice
- * (build/<config>/plugin/net.so).
+ * (build/<config>/plugin/net.so). Runs on the thread that loads the module
+ * (the editor's main thread).
  *
  * Lite XL and Pragtical link Lua statically and export none of its symbols;
  * they load a native plugin with dlopen(RTLD_NOW | RTLD_LOCAL) and call
@@ -22,11 +23,10 @@
  * process's global symbols (dlsym).
  */
 #include <dlfcn.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "lnet.h"
+#include "../lua/lnet.h"
 
 /* lua/lnet.c, compiled with -Dluaopen_net=sluice_luaopen_net */
 int sluice_luaopen_net(lua_State *L);
@@ -38,21 +38,6 @@ int sluice_luaopen_net(lua_State *L);
 #endif
 
 typedef void *(*sluice_lookup)(const char *name);
-
-/* Keeps this library mapped until the process exits (RTLD_NODELETE). The
- * editors unload a native plugin when the table holding its handle is
- * collected; if a module is required again under the same name (say after
- * package.loaded[name] = nil), the first handle's table is replaced and
- * collected while objects of the first instance, with finalizers in this
- * library, live on. Pinned, no finalizer can run into unmapped code. */
-static void pin_library(void) {
-  static atomic_int pinned;
-  Dl_info info;
-  if (atomic_load(&pinned)) return;
-  if (dladdr((void *)&pin_library, &info) != 0 && info.dli_fname != NULL &&
-      dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL)
-    atomic_store(&pinned, 1);
-}
 
 static int open_with(lua_State *L, sluice_lookup lookup, const char *how) {
   const char *missing;
@@ -72,8 +57,7 @@ static int open_with(lua_State *L, sluice_lookup lookup, const char *how) {
     }
     return 0;
   }
-  pin_library();
-  return sluice_luaopen_net(L);
+  return sluice_luaopen_net(L);   /* net_init keeps this library mapped for good */
 }
 
 static sluice_lookup as_lookup(void *XL) {

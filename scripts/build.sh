@@ -28,18 +28,8 @@ for c in "${configs[@]}"; do
 	esac
 done
 
-# The editor plugin's Lua-API shim (build/gen/), generated from the Lua 5.4
-# headers the plugin is compiled against; files are rewritten only when they
-# change. Before premake, so that build/gen/lua_shim.c exists when it looks.
-lua_inc=$(pkg-config --cflags-only-I lua5.4 2>/dev/null | tr ' ' '\n' | sed -n 's/^-I//p' | head -n 1)
-lua_inc=${lua_inc:-/usr/include/lua5.4}
-if ! lua5.4 plugin/gen_shim.lua -I "$lua_inc" -o build/gen lua/*.c lua/*.h >"$LOGDIR/gen_shim.log" 2>&1; then
-	echo "build: plugin/gen_shim.lua failed:" >&2
-	cat "$LOGDIR/gen_shim.log" >&2
-	exit 1
-fi
-
-# Regenerate every time: cheap, and picks up new source files.
+# Regenerate every time: cheap, and picks up new source files. premake also
+# writes the editor plugin's Lua-API shim (build/gen/) while it runs.
 if command -v premake5 >/dev/null 2>&1; then
 	# newer premake5 calls its make generator "gmake" (the old one became
 	# "gmakelegacy"); the 5.0 betas before that call it "gmake2"

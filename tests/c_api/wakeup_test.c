@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
   SDL_Thread *peer = SDL_CreateThread(peer_main, "peer", NULL);
 
   /* Off: the byte arrives, no event is pushed. */
-  net_set_wakeup(NET_WAKE_OFF, NULL, NULL);
+  net_set_wakeup(NET_WAKE_OFF, NULL, NULL, NULL);
   SDL_SemPost(go);
   while (net_conn_available(conn) == 0) net_wait_activity(100);
   SDL_Event ev;
@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
   net_conn_read(conn, &c, 1);
 
   /* On: each byte wakes the loop. */
-  failed += !tap(++t, net_set_wakeup(NET_WAKE_SDL, NULL, NULL) == 0, "wake-ups on");
+  failed += !tap(++t, net_set_wakeup(NET_WAKE_SDL, NULL, NULL, NULL) == 0, "wake-ups on");
   Uint32 type = net_wakeup_event_type();
   double *lat = calloc((size_t)rounds, sizeof *lat);
   int late = 0, missed = 0;

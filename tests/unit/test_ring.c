@@ -1,9 +1,8 @@
 /* test_ring.c: unit tests for net/ring.c (model-based, empty-ring trim, two-thread
  * stress, chunk pool); prints TAP. RING_STRESS_MB sets the stress volume (default 1024). */
-#define SDL_MAIN_HANDLED
 #include "ring.h"
+#include "os.h"
 
-#include <SDL.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -681,11 +680,12 @@ static bool test_stress(size_t cap, size_t mb) {
   st->total = mb << 20;
   st->seed = 0x5eed0000u + cap;
   double t0 = now_s();
-  SDL_Thread *p = SDL_CreateThread(stress_producer, "ring-producer", st);
-  SDL_Thread *c = SDL_CreateThread(stress_consumer, "ring-consumer", st);
-  CHECK(p && c, "SDL_CreateThread: %s", SDL_GetError());
-  SDL_WaitThread(p, NULL);
-  SDL_WaitThread(c, NULL);
+  net_thread *p = NULL, *c = NULL;
+  bool started = net__thread_start(stress_producer, st, "ring-producer", false, &p) &&
+                 net__thread_start(stress_consumer, st, "ring-consumer", false, &c);
+  CHECK(started, "net__thread_start failed");
+  net__thread_join(p);
+  net__thread_join(c);
   double dt = now_s() - t0;
   printf("# stress cap %zu KiB: %zu MiB in %.2f s, %.0f MB/s (yields: producer %zu, "
          "consumer %zu)\n", st->ring.cap >> 10, st->received >> 20, dt,
@@ -788,11 +788,12 @@ static bool test_idle_after_bursts(size_t rounds) {
   ring_init(&b->ring, 2 * CHUNK);
   b->rounds = rounds;
   double t0 = now_s();
-  SDL_Thread *p = SDL_CreateThread(burst_producer, "burst-producer", b);
-  SDL_Thread *c = SDL_CreateThread(burst_consumer, "burst-consumer", b);
-  CHECK(p && c, "SDL_CreateThread: %s", SDL_GetError());
-  SDL_WaitThread(p, NULL);
-  SDL_WaitThread(c, NULL);
+  net_thread *p = NULL, *c = NULL;
+  bool started = net__thread_start(burst_producer, b, "burst-producer", false, &p) &&
+                 net__thread_start(burst_consumer, b, "burst-consumer", false, &c);
+  CHECK(started, "net__thread_start failed");
+  net__thread_join(p);
+  net__thread_join(c);
   printf("# %zu bursts in %.2f s\n", rounds, now_s() - t0);
   bool ok = !b->err[0] || fail("%s", b->err);
   ring_destroy(&b->ring);
@@ -839,15 +840,15 @@ static int pool_thread(void *arg) {
 static bool test_pool_threads(size_t iters) {
   enum { T = 4 };
   pool_worker w[T];
-  SDL_Thread *t[T];
+  net_thread *t[T];
   net_chunk_stats base = net_chunk_get_stats();
   for (int i = 0; i < T; i++) {
     w[i] = (pool_worker){ .id = i + 1, .iters = iters };
-    t[i] = SDL_CreateThread(pool_thread, "pool", &w[i]);
-    CHECK(t[i], "SDL_CreateThread: %s", SDL_GetError());
+    t[i] = NULL;
+    CHECK(net__thread_start(pool_thread, &w[i], "pool", false, &t[i]), "net__thread_start failed");
   }
   for (int i = 0; i < T; i++)
-    SDL_WaitThread(t[i], NULL);
+    net__thread_join(t[i]);
   for (int i = 0; i < T; i++)
     CHECK(!w[i].err[0], "%s", w[i].err);
   net_chunk_stats s = net_chunk_get_stats();

@@ -1,0 +1,21 @@
+/* alloc.h: every allocation of the engine goes through here, so the module
+ * can report its own memory apart from the host's heap, and tests can make
+ * allocations fail. Any thread. */
+#ifndef SLUICE_ALLOC_H
+#define SLUICE_ALLOC_H
+
+#include <stddef.h>
+
+void *net__malloc(size_t n);
+void *net__calloc(size_t n, size_t size);
+void *net__realloc(void *p, size_t n);
+char *net__strdup(const char *s);
+void net__free(void *p);
+/* Cache-line aligned (connection objects, ring chunks); freed with net__free_aligned. */
+void *net__aligned(size_t n);
+void net__free_aligned(void *p);
+
+/* Bytes the engine holds now (blocks as the allocator sized them). */
+size_t net__mem_used(void);
+
+#endif

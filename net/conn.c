@@ -1,0 +1,315 @@
+/* conn.c: the owner API of stream connections (net_conn_*): opening,
+ * status, and the data path over the rings. Owner thread; it touches only
+ * rings and atomics and hands everything else to the I/O thread by a kick. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "alloc.h"
+#include "conn.h"
+#include "wake.h"
+
+/* ---- opening ---------------------------------------------------------------- */
+
+/* Common tail of net_tcp_open and net_unix_open: hands c to the I/O thread. */
+static net_conn *conn_start(net_conn *c, const net_conn_opts *o, const char *host,
+                            const char **err) {
+  if (o && o->tls && !(c->tls_cfg = net__tls_cfg_new(o->tls, host, false, err))) {
+    net__conn_destroy(c);
+    return NULL;
+  }
+  if (!net__engine_acquire()) {
+    net__conn_destroy(c);
+    *err = "cannot start the I/O thread";
+    return NULL;
+  }
+  net__engine_kick(&c->obj);
+  return c;
+}
+
+net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const char **err) {
+  if (!a || port == 0) return *err = "an address and a port 1..65535 are required", NULL;
+  net_conn *c = net__conn_new(o, 2);   /* the owner's and the I/O thread's */
+  if (!c) return *err = "out of memory", NULL;
+  c->addr = net_addr_ref(a);
+  c->port = port;
+  return conn_start(c, o, a->host, err);
+}
+
+net_conn *net_unix_open(const char *path, const net_conn_opts *o, const char **err) {
+  struct sockaddr_un un;
+  if (!path || !*path || strlen(path) >= sizeof un.sun_path)
+    return *err = "a Unix socket path must be 1..107 bytes", NULL;
+  net_conn *c = net__conn_new(o, 2);
+  if (!c || !(c->unix_path = net__strdup(path)) || !(c->addr = net__addr_unix(path))) {
+    if (c) net__conn_destroy(c);
+    return *err = "out of memory", NULL;
+  }
+  return conn_start(c, o, "localhost", err);
+}
+
+/* ---- status ------------------------------------------------------------------- */
+
+net_result net_conn_status(net_conn *c) {
+  net__host_polled();
+  /* acquire: pairs with the I/O thread's release of state after err is written */
+  int st = atomic_load_explicit(&c->state, memory_order_acquire);
+  if (ring_used(&c->rx) == 0) net__io_seen(&c->obj);   /* the state is seen, no byte waits */
+  /* Like the peer's close, an error shows once the bytes received before it
+   * are read: a loop that stops at "failure" loses nothing. */
+  if (st == NET_FAILURE && ring_used(&c->rx) > 0) return (net_result){NET_SUCCESS, NET_E_NONE, ""};
+  if (st == NET_FAILURE) return (net_result){NET_FAILURE, c->err.code, c->err.msg};
+  if (st == NET_SUCCESS && atomic_load_explicit(&c->rx_eof, memory_order_acquire) &&
+      ring_used(&c->rx) == 0 && !(atomic_load(&c->shut) & NET_SHUT_RECEIVE))
+    return (net_result){NET_FAILURE, NET_E_CLOSED, "closed"};
+  return (net_result){(net_status)st, NET_E_NONE, ""};
+}
+
+static bool connected_or_failed(void *c) {
+  return atomic_load(&((net_conn *)c)->state) != NET_WAITING;
+}
+
+net_result net_conn_wait_connected(net_conn *c, int timeout_ms) {
+  net__wait_until(connected_or_failed, c, timeout_ms);
+  return net_conn_status(c);
+}
+
+/* ---- writing ------------------------------------------------------------------ */
+
+long net_conn_write(net_conn *c, const void *data, size_t len) {
+  net__host_polled();
+  if (atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE ||
+      (atomic_load_explicit(&c->shut, memory_order_relaxed) & NET_SHUT_SEND))
+    return -1;
+  size_t n = ring_write(&c->tx, data, len);
+  if (n == 0) return 0;
+  /* seq_cst fence: pairs with the one in tx_empty() (conn_io.c); either the
+   * I/O thread sees our bytes, or we see it asleep on tx and wake it. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&c->tx_idle, memory_order_relaxed) && atomic_exchange(&c->tx_idle, 0))
+    net__engine_kick(&c->obj);
+  return (long)n;
+}
+
+net_result net_conn_write_status(net_conn *c) {
+  if (atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE)
+    return (net_result){NET_FAILURE, c->err.code, c->err.msg};
+  if (atomic_load_explicit(&c->shut, memory_order_relaxed) & NET_SHUT_SEND)
+    return (net_result){NET_FAILURE, NET_E_CLOSED, "closed for sending (shutdown)"};
+  return (net_result){NET_SUCCESS, NET_E_NONE, ""};
+}
+
+size_t net_conn_pending_writes(net_conn *c) { return ring_used(&c->tx); }
+
+static bool drained_or_failed(void *c) {
+  net_conn *k = c;
+  return ring_used(&k->tx) == 0 || atomic_load(&k->state) == NET_FAILURE;
+}
+
+size_t net_conn_wait_drained(net_conn *c, int timeout_ms) {
+  net__wait_until(drained_or_failed, c, timeout_ms);
+  return ring_used(&c->tx);
+}
+
+/* ---- reading ------------------------------------------------------------------- */
+
+static void rx_consumed(net_conn *c) {
+  /* seq_cst fence: pairs with the one in pause_reading() (conn_io.c, Dekker). */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&c->rx_paused, memory_order_relaxed) &&
+      ring_used(&c->rx) <= c->rx.cap / 2 && atomic_exchange(&c->rx_paused, 0))
+    net__engine_kick(&c->obj);
+}
+
+/* With nothing readable: 0 while more may come, else how the stream ended. */
+static long read_end(net_conn *c) {
+  /* acquire: the flag and the failure are published after the last commit */
+  if (!atomic_load_explicit(&c->rx_eof, memory_order_acquire) &&
+      atomic_load_explicit(&c->state, memory_order_acquire) != NET_FAILURE)
+    return 0;
+  if (ring_used(&c->rx) > 0) return 0;   /* bytes that raced in before the flag */
+  return atomic_load(&c->state) == NET_FAILURE ? NET_READ_ERROR : NET_READ_EOF;
+}
+
+static long span_total(const net_span *spans, int k) {
+  long n = 0;
+  for (int i = 0; i < k; i++) n += (long)spans[i].len;
+  return n;
+}
+
+long net_conn_peek(net_conn *c, size_t max, net_span *spans, int *nspans) {
+  int cap = *nspans;
+  net__host_polled();
+  *nspans = 0;
+  /* after shutdown("receive") the end is final: what still arrives is dropped */
+  if (atomic_load(&c->shut) & NET_SHUT_RECEIVE) {
+    net_conn_consume(c, ring_used(&c->rx));
+    return NET_READ_EOF;
+  }
+  int k = ring_peek(&c->rx, spans, cap, max);
+  if (k == 0) {
+    long end = read_end(c);
+    if (!end) k = ring_peek(&c->rx, spans, cap, max);
+    if (k == 0) net__io_seen(&c->obj);
+    if (end) return end;
+  }
+  *nspans = k;
+  return span_total(spans, k);
+}
+
+void net_conn_consume(net_conn *c, size_t n) {
+  size_t used = ring_used(&c->rx);
+  if (n > used) n = used;   /* never past what is there, whatever the caller did meanwhile */
+  if (!n) return;
+  ring_consume(&c->rx, n);
+  rx_consumed(c);
+  if (n == used) net__io_seen(&c->obj);
+}
+
+long net_conn_read(net_conn *c, void *buf, size_t max) {
+  net_span sp[1];
+  int k = 1;
+  long r = net_conn_peek(c, max, sp, &k);
+  if (r <= 0) return r;
+  size_t n = ring_read(&c->rx, buf, max);
+  rx_consumed(c);
+  if (ring_used(&c->rx) == 0) net__io_seen(&c->obj);
+  return (long)n;
+}
+
+size_t net_conn_copy(net_conn *c, size_t off, void *dst, size_t n) {
+  return ring_copy(&c->rx, off, dst, n);
+}
+
+long net_conn_find(net_conn *c, const void *delim, size_t dlen, size_t from, size_t limit) {
+  return ring_find(&c->rx, delim, dlen, from, limit);
+}
+
+size_t net_conn_available(net_conn *c) {
+  net__host_polled();
+  size_t n = atomic_load(&c->shut) & NET_SHUT_RECEIVE ? 0 : ring_used(&c->rx);
+  if (n == 0) net__io_seen(&c->obj);
+  return n;
+}
+
+int net_conn_input_ended(net_conn *c) {
+  return atomic_load_explicit(&c->rx_eof, memory_order_acquire) ||
+         atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE ||
+         (atomic_load(&c->shut) & NET_SHUT_RECEIVE);
+}
+
+size_t net_conn_buffer_size(net_conn *c) { return c->rx.cap; }
+
+/* ---- requests ------------------------------------------------------------------ */
+
+static void request(net_conn *c, int bits) {
+  /* seq_cst RMW: what the owner set before reaches the I/O thread with the bits */
+  atomic_fetch_or(&c->requests, bits);
+  net__engine_kick(&c->obj);
+}
+
+int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err) {
+  if (c->tls_cfg) return *err = "the connection already uses TLS", -1;
+  if (atomic_load_explicit(&c->state, memory_order_acquire) != NET_SUCCESS)
+    return *err = "starttls needs an established connection", -1;
+  net_tls_cfg *cfg = net__tls_cfg_new(o, c->addr->host, false, err);
+  if (!cfg) return -1;
+  c->tls_cfg = cfg;
+  /* the owner is tx's producer: every byte before this tail goes out in plain text */
+  c->starttls_at = atomic_load_explicit(&c->tx.tail, memory_order_relaxed);
+  int expected = NET_SUCCESS;
+  if (!atomic_compare_exchange_strong(&c->state, &expected, NET_WAITING))
+    return *err = c->err.msg, -1;   /* failed meanwhile */
+  request(c, REQ_STARTTLS);
+  return 0;
+}
+
+void net_conn_set_option(net_conn *c, net_conn_option opt, int value) {
+  if ((unsigned)opt >= sizeof c->opt / sizeof *c->opt) return;
+  atomic_store(&c->opt[opt], value);
+  request(c, REQ_OPTIONS);
+}
+
+int net_conn_get_option(net_conn *c, net_conn_option opt) {
+  return (unsigned)opt < sizeof c->opt / sizeof *c->opt ? atomic_load(&c->opt[opt]) : -1;
+}
+
+void net_conn_shutdown(net_conn *c, int how) {
+  int before = atomic_fetch_or(&c->shut, how & (NET_SHUT_SEND | NET_SHUT_RECEIVE));
+  if ((how & NET_SHUT_RECEIVE) && !(before & NET_SHUT_RECEIVE))
+    net_conn_consume(c, ring_used(&c->rx));   /* what arrived is dropped too */
+  request(c, (how & NET_SHUT_SEND ? REQ_SHUT_WR : 0) | (how & NET_SHUT_RECEIVE ? REQ_SHUT_RD : 0));
+}
+
+void net_conn_pause_read(net_conn *c, int paused) {
+  atomic_store(&c->owner_paused, paused != 0);
+  request(c, REQ_PAUSE);
+}
+
+void net_conn_close(net_conn *c) {
+  net__io_seen(&c->obj);   /* nobody will read it now */
+  net__engine_closing(1);   /* counted out by the I/O thread once all is sent */
+  request(c, REQ_CLOSE);
+  net__io_unref(&c->obj);
+  net__engine_release();
+}
+
+/* ---- information ---------------------------------------------------------------- */
+
+net_conn_stats net_conn_get_stats(net_conn *c) {
+  return (net_conn_stats){atomic_load_explicit(&c->bytes_in, memory_order_relaxed),
+                          atomic_load_explicit(&c->bytes_out, memory_order_relaxed),
+                          net_clock() - c->created};
+}
+
+/* cur and local are final once peer is published (acquire: pairs with its release). */
+static bool established_once(net_conn *c) { return atomic_load_explicit(&c->peer, memory_order_acquire); }
+
+static void endpoint(const net_conn *c, const net_sockaddr *sa, net_endpoint *out) {
+  if (!c->unix_path) {
+    net__sa_endpoint(sa, out);
+    return;
+  }
+  memset(out, 0, sizeof *out);
+  snprintf(out->ip, sizeof out->ip, "%s", c->unix_path);
+}
+
+int net_conn_local(net_conn *c, net_endpoint *out) {
+  if (!established_once(c)) return 0;
+  endpoint(c, &c->local, out);
+  return 1;
+}
+
+int net_conn_remote(net_conn *c, net_endpoint *out) {
+  if (!established_once(c)) return 0;
+  endpoint(c, &c->cur, out);
+  return 1;
+}
+
+net_addr *net_conn_peer(net_conn *c) {
+  if (atomic_load_explicit(&c->state, memory_order_acquire) == NET_WAITING &&
+      !atomic_load(&c->tls_ready))
+    return NULL;
+  net_addr *p = atomic_load_explicit(&c->peer, memory_order_acquire);
+  return p ? net_addr_ref(p) : NULL;
+}
+
+int net_conn_tls_info(net_conn *c, net_tls_info *out) {
+  /* acquire: pairs with the release of tls_ready after tls_info was written */
+  if (!atomic_load_explicit(&c->tls_ready, memory_order_acquire) ||
+      atomic_load_explicit(&c->state, memory_order_acquire) != NET_SUCCESS)
+    return 0;
+  *out = *atomic_load(&c->tls_info);
+  return 1;
+}
+
+void net_conn_describe(net_conn *c, char *buf, size_t len) {
+  if (c->unix_path) {
+    snprintf(buf, len, "unix:%s", c->unix_path);
+  } else if (established_once(c)) {
+    net__sa_str(&c->cur, buf, len, true);
+  } else {
+    const char *h = c->addr->host;
+    snprintf(buf, len, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned)c->port);
+  }
+}

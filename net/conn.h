@@ -1,0 +1,138 @@
+/* conn.h: the stream connection (TCP or Unix socket, plain or TLS), shared by
+ *   conn.c          the owner API (net_conn_*): rings and atomics only;
+ *   conn_loop.c     the I/O thread's entry points: requests, events, timers,
+ *                   closing, and the object's lifetime;
+ *   conn_connect.c  the I/O thread: resolution, Happy Eyeballs, Unix connect;
+ *   conn_io.c       the I/O thread: the transport once a socket exists:
+ *                   TLS handshake, receive, send, failure.
+ * Calls go down that list only (conn.c -> conn_loop.c -> conn_connect.c ->
+ * conn_io.c), never back up. */
+#ifndef SLUICE_CONN_H
+#define SLUICE_CONN_H
+
+#include "addr.h"
+#include "engine.h"
+#include "err.h"
+#include "os.h"
+#include "ring.h"
+#include "tls.h"
+
+enum {
+  REQ_CLOSE = 1,      /* owner asked for a graceful close */
+  REQ_STARTTLS = 2,   /* owner asked for TLS after the bytes written so far */
+  REQ_OPTIONS = 4,    /* socket options changed */
+  REQ_SHUT_WR = 8,    /* FIN once tx is flushed */
+  REQ_SHUT_RD = 16,   /* discard input from now on */
+  REQ_PAUSE = 32,     /* owner_paused changed */
+};
+
+typedef enum conn_io {
+  IO_NEW,             /* not yet seen by the I/O thread */
+  IO_RESOLVING,       /* waiting for its address */
+  IO_CONNECTING,      /* attempts in flight (Happy Eyeballs) */
+  IO_HANDSHAKE,       /* TLS handshake running */
+  IO_OPEN,
+  IO_FLUSHING,        /* closing: delivering what the owner wrote */
+  IO_DRAINING,        /* closing: write side shut, discarding until the peer's FIN */
+  IO_DONE             /* socket closed; waiting for the last reference */
+} conn_io;
+
+#define NET_MAX_ATTEMPTS 4   /* connection attempts in flight at once */
+#define NET_DEFAULT_LINGER_MS 5000
+
+/* One connection attempt of Happy Eyeballs: its own socket and poller entry. */
+typedef struct net_attempt {
+  net_io obj;
+  struct net_conn *c;
+  net_sock fd;
+  int poll_mask;
+  net_sockaddr sa;
+} net_attempt;
+
+/* The attempts of one connection, freed between poller batches (events of
+ * the current batch may still point at them); link is the engine's. */
+typedef struct attempt_block {
+  void *link;
+  net_attempt att[NET_MAX_ATTEMPTS];
+} attempt_block;
+
+struct net_conn {
+  /* shared with the owner */
+  net_ring rx;                      /* I/O thread produces, owner consumes */
+  net_ring tx;                      /* owner produces, I/O thread consumes */
+  _Alignas(NET_CACHELINE) net_io obj;
+  atomic_int state;                 /* net_status */
+  atomic_int rx_eof;                /* peer closed orderly; set after the last rx commit */
+  atomic_int rx_paused;             /* I/O thread stopped reading: rx was full */
+  atomic_int tx_idle;               /* I/O thread found tx empty and sleeps on it */
+  atomic_int requests;              /* REQ_* bits, taken by the I/O thread */
+  atomic_int owner_paused;          /* pause_read() */
+  atomic_int shut;                  /* NET_SHUT_* the owner asked for */
+  atomic_int opt[4];                /* net_conn_option values, as last set */
+  atomic_uint_fast64_t bytes_in, bytes_out;
+  double created;                   /* net_clock() at open */
+  net_error err;
+  net_addr *addr;                   /* target; owned reference */
+  net_addr *_Atomic peer;           /* set by the I/O thread before SUCCESS */
+  char *unix_path;                  /* Unix socket connections */
+  uint16_t port;
+  int family;                       /* 0, 4 or 6 */
+  int connect_timeout_ms, idle_timeout_ms;
+  net_tls_cfg *tls_cfg;             /* set by the owner before the request that uses it */
+  size_t starttls_at;               /* tx position where plain text ends */
+  net_tls_info *_Atomic tls_info;   /* published with tls_ready */
+  atomic_int tls_ready;
+  net_sockaddr cur;                 /* the peer; final once SUCCESS is published */
+  net_sockaddr local;               /* likewise, our end */
+  /* I/O thread only */
+  conn_io io;
+  net_sock fd;
+  int poll_mask;                    /* registered interest, 0 when not registered */
+  int last_errno;
+  net_attempt *att;                 /* NET_MAX_ATTEMPTS slots while connecting */
+  int natt, next_try;               /* attempts in flight; next index of order[] */
+  uint8_t order[NET_MAX_ADDRS];     /* addresses in Happy Eyeballs order */
+  int norder;
+  uint64_t connect_deadline, next_attempt_at, linger_deadline, last_io;
+  bool owner_gone;
+  bool exit_counted;                /* closing: counted in net__engine_closing until sent */
+  bool reading;                     /* IN interest wanted (not paused, no EOF yet) */
+  bool want_out;                    /* OUT interest: tx has bytes the kernel refused */
+  bool peer_fin;                    /* the peer's FIN was read */
+  bool starttls;                    /* upgrade once tx reaches starttls_at */
+  bool notify_sent;                 /* close_notify went out */
+  bool shut_wr_pending, wr_shut, discard_rx;
+  net_tls *tls;
+  size_t tls_wlen;                  /* a blocked TLS write: repeat with this length */
+};
+
+/* conn_loop.c: lifetime, and accepted connections for server.c. */
+net_conn *net__conn_new(const net_conn_opts *o, int refs);
+void net__conn_destroy(net_conn *c);   /* before it was ever kicked */
+/* I/O thread: a connection around an accepted socket. The caller owns one
+ * reference (to hand to the owner), the I/O thread the other. */
+net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *unix_path,
+                          const net_conn_opts *o, const net_tls_cfg *tls);
+/* I/O thread: an accepted connection nobody will take. */
+void net__conn_abandon(net_conn *c);
+
+/* conn_connect.c (I/O thread) */
+void net__conn_start(net_conn *c);          /* resolve (await) or connect */
+void net__conn_next_attempt(net_conn *c);   /* the Happy Eyeballs delay passed */
+
+/* conn_io.c (I/O thread) */
+void net__conn_connected(net_conn *c);      /* the socket is connected: TLS or data */
+void net__conn_handshake(net_conn *c);
+void net__conn_recv(net_conn *c);
+void net__conn_send(net_conn *c);
+void net__conn_interest(net_conn *c);       /* poller interest from reading / want_out */
+void net__conn_set_timer(net_conn *c);      /* the earliest deadline that applies */
+void net__conn_begin_flush(net_conn *c);    /* closing: deliver tx, then FIN */
+void net__conn_fail(net_conn *c, net_err code, const char *msg);
+void net__conn_fail_sys(net_conn *c, const char *op, int e);
+void net__conn_finish(net_conn *c);         /* socket closed; retired if the owner is gone */
+void net__conn_drop_attempts(net_conn *c);   /* closes and frees the attempts */
+void net__conn_apply_options(net_conn *c, bool asked);
+void net__conn_where(const net_conn *c, char *buf, size_t len);   /* "1.2.3.4:80", "unix:/p" */
+
+#endif

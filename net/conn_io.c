@@ -1,0 +1,455 @@
+/* conn_io.c: a stream connection's transport once it has a socket: the TLS
+ * handshake, receiving into rx, sending from tx, the graceful end, timers
+ * and failure. I/O thread only. */
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "conn.h"
+#include "poller.h"
+
+#define RECV_BUDGET (512u * 1024)   /* per readiness event, so one peer cannot starve others */
+#define RECV_MAX (128u * 1024)      /* per recvmsg */
+#define SEND_MAX (256u * 1024)      /* per sendmsg */
+#define MAX_SPANS 8
+
+/* ---- bookkeeping ------------------------------------------------------------ */
+
+static uint64_t earliest(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < b ? a : b; }
+
+void net__conn_set_timer(net_conn *c) {
+  uint64_t at = 0;
+  if (c->io <= IO_HANDSHAKE && c->io != IO_NEW) at = earliest(c->connect_deadline, c->next_attempt_at);
+  if (c->io == IO_OPEN && c->idle_timeout_ms) at = earliest(at, c->last_io + (uint64_t)c->idle_timeout_ms);
+  if (c->owner_gone && c->io != IO_DONE) at = earliest(at, c->linger_deadline);
+  net__io_timer(&c->obj, at);
+}
+
+/* Closes every attempt still in flight. Events of this poller batch may
+ * still point into the attempts: their block is freed between batches. */
+void net__conn_drop_attempts(net_conn *c) {
+  if (!c->att) return;
+  for (int i = 0; i < NET_MAX_ATTEMPTS; i++) {
+    if (c->att[i].fd == NET_BAD_SOCK) continue;
+    net__engine_set_interest(c->att[i].fd, &c->att[i].poll_mask, 0, &c->att[i].obj);
+    net_sock_close(c->att[i].fd);
+    c->att[i].fd = NET_BAD_SOCK;
+  }
+  net__engine_defer_free((char *)c->att - offsetof(attempt_block, att));
+  c->att = NULL;
+  c->natt = 0;
+}
+
+static void close_socket(net_conn *c) {
+  net__tls_free(c->tls);   /* here, on the I/O thread, which owns the shared TLS state */
+  c->tls = NULL;
+  net__conn_drop_attempts(c);
+  if (c->fd == NET_BAD_SOCK) return;
+  net__engine_set_interest(c->fd, &c->poll_mask, 0, &c->obj);
+  net_sock_close(c->fd);
+  c->fd = NET_BAD_SOCK;
+  c->poll_mask = 0;
+  c->want_out = false;
+  c->reading = false;
+}
+
+/* Everything the closed connection had to send is with the kernel (or
+ * given up): a process may exit now without losing it. */
+static void close_sent(net_conn *c) {
+  if (!c->exit_counted) return;
+  c->exit_counted = false;
+  net__engine_closing(-1);
+}
+
+void net__conn_finish(net_conn *c) {
+  close_sent(c);
+  close_socket(c);
+  c->io = IO_DONE;
+  net__io_timer(&c->obj, 0);
+  if (c->owner_gone) net__io_retire(&c->obj);
+}
+
+void net__conn_where(const net_conn *c, char *buf, size_t len) {
+  if (c->unix_path) snprintf(buf, len, "unix:%s", c->unix_path);
+  else net__sa_str(&c->cur, buf, len, true);
+}
+
+void net__conn_fail(net_conn *c, net_err code, const char *msg) {
+  if (!c->owner_gone && atomic_load_explicit(&c->state, memory_order_relaxed) != NET_FAILURE) {
+    net__seterr(&c->err, code, "%s", msg);
+    /* release: err is complete before anyone can see FAILURE */
+    atomic_store_explicit(&c->state, NET_FAILURE, memory_order_release);
+    net__io_publish(&c->obj);
+  }
+  net__conn_finish(c);
+}
+
+void net__conn_fail_sys(net_conn *c, const char *op, int e) {
+  char where[NET_IP_MAX + 120];
+  net_error err;
+  net__conn_where(c, where, sizeof where);
+  net__seterr_sys(&err, op, where, e);
+  net__conn_fail(c, err.code, err.msg);
+}
+
+void net__conn_interest(net_conn *c) {
+  if (c->fd == NET_BAD_SOCK) return;
+  /* pause_read() holds reading back, unless the input is being thrown away */
+  bool in = c->reading && (c->owner_gone || c->discard_rx || !atomic_load(&c->owner_paused));
+  int mask = (in ? NET_POLL_IN : 0) | (c->want_out ? NET_POLL_OUT : 0);
+  if (net__engine_set_interest(c->fd, &c->poll_mask, mask, &c->obj) < 0)
+    net__conn_fail_sys(c, "poll", errno);
+}
+
+static void want_out(net_conn *c, bool on) {
+  if (c->want_out == on) return;
+  c->want_out = on;
+  net__conn_interest(c);
+}
+
+/* Socket options from the owner's last settings (TCP ones only for TCP).
+ * SO_REUSEADDR only when asked: an accepted socket inherits the listener's,
+ * and clearing it would make its TIME_WAIT block the port. */
+void net__conn_apply_options(net_conn *c, bool asked) {
+  if (c->fd == NET_BAD_SOCK) return;
+  if (asked) {
+    int reuse = atomic_load(&c->opt[NET_OPT_REUSEADDR]) != 0;
+    setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+  }
+  if (c->unix_path) return;
+  int nodelay = atomic_load(&c->opt[NET_OPT_NODELAY]) != 0, keep = atomic_load(&c->opt[NET_OPT_KEEPALIVE]);
+  int on = keep != 0;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
+  setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+#ifdef TCP_KEEPIDLE
+  if (keep > 1) setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &keep, sizeof keep);
+#endif
+}
+
+/* ---- establishing ------------------------------------------------------------- */
+
+/* The transport is ready for data (TCP connected, or the TLS handshake done). */
+static void established(net_conn *c) {
+  c->io = c->owner_gone ? IO_FLUSHING : IO_OPEN;   /* closed while connecting */
+  c->reading = !c->peer_fin;
+  c->want_out = false;
+  c->last_io = net__now_ms();
+  net__conn_set_timer(c);
+  if (!c->owner_gone) {
+    /* release: peer, endpoints and tls_info are set before SUCCESS is visible */
+    atomic_store_explicit(&c->state, NET_SUCCESS, memory_order_release);
+    net__io_publish(&c->obj);
+  }
+  net__conn_interest(c);
+  net__conn_send(c);
+  if (c->tls && c->fd != NET_BAD_SOCK) net__conn_recv(c);   /* the handshake may have brought data */
+}
+
+void net__conn_handshake(net_conn *c) {
+  net_error e;
+  int r = net__tls_handshake(c->tls, &e);
+  if (r == NET_TLS_ERROR) {
+    net__conn_fail(c, e.code, e.msg);
+    return;
+  }
+  if (r != NET_TLS_DONE) {
+    c->reading = r == NET_TLS_WANT_READ;
+    c->want_out = r == NET_TLS_WANT_WRITE;
+    net__conn_interest(c);
+    return;
+  }
+  net_tls_info *info = atomic_load(&c->tls_info);
+  if (!info && !(info = net__malloc(sizeof *info))) {
+    net__conn_fail(c, NET_E_LIMIT, "tls: out of memory");
+    return;
+  }
+  net__tls_get_info(c->tls, info);
+  atomic_store(&c->tls_info, info);
+  atomic_store_explicit(&c->tls_ready, 1, memory_order_release);
+  established(c);
+}
+
+static void start_tls(net_conn *c) {
+  char ip[NET_IP_MAX + 120], where[NET_IP_MAX + 130];
+  net__conn_where(c, ip, sizeof ip);
+  snprintf(where, sizeof where, "tls %s", ip);
+  net_error e;
+  c->tls = net__tls_new(c->tls_cfg, c->fd, where, &e);
+  if (!c->tls) {
+    net__conn_fail(c, e.code, e.msg);
+    return;
+  }
+  c->starttls = false;
+  c->io = IO_HANDSHAKE;
+  net__conn_handshake(c);
+}
+
+void net__conn_connected(net_conn *c) {
+  net_addr *peer;
+  if (c->unix_path) {
+    peer = net_addr_ref(c->addr);
+  } else {
+    socklen_t len = sizeof c->local;
+    if (getsockname(c->fd, &c->local.sa, &len) < 0) memset(&c->local, 0, sizeof c->local);
+    net__sa_unmap_v4(&c->local);
+    peer = net__addr_from_sa(&c->cur);
+  }
+  net__conn_apply_options(c, false);
+  /* release: cur and local are final before anyone sees peer */
+  atomic_store_explicit(&c->peer, peer, memory_order_release);
+  if (c->tls_cfg) {   /* TLS: SUCCESS waits for the handshake */
+    start_tls(c);
+    return;
+  }
+  established(c);
+}
+
+/* ---- receiving ------------------------------------------------------------------ */
+
+static void pause_reading(net_conn *c) {
+  atomic_store(&c->rx_paused, 1);
+  /* seq_cst fence: pairs with rx_consumed() in conn.c; either the owner sees
+   * the flag and kicks us, or we see the space it freed and keep reading. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (ring_free_space(&c->rx) > 0 && atomic_exchange(&c->rx_paused, 0)) return;
+  c->reading = false;
+  net__conn_interest(c);
+}
+
+static void peer_closed(net_conn *c) {
+  c->peer_fin = true;
+  c->reading = false;
+  if (c->io == IO_DRAINING) {
+    net__conn_finish(c);
+    return;
+  }
+  if (!c->owner_gone) {
+    /* release: every committed byte is visible before the flag */
+    atomic_store_explicit(&c->rx_eof, 1, memory_order_release);
+    net__io_publish(&c->obj);
+  }
+  net__conn_interest(c);
+}
+
+static void got_bytes(net_conn *c, size_t n) {
+  atomic_fetch_add_explicit(&c->bytes_in, n, memory_order_relaxed);
+  if (c->idle_timeout_ms) c->last_io = net__now_ms();
+  net__io_publish(&c->obj);
+}
+
+/* Decrypts into rx until mbedTLS would block or rx is full. No byte budget:
+ * decrypted bytes mbedTLS holds would get no second readiness event. */
+static void tls_recv(net_conn *c) {
+  while (c->fd != NET_BAD_SOCK && c->io == IO_OPEN) {
+    net_span sp[1];
+    if (ring_reserve(&c->rx, sp, 1, RECV_MAX) == 0) {
+      if (ring_free_space(&c->rx) == 0) pause_reading(c);
+      return;
+    }
+    net_error e;
+    long n = net__tls_read(c->tls, sp[0].base, sp[0].len, &e);
+    ring_commit(&c->rx, n > 0 ? (size_t)n : 0);
+    if (n > 0) {
+      got_bytes(c, (size_t)n);
+    } else if (n == 0) {
+      if (net__tls_want(c->tls) == NET_TLS_WANT_WRITE) want_out(c, true);
+      return;
+    } else if (n == NET_TLS_EOF) {
+      peer_closed(c);
+      return;
+    } else {
+      net__conn_fail(c, e.code, e.msg);
+      return;
+    }
+  }
+}
+
+/* One recvmsg into rx (or into a sink when the input is thrown away).
+ * Returns the bytes read, 0 at the peer's FIN, -1 when nothing more now. */
+static ssize_t recv_once(net_conn *c, size_t budget, bool discard, size_t *want) {
+  static char sink[RECV_MAX];   /* where discarded input goes */
+  net_span sp[MAX_SPANS];
+  struct iovec iov[MAX_SPANS];
+  int ns = 1;
+  *want = 0;
+  if (discard) {
+    iov[0] = (struct iovec){sink, sizeof sink};
+    *want = sizeof sink;
+  } else {
+    ns = ring_reserve(&c->rx, sp, MAX_SPANS, budget < RECV_MAX ? budget : RECV_MAX);
+    if (ns == 0) {
+      if (ring_free_space(&c->rx) == 0) pause_reading(c);
+      return -1;   /* else the owner is trimming: level-triggered polling retries */
+    }
+    for (int i = 0; i < ns; i++) {
+      iov[i] = (struct iovec){sp[i].base, sp[i].len};
+      *want += sp[i].len;
+    }
+  }
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)ns};
+  ssize_t n;
+  do n = recvmsg(c->fd, &mh, 0);
+  while (n < 0 && errno == EINTR);
+  int e = errno;
+  if (!discard) ring_commit(&c->rx, n > 0 ? (size_t)n : 0);
+  if (n < 0) {
+    if (!net_sock_would_block(e)) net__conn_fail_sys(c, "recv", e);
+    return -1;
+  }
+  return n;
+}
+
+void net__conn_recv(net_conn *c) {
+  bool discard = c->owner_gone || c->discard_rx;
+  if (c->tls && !discard) {
+    tls_recv(c);
+    return;
+  }
+  for (size_t budget = RECV_BUDGET; budget > 0 && c->fd != NET_BAD_SOCK;) {
+    size_t want;
+    ssize_t n = recv_once(c, budget, discard, &want);
+    if (n < 0) return;
+    if (n == 0) {
+      peer_closed(c);
+      return;
+    }
+    if (!discard) got_bytes(c, (size_t)n);
+    budget -= (size_t)n < budget ? (size_t)n : budget;
+    if ((size_t)n < want) return;
+  }
+}
+
+/* ---- sending ------------------------------------------------------------------- */
+
+/* Our side is done sending: close_notify (TLS), then the FIN. Returns false
+ * while close_notify waits for the socket. */
+static bool send_fin(net_conn *c) {
+  if (c->tls && !c->notify_sent) {
+    if (net__tls_close_notify(c->tls) == NET_TLS_WANT_WRITE) {
+      want_out(c, true);   /* the next OUT event lands here again */
+      return false;
+    }
+    c->notify_sent = true;
+  }
+  shutdown(c->fd, SHUT_WR);
+  c->wr_shut = true;
+  c->shut_wr_pending = false;
+  c->want_out = false;
+  return true;
+}
+
+static void begin_drain(net_conn *c) {
+  if (!c->wr_shut && !send_fin(c)) return;
+  c->io = IO_DRAINING;
+  close_sent(c);
+  if (c->peer_fin) {
+    net__conn_finish(c);
+    return;
+  }
+  c->reading = true;
+  net__conn_interest(c);
+}
+
+/* tx is empty: sleep on it unless the owner wrote meanwhile (then true). */
+static bool tx_empty(net_conn *c) {
+  if (c->io == IO_FLUSHING) {
+    begin_drain(c);
+    return false;
+  }
+  if (c->shut_wr_pending) {   /* shutdown("send"): nothing more will be written */
+    if (send_fin(c)) net__conn_interest(c);
+    return false;
+  }
+  atomic_store(&c->tx_idle, 1);
+  /* seq_cst fence: pairs with the one in net_conn_write() */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (ring_used(&c->tx) > 0 && atomic_exchange(&c->tx_idle, 0)) return true;
+  want_out(c, false);
+  return false;
+}
+
+/* Sends one span through mbedTLS. Returns the bytes consumed, 0 when blocked
+ * (repeating the same length later, as mbedTLS requires), -1 on failure. */
+static long tls_send(net_conn *c, const net_span *sp) {
+  size_t len = c->tls_wlen ? c->tls_wlen : sp->len;
+  net_error e;
+  long n = net__tls_write(c->tls, sp->base, len, &e);
+  if (n > 0) {
+    c->tls_wlen = 0;
+  } else if (n == 0) {
+    c->tls_wlen = len;
+  } else {
+    net__conn_fail(c, e.code, e.msg);
+    return -1;
+  }
+  return n;
+}
+
+/* How much tx may go out now: all of it, unless a STARTTLS boundary comes first. */
+static size_t send_limit(net_conn *c) {
+  if (!c->starttls) return SEND_MAX;
+  size_t head = atomic_load_explicit(&c->tx.head, memory_order_relaxed);   /* we consume tx */
+  if (head >= c->starttls_at) {
+    start_tls(c);
+    return 0;
+  }
+  return c->starttls_at - head < SEND_MAX ? c->starttls_at - head : SEND_MAX;
+}
+
+/* One send of the spans: > 0 sent, 0 blocked, < 0 failed (*err: errno). */
+static ssize_t send_some(net_conn *c, const net_span *sp, int ns, int *err) {
+  if (c->tls) {
+    ssize_t n = tls_send(c, &sp[0]);
+    /* blocked on a read (a renegotiation): the IN event retries, see conn_loop.c */
+    *err = n == 0 && net__tls_want(c->tls) != NET_TLS_WANT_READ ? EAGAIN : 0;
+    return n;
+  }
+  struct iovec iov[MAX_SPANS];
+  for (int i = 0; i < ns; i++) iov[i] = (struct iovec){sp[i].base, sp[i].len};
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)ns};
+  ssize_t n = sendmsg(c->fd, &mh, NET_SEND_FLAGS);
+  *err = n < 0 ? errno : 0;
+  return n;
+}
+
+static void sent(net_conn *c, size_t n) {
+  ring_consume(&c->tx, n);
+  atomic_fetch_add_explicit(&c->bytes_out, n, memory_order_relaxed);
+  if (c->idle_timeout_ms) c->last_io = net__now_ms();
+  net__engine_activity();   /* room to write: news, but nothing to read */
+}
+
+void net__conn_send(net_conn *c) {
+  while (c->fd != NET_BAD_SOCK && (c->io == IO_OPEN || c->io == IO_FLUSHING) && !c->wr_shut) {
+    net_span sp[MAX_SPANS];
+    size_t limit = send_limit(c);
+    if (limit == 0) return;
+    int ns = ring_peek(&c->tx, sp, c->tls ? 1 : MAX_SPANS, limit);
+    if (ns == 0) {
+      if (tx_empty(c)) continue;
+      return;
+    }
+    int e;
+    ssize_t n = send_some(c, sp, ns, &e);
+    if (n > 0) {
+      sent(c, (size_t)n);
+      continue;
+    }
+    if (c->fd == NET_BAD_SOCK) return;   /* the TLS layer failed it */
+    if (n < 0 && e == EINTR) continue;
+    if (n == 0 && e == 0) return;
+    if (n <= 0 && net_sock_would_block(e)) {
+      want_out(c, true);
+      return;
+    }
+    net__conn_fail_sys(c, "send", n < 0 ? e : EPIPE);
+    return;
+  }
+}
+
+void net__conn_begin_flush(net_conn *c) {
+  c->io = IO_FLUSHING;
+  c->reading = !c->peer_fin;
+  net__conn_interest(c);
+  net__conn_send(c);
+}

@@ -1,0 +1,183 @@
+/* conn_loop.c: a stream connection's entry points on the I/O thread (owner
+ * requests, socket events, deadlines), its graceful close, and its
+ * lifetime. The I/O thread, except net__conn_new and the destroy callback. */
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "conn.h"
+#include "poller.h"
+
+#define CONN(io_ptr) ((net_conn *)((char *)(io_ptr) - offsetof(net_conn, obj)))
+
+static void conn_kicked(net_io *io);
+static void conn_event(net_io *io, int mask);
+static void conn_timer(net_io *io, uint64_t now);
+static void conn_destroy(net_io *io);
+static const net_io_ops conn_ops = {conn_kicked, conn_event, conn_timer, conn_destroy};
+
+/* ---- lifetime (any thread) -------------------------------------------------- */
+
+net_conn *net__conn_new(const net_conn_opts *o, int refs) {
+  net_conn *c = net__aligned(sizeof(net_conn));
+  if (!c) return NULL;
+  memset(c, 0, sizeof *c);
+  size_t cap = o && o->buffer_size ? o->buffer_size : NET_RING_DEFAULT_CAP;
+  ring_init(&c->rx, cap);
+  ring_init(&c->tx, cap);
+  net__io_init(&c->obj, &conn_ops, refs);
+  atomic_init(&c->state, NET_WAITING);
+  atomic_init(&c->opt[NET_OPT_NODELAY], o ? o->nodelay != 0 : 0);
+  atomic_init(&c->opt[NET_OPT_KEEPALIVE], o ? o->keepalive : 0);
+  atomic_init(&c->opt[NET_OPT_LINGER], !o || !o->linger_ms ? NET_DEFAULT_LINGER_MS
+                                       : o->linger_ms < 0 ? 0 : o->linger_ms);
+  c->created = net_clock();
+  c->family = o ? o->family : 0;
+  c->connect_timeout_ms = o && o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 0;
+  c->idle_timeout_ms = o && o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 0;
+  c->fd = NET_BAD_SOCK;
+  c->io = IO_NEW;
+  atomic_fetch_add(&net__live_conns, 1);
+  return c;
+}
+
+void net__conn_destroy(net_conn *c) {
+  ring_destroy(&c->rx);
+  ring_destroy(&c->tx);
+  net_addr_unref(c->addr);
+  net__tls_cfg_free(c->tls_cfg);
+  net__free(atomic_load(&c->tls_info));
+  net__free(c->unix_path);
+  net_addr *peer = atomic_load(&c->peer);
+  if (peer) net_addr_unref(peer);
+  net__free_aligned(c);
+  atomic_fetch_sub(&net__live_conns, 1);
+}
+
+static void conn_destroy(net_io *io) { net__conn_destroy(CONN(io)); }
+
+/* ---- closing ------------------------------------------------------------------ */
+
+/* The owner closed: deliver what it wrote (connecting first if need be),
+ * within the linger time, then close. */
+static void begin_close(net_conn *c) {
+  c->owner_gone = true;
+  net__io_seen(&c->obj);    /* what it published since the owner's close is nobody's news */
+  c->exit_counted = true;   /* the closer counted it in (net__engine_closing) */
+  ring_destroy(&c->rx);   /* the owner is done with it; a lingering close discards input */
+  int linger = atomic_load(&c->opt[NET_OPT_LINGER]);
+  bool connecting = c->io <= IO_HANDSHAKE;
+  if (linger <= 0 || !(c->io == IO_OPEN || (connecting && ring_used(&c->tx) > 0))) {
+    net__conn_finish(c);   /* nothing worth lingering for */
+    return;
+  }
+  c->linger_deadline = net__now_ms() + (uint64_t)linger;
+  if (c->io == IO_NEW) net__conn_start(c);
+  if (c->io == IO_DONE) return;   /* failed at once */
+  net__conn_set_timer(c);
+  if (c->io == IO_OPEN) net__conn_begin_flush(c);   /* else established() will flush */
+}
+
+/* ---- entry points ------------------------------------------------------------- */
+
+static void handle_requests(net_conn *c, int req) {
+  if ((req & REQ_STARTTLS) && !c->tls && c->io == IO_OPEN)
+    c->starttls = true;   /* net__conn_send starts the handshake at the boundary */
+  if (req & REQ_OPTIONS) net__conn_apply_options(c, true);
+  if (req & REQ_SHUT_RD) {
+    c->discard_rx = true;
+    atomic_store(&c->rx_paused, 0);
+    c->reading = !c->peer_fin;   /* keep reading, so the peer is never blocked by us */
+  }
+  if (req & REQ_SHUT_WR) c->shut_wr_pending = true;   /* the FIN goes once tx is out */
+}
+
+static void conn_kicked(net_io *io) {
+  net_conn *c = CONN(io);
+  int req = atomic_exchange(&c->requests, 0);
+  if ((req & REQ_CLOSE) && !c->owner_gone) {
+    begin_close(c);
+    return;
+  }
+  if (c->io == IO_NEW || c->io == IO_RESOLVING) {   /* first kick, or the address resolved */
+    net__conn_start(c);
+    if (c->io <= IO_RESOLVING) return;
+  }
+  if (c->io == IO_DONE) return;
+  handle_requests(c, req);
+  if (c->io != IO_OPEN) return;
+  if (!c->reading && !c->peer_fin && !atomic_load(&c->rx_paused)) c->reading = true;
+  net__conn_interest(c);
+  if (c->reading && c->tls && net__tls_pending(c->tls)) net__conn_recv(c);   /* no event will come */
+  net__conn_send(c);
+}
+
+static void conn_event(net_io *io, int mask) {
+  net_conn *c = CONN(io);
+  if (c->fd == NET_BAD_SOCK) return;   /* closed earlier in this batch */
+  if (c->io == IO_HANDSHAKE) {
+    net__conn_handshake(c);
+    return;
+  }
+  if (mask & (NET_POLL_IN | NET_POLL_ERR)) net__conn_recv(c);
+  if ((mask & (NET_POLL_OUT | NET_POLL_ERR)) || (c->tls && c->tls_wlen)) net__conn_send(c);
+}
+
+static void timed_out(net_conn *c, const char *what, int ms, const char *option) {
+  char where[NET_HOST_MAX + 16], msg[NET_HOST_MAX + 96];
+  if (c->io <= IO_CONNECTING && !c->unix_path)   /* still racing: name what was asked for */
+    snprintf(where, sizeof where, strchr(c->addr->host, ':') ? "[%s]:%u" : "%s:%u", c->addr->host,
+             c->port);
+  else
+    net__conn_where(c, where, sizeof where);
+  snprintf(msg, sizeof msg, "%s %s: %s %d ms (%s)", c->io == IO_OPEN ? "recv" : "connect", where,
+           what, ms, option);
+  net__conn_fail(c, NET_E_TIMEOUT, msg);
+}
+
+/* A deadline passed: the linger, the connect or idle timeout, or the next
+ * Happy Eyeballs attempt. Idle deadlines move with traffic, so an early
+ * wake-up just re-arms. */
+static void conn_timer(net_io *io, uint64_t now) {
+  net_conn *c = CONN(io);
+  if (c->owner_gone && c->linger_deadline && now >= c->linger_deadline) {
+    net__conn_finish(c);   /* linger expired: give up on the peer */
+  } else if (c->io <= IO_HANDSHAKE && c->connect_deadline && now >= c->connect_deadline) {
+    timed_out(c, "timed out after", c->connect_timeout_ms, "connect_timeout");
+  } else if (c->io == IO_OPEN && c->idle_timeout_ms &&
+             now >= c->last_io + (uint64_t)c->idle_timeout_ms) {
+    timed_out(c, "idle for", c->idle_timeout_ms, "idle_timeout");
+  } else if (c->io == IO_CONNECTING && c->next_attempt_at && now >= c->next_attempt_at) {
+    net__conn_next_attempt(c);   /* the previous attempt is taking long: race another */
+  } else if (c->io != IO_DONE) {
+    net__conn_set_timer(c);
+  }
+}
+
+/* ---- accepted connections (for server.c) -------------------------------------- */
+
+net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *unix_path,
+                          const net_conn_opts *o, const net_tls_cfg *tls) {
+  net_conn *c = net__conn_new(o, 2);   /* the owner's (handed over by accept) and ours */
+  if (!c) return NULL;
+  c->cur = *peer;
+  net__sa_unmap_v4(&c->cur);
+  if (unix_path) c->unix_path = net__strdup(unix_path);
+  c->addr = unix_path ? net__addr_unix(unix_path) : net__addr_from_sa(&c->cur);
+  if (tls) c->tls_cfg = net__tls_cfg_ref(tls);
+  if (!c->addr || (unix_path && !c->unix_path)) {
+    net__conn_destroy(c);   /* the caller still owns fd */
+    return NULL;
+  }
+  c->fd = fd;
+  c->port = net__sa_port(&c->cur);
+  c->io = IO_CONNECTING;
+  net__conn_connected(c);
+  return c;
+}
+
+void net__conn_abandon(net_conn *c) {
+  net__engine_closing(1);
+  begin_close(c);
+  net__io_unref(&c->obj);
+}

@@ -1,0 +1,60 @@
+/* err.c: the error table (net_errcode, net_strerror), message formatting and
+ * the errno mapping. Any thread. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+
+static const char *const err_codes[] = {
+#define NET_ERR_CODE(name, code, text) code,
+    NET_ERRORS(NET_ERR_CODE)
+#undef NET_ERR_CODE
+};
+static const char *const err_texts[] = {
+#define NET_ERR_TEXT(name, code, text) text,
+    NET_ERRORS(NET_ERR_TEXT)
+#undef NET_ERR_TEXT
+};
+
+const char *net_errcode(net_err e) { return (unsigned)e < NET_E_COUNT ? err_codes[e] : "io"; }
+
+const char *net_strerror(net_err e) {
+  return (unsigned)e < NET_E_COUNT ? err_texts[e] : "unknown error";
+}
+
+void net__seterr(net_error *e, net_err code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  va_end(ap);
+  e->code = code;
+}
+
+const char *net__errstr(int e, char *buf, size_t len) {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+  return strerror_r(e, buf, len);
+#else
+  if (strerror_r(e, buf, len) != 0) snprintf(buf, len, "error %d", e);
+  return buf;
+#endif
+}
+
+void net__seterr_sys(net_error *err, const char *op, const char *where, int e) {
+  char buf[128];
+  net__seterr(err, net__errno_code(e), "%s %s: %s", op, where, net__errstr(e, buf, sizeof buf));
+}
+
+net_err net__errno_code(int e) {
+  switch (e) {
+    case ECONNREFUSED: return NET_E_REFUSED;
+    case ECONNRESET: case EPIPE: case ECONNABORTED: return NET_E_RESET;
+    case ETIMEDOUT: return NET_E_TIMEOUT;
+    case ENETUNREACH: case EHOSTUNREACH: case ENETDOWN: case EHOSTDOWN:
+    case EADDRNOTAVAIL: case EAFNOSUPPORT: return NET_E_UNREACHABLE;
+    case EMFILE: case ENFILE: case ENOBUFS: case ENOMEM: return NET_E_LIMIT;
+    case EINVAL: case EACCES: case EPERM: return NET_E_INVALID;
+    default: return NET_E_IO;
+  }
+}

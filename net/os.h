@@ -1,0 +1,74 @@
+/* os.h: the engine's small OS layer: threads, locks, condition variables,
+ * semaphores, monotonic time and run-time symbol lookup. POSIX in os_posix.c.
+ * Any thread. Nothing here is SDL's: the editor plugin lives inside hosts that
+ * bring their own SDL (2 or 3), so the engine must not import it by name. */
+#ifndef SLUICE_OS_H
+#define SLUICE_OS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct net_thread net_thread;
+typedef struct net_mutex net_mutex;
+typedef struct net_cond net_cond;
+typedef struct net_sem net_sem;
+
+/* Starts fn(arg) on a new thread. Detached threads clean up after themselves
+ * and *out is not set; joinable ones must be joined exactly once. */
+bool net__thread_start(int (*fn)(void *), void *arg, const char *name, bool detached,
+                       net_thread **out);
+void net__thread_join(net_thread *t);
+/* The calling background thread yields to the host's frame loop (nice 5 on
+ * Linux): an owner call that wakes it should not lose its CPU to it. */
+void net__thread_background(void);
+
+net_mutex *net__mutex_new(void);
+void net__mutex_free(net_mutex *m);
+void net__mutex_lock(net_mutex *m);
+void net__mutex_unlock(net_mutex *m);
+
+net_cond *net__cond_new(void);
+void net__cond_free(net_cond *c);
+void net__cond_wait(net_cond *c, net_mutex *m);
+/* false when ms passed without a signal (spurious wake-ups are possible). */
+bool net__cond_wait_ms(net_cond *c, net_mutex *m, uint64_t ms);
+void net__cond_broadcast(net_cond *c);
+
+net_sem *net__sem_new(unsigned value);
+void net__sem_free(net_sem *s);
+void net__sem_post(net_sem *s);
+/* ms < 0: until posted. false on timeout. */
+bool net__sem_wait(net_sem *s, int ms);
+
+/* Monotonic clocks. */
+uint64_t net__now_ms(void);
+uint64_t net__now_ns(void);
+void net__sleep_ms(unsigned ms);
+
+/* Runs init once per process; concurrent callers wait for the first. *state
+ * is a zero-initialised static. Returns init's result (false: tried again
+ * next call). */
+bool net__once(atomic_int *state, bool (*init)(void));
+
+/* A symbol of the process's global scope (the host and the libraries it
+ * linked), else of an already loaded library named in libs (never loads
+ * one). NULL when none has it. */
+void *net__os_symbol(const char *name, const char *const *libs);
+/* name from the same library (or executable) that defines anchor, so that
+ * functions of one library are never mixed with another's of the same name. */
+void *net__os_symbol_near(const void *anchor, const char *name);
+/* Keeps the library holding this code mapped until the process exits, for
+ * detached threads that may outlive the host's dlclose. */
+void net__os_pin_library(void);
+
+/* Bytes the allocator really reserved for a block from malloc (0: unknown). */
+size_t net__os_block_size(void *p);
+/* Bytes of the process's heap in use (the host's too), 0 when unknown. */
+size_t net__os_process_heap(void);
+/* Cache-line aligned blocks; freed only with net__os_aligned_free. */
+void *net__os_aligned_alloc(size_t align, size_t n);
+void net__os_aligned_free(void *p);
+
+#endif

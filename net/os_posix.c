@@ -1,0 +1,279 @@
+/* os_posix.c: the POSIX side of os.h (pthreads, CLOCK_MONOTONIC, dlsym).
+ * Any thread. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef __linux__
+#include <malloc.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#ifdef __APPLE__
+#include <malloc/malloc.h>
+#endif
+
+#include "os.h"
+
+struct net_thread {
+  pthread_t id;
+};
+struct net_mutex {
+  pthread_mutex_t m;
+};
+struct net_cond {
+  pthread_cond_t c;
+};
+/* A POSIX semaphore: a post never waits, whatever the waiters do, so an
+ * owner that hands a helper work can never stall on the helper. */
+struct net_sem {
+  sem_t s;
+};
+
+typedef struct start_args {
+  int (*fn)(void *);
+  void *arg;
+  char name[16];
+} start_args;
+
+static void *thread_main(void *p) {
+  start_args a = *(start_args *)p;
+  free(p);
+#if defined(__GLIBC__)
+  pthread_setname_np(pthread_self(), a.name);
+#endif
+  a.fn(a.arg);
+  return NULL;
+}
+
+bool net__thread_start(int (*fn)(void *), void *arg, const char *name, bool detached,
+                       net_thread **out) {
+  start_args *a = malloc(sizeof *a);
+  net_thread *t = detached ? NULL : malloc(sizeof *t);
+  pthread_attr_t attr;
+  if (!a || (!detached && !t) || pthread_attr_init(&attr) != 0) {
+    free(a);
+    free(t);
+    return false;
+  }
+  *a = (start_args){fn, arg, ""};
+  strncpy(a->name, name, sizeof a->name - 1);
+  pthread_attr_setdetachstate(&attr, detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+  pthread_t id;
+  int r = pthread_create(&id, &attr, thread_main, a);
+  pthread_attr_destroy(&attr);
+  if (r != 0) {
+    free(a);
+    free(t);
+    return false;
+  }
+  if (t) {
+    t->id = id;
+    *out = t;
+  }
+  return true;
+}
+
+void net__thread_join(net_thread *t) {
+  if (!t) return;
+  pthread_join(t->id, NULL);
+  free(t);
+}
+
+void net__thread_background(void) {
+#ifdef __linux__
+  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5);   /* this thread only, on Linux */
+#endif
+}
+
+net_mutex *net__mutex_new(void) {
+  net_mutex *m = malloc(sizeof *m);
+  if (m && pthread_mutex_init(&m->m, NULL) != 0) {
+    free(m);
+    return NULL;
+  }
+  return m;
+}
+
+void net__mutex_free(net_mutex *m) {
+  if (!m) return;
+  pthread_mutex_destroy(&m->m);
+  free(m);
+}
+
+void net__mutex_lock(net_mutex *m) { pthread_mutex_lock(&m->m); }
+void net__mutex_unlock(net_mutex *m) { pthread_mutex_unlock(&m->m); }
+
+net_cond *net__cond_new(void) {
+  net_cond *c = malloc(sizeof *c);
+  pthread_condattr_t attr;
+  if (!c || pthread_condattr_init(&attr) != 0) {
+    free(c);
+    return NULL;
+  }
+#ifndef __APPLE__
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);   /* timeouts immune to clock changes */
+#endif
+  int r = pthread_cond_init(&c->c, &attr);
+  pthread_condattr_destroy(&attr);
+  if (r != 0) {
+    free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void net__cond_free(net_cond *c) {
+  if (!c) return;
+  pthread_cond_destroy(&c->c);
+  free(c);
+}
+
+void net__cond_wait(net_cond *c, net_mutex *m) { pthread_cond_wait(&c->c, &m->m); }
+
+bool net__cond_wait_ms(net_cond *c, net_mutex *m, uint64_t ms) {
+  struct timespec ts;
+#ifdef __APPLE__
+  ts = (struct timespec){(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  return pthread_cond_timedwait_relative_np(&c->c, &m->m, &ts) != ETIMEDOUT;
+#else
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t ns = (uint64_t)ts.tv_nsec + (ms % 1000) * 1000000u;
+  ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000u);
+  ts.tv_nsec = (long)(ns % 1000000000u);
+  return pthread_cond_timedwait(&c->c, &m->m, &ts) != ETIMEDOUT;
+#endif
+}
+
+void net__cond_broadcast(net_cond *c) { pthread_cond_broadcast(&c->c); }
+
+net_sem *net__sem_new(unsigned value) {
+  net_sem *s = malloc(sizeof *s);
+  if (s && sem_init(&s->s, 0, value) != 0) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+void net__sem_free(net_sem *s) {
+  if (!s) return;
+  sem_destroy(&s->s);
+  free(s);
+}
+
+void net__sem_post(net_sem *s) { sem_post(&s->s); }
+
+bool net__sem_wait(net_sem *s, int ms) {
+  int r;
+  if (ms < 0) {
+    do r = sem_wait(&s->s);
+    while (r != 0 && errno == EINTR);
+    return r == 0;
+  }
+  struct timespec ts;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 30)
+  clockid_t clock = CLOCK_MONOTONIC;   /* immune to wall-clock changes */
+#else
+  clockid_t clock = CLOCK_REALTIME;
+#endif
+  clock_gettime(clock, &ts);
+  uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)(ms % 1000) * 1000000u;
+  ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000u);
+  ts.tv_nsec = (long)(ns % 1000000000u);
+  do {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 30)
+    r = sem_clockwait(&s->s, clock, &ts);
+#else
+    r = sem_timedwait(&s->s, &ts);
+#endif
+  } while (r != 0 && errno == EINTR);
+  return r == 0;
+}
+
+uint64_t net__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t net__now_ms(void) { return net__now_ns() / 1000000u; }
+
+void net__sleep_ms(unsigned ms) {
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+bool net__once(atomic_int *state, bool (*init)(void)) {
+  for (;;) {
+    int s = atomic_load_explicit(state, memory_order_acquire);   /* pairs with the release below */
+    if (s == 2) return true;
+    int zero = 0;
+    if (s == 0 && atomic_compare_exchange_strong(state, &zero, 1)) {
+      bool ok = init();
+      atomic_store_explicit(state, ok ? 2 : 0, memory_order_release);
+      return ok;
+    }
+    sched_yield();   /* another thread is inside init: it is quick */
+  }
+}
+
+void *net__os_symbol(const char *name, const char *const *libs) {
+  void *p = dlsym(RTLD_DEFAULT, name);
+  for (; !p && libs && *libs; libs++) {
+    void *h = dlopen(*libs, RTLD_NOW | RTLD_NOLOAD);   /* only a library already loaded */
+    if (h) p = dlsym(h, name);   /* the handle stays open: the pointer must stay valid */
+  }
+  return p;
+}
+
+void *net__os_symbol_near(const void *anchor, const char *name) {
+  Dl_info info;
+  if (dladdr(anchor, &info) && info.dli_fname) {
+    void *h = dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+    void *p = h ? dlsym(h, name) : NULL;
+    if (p) return p;
+  }
+  return dlsym(RTLD_DEFAULT, name);   /* the executable itself exports it */
+}
+
+void net__os_pin_library(void) {
+  static atomic_int pinned;
+  Dl_info info;
+  if (atomic_load(&pinned)) return;
+  if (dladdr((void *)&net__os_pin_library, &info) && info.dli_fname &&
+      dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+    atomic_store(&pinned, 1);
+}
+
+size_t net__os_block_size(void *p) {
+  if (!p) return 0;
+#if defined(__GLIBC__)
+  return malloc_usable_size(p);
+#elif defined(__APPLE__)
+  return malloc_size(p);
+#else
+  return 0;
+#endif
+}
+
+void *net__os_aligned_alloc(size_t align, size_t n) {
+  return aligned_alloc(align, (n + align - 1) / align * align);
+}
+
+void net__os_aligned_free(void *p) { free(p); }
+
+size_t net__os_process_heap(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+#else
+  return 0;
+#endif
+}

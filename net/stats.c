@@ -1,0 +1,21 @@
+/* stats.c: net_get_stats, the counters every part of the engine keeps.
+ * Any thread. */
+#include "addr.h"
+#include "alloc.h"
+#include "engine.h"
+#include "os.h"
+#include "ring.h"
+
+net_stats net_get_stats(void) {
+  net_chunk_stats cs = net_chunk_get_stats();
+  return (net_stats){
+      .heap_bytes = net__os_process_heap(),
+      .module_bytes = net__mem_used(),
+      .connections = atomic_load(&net__live_conns),
+      .servers = atomic_load(&net__live_servers),
+      .udp = atomic_load(&net__live_udp),
+      .addresses = atomic_load(&net__live_addrs),
+      .buffer_bytes = cs.live * NET_CHUNK_SIZE,
+      .chunks = cs.live,
+  };
+}

@@ -17,6 +17,8 @@ PACKAGES=(
 	python3           # http.server for the HTTP tests
 	procps            # ps, pkill
 	iproute2          # ss and ip, used by the socket-option and multicast tests
+	strace            # the audit of the caller's system calls (tests/layout)
+	binutils          # nm and readelf, for the plugin's import and export checks
 )
 
 missing=()

@@ -11,7 +11,9 @@
 #
 # Modes: release (epoll, lua5.4), poll (poll backend, lua5.4), asan and tsan
 # (build/<mode>/luahost hosting the instrumented net.so). Stages per mode:
-# "ring" (build/<cfg>/test_ring), "capi" (tests/c_api/run.sh: the C API
+# "layout" (release and poll only: tests/layout/, the layering rules and the
+# audit of the caller's system calls), "ring" (build/<cfg>/test_ring), "capi"
+# (tests/c_api/run.sh: the C API
 # example and the host wake-up test), "lua" (busted over
 # tests/lua/*_spec.lua) and "plugin" (tests/plugin/stage.sh: checks of the
 # editor build build/<cfg>/plugin/net.so, then the tests/lua and tests/plugin
@@ -269,6 +271,11 @@ for mode in "${modes[@]}"; do
 	fi
 	bin="build/$mode"
 	if [ -z "$only" ]; then
+		case "$mode" in
+		release|poll)
+			run_stage "$mode" layout 300 bash -c "python3 tests/layout/check.py build/obj/$mode/sluice &&
+				python3 tests/layout/owner_syscalls.py $(lua_host "$mode") build/$mode" ;;
+		esac
 		if [ -x "$bin/test_ring" ]; then
 			run_stage "$mode" ring "$RING_TIMEOUT" "$ROOT/$bin/test_ring"
 		else

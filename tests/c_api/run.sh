@@ -16,3 +16,4 @@ else
 	echo "not ok - c_api_example echoes through the C API"
 fi
 "$bin/wakeup_test" "$rounds"
+"$bin/wakeup_race" 3

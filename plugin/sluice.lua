@@ -31,11 +31,22 @@
 --
 -- Config (config.plugins.sluice): poll_interval (s, default 0.01),
 -- fetch_timeout (ms, default 60000), fetch_max_size (bytes, default 64 MiB),
--- fetch_poll_bytes (bytes read per poll, i.e. per frame; default 1 MiB).
+-- fetch_poll_bytes (bytes read per poll, i.e. per frame; default 1 MiB),
+-- keep_awake (default true: see below).
 --
--- While the editor window is unfocused and idle, Lite XL waits for the next
--- event without a timeout, so threads (and these helpers) pause until one
--- arrives.
+-- Unfocused editors: once its window is unfocused and its threads finished
+-- twice without a frame drawn, Lite XL waits for the next event with no
+-- timeout, so a plugin's threads stop until one arrives. Two things keep
+-- network code going there. While a transfer of these helpers runs, the
+-- loop is kept turning: each step counts as a frame, so the loop stays on
+-- timed waits (nothing is drawn). And the plugin turns on the module's
+-- wake-ups, which push an event through the editor's own SDL (found at run
+-- time, SDL2 or SDL3) when data arrives, and again while the editor stays
+-- quiet with news it has not read: threads that wait for data outside these
+-- helpers wake too. Official builds link SDL statically, so there is no SDL
+-- to reach (sluice.wakeups is false; sluice.wakeup_reason says why). Pragtical
+-- runs background threads (the plugin's own) while unfocused and never waits
+-- without a timeout: nothing is needed there.
 local core = require "core"
 local command = require "core.command"
 local config = require "core.config"
@@ -64,6 +75,7 @@ local conf = config.plugins.sluice
 if type(conf) ~= "table" then conf = {} end
 local defaults = {
   poll_interval = 0.01,              -- seconds a helper yields between attempts
+  keep_awake = true,                 -- keep an unfocused editor's loop turning during transfers
   fetch_timeout = 60000,             -- ms, whole download (sluice:fetch-url)
   fetch_max_size = 64 * 1024 * 1024, -- bytes (sluice:fetch-url)
   fetch_poll_bytes = 1024 * 1024,    -- bytes read at most per poll (per frame)
@@ -74,6 +86,13 @@ end
 sluice.config = conf
 
 local net = sluice.net
+
+-- Wake-ups through the editor's SDL: false, and the reason, where none is reachable.
+do
+  local ok, why = net.set_wakeup(true)
+  sluice.wakeups = ok and true or false
+  sluice.wakeup_reason = not ok and why or nil
+end
 
 local function now()
   if net.clock then return net.clock() end
@@ -91,13 +110,47 @@ local function deadline_of(timeout_ms)
   return now() + timeout_ms / 1000
 end
 
+-- Transfers in flight (the helpers below and sluice:fetch-url).
+local active = 0
+
+-- Runs fn(...) as a transfer; returns what it returns, and raises what it raises.
+local function transfer(fn, ...)
+  active = active + 1
+  local r = table.pack(pcall(fn, ...))
+  active = active - 1
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+sluice.transfer = transfer
+
+-- Lite XL's core.run waits with no timeout only after a step that drew
+-- nothing; while a transfer runs unfocused, a step counts as drawn, so the
+-- loop stays on timed waits (paced by the threads' own wake times, at most
+-- config.fps steps a second) and the transfer goes on at full speed.
+if not core.add_background_thread then
+  local step = core.step
+  function core.step(...)
+    local drew = step(...)
+    if not drew and active > 0 and conf.keep_awake and system
+       and system.window_has_focus and not system.window_has_focus() then
+      return true
+    end
+    return drew
+  end
+end
+
+-- Pragtical runs "background" threads while its window is unfocused.
+local function add_thread(fn, ...)
+  if core.add_background_thread then return core.add_background_thread(fn, ...) end
+  return core.add_thread(fn, ...)
+end
+
 function sluice.sleep(seconds)
   in_thread("sleep")
   coroutine.yield(seconds)
 end
 
-function sluice.await_connected(conn, timeout_ms)
-  in_thread("await_connected")
+local function await_connected(conn, timeout_ms)
   local deadline = deadline_of(timeout_ms)
   while true do
     local status, msg, code = conn:get_status()
@@ -110,8 +163,12 @@ function sluice.await_connected(conn, timeout_ms)
   end
 end
 
-function sluice.read_all(conn, max, timeout_ms)
-  in_thread("read_all")
+function sluice.await_connected(conn, timeout_ms)
+  in_thread("await_connected")
+  return transfer(await_connected, conn, timeout_ms)
+end
+
+local function read_all(conn, max, timeout_ms)
   local deadline = deadline_of(timeout_ms)
   local parts, total = {}, 0
   while true do
@@ -135,10 +192,14 @@ function sluice.read_all(conn, max, timeout_ms)
   end
 end
 
+function sluice.read_all(conn, max, timeout_ms)
+  in_thread("read_all")
+  return transfer(read_all, conn, max, timeout_ms)
+end
+
 -- conn:read_until(delim, max) of sluice's net, polled: the data up to and
 -- including `delim`, the rest without it at the end of the stream.
-function sluice.read_until(conn, delim, max, timeout_ms)
-  in_thread("read_until")
+local function read_until(conn, delim, max, timeout_ms)
   if not conn.read_until then error("sluice.read_until: this net module has no read_until", 2) end
   local deadline = deadline_of(timeout_ms)
   while true do
@@ -156,8 +217,12 @@ function sluice.read_until(conn, delim, max, timeout_ms)
   end
 end
 
-function sluice.write_all(conn, data, timeout_ms)
-  in_thread("write_all")
+function sluice.read_until(conn, delim, max, timeout_ms)
+  in_thread("read_until")
+  return transfer(read_until, conn, delim, max, timeout_ms)
+end
+
+local function write_all(conn, data, timeout_ms)
   local deadline = deadline_of(timeout_ms)
   local pos = 1
   while pos <= #data do
@@ -174,11 +239,16 @@ function sluice.write_all(conn, data, timeout_ms)
   return true
 end
 
+function sluice.write_all(conn, data, timeout_ms)
+  in_thread("write_all")
+  return transfer(write_all, conn, data, timeout_ms)
+end
+
 function sluice.fetch(url, opts)
   in_thread("fetch")
   local o = { interval = conf.poll_interval }
   for k, v in pairs(opts or {}) do o[k] = v end
-  return sluice.http.fetch(url, o)
+  return transfer(sluice.http.fetch, url, o)
 end
 
 --------------------------------------------------------------------------------
@@ -198,47 +268,49 @@ end
 
 -- Downloads `url` in a thread, with progress in the status bar, and opens
 -- the body in a new document. Returns the thread's key.
-function sluice.fetch_to_doc(url)
-  return core.add_thread(function()
-    local req, err = sluice.http.request {
-      url = url, timeout = conf.fetch_timeout, max_size = conf.fetch_max_size,
-      poll_bytes = conf.fetch_poll_bytes,
-    }
-    if not req then
-      core.error("sluice: cannot fetch %s: %s", url, err)
+local function fetch_to_doc(url)
+  local req, err = sluice.http.request {
+    url = url, timeout = conf.fetch_timeout, max_size = conf.fetch_max_size,
+    poll_bytes = conf.fetch_poll_bytes,
+  }
+  if not req then
+    core.error("sluice: cannot fetch %s: %s", url, err)
+    return
+  end
+  status_message("Fetching " .. url .. " ...")
+  local shown = -1
+  while true do
+    local state, msg = req:poll()
+    if state == "done" then break end
+    if state == "failure" then
+      core.error("sluice: fetching %s failed: %s", url, msg)
       return
     end
-    status_message("Fetching " .. url .. " ...")
-    local shown = -1
-    while true do
-      local state, msg = req:poll()
-      if state == "done" then break end
-      if state == "failure" then
-        core.error("sluice: fetching %s failed: %s", url, msg)
-        return
+    if req.received ~= shown then
+      shown = req.received
+      if req.total and req.total > 0 then
+        status_message(string.format("Fetching %s: %s of %s (%d%%)", url, size_text(req.received),
+          size_text(req.total), math.floor(req.received * 100 / req.total)))
+      elseif req.received > 0 then
+        status_message(string.format("Fetching %s: %s", url, size_text(req.received)))
       end
-      if req.received ~= shown then
-        shown = req.received
-        if req.total and req.total > 0 then
-          status_message(string.format("Fetching %s: %s of %s (%d%%)", url, size_text(req.received),
-            size_text(req.total), math.floor(req.received * 100 / req.total)))
-        elseif req.received > 0 then
-          status_message(string.format("Fetching %s: %s", url, size_text(req.received)))
-        end
-      end
-      coroutine.yield(conf.poll_interval)
     end
-    local body = req.body
-    local doc = core.open_doc()
-    if body:find("\r\n", 1, true) then
-      body = body:gsub("\r\n", "\n")
-      doc.crlf = true
-    end
-    doc:insert(1, 1, body)
-    core.root_view:open_doc(doc)
-    status_message(string.format("Fetched %s: HTTP %d, %s", req.url, req.status, size_text(#req.body)))
-    sluice.last_fetch = { url = url, req = req, doc = doc }
-  end)
+    coroutine.yield(conf.poll_interval)
+  end
+  local body = req.body
+  local doc = core.open_doc()
+  if body:find("\r\n", 1, true) then
+    body = body:gsub("\r\n", "\n")
+    doc.crlf = true
+  end
+  doc:insert(1, 1, body)
+  core.root_view:open_doc(doc)
+  status_message(string.format("Fetched %s: HTTP %d, %s", req.url, req.status, size_text(#req.body)))
+  sluice.last_fetch = { url = url, req = req, doc = doc }
+end
+
+function sluice.fetch_to_doc(url)
+  return add_thread(function() transfer(fetch_to_doc, url) end)
 end
 
 command.add(nil, {

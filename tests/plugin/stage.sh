@@ -3,8 +3,10 @@
 #
 #   tests/plugin/stage.sh MODE [--filter=PAT]
 #
-# 1. Checks of the editor build build/MODE/plugin/net.so: no undefined lua_* /
-#    luaL_* symbol and no liblua dependency; the entry points are exported;
+# 1. Checks of the editor build build/MODE/plugin/net.so: it imports no Lua,
+#    SDL or mbedTLS symbol, needs no library but libc, and exports only its
+#    entry points; a module importing mbedTLS by name would be captured by a
+#    host's own mbedTLS (the standalone net.so under the aborting stub);
 #    the shim's list of required functions matches what the objects use and
 #    what Lite XL 2.1.7 serves; it loads in build/MODE/xl_host (Lite XL's and
 #    Pragtical's loaders, the README's install layout) while the ordinary
@@ -12,7 +14,10 @@
 #    a plain Lua host loads it too (luaopen_net).
 # 2. The Lua integration specs (tests/lua) and the editor-plugin specs
 #    (tests/plugin) under build/MODE/xl_host, with LUA_CPATH pointing at
-#    build/MODE/plugin/, serving only the functions Lite XL 2.1.7 serves.
+#    build/MODE/plugin/, serving only the functions Lite XL 2.1.7 serves; then
+#    the host specs again in hosts with their own libraries preloaded
+#    (XL_HOST_PRELOAD): an SDL3 and an SDL2 editor, and one carrying a foreign
+#    mbedTLS whose every function aborts.
 # With --filter (./run.sh test --only PAT) only part 2 runs, filtered.
 # SLUICE_PLUGIN_PATTERN (busted --pattern, default _spec) narrows part 2,
 # e.g. to save time under ThreadSanitizer.
@@ -79,23 +84,36 @@ if [ ${#filter[@]} -eq 0 ]; then
 		exit 1
 	fi
 
-	# --- the shared object
-	undef=$(nm -D --undefined-only "$SO" | grep -E ' luaL?_')
+	# --- the shared object: what it imports, needs and exports
+	undef=$(nm -D --undefined-only "$SO" | awk '{print $NF}' | grep -E '^(luaL?_|SDL_|mbedtls_|psa_)')
 	[ -z "$undef" ]
-	check $? "plugin/net.so has no undefined lua_*/luaL_* symbol" "$undef"
+	check $? "plugin/net.so imports no Lua, SDL or mbedTLS symbol" "$undef"
 
-	needed=$(readelf -d "$SO" | grep NEEDED)
-	! grep -qi 'liblua' <<<"$needed"
-	check $? "plugin/net.so does not link liblua" "$needed"
+	needed=$(readelf -d "$SO" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p')
+	extra=$(grep -vE '^(libc\.so\.6|ld-linux[-a-z0-9_.]*\.so\.[0-9]+|libm\.so\.6|libpthread\.so\.0|libdl\.so\.2)$' <<<"$needed")
+	[ -z "$extra" ]
+	check $? "plugin/net.so needs no library but libc ($(tr '\n' ' ' <<<"$needed"))" "needs: $extra"
 
-	exported=$(nm -D --defined-only "$SO" | awk '{print $3}')
-	missing_entries=""
-	for e in luaopen_lite_xl_net luaopen_pragtical_net luaopen_net; do
-		grep -qx "$e" <<<"$exported" || missing_entries+="$e "
-	done
-	[ -z "$missing_entries" ]
-	check $? "plugin/net.so exports luaopen_lite_xl_net, luaopen_pragtical_net, luaopen_net" \
-		"missing: $missing_entries"
+	exported=$(nm -D --defined-only "$SO" | awk '{print $3}' | sort | tr '\n' ' ')
+	[ "$exported" = "luaopen_lite_xl_net luaopen_net luaopen_pragtical_net " ]
+	check $? "plugin/net.so exports only luaopen_lite_xl_net, luaopen_pragtical_net, luaopen_net" \
+		"exported: $exported"
+
+	glibc=$(objdump -T "$SO" | grep -o 'GLIBC_[0-9.]*' | sort -t. -k2,2n -k3,3n -u | tail -n 1)
+	echo "# plugin/net.so needs glibc ${glibc#GLIBC_} or later"
+
+	case "$mode" in
+	release|poll)   # sanitizer runtimes refuse LD_PRELOAD of anything before them
+		env LD_PRELOAD="$B/libmbedtls_stub.so" LUA_CPATH="$B/?.so" "$PLAIN_LUA" -e '
+			local net = require "net"
+			local s = net.create_server("127.0.0.1", 0)
+			local c = net.open_tcp("127.0.0.1", s:get_port(), {verify = false})
+			c:wait_until_connected(3000)' >"$TMP/out" 2>"$TMP/err" </dev/null
+		grep -q "mbedtls_stub: the host's mbedtls_" "$TMP/err"
+		check $? "control: the standalone net.so, which imports mbedTLS by name, is captured by the host's" \
+			"stderr: $(cat "$TMP/err")"
+		;;
+	esac
 
 	# --- the shim's required list
 	used=$(for o in "$OBJDIR"/*.o; do
@@ -234,4 +252,16 @@ export XL_HOST_API="$API"
 "$HOST" tests/tools/busted_run.lua --output=TAP --verbose --pattern="${SLUICE_PLUGIN_PATTERN:-_spec}" \
 	"${filter[@]}" tests/lua tests/plugin
 rc=$?
+
+# --- hosts with libraries of their own
+if [ ${#filter[@]} -eq 0 ]; then
+	for preload in libsdl3_stub.so libsdl2_stub.so libmbedtls_stub.so; do
+		specs=(tests/plugin/hosts_spec.lua)
+		[ "$preload" = libsdl3_stub.so ] && specs+=(tests/plugin/editor_loop_spec.lua)
+		[ "$preload" = libmbedtls_stub.so ] && specs+=(tests/lua/tls_verify_spec.lua)
+		echo "# with XL_HOST_PRELOAD=$preload: ${specs[*]}"
+		XL_HOST_PRELOAD="$B/$preload" "$HOST" tests/tools/busted_run.lua --output=TAP --verbose "${specs[@]}" ||
+			rc=1
+	done
+fi
 [ "$failed" -eq 0 ] && [ "$rc" -eq 0 ]

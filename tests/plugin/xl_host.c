@@ -38,6 +38,12 @@
  *   XL_HOST_HIDE=name[,name...]  the lookup returns NULL for these (to test
  *       that a plugin fails loudly, without crashing, on a host lacking them).
  *   XL_HOST_VERBOSE=1  print each native load to stderr.
+ *   XL_HOST_PRELOAD=path[,path...]  dlopen these first with RTLD_GLOBAL, the
+ *       way an editor's own shared libraries sit in the global scope (the
+ *       SDL and mbedTLS stubs of tests/plugin/). With the SDL stub, Lua gets
+ *       xl_host.sdl_wait(ms) (the editor's SDL_WaitEventTimeout: true when an
+ *       event came; ms < 0 waits for ever) and xl_host.sdl_stats() (version,
+ *       pushed, valid, invalid, last_type, last_code).
  *   LUAHOST_NO_DLCLOSE=1  keep plugins mapped at exit (leak reports).
  */
 #include <dirent.h>
@@ -183,6 +189,58 @@ typedef int (*plain_entry)(lua_State *L);
 static void *find_symbol(void *lib, const char *name)
 {
 	return dlsym(lib, name);
+}
+
+/* --------------------------------------------------- preloaded libraries */
+
+static int (*stub_wait)(int ms);
+static void (*stub_stats)(long out[6]);
+
+static int preload_libraries(void)
+{
+	const char *env = getenv("XL_HOST_PRELOAD");
+	char path[4096];
+
+	while (env != NULL && *env) {
+		size_t len = strcspn(env, ",");
+		void *h;
+		if (len >= sizeof path)
+			return -1;
+		memcpy(path, env, len);
+		path[len] = '\0';
+		env += len + (env[len] == ',');
+		h = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+		if (h == NULL) {
+			fprintf(stderr, "%s: XL_HOST_PRELOAD: %s\n", progname, dlerror());
+			return -1;
+		}
+		if (dlsym(h, "sdlstub_wait")) {
+			*(void **)&stub_wait = dlsym(h, "sdlstub_wait");
+			*(void **)&stub_stats = dlsym(h, "sdlstub_stats");
+		}
+	}
+	return 0;
+}
+
+static int sdl_wait(lua_State *L)
+{
+	lua_pushboolean(L, stub_wait((int)luaL_optinteger(L, 1, -1)));
+	return 1;
+}
+
+static int sdl_stats(lua_State *L)
+{
+	static const char *const names[] = {"version", "pushed", "valid", "invalid", "last_type", "last_code"};
+	long v[6];
+	int i;
+
+	stub_stats(v);
+	lua_createtable(L, 0, 6);
+	for (i = 0; i < 6; i++) {
+		lua_pushinteger(L, v[i]);
+		lua_setfield(L, -2, names[i]);
+	}
+	return 1;
 }
 
 /* xl_host.load_native_plugin(name, path): Lite XL's f_load_native_plugin. */
@@ -615,6 +673,12 @@ static void setup_editor_env(lua_State *L)
 	lua_setfield(L, -2, "load_native_plugin");
 	lua_pushstring(L, pragtical ? "pragtical" : "lite-xl");
 	lua_setfield(L, -2, "flavor");
+	if (stub_wait != NULL && stub_stats != NULL) {
+		lua_pushcfunction(L, sdl_wait);
+		lua_setfield(L, -2, "sdl_wait");
+		lua_pushcfunction(L, sdl_stats);
+		lua_setfield(L, -2, "sdl_stats");
+	}
 	lua_setglobal(L, "xl_host");
 
 	/* the searchers, as the editor's start.lua sets them */
@@ -730,6 +794,8 @@ int main(int argc, char **argv)
 		hidden_list = strdup(env);
 	env = getenv("XL_HOST_API");
 	if (env != NULL && env[0] != '\0' && load_served_list(env) != 0)
+		return EXIT_FAILURE;
+	if (preload_libraries() != 0)
 		return EXIT_FAILURE;
 
 	L = luaL_newstate();

@@ -107,15 +107,22 @@ function net.create_server(addr, port, options) end
 ---@return string? message
 function net.get_local_addresses() end
 
----Wakes the host's frame loop when data arrives or a state changes: with
----`true` the I/O thread pushes one SDL user event (its type is returned), at
----most one until the host polls again (any status, read or available call),
----so an editor sleeping in `SDL_WaitEventTimeout` runs its next frame at
----once. A light userdata that is a C function `void fn(void *ud)` (with `ud`)
----is called on the I/O thread instead. `false` turns it off (the default).
+---Wakes the host's frame loop when data arrives or a state changes, so an
+---editor asleep in `SDL_WaitEvent*` runs at once. With `true` a background
+---thread pushes an SDL user event (code 1) through the SDL the host itself
+---runs, SDL3 or SDL2, found at run time: sluice never links SDL. The nudge
+---is repeated at most every 20 ms until the host polls (any status, read,
+---available or accept call), so a host that drops an event it was not ready
+---for gets another. A light userdata that is a C function `void fn(void *ud)`
+---(with `ud`) is called instead, on a background thread. `false` turns it
+---off (the default).
+---Returns the event type and the SDL version (2 or 3) for `true`, `true` for
+---the others, or `false, reason` when it cannot be done: a host that links
+---SDL statically (the official Lite XL builds) exports no SDL to bind to.
 ---@param how boolean|lightuserdata
 ---@param ud? lightuserdata
----@return integer|boolean event_type_or_true
+---@return integer|boolean event_type_or_ok
+---@return integer|string|nil sdl_version_or_reason
 function net.set_wakeup(how, ud) end
 
 ---Makes later verifying TLS connections trust the PEM bundle (file or
@@ -147,7 +154,8 @@ function net.clock() end
 function net.wait(timeout) end
 
 ---@class net.stats
----@field heap_bytes integer malloc'ed bytes in use in the whole process (glibc), for memory checks
+---@field module_bytes integer memory the module itself holds: objects, buffers, queues, TLS configurations (not mbedTLS's own sessions)
+---@field heap_bytes integer malloc'ed bytes in use in the whole process, the host's included (glibc), for memory checks
 ---@field servers integer listening servers alive
 ---@field connections integer connection objects alive in the engine (including closing ones)
 ---@field udp integer UDP sockets alive in the engine (closed ones until the I/O thread let go)
@@ -254,10 +262,13 @@ function tcp:starttls(options) end
 ---@return net.tls_info|nil
 function tcp:get_tls_info() end
 
----The data up to and including `delim` once it has arrived; `""` before
----that; the rest without `delim` once the peer closed (then `nil`, as read);
----`nil, message, "limit"` when `max_len` bytes arrived without `delim`
----(default: the buffer size). LuaSocket's `"*l"`, rspamd's stop_pattern.
+---The data up to and including `delim` (1 to 1024 bytes) once it has
+---arrived; `""` before that; the rest without `delim` once the peer closed
+---(then `nil`, as read); `nil, message, "limit"` when `max_len` bytes arrived
+---without `delim` (default: the buffer size), or when the receive buffer is
+---full without it and `max_len` is larger than the buffer. Searches only the
+---bytes that arrived since the previous call with the same delimiter.
+---LuaSocket's `"*l"`, rspamd's stop_pattern.
 ---@param delim string
 ---@param max_len? integer
 ---@return string|nil data

@@ -6,6 +6,8 @@
 #   ./run.sh demo [host port]              run data/examples/demo.lua
 #   ./run.sh bench                         run tests/bench/*.lua (release build)
 #   ./run.sh build [config...]             build (release debug asan tsan poll)
+#   ./run.sh install-plugin [USERDIR...]   install the editor plugin (Lite XL,
+#                                          Pragtical; default: their user folders)
 #   ./run.sh deps                          install missing Debian packages
 #
 # Installs what it needs from Debian's packages (through sudo when not root).
@@ -15,7 +17,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 
 usage() {
-	sed -n '2,10p' "$ROOT/run.sh" | sed 's/^# \{0,1\}//'
+	sed -n '2,12p' "$ROOT/run.sh" | sed 's/^# \{0,1\}//'
 }
 
 # Environment for running Lua against build/$1 (also used by the tests).
@@ -70,6 +72,10 @@ build)
 	;;
 deps)
 	exec bash scripts/deps.sh
+	;;
+install-plugin)
+	bash scripts/deps.sh
+	exec bash scripts/install_plugin.sh "$@"
 	;;
 help|-h|--help)
 	usage

@@ -74,14 +74,15 @@ static bool wake_fd_init(void) {
 #endif
 }
 
-static bool global_init(void) {
+static bool global_init(void *unused) {
+  (void)unused;
   start_mx = net__mutex_new();
   wait_mx = net__mutex_new();
   wait_cv = net__cond_new();
   return start_mx && wait_mx && wait_cv && wake_fd_init();
 }
 
-static bool ready(void) { return net__once(&once_state, global_init); }
+static bool ready(void) { return net__once(&once_state, global_init, NULL); }
 
 /* The library stays mapped from here on: background threads and finalizers
  * of objects may run its code after a host unloads it (editors dlclose a
@@ -313,7 +314,7 @@ void net__engine_notify(void) {
   net__mutex_unlock(wait_mx);
 }
 
-void net__engine_addr_resolved(void) {
+void net__engine_background_done(void) {
   atomic_store(&E.resolved, 1);
   if (atomic_load(&E.started)) net__engine_wake();
   net__engine_notify();

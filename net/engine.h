@@ -45,8 +45,8 @@ void net__io_unref(net_io *io);
 /* Any thread: schedules io for the I/O thread (ops->kicked runs there, once
  * per burst of kicks). */
 void net__engine_kick(net_io *io);
-/* I/O thread: io waits for an address to resolve; ops->kicked runs when one
- * has. */
+/* I/O thread: io waits for background work (an address to resolve, a TLS
+ * configuration to load); ops->kicked runs when some has finished. */
 void net__io_await_resolve(net_io *io);
 /* I/O thread: ops->timer runs once at `at` (ms, net__now_ms); 0 cancels. */
 void net__io_timer(net_io *io, uint64_t at);
@@ -74,8 +74,9 @@ void net__io_publish(net_io *io);
 void net__io_seen(net_io *io);
 /* Any publisher but the I/O thread (resolver helpers): notify now. */
 void net__engine_notify(void);
-/* Resolver helpers: an address was published. */
-void net__engine_addr_resolved(void);
+/* Helper threads: a job something may await finished (an address was
+ * published, a TLS configuration loaded): the awaiting are kicked. */
+void net__engine_background_done(void);
 /* I/O thread: sets fd's poller interest (NET_POLL_*; 0 removes it).
  * *registered holds the current mask. Returns 0, or -1 with errno. */
 int net__engine_set_interest(net_sock fd, int *registered, int mask, net_io *io);

@@ -47,10 +47,10 @@ uint64_t net__now_ms(void);
 uint64_t net__now_ns(void);
 void net__sleep_ms(unsigned ms);
 
-/* Runs init once per process; concurrent callers wait for the first. *state
- * is a zero-initialised static. Returns init's result (false: tried again
- * next call). */
-bool net__once(atomic_int *state, bool (*init)(void));
+/* Runs init(arg) once per process; concurrent callers wait for the first.
+ * *state is a zero-initialised static. Returns init's result (false: tried
+ * again next call). */
+bool net__once(atomic_int *state, bool (*init)(void *), void *arg);
 
 /* A symbol of the process's global scope (the host and the libraries it
  * linked), else of an already loaded library named in libs (never loads

@@ -210,13 +210,13 @@ void net__sleep_ms(unsigned ms) {
   }
 }
 
-bool net__once(atomic_int *state, bool (*init)(void)) {
+bool net__once(atomic_int *state, bool (*init)(void *), void *arg) {
   for (;;) {
     int s = atomic_load_explicit(state, memory_order_acquire);   /* pairs with the release below */
     if (s == 2) return true;
     int zero = 0;
     if (s == 0 && atomic_compare_exchange_strong(state, &zero, 1)) {
-      bool ok = init();
+      bool ok = init(arg);
       atomic_store_explicit(state, ok ? 2 : 0, memory_order_release);
       return ok;
     }

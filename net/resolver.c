@@ -1,41 +1,137 @@
-/* resolver.c: name lookups. Literals resolve on the caller's thread (they
- * never block); names go to a pool of helper threads that run the blocking
- * getaddrinfo and publish the address. Owners submit; helpers publish. */
+/* resolver.c: name lookups, on two lanes of helper threads so that nothing
+ * waits behind a DNS server that does not answer:
+ *   - literals resolve on the caller's thread (inet_pton never blocks);
+ *   - the hosts lane (one thread) answers names from the hosts file and
+ *     "localhost" at once, drops lookups nobody waits for any more, and
+ *     hands the rest to
+ *   - the DNS lane (a bounded pool running the blocking getaddrinfo), where
+ *     every request for one name shares a single lookup.
+ * Both lanes have bounded queues: past them a lookup fails with "limit".
+ * Owners submit; helpers publish. */
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "addr.h"
 #include "alloc.h"
 #include "engine.h"
+#include "helper.h"
 #include "os.h"
 
-#define MAX_HELPERS 4
-#define HELPER_IDLE_MS 10000
+#define HOSTS_QUEUE 4096      /* lookups waiting for the hosts lane */
+#define DNS_THREADS 16        /* names looked up at once; a hung one holds only its own */
+#define DNS_QUEUE 1024        /* distinct names waiting for a DNS thread */
+#define TEST_HANG_MS 10000    /* how long a test "hang" entry holds its thread */
 
-typedef struct job {
-  struct job *next;
+static net_lane hosts_lane = {.name = "sluice-hosts", .max_threads = 1, .max_queued = HOSTS_QUEUE};
+static net_lane dns_lane = {.name = "sluice-dns", .max_threads = DNS_THREADS, .max_queued = DNS_QUEUE};
+
+/* A request of one address object, on the hosts lane. */
+typedef struct request {
+  net_job job;
   net_addr *addr;
-} job;
+} request;
 
-/* Owners push jobs onto a lock-free stack and post the semaphore, so a
- * lookup never waits on a helper; helpers share a mutex among themselves to
- * turn the stack into a FIFO. One helper stays for good, the others exit
- * when idle; all are detached. */
-static struct {
-  _Atomic(job *) incoming;
-  net_sem *sem;                     /* one post per job */
-  net_mutex *mx;                    /* helpers only */
-  job *head, *tail;                 /* FIFO, under mx */
-  atomic_int helpers, idle;
-  atomic_int permanent_started;
-} pool;
-static atomic_int pool_once;
+/* One name on the DNS lane, and every address waiting for it. */
+typedef struct lookup {
+  net_job job;
+  struct lookup *next;          /* the in-flight list */
+  net_addr **waiters;
+  int n, cap;
+  char host[NET_HOST_MAX + 1];
+} lookup;
 
-/* ---- lookups (helper threads) ---------------------------------------------- */
+static lookup *in_flight;       /* under flight_mx: helpers only */
+static net_mutex *flight_mx;
+static atomic_int flight_once;
+
+static bool flight_init(void *unused) {
+  (void)unused;
+  return (flight_mx = net__mutex_new()) != NULL;
+}
+
+/* ---- answers ----------------------------------------------------------------- */
+
+static void finish(net_addr *a) {
+  net__addr_publish(a);
+  net_addr_unref(a);
+  net__engine_background_done();
+}
+
+static void fail(net_addr *a, net_err code, const char *why) {
+  net__seterr(&a->err, code, "resolve %s: %s", a->host, why);
+  finish(a);
+}
+
+/* Nobody but the lookup holds it: the owner let it go. */
+static bool abandoned(net_addr *a) { return atomic_load_explicit(&a->refs, memory_order_acquire) == 1; }
+
+/* RFC 6761: localhost names are the loopback addresses, never asked for. */
+static bool add_localhost(net_addr *a) {
+  size_t n = strlen(a->host);
+  if (strcasecmp(a->host, "localhost") != 0 && (n < 10 || strcasecmp(a->host + n - 10, ".localhost") != 0))
+    return false;
+  net_sockaddr sa;
+  net__ip_parse("::1", 3, &sa);
+  net__addr_add(a, &sa.sa, net__sa_len(&sa));
+  net__ip_parse("127.0.0.1", 9, &sa);
+  net__addr_add(a, &sa.sa, net__sa_len(&sa));
+  return true;
+}
+
+/* ---- the hosts file (hosts lane) ------------------------------------------------- */
+
+/* The answers for a->host in a hosts-format file: its addresses added to a.
+ * Test entries (SLUICE_HOSTS_FILE) may name "hang" or "delay=MS:IP" instead
+ * of an address: a lookup the DNS lane must do, slowly. *slow gets the
+ * entry. Returns false when the file cannot be read. */
+static bool scan_hosts(net_addr *a, const char *path, char *slow, size_t slow_len) {
+  FILE *f = fopen(path, "r");
+  if (!f) return false;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    char *save = NULL, *ip = strtok_r(line, " \t\r\n", &save);
+    if (!ip || ip[0] == '#') continue;
+    for (char *name; (name = strtok_r(NULL, " \t\r\n", &save)) && name[0] != '#';) {
+      net_sockaddr sa;
+      if (strcasecmp(name, a->host) != 0) continue;
+      if (net__ip_parse(ip, strlen(ip), &sa)) net__addr_add(a, &sa.sa, net__sa_len(&sa));
+      else if (slow && !slow[0]) snprintf(slow, slow_len, "%s", ip);
+    }
+  }
+  fclose(f);
+  return true;
+}
+
+static void to_dns(net_addr *a);
+
+static void hosts_run(net_job *job) {
+  request *r = (request *)job;
+  net_addr *a = r->addr;
+  net__free(r);
+  if (abandoned(a)) {   /* the owner let it go while it queued: nothing to do */
+    net_addr_unref(a);
+    return;
+  }
+  const char *test = getenv("SLUICE_HOSTS_FILE");
+  if (test && *test) {   /* test hook: names come only from that file */
+    char slow[64] = "";
+    if (!scan_hosts(a, test, slow, sizeof slow)) fail(a, NET_E_DNS, "cannot read the test hosts file");
+    else if (slow[0]) to_dns(a);
+    else if (a->count == 0) fail(a, NET_E_DNS, "not in the test hosts file");
+    else finish(a);
+    return;
+  }
+  scan_hosts(a, "/etc/hosts", NULL, 0);
+  if (a->count > 0 || add_localhost(a)) finish(a);
+  else to_dns(a);
+}
+
+/* ---- the DNS lane ------------------------------------------------------------------- */
 
 static int lookup_gai(net_addr *a, const char *host, int flags) {
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = flags};
@@ -48,32 +144,26 @@ static int lookup_gai(net_addr *a, const char *host, int flags) {
   return rc;
 }
 
-/* Test hook: with SLUICE_HOSTS_FILE set, names come only from that hosts-format
- * file, so a test suite never asks a real DNS server. */
-static bool lookup_hosts_file(net_addr *a, const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f) return false;
-  char line[512];
-  while (fgets(line, sizeof line, f)) {
-    char *save = NULL, *ip = strtok_r(line, " \t\r\n", &save);
-    if (!ip || ip[0] == '#') continue;
-    for (char *name; (name = strtok_r(NULL, " \t\r\n", &save)) && name[0] != '#';) {
-      net_sockaddr sa;
-      if (strcasecmp(name, a->host) == 0 && net__ip_parse(ip, strlen(ip), &sa))
-        net__addr_add(a, &sa.sa, net__sa_len(&sa));
-    }
+/* The test file's slow entries: "hang" holds the thread, "delay=MS:IP" answers late. */
+static void resolve_test(net_addr *a, const char *path) {
+  char slow[64] = "";
+  scan_hosts(a, path, slow, sizeof slow);
+  unsigned ms = 0;
+  char ip[NET_IP_MAX];
+  if (strcmp(slow, "hang") == 0) {
+    net__sleep_ms(TEST_HANG_MS);
+    net__seterr(&a->err, NET_E_DNS, "resolve %s: no answer (test hang)", a->host);
+  } else if (sscanf(slow, "delay=%u:%63s", &ms, ip) == 2) {
+    net_sockaddr sa;
+    net__sleep_ms(ms);
+    if (net__ip_parse(ip, strlen(ip), &sa)) net__addr_add(a, &sa.sa, net__sa_len(&sa));
   }
-  fclose(f);
-  return true;
 }
 
 static void resolve_blocking(net_addr *a) {
-  const char *hosts = getenv("SLUICE_HOSTS_FILE");
-  if (hosts && *hosts) {
-    if (!lookup_hosts_file(a, hosts))
-      net__seterr(&a->err, NET_E_DNS, "resolve %s: cannot read %s", a->host, hosts);
-    else if (a->count == 0)
-      net__seterr(&a->err, NET_E_DNS, "resolve %s: not in %s", a->host, hosts);
+  const char *test = getenv("SLUICE_HOSTS_FILE");
+  if (test && *test) {
+    resolve_test(a, test);
     return;
   }
   int rc = lookup_gai(a, a->host, 0);
@@ -83,117 +173,129 @@ static void resolve_blocking(net_addr *a) {
   net__seterr(&a->err, rc == EAI_MEMORY ? NET_E_LIMIT : NET_E_DNS, "resolve %s: %s", a->host, why);
 }
 
-/* ---- the helper pool ------------------------------------------------------- */
-
-static bool pool_init(void) {
-  pool.mx = net__mutex_new();
-  pool.sem = net__sem_new(0);
-  if (!pool.mx || !pool.sem) return false;
-  /* Detached helpers may still be inside getaddrinfo when the host unloads
-   * this library; keep the code mapped for them. */
-  net__os_pin_library();
+static bool all_abandoned(const lookup *l) {
+  for (int i = 0; i < l->n; i++)
+    if (!abandoned(l->waiters[i])) return false;
   return true;
 }
 
-static int helper_main(void *permanent);
-
-static bool spawn_helper(bool permanent) {
-  atomic_fetch_add(&pool.helpers, 1);
-  if (net__thread_start(helper_main, permanent ? &pool : NULL, "sluice-dns", true, NULL)) return true;
-  atomic_fetch_sub(&pool.helpers, 1);
-  return false;
-}
-
-/* A post was consumed, so a job is queued: take the oldest. */
-static job *take_job(void) {
-  net__mutex_lock(pool.mx);
-  if (!pool.head) {   /* move what owners pushed, reversing it into arrival order */
-    /* acquire: pairs with the release in submit; the job is complete */
-    job *j = atomic_exchange_explicit(&pool.incoming, NULL, memory_order_acquire), *rev = NULL;
-    pool.tail = j;
-    while (j) {
-      job *next = j->next;
-      j->next = rev;
-      rev = j;
-      j = next;
+static void dns_run(net_job *job) {
+  lookup *l = (lookup *)job;
+  net_addr *result = net__addr_new(l->host, strlen(l->host));
+  net__mutex_lock(flight_mx);   /* waiters may still join */
+  bool wanted = !all_abandoned(l);
+  net__mutex_unlock(flight_mx);
+  if (result && wanted) resolve_blocking(result);
+  net__mutex_lock(flight_mx);   /* from here, a new request starts a new lookup */
+  for (lookup **p = &in_flight; *p; p = &(*p)->next)
+    if (*p == l) {
+      *p = l->next;
+      break;
     }
-    pool.head = rev;
+  net__mutex_unlock(flight_mx);
+  for (int i = 0; i < l->n; i++) {
+    net_addr *a = l->waiters[i];
+    if (result) {
+      for (int k = 0; k < result->count; k++) net__addr_add(a, &result->sa[k].sa, net__sa_len(&result->sa[k]));
+      a->err = result->err;
+    } else {
+      net__seterr(&a->err, NET_E_LIMIT, "resolve %s: out of memory", a->host);
+    }
+    finish(a);
   }
-  job *j = pool.head;
-  pool.head = j->next;
-  if (!pool.head) pool.tail = NULL;
-  bool more = pool.head || atomic_load(&pool.incoming);
-  net__mutex_unlock(pool.mx);
-  /* more waiting and nobody free: grow the pool from here, not on an owner */
-  if (more && atomic_load(&pool.idle) == 0 && atomic_load(&pool.helpers) < MAX_HELPERS)
-    spawn_helper(false);
-  return j;
+  net_addr_unref(result);
+  net__free(l->waiters);
+  net__free(l);
 }
 
-static int helper_main(void *permanent) {
-  net__thread_background();
-  for (;;) {
-    atomic_fetch_add(&pool.idle, 1);
-    bool got = net__sem_wait(pool.sem, permanent ? -1 : HELPER_IDLE_MS);
-    atomic_fetch_sub(&pool.idle, 1);
-    if (!got) break;   /* idle too long; no post consumed, so no job is left behind */
-    job *j = take_job();
-    resolve_blocking(j->addr);
-    net__addr_publish(j->addr);
-    net__engine_addr_resolved();
-    net_addr_unref(j->addr);
-    net__free(j);
+/* Drops the waiters their owners let go (under flight_mx): a name that
+ * never answers holds only the addresses somebody still waits for. */
+static void prune(lookup *l) {
+  int k = 0;
+  for (int i = 0; i < l->n; i++) {
+    if (abandoned(l->waiters[i])) net_addr_unref(l->waiters[i]);
+    else l->waiters[k++] = l->waiters[i];
   }
-  atomic_fetch_sub(&pool.helpers, 1);
-  return 0;
+  l->n = k;
 }
 
-static bool submit(net_addr *a) {
-  job *j = net__malloc(sizeof *j);
-  if (!j || !net__once(&pool_once, pool_init)) {
-    net__free(j);
-    return false;
+static bool add_waiter(lookup *l, net_addr *a) {
+  if (l->n == l->cap) prune(l);
+  if (l->n == l->cap) {
+    int cap = l->cap * 2 + 4;
+    net_addr **w = net__realloc(l->waiters, (size_t)cap * sizeof *w);
+    if (!w) return false;
+    l->waiters = w;
+    l->cap = cap;
   }
-  /* The first lookup ever starts the helper that stays; its creation is the
-   * only thread start an owner pays for. */
-  int zero = 0;
-  if (atomic_compare_exchange_strong(&pool.permanent_started, &zero, 1) && !spawn_helper(true)) {
-    atomic_store(&pool.permanent_started, 0);
-    net__free(j);
-    return false;
-  }
-  j->addr = net_addr_ref(a);
-  job *top = atomic_load_explicit(&pool.incoming, memory_order_relaxed);
-  do j->next = top;
-  /* release: the job is complete before a helper can take it */
-  while (!atomic_compare_exchange_weak_explicit(&pool.incoming, &top, j, memory_order_release,
-                                                memory_order_relaxed));
-  net__sem_post(pool.sem);
+  l->waiters[l->n++] = a;
   return true;
 }
 
-/* ---- public API ------------------------------------------------------------ */
+/* A new lookup of a's name, queued on the DNS lane; NULL with *why. */
+static lookup *start_lookup(net_addr *a, const char **why) {
+  lookup *l = net__calloc(1, sizeof *l);
+  if (!l || !add_waiter(l, a)) {
+    if (l) net__free(l);
+    return *why = "out of memory", NULL;
+  }
+  snprintf(l->host, sizeof l->host, "%s", a->host);
+  l->job.run = dns_run;
+  if (net__lane_submit(&dns_lane, &l->job)) return l;
+  net__free(l->waiters);
+  net__free(l);
+  return *why = "too many names being looked up", NULL;
+}
 
-net_addr *net_resolve(const char *host, size_t len, const char **err) {
+/* Joins the lookup of the same name in flight, or starts one. */
+static void to_dns(net_addr *a) {
+  const char *why = "out of memory";
+  bool ok = false;
+  if (net__once(&flight_once, flight_init, NULL)) {
+    net__mutex_lock(flight_mx);
+    lookup *l = in_flight;
+    while (l && strcasecmp(l->host, a->host) != 0) l = l->next;
+    if (l) {
+      ok = add_waiter(l, a);
+    } else if ((l = start_lookup(a, &why))) {
+      l->next = in_flight;
+      in_flight = l;
+      ok = true;
+    }
+    net__mutex_unlock(flight_mx);
+  }
+  if (!ok) fail(a, NET_E_LIMIT, why);
+}
+
+/* ---- public API ---------------------------------------------------------------------- */
+
+net_addr *net_resolve(const char *host, size_t len, const char **err, net_err *code) {
+  net_err ignored;
+  if (!code) code = &ignored;
+  *code = NET_E_INVALID;
   if (len == 0) return *err = "host name is empty", NULL;
   if (len > NET_HOST_MAX) return *err = "host name is longer than 253 bytes", NULL;
   if (memchr(host, '\0', len)) return *err = "host name contains a NUL byte", NULL;
   net_sockaddr sa;
-  if (net__ip_parse(host, len, &sa)) {   /* a literal resolves here: inet_pton never blocks */
-    size_t n = len;
-    if (n > 2 && host[0] == '[' && host[n - 1] == ']') host++, n -= 2;   /* named as "::1" */
-    net_addr *a = net__addr_new(host, n);
-    if (!a) return *err = "out of memory", NULL;
+  bool literal = net__ip_parse(host, len, &sa);
+  if (literal && len > 2 && host[0] == '[' && host[len - 1] == ']') host++, len -= 2;   /* named "::1" */
+  net_addr *a = net__addr_new(host, len);
+  if (!a) return *code = NET_E_LIMIT, *err = "out of memory", NULL;
+  if (literal) {
     net__addr_add(a, &sa.sa, net__sa_len(&sa));
     net__addr_publish(a);
     return a;
   }
-  net_addr *a = net__addr_new(host, len);
-  if (!a) return *err = "out of memory", NULL;
-  if (!submit(a)) {
-    net__seterr(&a->err, NET_E_LIMIT, "resolve %s: cannot start a resolver thread", a->host);
-    atomic_store_explicit(&a->state, NET_FAILURE, memory_order_release);
+  request *r = net__malloc(sizeof *r);
+  if (r) {
+    *r = (request){.job.run = hosts_run, .addr = net_addr_ref(a)};
+    if (net__lane_submit(&hosts_lane, &r->job)) return a;
+    net_addr_unref(a);
+    net__free(r);
   }
+  net__seterr(&a->err, NET_E_LIMIT, "resolve %s: %s", a->host,
+              r ? "too many lookups in progress" : "out of memory");
+  atomic_store_explicit(&a->state, NET_FAILURE, memory_order_release);
   return a;
 }
 

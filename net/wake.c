@@ -153,7 +153,10 @@ uint64_t net__wake_tick(uint64_t now) {
 
 /* ---- configuration (owner threads) ----------------------------------------- */
 
-static bool cfg_init(void) { return (cfg_mx = net__mutex_new()) != NULL; }
+static bool cfg_init(void *unused) {
+  (void)unused;
+  return (cfg_mx = net__mutex_new()) != NULL;
+}
 
 static const wake_cfg *intern(const wake_cfg *want) {
   wake_cfg *w;
@@ -175,7 +178,7 @@ int net_set_wakeup(net_wake_mode mode, void (*fn)(void *ud), void *ud, const cha
   static const char *ignored;
   if (!why) why = &ignored;
   wake_cfg want = {.mode = mode};
-  if (!net__once(&cfg_once, cfg_init)) return *why = "out of memory", -1;
+  if (!net__once(&cfg_once, cfg_init, NULL)) return *why = "out of memory", -1;
   if (mode == NET_WAKE_CALLBACK) {
     if (!fn) return *why = "a callback wake-up needs a function", -1;
     want.fn = fn;

@@ -30,8 +30,9 @@ int lnet_resolve_address(lua_State *L) {
   const char *host = luaL_checklstring(L, 1, &len);
   net_addr **slot = lnet_new_addr(L);
   const char *err;
-  *slot = net_resolve(host, len, &err);
-  if (!*slot) return lnet_fail(L, err, NET_E_INVALID);
+  net_err code;
+  *slot = net_resolve(host, len, &err, &code);
+  if (!*slot) return lnet_fail(L, err, code);
   return 1;
 }
 

@@ -63,7 +63,7 @@ static int l_get_local_addresses(lua_State *L) {
   lua_createtable(L, n, 0);
   for (int i = 0; i < n; i++) {
     net_addr **slot = lnet_new_addr(L);
-    *slot = net_resolve(list[i].ip, strlen(list[i].ip), &err);   /* a literal: resolved at once */
+    *slot = net_resolve(list[i].ip, strlen(list[i].ip), &err, NULL);   /* a literal: resolved at once */
     if (!*slot) return lnet_fail(L, err, NET_E_LIMIT);
     lua_rawseti(L, -2, i + 1);
   }
@@ -137,6 +137,14 @@ static int l_set_wakeup(lua_State *L) {
   return 2;
 }
 
+/* Tests only: net._fail_allocs(after, count) lets `after` more engine
+ * allocations succeed, then fails `count` in a row (0: off). */
+static int l_fail_allocs(lua_State *L) {
+  lua_Integer after = luaL_checkinteger(L, 1), count = luaL_optinteger(L, 2, 1);
+  net_debug_fail_allocs((long)after, (long)count);
+  return 0;
+}
+
 /* One per luaopen_net: keeps the engine alive for as long as the state is. */
 static int instance_gc(lua_State *L) {
   int *live = lua_touserdata(L, 1);
@@ -159,6 +167,7 @@ NET_API int luaopen_net(lua_State *L) {
       {"set_cacert_path", l_set_cacert_path},
       {"get_cacert_path", l_get_cacert_path},
       {"set_wakeup", l_set_wakeup},
+      {"_fail_allocs", l_fail_allocs},
       {NULL, NULL},
   };
   int *live = lua_newuserdatauv(L, sizeof *live, 0);

@@ -38,6 +38,7 @@ net_addr *lnet_test_addr(lua_State *L, int i);
 typedef struct lnet_tls_args {
   net_tls_opts o;
   const char *alpn[17];
+  const char *bad;   /* a path no file can have (a NUL byte): the open fails with this */
 } lnet_tls_args;
 
 typedef struct lnet_conn_args {

@@ -47,6 +47,21 @@ static const char *opt_string(lua_State *L, int arg, int argn, const char *field
   return v;
 }
 
+/* A file path option: a string without NUL (a path cannot hold one; the
+ * open then fails, "invalid", rather than reach another file). */
+static const char *opt_path(lua_State *L, int arg, int argn, const char *field, lnet_tls_args *a) {
+  const char *v = opt_string(L, arg, argn, field);
+  size_t len = 0;
+  if (v) {
+    lua_getfield(L, arg, field);
+    lua_tolstring(L, -1, &len);
+    lua_pop(L, 1);
+  }
+  if (v && strlen(v) != len && !a->bad)
+    a->bad = lua_pushfstring(L, "tls: option '%s' contains a NUL byte", field);   /* kept on the stack */
+  return v;
+}
+
 /* -1 when absent. */
 static int opt_bool(lua_State *L, int arg, int argn, const char *field) {
   int t = lua_getfield(L, arg, field), v = -1;
@@ -96,10 +111,10 @@ static void tls_table(lua_State *L, int arg, int argn, lnet_tls_args *a, bool se
   a->o.no_verify = verify == 0;
   a->o.require_client_cert = server && verify == 1;
   a->o.server_name = opt_string(L, arg, argn, "server_name");
-  a->o.ca_file = opt_string(L, arg, argn, "ca_file");
-  a->o.ca_path = opt_string(L, arg, argn, "ca_path");
-  a->o.cert_file = opt_string(L, arg, argn, "cert_file");
-  a->o.key_file = opt_string(L, arg, argn, "key_file");
+  a->o.ca_file = opt_path(L, arg, argn, "ca_file", a);
+  a->o.ca_path = opt_path(L, arg, argn, "ca_path", a);
+  a->o.cert_file = opt_path(L, arg, argn, "cert_file", a);
+  a->o.key_file = opt_path(L, arg, argn, "key_file", a);
   a->o.key_password = opt_string(L, arg, argn, "key_password");
   const char *v = opt_string(L, arg, argn, "min_version");
   if (v && strcmp(v, "tls1.2") == 0) a->o.min_version = 12;
@@ -160,7 +175,8 @@ void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
     luaL_argerror(L, argn, "TLS options go in ssl = {...} next to connection options");
   check_keys(L, arg, argn, conn_keys, "connection");
   conn_fields(L, arg, argn, &a->o);
-  a->o.connect_timeout_ms = (int)opt_int(L, arg, argn, "connect_timeout", 0, 0x7fffffff, 0);
+  lua_Integer ct = opt_int(L, arg, argn, "connect_timeout", 0, 0x7fffffff, -1);
+  a->o.connect_timeout_ms = ct < 0 ? 0 : ct == 0 ? -1 : (int)ct;   /* absent: the default; 0: none */
   const char *fam = opt_string(L, arg, argn, "family");
   if (fam && strcmp(fam, "inet") == 0) a->o.family = 4;
   else if (fam && strcmp(fam, "inet6") == 0) a->o.family = 6;

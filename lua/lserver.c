@@ -25,6 +25,7 @@ int lnet_create_server(lua_State *L) {
   net_err code;
   if (lua_istable(L, 1) && lua_isnoneornil(L, 2)) {
     lnet_check_server_opts(L, 1, &opts);
+    if (opts.tls.bad) return lnet_fail(L, opts.tls.bad, NET_E_INVALID);
     if (!opts.o.unix_path) return luaL_argerror(L, 1, "a table alone must name a unix path");
     lserver *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->s = NULL;
@@ -45,14 +46,16 @@ int lnet_create_server(lua_State *L) {
   if (!isint && lua_type(L, argi) != LUA_TNUMBER) return luaL_typeerror(L, argi, "integer");
   if (!isint || port < 0 || port > 65535) return luaL_argerror(L, argi, "port must be 0..65535");
   lnet_check_server_opts(L, argi + 1, &opts);   /* may raise: nothing is held yet */
+  if (opts.tls.bad) return lnet_fail(L, opts.tls.bad, NET_E_INVALID);
   lserver *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->s = NULL;
   luaL_setmetatable(L, LNET_SERVER);
   /* servers bind to addresses, never to names: a lookup would block or race */
-  net_addr *made = ip ? net_parse_ip(ip, len, &err) : NULL;
-  if (ip && !made)
+  if (ip && !net_ip_family(ip, len, NULL))
     return lnet_fail(L, "create_server: the address must be an IP literal or a resolved address",
                      NET_E_INVALID);
+  net_addr *made = ip ? net_parse_ip(ip, len, &err) : NULL;
+  if (ip && !made) return lnet_fail(L, err, NET_E_LIMIT);
   u->s = net_server_open(made ? made : a, (uint16_t)port, &opts.o, &err, &code);
   net_addr_unref(made);
   return u->s ? 1 : lnet_fail(L, err, code);
@@ -62,13 +65,13 @@ static int server_accept(lua_State *L) {
   lserver *u = check_server(L);
   if (!u->s) return lnet_fail(L, "closed", NET_E_CLOSED);
   ltcp *t = lnet_new_tcp(L);
-  net_conn *c = net_server_accept(u->s);
+  net_result why;
+  net_conn *c = net_server_accept(u->s, &why);
   if (c) {
     lnet_tcp_adopt(t, c);
     return 1;
   }
-  net_result r = net_server_status(u->s);
-  if (r.status == NET_FAILURE) return lnet_fail(L, r.msg, r.err);
+  if (why.status == NET_FAILURE) return lnet_fail(L, why.msg, why.err);
   lua_pushnil(L);
   return 1;
 }

@@ -42,11 +42,11 @@ void lnet_tcp_adopt(ltcp *u, net_conn *c) {
   net_conn_describe(c, u->where, sizeof u->where);
 }
 
-/* c and err come from one open call made before this one: argument order is
- * unspecified in C, so never pass the call itself. */
-static int open_conn(lua_State *L, ltcp *u, net_conn *c, const char *err, bool tls) {
+/* c, err and code come from one open call made before this one: argument
+ * order is unspecified in C, so never pass the call itself. */
+static int open_conn(lua_State *L, ltcp *u, net_conn *c, const char *err, net_err code) {
   u->c = c;
-  return c ? 1 : lnet_fail(L, err, tls ? NET_E_TLS : NET_E_LIMIT);
+  return c ? 1 : lnet_fail(L, err, code);
 }
 
 int lnet_open_tcp_fn(lua_State *L) {
@@ -63,14 +63,16 @@ int lnet_open_tcp_fn(lua_State *L) {
   if (!isint || port < 1 || port > 65535) return luaL_argerror(L, 2, "port must be 1..65535");
   lnet_conn_args opts;
   lnet_check_conn_arg(L, 3, &opts);
+  if (opts.tls.bad) return lnet_fail(L, opts.tls.bad, NET_E_INVALID);
   ltcp *u = lnet_new_tcp(L);
   const char *err = NULL;
-  net_addr *made = a ? NULL : net_resolve(host, len, &err);
-  if (!a && !made) return lnet_fail(L, err, NET_E_INVALID);
-  net_conn *c = net_tcp_open(a ? a : made, (uint16_t)port, &opts.o, &err);
+  net_err code = NET_E_INVALID;
+  net_addr *made = a ? NULL : net_resolve(host, len, &err, &code);
+  if (!a && !made) return lnet_fail(L, err, code);
+  net_conn *c = net_tcp_open(a ? a : made, (uint16_t)port, &opts.o, &err, &code);
   net_addr_unref(made);   /* the connection holds its own reference */
   if (c) net_conn_describe(c, u->where, sizeof u->where);
-  return open_conn(L, u, c, err, opts.o.tls);
+  return open_conn(L, u, c, err, code);
 }
 
 int lnet_open_unix_fn(lua_State *L) {
@@ -80,11 +82,13 @@ int lnet_open_unix_fn(lua_State *L) {
     return lnet_fail(L, "a Unix socket path must be 1..107 bytes without NUL", NET_E_INVALID);
   lnet_conn_args opts;
   lnet_check_conn_arg(L, 2, &opts);
+  if (opts.tls.bad) return lnet_fail(L, opts.tls.bad, NET_E_INVALID);
   ltcp *u = lnet_new_tcp(L);
   const char *err = NULL;
-  net_conn *c = net_unix_open(path, &opts.o, &err);
+  net_err code = NET_E_INVALID;
+  net_conn *c = net_unix_open(path, &opts.o, &err, &code);
   if (c) net_conn_describe(c, u->where, sizeof u->where);
-  return open_conn(L, u, c, err, opts.o.tls);
+  return open_conn(L, u, c, err, code);
 }
 
 static int tcp_get_status(lua_State *L) {
@@ -341,8 +345,10 @@ static int tcp_starttls(lua_State *L) {
     lnet_check_tls_table(L, 2, &tls, false);
   }
   if (!u->c) return closed(L);
+  if (tls.bad) return lnet_fail(L, tls.bad, NET_E_INVALID);
   const char *err;
-  if (net_conn_starttls(u->c, &tls.o, &err) != 0) return lnet_fail(L, err, NET_E_TLS);
+  net_err code;
+  if (net_conn_starttls(u->c, &tls.o, &err, &code) != 0) return lnet_fail(L, err, code);
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -77,9 +77,10 @@ int lnet_open_udp_fn(lua_State *L) {
   if (t == LUA_TSTRING) {
     size_t len;
     const char *ip = lua_tolstring(L, 1, &len);
-    if (!(a = tmp = net_parse_ip(ip, len, &err)))   /* never a DNS lookup on this thread */
-      return lnet_fail(L, lua_pushfstring(L, "bind %s: %s (resolve names with net.resolve_address)",
-                                          ip, err), NET_E_INVALID);
+    if (!net_ip_family(ip, len, NULL))   /* never a DNS lookup on this thread */
+      return lnet_fail(L, lua_pushfstring(L, "bind %s: not an IP address (resolve names with "
+                                             "net.resolve_address)", ip), NET_E_INVALID);
+    if (!(a = tmp = net_parse_ip(ip, len, &err))) return lnet_fail(L, err, NET_E_LIMIT);
   }
   u->u = net_udp_open(a, port, &opts, &err, &code);
   net_addr_unref(tmp);   /* err never points into a resolved literal */

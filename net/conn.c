@@ -13,39 +13,49 @@
 
 /* Common tail of net_tcp_open and net_unix_open: hands c to the I/O thread. */
 static net_conn *conn_start(net_conn *c, const net_conn_opts *o, const char *host,
-                            const char **err) {
-  if (o && o->tls && !(c->tls_cfg = net__tls_cfg_new(o->tls, host, false, err))) {
+                            const char **err, net_err *code) {
+  if (o && o->tls && !(c->tls_cfg = net__tls_cfg_new(o->tls, host, false, err, code))) {
     net__conn_destroy(c);
     return NULL;
   }
   if (!net__engine_acquire()) {
     net__conn_destroy(c);
     *err = "cannot start the I/O thread";
+    *code = NET_E_LIMIT;
     return NULL;
   }
   net__engine_kick(&c->obj);
   return c;
 }
 
-net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const char **err) {
+net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const char **err,
+                       net_err *code) {
+  net_err ignored;
+  if (!code) code = &ignored;
+  *code = NET_E_INVALID;
   if (!a || port == 0) return *err = "an address and a port 1..65535 are required", NULL;
+  *code = NET_E_LIMIT;
   net_conn *c = net__conn_new(o, 2);   /* the owner's and the I/O thread's */
   if (!c) return *err = "out of memory", NULL;
   c->addr = net_addr_ref(a);
   c->port = port;
-  return conn_start(c, o, a->host, err);
+  return conn_start(c, o, a->host, err, code);
 }
 
-net_conn *net_unix_open(const char *path, const net_conn_opts *o, const char **err) {
+net_conn *net_unix_open(const char *path, const net_conn_opts *o, const char **err, net_err *code) {
   struct sockaddr_un un;
+  net_err ignored;
+  if (!code) code = &ignored;
+  *code = NET_E_INVALID;
   if (!path || !*path || strlen(path) >= sizeof un.sun_path)
     return *err = "a Unix socket path must be 1..107 bytes", NULL;
+  *code = NET_E_LIMIT;
   net_conn *c = net__conn_new(o, 2);
   if (!c || !(c->unix_path = net__strdup(path)) || !(c->addr = net__addr_unix(path))) {
     if (c) net__conn_destroy(c);
     return *err = "out of memory", NULL;
   }
-  return conn_start(c, o, "localhost", err);
+  return conn_start(c, o, "localhost", err, code);
 }
 
 /* ---- status ------------------------------------------------------------------- */
@@ -82,6 +92,8 @@ long net_conn_write(net_conn *c, const void *data, size_t len) {
       (atomic_load_explicit(&c->shut, memory_order_relaxed) & NET_SHUT_SEND))
     return -1;
   size_t n = ring_write(&c->tx, data, len);
+  c->write_oom = n == 0 && c->tx.oom;   /* room, but no memory for it */
+  if (c->write_oom) return -1;
   if (n == 0) return 0;
   /* seq_cst fence: pairs with the one in tx_empty() (conn_io.c); either the
    * I/O thread sees our bytes, or we see it asleep on tx and wake it. */
@@ -92,6 +104,7 @@ long net_conn_write(net_conn *c, const void *data, size_t len) {
 }
 
 net_result net_conn_write_status(net_conn *c) {
+  if (c->write_oom) return (net_result){NET_FAILURE, NET_E_LIMIT, "write: out of memory for the send buffer"};
   if (atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE)
     return (net_result){NET_FAILURE, c->err.code, c->err.msg};
   if (atomic_load_explicit(&c->shut, memory_order_relaxed) & NET_SHUT_SEND)
@@ -208,11 +221,14 @@ static void request(net_conn *c, int bits) {
   net__engine_kick(&c->obj);
 }
 
-int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err) {
+int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_err *code) {
+  net_err ignored;
+  if (!code) code = &ignored;
+  *code = NET_E_TLS;
   if (c->tls_cfg) return *err = "the connection already uses TLS", -1;
   if (atomic_load_explicit(&c->state, memory_order_acquire) != NET_SUCCESS)
     return *err = "starttls needs an established connection", -1;
-  net_tls_cfg *cfg = net__tls_cfg_new(o, c->addr->host, false, err);
+  net_tls_cfg *cfg = net__tls_cfg_new(o, c->addr->host, false, err, code);
   if (!cfg) return -1;
   c->tls_cfg = cfg;
   /* the owner is tx's producer: every byte before this tail goes out in plain text */

@@ -30,6 +30,7 @@ typedef enum conn_io {
   IO_NEW,             /* not yet seen by the I/O thread */
   IO_RESOLVING,       /* waiting for its address */
   IO_CONNECTING,      /* attempts in flight (Happy Eyeballs) */
+  IO_TLS_WAIT,        /* connected; its TLS configuration is being loaded */
   IO_HANDSHAKE,       /* TLS handshake running */
   IO_OPEN,
   IO_FLUSHING,        /* closing: delivering what the owner wrote */
@@ -39,6 +40,11 @@ typedef enum conn_io {
 
 #define NET_MAX_ATTEMPTS 4   /* connection attempts in flight at once */
 #define NET_DEFAULT_LINGER_MS 5000
+/* Resolving, connecting and the TLS handshake together, unless the caller
+ * says otherwise: long enough for a slow resolver's retries and a handshake
+ * over a poor link, short enough that a peer that never answers does not
+ * keep a connection "waiting" for good. */
+#define NET_DEFAULT_CONNECT_TIMEOUT_MS 30000
 
 /* One connection attempt of Happy Eyeballs: its own socket and poller entry. */
 typedef struct net_attempt {
@@ -71,6 +77,7 @@ struct net_conn {
   atomic_int opt[4];                /* net_conn_option values, as last set */
   atomic_uint_fast64_t bytes_in, bytes_out;
   double created;                   /* net_clock() at open */
+  bool write_oom;                   /* owner only: the last write found no memory */
   net_error err;
   net_addr *addr;                   /* target; owned reference */
   net_addr *_Atomic peer;           /* set by the I/O thread before SUCCESS */
@@ -79,6 +86,7 @@ struct net_conn {
   int family;                       /* 0, 4 or 6 */
   int connect_timeout_ms, idle_timeout_ms;
   net_tls_cfg *tls_cfg;             /* set by the owner before the request that uses it */
+  net_tls_conf *tls_conf;           /* accepted connections: the server's, loaded already */
   size_t starttls_at;               /* tx position where plain text ends */
   net_tls_info *_Atomic tls_info;   /* published with tls_ready */
   atomic_int tls_ready;
@@ -112,7 +120,7 @@ void net__conn_destroy(net_conn *c);   /* before it was ever kicked */
 /* I/O thread: a connection around an accepted socket. The caller owns one
  * reference (to hand to the owner), the I/O thread the other. */
 net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *unix_path,
-                          const net_conn_opts *o, const net_tls_cfg *tls);
+                          const net_conn_opts *o, const net_tls_cfg *tls, net_tls_conf *conf);
 /* I/O thread: an accepted connection nobody will take. */
 void net__conn_abandon(net_conn *c);
 
@@ -123,6 +131,7 @@ void net__conn_next_attempt(net_conn *c);   /* the Happy Eyeballs delay passed *
 /* conn_io.c (I/O thread) */
 void net__conn_connected(net_conn *c);      /* the socket is connected: TLS or data */
 void net__conn_handshake(net_conn *c);
+void net__conn_start_tls(net_conn *c);      /* now, or once its configuration is loaded */
 void net__conn_recv(net_conn *c);
 void net__conn_send(net_conn *c);
 void net__conn_interest(net_conn *c);       /* poller interest from reading / want_out */

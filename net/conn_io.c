@@ -94,8 +94,10 @@ void net__conn_fail_sys(net_conn *c, const char *op, int e) {
 
 void net__conn_interest(net_conn *c) {
   if (c->fd == NET_BAD_SOCK) return;
-  /* pause_read() holds reading back, unless the input is being thrown away */
-  bool in = c->reading && (c->owner_gone || c->discard_rx || !atomic_load(&c->owner_paused));
+  /* pause_read() holds back application data only: never a handshake, nor
+   * input that is being thrown away */
+  bool in = c->reading && (c->io == IO_HANDSHAKE || c->owner_gone || c->discard_rx ||
+                           !atomic_load(&c->owner_paused));
   int mask = (in ? NET_POLL_IN : 0) | (c->want_out ? NET_POLL_OUT : 0);
   if (net__engine_set_interest(c->fd, &c->poll_mask, mask, &c->obj) < 0)
     net__conn_fail_sys(c, "poll", errno);
@@ -169,18 +171,38 @@ void net__conn_handshake(net_conn *c) {
   established(c);
 }
 
-static void start_tls(net_conn *c) {
+void net__conn_start_tls(net_conn *c) {
   char ip[NET_IP_MAX + 120], where[NET_IP_MAX + 130];
   net__conn_where(c, ip, sizeof ip);
   snprintf(where, sizeof where, "tls %s", ip);
   net_error e;
-  c->tls = net__tls_new(c->tls_cfg, c->fd, where, &e);
+  bool pending = false;
+  if (c->io == IO_OPEN && c->connect_timeout_ms)   /* starttls: the handshake gets its own time */
+    c->connect_deadline = net__now_ms() + (uint64_t)c->connect_timeout_ms;
+  c->starttls = false;
+  net_tls_conf *conf = c->tls_conf ? net__tls_conf_ref(c->tls_conf)
+                                   : net__tls_conf_get(c->tls_cfg, &c->obj, &pending, &e);
+  if (pending) {   /* a helper reads its files: kicked again when done */
+    c->io = IO_TLS_WAIT;
+    c->reading = c->want_out = false;
+    net__conn_interest(c);
+    net__conn_set_timer(c);
+    return;
+  }
+  if (!conf) {
+    net_error full;
+    net__seterr(&full, e.code, "%s: %s", where, e.msg);
+    net__conn_fail(c, full.code, full.msg);
+    return;
+  }
+  c->tls = net__tls_new(conf, c->tls_cfg, c->fd, where, &e);
+  net__tls_conf_unref(conf);
   if (!c->tls) {
     net__conn_fail(c, e.code, e.msg);
     return;
   }
-  c->starttls = false;
   c->io = IO_HANDSHAKE;
+  net__conn_set_timer(c);
   net__conn_handshake(c);
 }
 
@@ -198,7 +220,7 @@ void net__conn_connected(net_conn *c) {
   /* release: cur and local are final before anyone sees peer */
   atomic_store_explicit(&c->peer, peer, memory_order_release);
   if (c->tls_cfg) {   /* TLS: SUCCESS waits for the handshake */
-    start_tls(c);
+    net__conn_start_tls(c);
     return;
   }
   established(c);
@@ -242,8 +264,10 @@ static void got_bytes(net_conn *c, size_t n) {
 static void tls_recv(net_conn *c) {
   while (c->fd != NET_BAD_SOCK && c->io == IO_OPEN) {
     net_span sp[1];
-    if (ring_reserve(&c->rx, sp, 1, RECV_MAX) == 0) {
-      if (ring_free_space(&c->rx) == 0) pause_reading(c);
+    int ns = ring_reserve(&c->rx, sp, 1, RECV_MAX);
+    if (ns <= 0) {
+      if (ns < 0) net__conn_fail(c, NET_E_LIMIT, "recv: out of memory for the receive buffer");
+      else if (ring_free_space(&c->rx) == 0) pause_reading(c);
       return;
     }
     net_error e;
@@ -277,6 +301,10 @@ static ssize_t recv_once(net_conn *c, size_t budget, bool discard, size_t *want)
     *want = sizeof sink;
   } else {
     ns = ring_reserve(&c->rx, sp, MAX_SPANS, budget < RECV_MAX ? budget : RECV_MAX);
+    if (ns < 0) {   /* never spin on it: the connection fails, nothing read is lost */
+      net__conn_fail(c, NET_E_LIMIT, "recv: out of memory for the receive buffer");
+      return -1;
+    }
     if (ns == 0) {
       if (ring_free_space(&c->rx) == 0) pause_reading(c);
       return -1;   /* else the owner is trimming: level-triggered polling retries */
@@ -390,7 +418,7 @@ static size_t send_limit(net_conn *c) {
   if (!c->starttls) return SEND_MAX;
   size_t head = atomic_load_explicit(&c->tx.head, memory_order_relaxed);   /* we consume tx */
   if (head >= c->starttls_at) {
-    start_tls(c);
+    net__conn_start_tls(c);
     return 0;
   }
   return c->starttls_at - head < SEND_MAX ? c->starttls_at - head : SEND_MAX;

@@ -33,7 +33,8 @@ net_conn *net__conn_new(const net_conn_opts *o, int refs) {
                                        : o->linger_ms < 0 ? 0 : o->linger_ms);
   c->created = net_clock();
   c->family = o ? o->family : 0;
-  c->connect_timeout_ms = o && o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 0;
+  c->connect_timeout_ms = !o || o->connect_timeout_ms == 0 ? NET_DEFAULT_CONNECT_TIMEOUT_MS
+                          : o->connect_timeout_ms < 0 ? 0 : o->connect_timeout_ms;
   c->idle_timeout_ms = o && o->idle_timeout_ms > 0 ? o->idle_timeout_ms : 0;
   c->fd = NET_BAD_SOCK;
   c->io = IO_NEW;
@@ -46,6 +47,7 @@ void net__conn_destroy(net_conn *c) {
   ring_destroy(&c->tx);
   net_addr_unref(c->addr);
   net__tls_cfg_free(c->tls_cfg);
+  net__tls_conf_unref(c->tls_conf);
   net__free(atomic_load(&c->tls_info));
   net__free(c->unix_path);
   net_addr *peer = atomic_load(&c->peer);
@@ -103,6 +105,7 @@ static void conn_kicked(net_io *io) {
     net__conn_start(c);
     if (c->io <= IO_RESOLVING) return;
   }
+  if (c->io == IO_TLS_WAIT) net__conn_start_tls(c);   /* its configuration may be ready */
   if (c->io == IO_DONE) return;
   handle_requests(c, req);
   if (c->io != IO_OPEN) return;
@@ -157,14 +160,19 @@ static void conn_timer(net_io *io, uint64_t now) {
 /* ---- accepted connections (for server.c) -------------------------------------- */
 
 net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *unix_path,
-                          const net_conn_opts *o, const net_tls_cfg *tls) {
+                          const net_conn_opts *o, const net_tls_cfg *tls, net_tls_conf *conf) {
   net_conn *c = net__conn_new(o, 2);   /* the owner's (handed over by accept) and ours */
   if (!c) return NULL;
   c->cur = *peer;
   net__sa_unmap_v4(&c->cur);
   if (unix_path) c->unix_path = net__strdup(unix_path);
   c->addr = unix_path ? net__addr_unix(unix_path) : net__addr_from_sa(&c->cur);
-  if (tls) c->tls_cfg = net__tls_cfg_ref(tls);
+  if (tls) {
+    c->tls_cfg = net__tls_cfg_ref(tls);
+    c->tls_conf = net__tls_conf_ref(conf);
+    if (c->connect_timeout_ms)   /* a client that never finishes its handshake */
+      c->connect_deadline = net__now_ms() + (uint64_t)c->connect_timeout_ms;
+  }
   if (!c->addr || (unix_path && !c->unix_path)) {
     net__conn_destroy(c);   /* the caller still owns fd */
     return NULL;

@@ -120,9 +120,13 @@ NET_API void net_debug_fail_allocs(long after, long count);
 typedef struct net_addr net_addr;
 
 /* Starts resolving host (len bytes, no NUL, 1..253 bytes) in the background.
- * Numeric literals are resolved at once. Returns NULL with *err set (static text)
- * when the name is invalid or memory runs out. The caller owns one reference. */
-NET_API net_addr *net_resolve(const char *host, size_t len, const char **err);
+ * Numeric literals are resolved at once, names from the hosts file (and
+ * "localhost") without waiting behind other lookups. Returns NULL with *err
+ * (static text) and *code (may be NULL): NET_E_INVALID for a name no lookup
+ * can take, NET_E_LIMIT when memory runs out. Too many lookups in progress
+ * show as the address's failure, code NET_E_LIMIT. The caller owns one
+ * reference. */
+NET_API net_addr *net_resolve(const char *host, size_t len, const char **err, net_err *code);
 NET_API net_result net_addr_status(net_addr *a);
 NET_API net_result net_addr_wait(net_addr *a, int timeout_ms);
 NET_API const char *net_addr_ip(net_addr *a);        /* NULL unless resolved */
@@ -172,7 +176,8 @@ typedef struct net_conn_opts {
   size_t buffer_size;        /* cap per direction; 0: 1 MiB */
   int linger_ms;             /* how long close() keeps delivering; 0: 5000, <0: not at all */
   const net_tls_opts *tls;   /* NULL: plain TCP */
-  int connect_timeout_ms;    /* resolving + connecting + handshake; 0: none */
+  int connect_timeout_ms;    /* resolving + connecting + handshake; 0: 30000, < 0: none
+                                (accepted connections: the TLS handshake) */
   int idle_timeout_ms;       /* no byte in or out for this long fails it; 0: none */
   int nodelay;               /* 1: TCP_NODELAY */
   int keepalive;             /* 1: SO_KEEPALIVE; > 1: also the idle seconds before probes */
@@ -187,10 +192,12 @@ typedef struct net_endpoint {
 } net_endpoint;
 
 /* Connects to port on every address of a (still resolving is fine) in turn.
- * Returns NULL with *err only when out of memory; network failures show in the
- * status. The caller owns the handle until net_conn_close. */
+ * Returns NULL with *err and *code (code may be NULL) for options no
+ * connection could use (NET_E_INVALID: an empty file path, ...) or when out
+ * of memory; network failures show in the status. The caller owns the handle
+ * until net_conn_close. */
 NET_API net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *opts,
-                               const char **err);
+                               const char **err, net_err *code);
 NET_API net_result net_conn_status(net_conn *c);
 NET_API net_result net_conn_wait_connected(net_conn *c, int timeout_ms);
 /* Accepts up to len bytes into the send buffer; returns the count (0: full).
@@ -226,7 +233,8 @@ NET_API size_t net_conn_buffer_size(net_conn *c);   /* the cap of each direction
 NET_API size_t net_conn_pending_writes(net_conn *c);
 NET_API size_t net_conn_wait_drained(net_conn *c, int timeout_ms);
 /* A Unix domain socket connection, with the same semantics as TCP. */
-NET_API net_conn *net_unix_open(const char *path, const net_conn_opts *opts, const char **err);
+NET_API net_conn *net_unix_open(const char *path, const net_conn_opts *opts, const char **err,
+                                net_err *code);
 
 typedef enum net_conn_option {
   NET_OPT_NODELAY, NET_OPT_KEEPALIVE, NET_OPT_LINGER, NET_OPT_REUSEADDR
@@ -252,7 +260,7 @@ NET_API int net_conn_remote(net_conn *c, net_endpoint *out);
 
 /* Upgrades a plain connection to TLS after the bytes already written; the
  * status is NET_WAITING until the handshake ends. Returns 0, or -1 with *err. */
-NET_API int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err);
+NET_API int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_err *code);
 /* Fills *out and returns 1 once a TLS handshake has completed, else 0. */
 NET_API int net_conn_tls_info(net_conn *c, net_tls_info *out);
 /* The peer's address once connected (new reference), else NULL. */
@@ -276,12 +284,17 @@ typedef struct net_server_opts {
 } net_server_opts;
 
 /* Binds and listens at once (a bind is quick), so "address in use" comes back
- * here: NULL with *err and *code. a NULL: every interface, IPv6 and IPv4. */
+ * here: NULL with *err and *code. a NULL: every interface, IPv6 and IPv4.
+ * A TLS server reads its certificate and key here (regular files, opened
+ * non-blocking): a missing or bad one fails the call. */
 NET_API net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o,
                                     const char **err, net_err *code);
 /* The next accepted connection (NET_SUCCESS, or NET_WAITING while its TLS
- * handshake runs), or NULL: none yet, or (status failure) the server failed. */
-NET_API net_conn *net_server_accept(net_server *s);
+ * handshake runs), or NULL, with *why (may be NULL): NET_WAITING, none yet;
+ * NET_FAILURE with the server's failure; or NET_FAILURE NET_E_LIMIT while the
+ * process is out of file descriptors (the server backs off, connections wait
+ * in the kernel's backlog, and accepting resumes when descriptors free up). */
+NET_API net_conn *net_server_accept(net_server *s, net_result *why);
 NET_API net_result net_server_status(net_server *s);
 NET_API int net_server_local(net_server *s, net_endpoint *out);
 NET_API void net_server_close(net_server *s);

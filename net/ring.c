@@ -134,6 +134,7 @@ void ring_init(net_ring *r, size_t cap) {
   atomic_init(&r->tail, 0);
   atomic_init(&r->busy, 0);
   r->head_cache = 0;
+  r->oom = false;
   atomic_init(&r->head, 0);
   atomic_init(&r->trim_req, 0);
   r->tail_cache = 0;
@@ -219,14 +220,17 @@ static char *producer_chunk(net_ring *r, size_t pos) {
 size_t ring_write(net_ring *r, const void *src, size_t n) {
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   size_t done = 0;
+  r->oom = false;
   n = min_size(n, producer_room(r, tail, n));
   if (n == 0 || !producer_enter(r))
     return 0;
   while (done < n) {
     size_t off = (tail + done) % CHUNK, len = min_size(n - done, CHUNK - off);
     char *c = producer_chunk(r, tail + done);
-    if (!c)
+    if (!c) {
+      r->oom = true;
       break;                        /* out of memory: accept what fitted */
+    }
     memcpy(c + off, (const char *)src + done, len);
     done += len;
   }
@@ -255,8 +259,10 @@ int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max) {
     spans[k++].len = len;
     done += len;
   }
-  if (k == 0)
+  if (k == 0) {
     producer_exit(r);               /* nothing offered, so nothing to commit */
+    return -1;                      /* there was room: the first chunk could not be had */
+  }
   return k;
 }
 

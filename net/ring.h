@@ -4,6 +4,7 @@
 #define SLUICE_RING_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@ typedef struct net_ring {
   atomic_int busy;            /* producer is inside write/reserve..commit; with
                                   trim_req a seq_cst (Dekker) handshake, see ring.c */
   size_t head_cache;          /* producer's last view of head */
+  bool oom;                   /* the last ring_write stopped for want of a chunk */
   /* consumer side */
   _Alignas(NET_CACHELINE) atomic_size_t head;
   atomic_int trim_req;        /* consumer wants to free the partial tail chunk */
@@ -42,12 +44,14 @@ void ring_init(net_ring *r, size_t cap);
 void ring_destroy(net_ring *r);           /* returns every chunk and the slot table */
 
 /* Producer. ring_write copies up to n bytes and returns how many it accepted
- * (0 when full). ring_reserve offers up to max free bytes as at most maxspans
+ * (0 when full; r->oom tells when it stopped short for want of memory). ring_reserve offers up to max free bytes as at most maxspans
  * spans (allocating chunks as needed; an allocation failure just shortens the
  * offer) and returns the span count; every reserve must be followed by exactly one
  * ring_commit(r, k) with k <= the bytes offered, even k = 0. The spans point into
  * chunk memory and are valid only until that commit, which returns the reserved
- * chunks that got no committed byte. */
+ * chunks that got no committed byte. ring_reserve returns 0 when the ring is full
+ * (or the consumer is trimming it: retry), and -1 when memory for a chunk could
+ * not be had (then ring_commit(r, 0) is a no-op). */
 size_t ring_write(net_ring *r, const void *src, size_t n);
 int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max);
 void ring_commit(net_ring *r, size_t n);

@@ -26,6 +26,8 @@ struct net_server {
   _Alignas(NET_CACHELINE) atomic_size_t q_tail;
   _Alignas(NET_CACHELINE) atomic_size_t q_head;
   atomic_int q_paused;              /* the I/O thread stopped accepting: queue full */
+  atomic_int limited;               /* accept ran out of descriptors: backing off */
+  net_error limit_err;              /* why, written before limited is released */
   /* set before the I/O thread sees it, then read-only */
   net_sockaddr local;
   char *unix_path;
@@ -33,9 +35,11 @@ struct net_server {
   ino_t ino;
   net_conn_opts conn;
   net_tls_cfg *tls;
+  net_tls_conf *tls_conf;           /* loaded at open: a bad certificate fails create_server */
   /* I/O thread only */
   net_sock fd;
   int poll_mask;
+  int backoff_ms;                   /* while out of descriptors: the next wait */
   bool stopped;
 };
 
@@ -44,6 +48,7 @@ struct net_server {
 static void server_destroy(net_io *io) {
   net_server *s = SERVER(io);
   net__tls_cfg_free(s->tls);
+  net__tls_conf_unref(s->tls_conf);
   net__free(s->unix_path);
   net__free(s->q);
   net__free_aligned(s);
@@ -52,7 +57,7 @@ static void server_destroy(net_io *io) {
 
 static void server_kicked(net_io *io);
 static void server_event(net_io *io, int mask);
-static void server_timer(net_io *io, uint64_t now) { (void)io, (void)now; }
+static void server_timer(net_io *io, uint64_t now);
 static const net_io_ops server_ops = {server_kicked, server_event, server_timer, server_destroy};
 
 /* ---- owner side -------------------------------------------------------- */
@@ -144,6 +149,22 @@ static const char *listen_error(const net_server_opts *o, const net_addr *a, uin
   return msg;
 }
 
+/* The certificate and key are read here, on the caller's thread (regular
+ * files within a size cap, opened non-blocking): the one file read an owner
+ * call makes, so that a missing or bad certificate fails create_server
+ * rather than every connection it would accept. */
+static bool load_tls(net_server *s, const net_tls_opts *o, const char **err, net_err *code) {
+  static _Thread_local net_error e;
+  if (!(s->tls = net__tls_cfg_new(o, "", true, err, code))) return false;
+  if ((s->tls_conf = net__tls_conf_load(s->tls, &e))) return true;
+  char copy[NET_ERRMSG_MAX];
+  snprintf(copy, sizeof copy, "%s", e.msg);
+  net__seterr(&e, e.code, "tls: %s", copy);
+  *err = e.msg;
+  *code = e.code;
+  return false;
+}
+
 net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o,
                             const char **err, net_err *code) {
   static const net_server_opts defaults;
@@ -153,7 +174,7 @@ net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o
     return *err = "the address is not resolved", NULL;
   net_server *s = server_new(o, err);
   if (!s) return *code = NET_E_LIMIT, NULL;
-  if (o->tls && !(s->tls = net__tls_cfg_new(o->tls, "", true, err))) {
+  if (o->tls && !load_tls(s, o->tls, err, code)) {
     server_destroy(&s->obj);
     return NULL;
   }
@@ -200,12 +221,25 @@ net_result net_server_status(net_server *s) {
   return (net_result){NET_SUCCESS, NET_E_NONE, ""};
 }
 
-net_conn *net_server_accept(net_server *s) {
+/* Why accept found nothing: the server's failure, running out of
+ * descriptors (for now), or nothing yet. */
+static net_result none_why(net_server *s) {
+  if (atomic_load_explicit(&s->state, memory_order_acquire) == NET_FAILURE)
+    return (net_result){NET_FAILURE, s->err.code, s->err.msg};
+  /* acquire: pairs with the release of limited after limit_err is written */
+  if (atomic_load_explicit(&s->limited, memory_order_acquire))
+    return (net_result){NET_FAILURE, s->limit_err.code, s->limit_err.msg};
+  return (net_result){NET_WAITING, NET_E_NONE, ""};
+}
+
+net_conn *net_server_accept(net_server *s, net_result *why) {
   net__host_polled();
   if (queue_empty(s)) {
     net__io_seen(&s->obj);
+    if (why) *why = none_why(s);
     return NULL;
   }
+  if (why) *why = (net_result){NET_SUCCESS, NET_E_NONE, ""};
   size_t head = atomic_load_explicit(&s->q_head, memory_order_relaxed);
   net_conn *c = s->q[head & (s->qcap - 1)];
   /* release: the slot is free again for queue_push */
@@ -283,6 +317,32 @@ static bool queue_push(net_server *s, net_conn *c) {
   return true;
 }
 
+/* Out of descriptors (or memory): the listening socket stays readable, so
+ * accepting again at once would spin. Stop, say why to accept(), and try
+ * again after a wait that grows to a second. */
+static void back_off(net_server *s, int e) {
+  char where[NET_IP_MAX + 120], buf[128];
+  s->backoff_ms = s->backoff_ms ? (s->backoff_ms * 2 > 1000 ? 1000 : s->backoff_ms * 2) : 50;
+  if (s->unix_path) snprintf(where, sizeof where, "unix:%s", s->unix_path);
+  else net__sa_str(&s->local, where, sizeof where, true);
+  if (!atomic_load_explicit(&s->limited, memory_order_relaxed)) {
+    net__seterr(&s->limit_err, NET_E_LIMIT, "accept %s: %s (connections wait in the backlog)", where,
+                net__errstr(e, buf, sizeof buf));
+    /* release: limit_err is complete before anyone sees limited */
+    atomic_store_explicit(&s->limited, 1, memory_order_release);
+    net__io_publish(&s->obj);
+  }
+  set_accepting(s, false);
+  net__io_timer(&s->obj, net__now_ms() + (uint64_t)s->backoff_ms);
+}
+
+static void server_timer(net_io *io, uint64_t now) {
+  (void)now;
+  net_server *s = SERVER(io);
+  if (!s->stopped && atomic_load(&s->state) != NET_FAILURE && !atomic_load(&s->q_paused))
+    set_accepting(s, true);   /* the next event accepts, or backs off again */
+}
+
 static void accept_some(net_server *s) {
   for (int n = 0; n < 64; n++) {   /* a bounded batch: other sockets get their turn */
     size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head);
@@ -294,15 +354,21 @@ static void accept_some(net_server *s) {
     memset(&peer, 0, sizeof peer);
     socklen_t len = sizeof peer;
     net_sock fd = accept4(s->fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd == NET_BAD_SOCK) {
-      int e = errno;
-      if (e == EINTR || e == ECONNABORTED) continue;
-      if (net_sock_would_block(e)) return;
-      if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) return;   /* retried next turn */
-      server_fail(s, "accept", e);
+    int e = fd == NET_BAD_SOCK ? errno : 0;
+    if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+      back_off(s, e);
       return;
     }
-    net_conn *c = net__conn_adopt(fd, &peer, s->unix_path, &s->conn, s->tls);
+    if (atomic_load_explicit(&s->limited, memory_order_relaxed)) {   /* descriptors again */
+      s->backoff_ms = 0;
+      atomic_store(&s->limited, 0);
+    }
+    if (fd == NET_BAD_SOCK) {
+      if (e == EINTR || e == ECONNABORTED) continue;
+      if (!net_sock_would_block(e)) server_fail(s, "accept", e);
+      return;
+    }
+    net_conn *c = net__conn_adopt(fd, &peer, s->unix_path, &s->conn, s->tls, s->tls_conf);
     if (!c) {
       net_sock_close(fd);
       continue;

@@ -1,5 +1,6 @@
-/* tls.h: the engine's TLS layer over mbedTLS. Option copies are made on the
- * owner thread; everything else runs on the I/O thread only. */
+/* tls.h: the engine's TLS layer over mbedTLS: option copies (owner thread),
+ * configurations loaded from files on a helper thread and shared, and each
+ * connection's session (I/O thread). */
 #ifndef SLUICE_TLS_H
 #define SLUICE_TLS_H
 
@@ -9,22 +10,37 @@
 #include "err.h"
 #include "net.h"
 
-typedef struct net_tls_cfg net_tls_cfg;   /* immutable copy of one connection's options */
-typedef struct net_tls net_tls;           /* one connection's TLS session */
+typedef struct net_tls_cfg net_tls_cfg;     /* immutable copy of one connection's options */
+typedef struct net_tls_conf net_tls_conf;   /* a loaded configuration, shared */
+typedef struct net_tls net_tls;             /* one connection's TLS session */
+struct net_io;
 
 enum { NET_TLS_DONE = 0, NET_TLS_WANT_READ = 1, NET_TLS_WANT_WRITE = 2 };
 #define NET_TLS_EOF (-1)      /* the peer's close_notify */
 #define NET_TLS_ERROR (-2)    /* err is filled */
 
 /* Owner thread. host is the name connected to: the default SNI and checked
- * name (an IP literal is checked against the certificate's IP addresses). */
+ * name (an IP literal is checked against the certificate's IP addresses).
+ * NULL with *err and *code (NET_E_INVALID for options no use can fix). */
 net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, bool server,
-                              const char **err);
+                              const char **err, net_err *code);
 net_tls_cfg *net__tls_cfg_ref(const net_tls_cfg *cfg);   /* any thread */
 void net__tls_cfg_free(net_tls_cfg *cfg);                 /* drops one reference */
 
+/* Loads cfg's configuration now, reading its files on the calling thread:
+ * servers, whose create_server must fail on a bad certificate. */
+net_tls_conf *net__tls_conf_load(net_tls_cfg *cfg, net_error *err);
+/* I/O thread: the configuration for cfg (a new reference), loaded or
+ * checked against its files on a helper thread when it is new or has not
+ * been checked for a second. NULL with *pending: waiter is kicked when it is
+ * worth asking again (it awaits, as for an address); NULL otherwise: err. */
+net_tls_conf *net__tls_conf_get(net_tls_cfg *cfg, struct net_io *waiter, bool *pending, net_error *err);
+net_tls_conf *net__tls_conf_ref(net_tls_conf *f);
+void net__tls_conf_unref(net_tls_conf *f);   /* any thread */
+
 /* I/O thread. where ("tls 127.0.0.1:443") starts every message. */
-net_tls *net__tls_new(const net_tls_cfg *cfg, int fd, const char *where, net_error *err);
+net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, int fd, const char *where,
+                      net_error *err);
 void net__tls_free(net_tls *t);
 int net__tls_handshake(net_tls *t, net_error *err);
 /* > 0 bytes; 0: would block (see net__tls_want); NET_TLS_EOF; NET_TLS_ERROR. */

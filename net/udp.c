@@ -132,14 +132,16 @@ static bool peek_hdr(net_ring *r, rec_hdr *h) {
   return true;
 }
 
-/* Producer: spans for a whole record of n bytes, or 0 when it does not fit.
- * A reserve that meets the consumer trimming an empty ring offers nothing
- * (see ring.c); the ring then has room, so it is tried again. */
+/* Producer: spans for a whole record of n bytes; 0 when it does not fit, -1
+ * when memory for it could not be had. A reserve that meets the consumer
+ * trimming an empty ring offers nothing (see ring.c); the ring then has
+ * room, so it is tried again. */
 static int reserve_record(net_ring *r, net_span *sp, size_t n) {
   for (int i = 0; i < RESERVE_TRIES && ring_free_space(r) >= n; i++) {
     int ns = ring_reserve(r, sp, MAX_SPANS, n);
-    if (spans_len(sp, ns) >= n) return ns;
-    ring_commit(r, 0);   /* short: out of chunk memory, or a trim raced us */
+    if (ns > 0 && spans_len(sp, ns) >= n) return ns;
+    ring_commit(r, 0);
+    if (ns != 0) return -1;   /* room, but some chunk could not be had */
   }
   return 0;
 }
@@ -312,6 +314,7 @@ static net_err send_sa(net_udp *u, const net_sockaddr *to, uint16_t port, const 
   h.len = (uint32_t)len;
   net_span sp[MAX_SPANS];
   int ns = reserve_record(&u->tx, sp, HDR + len);
+  if (ns < 0) return *err = "out of memory for the send queue", NET_E_LIMIT;
   if (ns == 0) return *err = "send queue full", NET_E_LIMIT;
   spans_put(sp, ns, 0, &h, HDR);
   spans_put(sp, ns, HDR, data, len);
@@ -606,15 +609,17 @@ static bool late_send_error(int e) {
   }
 }
 
-/* Spans for the largest record in rx: > 0 spans, 0 when rx has no room for a
- * header and a byte (full), -1 when the reserve met the owner trimming the
- * empty ring (see ring.c) or memory ran short: not full, so try again later. */
+/* Spans for the largest record in rx: > 0 spans; 0 when rx has no room for
+ * a header and a byte, or no memory for it (the datagram is dropped and
+ * counted, or it would spin the loop); -1 when the reserve met the owner
+ * trimming the empty ring (see ring.c): not full, so try again later. */
 static int reserve_rx(net_udp *u, net_span *sp) {
   for (int i = 0; i < RESERVE_TRIES; i++) {
     if (ring_free_space(&u->rx) <= HDR) return 0;
     int ns = ring_reserve(&u->rx, sp, MAX_SPANS, HDR + DGRAM_MAX);
-    if (spans_len(sp, ns) > HDR) return ns;
+    if (ns > 0 && spans_len(sp, ns) > HDR) return ns;
     ring_commit(&u->rx, 0);
+    if (ns != 0) return 0;   /* out of memory */
   }
   return -1;
 }

@@ -1,0 +1,205 @@
+/* tls_opts.c: TLS options copied from the caller (owner thread), each copy
+ * keyed by its exact content, and the CA bundle setting (any thread). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "addr.h"
+#include "alloc.h"
+#include "os.h"
+#include "tls_priv.h"
+
+int net_tls_has_13(void) { return HAVE_TLS13; }
+
+/* ---- option copies (owner thread) --------------------------------------- */
+
+static char *dup_opt(const char *s) { return s ? net__strdup(s) : NULL; }
+
+net_tls_cfg *net__tls_cfg_ref(const net_tls_cfg *cfg) {
+  net_tls_cfg *c = (net_tls_cfg *)cfg;
+  atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  return c;
+}
+
+void net__tls_cfg_free(net_tls_cfg *cfg) {
+  if (!cfg || atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1) return;
+  char **fields[] = {&cfg->server_name, &cfg->ca_file, &cfg->ca_path,
+                     &cfg->cert_file, &cfg->key_file, &cfg->key_password};
+  for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) net__free(*fields[i]);
+  for (int i = 0; cfg->alpn[i]; i++) net__free(cfg->alpn[i]);
+  net__free(cfg);
+}
+
+/* An option that names a file: absent, or a non-empty path. */
+static bool bad_path(const char *p) { return p && !*p; }
+
+/* Validates before any allocation, so errors need no clean-up. */
+static const char *check_opts(const net_tls_opts *o, bool server, int *nalpn, net_err *code) {
+  *nalpn = 0;
+  *code = NET_E_INVALID;
+  if (bad_path(o->ca_file) || bad_path(o->ca_path) || bad_path(o->cert_file) || bad_path(o->key_file))
+    return "tls: a file option is an empty path";
+  if (o->server_name && !*o->server_name) return "tls: server_name is empty";
+  if (server && (!o->cert_file || !o->key_file)) return "a TLS server needs cert_file and key_file";
+  if (server && o->require_client_cert && !o->ca_file && !o->ca_path)
+    return "verifying client certificates needs ca_file or ca_path";
+  if (o->min_version && o->min_version != 12 && o->min_version != 13)
+    return "min_version must be \"tls1.2\" or \"tls1.3\"";
+  *code = NET_E_TLS;
+  if (o->min_version == 13 && !HAVE_TLS13) return "tls: TLS 1.3 is not supported by this mbedTLS";
+  *code = NET_E_INVALID;
+  if ((o->cert_file == NULL) != (o->key_file == NULL)) return "cert_file and key_file go together";
+  for (const char *const *p = o->alpn; p && *p; p++) {
+    size_t n = strlen(*p);
+    if (n == 0 || n > 255) return "alpn names must be 1..255 bytes";
+    if (++*nalpn > MAX_ALPN) return "at most 16 alpn names";
+  }
+  return NULL;
+}
+
+/* Appends one field as <length><bytes> (NULL as a length of all ones), so
+ * that no two different option sets ever make the same key. */
+static size_t key_put(char *key, size_t at, const char *s) {
+  uint32_t n = s ? (uint32_t)strlen(s) : UINT32_MAX;
+  if (key) memcpy(key + at, &n, sizeof n);
+  at += sizeof n;
+  if (s) {
+    if (key) memcpy(key + at, s, n);
+    at += n;
+  }
+  return at;
+}
+
+/* The key: every field a shared configuration depends on. NULL key: measures. */
+static size_t make_key(char *key, const net_tls_opts *o, bool server, bool verify, int nalpn) {
+  char head[3] = {server ? 'S' : 'C', verify ? 'V' : 'N', (char)o->min_version};
+  size_t at = 0;
+  if (key) memcpy(key, head, sizeof head);
+  at += sizeof head;
+  const char *fields[] = {o->ca_file, o->ca_path, o->cert_file, o->key_file, o->key_password};
+  for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) at = key_put(key, at, fields[i]);
+  for (int i = 0; i < nalpn; i++) at = key_put(key, at, o->alpn[i]);
+  return at;
+}
+
+/* The name to check: server_name, else the host; an IP literal (either one)
+ * is matched against the certificate's IP addresses and sends no SNI. */
+static const char *checked_name(net_tls_cfg *cfg, const net_tls_opts *o, const char *host) {
+  const char *name = o->server_name ? o->server_name : host;
+  net_sockaddr sa;
+  if (!net__ip_parse(name, strlen(name), &sa)) return name;
+  bool v4 = sa.sa.sa_family == AF_INET;
+  cfg->iplen = v4 ? 4 : 16;
+  memcpy(cfg->ip, v4 ? (void *)&sa.in4.sin_addr : (void *)&sa.in6.sin6_addr, (size_t)cfg->iplen);
+  return NULL;
+}
+
+static bool copy_strings(net_tls_cfg *cfg, const net_tls_opts *o, const char *name, int nalpn) {
+  cfg->server_name = dup_opt(name);
+  cfg->ca_file = dup_opt(o->ca_file);
+  cfg->ca_path = dup_opt(o->ca_path);
+  cfg->cert_file = dup_opt(o->cert_file);
+  cfg->key_file = dup_opt(o->key_file);
+  cfg->key_password = dup_opt(o->key_password);
+  bool ok = (!name || cfg->server_name) && (!o->ca_file || cfg->ca_file) &&
+            (!o->ca_path || cfg->ca_path) && (!o->cert_file || cfg->cert_file) &&
+            (!o->key_file || cfg->key_file) && (!o->key_password || cfg->key_password);
+  for (int i = 0; i < nalpn && ok; i++) ok = (cfg->alpn[i] = net__strdup(o->alpn[i])) != NULL;
+  return ok;
+}
+
+net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, bool server,
+                              const char **err, net_err *code) {
+  static const net_tls_opts defaults;
+  if (!o) o = &defaults;
+  int nalpn;
+  if ((*err = check_opts(o, server, &nalpn, code))) return NULL;
+  bool verify = server ? o->require_client_cert != 0 : !o->no_verify;
+  size_t keylen = make_key(NULL, o, server, verify, nalpn);
+  net_tls_cfg *cfg = net__calloc(1, sizeof *cfg + keylen);
+  *code = NET_E_LIMIT;
+  if (!cfg) return *err = "out of memory", NULL;
+  make_key(cfg->key, o, server, verify, nalpn);
+  cfg->keylen = keylen;
+  atomic_init(&cfg->refs, 1);
+  cfg->server = server;
+  cfg->verify = verify;
+  cfg->min_version = o->min_version ? o->min_version : 12;
+  if (!copy_strings(cfg, o, server ? NULL : checked_name(cfg, o, host), nalpn)) {
+    net__tls_cfg_free(cfg);
+    return *err = "out of memory", NULL;
+  }
+  return cfg;
+}
+
+/* ---- the CA bundle setting (any thread) --------------------------------- */
+
+static char *cacert_set;           /* guarded by settings_mx */
+static atomic_uint cacert_gen;     /* bumped by every set: configs built earlier go stale */
+static net_mutex *settings_mx;     /* owners and the I/O thread, for a string copy only */
+static atomic_int settings_once;
+
+static bool settings_init(void *unused) {
+  (void)unused;
+  return (settings_mx = net__mutex_new()) != NULL;
+}
+
+void net_set_cacert_path(const char *path) {
+  char *copy = path ? net__strdup(path) : NULL;
+  if (!net__once(&settings_once, settings_init, NULL)) {
+    net__free(copy);
+    return;
+  }
+  net__mutex_lock(settings_mx);
+  net__free(cacert_set);
+  cacert_set = copy;
+  atomic_fetch_add(&cacert_gen, 1);
+  net__mutex_unlock(settings_mx);
+}
+
+static bool exists(const char *path, bool dir) {
+  struct stat st;
+  return path && *path && stat(path, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+}
+
+/* Where verification gets its CAs: the path set, else SSL_CERT_FILE or
+ * SSL_CERT_DIR as OpenSSL-based programs honour them (exclusively, like
+ * OpenSSL), else the usual places on Linux and the BSDs. Only stat()s. */
+int net_get_cacert_path(char *buf, size_t len) {
+  static const char *const files[] = {
+      "/etc/ssl/certs/ca-certificates.crt",   /* Debian, Ubuntu, Arch, Gentoo */
+      "/etc/pki/tls/certs/ca-bundle.crt",     /* Fedora, RHEL */
+      "/etc/ssl/ca-bundle.pem",               /* openSUSE */
+      "/etc/pki/tls/cacert.pem",              /* OpenELEC */
+      "/etc/ssl/cert.pem",                    /* Alpine, OpenBSD, macOS */
+      "/usr/local/share/certs/ca-root-nss.crt",   /* FreeBSD */
+      "/usr/local/etc/ssl/cert.pem",          /* FreeBSD */
+      "/etc/certs/ca-certificates.crt",
+  };
+  static const char *const dirs[] = {"/etc/ssl/certs", "/etc/pki/tls/certs",
+                                     "/system/etc/security/cacerts"};
+  const char *found = NULL;
+  if (!net__once(&settings_once, settings_init, NULL)) return 0;
+  net__mutex_lock(settings_mx);
+  if (cacert_set) {
+    snprintf(buf, len, "%s", cacert_set);
+    net__mutex_unlock(settings_mx);
+    return 1;
+  }
+  net__mutex_unlock(settings_mx);
+  const char *env_file = getenv("SSL_CERT_FILE"), *env_dir = getenv("SSL_CERT_DIR");
+  if ((env_file && *env_file) || (env_dir && *env_dir)) {
+    found = exists(env_file, false) ? env_file : exists(env_dir, true) ? env_dir : NULL;
+  } else {
+    for (size_t i = 0; !found && i < sizeof files / sizeof *files; i++)
+      if (exists(files[i], false)) found = files[i];
+    for (size_t i = 0; !found && i < sizeof dirs / sizeof *dirs; i++)
+      if (exists(dirs[i], true)) found = dirs[i];
+  }
+  if (!found) return 0;
+  snprintf(buf, len, "%s", found);
+  return 1;
+}
+
+unsigned net__tls_cacert_gen(void) { return atomic_load(&cacert_gen); }

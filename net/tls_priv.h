@@ -1,0 +1,87 @@
+/* tls_priv.h: what the TLS files share: the option copy (tls_opts.c), the
+ * loaded configurations (tls_conf.c) and the sessions (tls.c). */
+#ifndef SLUICE_TLS_PRIV_H
+#define SLUICE_TLS_PRIV_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/version.h>
+#include <mbedtls/x509_crt.h>
+
+#include "helper.h"
+#include "tls.h"
+
+#if MBEDTLS_VERSION_NUMBER < 0x021C0000 || \
+    (MBEDTLS_VERSION_NUMBER >= 0x03000000 && MBEDTLS_VERSION_NUMBER < 0x03020000)
+#error "sluice needs mbedTLS 2.28 or 3.2 and later"
+#endif
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_SSL_PROTO_TLS1_3)
+#define HAVE_TLS13 1
+#else
+#define HAVE_TLS13 0
+#endif
+
+#define MAX_ALPN 16
+
+/* The caller's options, copied (owner thread) and then read-only. */
+struct net_tls_cfg {
+  atomic_int refs;              /* a server shares its own with every accepted connection */
+  bool server;
+  bool verify;                  /* servers: require and check a client certificate */
+  int min_version;
+  int iplen;                    /* > 0: the checked name is an IP literal, matched to IP SANs */
+  unsigned char ip[16];
+  char *server_name;            /* SNI and checked name; NULL for IP literals */
+  char *ca_file, *ca_path, *cert_file, *key_file, *key_password;
+  char *alpn[MAX_ALPN + 1];
+  size_t keylen;
+  char key[];                   /* the fields a configuration depends on, length-prefixed */
+};
+
+/* The CA bundle setting (tls_opts.c): a change makes configurations that
+ * use the default bundle stale. */
+unsigned net__tls_cacert_gen(void);
+
+/* One file a configuration was loaded from, and what it looked like then. */
+typedef struct conf_file {
+  char *path;                   /* NULL: unused slot */
+  bool dir;
+  uint64_t id;                  /* device, inode, size and mtime (of every entry, for a directory) */
+} conf_file;
+
+enum { CONF_LOADING, CONF_READY, CONF_FAILED };
+#define CONF_FILES 4            /* CA file or folder, certificate, key (and the default CAs) */
+
+/* A loaded configuration, shared by every connection with the same options.
+ * Built on a helper thread (or the owner's, for servers); used read-only on
+ * the I/O thread once `state` is released as READY. */
+struct net_tls_conf {
+  atomic_int refs;
+  atomic_int state;             /* CONF_*, released after everything below is written */
+  atomic_int checking;          /* a helper is comparing the files with what was loaded */
+  atomic_int changed;           /* ...and found them changed: load afresh */
+  atomic_uint_fast64_t checked_at;   /* ms of the last load or check */
+  net_error err;                /* CONF_FAILED: why */
+  mbedtls_ssl_config ssl;
+  mbedtls_x509_crt ca, cert;
+  mbedtls_pk_context pk;
+  int ca_count;
+  const char *alpn[MAX_ALPN + 1];
+  conf_file files[CONF_FILES];
+  unsigned gen;                 /* net__tls_cacert_gen it was built for (default CAs only) */
+  net_tls_cfg *cfg;             /* what to load (a reference) */
+  net_job job;                  /* load or check, on the file lane */
+  struct net_tls_conf *next;    /* the I/O thread's cache */
+};
+
+/* The random generator every configuration uses (thread-safe: mbedTLS's
+ * threading layer locks it); false when it cannot be seeded. */
+bool net__tls_rng(mbedtls_ctr_drbg_context **out);
+
+#endif

@@ -310,6 +310,14 @@ for _, v in ipairs { "3", "2" } do
 		links { "pthread" }
 end
 
+-- fault_io: an LD_PRELOAD library that makes sends and receives stingy.
+project "fault_io"
+	kind "SharedLib"
+	targetprefix "lib"
+	pic "On"
+	files { "tests/tools/fault_io.c" }
+	links { "dl" }
+
 project "mbedtls_stub"
 	kind "SharedLib"
 	targetprefix "lib"

@@ -20,9 +20,9 @@ int main(int argc, char **argv) {
   }
   const char *err;
   if (net_init() != 0) return 1;
-  net_addr *addr = net_resolve(argv[1], strlen(argv[1]), &err);
+  net_addr *addr = net_resolve(argv[1], strlen(argv[1]), &err, NULL);
   if (!addr) return fprintf(stderr, "resolve: %s\n", err), 1;
-  net_conn *conn = net_tcp_open(addr, (uint16_t)atoi(argv[2]), NULL, &err);
+  net_conn *conn = net_tcp_open(addr, (uint16_t)atoi(argv[2]), NULL, &err, NULL);
   net_addr_unref(addr);   /* the connection keeps its own reference */
   if (!conn) return fprintf(stderr, "open: %s\n", err), 1;
 

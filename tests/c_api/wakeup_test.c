@@ -67,8 +67,8 @@ int main(int argc, char **argv) {
   int lfd = listen_loopback(&port);
   if (lfd < 0) return perror("listen"), 1;
   const char *err;
-  net_addr *addr = net_resolve("127.0.0.1", 9, &err);
-  net_conn *conn = net_tcp_open(addr, port, NULL, &err);
+  net_addr *addr = net_resolve("127.0.0.1", 9, &err, NULL);
+  net_conn *conn = net_tcp_open(addr, port, NULL, &err, NULL);
   net_addr_unref(addr);
   server_fd = accept(lfd, NULL, NULL);
   int failed = 0, t = 0;

@@ -627,21 +627,23 @@ end
 -- Run a Lua chunk (source text) in a child process of the host interpreter under test,
 -- with extra environment variables `env` (a table; a value of false unsets). The child
 -- gets `arg` = the extra arguments. Returns ok (exit status 0), stdout, stderr.
+-- env.ULIMIT_NOFILE (not passed on) limits the child's file descriptors.
 function M.run_lua_child(source, env, ...)
   local script = os.tmpname()
   local f = assert(io.open(script, "wb"))
   f:write(source)
   f:close()
   local out, err = script .. ".out", script .. ".err"
-  local prefix = {}
+  local prefix, limit = {}, ""
   for k, v in pairs(env or {}) do
-    if v == false then prefix[#prefix + 1] = "-u " .. shell_quote(k)
+    if k == "ULIMIT_NOFILE" then limit = "ulimit -n " .. math.tointeger(v) .. " && exec "
+    elseif v == false then prefix[#prefix + 1] = "-u " .. shell_quote(k)
     else prefix[#prefix + 1] = shell_quote(k .. "=" .. tostring(v)) end
   end
   local args = {}
   for i, a in ipairs({ ... }) do args[i] = shell_quote(a) end
-  local cmd = string.format("env %s timeout -k 5 120 %s %s %s >%s 2>%s </dev/null",
-    table.concat(prefix, " "), shell_quote(M.lua), shell_quote(script), table.concat(args, " "),
+  local cmd = string.format("%senv %s timeout -k 5 120 %s %s %s >%s 2>%s </dev/null",
+    limit, table.concat(prefix, " "), shell_quote(M.lua), shell_quote(script), table.concat(args, " "),
     shell_quote(out), shell_quote(err))
   local ok = os.execute(cmd)
   local stdout, stderr = read_file(out) or "", read_file(err) or ""

@@ -18,6 +18,12 @@
  *
  * LUAHOST_NO_DLCLOSE=1 keeps C modules mapped when the state closes, so that
  * leak reports printed at exit can still name functions in them.
+ *
+ * For fault injection, the state's allocator can be told to fail: the global
+ * luahost_fail_allocs(n) lets n more allocations succeed and fails every one
+ * after that (growing or new blocks; freeing always works), until
+ * luahost_fail_allocs(nil). It returns how many allocations failed since the
+ * previous call.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -46,6 +52,45 @@ int dlclose(void *handle)
 		memcpy(&real_dlclose, &sym, sizeof real_dlclose);
 	}
 	return real_dlclose(handle);
+}
+
+/* ------------------------------------------------------ failing allocator */
+
+static long allow_left = -1;   /* allocations still allowed; -1: no limit */
+static long failed_allocs;
+
+static void *alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	(void)ud;
+	if (nsize == 0) {
+		free(ptr);
+		return NULL;
+	}
+	if (allow_left >= 0 && (ptr == NULL || nsize > osize)) {
+		if (allow_left == 0) {
+			failed_allocs++;
+			return NULL;
+		}
+		allow_left--;
+	}
+	return realloc(ptr, nsize);
+}
+
+static int panic(lua_State *L)
+{
+	const char *msg = lua_tostring(L, -1);
+	fprintf(stderr, "%s: PANIC: unprotected error in call to Lua API (%s)\n", progname,
+		msg ? msg : "?");
+	return 0;   /* then Lua aborts */
+}
+
+static int fail_allocs(lua_State *L)
+{
+	long failed = failed_allocs;
+	allow_left = lua_isnoneornil(L, 1) ? -1 : (long)luaL_checkinteger(L, 1);
+	failed_allocs = 0;
+	lua_pushinteger(L, failed);
+	return 1;
 }
 
 static void print_usage(void)
@@ -101,6 +146,7 @@ static int pmain(lua_State *L)
 
 	luaL_checkversion(L);
 	luaL_openlibs(L);
+	lua_register(L, "luahost_fail_allocs", fail_allocs);
 	lua_gc(L, LUA_GCRESTART);
 	lua_gc(L, LUA_GCGEN, 0, 0);
 
@@ -194,12 +240,13 @@ int main(int argc, char **argv)
 
 	if (argv[0] != NULL && argv[0][0] != '\0')
 		progname = argv[0];
-	L = luaL_newstate();
+	L = lua_newstate(alloc, NULL);
 	if (L == NULL) {
 		fprintf(stderr, "%s: cannot create state: not enough memory\n",
 			progname);
 		return EXIT_FAILURE;
 	}
+	lua_atpanic(L, panic);
 	lua_gc(L, LUA_GCSTOP); /* restarted in pmain, after the libraries */
 	lua_pushcfunction(L, pmain);
 	lua_pushinteger(L, argc);

@@ -1,0 +1,202 @@
+-- fault_spec: failures injected where a well-behaved system rarely fails: a Lua state
+-- whose allocator fails at the Nth allocation (swept over N for the main calls), the
+-- engine's own allocations failing, a process out of file descriptors, and a kernel
+-- that moves one byte per send and receive. Nothing may crash, leak, lose a byte or
+-- fail without saying so ("not enough memory" from Lua, "limit" from the engine).
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+h.need_hosts_file()
+
+local LUAHOST = h.build .. "/luahost"
+
+-- Runs a Lua child under build/<mode>/luahost (whose allocator can fail).
+local function luahost_child(source)
+  local script = os.tmpname()
+  local f = assert(io.open(script, "wb"))
+  f:write(source)
+  f:close()
+  local p = assert(io.popen(string.format("%s %s 2>&1", h.shell_quote(LUAHOST), h.shell_quote(script))))
+  local out = p:read("a")
+  local ok = p:close()
+  os.remove(script)
+  return ok, out
+end
+
+describe("faults", function()
+  teardown(function()
+    h.stop_all()
+  end)
+
+  it("raises 'not enough memory' at every failing Lua allocation of the main calls, leaking nothing", function()
+    local echo = h.start_peer("echo")
+    local ok, out = luahost_child(string.format([[
+      local net = require "net"
+      local port = %d
+      local server = assert(net.create_server("127.0.0.1", 0))
+      local conn = assert(net.open_tcp("127.0.0.1", port))
+      assert(conn:wait_until_connected(5000) == "success")
+      local sent = string.rep("0123456789", 100) .. "\n"
+      conn:write(sent)
+      while conn:available() < #sent do net.wait(10) end
+      local got, gi = {}, 0
+      for i = 1, 2000 do got[i] = false end   -- stores below never allocate
+      local scenarios = {
+        resolve = function() assert(net.resolve_address("127.0.0.1"):get_ip()) end,
+        open = function()
+          local c = net.open_tcp("127.0.0.1", port, { nodelay = true, ssl = { verify = false, alpn = { "h2" } } })
+          c:write("x"); tostring(c); c:get_status(); c:close()
+        end,
+        server = function()
+          local c = net.open_tcp("127.0.0.1", server:get_port())
+          net.wait(5)
+          local a = server:accept()
+          if a then tostring(a); a:close() end
+          c:close()
+        end,
+        read = function()
+          local s = conn:read(7)
+          gi = gi + 1
+          got[gi] = s
+        end,
+        udp = function()
+          local u = net.open_udp("127.0.0.1", 0)
+          u:send("127.0.0.1", u:get_port(), "datagram")
+          net.wait(5)
+          local d = u:receive()
+          if d then d:get_data(); d:get_address(); tostring(d) end
+          u:get_stats(); tostring(u); u:close()
+        end,
+        stats = function() net.get_stats(); net.get_local_addresses() end,
+      }
+      local names = { "resolve", "open", "server", "read", "udp", "stats" }
+      local failures, sweeps = 0, 0
+      for _, name in ipairs(names) do
+        for n = 0, 400 do
+          luahost_fail_allocs(n)
+          local ok, err = pcall(scenarios[name])
+          local failed = luahost_fail_allocs(nil)
+          sweeps = sweeps + 1
+          if not ok then
+            failures = failures + 1
+            assert(tostring(err):find("not enough memory", 1, true), name .. " at " .. n .. ": " .. tostring(err))
+          elseif failed == 0 then
+            break   -- got through with every allocation granted: swept
+          end
+        end
+      end
+      -- the bytes read survived every failed read: nothing lost, nothing twice
+      local rest = conn:read(10000)
+      assert(table.concat(got, "", 1, gi) .. rest == sent, "bytes were lost or repeated")
+      conn:close()
+      server:close()
+      collectgarbage(); collectgarbage()
+      local deadline = net.clock() + 10
+      repeat
+        collectgarbage()
+        local s = net.get_stats()
+        if s.connections == 0 and s.udp == 0 and s.servers == 0 then break end
+        net.wait(50)
+      until net.clock() > deadline
+      local s = net.get_stats()
+      print(string.format("sweeps %%d, memory errors %%d, left: %%d connections, %%d udp, %%d servers",
+        sweeps, failures, s.connections, s.udp, s.servers))
+    ]], echo.port))
+    assert.is_true(ok, out)
+    local sweeps, failures, conns, udp, servers = out:match("sweeps (%d+), memory errors (%d+), left: (%d+) connections, (%d+) udp, (%d+) servers")
+    assert.is_truthy(sweeps, out)
+    print("# " .. out:gsub("\n$", ""))
+    assert.is_true(tonumber(failures) > 30, out)
+    assert.equal("0", conns, out)
+    assert.equal("0", udp, out)
+    assert.equal("0", servers, out)
+  end)
+
+  it("turns the engine's failed allocations into limit failures, never lost bytes", function()
+    local c, msg, code
+    net._fail_allocs(0, 1)
+    c, msg, code = net.open_tcp("127.0.0.1", 9)
+    net._fail_allocs(0, 0)
+    assert.is_nil(c)
+    assert.equal("limit", code, msg)
+    net._fail_allocs(0, 1)
+    local u
+    u, msg, code = net.open_udp("127.0.0.1", 0)
+    net._fail_allocs(0, 0)
+    assert.is_nil(u)
+    assert.equal("limit", code, msg)
+    net._fail_allocs(0, 1)
+    local a
+    a, msg, code = net.resolve_address("sluice-v4.test")
+    net._fail_allocs(0, 0)
+    assert.is_nil(a)
+    assert.equal("limit", code, msg)
+    -- failures in the middle of transfers: intact, or a failure that says "limit"
+    local echo = h.start_peer("echo")
+    local outcomes = {}
+    for _, after in ipairs { 2, 5, 20, 60 } do
+      local conn = assert(net.open_tcp(echo.host, echo.port))
+      assert.equal("success", conn:wait_until_connected(5000))
+      net._fail_allocs(after, 200)
+      local ok, err = pcall(h.echo_transfer, conn, 512 * 1024, { timeout_ms = 20000 })
+      net._fail_allocs(0, 0)
+      if ok then
+        outcomes[#outcomes + 1] = "intact"
+      else
+        local _, m, k = conn:get_status()   -- failed with "limit", or a write said "limit"
+        assert.is_true(k == "limit" or tostring(err):find("(limit)", 1, true) ~= nil,
+          tostring(err) .. " / " .. tostring(m))
+        outcomes[#outcomes + 1] = "limit"
+      end
+      conn:close()
+    end
+    print("# transfers with failing allocations: " .. table.concat(outcomes, ", "))
+  end)
+
+  it("fails with limit when the process is out of file descriptors", function()
+    local ok, out = h.run_lua_child([[
+      local net = require "net"
+      local server = assert(net.create_server("127.0.0.1", 0))
+      local conns, codes = {}, {}
+      for i = 1, 100 do
+        local c = net.open_tcp("127.0.0.1", server:get_port())
+        conns[#conns + 1] = c
+        local s, m, code = c:wait_until_connected(2000)
+        if code then codes[code] = (codes[code] or 0) + 1 end
+        if code == "limit" then break end
+      end
+      local u, umsg, ucode = net.open_udp("127.0.0.1", 0)
+      print(codes.limit or 0, ucode, umsg)
+    ]], { ULIMIT_NOFILE = 48 })
+    local limited, ucode, umsg = out:match("^(%d+)\t(%S+)\t([^\n]*)")
+    assert.is_true(ok, out)
+    assert.is_true(tonumber(limited) >= 1, out)
+    assert.equal("limit", ucode, out)
+    assert.matches("Too many open files", umsg)
+  end)
+
+  it("moves every byte when the kernel takes one per send and gives one per receive", function()
+    if h.mode == "asan" or h.mode == "tsan" then
+      pending("LD_PRELOAD goes before a sanitizer's runtime: release and poll only")
+      return
+    end
+    local ok, out, err = h.run_lua_child([[
+      local h = require "helpers"
+      local net = require "net"
+      local certs = h.tls_certs()
+      local echo = h.start_peer("echo")
+      local conn = assert(net.open_tcp(echo.host, echo.port))
+      h.echo_transfer(conn, 96 * 1024, { timeout_ms = 60000 })
+      conn:close()
+      local tls = h.start_tls_server("echo")
+      conn = assert(net.open_tcp("sluice-v4.test", tls.port, { ca_file = certs.ca }))
+      assert(h.wait_status(conn, 30000) == "success")
+      h.echo_transfer(conn, 32 * 1024, { timeout_ms = 60000 })
+      conn:close()
+      h.stop_all()
+      print("intact")
+    ]], { LD_PRELOAD = h.build .. "/libfault_io.so", SLUICE_FAULT = "send1,recv1,eagain7" })
+    assert.is_true(ok, out .. err)
+    assert.matches("intact", out)
+  end)
+end)

@@ -1,0 +1,107 @@
+/* fault_io.c: an LD_PRELOAD library that makes the kernel look stingy, for
+ * fault injection: with SLUICE_FAULT holding
+ *   send1   every send/sendmsg on a stream socket moves at most one byte,
+ *   recv1   every recv/recvmsg on a stream socket moves at most one byte,
+ *   eagainN every Nth of those calls fails with EAGAIN first,
+ * (comma-separated). Datagram sockets are left alone. Any thread. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+static int send1, recv1, eagain_every;
+static atomic_long calls;
+static atomic_int ready;
+
+static void init(void) {
+  if (atomic_load(&ready)) return;
+  const char *f = getenv("SLUICE_FAULT");
+  if (f) {
+    send1 = strstr(f, "send1") != NULL;
+    recv1 = strstr(f, "recv1") != NULL;
+    const char *e = strstr(f, "eagain");
+    if (e) eagain_every = atoi(e + 6);
+  }
+  atomic_store(&ready, 1);
+}
+
+static bool stream(int fd) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+/* Whether this call fails with EAGAIN before doing anything. */
+static bool refuse(void) {
+  return eagain_every > 0 && atomic_fetch_add(&calls, 1) % eagain_every == eagain_every - 1;
+}
+
+typedef ssize_t (*send_fn)(int, const void *, size_t, int);
+typedef ssize_t (*recv_fn)(int, void *, size_t, int);
+typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
+typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
+
+/* libc's own function of that name. */
+#define REAL(name, type) \
+  static type real; \
+  if (!real) *(void **)&real = dlsym(RTLD_NEXT, name)
+
+/* A copy of msg whose data is its first byte only. */
+static struct msghdr one_byte(const struct msghdr *msg, struct iovec *iov) {
+  struct msghdr m = *msg;
+  for (size_t i = 0; i < msg->msg_iovlen; i++)
+    if (msg->msg_iov[i].iov_len > 0) {
+      *iov = (struct iovec){msg->msg_iov[i].iov_base, 1};
+      m.msg_iov = iov;
+      m.msg_iovlen = 1;
+      break;
+    }
+  return m;
+}
+
+ssize_t send(int fd, const void *buf, size_t len, int flags) {
+  REAL("send", send_fn);
+  init();
+  if (!stream(fd)) return real(fd, buf, len, flags);
+  if (refuse()) return errno = EAGAIN, -1;
+  return real(fd, buf, send1 && len > 1 ? 1 : len, flags);
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags) {
+  REAL("recv", recv_fn);
+  init();
+  if (!stream(fd)) return real(fd, buf, len, flags);
+  if (refuse()) return errno = EAGAIN, -1;
+  return real(fd, buf, recv1 && len > 1 ? 1 : len, flags);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
+  REAL("sendmsg", sendmsg_fn);
+  init();
+  if (!stream(fd)) return real(fd, msg, flags);
+  if (refuse()) return errno = EAGAIN, -1;
+  if (!send1) return real(fd, msg, flags);
+  struct iovec iov;
+  struct msghdr m = one_byte(msg, &iov);
+  return real(fd, &m, flags);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+  REAL("recvmsg", recvmsg_fn);
+  init();
+  if (!stream(fd)) return real(fd, msg, flags);
+  if (refuse()) return errno = EAGAIN, -1;
+  if (!recv1) return real(fd, msg, flags);
+  struct iovec iov;
+  struct msghdr m = one_byte(msg, &iov);
+  ssize_t n = real(fd, &m, flags);
+  msg->msg_flags = m.msg_flags;
+  return n;
+}

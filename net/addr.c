@@ -99,8 +99,11 @@ static void ip_text(const net_sockaddr *sa, char *ip, size_t len) {
     inet_ntop(AF_INET6, &sa->in6.sin6_addr, ip, (socklen_t)len);
     char name[IF_NAMESIZE];
     size_t n = strlen(ip);
+    const struct in6_addr *a6 = &sa->in6.sin6_addr;
+    /* only link-local zones parse back by name (getaddrinfo), so others stay numeric */
+    bool named = IN6_IS_ADDR_LINKLOCAL(a6) || IN6_IS_ADDR_MC_LINKLOCAL(a6);
     if (sa->in6.sin6_scope_id && n < len) {
-      if (if_indextoname(sa->in6.sin6_scope_id, name))
+      if (named && if_indextoname(sa->in6.sin6_scope_id, name))
         snprintf(ip + n, len - n, "%%%s", name);
       else
         snprintf(ip + n, len - n, "%%%u", (unsigned)sa->in6.sin6_scope_id);

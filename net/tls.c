@@ -59,7 +59,7 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
 
 /* Whether the certificate lists ip among its subjectAltName iPAddress entries.
  * Parsed by hand: mbedTLS 2.28 keeps only dNSName entries. */
-static bool san_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, int iplen) {
+bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, int iplen) {
   unsigned char *p = crt->v3_ext.p, *end = p + crt->v3_ext.len;
   size_t len;
   if (!p) return false;
@@ -100,7 +100,7 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
   if (depth != 0) return 0;
   t->self_signed = crt->issuer_raw.len == crt->subject_raw.len &&
                    !memcmp(crt->issuer_raw.p, crt->subject_raw.p, crt->issuer_raw.len);
-  if (t->cfg->iplen && !san_has_ip(crt, t->cfg->ip, t->cfg->iplen))
+  if (t->cfg->iplen && !net__tls_cert_has_ip(crt, t->cfg->ip, t->cfg->iplen))
     *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
   return 0;
 }

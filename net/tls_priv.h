@@ -20,11 +20,21 @@
 #if MBEDTLS_VERSION_NUMBER < 0x021C0000 || \
     (MBEDTLS_VERSION_NUMBER >= 0x03000000 && MBEDTLS_VERSION_NUMBER < 0x03020000)
 #error "sluice needs mbedTLS 2.28 or 3.2 and later"
+/* Whether the certificate lists ip (4 or 16 bytes) among its subjectAltName
+ * iPAddress entries; parsed by hand, as mbedTLS 2.28 keeps only dNSName
+ * entries. Any thread. */
+bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, int iplen);
+
 #endif
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_SSL_PROTO_TLS1_3)
 #define HAVE_TLS13 1
 #else
 #define HAVE_TLS13 0
+/* Whether the certificate lists ip (4 or 16 bytes) among its subjectAltName
+ * iPAddress entries; parsed by hand, as mbedTLS 2.28 keeps only dNSName
+ * entries. Any thread. */
+bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, int iplen);
+
 #endif
 
 #define MAX_ALPN 16
@@ -83,5 +93,10 @@ struct net_tls_conf {
 /* The random generator every configuration uses (thread-safe: mbedTLS's
  * threading layer locks it); false when it cannot be seeded. */
 bool net__tls_rng(mbedtls_ctr_drbg_context **out);
+
+/* Whether the certificate lists ip (4 or 16 bytes) among its subjectAltName
+ * iPAddress entries; parsed by hand, as mbedTLS 2.28 keeps only dNSName
+ * entries. Any thread. */
+bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, int iplen);
 
 #endif

@@ -73,5 +73,9 @@ int lnet_open_unix_fn(lua_State *L);
 void lnet_open_tcp(lua_State *L);
 int lnet_resolve_address(lua_State *L);
 int lnet_open_tcp_fn(lua_State *L);
+/* ljson.c: the JSON buffer and array metatables; the json_* fields of the
+ * module table on top of the stack. */
+void lnet_open_json(lua_State *L);
+void lnet_json_funcs(lua_State *L);
 
 #endif

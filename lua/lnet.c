@@ -160,6 +160,7 @@ NET_API int luaopen_net(lua_State *L) {
       {"open_udp", lnet_open_udp_fn},
       {"open_unix", lnet_open_unix_fn},
       {"create_server", lnet_create_server},
+      {"create_resolver", lnet_create_resolver},
       {"get_local_addresses", l_get_local_addresses},
       {"clock", l_clock},
       {"wait", l_wait},
@@ -186,6 +187,7 @@ NET_API int luaopen_net(lua_State *L) {
   lnet_open_udp(L);
   lnet_open_server(L);
   lnet_open_json(L);
+  lnet_open_resolver(L);
   luaL_newlibtable(L, funcs);
   uint64_t *seen = lua_newuserdatauv(L, sizeof *seen, 0);
   *seen = 0;

@@ -8,7 +8,7 @@
 static const char *const tls_keys[] = {"verify", "server_name", "ca_file", "ca_path", "cert_file",
                                        "key_file", "key_password", "alpn", "min_version", NULL};
 static const char *const conn_keys[] = {"ssl", "connect_timeout", "idle_timeout", "nodelay",
-                                        "keepalive", "buffer_size", "family", "linger", NULL};
+                                        "keepalive", "buffer_size", "family", "linger", "resolver", NULL};
 static const char *const server_keys[] = {"ssl", "backlog", "reuseaddr", "unix", "idle_timeout",
                                           "nodelay", "keepalive", "buffer_size", "linger", NULL};
 
@@ -181,6 +181,11 @@ void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
   if (fam && strcmp(fam, "inet") == 0) a->o.family = 4;
   else if (fam && strcmp(fam, "inet6") == 0) a->o.family = 6;
   else if (fam) luaL_argerror(L, argn, "family must be \"inet\" or \"inet6\"");
+  if (lua_getfield(L, arg, "resolver") != LUA_TNIL) {   /* the options table keeps it alive */
+    if (!luaL_testudata(L, -1, LNET_RESOLVER)) luaL_argerror(L, argn, "option 'resolver' must be a net.resolver");
+    if (!(a->resolver = lnet_resolver_of(L, lua_gettop(L)))) luaL_argerror(L, argn, "option 'resolver' is closed");
+  }
+  lua_pop(L, 1);
   lua_getfield(L, arg, "ssl");
   int top = lua_gettop(L);
   a->o.tls = check_ssl_value(L, top, argn, &a->tls, false);

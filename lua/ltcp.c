@@ -69,7 +69,9 @@ int lnet_open_tcp_fn(lua_State *L) {
   ltcp *u = lnet_new_tcp(L);
   const char *err = NULL;
   net_err code = NET_E_INVALID;
-  net_addr *made = a ? NULL : net_resolve(host, len, &err, &code);
+  net_addr *made = a                ? NULL
+                   : opts.resolver ? net_resolver_resolve(opts.resolver, host, len, &err, &code)
+                                   : net_resolve(host, len, &err, &code);
   if (!a && !made) return lnet_fail(L, err, code);
   net_conn *c = net_tcp_open(a ? a : made, (uint16_t)port, &opts.o, &err, &code);
   net_addr_unref(made);   /* the connection holds its own reference */

@@ -353,6 +353,32 @@ NET_API net_result net_server_status(net_server *s);
 NET_API int net_server_local(net_server *s, net_endpoint *out);
 NET_API void net_server_close(net_server *s);
 
+/* ---- Resolvers with their own nameservers (dns.c) ------------------------------
+ * Lookups ask the given nameservers directly (c-ares, driven by the I/O
+ * thread: no helper thread, and a lookup whose address nobody holds any more
+ * is cancelled). Names in the hosts file (/etc/hosts, or SLUICE_HOSTS_FILE
+ * when set) and "localhost" are answered from there first, off the I/O
+ * thread. A and AAAA records; failures name the name and the nameservers. */
+typedef struct net_resolver net_resolver;
+#define NET_RESOLVER_MAX_SERVERS 8
+typedef struct net_resolver_opts {
+  const char *const *nameservers;   /* "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:53" */
+  int count;                        /* 1..NET_RESOLVER_MAX_SERVERS */
+  int timeout_ms;                   /* the first try's wait for an answer; 0: 2000 */
+  int tries;                        /* attempts per nameserver; 0: 3 */
+} net_resolver_opts;
+/* NULL with *err (valid until this thread's next net_resolver_new) and *code
+ * (NET_E_INVALID for a nameserver that is not IP[:port], ...). The caller
+ * owns the handle until net_resolver_free. */
+NET_API net_resolver *net_resolver_new(const net_resolver_opts *o, const char **err, net_err *code);
+/* As net_resolve, through r. */
+NET_API net_addr *net_resolver_resolve(net_resolver *r, const char *host, size_t len, const char **err,
+                                       net_err *code);
+/* "127.0.0.1:5353, [::1]:53" */
+NET_API void net_resolver_describe(net_resolver *r, char *buf, size_t len);
+/* Releases the handle; lookups in flight go on for the addresses still held. */
+NET_API void net_resolver_free(net_resolver *r);
+
 /* ---- Module --------------------------------------------------------------- */
 /* Up to max IP addresses of this host's interfaces that are up (port 0);
  * returns the count, or -1 with *err. */

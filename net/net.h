@@ -153,6 +153,9 @@ typedef struct net_tls_opts {
   const char *const *alpn;       /* NULL-terminated protocol list */
   int min_version;               /* 12: TLS 1.2 (default), 13: TLS 1.3 */
   int require_client_cert;       /* servers: ask for one and verify it against ca_file */
+  const char *pkcs12_file;       /* a PKCS#12 client certificate: mbedTLS cannot read one,
+                                    so this is refused (NET_E_INVALID) with the command
+                                    that converts it to PEM */
 } net_tls_opts;
 
 typedef struct net_tls_info {

@@ -646,7 +646,12 @@ static void put_table(enc *e, int idx) {
     put_array(e, idx, n);
   } else if (kind == 1 && lua_rawlen(L, idx) == 0) {
     lua_pushnil(L);
-    if (lua_next(L, idx)) bad_key(e, idx, lua_gettop(L) - 1);
+    if (lua_next(L, idx)) {
+      int key = lua_gettop(L) - 1;
+      if (lua_type(L, key) != LUA_TSTRING) bad_key(e, idx, key);
+      lua_pushfstring(L, "table marked as an array has the string key '%s'", lua_tostring(L, key));
+      enc_error(e, lua_tostring(L, -1));
+    }
     put(e, "[]", 2);
   } else {
     put_object(e, idx);

@@ -161,7 +161,8 @@ static const char *why(int status, char *buf, size_t len, const net_resolver *r)
     case ARES_ENODATA: return "no address for this name";
     case ARES_ESERVFAIL: return "server failure (SERVFAIL)";
     case ARES_EREFUSED: return "query refused (REFUSED)";
-    case ARES_ECONNREFUSED: return "connection refused";
+    /* c-ares gives this one for SERVFAIL and REFUSED answers too */
+    case ARES_ECONNREFUSED: return "every nameserver refused or failed (unreachable, SERVFAIL or REFUSED)";
     case ARES_ETIMEOUT:
       snprintf(buf, len, "no answer (%d tries, %d ms timeout)", r->tries, r->timeout_ms);
       return buf;

@@ -156,9 +156,11 @@ static long gather(net_frame *f, net_conn *c) {
     f->buf = b;
     f->cap = cap;
   }
-  n = net_conn_copy(c, 0, f->buf + f->have, n);
-  net_conn_consume(c, n);
-  f->have += n;
+  if (n) {
+    n = net_conn_copy(c, 0, f->buf + f->have, n);
+    net_conn_consume(c, n);
+    f->have += n;
+  }
   if (f->have == f->len) {
     f->announced = true;
     return (long)f->len;
@@ -177,8 +179,11 @@ static long header(net_conn *c, net_frame_kind kind, size_t n, uint64_t *len) {
     *len = (uint64_t)b[0] << 24 | (uint64_t)b[1] << 16 | (uint64_t)b[2] << 8 | b[3];
     return 4;
   }
-  char block[NET_LSP_HEADER_MAX + 4];
-  long end = net_conn_find(c, "\r\n\r\n", 4, 0, n < sizeof block ? n : sizeof block);
+  char block[NET_LSP_HEADER_MAX + 4], two[2];
+  size_t skip = 0;   /* blank lines before the header: the parser skips them too */
+  while (skip <= NET_LSP_HEADER_MAX && net_conn_copy(c, skip, two, 2) == 2 && two[0] == '\r' && two[1] == '\n')
+    skip += 2;
+  long end = net_conn_find(c, "\r\n\r\n", 4, skip, n < sizeof block ? n : sizeof block);
   size_t look = end >= 0 ? (size_t)end + 4 : n < sizeof block ? n : sizeof block;
   const char *why = NULL;
   long h = net_lsp_header(block, net_conn_copy(c, 0, block, look), len, &why);

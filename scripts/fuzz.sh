@@ -53,7 +53,10 @@ failed=0
 for t in "${targets[@]}"; do
 	n=$((n + 1))
 	bin="$OUT/$t"
-	if ! clang "${CFLAGS[@]}" -fsanitize=fuzzer -Inet "tests/fuzz/$t.c" "${objs[@]}" "${LIBS[@]}" -o "$bin" \
+	# a target that needs more (sources, flags, libraries) says so on a line
+	# "fuzz.sh-extra: ARGS" (ARGS go to clang as they are; a closing */ is dropped)
+	read -r -a extra <<<"$(sed -n 's/.*fuzz\.sh-extra: *//p' "tests/fuzz/$t.c" | head -n 1 | sed 's/ *\*\/ *$//')"
+	if ! clang "${CFLAGS[@]}" -fsanitize=fuzzer -Inet "tests/fuzz/$t.c" "${extra[@]}" "${objs[@]}" "${LIBS[@]}" -o "$bin" \
 		>"$OUT/$t.build.log" 2>&1; then
 		echo "not ok $n - $t builds"
 		sed 's/^/# /' "$OUT/$t.build.log" | head -20

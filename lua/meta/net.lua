@@ -7,14 +7,15 @@
 -- Wrong argument types or impossible values raise a Lua error; run-time
 -- failures return `nil, message, code` (or the status `"failure", message, code`).
 -- Codes: "closed", "refused", "reset", "timeout", "unreachable", "dns", "tls",
--- "tls-verify", "limit", "invalid", and "io" for any other system error.
+-- "tls-verify", "limit", "invalid", "protocol" (a framed message the peer got
+-- wrong), and "io" for any other system error.
 
 ---@class net
 ---@field _VERSION string
 local net = {}
 
 ---@alias net.status "waiting"|"success"|"failure"
----@alias net.code "closed"|"refused"|"reset"|"timeout"|"unreachable"|"dns"|"tls"|"tls-verify"|"limit"|"invalid"|"io"
+---@alias net.code "closed"|"refused"|"reset"|"timeout"|"unreachable"|"dns"|"tls"|"tls-verify"|"limit"|"invalid"|"protocol"|"io"
 
 ---Starts resolving `host` in the background and returns its address object.
 ---Numeric IPv4/IPv6 literals (also `"[::1]"`) are `"success"` at once.
@@ -36,6 +37,7 @@ function net.resolve_address(host) end
 ---@field key_password? string password of an encrypted key_file
 ---@field alpn? string[] protocols to offer, e.g. {"h2", "http/1.1"}
 ---@field min_version? "tls1.2"|"tls1.3" lowest version accepted (default "tls1.2"; "tls1.3" needs `net.tls13`)
+---@field pkcs12? {path: string, password?: string} a PKCS#12 client certificate: mbedTLS cannot read one, so the open fails with `nil, message, "invalid"`, the message giving the command that converts it (`openssl pkcs12 -in FILE -out FILE.pem -nodes`; then use cert_file and key_file)
 
 ---@class net.conn_options
 ---@field ssl? boolean|net.tls_options
@@ -46,6 +48,7 @@ function net.resolve_address(host) end
 ---@field buffer_size? integer bytes buffered per direction (16 KiB..1 GiB, default 1 MiB)
 ---@field family? "inet"|"inet6" try only addresses of this family
 ---@field linger? integer ms `close()` keeps delivering (default 5000; 0: drop at once)
+---@field resolver? net.resolver resolve a host name through this resolver (`net.create_resolver`) instead of the system's
 
 ---Opens a TCP connection and returns it at once; resolving, connecting and the
 ---TLS handshake go on in the background. `addr_or_host` may be an address
@@ -152,6 +155,73 @@ function net.clock() end
 ---@param timeout? integer milliseconds, default 0, -1 = until activity
 ---@return boolean activity true when woken by activity, false on timeout
 function net.wait(timeout) end
+
+---Encodes a Lua value as JSON text (RFC 8259). Strings must be UTF-8 (else
+---`nil, message`); integers are written as integers, floats with the fewest
+---of 15 or 17 significant digits that read back exactly, and with ".0" when
+---whole, so that `json_decode` gives a float back. `nil` and `net.json_null`
+---are `null`. Tables: keys exactly 1..n (n = `#t` > 0) make an array;
+---string keys only make an object; an empty table is an object (`{}`) unless
+---its metatable has `__jsontype = "array"` (as `net.json_array_mt` has;
+---`__jsontype = "object"` forces an object). Anything else is an error: a
+---sparse array (a nil inside: use `net.json_null`), string and number keys
+---mixed, other key types, cycles, functions, userdata, NaN and infinities.
+---Errors say where: `json_encode: cannot encode a function at $.params.cb`.
+---@param value any
+---@param options? {max_depth?: integer, max_size?: integer} nesting (1..1000, default 1000) and text bytes (default 256 MiB)
+---@return string|nil text
+---@return string? message
+function net.json_encode(value, options) end
+
+---Decodes JSON text (RFC 8259, strictly: no comments, no trailing commas,
+---UTF-8 checked, lone surrogates refused). Objects and arrays become tables
+---(an empty array gets `net.json_array_mt`, so it encodes back as `[]`),
+---`null` is `net.json_null`, numbers without fraction or exponent that fit
+---are integers, others floats (read in the C locale whatever the host set).
+---Bad text gives `nil, "json_decode: unexpected '}', expected a string key
+---at byte 8"`; text over max_size gives `nil, message, "limit"`.
+---@param text string
+---@param options? {max_depth?: integer, max_size?: integer} nesting (1..1000, default 1000) and text bytes (default 256 MiB)
+---@return any value
+---@return string? message
+---@return net.code? code
+function net.json_decode(text, options) end
+
+---The value JSON `null` decodes to and encodes from (a light userdata).
+net.json_null = nil ---@type lightuserdata
+
+---A metatable marking a table as a JSON array (`__jsontype = "array"`).
+net.json_array_mt = {}
+
+---@class net.resolver_options
+---@field nameservers string[] 1..8 of "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:53" (IP literals; port 53 unless given)
+---@field timeout? integer ms to wait for the first try's answer (1..600000, default 2000; c-ares doubles it for later rounds)
+---@field tries? integer attempts per nameserver (1..20, default 3)
+
+---A resolver that asks these nameservers directly (c-ares on the I/O thread,
+---no helper thread). The hosts file (/etc/hosts, or `SLUICE_HOSTS_FILE` when
+---set) and "localhost" are answered from there first. Bad options raise.
+---@param options net.resolver_options
+---@return net.resolver
+function net.create_resolver(options) end
+
+---@class net.resolver
+local resolver = {}
+
+---An address object for `host`, exactly as `net.resolve_address` gives: the
+---lookup (A and AAAA) runs in the background, and is cancelled when the
+---address is collected while still waiting. Failures name the name and the
+---nameservers: `resolve nx.test via 127.0.0.1:5353: no such name` ("dns"),
+---`...: no answer (3 tries, 2000 ms timeout)` ("timeout").
+---@param host string
+---@return net.address|nil address
+---@return string? message
+---@return net.code? code
+function resolver:resolve(host) end
+
+---Releases the resolver (also `__gc`, `__close`); lookups in flight go on for
+---the addresses still held.
+function resolver:close() end
 
 ---@class net.stats
 ---@field module_bytes integer memory the module itself holds: objects, buffers, queues, TLS configurations (not mbedTLS's own sessions)
@@ -275,6 +345,51 @@ function tcp:get_tls_info() end
 ---@return string? message
 ---@return net.code? code
 function tcp:read_until(delim, max_len) end
+
+---The next packet: a 4-byte big-endian length, then that many bytes. Returns
+---the payload (maybe `""`) once it has arrived whole; `false` while it has
+---not; `nil` at the end of the stream between packets; `nil, message, code`
+---on failure. A declared length over `max` (default 512 KiB) fails the
+---connection with `"limit"` and allocates nothing; a stream ending inside a
+---packet fails it with `"protocol"`. The payload is copied once from the
+---receive buffer into the string; one larger than the receive buffer
+---(`buffer_size`) is gathered as it arrives (one more copy), and until it is
+---whole `read`/`read_until` raise an error (the stream is inside it).
+---@param max? integer
+---@return string|false|nil payload
+---@return string? message
+---@return net.code? code
+function tcp:read_packet(max) end
+
+---Queues one packet (the length prefix and `data`) whole: `true`, or `false`
+---when the send buffer cannot take all of it now (nothing was written; try
+---again later), `nil, message, "limit"` when it never could (larger than the
+---send buffer, `buffer_size`), `nil, message, code` once the connection failed.
+---@param data string
+---@return boolean|nil queued
+---@return string? message
+---@return net.code? code
+function tcp:write_packet(data) end
+
+---The next LSP / JSON-RPC base-protocol message: a header block
+---(`Content-Length: N`, any case, the space after the colon optional, other
+---headers such as `Content-Type` allowed, blank lines between messages
+---skipped, at most 8 KiB) ended by an empty line, then N bytes of body.
+---Returns as `read_packet` (default `max`: 64 MiB); a malformed header block
+---fails the connection with `"protocol"`.
+---@param max? integer
+---@return string|false|nil body
+---@return string? message
+---@return net.code? code
+function tcp:read_lsp(max) end
+
+---Queues one LSP message (`Content-Length: N\r\n\r\n` and `body`) whole, with
+---the returns of `write_packet`.
+---@param body string
+---@return boolean|nil queued
+---@return string? message
+---@return net.code? code
+function tcp:write_lsp(body) end
 
 ---Half-close. `"send"`: a FIN (TLS: close_notify first) once what was written
 ---is out, after which `write` fails; reading goes on. `"receive"`: what

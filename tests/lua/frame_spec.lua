@@ -184,7 +184,13 @@ describe("framing", function()
     local client, accepted = h.connect_pair(srv, nil, { buffer_size = 64 * 1024 })
     accepted:pause_read()
     local chunk = string.rep("z", 16 * 1024)
-    h.wait_for(function() return assert(client:write(chunk)) == 0 end, 10000, 1)   -- everything full
+    -- fill until the kernel's buffers are full too: the send buffer then stays full
+    local stuck = 0
+    assert(h.wait_for(function()
+      while assert(client:write(chunk)) > 0 do end
+      stuck = client:get_pending_writes() == 64 * 1024 and stuck + 1 or 0
+      return stuck >= 3
+    end, 20000, 100))
     local pending = client:get_pending_writes()
     assert.is_false(client:write_packet("x"))
     assert.is_false(client:write_lsp("{}"))

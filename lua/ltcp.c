@@ -167,7 +167,7 @@ static int push_end(lua_State *L, ltcp *u, long end) {
 /* A message larger than the receive buffer is half gathered: the stream
  * continues inside it, and a plain read would tear it apart. */
 static void check_not_framing(lua_State *L, ltcp *u, const char *fn) {
-  if (u->frame && net_frame_busy(u->frame))
+  if (u->frame && net_frame_busy(u->frame) && net_conn_status(u->c).status != NET_FAILURE)
     luaL_error(L, "%s: a %s message is partly read; finish it first", fn,
                u->frame_kind == NET_FRAME_LSP ? "read_lsp" : "read_packet");
 }

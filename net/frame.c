@@ -198,8 +198,10 @@ static long header(net_conn *c, net_frame_kind kind, size_t n, uint64_t *len) {
 long net_frame_next(net_frame *f, net_conn *c, net_frame_kind kind, size_t max) {
   f->announced = false;
   if (f->gathering) {
-    if (f->len > max) return fail(c, NET_E_LIMIT, "%s: message of %zu bytes exceeds max %zu", what(kind), f->len, max);
-    return gather(f, c);
+    long r = f->len > max ? fail(c, NET_E_LIMIT, "%s: message of %zu bytes exceeds max %zu", what(kind), f->len, max)
+                          : gather(f, c);
+    if (r == NET_READ_ERROR) drop_buffer(f);   /* the stream is over: nothing to finish */
+    return r;
   }
   size_t n = net_conn_available(c);
   if (n == 0) {   /* the end between messages, or nothing yet */
@@ -226,7 +228,9 @@ long net_frame_next(net_frame *f, net_conn *c, net_frame_kind kind, size_t max) 
     f->kind = kind;
     f->len = (size_t)len;
     f->have = 0;
-    return gather(f, c);
+    long r = gather(f, c);
+    if (r == NET_READ_ERROR) drop_buffer(f);
+    return r;
   }
   if (net_conn_input_ended(c) && n == net_conn_available(c)) return truncated(c, kind, n);
   return NET_FRAME_PARTIAL;

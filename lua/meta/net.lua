@@ -351,8 +351,9 @@ function tcp:read_until(delim, max_len) end
 ---not; `nil` at the end of the stream between packets; `nil, message, code`
 ---on failure. A declared length over `max` (default 512 KiB) fails the
 ---connection with `"limit"` and allocates nothing; a stream ending inside a
----packet fails it with `"protocol"`. The payload is copied once from the
----receive buffer into the string; one larger than the receive buffer
+---packet fails it with `"protocol"`. The payload is copied from the
+---receive buffer into the string (once when it lies in one 16 KiB piece of
+---it); one larger than the receive buffer
 ---(`buffer_size`) is gathered as it arrives (one more copy), and until it is
 ---whole `read`/`read_until` raise an error (the stream is inside it).
 ---@param max? integer

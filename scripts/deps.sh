@@ -19,6 +19,7 @@ PACKAGES=(
 	iproute2          # ss and ip, used by the socket-option and multicast tests
 	strace            # the audit of the caller's system calls (tests/layout)
 	binutils          # nm and readelf, for the plugin's import and export checks
+	clang             # libFuzzer for the fuzz targets (scripts/fuzz.sh)
 )
 
 missing=()

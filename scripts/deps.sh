@@ -21,6 +21,7 @@ PACKAGES=(
 	binutils          # nm and readelf, for the plugin's import and export checks
 	libc-ares-dev     # custom resolvers (net.create_resolver): c-ares on the I/O thread
 	lua-cjson         # the baseline of the JSON benchmark (tests/bench/json.lua)
+	clang             # libFuzzer for the fuzz targets (scripts/fuzz.sh)
 )
 
 missing=()

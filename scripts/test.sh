@@ -14,7 +14,8 @@
 # "layout" (release and poll only: tests/layout/, the layering rules and the
 # audit of the caller's system calls), "ring" (build/<cfg>/test_ring), "capi"
 # (tests/c_api/run.sh: the C API
-# example and the host wake-up test), "lua" (busted over
+# example and the host wake-up test), "fuzz" (asan only: scripts/fuzz.sh
+# --quick, each libFuzzer target briefly), "lua" (busted over
 # tests/lua/*_spec.lua) and "plugin" (tests/plugin/stage.sh: checks of the
 # editor build build/<cfg>/plugin/net.so, then the tests/lua and tests/plugin
 # specs under build/<cfg>/xl_host, which loads it the way Lite XL does), all
@@ -53,7 +54,7 @@ while [ $# -gt 0 ]; do
 		only=$2; shift 2 ;;
 	--only=*) only=${1#--only=}; shift ;;
 	--no-build) build=0; shift ;;
-	-h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "test: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -283,6 +284,8 @@ for mode in "${modes[@]}"; do
 			TOTAL_FAIL=$((TOTAL_FAIL + 1))
 		fi
 		run_stage "$mode" capi "$RING_TIMEOUT" bash tests/c_api/run.sh "$ROOT/$bin"
+		# a short, repeatable run of every fuzz target (they carry ASan+UBSan)
+		[ "$mode" = asan ] && run_stage "$mode" fuzz 900 bash scripts/fuzz.sh --quick
 	fi
 	host=$(lua_host "$mode")
 	if [ ! -e "$bin/net.so" ] || ! command -v "$host" >/dev/null 2>&1; then

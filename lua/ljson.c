@@ -528,13 +528,45 @@ static void put_integer(enc *e, lua_Integer v) {
   put(e, t, (size_t)(tmp + sizeof tmp - t));
 }
 
-/* The fewest of 15 or 17 significant digits that read back exactly, with
- * ".0" added to whole numbers so that they decode as floats again. The
- * caller has switched this thread to the C locale. */
+/* Numbers with at most 6 decimals below 1e9 (prices, coordinates, ...):
+ * m = v * 10^k is a whole number below 2^53 for the fewest such k, and
+ * m / 10^k (exact operands, one rounding) gives v back, so the decimal
+ * string of m with k decimals reads back as v. 0 when that does not work. */
+static int fast_decimal(double v, char *out) {
+  if (!(fabs(v) < 1e9) || v == 0) return 0;
+  for (int k = 0; k <= 6; k++) {
+    double m = v * pow10_exact[k];
+    if ((double)(long long)m != m) continue;
+    if (m / pow10_exact[k] != v) return 0;
+    unsigned long long u = (unsigned long long)(m < 0 ? -m : m);
+    char digits[24];
+    int nd = 0;
+    do digits[nd++] = (char)('0' + u % 10);
+    while ((u /= 10) || nd <= k);   /* at least one digit before the point */
+    int n = 0;
+    if (v < 0) out[n++] = '-';
+    while (nd > k) out[n++] = digits[--nd];
+    out[n++] = '.';
+    if (k == 0) out[n++] = '0';
+    while (nd > 0) out[n++] = digits[--nd];
+    return n;
+  }
+  return 0;
+}
+
+/* The shortest form found quickly that reads back exactly (fast_decimal,
+ * else 15 significant digits if they do, else 17), with ".0" added to whole
+ * numbers so that they decode as floats again. The caller has switched this
+ * thread to the C locale. */
 static void put_float(enc *e, double v) {
   if (isnan(v) || isinf(v)) enc_error(e, isnan(v) ? "cannot encode NaN" : "cannot encode an infinite number");
   char tmp[40];
-  int n = snprintf(tmp, sizeof tmp, "%.15g", v);
+  int n = fast_decimal(v, tmp);
+  if (n) {
+    put(e, tmp, (size_t)n);
+    return;
+  }
+  n = snprintf(tmp, sizeof tmp, "%.15g", v);
   if (strtod(tmp, NULL) != v) n = snprintf(tmp, sizeof tmp, "%.17g", v);
   if (!strpbrk(tmp, ".eE")) memcpy(tmp + n, ".0", 3), n += 2;
   put(e, tmp, (size_t)n);

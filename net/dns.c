@@ -324,11 +324,15 @@ static void dns_miss(net_addr *a) {
   lk->r = r;
   lk->addr = a;   /* the job's reference */
   lk->status = -1;
+  /* once pushed, the lookup may finish and drop the last reference to r
+   * before we kick: hold one of our own until then */
+  net__io_ref(&r->obj);
   lookup *top = atomic_load_explicit(&r->incoming, memory_order_relaxed);
   do lk->next = top;
   /* release: the lookup is complete before the I/O thread takes it */
   while (!atomic_compare_exchange_weak_explicit(&r->incoming, &top, lk, memory_order_release, memory_order_relaxed));
   net__engine_kick(&r->obj);
+  net__io_unref(&r->obj);
 }
 
 /* ---- owner API ------------------------------------------------------------------------- */

@@ -157,9 +157,9 @@ function net.clock() end
 function net.wait(timeout) end
 
 ---Encodes a Lua value as JSON text (RFC 8259). Strings must be UTF-8 (else
----`nil, message`); integers are written as integers, floats with the fewest
----of 15 or 17 significant digits that read back exactly, and with ".0" when
----whole, so that `json_decode` gives a float back. `nil` and `net.json_null`
+---`nil, message`); integers are written as integers, floats in a short form
+---that reads back exactly (`12.345`; at most 17 significant digits), with
+---".0" when whole, so that `json_decode` gives a float back. `nil` and `net.json_null`
 ---are `null`. Tables: keys exactly 1..n (n = `#t` > 0) make an array;
 ---string keys only make an object; an empty table is an object (`{}`) unless
 ---its metatable has `__jsontype = "array"` (as `net.json_array_mt` has;

@@ -57,6 +57,16 @@ client:get_stats()
 client:get_pending_writes()
 client:get_address()
 tostring(client)
+-- framed messages and JSON: parsed in the rings and in the binding
+client:write_packet("packet")
+client:write_lsp(net.json_encode({jsonrpc = "2.0", id = 1, params = {1.5, "é", net.json_null}}))
+local pk, body
+spin_until(function()
+  pk = pk or peer:read_packet()
+  body = pk and (body or peer:read_lsp())
+  return body
+end, "framed")
+assert(pk == "packet" and net.json_decode(body).id == 1)
 client:shutdown("send")
 spin_until(function() return peer:read(16) == nil end, "eof")
 peer:close()
@@ -90,6 +100,12 @@ local again, err = net.create_server({unix = path})
 assert(not again and err:find("in use"), err)
 uclient:close()
 userver:close()
+
+-- a resolver with its own nameserver: set up here, asked from the I/O thread
+local resolver = net.create_resolver({nameservers = {"127.0.0.1:53"}, timeout = 100, tries = 1})
+local viaaddr = resolver:resolve("localhost")   -- the hosts lane answers
+spin_until(function() return viaaddr:get_status() ~= "waiting" end, "resolver")
+resolver:close()
 
 net.get_cacert_path()
 net.get_stats()

@@ -78,6 +78,14 @@ local function ls_error(msg, code)
   return PIE[why:lower()] or why
 end
 
+-- A failure seen by send or receive: a connection that never got established
+-- is simply "closed" there, as LuaSocket reports it.
+local CONNECT_CODES = { refused = true, dns = true, unreachable = true }
+local function io_error(msg, code)
+  if CONNECT_CODES[code] then return "closed" end
+  return ls_error(msg, code)
+end
+
 --------------------------------------------------------------------------------
 -- Objects
 
@@ -149,7 +157,7 @@ end
 local function pull(self, max)
   if not self.conn then return nil, "closed" end
   local data, msg, code = self.conn:read(max)
-  if data == nil then return nil, ls_error(msg, code) end
+  if data == nil then return nil, io_error(msg, code) end
   return data
 end
 
@@ -286,7 +294,7 @@ function tcp:send(data, i, j)
     local n, msg, code = self.conn:write(sent == 0 and piece or piece:sub(sent + 1))
     if not n then
       self.sent = self.sent + sent
-      return nil, ls_error(msg, code), sent + i - 1.0
+      return nil, io_error(msg, code), sent + i - 1.0
     end
     if n > 0 then sent, op.last = sent + n, clock()
     elseif not wait_more(self, op) then
@@ -529,7 +537,7 @@ function tcp:getpeername()
   if self.closed or not (self.conn or self.server) then return nil, "Bad file descriptor" end
   if not self.conn then return nil, "Transport endpoint is not connected" end
   local ip, port, family = self.conn:get_peer()
-  if not ip then return nil, ls_error(port, family) end
+  if not ip then return nil, "Transport endpoint is not connected" end
   return ip, tostring(port), family   -- LuaSocket gives the port as a string
 end
 

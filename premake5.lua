@@ -85,6 +85,8 @@ local LUA_STATIC = (LUA_LIBDIR ~= "" and LUA_LIBDIR or "/usr/lib/x86_64-linux-gn
 -- libraries (position-independent on Debian) into itself
 local MBEDTLS_LIBS = { "mbedtls", "mbedx509", "mbedcrypto" }
 local MBEDTLS_STATIC = { libfile("libmbedtls.a"), libfile("libmbedx509.a"), libfile("libmbedcrypto.a") }
+-- c-ares (custom resolvers): shared for net.so, linked into the plugin like mbedTLS
+local CARES_STATIC = libfile("libcares.a")
 
 -- Apply linker flags from pkg-config: -lfoo -> links, -Lx -> libdirs.
 local function uselibs(list)
@@ -218,12 +220,12 @@ project "net"
 	files { "lua/*.c" }
 	buildoptions(LUA_CFLAGS)
 	links(MBEDTLS_LIBS)
-	links { "pthread", "dl" }
+	links { "cares", "pthread", "dl" }
 	linkoptions { "-Wl,--version-script=lua/exports.map" }
 
 ------------------------------------------------------------------------------
 -- libsluice.a: the engine alone, for hosts that use the C API (net/net.h)
--- without Lua. Link it with mbedtls, mbedx509, mbedcrypto, pthread and dl.
+-- without Lua. Link it with mbedtls, mbedx509, mbedcrypto, cares, pthread and dl.
 ------------------------------------------------------------------------------
 project "sluice"
 	kind "StaticLib"
@@ -253,6 +255,7 @@ project "net_plugin"
 	buildoptions { "-include build/gen/lua_shim.h" }
 	linkoptions { "-Wl,--version-script=plugin/exports.map", "-Wl,--exclude-libs,ALL" }
 	linkoptions(MBEDTLS_STATIC)
+	linkoptions { CARES_STATIC }
 	links { "pthread", "dl" }
 	for _, c in ipairs(CONFIGS) do
 		filter { "configurations:" .. c }
@@ -354,7 +357,7 @@ project "c_api_example"
 	includedirs { "net" }
 	links { "sluice" }
 	links(MBEDTLS_LIBS)
-	links { "pthread", "dl", "m" }
+	links { "cares", "pthread", "dl", "m" }
 
 project "wakeup_race"
 	kind "ConsoleApp"
@@ -362,7 +365,7 @@ project "wakeup_race"
 	includedirs { "net" }
 	links { "sluice" }
 	links(MBEDTLS_LIBS)
-	links { "pthread", "dl", "m" }
+	links { "cares", "pthread", "dl", "m" }
 
 project "wakeup_test"
 	kind "ConsoleApp"
@@ -372,4 +375,4 @@ project "wakeup_test"
 	links { "sluice" }
 	uselibs(SDL2_LIBS)
 	links(MBEDTLS_LIBS)
-	links { "pthread", "dl", "m" }
+	links { "cares", "pthread", "dl", "m" }

@@ -17,6 +17,7 @@
 #define LNET_SERVER "net.server"
 #define LNET_UDP "net.udp"
 #define LNET_DGRAM "net.datagram"
+#define LNET_RESOLVER "net.resolver"
 
 /* Pushes "waiting" / "success" / "failure", message, code; returns the count. */
 int lnet_push_result(lua_State *L, net_result r);
@@ -44,6 +45,7 @@ typedef struct lnet_tls_args {
 typedef struct lnet_conn_args {
   net_conn_opts o;
   lnet_tls_args tls;
+  net_resolver *resolver;   /* `resolver` option: names go through it */
 } lnet_conn_args;
 
 typedef struct lnet_server_args {
@@ -73,5 +75,14 @@ int lnet_open_unix_fn(lua_State *L);
 void lnet_open_tcp(lua_State *L);
 int lnet_resolve_address(lua_State *L);
 int lnet_open_tcp_fn(lua_State *L);
+/* ljson.c: the JSON buffer and array metatables; the json_* fields of the
+ * module table on top of the stack. */
+void lnet_open_json(lua_State *L);
+/* lresolver.c */
+void lnet_open_resolver(lua_State *L);
+int lnet_create_resolver(lua_State *L);
+net_resolver *lnet_check_resolver(lua_State *L, int i);   /* raises when closed */
+net_resolver *lnet_resolver_of(lua_State *L, int i);      /* NULL when closed */
+void lnet_json_funcs(lua_State *L);
 
 #endif

@@ -6,9 +6,9 @@
 #include "lnet.h"
 
 static const char *const tls_keys[] = {"verify", "server_name", "ca_file", "ca_path", "cert_file",
-                                       "key_file", "key_password", "alpn", "min_version", NULL};
+                                       "key_file", "key_password", "alpn", "min_version", "pkcs12", NULL};
 static const char *const conn_keys[] = {"ssl", "connect_timeout", "idle_timeout", "nodelay",
-                                        "keepalive", "buffer_size", "family", "linger", NULL};
+                                        "keepalive", "buffer_size", "family", "linger", "resolver", NULL};
 static const char *const server_keys[] = {"ssl", "backlog", "reuseaddr", "unix", "idle_timeout",
                                           "nodelay", "keepalive", "buffer_size", "linger", NULL};
 
@@ -103,6 +103,20 @@ static void opt_alpn(lua_State *L, int arg, int argn, lnet_tls_args *a) {
   lua_pop(L, 1);
 }
 
+/* pkcs12 = {path = ..., password = ...}: checked here; the engine refuses it. */
+static void opt_pkcs12(lua_State *L, int arg, int argn, lnet_tls_args *a) {
+  int t = lua_getfield(L, arg, "pkcs12");
+  if (t == LUA_TTABLE) {
+    int top = lua_gettop(L);
+    a->o.pkcs12_file = opt_path(L, top, argn, "path", a);
+    (void)opt_string(L, top, argn, "password");
+    if (!a->o.pkcs12_file) luaL_argerror(L, argn, "pkcs12 = {path = ..., password = ...} needs a path");
+  } else if (t != LUA_TNIL) {
+    luaL_argerror(L, argn, "option 'pkcs12' must be a table {path = ..., password = ...}");
+  }
+  lua_pop(L, 1);   /* the TLS table keeps the path alive */
+}
+
 /* The TLS table at stack index arg; errors name argument argn. */
 static void tls_table(lua_State *L, int arg, int argn, lnet_tls_args *a, bool server) {
   memset(a, 0, sizeof *a);
@@ -121,6 +135,7 @@ static void tls_table(lua_State *L, int arg, int argn, lnet_tls_args *a, bool se
   else if (v && strcmp(v, "tls1.3") == 0) a->o.min_version = 13;
   else if (v) luaL_argerror(L, argn, "min_version must be \"tls1.2\" or \"tls1.3\"");
   opt_alpn(L, arg, argn, a);
+  opt_pkcs12(L, arg, argn, a);
 }
 
 void lnet_check_tls_table(lua_State *L, int arg, lnet_tls_args *a, bool server) {
@@ -181,6 +196,11 @@ void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
   if (fam && strcmp(fam, "inet") == 0) a->o.family = 4;
   else if (fam && strcmp(fam, "inet6") == 0) a->o.family = 6;
   else if (fam) luaL_argerror(L, argn, "family must be \"inet\" or \"inet6\"");
+  if (lua_getfield(L, arg, "resolver") != LUA_TNIL) {   /* the options table keeps it alive */
+    if (!luaL_testudata(L, -1, LNET_RESOLVER)) luaL_argerror(L, argn, "option 'resolver' must be a net.resolver");
+    if (!(a->resolver = lnet_resolver_of(L, lua_gettop(L)))) luaL_argerror(L, argn, "option 'resolver' is closed");
+  }
+  lua_pop(L, 1);
   lua_getfield(L, arg, "ssl");
   int top = lua_gettop(L);
   a->o.tls = check_ssl_value(L, top, argn, &a->tls, false);

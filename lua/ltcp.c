@@ -18,6 +18,8 @@ struct ltcp {
   size_t scanned;
   size_t dlen;
   char delim[CURSOR_DELIM_MAX];
+  net_frame *frame;   /* read_packet / read_lsp, made on first use */
+  net_frame_kind frame_kind;   /* the kind of the last framed read */
 };
 
 static ltcp *check_tcp(lua_State *L) { return luaL_checkudata(L, 1, LNET_TCP); }
@@ -67,7 +69,9 @@ int lnet_open_tcp_fn(lua_State *L) {
   ltcp *u = lnet_new_tcp(L);
   const char *err = NULL;
   net_err code = NET_E_INVALID;
-  net_addr *made = a ? NULL : net_resolve(host, len, &err, &code);
+  net_addr *made = a                ? NULL
+                   : opts.resolver ? net_resolver_resolve(opts.resolver, host, len, &err, &code)
+                                   : net_resolve(host, len, &err, &code);
   if (!a && !made) return lnet_fail(L, err, code);
   net_conn *c = net_tcp_open(a ? a : made, (uint16_t)port, &opts.o, &err, &code);
   net_addr_unref(made);   /* the connection holds its own reference */
@@ -160,11 +164,20 @@ static int push_end(lua_State *L, ltcp *u, long end) {
   return failed(L, u->c);
 }
 
+/* A message larger than the receive buffer is half gathered: the stream
+ * continues inside it, and a plain read would tear it apart. */
+static void check_not_framing(lua_State *L, ltcp *u, const char *fn) {
+  if (u->frame && net_frame_busy(u->frame))
+    luaL_error(L, "%s: a %s message is partly read; finish it first", fn,
+               u->frame_kind == NET_FRAME_LSP ? "read_lsp" : "read_packet");
+}
+
 static int tcp_read(lua_State *L) {
   ltcp *u = check_tcp(L);
   lua_Integer max = luaL_checkinteger(L, 2);
   if (max < 1) return luaL_argerror(L, 2, "max_len must be at least 1");
   if (!u->c) return closed(L);
+  check_not_framing(L, u, "read");
   size_t want = (lua_Unsigned)max < READ_MAX ? (size_t)max : READ_MAX;
   net_span first;
   int k = 1;
@@ -209,6 +222,7 @@ static int tcp_read_until(lua_State *L) {
   lua_Integer max = luaL_optinteger(L, 3, u->c ? (lua_Integer)net_conn_buffer_size(u->c) : READ_MAX);
   if (max < 1) return luaL_argerror(L, 3, "max_len must be at least 1");
   if (!u->c) return closed(L);
+  check_not_framing(L, u, "read_until");
   size_t avail = net_conn_available(u->c), cap = net_conn_buffer_size(u->c);
   size_t want = (lua_Unsigned)max < NET_BUFFER_MAX ? (size_t)max : NET_BUFFER_MAX;
   long at = find_delim(u, delim, dlen, avail < want + dlen ? avail : want + dlen);
@@ -229,6 +243,73 @@ static int tcp_read_until(lua_State *L) {
   lua_pushliteral(L, "");
   return 1;
 }
+
+/* ---- framed messages ------------------------------------------------------------- */
+
+/* Pushes the message net_frame_next announced (n bytes) and drops it: one
+ * copy when it lies in one piece; else gathered first, as push_bytes does.
+ * A memory error while pushing leaves it buffered. */
+static void push_message(lua_State *L, ltcp *u, size_t n) {
+  const void *v = net_frame_view(u->frame, u->c);
+  if (v) {
+    lua_pushlstring(L, v, n);
+  } else if (n <= GATHER_STACK) {
+    char buf[GATHER_STACK];
+    lua_pushlstring(L, buf, net_frame_copy(u->frame, u->c, buf));
+  } else {
+    luaL_Buffer b;
+    char *p = luaL_buffinitsize(L, &b, n);
+    luaL_pushresultsize(&b, net_frame_copy(u->frame, u->c, p));
+  }
+  net_frame_done(u->frame, u->c);
+  u->scanned = 0;
+}
+
+static int read_framed(lua_State *L, net_frame_kind kind, lua_Integer def) {
+  ltcp *u = check_tcp(L);
+  lua_Integer max = luaL_optinteger(L, 2, def);
+  if (max < 0) return luaL_argerror(L, 2, "max must be 0 or more bytes");
+  if (!u->c) return closed(L);
+  if (u->frame && net_frame_busy(u->frame) && u->frame_kind != kind)
+    return luaL_error(L, "%s: a %s message is partly read; finish it first",
+                      kind == NET_FRAME_LSP ? "read_lsp" : "read_packet",
+                      u->frame_kind == NET_FRAME_LSP ? "read_lsp" : "read_packet");
+  if (!u->frame && !(u->frame = net_frame_new())) return lnet_fail(L, "out of memory", NET_E_LIMIT);
+  u->frame_kind = kind;
+  long n = net_frame_next(u->frame, u->c, kind, (lua_Unsigned)max < SIZE_MAX ? (size_t)max : SIZE_MAX);
+  if (n == NET_FRAME_PARTIAL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  if (n < 0) return push_end(L, u, n);
+  push_message(L, u, (size_t)n);
+  return 1;
+}
+
+static int tcp_read_packet(lua_State *L) { return read_framed(L, NET_FRAME_PACKET, 512 * 1024); }
+static int tcp_read_lsp(lua_State *L) { return read_framed(L, NET_FRAME_LSP, 64 * 1024 * 1024); }
+
+static int write_framed(lua_State *L, net_frame_kind kind) {
+  ltcp *u = check_tcp(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  if (!u->c) return closed(L);
+  int r = net_frame_write(u->c, kind, data, len);
+  if (r == NET_FRAME_TOO_BIG)
+    return lnet_fail(L, lua_pushfstring(L, "%s: a %I-byte message can never fit the %I-byte send buffer (buffer_size)",
+                                        kind == NET_FRAME_LSP ? "write_lsp" : "write_packet",
+                                        (LUAI_UACINT)len, (LUAI_UACINT)net_conn_buffer_size(u->c)),
+                     NET_E_LIMIT);
+  if (r < 0) {
+    net_result w = net_conn_write_status(u->c);
+    return lnet_fail(L, w.msg, w.err);
+  }
+  lua_pushboolean(L, r);
+  return 1;
+}
+
+static int tcp_write_packet(lua_State *L) { return write_framed(L, NET_FRAME_PACKET); }
+static int tcp_write_lsp(lua_State *L) { return write_framed(L, NET_FRAME_LSP); }
 
 static int tcp_available(lua_State *L) {
   ltcp *u = check_tcp(L);
@@ -381,6 +462,8 @@ static int tcp_close(lua_State *L) {
     net_conn_close(u->c);
   }
   u->c = NULL;
+  net_frame_free(u->frame);
+  u->frame = NULL;
   return 0;
 }
 
@@ -400,6 +483,10 @@ void lnet_open_tcp(lua_State *L) {
       {"write", tcp_write},
       {"read", tcp_read},
       {"read_until", tcp_read_until},
+      {"read_packet", tcp_read_packet},
+      {"write_packet", tcp_write_packet},
+      {"read_lsp", tcp_read_lsp},
+      {"write_lsp", tcp_write_lsp},
       {"available", tcp_available},
       {"get_pending_writes", tcp_get_pending_writes},
       {"wait_until_drained", tcp_wait_until_drained},

@@ -146,9 +146,18 @@ net_addr *net_addr_ref(net_addr *a) {
 }
 
 void net_addr_unref(net_addr *a) {
-  if (!a || atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1) return;
-  net__free(a);
-  atomic_fetch_sub(&net__live_addrs, 1);
+  if (!a) return;
+  net_io *k = a->canceller;   /* read before the drop: a may be gone after it */
+  if (k) atomic_fetch_add_explicit(&k->refs, 1, memory_order_relaxed);
+  int before = atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel);
+  if (before == 1) {
+    if (k) net__io_unref(k);   /* the address's own reference */
+    net__free(a);
+    atomic_fetch_sub(&net__live_addrs, 1);
+  }
+  if (!k) return;
+  if (before == 2) net__engine_kick(k);   /* maybe only the lookup holds it now */
+  net__io_unref(k);
 }
 
 void net__addr_add(net_addr *a, const struct sockaddr *sa, socklen_t len) {

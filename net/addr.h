@@ -29,6 +29,8 @@ struct net_addr {
   net_sockaddr sa[NET_MAX_ADDRS];
   char ip[NET_IP_MAX];              /* first result as text */
   char host[NET_HOST_MAX + 1];
+  struct net_io *canceller;         /* set at creation, with a reference: kicked when
+                                       only one holder is left (a custom lookup) */
 };
 
 /* An IP literal ("127.0.0.1", "::1", "[::1]", "fe80::1%eth0") into *out,
@@ -47,7 +49,9 @@ void net__sa_endpoint(const net_sockaddr *sa, net_endpoint *out);
 /* A copy of a kernel-filled address, or false when it is not IPv4/IPv6. */
 bool net__sa_from(net_sockaddr *out, const struct sockaddr *sa, socklen_t len);
 
-/* Address objects (one reference for the caller). */
+/* Address objects (one reference for the caller). A canceller (an object
+ * of the I/O thread that runs the lookup) is kicked whenever an unref leaves
+ * a single reference, so it can drop lookups nobody waits for. */
 net_addr *net__addr_new(const char *host, size_t len);
 net_addr *net__addr_from_sa(const net_sockaddr *sa);   /* resolved, named by its IP */
 net_addr *net__addr_unix(const char *path);            /* resolved, names a socket path */
@@ -55,6 +59,12 @@ net_addr *net__addr_unix(const char *path);            /* resolved, names a sock
 void net__addr_add(net_addr *a, const struct sockaddr *sa, socklen_t len);
 /* Publishes the results (SUCCESS) or err (FAILURE); the writer's last touch. */
 void net__addr_publish(net_addr *a);
+
+/* resolver.c: net_resolve, except that names the hosts file does not know
+ * go to miss(a) (on a helper thread; it takes over that reference of a)
+ * instead of the system's resolver. canceller: see net_addr. */
+net_addr *net__resolve_via(const char *host, size_t len, void (*miss)(net_addr *a), struct net_io *canceller,
+                           const char **err, net_err *code);
 
 extern atomic_size_t net__live_addrs;
 

@@ -63,6 +63,7 @@ net_conn *net_unix_open(const char *path, const net_conn_opts *o, const char **e
 net_result net_conn_status(net_conn *c) {
   net__host_polled();
   /* acquire: pairs with the I/O thread's release of state after err is written */
+  if (c->aborted) return (net_result){NET_FAILURE, c->abort_err.code, c->abort_err.msg};
   int st = atomic_load_explicit(&c->state, memory_order_acquire);
   if (ring_used(&c->rx) == 0) net__io_seen(&c->obj);   /* the state is seen, no byte waits */
   /* Like the peer's close, an error shows once the bytes received before it
@@ -88,7 +89,7 @@ net_result net_conn_wait_connected(net_conn *c, int timeout_ms) {
 
 long net_conn_write(net_conn *c, const void *data, size_t len) {
   net__host_polled();
-  if (atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE ||
+  if (c->aborted || atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE ||
       (atomic_load_explicit(&c->shut, memory_order_relaxed) & NET_SHUT_SEND))
     return -1;
   size_t n = ring_write(&c->tx, data, len);
@@ -105,6 +106,7 @@ long net_conn_write(net_conn *c, const void *data, size_t len) {
 
 net_result net_conn_write_status(net_conn *c) {
   if (c->write_oom) return (net_result){NET_FAILURE, NET_E_LIMIT, "write: out of memory for the send buffer"};
+  if (c->aborted) return (net_result){NET_FAILURE, c->abort_err.code, c->abort_err.msg};
   if (atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE)
     return (net_result){NET_FAILURE, c->err.code, c->err.msg};
   if (atomic_load_explicit(&c->shut, memory_order_relaxed) & NET_SHUT_SEND)
@@ -154,10 +156,10 @@ long net_conn_peek(net_conn *c, size_t max, net_span *spans, int *nspans) {
   int cap = *nspans;
   net__host_polled();
   *nspans = 0;
-  /* after shutdown("receive") the end is final: what still arrives is dropped */
-  if (atomic_load(&c->shut) & NET_SHUT_RECEIVE) {
+  /* after shutdown("receive") or an abort the end is final: what still arrives is dropped */
+  if (c->aborted || (atomic_load(&c->shut) & NET_SHUT_RECEIVE)) {
     net_conn_consume(c, ring_used(&c->rx));
-    return NET_READ_EOF;
+    return c->aborted ? NET_READ_ERROR : NET_READ_EOF;
   }
   int k = ring_peek(&c->rx, spans, cap, max);
   if (k == 0) {
@@ -200,13 +202,13 @@ long net_conn_find(net_conn *c, const void *delim, size_t dlen, size_t from, siz
 
 size_t net_conn_available(net_conn *c) {
   net__host_polled();
-  size_t n = atomic_load(&c->shut) & NET_SHUT_RECEIVE ? 0 : ring_used(&c->rx);
+  size_t n = c->aborted || (atomic_load(&c->shut) & NET_SHUT_RECEIVE) ? 0 : ring_used(&c->rx);
   if (n == 0) net__io_seen(&c->obj);
   return n;
 }
 
 int net_conn_input_ended(net_conn *c) {
-  return atomic_load_explicit(&c->rx_eof, memory_order_acquire) ||
+  return c->aborted || atomic_load_explicit(&c->rx_eof, memory_order_acquire) ||
          atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE ||
          (atomic_load(&c->shut) & NET_SHUT_RECEIVE);
 }
@@ -238,6 +240,14 @@ int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_
     return *err = c->err.msg, -1;   /* failed meanwhile */
   request(c, REQ_STARTTLS);
   return 0;
+}
+
+void net_conn_abort(net_conn *c, net_err code, const char *msg) {
+  if (c->aborted || atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE) return;
+  net__seterr(&c->abort_err, code, "%s", msg);
+  c->aborted = true;
+  net_conn_consume(c, ring_used(&c->rx));
+  request(c, REQ_ABORT);   /* its seq_cst RMW hands abort_err over */
 }
 
 void net_conn_set_option(net_conn *c, net_conn_option opt, int value) {

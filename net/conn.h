@@ -24,6 +24,7 @@ enum {
   REQ_SHUT_WR = 8,    /* FIN once tx is flushed */
   REQ_SHUT_RD = 16,   /* discard input from now on */
   REQ_PAUSE = 32,     /* owner_paused changed */
+  REQ_ABORT = 64,     /* net_conn_abort: fail with abort_err */
 };
 
 typedef enum conn_io {
@@ -78,6 +79,8 @@ struct net_conn {
   atomic_uint_fast64_t bytes_in, bytes_out;
   double created;                   /* net_clock() at open */
   bool write_oom;                   /* owner only: the last write found no memory */
+  bool aborted;                     /* owner only: net_conn_abort was called */
+  net_error abort_err;              /* written by the owner before REQ_ABORT, then fixed */
   net_error err;
   net_addr *addr;                   /* target; owned reference */
   net_addr *_Atomic peer;           /* set by the I/O thread before SUCCESS */

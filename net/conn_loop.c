@@ -101,6 +101,10 @@ static void conn_kicked(net_io *io) {
     begin_close(c);
     return;
   }
+  if (req & REQ_ABORT) {   /* the owner's parser gave up on the stream */
+    net__conn_fail(c, c->abort_err.code, c->abort_err.msg);
+    return;
+  }
   if (c->io == IO_NEW || c->io == IO_RESOLVING) {   /* first kick, or the address resolved */
     net__conn_start(c);
     if (c->io <= IO_RESOLVING) return;

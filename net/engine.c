@@ -127,6 +127,11 @@ void net__io_init(net_io *io, const net_io_ops *ops, int refs) {
   atomic_init(&io->unread, 0);
 }
 
+net_io *net__io_ref(net_io *io) {
+  atomic_fetch_add_explicit(&io->refs, 1, memory_order_relaxed);
+  return io;
+}
+
 void net__io_unref(net_io *io) {
   if (atomic_fetch_sub_explicit(&io->refs, 1, memory_order_acq_rel) == 1) io->ops->destroy(io);
 }

@@ -41,6 +41,7 @@ struct net_io {
 /* refs: the owner's handle and the I/O thread's (2), or what the caller holds. */
 void net__io_init(net_io *io, const net_io_ops *ops, int refs);
 void net__io_unref(net_io *io);
+net_io *net__io_ref(net_io *io);   /* returns io */
 
 /* Any thread: schedules io for the I/O thread (ops->kicked runs there, once
  * per burst of kicks). */

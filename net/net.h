@@ -36,7 +36,8 @@ typedef enum net_status {
   X(TLS_VERIFY, "tls-verify", "certificate not trusted")     \
   X(LIMIT, "limit", "out of resources")                      \
   X(INVALID, "invalid", "invalid argument")                  \
-  X(IO, "io", "input/output error")
+  X(IO, "io", "input/output error")                          \
+  X(PROTOCOL, "protocol", "protocol error")
 
 typedef enum net_err {
 #define NET_ERR_ENUM(name, code, text) NET_E_##name,
@@ -152,6 +153,9 @@ typedef struct net_tls_opts {
   const char *const *alpn;       /* NULL-terminated protocol list */
   int min_version;               /* 12: TLS 1.2 (default), 13: TLS 1.3 */
   int require_client_cert;       /* servers: ask for one and verify it against ca_file */
+  const char *pkcs12_file;       /* a PKCS#12 client certificate: mbedTLS cannot read one,
+                                    so this is refused (NET_E_INVALID) with the command
+                                    that converts it to PEM */
 } net_tls_opts;
 
 typedef struct net_tls_info {
@@ -272,6 +276,59 @@ NET_API void net_conn_describe(net_conn *c, char *buf, size_t len);
  * time), then the socket closes. Releases the handle: c is invalid afterwards. */
 NET_API void net_conn_close(net_conn *c);
 
+/* Fails the connection from the owner's side (a protocol the owner parses
+ * met bytes it cannot accept): from this call on it reads as failed with
+ * code and msg (copied), unread input is dropped, and the I/O thread closes
+ * the socket. No-op once the connection has failed. */
+NET_API void net_conn_abort(net_conn *c, net_err code, const char *msg);
+
+/* ---- Framed messages (frame.c) ---------------------------------------------
+ * Whole messages on a stream connection, parsed in place in the receive
+ * buffer: NET_FRAME_PACKET, a 4-byte big-endian length and that many bytes;
+ * NET_FRAME_LSP, the JSON-RPC base protocol (a header block with
+ * Content-Length, any case, optional Content-Type, ended by an empty line,
+ * then the body). A message is copied once, from the buffer into the
+ * caller's memory. One larger than the connection's receive buffer
+ * (buffer_size) can never lie there whole: it is gathered, as it arrives,
+ * into memory of the reader's own (never more than has arrived), and costs
+ * one more copy. Owner thread; one reader per connection. */
+typedef enum net_frame_kind { NET_FRAME_PACKET, NET_FRAME_LSP } net_frame_kind;
+#define NET_FRAME_PARTIAL (-3)          /* no whole message yet */
+#define NET_FRAME_TOO_BIG (-4)          /* net_frame_write: larger than the send buffer */
+#define NET_LSP_HEADER_MAX 8192         /* the longest LSP header block */
+typedef struct net_frame net_frame;
+NET_API net_frame *net_frame_new(void);   /* NULL when out of memory */
+NET_API void net_frame_free(net_frame *f);
+/* The payload size (>= 0) of the next whole message; NET_FRAME_PARTIAL
+ * while it is incomplete; NET_READ_EOF at the end of the stream between
+ * messages; NET_READ_ERROR once the connection failed (an end inside a
+ * message fails it, NET_E_PROTOCOL). A message declaring more than max bytes
+ * fails the connection (net_conn_abort, NET_E_LIMIT), and so does a
+ * malformed LSP header (NET_E_PROTOCOL): NET_READ_ERROR, and nothing of the
+ * declared size is allocated. An announced message stays until
+ * net_frame_done; nothing else may read c in between. */
+NET_API long net_frame_next(net_frame *f, net_conn *c, net_frame_kind kind, size_t max);
+/* The announced payload when it lies in one piece of memory (copy it from
+ * there), else NULL: net_frame_copy gathers it. Neither consumes. */
+NET_API const void *net_frame_view(net_frame *f, net_conn *c);
+NET_API size_t net_frame_copy(net_frame *f, net_conn *c, void *dst);
+/* Drops the announced message (header and payload). */
+NET_API void net_frame_done(net_frame *f, net_conn *c);
+/* 1 while a message larger than the receive buffer is partly gathered: the
+ * stream then continues inside it, so plain reads would split it. */
+NET_API int net_frame_busy(const net_frame *f);
+/* Writes one whole message (header + data) into the send buffer, or nothing:
+ * returns 1; 0 when it does not fit now (retry later); NET_FRAME_TOO_BIG
+ * when it can never fit (larger than the send buffer, or over 4 GiB - 1 for
+ * a packet); -1 once the connection cannot send (net_conn_write_status). */
+NET_API int net_frame_write(net_conn *c, net_frame_kind kind, const void *data, size_t len);
+/* The LSP header parser (exposed for tests and fuzzing), over the first n
+ * bytes of p. Returns the header block's length (through the empty line)
+ * with *body its Content-Length; 0 when the block has not ended within n
+ * bytes and nothing seen so far is wrong; -1 with *why (static text) for a
+ * malformed block or one longer than NET_LSP_HEADER_MAX. */
+NET_API long net_lsp_header(const char *p, size_t n, uint64_t *body, const char **why);
+
 /* ---- Servers ------------------------------------------------------------- */
 typedef struct net_server net_server;
 
@@ -298,6 +355,32 @@ NET_API net_conn *net_server_accept(net_server *s, net_result *why);
 NET_API net_result net_server_status(net_server *s);
 NET_API int net_server_local(net_server *s, net_endpoint *out);
 NET_API void net_server_close(net_server *s);
+
+/* ---- Resolvers with their own nameservers (dns.c) ------------------------------
+ * Lookups ask the given nameservers directly (c-ares, driven by the I/O
+ * thread: no helper thread, and a lookup whose address nobody holds any more
+ * is cancelled). Names in the hosts file (/etc/hosts, or SLUICE_HOSTS_FILE
+ * when set) and "localhost" are answered from there first, off the I/O
+ * thread. A and AAAA records; failures name the name and the nameservers. */
+typedef struct net_resolver net_resolver;
+#define NET_RESOLVER_MAX_SERVERS 8
+typedef struct net_resolver_opts {
+  const char *const *nameservers;   /* "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:53" */
+  int count;                        /* 1..NET_RESOLVER_MAX_SERVERS */
+  int timeout_ms;                   /* the first try's wait for an answer; 0: 2000 */
+  int tries;                        /* attempts per nameserver; 0: 3 */
+} net_resolver_opts;
+/* NULL with *err (valid until this thread's next net_resolver_new) and *code
+ * (NET_E_INVALID for a nameserver that is not IP[:port], ...). The caller
+ * owns the handle until net_resolver_free. */
+NET_API net_resolver *net_resolver_new(const net_resolver_opts *o, const char **err, net_err *code);
+/* As net_resolve, through r. */
+NET_API net_addr *net_resolver_resolve(net_resolver *r, const char *host, size_t len, const char **err,
+                                       net_err *code);
+/* "127.0.0.1:5353, [::1]:53" */
+NET_API void net_resolver_describe(net_resolver *r, char *buf, size_t len);
+/* Releases the handle; lookups in flight go on for the addresses still held. */
+NET_API void net_resolver_free(net_resolver *r);
 
 /* ---- Module --------------------------------------------------------------- */
 /* Up to max IP addresses of this host's interfaces that are up (port 0);

@@ -34,6 +34,7 @@ static net_lane dns_lane = {.name = "sluice-dns", .max_threads = DNS_THREADS, .m
 typedef struct request {
   net_job job;
   net_addr *addr;
+  void (*miss)(net_addr *a);   /* names the hosts file lacks go here, else to the DNS lane */
 } request;
 
 /* One name on the DNS lane, and every address waiting for it. */
@@ -112,22 +113,25 @@ static void to_dns(net_addr *a);
 static void hosts_run(net_job *job) {
   request *r = (request *)job;
   net_addr *a = r->addr;
+  void (*miss)(net_addr *) = r->miss;
   net__free(r);
   if (abandoned(a)) {   /* the owner let it go while it queued: nothing to do */
     net_addr_unref(a);
     return;
   }
   const char *test = getenv("SLUICE_HOSTS_FILE");
-  if (test && *test) {   /* test hook: names come only from that file */
+  if (test && *test) {   /* test hook: names come only from that file (or a resolver's own servers) */
     char slow[64] = "";
-    if (!scan_hosts(a, test, slow, sizeof slow)) fail(a, NET_E_DNS, "cannot read the test hosts file");
+    if (!scan_hosts(a, test, miss ? NULL : slow, sizeof slow)) fail(a, NET_E_DNS, "cannot read the test hosts file");
+    else if (a->count > 0) finish(a);
+    else if (miss) miss(a);
     else if (slow[0]) to_dns(a);
-    else if (a->count == 0) fail(a, NET_E_DNS, "not in the test hosts file");
-    else finish(a);
+    else fail(a, NET_E_DNS, "not in the test hosts file");
     return;
   }
   scan_hosts(a, "/etc/hosts", NULL, 0);
   if (a->count > 0 || add_localhost(a)) finish(a);
+  else if (miss) miss(a);
   else to_dns(a);
 }
 
@@ -270,6 +274,11 @@ static void to_dns(net_addr *a) {
 /* ---- public API ---------------------------------------------------------------------- */
 
 net_addr *net_resolve(const char *host, size_t len, const char **err, net_err *code) {
+  return net__resolve_via(host, len, NULL, NULL, err, code);
+}
+
+net_addr *net__resolve_via(const char *host, size_t len, void (*miss)(net_addr *a), net_io *canceller,
+                           const char **err, net_err *code) {
   net_err ignored;
   if (!code) code = &ignored;
   *code = NET_E_INVALID;
@@ -281,6 +290,7 @@ net_addr *net_resolve(const char *host, size_t len, const char **err, net_err *c
   if (literal && len > 2 && host[0] == '[' && host[len - 1] == ']') host++, len -= 2;   /* named "::1" */
   net_addr *a = net__addr_new(host, len);
   if (!a) return *code = NET_E_LIMIT, *err = "out of memory", NULL;
+  if (canceller) a->canceller = net__io_ref(canceller);
   if (literal) {
     net__addr_add(a, &sa.sa, net__sa_len(&sa));
     net__addr_publish(a);
@@ -288,7 +298,7 @@ net_addr *net_resolve(const char *host, size_t len, const char **err, net_err *c
   }
   request *r = net__malloc(sizeof *r);
   if (r) {
-    *r = (request){.job.run = hosts_run, .addr = net_addr_ref(a)};
+    *r = (request){.job.run = hosts_run, .addr = net_addr_ref(a), .miss = miss};
     if (net__lane_submit(&hosts_lane, &r->job)) return a;
     net_addr_unref(a);
     net__free(r);

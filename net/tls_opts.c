@@ -34,10 +34,23 @@ void net__tls_cfg_free(net_tls_cfg *cfg) {
 /* An option that names a file: absent, or a non-empty path. */
 static bool bad_path(const char *p) { return p && !*p; }
 
+/* mbedTLS (2.28 and 3.x) has PKCS#12 key derivation but no reader of
+ * PKCS#12 files: say how to make the PEM files it reads. */
+static const char *pkcs12_refused(const char *path) {
+  static _Thread_local char msg[640];
+  snprintf(msg, sizeof msg,
+           "tls: pkcs12 is not supported (mbedTLS reads no PKCS#12 files); convert it to PEM with "
+           "`openssl pkcs12 -in %.200s -out %.200s.pem -nodes` (add -legacy for old RC2-encrypted files) "
+           "and use cert_file and key_file = that .pem",
+           path, path);
+  return msg;
+}
+
 /* Validates before any allocation, so errors need no clean-up. */
 static const char *check_opts(const net_tls_opts *o, bool server, int *nalpn, net_err *code) {
   *nalpn = 0;
   *code = NET_E_INVALID;
+  if (o->pkcs12_file) return pkcs12_refused(o->pkcs12_file);
   if (bad_path(o->ca_file) || bad_path(o->ca_path) || bad_path(o->cert_file) || bad_path(o->key_file))
     return "tls: a file option is an empty path";
   if (o->server_name && !*o->server_name) return "tls: server_name is empty";

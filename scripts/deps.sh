@@ -20,6 +20,8 @@ PACKAGES=(
 	iproute2          # ss and ip, used by the socket-option and multicast tests
 	strace            # the audit of the caller's system calls (tests/layout)
 	binutils          # nm and readelf, for the plugin's import and export checks
+	libc-ares-dev     # custom resolvers (net.create_resolver): c-ares on the I/O thread
+	lua-cjson         # the baseline of the JSON benchmark (tests/bench/json.lua)
 )
 
 missing=()

@@ -35,7 +35,7 @@ OUT=build/fuzz
 mkdir -p "$OUT/obj" "$OUT/crashes"
 CFLAGS=(-g -O1 -std=c11 -D_GNU_SOURCE -pthread -fsanitize=fuzzer-no-link,address,undefined
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer)
-LIBS=(-lmbedtls -lmbedx509 -lmbedcrypto -lz -lpthread -ldl -lm)
+LIBS=(-lmbedtls -lmbedx509 -lmbedcrypto -lcares -lz -lpthread -ldl -lm)
 
 # The engine, once, for every target.
 objs=()

@@ -1,0 +1,102 @@
+/* lresolver.c: the net.resolver object of the Lua binding (owner thread): a
+ * resolver with its own nameservers, made by net.create_resolver. */
+#include <string.h>
+
+#include "lnet.h"
+
+typedef struct lresolver {
+  net_resolver *r;   /* NULL once closed */
+} lresolver;
+
+net_resolver *lnet_resolver_of(lua_State *L, int i) {
+  lresolver *u = luaL_checkudata(L, i, LNET_RESOLVER);
+  return u->r;
+}
+
+net_resolver *lnet_check_resolver(lua_State *L, int i) {
+  lresolver *u = luaL_checkudata(L, i, LNET_RESOLVER);
+  if (!u->r) luaL_argerror(L, i, "resolver is closed");
+  return u->r;
+}
+
+/* net.create_resolver{nameservers = {...}, timeout = ms, tries = n} */
+int lnet_create_resolver(lua_State *L) {
+  static const char *const keys[] = {"nameservers", "timeout", "tries", NULL};
+  const char *list[NET_RESOLVER_MAX_SERVERS];
+  net_resolver_opts o = {list, 0, 0, 0};
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+    int found = 0;
+    for (const char *const *p = keys; *p; p++) found |= strcmp(*p, k) == 0;
+    if (!found) luaL_argerror(L, 1, lua_pushfstring(L, "unknown resolver option '%s'", k));
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, 1, "nameservers") != LUA_TTABLE) luaL_argerror(L, 1, "nameservers must be a list of \"ip[:port]\"");
+  lua_Integer n = luaL_len(L, -1);
+  if (n < 1 || n > NET_RESOLVER_MAX_SERVERS) luaL_argerror(L, 1, "1..8 nameservers are required");
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, -1, i) != LUA_TSTRING) luaL_argerror(L, 1, "nameservers must be a list of \"ip[:port]\"");
+    list[i - 1] = lua_tostring(L, -1);
+    lua_pop(L, 1);   /* the list keeps it */
+  }
+  o.count = (int)n;
+  lua_Integer t = (lua_getfield(L, 1, "timeout"), luaL_optinteger(L, -1, 0));
+  lua_Integer tries = (lua_getfield(L, 1, "tries"), luaL_optinteger(L, -1, 0));
+  if (t < 0 || t > 600000 || (t == 0 && !lua_isnil(L, -2))) luaL_argerror(L, 1, "timeout must be 1..600000 ms");
+  if (tries < 0 || tries > 20 || (tries == 0 && !lua_isnil(L, -1))) luaL_argerror(L, 1, "tries must be 1..20");
+  o.timeout_ms = (int)t;
+  o.tries = (int)tries;
+  lresolver *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->r = NULL;
+  luaL_setmetatable(L, LNET_RESOLVER);
+  const char *err;
+  net_err code;
+  u->r = net_resolver_new(&o, &err, &code);
+  if (!u->r && code == NET_E_INVALID) luaL_argerror(L, 1, err);   /* a nameserver that is not ip[:port] */
+  if (!u->r) return lnet_fail(L, err, code);
+  return 1;
+}
+
+static int resolver_resolve(lua_State *L) {
+  net_resolver *r = lnet_check_resolver(L, 1);
+  size_t len;
+  const char *host = luaL_checklstring(L, 2, &len);
+  net_addr **slot = lnet_new_addr(L);
+  const char *err;
+  net_err code;
+  *slot = net_resolver_resolve(r, host, len, &err, &code);
+  if (!*slot) return lnet_fail(L, err, code);
+  return 1;
+}
+
+static int resolver_close(lua_State *L) {
+  lresolver *u = luaL_checkudata(L, 1, LNET_RESOLVER);
+  net_resolver_free(u->r);
+  u->r = NULL;
+  return 0;
+}
+
+static int resolver_tostring(lua_State *L) {
+  lresolver *u = luaL_checkudata(L, 1, LNET_RESOLVER);
+  char desc[256];
+  if (u->r) net_resolver_describe(u->r, desc, sizeof desc);
+  lua_pushfstring(L, "net.resolver(%s)", u->r ? desc : "closed");
+  return 1;
+}
+
+void lnet_open_resolver(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"resolve", resolver_resolve},
+      {"close", resolver_close},
+      {NULL, NULL},
+  };
+  static const luaL_Reg meta[] = {
+      {"__gc", resolver_close},
+      {"__close", resolver_close},
+      {"__tostring", resolver_tostring},
+      {NULL, NULL},
+  };
+  lnet_new_class(L, LNET_RESOLVER, methods, meta, 0);
+}

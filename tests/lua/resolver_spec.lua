@@ -1,0 +1,159 @@
+-- resolver_spec: net.create_resolver: lookups asked of our own nameservers (a Python
+-- DNS server on loopback UDP and TCP, tests/tools/dns_server.py): A and AAAA answers,
+-- NXDOMAIN, SERVFAIL, an answer too large for UDP that must be asked again over TCP,
+-- a server that never answers, the hosts file first, cancellation when the address is
+-- collected, open_tcp{resolver = r}, and bad arguments.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+
+local function start_dns()
+  local log = os.tmpname()
+  local cmd = h.shell_quote(h.python) .. " " .. h.shell_quote(h.tools .. "dns_server.py") .. " --log " .. h.shell_quote(log)
+  local server = h.start_server("dns_server.py", cmd, function(out)
+    local line = out:match("^(%d+)\n")
+    return line and math.tointeger(tonumber(line))
+  end)
+  server.log = log
+  function server:queries(pattern)
+    local n = 0
+    for line in ((h.read_file(self.log) or "") .. ""):gmatch("[^\n]+") do
+      if not pattern or line:find(pattern) then n = n + 1 end
+    end
+    return n
+  end
+  return server
+end
+
+local function ips(addr)
+  -- every address the connection would try is not exposed; the first one is
+  return addr:get_ip()
+end
+
+describe("custom resolvers", function()
+  local dns, r
+
+  before_each(function()
+    h.need_hosts_file()
+    dns = start_dns()
+    r = assert(net.create_resolver{ nameservers = { "127.0.0.1:" .. dns.port }, timeout = 300, tries = 2 })
+  end)
+
+  after_each(function()
+    r:close()
+    h.stop_all()
+    os.remove(dns.log)
+    collectgarbage()
+  end)
+
+  it("resolves A and AAAA records", function()
+    local a, six, both = r:resolve("a.test"), r:resolve("six.test"), r:resolve("both.test")
+    assert.are.equal("success", a:wait_until_resolved(5000))
+    assert.are.equal("127.0.0.1", ips(a))
+    assert.are.equal("a.test", a:get_hostname())
+    assert.are.equal("success", six:wait_until_resolved(5000))
+    assert.are.equal("::1", ips(six))
+    assert.are.equal("success", both:wait_until_resolved(5000))
+    assert.is_true(ips(both) == "127.0.0.1" or ips(both) == "::1")
+    assert.are.equal(2, dns:queries("QUERY udp a%.test"))   -- A and AAAA
+    assert.is_truthy(tostring(r):find("127.0.0.1:" .. dns.port, 1, true))
+  end)
+
+  it("says which name failed and which nameserver said so", function()
+    local where = "via 127.0.0.1:" .. dns.port
+    local st, msg, code = r:resolve("nx.test"):wait_until_resolved(5000)
+    assert.are.same({ "failure", "dns" }, { st, code })
+    assert.are.equal("resolve nx.test " .. where .. ": no such name", msg)
+    st, msg, code = r:resolve("fail.test"):wait_until_resolved(5000)
+    assert.are.same({ "failure", "dns" }, { st, code })
+    assert.is_truthy(msg:find("resolve fail.test " .. where, 1, true), msg)
+    assert.is_truthy(msg:find("refused or failed"), msg)
+  end)
+
+  it("asks again over TCP when the UDP answer is truncated", function()
+    local a = r:resolve("big.test")
+    assert.are.equal("success", a:wait_until_resolved(5000))
+    assert.is_truthy(ips(a):match("^127%.0%.0%.%d+$"))
+    assert.are.equal(1, dns:queries("QUERY udp big%.test 1$"))
+    assert.are.equal(1, dns:queries("QUERY tcp big%.test 1$"))
+  end)
+
+  it("gives up on a silent server after its tries, naming it", function()
+    local st, msg, code = r:resolve("silent.test"):wait_until_resolved(10000)
+    assert.are.same({ "failure", "timeout" }, { st, code })
+    assert.are.equal("resolve silent.test via 127.0.0.1:" .. dns.port .. ": no answer (2 tries, 300 ms timeout)", msg)
+    assert.are.equal(4, dns:queries("silent%.test"))   -- A and AAAA, twice
+  end)
+
+  it("answers from the hosts file without asking", function()
+    local a = r:resolve("sluice-v4.test")
+    assert.are.equal("success", a:wait_until_resolved(5000))
+    assert.are.equal("127.0.0.1", ips(a))
+    local lit = r:resolve("::1")
+    assert.are.equal("success", lit:get_status())
+    assert.are.equal("success", r:resolve("localhost"):wait_until_resolved(5000))
+    assert.are.equal(0, dns:queries())
+  end)
+
+  it("cancels a lookup whose address is collected", function()
+    local slow = assert(net.create_resolver{ nameservers = { "127.0.0.1:" .. dns.port }, timeout = 400, tries = 5 })
+    local a = slow:resolve("silent.test")
+    assert(h.wait_for(function() return dns:queries("silent%.test") >= 2 end, 5000, 5))
+    local before = net.get_stats().addresses
+    a = nil
+    collectgarbage()
+    collectgarbage()
+    assert.is_true(h.wait_for(function() return net.get_stats().addresses < before end, 5000, 10))
+    local asked = dns:queries("silent%.test")
+    h.sleep(1500)   -- the next tries would have come after 400 and 800 ms more
+    assert.are.equal(asked, dns:queries("silent%.test"))
+    slow:close()
+  end)
+
+  it("tries the next nameserver when one refuses", function()
+    local two = assert(net.create_resolver{ nameservers = { "127.0.0.1:" .. h.closed_port(), "127.0.0.1:" .. dns.port },
+                                            timeout = 300, tries = 2 })
+    local a = two:resolve("a.test")
+    assert.are.equal("success", a:wait_until_resolved(5000))
+    assert.are.equal("127.0.0.1", ips(a))
+    two:close()
+  end)
+
+  it("connects through open_tcp{resolver = r}", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    local conn = assert(net.open_tcp("a.test", srv:get_port(), { resolver = r }))
+    assert.are.equal("success", h.wait_status(conn))
+    assert.is_truthy(h.accept_one(srv))
+    conn:close()
+    local bad = assert(net.open_tcp("nx.test", srv:get_port(), { resolver = r }))
+    local st, msg, code = h.wait_status(bad)
+    assert.are.same({ "failure", "dns" }, { st, code })
+    assert.is_truthy(msg:find("nx.test via 127.0.0.1:" .. dns.port, 1, true), msg)
+    bad:close()
+    srv:close()
+  end)
+
+  it("checks its arguments", function()
+    h.assert_raises("nameserver 'dns.example': not an IP address", function()
+      net.create_resolver{ nameservers = { "dns.example" } }
+    end)
+    h.assert_raises("the port must be 1..65535", function() net.create_resolver{ nameservers = { "127.0.0.1:0" } } end)
+    h.assert_raises("the port must be 1..65535", function() net.create_resolver{ nameservers = { "[::1]:99999" } } end)
+    h.assert_raises("1..8 nameservers", function() net.create_resolver{ nameservers = {} } end)
+    h.assert_raises("unknown resolver option 'timeout_ms'", function()
+      net.create_resolver{ nameservers = { "::1" }, timeout_ms = 5 }
+    end)
+    h.assert_raises("timeout must be", function() net.create_resolver{ nameservers = { "::1" }, timeout = 0 } end)
+    h.assert_raises("option 'resolver' must be a net.resolver", function()
+      net.open_tcp("a.test", 80, { resolver = "8.8.8.8" })
+    end)
+    assert.are.equal("net.resolver([::1]:53)", tostring(assert(net.create_resolver{ nameservers = { "::1" } })))
+    local _, err, code = r:resolve("")
+    assert.are.equal("invalid", code)
+    assert.is_string(err)
+    local closed = assert(net.create_resolver{ nameservers = { "127.0.0.1" } })
+    closed:close()
+    assert.has_error(function() closed:resolve("a.test") end)
+    h.assert_raises("option 'resolver' is closed", function() net.open_tcp("a.test", 80, { resolver = closed }) end)
+  end)
+end)

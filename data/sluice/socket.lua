@@ -56,7 +56,7 @@ local WRITABLE_BELOW = 512 * 1024  -- select: a client is writable below this ma
 local WAIT_SLICE = 100             -- ms: longest single net.wait (then conditions are checked again)
 
 -- LuaSocket's texts for the system errors it names itself; others pass as the system says.
-local PIE = {
+local LUASOCKET_TEXT = {
   ["address already in use"] = "address already in use",
   ["transport endpoint is already connected"] = "already connected",
   ["permission denied"] = "permission denied",
@@ -75,7 +75,7 @@ local function ls_error(msg, code)
   if code == "dns" then return "host or service not provided, or not known" end
   if code == "tls" or code == "tls-verify" then return msg end
   local why = runtime.reason(msg)
-  return PIE[why:lower()] or why
+  return LUASOCKET_TEXT[why:lower()] or why
 end
 
 -- A failure seen by send or receive: a connection that never got established

@@ -77,6 +77,40 @@ local clock = net.clock
 ---@class sluice.tcpd
 local tcpd = { _VERSION = "sluice.tcpd 1.0" }
 
+---@class sluice.tcpd.connect_args
+---@field host string
+---@field port integer
+---@field onread? fun(data: string)|fun(conn: sluice.tcpd.conn, data: string)
+---@field onsendready? fun()|fun(conn: sluice.tcpd.conn)
+---@field onconnected? fun()|fun(conn: sluice.tcpd.conn)
+---@field ondisconnected? fun(reason: string)|fun(conn: sluice.tcpd.conn, reason: string)
+---@field ssl? boolean
+---@field ssl_host? string
+---@field cainfo? string
+---@field capath? string
+---@field ssl_verifyhost? integer
+---@field ssl_verifypeer? integer
+---@field read_timeout? number seconds (0: none)
+---@field write_timeout? number seconds (0: none)
+---@field callback_self_first? boolean
+---@field resolver? {resolve: fun(self, host: string): net.address|nil, string?}
+---@field evdns? {resolve: fun(self, host: string): net.address|nil, string?}
+---@field max_send_queue? integer bytes (default 64 MiB)
+
+---@class sluice.tcpd.bind_args
+---@field host? string IP literal (nil: every interface)
+---@field port? integer 0 or nil: a free one
+---@field onaccept? fun(apt: sluice.tcpd.conn)|fun(serv: sluice.tcpd.server, apt: sluice.tcpd.conn)
+---@field ssl? boolean
+---@field cert? string PEM file
+---@field key? string PEM file
+---@field callback_self_first? boolean
+---@field read_timeout? number seconds, for accepted connections
+---@field write_timeout? number seconds, for accepted connections
+---@field receive_buffer_size? integer
+---@field send_buffer_size? integer
+---@field max_send_queue? integer
+
 local READ_CHUNK = 256 * 1024
 local READ_BUDGET = 1024 * 1024       -- bytes delivered per connection per update
 local ACCEPT_BUDGET = 64              -- connections accepted per server per update
@@ -324,7 +358,7 @@ local function open_client(self)
 end
 
 ---Connects to args.host:args.port; see the top of this file for the keys.
----@param args table
+---@param args sluice.tcpd.connect_args
 ---@return sluice.tcpd.conn
 local function check_connect_args(args)
   local function check(ok, msg) if not ok then argerror("connect", msg) end end
@@ -475,7 +509,7 @@ function Server:__tostring() return string.format("<tcpd.bind %d>", self.port or
 
 ---Listens; see the top of this file for the keys. Returns the server and its
 ---port, or nil, message, code (an address in use, ...).
----@param args table
+---@param args sluice.tcpd.bind_args
 ---@return sluice.tcpd.server|nil serv
 ---@return integer|string port_or_message
 ---@return string? code

@@ -41,7 +41,8 @@ describe("sluice.request", function()
       host = peer.host, port = peer.port, data = { "EHLO sluice", "\r\n", "second line\r\n" },
       stop_pattern = "\r\n", on_connect = function(c) order[#order + 1] = "connect " .. c.state end,
     }
-    assert.are.equal("waiting", r:poll())
+    local first = r:poll()   -- (on a fast machine the echo may already be back)
+    assert.is_true(first == "waiting" or first == "done", first)
     run_all()
     assert.are.equal(1, #calls)
     assert.is_nil(calls[1].err)

@@ -134,8 +134,8 @@ describe("sluice.socket", function()
     local ok, err = pcall(function()
       local want, got, state = {}, {}, "connecting"
       for i = 1, 2000 do want[i] = "line " .. i end
-      local first = table.pack(c:connect(peer.host, peer.port))
-      assert.same({ nil, "timeout", n = 2 }, first)
+      local ok1, err1 = c:connect(peer.host, peer.port)   -- loopback may connect at once
+      assert.is_true(ok1 == 1 or err1 == "timeout", tostring(err1))
       local frames = h.run_frames(function()
         in_frame = true
         local progressed = false
@@ -218,10 +218,11 @@ describe("sluice.socket", function()
   it("reports refused ports, unknown names and connect timeouts as LuaSocket does", function()
     local port = h.closed_port()
     assert.same({ nil, "connection refused", n = 2 }, table.pack(socket.connect("127.0.0.1", port)))
-    -- non-blocking: the failure shows through select and a second connect
+    -- non-blocking: the failure shows at once or through select and a second connect
     local c = socket.tcp()
     c:settimeout(0)
-    assert.same({ nil, "timeout", n = 2 }, table.pack(c:connect("127.0.0.1", port)))
+    local _, err1 = c:connect("127.0.0.1", port)
+    assert.is_true(err1 == "timeout" or err1 == "connection refused", err1)
     local _, w = socket.select(nil, { c }, 10)
     assert.are.equal(c, w[1])
     assert.same({ nil, "connection refused", n = 2 }, table.pack(c:connect("127.0.0.1", port)))

@@ -154,7 +154,12 @@ end
 ---@return sluice.request
 function M.request(o)
   local unix = check_options(o)
-  local out = type(o.data) == "table" and { table.unpack(o.data) } or { o.data }
+  local out = {}   -- a copy: the caller may reuse its table
+  if type(o.data) == "table" then
+    for i, piece in ipairs(o.data) do out[i] = piece end
+  else
+    out[1] = o.data
+  end
   local r = setmetatable({
     state = "waiting", host = o.host, port = o.port,
     out = out, out_i = 1, out_off = 0,

@@ -29,9 +29,9 @@
 --     ssl_host          the name sent (SNI) and checked (default: host)
 --     cainfo, capath    CA bundle file / folder (default: net's bundle)
 --     ssl_verifypeer    1 (default) checks the certificate and its name,
---                       0 checks nothing. (ssl_verifyhost = 0 alone, a name
---                       check without... the chain check, cannot be had:
---                       it raises.)
+--                       0 checks nothing. ssl_verifyhost = 0 with
+--                       ssl_verifypeer = 1 (the chain without the name)
+--                       cannot be had, net checks both: it raises.
 --   read_timeout        seconds without a byte received (while reading is
 --                       not paused) before ondisconnected("read timeout");
 --   write_timeout       seconds with unsent data and no progress before
@@ -357,9 +357,6 @@ local function open_client(self)
   return net.open_tcp(target, args.port, opts)
 end
 
----Connects to args.host:args.port; see the top of this file for the keys.
----@param args sluice.tcpd.connect_args
----@return sluice.tcpd.conn
 local function check_connect_args(args)
   local function check(ok, msg) if not ok then argerror("connect", msg) end end
   check(type(args) == "table", "table expected, got " .. type(args))
@@ -385,6 +382,9 @@ local function check_connect_args(args)
   }
 end
 
+---Connects to args.host:args.port; see the top of this file for the keys.
+---@param args sluice.tcpd.connect_args
+---@return sluice.tcpd.conn
 function tcpd.connect(args)
   local opts = check_connect_args(args)
   local cb = { onread = args.onread, onsendready = args.onsendready,
@@ -507,12 +507,6 @@ function Server:get_port() return self.port end
 
 function Server:__tostring() return string.format("<tcpd.bind %d>", self.port or 0) end
 
----Listens; see the top of this file for the keys. Returns the server and its
----port, or nil, message, code (an address in use, ...).
----@param args sluice.tcpd.bind_args
----@return sluice.tcpd.server|nil serv
----@return integer|string port_or_message
----@return string? code
 local function check_bind_args(args)
   local function check(ok, msg) if not ok then argerror("bind", msg) end end
   check(type(args) == "table", "table expected, got " .. type(args))
@@ -525,6 +519,12 @@ local function check_bind_args(args)
   check_seconds("bind", args, "write_timeout")
 end
 
+---Listens; see the top of this file for the keys. Returns the server and its
+---port, or nil, message, code (an address in use, ...).
+---@param args sluice.tcpd.bind_args
+---@return sluice.tcpd.server|nil serv
+---@return integer|string port_or_message
+---@return string? code
 function tcpd.bind(args)
   check_bind_args(args)
   local self = setmetatable({ args = args, self_first = args.callback_self_first == true }, Server)

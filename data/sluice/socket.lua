@@ -236,6 +236,17 @@ local function no_cr(s) return (s:gsub("\r", "")) end
 ---@return string? partial
 function tcp:receive(pattern, prefix)
   check(self, "client", "receive")
+  if (pattern == nil or pattern == "*l") and prefix == nil then   -- the common case, kept cheap
+    local rpos = self.rpos
+    local e = self.rbuf:find("\n", rpos, true)
+    if e then
+      local line = self.rbuf:sub(rpos, e - 1)
+      self.rpos, self.received = e + 1, self.received + (e - rpos + 1)
+      if self.rpos > #self.rbuf then self.rbuf, self.rpos = "", 1 end
+      if line:find("\r", 1, true) then line = no_cr(line) end
+      return line, nil, nil
+    end
+  end
   prefix = prefix == nil and "" or tostring(prefix)
   local parts, ok, err = { prefix }, nil, nil
   local op = op_start()

@@ -478,6 +478,10 @@ void net__conn_send(net_conn *c) {
 void net__conn_begin_flush(net_conn *c) {
   c->io = IO_FLUSHING;
   c->reading = !c->peer_fin;
+  if (c->wr_shut) {   /* shutdown("send") sent the FIN already: nothing can be flushed */
+    begin_drain(c);
+    return;
+  }
   net__conn_interest(c);
   net__conn_send(c);
 }

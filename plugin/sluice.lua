@@ -6,12 +6,19 @@
 --   USERDIR/plugins/sluice.lua            this file
 --   USERDIR/libraries/sluice/net.so       build/release/plugin/net.so
 --   USERDIR/libraries/sluice/http.lua     data/http.lua
+--   USERDIR/libraries/sluice/*.lua        data/sluice/*.lua (socket, request, tcpd, packet, runtime)
 --
 -- Other plugins use it through
 --
 --   local sluice = require "plugins.sluice"    -- (also core.sluice)
 --   sluice.net      the net module (require "libraries.sluice.net")
 --   sluice.http     the HTTP client (data/http.lua)
+--
+-- The other styles load by their plain names once this plugin ran:
+-- require "sluice.socket" (LuaSocket's interface), "sluice.request" (rspamd's
+-- one-shot request), "sluice.tcpd" (luafan's callbacks, dispatched by a thread
+-- of the editor), "sluice.packet" (JSON packets; its calls yield when made
+-- from a thread) -- or as "libraries.sluice.x".
 --
 -- and, inside core.add_thread coroutines, helpers that turn polling into
 -- sequential code. They yield between attempts (coroutine.yield(seconds):
@@ -66,6 +73,20 @@ local function require_first(names)
   end
   error("sluice: cannot load any of " .. table.concat(names, ", ") .. ":\n" .. table.concat(errors, "\n"), 0)
 end
+
+-- `require "sluice.x"`, the names plain Lua programs use for the libraries
+-- of data/sluice/ (sluice.socket, .request, .tcpd, .packet), finds them where
+-- the install put them: USERDIR/libraries/sluice/x.lua. Last in line, so a
+-- real module of that name elsewhere wins.
+if type(package.searchers) == "table" then table.insert(package.searchers, function(name)
+  local rest = name:match("^sluice%.([%w_]+)$")
+  if not rest then return nil end
+  local full = "libraries.sluice." .. rest
+  if not (package.searchpath(full, package.path) or package.searchpath(full, package.cpath)) then
+    return "\n\tno file for '" .. full .. "' (sluice's libraries)"
+  end
+  return function() return require(full) end
+end) end
 
 sluice.net = require_first { "libraries.sluice.net", "sluice.net", "net" }
 sluice.http = require_first { "libraries.sluice.http", "sluice.http", "http" }

@@ -13,6 +13,7 @@ PACKAGES=(
 	liblua5.4-dev     # headers, liblua5.4.a for tests/tools/luahost
 	lua5.4
 	lua-busted
+	lua-socket        # LuaSocket, the reference sluice.socket is compared with (socket_spec)
 	openssl           # TLS peers and certificates made at test time
 	python3           # http.server for the HTTP tests
 	procps            # ps, pkill

@@ -1,6 +1,7 @@
 -- lifecycle_spec: connections come and go without leaking: 1,000 opened and closed (at
 -- most 250 at once), dropped ones collected, and a Lua state that ends with open
--- connections (lua_close in a child process) exits cleanly and still delivers its data.
+-- connections (lua_close in a child process) exits cleanly and still delivers its data;
+-- a close after shutdown("send") finishes with the peer's FIN, without the linger.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -80,6 +81,24 @@ describe("lifecycle", function()
     local stats = settle(20000)
     assert.are.equal(0, stats.connections)
     assert.are.equal(0, stats.chunks)
+  end)
+
+  it("closes at once after shutdown(\"send\") once the peer's FIN came, not after the linger", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    settle()
+    -- a linger far longer than the wait below: only a finished close ends it in time
+    local c = assert(net.open_tcp("127.0.0.1", srv:get_port(), { linger = 120000 }))
+    local a = assert(h.accept_one(srv))
+    assert.are.equal("success", h.wait_status(c))
+    assert(c:write("last words"))
+    assert.is_true(c:shutdown("send"))
+    assert.are.equal("last words", h.read_all(a, nil, 10000))   -- up to its EOF
+    a:close()
+    assert.are.equal("failure", h.wait_failure(c))   -- our side saw the peer's FIN
+    c:close()
+    srv:close()
+    local stats = settle(20000)
+    assert.are.equal(0, stats.connections)
   end)
 
   it("holds no buffer memory for idle connections", function()

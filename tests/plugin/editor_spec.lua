@@ -52,6 +52,9 @@ describe("editor plugin", function()
     end
     link(ROOT .. "/plugin/sluice.lua", "plugins/sluice.lua")
     link(ROOT .. "/data/http.lua", "libraries/sluice/http.lua")
+    for _, name in ipairs { "runtime", "socket", "request", "tcpd", "packet" } do
+      link(ROOT .. "/data/sluice/" .. name .. ".lua", "libraries/sluice/" .. name .. ".lua")
+    end
     local so = BUILD .. "/plugin/net.so"
     if not io.open(so) then so = BUILD .. "/net.so" end
     link(so, "libraries/sluice/net.so")
@@ -169,6 +172,77 @@ describe("editor plugin", function()
     assert.equal(1, #core.errors)
     assert.matches("fetching http://127.0.0.1:9/ failed: .*127.0.0.1:9", core.errors[1])
     table.remove(core.errors)
+  end)
+
+  describe("the other styles (data/sluice/)", function()
+    local function thread_count()
+      local n = 0
+      for _ in pairs(core.threads) do n = n + 1 end
+      return n
+    end
+
+    it("load as sluice.x from USERDIR/libraries/sluice, on the plugin's net", function()
+      -- as in the editor: no data/ on the path, nothing loaded under these names yet
+      local saved_path, saved = package.path, {}
+      package.path = package.path:gsub("[^;]*/data/%?%.lua;?", "")
+      for _, name in ipairs { "runtime", "socket", "request", "tcpd", "packet" } do
+        saved[name] = package.loaded["sluice." .. name]
+        package.loaded["sluice." .. name] = nil
+      end
+      local ok, err = pcall(function()
+        local request = require "sluice.request"
+        assert.are.equal(package.loaded["libraries.sluice.request"], request)
+        local rt = require "libraries.sluice.runtime"
+        assert.are.equal(sluice.net, rt.load_net("libraries.sluice.request"))
+        for _, name in ipairs { "socket", "tcpd", "packet" } do
+          local m = require("sluice." .. name)
+          assert.are.equal(package.loaded["libraries.sluice." .. name], m)
+        end
+        assert.is_nil(package.loaded["sluice.runtime"])   -- the libraries found their own sibling
+        assert.is_false(pcall(require, "sluice.no_such_library"))
+      end)
+      package.path = saved_path
+      for name, m in pairs(saved) do package.loaded["sluice." .. name] = m end
+      if not ok then error(err, 0) end
+    end)
+
+    it("run tcpd and request callbacks from editor threads, with nobody polling", function()
+      local peer = h.start_peer("echo")
+      local tcpd, request = require "sluice.tcpd", require "sluice.request"
+      local before = thread_count()
+      local got, reply
+      local conn
+      conn = tcpd.connect { host = peer.host, port = peer.port,
+        onconnected = function() conn:send("via tcpd") end,
+        onread = function(d) got = d conn:close() end }
+      request { host = peer.host, port = peer.port, data = "via request\n", stop_pattern = "\n",
+        callback = function(err, data) reply = err or data end }
+      assert.are.equal(before + 2, thread_count())
+      assert.is_true(fake.run_until(function() return got ~= nil and reply ~= nil end, 30))
+      assert.are.equal("via tcpd", got)
+      assert.are.equal("via request", reply)
+      -- the threads that drove them end once nothing is left
+      assert.is_true(fake.run_until(function() return thread_count() == before end, 10))
+      peer:stop()
+    end)
+
+    it("sluice.socket in core.add_thread: blocking-style code yields and the editor goes on", function()
+      local peer = h.start_peer("echo")
+      local socket = require "sluice.socket"
+      local line
+      core.add_thread(function()
+        local c = assert(socket.connect(peer.host, peer.port))
+        c:settimeout(10)
+        c:send("hello editor\n")
+        line = c:receive()
+        c:close()
+      end)
+      local frames = fake.frames or 0
+      assert.is_true(fake.run_until(function() return line ~= nil end, 30))
+      assert.are.equal("hello editor", line)
+      assert.is_true((fake.frames or 0) > frames)
+      peer:stop()
+    end)
   end)
 
   describe("helpers in core.add_thread", function()

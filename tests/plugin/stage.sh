@@ -206,6 +206,24 @@ true	refused" ]
 	check $? "installed layout: USERDIR/libraries/sluice/{net.so,http.lua} as libraries.sluice.net / .http" \
 		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
 
+	# the styles (data/sluice/*.lua) next to it find that net.so, not another
+	run_host "$TMP/user/?.so;$TMP/user/?/init.so" LUA_PATH="$TMP/user/?.lua;$TMP/user/?/init.lua" "$HOST" -e '
+		local net = require "libraries.sluice.net"
+		local same = true
+		for _, name in ipairs { "socket", "request", "tcpd", "packet" } do
+			local m = require("libraries.sluice." .. name)
+			same = same and type(m) == "table"
+		end
+		local rt = require "libraries.sluice.runtime"
+		print(same, rt.load_net("libraries.sluice.tcpd") == net, package.loaded["sluice.runtime"] == nil)
+		local r = require("libraries.sluice.request") { host = "127.0.0.1", port = 9 }
+		repeat net.wait(10) until r:poll() ~= "waiting"
+		print(r.code)'
+	[ "$(cat "$TMP/out")" = "true	true	true
+refused" ]
+	check $? "installed layout: USERDIR/libraries/sluice/{socket,request,tcpd,packet}.lua use that net.so" \
+		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
+
 	# --- hosts lacking functions
 	run_host "$B/plugin/?.so" XL_HOST_HIDE=lua_settop "$HOST" -e '
 		local ok, err = pcall(require, "net")

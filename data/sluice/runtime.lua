@@ -1,0 +1,92 @@
+-- runtime.lua: what the sluice Lua libraries (sluice.socket, .request, .tcpd,
+-- .packet) share: finding the `net` module, recognising the editor (Lite XL,
+-- Pragtical) and its thread scheduler, and waiting without blocking an editor
+-- thread. Plain Lua on the public `net` API; runs on the caller's thread.
+--
+-- Module names: in a plain Lua program these files are `require "sluice.x"`
+-- (LUA_PATH holds data/); in an editor they are installed next to the plugin's
+-- net.so as `require "libraries.sluice.x"` (the sluice plugin also maps
+-- `sluice.x` there). Each library finds its siblings and `net` from the name
+-- it was loaded under, so both layouts work.
+
+---@class sluice.runtime
+local M = {}
+
+-- Seconds an editor thread sleeps between polls (Lite XL and Pragtical read a
+-- number yielded by a thread as "resume me that much later").
+M.poll_interval = 0.01
+
+-- Loads `name` next to the module loaded as `modname` ("libraries.sluice.tcpd"
+-- -> "libraries.sluice.<name>"), else `fallback`.
+function M.sibling(modname, name, fallback)
+  local prefix = type(modname) == "string" and modname:match("^(.*%.)[^.]*$")
+  if prefix then
+    local ok, mod = pcall(require, prefix .. name)
+    if ok and type(mod) == "table" then return mod end
+  end
+  return require(fallback)
+end
+
+-- The net module for a library loaded as `modname`: the one next to it (the
+-- editor plugin's libraries.sluice.net), else require "net".
+function M.load_net(modname)
+  return M.sibling(modname, "net", "net")
+end
+
+-- The editor's `core` module when running inside Lite XL or Pragtical, else nil.
+function M.editor_core()
+  local core = package.loaded.core
+  if type(core) == "table" and type(core.add_thread) == "function" then return core end
+  return nil
+end
+
+-- Waits at most `ms` milliseconds for network activity. Inside an editor
+-- thread it yields instead (the editor resumes the thread later), so the
+-- editor never stops; elsewhere it sleeps in net.wait (the caller blocks).
+function M.pause(net, ms)
+  if M.editor_core() and coroutine.isyieldable() then
+    coroutine.yield(math.min(ms / 1000, M.poll_interval))
+  else
+    net.wait(math.max(0, math.floor(ms)))
+  end
+end
+
+local driven = {}
+
+-- In an editor, runs `update()` from its thread scheduler every poll_interval
+-- while update returns a number > 0 (objects still alive), so callbacks fire
+-- without the caller polling. One thread per `key`; a new one starts when
+-- work appears again. Errors raised by callbacks are reported with
+-- core.error and dispatching goes on. Outside an editor it does nothing and
+-- returns false.
+function M.drive(key, update)
+  local core = M.editor_core()
+  if not core then return false end
+  if driven[key] then return true end
+  driven[key] = true
+  local add = core.add_background_thread or core.add_thread
+  add(function()
+    while true do
+      local ok, n = pcall(update)
+      if not ok then
+        core.error("%s: %s", key, tostring(n))
+        n = 1
+      end
+      if n == 0 then
+        driven[key] = nil
+        return
+      end
+      coroutine.yield(M.poll_interval)
+    end
+  end)
+  return true
+end
+
+-- Error messages of net are "what where: why"; programs written for other
+-- modules expect only the why.
+function M.reason(msg)
+  if type(msg) ~= "string" then return msg end
+  return msg:match(":%s([^:]+)$") or msg
+end
+
+return M

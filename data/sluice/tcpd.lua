@@ -1,0 +1,555 @@
+-- tcpd.lua: luafan's fan.tcpd callback style on the polled `net` module:
+-- tcpd.connect{...} for clients, tcpd.bind{...} for servers, callbacks for
+-- data, connection, send-buffer drain and disconnection, all dispatched by
+-- tcpd.update() (once per frame), or by a thread of the editor in Lite XL and
+-- Pragtical. Plain Lua on the public `net` API; runs on the caller's thread
+-- and never waits.
+--
+--   local tcpd = require "sluice.tcpd"
+--   local conn = tcpd.connect{
+--     host = "127.0.0.1", port = 7000,
+--     onconnected = function() conn:send("hello\n") end,
+--     onread = function(data) print("got", data) end,
+--     ondisconnected = function(reason) print("gone:", reason) end,
+--   }
+--   -- once per frame:  tcpd.update()
+--
+-- tcpd.connect(args) keys (wrong types raise; unknown keys are ignored, as
+-- luafan does):
+--   host, port          where to connect (a name resolves in the background)
+--   onread(data)        bytes as they arrive (at most 256 KiB per call)
+--   onsendready()       everything sent so far has reached the kernel
+--   onconnected()       the connection is up (TLS: handshake done)
+--   ondisconnected(reason)  the connection ended: "server disconnected" (the
+--                       peer closed), "read timeout", "write timeout", or
+--                       net's message for a failure ("connect 127.0.0.1:7000:
+--                       Connection refused", "tls ...: certificate not
+--                       trusted (self-signed)"). Not called after conn:close().
+--   ssl                 true: TLS, with
+--     ssl_host          the name sent (SNI) and checked (default: host)
+--     cainfo, capath    CA bundle file / folder (default: net's bundle)
+--     ssl_verifypeer    1 (default) checks the certificate and its name,
+--                       0 checks nothing. ssl_verifyhost = 0 with
+--                       ssl_verifypeer = 1 (the chain without the name)
+--                       cannot be had, net checks both: it raises.
+--   read_timeout        seconds without a byte received (while reading is
+--                       not paused) before ondisconnected("read timeout");
+--   write_timeout       seconds with unsent data and no progress before
+--                       ondisconnected("write timeout"). Both also bound
+--                       the connect. Default 0: none.
+--   callback_self_first true: every callback gets the connection first:
+--                       onread(conn, data), ondisconnected(conn, reason), ...
+--   resolver (or evdns) an object with :resolve(host) returning a net
+--                       address (net.create_resolver's), used for host
+--   max_send_queue      bytes send may hold beyond net's buffer (64 MiB)
+-- conn:send(data) queues bytes (true; nil, msg, "limit" when the queue is
+-- full; nil, msg, "closed" once the connection ended); conn:close() stops the
+-- callbacks and closes once the queued bytes are handed over (within 5 s);
+-- conn:pause_read() / resume_read() stop and restart onread (the peer feels
+-- backpressure); conn:reconnect() drops the connection and its queue and
+-- connects again.
+--
+-- tcpd.bind(args) returns serv, port (or nil, msg, code): host (an IP
+-- literal; nil: every interface), port (0 or nil: a free one), onaccept(apt)
+-- (apt, an accepted connection: send, close, flush, pause_read,
+-- resume_read, remoteinfo() -> {ip, port}, and bind{onread, onsendready,
+-- ondisconnected} -> ip, port, which sets its callbacks; bytes that arrive
+-- while it has no onread are dropped, as in luafan), ssl with cert and key,
+-- callback_self_first (onaccept(serv, apt) and the accepted connections'
+-- callbacks get apt first), read_timeout, write_timeout (for accepted
+-- connections), receive_buffer_size / send_buffer_size (net's buffer_size).
+-- An accepted connection ends with "client disconnected". serv:close(),
+-- serv:rebind() (close and bind the same address again), serv:get_port().
+--
+-- tcpd.update() runs everything due and returns the number of live objects
+-- (connections and servers). In an editor a thread calls it every 10 ms
+-- while objects live; errors raised by callbacks are reported there with
+-- core.error. Elsewhere an error raised by a callback comes out of update()
+-- (the object that raised stays consistent; the others run next time).
+--
+-- Timeouts are in seconds, as luafan has them.
+
+local runtime = require((... and (...):match("^(.*%.)[^.]*$") or "sluice.") .. "runtime")
+local net = runtime.load_net(...)
+
+local clock = net.clock
+
+---@class sluice.tcpd
+local tcpd = { _VERSION = "sluice.tcpd 1.0" }
+
+---@class sluice.tcpd.connect_args
+---@field host string
+---@field port integer
+---@field onread? fun(data: string)|fun(conn: sluice.tcpd.conn, data: string)
+---@field onsendready? fun()|fun(conn: sluice.tcpd.conn)
+---@field onconnected? fun()|fun(conn: sluice.tcpd.conn)
+---@field ondisconnected? fun(reason: string)|fun(conn: sluice.tcpd.conn, reason: string)
+---@field ssl? boolean
+---@field ssl_host? string
+---@field cainfo? string
+---@field capath? string
+---@field ssl_verifyhost? integer
+---@field ssl_verifypeer? integer
+---@field read_timeout? number seconds (0: none)
+---@field write_timeout? number seconds (0: none)
+---@field callback_self_first? boolean
+---@field resolver? {resolve: fun(self, host: string): net.address|nil, string?}
+---@field evdns? {resolve: fun(self, host: string): net.address|nil, string?}
+---@field max_send_queue? integer bytes (default 64 MiB)
+
+---@class sluice.tcpd.bind_args
+---@field host? string IP literal (nil: every interface)
+---@field port? integer 0 or nil: a free one
+---@field onaccept? fun(apt: sluice.tcpd.conn)|fun(serv: sluice.tcpd.server, apt: sluice.tcpd.conn)
+---@field ssl? boolean
+---@field cert? string PEM file
+---@field key? string PEM file
+---@field callback_self_first? boolean
+---@field read_timeout? number seconds, for accepted connections
+---@field write_timeout? number seconds, for accepted connections
+---@field receive_buffer_size? integer
+---@field send_buffer_size? integer
+---@field max_send_queue? integer
+
+local READ_CHUNK = 256 * 1024
+local READ_BUDGET = 1024 * 1024       -- bytes delivered per connection per update
+local ACCEPT_BUDGET = 64              -- connections accepted per server per update
+local CLOSE_LINGER = 5                -- seconds close() keeps handing queued bytes over
+local DEFAULT_MAX_QUEUE = 64 * 1024 * 1024
+
+local live = {}                       -- every object tcpd.update() dispatches
+
+-- Raised at the program's call: argerror <- check_* <- validate <- tcpd.x <- caller.
+local function argerror(fname, msg)
+  error(string.format("bad argument #1 to '%s' (%s)", fname, msg), 5)
+end
+
+local function check_callbacks(fname, args, names)
+  for _, k in ipairs(names) do
+    if args[k] ~= nil and type(args[k]) ~= "function" then argerror(fname, k .. " must be a function") end
+  end
+end
+
+local function check_seconds(fname, args, k)
+  local v = args[k]
+  if v ~= nil and (type(v) ~= "number" or v < 0) then argerror(fname, k .. " must be a number of seconds >= 0") end
+  return v or 0
+end
+
+--------------------------------------------------------------------------------
+-- Connections (clients and accepted ones share this class)
+
+---@class sluice.tcpd.conn
+local Conn = {}
+Conn.__index = Conn
+
+local function new_conn(kind, netconn, cb, opts)
+  return setmetatable({
+    kind = kind, conn = netconn, cb = cb,
+    state = "connecting", started = clock(),
+    self_first = opts.self_first, read_timeout = opts.read_timeout, write_timeout = opts.write_timeout,
+    max_queue = opts.max_queue or DEFAULT_MAX_QUEUE,
+    queue = {}, qhead = 1, qoff = 0, qbytes = 0,
+  }, Conn)
+end
+
+-- Calls callback `name` of the connection (the connection first when asked).
+function Conn:_fire(name, ...)
+  local f = self.cb[name]
+  if not f then return end
+  if self.self_first then return f(self, ...) end
+  return f(...)
+end
+
+local function unregister(obj) live[obj] = nil end
+local function register(obj)
+  live[obj] = true
+  runtime.drive("sluice.tcpd", tcpd.update)
+end
+
+-- Ends the connection; ondisconnected(reason) unless the program closed it.
+function Conn:_die(reason)
+  if self.state == "dead" then return end
+  local notify = self.state ~= "closing"
+  self.state = "dead"
+  if self.conn then self.conn:close() end
+  self.queue, self.qhead, self.qoff, self.qbytes = {}, 1, 0, 0
+  unregister(self)
+  if notify then self:_fire("ondisconnected", reason) end
+end
+
+-- Hands queued bytes to net as far as its send buffer takes them.
+-- Returns true, or nil, msg, code when the connection failed.
+function Conn:_flush()
+  if not self.conn then return true end   -- it never opened: the next update reports why
+  local q = self.queue
+  while self.qhead <= #q do
+    local piece = q[self.qhead]
+    local rest = self.qoff == 0 and piece or piece:sub(self.qoff + 1)
+    local n, msg, code = self.conn:write(rest)
+    if not n then return nil, msg, code end
+    if n > 0 then
+      self.qbytes, self.wprogress = self.qbytes - n, clock()
+    end
+    if n < #rest then
+      self.qoff = self.qoff + n
+      return true
+    end
+    q[self.qhead] = nil
+    self.qhead, self.qoff = self.qhead + 1, 0
+  end
+  self.queue, self.qhead = {}, 1
+  return true
+end
+
+---Queues bytes for sending. true; nil, message, "limit" when more than
+---max_send_queue bytes wait; nil, message, "closed" once the connection ended
+---or was closed.
+---@param data string
+---@return true|nil ok
+---@return string? message
+---@return string? code
+function Conn:send(data)
+  if type(data) ~= "string" and type(data) ~= "number" then
+    error("bad argument #1 to 'send' (string expected, got " .. type(data) .. ")", 2)
+  end
+  data = tostring(data)
+  if self.state == "dead" or self.state == "closing" then return nil, "connection closed", "closed" end
+  if #data == 0 then return true end
+  if self.qbytes + #data > self.max_queue then
+    return nil, string.format("send queue full (%d bytes waiting, max_send_queue %d)", self.qbytes, self.max_queue), "limit"
+  end
+  if self.qbytes == 0 then self.wprogress = clock() end
+  self.queue[#self.queue + 1] = data
+  self.qbytes = self.qbytes + #data
+  self.want_sendready = true
+  local ok, msg, code = self:_flush()
+  if not ok then return nil, msg, code end
+  return true
+end
+
+---Closes the connection: no callback runs any more; bytes already queued are
+---still handed over (for at most 5 s), then net delivers them and closes.
+function Conn:close()
+  if self.state == "dead" or self.state == "closing" then return end
+  self.state, self.close_by = "closing", clock() + CLOSE_LINGER
+  if self.qbytes == 0 or not self.conn then
+    self.state = "dead"
+    if self.conn then self.conn:close() end
+    unregister(self)
+  end
+end
+
+---Stops onread; the peer feels backpressure once buffers fill.
+function Conn:pause_read()
+  if self.paused then return end
+  self.paused = true
+  if self.conn then self.conn:pause_read() end
+end
+
+---Restarts onread (the read timeout counts again from now).
+function Conn:resume_read()
+  if not self.paused then return end
+  self.paused = false
+  self.last_read = clock()
+  if self.conn then self.conn:resume_read() end
+end
+
+function Conn:__tostring()
+  if self.kind == "accept" then
+    return string.format("<tcpd.accept %s:%s>", tostring(self.ip), tostring(self.port))
+  end
+  return string.format("<tcpd.connect %s:%s>", tostring(self.host), tostring(self.port))
+end
+
+-- The first timeout that ran out, or nil.
+function Conn:_timed_out(now)
+  local rt, wt = self.read_timeout, self.write_timeout
+  if self.state == "connecting" then
+    local age = now - self.started
+    if rt > 0 and age > rt and (wt <= 0 or rt <= wt) then return "read timeout" end
+    if wt > 0 and age > wt then return "write timeout" end
+    return nil
+  end
+  if rt > 0 and not self.paused and now - self.last_read > rt then return "read timeout" end
+  if wt > 0 and (self.qbytes > 0 or self.conn:get_pending_writes() > 0)
+     and now - (self.wprogress or now) > wt then
+    return "write timeout"
+  end
+  return nil
+end
+
+-- Reads what has arrived and hands it to onread (or drops it without one).
+function Conn:_read()
+  local budget = READ_BUDGET
+  while budget > 0 and self.state == "open" and not self.paused do
+    local data, msg = self.conn:read(READ_CHUNK)
+    if data == nil then
+      return self:_die(msg or (self.kind == "accept" and "client disconnected" or "server disconnected"))
+    end
+    if data == "" then return end
+    self.last_read, budget = clock(), budget - #data
+    self:_fire("onread", data)
+  end
+end
+
+-- Tracks how much net still has to send, for the write timeout and onsendready.
+function Conn:_drain()
+  local pending = self.conn:get_pending_writes()
+  if pending < (self.last_pending or math.huge) then self.wprogress = clock() end
+  self.last_pending = pending
+  if self.want_sendready and self.qbytes == 0 and pending == 0 then
+    self.want_sendready = false
+    self:_fire("onsendready")
+  end
+end
+
+function Conn:_closing(now)
+  local ok = self:_flush()
+  if not ok or self.qbytes == 0 or now > self.close_by then
+    self.state = "dead"
+    self.conn:close()
+    unregister(self)
+  end
+end
+
+-- One update of the connection: state, writes, reads, drain, timeouts.
+function Conn:_dispatch(now)
+  if self.state == "closing" then return self:_closing(now) end
+  if self.deferred then return self:_die(self.deferred) end
+  local status, msg = self.conn:get_status()
+  if self.state == "connecting" then
+    if status == "failure" then return self:_die(msg) end
+    if status == "success" then
+      self.state, self.last_read, self.wprogress = "open", now, now
+      self:_fire("onconnected")
+    end
+  end
+  if self.state == "open" then
+    local ok, fmsg = self:_flush()
+    if not ok then return self:_die(fmsg) end
+    self:_read()
+  end
+  if self.state == "open" then self:_drain() end
+  if self.state == "open" or self.state == "connecting" then
+    local why = self:_timed_out(clock())
+    if why then self:_die(why) end
+  end
+end
+
+-- The TLS argument for net from luafan's keys.
+local function tls_of(args)
+  if not args.ssl then return false end
+  local peer = args.ssl_verifypeer == nil and 1 or args.ssl_verifypeer
+  return { verify = peer ~= 0, server_name = args.ssl_host, ca_file = args.cainfo, ca_path = args.capath }
+end
+
+local function open_client(self)
+  local args = self.args
+  local opts = { ssl = tls_of(args) }
+  local target = args.host
+  local resolver = args.resolver or args.evdns
+  if resolver then
+    local addr, msg = resolver:resolve(args.host)
+    if not addr then return nil, msg end
+    target = addr
+  end
+  return net.open_tcp(target, args.port, opts)
+end
+
+local function check_connect_args(args)
+  local function check(ok, msg) if not ok then argerror("connect", msg) end end
+  check(type(args) == "table", "table expected, got " .. type(args))
+  check(type(args.host) == "string", "host must be a string")
+  check(math.type(args.port) == "integer" and args.port >= 1 and args.port <= 65535, "port must be an integer 1..65535")
+  check_callbacks("connect", args, { "onread", "onsendready", "onconnected", "ondisconnected" })
+  local resolver = args.resolver or args.evdns
+  check(resolver == nil or type(resolver) == "table" or type(resolver) == "userdata",
+    "resolver must be an object with a resolve method")
+  local mq = args.max_send_queue
+  check(mq == nil or (math.type(mq) == "integer" and mq > 0), "max_send_queue must be a positive integer")
+  if args.ssl then
+    local peer = args.ssl_verifypeer == nil and 1 or args.ssl_verifypeer
+    local host = args.ssl_verifyhost == nil and 1 or args.ssl_verifyhost
+    check(not (peer ~= 0 and host == 0), "ssl_verifyhost = 0 with ssl_verifypeer = 1 cannot be had: the name "
+      .. "is checked with the chain; set ssl_host to the name in the certificate, or ssl_verifypeer = 0")
+  end
+  return {
+    self_first = args.callback_self_first == true,
+    read_timeout = check_seconds("connect", args, "read_timeout"),
+    write_timeout = check_seconds("connect", args, "write_timeout"),
+    max_queue = mq,
+  }
+end
+
+---Connects to args.host:args.port; see the top of this file for the keys.
+---@param args sluice.tcpd.connect_args
+---@return sluice.tcpd.conn
+function tcpd.connect(args)
+  local opts = check_connect_args(args)
+  local cb = { onread = args.onread, onsendready = args.onsendready,
+               onconnected = args.onconnected, ondisconnected = args.ondisconnected }
+  local self = new_conn("connect", nil, cb, opts)
+  self.args, self.host, self.port = args, args.host, args.port
+  local conn, msg = open_client(self)
+  self.conn = conn
+  if not conn then self.deferred = msg end   -- ondisconnected(msg) from the next update
+  register(self)
+  return self
+end
+
+---Drops the connection (and what was queued) and connects again.
+function Conn:reconnect()
+  if self.kind ~= "connect" then error("reconnect: only connections made with tcpd.connect reconnect", 2) end
+  if self.conn then self.conn:close() end
+  self.queue, self.qhead, self.qoff, self.qbytes = {}, 1, 0, 0
+  self.state, self.started, self.deferred, self.want_sendready = "connecting", clock(), nil, false
+  self.paused, self.last_pending = false, nil
+  local conn, msg = open_client(self)
+  self.conn = conn
+  if not conn then self.deferred = msg end
+  register(self)
+end
+
+---Accepted connections: sets onread, onsendready, ondisconnected; returns
+---the peer's ip and port.
+---@param args table
+---@return string ip
+---@return integer port
+function Conn:bind(args)
+  if type(args) ~= "table" then error("bad argument #1 to 'bind' (table expected, got " .. type(args) .. ")", 2) end
+  for _, k in ipairs { "onread", "onsendready", "ondisconnected" } do
+    if args[k] ~= nil and type(args[k]) ~= "function" then
+      error("bad argument #1 to 'bind' (" .. k .. " must be a function)", 2)
+    end
+    self.cb[k] = args[k]
+  end
+  return self.ip, self.port
+end
+
+---Accepted connections: {ip = ..., port = ...} of the peer.
+function Conn:remoteinfo()
+  return { ip = self.ip, port = self.port }
+end
+
+---Hands queued bytes to net now; returns how many bytes are still queued.
+---@return integer
+function Conn:flush()
+  if self.conn and self.state ~= "dead" then self:_flush() end
+  return self.qbytes
+end
+
+--------------------------------------------------------------------------------
+-- Servers
+
+---@class sluice.tcpd.server
+local Server = {}
+Server.__index = Server
+
+local function listen(self)
+  local a = self.args
+  local opts = {}
+  if a.ssl then opts.ssl = { cert_file = a.cert, key_file = a.key } end
+  local size = math.max(a.receive_buffer_size or 0, a.send_buffer_size or 0)
+  if size > 0 then opts.buffer_size = math.max(16 * 1024, size) end
+  local srv, msg, code = net.create_server(a.host, self.port or a.port or 0, opts)
+  if not srv then return nil, msg, code end
+  self.srv, self.port = srv, srv:get_port()
+  return true
+end
+
+local function accept_one(self, netconn)
+  local a = self.args
+  local apt = new_conn("accept", netconn, {}, {
+    self_first = self.self_first,
+    read_timeout = a.read_timeout or 0, write_timeout = a.write_timeout or 0,
+    max_queue = a.max_send_queue,
+  })
+  apt.ip, apt.port = netconn:get_peer()
+  register(apt)
+  if a.onaccept then
+    if self.self_first then a.onaccept(self, apt) else a.onaccept(apt) end
+  end
+end
+
+function Server:_dispatch()
+  if not self.srv then return end
+  for _ = 1, ACCEPT_BUDGET do
+    local c = self.srv:accept()
+    if not c then return end
+    accept_one(self, c)
+    if not self.srv then return end   -- onaccept closed the server
+  end
+end
+
+---Stops listening; accepted connections live on.
+function Server:close()
+  if self.srv then self.srv:close() end
+  self.srv = nil
+  unregister(self)
+end
+
+---Closes and binds the same address and port again. true, or nil, msg, code.
+function Server:rebind()
+  if self.srv then self.srv:close() end
+  self.srv = nil
+  local ok, msg, code = listen(self)
+  if not ok then
+    unregister(self)
+    return nil, msg, code
+  end
+  register(self)
+  return true
+end
+
+---The port listened on.
+function Server:get_port() return self.port end
+
+function Server:__tostring() return string.format("<tcpd.bind %d>", self.port or 0) end
+
+local function check_bind_args(args)
+  local function check(ok, msg) if not ok then argerror("bind", msg) end end
+  check(type(args) == "table", "table expected, got " .. type(args))
+  check(args.host == nil or type(args.host) == "string", "host must be a string")
+  check(args.port == nil or (math.type(args.port) == "integer" and args.port >= 0 and args.port <= 65535),
+    "port must be an integer 0..65535")
+  check_callbacks("bind", args, { "onaccept" })
+  check(not args.ssl or (type(args.cert) == "string" and type(args.key) == "string"), "ssl needs cert and key (file paths)")
+  check_seconds("bind", args, "read_timeout")
+  check_seconds("bind", args, "write_timeout")
+end
+
+---Listens; see the top of this file for the keys. Returns the server and its
+---port, or nil, message, code (an address in use, ...).
+---@param args sluice.tcpd.bind_args
+---@return sluice.tcpd.server|nil serv
+---@return integer|string port_or_message
+---@return string? code
+function tcpd.bind(args)
+  check_bind_args(args)
+  local self = setmetatable({ args = args, self_first = args.callback_self_first == true }, Server)
+  local ok, msg, code = listen(self)
+  if not ok then return nil, msg, code end
+  register(self)
+  return self, self.port
+end
+
+--------------------------------------------------------------------------------
+-- Dispatch
+
+---Runs every callback that is due, without waiting. Call it once per frame
+---(an editor's thread does, inside Lite XL and Pragtical).
+---@return integer live connections and servers still alive
+function tcpd.update()
+  local list = {}
+  for obj in pairs(live) do list[#list + 1] = obj end
+  local now = clock()
+  for _, obj in ipairs(list) do
+    if live[obj] then obj:_dispatch(now) end
+  end
+  local n = 0
+  for _ in pairs(live) do n = n + 1 end
+  return n
+end
+
+return tcpd

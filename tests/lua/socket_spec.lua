@@ -1,0 +1,346 @@
+-- socket_spec: sluice.socket, LuaSocket's TCP interface on net. Two programs written
+-- for LuaSocket only (tests/lua/scripts/luasocket_http.lua: socket.http, ltn12 and a
+-- raw HTTP/1.0 client against tests/tools/http_test_server.py; luasocket_chat.lua: a
+-- select-driven line chat and the corner cases of the interface) run once with
+-- Debian's LuaSocket and once with sluice.socket as `socket`, and must print the same.
+-- Then, in this process: a frame loop with settimeout(0) never waits; blocking calls
+-- wait in net.wait and time out with the partial data; refused, unreachable-name,
+-- timed-out and early-closing peers; "*a" over a large stream; IPv6; an address in
+-- use; argument errors; inside an editor thread a blocking call yields instead.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+local socket = require "sluice.socket"
+h.need_hosts_file()
+
+local ROOT = os.getenv("SLUICE_ROOT") or "."
+local SCRIPTS = h.dir .. "scripts/"
+
+-- Debian's LuaSocket, as the system's lua5.4 finds it: the folders of socket/core.so
+-- and of socket/http.lua.
+local function debian_luasocket()
+  local p = assert(io.popen([[env -u LUA_PATH -u LUA_CPATH lua5.4 -e ']]
+    .. [[print(package.searchpath("socket.core", package.cpath) or "-") ]]
+    .. [[print(package.searchpath("socket.http", package.path) or "-")' 2>/dev/null]]))
+  local core, http = p:read("l"), p:read("l")
+  p:close()
+  local cdir = core and core:match("^(.*/)socket/core%.so$")
+  local ldir = http and http:match("^(.*/)socket/http%.lua$")
+  assert(cdir and ldir, "Debian's LuaSocket (package lua-socket) is not installed: run ./run.sh deps")
+  return cdir, ldir
+end
+
+-- Runs a script with the system's lua5.4 and Debian's LuaSocket. Returns ok, stdout, stderr.
+local function run_reference(script, ...)
+  local out = os.tmpname()
+  local args = {}
+  for i, a in ipairs({ ... }) do args[i] = h.shell_quote(a) end
+  local ok = os.execute(string.format("env -u LUA_PATH -u LUA_CPATH timeout -k 5 120 lua5.4 %s %s >%s 2>%s.err </dev/null",
+    h.shell_quote(script), table.concat(args, " "), h.shell_quote(out), h.shell_quote(out)))
+  local stdout, stderr = h.read_file(out) or "", h.read_file(out .. ".err") or ""
+  os.remove(out)
+  os.remove(out .. ".err")
+  return ok == true, stdout, stderr
+end
+
+-- The same script in the host under test with sluice.socket as `socket` (socket.http,
+-- ltn12 and mime.lua still come from Debian's LuaSocket; a host that cannot load its
+-- C part gets a stand-in mime, which these programs never call).
+local HARNESS = [[
+local script = table.remove(arg, 1)
+package.preload.socket = function() return require "sluice.socket" end
+if not pcall(require, "mime") then
+  package.loaded.mime = { b64 = function() error("mime is not available in this host") end }
+end
+arg[0] = script
+assert(loadfile(script))(table.unpack(arg))
+]]
+
+local function run_with_sluice(script, ...)
+  local cdir, ldir = debian_luasocket()
+  return h.run_lua_child(HARNESS, {
+    LUA_PATH = ROOT .. "/data/?.lua;" .. ldir .. "?.lua;" .. ldir .. "?/init.lua",
+    LUA_CPATH = (os.getenv("LUA_CPATH") or "") .. ";" .. cdir .. "?.so",
+  }, script, ...)
+end
+
+local function assert_same_output(script, ...)
+  local ok, want, err = run_reference(script, ...)
+  assert(ok, "the program failed with Debian's LuaSocket: " .. err .. want)
+  local ok2, got, err2 = run_with_sluice(script, ...)
+  assert(ok2, "the program failed with sluice.socket: " .. err2 .. got)
+  assert.are.equal(want, got)
+  return want
+end
+
+-- Counts the net.wait calls made while `fn` runs.
+local function count_waits(fn)
+  local real, n = net.wait, 0
+  net.wait = function(...)
+    n = n + 1
+    return real(...)
+  end
+  local ok, err = pcall(fn)
+  net.wait = real
+  if not ok then error(err, 0) end
+  return n
+end
+
+describe("sluice.socket", function()
+  after_each(function()
+    h.stop_all()
+  end)
+
+  describe("runs LuaSocket programs unchanged, with the same results as LuaSocket", function()
+    it("socket.http, ltn12 and an HTTP/1.0 client by hand", function()
+      local dir = h.temp_dir()
+      local f = assert(io.open(dir .. "/page.txt", "wb"))
+      f:write((h.random_bytes(300 * h.KiB):gsub("[^%w]", "x")))
+      f:close()
+      local server = h.start_server("http_test_server.py", string.format("%s %s %s",
+        h.shell_quote(h.python), h.shell_quote(h.tools .. "http_test_server.py"), h.shell_quote(dir)),
+        function(out) local p = out:match("^(%d+)\n") return p and math.tointeger(tonumber(p)) end)
+      local out = assert_same_output(SCRIPTS .. "luasocket_http.lua", "http://127.0.0.1:" .. server.port)
+      -- the reference did what the program asks (so the comparison means something)
+      assert.matches("get\t/page.txt\t200\tHTTP/1.1 200 OK\t307200\t", out, 1, true)
+      assert.matches("get\t/chunked/page.txt\t200\t", out, 1, true)
+      assert.matches("get\t/close/page.txt\t200\t", out, 1, true)
+      assert.matches("refused\tnil\tconnection refused\n", out, 1, true)
+      assert.matches("body\t307200\t307200\t", out, 1, true)
+    end)
+
+    it("a select-driven line chat and the corner cases of the TCP interface", function()
+      local out = assert_same_output(SCRIPTS .. "luasocket_chat.lua")
+      for _, line in ipairs {
+        "heard\t1\t[hello from 1] [hello from 2] [hello from 3]",
+        "partial\tnil\ttimeout\tabc", "joined\tdef\tnil\tnil", "count prefix\tnil\ttimeout\txxst",
+        "all again\tnil\tclosed\t", "refused\tnil\tconnection refused", "connect again\t1.0",
+        "protect\tnil\tstop after ping", "until closed\t1\tbye", "server close\t1.0\tnil\tclosed",
+      } do
+        assert.matches(line .. "\n", out, 1, true)
+      end
+    end)
+  end)
+
+  it("with settimeout(0), a frame loop exchanges lines and never waits", function()
+    local peer = h.start_peer("echo")
+    local c = socket.tcp()
+    assert.are.equal(1.0, c:settimeout(0))
+    local real_wait, waits, in_frame = net.wait, 0, false
+    net.wait = function(...)
+      if in_frame then waits = waits + 1 end
+      return real_wait(...)
+    end
+    local ok, err = pcall(function()
+      local want, got, state = {}, {}, "connecting"
+      for i = 1, 2000 do want[i] = "line " .. i end
+      local ok1, err1 = c:connect(peer.host, peer.port)   -- loopback may connect at once
+      assert.is_true(ok1 == 1 or err1 == "timeout", tostring(err1))
+      local frames = h.run_frames(function()
+        in_frame = true
+        local progressed = false
+        if state == "connecting" then
+          local _, w = socket.select(nil, { c }, 0)
+          if w[c] then
+            assert.are.equal(1.0, c:connect(peer.host, peer.port))
+            local sent = c:send(table.concat(want, "\r\n") .. "\r\n")
+            assert.are.equal(#table.concat(want, "\r\n") + 2.0, sent)
+            state, progressed = "reading", true
+          end
+        else
+          while true do
+            local line, lerr, partial = c:receive("*l")
+            if not line then
+              assert.are.equal("timeout", lerr)
+              if partial ~= "" then assert.is_nil(c:receive("*l", partial)) end
+              break
+            end
+            got[#got + 1], progressed = line, true
+          end
+        end
+        in_frame = false
+        return #got == #want or (state == "reading" and #got > #want), progressed
+      end, 30000)
+      assert.same(want, got)
+      assert.is_true(frames > 1)
+    end)
+    in_frame = false
+    net.wait = real_wait
+    c:close()
+    if not ok then error(err, 0) end
+    assert.are.equal(0, waits)
+  end)
+
+  it("blocks in net.wait for data, and times out with the partial line", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    local c = assert(socket.connect("127.0.0.1", srv:get_port()))
+    local other = assert(h.accept_one(srv))
+    assert(other:write("no newline yet"))
+    assert.are.equal(1.0, c:settimeout(0.2))
+    local r
+    local waits = count_waits(function() r = table.pack(c:receive("*l")) end)
+    assert.same({ nil, "timeout", "no newline yet", n = 3 }, r)
+    assert.is_true(waits > 0)
+    -- with no limit, a receive waits until the rest comes
+    c:settimeout(nil)
+    assert(other:write(", now\r\nnext"))
+    assert.are.equal("no newline yet, now", c:receive("*l", r[3]))
+    assert.are.equal("next", c:receive(4))
+    other:close()
+    assert.same({ nil, "closed", "", n = 3 }, table.pack(c:receive()))
+    c:close()
+    srv:close()
+  end)
+
+  it("reads a large stream with \"*a\", and a peer that ends early gives the partial data", function()
+    local total = h.scaled(8 * h.MiB)
+    local peer = h.start_peer("source", tostring(total))
+    local c = assert(socket.connect(peer.host, peer.port))
+    c:settimeout(30)
+    local all = c:receive("*a")
+    assert.are.equal(total, #all)
+    assert.is_true(all == h.pattern(0, total), "stream bytes differ")
+    assert.same({ nil, "closed", "", n = 3 }, table.pack(c:receive("*a")))
+    local received = c:getstats()
+    assert.are.equal(total + 0.0, received)
+    c:close()
+
+    local short = h.start_peer("source", "1000")
+    c = assert(socket.connect(short.host, short.port))
+    c:settimeout(10)
+    local data, err, partial = c:receive(5000)
+    assert.is_nil(data)
+    assert.are.equal("closed", err)
+    assert.is_true(partial == h.pattern(0, 1000), "partial bytes differ")
+    c:close()
+  end)
+
+  it("reports refused ports, unknown names and connect timeouts as LuaSocket does", function()
+    local port = h.closed_port()
+    assert.same({ nil, "connection refused", n = 2 }, table.pack(socket.connect("127.0.0.1", port)))
+    -- non-blocking: the failure shows at once or through select and a second connect
+    local c = socket.tcp()
+    c:settimeout(0)
+    local _, err1 = c:connect("127.0.0.1", port)
+    assert.is_true(err1 == "timeout" or err1 == "connection refused", err1)
+    local _, w = socket.select(nil, { c }, 10)
+    assert.are.equal(c, w[1])
+    assert.same({ nil, "connection refused", n = 2 }, table.pack(c:connect("127.0.0.1", port)))
+    assert.same({ nil, "closed", 0.0, n = 3 }, table.pack(c:send("x")))
+
+    assert.same({ nil, "host or service not provided, or not known", n = 2 },
+      table.pack(socket.connect("sluice-nope.test", 80)))
+
+    local hole = h.start_peer("blackhole")
+    c = socket.tcp()
+    c:settimeout(0.2)
+    assert.same({ nil, "timeout", n = 2 }, table.pack(c:connect(hole.host, hole.port)))
+    assert.same({ nil, "Operation already in progress", n = 2 }, table.pack(c:connect(hole.host, hole.port)))
+    c:close()
+  end)
+
+  it("servers: accept, names, an address in use, select over the server", function()
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local ip, port, family = s:getsockname()
+    assert.are.equal("127.0.0.1", ip)
+    assert.are.equal("string", type(port))
+    assert.are.equal("inet", family)
+    assert.same({ nil, "address already in use", n = 2 }, table.pack(socket.bind("127.0.0.1", port)))
+    s:settimeout(0)
+    assert.same({ nil, "timeout", n = 2 }, table.pack(s:accept()))
+    local c = assert(socket.connect("localhost", tonumber(port)))
+    local r = socket.select({ s }, nil, 10)
+    assert.are.equal(1.0, r[s])
+    local a = assert(s:accept())
+    assert.are.equal("tcp{client}", tostring(a):match("^tcp{%a+}"))
+    local pip, pport = a:getpeername()
+    local cip, cport = c:getsockname()
+    assert.are.equal(cip, pip)
+    assert.are.equal(cport, pport)
+    assert.are.equal(6.0, c:send("hello\n"))
+    a:settimeout(10)
+    assert.are.equal("hello", a:receive())
+    assert.is_false(a:dirty())
+    assert.are.equal("number", type(a:getfd()))
+    a:close()
+    assert.are.equal(-1, a:getfd())
+    c:close()
+    assert.are.equal(1.0, s:close())
+    assert.same({ nil, "closed", n = 2 }, table.pack(s:accept()))
+  end)
+
+  it("talks IPv6 through tcp6", function()
+    if not h.ipv6_loopback() then
+      pending("no ::1 on this machine")
+      return
+    end
+    local peer = h.start_peer("echo", nil, { ipv6 = true })
+    local c = socket.tcp6()
+    c:settimeout(10)
+    assert.are.equal(1.0, c:connect("::1", peer.port))
+    local ip, port, family = c:getpeername()
+    assert.same({ "::1", tostring(peer.port), "inet6" }, { ip, port, family })
+    assert.are.equal("inet6", c:getfamily())
+    c:send("six\n")
+    assert.are.equal("six", c:receive())
+    c:close()
+  end)
+
+  it("raises LuaSocket's argument errors", function()
+    local c = socket.tcp()
+    h.assert_raises("tcp{client} expected", function() c:receive() end)
+    h.assert_raises("tcp{client} expected", function() c:send("x") end)
+    h.assert_raises("tcp{server} expected", function() c:accept() end)
+    h.assert_raises("invalid timeout mode", function() c:settimeout(1, "x") end)
+    h.assert_raises("unsupported option `nope'", function() c:setoption("nope", true) end)
+    h.assert_raises("table expected", function() socket.select(42) end)
+    h.assert_raises("tcp{any} expected", function() socket.tcp().close({}) end)
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    local d = assert(socket.connect("127.0.0.1", port))
+    h.assert_raises("invalid receive pattern", function() d:receive("*x") end)
+    h.assert_raises("invalid receive pattern", function() d:receive(-1) end)
+    h.assert_raises("string expected", function() d:send(nil) end)
+    h.assert_raises("invalid option 'sideways'", function() d:shutdown("sideways") end)
+    assert.same({ nil, "option 'reuseport' is not supported by sluice.socket", n = 2 },
+      table.pack(d:setoption("reuseport", true)))
+    d:close()
+    s:close()
+  end)
+
+  it("inside an editor thread, a blocking receive yields to the editor instead of waiting", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    local c = assert(socket.connect("127.0.0.1", srv:get_port()))
+    local other = assert(h.accept_one(srv))
+    c:settimeout(30)
+    local saved = package.loaded.core
+    package.loaded.core = { add_thread = function() end }   -- what sluice looks for
+    local ok, err = pcall(function()
+      local line
+      local co = coroutine.create(function() line = c:receive() end)
+      local yields = 0
+      local waits = count_waits(function()
+        for _ = 1, 5 do
+          local resumed, v = coroutine.resume(co)
+          assert(resumed, v)
+          assert.are.equal("number", type(v))
+          yields = yields + 1
+        end
+      end)
+      assert.are.equal(0, waits)
+      assert(other:write("from the peer\n"))
+      h.wait_for(function()
+        local resumed, v = coroutine.resume(co)
+        assert(resumed, v)
+        return coroutine.status(co) == "dead"
+      end, 10000, 10)
+      assert.are.equal("from the peer", line)
+      assert.are.equal(5, yields)
+    end)
+    package.loaded.core = saved
+    c:close()
+    other:close()
+    srv:close()
+    if not ok then error(err, 0) end
+  end)
+end)

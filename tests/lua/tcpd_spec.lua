@@ -1,0 +1,385 @@
+-- tcpd_spec: sluice.tcpd, luafan's callback style on net. A server and clients made
+-- with it (echo paced by onsendready, both disconnect reasons, callback_self_first);
+-- external peers (a source that ends, a sink that gets what close() left queued);
+-- pause_read/resume_read; TLS clients (verified, self-signed refused, ssl_verifypeer =
+-- 0, ssl_host checked) and a TLS server; read, write and connect timeouts; refused
+-- ports, a full send queue, sending after the end; a resolver object; reconnect;
+-- update() never waits; in an editor, an editor thread dispatches; argument errors.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+local tcpd = require "sluice.tcpd"
+h.need_hosts_file()
+
+-- Runs tcpd.update() once per frame until done() is true (at most timeout_ms).
+local function run_until(done, timeout_ms)
+  h.run_frames(function()
+    tcpd.update()
+    return done(), false
+  end, timeout_ms or 20000)
+end
+
+-- Closes whatever a test left, and lets tcpd forget it.
+local function settle()
+  for _ = 1, 100 do
+    if tcpd.update() == 0 then return end
+    net.wait(10)
+  end
+end
+
+-- A tcpd echo server: returns serv, port, and the list of disconnect reasons it saw.
+local function echo_server(extra)
+  local reasons = {}
+  local args = {
+    host = "127.0.0.1", port = 0,
+    onaccept = function(apt)
+      apt:bind {
+        onread = function(data) apt:send(data) end,
+        ondisconnected = function(reason) reasons[#reasons + 1] = reason end,
+      }
+    end,
+  }
+  for k, v in pairs(extra or {}) do args[k] = v end
+  local serv, port = tcpd.bind(args)
+  assert(serv, port)
+  return serv, port, reasons
+end
+
+describe("sluice.tcpd", function()
+  after_each(function()
+    settle()
+    h.stop_all()
+  end)
+
+  it("a client and a server made with it: echo paced by onsendready, then both ends' reasons", function()
+    local serv, port, reasons = echo_server()
+    assert.are.equal(port, serv:get_port())
+    local total = h.scaled(4 * h.MiB, 512 * h.KiB)
+    local pool = h.random_bytes(total)
+    local sent, got, events = 0, {}, {}
+    local conn
+    local function send_more()
+      if sent < total then
+        local n = math.min(64 * 1024, total - sent)
+        assert(conn:send(pool:sub(sent + 1, sent + n)))
+        sent = sent + n
+      end
+    end
+    conn = tcpd.connect {
+      host = "127.0.0.1", port = port,
+      onconnected = function() events[#events + 1] = "connected" send_more() end,
+      onsendready = send_more,
+      onread = function(data) got[#got + 1] = data end,
+      ondisconnected = function(reason) events[#events + 1] = reason end,
+    }
+    local received = 0
+    run_until(function()
+      received = 0
+      for _, d in ipairs(got) do received = received + #d end
+      return received >= total
+    end, 60000)
+    assert.are.equal(total, received)
+    assert.is_true(table.concat(got) == pool, "echoed bytes differ")
+    assert.same({ "connected" }, events)
+    conn:close()
+    run_until(function() return #reasons == 1 end)
+    assert.same({ "client disconnected" }, reasons)
+    assert.same({ "connected" }, events)   -- no ondisconnected after close()
+
+    -- the server side closing: the client hears "server disconnected"
+    local ends = {}
+    local serv2 = assert(tcpd.bind { host = "127.0.0.1", onaccept = function(apt) apt:send("bye") apt:close() end })
+    local words = {}
+    tcpd.connect { host = "127.0.0.1", port = serv2:get_port(),
+      onread = function(d) words[#words + 1] = d end,
+      ondisconnected = function(reason) ends[#ends + 1] = reason end }
+    run_until(function() return #ends == 1 end)
+    assert.are.equal("bye", table.concat(words))
+    assert.same({ "server disconnected" }, ends)
+    serv:close()
+    serv2:close()
+  end)
+
+  it("callback_self_first passes the connection first, on both sides", function()
+    local seen = {}
+    local serv = assert(tcpd.bind {
+      host = "127.0.0.1", callback_self_first = true,
+      onaccept = function(s, apt)
+        seen.server = s
+        assert.are.equal("127.0.0.1", apt:remoteinfo().ip)
+        local ip, port = apt:bind { onread = function(self, data) self:send("<" .. data .. ">") end }
+        assert.are.equal(apt:remoteinfo().port, port)
+        seen.peer = ip
+      end,
+    })
+    local conn
+    conn = tcpd.connect {
+      host = "127.0.0.1", port = serv:get_port(), callback_self_first = true,
+      onconnected = function(self) seen.connected = self self:send("x") end,
+      onread = function(self, data) seen.conn, seen.data = self, data end,
+    }
+    run_until(function() return seen.data ~= nil end)
+    assert.are.equal(serv, seen.server)
+    assert.are.equal(conn, seen.connected)
+    assert.are.equal(conn, seen.conn)
+    assert.are.equal("<x>", seen.data)
+    assert.are.equal("127.0.0.1", seen.peer)
+    conn:close()
+    serv:close()
+  end)
+
+  it("external peers: all of a source's bytes before its end, and close() still delivers the queue", function()
+    local total = h.scaled(3 * h.MiB)
+    local source = h.start_peer("source", tostring(total))
+    local check, reason = h.pattern_checker(), nil
+    tcpd.connect { host = source.host, port = source.port,
+      onread = function(data) assert(check:feed(data)) end,
+      ondisconnected = function(r) reason = r end }
+    run_until(function() return reason ~= nil end, 30000)
+    assert.are.equal("server disconnected", reason)
+    assert.are.equal(total, check.offset)
+
+    local sink = h.start_peer("sink")
+    local data = h.random_bytes(h.scaled(4 * h.MiB, 2 * h.MiB))   -- more than net's 1 MiB buffer
+    local called = false
+    local conn = tcpd.connect { host = sink.host, port = sink.port, ondisconnected = function() called = true end }
+    assert.is_true(conn:send(data))
+    conn:close()
+    assert.same({ nil, "connection closed", "closed" }, { conn:send("late") })
+    local results
+    run_until(function() results = sink:sinks() return #results == 1 end, 30000)
+    assert.are.equal(#data, results[1].bytes)
+    assert.are.equal(h.hex64(h.fnv1a(data)), results[1].hash)
+    assert.is_false(called)
+  end)
+
+  it("pause_read stops onread until resume_read", function()
+    local total = h.scaled(8 * h.MiB, 4 * h.MiB)
+    local source = h.start_peer("source", tostring(total))
+    local got, done = 0, false
+    local conn
+    conn = tcpd.connect { host = source.host, port = source.port,
+      onread = function(data)
+        got = got + #data
+        if got >= 256 * 1024 then conn:pause_read() end
+      end,
+      ondisconnected = function() done = true end }
+    run_until(function() return conn.paused end)
+    local at_pause = got
+    for _ = 1, 30 do   -- frames go by; nothing is delivered while paused
+      tcpd.update()
+      net.wait(5)
+    end
+    assert.are.equal(at_pause, got)
+    assert.is_false(done)
+    conn.cb.onread = function(data) got = got + #data end
+    conn:resume_read()
+    run_until(function() return done end, 30000)
+    assert.are.equal(total, got)
+  end)
+
+  it("TLS clients: verified, a self-signed peer refused, ssl_verifypeer = 0, ssl_host checked", function()
+    local certs = h.tls_certs()
+    local good = h.start_tls_server("echo")
+    local function exchange(args)
+      local out = {}
+      local conn
+      args.onconnected = function() conn:send("tls ping") end
+      args.onread = function(d) out.data = (out.data or "") .. d end
+      args.ondisconnected = function(r) out.reason = r end
+      conn = tcpd.connect(args)
+      run_until(function() return out.data == "tls ping" or out.reason ~= nil end)
+      conn:close()
+      return out
+    end
+    local out = exchange { host = "127.0.0.1", port = good.port, ssl = true, cainfo = certs.ca }
+    assert.are.equal("tls ping", out.data)
+    out = exchange { host = "localhost", port = good.port, ssl = true, capath = certs.dir }
+    assert.are.equal("tls ping", out.data)
+
+    local selfsigned = h.start_tls_server("echo", nil, { cert = "selfsigned" })
+    out = exchange { host = "127.0.0.1", port = selfsigned.port, ssl = true, cainfo = certs.ca }
+    assert.is_nil(out.data)
+    assert.matches("certificate not trusted %(.*self%-signed%)", out.reason)
+    out = exchange { host = "127.0.0.1", port = selfsigned.port, ssl = true, ssl_verifypeer = 0 }
+    assert.are.equal("tls ping", out.data)
+
+    out = exchange { host = "127.0.0.1", port = good.port, ssl = true, cainfo = certs.ca, ssl_host = "other.test" }
+    assert.matches("wrong name", out.reason)
+    h.assert_raises("ssl_verifyhost = 0 with ssl_verifypeer = 1", function()
+      tcpd.connect { host = "127.0.0.1", port = good.port, ssl = true, ssl_verifyhost = 0 }
+    end)
+  end)
+
+  it("a TLS server made with tcpd.bind{ssl, cert, key}", function()
+    local certs = h.tls_certs()
+    local serv, port = echo_server { ssl = true, cert = certs:pem("good"), key = certs:key("good") }
+    local data
+    local conn
+    conn = tcpd.connect { host = "127.0.0.1", port = port, ssl = true, cainfo = certs.ca,
+      onconnected = function() conn:send("secret") end,
+      onread = function(d) data = (data or "") .. d end }
+    run_until(function() return data == "secret" end)
+    conn:close()
+    serv:close()
+  end)
+
+  it("read, write and connect timeouts end the connection with their reason", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    local reasons = {}
+    tcpd.connect { host = "127.0.0.1", port = srv:get_port(), read_timeout = 0.2,
+      ondisconnected = function(r) reasons.read = r end }
+    local silent = assert(h.accept_one(srv))
+    run_until(function() return reasons.read ~= nil end)
+    assert.are.equal("read timeout", reasons.read)
+
+    local conn = tcpd.connect { host = "127.0.0.1", port = srv:get_port(), write_timeout = 0.3,
+      ondisconnected = function(r) reasons.write = r end }
+    local stuck = assert(h.accept_one(srv))
+    stuck:pause_read()   -- the peer reads nothing: buffers fill and sending stops
+    local chunk = string.rep("w", 1024 * 1024)
+    run_until(function()
+      if conn.qbytes < 4 * 1024 * 1024 and conn.state ~= "dead" then conn:send(chunk) end
+      return reasons.write ~= nil
+    end, 30000)
+    assert.are.equal("write timeout", reasons.write)
+
+    local hole = h.start_peer("blackhole")
+    tcpd.connect { host = hole.host, port = hole.port, write_timeout = 0.2,
+      ondisconnected = function(r) reasons.connect = r end }
+    run_until(function() return reasons.connect ~= nil end)
+    assert.are.equal("write timeout", reasons.connect)
+    silent:close()
+    stuck:close()
+    srv:close()
+  end)
+
+  it("a refused port, a full send queue, an address in use", function()
+    local reason
+    local conn = tcpd.connect { host = "127.0.0.1", port = h.closed_port(),
+      ondisconnected = function(r) reason = r end }
+    run_until(function() return reason ~= nil end)
+    assert.matches("Connection refused", reason)
+    assert.same({ nil, "connection closed", "closed" }, { conn:send("x") })
+
+    local hole = h.start_peer("blackhole")
+    -- net's send buffer takes the first MiB; then the queue fills to max_send_queue
+    conn = tcpd.connect { host = hole.host, port = hole.port, max_send_queue = 70000 }
+    local piece = string.rep("a", 64 * 1024)
+    local ok, msg, code, sent = nil, nil, nil, 0
+    repeat
+      ok, msg, code = conn:send(piece)
+      if ok then sent = sent + #piece end
+    until not ok or sent > 64 * h.MiB
+    assert.is_nil(ok)
+    assert.matches("send queue full", msg)
+    assert.are.equal("limit", code)
+    assert.is_true(conn.qbytes > 0 and conn.qbytes <= 70000)
+    assert.is_true(sent >= h.MiB)
+    conn:close()
+
+    local serv, port = tcpd.bind { host = "127.0.0.1" }
+    local none, err, ecode = tcpd.bind { host = "127.0.0.1", port = port }
+    assert.is_nil(none)
+    assert.matches("Address already in use", err)
+    assert.is_string(ecode)
+    serv:close()
+  end)
+
+  it("uses a resolver object for the host, and reconnects", function()
+    local peer = h.start_peer("echo")
+    local asked = {}
+    local resolver = { resolve = function(_, host)
+      asked[#asked + 1] = host
+      if host == "nowhere.test" then return nil, "resolve nowhere.test: no such name" end
+      return net.resolve_address(peer.host)
+    end }
+    local got, reason = {}, nil
+    local conn
+    conn = tcpd.connect { host = "made-up.test", port = peer.port, resolver = resolver,
+      onconnected = function() conn:send("one") end,
+      onread = function(d) got[#got + 1] = d end }
+    run_until(function() return table.concat(got) == "one" end)
+    conn:reconnect()
+    conn.cb.onconnected = function() conn:send("two") end
+    run_until(function() return table.concat(got) == "onetwo" end)
+    conn:close()
+    assert.same({ "made-up.test", "made-up.test" }, asked)
+
+    tcpd.connect { host = "nowhere.test", port = peer.port, evdns = resolver,
+      ondisconnected = function(r) reason = r end }
+    run_until(function() return reason ~= nil end)
+    assert.are.equal("resolve nowhere.test: no such name", reason)
+  end)
+
+  it("update() never waits, with many connections in flight", function()
+    local serv, port = echo_server()
+    local count, done = 30, 0
+    for i = 1, count do
+      local conn
+      local text = "connection " .. i .. string.rep(".", i * 50)
+      local got = ""
+      conn = tcpd.connect { host = "127.0.0.1", port = port,
+        onconnected = function() conn:send(text) end,
+        onread = function(d)
+          got = got .. d
+          if got == text then done = done + 1 conn:close() end
+        end }
+    end
+    local real_wait, waits, in_frame = net.wait, 0, false
+    net.wait = function(...)
+      if in_frame then waits = waits + 1 end
+      return real_wait(...)
+    end
+    local ok, err = pcall(h.run_frames, function()
+      in_frame = true
+      tcpd.update()
+      in_frame = false
+      return done == count, false
+    end, 30000)
+    net.wait = real_wait
+    if not ok then error(err, 0) end
+    assert.are.equal(0, waits)
+    serv:close()
+  end)
+
+  it("in an editor, a thread of the editor dispatches the callbacks", function()
+    local peer = h.start_peer("echo")
+    local threads = {}
+    local saved = package.loaded.core
+    package.loaded.core = {
+      add_thread = function(fn) threads[#threads + 1] = coroutine.create(fn) end,
+      error = function(...) error(string.format(...)) end,
+    }
+    local ok, err = pcall(function()
+      local got
+      local conn
+      conn = tcpd.connect { host = peer.host, port = peer.port,
+        onconnected = function() conn:send("from the editor") end,
+        onread = function(d) got = d conn:close() end }
+      assert.are.equal(1, #threads)
+      assert(h.wait_for(function()
+        local resumed, v = coroutine.resume(threads[1])
+        assert(resumed, v)
+        return coroutine.status(threads[1]) == "dead"
+      end, 20000, 5))
+      assert.are.equal("from the editor", got)
+    end)
+    package.loaded.core = saved
+    if not ok then error(err, 0) end
+  end)
+
+  it("raises on wrong arguments", function()
+    h.assert_raises("table expected", function() tcpd.connect("127.0.0.1") end)
+    h.assert_raises("host must be a string", function() tcpd.connect { port = 1 } end)
+    h.assert_raises("port must be an integer 1..65535", function() tcpd.connect { host = "127.0.0.1", port = 70000 } end)
+    h.assert_raises("onread must be a function", function() tcpd.connect { host = "127.0.0.1", port = 1, onread = 1 } end)
+    h.assert_raises("read_timeout must be a number of seconds >= 0",
+      function() tcpd.connect { host = "127.0.0.1", port = 1, read_timeout = -1 } end)
+    h.assert_raises("ssl needs cert and key", function() tcpd.bind { ssl = true } end)
+    h.assert_raises("onaccept must be a function", function() tcpd.bind { onaccept = "x" } end)
+    local conn = tcpd.connect { host = "127.0.0.1", port = 1 }
+    h.assert_raises("string expected", function() conn:send({}) end)
+    conn:close()
+  end)
+end)

@@ -87,12 +87,23 @@ static bool ready(void) { return net__once(&once_state, global_init, NULL); }
 /* The library stays mapped from here on: background threads and finalizers
  * of objects may run its code after a host unloads it (editors dlclose a
  * native plugin when the table holding its handle is collected). */
+static atomic_int users;   /* net_init calls not yet paired with net_quit */
+
 int net_init(void) {
   if (!ready()) return -1;
   net__os_pin_library();
+  atomic_fetch_add(&users, 1);
   return 0;
 }
-void net_quit(void) {}
+
+/* The last user leaving turns host wake-ups off: a host tears down its SDL
+ * right after closing its Lua state, and nothing may push into it then. */
+void net_quit(void) {
+  int n = atomic_load(&users);
+  while (n > 0 && !atomic_compare_exchange_weak(&users, &n, n - 1)) {
+  }
+  if (n == 1) net__wake_stop();
+}
 
 double net_clock(void) { return (double)net__now_ns() / 1e9; }
 

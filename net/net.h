@@ -68,9 +68,11 @@ typedef struct net_result {
 } net_result;
 
 /* Engine setup: returns 0, or -1 when the engine cannot be set up. net_quit
- * pairs with it and never blocks. The I/O thread starts with the first
- * object and then stays parked for the life of the process; closing a
- * handle never waits for it (a lingering close finishes in the background). */
+ * pairs with it and never blocks; the last net_quit turns host wake-ups off
+ * (no SDL event or callback reaches the host after it returns). The I/O
+ * thread starts with the first object and then stays parked for the life of
+ * the process; closing a handle never waits for it (a lingering close
+ * finishes in the background). */
 NET_API int net_init(void);
 NET_API void net_quit(void);
 

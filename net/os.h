@@ -46,6 +46,8 @@ bool net__sem_wait(net_sem *s, int ms);
 uint64_t net__now_ms(void);
 uint64_t net__now_ns(void);
 void net__sleep_ms(unsigned ms);
+/* Gives the processor to another thread, for waits of a few instructions. */
+void net__yield(void);
 
 /* Runs init(arg) once per process; concurrent callers wait for the first.
  * *state is a zero-initialised static. Returns init's result (false: tried

@@ -210,6 +210,8 @@ void net__sleep_ms(unsigned ms) {
   }
 }
 
+void net__yield(void) { sched_yield(); }
+
 bool net__once(atomic_int *state, bool (*init)(void *), void *arg) {
   for (;;) {
     int s = atomic_load_explicit(state, memory_order_acquire);   /* pairs with the release below */
@@ -220,7 +222,7 @@ bool net__once(atomic_int *state, bool (*init)(void *), void *arg) {
       atomic_store_explicit(state, ok ? 2 : 0, memory_order_release);
       return ok;
     }
-    sched_yield();   /* another thread is inside init: it is quick */
+    net__yield();   /* another thread is inside init: it is quick */
   }
 }
 

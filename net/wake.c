@@ -34,6 +34,7 @@ typedef struct wake_cfg {
 
 static _Atomic(const wake_cfg *) current;
 static atomic_int host_woken;               /* a nudge is out and the host has not polled */
+static atomic_int nudging;                  /* publishers inside nudge(): net__wake_stop waits them out */
 static atomic_uint_fast64_t last_nudge;     /* ms, for the repeats */
 static atomic_long unread;                  /* objects with news their owners have not read */
 static atomic_uint polls;                   /* owner calls so far: a change means the host is awake */
@@ -102,10 +103,20 @@ static bool sdl_push(const wake_cfg *w) {
 
 /* ---- nudging ---------------------------------------------------------------- */
 
-static void nudge(const wake_cfg *w) {
+static void push_or_call(const wake_cfg *w) {
   atomic_store_explicit(&last_nudge, net__now_ms(), memory_order_relaxed);
   if (w->mode == NET_WAKE_CALLBACK) w->fn(w->ud);
   else if (!sdl_push(w)) atomic_store(&host_woken, 0);   /* queue full or filtered: try next time */
+}
+
+/* Announces itself, then reads the configuration again (both seq_cst):
+ * either net__wake_stop sees this nudge in flight and waits for it, or this
+ * nudge sees wake-ups off and calls nothing into a host that is shutting down. */
+static void nudge(void) {
+  atomic_fetch_add(&nudging, 1);
+  const wake_cfg *w = atomic_load(&current);
+  if (w && w->mode != NET_WAKE_OFF) push_or_call(w);
+  atomic_fetch_sub(&nudging, 1);
 }
 
 void net__wake_host(void) {
@@ -117,7 +128,7 @@ void net__wake_host(void) {
    * after its clear sees that, or our exchange sees its clear and nudges. */
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_exchange(&host_woken, 1)) return;
-  nudge(w);
+  nudge();
 }
 
 void net__host_polled(void) {
@@ -147,7 +158,7 @@ uint64_t net__wake_tick(uint64_t now) {
   uint64_t due = atomic_load_explicit(&last_nudge, memory_order_relaxed) + every;
   if (now < due) return due;
   quiet_nudges++;
-  nudge(w);
+  nudge();
   return now + every;
 }
 
@@ -199,6 +210,15 @@ int net_set_wakeup(net_wake_mode mode, void (*fn)(void *ud), void *ud, const cha
    * the mode, the function and its argument together */
   atomic_store_explicit(&current, w, memory_order_release);
   return 0;
+}
+
+/* The last user of the engine is gone (an editor's lua_close, before its
+ * SDL_Quit): no nudge may reach the host from here on, and none is left
+ * inside its SDL or callback when this returns. A push takes microseconds. */
+void net__wake_stop(void) {
+  atomic_store(&current, NULL);
+  while (atomic_load(&nudging)) net__yield();
+  atomic_store(&host_woken, 0);
 }
 
 uint32_t net_wakeup_event_type(void) {

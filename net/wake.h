@@ -17,5 +17,7 @@ void net__wake_host(void);
  * not looked since, or while something it has not read is waiting; returns
  * the next deadline (ms), 0: none. */
 uint64_t net__wake_tick(uint64_t now);
+/* net_quit of the last user: wake-ups off, none in flight on return. */
+void net__wake_stop(void);
 
 #endif

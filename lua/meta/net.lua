@@ -118,7 +118,8 @@ function net.get_local_addresses() end
 ---available or accept call), so a host that drops an event it was not ready
 ---for gets another. A light userdata that is a C function `void fn(void *ud)`
 ---(with `ud`) is called instead, on a background thread. `false` turns it
----off (the default).
+---off (the default). Closing the last Lua state that loaded the module turns
+---it off too: no event or call reaches the host after `lua_close` returns.
 ---Returns the event type and the SDL version (2 or 3) for `true`, `true` for
 ---the others, or `false, reason` when it cannot be done: a host that links
 ---SDL statically (the official Lite XL builds) exports no SDL to bind to.

@@ -68,6 +68,29 @@ describe("host libraries", function()
     net.set_wakeup(false)
   end)
 
+  it("sends nothing into the host's SDL once its Lua state is closed", function()
+    if not sdl then
+      pending("no SDL in this host")
+      return
+    end
+    -- a nudge is out and unanswered when the editor quits: without the stop,
+    -- the repeats would go on into an SDL being torn down
+    local code = [[
+      local net = require "net"
+      assert(net.set_wakeup(true))
+      local u = assert(net.open_udp("127.0.0.1", 0))
+      assert(u:send("127.0.0.1", u:get_port(), "x"))
+      assert(xl_host.sdl_wait(5000), "no event for the datagram")
+      assert(xl_host.sdl_wait(2000), "no repeated event")
+    ]]
+    local cmd = "XL_HOST_AFTER_CLOSE_MS=400 " .. h.shell_quote(os.getenv("SLUICE_LUA")) .. " -e "
+      .. h.shell_quote(code) .. " 2>&1"
+    local p = assert(io.popen(cmd))
+    local out = p:read("a")
+    p:close()
+    assert.equal("0", out:match("pushed after close: (%d+)"), out)
+  end)
+
   it("keeps its own TLS whatever mbedTLS the host exports", function()
     local certs = h.tls_certs()
     local echo = h.start_tls_server("echo")

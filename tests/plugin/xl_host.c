@@ -44,6 +44,8 @@
  *       xl_host.sdl_wait(ms) (the editor's SDL_WaitEventTimeout: true when an
  *       event came; ms < 0 waits for ever) and xl_host.sdl_stats() (version,
  *       pushed, valid, invalid, last_type, last_code).
+ *   XL_HOST_AFTER_CLOSE_MS=ms  with the SDL stub: after lua_close, wait ms
+ *       and print "pushed after close: N" (events the host would still get).
  *   LUAHOST_NO_DLCLOSE=1  keep plugins mapped at exit (leak reports).
  */
 #include <dirent.h>
@@ -241,6 +243,22 @@ static int sdl_stats(lua_State *L)
 		lua_setfield(L, -2, names[i]);
 	}
 	return 1;
+}
+
+/* XL_HOST_AFTER_CLOSE_MS=ms: after lua_close, watch the SDL stub that long
+ * and print how many events still came, as an editor tearing down its SDL
+ * right after lua_close would receive them. */
+static void report_after_close(void)
+{
+	const char *env = getenv("XL_HOST_AFTER_CLOSE_MS");
+	long before[6], after[6];
+
+	if (env == NULL || stub_stats == NULL)
+		return;
+	stub_stats(before);
+	usleep((useconds_t)atoi(env) * 1000);
+	stub_stats(after);
+	printf("pushed after close: %ld\n", after[1] - before[1]);
 }
 
 /* xl_host.load_native_plugin(name, path): Lite XL's f_load_native_plugin. */
@@ -814,6 +832,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", progname, msg ? msg : "(error)");
 	}
 	lua_close(L);
+	report_after_close();
 	free(served_list);
 	free(hidden_list);
 	fflush(stdout);

@@ -334,6 +334,21 @@ project "test_ring"
 	includedirs { "net" }
 	links { "pthread", "dl" }
 
+-- tests/unit/test_<name>.c: C unit tests of one engine part each (TAP on
+-- stdout), linked with the whole engine; the "unit" stage runs them all.
+for _, f in ipairs(os.matchfiles("tests/unit/test_*.c")) do
+	local name = path.getbasename(f)
+	if name ~= "test_ring" then
+		project(name)
+		kind "ConsoleApp"
+		files { f }
+		includedirs { "net" }
+		links { "sluice" }
+		links(MBEDTLS_LIBS)
+		links { "cares", "pthread", "dl", "m" }
+	end
+end
+
 -- peer: loopback test server used by the Lua specs (libc only).
 project "peer"
 	kind "ConsoleApp"

@@ -12,8 +12,8 @@
 # Modes: release (epoll, lua5.4), poll (poll backend, lua5.4), asan and tsan
 # (build/<mode>/luahost hosting the instrumented net.so). Stages per mode:
 # "layout" (release and poll only: tests/layout/, the layering rules and the
-# audit of the caller's system calls), "ring" (build/<cfg>/test_ring), "capi"
-# (tests/c_api/run.sh: the C API
+# audit of the caller's system calls), "unit" (tests/unit/run.sh: every
+# build/<cfg>/test_<name>, the C unit tests), "capi" (tests/c_api/run.sh: the C API
 # example and the host wake-up test), "fuzz" (asan only: scripts/fuzz.sh
 # --quick, each libFuzzer target briefly), "lua" (busted over
 # tests/lua/*_spec.lua) and "plugin" (tests/plugin/stage.sh: checks of the
@@ -277,12 +277,7 @@ for mode in "${modes[@]}"; do
 			run_stage "$mode" layout 300 bash -c "python3 tests/layout/check.py build/obj/$mode/sluice &&
 				python3 tests/layout/owner_syscalls.py $(lua_host "$mode") build/$mode" ;;
 		esac
-		if [ -x "$bin/test_ring" ]; then
-			run_stage "$mode" ring "$RING_TIMEOUT" "$ROOT/$bin/test_ring"
-		else
-			echo "$mode ring: $bin/test_ring is missing"
-			TOTAL_FAIL=$((TOTAL_FAIL + 1))
-		fi
+		run_stage "$mode" unit "$RING_TIMEOUT" bash tests/unit/run.sh "$ROOT/$bin"
 		run_stage "$mode" capi "$RING_TIMEOUT" bash tests/c_api/run.sh "$ROOT/$bin"
 		# a short, repeatable run of every fuzz target (they carry ASan+UBSan)
 		[ "$mode" = asan ] && run_stage "$mode" fuzz 900 bash scripts/fuzz.sh --quick

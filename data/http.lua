@@ -19,7 +19,8 @@
 --   body         request body (string); Content-Length is added
 --   timeout      whole exchange, redirects included, in ms (default 30000;
 --                -1: none)
---   max_size     largest response body accepted, in bytes (default: none)
+--   max_size     largest response body accepted, in bytes (default 64 MiB)
+--   allow_downgrade  follow a redirect from https to plain http (default false)
 --   ssl          TLS options for https (net.open_tcp's third argument;
 --                default true: verified TLS)
 --   max_redirects  redirects followed (default 5; 0: return the 3xx itself)
@@ -42,7 +43,10 @@
 -- Bodies: Content-Length, chunked transfer encoding, or until the server
 -- closes. Requests always ask for Connection: close. Redirects (301, 302, 303,
 -- 307, 308): up to max_redirects are followed, relative Locations resolved;
--- 303, and 301/302 after a POST, continue with a GET without body.
+-- 303, and 301/302 after a POST, continue with a GET without body. A redirect
+-- to another origin (scheme, host or port) drops the caller's Authorization,
+-- Cookie, Proxy-Authorization and Host headers; one from https to http fails
+-- (code "protocol") unless allow_downgrade is set.
 --
 -- http.fetch(url [, opts]) runs a request to the end and returns body, req or
 -- nil, message, req. Inside a coroutine it yields between polls
@@ -80,6 +84,10 @@ end
 local MAX_LINE = 64 * 1024          -- a status, header or chunk-size line
 local MAX_HEADERS = 256 * 1024      -- all headers of one response
 local READ_SIZE = 256 * 1024
+local MAX_TRAILERS = 64 * 1024      -- all trailer lines of a chunked body
+local DEFAULT_MAX_SIZE = 64 * 1024 * 1024
+-- headers that identify the caller to one origin only
+local ORIGIN_BOUND = { authorization = true, cookie = true, ["proxy-authorization"] = true, host = true }
 
 --------------------------------------------------------------------------------
 -- URLs
@@ -216,6 +224,7 @@ function Request:_start()
   self.status, self.reason, self.headers = nil, nil, nil
   self.received, self.total, self.parts = 0, nil, {}
   self.phase, self.buf, self.header_bytes, self.remaining, self.chunked = "status", "", 0, nil, false
+  self.trailer_bytes = 0
   local net = get_net()
   local ssl = nil
   if u.scheme == "https" then ssl = self.ssl == nil and true or self.ssl end
@@ -230,13 +239,29 @@ function Request:_start()
   self.out, self.out_pos = build_request(self), 1
 end
 
+-- Credentials stay with the origin they were given for.
+function Request:_leave_origin(to)
+  local from = self.parsed
+  if from.scheme == to.scheme and from.host:lower() == to.host:lower() and from.port == to.port then return end
+  for name in pairs(self.req_headers) do
+    if ORIGIN_BOUND[name:lower()] then self.req_headers[name] = nil end
+  end
+end
+
 function Request:_redirect(location)
   if self.redirects >= self.max_redirects then
     return self:_fail(string.format("too many redirects (more than %d)", self.max_redirects), "limit")
   end
+  local target = resolve_location(self.parsed, location)
+  local to, err = M.parse_url(target)
+  if not to then return self:_fail("bad redirect: " .. err, "protocol") end
+  if self.parsed.scheme == "https" and to.scheme == "http" and not self.allow_downgrade then
+    return self:_fail("redirect from https to http refused: " .. target .. " (set allow_downgrade)", "protocol")
+  end
+  self:_leave_origin(to)
   self:_close()
   local from = self.url
-  self.url = resolve_location(self.parsed, location)
+  self.url = target
   self.redirects = self.redirects + 1
   self.history[#self.history + 1] = { url = from, status = self.status, location = location }
   if self.status == 303 or ((self.status == 301 or self.status == 302) and self.method == "POST") then
@@ -297,16 +322,18 @@ function Request:_line(line)
     self.headers, self.phase = {}, "headers"
   elseif phase == "headers" then
     if line == "" then return self:_headers_done() end
-    local name, value = line:match("^([^:%s]+)%s*:%s*(.-)%s*$")
-    if not name then
+    local name, value = line:match("^([!#$%%&'*+.^_`|~%w-]+):[ \t]*(.-)[ \t]*$")
+    if not name or value:find("[\0-\8\10-\31\127]") then
       return self:_fail("bad header line: " .. string.format("%q", line:sub(1, 80)), "protocol")
     end
     name = name:lower()
     local old = self.headers[name]
     self.headers[name] = old and (old .. ", " .. value) or value
   elseif phase == "chunk_size" then
-    local hex = line:match("^%s*(%x+)")
-    local n = hex and #hex <= 15 and tonumber(hex, 16)
+    -- hex digits, then nothing but optional whitespace and ;extensions
+    local hex, rest = line:match("^(%x+)(.*)$")
+    local ok = rest and (rest == "" or rest:match("^[ \t]*;[^\0-\8\10-\31\127]*$"))
+    local n = ok and #hex <= 15 and tonumber(hex, 16)
     if not n then
       return self:_fail("bad chunk size line: " .. string.format("%q", line:sub(1, 80)), "protocol")
     end
@@ -320,6 +347,9 @@ function Request:_line(line)
     self.phase = "chunk_size"
   elseif phase == "trailers" then
     if line == "" then return self:_finish() end
+    if not line:match("^[!#$%%&'*+.^_`|~%w-]+:") or line:find("[\0-\8\10-\31\127]") then
+      return self:_fail("bad trailer line: " .. string.format("%q", line:sub(1, 80)), "protocol")
+    end
   end
 end
 
@@ -367,6 +397,11 @@ function Request:_feed(data)
         self.header_bytes = self.header_bytes + (e - pos + 1)
         if self.header_bytes > MAX_HEADERS then
           return self:_fail("response headers too large", "protocol")
+        end
+      elseif phase == "trailers" then
+        self.trailer_bytes = self.trailer_bytes + (e - pos + 1)
+        if self.trailer_bytes > MAX_TRAILERS then
+          return self:_fail("response trailers too large", "protocol")
         end
       end
       local line = buf:sub(pos, e - 1):gsub("\r$", "")
@@ -478,7 +513,8 @@ function M.request(opts)
     req_body = opts.body,
     ssl = opts.ssl,
     timeout = timeout,
-    max_size = int_opt("max_size", nil, 0),
+    max_size = int_opt("max_size", DEFAULT_MAX_SIZE, 0),
+    allow_downgrade = opts.allow_downgrade == true,
     max_redirects = int_opt("max_redirects", 5, 0),
     poll_bytes = int_opt("poll_bytes", 1024 * 1024, 1),
     redirects = 0,

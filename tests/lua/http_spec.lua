@@ -201,6 +201,76 @@ describe("http client", function()
     assert.matches("max_size", err, 1, true)
   end)
 
+  it("keeps credentials within their origin across redirects", function()
+    local other = start_http(dir)
+    local secret = { Authorization = "Bearer s3cret", Cookie = "id=1", ["Proxy-Authorization"] = "Basic x",
+      ["X-Keep"] = "yes" }
+    -- same origin: everything goes along
+    local req = assert(http.request{ url = base .. "/goto?" .. base .. "/echo", headers = secret })
+    local state, err = poll_to_end(req)
+    assert.equal("done", state, err)
+    assert.matches("\nauthorization: Bearer s3cret\n", req.body, 1, true)
+    assert.matches("\ncookie: id=1\n", req.body, 1, true)
+    -- another origin (another port): no Authorization, Cookie, Proxy-Authorization or Host
+    local to = "http://127.0.0.1:" .. other.port .. "/echo"
+    req = assert(http.request{ url = base .. "/goto?" .. to, headers = secret })
+    state, err = poll_to_end(req)
+    assert.equal("done", state, err)
+    assert.equal(to, req.url)
+    assert.not_matches("authorization", req.body)
+    assert.not_matches("cookie", req.body)
+    assert.matches("\nx-keep: yes\n", req.body, 1, true)
+    -- a caller's Host header stays with the first origin too
+    req = assert(http.request{ url = base .. "/goto?" .. to, headers = { Host = "pinned.test" } })
+    state, err = poll_to_end(req)
+    assert.equal("done", state, err)
+    assert.not_matches("pinned", req.body)
+    assert.matches("\nhost: 127.0.0.1:" .. other.port .. "\n", req.body, 1, true)
+    other:stop()
+  end)
+
+  -- Writes `bytes` as a whole response the server sends verbatim; returns its URL.
+  local function raw_response(name, bytes)
+    local f = assert(io.open(dir .. "/" .. name, "wb"))
+    f:write(bytes)
+    f:close()
+    return base .. "/raw/" .. name
+  end
+
+  it("refuses malformed chunk sizes, header names with NUL and endless trailers", function()
+    local cases = {
+      { "chunk5zzz", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5zzz\r\nhello\r\n0\r\n\r\n",
+        "bad chunk size line" },
+      { "nulname", "HTTP/1.1 200 OK\r\nX-A\0b: 1\r\nContent-Length: 2\r\n\r\nok", "bad header line" },
+      { "nulvalue", "HTTP/1.1 200 OK\r\nX-A: 1\0\r\nContent-Length: 2\r\n\r\nok", "bad header line" },
+      { "spacename", "HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 2\r\n\r\nok", "bad header line" },
+      { "trailers", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+        .. string.rep("X-Trailer: 0123456789abcdef\r\n", 8192) .. "\r\n", "trailers too large" },
+    }
+    for _, c in ipairs(cases) do
+      local req = assert(http.request(raw_response(c[1], c[2])))
+      local state, err, code = poll_to_end(req)
+      assert.equal("failure", state, c[1])
+      assert.equal("protocol", code, c[1] .. ": " .. tostring(err))
+      assert.matches(c[3], err, 1, true)
+    end
+    -- chunk extensions (with whitespace before them) are still fine
+    local req = assert(http.request(raw_response("chunkext",
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ;name=v\r\nhello\r\n0\r\n\r\n")))
+    local state, err = poll_to_end(req)
+    assert.equal("done", state, err)
+    assert.equal("hello", req.body)
+  end)
+
+  it("caps bodies at 64 MiB by default", function()
+    local req = assert(http.request(raw_response("huge",
+      "HTTP/1.1 200 OK\r\nContent-Length: 68719476736\r\n\r\n")))
+    local state, err, code = poll_to_end(req)
+    assert.equal("failure", state)
+    assert.equal("limit", code)
+    assert.matches("max_size 67108864", err, 1, true)
+  end)
+
   it("times out a stalled response", function()
     local t0 = net.clock()
     local req = assert(http.request{ url = base .. "/stall", timeout = 300 })
@@ -314,6 +384,22 @@ describe("http client", function()
       local state, _, code = poll_to_end(req)
       assert.equal("failure", state)
       assert.equal("tls-verify", code)
+    end)
+
+    it("refuses a redirect from https to http unless allow_downgrade is set", function()
+      local url = tls_base .. "/goto?" .. base .. "/echo"
+      local req = assert(http.request{ url = url, ssl = { ca_file = certs.ca },
+        headers = { Authorization = "Bearer s3cret" } })
+      local state, err, code = poll_to_end(req)
+      assert.equal("failure", state)
+      assert.equal("protocol", code)
+      assert.matches("from https to http refused", err, 1, true)
+      req = assert(http.request{ url = url, ssl = { ca_file = certs.ca }, allow_downgrade = true,
+        headers = { Authorization = "Bearer s3cret" } })
+      state, err = poll_to_end(req)
+      assert.equal("done", state, err)
+      assert.matches("^GET /echo\n", req.body)
+      assert.not_matches("authorization", req.body)
     end)
 
     it("keeps the ssl options across a redirect to https", function()

@@ -25,6 +25,9 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
   /stall                   headers with Content-Length 100, then 10 bytes,
                            then nothing for 30 s
   /short/NAME              Content-Length of the file + 1000, the file, close
+  /goto?URL                302 to URL (anything after the ?)
+  /raw/NAME                the bytes of the file NAME as the whole response
+                           (status line and headers included), then close
 """
 import argparse
 import os
@@ -136,6 +139,15 @@ class Handler(SimpleHTTPRequestHandler):
             for k, v in self.headers.items():
                 head += "%s: %s\n" % (k.lower(), v)
             return self._simple(200, head.encode() + b"\n" + body)
+        if p == "/goto":
+            return self._simple(302, b"found\n", [("Location", self.path.partition("?")[2])])
+        if p.startswith("/raw/"):
+            data = self._file(p[len("/raw/"):])
+            if data is None:
+                return self._simple(404, b"no such file\n")
+            self.wfile.write(data)
+            self.close_connection = True
+            return True
         if p == "/post-then-get":
             self._read_body()
             return self._simple(303, b"see other\n", [("Location", "/echo")])

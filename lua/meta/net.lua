@@ -7,8 +7,10 @@
 -- Wrong argument types or impossible values raise a Lua error; run-time
 -- failures return `nil, message, code` (or the status `"failure", message, code`).
 -- Codes: "closed", "refused", "reset", "timeout", "unreachable", "dns", "tls",
--- "tls-verify", "limit", "invalid", "protocol" (a framed message the peer got
--- wrong), and "io" for any other system error.
+-- "tls-verify", "limit" (a cap or the process's resources reached: buffers,
+-- queues, descriptors, memory), "invalid" (options no connection could use:
+-- an unreadable certificate file, an empty path, a bind that failed), "protocol"
+-- (a framed message the peer got wrong), and "io" for any other system error.
 
 ---@class net
 ---@field _VERSION string
@@ -41,7 +43,7 @@ function net.resolve_address(host) end
 
 ---@class net.conn_options
 ---@field ssl? boolean|net.tls_options
----@field connect_timeout? integer ms for resolving, connecting and the TLS handshake; then `"failure", "connect ...: timed out after N ms (connect_timeout)", "timeout"`
+---@field connect_timeout? integer ms for resolving, connecting and the TLS handshake (default 30000, so a peer that never answers cannot hold a connection "waiting" for ever; 0: none); then `"failure", "connect ...: timed out after N ms (connect_timeout)", "timeout"`
 ---@field idle_timeout? integer ms without a byte in or out once established; then `"failure", "recv ...: idle for N ms (idle_timeout)", "timeout"`
 ---@field nodelay? boolean TCP_NODELAY (default false)
 ---@field keepalive? boolean|integer SO_KEEPALIVE; a number also sets the idle seconds before probes
@@ -455,7 +457,10 @@ local server = {}
 
 ---The next accepted connection (`"success"`, or `"waiting"` while its TLS
 ---handshake runs), nil when none is waiting, `nil, message, code` once the
----server failed or was closed.
+---server failed or was closed. When the process is out of file descriptors,
+---`nil, message, "limit"`: the server backs off (50 ms doubling to 1 s),
+---waiting connections stay in the kernel's backlog, and accepting resumes by
+---itself once descriptors free up.
 ---@return net.tcp|nil conn
 ---@return string? message
 ---@return net.code? code

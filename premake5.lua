@@ -374,6 +374,14 @@ project "c_api_example"
 	links(MBEDTLS_LIBS)
 	links { "cares", "pthread", "dl", "m" }
 
+project "close_nowait"
+	kind "ConsoleApp"
+	files { "tests/c_api/close_nowait.c" }
+	includedirs { "net" }
+	links { "sluice" }
+	links(MBEDTLS_LIBS)
+	links { "cares", "pthread", "dl", "m" }
+
 project "wakeup_race"
 	kind "ConsoleApp"
 	files { "tests/c_api/wakeup_race.c" }

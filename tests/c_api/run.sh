@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The C API stage: the example against a loopback echo peer, then the host
-# wake-up test. TAP on stdout. Usage: tests/c_api/run.sh BUILD_DIR
+# The C API stage: the example against a loopback echo peer, the host wake-up
+# tests, and the close that never waits. TAP on stdout. Usage: tests/c_api/run.sh BUILD_DIR
 set -u
 bin=${1:?usage: $0 BUILD_DIR}
 rounds=1000
@@ -17,3 +17,4 @@ else
 fi
 "$bin/wakeup_test" "$rounds"
 "$bin/wakeup_race" 3
+"$bin/close_nowait"

@@ -86,10 +86,19 @@ static bool add_localhost(net_addr *a) {
 
 /* ---- the hosts file (hosts lane) ------------------------------------------------- */
 
+/* A slow test entry "*.x.test" stands for every name under x.test. */
+static bool name_match(const char *name, const char *host, bool wildcard) {
+  if (wildcard && name[0] == '*' && name[1] == '.') {
+    size_t hl = strlen(host), nl = strlen(name + 1);
+    return hl > nl && strcasecmp(host + hl - nl, name + 1) == 0;
+  }
+  return strcasecmp(name, host) == 0;
+}
+
 /* The answers for a->host in a hosts-format file: its addresses added to a.
  * Test entries (SLUICE_HOSTS_FILE) may name "hang" or "delay=MS:IP" instead
- * of an address: a lookup the DNS lane must do, slowly. *slow gets the
- * entry. Returns false when the file cannot be read. */
+ * of an address (and "*.domain" names): a lookup the DNS lane must do,
+ * slowly. *slow gets the entry. Returns false when the file cannot be read. */
 static bool scan_hosts(net_addr *a, const char *path, char *slow, size_t slow_len) {
   FILE *f = fopen(path, "r");
   if (!f) return false;
@@ -97,10 +106,11 @@ static bool scan_hosts(net_addr *a, const char *path, char *slow, size_t slow_le
   while (fgets(line, sizeof line, f)) {
     char *save = NULL, *ip = strtok_r(line, " \t\r\n", &save);
     if (!ip || ip[0] == '#') continue;
+    net_sockaddr sa;
+    bool is_ip = net__ip_parse(ip, strlen(ip), &sa);
     for (char *name; (name = strtok_r(NULL, " \t\r\n", &save)) && name[0] != '#';) {
-      net_sockaddr sa;
-      if (strcasecmp(name, a->host) != 0) continue;
-      if (net__ip_parse(ip, strlen(ip), &sa)) net__addr_add(a, &sa.sa, net__sa_len(&sa));
+      if (!name_match(name, a->host, !is_ip && slow)) continue;
+      if (is_ip) net__addr_add(a, &sa.sa, net__sa_len(&sa));
       else if (slow && !slow[0]) snprintf(slow, slow_len, "%s", ip);
     }
   }

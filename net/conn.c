@@ -28,8 +28,8 @@ static net_conn *conn_start(net_conn *c, const net_conn_opts *o, const char *hos
   return c;
 }
 
-net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const char **err,
-                       net_err *code) {
+net_conn *net__conn_open_linked(net_addr *a, uint16_t port, const net_conn_opts *o, net_io *link,
+                                const char **err, net_err *code) {
   net_err ignored;
   if (!code) code = &ignored;
   *code = NET_E_INVALID;
@@ -39,7 +39,13 @@ net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const
   if (!c) return *err = "out of memory", NULL;
   c->addr = net_addr_ref(a);
   c->port = port;
+  c->link = link;   /* before the first kick publishes the object */
   return conn_start(c, o, a->host, err, code);
+}
+
+net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const char **err,
+                       net_err *code) {
+  return net__conn_open_linked(a, port, o, NULL, err, code);
 }
 
 net_conn *net_unix_open(const char *path, const net_conn_opts *o, const char **err, net_err *code) {

@@ -95,6 +95,9 @@ struct net_conn {
   atomic_int tls_ready;
   net_sockaddr cur;                 /* the peer; final once SUCCESS is published */
   net_sockaddr local;               /* likewise, our end */
+  net_io *link;                     /* a protocol on the I/O thread owning this connection
+                                       (set before its first kick): kicked with its news
+                                       instead of a host being told */
   /* I/O thread only */
   conn_io io;
   net_sock fd;
@@ -116,6 +119,16 @@ struct net_conn {
   net_tls *tls;
   size_t tls_wlen;                  /* a blocked TLS write: repeat with this length */
 };
+
+/* conn.c: a connection owned by a protocol on the I/O thread (HTTP,
+ * WebSockets): `link` is kicked with its news, and the protocol drives it
+ * with the owner API (net_conn_read/write/close...) from the I/O thread.
+ * Open it on the I/O thread (in the link's own kick), so the protocol holds
+ * the handle before any news. Kicks hold a reference to the link; after
+ * net_conn_close the connection kicks it no more once the I/O thread has
+ * taken the close. */
+net_conn *net__conn_open_linked(net_addr *a, uint16_t port, const net_conn_opts *o, net_io *link,
+                                const char **err, net_err *code);
 
 /* conn_loop.c: lifetime, and accepted connections for server.c. */
 net_conn *net__conn_new(const net_conn_opts *o, int refs);

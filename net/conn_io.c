@@ -69,6 +69,13 @@ void net__conn_finish(net_conn *c) {
   if (c->owner_gone) net__io_retire(&c->obj);
 }
 
+/* Something changed for the owner: a host polling from its frame loop is
+ * told through the engine; a protocol on the I/O thread is kicked. */
+static void news(net_conn *c) {
+  if (c->link) net__engine_kick(c->link);
+  else net__io_publish(&c->obj);
+}
+
 void net__conn_where(const net_conn *c, char *buf, size_t len) {
   if (c->unix_path) snprintf(buf, len, "unix:%s", c->unix_path);
   else net__sa_str(&c->cur, buf, len, true);
@@ -79,7 +86,7 @@ void net__conn_fail(net_conn *c, net_err code, const char *msg) {
     net__seterr(&c->err, code, "%s", msg);
     /* release: err is complete before anyone can see FAILURE */
     atomic_store_explicit(&c->state, NET_FAILURE, memory_order_release);
-    net__io_publish(&c->obj);
+    news(c);
   }
   net__conn_finish(c);
 }
@@ -140,7 +147,7 @@ static void established(net_conn *c) {
   if (!c->owner_gone) {
     /* release: peer, endpoints and tls_info are set before SUCCESS is visible */
     atomic_store_explicit(&c->state, NET_SUCCESS, memory_order_release);
-    net__io_publish(&c->obj);
+    news(c);
   }
   net__conn_interest(c);
   net__conn_send(c);
@@ -248,7 +255,7 @@ static void peer_closed(net_conn *c) {
   if (!c->owner_gone) {
     /* release: every committed byte is visible before the flag */
     atomic_store_explicit(&c->rx_eof, 1, memory_order_release);
-    net__io_publish(&c->obj);
+    news(c);
   }
   net__conn_interest(c);
 }
@@ -256,7 +263,7 @@ static void peer_closed(net_conn *c) {
 static void got_bytes(net_conn *c, size_t n) {
   atomic_fetch_add_explicit(&c->bytes_in, n, memory_order_relaxed);
   if (c->idle_timeout_ms) c->last_io = net__now_ms();
-  net__io_publish(&c->obj);
+  news(c);
 }
 
 /* Decrypts into rx until mbedTLS would block or rx is full. No byte budget:
@@ -444,7 +451,8 @@ static void sent(net_conn *c, size_t n) {
   ring_consume(&c->tx, n);
   atomic_fetch_add_explicit(&c->bytes_out, n, memory_order_relaxed);
   if (c->idle_timeout_ms) c->last_io = net__now_ms();
-  net__engine_activity();   /* room to write: news, but nothing to read */
+  if (c->link) net__engine_kick(c->link);   /* room to write */
+  else net__engine_activity();   /* room to write: news, but nothing to read */
 }
 
 void net__conn_send(net_conn *c) {

@@ -64,6 +64,7 @@ static void conn_destroy(net_io *io) { net__conn_destroy(CONN(io)); }
  * within the linger time, then close. */
 static void begin_close(net_conn *c) {
   c->owner_gone = true;
+  c->link = NULL;           /* a protocol owning it hears no more from it */
   net__io_seen(&c->obj);    /* what it published since the owner's close is nobody's news */
   c->exit_counted = true;   /* the closer counted it in (net__engine_closing) */
   ring_destroy(&c->rx);   /* the owner is done with it; a lingering close discards input */

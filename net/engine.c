@@ -173,7 +173,9 @@ void net__engine_kick(net_io *io) {
   /* release: kick_next and the owner's prior writes reach the I/O thread's exchange */
   while (!atomic_compare_exchange_weak_explicit(&E.kicks, &top, io, memory_order_release,
                                                 memory_order_relaxed));
-  net__engine_wake();
+  /* the I/O thread kicking itself (a protocol driving its connection) runs
+   * the kick before it polls again: no wake-up needed */
+  if (!net__thread_is_io()) net__engine_wake();
 }
 
 static void run_kicks(void) {
@@ -413,6 +415,7 @@ int net__engine_set_interest(net_sock fd, int *registered, int mask, net_io *io)
 }
 
 static int poll_timeout(uint64_t next) {
+  if (atomic_load_explicit(&E.kicks, memory_order_relaxed)) return 0;   /* kicks of our own */
   if (!next) return -1;
   uint64_t now = net__now_ms();
   if (next <= now) return 0;
@@ -432,6 +435,7 @@ static int io_main(void *unused) {
   (void)unused;
   static net_poll_event ev[MAX_EVENTS];
   net__thread_background();
+  net__thread_mark_io();
   for (;;) {
     run_kicks();
     if (atomic_exchange(&E.resolved, 0)) run_awaiting();

@@ -48,6 +48,10 @@ uint64_t net__now_ns(void);
 void net__sleep_ms(unsigned ms);
 /* Gives the processor to another thread, for waits of a few instructions. */
 void net__yield(void);
+/* The engine's I/O thread marks itself; anyone may ask which thread it is
+ * (owner calls made by a protocol running on the I/O thread behave as such). */
+void net__thread_mark_io(void);
+bool net__thread_is_io(void);
 
 /* Runs init(arg) once per process; concurrent callers wait for the first.
  * *state is a zero-initialised static. Returns init's result (false: tried

@@ -212,6 +212,10 @@ void net__sleep_ms(unsigned ms) {
 
 void net__yield(void) { sched_yield(); }
 
+static _Thread_local bool is_io_thread;
+void net__thread_mark_io(void) { is_io_thread = true; }
+bool net__thread_is_io(void) { return is_io_thread; }
+
 bool net__once(atomic_int *state, bool (*init)(void *), void *arg) {
   for (;;) {
     int s = atomic_load_explicit(state, memory_order_acquire);   /* pairs with the release below */

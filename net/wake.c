@@ -132,6 +132,7 @@ void net__wake_host(void) {
 }
 
 void net__host_polled(void) {
+  if (net__thread_is_io()) return;   /* a protocol on the I/O thread, not the host */
   /* a plain increment: racing owners may lose one, but never leave it unchanged */
   atomic_store_explicit(&polls, atomic_load_explicit(&polls, memory_order_relaxed) + 1, memory_order_relaxed);
   if (!atomic_load_explicit(&host_woken, memory_order_relaxed)) return;

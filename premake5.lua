@@ -367,6 +367,17 @@ project "raw_recv"
 	kind "ConsoleApp"
 	files { "tests/bench/raw_recv.c" }
 
+-- bench_http_parse: MB/s of the HTTP parsers and inflate (tests/bench/http_parse.lua).
+project "bench_http_parse"
+	kind "ConsoleApp"
+	files { "tests/bench/http_parse.c" }
+	includedirs { "net" }
+	links { "sluice" }
+	links(MBEDTLS_LIBS)
+	links { "cares" }
+	uselibs(ZLIB_LIBS)
+	links { "pthread", "dl", "m" }
+
 -- mbedtls_recv: blocking mbedTLS client baseline for the TLS benchmark.
 project "mbedtls_recv"
 	kind "ConsoleApp"

@@ -69,8 +69,8 @@ void http_head_reset(http_head *h);
 
 /* Feeds the next len bytes of the stream. HTTP_MORE: all taken (*used = len).
  * HTTP_DONE: the head ended after *used of these bytes (the rest is body or the next
- * message). HTTP_ERROR: h->err says what; further feeds keep failing. Splitting the
- * stream differently gives the same outcome. */
+ * message). HTTP_ERROR: h->err says what (*used means nothing then); further feeds
+ * keep failing. Splitting the stream differently gives the same outcome. */
 http_result http_head_feed(http_head *h, const char *data, size_t len, size_t *used);
 
 /* After HTTP_DONE. */
@@ -128,7 +128,8 @@ void http_chunked_free(http_chunked *c);
  * the body bytes among them (*body_len of them, maybe 0; a slice of data). At most
  * one slice per call: loop while HTTP_MORE and bytes remain. HTTP_DONE: the body and
  * its trailer ended after *used bytes (the rest belongs to the next message).
- * HTTP_ERROR: c->err says what. */
+ * HTTP_ERROR: c->err says what (*used means nothing then). Splitting the stream
+ * differently gives the same body and outcome. */
 http_result http_chunked_feed(http_chunked *c, const char *data, size_t len, size_t *used,
                               const char **body, size_t *body_len);
 

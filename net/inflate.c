@@ -123,8 +123,8 @@ static void stream_end(net_inflate *f) {
 static int run(net_inflate *f, const unsigned char *in, size_t *i, size_t in_len,
                unsigned char *out, size_t *o, size_t out_cap, bool *progress) {
   size_t room = out_cap - *o;
-  if (f->max_out && room > f->max_out - f->out_total + 1)   /* one past the cap tells */
-    room = (size_t)(f->max_out - f->out_total + 1);
+  uint64_t left = f->max_out - f->out_total;
+  if (f->max_out && left < room) room = (size_t)left + 1;   /* one past the cap tells */
   size_t avail_in = in_len - *i;
   f->z->next_in = (unsigned char *)(uintptr_t)(in + *i);
   f->z->avail_in = avail_in > UINT32_MAX ? UINT32_MAX : (uInt)avail_in;

@@ -87,6 +87,10 @@ local MBEDTLS_LIBS = { "mbedtls", "mbedx509", "mbedcrypto" }
 local MBEDTLS_STATIC = { libfile("libmbedtls.a"), libfile("libmbedx509.a"), libfile("libmbedcrypto.a") }
 -- c-ares (custom resolvers): shared for net.so, linked into the plugin like mbedTLS
 local CARES_STATIC = libfile("libcares.a")
+-- zlib (HTTP gzip/deflate, permessage-deflate): shared for net.so, linked into the
+-- plugin like mbedTLS
+local ZLIB_LIBS = pkgconfig("libs", "zlib", "-lz")
+local ZLIB_STATIC = libfile("libz.a")
 
 -- Apply linker flags from pkg-config: -lfoo -> links, -Lx -> libdirs.
 local function uselibs(list)
@@ -220,12 +224,14 @@ project "net"
 	files { "lua/*.c" }
 	buildoptions(LUA_CFLAGS)
 	links(MBEDTLS_LIBS)
-	links { "cares", "pthread", "dl" }
+	links { "cares" }
+	uselibs(ZLIB_LIBS)
+	links { "pthread", "dl" }
 	linkoptions { "-Wl,--version-script=lua/exports.map" }
 
 ------------------------------------------------------------------------------
 -- libsluice.a: the engine alone, for hosts that use the C API (net/net.h)
--- without Lua. Link it with mbedtls, mbedx509, mbedcrypto, cares, pthread and dl.
+-- without Lua. Link it with mbedtls, mbedx509, mbedcrypto, cares, z, pthread and dl.
 ------------------------------------------------------------------------------
 project "sluice"
 	kind "StaticLib"
@@ -255,7 +261,7 @@ project "net_plugin"
 	buildoptions { "-include build/gen/lua_shim.h" }
 	linkoptions { "-Wl,--version-script=plugin/exports.map", "-Wl,--exclude-libs,ALL" }
 	linkoptions(MBEDTLS_STATIC)
-	linkoptions { CARES_STATIC }
+	linkoptions { CARES_STATIC, ZLIB_STATIC }
 	links { "pthread", "dl" }
 	for _, c in ipairs(CONFIGS) do
 		filter { "configurations:" .. c }
@@ -345,7 +351,9 @@ for _, f in ipairs(os.matchfiles("tests/unit/test_*.c")) do
 		includedirs { "net" }
 		links { "sluice" }
 		links(MBEDTLS_LIBS)
-		links { "cares", "pthread", "dl", "m" }
+		links { "cares" }
+		uselibs(ZLIB_LIBS)
+		links { "pthread", "dl", "m" }
 	end
 end
 
@@ -358,6 +366,17 @@ project "peer"
 project "raw_recv"
 	kind "ConsoleApp"
 	files { "tests/bench/raw_recv.c" }
+
+-- bench_http_parse: MB/s of the HTTP parsers and inflate (tests/bench/http_parse.lua).
+project "bench_http_parse"
+	kind "ConsoleApp"
+	files { "tests/bench/http_parse.c" }
+	includedirs { "net" }
+	links { "sluice" }
+	links(MBEDTLS_LIBS)
+	links { "cares" }
+	uselibs(ZLIB_LIBS)
+	links { "pthread", "dl", "m" }
 
 -- mbedtls_recv: blocking mbedTLS client baseline for the TLS benchmark.
 project "mbedtls_recv"
@@ -372,7 +391,9 @@ project "c_api_example"
 	includedirs { "net" }
 	links { "sluice" }
 	links(MBEDTLS_LIBS)
-	links { "cares", "pthread", "dl", "m" }
+	links { "cares" }
+	uselibs(ZLIB_LIBS)
+	links { "pthread", "dl", "m" }
 
 project "close_nowait"
 	kind "ConsoleApp"
@@ -388,7 +409,9 @@ project "wakeup_race"
 	includedirs { "net" }
 	links { "sluice" }
 	links(MBEDTLS_LIBS)
-	links { "cares", "pthread", "dl", "m" }
+	links { "cares" }
+	uselibs(ZLIB_LIBS)
+	links { "pthread", "dl", "m" }
 
 project "wakeup_test"
 	kind "ConsoleApp"
@@ -398,4 +421,6 @@ project "wakeup_test"
 	links { "sluice" }
 	uselibs(SDL2_LIBS)
 	links(MBEDTLS_LIBS)
-	links { "cares", "pthread", "dl", "m" }
+	links { "cares" }
+	uselibs(ZLIB_LIBS)
+	links { "pthread", "dl", "m" }

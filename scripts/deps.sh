@@ -21,6 +21,7 @@ PACKAGES=(
 	strace            # the audit of the caller's system calls (tests/layout)
 	binutils          # nm and readelf, for the plugin's import and export checks
 	libc-ares-dev     # custom resolvers (net.create_resolver): c-ares on the I/O thread
+	zlib1g-dev        # gzip/deflate HTTP bodies and permessage-deflate (net/inflate.c)
 	lua-cjson         # the baseline of the JSON benchmark (tests/bench/json.lua)
 	clang             # libFuzzer for the fuzz targets (scripts/fuzz.sh)
 )

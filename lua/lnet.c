@@ -89,6 +89,8 @@ static int l_get_stats(lua_State *L) {
   lua_setfield(L, -2, "buffer_bytes");
   lua_pushinteger(L, (lua_Integer)s.chunks);
   lua_setfield(L, -2, "chunks");
+  lua_pushinteger(L, (lua_Integer)s.http);
+  lua_setfield(L, -2, "http");
   return 1;
 }
 
@@ -161,6 +163,7 @@ NET_API int luaopen_net(lua_State *L) {
       {"open_unix", lnet_open_unix_fn},
       {"create_server", lnet_create_server},
       {"create_resolver", lnet_create_resolver},
+      {"http_request", lnet_http_request},
       {"get_local_addresses", l_get_local_addresses},
       {"clock", l_clock},
       {"wait", l_wait},
@@ -188,13 +191,14 @@ NET_API int luaopen_net(lua_State *L) {
   lnet_open_server(L);
   lnet_open_json(L);
   lnet_open_resolver(L);
+  lnet_open_http(L);
   luaL_newlibtable(L, funcs);
   uint64_t *seen = lua_newuserdatauv(L, sizeof *seen, 0);
   *seen = 0;
   net_wait_activity_since(seen, 0);   /* start from now, not from process start */
   luaL_setfuncs(L, funcs, 1);
   lnet_json_funcs(L);
-  lua_pushliteral(L, "sluice 0.1");
+  lua_pushliteral(L, "sluice " NET_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushboolean(L, net_tls_has_13());
   lua_setfield(L, -2, "tls13");

@@ -18,6 +18,7 @@
 #define LNET_UDP "net.udp"
 #define LNET_DGRAM "net.datagram"
 #define LNET_RESOLVER "net.resolver"
+#define LNET_HTTP "net.http"
 
 /* Pushes "waiting" / "success" / "failure", message, code; returns the count. */
 int lnet_push_result(lua_State *L, net_result r);
@@ -53,10 +54,17 @@ typedef struct lnet_server_args {
   lnet_tls_args tls;
 } lnet_server_args;
 
+typedef struct lnet_http_args {
+  net_http_opts o;
+  lnet_tls_args tls;
+} lnet_http_args;
+
 /* Option tables (lopts.c); raise on unknown keys and wrong types. */
 void lnet_check_tls_table(lua_State *L, int arg, lnet_tls_args *a, bool server);
 void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a);   /* open_tcp's 3rd */
 void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a);
+/* net.http_request's table; leaves values on the stack that must stay until the call. */
+void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a);
 
 /* An empty net.tcp pushed before the connection exists (so a memory error
  * leaks nothing), then filled with one the caller hands over (accept). */
@@ -84,5 +92,7 @@ int lnet_create_resolver(lua_State *L);
 net_resolver *lnet_check_resolver(lua_State *L, int i);   /* raises when closed */
 net_resolver *lnet_resolver_of(lua_State *L, int i);      /* NULL when closed */
 void lnet_json_funcs(lua_State *L);
+void lnet_open_http(lua_State *L);
+int lnet_http_request(lua_State *L);
 
 #endif

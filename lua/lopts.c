@@ -1,6 +1,7 @@
 /* lopts.c: reads the option tables of open_tcp, open_unix, starttls and
  * create_server into the engine's structs (owner thread). Strings stay owned
  * by the Lua tables, which are on the stack until the engine copies them. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lnet.h"
@@ -220,4 +221,68 @@ void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
   lua_getfield(L, arg, "ssl");
   a->o.tls = check_ssl_value(L, lua_gettop(L), argn, &a->tls, true);
   lua_pop(L, 1);
+}
+
+/* ---- net.http_request's options ---------------------------------------------- */
+
+static const char *const http_keys[] = {"url", "method", "headers", "body", "timeout", "connect_timeout",
+                                        "idle_timeout", "max_redirects", "max_size", "decompress",
+                                        "allow_downgrade", "ssl", "buffer_size", NULL};
+
+static int name_order(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* {name = value} as name, value, ..., NULL, names sorted (the request is the
+ * same text every time). The array and the value strings are held by two
+ * values left on the stack. */
+static const char **http_headers(lua_State *L, int arg) {
+  size_t n = 0;
+  if (lua_getfield(L, arg, "headers") == LUA_TNIL) return NULL;
+  if (!lua_istable(L, -1)) luaL_argerror(L, arg, "option 'headers' must be a table {name = value}");
+  int t = lua_gettop(L);
+  for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+    int vt = lua_type(L, -1);
+    if (lua_type(L, -2) != LUA_TSTRING || (vt != LUA_TSTRING && vt != LUA_TNUMBER))
+      luaL_argerror(L, arg, "headers must map names (strings) to strings or numbers");
+    n++;
+  }
+  const char **pairs = lua_newuserdatauv(L, (2 * n + 1) * sizeof *pairs, 0);
+  lua_createtable(L, (int)n, 0);   /* the values as strings, kept alive */
+  size_t i = 0;
+  for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) pairs[2 * i++] = lua_tostring(L, -2);
+  qsort(pairs, n, 2 * sizeof *pairs, name_order);   /* names sit at even slots: sort pairs */
+  for (i = 0; i < n; i++) {
+    lua_getfield(L, t, pairs[2 * i]);
+    pairs[2 * i + 1] = lua_tostring(L, -1);   /* a number becomes a string here */
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  pairs[2 * n] = NULL;
+  return pairs;
+}
+
+void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
+  memset(a, 0, sizeof *a);
+  luaL_checktype(L, arg, LUA_TTABLE);
+  check_keys(L, arg, arg, http_keys, "http_request");
+  if (!(a->o.url = opt_string(L, arg, arg, "url"))) luaL_argerror(L, arg, "option 'url' is required");
+  a->o.method = opt_string(L, arg, arg, "method");
+  int bt = lua_getfield(L, arg, "body");
+  if (bt == LUA_TSTRING) a->o.body = lua_tolstring(L, -1, &a->o.body_len);
+  else if (bt != LUA_TNIL) luaL_argerror(L, arg, "option 'body' must be a string");
+  lua_pop(L, 1);   /* the table keeps it */
+  lua_Integer t = opt_int(L, arg, arg, "timeout", 0, 0x7fffffff, -1);
+  a->o.timeout_ms = t < 0 ? 0 : t == 0 ? -1 : (int)t;   /* absent: the default; 0: none */
+  lua_Integer ct = opt_int(L, arg, arg, "connect_timeout", 0, 0x7fffffff, -1);
+  a->o.connect_timeout_ms = ct < 0 ? 0 : ct == 0 ? -1 : (int)ct;
+  a->o.idle_timeout_ms = (int)opt_int(L, arg, arg, "idle_timeout", 0, 0x7fffffff, 0);
+  a->o.max_redirects = (int)opt_int(L, arg, arg, "max_redirects", 0, 100, -1);
+  a->o.max_size = (uint64_t)opt_int(L, arg, arg, "max_size", 1, (lua_Integer)1 << 53, 0);
+  a->o.no_decompress = opt_bool(L, arg, arg, "decompress") == 0;
+  a->o.allow_downgrade = opt_bool(L, arg, arg, "allow_downgrade") == 1;
+  a->o.buffer_size = (size_t)opt_int(L, arg, arg, "buffer_size", 16384, 1 << 30, 0);
+  lua_getfield(L, arg, "ssl");
+  a->o.tls = check_ssl_value(L, lua_gettop(L), arg, &a->tls, false);   /* the table stays on the stack */
+  if (a->tls.bad) luaL_argerror(L, arg, a->tls.bad);
+  a->o.headers = http_headers(L, arg);
 }

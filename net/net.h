@@ -37,7 +37,8 @@ typedef enum net_status {
   X(LIMIT, "limit", "out of resources")                      \
   X(INVALID, "invalid", "invalid argument")                  \
   X(IO, "io", "input/output error")                          \
-  X(PROTOCOL, "protocol", "protocol error")
+  X(PROTOCOL, "protocol", "protocol error")                  \
+  X(CANCELLED, "cancelled", "cancelled")
 
 typedef enum net_err {
 #define NET_ERR_ENUM(name, code, text) NET_E_##name,
@@ -110,6 +111,7 @@ typedef struct net_stats {
   size_t servers;       /* listening servers alive */
   size_t udp;           /* UDP sockets alive in the engine */
   size_t addresses;     /* address objects alive */
+  size_t http;          /* HTTP exchanges alive */
   size_t buffer_bytes;  /* ring memory held by all connections and UDP sockets */
   size_t chunks;        /* buffer chunks handed out */
 } net_stats;
@@ -330,6 +332,70 @@ NET_API int net_frame_write(net_conn *c, net_frame_kind kind, const void *data, 
  * bytes and nothing seen so far is wrong; -1 with *why (static text) for a
  * malformed block or one longer than NET_LSP_HEADER_MAX. */
 NET_API long net_lsp_header(const char *p, size_t n, uint64_t *body, const char **why);
+
+/* ---- HTTP client (http.c, http_io.c) -----------------------------------------
+ * One HTTP/1.1 exchange run on the I/O thread: request, response head, body
+ * (Content-Length, chunked or until close; gzip/deflate decoded), redirects.
+ * The owner polls it like a connection; the body comes through a bounded
+ * buffer (the server is slowed down when the owner reads slowly). */
+typedef struct net_http net_http;
+#define NET_VERSION "0.1"
+
+typedef struct net_http_opts {
+  const char *url;                 /* http:// or https:// */
+  const char *method;              /* NULL: "GET"; an upper-case token */
+  const char *const *headers;      /* name, value, name, value, ..., NULL */
+  const void *body;                /* NULL: no body */
+  size_t body_len;
+  int timeout_ms;                  /* the whole exchange; 0: 300000, < 0: none */
+  int connect_timeout_ms;          /* per connection, as net_conn_opts */
+  int idle_timeout_ms;             /* no byte in or out for this long; 0: none */
+  int max_redirects;               /* < 0: 5; 0: a 3xx is the response */
+  uint64_t max_size;               /* the largest body; 0: 64 MiB */
+  int no_decompress;               /* 1: no Accept-Encoding added, the body as sent */
+  int allow_downgrade;             /* 1: follow a redirect from https to http */
+  const net_tls_opts *tls;         /* for https (redirects too); NULL: verified defaults */
+  size_t buffer_size;              /* body bytes held for the owner; 0: 1 MiB */
+} net_http_opts;
+
+typedef struct net_http_response {
+  int status;
+  const char *reason;
+  size_t nfields;                  /* header fields, names in lower case, in order */
+  const char *const *names;
+  const char *const *values;
+  const char *url;                 /* where it came from, after redirects */
+  int redirects;
+} net_http_response;
+
+typedef struct net_http_progress {
+  uint64_t received;               /* body bytes as the server sent them (encoded) */
+  uint64_t total;                  /* Content-Length, or 0 when unknown (has_total 0) */
+  uint64_t sent, send_total;       /* request body bytes */
+  int has_total;
+} net_http_progress;
+
+/* Starts the exchange; returns at once. NULL with *err and *code
+ * (NET_E_INVALID for a URL or option it cannot use). The caller owns the
+ * handle until net_http_close. */
+NET_API net_http *net_http_request(const net_http_opts *o, const char **err, net_err *code);
+/* WAITING, SUCCESS (the whole body arrived; unread bytes stay readable), or
+ * FAILURE with a message naming the request ("http 127.0.0.1:8080 GET /x:
+ * body ended after 10 of 100 bytes") and a code (NET_E_TIMEOUT, NET_E_LIMIT,
+ * NET_E_PROTOCOL, NET_E_CANCELLED, or a connection's). */
+NET_API net_result net_http_status(net_http *h);
+NET_API net_result net_http_wait(net_http *h, int timeout_ms);   /* until not WAITING */
+/* 1 and *out once the final response's head arrived (valid while h is
+ * open), else 0. */
+NET_API int net_http_get_response(net_http *h, net_http_response *out);
+NET_API net_http_progress net_http_get_progress(net_http *h);
+/* Body bytes: the count, 0 when none has arrived yet, NET_READ_EOF after the
+ * last byte of a successful exchange, NET_READ_ERROR once failed and drained. */
+NET_API long net_http_read(net_http *h, void *buf, size_t max);
+/* Fails the exchange with NET_E_CANCELLED (unless it already ended). */
+NET_API void net_http_cancel(net_http *h);
+/* Ends the exchange if it still runs and releases the handle. Never blocks. */
+NET_API void net_http_close(net_http *h);
 
 /* ---- Servers ------------------------------------------------------------- */
 typedef struct net_server net_server;

@@ -15,6 +15,7 @@ net_stats net_get_stats(void) {
       .servers = atomic_load(&net__live_servers),
       .udp = atomic_load(&net__live_udp),
       .addresses = atomic_load(&net__live_addrs),
+      .http = atomic_load(&net__live_http),
       .buffer_bytes = cs.live * NET_CHUNK_SIZE,
       .chunks = cs.live,
   };

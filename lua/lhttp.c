@@ -1,0 +1,131 @@
+/* lhttp.c: the net.http request object of the Lua binding (owner thread):
+ * net.http_request(opts) and its polling methods. The exchange itself runs
+ * on the I/O thread. */
+#include <string.h>
+
+#include "lnet.h"
+
+#define READ_DEFAULT (1 << 20)
+#define READ_STACK 16384
+
+typedef struct lhttp {
+  net_http *h;   /* NULL once closed */
+} lhttp;
+
+static net_http *check(lua_State *L) {
+  lhttp *u = luaL_checkudata(L, 1, LNET_HTTP);
+  if (!u->h) luaL_argerror(L, 1, "request is closed");
+  return u->h;
+}
+
+int lnet_http_request(lua_State *L) {
+  lnet_http_args a;
+  lnet_check_http_opts(L, 1, &a);
+  lhttp *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->h = NULL;
+  luaL_setmetatable(L, LNET_HTTP);
+  const char *err;
+  net_err code;
+  u->h = net_http_request(&a.o, &err, &code);
+  if (!u->h) return lnet_fail(L, err, code);
+  return 1;
+}
+
+static int http_get_status(lua_State *L) { return lnet_push_result(L, net_http_status(check(L))); }
+
+static int http_wait(lua_State *L) {
+  net_http *h = check(L);
+  return lnet_push_result(L, net_http_wait(h, lnet_opt_timeout(L, 2)));
+}
+
+/* status, headers (lower-case names; a repeated one as a list), reason, url */
+static int http_get_response(lua_State *L) {
+  net_http_response r;
+  if (!net_http_get_response(check(L), &r)) return lua_pushnil(L), 1;
+  lua_pushinteger(L, r.status);
+  lua_createtable(L, 0, (int)r.nfields);
+  for (size_t i = 0; i < r.nfields; i++) {
+    int t = lua_getfield(L, -1, r.names[i]);
+    if (t == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_pushstring(L, r.values[i]);
+    } else if (t == LUA_TSTRING) {   /* the second one: a list of both */
+      lua_createtable(L, 2, 0);
+      lua_insert(L, -2);
+      lua_rawseti(L, -2, 1);
+      lua_pushstring(L, r.values[i]);
+      lua_rawseti(L, -2, 2);
+    } else {
+      lua_pushstring(L, r.values[i]);
+      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    }
+    lua_setfield(L, -2, r.names[i]);
+  }
+  lua_pushstring(L, r.reason);
+  lua_pushstring(L, r.url);
+  return 4;
+}
+
+/* received, total (nil when unknown), sent, send_total */
+static int http_get_progress(lua_State *L) {
+  net_http_progress p = net_http_get_progress(check(L));
+  lua_pushinteger(L, (lua_Integer)p.received);
+  if (p.has_total) lua_pushinteger(L, (lua_Integer)p.total);
+  else lua_pushnil(L);
+  lua_pushinteger(L, (lua_Integer)p.sent);
+  lua_pushinteger(L, (lua_Integer)p.send_total);
+  return 4;
+}
+
+/* Body bytes: "" when none yet, nil at the end, nil, msg, code on failure. */
+static int http_read(lua_State *L) {
+  net_http *h = check(L);
+  lua_Integer max = luaL_optinteger(L, 2, READ_DEFAULT);
+  luaL_argcheck(L, max >= 1 && max <= (lua_Integer)1 << 30, 2, "max must be 1..2^30");
+  char stack[READ_STACK];
+  luaL_Buffer b;
+  char *buf = max <= READ_STACK ? stack : luaL_buffinitsize(L, &b, (size_t)max);
+  long n = net_http_read(h, buf, (size_t)max);
+  if (n == NET_READ_EOF) return lua_pushnil(L), 1;
+  if (n == NET_READ_ERROR) {
+    net_result r = net_http_status(h);
+    return lnet_fail(L, r.msg, r.err);
+  }
+  if (max <= READ_STACK) lua_pushlstring(L, buf, (size_t)n);
+  else luaL_pushresultsize(&b, (size_t)n);
+  return 1;
+}
+
+static int http_cancel(lua_State *L) {
+  net_http_cancel(check(L));
+  return 0;
+}
+
+static int http_close(lua_State *L) {
+  lhttp *u = luaL_checkudata(L, 1, LNET_HTTP);
+  if (u->h) net_http_close(u->h);
+  u->h = NULL;
+  return 0;
+}
+
+static int http_tostring(lua_State *L) {
+  lhttp *u = luaL_checkudata(L, 1, LNET_HTTP);
+  if (!u->h) return lua_pushliteral(L, "net.http(closed)"), 1;
+  net_http_response r;
+  static const char *const names[] = {"waiting", "success", "failure"};
+  net_result st = net_http_status(u->h);
+  if (net_http_get_response(u->h, &r)) lua_pushfstring(L, "net.http(%d %s, %s)", r.status, r.url, names[st.status]);
+  else lua_pushfstring(L, "net.http(%s)", names[st.status]);
+  return 1;
+}
+
+void lnet_open_http(lua_State *L) {
+  static const luaL_Reg methods[] = {
+      {"get_status", http_get_status}, {"wait", http_wait},   {"get_response", http_get_response},
+      {"get_progress", http_get_progress}, {"read", http_read}, {"cancel", http_cancel},
+      {"close", http_close},           {NULL, NULL},
+  };
+  static const luaL_Reg meta[] = {
+      {"__gc", http_close}, {"__close", http_close}, {"__tostring", http_tostring}, {NULL, NULL}};
+  lnet_new_class(L, LNET_HTTP, methods, meta, 0);
+}

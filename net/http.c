@@ -1,0 +1,120 @@
+/* http.c: the owner API of HTTP exchanges (net_http_*). Owner thread: it
+ * touches only the body ring and atomics, and hands the rest to the I/O
+ * thread by a kick. */
+#include <string.h>
+
+#include "alloc.h"
+#include "http.h"
+#include "wake.h"
+
+static void request(net_http *h, int bit) {
+  atomic_fetch_or(&h->requests, bit);
+  net__engine_kick(&h->obj);
+}
+
+static net_http *setup(const net_http_opts *o, const char **err, net_err *code) {
+  static _Thread_local char why[NET_URL_WHY_MAX];
+  net_http *h = net__aligned(sizeof *h);
+  *code = NET_E_LIMIT;
+  if (!h) return *err = "out of memory", NULL;
+  memset(h, 0, sizeof *h);
+  *code = NET_E_INVALID;
+  if (!net__url_parse(o->url, strlen(o->url), &h->url, why, sizeof why)) *err = why;
+  else if (strcmp(h->url.scheme, "http") && strcmp(h->url.scheme, "https"))
+    *err = "only http:// and https:// URLs can be requested";
+  else if (h->url.has_userinfo)
+    *err = "credentials in the URL are not sent: give an Authorization header";
+  else if (net__http_req_copy(&h->req, o, err))
+    return h;
+  net__http_req_free(&h->req);
+  net__free_aligned(h);
+  return NULL;
+}
+
+net_http *net_http_request(const net_http_opts *o, const char **err, net_err *code) {
+  net_err ignored;
+  if (!code) code = &ignored;
+  *code = NET_E_INVALID;
+  if (!o || !o->url) return *err = "a URL is required", NULL;
+  net_http *h = setup(o, err, code);
+  if (!h) return NULL;
+  ring_init(&h->body, o->buffer_size ? o->buffer_size : NET_RING_DEFAULT_CAP);
+  net__io_init(&h->obj, &net__http_ops, 2);   /* the owner's and the I/O thread's */
+  atomic_init(&h->state, NET_WAITING);
+  http_head_init(&h->head, HTTP_HEAD_RESPONSE, 0, 0);
+  h->method = h->req.method;
+  h->send_body = h->req.body != NULL;
+  atomic_store(&h->send_total, h->req.body_len);
+  atomic_fetch_add(&net__live_http, 1);
+  if (!net__engine_acquire()) {
+    net__io_unref(&h->obj);
+    net__io_unref(&h->obj);
+    *code = NET_E_LIMIT;
+    return *err = "cannot start the I/O thread", NULL;
+  }
+  net__engine_kick(&h->obj);
+  return h;
+}
+
+net_result net_http_status(net_http *h) {
+  net__host_polled();
+  /* acquire: pairs with the release stores of the state; err is complete */
+  int st = atomic_load_explicit(&h->state, memory_order_acquire);
+  if (st != NET_WAITING && ring_used(&h->body) == 0) net__io_seen(&h->obj);
+  if (st == NET_FAILURE) return (net_result){NET_FAILURE, h->err.code, h->err.msg};
+  return (net_result){(net_status)st, NET_E_NONE, ""};
+}
+
+static bool not_waiting(void *h) {
+  return atomic_load_explicit(&((net_http *)h)->state, memory_order_acquire) != NET_WAITING;
+}
+
+net_result net_http_wait(net_http *h, int timeout_ms) {
+  net__wait_until(not_waiting, h, timeout_ms);
+  return net_http_status(h);
+}
+
+int net_http_get_response(net_http *h, net_http_response *out) {
+  net__host_polled();
+  /* acquire: pairs with the release in publish_head */
+  http_resp *r = atomic_load_explicit(&h->resp, memory_order_acquire);
+  if (!r) return 0;
+  *out = r->r;
+  return 1;
+}
+
+net_http_progress net_http_get_progress(net_http *h) {
+  net__host_polled();
+  return (net_http_progress){atomic_load(&h->received), atomic_load(&h->total), atomic_load(&h->sent),
+                             atomic_load(&h->send_total), atomic_load(&h->has_total)};
+}
+
+long net_http_read(net_http *h, void *buf, size_t max) {
+  net__host_polled();
+  size_t n = ring_read(&h->body, buf, max);
+  if (n > 0) {
+    /* seq_cst fence: pairs with the one in room(): the I/O thread sees the
+     * space, or we see its pause and kick */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&h->body_paused) && atomic_exchange(&h->body_paused, 0)) request(h, HREQ_RESUME);
+    return (long)n;
+  }
+  /* acquire: every body byte was committed before the final state */
+  int st = atomic_load_explicit(&h->state, memory_order_acquire);
+  if (st == NET_WAITING) {
+    net__io_seen(&h->obj);
+    return 0;
+  }
+  if ((n = ring_read(&h->body, buf, max)) > 0) return (long)n;   /* raced in before the state */
+  net__io_seen(&h->obj);
+  return st == NET_SUCCESS ? NET_READ_EOF : NET_READ_ERROR;
+}
+
+void net_http_cancel(net_http *h) { request(h, HREQ_CANCEL); }
+
+void net_http_close(net_http *h) {
+  net__io_seen(&h->obj);
+  request(h, HREQ_CLOSE);
+  net__io_unref(&h->obj);
+  net__engine_release();
+}

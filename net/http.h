@@ -1,0 +1,109 @@
+/* http.h: the HTTP client exchange, shared by
+ *   http.c      the owner API (net_http_*): rings and atomics only;
+ *   http_io.c   the I/O thread: connection, request, response, redirects;
+ *   http_body.c the I/O thread: body framing, decoding, the owner's buffer;
+ *   http_req.c  any thread: the request's copy of the caller's options, and
+ *               the request text.
+ * Calls go down that list only. */
+#ifndef SLUICE_HTTP_H
+#define SLUICE_HTTP_H
+
+#include "conn.h"
+#include "http_parse.h"
+#include "inflate.h"
+#include "ring.h"
+#include "url.h"
+
+#define HTTP_DEFAULT_TIMEOUT_MS 300000
+#define HTTP_DEFAULT_MAX_SIZE ((uint64_t)64 << 20)
+#define HTTP_DEFAULT_REDIRECTS 5
+#define HTTP_MAX_RATIO 1000u        /* decoded / encoded, past the inflate floor */
+#define HTTP_STAGE 16384            /* body bytes between framing and decoding */
+
+enum { HREQ_CANCEL = 1, HREQ_CLOSE = 2, HREQ_RESUME = 4 };
+
+typedef enum http_phase {
+  HP_START,      /* no connection yet (first attempt, or after a redirect) */
+  HP_EXCHANGE,   /* request going out, response head coming in */
+  HP_BODY,       /* the response body */
+  HP_DONE        /* ended: the state says how */
+} http_phase;
+
+/* The final response head, published once (immutable, freed with the request). */
+typedef struct http_resp {
+  net_http_response r;
+  /* names, values, reason and url point into the same allocation */
+} http_resp;
+
+/* What the caller asked for, copied (immutable once the request starts). */
+typedef struct http_req {
+  char *method;
+  size_t nhdr;
+  char **names, **values;      /* the caller's headers, as given */
+  char *body;
+  size_t body_len;
+  int timeout_ms, connect_timeout_ms, idle_timeout_ms, max_redirects;
+  uint64_t max_size;
+  bool decompress, allow_downgrade;
+  net_tls_opts *tls;           /* deep copy, or NULL */
+  size_t buffer_size;
+} http_req;
+
+struct net_http {
+  net_ring body;                        /* I/O thread produces decoded body, owner consumes */
+  _Alignas(NET_CACHELINE) net_io obj;
+  atomic_int state;                     /* net_status */
+  atomic_int requests;                  /* HREQ_* from the owner */
+  atomic_int body_paused;               /* the body ring was full: the owner's read kicks */
+  _Atomic(http_resp *) resp;            /* the final head, once it arrived */
+  atomic_uint_fast64_t received, total, sent, send_total;
+  atomic_int has_total;
+  net_error err;                        /* before FAILURE is published */
+  http_req req;
+  /* I/O thread only */
+  http_phase phase;
+  net_url url;                          /* the current target */
+  char where[NET_URL_HOST_MAX + 16];    /* "host:port" for messages */
+  int redirects;
+  const char *method;                   /* the caller's, or GET after a 303 */
+  net_conn *c;
+  char *out;                            /* the request text being written */
+  size_t out_len, out_pos, head_len;
+  bool send_body;                       /* this attempt sends the caller's body */
+  http_head head;
+  size_t head_bytes;                    /* of the head being parsed */
+  bool started;                         /* the first kick came: the timeout runs */
+  http_framing framing;
+  http_chunked chunked;
+  uint64_t body_left;                   /* HTTP_BODY_LENGTH: encoded bytes still due */
+  char *stage;                          /* HTTP_STAGE bytes: framed-off body not yet decoded */
+  size_t stage_len, stage_pos;
+  bool framed_end;                      /* the framing ended: what is staged is the rest */
+  uint64_t delivered;                   /* decoded bytes handed to the owner */
+  net_inflate inf;
+  bool inflating;
+  uint64_t deadline;
+};
+
+/* http_req.c */
+bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err);
+void net__http_req_free(http_req *r);
+/* The request text for h's current URL into h->out (head, then the body when
+ * h->send_body). false when out of memory. */
+bool net__http_build(net_http *h);
+/* Whether name is one of the fields that identify the caller to one origin. */
+bool net__http_origin_bound(const char *name);
+
+/* http_io.c */
+extern const net_io_ops net__http_ops;
+
+/* http_body.c (I/O thread) */
+/* Sets up framing and decoding for the head just parsed; false: h failed. */
+bool net__http_body_begin(net_http *h);
+/* Moves body bytes from the connection to the owner's buffer. Returns 1
+ * when the body ended, 0 for more later, -1 when h failed. */
+int net__http_body_pump(net_http *h);
+void net__http_body_free(net_http *h);
+void net__http_fail(net_http *h, net_err code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

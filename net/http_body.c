@@ -1,0 +1,210 @@
+/* http_body.c: a response body on the I/O thread: its framing (length,
+ * chunked, until close), gzip/deflate decoding, the size cap, and the
+ * owner's bounded buffer (a full buffer stops reading the connection, so a
+ * slow owner slows the server down). Body bytes go connection -> stage
+ * (framing removed) -> decoder -> the owner's buffer. Also the exchange's
+ * failure. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "http.h"
+
+#define PIECE 16384   /* decoded bytes made per step */
+
+void net__http_fail(net_http *h, net_err code, const char *fmt, ...) {
+  if (atomic_load_explicit(&h->state, memory_order_relaxed) != NET_WAITING) return;
+  char what[NET_ERRMSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  net__seterr(&h->err, code, "http %s %s %s: %s", h->where, h->method, h->url.path, what);
+  /* release: err is complete before anyone sees FAILURE */
+  atomic_store_explicit(&h->state, NET_FAILURE, memory_order_release);
+  h->phase = HP_DONE;
+  net__io_publish(&h->obj);
+}
+
+/* ---- setting up ------------------------------------------------------------------ */
+
+static bool start_decoding(net_http *h) {
+  size_t len;
+  const char *ce = http_head_get(&h->head, "content-encoding", &len);
+  if (!ce || !h->req.decompress || (len == 8 && !strncasecmp(ce, "identity", 8))) return true;
+  inflate_kind kind;
+  if ((len == 4 && !strncasecmp(ce, "gzip", 4)) || (len == 6 && !strncasecmp(ce, "x-gzip", 6)))
+    kind = INFLATE_GZIP;
+  else if (len == 7 && !strncasecmp(ce, "deflate", 7))
+    kind = INFLATE_DEFLATE;
+  else
+    return true;   /* a coding we did not ask for: the body as sent */
+  if (inflate_init(&h->inf, kind, 15, h->req.max_size, HTTP_MAX_RATIO) != 0) {
+    net__http_fail(h, NET_E_LIMIT, "%s", h->inf.err);
+    return false;
+  }
+  h->inflating = true;
+  return true;
+}
+
+bool net__http_body_begin(net_http *h) {
+  h->framing = http_head_framing(&h->head, h->method);
+  if (h->framing.kind != HTTP_BODY_NONE && !start_decoding(h)) return false;
+  if (h->framing.kind == HTTP_BODY_LENGTH) {
+    h->body_left = h->framing.length;
+    atomic_store(&h->total, h->framing.length);
+    atomic_store(&h->has_total, 1);
+    if (h->framing.length > h->req.max_size && !h->inflating) {
+      net__http_fail(h, NET_E_LIMIT, "body of %llu bytes is over max_size %llu",
+                     (unsigned long long)h->framing.length, (unsigned long long)h->req.max_size);
+      return false;
+    }
+  } else if (h->framing.kind == HTTP_BODY_CHUNKED) {
+    http_chunked_init(&h->chunked);
+  }
+  return true;
+}
+
+void net__http_body_free(net_http *h) {
+  net__free(h->stage);
+  h->stage = NULL;
+  h->stage_len = h->stage_pos = 0;
+  h->framed_end = false;
+  h->delivered = 0;
+  if (h->inflating) inflate_free(&h->inf);
+  h->inflating = false;
+  if (h->framing.kind == HTTP_BODY_CHUNKED) http_chunked_free(&h->chunked);
+  h->framing.kind = HTTP_BODY_NONE;
+}
+
+/* ---- the owner's buffer ------------------------------------------------------------ */
+
+/* Room in the owner's buffer; 0 marks it paused (the owner's read kicks). */
+static size_t room(net_http *h) {
+  size_t free = ring_free_space(&h->body);
+  if (free) return free;
+  atomic_store(&h->body_paused, 1);
+  /* seq_cst fence: pairs with the one in net_http_read; either it sees the
+   * flag, or we see the room it made */
+  atomic_thread_fence(memory_order_seq_cst);
+  free = ring_free_space(&h->body);
+  if (free) atomic_store(&h->body_paused, 0);
+  return free;
+}
+
+/* Decoded bytes to the owner (room was checked). */
+static void deliver(net_http *h, const char *p, size_t n) {
+  if (!n) return;
+  ring_write(&h->body, p, n);
+  h->delivered += n;
+  net__io_publish(&h->obj);
+}
+
+/* Staged body bytes to the owner, through the decoder when there is one,
+ * as far as the owner's buffer has room. false: h failed. */
+static bool unstage(net_http *h) {
+  while (h->stage_pos < h->stage_len) {
+    size_t cap = room(h), n = h->stage_len - h->stage_pos, took;
+    if (!cap) return true;
+    const char *p = h->stage + h->stage_pos;
+    if (!h->inflating) {
+      took = n < cap ? n : cap;
+      if (h->delivered + took > h->req.max_size)
+        return net__http_fail(h, NET_E_LIMIT, "body is over max_size %llu", (unsigned long long)h->req.max_size),
+               false;
+      deliver(h, p, took);
+    } else {
+      char out[PIECE];
+      size_t out_len;
+      inflate_result r = inflate_feed(&h->inf, p, n, &took, out, cap < PIECE ? cap : PIECE, &out_len);
+      if (r == INFLATE_ERROR || r == INFLATE_LIMIT)
+        return net__http_fail(h, r == INFLATE_LIMIT ? NET_E_LIMIT : NET_E_PROTOCOL, "%s", h->inf.err), false;
+      deliver(h, out, out_len);
+      if (took == 0 && out_len == 0) return true;   /* a finished stream with input left: finish says */
+    }
+    h->stage_pos += took;
+  }
+  h->stage_pos = h->stage_len = 0;
+  return true;
+}
+
+/* ---- framing ------------------------------------------------------------------------- */
+
+/* Body bytes of the framing at p[0..n) into the empty stage; *used: bytes
+ * of p taken. 1: the framing ended, 0: more, -1: failed. */
+static int stage_step(net_http *h, const char *p, size_t n, size_t *used) {
+  if (n > HTTP_STAGE) n = HTTP_STAGE;
+  if (h->framing.kind == HTTP_BODY_CHUNKED) {
+    const char *b;
+    size_t blen;
+    http_result r = http_chunked_feed(&h->chunked, p, n, used, &b, &blen);
+    if (r == HTTP_ERROR) return net__http_fail(h, NET_E_PROTOCOL, "%s", h->chunked.err), -1;
+    memcpy(h->stage, b, blen);
+    h->stage_len = blen;
+    atomic_fetch_add(&h->received, blen);   /* the chunks' payload, not their framing */
+    return r == HTTP_DONE;
+  }
+  if (h->framing.kind == HTTP_BODY_LENGTH && n > h->body_left) n = (size_t)h->body_left;
+  memcpy(h->stage, p, n);
+  h->stage_len = *used = n;
+  atomic_fetch_add(&h->received, n);
+  if (h->framing.kind != HTTP_BODY_LENGTH) return 0;
+  h->body_left -= n;
+  return h->body_left == 0;
+}
+
+/* The body ended by its framing and is all with the owner. */
+static int ended(net_http *h) {
+  if (h->inflating && inflate_finish(&h->inf) != 0)
+    return net__http_fail(h, NET_E_PROTOCOL, "%s", h->inf.err), -1;
+  return 1;
+}
+
+/* The connection's input ended (EOF, or a failure already drained). */
+static int input_end(net_http *h, long why) {
+  if (why == NET_READ_EOF && h->framing.kind == HTTP_BODY_CLOSE) {
+    h->framed_end = true;
+    return 0;
+  }
+  if (why == NET_READ_ERROR) {
+    net_result st = net_conn_status(h->c);
+    return net__http_fail(h, st.err, "%s", st.msg), -1;
+  }
+  if (h->framing.kind == HTTP_BODY_LENGTH)
+    net__http_fail(h, NET_E_CLOSED, "body ended after %llu of %llu bytes",
+                   (unsigned long long)(h->framing.length - h->body_left), (unsigned long long)h->framing.length);
+  else
+    net__http_fail(h, NET_E_CLOSED, "connection closed inside the chunked body after %llu bytes",
+                   (unsigned long long)atomic_load(&h->received));
+  return -1;
+}
+
+/* Conn bytes into the empty stage. 1: progress, 0: nothing now, -1: failed. */
+static int fill_stage(net_http *h) {
+  net_span sp[1];
+  int k = 1;
+  long n = net_conn_peek(h->c, HTTP_STAGE, sp, &k);
+  if (n == 0) return 0;
+  if (n < 0) return input_end(h, n) < 0 ? -1 : 1;
+  size_t used = 0;
+  int r = stage_step(h, sp[0].base, sp[0].len, &used);
+  if (r < 0) return -1;
+  net_conn_consume(h->c, used);
+  if (r == 1) h->framed_end = true;
+  return 1;
+}
+
+int net__http_body_pump(net_http *h) {
+  if (h->framing.kind == HTTP_BODY_NONE) return ended(h);
+  if (!h->stage && !(h->stage = net__malloc(HTTP_STAGE)))
+    return net__http_fail(h, NET_E_LIMIT, "out of memory"), -1;
+  for (;;) {
+    if (!unstage(h)) return -1;
+    if (h->stage_len) return 0;   /* the owner's read kicks us */
+    if (h->framed_end) return ended(h);
+    int r = fill_stage(h);
+    if (r <= 0) return r;
+  }
+}

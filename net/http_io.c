@@ -1,0 +1,261 @@
+/* http_io.c: an HTTP exchange on the I/O thread. It owns its connection as
+ * an owner would (net__conn_open_linked: the connection kicks it with news),
+ * writes the request, parses the response head (skipping 1xx), follows
+ * redirects by the rules of the caller's options, publishes the final head,
+ * and hands the body to http_body.c. I/O thread, but for the destroy callback. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "http.h"
+
+#define HTTP(io_ptr) ((net_http *)((char *)(io_ptr) - offsetof(net_http, obj)))
+
+static void set_where(net_http *h) {
+  snprintf(h->where, sizeof h->where, h->url.host_family == 6 ? "[%s]:%u" : "%s:%u", h->url.host,
+           h->url.port);
+}
+
+/* ---- ending -------------------------------------------------------------------------- */
+
+static void drop_conn(net_http *h) {
+  if (!h->c) return;
+  net_conn_close(h->c);   /* graceful; it stops kicking us once the close is taken */
+  h->c = NULL;
+}
+
+static void finish_ok(net_http *h) {
+  h->phase = HP_DONE;
+  /* release: every body byte is committed before SUCCESS is visible */
+  atomic_store_explicit(&h->state, NET_SUCCESS, memory_order_release);
+  net__io_publish(&h->obj);
+}
+
+/* Ended either way: nothing of it runs any more. Memory goes with the last reference. */
+static void end(net_http *h) {
+  drop_conn(h);
+  net__io_retire(&h->obj);
+}
+
+/* ---- an attempt ------------------------------------------------------------------------ */
+
+/* A connection to the current URL, and the request text for it. */
+static bool start(net_http *h) {
+  const char *err;
+  net_err code;
+  bool https = !strcmp(h->url.scheme, "https");
+  static const net_tls_opts verified;
+  net_conn_opts o = {.connect_timeout_ms = h->req.connect_timeout_ms, .idle_timeout_ms = h->req.idle_timeout_ms,
+                     .tls = https ? (h->req.tls ? h->req.tls : &verified) : NULL};
+  set_where(h);
+  net_addr *a = net_resolve(h->url.host, strlen(h->url.host), &err, &code);
+  if (a) {
+    h->c = net__conn_open_linked(a, h->url.port, &o, &h->obj, &err, &code);
+    net_addr_unref(a);
+  }
+  if (!a || !h->c) return net__http_fail(h, code, "%s", err), false;
+  http_head_reset(&h->head);
+  if (!net__http_build(h)) return net__http_fail(h, NET_E_LIMIT, "out of memory"), false;
+  h->phase = HP_EXCHANGE;
+  return true;
+}
+
+static void write_request(net_http *h) {
+  while (h->out_pos < h->out_len) {
+    long n = net_conn_write(h->c, h->out + h->out_pos, h->out_len - h->out_pos);
+    if (n <= 0) break;   /* full: the connection kicks us with room; failed: reading says */
+    h->out_pos += (size_t)n;
+  }
+  if (h->send_body && h->out_pos > h->head_len) atomic_store(&h->sent, h->out_pos - h->head_len);
+}
+
+static int input_failed(net_http *h, long why, bool some) {
+  if (why == NET_READ_ERROR) {
+    net_result st = net_conn_status(h->c);
+    return net__http_fail(h, st.err, "%s", st.msg), -1;
+  }
+  net__http_fail(h, NET_E_CLOSED, some ? "connection closed inside the response head"
+                                       : "connection closed before a response");
+  return -1;
+}
+
+/* The response head: 1 once a final one is parsed, 0 for more, -1 failed. */
+static int read_head(net_http *h) {
+  for (;;) {
+    net_span sp[1];
+    int k = 1;
+    long n = net_conn_peek(h->c, HTTP_MAX_HEAD_DEFAULT, sp, &k);
+    if (n == 0) return 0;
+    if (n < 0) return input_failed(h, n, h->head_bytes > 0);
+    size_t used = 0;
+    http_result r = http_head_feed(&h->head, sp[0].base, sp[0].len, &used);
+    if (r == HTTP_ERROR) return net__http_fail(h, NET_E_PROTOCOL, "%s", h->head.err), -1;
+    if (r == HTTP_MORE) used = sp[0].len;
+    h->head_bytes += used;
+    net_conn_consume(h->c, used);
+    if (r == HTTP_MORE) continue;
+    int st = http_head_status(&h->head);
+    if (st >= 200 || st == 101) return 1;
+    http_head_reset(&h->head);   /* an interim response: the final one follows */
+    h->head_bytes = 0;
+  }
+}
+
+/* ---- redirects ----------------------------------------------------------------------- */
+
+static void drop_header(http_req *r, const char *name) {
+  for (size_t i = 0; i < r->nhdr; i++)
+    if (r->names[i] && !strcasecmp(r->names[i], name)) {
+      net__free(r->names[i]);
+      r->names[i] = NULL;
+    }
+}
+
+/* Leaving the origin: what identifies the caller there stays there. */
+static void leave_origin(net_http *h) {
+  http_req *r = &h->req;
+  for (size_t i = 0; i < r->nhdr; i++)
+    if (r->names[i] && net__http_origin_bound(r->names[i])) {
+      net__free(r->names[i]);
+      r->names[i] = NULL;
+    }
+  if (r->tls && r->tls->server_name) {   /* it named the first host */
+    net__free((char *)r->tls->server_name);
+    r->tls->server_name = NULL;
+  }
+}
+
+/* 303, and 301/302 after a POST, go on as GET without the body (as browsers do). */
+static void method_after(net_http *h, int st) {
+  if (st != 303 && !((st == 301 || st == 302) && !strcmp(h->method, "POST"))) return;
+  if (strcmp(h->method, "HEAD")) h->method = "GET";
+  h->send_body = false;
+  drop_header(&h->req, "content-length");
+  drop_header(&h->req, "content-type");
+}
+
+/* Whether the head is a redirect to follow (then h restarts or fails). */
+static bool redirect(net_http *h) {
+  int st = http_head_status(&h->head);
+  size_t len;
+  const char *loc = http_head_get(&h->head, "location", &len);
+  if ((st != 301 && st != 302 && st != 303 && st != 307 && st != 308) || !loc || !h->req.max_redirects)
+    return false;
+  net_url to;
+  char why[NET_URL_WHY_MAX];
+  if (h->redirects >= h->req.max_redirects)
+    net__http_fail(h, NET_E_LIMIT, "more than %d redirects", h->req.max_redirects);
+  else if (!net__url_resolve(&h->url, loc, len, &to, why, sizeof why))
+    net__http_fail(h, NET_E_PROTOCOL, "bad redirect: %s", why);
+  else if (strcmp(to.scheme, "http") && strcmp(to.scheme, "https"))
+    net__http_fail(h, NET_E_PROTOCOL, "redirect to a %s URL", to.scheme);
+  else if (!strcmp(h->url.scheme, "https") && !strcmp(to.scheme, "http") && !h->req.allow_downgrade)
+    net__http_fail(h, NET_E_PROTOCOL, "redirect from https to http refused: %s (allow_downgrade)", to.host);
+  if (h->phase == HP_DONE) return true;
+  if (!net__url_same_origin(&h->url, &to)) leave_origin(h);
+  method_after(h, st);
+  h->redirects++;
+  h->url = to;
+  drop_conn(h);
+  h->phase = HP_START;
+  return true;
+}
+
+/* ---- the final head ------------------------------------------------------------------ */
+
+static size_t strings_size(const http_head *hd, size_t url_len) {
+  size_t n = strlen(http_head_reason(hd)) + 1 + url_len + 1;
+  for (size_t i = 0; i < http_head_nfields(hd); i++) {
+    http_field f = http_head_field(hd, i);
+    n += f.name_len + 1 + f.value_len + 1;
+  }
+  return n;
+}
+
+static char *put(char **p, const char *s, size_t len) {
+  char *at = *p;
+  memcpy(at, s, len);
+  at[len] = '\0';
+  *p += len + 1;
+  return at;
+}
+
+/* One allocation holding the response the owner reads. */
+static bool publish_head(net_http *h) {
+  const http_head *hd = &h->head;
+  char url[NET_URL_MAX + NET_URL_HOST_MAX + 64];
+  size_t ul = net__url_format(&h->url, url, sizeof url), nf = http_head_nfields(hd);
+  if (ul >= sizeof url) ul = 0;
+  http_resp *r = net__calloc(1, sizeof *r + 2 * nf * sizeof(char *) + strings_size(hd, ul));
+  if (!r) return net__http_fail(h, NET_E_LIMIT, "out of memory"), false;
+  const char **names = (const char **)(r + 1), **values = names + nf;
+  char *p = (char *)(values + nf);
+  for (size_t i = 0; i < nf; i++) {
+    http_field f = http_head_field(hd, i);
+    names[i] = put(&p, f.name, f.name_len);
+    values[i] = put(&p, f.value, f.value_len);
+  }
+  const char *reason = http_head_reason(hd);
+  r->r = (net_http_response){http_head_status(hd), put(&p, reason, strlen(reason)), nf, names, values,
+                             put(&p, url, ul), h->redirects};
+  /* release: the record is complete before the owner can see it */
+  atomic_store_explicit(&h->resp, r, memory_order_release);
+  net__io_publish(&h->obj);
+  return true;
+}
+
+/* ---- the exchange ---------------------------------------------------------------------- */
+
+/* As far as the exchange can go now; redirects restart it in the same turn. */
+static void step(net_http *h) {
+  while (h->phase != HP_DONE) {
+    if (h->phase == HP_START && !start(h)) return;
+    if (h->phase == HP_EXCHANGE) {
+      write_request(h);
+      if (read_head(h) <= 0) return;
+      if (redirect(h)) continue;
+      if (!publish_head(h) || !net__http_body_begin(h)) return;
+      h->phase = HP_BODY;
+    }
+    int r = net__http_body_pump(h);
+    if (r == 1) finish_ok(h);
+    return;
+  }
+}
+
+static void http_kicked(net_io *io) {
+  net_http *h = HTTP(io);
+  int req = atomic_exchange(&h->requests, 0);
+  if (!h->started) {   /* the first kick: the clock starts */
+    h->started = true;
+    if (h->req.timeout_ms) net__io_timer(&h->obj, net__now_ms() + (uint64_t)h->req.timeout_ms);
+  }
+  if (req & HREQ_CLOSE) net__http_fail(h, NET_E_CANCELLED, "closed by its owner");
+  else if (req & HREQ_CANCEL) net__http_fail(h, NET_E_CANCELLED, "cancelled");
+  else step(h);
+  if (h->phase == HP_DONE) end(h);
+}
+
+static void http_event(net_io *io, int mask) { (void)io, (void)mask; }   /* it owns no socket */
+
+static void http_timer(net_io *io, uint64_t now) {
+  net_http *h = HTTP(io);
+  (void)now;
+  net__http_fail(h, NET_E_TIMEOUT, "timed out after %d ms (timeout)", h->req.timeout_ms);
+  end(h);
+}
+
+static void http_destroy(net_io *io) {
+  net_http *h = HTTP(io);
+  ring_destroy(&h->body);
+  net__http_body_free(h);
+  http_head_free(&h->head);
+  net__free(h->out);
+  net__free(atomic_load(&h->resp));
+  net__http_req_free(&h->req);
+  net__free_aligned(h);
+  atomic_fetch_sub(&net__live_http, 1);
+}
+
+const net_io_ops net__http_ops = {http_kicked, http_event, http_timer, http_destroy};

@@ -1,0 +1,172 @@
+/* http_req.c: the request's own copy of the caller's options (owner thread,
+ * at net_http_request) and the request text (I/O thread, per attempt). */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "http.h"
+
+#define USER_AGENT "sluice/" NET_VERSION
+
+/* ---- the copy ------------------------------------------------------------------ */
+
+static bool token(const char *s) {
+  if (!*s) return false;
+  for (; *s; s++)
+    if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s)) return false;
+  return true;
+}
+
+static bool field_value(const char *s) {
+  for (; *s; s++)
+    if ((*s < ' ' && *s != '\t') || *s == 127) return false;
+  return true;
+}
+
+static bool copy_headers(http_req *r, const char *const *h, const char **err) {
+  size_t n = 0;
+  while (h && h[2 * n]) {
+    if (!h[2 * n + 1]) return *err = "headers come in name, value pairs", false;
+    if (!token(h[2 * n])) return *err = "a header name must be a token (letters, digits, -...)", false;
+    if (!field_value(h[2 * n + 1])) return *err = "a header value must not hold CR, LF or NUL", false;
+    n++;
+  }
+  r->names = net__calloc(n + 1, sizeof *r->names);
+  r->values = net__calloc(n + 1, sizeof *r->values);
+  if (!r->names || !r->values) return *err = "out of memory", false;
+  for (size_t i = 0; i < n; i++, r->nhdr++)
+    if (!(r->names[i] = net__strdup(h[2 * i])) || !(r->values[i] = net__strdup(h[2 * i + 1])))
+      return *err = "out of memory", false;
+  return true;
+}
+
+static char *dup_or_null(const char *s, bool *ok) {
+  if (!s) return NULL;
+  char *d = net__strdup(s);
+  if (!d) *ok = false;
+  return d;
+}
+
+/* The TLS options for every connection of the request (redirects too). */
+static bool copy_tls(http_req *r, const net_tls_opts *t) {
+  if (!t) return true;
+  net_tls_opts *c = net__calloc(1, sizeof *c);
+  if (!c) return false;
+  *c = *t;
+  bool ok = true;
+  c->server_name = dup_or_null(t->server_name, &ok);
+  c->ca_file = dup_or_null(t->ca_file, &ok);
+  c->ca_path = dup_or_null(t->ca_path, &ok);
+  c->cert_file = dup_or_null(t->cert_file, &ok);
+  c->key_file = dup_or_null(t->key_file, &ok);
+  c->key_password = dup_or_null(t->key_password, &ok);
+  c->pkcs12_file = dup_or_null(t->pkcs12_file, &ok);
+  c->alpn = NULL;   /* HTTP/1.1 is what this client speaks: no other protocol is offered */
+  r->tls = c;
+  return ok;
+}
+
+bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err) {
+  memset(r, 0, sizeof *r);
+  const char *m = o->method ? o->method : "GET";
+  for (const char *p = m; *p; p++)
+    if (*p < 'A' || *p > 'Z') return *err = "the method must be an upper-case token (GET, POST...)", false;
+  if (!*m) return *err = "the method must be an upper-case token (GET, POST...)", false;
+  if (!(r->method = net__strdup(m))) return *err = "out of memory", false;
+  if (!copy_headers(r, o->headers, err)) return false;
+  if (o->body && o->body_len) {
+    if (!(r->body = net__malloc(o->body_len))) return *err = "out of memory", false;
+    memcpy(r->body, o->body, o->body_len);
+    r->body_len = o->body_len;
+  }
+  r->timeout_ms = o->timeout_ms == 0 ? HTTP_DEFAULT_TIMEOUT_MS : o->timeout_ms < 0 ? 0 : o->timeout_ms;
+  r->connect_timeout_ms = o->connect_timeout_ms;
+  r->idle_timeout_ms = o->idle_timeout_ms;
+  r->max_redirects = o->max_redirects < 0 ? HTTP_DEFAULT_REDIRECTS : o->max_redirects;
+  r->max_size = o->max_size ? o->max_size : HTTP_DEFAULT_MAX_SIZE;
+  r->decompress = !o->no_decompress;
+  r->allow_downgrade = o->allow_downgrade != 0;
+  r->buffer_size = o->buffer_size;
+  if (!copy_tls(r, o->tls)) return *err = "out of memory", false;
+  return true;
+}
+
+void net__http_req_free(http_req *r) {
+  for (size_t i = 0; i < r->nhdr; i++) net__free(r->names[i]), net__free(r->values[i]);
+  net__free(r->names);
+  net__free(r->values);
+  net__free(r->method);
+  net__free(r->body);
+  if (r->tls) {
+    net__free((char *)r->tls->server_name);
+    net__free((char *)r->tls->ca_file);
+    net__free((char *)r->tls->ca_path);
+    net__free((char *)r->tls->cert_file);
+    net__free((char *)r->tls->key_file);
+    net__free((char *)r->tls->key_password);
+    net__free((char *)r->tls->pkcs12_file);
+    net__free(r->tls);
+  }
+  memset(r, 0, sizeof *r);
+}
+
+/* ---- the request text ------------------------------------------------------- */
+
+bool net__http_origin_bound(const char *name) {
+  return !strcasecmp(name, "authorization") || !strcasecmp(name, "cookie") ||
+         !strcasecmp(name, "proxy-authorization") || !strcasecmp(name, "host");
+}
+
+static bool given(const http_req *r, const char *name) {
+  for (size_t i = 0; i < r->nhdr; i++)
+    if (r->names[i] && !strcasecmp(r->names[i], name)) return true;
+  return false;
+}
+
+/* Host as the URL names it: brackets around IPv6, the port unless default. */
+static int host_field(const net_url *u, char *buf, size_t len) {
+  bool v6 = u->host_family == 6;
+  if (u->port == net__url_default_port(u->scheme))
+    return snprintf(buf, len, v6 ? "[%s]" : "%s", u->host);
+  return snprintf(buf, len, v6 ? "[%s]:%u" : "%s:%u", u->host, u->port);
+}
+
+/* Writes the head into buf (NULL: only measures); returns its length. */
+static size_t head_text(const net_http *h, char *buf, size_t cap) {
+  const http_req *r = &h->req;
+  char host[NET_URL_HOST_MAX + 16];
+  size_t n = 0;
+#define PUT(...) n += (size_t)snprintf(buf ? buf + n : NULL, buf ? cap - n : 0, __VA_ARGS__)
+  PUT("%s %s HTTP/1.1\r\n", h->method, h->url.path);
+  host_field(&h->url, host, sizeof host);
+  if (!given(r, "host")) PUT("Host: %s\r\n", host);
+  if (!given(r, "user-agent")) PUT("User-Agent: %s\r\n", USER_AGENT);
+  if (!given(r, "accept")) PUT("Accept: */*\r\n");
+  if (r->decompress && !given(r, "accept-encoding")) PUT("Accept-Encoding: gzip, deflate\r\n");
+  if (!given(r, "connection")) PUT("Connection: close\r\n");
+  for (size_t i = 0; i < r->nhdr; i++)
+    if (r->names[i]) PUT("%s: %s\r\n", r->names[i], r->values[i]);
+  bool wants_length = h->send_body || !strcmp(h->method, "POST") || !strcmp(h->method, "PUT") ||
+                      !strcmp(h->method, "PATCH");
+  if (wants_length && !given(r, "content-length"))
+    PUT("Content-Length: %zu\r\n", h->send_body ? r->body_len : 0);
+  PUT("\r\n");
+#undef PUT
+  return n;
+}
+
+bool net__http_build(net_http *h) {
+  size_t head = head_text(h, NULL, 0);
+  size_t body = h->send_body ? h->req.body_len : 0;
+  char *out = net__malloc(head + 1 + body);
+  if (!out) return false;
+  head_text(h, out, head + 1);
+  if (body) memcpy(out + head, h->req.body, body);
+  net__free(h->out);
+  h->out = out;
+  h->out_len = head + body;
+  h->head_len = head;
+  h->out_pos = 0;
+  return true;
+}

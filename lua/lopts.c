@@ -253,8 +253,14 @@ static const char **http_headers(lua_State *L, int arg) {
   for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) pairs[2 * i++] = lua_tostring(L, -2);
   qsort(pairs, n, 2 * sizeof *pairs, name_order);   /* names sit at even slots: sort pairs */
   for (i = 0; i < n; i++) {
-    lua_getfield(L, t, pairs[2 * i]);
-    pairs[2 * i + 1] = lua_tostring(L, -1);   /* a number becomes a string here */
+    const char *name = pairs[2 * i];
+    if (!*name || name[strspn(name, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")])
+      luaL_argerror(L, arg, lua_pushfstring(L, "header name '%s' is not a token", name));
+    lua_getfield(L, t, name);
+    size_t len;
+    const char *v = lua_tolstring(L, -1, &len);   /* a number becomes a string here */
+    if (strcspn(v, "\r\n") != len) luaL_argerror(L, arg, lua_pushfstring(L, "header %s: value with CR, LF or NUL", name));
+    pairs[2 * i + 1] = v;
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   pairs[2 * n] = NULL;
@@ -267,6 +273,8 @@ void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   check_keys(L, arg, arg, http_keys, "http_request");
   if (!(a->o.url = opt_string(L, arg, arg, "url"))) luaL_argerror(L, arg, "option 'url' is required");
   a->o.method = opt_string(L, arg, arg, "method");
+  if (a->o.method && (!*a->o.method || a->o.method[strspn(a->o.method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")]))
+    luaL_argerror(L, arg, "option 'method' must be an upper-case token (GET, POST...)");
   int bt = lua_getfield(L, arg, "body");
   if (bt == LUA_TSTRING) a->o.body = lua_tolstring(L, -1, &a->o.body_len);
   else if (bt != LUA_TNIL) luaL_argerror(L, arg, "option 'body' must be a string");

@@ -278,6 +278,11 @@ void net_conn_pause_read(net_conn *c, int paused) {
   request(c, REQ_PAUSE);
 }
 
+void net__conn_close_link(net_conn *c) {
+  c->link = NULL;   /* at once: the protocol may be gone before the close is taken */
+  net_conn_close(c);
+}
+
 void net_conn_close(net_conn *c) {
   net__io_seen(&c->obj);   /* nobody will read it now */
   net__engine_closing(1);   /* counted out by the I/O thread once all is sent */

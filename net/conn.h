@@ -124,11 +124,11 @@ struct net_conn {
  * WebSockets): `link` is kicked with its news, and the protocol drives it
  * with the owner API (net_conn_read/write/close...) from the I/O thread.
  * Open it on the I/O thread (in the link's own kick), so the protocol holds
- * the handle before any news. Kicks hold a reference to the link; after
- * net_conn_close the connection kicks it no more once the I/O thread has
- * taken the close. */
+ * the handle before any news, and let go of it with net__conn_close_link
+ * (I/O thread): from then on it kicks the protocol no more. */
 net_conn *net__conn_open_linked(net_addr *a, uint16_t port, const net_conn_opts *o, net_io *link,
                                 const char **err, net_err *code);
+void net__conn_close_link(net_conn *c);
 
 /* conn_loop.c: lifetime, and accepted connections for server.c. */
 net_conn *net__conn_new(const net_conn_opts *o, int refs);

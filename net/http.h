@@ -19,6 +19,7 @@
 #define HTTP_DEFAULT_REDIRECTS 5
 #define HTTP_MAX_RATIO 1000u        /* decoded / encoded, past the inflate floor */
 #define HTTP_STAGE 16384            /* body bytes between framing and decoding */
+#define PIECE 16384                 /* decoded bytes made per step */
 
 enum { HREQ_CANCEL = 1, HREQ_CLOSE = 2, HREQ_RESUME = 4 };
 
@@ -78,6 +79,8 @@ struct net_http {
   uint64_t body_left;                   /* HTTP_BODY_LENGTH: encoded bytes still due */
   char *stage;                          /* HTTP_STAGE bytes: framed-off body not yet decoded */
   size_t stage_len, stage_pos;
+  char *pend;                           /* PIECE decoded bytes the owner's buffer has not taken */
+  size_t pend_len, pend_pos;
   bool framed_end;                      /* the framing ended: what is staged is the rest */
   uint64_t delivered;                   /* decoded bytes handed to the owner */
   net_inflate inf;

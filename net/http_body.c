@@ -12,7 +12,6 @@
 #include "alloc.h"
 #include "http.h"
 
-#define PIECE 16384   /* decoded bytes made per step */
 
 void net__http_fail(net_http *h, net_err code, const char *fmt, ...) {
   if (atomic_load_explicit(&h->state, memory_order_relaxed) != NET_WAITING) return;
@@ -69,8 +68,8 @@ bool net__http_body_begin(net_http *h) {
 
 void net__http_body_free(net_http *h) {
   net__free(h->stage);
-  h->stage = NULL;
-  h->stage_len = h->stage_pos = 0;
+  h->stage = h->pend = NULL;
+  h->stage_len = h->stage_pos = h->pend_len = h->pend_pos = 0;
   h->framed_end = false;
   h->delivered = 0;
   if (h->inflating) inflate_free(&h->inf);
@@ -94,40 +93,63 @@ static size_t room(net_http *h) {
   return free;
 }
 
-/* Decoded bytes to the owner (room was checked). */
-static void deliver(net_http *h, const char *p, size_t n) {
-  if (!n) return;
-  ring_write(&h->body, p, n);
-  h->delivered += n;
-  net__io_publish(&h->obj);
+/* Decoded bytes into the owner's buffer: how many it took. 0 when full (the
+ * owner's read kicks us), while the owner trims it (we kick ourselves to try
+ * again next turn), or when memory ran out (h fails). */
+static size_t put_body(net_http *h, const char *p, size_t n) {
+  size_t w = ring_write(&h->body, p, n);
+  if (w) {
+    h->delivered += w;
+    net__io_publish(&h->obj);
+  } else if (h->body.oom) {
+    net__http_fail(h, NET_E_LIMIT, "out of memory for the body buffer");
+  } else if (room(h) > 0) {
+    net__engine_kick(&h->obj);
+  }
+  return w;
 }
 
-/* Staged body bytes to the owner, through the decoder when there is one,
- * as far as the owner's buffer has room. false: h failed. */
-static bool unstage(net_http *h) {
-  while (h->stage_pos < h->stage_len) {
-    size_t cap = room(h), n = h->stage_len - h->stage_pos, took;
-    if (!cap) return true;
-    const char *p = h->stage + h->stage_pos;
-    if (!h->inflating) {
-      took = n < cap ? n : cap;
-      if (h->delivered + took > h->req.max_size)
-        return net__http_fail(h, NET_E_LIMIT, "body is over max_size %llu", (unsigned long long)h->req.max_size),
-               false;
-      deliver(h, p, took);
-    } else {
-      char out[PIECE];
-      size_t out_len;
-      inflate_result r = inflate_feed(&h->inf, p, n, &took, out, cap < PIECE ? cap : PIECE, &out_len);
-      if (r == INFLATE_ERROR || r == INFLATE_LIMIT)
-        return net__http_fail(h, r == INFLATE_LIMIT ? NET_E_LIMIT : NET_E_PROTOCOL, "%s", h->inf.err), false;
-      deliver(h, out, out_len);
-      if (took == 0 && out_len == 0) return true;   /* a finished stream with input left: finish says */
-    }
-    h->stage_pos += took;
+/* Decoded bytes a decoder made and the owner's buffer has not taken yet. */
+static bool flush_pending(net_http *h) {
+  while (h->pend_pos < h->pend_len) {
+    size_t w = put_body(h, h->pend + h->pend_pos, h->pend_len - h->pend_pos);
+    if (!w) return false;
+    h->pend_pos += w;
   }
-  h->stage_pos = h->stage_len = 0;
+  h->pend_pos = h->pend_len = 0;
   return true;
+}
+
+/* One step of staged bytes through the decoder into pending output. */
+static bool inflate_step(net_http *h) {
+  size_t took, out_len, n = h->stage_len - h->stage_pos;
+  inflate_result r = inflate_feed(&h->inf, h->stage + h->stage_pos, n, &took, h->pend, PIECE, &out_len);
+  if (r == INFLATE_ERROR || r == INFLATE_LIMIT)
+    return net__http_fail(h, r == INFLATE_LIMIT ? NET_E_LIMIT : NET_E_PROTOCOL, "%s", h->inf.err), false;
+  h->pend_len = out_len;
+  h->stage_pos += took;
+  if (took == 0 && out_len == 0) h->stage_pos = h->stage_len;   /* past a finished stream: finish judges */
+  return true;
+}
+
+/* Staged body bytes to the owner, through the decoder when there is one, as
+ * far as the owner's buffer takes them. false: h failed. */
+static bool unstage(net_http *h) {
+  for (;;) {
+    if (!flush_pending(h) || h->stage_pos >= h->stage_len)
+      return atomic_load_explicit(&h->state, memory_order_relaxed) == NET_WAITING;
+    size_t n = h->stage_len - h->stage_pos;
+    if (h->inflating) {
+      if (!inflate_step(h)) return false;
+      continue;
+    }
+    if (h->delivered + n > h->req.max_size)
+      return net__http_fail(h, NET_E_LIMIT, "body is over max_size %llu", (unsigned long long)h->req.max_size),
+             false;
+    size_t w = put_body(h, h->stage + h->stage_pos, n);
+    if (!w) return atomic_load_explicit(&h->state, memory_order_relaxed) == NET_WAITING;
+    h->stage_pos += w;
+  }
 }
 
 /* ---- framing ------------------------------------------------------------------------- */
@@ -141,7 +163,7 @@ static int stage_step(net_http *h, const char *p, size_t n, size_t *used) {
     size_t blen;
     http_result r = http_chunked_feed(&h->chunked, p, n, used, &b, &blen);
     if (r == HTTP_ERROR) return net__http_fail(h, NET_E_PROTOCOL, "%s", h->chunked.err), -1;
-    memcpy(h->stage, b, blen);
+    if (blen) memcpy(h->stage, b, blen);
     h->stage_len = blen;
     atomic_fetch_add(&h->received, blen);   /* the chunks' payload, not their framing */
     return r == HTTP_DONE;
@@ -198,11 +220,13 @@ static int fill_stage(net_http *h) {
 
 int net__http_body_pump(net_http *h) {
   if (h->framing.kind == HTTP_BODY_NONE) return ended(h);
-  if (!h->stage && !(h->stage = net__malloc(HTTP_STAGE)))
+  if (!h->stage && !(h->stage = net__malloc(HTTP_STAGE + PIECE)))
     return net__http_fail(h, NET_E_LIMIT, "out of memory"), -1;
+  h->pend = h->stage + HTTP_STAGE;
   for (;;) {
     if (!unstage(h)) return -1;
-    if (h->stage_len) return 0;   /* the owner's read kicks us */
+    if (h->stage_pos < h->stage_len || h->pend_len) return 0;   /* a kick brings us back */
+    h->stage_pos = h->stage_len = 0;
     if (h->framed_end) return ended(h);
     int r = fill_stage(h);
     if (r <= 0) return r;

@@ -21,7 +21,7 @@ static void set_where(net_http *h) {
 
 static void drop_conn(net_http *h) {
   if (!h->c) return;
-  net_conn_close(h->c);   /* graceful; it stops kicking us once the close is taken */
+  net__conn_close_link(h->c);   /* graceful; it kicks us no more */
   h->c = NULL;
 }
 

@@ -26,17 +26,36 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
                            then nothing for 30 s
   /short/NAME              Content-Length of the file + 1000, the file, close
   /goto?URL                302 to URL (anything after the ?)
+  /goto307?URL             307 to URL
+  /gzip/NAME, /deflate/NAME  the file with Content-Encoding gzip / deflate
+                           (zlib-wrapped); /rawdeflate/NAME: deflate without
+                           the zlib wrapper, as some servers send it
+  /bomb                    64 MiB of zeros, gzip'd (about 64 KiB)
+  /interim/NAME            "100 Continue" and "102 Processing", then the file
   /raw/NAME                the bytes of the file NAME as the whole response
                            (status line and headers included), then close
 """
 import argparse
+import functools
+import gzip
 import os
 import random
 import socket
 import ssl
 import sys
 import time
+import zlib
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+
+def raw_deflate(data):
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+@functools.lru_cache(maxsize=1)
+def bomb():
+    return gzip.compress(bytes(64 << 20), 9)
 
 
 class Handler(SimpleHTTPRequestHandler):
@@ -141,6 +160,23 @@ class Handler(SimpleHTTPRequestHandler):
             return self._simple(200, head.encode() + b"\n" + body)
         if p == "/goto":
             return self._simple(302, b"found\n", [("Location", self.path.partition("?")[2])])
+        if p == "/goto307":
+            self._read_body()
+            return self._simple(307, b"temporary\n", [("Location", self.path.partition("?")[2])])
+        for prefix, encode in (("/gzip/", gzip.compress), ("/deflate/", zlib.compress), ("/rawdeflate/", raw_deflate)):
+            if p.startswith(prefix):
+                data = self._file(p[len(prefix):])
+                if data is None:
+                    return self._simple(404, b"no such file\n")
+                return self._simple(200, encode(data), [("Content-Encoding", prefix.strip("/").replace("raw", ""))])
+        if p == "/bomb":
+            return self._simple(200, bomb(), [("Content-Encoding", "gzip")])
+        if p.startswith("/interim/"):
+            data = self._file(p[len("/interim/"):])
+            if data is None:
+                return self._simple(404, b"no such file\n")
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX-Step: 1\r\n\r\n")
+            return self._simple(200, data)
         if p.startswith("/raw/"):
             data = self._file(p[len("/raw/"):])
             if data is None:

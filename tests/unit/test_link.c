@@ -33,7 +33,7 @@ static unsigned char at(size_t i) { return (unsigned char)(i * 7 + (i >> 12)); }
 
 static void finish(proto *p, int result, const char *why) {
   if (why) snprintf(p->why, sizeof p->why, "%s", why);
-  net_conn_close(p->c);
+  net__conn_close_link(p->c);
   p->closed = true;
   atomic_store(&p->result, result);
   net__engine_notify();

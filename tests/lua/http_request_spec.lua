@@ -1,0 +1,315 @@
+-- net.http_request: the HTTP engine on the I/O thread, against
+-- tests/tools/http_test_server.py (Python's http.server plus chunked, close-delimited,
+-- redirect, compressed, interim and stalling handlers) on loopback, plain and TLS.
+-- Bodies are checked byte for byte against files of random content.
+local net = require "net"
+local h = require "helpers"
+
+local function first_line_port(out)
+  local line = out:match("^(%d+)\n")
+  return line and math.tointeger(tonumber(line))
+end
+
+local function start_http(dir, opts)
+  opts = opts or {}
+  local args = { h.shell_quote(h.python), h.shell_quote(h.tools .. "http_test_server.py") }
+  if opts.cert then
+    args[#args + 1] = "--cert " .. h.shell_quote(opts.cert)
+    args[#args + 1] = "--key " .. h.shell_quote(opts.key)
+  end
+  args[#args + 1] = h.shell_quote(dir)
+  return h.start_server("http_test_server.py", table.concat(args, " "), first_line_port, opts)
+end
+
+-- Reads a request to its end as a frame loop would: body, status, message, code.
+local function fetch(opts, timeout_ms)
+  local req = assert(net.http_request(opts))
+  local parts = {}
+  local deadline = net.clock() + (timeout_ms or 30000) / 1000
+  while true do
+    local data, msg, code = req:read()
+    if data == nil then
+      local status = req:get_status()
+      return table.concat(parts), status, msg, code, req
+    end
+    if data == "" then
+      assert(net.clock() < deadline, "request still waiting at the deadline")
+      net.wait(10)
+    else
+      parts[#parts + 1] = data
+    end
+  end
+end
+
+describe("net.http_request", function()
+  local dir, server, base, content
+
+  setup(function()
+    dir = h.temp_dir()
+    content = h.random_bytes(h.scaled(3 * h.MiB, 256 * h.KiB))
+    local f = assert(io.open(dir .. "/data.bin", "wb"))
+    f:write(content)
+    f:close()
+    f = assert(io.open(dir .. "/hello.txt", "wb"))
+    f:write("hello, world\n")
+    f:close()
+    server = start_http(dir)
+    base = "http://127.0.0.1:" .. server.port
+  end)
+
+  teardown(function() h.stop_all() end)
+
+  -- Writes `bytes` as a whole response the server sends verbatim; returns its URL.
+  local function raw_response(name, bytes)
+    local f = assert(io.open(dir .. "/" .. name, "wb"))
+    f:write(bytes)
+    f:close()
+    return base .. "/raw/" .. name
+  end
+
+  it("downloads a Content-Length body byte for byte, with its head and progress", function()
+    local body, status, msg, _, req = fetch{ url = base .. "/data.bin" }
+    assert.equal("success", status, msg)
+    assert.is_true(body == content, "body differs from the file")
+    local code, headers, reason, url = req:get_response()
+    assert.equal(200, code)
+    assert.equal("OK", reason)
+    assert.equal(base .. "/data.bin", url)
+    assert.equal(tostring(#content), headers["content-length"])
+    local received, total = req:get_progress()
+    assert.equal(#content, received)
+    assert.equal(#content, total)
+    req:close()
+  end)
+
+  it("decodes chunked bodies (extensions, trailers) and bodies that end at close", function()
+    local body, status, msg, _, req = fetch{ url = base .. "/chunked/data.bin" }
+    assert.equal("success", status, msg)
+    assert.is_true(body == content, "chunked body differs from the file")
+    local received, total = req:get_progress()
+    assert.equal(#content, received)
+    assert.is_nil(total)
+    body, status, msg = fetch{ url = base .. "/close/data.bin" }
+    assert.equal("success", status, msg)
+    assert.is_true(body == content, "close-delimited body differs from the file")
+  end)
+
+  it("says where a body ended early", function()
+    local _, status, msg, code = fetch{ url = base .. "/short/hello.txt" }
+    assert.equal("failure", status)
+    assert.equal("closed", code)
+    assert.matches("http 127.0.0.1:" .. server.port .. " GET /short/hello.txt: body ended after 13 of 1013 bytes",
+      msg, 1, true)
+  end)
+
+  it("skips interim responses and reads no body after HEAD, 204 or 304", function()
+    local body, status, msg, _, req = fetch{ url = base .. "/interim/hello.txt" }
+    assert.equal("success", status, msg)
+    assert.equal("hello, world\n", body)
+    assert.equal(200, (req:get_response()))
+    body, status, msg, _, req = fetch{ url = base .. "/data.bin", method = "HEAD" }
+    assert.equal("success", status, msg)
+    assert.equal("", body)
+    local _, headers = req:get_response()
+    assert.equal(tostring(#content), headers["content-length"])
+    body, status = fetch{ url = base .. "/status/204" }
+    assert.equal("success", status)
+    assert.equal("", body)
+  end)
+
+  it("sends the method, headers and body it is given", function()
+    local body, status, msg = fetch{ url = base .. "/echo?x=1", method = "POST", body = "a=1&b=2",
+      headers = { ["Content-Type"] = "application/x-www-form-urlencoded", ["X-Test"] = 42 } }
+    assert.equal("success", status, msg)
+    local head, sent = body:match("^(.-\n)\n(.*)$")
+    assert.equal("a=1&b=2", sent)
+    assert.matches("^POST /echo%?x=1\n", head)
+    assert.matches("\nhost: 127.0.0.1:" .. server.port .. "\n", head, 1, true)
+    assert.matches("\ncontent-length: 7\n", head, 1, true)
+    assert.matches("\nx-test: 42\n", head, 1, true)
+    assert.matches("\naccept-encoding: gzip, deflate\n", head, 1, true)
+    assert.matches("\nuser-agent: sluice/", head, 1, true)
+  end)
+
+  it("follows redirects: absolute, path-only, relative; 303 turns a POST into a GET, 307 keeps it", function()
+    local body, status, msg, _, req = fetch{ url = base .. "/redirect/5/data.bin" }
+    assert.equal("success", status, msg)
+    assert.is_true(body == content, "body differs from the file")
+    local _, _, _, url = req:get_response()
+    assert.equal(base .. "/data.bin", url)
+    body, status, msg = fetch{ url = base .. "/relative/hello.txt" }
+    assert.equal("success", status, msg)
+    assert.equal("hello, world\n", body)
+    body, status, msg = fetch{ url = base .. "/post-then-get", method = "POST", body = "data",
+      headers = { ["Content-Type"] = "text/plain" } }
+    assert.equal("success", status, msg)
+    assert.matches("^GET /echo\n", body)
+    assert.not_matches("content%-type", body)
+    body, status, msg = fetch{ url = base .. "/goto307?/echo", method = "POST", body = "kept" }
+    assert.equal("success", status, msg)
+    assert.matches("^POST /echo\n", body)
+    assert.matches("\n\nkept$", body)
+  end)
+
+  it("stops at max_redirects, or returns the 3xx itself with max_redirects = 0", function()
+    local _, status, msg, code = fetch{ url = base .. "/redirect/6/hello.txt" }
+    assert.equal("failure", status)
+    assert.equal("limit", code)
+    assert.matches("more than 5 redirects", msg, 1, true)
+    local body, req
+    body, status, msg, _, req = fetch{ url = base .. "/redirect/1/hello.txt", max_redirects = 0 }
+    assert.equal("success", status, msg)
+    local st, headers = req:get_response()
+    assert.equal(301, st)
+    assert.equal("/hello.txt", headers.location)
+    assert.equal("moved\n", body)
+  end)
+
+  it("keeps credentials within their origin across redirects", function()
+    local other = start_http(dir)
+    local secret = { Authorization = "Bearer s3cret", Cookie = "id=1", ["X-Keep"] = "yes" }
+    local body, status, msg = fetch{ url = base .. "/goto?" .. base .. "/echo", headers = secret }
+    assert.equal("success", status, msg)
+    assert.matches("\nauthorization: Bearer s3cret\n", body, 1, true)
+    local to = "http://127.0.0.1:" .. other.port .. "/echo"
+    body, status, msg = fetch{ url = base .. "/goto?" .. to, headers = secret }
+    assert.equal("success", status, msg)
+    assert.not_matches("authorization", body)
+    assert.not_matches("cookie", body)
+    assert.matches("\nx-keep: yes\n", body, 1, true)
+    other:stop()
+  end)
+
+  it("decodes gzip and deflate (zlib-wrapped or raw), or leaves them with decompress = false", function()
+    for _, enc in ipairs{ "gzip", "deflate", "rawdeflate" } do
+      local body, status, msg, _, req = fetch{ url = base .. "/" .. enc .. "/data.bin" }
+      assert.equal("success", status, enc .. ": " .. tostring(msg))
+      assert.is_true(body == content, enc .. ": decoded body differs from the file")
+      local received, total = req:get_progress()
+      assert.equal(total, received)
+      assert.is_true(received < #content + 1024)
+    end
+    local body, status = fetch{ url = base .. "/gzip/hello.txt", decompress = false }
+    assert.equal("success", status)
+    assert.equal("\31\139", body:sub(1, 2))   -- the gzip magic: as sent
+  end)
+
+  it("fails with limit past max_size, and stops a decompression bomb", function()
+    local _, status, msg, code = fetch{ url = base .. "/data.bin", max_size = 1000 }
+    assert.equal("failure", status)
+    assert.equal("limit", code)
+    assert.matches("over max_size 1000", msg, 1, true)
+    _, status, msg, code = fetch{ url = base .. "/chunked/data.bin", max_size = 1000 }
+    assert.equal("failure", status)
+    assert.equal("limit", code)
+    local t0 = net.clock()
+    _, status, msg, code = fetch({ url = base .. "/bomb", max_size = 16 * h.MiB }, 60000)
+    assert.equal("failure", status)
+    assert.equal("limit", code, msg)
+    print(string.format("# bomb stopped after %.2f s: %s", net.clock() - t0, msg))
+  end)
+
+  it("refuses malformed responses with code protocol", function()
+    local cases = {
+      { "badstatus", "HTTP/1.1 2xx OK\r\nContent-Length: 0\r\n\r\n" },
+      { "nulname", "HTTP/1.1 200 OK\r\nX-A\0b: 1\r\nContent-Length: 2\r\n\r\nok" },
+      { "badchunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5zzz\r\nhello\r\n0\r\n\r\n" },
+      { "twolengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok" },
+      { "hugehead", "HTTP/1.1 200 OK\r\n" .. string.rep("X-Pad: " .. string.rep("p", 1000) .. "\r\n", 80) .. "\r\n" },
+      { "badgzip", "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 10\r\n\r\n0123456789" },
+    }
+    for _, c in ipairs(cases) do
+      local _, status, msg, code = fetch{ url = raw_response(c[1], c[2]) }
+      assert.equal("failure", status, c[1])
+      assert.equal("protocol", code, c[1] .. ": " .. tostring(msg))
+      assert.matches("/raw/" .. c[1] .. ": ", msg, 1, true)
+    end
+  end)
+
+  it("times out as a whole, can be cancelled, and frees everything when closed", function()
+    local _, status, msg, code = fetch{ url = base .. "/stall", timeout = 300 }
+    assert.equal("failure", status)
+    assert.equal("timeout", code)
+    assert.matches("timed out after 300 ms (timeout)", msg, 1, true)
+    local req = assert(net.http_request{ url = base .. "/stall" })
+    assert(h.wait_for(function() return req:get_response() end, 10000))
+    req:cancel()
+    assert.equal("failure", (req:wait(5000)))
+    local _, m, c = req:get_status()
+    assert.equal("cancelled", c, m)
+    req:close()
+    for _ = 1, 20 do net.http_request{ url = base .. "/stall" } end   -- dropped while running
+    collectgarbage()
+    collectgarbage()
+    assert(h.wait_for(function() collectgarbage() return net.get_stats().http == 0 end, 10000),
+      "requests still alive: " .. net.get_stats().http)
+  end)
+
+  it("holds back the server when the owner reads slowly, losing nothing", function()
+    local req = assert(net.http_request{ url = base .. "/data.bin", buffer_size = 16384 })
+    local parts, got = {}, 0
+    assert(h.wait_for(function()
+      local d = req:read(4096)
+      if d and d ~= "" then parts[#parts + 1] = d got = got + #d end
+      return d == nil
+    end, 60000, 0))
+    assert.equal("success", (req:get_status()))
+    assert.is_true(table.concat(parts) == content, "body differs from the file")
+  end)
+
+  it("reports connection failures with the connection's message and code", function()
+    local _, status, msg, code = fetch{ url = "http://127.0.0.1:" .. h.closed_port() .. "/x" }
+    assert.equal("failure", status)
+    assert.equal("refused", code)
+    assert.matches("^http 127%.0%.0%.1:%d+ GET /x: ", msg)
+  end)
+
+  it("rejects what it cannot use", function()
+    local req, msg, code = net.http_request{ url = "ftp://example.test/" }
+    assert.is_nil(req)
+    assert.equal("invalid", code)
+    assert.matches("scheme", msg)
+    req, msg, code = net.http_request{ url = "http://exa mple.test/" }
+    assert.is_nil(req)
+    assert.equal("invalid", code)
+    h.assert_raises("url", function() net.http_request{} end)
+    h.assert_raises("unknown http_request option 'tiemout'", function() net.http_request{ url = base, tiemout = 5 } end)
+    h.assert_raises("header", function() net.http_request{ url = base, headers = { ["Bad Name"] = "x" } } end)
+    h.assert_raises("header", function() net.http_request{ url = base, headers = { X = "a\r\nInjected: 1" } } end)
+    h.assert_raises("method", function() net.http_request{ url = base, method = "get" } end)
+    h.assert_raises("body", function() net.http_request{ url = base, body = 42 } end)
+  end)
+
+  describe("over TLS", function()
+    local tls_server, tls_base, certs
+
+    setup(function()
+      certs = h.tls_certs()
+      tls_server = start_http(dir, { cert = certs:pem("good"), key = certs:key("good") })
+      tls_base = "https://127.0.0.1:" .. tls_server.port
+    end)
+
+    it("downloads with the ssl options given, and verifies by default", function()
+      local body, status, msg = fetch{ url = tls_base .. "/chunked/data.bin", ssl = { ca_file = certs.ca } }
+      assert.equal("success", status, msg)
+      assert.is_true(body == content, "body differs from the file")
+      local _, code
+      _, status, msg, code = fetch{ url = tls_base .. "/hello.txt", ssl = { ca_file = certs:pem("selfsigned") } }
+      assert.equal("failure", status)
+      assert.equal("tls-verify", code, msg)
+    end)
+
+    it("refuses a redirect from https to http unless allow_downgrade is set", function()
+      local url = tls_base .. "/goto?" .. base .. "/echo"
+      local _, status, msg, code = fetch{ url = url, ssl = { ca_file = certs.ca } }
+      assert.equal("failure", status)
+      assert.equal("protocol", code)
+      assert.matches("from https to http refused", msg, 1, true)
+      local body
+      body, status, msg = fetch{ url = url, ssl = { ca_file = certs.ca }, allow_downgrade = true,
+        headers = { Authorization = "Bearer s3cret" } }
+      assert.equal("success", status, msg)
+      assert.not_matches("authorization", body)
+    end)
+  end)
+end)

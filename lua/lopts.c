@@ -227,7 +227,7 @@ void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
 
 static const char *const http_keys[] = {"url", "method", "headers", "body", "timeout", "connect_timeout",
                                         "idle_timeout", "max_redirects", "max_size", "decompress",
-                                        "allow_downgrade", "ssl", "buffer_size", NULL};
+                                        "allow_downgrade", "ssl", "buffer_size", "keepalive", NULL};
 
 static int name_order(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -288,6 +288,7 @@ void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   a->o.max_size = (uint64_t)opt_int(L, arg, arg, "max_size", 1, (lua_Integer)1 << 53, 0);
   a->o.no_decompress = opt_bool(L, arg, arg, "decompress") == 0;
   a->o.allow_downgrade = opt_bool(L, arg, arg, "allow_downgrade") == 1;
+  a->o.no_keepalive = opt_bool(L, arg, arg, "keepalive") == 0;
   a->o.buffer_size = (size_t)opt_int(L, arg, arg, "buffer_size", 16384, 1 << 30, 0);
   lua_getfield(L, arg, "ssl");
   a->o.tls = check_ssl_value(L, lua_gettop(L), arg, &a->tls, false);   /* the table stays on the stack */

@@ -278,6 +278,8 @@ void net_conn_pause_read(net_conn *c, int paused) {
   request(c, REQ_PAUSE);
 }
 
+void net__conn_set_link(net_conn *c, net_io *link) { c->link = link; }
+
 void net__conn_close_link(net_conn *c) {
   c->link = NULL;   /* at once: the protocol may be gone before the close is taken */
   net_conn_close(c);

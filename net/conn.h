@@ -129,6 +129,8 @@ struct net_conn {
 net_conn *net__conn_open_linked(net_addr *a, uint16_t port, const net_conn_opts *o, net_io *link,
                                 const char **err, net_err *code);
 void net__conn_close_link(net_conn *c);
+/* I/O thread: another protocol object takes it over (a pool of idle ones). */
+void net__conn_set_link(net_conn *c, net_io *link);
 
 /* conn_loop.c: lifetime, and accepted connections for server.c. */
 net_conn *net__conn_new(const net_conn_opts *o, int refs);

@@ -47,6 +47,8 @@ typedef struct http_req {
   uint64_t max_size;
   bool decompress, allow_downgrade;
   net_tls_opts *tls;           /* deep copy, or NULL */
+  char *tls_key;               /* the TLS options as a pool key part */
+  bool keepalive;
   size_t buffer_size;
 } http_req;
 
@@ -68,6 +70,8 @@ struct net_http {
   int redirects;
   const char *method;                   /* the caller's, or GET after a 303 */
   net_conn *c;
+  bool reused, retried;                 /* c came from the pool; one retry on a fresh one done */
+  char pool_key[NET_URL_HOST_MAX + 512];
   char *out;                            /* the request text being written */
   size_t out_len, out_pos, head_len;
   bool send_body;                       /* this attempt sends the caller's body */
@@ -91,11 +95,17 @@ struct net_http {
 /* http_req.c */
 bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err);
 void net__http_req_free(http_req *r);
+/* The TLS part of the pool key again, after the options changed. */
+bool net__http_req_rekey(http_req *r);
 /* The request text for h's current URL into h->out (head, then the body when
  * h->send_body). false when out of memory. */
 bool net__http_build(net_http *h);
 /* Whether name is one of the fields that identify the caller to one origin. */
 bool net__http_origin_bound(const char *name);
+
+/* http_pool.c (I/O thread): idle keep-alive connections by key. */
+void net__http_pool_put(const char *key, net_conn *c);
+net_conn *net__http_pool_take(const char *key, net_io *link);
 
 /* http_io.c */
 extern const net_io_ops net__http_ops;

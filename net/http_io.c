@@ -25,7 +25,19 @@ static void drop_conn(net_http *h) {
   h->c = NULL;
 }
 
+/* The connection can carry the next request to this origin: the response
+ * was delimited, both sides want to go on, our request went out whole. */
+static void keep_or_drop(net_http *h) {
+  if (h->c && h->req.keepalive && h->framing.kind != HTTP_BODY_CLOSE && http_head_keep_alive(&h->head) &&
+      h->out_pos == h->out_len) {
+    net__http_pool_put(h->pool_key, h->c);
+    h->c = NULL;
+  }
+  drop_conn(h);
+}
+
 static void finish_ok(net_http *h) {
+  keep_or_drop(h);
   h->phase = HP_DONE;
   /* release: every body byte is committed before SUCCESS is visible */
   atomic_store_explicit(&h->state, NET_SUCCESS, memory_order_release);
@@ -40,22 +52,31 @@ static void end(net_http *h) {
 
 /* ---- an attempt ------------------------------------------------------------------------ */
 
-/* A connection to the current URL, and the request text for it. */
-static bool start(net_http *h) {
+/* A new connection to the current URL. */
+static bool connect_url(net_http *h) {
   const char *err;
   net_err code;
-  bool https = !strcmp(h->url.scheme, "https");
   static const net_tls_opts verified;
   net_conn_opts o = {.connect_timeout_ms = h->req.connect_timeout_ms, .idle_timeout_ms = h->req.idle_timeout_ms,
-                     .tls = https ? (h->req.tls ? h->req.tls : &verified) : NULL};
-  set_where(h);
+                     .tls = !strcmp(h->url.scheme, "https") ? (h->req.tls ? h->req.tls : &verified) : NULL};
   net_addr *a = net_resolve(h->url.host, strlen(h->url.host), &err, &code);
   if (a) {
     h->c = net__conn_open_linked(a, h->url.port, &o, &h->obj, &err, &code);
     net_addr_unref(a);
   }
   if (!a || !h->c) return net__http_fail(h, code, "%s", err), false;
+  return true;
+}
+
+/* A connection to the current URL (an idle one first), and the request text. */
+static bool start(net_http *h) {
+  set_where(h);
+  snprintf(h->pool_key, sizeof h->pool_key, "%s://%s|%s", h->url.scheme, h->where, h->req.tls_key);
+  h->c = h->req.keepalive && !h->retried ? net__http_pool_take(h->pool_key, &h->obj) : NULL;
+  h->reused = h->c != NULL;
+  if (!h->c && !connect_url(h)) return false;
   http_head_reset(&h->head);
+  h->head_bytes = 0;
   if (!net__http_build(h)) return net__http_fail(h, NET_E_LIMIT, "out of memory"), false;
   h->phase = HP_EXCHANGE;
   return true;
@@ -70,7 +91,20 @@ static void write_request(net_http *h) {
   if (h->send_body && h->out_pos > h->head_len) atomic_store(&h->sent, h->out_pos - h->head_len);
 }
 
+static bool idempotent(const char *m) {
+  return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS") || !strcmp(m, "PUT") ||
+         !strcmp(m, "DELETE") || !strcmp(m, "TRACE");
+}
+
+/* The response ended before it began: 2 when that is an idle connection the
+ * server closed meanwhile and the request can be made again on a new one. */
 static int input_failed(net_http *h, long why, bool some) {
+  if (h->reused && !some && !h->retried && idempotent(h->method)) {
+    h->retried = true;
+    drop_conn(h);
+    h->phase = HP_START;
+    return 2;
+  }
   if (why == NET_READ_ERROR) {
     net_result st = net_conn_status(h->c);
     return net__http_fail(h, st.err, "%s", st.msg), -1;
@@ -80,7 +114,8 @@ static int input_failed(net_http *h, long why, bool some) {
   return -1;
 }
 
-/* The response head: 1 once a final one is parsed, 0 for more, -1 failed. */
+/* The response head: 1 once a final one is parsed, 0 for more, -1 failed, 2
+ * to start over on a new connection. */
 static int read_head(net_http *h) {
   for (;;) {
     net_span sp[1];
@@ -123,6 +158,7 @@ static void leave_origin(net_http *h) {
   if (r->tls && r->tls->server_name) {   /* it named the first host */
     net__free((char *)r->tls->server_name);
     r->tls->server_name = NULL;
+    if (!net__http_req_rekey(r)) net__http_fail(h, NET_E_LIMIT, "out of memory");
   }
 }
 
@@ -213,7 +249,9 @@ static void step(net_http *h) {
     if (h->phase == HP_START && !start(h)) return;
     if (h->phase == HP_EXCHANGE) {
       write_request(h);
-      if (read_head(h) <= 0) return;
+      int r = read_head(h);
+      if (r == 2) continue;
+      if (r <= 0) return;
       if (redirect(h)) continue;
       if (!publish_head(h) || !net__http_body_begin(h)) return;
       h->phase = HP_BODY;

@@ -67,6 +67,29 @@ static bool copy_tls(http_req *r, const net_tls_opts *t) {
   return ok;
 }
 
+/* Pooled connections are shared only between requests with the same TLS
+ * options: each as its length and bytes, so no two sets read alike. */
+static char *tls_key(const net_tls_opts *t) {
+  static const net_tls_opts none;
+  if (!t) t = &none;
+  const char *s[] = {t->server_name, t->ca_file, t->ca_path, t->cert_file, t->key_file, t->key_password};
+  size_t n = 32;
+  for (size_t i = 0; i < sizeof s / sizeof *s; i++) n += (s[i] ? strlen(s[i]) : 0) + 24;
+  char *k = net__malloc(n), *p = k;
+  if (!k) return NULL;
+  p += snprintf(p, n, "%d/%d", t->no_verify, t->min_version);
+  for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
+    if (s[i]) p += snprintf(p, n - (size_t)(p - k), "|%zu:%s", strlen(s[i]), s[i]);
+    else p += snprintf(p, n - (size_t)(p - k), "|-");
+  }
+  return k;
+}
+
+bool net__http_req_rekey(http_req *r) {
+  net__free(r->tls_key);
+  return (r->tls_key = tls_key(r->tls)) != NULL;
+}
+
 bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err) {
   memset(r, 0, sizeof *r);
   const char *m = o->method ? o->method : "GET";
@@ -88,7 +111,8 @@ bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err) {
   r->decompress = !o->no_decompress;
   r->allow_downgrade = o->allow_downgrade != 0;
   r->buffer_size = o->buffer_size;
-  if (!copy_tls(r, o->tls)) return *err = "out of memory", false;
+  r->keepalive = !o->no_keepalive;
+  if (!copy_tls(r, o->tls) || !(r->tls_key = tls_key(r->tls))) return *err = "out of memory", false;
   return true;
 }
 
@@ -98,6 +122,7 @@ void net__http_req_free(http_req *r) {
   net__free(r->values);
   net__free(r->method);
   net__free(r->body);
+  net__free(r->tls_key);
   if (r->tls) {
     net__free((char *)r->tls->server_name);
     net__free((char *)r->tls->ca_file);
@@ -144,7 +169,7 @@ static size_t head_text(const net_http *h, char *buf, size_t cap) {
   if (!given(r, "user-agent")) PUT("User-Agent: %s\r\n", USER_AGENT);
   if (!given(r, "accept")) PUT("Accept: */*\r\n");
   if (r->decompress && !given(r, "accept-encoding")) PUT("Accept-Encoding: gzip, deflate\r\n");
-  if (!given(r, "connection")) PUT("Connection: close\r\n");
+  if (!given(r, "connection")) PUT("Connection: %s\r\n", r->keepalive ? "keep-alive" : "close");
   for (size_t i = 0; i < r->nhdr; i++)
     if (r->names[i]) PUT("%s: %s\r\n", r->names[i], r->values[i]);
   bool wants_length = h->send_body || !strcmp(h->method, "POST") || !strcmp(h->method, "PUT") ||

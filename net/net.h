@@ -356,6 +356,7 @@ typedef struct net_http_opts {
   int allow_downgrade;             /* 1: follow a redirect from https to http */
   const net_tls_opts *tls;         /* for https (redirects too); NULL: verified defaults */
   size_t buffer_size;              /* body bytes held for the owner; 0: 1 MiB */
+  int no_keepalive;                /* 1: a new connection, closed after the response */
 } net_http_opts;
 
 typedef struct net_http_response {

@@ -257,6 +257,27 @@ describe("net.http_request", function()
     assert.is_true(table.concat(parts) == content, "body differs from the file")
   end)
 
+  it("reuses a kept-alive connection per origin, and not one the server closed", function()
+    local ports = {}
+    for i = 1, 5 do
+      local body, status, msg = fetch{ url = base .. "/conn-id" }
+      assert.equal("success", status, msg)
+      ports[i] = body
+    end
+    for i = 2, 5 do assert.equal(ports[1], ports[i], "request " .. i .. " came on a new connection") end
+    local body, status, msg = fetch{ url = base .. "/conn-id", keepalive = false }
+    assert.equal("success", status, msg)
+    assert.not_equal(ports[1], body)
+    -- the server closes after claiming keep-alive: the next request gets a new connection
+    local closed
+    closed, status, msg = fetch{ url = base .. "/conn-id?close" }
+    assert.equal("success", status, msg)
+    h.sleep(100)
+    body, status, msg = fetch{ url = base .. "/conn-id" }
+    assert.equal("success", status, msg)
+    assert.not_equal(closed, body)
+  end)
+
   it("reports connection failures with the connection's message and code", function()
     local _, status, msg, code = fetch{ url = "http://127.0.0.1:" .. h.closed_port() .. "/x" }
     assert.equal("failure", status)

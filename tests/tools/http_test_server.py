@@ -32,6 +32,8 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
                            the zlib wrapper, as some servers send it
   /bomb                    64 MiB of zeros, gzip'd (about 64 KiB)
   /interim/NAME            "100 Continue" and "102 Processing", then the file
+  /conn-id[?close]         the client's port, keeping the connection open (with
+                           ?close: claiming to, then closing it)
   /raw/NAME                the bytes of the file NAME as the whole response
                            (status line and headers included), then close
 """
@@ -171,6 +173,14 @@ class Handler(SimpleHTTPRequestHandler):
                 return self._simple(200, encode(data), [("Content-Encoding", prefix.strip("/").replace("raw", ""))])
         if p == "/bomb":
             return self._simple(200, bomb(), [("Content-Encoding", "gzip")])
+        if p == "/conn-id":
+            body = b"%d" % self.client_address[1]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = self.path.endswith("?close")
+            return True
         if p.startswith("/interim/"):
             data = self._file(p[len("/interim/"):])
             if data is None:

@@ -17,7 +17,7 @@
 local net = {}
 
 ---@alias net.status "waiting"|"success"|"failure"
----@alias net.code "closed"|"refused"|"reset"|"timeout"|"unreachable"|"dns"|"tls"|"tls-verify"|"limit"|"invalid"|"protocol"|"io"
+---@alias net.code "closed"|"refused"|"reset"|"timeout"|"unreachable"|"dns"|"tls"|"tls-verify"|"limit"|"invalid"|"protocol"|"cancelled"|"io"
 
 ---Starts resolving `host` in the background and returns its address object.
 ---Numeric IPv4/IPv6 literals (also `"[::1]"`) are `"success"` at once.
@@ -195,6 +195,93 @@ net.json_null = nil ---@type lightuserdata
 
 ---A metatable marking a table as a JSON array (`__jsontype = "array"`).
 net.json_array_mt = {}
+
+---@class net.http_options
+---@field url string `http://` or `https://` (credentials in the URL are refused: give an Authorization header)
+---@field method? string an upper-case token (default "GET")
+---@field headers? table<string, string|number> sent as given (names are sent in sorted order); Host, User-Agent, Accept, Accept-Encoding and Connection are added unless given
+---@field body? string the request body (Content-Length is added)
+---@field timeout? integer ms for the whole exchange, redirects included (default 300000; 0: none)
+---@field connect_timeout? integer ms per connection: resolving, connecting, TLS (default 30000; 0: none)
+---@field idle_timeout? integer ms without a byte in or out on the connection (default none)
+---@field max_redirects? integer redirects followed (0..100, default 5; 0: a 3xx is the response)
+---@field max_size? integer the largest body, decoded (default 64 MiB); past it `"limit"`
+---@field decompress? boolean ask for gzip/deflate and decode it (default true); false: the body as sent
+---@field allow_downgrade? boolean follow a redirect from https to http (default false)
+---@field keepalive? boolean reuse idle connections to the same origin and TLS options (default true)
+---@field ssl? boolean|net.tls_options TLS options for https, redirects included (default: verified)
+---@field buffer_size? integer body bytes held for the caller (16384..2^30, default 1 MiB); when full, the server is slowed down
+
+---Starts an HTTP/1.1 exchange; returns at once. The I/O thread does all of it:
+---connecting (a kept-alive connection to the same origin first), the request,
+---the response head (1xx skipped), redirects (301, 302, 303, 307, 308: a 303,
+---and a 301/302 after a POST, continue as GET without the body; a redirect to
+---another origin drops Authorization, Cookie, Proxy-Authorization and the
+---caller's Host; https to http fails unless allow_downgrade), the body
+---(Content-Length, chunked, or until close) decoded from gzip/deflate, with a
+---cap on the decoded size and on the ratio (a decompression bomb fails with
+---`"limit"`). A request on a kept-alive connection the server had closed is
+---made again once, on a new connection, when its method is idempotent.
+---Failures name the request: `"http 127.0.0.1:8080 GET /x: body ended after
+---10 of 100 bytes"`. A URL it cannot use gives `nil, message, "invalid"`; bad
+---option types and values raise.
+---@param options net.http_options
+---@return net.http|nil request
+---@return string? message
+---@return net.code? code
+function net.http_request(options) end
+
+---@class net.http
+local http = {}
+
+---`"waiting"`, `"success"` (the whole body arrived; what was not read yet
+---stays readable) or `"failure", message, code` (`"timeout"`, `"limit"`,
+---`"protocol"`, `"cancelled"`, `"closed"`, or a connection's code).
+---@return net.status status
+---@return string? message
+---@return net.code? code
+function http:get_status() end
+
+---Waits at most `ms` (default 0; -1: until done) for the exchange to end; returns as get_status.
+---@param ms? integer
+---@return net.status status
+---@return string? message
+---@return net.code? code
+function http:wait(ms) end
+
+---Once the final response's head arrived: its status code, its header fields
+---(names in lower case; a repeated field as a list of its values), the reason
+---phrase and the URL it came from (after redirects). nil before.
+---@return integer|nil status
+---@return table<string, string|string[]>? headers
+---@return string? reason
+---@return string? url
+function http:get_response() end
+
+---Body bytes received as the server sent them (before decoding), the
+---Content-Length (nil when the server gave none), request body bytes sent
+---and their total.
+---@return integer received
+---@return integer|nil total
+---@return integer sent
+---@return integer send_total
+function http:get_progress() end
+
+---Body bytes (decoded), at most `max` (default 1 MiB): `""` when none has
+---arrived yet, nil after the last one, `nil, message, code` once failed and
+---what arrived before the failure was read.
+---@param max? integer
+---@return string|nil data
+---@return string? message
+---@return net.code? code
+function http:read(max) end
+
+---Ends the exchange: it fails with `"cancelled"` (unless it already ended).
+function http:cancel() end
+
+---Ends the exchange if it still runs and releases it; idempotent, never blocks.
+---Also `__gc` and `__close`.
+function http:close() end
 
 ---@class net.resolver_options
 ---@field nameservers string[] 1..8 of "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:53" (IP literals; port 53 unless given)

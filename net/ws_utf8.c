@@ -58,13 +58,15 @@ bool net__utf8_feed(net_utf8 *u, const void *data, size_t n) {
   /* net_utf8's numbering: 0 between characters, 1 invalid, the rest as here */
   uint64_t s = S(u->state == 0 ? OK : u->state == 1 ? BAD : u->state);
   size_t i = 0;
-  while (i < n && s != S(BAD)) {
-    if (s == S(OK) && p[i] < 0x80 && (i = ascii_run(p, i, n)) == n) break;
+  /* Only the low 6 bits of s are the state: the shift uses no more (as the
+   * CPU's own shift does), so a step is a single shift on the chain. */
+  while (i < n && (s & 63) != S(BAD)) {
+    if ((s & 63) == S(OK) && p[i] < 0x80 && (i = ascii_run(p, i, n)) == n) break;
     /* up to 16 bytes without a branch: BAD absorbs, so one check after is enough */
     size_t stop = n - i < 16 ? n : i + 16;
-    for (; i < stop; i++) s = (step_of[p[i]] >> s) & 63;
+    for (; i < stop; i++) s = step_of[p[i]] >> (s & 63);
   }
-  unsigned st = (unsigned)(s / 6);
+  unsigned st = (unsigned)((s & 63) / 6);
   u->state = (uint8_t)(st == OK ? 0 : st == BAD ? 1 : st);
   return st != BAD;
 }

@@ -23,6 +23,7 @@ PACKAGES=(
 	libc-ares-dev     # custom resolvers (net.create_resolver): c-ares on the I/O thread
 	lua-cjson         # the baseline of the JSON benchmark (tests/bench/json.lua)
 	clang             # libFuzzer for the fuzz targets (scripts/fuzz.sh)
+	python3-websockets  # a WebSocket peer: frames and permessage-deflate offers to check ours against
 )
 
 missing=()

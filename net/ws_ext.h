@@ -1,7 +1,8 @@
 /* ws_ext.h: Sec-WebSocket-Extensions values (RFC 6455 section 9.1) and the
  * permessage-deflate negotiation (RFC 7692 section 7): the client's offer,
  * the server's choice of an offer and its answer, the client's check of that
- * answer. Compression itself is elsewhere. Any thread; pure. */
+ * answer. Compression itself is elsewhere. Values are OWS-trimmed, repeated
+ * headers joined with ", " by the HTTP parser's caller. Any thread; pure. */
 #ifndef SLUICE_WS_EXT_H
 #define SLUICE_WS_EXT_H
 

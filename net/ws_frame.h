@@ -80,7 +80,10 @@ typedef struct net_ws_parser {
 void net__ws_parser_init(net_ws_parser *p, net_ws_role role, bool rsv1_ok, uint64_t max_message);
 
 /* Consumes bytes of buf[0..len) up to the next event and sets *used to how
- * many. NET_WS_PAYLOAD: *piece and *piece_len (inside buf, unmasked in place)
+ * many. What it does not check is the caller's: UTF-8 of text (ws_utf8.h, on
+ * the inflated bytes when compressed), close payloads (ws_hs.h), and the
+ * inflated size of a compressed message against max_message (its wire size
+ * is checked here, with a little slack for deflate's stored blocks). NET_WS_PAYLOAD: *piece and *piece_len (inside buf, unmasked in place)
  * are the payload bytes just consumed. Feed the rest of buf (buf + *used)
  * again until NET_WS_MORE. A frame's header (NET_WS_HEADER) always comes
  * before any of its payload, so p->frame.len and p->msg_len can be checked
@@ -93,8 +96,9 @@ static inline bool net__ws_message_done(const net_ws_parser *p) {
   return p->frame.fin && p->frame.opcode < NET_WS_OP_CLOSE;
 }
 
-/* Writes a frame header into out; returns its length (2..14). key: NULL for
- * an unmasked frame (server), else the 4-byte mask key (client). */
+/* Writes a frame header into out; returns its length (2..14). len < 2^63.
+ * key: NULL for an unmasked frame (server), else the 4-byte mask key
+ * (client; a fresh one per frame from net__ws_rng_bytes). */
 size_t net__ws_header(uint8_t out[NET_WS_HEADER_MAX], unsigned opcode, bool fin, bool rsv1,
                       uint64_t len, const uint8_t *key);
 

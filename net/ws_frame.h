@@ -107,8 +107,9 @@ size_t net__ws_header(uint8_t out[NET_WS_HEADER_MAX], unsigned opcode, bool fin,
 unsigned net__ws_mask(uint8_t *data, size_t n, const uint8_t key[4], unsigned at);
 
 /* Mask keys and handshake nonces: CTR_DRBG seeded once from the platform's
- * entropy source. One per thread that builds frames (the I/O thread);
- * never shared between threads. */
+ * entropy source. One per thread that builds frames (the I/O thread), held
+ * for the thread's life (mbedTLS's entropy pool makes it ~38 KiB: never one
+ * per connection); never shared between threads. */
 typedef struct net_ws_rng {
   mbedtls_entropy_context entropy;
   mbedtls_ctr_drbg_context drbg;

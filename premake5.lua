@@ -384,6 +384,15 @@ project "mbedtls_recv"
 	files { "tests/bench/mbedtls_recv.c" }
 	links(MBEDTLS_LIBS)
 
+-- bench_ws_proto: speed of the WebSocket protocol core (UTF-8, masking, parsing).
+project "bench_ws_proto"
+	kind "ConsoleApp"
+	files { "tests/bench/ws_proto.c" }
+	includedirs { "net" }
+	links { "sluice" }
+	links(MBEDTLS_LIBS)
+	links { "cares", "pthread", "dl", "m" }
+
 -- C API programs: an example, and the host wake-up test (an SDL2 host).
 project "c_api_example"
 	kind "ConsoleApp"

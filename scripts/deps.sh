@@ -24,6 +24,7 @@ PACKAGES=(
 	zlib1g-dev        # gzip/deflate HTTP bodies and permessage-deflate (net/inflate.c)
 	lua-cjson         # the baseline of the JSON benchmark (tests/bench/json.lua)
 	clang             # libFuzzer for the fuzz targets (scripts/fuzz.sh)
+	python3-websockets  # a WebSocket peer: frames and permessage-deflate offers to check ours against
 )
 
 missing=()

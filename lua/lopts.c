@@ -227,7 +227,8 @@ void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
 
 static const char *const http_keys[] = {"url", "method", "headers", "body", "timeout", "connect_timeout",
                                         "idle_timeout", "max_redirects", "max_size", "decompress",
-                                        "allow_downgrade", "ssl", "buffer_size", "keepalive", NULL};
+                                        "allow_downgrade", "ssl", "buffer_size", "keepalive", "output",
+                                        "resume", "sha256", NULL};
 
 static int name_order(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -289,6 +290,14 @@ void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   a->o.no_decompress = opt_bool(L, arg, arg, "decompress") == 0;
   a->o.allow_downgrade = opt_bool(L, arg, arg, "allow_downgrade") == 1;
   a->o.no_keepalive = opt_bool(L, arg, arg, "keepalive") == 0;
+  a->o.output = opt_string(L, arg, arg, "output");
+  a->o.resume = opt_bool(L, arg, arg, "resume") == 1;
+  a->o.sha256 = opt_string(L, arg, arg, "sha256");
+  if (a->o.output && (!*a->o.output || strlen(a->o.output) != (lua_getfield(L, arg, "output"), lua_rawlen(L, -1))))
+    luaL_argerror(L, arg, "option 'output' must be a file path (no NUL byte)");
+  if ((a->o.resume || a->o.sha256) && !a->o.output) luaL_argerror(L, arg, "resume and sha256 go with output");
+  if (a->o.sha256 && (strlen(a->o.sha256) != 64 || a->o.sha256[strspn(a->o.sha256, "0123456789abcdefABCDEF")]))
+    luaL_argerror(L, arg, "option 'sha256' must be 64 hex digits");
   a->o.buffer_size = (size_t)opt_int(L, arg, arg, "buffer_size", 16384, 1 << 30, 0);
   lua_getfield(L, arg, "ssl");
   a->o.tls = check_ssl_value(L, lua_gettop(L), arg, &a->tls, false);   /* the table stays on the stack */

@@ -241,11 +241,64 @@ static bool publish_head(net_http *h) {
   return true;
 }
 
+/* ---- an output file -------------------------------------------------------------------- */
+
+/* Before the first request: the file is open, and how much of it there is. */
+static bool file_ready(net_http *h) {
+  int r = net__http_file_prepared(h->file, &h->offset);
+  if (r > 0) return true;
+  net_error e;
+  if (r < 0 && net__http_file_result(h->file, &e) < 0) net__http_fail(h, e.code, "%s", e.msg);
+  else if (!h->file_asked && !(h->file_asked = net__http_file_kick(h))) net__http_fail(h, NET_E_LIMIT, "too many files being written");
+  return false;
+}
+
+/* Content-Range "bytes first-last/size" must start where the file ends. */
+static bool range_from(const http_head *hd, uint64_t offset) {
+  size_t len;
+  const char *v = http_head_get(hd, "content-range", &len);
+  char want[40];
+  int n = snprintf(want, sizeof want, "bytes %llu-", (unsigned long long)offset);
+  return v && len > (size_t)n && !strncmp(v, want, (size_t)n);
+}
+
+/* The final head of a download: 2xx, and a resume the server took up or not. */
+static bool file_response(net_http *h) {
+  int st = http_head_status(&h->head);
+  if (st < 200 || st > 299)
+    return net__http_fail(h, NET_E_PROTOCOL, "server answered %d %s", st, http_head_reason(&h->head)), false;
+  if (h->offset && st == 206) {
+    if (!range_from(&h->head, h->offset))
+      return net__http_fail(h, NET_E_PROTOCOL, "206 without a Content-Range from byte %llu",
+                            (unsigned long long)h->offset), false;
+    atomic_store(&h->received, h->offset);   /* progress counts the whole file */
+    h->resumed = true;
+  } else if (h->offset) {
+    net__http_file_restart(h->file);   /* the server sends it whole: start over */
+  }
+  return true;
+}
+
+static void body_to_file_done(net_http *h) {
+  h->phase = HP_FILE;
+  net__http_file_final(h->file);
+  if (!net__http_file_kick(h)) net__http_fail(h, NET_E_LIMIT, "too many files being written");
+}
+
+static void file_done(net_http *h) {
+  net_error e;
+  int r = net__http_file_result(h->file, &e);
+  if (r > 0) finish_ok(h);
+  else if (r < 0) net__http_fail(h, e.code, "%s", e.msg);
+}
+
 /* ---- the exchange ---------------------------------------------------------------------- */
 
 /* As far as the exchange can go now; redirects restart it in the same turn. */
 static void step(net_http *h) {
   while (h->phase != HP_DONE) {
+    if (h->phase == HP_START && h->file && !file_ready(h)) return;
+    if (h->phase == HP_FILE) return file_done(h);
     if (h->phase == HP_START && !start(h)) return;
     if (h->phase == HP_EXCHANGE) {
       write_request(h);
@@ -253,11 +306,12 @@ static void step(net_http *h) {
       if (r == 2) continue;
       if (r <= 0) return;
       if (redirect(h)) continue;
-      if (!publish_head(h) || !net__http_body_begin(h)) return;
+      if (!publish_head(h) || (h->file && !file_response(h)) || !net__http_body_begin(h)) return;
       h->phase = HP_BODY;
     }
     int r = net__http_body_pump(h);
-    if (r == 1) finish_ok(h);
+    if (r == 1 && h->file) body_to_file_done(h);
+    else if (r == 1) finish_ok(h);
     return;
   }
 }
@@ -292,6 +346,7 @@ static void http_destroy(net_io *io) {
   net__free(h->out);
   net__free(atomic_load(&h->resp));
   net__http_req_free(&h->req);
+  net__http_file_free(h->file);
   net__free_aligned(h);
   atomic_fetch_sub(&net__live_http, 1);
 }

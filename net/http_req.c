@@ -169,6 +169,7 @@ static size_t head_text(const net_http *h, char *buf, size_t cap) {
   if (!given(r, "user-agent")) PUT("User-Agent: %s\r\n", USER_AGENT);
   if (!given(r, "accept")) PUT("Accept: */*\r\n");
   if (r->decompress && !given(r, "accept-encoding")) PUT("Accept-Encoding: gzip, deflate\r\n");
+  if (h->offset && !given(r, "range")) PUT("Range: bytes=%llu-\r\n", (unsigned long long)h->offset);
   if (!given(r, "connection")) PUT("Connection: %s\r\n", r->keepalive ? "keep-alive" : "close");
   for (size_t i = 0; i < r->nhdr; i++)
     if (r->names[i]) PUT("%s: %s\r\n", r->names[i], r->values[i]);

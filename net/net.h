@@ -357,6 +357,13 @@ typedef struct net_http_opts {
   const net_tls_opts *tls;         /* for https (redirects too); NULL: verified defaults */
   size_t buffer_size;              /* body bytes held for the owner; 0: 1 MiB */
   int no_keepalive;                /* 1: a new connection, closed after the response */
+  const char *output;              /* the body goes to this file (written on a helper
+                                      thread into output.part, renamed when whole);
+                                      net_http_read then gives no bytes */
+  int resume;                      /* with output: continue output.part (or the file at
+                                      output) with a Range request */
+  const char *sha256;              /* with output: 64 hex digits the file must match,
+                                      else failure and no file */
 } net_http_opts;
 
 typedef struct net_http_response {

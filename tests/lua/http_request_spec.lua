@@ -278,6 +278,93 @@ describe("net.http_request", function()
     assert.not_equal(closed, body)
   end)
 
+  local function sha256_of(path)
+    local p = assert(io.popen("sha256sum " .. h.shell_quote(path)))
+    local sum = p:read("l"):match("^(%x+)")
+    p:close()
+    return sum
+  end
+
+  local function wait_done(req, ms)
+    local status = req:wait(ms or 30000)
+    local _, msg, code = req:get_status()
+    return status, msg, code
+  end
+
+  it("writes the body to output: whole, renamed into place, verified by sha256", function()
+    local out = dir .. "/out.bin"
+    local want = sha256_of(dir .. "/data.bin")
+    local req = assert(net.http_request{ url = base .. "/chunked/data.bin", output = out, sha256 = want })
+    assert.equal("success", wait_done(req))
+    assert.is_nil(req:read())                       -- the bytes went to the file
+    assert.is_true(h.read_file(out) == content, "output differs from the source")
+    assert.is_false(h.path_exists(out .. ".part"))
+    -- gzip'd on the wire, decoded into the file
+    os.remove(out)
+    req = assert(net.http_request{ url = base .. "/gzip/data.bin", output = out })
+    assert.equal("success", wait_done(req))
+    assert.is_true(h.read_file(out) == content, "decoded output differs from the source")
+    -- a digest that does not match: failure, and no file at all
+    os.remove(out)
+    req = assert(net.http_request{ url = base .. "/data.bin", output = out, sha256 = string.rep("0", 64) })
+    local status, msg, code = wait_done(req)
+    assert.equal("failure", status)
+    assert.equal("protocol", code)
+    assert.matches("sha256 of " .. out .. " is " .. want, msg, 1, true)
+    assert.is_false(h.path_exists(out))
+    assert.is_false(h.path_exists(out .. ".part"))
+  end)
+
+  it("resumes a partial download with Range, and starts over when the server ignores it", function()
+    local out = dir .. "/resumed.bin"
+    local cut = #content // 3
+    local f = assert(io.open(out .. ".part", "wb"))
+    f:write(content:sub(1, cut))
+    f:close()
+    -- Python's file handler ignores Range: the file is written whole
+    local req = assert(net.http_request{ url = base .. "/data.bin", output = out, resume = true,
+      sha256 = sha256_of(dir .. "/data.bin") })
+    assert.equal("success", wait_done(req))
+    assert.is_true(h.read_file(out) == content, "restarted output differs from the source")
+    -- a server that honours it (Range served by the test server's /range route)
+    os.remove(out)
+    f = assert(io.open(out, "wb"))   -- the file at output itself, as curl -C - takes it
+    f:write(content:sub(1, cut))
+    f:close()
+    req = assert(net.http_request{ url = base .. "/range/data.bin", output = out, resume = true,
+      sha256 = sha256_of(dir .. "/data.bin") })
+    assert.equal("success", wait_done(req))
+    assert.is_true(h.read_file(out) == content, "resumed output differs from the source")
+    local st, headers = req:get_response()
+    assert.equal(206, st)
+    assert.equal(string.format("bytes %d-%d/%d", cut, #content - 1, #content), headers["content-range"])
+    local received, total = req:get_progress()
+    assert.equal(#content, received)
+    assert.equal(#content, total)
+  end)
+
+  it("keeps the .part of a failed download, and never writes an error page", function()
+    local out = dir .. "/failed.bin"
+    local req = assert(net.http_request{ url = base .. "/short/data.bin", output = out })
+    local status, msg, code = wait_done(req)
+    assert.equal("failure", status)
+    assert.equal("closed", code, msg)
+    assert.is_false(h.path_exists(out))
+    assert(h.wait_for(function() return h.path_exists(out .. ".part") end, 5000))
+    req = assert(net.http_request{ url = base .. "/status/404", output = dir .. "/nothing.bin" })
+    status, msg, code = wait_done(req)
+    assert.equal("failure", status)
+    assert.equal("protocol", code)
+    assert.matches("server answered 404 Not Found", msg, 1, true)
+    assert.is_false(h.path_exists(dir .. "/nothing.bin"))
+    req = assert(net.http_request{ url = base .. "/data.bin", output = dir .. "/no/such/dir/x.bin" })
+    status, msg, code = wait_done(req)
+    assert.equal("failure", status)
+    assert.matches("open " .. dir .. "/no/such/dir/x.bin.part: ", msg, 1, true)
+    h.assert_raises("resume and sha256 go with output", function() net.http_request{ url = base, resume = true } end)
+    h.assert_raises("sha256", function() net.http_request{ url = base, output = "x", sha256 = "abc" } end)
+  end)
+
   it("reports connection failures with the connection's message and code", function()
     local _, status, msg, code = fetch{ url = "http://127.0.0.1:" .. h.closed_port() .. "/x" }
     assert.equal("failure", status)

@@ -23,6 +23,8 @@ PACKAGES=(
 	libc-ares-dev     # custom resolvers (net.create_resolver): c-ares on the I/O thread
 	lua-cjson         # the baseline of the JSON benchmark (tests/bench/json.lua)
 	clang             # libFuzzer for the fuzz targets (scripts/fuzz.sh)
+	tinyproxy         # an HTTP CONNECT proxy peer for proxy_spec (run in the foreground by the test)
+	microsocks        # a SOCKS5 proxy peer for proxy_spec
 )
 
 missing=()

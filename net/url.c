@@ -93,7 +93,7 @@ static bool decode(const char *s, size_t len, char *out, size_t cap, const char 
 /* scheme "://"; returns the length through "//", or 0. */
 static size_t parse_scheme(const char *s, size_t len, net_url *u, char *why, size_t wl) {
   size_t i = 0;
-  while (i < len && (is_alpha(s[i]) || (i > 0 && (is_digit(s[i]) || strchr("+-.", s[i])))) ) i++;
+  while (i < len && (is_alpha(s[i]) || (i > 0 && (is_digit(s[i]) || (s[i] && strchr("+-.", s[i])))))) i++;
   if (i == 0 || i >= len || s[i] != ':') return fail(why, wl, "no scheme (such as \"http://\")"), 0;
   if (i >= sizeof u->scheme) return fail(why, wl, "unsupported scheme '%.*s'", (int)(i < 32 ? i : 32), s), 0;
   for (size_t k = 0; k < i; k++) u->scheme[k] = (char)lower(s[k]);
@@ -145,7 +145,7 @@ static bool parse_regname(const char *s, size_t len, net_url *u, char *why, size
     if (c == '%') return fail(why, wl, "a percent-escape in the host name");
     if (c != '.' && !is_alpha(c) && !is_digit(c) && c != '-' && c != '_')
       return fail(why, wl, "the character '%c' in the host name", c);
-    if (c == '.' && (label == 0 && (i == 0 || i + 1 < len))) return fail(why, wl, "an empty label in the host name");
+    if (c == '.' && label == 0) return fail(why, wl, "an empty label in the host name");
     label = c == '.' ? 0 : label + 1;
     if (label > 63) return fail(why, wl, "a host name label longer than 63 bytes");
     numeric = numeric && (is_digit(c) || c == '.');
@@ -299,6 +299,7 @@ bool net__url_same_origin(const net_url *a, const net_url *b) {
 
 /* Removes "." and ".." segments of in (modified) into out (RFC 3986 5.2.4). */
 static void remove_dots(char *in, out *o) {
+  size_t floor = o->n;   /* o may already hold the origin: never pop into it */
   while (*in) {
     if (strncmp(in, "../", 3) == 0) in += 3;
     else if (strncmp(in, "./", 2) == 0) in += 2;
@@ -307,8 +308,8 @@ static void remove_dots(char *in, out *o) {
     else if (strncmp(in, "/../", 4) == 0 || strcmp(in, "/..") == 0) {
       if (in[3]) in += 3;
       else *(in += 2) = '/';
-      while (o->n > 0 && o->buf[o->n - 1] != '/') o->n--;
-      if (o->n > 0) o->n--;
+      while (o->n > floor && o->buf[o->n - 1] != '/') o->n--;
+      if (o->n > floor) o->n--;
     } else if (strcmp(in, ".") == 0 || strcmp(in, "..") == 0) {
       break;
     } else {
@@ -332,8 +333,8 @@ static bool merge_path(const net_url *base, const char *ref, size_t rlen, out *o
   }
   if (ref[0] != '/')
     for (size_t i = 0; i < qpos; i++) if (base->path[i] == '/') dir = i + 1;
-  size_t q = strcspn(ref, "?");
-  if (q > rlen) q = rlen;
+  const char *qm = memchr(ref, '?', rlen);
+  size_t q = qm ? (size_t)(qm - ref) : rlen;
   if (dir + q >= sizeof tmp) return fail(why, wl, "longer than %d bytes", NET_URL_MAX);
   memcpy(tmp, base->path, dir);
   memcpy(tmp + dir, ref, q);
@@ -345,7 +346,7 @@ static bool merge_path(const net_url *base, const char *ref, size_t rlen, out *o
 
 static bool has_scheme(const char *s, size_t len) {
   size_t i = 0;
-  while (i < len && (is_alpha(s[i]) || (i > 0 && (is_digit(s[i]) || strchr("+-.", s[i]))))) i++;
+  while (i < len && (is_alpha(s[i]) || (i > 0 && (is_digit(s[i]) || (s[i] && strchr("+-.", s[i])))))) i++;
   return i > 0 && i < len && s[i] == ':';
 }
 

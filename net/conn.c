@@ -308,7 +308,7 @@ int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_
   if (c->tls_cfg) return *err = "the connection already uses TLS", -1;
   if (atomic_load_explicit(&c->state, memory_order_acquire) != NET_SUCCESS)
     return *err = "starttls needs an established connection", -1;
-  net_tls_cfg *cfg = net__tls_cfg_new(o, c->addr->host, false, err, code);
+  net_tls_cfg *cfg = net__tls_cfg_new(o, c->proxy ? c->proxy->target : c->addr->host, false, err, code);
   if (!cfg) return -1;
   c->tls_cfg = cfg;
   /* the owner is tx's producer: every byte before this tail goes out in plain text */

@@ -217,8 +217,10 @@ describe("proxy", function()
     -- proxy-only.invalid is in no hosts file: a lookup here would fail with "dns"
     it("goes to the proxy, unresolved, for http:// and socks5h://", function()
       local hp, sp = fake.ports["http-ok"], fake.ports["socks-ok"]
-      local conn = open_ok("proxy-only.invalid", 443, "http://u:p@127.0.0.1:" .. hp)
+      local conn = assert(net.open_tcp("proxy-only.invalid", 443, { proxy = "http://u:p@127.0.0.1:" .. hp }))
+      assert.are.equal(6, conn:write("early\n"))   -- held until the tunnel is open
       assert.are.equal("BANNER", h.read_line(conn, 10000))   -- sent with the 200: not lost
+      assert.are.equal("early", h.read_line(conn, 10000))
       assert_echo(conn, "tunnel")
       conn:close()
       assert.are.same({ "http CONNECT proxy-only.invalid:443 auth=Basic dTpw" }, fake_log(fake, "http-ok"))

@@ -232,8 +232,12 @@ describe("proxy", function()
       conn:close()
       conn = open_ok("sluice-v4.test", 8080, "socks5://127.0.0.1:" .. sp)   -- socks5://: resolved here
       conn:close()
+      -- answered after 200 ms: the handshake waits for the lookup before its CONNECT
+      conn = open_ok("sluice-slow.test", 8081, "socks5://127.0.0.1:" .. sp)
+      conn:close()
       assert.are.same({ "socks atyp=3 host=proxy-only.invalid port=443", "socks atyp=4 host=::1 port=8080",
-        "socks atyp=1 host=127.0.0.1 port=8080" }, fake_log(fake, "socks-ok"))
+        "socks atyp=1 host=127.0.0.1 port=8080", "socks atyp=1 host=127.0.0.1 port=8081" },
+        fake_log(fake, "socks-ok"))
     end)
 
     it("fails to resolve here for socks5:// when no lookup knows it", function()

@@ -9,7 +9,7 @@
 static const char *const tls_keys[] = {"verify", "server_name", "ca_file", "ca_path", "cert_file",
                                        "key_file", "key_password", "alpn", "min_version", "pkcs12", NULL};
 static const char *const conn_keys[] = {"ssl", "connect_timeout", "idle_timeout", "nodelay",
-                                        "keepalive", "buffer_size", "family", "linger", "resolver", NULL};
+                                        "keepalive", "buffer_size", "family", "linger", "resolver", "proxy", NULL};
 static const char *const server_keys[] = {"ssl", "backlog", "reuseaddr", "unix", "idle_timeout",
                                           "nodelay", "keepalive", "buffer_size", "linger", NULL};
 
@@ -179,6 +179,19 @@ static void conn_fields(lua_State *L, int arg, int argn, net_conn_opts *o) {
   o->linger_ms = linger == -2 ? 0 : linger == 0 ? -1 : (int)linger;
 }
 
+/* `proxy`: a URL the engine takes, else an argument error saying what is wrong. */
+static void opt_proxy(lua_State *L, int arg, int argn, net_conn_opts *o) {
+  o->proxy = opt_string(L, arg, argn, "proxy");
+  if (!o->proxy) return;
+  char why[160];
+  lua_getfield(L, arg, "proxy");
+  size_t len = lua_rawlen(L, -1);
+  lua_pop(L, 1);   /* the table keeps the string alive */
+  if (strlen(o->proxy) != len) luaL_argerror(L, argn, "option 'proxy' holds a NUL byte");
+  if (!net_proxy_check(o->proxy, why, sizeof why))
+    luaL_argerror(L, argn, lua_pushfstring(L, "option 'proxy': %s", why));
+}
+
 void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
   int argn = arg;
   memset(a, 0, sizeof *a);
@@ -202,6 +215,7 @@ void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
     if (!(a->resolver = lnet_resolver_of(L, lua_gettop(L)))) luaL_argerror(L, argn, "option 'resolver' is closed");
   }
   lua_pop(L, 1);
+  opt_proxy(L, arg, argn, &a->o);
   lua_getfield(L, arg, "ssl");
   int top = lua_gettop(L);
   a->o.tls = check_ssl_value(L, top, argn, &a->tls, false);

@@ -789,6 +789,29 @@ function M.spawn(label, cmd, opts)
   return self
 end
 
+-- Start a server that takes its port on the command line and prints nothing useful
+-- (tinyproxy, microsocks): `cmd_of(port)` gives the command line for a free loopback
+-- port; it is up once a connection to 127.0.0.1:port succeeds. A port taken meanwhile
+-- by someone else (the server exits) is retried with another. Returns a peer object
+-- (.port, stop()), or raises.
+function M.start_on_free_port(label, cmd_of)
+  local last
+  for _ = 1, 5 do
+    local probe = assert(net.create_server("127.0.0.1", 0))
+    local port = probe:get_port()
+    probe:close()
+    local ok, peer = pcall(M.start_server, label, cmd_of(port), function()
+      local c = net.open_tcp("127.0.0.1", port, { connect_timeout = 1000 })
+      local up = c and c:wait_until_connected(1000) == "success"
+      if c then c:close() end
+      return up and port or nil
+    end)
+    if ok then return peer end
+    last = peer
+  end
+  error(last, 2)
+end
+
 function Peer:alive() return self.pid ~= nil and alive(self.pid) end
 function Peer:stdout() return read_file(self.out) or "" end
 function Peer:wait_exit(timeout_ms)

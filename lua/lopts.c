@@ -242,7 +242,7 @@ void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
 static const char *const http_keys[] = {"url", "method", "headers", "body", "timeout", "connect_timeout",
                                         "idle_timeout", "max_redirects", "max_size", "decompress",
                                         "allow_downgrade", "ssl", "buffer_size", "keepalive", "output",
-                                        "resume", "sha256", NULL};
+                                        "resume", "sha256", "proxy", NULL};
 
 static int name_order(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -304,6 +304,16 @@ void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   a->o.no_decompress = opt_bool(L, arg, arg, "decompress") == 0;
   a->o.allow_downgrade = opt_bool(L, arg, arg, "allow_downgrade") == 1;
   a->o.no_keepalive = opt_bool(L, arg, arg, "keepalive") == 0;
+  int pt = lua_getfield(L, arg, "proxy"), on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (pt == LUA_TBOOLEAN && on) luaL_argerror(L, arg, "option 'proxy' must be a URL, or false for none");
+  if (pt == LUA_TBOOLEAN) {
+    a->o.proxy = "";   /* none, whatever the environment says */
+  } else {
+    net_conn_opts c = {0};
+    opt_proxy(L, arg, arg, &c);
+    a->o.proxy = c.proxy;
+  }
   a->o.output = opt_string(L, arg, arg, "output");
   a->o.resume = opt_bool(L, arg, arg, "resume") == 1;
   a->o.sha256 = opt_string(L, arg, arg, "sha256");

@@ -126,6 +126,16 @@ net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const
   return net__conn_open_linked(a, port, o, NULL, err, code);
 }
 
+net_conn *net__conn_open_host_linked(const char *host, uint16_t port, const net_conn_opts *o, net_io *link,
+                                     const char **err, net_err *code) {
+  if (o && o->proxy) return open_proxied(NULL, host, strlen(host), NULL, port, o, link, err, code);
+  net_addr *a = net_resolve(host, strlen(host), err, code);
+  if (!a) return NULL;
+  net_conn *c = net__conn_open_linked(a, port, o, link, err, code);
+  net_addr_unref(a);   /* the connection holds its own reference */
+  return c;
+}
+
 net_conn *net_unix_open(const char *path, const net_conn_opts *o, const char **err, net_err *code) {
   struct sockaddr_un un;
   net_err ignored;

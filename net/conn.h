@@ -135,6 +135,10 @@ struct net_conn {
 net_conn *net__conn_open_linked(net_addr *a, uint16_t port, const net_conn_opts *o, net_io *link,
                                 const char **err, net_err *code);
 void net__conn_close_link(net_conn *c);
+/* The same to a host name: with o->proxy the name goes to the proxy and is
+ * never looked up here (socks5:// aside). */
+net_conn *net__conn_open_host_linked(const char *host, uint16_t port, const net_conn_opts *o, net_io *link,
+                                     const char **err, net_err *code);
 /* I/O thread: another protocol object takes it over (a pool of idle ones). */
 void net__conn_set_link(net_conn *c, net_io *link);
 

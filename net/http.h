@@ -51,6 +51,8 @@ typedef struct http_req {
   bool decompress, allow_downgrade;
   net_tls_opts *tls;           /* deep copy, or NULL */
   char *tls_key;               /* the TLS options as a pool key part */
+  char *proxy;                 /* the caller's proxy URL ("": none), or NULL */
+  char *env[4];                /* NULL proxy: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY then */
   bool keepalive;
   size_t buffer_size;
 } http_req;
@@ -77,6 +79,9 @@ struct net_http {
   const char *method;                   /* the caller's, or GET after a 303 */
   net_conn *c;
   bool reused, retried;                 /* c came from the pool; one retry on a fresh one done */
+  const char *via;                      /* the proxy of this attempt, or NULL */
+  bool absolute;                        /* plain http through an http proxy: absolute-form */
+  char proxy_auth[700];                 /* absolute-form: "Basic ..." or "" */
   char pool_key[NET_URL_HOST_MAX + 512];
   char *out;                            /* the request text being written */
   size_t out_len, out_pos, head_len;
@@ -108,6 +113,9 @@ bool net__http_req_rekey(http_req *r);
 bool net__http_build(net_http *h);
 /* Whether name is one of the fields that identify the caller to one origin. */
 bool net__http_origin_bound(const char *name);
+/* The proxy for h's current URL (the caller's, or the environment's unless
+ * NO_PROXY names the host), or NULL. */
+const char *net__http_proxy_for(const net_http *h);
 
 /* http_pool.c (I/O thread): idle keep-alive connections by key. */
 void net__http_pool_put(const char *key, net_conn *c);

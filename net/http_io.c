@@ -7,8 +7,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <mbedtls/base64.h>
+
 #include "alloc.h"
 #include "http.h"
+#include "proxy.h"
 
 #define HTTP(io_ptr) ((net_http *)((char *)(io_ptr) - offsetof(net_http, obj)))
 
@@ -52,26 +55,50 @@ static void end(net_http *h) {
 
 /* ---- an attempt ------------------------------------------------------------------------ */
 
-/* A new connection to the current URL. */
+/* Plain http through an http proxy: a connection to the proxy itself, the
+ * request in absolute form, its credentials in Proxy-Authorization. */
+static bool connect_absolute(net_http *h, const net_conn_opts *o, const char **err, net_err *code) {
+  static _Thread_local net_proxy p;
+  static _Thread_local char why[NET_PROXY_WHY_MAX];
+  char host[NET_URL_HOST_MAX + 1], cred[2 * NET_URL_CRED_MAX + 2];
+  uint16_t port;
+  size_t n;
+  *code = NET_E_INVALID;
+  if (!net__proxy_parse(h->via, &p, host, &port, why, sizeof why)) return *err = why, false;
+  strcpy(h->proxy_auth, "Basic ");
+  int cl = snprintf(cred, sizeof cred, "%s:%s", p.user, p.pass);
+  if (!p.auth) h->proxy_auth[0] = '\0';
+  else if (mbedtls_base64_encode((unsigned char *)h->proxy_auth + 6, sizeof h->proxy_auth - 6, &n,
+                                 (unsigned char *)cred, (size_t)cl) != 0)
+    return *err = "proxy credentials too long", false;
+  net_conn_opts plain = *o;
+  plain.tls = NULL;
+  plain.proxy = NULL;
+  return (h->c = net__conn_open_host_linked(host, port, &plain, &h->obj, err, code)) != NULL;
+}
+
+/* A new connection to the current URL: direct, tunnelled through the proxy,
+ * or to an http proxy that takes the request whole. */
 static bool connect_url(net_http *h) {
   const char *err;
   net_err code;
   static const net_tls_opts verified;
   net_conn_opts o = {.connect_timeout_ms = h->req.connect_timeout_ms, .idle_timeout_ms = h->req.idle_timeout_ms,
-                     .tls = !strcmp(h->url.scheme, "https") ? (h->req.tls ? h->req.tls : &verified) : NULL};
-  net_addr *a = net_resolve(h->url.host, strlen(h->url.host), &err, &code);
-  if (a) {
-    h->c = net__conn_open_linked(a, h->url.port, &o, &h->obj, &err, &code);
-    net_addr_unref(a);
-  }
-  if (!a || !h->c) return net__http_fail(h, code, "%s", err), false;
+                     .tls = !strcmp(h->url.scheme, "https") ? (h->req.tls ? h->req.tls : &verified) : NULL,
+                     .proxy = h->absolute ? NULL : h->via};
+  bool ok = h->absolute ? connect_absolute(h, &o, &err, &code)
+                        : (h->c = net__conn_open_host_linked(h->url.host, h->url.port, &o, &h->obj, &err, &code)) != NULL;
+  if (!ok) return net__http_fail(h, code, "%s", err), false;
   return true;
 }
 
 /* A connection to the current URL (an idle one first), and the request text. */
 static bool start(net_http *h) {
   set_where(h);
-  snprintf(h->pool_key, sizeof h->pool_key, "%s://%s|%s", h->url.scheme, h->where, h->req.tls_key);
+  h->via = net__http_proxy_for(h);
+  h->absolute = h->via && !strncasecmp(h->via, "http://", 7) && !strcmp(h->url.scheme, "http");
+  snprintf(h->pool_key, sizeof h->pool_key, "%s://%s|%s|%s", h->url.scheme, h->where, h->req.tls_key,
+           h->via ? h->via : "");
   h->c = h->req.keepalive && !h->retried ? net__http_pool_take(h->pool_key, &h->obj) : NULL;
   h->reused = h->c != NULL;
   if (!h->c && !connect_url(h)) return false;

@@ -390,6 +390,10 @@ typedef struct net_http_opts {
                                       output) with a Range request */
   const char *sha256;              /* with output: 64 hex digits the file must match,
                                       else failure and no file */
+  const char *proxy;               /* a proxy URL (http://, socks5://, socks5h://, with
+                                      user:pass@), "" for none; NULL: from the
+                                      environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
+                                      NO_PROXY, also in lower case) */
 } net_http_opts;
 
 typedef struct net_http_response {

@@ -388,6 +388,61 @@ describe("net.http_request", function()
     h.assert_raises("body", function() net.http_request{ url = base, body = 42 } end)
   end)
 
+  describe("through proxies", function()
+    local tls_server, tls_base, certs, tp, ms
+
+    local function have(cmd) return os.execute("command -v " .. cmd .. " >/dev/null 2>&1") == true end
+
+    setup(function()
+      certs = h.tls_certs()
+      tls_server = start_http(dir, { cert = certs:pem("good"), key = certs:key("good") })
+      tls_base = "https://127.0.0.1:" .. tls_server.port
+      if have("tinyproxy") then tp = h.start_tinyproxy(dir, "http", { tls_server.port }) end
+      if have("microsocks") then ms = h.start_microsocks() end
+    end)
+
+    it("sends plain http to an http proxy in absolute form, and tunnels https with CONNECT", function()
+      if not tp then return pending("tinyproxy is not installed (./run.sh deps)") end
+      local proxy = "http://127.0.0.1:" .. tp.port
+      local body, status, msg = fetch{ url = base .. "/echo", proxy = proxy }
+      assert.equal("success", status, msg)
+      assert.matches("\nvia: [^\n]*tinyproxy", body)            -- the proxy forwarded it
+      assert.matches("\nhost: 127.0.0.1:" .. server.port .. "\n", body, 1, true)
+      body, status, msg = fetch{ url = tls_base .. "/chunked/data.bin", proxy = proxy, ssl = { ca_file = certs.ca } }
+      assert.equal("success", status, msg)
+      assert.is_true(body == content, "body through the tunnel differs from the file")
+    end)
+
+    it("tunnels through SOCKS5, the name resolved by the proxy", function()
+      if not ms then return pending("microsocks is not installed (./run.sh deps)") end
+      local body, status, msg = fetch{ url = tls_base .. "/hello.txt", proxy = "socks5h://127.0.0.1:" .. ms.port,
+        ssl = { ca_file = certs.ca } }
+      assert.equal("success", status, msg)
+      assert.equal("hello, world\n", body)
+    end)
+
+    it("takes the proxy from the environment, except for NO_PROXY hosts", function()
+      local closed = h.closed_port()
+      local code = [[
+        local net = require "net"
+        local req = assert(net.http_request{ url = ... })
+        print(req:wait(20000), select(2, req:get_status()))
+      ]]
+      local env = { HTTP_PROXY = "127.0.0.1:" .. closed, http_proxy = false, NO_PROXY = false, no_proxy = false }
+      local ok, out, err = h.run_lua_child(code, env, base .. "/hello.txt")
+      assert.is_true(ok, err)
+      assert.matches("^failure\t[^\n]*127.0.0.1:" .. closed, out)   -- it went for the proxy
+      env.NO_PROXY = "example.test, .127.0.0.1,localhost"
+      ok, out, err = h.run_lua_child(code, env, base .. "/hello.txt")
+      assert.is_true(ok, err)
+      assert.matches("^success", out)
+      local req = assert(net.http_request{ url = base .. "/hello.txt", proxy = false })
+      assert.equal("success", (req:wait(20000)))
+      h.assert_raises("proxy", function() net.http_request{ url = base, proxy = "ftp://x" } end)
+      h.assert_raises("proxy", function() net.http_request{ url = base, proxy = true } end)
+    end)
+  end)
+
   describe("over TLS", function()
     local tls_server, tls_base, certs
 

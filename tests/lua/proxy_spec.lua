@@ -44,24 +44,7 @@ local function assert_echo(conn, line)
   assert.are.equal(line, h.read_line(conn, 10000))
 end
 
-local function tinyproxy(dir, name, ports, auth)
-  local conf = dir .. "/" .. name .. ".conf"
-  return h.start_on_free_port("tinyproxy", function(port)
-    local f = assert(io.open(conf, "w"))
-    f:write(("Port %d\nListen 127.0.0.1\nTimeout 30\nMaxClients 50\nAllow 127.0.0.1\nLogLevel Info\n"):format(port))
-    if h.is_root() then f:write("User nobody\nGroup nogroup\n") end
-    for _, p in ipairs(ports) do f:write(("ConnectPort %d\n"):format(p)) end
-    if auth then f:write("BasicAuth " .. auth .. "\n") end
-    f:close()
-    return "tinyproxy -d -c " .. h.shell_quote(conf)
-  end)
-end
-
-local function microsocks(auth)
-  return h.start_on_free_port("microsocks", function(port)
-    return ("microsocks -i 127.0.0.1 -p %d%s"):format(port, auth and (" " .. auth) or "")
-  end)
-end
+local tinyproxy, microsocks = h.start_tinyproxy, h.start_microsocks
 
 local FAKE_MODES = { "http-ok", "socks-ok", "http-garbage", "http-oversized", "http-close", "socks-garbage",
   "socks-close", "socks-truncated", "silent" }

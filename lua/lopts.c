@@ -9,7 +9,7 @@
 static const char *const tls_keys[] = {"verify", "server_name", "ca_file", "ca_path", "cert_file",
                                        "key_file", "key_password", "alpn", "min_version", "pkcs12", NULL};
 static const char *const conn_keys[] = {"ssl", "connect_timeout", "idle_timeout", "nodelay",
-                                        "keepalive", "buffer_size", "family", "linger", "resolver", NULL};
+                                        "keepalive", "buffer_size", "family", "linger", "resolver", "proxy", NULL};
 static const char *const server_keys[] = {"ssl", "backlog", "reuseaddr", "unix", "idle_timeout",
                                           "nodelay", "keepalive", "buffer_size", "linger", NULL};
 
@@ -179,6 +179,19 @@ static void conn_fields(lua_State *L, int arg, int argn, net_conn_opts *o) {
   o->linger_ms = linger == -2 ? 0 : linger == 0 ? -1 : (int)linger;
 }
 
+/* `proxy`: a URL the engine takes, else an argument error saying what is wrong. */
+static void opt_proxy(lua_State *L, int arg, int argn, net_conn_opts *o) {
+  o->proxy = opt_string(L, arg, argn, "proxy");
+  if (!o->proxy) return;
+  char why[160];
+  lua_getfield(L, arg, "proxy");
+  size_t len = lua_rawlen(L, -1);
+  lua_pop(L, 1);   /* the table keeps the string alive */
+  if (strlen(o->proxy) != len) luaL_argerror(L, argn, "option 'proxy' holds a NUL byte");
+  if (!net_proxy_check(o->proxy, why, sizeof why))
+    luaL_argerror(L, argn, lua_pushfstring(L, "option 'proxy': %s", why));
+}
+
 void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
   int argn = arg;
   memset(a, 0, sizeof *a);
@@ -202,6 +215,7 @@ void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
     if (!(a->resolver = lnet_resolver_of(L, lua_gettop(L)))) luaL_argerror(L, argn, "option 'resolver' is closed");
   }
   lua_pop(L, 1);
+  opt_proxy(L, arg, argn, &a->o);
   lua_getfield(L, arg, "ssl");
   int top = lua_gettop(L);
   a->o.tls = check_ssl_value(L, top, argn, &a->tls, false);
@@ -227,7 +241,8 @@ void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
 
 static const char *const http_keys[] = {"url", "method", "headers", "body", "timeout", "connect_timeout",
                                         "idle_timeout", "max_redirects", "max_size", "decompress",
-                                        "allow_downgrade", "ssl", "buffer_size", "keepalive", NULL};
+                                        "allow_downgrade", "ssl", "buffer_size", "keepalive", "output",
+                                        "resume", "sha256", "proxy", NULL};
 
 static int name_order(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -289,6 +304,24 @@ void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   a->o.no_decompress = opt_bool(L, arg, arg, "decompress") == 0;
   a->o.allow_downgrade = opt_bool(L, arg, arg, "allow_downgrade") == 1;
   a->o.no_keepalive = opt_bool(L, arg, arg, "keepalive") == 0;
+  int pt = lua_getfield(L, arg, "proxy"), on = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (pt == LUA_TBOOLEAN && on) luaL_argerror(L, arg, "option 'proxy' must be a URL, or false for none");
+  if (pt == LUA_TBOOLEAN) {
+    a->o.proxy = "";   /* none, whatever the environment says */
+  } else {
+    net_conn_opts c = {0};
+    opt_proxy(L, arg, arg, &c);
+    a->o.proxy = c.proxy;
+  }
+  a->o.output = opt_string(L, arg, arg, "output");
+  a->o.resume = opt_bool(L, arg, arg, "resume") == 1;
+  a->o.sha256 = opt_string(L, arg, arg, "sha256");
+  if (a->o.output && (!*a->o.output || strlen(a->o.output) != (lua_getfield(L, arg, "output"), lua_rawlen(L, -1))))
+    luaL_argerror(L, arg, "option 'output' must be a file path (no NUL byte)");
+  if ((a->o.resume || a->o.sha256) && !a->o.output) luaL_argerror(L, arg, "resume and sha256 go with output");
+  if (a->o.sha256 && (strlen(a->o.sha256) != 64 || a->o.sha256[strspn(a->o.sha256, "0123456789abcdefABCDEF")]))
+    luaL_argerror(L, arg, "option 'sha256' must be 64 hex digits");
   a->o.buffer_size = (size_t)opt_int(L, arg, arg, "buffer_size", 16384, 1 << 30, 0);
   lua_getfield(L, arg, "ssl");
   a->o.tls = check_ssl_value(L, lua_gettop(L), arg, &a->tls, false);   /* the table stays on the stack */

@@ -69,6 +69,11 @@ int lnet_open_tcp_fn(lua_State *L) {
   ltcp *u = lnet_new_tcp(L);
   const char *err = NULL;
   net_err code = NET_E_INVALID;
+  if (host && opts.o.proxy) {   /* the name goes to the proxy stage: no lookup here */
+    net_conn *c = net_tcp_open_host(opts.resolver, host, len, (uint16_t)port, &opts.o, &err, &code);
+    if (c) net_conn_describe(c, u->where, sizeof u->where);
+    return open_conn(L, u, c, err, code);
+  }
   net_addr *made = a                ? NULL
                    : opts.resolver ? net_resolver_resolve(opts.resolver, host, len, &err, &code)
                                    : net_resolve(host, len, &err, &code);

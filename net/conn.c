@@ -28,12 +28,90 @@ static net_conn *conn_start(net_conn *c, const net_conn_opts *o, const char *hos
   return c;
 }
 
+static net_addr *lookup(net_resolver *r, const char *host, size_t len, const char **err, net_err *code) {
+  return r ? net_resolver_resolve(r, host, len, err, code) : net_resolve(host, len, err, code);
+}
+
+/* The target as the proxy is to get it: a name, or an IP literal without brackets. */
+static bool set_target(net_proxy *p, const char *host, size_t len, uint16_t port) {
+  if (len >= 2 && host[0] == '[' && host[len - 1] == ']') host++, len -= 2;
+  if (len == 0 || len > NET_HOST_MAX || memchr(host, '\0', len)) return false;
+  memcpy(p->target, host, len);
+  p->target[len] = '\0';
+  p->target_port = port;
+  return true;
+}
+
+/* The proxy's URL and the target into a new net_proxy; phost and pport
+ * get the proxy's host to resolve. */
+static net_proxy *proxy_new(const net_conn_opts *o, const char *host, size_t len, uint16_t port, char *phost,
+                            uint16_t *pport, const char **err, net_err *code) {
+  static _Thread_local char why[NET_PROXY_WHY_MAX];
+  net_proxy *p = net__malloc(sizeof *p);
+  *code = NET_E_LIMIT;
+  if (!p) return *err = "out of memory", NULL;
+  *code = NET_E_INVALID;
+  if (!net__proxy_parse(o->proxy, p, phost, pport, why, sizeof why)) *err = why;
+  else if (!set_target(p, host, len, port)) *err = "a target host of 1..253 bytes is required";
+  else return p;
+  net__free(p);
+  return NULL;
+}
+
+/* A connection to the proxy of o, which will tunnel to host:port. target:
+ * the target's address when the caller has one (socks5:// uses it). */
+static net_conn *open_proxied(net_resolver *r, const char *host, size_t len, net_addr *target, uint16_t port,
+                              const net_conn_opts *o, net_io *link, const char **err, net_err *code) {
+  char phost[NET_URL_HOST_MAX + 1];
+  uint16_t pport;
+  net_proxy *p = proxy_new(o, host, len, port, phost, &pport, err, code);
+  if (!p) return NULL;
+  net_addr *pa = lookup(r, phost, strlen(phost), err, code);
+  if (pa && p->kind == NET_PROXY_SOCKS5)
+    p->target_addr = target ? net_addr_ref(target) : lookup(r, p->target, strlen(p->target), err, code);
+  net_conn *c = pa && (p->kind != NET_PROXY_SOCKS5 || p->target_addr) ? net__conn_new(o, 2) : NULL;
+  if (!c) {
+    if (pa && (p->kind != NET_PROXY_SOCKS5 || p->target_addr)) *err = "out of memory", *code = NET_E_LIMIT;
+    if (p->target_addr) net_addr_unref(p->target_addr);
+    if (pa) net_addr_unref(pa);
+    net__free(p);
+    return NULL;
+  }
+  c->addr = pa;
+  c->port = pport;
+  c->proxy = p;
+  c->link = link;   /* before the first kick publishes the object */
+  return conn_start(c, o, p->target, err, code);
+}
+
+int net_proxy_check(const char *url, char *why, size_t len) {
+  static _Thread_local net_proxy p;
+  char host[NET_URL_HOST_MAX + 1];
+  uint16_t port;
+  return net__proxy_parse(url, &p, host, &port, why, len);
+}
+
+net_conn *net_tcp_open_host(net_resolver *r, const char *host, size_t len, uint16_t port,
+                            const net_conn_opts *o, const char **err, net_err *code) {
+  net_err ignored;
+  if (!code) code = &ignored;
+  *code = NET_E_INVALID;
+  if (!host || port == 0) return *err = "a host and a port 1..65535 are required", NULL;
+  if (o && o->proxy) return open_proxied(r, host, len, NULL, port, o, NULL, err, code);
+  net_addr *a = lookup(r, host, len, err, code);
+  if (!a) return NULL;
+  net_conn *c = net_tcp_open(a, port, o, err, code);
+  net_addr_unref(a);   /* the connection holds its own reference */
+  return c;
+}
+
 net_conn *net__conn_open_linked(net_addr *a, uint16_t port, const net_conn_opts *o, net_io *link,
                                 const char **err, net_err *code) {
   net_err ignored;
   if (!code) code = &ignored;
   *code = NET_E_INVALID;
   if (!a || port == 0) return *err = "an address and a port 1..65535 are required", NULL;
+  if (o && o->proxy) return open_proxied(NULL, a->host, strlen(a->host), a, port, o, link, err, code);
   *code = NET_E_LIMIT;
   net_conn *c = net__conn_new(o, 2);   /* the owner's and the I/O thread's */
   if (!c) return *err = "out of memory", NULL;
@@ -48,11 +126,22 @@ net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *o, const
   return net__conn_open_linked(a, port, o, NULL, err, code);
 }
 
+net_conn *net__conn_open_host_linked(const char *host, uint16_t port, const net_conn_opts *o, net_io *link,
+                                     const char **err, net_err *code) {
+  if (o && o->proxy) return open_proxied(NULL, host, strlen(host), NULL, port, o, link, err, code);
+  net_addr *a = net_resolve(host, strlen(host), err, code);
+  if (!a) return NULL;
+  net_conn *c = net__conn_open_linked(a, port, o, link, err, code);
+  net_addr_unref(a);   /* the connection holds its own reference */
+  return c;
+}
+
 net_conn *net_unix_open(const char *path, const net_conn_opts *o, const char **err, net_err *code) {
   struct sockaddr_un un;
   net_err ignored;
   if (!code) code = &ignored;
   *code = NET_E_INVALID;
+  if (o && o->proxy) return *err = "a proxy is for TCP connections", NULL;
   if (!path || !*path || strlen(path) >= sizeof un.sun_path)
     return *err = "a Unix socket path must be 1..107 bytes", NULL;
   *code = NET_E_LIMIT;
@@ -236,7 +325,7 @@ int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_
   if (c->tls_cfg) return *err = "the connection already uses TLS", -1;
   if (atomic_load_explicit(&c->state, memory_order_acquire) != NET_SUCCESS)
     return *err = "starttls needs an established connection", -1;
-  net_tls_cfg *cfg = net__tls_cfg_new(o, c->addr->host, false, err, code);
+  net_tls_cfg *cfg = net__tls_cfg_new(o, c->proxy ? c->proxy->target : c->addr->host, false, err, code);
   if (!cfg) return -1;
   c->tls_cfg = cfg;
   /* the owner is tx's producer: every byte before this tail goes out in plain text */
@@ -345,6 +434,10 @@ int net_conn_tls_info(net_conn *c, net_tls_info *out) {
 void net_conn_describe(net_conn *c, char *buf, size_t len) {
   if (c->unix_path) {
     snprintf(buf, len, "unix:%s", c->unix_path);
+  } else if (c->proxy) {   /* fixed at open: the peer is the proxy, the target is what was asked for */
+    const char *h = c->proxy->target;
+    snprintf(buf, len, strchr(h, ':') ? "[%s]:%u via proxy %s" : "%s:%u via proxy %s", h,
+             (unsigned)c->proxy->target_port, c->proxy->where);
   } else if (established_once(c)) {
     net__sa_str(&c->cur, buf, len, true);
   } else {

@@ -3,10 +3,11 @@
  *   conn_loop.c     the I/O thread's entry points: requests, events, timers,
  *                   closing, and the object's lifetime;
  *   conn_connect.c  the I/O thread: resolution, Happy Eyeballs, Unix connect;
+ *   conn_proxy.c    the I/O thread: the proxy handshake, once connected to it;
  *   conn_io.c       the I/O thread: the transport once a socket exists:
  *                   TLS handshake, receive, send, failure.
  * Calls go down that list only (conn.c -> conn_loop.c -> conn_connect.c ->
- * conn_io.c), never back up. */
+ * conn_proxy.c -> conn_io.c), never back up. */
 #ifndef SLUICE_CONN_H
 #define SLUICE_CONN_H
 
@@ -14,6 +15,7 @@
 #include "engine.h"
 #include "err.h"
 #include "os.h"
+#include "proxy.h"
 #include "ring.h"
 #include "tls.h"
 
@@ -31,6 +33,7 @@ typedef enum conn_io {
   IO_NEW,             /* not yet seen by the I/O thread */
   IO_RESOLVING,       /* waiting for its address */
   IO_CONNECTING,      /* attempts in flight (Happy Eyeballs) */
+  IO_PROXY,           /* connected to the proxy; its handshake running */
   IO_TLS_WAIT,        /* connected; its TLS configuration is being loaded */
   IO_HANDSHAKE,       /* TLS handshake running */
   IO_OPEN,
@@ -39,6 +42,7 @@ typedef enum conn_io {
   IO_DONE             /* socket closed; waiting for the last reference */
 } conn_io;
 
+#define NET_WHERE_MAX 600     /* net__conn_where's longest text */
 #define NET_MAX_ATTEMPTS 4   /* connection attempts in flight at once */
 #define NET_DEFAULT_LINGER_MS 5000
 /* Resolving, connecting and the TLS handshake together, unless the caller
@@ -82,7 +86,8 @@ struct net_conn {
   bool aborted;                     /* owner only: net_conn_abort was called */
   net_error abort_err;              /* written by the owner before REQ_ABORT, then fixed */
   net_error err;
-  net_addr *addr;                   /* target; owned reference */
+  net_addr *addr;                   /* target, or the proxy; owned reference */
+  net_proxy *proxy;                 /* NULL: direct; fixed at open */
   net_addr *_Atomic peer;           /* set by the I/O thread before SUCCESS */
   char *unix_path;                  /* Unix socket connections */
   uint16_t port;
@@ -117,6 +122,7 @@ struct net_conn {
   bool notify_sent;                 /* close_notify went out */
   bool shut_wr_pending, wr_shut, discard_rx;
   net_tls *tls;
+  struct proxy_io *pio;             /* the proxy handshake's buffers, while it runs */
   size_t tls_wlen;                  /* a blocked TLS write: repeat with this length */
 };
 
@@ -129,6 +135,10 @@ struct net_conn {
 net_conn *net__conn_open_linked(net_addr *a, uint16_t port, const net_conn_opts *o, net_io *link,
                                 const char **err, net_err *code);
 void net__conn_close_link(net_conn *c);
+/* The same to a host name: with o->proxy the name goes to the proxy and is
+ * never looked up here (socks5:// aside). */
+net_conn *net__conn_open_host_linked(const char *host, uint16_t port, const net_conn_opts *o, net_io *link,
+                                     const char **err, net_err *code);
 /* I/O thread: another protocol object takes it over (a pool of idle ones). */
 void net__conn_set_link(net_conn *c, net_io *link);
 
@@ -146,6 +156,11 @@ void net__conn_abandon(net_conn *c);
 void net__conn_start(net_conn *c);          /* resolve (await) or connect */
 void net__conn_next_attempt(net_conn *c);   /* the Happy Eyeballs delay passed */
 
+/* conn_proxy.c (I/O thread) */
+void net__conn_proxy_start(net_conn *c);    /* connected to the proxy: handshake, then connected */
+void net__conn_proxy_event(net_conn *c, int mask);
+void net__conn_proxy_kicked(net_conn *c);   /* socks5://: the target may have resolved */
+
 /* conn_io.c (I/O thread) */
 void net__conn_connected(net_conn *c);      /* the socket is connected: TLS or data */
 void net__conn_handshake(net_conn *c);
@@ -160,6 +175,8 @@ void net__conn_fail_sys(net_conn *c, const char *op, int e);
 void net__conn_finish(net_conn *c);         /* socket closed; retired if the owner is gone */
 void net__conn_drop_attempts(net_conn *c);   /* closes and frees the attempts */
 void net__conn_apply_options(net_conn *c, bool asked);
-void net__conn_where(const net_conn *c, char *buf, size_t len);   /* "1.2.3.4:80", "unix:/p" */
+/* "1.2.3.4:80", "unix:/p"; through a proxy "proxy 1.2.3.4:3128" while
+ * connecting to it, then "example.test:443 via proxy 1.2.3.4:3128". */
+void net__conn_where(const net_conn *c, char *buf, size_t len);
 
 #endif

@@ -58,7 +58,8 @@ static void attempt_won(net_conn *c, int i) {
   w->fd = NET_BAD_SOCK;
   c->next_attempt_at = 0;
   net__conn_drop_attempts(c);   /* the losers */
-  net__conn_connected(c);
+  if (c->proxy) net__conn_proxy_start(c);
+  else net__conn_connected(c);
 }
 
 static void attempt_drop(net_conn *c, int i, int err) {

@@ -44,6 +44,8 @@ static void close_socket(net_conn *c) {
   net__tls_free(c->tls);   /* here, on the I/O thread, which owns the shared TLS state */
   c->tls = NULL;
   net__conn_drop_attempts(c);
+  net__free(c->pio);   /* a proxy handshake cut short */
+  c->pio = NULL;
   if (c->fd == NET_BAD_SOCK) return;
   net__engine_set_interest(c->fd, &c->poll_mask, 0, &c->obj);
   net_sock_close(c->fd);
@@ -77,8 +79,16 @@ static void news(net_conn *c) {
 }
 
 void net__conn_where(const net_conn *c, char *buf, size_t len) {
-  if (c->unix_path) snprintf(buf, len, "unix:%s", c->unix_path);
-  else net__sa_str(&c->cur, buf, len, true);
+  if (c->unix_path) {
+    snprintf(buf, len, "unix:%s", c->unix_path);
+  } else if (!c->proxy) {
+    net__sa_str(&c->cur, buf, len, true);
+  } else {
+    const char *h = c->proxy->target;
+    if (c->io <= IO_CONNECTING) snprintf(buf, len, "proxy %s", c->proxy->where);
+    else snprintf(buf, len, strchr(h, ':') ? "[%s]:%u via proxy %s" : "%s:%u via proxy %s", h,
+                  (unsigned)c->proxy->target_port, c->proxy->where);
+  }
 }
 
 void net__conn_fail(net_conn *c, net_err code, const char *msg) {
@@ -92,7 +102,7 @@ void net__conn_fail(net_conn *c, net_err code, const char *msg) {
 }
 
 void net__conn_fail_sys(net_conn *c, const char *op, int e) {
-  char where[NET_IP_MAX + 120];
+  char where[NET_WHERE_MAX];
   net_error err;
   net__conn_where(c, where, sizeof where);
   net__seterr_sys(&err, op, where, e);
@@ -103,7 +113,7 @@ void net__conn_interest(net_conn *c) {
   if (c->fd == NET_BAD_SOCK) return;
   /* pause_read() holds back application data only: never a handshake, nor
    * input that is being thrown away */
-  bool in = c->reading && (c->io == IO_HANDSHAKE || c->owner_gone || c->discard_rx ||
+  bool in = c->reading && (c->io == IO_HANDSHAKE || c->io == IO_PROXY || c->owner_gone || c->discard_rx ||
                            !atomic_load(&c->owner_paused));
   int mask = (in ? NET_POLL_IN : 0) | (c->want_out ? NET_POLL_OUT : 0);
   if (net__engine_set_interest(c->fd, &c->poll_mask, mask, &c->obj) < 0)
@@ -179,7 +189,7 @@ void net__conn_handshake(net_conn *c) {
 }
 
 void net__conn_start_tls(net_conn *c) {
-  char ip[NET_IP_MAX + 120], where[NET_IP_MAX + 130];
+  char ip[NET_WHERE_MAX], where[NET_WHERE_MAX + 8];
   net__conn_where(c, ip, sizeof ip);
   snprintf(where, sizeof where, "tls %s", ip);
   net_error e;

@@ -50,6 +50,9 @@ void net__conn_destroy(net_conn *c) {
   net__tls_conf_unref(c->tls_conf);
   net__free(atomic_load(&c->tls_info));
   net__free(c->unix_path);
+  if (c->proxy && c->proxy->target_addr) net_addr_unref(c->proxy->target_addr);
+  net__free(c->proxy);
+  net__free(c->pio);
   net_addr *peer = atomic_load(&c->peer);
   if (peer) net_addr_unref(peer);
   net__free_aligned(c);
@@ -110,6 +113,7 @@ static void conn_kicked(net_io *io) {
     net__conn_start(c);
     if (c->io <= IO_RESOLVING) return;
   }
+  if (c->io == IO_PROXY) net__conn_proxy_kicked(c);   /* socks5://: the target may have resolved */
   if (c->io == IO_TLS_WAIT) net__conn_start_tls(c);   /* its configuration may be ready */
   if (c->io == IO_DONE) return;
   handle_requests(c, req);
@@ -127,13 +131,17 @@ static void conn_event(net_io *io, int mask) {
     net__conn_handshake(c);
     return;
   }
+  if (c->io == IO_PROXY) {
+    net__conn_proxy_event(c, mask);
+    return;
+  }
   if (mask & (NET_POLL_IN | NET_POLL_ERR)) net__conn_recv(c);
   if ((mask & (NET_POLL_OUT | NET_POLL_ERR)) || (c->tls && c->tls_wlen)) net__conn_send(c);
 }
 
 static void timed_out(net_conn *c, const char *what, int ms, const char *option) {
-  char where[NET_HOST_MAX + 16], msg[NET_HOST_MAX + 96];
-  if (c->io <= IO_CONNECTING && !c->unix_path)   /* still racing: name what was asked for */
+  char where[NET_WHERE_MAX], msg[NET_WHERE_MAX + 80];
+  if (c->io <= IO_CONNECTING && !c->unix_path && !c->proxy)   /* still racing: name what was asked for */
     snprintf(where, sizeof where, strchr(c->addr->host, ':') ? "[%s]:%u" : "%s:%u", c->addr->host,
              c->port);
   else

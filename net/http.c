@@ -24,9 +24,13 @@ static net_http *setup(const net_http_opts *o, const char **err, net_err *code) 
     *err = "only http:// and https:// URLs can be requested";
   else if (h->url.has_userinfo)
     *err = "credentials in the URL are not sent: give an Authorization header";
-  else if (net__http_req_copy(&h->req, o, err))
+  else if ((o->resume || o->sha256) && !o->output)
+    *err = "resume and sha256 go with output";
+  else if (net__http_req_copy(&h->req, o, err) &&
+           (!o->output || (h->file = net__http_file_new(o->output, o->resume != 0, o->sha256, err))))
     return h;
   net__http_req_free(&h->req);
+  net__http_file_free(h->file);
   net__free_aligned(h);
   return NULL;
 }
@@ -91,7 +95,7 @@ net_http_progress net_http_get_progress(net_http *h) {
 
 long net_http_read(net_http *h, void *buf, size_t max) {
   net__host_polled();
-  size_t n = ring_read(&h->body, buf, max);
+  size_t n = h->file ? 0 : ring_read(&h->body, buf, max);   /* a file's bytes are its writer's */
   if (n > 0) {
     /* seq_cst fence: pairs with the one in room(): the I/O thread sees the
      * space, or we see its pause and kick */
@@ -105,7 +109,7 @@ long net_http_read(net_http *h, void *buf, size_t max) {
     net__io_seen(&h->obj);
     return 0;
   }
-  if ((n = ring_read(&h->body, buf, max)) > 0) return (long)n;   /* raced in before the state */
+  if (!h->file && (n = ring_read(&h->body, buf, max)) > 0) return (long)n;   /* raced in before the state */
   net__io_seen(&h->obj);
   return st == NET_SUCCESS ? NET_READ_EOF : NET_READ_ERROR;
 }

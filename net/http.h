@@ -23,10 +23,13 @@
 
 enum { HREQ_CANCEL = 1, HREQ_CLOSE = 2, HREQ_RESUME = 4 };
 
+typedef struct http_file http_file;
+
 typedef enum http_phase {
   HP_START,      /* no connection yet (first attempt, or after a redirect) */
   HP_EXCHANGE,   /* request going out, response head coming in */
   HP_BODY,       /* the response body */
+  HP_FILE,       /* the body ended: its file is being finished */
   HP_DONE        /* ended: the state says how */
 } http_phase;
 
@@ -48,6 +51,8 @@ typedef struct http_req {
   bool decompress, allow_downgrade;
   net_tls_opts *tls;           /* deep copy, or NULL */
   char *tls_key;               /* the TLS options as a pool key part */
+  char *proxy;                 /* the caller's proxy URL ("": none), or NULL */
+  char *env[4];                /* NULL proxy: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY then */
   bool keepalive;
   size_t buffer_size;
 } http_req;
@@ -63,7 +68,10 @@ struct net_http {
   atomic_int has_total;
   net_error err;                        /* before FAILURE is published */
   http_req req;
+  http_file *file;                      /* output: the file the body goes to */
   /* I/O thread only */
+  uint64_t offset;                      /* output with resume: bytes already there */
+  bool file_asked, resumed;             /* the file's first job queued; a 206 took up offset */
   http_phase phase;
   net_url url;                          /* the current target */
   char where[NET_URL_HOST_MAX + 16];    /* "host:port" for messages */
@@ -71,6 +79,9 @@ struct net_http {
   const char *method;                   /* the caller's, or GET after a 303 */
   net_conn *c;
   bool reused, retried;                 /* c came from the pool; one retry on a fresh one done */
+  const char *via;                      /* the proxy of this attempt, or NULL */
+  bool absolute;                        /* plain http through an http proxy: absolute-form */
+  char proxy_auth[700];                 /* absolute-form: "Basic ..." or "" */
   char pool_key[NET_URL_HOST_MAX + 512];
   char *out;                            /* the request text being written */
   size_t out_len, out_pos, head_len;
@@ -102,10 +113,26 @@ bool net__http_req_rekey(http_req *r);
 bool net__http_build(net_http *h);
 /* Whether name is one of the fields that identify the caller to one origin. */
 bool net__http_origin_bound(const char *name);
+/* The proxy for h's current URL (the caller's, or the environment's unless
+ * NO_PROXY names the host), or NULL. */
+const char *net__http_proxy_for(const net_http *h);
 
 /* http_pool.c (I/O thread): idle keep-alive connections by key. */
 void net__http_pool_put(const char *key, net_conn *c);
 net_conn *net__http_pool_take(const char *key, net_io *link);
+
+/* http_file.c: the output file, written on a helper lane. */
+http_file *net__http_file_new(const char *path, bool resume, const char *sha256, const char **err);
+void net__http_file_free(http_file *f);
+/* I/O thread: queues a job for what is new (preparing, writing, finishing);
+ * false when the lane is full. */
+bool net__http_file_kick(net_http *h);
+/* I/O thread: 1 and *offset once the file is open, 0 before, -1 failed. */
+int net__http_file_prepared(http_file *f, uint64_t *offset);
+void net__http_file_restart(http_file *f);   /* the whole body comes after all */
+void net__http_file_final(http_file *f);     /* no more body: finish the file */
+/* 1 in place, 0 not yet, -1 failed (*err). */
+int net__http_file_result(http_file *f, net_error *err);
 
 /* http_io.c */
 extern const net_io_ops net__http_ops;

@@ -53,9 +53,9 @@ bool net__http_body_begin(net_http *h) {
   if (h->framing.kind != HTTP_BODY_NONE && !start_decoding(h)) return false;
   if (h->framing.kind == HTTP_BODY_LENGTH) {
     h->body_left = h->framing.length;
-    atomic_store(&h->total, h->framing.length);
+    atomic_store(&h->total, h->framing.length + (h->resumed ? h->offset : 0));   /* the whole file */
     atomic_store(&h->has_total, 1);
-    if (h->framing.length > h->req.max_size && !h->inflating) {
+    if (h->framing.length > h->req.max_size && !h->inflating && !h->file) {
       net__http_fail(h, NET_E_LIMIT, "body of %llu bytes is over max_size %llu",
                      (unsigned long long)h->framing.length, (unsigned long long)h->req.max_size);
       return false;
@@ -101,6 +101,7 @@ static size_t put_body(net_http *h, const char *p, size_t n) {
   if (w) {
     h->delivered += w;
     net__io_publish(&h->obj);
+    if (h->file && !net__http_file_kick(h)) net__http_fail(h, NET_E_LIMIT, "too many files being written");
   } else if (h->body.oom) {
     net__http_fail(h, NET_E_LIMIT, "out of memory for the body buffer");
   } else if (room(h) > 0) {
@@ -143,7 +144,7 @@ static bool unstage(net_http *h) {
       if (!inflate_step(h)) return false;
       continue;
     }
-    if (h->delivered + n > h->req.max_size)
+    if (h->delivered + n > h->req.max_size && !h->file)
       return net__http_fail(h, NET_E_LIMIT, "body is over max_size %llu", (unsigned long long)h->req.max_size),
              false;
     size_t w = put_body(h, h->stage + h->stage_pos, n);

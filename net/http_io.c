@@ -7,8 +7,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <mbedtls/base64.h>
+
 #include "alloc.h"
 #include "http.h"
+#include "proxy.h"
 
 #define HTTP(io_ptr) ((net_http *)((char *)(io_ptr) - offsetof(net_http, obj)))
 
@@ -52,26 +55,50 @@ static void end(net_http *h) {
 
 /* ---- an attempt ------------------------------------------------------------------------ */
 
-/* A new connection to the current URL. */
+/* Plain http through an http proxy: a connection to the proxy itself, the
+ * request in absolute form, its credentials in Proxy-Authorization. */
+static bool connect_absolute(net_http *h, const net_conn_opts *o, const char **err, net_err *code) {
+  static _Thread_local net_proxy p;
+  static _Thread_local char why[NET_PROXY_WHY_MAX];
+  char host[NET_URL_HOST_MAX + 1], cred[2 * NET_URL_CRED_MAX + 2];
+  uint16_t port;
+  size_t n;
+  *code = NET_E_INVALID;
+  if (!net__proxy_parse(h->via, &p, host, &port, why, sizeof why)) return *err = why, false;
+  strcpy(h->proxy_auth, "Basic ");
+  int cl = snprintf(cred, sizeof cred, "%s:%s", p.user, p.pass);
+  if (!p.auth) h->proxy_auth[0] = '\0';
+  else if (mbedtls_base64_encode((unsigned char *)h->proxy_auth + 6, sizeof h->proxy_auth - 6, &n,
+                                 (unsigned char *)cred, (size_t)cl) != 0)
+    return *err = "proxy credentials too long", false;
+  net_conn_opts plain = *o;
+  plain.tls = NULL;
+  plain.proxy = NULL;
+  return (h->c = net__conn_open_host_linked(host, port, &plain, &h->obj, err, code)) != NULL;
+}
+
+/* A new connection to the current URL: direct, tunnelled through the proxy,
+ * or to an http proxy that takes the request whole. */
 static bool connect_url(net_http *h) {
   const char *err;
   net_err code;
   static const net_tls_opts verified;
   net_conn_opts o = {.connect_timeout_ms = h->req.connect_timeout_ms, .idle_timeout_ms = h->req.idle_timeout_ms,
-                     .tls = !strcmp(h->url.scheme, "https") ? (h->req.tls ? h->req.tls : &verified) : NULL};
-  net_addr *a = net_resolve(h->url.host, strlen(h->url.host), &err, &code);
-  if (a) {
-    h->c = net__conn_open_linked(a, h->url.port, &o, &h->obj, &err, &code);
-    net_addr_unref(a);
-  }
-  if (!a || !h->c) return net__http_fail(h, code, "%s", err), false;
+                     .tls = !strcmp(h->url.scheme, "https") ? (h->req.tls ? h->req.tls : &verified) : NULL,
+                     .proxy = h->absolute ? NULL : h->via};
+  bool ok = h->absolute ? connect_absolute(h, &o, &err, &code)
+                        : (h->c = net__conn_open_host_linked(h->url.host, h->url.port, &o, &h->obj, &err, &code)) != NULL;
+  if (!ok) return net__http_fail(h, code, "%s", err), false;
   return true;
 }
 
 /* A connection to the current URL (an idle one first), and the request text. */
 static bool start(net_http *h) {
   set_where(h);
-  snprintf(h->pool_key, sizeof h->pool_key, "%s://%s|%s", h->url.scheme, h->where, h->req.tls_key);
+  h->via = net__http_proxy_for(h);
+  h->absolute = h->via && !strncasecmp(h->via, "http://", 7) && !strcmp(h->url.scheme, "http");
+  snprintf(h->pool_key, sizeof h->pool_key, "%s://%s|%s|%s", h->url.scheme, h->where, h->req.tls_key,
+           h->via ? h->via : "");
   h->c = h->req.keepalive && !h->retried ? net__http_pool_take(h->pool_key, &h->obj) : NULL;
   h->reused = h->c != NULL;
   if (!h->c && !connect_url(h)) return false;
@@ -241,11 +268,64 @@ static bool publish_head(net_http *h) {
   return true;
 }
 
+/* ---- an output file -------------------------------------------------------------------- */
+
+/* Before the first request: the file is open, and how much of it there is. */
+static bool file_ready(net_http *h) {
+  int r = net__http_file_prepared(h->file, &h->offset);
+  if (r > 0) return true;
+  net_error e;
+  if (r < 0 && net__http_file_result(h->file, &e) < 0) net__http_fail(h, e.code, "%s", e.msg);
+  else if (!h->file_asked && !(h->file_asked = net__http_file_kick(h))) net__http_fail(h, NET_E_LIMIT, "too many files being written");
+  return false;
+}
+
+/* Content-Range "bytes first-last/size" must start where the file ends. */
+static bool range_from(const http_head *hd, uint64_t offset) {
+  size_t len;
+  const char *v = http_head_get(hd, "content-range", &len);
+  char want[40];
+  int n = snprintf(want, sizeof want, "bytes %llu-", (unsigned long long)offset);
+  return v && len > (size_t)n && !strncmp(v, want, (size_t)n);
+}
+
+/* The final head of a download: 2xx, and a resume the server took up or not. */
+static bool file_response(net_http *h) {
+  int st = http_head_status(&h->head);
+  if (st < 200 || st > 299)
+    return net__http_fail(h, NET_E_PROTOCOL, "server answered %d %s", st, http_head_reason(&h->head)), false;
+  if (h->offset && st == 206) {
+    if (!range_from(&h->head, h->offset))
+      return net__http_fail(h, NET_E_PROTOCOL, "206 without a Content-Range from byte %llu",
+                            (unsigned long long)h->offset), false;
+    atomic_store(&h->received, h->offset);   /* progress counts the whole file */
+    h->resumed = true;
+  } else if (h->offset) {
+    net__http_file_restart(h->file);   /* the server sends it whole: start over */
+  }
+  return true;
+}
+
+static void body_to_file_done(net_http *h) {
+  h->phase = HP_FILE;
+  net__http_file_final(h->file);
+  if (!net__http_file_kick(h)) net__http_fail(h, NET_E_LIMIT, "too many files being written");
+}
+
+static void file_done(net_http *h) {
+  net_error e;
+  int r = net__http_file_result(h->file, &e);
+  if (r > 0) finish_ok(h);
+  else if (r < 0) net__http_fail(h, e.code, "%s", e.msg);
+}
+
 /* ---- the exchange ---------------------------------------------------------------------- */
 
 /* As far as the exchange can go now; redirects restart it in the same turn. */
 static void step(net_http *h) {
   while (h->phase != HP_DONE) {
+    if (h->phase == HP_START && h->file && !file_ready(h)) return;
+    if (h->phase == HP_FILE) return file_done(h);
     if (h->phase == HP_START && !start(h)) return;
     if (h->phase == HP_EXCHANGE) {
       write_request(h);
@@ -253,11 +333,12 @@ static void step(net_http *h) {
       if (r == 2) continue;
       if (r <= 0) return;
       if (redirect(h)) continue;
-      if (!publish_head(h) || !net__http_body_begin(h)) return;
+      if (!publish_head(h) || (h->file && !file_response(h)) || !net__http_body_begin(h)) return;
       h->phase = HP_BODY;
     }
     int r = net__http_body_pump(h);
-    if (r == 1) finish_ok(h);
+    if (r == 1 && h->file) body_to_file_done(h);
+    else if (r == 1) finish_ok(h);
     return;
   }
 }
@@ -292,6 +373,7 @@ static void http_destroy(net_io *io) {
   net__free(h->out);
   net__free(atomic_load(&h->resp));
   net__http_req_free(&h->req);
+  net__http_file_free(h->file);
   net__free_aligned(h);
   atomic_fetch_sub(&net__live_http, 1);
 }

@@ -39,12 +39,12 @@ static http_result fail(http_head *h, const char *fmt, ...) {
 
 /* The start of a bad line, printable, for a message. */
 static const char *quote(const char *s, size_t n, char *out, size_t cap) {
-  size_t k = 0;
-  for (size_t i = 0; i < n && k + 4 < cap; i++) {
+  size_t k = 0, i = 0;
+  for (; i < n && k + 4 < cap; i++) {
     unsigned char c = (unsigned char)s[i];
     out[k++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
   }
-  if (n > 0 && k + 4 >= cap) out[k++] = '.', out[k++] = '.', out[k++] = '.';
+  if (i < n) out[k++] = '.', out[k++] = '.', out[k++] = '.';
   out[k] = 0;
   return out;
 }

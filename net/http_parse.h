@@ -73,7 +73,7 @@ void http_head_reset(http_head *h);
  * keep failing. Splitting the stream differently gives the same outcome. */
 http_result http_head_feed(http_head *h, const char *data, size_t len, size_t *used);
 
-/* After HTTP_DONE. */
+/* After HTTP_DONE; the strings live in h until http_head_reset or http_head_free. */
 int http_head_status(const http_head *h);               /* responses */
 const char *http_head_reason(const http_head *h);       /* responses; maybe "" */
 const char *http_head_method(const http_head *h);       /* requests */

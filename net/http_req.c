@@ -1,6 +1,7 @@
 /* http_req.c: the request's own copy of the caller's options (owner thread,
  * at net_http_request) and the request text (I/O thread, per attempt). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -90,6 +91,30 @@ bool net__http_req_rekey(http_req *r) {
   return (r->tls_key = tls_key(r->tls)) != NULL;
 }
 
+/* A proxy from the environment may lack its scheme: curl reads it as http://. */
+static char *env_proxy(const char *upper, const char *lower, bool *ok) {
+  const char *v = getenv(lower);
+  if (!v || !*v) v = getenv(upper);
+  if (!v || !*v) return NULL;
+  bool bare = !strstr(v, "://");
+  char *c = net__malloc(strlen(v) + 8);
+  if (!c) return *ok = false, NULL;
+  snprintf(c, strlen(v) + 8, "%s%s", bare ? "http://" : "", v);
+  return c;
+}
+
+static bool copy_proxy(http_req *r, const char *proxy) {
+  bool ok = true;
+  if (proxy) return (r->proxy = net__strdup(proxy)) != NULL;
+  r->env[0] = env_proxy("HTTPS_PROXY", "https_proxy", &ok);
+  r->env[1] = env_proxy("HTTP_PROXY", "http_proxy", &ok);
+  r->env[2] = env_proxy("ALL_PROXY", "all_proxy", &ok);
+  const char *no = getenv("no_proxy");
+  if (!no || !*no) no = getenv("NO_PROXY");
+  if (no && *no && !(r->env[3] = net__strdup(no))) ok = false;
+  return ok;
+}
+
 bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err) {
   memset(r, 0, sizeof *r);
   const char *m = o->method ? o->method : "GET";
@@ -112,6 +137,7 @@ bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err) {
   r->allow_downgrade = o->allow_downgrade != 0;
   r->buffer_size = o->buffer_size;
   r->keepalive = !o->no_keepalive;
+  if (!copy_proxy(r, o->proxy)) return *err = "out of memory", false;
   if (!copy_tls(r, o->tls) || !(r->tls_key = tls_key(r->tls))) return *err = "out of memory", false;
   return true;
 }
@@ -123,6 +149,8 @@ void net__http_req_free(http_req *r) {
   net__free(r->method);
   net__free(r->body);
   net__free(r->tls_key);
+  net__free(r->proxy);
+  for (int i = 0; i < 4; i++) net__free(r->env[i]);
   if (r->tls) {
     net__free((char *)r->tls->server_name);
     net__free((char *)r->tls->ca_file);
@@ -134,6 +162,36 @@ void net__http_req_free(http_req *r) {
     net__free(r->tls);
   }
   memset(r, 0, sizeof *r);
+}
+
+/* ---- the proxy ------------------------------------------------------------------ */
+
+/* NO_PROXY: "*", or comma-separated hosts and domains (".example.org" or
+ * "example.org" both take its subdomains); a port after a colon is ignored. */
+static bool no_proxy(const char *list, const char *host) {
+  size_t hl = strlen(host);
+  for (const char *p = list; p && *p;) {
+    size_t n = strcspn(p, ", ");
+    const char *e = p;
+    size_t el = n;
+    const char *colon = memchr(e, ':', el);
+    if (colon && !memchr(colon + 1, ':', el - (size_t)(colon - e) - 1)) el = (size_t)(colon - e);   /* not IPv6 */
+    while (el && *e == '.') e++, el--;
+    if (el == 1 && *e == '*') return true;
+    if (el && el <= hl && !strncasecmp(host + hl - el, e, el) && (el == hl || host[hl - el - 1] == '.'))
+      return true;
+    p += n;
+    p += strspn(p, ", ");
+  }
+  return false;
+}
+
+const char *net__http_proxy_for(const net_http *h) {
+  const http_req *r = &h->req;
+  if (r->proxy) return *r->proxy ? r->proxy : NULL;
+  const char *p = !strcmp(h->url.scheme, "https") ? r->env[0] : r->env[1];
+  if (!p) p = r->env[2];
+  return p && !no_proxy(r->env[3], h->url.host) ? p : NULL;
 }
 
 /* ---- the request text ------------------------------------------------------- */
@@ -163,12 +221,22 @@ static size_t head_text(const net_http *h, char *buf, size_t cap) {
   char host[NET_URL_HOST_MAX + 16];
   size_t n = 0;
 #define PUT(...) n += (size_t)snprintf(buf ? buf + n : NULL, buf ? cap - n : 0, __VA_ARGS__)
-  PUT("%s %s HTTP/1.1\r\n", h->method, h->url.path);
+  if (h->absolute) {   /* through an http proxy: the whole URL, without credentials */
+    char url[NET_URL_MAX + NET_URL_HOST_MAX + 64];
+    net_url u = h->url;
+    u.has_userinfo = false;
+    net__url_format(&u, url, sizeof url);
+    PUT("%s %s HTTP/1.1\r\n", h->method, url);
+    if (h->proxy_auth[0]) PUT("Proxy-Authorization: %s\r\n", h->proxy_auth);
+  } else {
+    PUT("%s %s HTTP/1.1\r\n", h->method, h->url.path);
+  }
   host_field(&h->url, host, sizeof host);
   if (!given(r, "host")) PUT("Host: %s\r\n", host);
   if (!given(r, "user-agent")) PUT("User-Agent: %s\r\n", USER_AGENT);
   if (!given(r, "accept")) PUT("Accept: */*\r\n");
   if (r->decompress && !given(r, "accept-encoding")) PUT("Accept-Encoding: gzip, deflate\r\n");
+  if (h->offset && !given(r, "range")) PUT("Range: bytes=%llu-\r\n", (unsigned long long)h->offset);
   if (!given(r, "connection")) PUT("Connection: %s\r\n", r->keepalive ? "keep-alive" : "close");
   for (size_t i = 0; i < r->nhdr; i++)
     if (r->names[i]) PUT("%s: %s\r\n", r->names[i], r->values[i]);

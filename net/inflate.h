@@ -22,7 +22,10 @@ typedef enum inflate_kind {
   INFLATE_DEFLATE,   /* Content-Encoding deflate: zlib-wrapped (RFC 1950), or raw
                         deflate as some servers send it; told apart by the first 2 bytes */
   INFLATE_RAW,       /* raw deflate (RFC 1951), a window of 2^window_bits (8..15):
-                        permessage-deflate; a final block restarts the context */
+                        permessage-deflate; a final block restarts the context. A peer
+                        reaching back past a window under 15 bits may be refused or
+                        decoded (rightly) depending on the room given: zlib counts what
+                        the current call wrote as history too */
 } inflate_kind;
 
 typedef enum inflate_result {

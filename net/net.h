@@ -38,7 +38,8 @@ typedef enum net_status {
   X(INVALID, "invalid", "invalid argument")                  \
   X(IO, "io", "input/output error")                          \
   X(PROTOCOL, "protocol", "protocol error")                  \
-  X(CANCELLED, "cancelled", "cancelled")
+  X(CANCELLED, "cancelled", "cancelled")                    \
+  X(PROXY, "proxy", "proxy failure")
 
 typedef enum net_err {
 #define NET_ERR_ENUM(name, code, text) NET_E_##name,
@@ -189,7 +190,11 @@ typedef struct net_conn_opts {
   int idle_timeout_ms;       /* no byte in or out for this long fails it; 0: none */
   int nodelay;               /* 1: TCP_NODELAY */
   int keepalive;             /* 1: SO_KEEPALIVE; > 1: also the idle seconds before probes */
-  int family;                /* 0: any, 4: IPv4 only, 6: IPv6 only */
+  int family;                /* 0: any, 4: IPv4 only, 6: IPv6 only (of the proxy's
+                                addresses, and of the target's for socks5://) */
+  const char *proxy;         /* NULL: direct. "http://[user:pass@]host[:port]" (CONNECT,
+                                Basic auth), "socks5h://..." (the proxy resolves the target's
+                                name), "socks5://..." (resolved here); see net_tcp_open_host */
 } net_conn_opts;
 
 /* Where a socket is: an IP and port, or a Unix socket path (port 0). */
@@ -206,6 +211,27 @@ typedef struct net_endpoint {
  * until net_conn_close. */
 NET_API net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *opts,
                                const char **err, net_err *code);
+/* Connects to host (len bytes, a name or an IP literal) and port. Direct,
+ * it resolves host (through r, else as net_resolve) and is net_tcp_open.
+ * With opts->proxy it resolves only the proxy's host (through r too), then
+ * runs the proxy's handshake on the I/O thread between the TCP connect and
+ * TLS: for http:// and socks5h:// the target's name goes to the proxy and is
+ * never looked up here; socks5:// looks it up here and sends the address.
+ * TLS verifies the target's name (or ssl server_name), end to end through the
+ * tunnel; connect_timeout covers the whole. Failures of the handshake have
+ * code NET_E_PROXY and say what the proxy answered; failing to reach the
+ * proxy reads "connect proxy 127.0.0.1:3128: ..." with the usual codes.
+ * Through a proxy, net_conn_remote/net_conn_peer give the proxy's address (the
+ * socket's other end) and net_conn_describe "example.test:443 via proxy
+ * 127.0.0.1:3128". net_tcp_open with opts->proxy takes the target's name
+ * from a (net_addr_hostname; the lookup it started is the caller's). A
+ * malformed or unsupported proxy URL: NULL, NET_E_INVALID, *err valid until
+ * this thread's next open. */
+typedef struct net_resolver net_resolver;
+NET_API net_conn *net_tcp_open_host(net_resolver *r, const char *host, size_t len, uint16_t port,
+                                    const net_conn_opts *opts, const char **err, net_err *code);
+/* 1 when url is a proxy URL net_conn_opts.proxy takes, else 0 with why. */
+NET_API int net_proxy_check(const char *url, char *why, size_t len);
 NET_API net_result net_conn_status(net_conn *c);
 NET_API net_result net_conn_wait_connected(net_conn *c, int timeout_ms);
 /* Accepts up to len bytes into the send buffer; returns the count (0: full).
@@ -357,6 +383,17 @@ typedef struct net_http_opts {
   const net_tls_opts *tls;         /* for https (redirects too); NULL: verified defaults */
   size_t buffer_size;              /* body bytes held for the owner; 0: 1 MiB */
   int no_keepalive;                /* 1: a new connection, closed after the response */
+  const char *output;              /* the body goes to this file (written on a helper
+                                      thread into output.part, renamed when whole);
+                                      net_http_read then gives no bytes */
+  int resume;                      /* with output: continue output.part (or the file at
+                                      output) with a Range request */
+  const char *sha256;              /* with output: 64 hex digits the file must match,
+                                      else failure and no file */
+  const char *proxy;               /* a proxy URL (http://, socks5://, socks5h://, with
+                                      user:pass@), "" for none; NULL: from the
+                                      environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
+                                      NO_PROXY, also in lower case) */
 } net_http_opts;
 
 typedef struct net_http_response {

@@ -25,6 +25,8 @@ PACKAGES=(
 	lua-cjson         # the baseline of the JSON benchmark (tests/bench/json.lua)
 	clang             # libFuzzer for the fuzz targets (scripts/fuzz.sh)
 	python3-websockets  # a WebSocket peer: frames and permessage-deflate offers to check ours against
+	tinyproxy         # an HTTP CONNECT proxy peer for proxy_spec (run in the foreground by the test)
+	microsocks        # a SOCKS5 proxy peer for proxy_spec
 )
 
 missing=()

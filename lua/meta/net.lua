@@ -10,14 +10,16 @@
 -- "tls-verify", "limit" (a cap or the process's resources reached: buffers,
 -- queues, descriptors, memory), "invalid" (options no connection could use:
 -- an unreadable certificate file, an empty path, a bind that failed), "protocol"
--- (a framed message the peer got wrong), and "io" for any other system error.
+-- (a framed message the peer got wrong), "cancelled" (an HTTP request its
+-- owner cancelled), "proxy" (a proxy refused or broke its handshake), and
+-- "io" for any other system error.
 
 ---@class net
 ---@field _VERSION string
 local net = {}
 
 ---@alias net.status "waiting"|"success"|"failure"
----@alias net.code "closed"|"refused"|"reset"|"timeout"|"unreachable"|"dns"|"tls"|"tls-verify"|"limit"|"invalid"|"protocol"|"cancelled"|"io"
+---@alias net.code "closed"|"refused"|"reset"|"timeout"|"unreachable"|"dns"|"tls"|"tls-verify"|"limit"|"invalid"|"protocol"|"cancelled"|"proxy"|"io"
 
 ---Starts resolving `host` in the background and returns its address object.
 ---Numeric IPv4/IPv6 literals (also `"[::1]"`) are `"success"` at once.
@@ -51,6 +53,7 @@ function net.resolve_address(host) end
 ---@field family? "inet"|"inet6" try only addresses of this family
 ---@field linger? integer ms `close()` keeps delivering (default 5000; 0: drop at once)
 ---@field resolver? net.resolver resolve a host name through this resolver (`net.create_resolver`) instead of the system's
+---@field proxy? string tunnel through a proxy: `"http://[user:pass@]host[:port]"` (HTTP CONNECT, Basic auth; port 80 by default), `"socks5h://[user:pass@]host[:port]"` (SOCKS5, the proxy resolves the target's name), `"socks5://..."` (SOCKS5, the name is resolved here and its address sent; port 1080 by default). A malformed URL or another scheme raises an argument error. See `net.open_tcp`.
 
 ---Opens a TCP connection and returns it at once; resolving, connecting and the
 ---TLS handshake go on in the background. `addr_or_host` may be an address
@@ -63,6 +66,20 @@ function net.resolve_address(host) end
 ---TLS failures name their reason: `tls 1.2.3.4:443: certificate not trusted
 ---(expired | not yet valid | wrong name: ... | self-signed | unknown CA)` with
 ---code "tls-verify", `tls ...: handshake failed: ...` with code "tls".
+---
+---With `proxy`, the connection goes to the proxy (only its host is resolved
+---here) and its handshake runs in the background before TLS; with http:// and
+---socks5h:// the target's name goes to the proxy unresolved (no DNS lookup
+---here), with socks5:// it is resolved here (`resolver` applies). TLS and
+---`starttls` run end to end through the tunnel and verify the target's name;
+---`connect_timeout` covers the whole. A proxy that refuses or answers badly
+---fails the connection with code "proxy" and what it said: `proxy
+---127.0.0.1:3128: CONNECT example.test:443 refused: 407 Proxy Authentication
+---Required`; an unreachable proxy fails as any connect (`connect proxy
+---127.0.0.1:3128: Connection refused`, "refused"). Through a proxy,
+---`get_peer`/`get_address` give the proxy's address (the socket's other end)
+---and `tostring(conn)` says `example.test:443 via proxy 127.0.0.1:3128`.
+---No environment variable is read here.
 ---@param addr_or_host string|net.address
 ---@param port integer 1..65535
 ---@param ssl? boolean|net.tls_options|net.conn_options
@@ -211,6 +228,10 @@ net.json_array_mt = {}
 ---@field keepalive? boolean reuse idle connections to the same origin and TLS options (default true)
 ---@field ssl? boolean|net.tls_options TLS options for https, redirects included (default: verified)
 ---@field buffer_size? integer body bytes held for the caller (16384..2^30, default 1 MiB); when full, the server is slowed down
+---@field output? string write the body to this file instead: on a helper thread, into `output .. ".part"`, renamed into place once whole (then `read` gives no bytes; max_size does not apply)
+---@field resume? boolean with output: continue `output .. ".part"` left by an earlier attempt (else a file at output, as `curl -C -`) with a Range request; a server that ignores it sends the whole file, which starts over
+---@field sha256? string with output: the 64 hex digits the whole file must hash to; a mismatch fails with `"protocol"` and leaves no file
+---@field proxy? string|false a proxy URL (`http://[user:pass@]host:port`, `socks5h://...`, `socks5://...`), or false for none; default from the environment: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (also lower case; a bare host:port is http://), NO_PROXY (`*`, or hosts and domains, comma-separated) exempting hosts. Plain http goes to an http proxy in absolute form; https and every SOCKS proxy are tunnels
 
 ---Starts an HTTP/1.1 exchange; returns at once. The I/O thread does all of it:
 ---connecting (a kept-alive connection to the same origin first), the request,

@@ -58,11 +58,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t n = size - 1, out_max = (size_t)cap + 1;
   uint8_t *a = malloc(out_max), *b = malloc(out_max);
   run ra, rb, rc;
-  int window = 9 + (sel >> 4) % 7;
+  int window = 9 + (sel >> 4) % 7;   /* 9..15 */
   decode(kind, window, cap, 0, p, n, 0, a, out_max, &ra);
   decode(kind, window, cap, 0, p, n, seed | 1, b, out_max, &rb);
-  check(ra.r == rb.r && ra.fin == rb.fin && strcmp(ra.err, rb.err) == 0);
-  if (ra.r >= 0 || ra.r == INFLATE_LIMIT) check(ra.out_n == rb.out_n && !memcmp(a, b, ra.out_n));
+  /* zlib checks a distance against the window plus what the current call wrote, so
+   * a raw stream reaching past a window under 32 KiB is refused or decoded
+   * depending on the room given: invariance holds for the full window only */
+  if (kind != INFLATE_RAW || window == 15) {
+    check(ra.r == rb.r && ra.fin == rb.fin && strcmp(ra.err, rb.err) == 0);
+    if (ra.r >= 0 || ra.r == INFLATE_LIMIT) check(ra.out_n == rb.out_n && !memcmp(a, b, ra.out_n));
+  }
   /* with a ratio cap: never more output than without one, never past the cap */
   decode(kind, window, cap, 2, p, n, seed | 1, b, out_max, &rc);
   check(rc.out_n <= ra.out_n || ra.r < 0);

@@ -634,12 +634,13 @@ function M.run_lua_child(source, env, ...)
   f:write(source)
   f:close()
   local out, err = script .. ".out", script .. ".err"
-  local prefix, limit = {}, ""
+  local unset, set, limit = {}, {}, ""
   for k, v in pairs(env or {}) do
     if k == "ULIMIT_NOFILE" then limit = "ulimit -n " .. math.tointeger(v) .. " && exec "
-    elseif v == false then prefix[#prefix + 1] = "-u " .. shell_quote(k)
-    else prefix[#prefix + 1] = shell_quote(k .. "=" .. tostring(v)) end
+    elseif v == false then unset[#unset + 1] = "-u " .. shell_quote(k)   -- env wants these first
+    else set[#set + 1] = shell_quote(k .. "=" .. tostring(v)) end
   end
+  local prefix = table.move(set, 1, #set, #unset + 1, unset)
   local args = {}
   for i, a in ipairs({ ... }) do args[i] = shell_quote(a) end
   local cmd = string.format("%senv %s timeout -k 5 120 %s %s %s >%s 2>%s </dev/null",
@@ -789,6 +790,29 @@ function M.spawn(label, cmd, opts)
   return self
 end
 
+-- Start a server that takes its port on the command line and prints nothing useful
+-- (tinyproxy, microsocks): `cmd_of(port)` gives the command line for a free loopback
+-- port; it is up once a connection to 127.0.0.1:port succeeds. A port taken meanwhile
+-- by someone else (the server exits) is retried with another. Returns a peer object
+-- (.port, stop()), or raises.
+function M.start_on_free_port(label, cmd_of)
+  local last
+  for _ = 1, 5 do
+    local probe = assert(net.create_server("127.0.0.1", 0))
+    local port = probe:get_port()
+    probe:close()
+    local ok, peer = pcall(M.start_server, label, cmd_of(port), function()
+      local c = net.open_tcp("127.0.0.1", port, { connect_timeout = 1000 })
+      local up = c and c:wait_until_connected(1000) == "success"
+      if c then c:close() end
+      return up and port or nil
+    end)
+    if ok then return peer end
+    last = peer
+  end
+  error(last, 2)
+end
+
 function Peer:alive() return self.pid ~= nil and alive(self.pid) end
 function Peer:stdout() return read_file(self.out) or "" end
 function Peer:wait_exit(timeout_ms)
@@ -797,6 +821,28 @@ end
 
 -- Wait (at most timeout_ms, default 10 s) for server:accept() to give a connection.
 -- Returns it, or nil and a message.
+-- tinyproxy (HTTP CONNECT and plain forwarding) on a free port, allowing CONNECT to
+-- `ports`, with BasicAuth when `auth` is "user password"; its config goes in dir.
+function M.start_tinyproxy(dir, name, ports, auth)
+  local conf = dir .. "/" .. name .. ".conf"
+  return M.start_on_free_port("tinyproxy", function(port)
+    local f = assert(io.open(conf, "w"))
+    f:write(("Port %d\nListen 127.0.0.1\nTimeout 30\nMaxClients 50\nAllow 127.0.0.1\nLogLevel Info\n"):format(port))
+    if M.is_root() then f:write("User nobody\nGroup nogroup\n") end
+    for _, p in ipairs(ports) do f:write(("ConnectPort %d\n"):format(p)) end
+    if auth then f:write("BasicAuth " .. auth .. "\n") end
+    f:close()
+    return "tinyproxy -d -c " .. shell_quote(conf)
+  end)
+end
+
+-- microsocks (SOCKS5) on a free port; auth: "-u user -P pass" or nil.
+function M.start_microsocks(auth)
+  return M.start_on_free_port("microsocks", function(port)
+    return ("microsocks -i 127.0.0.1 -p %d%s"):format(port, auth and (" " .. auth) or "")
+  end)
+end
+
 function M.accept_one(server, timeout_ms)
   local got, msg
   M.wait_for(function()

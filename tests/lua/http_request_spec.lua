@@ -278,6 +278,93 @@ describe("net.http_request", function()
     assert.not_equal(closed, body)
   end)
 
+  local function sha256_of(path)
+    local p = assert(io.popen("sha256sum " .. h.shell_quote(path)))
+    local sum = p:read("l"):match("^(%x+)")
+    p:close()
+    return sum
+  end
+
+  local function wait_done(req, ms)
+    local status = req:wait(ms or 30000)
+    local _, msg, code = req:get_status()
+    return status, msg, code
+  end
+
+  it("writes the body to output: whole, renamed into place, verified by sha256", function()
+    local out = dir .. "/out.bin"
+    local want = sha256_of(dir .. "/data.bin")
+    local req = assert(net.http_request{ url = base .. "/chunked/data.bin", output = out, sha256 = want })
+    assert.equal("success", wait_done(req))
+    assert.is_nil(req:read())                       -- the bytes went to the file
+    assert.is_true(h.read_file(out) == content, "output differs from the source")
+    assert.is_false(h.path_exists(out .. ".part"))
+    -- gzip'd on the wire, decoded into the file
+    os.remove(out)
+    req = assert(net.http_request{ url = base .. "/gzip/data.bin", output = out })
+    assert.equal("success", wait_done(req))
+    assert.is_true(h.read_file(out) == content, "decoded output differs from the source")
+    -- a digest that does not match: failure, and no file at all
+    os.remove(out)
+    req = assert(net.http_request{ url = base .. "/data.bin", output = out, sha256 = string.rep("0", 64) })
+    local status, msg, code = wait_done(req)
+    assert.equal("failure", status)
+    assert.equal("protocol", code)
+    assert.matches("sha256 of " .. out .. " is " .. want, msg, 1, true)
+    assert.is_false(h.path_exists(out))
+    assert.is_false(h.path_exists(out .. ".part"))
+  end)
+
+  it("resumes a partial download with Range, and starts over when the server ignores it", function()
+    local out = dir .. "/resumed.bin"
+    local cut = #content // 3
+    local f = assert(io.open(out .. ".part", "wb"))
+    f:write(content:sub(1, cut))
+    f:close()
+    -- Python's file handler ignores Range: the file is written whole
+    local req = assert(net.http_request{ url = base .. "/data.bin", output = out, resume = true,
+      sha256 = sha256_of(dir .. "/data.bin") })
+    assert.equal("success", wait_done(req))
+    assert.is_true(h.read_file(out) == content, "restarted output differs from the source")
+    -- a server that honours it (Range served by the test server's /range route)
+    os.remove(out)
+    f = assert(io.open(out, "wb"))   -- the file at output itself, as curl -C - takes it
+    f:write(content:sub(1, cut))
+    f:close()
+    req = assert(net.http_request{ url = base .. "/range/data.bin", output = out, resume = true,
+      sha256 = sha256_of(dir .. "/data.bin") })
+    assert.equal("success", wait_done(req))
+    assert.is_true(h.read_file(out) == content, "resumed output differs from the source")
+    local st, headers = req:get_response()
+    assert.equal(206, st)
+    assert.equal(string.format("bytes %d-%d/%d", cut, #content - 1, #content), headers["content-range"])
+    local received, total = req:get_progress()
+    assert.equal(#content, received)
+    assert.equal(#content, total)
+  end)
+
+  it("keeps the .part of a failed download, and never writes an error page", function()
+    local out = dir .. "/failed.bin"
+    local req = assert(net.http_request{ url = base .. "/short/data.bin", output = out })
+    local status, msg, code = wait_done(req)
+    assert.equal("failure", status)
+    assert.equal("closed", code, msg)
+    assert.is_false(h.path_exists(out))
+    assert(h.wait_for(function() return h.path_exists(out .. ".part") end, 5000))
+    req = assert(net.http_request{ url = base .. "/status/404", output = dir .. "/nothing.bin" })
+    status, msg, code = wait_done(req)
+    assert.equal("failure", status)
+    assert.equal("protocol", code)
+    assert.matches("server answered 404 Not Found", msg, 1, true)
+    assert.is_false(h.path_exists(dir .. "/nothing.bin"))
+    req = assert(net.http_request{ url = base .. "/data.bin", output = dir .. "/no/such/dir/x.bin" })
+    status, msg, code = wait_done(req)
+    assert.equal("failure", status)
+    assert.matches("open " .. dir .. "/no/such/dir/x.bin.part: ", msg, 1, true)
+    h.assert_raises("resume and sha256 go with output", function() net.http_request{ url = base, resume = true } end)
+    h.assert_raises("sha256", function() net.http_request{ url = base, output = "x", sha256 = "abc" } end)
+  end)
+
   it("reports connection failures with the connection's message and code", function()
     local _, status, msg, code = fetch{ url = "http://127.0.0.1:" .. h.closed_port() .. "/x" }
     assert.equal("failure", status)
@@ -299,6 +386,61 @@ describe("net.http_request", function()
     h.assert_raises("header", function() net.http_request{ url = base, headers = { X = "a\r\nInjected: 1" } } end)
     h.assert_raises("method", function() net.http_request{ url = base, method = "get" } end)
     h.assert_raises("body", function() net.http_request{ url = base, body = 42 } end)
+  end)
+
+  describe("through proxies", function()
+    local tls_server, tls_base, certs, tp, ms
+
+    local function have(cmd) return os.execute("command -v " .. cmd .. " >/dev/null 2>&1") == true end
+
+    setup(function()
+      certs = h.tls_certs()
+      tls_server = start_http(dir, { cert = certs:pem("good"), key = certs:key("good") })
+      tls_base = "https://127.0.0.1:" .. tls_server.port
+      if have("tinyproxy") then tp = h.start_tinyproxy(dir, "http", { tls_server.port }) end
+      if have("microsocks") then ms = h.start_microsocks() end
+    end)
+
+    it("sends plain http to an http proxy in absolute form, and tunnels https with CONNECT", function()
+      if not tp then return pending("tinyproxy is not installed (./run.sh deps)") end
+      local proxy = "http://127.0.0.1:" .. tp.port
+      local body, status, msg = fetch{ url = base .. "/echo", proxy = proxy }
+      assert.equal("success", status, msg)
+      assert.matches("\nvia: [^\n]*tinyproxy", body)            -- the proxy forwarded it
+      assert.matches("\nhost: 127.0.0.1:" .. server.port .. "\n", body, 1, true)
+      body, status, msg = fetch{ url = tls_base .. "/chunked/data.bin", proxy = proxy, ssl = { ca_file = certs.ca } }
+      assert.equal("success", status, msg)
+      assert.is_true(body == content, "body through the tunnel differs from the file")
+    end)
+
+    it("tunnels through SOCKS5, the name resolved by the proxy", function()
+      if not ms then return pending("microsocks is not installed (./run.sh deps)") end
+      local body, status, msg = fetch{ url = tls_base .. "/hello.txt", proxy = "socks5h://127.0.0.1:" .. ms.port,
+        ssl = { ca_file = certs.ca } }
+      assert.equal("success", status, msg)
+      assert.equal("hello, world\n", body)
+    end)
+
+    it("takes the proxy from the environment, except for NO_PROXY hosts", function()
+      local closed = h.closed_port()
+      local code = [[
+        local net = require "net"
+        local req = assert(net.http_request{ url = ... })
+        print(req:wait(20000), select(2, req:get_status()))
+      ]]
+      local env = { HTTP_PROXY = "127.0.0.1:" .. closed, http_proxy = false, NO_PROXY = false, no_proxy = false }
+      local ok, out, err = h.run_lua_child(code, env, base .. "/hello.txt")
+      assert.is_true(ok, err)
+      assert.matches("^failure\t[^\n]*127.0.0.1:" .. closed, out)   -- it went for the proxy
+      env.NO_PROXY = "example.test, .127.0.0.1,localhost"
+      ok, out, err = h.run_lua_child(code, env, base .. "/hello.txt")
+      assert.is_true(ok, err)
+      assert.matches("^success", out)
+      local req = assert(net.http_request{ url = base .. "/hello.txt", proxy = false })
+      assert.equal("success", (req:wait(20000)))
+      h.assert_raises("proxy", function() net.http_request{ url = base, proxy = "ftp://x" } end)
+      h.assert_raises("proxy", function() net.http_request{ url = base, proxy = true } end)
+    end)
   end)
 
   describe("over TLS", function()

@@ -32,6 +32,7 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
                            the zlib wrapper, as some servers send it
   /bomb                    64 MiB of zeros, gzip'd (about 64 KiB)
   /interim/NAME            "100 Continue" and "102 Processing", then the file
+  /range/NAME              the file, honouring "Range: bytes=N-" with a 206
   /conn-id[?close]         the client's port, keeping the connection open (with
                            ?close: claiming to, then closing it)
   /raw/NAME                the bytes of the file NAME as the whole response
@@ -173,6 +174,15 @@ class Handler(SimpleHTTPRequestHandler):
                 return self._simple(200, encode(data), [("Content-Encoding", prefix.strip("/").replace("raw", ""))])
         if p == "/bomb":
             return self._simple(200, bomb(), [("Content-Encoding", "gzip")])
+        if p.startswith("/range/"):
+            data = self._file(p[len("/range/"):])
+            if data is None:
+                return self._simple(404, b"no such file\n")
+            rng = self.headers.get("Range", "")
+            if not rng.startswith("bytes=") or not rng.endswith("-"):
+                return self._simple(200, data)
+            first = int(rng[6:-1])
+            return self._simple(206, data[first:], [("Content-Range", "bytes %d-%d/%d" % (first, len(data) - 1, len(data)))])
         if p == "/conn-id":
             body = b"%d" % self.client_address[1]
             self.send_response(200)

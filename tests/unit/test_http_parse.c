@@ -284,6 +284,7 @@ static const bad_case BAD[] = {
   { RESP, "\r\nHTTP/1.1 200 OK\r\n\r\n", 0, "empty line where the status line should be" },
   { RESP, "HTTP/1.1 200 OK\r\nBad Name: v\r\n\r\n", 0, "bad header field name: 'Bad Name: v'" },
   { RESP, "HTTP/1.1 200 OK\r\nName : v\r\n\r\n", 0, "bad header field name" },
+  { RESP, "HTTP/1.1 200 OK\r\nBad Name xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx: v\r\n\r\n", 0, "bad header field name: 'Bad Name xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'" },
   { RESP, "HTTP/1.1 200 OK\r\n: v\r\n\r\n", 0, "bad header field name" },
   { RESP, "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n", 0, "bad header field name" },
   { RESP, "HTTP/1.1 200 OK\r\nContent-Length: 12a\r\n\r\n", 0, "bad Content-Length '12a'" },

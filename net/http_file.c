@@ -1,0 +1,229 @@
+/* http_file.c: a response body written to a file (net_http_opts.output) on
+ * a helper lane, never on the I/O thread nor the caller's: into
+ * <output>.part, hashed (SHA-256) as it goes, renamed into place once whole
+ * and verified. A resumed download continues the .part an earlier attempt
+ * left (or the file at output) with a Range request. The I/O thread fills
+ * the body ring as it would for a caller; a write job drains it. Helper
+ * threads, but for the kick functions marked "I/O thread". */
+#include <errno.h>
+#include <fcntl.h>
+#include <mbedtls/sha256.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "helper.h"
+#include "http.h"
+
+#define FILE_QUEUE 256   /* requests writing at once; past it, "limit" */
+
+static net_lane file_lane = {.name = "sluice-files", .max_threads = 2, .max_queued = FILE_QUEUE};
+
+struct http_file {
+  net_job job;
+  net_http *h;                 /* referenced while a job is queued or running */
+  int fd;
+  char *path, *part;
+  bool resume, want_sha;
+  unsigned char want[32];
+  mbedtls_sha256_context sha;
+  atomic_int busy;             /* a job is queued or running */
+  atomic_int prepared;         /* the .part is open and offset known */
+  atomic_int final;            /* the body ended: finish once drained */
+  atomic_int restart;          /* the server ignored the Range: start the file over */
+  atomic_int result;           /* 0 running, 1 in place, -1 failed (err) */
+  uint64_t offset;             /* bytes the .part held: final once prepared */
+  net_error err;
+};
+
+/* ---- on a helper thread -------------------------------------------------------------- */
+
+static void kick(net_http *h) {
+  atomic_fetch_or(&h->requests, HREQ_RESUME);
+  net__engine_kick(&h->obj);
+}
+
+static void fail(http_file *f, const char *op, const char *path, int e) {
+  net__seterr_sys(&f->err, op, path, e);
+  /* release: err is complete before the result */
+  atomic_store_explicit(&f->result, -1, memory_order_release);
+}
+
+/* Hashes what the .part already holds (a resumed download is verified whole). */
+static bool hash_existing(http_file *f) {
+  char buf[65536];
+  ssize_t n;
+  if (lseek(f->fd, 0, SEEK_SET) < 0) return fail(f, "seek", f->part, errno), false;
+  while ((n = read(f->fd, buf, sizeof buf)) > 0) mbedtls_sha256_update_ret(&f->sha, (unsigned char *)buf, (size_t)n);
+  if (n < 0) return fail(f, "read", f->part, errno), false;
+  return true;
+}
+
+static void prepare(http_file *f) {
+  struct stat st;
+  if (f->resume && stat(f->part, &st) != 0 && errno == ENOENT && stat(f->path, &st) == 0 &&
+      rename(f->path, f->part) != 0)   /* curl -C -: the file at output is the partial one */
+    return fail(f, "rename", f->path, errno);
+  f->fd = open(f->part, O_RDWR | O_CREAT | O_CLOEXEC | (f->resume ? 0 : O_TRUNC), 0644);
+  if (f->fd < 0) return fail(f, "open", f->part, errno);
+  if (fstat(f->fd, &st) != 0) return fail(f, "stat", f->part, errno);
+  if (!S_ISREG(st.st_mode)) return fail(f, "open", f->part, EISDIR);
+  mbedtls_sha256_starts_ret(&f->sha, 0);
+  if (f->want_sha && st.st_size > 0 && !hash_existing(f)) return;
+  if (lseek(f->fd, 0, SEEK_END) < 0) return fail(f, "seek", f->part, errno);
+  f->offset = (uint64_t)st.st_size;
+  /* release: offset is set before the I/O thread sees prepared */
+  atomic_store_explicit(&f->prepared, 1, memory_order_release);
+}
+
+static bool write_all(http_file *f, const char *p, size_t n) {
+  while (n) {
+    ssize_t w = write(f->fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return fail(f, "write", f->part, errno), false;
+    p += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
+/* The body ring into the file, as far as it goes. */
+static bool drain(http_file *f) {
+  net_http *h = f->h;
+  if (atomic_exchange(&f->restart, 0)) {
+    if (ftruncate(f->fd, 0) != 0 || lseek(f->fd, 0, SEEK_SET) < 0) return fail(f, "truncate", f->part, errno), false;
+    mbedtls_sha256_starts_ret(&f->sha, 0);
+  }
+  net_span sp[4];
+  int k;
+  while ((k = ring_peek(&h->body, sp, 4, SIZE_MAX)) > 0) {
+    size_t n = 0;
+    for (int i = 0; i < k; i++) {
+      if (!write_all(f, sp[i].base, sp[i].len)) return false;
+      mbedtls_sha256_update_ret(&f->sha, (unsigned char *)sp[i].base, sp[i].len);
+      n += sp[i].len;
+    }
+    ring_consume(&h->body, n);
+    /* seq_cst fence: pairs with the one in room() (http_body.c), as the owner's read does */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&h->body_paused) && atomic_exchange(&h->body_paused, 0)) kick(h);
+  }
+  return true;
+}
+
+static void hex(const unsigned char *d, char out[65]) {
+  for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Whole: verified, then renamed into place. */
+static void finish(http_file *f) {
+  unsigned char got[32];
+  mbedtls_sha256_finish_ret(&f->sha, got);
+  if (close(f->fd) != 0) return f->fd = -1, fail(f, "close", f->part, errno);
+  f->fd = -1;
+  if (f->want_sha && memcmp(got, f->want, 32)) {
+    char g[65], w[65];
+    hex(got, g), hex(f->want, w);
+    unlink(f->part);   /* bytes that are not what was asked for: nothing is kept */
+    net__seterr(&f->err, NET_E_PROTOCOL, "sha256 of %s is %s, not %s", f->path, g, w);
+    atomic_store_explicit(&f->result, -1, memory_order_release);
+    return;
+  }
+  if (rename(f->part, f->path) != 0) return fail(f, "rename", f->part, errno);
+  atomic_store_explicit(&f->result, 1, memory_order_release);
+}
+
+/* One pass of work; the job repeats while more came meanwhile. */
+static void step(http_file *f) {
+  if (atomic_load(&f->result)) return;
+  if (!atomic_load(&f->prepared)) prepare(f);
+  else if (drain(f) && atomic_load(&f->final) && ring_used(&f->h->body) == 0) finish(f);
+}
+
+static bool more(http_file *f) {
+  if (atomic_load(&f->result) || !atomic_load(&f->prepared)) return false;
+  return ring_used(&f->h->body) > 0 || atomic_load(&f->final);
+}
+
+static void run(net_job *job) {
+  http_file *f = (http_file *)job;
+  net_http *h = f->h;
+  do {
+    step(f);
+    atomic_store(&f->busy, 0);
+    /* seq_cst: pairs with the exchange in net__http_file_kick; either it
+     * sees busy clear and queues a job, or we see what it added */
+    atomic_thread_fence(memory_order_seq_cst);
+  } while (more(f) && !atomic_exchange(&f->busy, 1));
+  kick(h);   /* prepared, drained, or done: the exchange looks */
+  net__io_unref(&h->obj);
+}
+
+/* ---- the I/O thread and the owner -------------------------------------------------- */
+
+static bool parse_hex(const char *s, unsigned char out[32]) {
+  if (strlen(s) != 64) return false;
+  for (int i = 0; i < 32; i++) {
+    unsigned v;
+    if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", s[2 * i]) ||
+        !strchr("0123456789abcdefABCDEF", s[2 * i + 1]))
+      return false;
+    out[i] = (unsigned char)v;
+  }
+  return true;
+}
+
+http_file *net__http_file_new(const char *path, bool resume, const char *sha256, const char **err) {
+  http_file *f = net__calloc(1, sizeof *f);
+  if (!f) return *err = "out of memory", NULL;
+  f->fd = -1;
+  f->resume = resume;
+  mbedtls_sha256_init(&f->sha);
+  size_t n = strlen(path);
+  if (sha256 && !(f->want_sha = parse_hex(sha256, f->want))) *err = "sha256 must be 64 hex digits";
+  else if (!n) *err = "output must be a file path";
+  else if (!(f->path = net__strdup(path)) || !(f->part = net__malloc(n + 6))) *err = "out of memory";
+  else return memcpy(f->part, path, n), memcpy(f->part + n, ".part", 6), f;
+  net__http_file_free(f);
+  return NULL;
+}
+
+void net__http_file_free(http_file *f) {
+  if (!f) return;
+  if (f->fd >= 0) close(f->fd);   /* an ended exchange: the .part stays for a resume */
+  mbedtls_sha256_free(&f->sha);
+  net__free(f->path);
+  net__free(f->part);
+  net__free(f);
+}
+
+bool net__http_file_kick(net_http *h) {
+  http_file *f = h->file;
+  if (atomic_exchange(&f->busy, 1)) return true;   /* the running job sees it */
+  f->h = h;
+  f->job.run = run;
+  net__io_ref(&h->obj);
+  if (net__lane_submit(&file_lane, &f->job)) return true;
+  atomic_store(&f->busy, 0);
+  net__io_unref(&h->obj);
+  return false;
+}
+
+int net__http_file_prepared(http_file *f, uint64_t *offset) {
+  /* acquire: pairs with the release stores in prepare() and fail() */
+  if (atomic_load_explicit(&f->result, memory_order_acquire) < 0) return -1;
+  if (!atomic_load_explicit(&f->prepared, memory_order_acquire)) return 0;
+  *offset = f->offset;
+  return 1;
+}
+
+void net__http_file_restart(http_file *f) { atomic_store(&f->restart, 1); }
+void net__http_file_final(http_file *f) { atomic_store(&f->final, 1); }
+
+int net__http_file_result(http_file *f, net_error *err) {
+  int r = atomic_load_explicit(&f->result, memory_order_acquire);
+  if (r < 0) *err = f->err;
+  return r;
+}

@@ -107,6 +107,38 @@ local viaaddr = resolver:resolve("localhost")   -- the hosts lane answers
 spin_until(function() return viaaddr:get_status() ~= "waiting" end, "resolver")
 resolver:close()
 
+-- HTTP: the exchange, and a download's file, are the I/O thread's and a helper's
+local hserver = assert(net.create_server("127.0.0.1", 0))
+local body = string.rep("b", 50000)
+local function serve()
+  local c
+  spin_until(function() c = hserver:accept() return c end, "http accept")
+  spin_until(function() return c:read_until("\r\n\r\n") ~= "" end, "http request")
+  c:write("HTTP/1.1 200 OK\r\nContent-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
+  return c
+end
+local req = assert(net.http_request({url = "http://127.0.0.1:" .. hserver:get_port() .. "/x", keepalive = false}))
+local hc = serve()
+local got = {}
+spin_until(function()
+  local d = req:read()
+  if d and d ~= "" then got[#got + 1] = d end
+  return d == nil
+end, "http body")
+assert(table.concat(got) == body and req:get_response() == 200)
+req:get_progress()
+req:close()
+hc:close()
+local out = dir .. "/download.bin"
+local dl = assert(net.http_request({url = "http://127.0.0.1:" .. hserver:get_port() .. "/y", output = out,
+  keepalive = false}))
+hc = serve()
+spin_until(function() return dl:get_status() ~= "waiting" end, "http download")
+assert(dl:get_status() == "success")
+dl:close()
+hc:close()
+hserver:close()
+
 net.get_cacert_path()
 net.get_stats()
 server:close()

@@ -553,6 +553,20 @@ end
 -- the connection): one connection at a time. opts: cert (default "good"), client_ca
 -- (true: -Verify 1 -CAfile ca.pem, a client certificate is required), tls1_2 / tls1_3,
 -- alpn (list), ipv6, extra (more arguments, a string).
+-- tests/tools/http_test_server.py serving the files of dir (its extra routes: see
+-- there); opts.ipv6 for ::1, opts.cert/opts.key for HTTPS.
+function M.start_http_server(dir, opts)
+  opts = opts or {}
+  local args = { shell_quote(M.python), shell_quote(M.tools .. "http_test_server.py") }
+  if opts.ipv6 then args[#args + 1] = "-6" end
+  if opts.cert then
+    args[#args + 1] = "--cert " .. shell_quote(opts.cert)
+    args[#args + 1] = "--key " .. shell_quote(opts.key)
+  end
+  args[#args + 1] = shell_quote(dir)
+  return M.start_server("http_test_server.py", table.concat(args, " "), first_line_port, opts)
+end
+
 function M.start_s_server(opts)
   opts = opts or {}
   local c = M.tls_certs()

@@ -5,21 +5,7 @@
 local net = require "net"
 local h = require "helpers"
 
-local function first_line_port(out)
-  local line = out:match("^(%d+)\n")
-  return line and math.tointeger(tonumber(line))
-end
-
-local function start_http(dir, opts)
-  opts = opts or {}
-  local args = { h.shell_quote(h.python), h.shell_quote(h.tools .. "http_test_server.py") }
-  if opts.cert then
-    args[#args + 1] = "--cert " .. h.shell_quote(opts.cert)
-    args[#args + 1] = "--key " .. h.shell_quote(opts.key)
-  end
-  args[#args + 1] = h.shell_quote(dir)
-  return h.start_server("http_test_server.py", table.concat(args, " "), first_line_port, opts)
-end
+local start_http = h.start_http_server
 
 -- Reads a request to its end as a frame loop would: body, status, message, code.
 local function fetch(opts, timeout_ms)

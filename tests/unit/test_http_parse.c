@@ -8,31 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tap.h"
 
 /* ---- TAP ---------------------------------------------------------------------- */
-static int n_run, n_failed;
-static char why[512];
-
-static bool fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
-  va_end(ap);
-  return false;
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) return fail(__VA_ARGS__); } while (0)
-
-static void report(const char *name, bool ok) {
-  n_run++;
-  if (ok) {
-    printf("ok %d - %s\n", n_run, name);
-  } else {
-    n_failed++;
-    printf("not ok %d - %s: %s\n", n_run, name, why);
-  }
-  fflush(stdout);
-}
 
 /* ---- helpers ------------------------------------------------------------------- */
 /* Feeds s in pieces of step bytes (0: all at once); returns the result and where the
@@ -521,6 +499,5 @@ int main(void) {
   report("empty and cut chunked bodies", t_chunked_empty());
   report("every malformed chunked body fails with its message", t_chunked_errors());
   report("chunk-size line and trailer limits", t_chunked_limits());
-  printf("1..%d\n", n_run);
-  return n_failed ? 1 : 0;
+  return tap_done();
 }

@@ -10,31 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "tap.h"
 
 /* ---- TAP ---------------------------------------------------------------------- */
-static int n_run, n_failed;
-static char why[512];
-
-static bool fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
-  va_end(ap);
-  return false;
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) return fail(__VA_ARGS__); } while (0)
-
-static void report(const char *name, bool ok) {
-  n_run++;
-  if (ok) {
-    printf("ok %d - %s\n", n_run, name);
-  } else {
-    n_failed++;
-    printf("not ok %d - %s: %s\n", n_run, name, why);
-  }
-  fflush(stdout);
-}
 
 /* ---- data ---------------------------------------------------------------------- */
 static uint64_t rng = 0x1234567;
@@ -327,6 +305,5 @@ int main(void) {
   report("permessage-deflate messages with context takeover and a per-message cap", t_websocket_messages());
   report("a 1 GiB gzip bomb is cut at the size cap", t_bomb_size_cap());
   report("a gzip bomb is cut at the ratio cap", t_bomb_ratio_cap());
-  printf("1..%d\n", n_run);
-  return n_failed ? 1 : 0;
+  return tap_done();
 }

@@ -6,30 +6,8 @@
 #include <string.h>
 
 #include "url.h"
+#include "tap.h"
 
-static int n_run, n_failed;
-static char why[512];
-
-static bool fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
-  va_end(ap);
-  return false;
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) return fail(__VA_ARGS__); } while (0)
-
-static void report(const char *name, bool ok) {
-  n_run++;
-  if (ok) {
-    printf("ok %d - %s\n", n_run, name);
-  } else {
-    n_failed++;
-    printf("not ok %d - %s: %s\n", n_run, name, why);
-  }
-  fflush(stdout);
-}
 
 static net_url u, v;
 
@@ -215,6 +193,5 @@ int main(void) {
   report("format, and parse back", test_format());
   report("reference resolution (RFC 3986 5.4)", test_resolve());
   report("origins", test_origin());
-  printf("1..%d\n", n_run);
-  return n_failed ? 1 : 0;
+  return tap_done();
 }

@@ -13,31 +13,9 @@
 #include "ws_frame.h"
 #include "ws_hs.h"
 #include "ws_utf8.h"
+#include "tap.h"
 
 /* ---- TAP ---------------------------------------------------------------------- */
-static int n_run, n_failed;
-static char why[512];
-
-static bool fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
-  va_end(ap);
-  return false;
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) return fail(__VA_ARGS__); } while (0)
-
-static void report(const char *name, bool ok) {
-  n_run++;
-  if (ok) {
-    printf("ok %d - %s\n", n_run, name);
-  } else {
-    n_failed++;
-    printf("not ok %d - %s: %s\n", n_run, name, why);
-  }
-  fflush(stdout);
-}
 
 /* ---- running the parser ---------------------------------------------------------- */
 
@@ -719,6 +697,5 @@ int main(void) {
   report("permessage-deflate: client offer and answer checks", test_deflate_client());
   report("permessage-deflate: every wish, offer to answer to agreement", test_deflate_round_trip());
   report("masked frames built with random keys parse back", test_build_parse());
-  printf("1..%d\n# %d passed, %d failed\n", n_run, n_run - n_failed, n_failed);
-  return n_failed ? 1 : 0;
+  return tap_done();
 }

@@ -50,5 +50,16 @@ else
 	exit 1
 fi
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# The test servers (nginx, tinyproxy) are started by the tests, on loopback,
+# in the foreground: their packages must not start system services. A
+# policy-rc.d that refuses is in place for the install only, unless one exists.
+policy=/usr/sbin/policy-rc.d
+ours=0
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null && "${SUDO[@]}" chmod 755 "$policy" && ours=1
+fi
+rc=0
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
+if [ "$ours" -eq 1 ]; then "${SUDO[@]}" rm -f "$policy"; fi
+exit $rc

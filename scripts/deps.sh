@@ -24,6 +24,7 @@ PACKAGES=(
 	zlib1g-dev        # gzip/deflate HTTP bodies and permessage-deflate (net/inflate.c)
 	lua-cjson         # the baseline of the JSON benchmark (tests/bench/json.lua)
 	clang             # libFuzzer for the fuzz targets (scripts/fuzz.sh)
+	wrk               # the request-rate peer of tests/bench/http.lua
 	nginx-light       # a real HTTP server for http_nginx_spec (run in the foreground by the test)
 	tinyproxy         # an HTTP CONNECT proxy peer for proxy_spec (run in the foreground by the test)
 	microsocks        # a SOCKS5 proxy peer for proxy_spec

@@ -5,46 +5,8 @@
 local net = require "net"
 local h = require "helpers"
 
-local NGINX = (function()
-  for _, p in ipairs{ "nginx", "/usr/sbin/nginx" } do
-    if os.execute("command -v " .. p .. " >/dev/null 2>&1") then return p end
-  end
-end)()
-
--- nginx in the foreground, one process, everything in dir; `extra` goes in the server.
-local function start_nginx(dir, name, opts)
-  opts = opts or {}
-  local conf = dir .. "/" .. name .. ".conf"
-  return h.start_on_free_port("nginx", function(port)
-    local f = assert(io.open(conf, "w"))
-    f:write(([[
-daemon off; master_process off; worker_processes 1;
-error_log %s/%s-error.log; pid %s/%s.pid;
-events { worker_connections 64; }
-http {
-  log_format conns '$connection $request_method $uri $status';
-  access_log %s/%s-access.log conns;
-  client_body_temp_path %s/tmp; proxy_temp_path %s/tmp; fastcgi_temp_path %s/tmp;
-  uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp;
-  gzip on; gzip_types text/plain; gzip_min_length 0;
-  keepalive_requests 10000; keepalive_timeout 60s;
-  types { text/plain txt; application/octet-stream bin; }
-  server {
-    listen 127.0.0.1:%d %s;
-    %s
-    root %s/www;
-    location = /empty { return 204; }
-    location /slow/ { alias %s/www/; limit_rate %s; }
-    location /chunked/ { alias %s/www/; chunked_transfer_encoding on; gzip on; gzip_types *; }
-  }
-}
-]]):format(dir, name, dir, name, dir, name, dir, dir, dir, dir, dir, port, opts.cert and "ssl" or "",
-      opts.cert and ("ssl_certificate %s; ssl_certificate_key %s;"):format(opts.cert, opts.key) or "",
-      dir, dir, opts.rate or "1m", dir))
-    f:close()
-    return h.shell_quote(NGINX) .. " -p " .. h.shell_quote(dir) .. " -c " .. h.shell_quote(conf)
-  end)
-end
+local NGINX = h.nginx
+local start_nginx = h.start_nginx
 
 local function sha256_of(path)
   local p = assert(io.popen("sha256sum " .. h.shell_quote(path)))

@@ -18,7 +18,8 @@
 #define HTTP_DEFAULT_MAX_SIZE ((uint64_t)64 << 20)
 #define HTTP_DEFAULT_REDIRECTS 5
 #define HTTP_MAX_RATIO 1000u        /* decoded / encoded, past the inflate floor */
-#define HTTP_STAGE 16384            /* body bytes between framing and decoding */
+#define HTTP_STAGE 65536            /* body bytes between framing and decoding */
+#define HTTP_FILE_BATCH (256 * 1024)   /* body bytes that wake the file writer */
 #define PIECE 16384                 /* decoded bytes made per step */
 
 enum { HREQ_CANCEL = 1, HREQ_CLOSE = 2, HREQ_RESUME = 4 };

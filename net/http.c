@@ -47,6 +47,7 @@ net_http *net_http_request(const net_http_opts *o, const char **err, net_err *co
   atomic_init(&h->state, NET_WAITING);
   http_head_init(&h->head, HTTP_HEAD_RESPONSE, 0, 0);
   h->method = h->req.method;
+  if (o->resume) h->req.decompress = false;   /* ranges of the file itself, not of an encoding */
   h->send_body = h->req.body != NULL;
   atomic_store(&h->send_total, h->req.body_len);
   atomic_fetch_add(&net__live_http, 1);

@@ -40,7 +40,8 @@ static bool start_decoding(net_http *h) {
     kind = INFLATE_DEFLATE;
   else
     return true;   /* a coding we did not ask for: the body as sent */
-  if (inflate_init(&h->inf, kind, 15, h->req.max_size, HTTP_MAX_RATIO) != 0) {
+  /* a file has no size cap (the ratio cap still stops a bomb) */
+  if (inflate_init(&h->inf, kind, 15, h->file ? 0 : h->req.max_size, HTTP_MAX_RATIO) != 0) {
     net__http_fail(h, NET_E_LIMIT, "%s", h->inf.err);
     return false;
   }

@@ -179,7 +179,7 @@ static void leave_origin(net_http *h) {
   http_req *r = &h->req;
   for (size_t i = 0; i < r->nhdr; i++)
     if (r->names[i] && net__http_origin_bound(r->names[i])) {
-      net__free(r->names[i]);
+      net__free(r->names[i]);   /* not drop_header: it would compare with the freed name */
       r->names[i] = NULL;
     }
   if (r->tls && r->tls->server_name) {   /* it named the first host */
@@ -323,6 +323,7 @@ static void file_done(net_http *h) {
 
 /* As far as the exchange can go now; redirects restart it in the same turn. */
 static void step(net_http *h) {
+  if (!h->where[0]) set_where(h);   /* failures before the first connection name it too */
   while (h->phase != HP_DONE) {
     if (h->phase == HP_START && h->file && !file_ready(h)) return;
     if (h->phase == HP_FILE) return file_done(h);

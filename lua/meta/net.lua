@@ -229,7 +229,7 @@ net.json_array_mt = {}
 ---@field ssl? boolean|net.tls_options TLS options for https, redirects included (default: verified)
 ---@field buffer_size? integer body bytes held for the caller (16384..2^30, default 1 MiB); when full, the server is slowed down
 ---@field output? string write the body to this file instead: on a helper thread, into `output .. ".part"`, renamed into place once whole (then `read` gives no bytes; max_size does not apply)
----@field resume? boolean with output: continue `output .. ".part"` left by an earlier attempt (else a file at output, as `curl -C -`) with a Range request; a server that ignores it sends the whole file, which starts over
+---@field resume? boolean with output: continue `output .. ".part"` left by an earlier attempt (else a file at output, as `curl -C -`) with a Range request; a server that ignores it sends the whole file, which starts over. Resumable downloads ask for no compression (a range of the file, not of its encoding)
 ---@field sha256? string with output: the 64 hex digits the whole file must hash to; a mismatch fails with `"protocol"` and leaves no file
 ---@field proxy? string|false a proxy URL (`http://[user:pass@]host:port`, `socks5h://...`, `socks5://...`), or false for none; default from the environment: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (also lower case; a bare host:port is http://), NO_PROXY (`*`, or hosts and domains, comma-separated) exempting hosts. Plain http goes to an http proxy in absolute form; https and every SOCKS proxy are tunnels
 

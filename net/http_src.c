@@ -135,7 +135,8 @@ long net__http_src_send(net_http *h, net_conn *c, net_error *err) {
     ring_consume(&s->ring, (size_t)n);
     sent += n;
   }
-  if (!atomic_load(&s->eof) && ring_free_space(&s->ring) > 0 && !net__http_src_kick(h))
+  /* the consumer's view of room (the producer's belongs to the reading job) */
+  if (!atomic_load(&s->eof) && ring_used(&s->ring) < SRC_RING && !net__http_src_kick(h))
     return *err = (net_error){NET_E_LIMIT, "too many files being read"}, -1;
   return sent;
 }

@@ -86,7 +86,8 @@ describe("editor loop", function()
     assert(ok, err)
     assert.same({}, core.errors)
     assert.equal(expected, #sluice.last_fetch.doc:get_text())
-    assert.equal(0, fake.loop.draws - draws_before, "frames were drawn to keep the loop awake")
+    -- one frame shows the new document; none may be drawn to keep the loop awake
+    assert.is_true(fake.loop.draws - draws_before <= 1, (fake.loop.draws - draws_before) .. " frames drawn")
     assert.equal(xl_host and xl_host.sdl_wait and true or false, sluice.wakeups)
   end)
 

@@ -163,7 +163,7 @@ describe("editor plugin", function()
     command.perform("sluice:fetch-url")
     assert.is_false(core.command_view:submit("not a url"))
     assert.equal(1, #core.errors)
-    assert.matches("not an absolute", core.errors[1], 1, true)
+    assert.matches("not an http:// or https:// URL", core.errors[1], 1, true)
     table.remove(core.errors)
     core.command_view.state = nil
 

@@ -35,8 +35,8 @@
 --
 -- Where it differs: the engine speaks HTTP (chunked, gzip, TLS) on the I/O
 -- thread; this file only follows redirects (so that on_redirect sees every
--- hop, up to 5), drops Authorization and Cookie on a redirect to another
--- origin, and calls back. A download is written from Lua piece by piece to
+-- hop, up to 5), drops Authorization, Proxy-Authorization, Cookie and Host
+-- on a redirect to another origin, and calls back. A download is written from Lua piece by piece to
 -- "<name>.part", renamed into place once complete. A download's file name
 -- from Content-Disposition or the URL keeps only its last path component.
 -- JSON is not decoded for an empty body (HEAD, 204). Callbacks run from
@@ -225,13 +225,19 @@ local function wire_headers(headers, user_agent)
   return out
 end
 
+-- A body handed on piece by piece (on_chunk: downloads, event streams) has
+-- no size cap unless the caller sets one; a body kept whole has the engine's.
+local STREAM_MAX = 1 << 53
+
 local function engine_options(job)
   local o = job.options
+  local streamed = type(o.on_chunk) == "function"
   local e = {
     url = job.url, method = job.method, body = job.body, max_redirects = 0,
     headers = wire_headers(job.headers, http.user_agent),
     timeout = o.timeout and math.max(1, math.ceil(o.timeout * 1000)) or 0,
-    ssl = o.ssl, max_size = o.max_size, allow_downgrade = o.allow_downgrade,
+    ssl = o.ssl, allow_downgrade = o.allow_downgrade,
+    max_size = o.max_size or (streamed and STREAM_MAX or nil),
     connect_timeout = o.connect_timeout and math.max(1, math.ceil(o.connect_timeout * 1000)) or nil,
   }
   if o.decompress ~= nil then e.decompress = o.decompress end
@@ -287,7 +293,9 @@ function Job:redirect()
     local kept = {}
     for k, v in pairs(self.headers or {}) do
       local l = tostring(k):lower()
-      if l ~= "authorization" and l ~= "cookie" and l ~= "host" then kept[k] = v end
+      if l ~= "authorization" and l ~= "proxy-authorization" and l ~= "cookie" and l ~= "host" then
+        kept[k] = v
+      end
     end
     self.headers = kept
   end
@@ -525,7 +533,8 @@ function http.download(url, options)
   end
   handle = http.get(url, nil, {
     headers = options.headers, timeout = options.timeout, is_cancelled = options.is_cancelled,
-    ssl = options.ssl, connect_timeout = options.connect_timeout, decompress = false,
+    ssl = options.ssl, connect_timeout = options.connect_timeout, max_size = options.max_size,
+    decompress = false,
     on_header = on_header, on_chunk = on_chunk, on_done = on_done,
   })
   return handle

@@ -480,6 +480,20 @@ local function base_name(name)
   return name
 end
 
+-- The name the server gives (Content-Disposition), else the URL's.
+local function served_name(headers, url)
+  local cd = header_value(headers, "content-disposition")
+  local quoted = cd and (cd:match('filename="([^"]+)"') or cd:match("filename=([^;%s]+)"))
+  return base_name(quoted) or base_name(url:match("^[^?#]*")) or "download"
+end
+
+-- Moves the finished part file over `path` (Windows cannot rename onto a file).
+local function put_in_place(part, path)
+  if os.rename(part, path) then return true end
+  os.remove(path)
+  return os.rename(part, path)
+end
+
 local function make_dirs(dir)
   local core_common = package.loaded["core.common"]
   if type(core_common) == "table" and core_common.mkdirp then core_common.mkdirp(dir) end
@@ -496,9 +510,7 @@ function http.download(url, options)
   local handle
   local function on_header(info)
     if info.status < 200 or info.status >= 300 then return end
-    local cd = header_value(info.headers, "content-disposition")
-    filename = filename or base_name(cd and cd:match('filename="?([^";]+)"?'))
-      or base_name(url:match("^[^?#]*")) or "download"
+    filename = filename or served_name(info.headers, url)
     if options.directory then
       make_dirs(options.directory)
       filename = options.directory:gsub("[/\\]+$", "") .. PATHSEP .. filename
@@ -522,10 +534,11 @@ function http.download(url, options)
       f = nil
       if ok and not closed then ok, err = false, "cannot write " .. part .. ": " .. tostring(cerr) end
     end
-    if ok and info and (info.status < 200 or info.status >= 300) then ok, err = false, "HTTP " .. info.status end
+    if ok and info and (info.status < 200 or info.status >= 300) then
+      ok, err = false, "HTTP " .. info.status
+    end
     if ok and part then
-      os.remove(filename)
-      local renamed, rerr = os.rename(part, filename)
+      local renamed, rerr = put_in_place(part, filename)
       if not renamed then ok, err = false, "cannot rename " .. part .. ": " .. tostring(rerr) end
     end
     if not ok and part then os.remove(part) end
@@ -601,7 +614,9 @@ function http.sse(url, options)
   local has = {}
   for k in pairs(headers) do has[tostring(k):lower()] = true end
   if not has.accept then headers.Accept = "text/event-stream" end
-  if options.last_event_id and not has["last-event-id"] then headers["Last-Event-ID"] = options.last_event_id end
+  if options.last_event_id and not has["last-event-id"] then
+    headers["Last-Event-ID"] = options.last_event_id
+  end
   local info
   local feed, finish = sse_parser(options.last_event_id, function(ev) options.on_event(ev, info) end)
   o.headers, o.method, o.submit_type, o.params, o.last_event_id, o.on_event = headers, nil, nil, nil, nil, nil

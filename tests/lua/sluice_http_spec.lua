@@ -326,12 +326,22 @@ describe("sluice.http", function()
     assert.same({ #content, #content }, progress[#progress])
 
     -- a name from Content-Disposition keeps only its last component
+    local f
     local url = raw_response("cd", "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; "
       .. "filename=\"../escape.txt\"\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
     d = call(http.download, url, { directory = ddir })
     assert.is_true(d[1], d[2])
     assert.equal(ddir .. "/escape.txt", d[3])
     assert.equal("abc", h.read_file(ddir .. "/escape.txt"))
+    url = raw_response("cd2", "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=plain.bin; "
+      .. "size=3\r\nContent-Length: 3\r\nConnection: close\r\n\r\nxyz")
+    f = assert(io.open(ddir .. "/plain.bin", "wb"))   -- an older file of that name is replaced
+    f:write("older and longer")
+    f:close()
+    d = call(http.download, url, { directory = ddir })
+    assert.is_true(d[1], d[2])
+    assert.equal(ddir .. "/plain.bin", d[3])
+    assert.equal("xyz", h.read_file(ddir .. "/plain.bin"))
   end)
 
   it("fails a download on a status outside 2xx or a cut body, leaving no file", function()

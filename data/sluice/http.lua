@@ -36,10 +36,12 @@
 -- Where it differs: the engine speaks HTTP (chunked, gzip, TLS) on the I/O
 -- thread; this file only follows redirects (so that on_redirect sees every
 -- hop, up to 5), drops Authorization, Proxy-Authorization, Cookie and Host
--- on a redirect to another origin, and calls back. A download is written from Lua piece by piece to
--- "<name>.part", renamed into place once complete. A download's file name
--- from Content-Disposition or the URL keeps only its last path component.
--- JSON is not decoded for an empty body (HEAD, 204). Callbacks run from
+-- on a redirect to another origin, and calls back. `timeout` covers the
+-- whole request, redirects included. A download is written from Lua piece
+-- by piece to "<name>.part", renamed into place once complete; its name from
+-- Content-Disposition or the URL keeps only its last path component; the
+-- directory is created only in an editor (core.common.mkdirp). JSON is not
+-- decoded for an empty body (HEAD, 204). Callbacks run from
 -- http.update(): in an editor (Lite XL, Pragtical) an editor thread calls it
 -- while requests run; elsewhere call http.update() each frame, or http.run().
 

@@ -16,9 +16,11 @@ local function first_line_port(out)
   return line and math.tointeger(tonumber(line))
 end
 
-local function start_http(dir)
-  local cmd = string.format("%s %s %s", h.shell_quote(h.python),
-    h.shell_quote(h.tools .. "http_test_server.py"), h.shell_quote(dir))
+local function start_http(dir, certs)
+  local tls = certs and string.format("--cert %s --key %s ", h.shell_quote(certs:pem("good")),
+    h.shell_quote(certs:key("good"))) or ""
+  local cmd = string.format("%s %s %s%s", h.shell_quote(h.python),
+    h.shell_quote(h.tools .. "http_test_server.py"), tls, h.shell_quote(dir))
   return h.start_server("http_test_server.py", cmd, first_line_port)
 end
 
@@ -414,6 +416,29 @@ describe("sluice.http", function()
       end
       assert.same(want, parse(pieces))
     end
+  end)
+
+  it("speaks https with the ssl options given; refuses a downgrade unless allowed", function()
+    local certs = h.tls_certs()
+    local tls_base = "https://127.0.0.1:" .. start_http(dir, certs).port
+    local ddir = h.temp_dir()
+    local d = call(http.download, tls_base .. "/chunked/data.bin",
+      { directory = ddir, ssl = { ca_file = certs.ca } })
+    assert.is_true(d[1], d[2])
+    assert.is_true(h.read_file(ddir .. "/data.bin") == content, "downloaded file differs")
+    d = call(http.get, tls_base .. "/hello.txt", nil, { ssl = { ca_file = certs:pem("selfsigned") } })
+    assert.equal(2, d.n)
+    assert.is_false(d[1])
+    assert.matches("certificate", d[2])
+    local hops = 0
+    d = call(http.get, tls_base .. "/goto?" .. base .. "/json-echo", nil,
+      { ssl = { ca_file = certs.ca }, on_redirect = function() hops = hops + 1 end })
+    assert.same({ n = 2, false, "redirect from https to http refused: " .. base .. "/json-echo" }, d)
+    assert.equal(1, hops)
+    d = call(http.get, tls_base .. "/goto?" .. base .. "/json-echo", nil,
+      { ssl = { ca_file = certs.ca }, allow_downgrade = true })
+    assert.is_true(d[1], d[2])
+    assert.equal("GET", d[3].method)
   end)
 
   it("runs a plugin written for core.http unchanged, polled or driven by editor threads", function()

@@ -102,6 +102,11 @@ local function append_query(url, params)
   return url .. (url:find("?", 1, true) and "&" or "?") .. qs
 end
 
+-- A name or file name inside the quotes of Content-Disposition (as browsers write them).
+local function quoted(s)
+  return (tostring(s):gsub('[\r\n"]', { ["\r"] = "%0D", ["\n"] = "%0A", ['"'] = "%22" }))
+end
+
 local function file_part(name, v)
   local data = v.data
   if v.path then
@@ -111,7 +116,7 @@ local function file_part(name, v)
     f:close()
   end
   return string.format('Content-Disposition: form-data; name="%s"; filename="%s"\r\nContent-Type: %s\r\n\r\n',
-    name, v.filename or "file", v.content_type or "application/octet-stream") .. data
+    quoted(name), quoted(v.filename or "file"), v.content_type or "application/octet-stream") .. data
 end
 
 local function encode_multipart(params, boundary)
@@ -122,7 +127,8 @@ local function encode_multipart(params, boundary)
     if type(v) == "table" and (v.data or v.path) then
       out[#out + 1] = file_part(name, v)
     else
-      out[#out + 1] = string.format('Content-Disposition: form-data; name="%s"\r\n\r\n', name) .. tostring(v)
+      out[#out + 1] = string.format('Content-Disposition: form-data; name="%s"\r\n\r\n', quoted(name))
+        .. tostring(v)
     end
     out[#out + 1] = "\r\n"
   end
@@ -557,41 +563,59 @@ end
 
 -- ---- server-sent events --------------------------------------------------------
 
+---Bytes of one server-sent event (or line) held at most before the stream fails.
+http.sse_max_event = 16 * 1024 * 1024
+
 -- An event-stream parser fed arbitrary pieces; calls emit(event) per event.
+-- feed(piece) is false once an event being read grows past http.sse_max_event.
 local function sse_parser(last_id, emit)
-  local pending, data, name, retry = "", {}, nil, nil
-  local id, first = last_id, true
+  local pending, data, name, retry, held = "", {}, nil, nil, 0   -- held: bytes in data
+  local id, first, over = last_id, true, false
   local function dispatch()
-    if #data > 0 then
+    if #data > 0 and not over then
       emit({ event = name or "message", data = table.concat(data, "\n"), id = id, retry = retry })
     end
-    data, name, retry = {}, nil, nil
+    data, name, retry, held = {}, nil, nil, 0
   end
   local function line(l)
     if l == "" then return dispatch() end
     if l:sub(1, 1) == ":" then return end
     local field, value = l:match("^([^:]*):? ?(.*)$")
     if field == "event" then name = value
-    elseif field == "data" then data[#data + 1] = value
+    elseif field == "data" then
+      data[#data + 1] = value
+      held = held + #value + 1
+      over = over or held > http.sse_max_event
     elseif field == "id" then if not value:find("\0", 1, true) then id = value end
     elseif field == "retry" and value:match("^%d+$") then retry = tonumber(value) end
   end
+  -- A UTF-8 BOM at the very start is dropped; false while it may still come.
+  local function skip_bom()
+    local bom = "\239\187\191"
+    if pending:sub(1, 3) == bom then pending = pending:sub(4)
+    elseif bom:sub(1, #pending) == pending then return false end
+    first = false
+    return true
+  end
+  -- Lines end at LF, CRLF or a lone CR; a CR last in `pending` waits for the next piece.
   local function feed(chunk)
     pending = pending .. chunk
-    if first and #pending >= 3 then
-      first = false
-      if pending:sub(1, 3) == "\239\187\191" then pending = pending:sub(4) end
-    end
+    if first and not skip_bom() then return true end
     local pos = 1
     while true do
-      local s, e = pending:find("\r?\n", pos)
-      local cr = pending:find("\r", pos, true)
-      if cr and (not s or cr < s) and cr < #pending then s, e = cr, cr end   -- a lone CR ends a line
+      local s = pending:find("[\r\n]", pos)
       if not s then break end
+      local e = s
+      if pending:byte(s) == 13 then
+        if s == #pending then break end
+        if pending:byte(s + 1) == 10 then e = s + 1 end
+      end
       line(pending:sub(pos, s - 1))
       pos = e + 1
     end
     pending = pending:sub(pos)
+    over = over or #pending > http.sse_max_event
+    return not over
   end
   local function finish()
     first = false
@@ -627,15 +651,20 @@ function http.sse(url, options)
     info = i
     if options.on_header then options.on_header(i) end
   end
-  o.on_chunk = feed
+  local handle
+  o.on_chunk = function(chunk)
+    if not feed(chunk) then handle:fail("event stream: an event over " .. http.sse_max_event .. " bytes") end
+  end
   o.on_done = function(ok, err, _, i)
     if ok then finish() end
     options.on_done(ok, err, i)
   end
   if method == "GET" or method == "HEAD" or method == "OPTIONS" then
-    return query_request(method, url, options.params, o)
+    handle = query_request(method, url, options.params, o)
+  else
+    handle = body_request(method, url, options.submit_type or "application/json", options.params, o)
   end
-  return body_request(method, url, options.submit_type or "application/json", options.params, o)
+  return handle
 end
 
 http._resolve = resolve   -- for the tests

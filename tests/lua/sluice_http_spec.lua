@@ -389,6 +389,27 @@ describe("sluice.http", function()
     assert.same(sse_events("none"), events)
   end)
 
+  it("fails a stream whose event outgrows sse_max_event; a BOM counts only first", function()
+    local url = raw_response("longsse", "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+      .. "Connection: close\r\n\r\ndata: short\n\ndata: " .. string.rep("x", 300) .. "\n\n")
+    local saved, events = http.sse_max_event, {}
+    http.sse_max_event = 100
+    local ok, d = pcall(call, http.sse, url, { on_event = function(ev) events[#events + 1] = ev.data end })
+    http.sse_max_event = saved
+    assert(ok, d)
+    assert.equal(3, d.n)
+    assert.is_false(d[1])
+    assert.equal("event stream: an event over 100 bytes", d[2])
+    assert.equal(200, d[3].status)
+    assert.same({ "short" }, events)
+    local got = {}
+    local feed, finish = http._sse_parser(nil, function(ev) got[#got + 1] = ev.data end)
+    assert.is_true(feed("\239\187"))
+    assert.is_true(feed("\191data: a\n\n\239\187\191data: b\n\n"))
+    finish()
+    assert.same({ "a" }, got)   -- a later BOM is part of a field name: no data field
+  end)
+
   it("parses an event stream split at any place", function()
     local text = SSE_TEXT:format("x")
     local want = sse_events("x")

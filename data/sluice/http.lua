@@ -31,7 +31,10 @@
 --
 -- sluice extras: ssl (net.open_tcp's), max_size, decompress, connect_timeout
 -- (seconds), allow_downgrade (a redirect from https to http is refused
--- without it), on_progress(received, total) for every request.
+-- without it), on_progress(received, total) for every request; the handle
+-- each call returns (:cancel()); http.sse_max_event (bytes of one event, 16
+-- MiB: past it the stream fails). A body handed to on_chunk has no size cap
+-- unless max_size is given; one kept whole has the engine's (64 MiB).
 --
 -- Where it differs: the engine speaks HTTP (chunked, gzip, TLS) on the I/O
 -- thread; this file only follows redirects (so that on_redirect sees every

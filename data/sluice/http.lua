@@ -24,7 +24,8 @@
 -- options: headers, body, timeout (seconds), is_cancelled(), decode_json
 -- (default true: a JSON content type gives a decoded table), on_redirect(info)
 -- (every response head, redirects included), on_header(info) (the final one),
--- on_chunk(chunk) (then the body is not kept), on_done(ok, err, result, info).
+-- on_chunk(chunk) (the body in the pieces it arrives in, not per HTTP chunk;
+-- then it is not kept), on_done(ok, err, result, info).
 -- info = {status, headers (lower-case names; a repeated one as a list), url,
 -- reason}. Failures before a response pass on_done(false, message); later
 -- ones also pass nil and info.

@@ -5,14 +5,13 @@
 --
 --   USERDIR/plugins/sluice.lua            this file
 --   USERDIR/libraries/sluice/net.so       build/release/plugin/net.so
---   USERDIR/libraries/sluice/http.lua     data/http.lua
---   USERDIR/libraries/sluice/*.lua        data/sluice/*.lua (socket, request, tcpd, packet, runtime)
+--   USERDIR/libraries/sluice/*.lua        data/sluice/*.lua (http, socket, request, tcpd, packet, runtime)
 --
 -- Other plugins use it through
 --
 --   local sluice = require "plugins.sluice"    -- (also core.sluice)
 --   sluice.net      the net module (require "libraries.sluice.net")
---   sluice.http     the HTTP client (data/http.lua)
+--   sluice.http     Pragtical's core.http interface (data/sluice/http.lua), on net.http_request
 --
 -- The other styles load by their plain names once this plugin ran:
 -- require "sluice.socket" (LuaSocket's interface), "sluice.request" (rspamd's
@@ -91,8 +90,7 @@ if type(package.searchers) == "table" then table.insert(package.searchers, funct
 end) end
 
 sluice.net = require_first { "libraries.sluice.net", "sluice.net", "net" }
-sluice.http = require_first { "libraries.sluice.http", "sluice.http", "http" }
-sluice.http.net = sluice.http.net or sluice.net
+sluice.http = require_first { "libraries.sluice.http", "sluice.http" }
 
 local conf = config.plugins.sluice
 if type(conf) ~= "table" then conf = {} end

@@ -33,7 +33,10 @@ describe("editor loop", function()
     sh(string.format("mkdir -p %s/plugins %s/libraries/sluice %s/www", h.shell_quote(userdir),
       h.shell_quote(userdir), h.shell_quote(userdir)))
     sh(string.format("ln -s %s %s/plugins/sluice.lua", h.shell_quote(ROOT .. "/plugin/sluice.lua"), h.shell_quote(userdir)))
-    sh(string.format("ln -s %s %s/libraries/sluice/http.lua", h.shell_quote(ROOT .. "/data/http.lua"), h.shell_quote(userdir)))
+    for _, name in ipairs { "runtime", "http" } do
+      sh(string.format("ln -s %s %s/libraries/sluice/%s.lua", h.shell_quote(ROOT .. "/data/sluice/" .. name .. ".lua"),
+        h.shell_quote(userdir), name))
+    end
     local so = h.build .. "/plugin/net.so"
     if not io.open(so) then so = h.build .. "/net.so" end
     sh(string.format("ln -s %s %s/libraries/sluice/net.so", h.shell_quote(so), h.shell_quote(userdir)))

@@ -3,7 +3,7 @@
 #
 #   ./run.sh test [--mode M] [--only PAT]   build everything, run the whole
 #                                          suite; last line "N passed, N failed"
-#   ./run.sh demo [host port]              run data/examples/demo.lua
+#   ./run.sh demo [URL | host port]        run data/examples/demo.lua
 #   ./run.sh bench                         run tests/bench/*.lua (release build)
 #   ./run.sh build [config...]             build (release debug asan tsan poll)
 #   ./run.sh install-plugin [USERDIR...]   install the editor plugin (Lite XL,

@@ -291,8 +291,17 @@ void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   if (a->o.method && (!*a->o.method || a->o.method[strspn(a->o.method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")]))
     luaL_argerror(L, arg, "option 'method' must be an upper-case token (GET, POST...)");
   int bt = lua_getfield(L, arg, "body");
-  if (bt == LUA_TSTRING) a->o.body = lua_tolstring(L, -1, &a->o.body_len);
-  else if (bt != LUA_TNIL) luaL_argerror(L, arg, "option 'body' must be a string");
+  if (bt == LUA_TSTRING) {
+    a->o.body = lua_tolstring(L, -1, &a->o.body_len);
+  } else if (bt == LUA_TTABLE) {   /* {file = path}: streamed from the file */
+    size_t len;
+    if (lua_getfield(L, -1, "file") != LUA_TSTRING || !*(a->o.body_file = lua_tolstring(L, -1, &len)) ||
+        strlen(a->o.body_file) != len)
+      luaL_argerror(L, arg, "option 'body' as a table must be {file = path}");
+    lua_pop(L, 1);   /* the body table keeps it */
+  } else if (bt != LUA_TNIL) {
+    luaL_argerror(L, arg, "option 'body' must be a string or {file = path}");
+  }
   lua_pop(L, 1);   /* the table keeps it */
   lua_Integer t = opt_int(L, arg, arg, "timeout", 0, 0x7fffffff, -1);
   a->o.timeout_ms = t < 0 ? 0 : t == 0 ? -1 : (int)t;   /* absent: the default; 0: none */

@@ -26,11 +26,15 @@ static net_http *setup(const net_http_opts *o, const char **err, net_err *code) 
     *err = "credentials in the URL are not sent: give an Authorization header";
   else if ((o->resume || o->sha256) && !o->output)
     *err = "resume and sha256 go with output";
+  else if (o->body_file && (o->body || !*o->body_file))
+    *err = o->body ? "a body, or a body_file: not both" : "body_file must be a file path";
   else if (net__http_req_copy(&h->req, o, err) &&
-           (!o->output || (h->file = net__http_file_new(o->output, o->resume != 0, o->sha256, err))))
+           (!o->output || (h->file = net__http_file_new(o->output, o->resume != 0, o->sha256, err))) &&
+           (!o->body_file || (h->src = net__http_src_new(o->body_file, err))))
     return h;
   net__http_req_free(&h->req);
   net__http_file_free(h->file);
+  net__http_src_free(h->src);
   net__free_aligned(h);
   return NULL;
 }
@@ -47,7 +51,8 @@ net_http *net_http_request(const net_http_opts *o, const char **err, net_err *co
   atomic_init(&h->state, NET_WAITING);
   http_head_init(&h->head, HTTP_HEAD_RESPONSE, 0, 0);
   h->method = h->req.method;
-  h->send_body = h->req.body != NULL;
+  if (o->resume) h->req.decompress = false;   /* ranges of the file itself, not of an encoding */
+  h->send_body = h->req.body != NULL || h->src != NULL;
   atomic_store(&h->send_total, h->req.body_len);
   atomic_fetch_add(&net__live_http, 1);
   if (!net__engine_acquire()) {

@@ -18,12 +18,14 @@
 #define HTTP_DEFAULT_MAX_SIZE ((uint64_t)64 << 20)
 #define HTTP_DEFAULT_REDIRECTS 5
 #define HTTP_MAX_RATIO 1000u        /* decoded / encoded, past the inflate floor */
-#define HTTP_STAGE 16384            /* body bytes between framing and decoding */
+#define HTTP_STAGE 65536            /* body bytes between framing and decoding */
+#define HTTP_FILE_BATCH (256 * 1024)   /* body bytes that wake the file writer */
 #define PIECE 16384                 /* decoded bytes made per step */
 
 enum { HREQ_CANCEL = 1, HREQ_CLOSE = 2, HREQ_RESUME = 4 };
 
 typedef struct http_file http_file;
+typedef struct http_src http_src;
 
 typedef enum http_phase {
   HP_START,      /* no connection yet (first attempt, or after a redirect) */
@@ -69,8 +71,11 @@ struct net_http {
   net_error err;                        /* before FAILURE is published */
   http_req req;
   http_file *file;                      /* output: the file the body goes to */
+  http_src *src;                        /* body_file: the file the request body comes from */
   /* I/O thread only */
   uint64_t offset;                      /* output with resume: bytes already there */
+  uint64_t src_size;                    /* body_file: its size, once known */
+  bool src_asked;                       /* its first job queued */
   bool file_asked, resumed;             /* the file's first job queued; a 206 took up offset */
   http_phase phase;
   net_url url;                          /* the current target */
@@ -133,6 +138,17 @@ void net__http_file_restart(http_file *f);   /* the whole body comes after all *
 void net__http_file_final(http_file *f);     /* no more body: finish the file */
 /* 1 in place, 0 not yet, -1 failed (*err). */
 int net__http_file_result(http_file *f, net_error *err);
+
+/* http_src.c: a request body read from a file on a helper lane. */
+http_src *net__http_src_new(const char *path, const char **err);
+void net__http_src_free(http_src *s);
+bool net__http_src_kick(net_http *h);                                /* I/O thread */
+int net__http_src_prepared(http_src *s, uint64_t *size, net_error *err);   /* 1, 0 not yet, -1 */
+/* I/O thread: file bytes into the connection; the count, or -1 with *err. */
+long net__http_src_send(net_http *h, net_conn *c, net_error *err);
+bool net__http_src_done(const http_src *s);                          /* all of it sent */
+/* I/O thread: the body again from the start (a new source); false: out of memory. */
+bool net__http_src_rewind(net_http *h);
 
 /* http_io.c */
 extern const net_io_ops net__http_ops;

@@ -40,7 +40,8 @@ static bool start_decoding(net_http *h) {
     kind = INFLATE_DEFLATE;
   else
     return true;   /* a coding we did not ask for: the body as sent */
-  if (inflate_init(&h->inf, kind, 15, h->req.max_size, HTTP_MAX_RATIO) != 0) {
+  /* a file has no size cap (the ratio cap still stops a bomb) */
+  if (inflate_init(&h->inf, kind, 15, h->file ? 0 : h->req.max_size, HTTP_MAX_RATIO) != 0) {
     net__http_fail(h, NET_E_LIMIT, "%s", h->inf.err);
     return false;
   }
@@ -101,7 +102,10 @@ static size_t put_body(net_http *h, const char *p, size_t n) {
   if (w) {
     h->delivered += w;
     net__io_publish(&h->obj);
-    if (h->file && !net__http_file_kick(h)) net__http_fail(h, NET_E_LIMIT, "too many files being written");
+    /* the writer wakes for a batch, not for every piece (the end flushes the rest) */
+    size_t batch = h->body.cap / 2 < HTTP_FILE_BATCH ? h->body.cap / 2 : HTTP_FILE_BATCH;
+    if (h->file && ring_used(&h->body) >= batch && !net__http_file_kick(h))
+      net__http_fail(h, NET_E_LIMIT, "too many files being written");
   } else if (h->body.oom) {
     net__http_fail(h, NET_E_LIMIT, "out of memory for the body buffer");
   } else if (room(h) > 0) {

@@ -1,6 +1,7 @@
 /* http_file.c: a response body written to a file (net_http_opts.output) on
  * a helper lane, never on the I/O thread nor the caller's: into
- * <output>.part, hashed (SHA-256) as it goes, renamed into place once whole
+ * <output>.part, hashed (SHA-256) as it goes when a digest is to be checked,
+ * renamed into place once whole
  * and verified. A resumed download continues the .part an earlier attempt
  * left (or the file at output) with a Range request. The I/O thread fills
  * the body ring as it would for a caller; a write job drains it. Helper
@@ -102,7 +103,7 @@ static bool drain(http_file *f) {
     size_t n = 0;
     for (int i = 0; i < k; i++) {
       if (!write_all(f, sp[i].base, sp[i].len)) return false;
-      mbedtls_sha256_update_ret(&f->sha, (unsigned char *)sp[i].base, sp[i].len);
+      if (f->want_sha) mbedtls_sha256_update_ret(&f->sha, (unsigned char *)sp[i].base, sp[i].len);
       n += sp[i].len;
     }
     ring_consume(&h->body, n);

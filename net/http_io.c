@@ -28,11 +28,16 @@ static void drop_conn(net_http *h) {
   h->c = NULL;
 }
 
+/* Whether every byte of the request went to the connection. */
+static bool request_sent(const net_http *h) {
+  return h->out_pos == h->out_len && (!h->src || !h->send_body || net__http_src_done(h->src));
+}
+
 /* The connection can carry the next request to this origin: the response
  * was delimited, both sides want to go on, our request went out whole. */
 static void keep_or_drop(net_http *h) {
   if (h->c && h->req.keepalive && h->framing.kind != HTTP_BODY_CLOSE && http_head_keep_alive(&h->head) &&
-      h->out_pos == h->out_len) {
+      request_sent(h)) {
     net__http_pool_put(h->pool_key, h->c);
     h->c = NULL;
   }
@@ -115,7 +120,23 @@ static void write_request(net_http *h) {
     if (n <= 0) break;   /* full: the connection kicks us with room; failed: reading says */
     h->out_pos += (size_t)n;
   }
-  if (h->send_body && h->out_pos > h->head_len) atomic_store(&h->sent, h->out_pos - h->head_len);
+  if (h->src && h->send_body && h->out_pos == h->out_len) {
+    net_error e;
+    long n = net__http_src_send(h, h->c, &e);
+    if (n < 0) net__http_fail(h, e.code, "%s", e.msg);
+    else atomic_fetch_add(&h->sent, (uint64_t)n);
+  } else if (h->send_body && h->out_pos > h->head_len) {
+    atomic_store(&h->sent, h->out_pos - h->head_len);
+  }
+}
+
+/* The body again, from its start, for another attempt. */
+static bool replay_body(net_http *h) {
+  atomic_store(&h->sent, 0);
+  if (!h->src || !h->send_body) return true;
+  h->src_asked = false;
+  if (net__http_src_rewind(h)) return true;
+  return net__http_fail(h, NET_E_LIMIT, "out of memory"), false;
 }
 
 static bool idempotent(const char *m) {
@@ -130,7 +151,7 @@ static int input_failed(net_http *h, long why, bool some) {
     h->retried = true;
     drop_conn(h);
     h->phase = HP_START;
-    return 2;
+    return replay_body(h) ? 2 : -1;
   }
   if (why == NET_READ_ERROR) {
     net_result st = net_conn_status(h->c);
@@ -179,7 +200,7 @@ static void leave_origin(net_http *h) {
   http_req *r = &h->req;
   for (size_t i = 0; i < r->nhdr; i++)
     if (r->names[i] && net__http_origin_bound(r->names[i])) {
-      net__free(r->names[i]);
+      net__free(r->names[i]);   /* not drop_header: it would compare with the freed name */
       r->names[i] = NULL;
     }
   if (r->tls && r->tls->server_name) {   /* it named the first host */
@@ -222,6 +243,7 @@ static bool redirect(net_http *h) {
   h->url = to;
   drop_conn(h);
   h->phase = HP_START;
+  replay_body(h);
   return true;
 }
 
@@ -280,6 +302,19 @@ static bool file_ready(net_http *h) {
   return false;
 }
 
+/* Before a request with a body from a file: its size, for Content-Length. */
+static bool src_ready(net_http *h) {
+  net_error e;
+  int r = net__http_src_prepared(h->src, &h->src_size, &e);
+  if (r > 0) {
+    atomic_store(&h->send_total, h->src_size);
+    return true;
+  }
+  if (r < 0) net__http_fail(h, e.code, "%s", e.msg);
+  else if (!h->src_asked && !(h->src_asked = net__http_src_kick(h))) net__http_fail(h, NET_E_LIMIT, "too many files being read");
+  return false;
+}
+
 /* Content-Range "bytes first-last/size" must start where the file ends. */
 static bool range_from(const http_head *hd, uint64_t offset) {
   size_t len;
@@ -323,8 +358,10 @@ static void file_done(net_http *h) {
 
 /* As far as the exchange can go now; redirects restart it in the same turn. */
 static void step(net_http *h) {
+  if (!h->where[0]) set_where(h);   /* failures before the first connection name it too */
   while (h->phase != HP_DONE) {
     if (h->phase == HP_START && h->file && !file_ready(h)) return;
+    if (h->phase == HP_START && h->src && h->send_body && !src_ready(h)) return;
     if (h->phase == HP_FILE) return file_done(h);
     if (h->phase == HP_START && !start(h)) return;
     if (h->phase == HP_EXCHANGE) {
@@ -374,6 +411,7 @@ static void http_destroy(net_io *io) {
   net__free(atomic_load(&h->resp));
   net__http_req_free(&h->req);
   net__http_file_free(h->file);
+  net__http_src_free(h->src);
   net__free_aligned(h);
   atomic_fetch_sub(&net__live_http, 1);
 }

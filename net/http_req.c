@@ -243,7 +243,7 @@ static size_t head_text(const net_http *h, char *buf, size_t cap) {
   bool wants_length = h->send_body || !strcmp(h->method, "POST") || !strcmp(h->method, "PUT") ||
                       !strcmp(h->method, "PATCH");
   if (wants_length && !given(r, "content-length"))
-    PUT("Content-Length: %zu\r\n", h->send_body ? r->body_len : 0);
+    PUT("Content-Length: %llu\r\n", (unsigned long long)(!h->send_body ? 0 : h->src ? h->src_size : r->body_len));
   PUT("\r\n");
 #undef PUT
   return n;
@@ -251,7 +251,7 @@ static size_t head_text(const net_http *h, char *buf, size_t cap) {
 
 bool net__http_build(net_http *h) {
   size_t head = head_text(h, NULL, 0);
-  size_t body = h->send_body ? h->req.body_len : 0;
+  size_t body = h->send_body && !h->src ? h->req.body_len : 0;
   char *out = net__malloc(head + 1 + body);
   if (!out) return false;
   head_text(h, out, head + 1);

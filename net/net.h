@@ -373,6 +373,8 @@ typedef struct net_http_opts {
   const char *const *headers;      /* name, value, name, value, ..., NULL */
   const void *body;                /* NULL: no body */
   size_t body_len;
+  const char *body_file;           /* or the body streamed from this file (read on a
+                                      helper thread; Content-Length is its size) */
   int timeout_ms;                  /* the whole exchange; 0: 300000, < 0: none */
   int connect_timeout_ms;          /* per connection, as net_conn_opts */
   int idle_timeout_ms;             /* no byte in or out for this long; 0: none */

@@ -5,14 +5,13 @@
 --
 --   USERDIR/plugins/sluice.lua            this file
 --   USERDIR/libraries/sluice/net.so       build/release/plugin/net.so
---   USERDIR/libraries/sluice/http.lua     data/http.lua
---   USERDIR/libraries/sluice/*.lua        data/sluice/*.lua (socket, request, tcpd, packet, runtime)
+--   USERDIR/libraries/sluice/*.lua        data/sluice/*.lua (http, socket, request, tcpd, packet, runtime)
 --
 -- Other plugins use it through
 --
 --   local sluice = require "plugins.sluice"    -- (also core.sluice)
 --   sluice.net      the net module (require "libraries.sluice.net")
---   sluice.http     the HTTP client (data/http.lua)
+--   sluice.http     Pragtical's core.http interface (data/sluice/http.lua), on net.http_request
 --
 -- The other styles load by their plain names once this plugin ran:
 -- require "sluice.socket" (LuaSocket's interface), "sluice.request" (rspamd's
@@ -30,7 +29,9 @@
 --   sluice.write_all(conn, data [, timeout_ms])  -> true | nil, msg, code
 --       every byte accepted into the send buffer
 --   sluice.read_until(conn, delim [, max [, timeout_ms]]) -> data incl. delim | nil, msg, code
---   sluice.fetch(url [, opts])                   -> body, req | nil, msg, req
+--   sluice.fetch(url [, opts])                   -> body, info | nil, msg, info
+--       net.http_request(opts with url) to the end; info: status, headers,
+--       reason, url (after redirects), received, total
 --   sluice.sleep(seconds)
 --
 -- Command: "sluice:fetch-url" asks for a URL, downloads it in a thread with
@@ -38,7 +39,7 @@
 --
 -- Config (config.plugins.sluice): poll_interval (s, default 0.01),
 -- fetch_timeout (ms, default 60000), fetch_max_size (bytes, default 64 MiB),
--- fetch_poll_bytes (bytes read per poll, i.e. per frame; default 1 MiB),
+-- fetch_poll_bytes (bytes taken per poll, i.e. per frame; default 1 MiB),
 -- keep_awake (default true: see below).
 --
 -- Unfocused editors: once its window is unfocused and its threads finished
@@ -89,8 +90,7 @@ if type(package.searchers) == "table" then table.insert(package.searchers, funct
 end) end
 
 sluice.net = require_first { "libraries.sluice.net", "sluice.net", "net" }
-sluice.http = require_first { "libraries.sluice.http", "sluice.http", "http" }
-sluice.http.net = sluice.http.net or sluice.net
+sluice.http = require_first { "libraries.sluice.http", "sluice.http" }
 
 local conf = config.plugins.sluice
 if type(conf) ~= "table" then conf = {} end
@@ -99,7 +99,7 @@ local defaults = {
   keep_awake = true,                 -- keep an unfocused editor's loop turning during transfers
   fetch_timeout = 60000,             -- ms, whole download (sluice:fetch-url)
   fetch_max_size = 64 * 1024 * 1024, -- bytes (sluice:fetch-url)
-  fetch_poll_bytes = 1024 * 1024,    -- bytes read at most per poll (per frame)
+  fetch_poll_bytes = 1024 * 1024,    -- bytes taken at most per poll (per frame)
 }
 for k, v in pairs(defaults) do
   if conf[k] == nil then conf[k] = v end
@@ -265,11 +265,38 @@ function sluice.write_all(conn, data, timeout_ms)
   return transfer(write_all, conn, data, timeout_ms)
 end
 
+-- net.http_request to the end, yielding between polls: body, info or nil,
+-- message, info (info: status, headers, reason, url, received, total).
+local function fetch(url, opts, on_progress)
+  local o = { url = url }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local req, err, code = net.http_request(o)
+  if not req then return nil, err, { code = code } end
+  local parts, step = {}, 0
+  while true do
+    local data, msg, c = req:read(conf.fetch_poll_bytes)
+    if data == nil then
+      local status, headers, reason, final = req:get_response()
+      local received, total = req:get_progress()
+      local info = { status = status, headers = headers, reason = reason, url = final or url,
+                     received = received, total = total, code = c }
+      req:close()
+      if msg then return nil, msg, info end
+      return table.concat(parts), info
+    end
+    step = step + #data
+    if data ~= "" then parts[#parts + 1] = data end
+    if data == "" or step >= conf.fetch_poll_bytes then   -- nothing yet, or a frame's worth taken
+      if on_progress then on_progress(req:get_progress()) end
+      coroutine.yield(conf.poll_interval)
+      step = 0
+    end
+  end
+end
+
 function sluice.fetch(url, opts)
   in_thread("fetch")
-  local o = { interval = conf.poll_interval }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  return transfer(sluice.http.fetch, url, o)
+  return transfer(fetch, url, opts)
 end
 
 --------------------------------------------------------------------------------
@@ -290,35 +317,24 @@ end
 -- Downloads `url` in a thread, with progress in the status bar, and opens
 -- the body in a new document. Returns the thread's key.
 local function fetch_to_doc(url)
-  local req, err = sluice.http.request {
-    url = url, timeout = conf.fetch_timeout, max_size = conf.fetch_max_size,
-    poll_bytes = conf.fetch_poll_bytes,
-  }
-  if not req then
-    core.error("sluice: cannot fetch %s: %s", url, err)
-    return
-  end
   status_message("Fetching " .. url .. " ...")
   local shown = -1
-  while true do
-    local state, msg = req:poll()
-    if state == "done" then break end
-    if state == "failure" then
-      core.error("sluice: fetching %s failed: %s", url, msg)
-      return
-    end
-    if req.received ~= shown then
-      shown = req.received
-      if req.total and req.total > 0 then
-        status_message(string.format("Fetching %s: %s of %s (%d%%)", url, size_text(req.received),
-          size_text(req.total), math.floor(req.received * 100 / req.total)))
-      elseif req.received > 0 then
-        status_message(string.format("Fetching %s: %s", url, size_text(req.received)))
+  local body, info, failure = fetch(url, { timeout = conf.fetch_timeout, max_size = conf.fetch_max_size },
+    function(received, total)
+      if received == shown then return end
+      shown = received
+      if total and total > 0 then
+        status_message(string.format("Fetching %s: %s of %s (%d%%)", url, size_text(received),
+          size_text(total), math.floor(received * 100 / total)))
+      elseif received > 0 then
+        status_message(string.format("Fetching %s: %s", url, size_text(received)))
       end
-    end
-    coroutine.yield(conf.poll_interval)
+    end)
+  if not body then
+    core.error("sluice: fetching %s failed: %s", url, info)   -- then info is the message
+    return
   end
-  local body = req.body
+  local size = #body
   local doc = core.open_doc()
   if body:find("\r\n", 1, true) then
     body = body:gsub("\r\n", "\n")
@@ -326,8 +342,9 @@ local function fetch_to_doc(url)
   end
   doc:insert(1, 1, body)
   core.root_view:open_doc(doc)
-  status_message(string.format("Fetched %s: HTTP %d, %s", req.url, req.status, size_text(#req.body)))
-  sluice.last_fetch = { url = url, req = req, doc = doc }
+  core.redraw = true   -- the new document shows now, also in an unfocused editor waiting for events
+  status_message(string.format("Fetched %s: HTTP %d, %s", info.url, info.status, size_text(size)))
+  sluice.last_fetch = { url = url, info = info, doc = doc }
 end
 
 function sluice.fetch_to_doc(url)
@@ -345,9 +362,9 @@ command.add(nil, {
         sluice.fetch_to_doc(text)
       end,
       validate = function(text)
-        local ok, err = sluice.http.parse_url(text)
-        if not ok then core.error("sluice: %s", err) end
-        return ok ~= nil
+        local ok = text:match("^[hH][tT][tT][pP][sS]?://[^/%s?#]+") ~= nil and not text:find("%s")
+        if not ok then core.error("sluice: not an http:// or https:// URL: %s", text) end
+        return ok
       end,
     })
   end,

@@ -25,6 +25,8 @@ PACKAGES=(
 	lua-cjson         # the baseline of the JSON benchmark (tests/bench/json.lua)
 	clang             # libFuzzer for the fuzz targets (scripts/fuzz.sh)
 	python3-websockets  # a WebSocket peer: frames and permessage-deflate offers to check ours against
+	wrk               # the request-rate peer of tests/bench/http.lua
+	nginx-light       # a real HTTP server for http_nginx_spec (run in the foreground by the test)
 	tinyproxy         # an HTTP CONNECT proxy peer for proxy_spec (run in the foreground by the test)
 	microsocks        # a SOCKS5 proxy peer for proxy_spec
 )
@@ -50,5 +52,16 @@ else
 	exit 1
 fi
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# The test servers (nginx, tinyproxy) are started by the tests, on loopback,
+# in the foreground: their packages must not start system services. A
+# policy-rc.d that refuses is in place for the install only, unless one exists.
+policy=/usr/sbin/policy-rc.d
+ours=0
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null && "${SUDO[@]}" chmod 755 "$policy" && ours=1
+fi
+rc=0
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
+if [ "$ours" -eq 1 ]; then "${SUDO[@]}" rm -f "$policy"; fi
+exit $rc

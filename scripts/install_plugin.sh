@@ -11,7 +11,7 @@
 # unless SLUICE_PLUGIN_SO names the plugin to install (the tests do).
 # Installs:
 #   USERDIR/libraries/sluice/net.so     the module (require "libraries.sluice.net")
-#   USERDIR/libraries/sluice/*.lua      its Lua libraries: data/sluice/*.lua and data/http.lua
+#   USERDIR/libraries/sluice/*.lua      its Lua libraries: data/sluice/*.lua
 #                                       (require "libraries.sluice.http", ...; with the plugin
 #                                       loaded also require "sluice.socket", ...)
 #   USERDIR/plugins/sluice.lua          the editor-side plugin (require "plugins.sluice")
@@ -42,11 +42,10 @@ if [ -z "$so" ]; then
 	so=build/release/plugin/net.so
 fi
 [ -f "$so" ] || { echo "install-plugin: $so was not built" >&2; exit 1; }
-# data/sluice/*.lua, and data/http.lua unless data/sluice/ has an http.lua of its own
+# data/sluice/*.lua (sluice.http among them)
 shopt -s nullglob
 libs=(data/sluice/*.lua)
 shopt -u nullglob
-[ -e data/sluice/http.lua ] || libs+=(data/http.lua)
 
 for d in "${dirs[@]}"; do
 	mkdir -p "$d/libraries/sluice" "$d/plugins"

@@ -3,6 +3,9 @@
 --
 --   lua5.4 data/examples/demo.lua              start a local test peer, fetch 512 MiB
 --   lua5.4 data/examples/demo.lua HOST PORT    fetch from HOST:PORT until it closes
+--   lua5.4 data/examples/demo.lua URL          download URL (http:// or https://) into a
+--                                              file named after it (SLUICE_DEMO_OUT: another
+--                                              path), resuming a .part left by a stopped run
 --
 -- LUA_CPATH must find net.so (e.g. "build/release/?.so;;"). Without HOST PORT the demo
 -- runs $SLUICE_BUILD/peer (default build/release/peer under $SLUICE_ROOT or the current
@@ -86,9 +89,28 @@ local function progress_line(received, total, elapsed, frame_ms)
   return string.format("\r%9.1f MB  %6.1f MB/s  frame %4.1f ms ", mb, rate, frame_ms)
 end
 
+local function eta(received, total, elapsed)
+  if not total or received == 0 or received >= total then return "" end
+  local left = (total - received) * elapsed / received
+  return string.format("  ETA %d:%02d", left // 60, math.floor(left % 60))
+end
+
 local function percentile(sorted, p)
   if #sorted == 0 then return 0 end
   return sorted[math.max(1, math.ceil(#sorted * p))]
+end
+
+-- The frame-time summary both modes print.
+local function frame_summary(frame_times)
+  local sorted = { table.unpack(frame_times) }
+  table.sort(sorted)
+  local over = 0
+  for _, ms in ipairs(frame_times) do
+    if ms > FRAME * 1000 then over = over + 1 end
+  end
+  print(string.format("frames %d   median %.2f ms   p99 %.2f ms   worst %.2f ms   over %.1f ms: %d",
+    #sorted, percentile(sorted, 0.5), percentile(sorted, 0.99), sorted[#sorted] or 0,
+    FRAME * 1000, over))
 end
 
 local function run(host, port, total)
@@ -151,15 +173,7 @@ local function run(host, port, total)
 
   -- Report.
   local seconds = finished - started
-  local sorted = { table.unpack(frame_times) }
-  table.sort(sorted)
-  local over = 0
-  for _, ms in ipairs(frame_times) do
-    if ms > FRAME * 1000 then over = over + 1 end
-  end
-  print(string.format("frames %d   median %.2f ms   p99 %.2f ms   worst %.2f ms   over %.1f ms: %d",
-    #sorted, percentile(sorted, 0.5), percentile(sorted, 0.99), sorted[#sorted] or 0,
-    FRAME * 1000, over))
+  frame_summary(frame_times)
   print(string.format("received %.1f MB in %.2f s = %.1f MB/s   longest net call %.0f µs",
     received / 1e6, seconds, received / 1e6 / seconds, longest_call * 1e6))
   if total then
@@ -172,6 +186,40 @@ local function run(host, port, total)
   return true
 end
 
+-- URL mode: the whole HTTP exchange runs on the I/O thread and the file is written on
+-- a helper thread; the frame loop only looks at the progress.
+local function run_url(url)
+  local out = os.getenv("SLUICE_DEMO_OUT") or url:match("^[^?#]*/([^/?#]+)") or "download.bin"
+  local req = assert(net.http_request{ url = url, output = out, resume = true })
+  local frame_times, longest_call, started = {}, 0, net.clock()
+  local next_frame = started
+  while true do
+    local frame_start = net.clock()
+    local status = req:get_status()
+    local received, total = req:get_progress()
+    longest_call = math.max(longest_call, net.clock() - frame_start)
+    busy_until(net.clock() + DRAW_WORK)
+    local frame_ms = (net.clock() - frame_start) * 1000
+    frame_times[#frame_times + 1] = frame_ms
+    if #frame_times % 6 == 0 or status ~= "waiting" then
+      io.write(progress_line(received, total, net.clock() - started, frame_ms), eta(received, total,
+        net.clock() - started))
+      io.flush()
+    end
+    if status ~= "waiting" then break end
+    next_frame = math.max(next_frame + FRAME, net.clock())
+    while net.clock() < next_frame do net.wait(math.ceil((next_frame - net.clock()) * 1000)) end
+  end
+  io.write("\n")
+  frame_summary(frame_times)
+  local status, msg = req:get_status()
+  local received = req:get_progress()
+  print(string.format("%s: %.1f MB in %.2f s   longest net call %.0f µs", status == "success" and out or "failed",
+    received / 1e6, net.clock() - started, longest_call * 1e6))
+  if msg then print(msg) end
+  return status == "success"
+end
+
 local function parse_size(s)
   local n, unit = s:match("^(%d+)([KkMmGg]?)$")
   assert(n, "bad size " .. s)
@@ -181,7 +229,10 @@ end
 
 local host, port = arg[1], tonumber(arg[2])
 local ok
-if host and port then
+if host and host:match("^https?://") then
+  print("downloading " .. host .. " at 60 fps ...")
+  ok = run_url(host)
+elseif host and port then
   print(string.format("downloading from %s:%d until it closes ...", host, port))
   ok = run(host, port, nil)
 else

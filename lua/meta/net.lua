@@ -217,7 +217,7 @@ net.json_array_mt = {}
 ---@field url string `http://` or `https://` (credentials in the URL are refused: give an Authorization header)
 ---@field method? string an upper-case token (default "GET")
 ---@field headers? table<string, string|number> sent as given (names are sent in sorted order); Host, User-Agent, Accept, Accept-Encoding and Connection are added unless given
----@field body? string the request body (Content-Length is added)
+---@field body? string|{file: string} the request body (Content-Length is added), or `{file = path}`: streamed from the file, read on a helper thread (sent again from its start after a 307/308); `get_progress` counts it
 ---@field timeout? integer ms for the whole exchange, redirects included (default 300000; 0: none)
 ---@field connect_timeout? integer ms per connection: resolving, connecting, TLS (default 30000; 0: none)
 ---@field idle_timeout? integer ms without a byte in or out on the connection (default none)
@@ -229,7 +229,7 @@ net.json_array_mt = {}
 ---@field ssl? boolean|net.tls_options TLS options for https, redirects included (default: verified)
 ---@field buffer_size? integer body bytes held for the caller (16384..2^30, default 1 MiB); when full, the server is slowed down
 ---@field output? string write the body to this file instead: on a helper thread, into `output .. ".part"`, renamed into place once whole (then `read` gives no bytes; max_size does not apply)
----@field resume? boolean with output: continue `output .. ".part"` left by an earlier attempt (else a file at output, as `curl -C -`) with a Range request; a server that ignores it sends the whole file, which starts over
+---@field resume? boolean with output: continue `output .. ".part"` left by an earlier attempt (else a file at output, as `curl -C -`) with a Range request; a server that ignores it sends the whole file, which starts over. Resumable downloads ask for no compression (a range of the file, not of its encoding)
 ---@field sha256? string with output: the 64 hex digits the whole file must hash to; a mismatch fails with `"protocol"` and leaves no file
 ---@field proxy? string|false a proxy URL (`http://[user:pass@]host:port`, `socks5h://...`, `socks5://...`), or false for none; default from the environment: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (also lower case; a bare host:port is http://), NO_PROXY (`*`, or hosts and domains, comma-separated) exempting hosts. Plain http goes to an http proxy in absolute form; https and every SOCKS proxy are tunnels
 

@@ -850,6 +850,51 @@ function M.start_tinyproxy(dir, name, ports, auth)
   end)
 end
 
+-- nginx (Debian nginx-light): its path, or nil when it is not installed.
+M.nginx = (function()
+  for _, p in ipairs{ "nginx", "/usr/sbin/nginx" } do
+    if os.execute("command -v " .. p .. " >/dev/null 2>&1") then return p end
+  end
+end)()
+
+-- nginx in the foreground, one process, everything under dir (which holds www/
+-- and tmp/): files from dir/www, gzip for text, /empty a 204, /slow/ rate-limited
+-- (opts.rate, default 1m), /chunked/ chunked; opts.cert/opts.key for TLS; its access
+-- log (dir/NAME-access.log) gives each request's connection number first.
+function M.start_nginx(dir, name, opts)
+  opts = opts or {}
+  local conf = dir .. "/" .. name .. ".conf"
+  return M.start_on_free_port("nginx", function(port)
+    local f = assert(io.open(conf, "w"))
+    f:write(([[
+daemon off; master_process off; worker_processes 1;
+error_log %s/%s-error.log; pid %s/%s.pid;
+events { worker_connections 64; }
+http {
+  log_format conns '$connection $request_method $uri $status';
+  access_log %s/%s-access.log conns;
+  client_body_temp_path %s/tmp; proxy_temp_path %s/tmp; fastcgi_temp_path %s/tmp;
+  uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp;
+  gzip on; gzip_types text/plain; gzip_min_length 0;
+  keepalive_requests 10000; keepalive_timeout 60s;
+  types { text/plain txt; application/octet-stream bin; }
+  server {
+    listen 127.0.0.1:%d %s;
+    %s
+    root %s/www;
+    location = /empty { return 204; }
+    location /slow/ { alias %s/www/; limit_rate %s; }
+    location /chunked/ { alias %s/www/; chunked_transfer_encoding on; gzip on; gzip_types *; }
+  }
+}
+]]):format(dir, name, dir, name, dir, name, dir, dir, dir, dir, dir, port, opts.cert and "ssl" or "",
+      opts.cert and ("ssl_certificate %s; ssl_certificate_key %s;"):format(opts.cert, opts.key) or "",
+      dir, dir, opts.rate or "1m", dir))
+    f:close()
+    return shell_quote(M.nginx) .. " -p " .. shell_quote(dir) .. " -c " .. shell_quote(conf)
+  end)
+end
+
 -- microsocks (SOCKS5) on a free port; auth: "-u user -P pass" or nil.
 function M.start_microsocks(auth)
   return M.start_on_free_port("microsocks", function(port)

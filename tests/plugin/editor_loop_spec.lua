@@ -33,7 +33,10 @@ describe("editor loop", function()
     sh(string.format("mkdir -p %s/plugins %s/libraries/sluice %s/www", h.shell_quote(userdir),
       h.shell_quote(userdir), h.shell_quote(userdir)))
     sh(string.format("ln -s %s %s/plugins/sluice.lua", h.shell_quote(ROOT .. "/plugin/sluice.lua"), h.shell_quote(userdir)))
-    sh(string.format("ln -s %s %s/libraries/sluice/http.lua", h.shell_quote(ROOT .. "/data/http.lua"), h.shell_quote(userdir)))
+    for _, name in ipairs { "runtime", "http" } do
+      sh(string.format("ln -s %s %s/libraries/sluice/%s.lua", h.shell_quote(ROOT .. "/data/sluice/" .. name .. ".lua"),
+        h.shell_quote(userdir), name))
+    end
     local so = h.build .. "/plugin/net.so"
     if not io.open(so) then so = h.build .. "/net.so" end
     sh(string.format("ln -s %s %s/libraries/sluice/net.so", h.shell_quote(so), h.shell_quote(userdir)))
@@ -86,7 +89,8 @@ describe("editor loop", function()
     assert(ok, err)
     assert.same({}, core.errors)
     assert.equal(expected, #sluice.last_fetch.doc:get_text())
-    assert.equal(0, fake.loop.draws - draws_before, "frames were drawn to keep the loop awake")
+    -- one frame shows the new document; none may be drawn to keep the loop awake
+    assert.is_true(fake.loop.draws - draws_before <= 1, (fake.loop.draws - draws_before) .. " frames drawn")
     assert.equal(xl_host and xl_host.sdl_wait and true or false, sluice.wakeups)
   end)
 

@@ -37,18 +37,42 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
                            ?close: claiming to, then closing it)
   /raw/NAME                the bytes of the file NAME as the whole response
                            (status line and headers included), then close
+  /json-echo               any method: what arrived as JSON (method, path,
+                           headers, body) and, for a form, JSON or multipart
+                           body, the decoded "form" (multipart file parts as
+                           {filename, content_type, data})
+  /sse                     an event stream (ids, retry, names, comments,
+                           multi-line data, CRLF/CR/LF line ends, a BOM) sent
+                           in odd pieces with pauses, then close; the first
+                           event's data is the Last-Event-ID header received
 """
 import argparse
+import email
+import email.policy
 import functools
 import gzip
+import json
 import os
 import random
 import socket
 import ssl
 import sys
 import time
+import urllib.parse
 import zlib
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+
+SSE_STREAM = (
+    b"\xef\xbb\xbf: a comment first\n"
+    b"retry: 1500\nid: 1\nevent: hello\ndata: {last}\n\n"
+    b"data: line one\r\ndata: line two\r\nid: 2\r\n\r\n"
+    b"event: update\rdata:no space\rdata\r\r"
+    b"id\ndata: empty id\n\n"
+    b"retry: soon\ndata:  two spaces\n\n"
+    b": only a comment\n\n"
+    b"data: last without blank line"
+)
 
 
 def raw_deflate(data):
@@ -95,8 +119,68 @@ class Handler(SimpleHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n > 0 else b""
 
+    def _form(self, ctype, body):
+        if ctype.startswith("application/x-www-form-urlencoded"):
+            return {k: v[0] for k, v in urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}
+        if ctype.startswith("application/json"):
+            return json.loads(body)
+        if ctype.startswith("multipart/form-data"):
+            msg = email.message_from_bytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body,
+                                           policy=email.policy.HTTP)
+            form = {}
+            for part in msg.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                data = part.get_payload(decode=True)
+                if part.get_filename():
+                    form[name] = {"filename": part.get_filename(), "content_type": part.get_content_type(),
+                                  "data": data.decode("latin-1")}
+                else:
+                    form[name] = data.decode()
+            return form
+        return None
+
+    def _json_echo(self):
+        body = self._read_body()
+        ctype = self.headers.get("Content-Type") or ""
+        out = {"method": self.command, "path": self.path, "body": body.decode("latin-1"),
+               "headers": {k.lower(): v for k, v in self.headers.items()}, "form": self._form(ctype, body)}
+        data = json.dumps(out).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.close_connection = True
+        return True
+
+    def _sse(self):
+        self._read_body()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.flush()
+        data = SSE_STREAM.replace(b"{last}", (self.headers.get("Last-Event-ID") or "none").encode())
+        rnd = random.Random(7)
+        pos = 0
+        while pos < len(data):  # pieces that split lines, CRLFs and the BOM
+            n = rnd.choice([1, 2, 3, 5, 11])
+            self.wfile.write(data[pos:pos + n])
+            self.wfile.flush()
+            pos += n
+            time.sleep(0.002)
+        self.close_connection = True
+        return True
+
     def _route(self):
         p = self.path.split("?", 1)[0]
+        if p == "/json-echo":
+            return self._json_echo()
+        if p == "/sse":
+            return self._sse()
         if p.startswith("/chunked/"):
             data = self._file(p[len("/chunked/"):])
             if data is None:
@@ -236,6 +320,8 @@ class Handler(SimpleHTTPRequestHandler):
 
     do_PUT = do_POST
     do_DELETE = do_POST
+    do_PATCH = do_POST
+    do_OPTIONS = do_POST
 
 
 class Server(ThreadingHTTPServer):

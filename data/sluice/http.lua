@@ -1,0 +1,676 @@
+-- http.lua: Pragtical's `core.http` interface on sluice's HTTP engine
+-- (net.http_request, run on the I/O thread). Plain Lua on the public `net`
+-- API; runs on the caller's thread and never waits.
+--
+--   local http = require "sluice.http"     -- in an editor: libraries.sluice.http
+--   http.get("https://example.org/api", {q = "x"}, {
+--     on_done = function(ok, err, body, info) print(ok, err, info and info.status) end,
+--   })
+--   -- in an editor callbacks just come; in a plain program:  http.run()
+--
+-- Functions, options and callbacks are those of core.http:
+--   http.request(method, url, options)
+--   http.get / head / options(url, params, options)       params: query string
+--   http.post / put / delete / patch(url, submit_type, params, options)
+--     submit_type "application/x-www-form-urlencoded", "multipart/form-data"
+--     (a param {filename, content_type, data | path} is a file part),
+--     "application/json" (net.json_encode), "text/plain" (tostring(params));
+--     options.body, when given, is sent as is instead
+--   http.download(url, options)   options.filename, .directory, .on_progress;
+--     on_done(ok, err, filename, info); a status outside 2xx is "HTTP <code>"
+--   http.sse(url, options)        options.on_event(event, info) with
+--     {event, data, id, retry}; .last_event_id, .method, .submit_type, .params;
+--     on_done(ok, err, info)
+-- options: headers, body, timeout (seconds), is_cancelled(), decode_json
+-- (default true: a JSON content type gives a decoded table), on_redirect(info)
+-- (every response head, redirects included), on_header(info) (the final one),
+-- on_chunk(chunk) (the body in the pieces it arrives in, not per HTTP chunk;
+-- then it is not kept), on_done(ok, err, result, info).
+-- info = {status, headers (lower-case names; a repeated one as a list), url,
+-- reason}. Failures before a response pass on_done(false, message); later
+-- ones also pass nil and info.
+--
+-- sluice extras: ssl (net.open_tcp's), max_size, decompress, connect_timeout
+-- (seconds), allow_downgrade (a redirect from https to http is refused
+-- without it), on_progress(received, total) for every request; the handle
+-- each call returns (:cancel()); http.sse_max_event (bytes of one event, 16
+-- MiB: past it the stream fails). A body handed to on_chunk has no size cap
+-- unless max_size is given; one kept whole has the engine's (64 MiB).
+--
+-- Where it differs: the engine speaks HTTP (chunked, gzip, TLS) on the I/O
+-- thread; this file only follows redirects (so that on_redirect sees every
+-- hop, up to 5), drops Authorization, Proxy-Authorization, Cookie and Host
+-- on a redirect to another origin, and calls back. `timeout` covers the
+-- whole request, redirects included. A download is written from Lua piece
+-- by piece to "<name>.part", renamed into place once complete; its name from
+-- Content-Disposition or the URL keeps only its last path component; the
+-- directory is created only in an editor (core.common.mkdirp). JSON is not
+-- decoded for an empty body (HEAD, 204). Callbacks run from
+-- http.update(): in an editor (Lite XL, Pragtical) an editor thread calls it
+-- while requests run; elsewhere call http.update() each frame, or http.run().
+
+local runtime = require((... and (...):match("^(.*%.)[^.]*$") or "sluice.") .. "runtime")
+local net = runtime.load_net(...)
+
+---@class sluice.http
+local http = { _VERSION = "sluice.http 1.0" }
+
+---User-Agent sent unless the request sets one.
+http.user_agent = "sluice.http/1.0"
+
+local MAX_REDIRECTS = 5
+local READ_MAX = 256 * 1024
+local POLL_BUDGET = 1024 * 1024      -- bytes taken per request per update: frames stay short
+local PATHSEP = package.config:sub(1, 1)
+
+local active = {}                    -- jobs still running, in start order
+
+---@class sluice.http.info
+---@field status integer
+---@field headers table<string, string|string[]>
+---@field url string
+---@field reason string
+
+-- ---- URLs and bodies ---------------------------------------------------------
+
+local function clone(v)
+  if type(v) ~= "table" then return v end
+  local t = {}
+  for k, x in pairs(v) do t[k] = clone(x) end
+  return t
+end
+
+local function urlencode(s)
+  return (tostring(s):gsub("[^%w%-._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  return keys
+end
+
+-- Keys sorted so that the same params always give the same text.
+local function encode_query(params)
+  local out = {}
+  for _, k in ipairs(sorted_keys(params)) do
+    out[#out + 1] = urlencode(k) .. "=" .. urlencode(params[k])
+  end
+  return table.concat(out, "&")
+end
+
+local function append_query(url, params)
+  local qs = params and encode_query(params) or ""
+  if qs == "" then return url end
+  return url .. (url:find("?", 1, true) and "&" or "?") .. qs
+end
+
+-- A name or file name inside the quotes of Content-Disposition (as browsers write them).
+local function quoted(s)
+  return (tostring(s):gsub('[\r\n"]', { ["\r"] = "%0D", ["\n"] = "%0A", ['"'] = "%22" }))
+end
+
+local function file_part(name, v)
+  local data = v.data
+  if v.path then
+    local f, err = io.open(v.path, "rb")
+    if not f then error("multipart: cannot read " .. tostring(v.path) .. ": " .. tostring(err), 0) end
+    data = f:read("a")
+    f:close()
+  end
+  return string.format('Content-Disposition: form-data; name="%s"; filename="%s"\r\nContent-Type: %s\r\n\r\n',
+    quoted(name), quoted(v.filename or "file"), v.content_type or "application/octet-stream") .. data
+end
+
+local function encode_multipart(params, boundary)
+  local out = {}
+  for _, name in ipairs(sorted_keys(params)) do
+    local v = params[name]
+    out[#out + 1] = "--" .. boundary .. "\r\n"
+    if type(v) == "table" and (v.data or v.path) then
+      out[#out + 1] = file_part(name, v)
+    else
+      out[#out + 1] = string.format('Content-Disposition: form-data; name="%s"\r\n\r\n', quoted(name))
+        .. tostring(v)
+    end
+    out[#out + 1] = "\r\n"
+  end
+  out[#out + 1] = "--" .. boundary .. "--\r\n"
+  return table.concat(out)
+end
+
+-- The body and the Content-Type for params sent as `submit_type`.
+local function encode_body(submit_type, params)
+  if submit_type == "application/x-www-form-urlencoded" then
+    return encode_query(params), submit_type
+  elseif submit_type == "multipart/form-data" then
+    local boundary = string.format("sluice-%08x%08x", math.random(0, 0x7fffffff), math.random(0, 0x7fffffff))
+    return encode_multipart(params, boundary), submit_type .. "; boundary=" .. boundary
+  elseif submit_type == "application/json" then
+    local text, err = net.json_encode(params)
+    if not text then error(err, 0) end
+    return text, submit_type
+  elseif submit_type == "text/plain" then
+    return tostring(params), submit_type
+  end
+  error("Unsupported Content-Type: " .. tostring(submit_type), 0)
+end
+
+-- scheme, host, port, path of an http(s) URL, else nil.
+local function parse_url(url)
+  local scheme, authority, rest = url:match("^([%a][%w+.-]*)://([^/?#]*)(.*)$")
+  if not scheme then return nil end
+  scheme = scheme:lower()
+  if scheme ~= "http" and scheme ~= "https" then return nil end
+  authority = authority:gsub("^.*@", "")
+  local host, port = authority:match("^(%b[]):?(%d*)$")
+  if not host then host, port = authority:match("^([^:]*):?(%d*)$") end
+  if not host or host == "" then return nil end
+  port = tonumber(port) or (scheme == "https" and 443 or 80)
+  return { scheme = scheme, host = host:lower(), port = port, path = rest ~= "" and rest or "/" }
+end
+
+local function remove_dots(path)
+  local segs = {}
+  for seg in path:gmatch("[^/]*") do segs[#segs + 1] = seg end
+  local out = {}
+  for i = 2, #segs do   -- segs[1] is "" (the path starts with /)
+    local seg = segs[i]
+    if seg == ".." then
+      if #out > 0 then table.remove(out) end
+      if i == #segs then out[#out + 1] = "" end
+    elseif seg == "." then
+      if i == #segs then out[#out + 1] = "" end
+    else
+      out[#out + 1] = seg
+    end
+  end
+  return "/" .. table.concat(out, "/")
+end
+
+-- Location resolved against the URL it came from (RFC 3986 section 5.2).
+local function resolve(base, loc)
+  if loc:match("^[%a][%w+.-]*:") then return loc end
+  local p = assert(parse_url(base))
+  local origin = base:match("^[^:]+://[^/?#]*")
+  if loc:sub(1, 2) == "//" then return p.scheme .. ":" .. loc end
+  local bpath, bquery = p.path:match("^([^?#]*)(%??[^#]*)")
+  if loc == "" then return origin .. bpath .. bquery end
+  if loc:sub(1, 1) == "?" then return origin .. bpath .. loc end
+  if loc:sub(1, 1) == "#" then return origin .. bpath .. bquery .. loc end
+  local lpath, suffix = loc:match("^([^?#]*)(.*)$")
+  if lpath:sub(1, 1) ~= "/" then lpath = (bpath:match("^(.*/)") or "/") .. lpath end
+  return origin .. remove_dots(lpath) .. suffix
+end
+
+local function same_origin(a, b)
+  return a.scheme == b.scheme and a.host == b.host and a.port == b.port
+end
+
+local function header_value(headers, name)
+  local v = headers and headers[name]
+  if type(v) == "table" then return v[#v] end
+  return v
+end
+
+local function is_json(content_type)
+  return content_type ~= nil and (content_type:find("application/json", 1, true)
+    or content_type:find("+json", 1, true)) ~= nil
+end
+
+-- ---- the request job ---------------------------------------------------------
+
+local Job = {}
+Job.__index = Job
+
+-- Header names as sent ("content-type" -> "Content-Type"); a later spelling
+-- of the same name replaces an earlier one, as core.http does.
+local function wire_headers(headers, user_agent)
+  local lower = {}
+  for k, v in pairs(headers or {}) do lower[tostring(k):lower()] = tostring(v) end
+  if not lower["user-agent"] and user_agent then lower["user-agent"] = user_agent end
+  local out = {}
+  for k, v in pairs(lower) do
+    out[k:gsub("(%a)([%w]*)", function(a, b) return a:upper() .. b end)] = v
+  end
+  return out
+end
+
+-- A body handed on piece by piece (on_chunk: downloads, event streams) has
+-- no size cap unless the caller sets one; a body kept whole has the engine's.
+local STREAM_MAX = 1 << 53
+
+local function engine_options(job)
+  local o = job.options
+  local streamed = type(o.on_chunk) == "function"
+  local e = {
+    url = job.url, method = job.method, body = job.body, max_redirects = 0,
+    headers = wire_headers(job.headers, http.user_agent),
+    timeout = o.timeout and math.max(1, math.ceil(o.timeout * 1000)) or 0,
+    ssl = o.ssl, allow_downgrade = o.allow_downgrade,
+    max_size = o.max_size or (streamed and STREAM_MAX or nil),
+    connect_timeout = o.connect_timeout and math.max(1, math.ceil(o.connect_timeout * 1000)) or nil,
+  }
+  if o.decompress ~= nil then e.decompress = o.decompress end
+  return e
+end
+
+function Job:finish(ok, err, result)
+  if self.req then self.req:close(); self.req = nil end
+  self.state = "done"
+  if ok then
+    self.options.on_done(true, nil, result, self.info)
+  elseif self.info then
+    self.options.on_done(false, err, nil, self.info)
+  else
+    self.options.on_done(false, err)
+  end
+end
+
+-- "request cancelled" / "request timed out" when the caller's limits say stop.
+function Job:abort_reason()
+  local o = self.options
+  if type(o.is_cancelled) == "function" and o.is_cancelled() then return "request cancelled" end
+  if o.timeout and net.clock() - self.started >= o.timeout then return "request timed out" end
+end
+
+function Job:start()
+  local p = parse_url(self.url)
+  if not p then return self:finish(false, "invalid URL") end
+  self.parsed = p
+  local ok, req, err = pcall(net.http_request, engine_options(self))
+  if not ok then return self:finish(false, tostring(req)) end
+  if not req then return self:finish(false, err) end
+  self.req, self.state = req, "head"
+end
+
+local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
+-- Follows a redirect as a new hop; false when the response is the final one.
+function Job:redirect()
+  local loc = header_value(self.info.headers, "location")
+  if not (REDIRECTS[self.info.status] and loc) then return false end
+  self.req:close()
+  self.req, self.info = nil, nil
+  local to = resolve(self.url, loc)
+  local p = parse_url(to)
+  self.redirects = self.redirects + 1
+  if self.redirects > MAX_REDIRECTS then return true, self:finish(false, "too many redirects") end
+  if not p then return true, self:finish(false, "redirect to an unsupported URL: " .. to) end
+  if self.parsed.scheme == "https" and p.scheme == "http" and not self.options.allow_downgrade then
+    return true, self:finish(false, "redirect from https to http refused: " .. to)
+  end
+  if not same_origin(self.parsed, p) then
+    local kept = {}
+    for k, v in pairs(self.headers or {}) do
+      local l = tostring(k):lower()
+      if l ~= "authorization" and l ~= "proxy-authorization" and l ~= "cookie" and l ~= "host" then
+        kept[k] = v
+      end
+    end
+    self.headers = kept
+  end
+  if self.info_status == 303 then self.method, self.body = "GET", nil end
+  self.url = to
+  self:start()
+  return true
+end
+
+function Job:on_head(status, headers, reason)
+  self.info = { status = status, headers = headers, url = self.url, reason = reason }
+  self.info_status = status
+  local o = self.options
+  if o.on_redirect then o.on_redirect(self.info) end
+  if self.state == "done" or self:redirect() then return end
+  self.state = "body"
+  if o.on_header then o.on_header(self.info) end
+end
+
+function Job:take(chunk)
+  local o = self.options
+  if o.on_progress then o.on_progress(self.req:get_progress()) end
+  if type(o.on_chunk) == "function" then o.on_chunk(chunk)
+  else self.parts[#self.parts + 1] = chunk end
+end
+
+function Job:done_ok()
+  local o = self.options
+  if type(o.on_chunk) == "function" then return self:finish(true) end
+  local body = table.concat(self.parts)
+  self.parts = {}
+  if o.decode_json ~= false and body ~= "" and is_json(header_value(self.info.headers, "content-type")) then
+    local value, err = net.json_decode(body)
+    if value == nil then return self:finish(false, "json decode error: " .. tostring(err)) end
+    return self:finish(true, nil, value)
+  end
+  return self:finish(true, nil, body)
+end
+
+function Job:engine_error(msg, code)
+  if code == "timeout" and self.options.timeout then msg = "request timed out" end
+  return self:finish(false, msg)
+end
+
+function Job:read_body()
+  local taken = 0
+  while self.state == "body" and taken < POLL_BUDGET do
+    local data, msg, code = self.req:read(READ_MAX)
+    if data == nil then
+      if msg then return self:engine_error(msg, code) end
+      return self:done_ok()
+    end
+    if data == "" then return end
+    taken = taken + #data
+    self:take(data)
+  end
+end
+
+-- One step as far as it can go now.
+function Job:poll()
+  if self.state == "done" then return end
+  local why = self:abort_reason()
+  if why then
+    if self.req then self.req:cancel() end
+    return self:finish(false, why)
+  end
+  if self.state == "start" then self:start() end
+  if self.state == "head" then
+    local status, headers, reason = self.req:get_response()
+    if status then
+      self:on_head(status, headers, reason)
+    else
+      local st, msg, code = self.req:get_status()
+      if st == "failure" then return self:engine_error(msg, code) end
+    end
+  end
+  if self.state == "body" then self:read_body() end
+end
+
+-- Ends the request with `msg` (on_done gets it) unless it already ended.
+function Job:fail(msg)
+  if self.state ~= "done" then
+    if self.req then self.req:cancel() end
+    self:finish(false, msg)
+  end
+end
+
+function Job:cancel() self:fail("request cancelled") end
+
+---Advances every request and runs their callbacks; returns how many still
+---run. An error raised by a callback ends its request and is raised here
+---once the others have been advanced.
+---@return integer
+function http.update()
+  local list, first_err = {}, nil
+  for i = 1, #active do list[i] = active[i] end
+  for _, job in ipairs(list) do
+    local ok, err = pcall(job.poll, job)
+    if not ok then
+      if job.req then job.req:close(); job.req = nil end
+      job.state = "done"
+      first_err = first_err or err
+    end
+  end
+  local n = 0
+  for i = 1, #active do
+    if active[i].state ~= "done" then n = n + 1; active[n] = active[i] end
+  end
+  for i = #active, n + 1, -1 do active[i] = nil end
+  if first_err ~= nil then error(first_err, 0) end
+  return n
+end
+
+---Runs http.update() until no request is left (or `timeout` seconds passed);
+---for programs without an editor. Returns how many requests still run.
+---@param timeout? number seconds
+---@return integer
+function http.run(timeout)
+  local deadline = timeout and net.clock() + timeout
+  while true do
+    local n = http.update()
+    if n == 0 or (deadline and net.clock() >= deadline) then return n end
+    runtime.pause(net, 10)
+  end
+end
+
+local function check_options(options, what)
+  assert(type(options) == "table", "provide the options object")
+  assert(type(options[what]) == "function", "provide the " .. what .. " callback")
+end
+
+---Starts a request; callbacks come from http.update() (by itself in an editor).
+---Returns a handle with :cancel().
+---@param method string
+---@param url string
+---@param options table
+function http.request(method, url, options)
+  check_options(options, "on_done")
+  local job = setmetatable({
+    method = method, url = url, options = options, headers = clone(options.headers),
+    body = options.body, parts = {}, redirects = 0, state = "start", started = net.clock(),
+  }, Job)
+  active[#active + 1] = job
+  runtime.drive("sluice.http", http.update)
+  return job
+end
+
+local function query_request(method, url, params, options)
+  check_options(options, "on_done")
+  return http.request(method, append_query(url, params), clone(options))
+end
+
+local function body_request(method, url, submit_type, params, options)
+  check_options(options, "on_done")
+  options = clone(options)
+  if options.body == nil and params ~= nil then
+    local body, content_type = encode_body(submit_type, params)
+    options.headers = options.headers or {}
+    for k in pairs(options.headers) do
+      if tostring(k):lower() == "content-type" then options.headers[k] = nil end
+    end
+    options.headers["Content-Type"] = content_type
+    options.body = body
+  end
+  return http.request(method, url, options)
+end
+
+function http.get(url, params, options) return query_request("GET", url, params, options) end
+function http.head(url, params, options) return query_request("HEAD", url, params, options) end
+function http.options(url, params, options) return query_request("OPTIONS", url, params, options) end
+function http.post(url, st, params, options) return body_request("POST", url, st, params, options) end
+function http.put(url, st, params, options) return body_request("PUT", url, st, params, options) end
+function http.delete(url, st, params, options) return body_request("DELETE", url, st, params, options) end
+function http.patch(url, st, params, options) return body_request("PATCH", url, st, params, options) end
+
+-- ---- download ---------------------------------------------------------------
+
+-- The last path component of `name`, or nil when nothing usable is left.
+local function base_name(name)
+  name = name and name:match("([^/\\]*)$")
+  if not name or name == "" or name == "." or name == ".." then return nil end
+  return name
+end
+
+-- The name the server gives (Content-Disposition), else the URL's.
+local function served_name(headers, url)
+  local cd = header_value(headers, "content-disposition")
+  local quoted = cd and (cd:match('filename="([^"]+)"') or cd:match("filename=([^;%s]+)"))
+  return base_name(quoted) or base_name(url:match("^[^?#]*")) or "download"
+end
+
+-- Moves the finished part file over `path` (Windows cannot rename onto a file).
+local function put_in_place(part, path)
+  if os.rename(part, path) then return true end
+  os.remove(path)
+  return os.rename(part, path)
+end
+
+local function make_dirs(dir)
+  local core_common = package.loaded["core.common"]
+  if type(core_common) == "table" and core_common.mkdirp then core_common.mkdirp(dir) end
+end
+
+---Downloads `url` into a file (options.filename, else the name the server
+---or the URL gives, in options.directory).
+---@param url string
+---@param options table
+function http.download(url, options)
+  check_options(options, "on_done")
+  local filename, path, f, part = options.filename, nil, nil, nil
+  local received, total = 0, nil
+  local handle
+  local function on_header(info)
+    if info.status < 200 or info.status >= 300 then return end
+    filename = filename or served_name(info.headers, url)
+    if options.directory then
+      make_dirs(options.directory)
+      filename = options.directory:gsub("[/\\]+$", "") .. PATHSEP .. filename
+    end
+    total = tonumber(header_value(info.headers, "content-length"))
+    part = filename .. ".part"
+    local err
+    f, err = io.open(part, "wb")
+    if not f then handle:fail("cannot write " .. part .. ": " .. tostring(err)) end
+  end
+  local function on_chunk(chunk)
+    if not f then return end
+    local ok, err = f:write(chunk)
+    if not ok then return handle:fail("cannot write " .. part .. ": " .. tostring(err)) end
+    received = received + #chunk
+    if options.on_progress then options.on_progress(received, total) end
+  end
+  local function on_done(ok, err, _, info)
+    if f then
+      local closed, cerr = f:close()
+      f = nil
+      if ok and not closed then ok, err = false, "cannot write " .. part .. ": " .. tostring(cerr) end
+    end
+    if ok and info and (info.status < 200 or info.status >= 300) then
+      ok, err = false, "HTTP " .. info.status
+    end
+    if ok and part then
+      local renamed, rerr = put_in_place(part, filename)
+      if not renamed then ok, err = false, "cannot rename " .. part .. ": " .. tostring(rerr) end
+    end
+    if not ok and part then os.remove(part) end
+    options.on_done(ok, err, filename, info)
+  end
+  handle = http.get(url, nil, {
+    headers = options.headers, timeout = options.timeout, is_cancelled = options.is_cancelled,
+    ssl = options.ssl, connect_timeout = options.connect_timeout, max_size = options.max_size,
+    decompress = false,
+    on_header = on_header, on_chunk = on_chunk, on_done = on_done,
+  })
+  return handle
+end
+
+-- ---- server-sent events --------------------------------------------------------
+
+---Bytes of one server-sent event (or line) held at most before the stream fails.
+http.sse_max_event = 16 * 1024 * 1024
+
+-- An event-stream parser fed arbitrary pieces; calls emit(event) per event.
+-- feed(piece) is false once an event being read grows past http.sse_max_event.
+local function sse_parser(last_id, emit)
+  local pending, data, name, retry, held = "", {}, nil, nil, 0   -- held: bytes in data
+  local id, first, over = last_id, true, false
+  local function dispatch()
+    if #data > 0 and not over then
+      emit({ event = name or "message", data = table.concat(data, "\n"), id = id, retry = retry })
+    end
+    data, name, retry, held = {}, nil, nil, 0
+  end
+  local function line(l)
+    if l == "" then return dispatch() end
+    if l:sub(1, 1) == ":" then return end
+    local field, value = l:match("^([^:]*):? ?(.*)$")
+    if field == "event" then name = value
+    elseif field == "data" then
+      data[#data + 1] = value
+      held = held + #value + 1
+      over = over or held > http.sse_max_event
+    elseif field == "id" then if not value:find("\0", 1, true) then id = value end
+    elseif field == "retry" and value:match("^%d+$") then retry = tonumber(value) end
+  end
+  -- A UTF-8 BOM at the very start is dropped; false while it may still come.
+  local function skip_bom()
+    local bom = "\239\187\191"
+    if pending:sub(1, 3) == bom then pending = pending:sub(4)
+    elseif bom:sub(1, #pending) == pending then return false end
+    first = false
+    return true
+  end
+  -- Lines end at LF, CRLF or a lone CR; a CR last in `pending` waits for the next piece.
+  local function feed(chunk)
+    pending = pending .. chunk
+    if first and not skip_bom() then return true end
+    local pos = 1
+    while true do
+      local s = pending:find("[\r\n]", pos)
+      if not s then break end
+      local e = s
+      if pending:byte(s) == 13 then
+        if s == #pending then break end
+        if pending:byte(s + 1) == 10 then e = s + 1 end
+      end
+      line(pending:sub(pos, s - 1))
+      pos = e + 1
+    end
+    pending = pending:sub(pos)
+    over = over or #pending > http.sse_max_event
+    return not over
+  end
+  local function finish()
+    first = false
+    if pending ~= "" then line((pending:gsub("\r$", ""))) end
+    pending = ""
+    dispatch()
+  end
+  return feed, finish
+end
+http._sse_parser = sse_parser   -- for the tests
+
+---Opens a Server-Sent Events stream: options.on_event(event, info) per event,
+---options.on_done(ok, err, info) at its end.
+---@param url string
+---@param options table
+function http.sse(url, options)
+  check_options(options, "on_event")
+  check_options(options, "on_done")
+  local o = clone(options)
+  local method = o.method or "GET"
+  local headers = o.headers or {}
+  local has = {}
+  for k in pairs(headers) do has[tostring(k):lower()] = true end
+  if not has.accept then headers.Accept = "text/event-stream" end
+  if options.last_event_id and not has["last-event-id"] then
+    headers["Last-Event-ID"] = options.last_event_id
+  end
+  local info
+  local feed, finish = sse_parser(options.last_event_id, function(ev) options.on_event(ev, info) end)
+  o.headers, o.method, o.submit_type, o.params, o.last_event_id, o.on_event = headers, nil, nil, nil, nil, nil
+  o.decompress = false   -- events must come as sent, not when a compressor flushes
+  o.on_header = function(i)
+    info = i
+    if options.on_header then options.on_header(i) end
+  end
+  local handle
+  o.on_chunk = function(chunk)
+    if not feed(chunk) then handle:fail("event stream: an event over " .. http.sse_max_event .. " bytes") end
+  end
+  o.on_done = function(ok, err, _, i)
+    if ok then finish() end
+    options.on_done(ok, err, i)
+  end
+  if method == "GET" or method == "HEAD" or method == "OPTIONS" then
+    handle = query_request(method, url, options.params, o)
+  else
+    handle = body_request(method, url, options.submit_type or "application/json", options.params, o)
+  end
+  return handle
+end
+
+http._resolve = resolve   -- for the tests
+
+return http

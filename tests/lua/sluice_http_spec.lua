@@ -1,0 +1,523 @@
+-- sluice_http_spec: sluice.http, Pragtical's core.http interface on net.http_request,
+-- against tests/tools/http_test_server.py on loopback: every verb and submit type
+-- (checked by what the server decoded), callback order and arguments, JSON decoding,
+-- redirects (hops seen by on_redirect, 303, the limit, credentials kept to their
+-- origin), 404 and refused connections as core.http reports them, timeouts,
+-- is_cancelled, downloads to a file byte for byte, server-sent events sent in odd
+-- pieces (and the parser fed at every split point), and a plugin written for core.http
+-- run unchanged, polled and driven by a stand-in editor's threads.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+local http = require "sluice.http"
+
+local function first_line_port(out)
+  local line = out:match("^(%d+)\n")
+  return line and math.tointeger(tonumber(line))
+end
+
+local function start_http(dir, certs)
+  local tls = certs and string.format("--cert %s --key %s ", h.shell_quote(certs:pem("good")),
+    h.shell_quote(certs:key("good"))) or ""
+  local cmd = string.format("%s %s %s%s", h.shell_quote(h.python),
+    h.shell_quote(h.tools .. "http_test_server.py"), tls, h.shell_quote(dir))
+  return h.start_server("http_test_server.py", cmd, first_line_port)
+end
+
+-- Runs every request to its end; fails past 30 s.
+local function run_all()
+  assert.equal(0, http.run(30), "requests still running after 30 s")
+end
+
+-- Calls fn(..., options) with options.on_done recording its arguments, runs it
+-- to the end; returns the arguments (a packed table, .n of them).
+local function call(fn, ...)
+  local args = table.pack(...)
+  local opts = args[args.n]
+  local done
+  opts.on_done = function(...)
+    assert.is_nil(done, "on_done called twice")
+    done = table.pack(...)
+  end
+  fn(table.unpack(args, 1, args.n))
+  run_all()
+  assert.is_truthy(done, "on_done was not called")
+  return done
+end
+
+local SSE_TEXT = "\239\187\191: a comment first\nretry: 1500\nid: 1\nevent: hello\ndata: %s\n\n"
+  .. "data: line one\r\ndata: line two\r\nid: 2\r\n\r\n"
+  .. "event: update\rdata:no space\rdata\r\r"
+  .. "id\ndata: empty id\n\n"
+  .. "retry: soon\ndata:  two spaces\n\n"
+  .. ": only a comment\n\n"
+  .. "data: last without blank line"
+
+local function sse_events(last)
+  return {
+    { event = "hello", data = last, id = "1", retry = 1500 },
+    { event = "message", data = "line one\nline two", id = "2" },
+    { event = "update", data = "no space\n", id = "2" },
+    { event = "message", data = "empty id", id = "" },
+    { event = "message", data = " two spaces", id = "" },
+    { event = "message", data = "last without blank line", id = "" },
+  }
+end
+
+describe("sluice.http", function()
+  local dir, server, server2, base, base2, content
+
+  setup(function()
+    dir = h.temp_dir()
+    content = h.random_bytes(h.scaled(2 * h.MiB, 256 * h.KiB))
+    local f = assert(io.open(dir .. "/data.bin", "wb"))
+    f:write(content)
+    f:close()
+    f = assert(io.open(dir .. "/hello.txt", "wb"))
+    f:write("hello, world\n")
+    f:close()
+    server = start_http(dir)
+    server2 = start_http(dir)
+    base = "http://127.0.0.1:" .. server.port
+    base2 = "http://127.0.0.1:" .. server2.port
+  end)
+
+  teardown(function() h.stop_all() end)
+
+  local function raw_response(name, bytes)
+    local f = assert(io.open(dir .. "/" .. name, "wb"))
+    f:write(bytes)
+    f:close()
+    return base .. "/raw/" .. name
+  end
+
+  it("GET: params in the query string, a JSON answer decoded, info of the response", function()
+    local d = call(http.get, base .. "/json-echo", { b = "x y", a = "1&2=3/é" }, {})
+    assert.equal(4, d.n)
+    assert.is_true(d[1])
+    assert.is_nil(d[2])
+    local info = d[4]
+    assert.equal(200, info.status)
+    assert.equal(base .. "/json-echo?a=1%262%3D3%2F%C3%A9&b=x%20y", info.url)
+    assert.equal("application/json; charset=utf-8", info.headers["content-type"])
+    assert.equal("GET", d[3].method)
+    assert.equal("/json-echo?a=1%262%3D3%2F%C3%A9&b=x%20y", d[3].path)
+    assert.equal(http.user_agent, d[3].headers["user-agent"])
+    -- decode_json = false: the text as it came
+    d = call(http.get, base .. "/json-echo", nil, { decode_json = false, headers = { ["X-One"] = 1 } })
+    assert.equal("string", type(d[3]))
+    local echo = net.json_decode(d[3])
+    assert.equal("1", echo.headers["x-one"])
+    assert.equal("/json-echo", echo.path)
+  end)
+
+  it("HEAD and OPTIONS", function()
+    local d = call(http.head, base .. "/data.bin", nil, {})
+    assert.is_true(d[1])
+    assert.equal("", d[3])
+    assert.equal(tostring(#content), d[4].headers["content-length"])
+    d = call(http.head, base .. "/json-echo", nil, {})   -- a JSON type with no body is no error
+    assert.is_true(d[1], d[2])
+    assert.equal("", d[3])
+    d = call(http.options, base .. "/json-echo", { q = "1" }, {})
+    assert.is_true(d[1], d[2])
+    assert.equal("OPTIONS", d[3].method)
+    assert.equal("/json-echo?q=1", d[3].path)
+  end)
+
+  it("POST form-urlencoded, JSON, multipart and text/plain; PUT, DELETE, PATCH", function()
+    local d = call(http.post, base .. "/json-echo", "application/x-www-form-urlencoded",
+      { name = "a b&c", n = 5 }, {})
+    assert.is_true(d[1], d[2])
+    assert.equal("POST", d[3].method)
+    assert.equal("application/x-www-form-urlencoded", d[3].headers["content-type"])
+    assert.same({ name = "a b&c", n = "5" }, d[3].form)
+
+    local doc = { list = { 1, 2, 3 }, nested = { ok = true }, text = "ünï" }
+    d = call(http.put, base .. "/json-echo", "application/json", doc, {})
+    assert.equal("PUT", d[3].method)
+    assert.equal("application/json", d[3].headers["content-type"])
+    assert.same(doc, d[3].form)
+
+    local path = dir .. "/upload.txt"
+    local f = assert(io.open(path, "wb"))
+    f:write("from a file\r\n--not a boundary\n")
+    f:close()
+    d = call(http.patch, base .. "/json-echo", "multipart/form-data", {
+      field = "plain value",
+      inline = { filename = "a.json", content_type = "application/json", data = '{"x":1}' },
+      disk = { filename = "upload.txt", path = path },
+    }, {})
+    assert.equal("PATCH", d[3].method)
+    assert.matches("^multipart/form%-data; boundary=", d[3].headers["content-type"])
+    assert.same({
+      field = "plain value",
+      inline = { filename = "a.json", content_type = "application/json", data = '{"x":1}' },
+      disk = { filename = "upload.txt", content_type = "application/octet-stream",
+               data = "from a file\r\n--not a boundary\n" },
+    }, d[3].form)
+
+    d = call(http.delete, base .. "/json-echo", "text/plain", "raw text body", {})
+    assert.equal("DELETE", d[3].method)
+    assert.equal("text/plain", d[3].headers["content-type"])
+    assert.equal("raw text body", d[3].body)
+
+    -- options.body is sent as it is, params or not
+    d = call(http.post, base .. "/json-echo", "application/json", { ignored = true },
+      { body = "<xml/>", headers = { ["content-type"] = "application/xml" } })
+    assert.equal("<xml/>", d[3].body)
+    assert.equal("application/xml", d[3].headers["content-type"])
+    -- no params, no body: no Content-Type
+    d = call(http.post, base .. "/json-echo", "application/json", nil, {})
+    assert.equal("", d[3].body)
+    assert.is_nil(d[3].headers["content-type"])
+  end)
+
+  it("raises on wrong use as core.http does", function()
+    assert.has_error(function() http.get(base, nil, nil) end, "provide the options object")
+    assert.has_error(function() http.get(base, nil, {}) end, "provide the on_done callback")
+    assert.has_error(function()
+      http.post(base, "application/yaml", { a = 1 }, { on_done = function() end })
+    end, "Unsupported Content-Type: application/yaml")
+    assert.has_error(function() http.sse(base, { on_done = function() end }) end,
+      "provide the on_event callback")
+    assert.equal(0, http.update())
+  end)
+
+  it("calls on_redirect for every head, on_header once, on_chunk with the body, then on_done", function()
+    local calls = {}
+    local d = call(http.get, base .. "/redirect/3/chunked/data.bin", nil, {
+      on_redirect = function(info) calls[#calls + 1] = { "redirect", info.status, info.url } end,
+      on_header = function(info) calls[#calls + 1] = { "header", info.status, info.url } end,
+      on_chunk = function(chunk)
+        local last = calls[#calls]
+        if last[1] ~= "chunk" then last = { "chunk", {} }; calls[#calls + 1] = last end
+        last[2][#last[2] + 1] = chunk
+      end,
+    })
+    assert.equal(4, d.n)
+    assert.is_true(d[1])
+    assert.is_nil(d[2])
+    assert.is_nil(d[3])
+    local final = base .. "/chunked/data.bin"
+    assert.equal(final, d[4].url)
+    assert.same({ "redirect", 302, base .. "/redirect/3/chunked/data.bin" }, calls[1])
+    assert.same({ "redirect", 302, base .. "/redirect/2/chunked/data.bin" }, calls[2])
+    assert.same({ "redirect", 301, base .. "/redirect/1/chunked/data.bin" }, calls[3])
+    assert.same({ "redirect", 200, final }, calls[4])
+    assert.same({ "header", 200, final }, calls[5])
+    assert.equal("chunk", calls[6][1])
+    assert.equal(6, #calls)
+    assert.is_true(table.concat(calls[6][2]) == content, "streamed body differs from the file")
+  end)
+
+  it("follows at most 5 redirects; 303 turns into GET; a relative Location", function()
+    local d = call(http.get, base .. "/redirect/5/hello.txt", nil, {})
+    assert.is_true(d[1], d[2])
+    assert.equal("hello, world\n", d[3])
+    d = call(http.get, base .. "/redirect/6/hello.txt", nil, {})
+    assert.equal(2, d.n)
+    assert.is_false(d[1])
+    assert.equal("too many redirects", d[2])
+    d = call(http.post, base .. "/post-then-get", "text/plain", "payload", {})
+    assert.is_true(d[1], d[2])
+    assert.matches("^GET /echo\n", d[3])
+    assert.equal(base .. "/echo", d[4].url)
+    d = call(http.get, base .. "/relative/hello.txt", nil, {})
+    assert.equal("hello, world\n", d[3])
+    assert.equal("http://a/b/c/g?y", http._resolve("http://a/b/c/d;p?q", "../c/./g?y"))
+    assert.equal("http://a/b/c/d;p?y", http._resolve("http://a/b/c/d;p?q", "?y"))
+    assert.equal("https://h:8/x", http._resolve("https://a/b", "//h:8/x"))
+  end)
+
+  it("keeps Authorization and Cookie to their origin across redirects", function()
+    local hdr = { Authorization = "Bearer secret", Cookie = "s=1", ["X-Keep"] = "yes" }
+    local d = call(http.get, base .. "/goto?/json-echo", nil, { headers = hdr })
+    assert.equal("Bearer secret", d[3].headers.authorization)
+    d = call(http.get, base .. "/goto?" .. base2 .. "/json-echo", nil, { headers = hdr })
+    assert.is_true(d[1], d[2])
+    assert.equal(base2 .. "/json-echo", d[4].url)
+    assert.is_nil(d[3].headers.authorization)
+    assert.is_nil(d[3].headers.cookie)
+    assert.equal("yes", d[3].headers["x-keep"])
+  end)
+
+  it("reports a 404 as a response, a refused connection and a bad URL as failures", function()
+    local d = call(http.get, base .. "/status/404", nil, {})
+    assert.equal(4, d.n)
+    assert.is_true(d[1])
+    assert.is_nil(d[2])
+    assert.equal("status 404\n", d[3])
+    assert.equal(404, d[4].status)
+    local port = h.closed_port()
+    d = call(http.get, "http://127.0.0.1:" .. port .. "/x", nil, {})
+    assert.equal(2, d.n)
+    assert.is_false(d[1])
+    assert.matches("refused", d[2])
+    d = call(http.get, "ftp://127.0.0.1/x", nil, {})
+    assert.same({ n = 2, false, "invalid URL" }, d)
+  end)
+
+  it("fails with 'json decode error' and the info when a JSON body is broken", function()
+    local url = raw_response("badjson", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      .. "Content-Length: 5\r\nConnection: close\r\n\r\n{bad}")
+    local d = call(http.get, url, nil, {})
+    assert.equal(4, d.n)
+    assert.is_false(d[1])
+    assert.matches("^json decode error: ", d[2])
+    assert.is_nil(d[3])
+    assert.equal(200, d[4].status)
+  end)
+
+  it("passes max_size on: a body kept whole over it fails with the info", function()
+    local d = call(http.get, base .. "/data.bin", nil, { max_size = 1000 })
+    assert.equal(4, d.n)
+    assert.is_false(d[1])
+    assert.matches("max_size 1000", d[2], 1, true)
+    assert.equal(200, d[4].status)
+  end)
+
+  it("times out, and stops when is_cancelled says so, before and after the head", function()
+    local d = call(http.get, base .. "/stall", nil, { timeout = 0.3 })
+    assert.equal(4, d.n)
+    assert.is_false(d[1])
+    assert.equal("request timed out", d[2])
+    assert.equal(200, d[4].status)
+    local seen = false
+    d = call(http.get, base .. "/stall", nil, {
+      on_header = function() seen = true end,
+      is_cancelled = function() return seen end,
+    })
+    assert.same({ n = 4, false, "request cancelled", nil, d[4] }, d)
+    assert.equal(200, d[4].status)
+    d = call(http.get, base .. "/stall", nil, { is_cancelled = function() return true end })
+    assert.same({ n = 2, false, "request cancelled" }, d)
+    -- the handle's cancel()
+    local done
+    local r = http.get(base .. "/stall", nil, { on_done = function(...) done = table.pack(...) end })
+    r:cancel()
+    assert.same({ n = 2, false, "request cancelled" }, done)
+    assert.equal(0, http.update())
+  end)
+
+  it("downloads to a file byte for byte with progress, no part file left", function()
+    local ddir = h.temp_dir()
+    local progress = {}
+    local d = call(http.download, base .. "/chunked/data.bin?x=1", {
+      directory = ddir .. "/",
+      on_progress = function(got, total) progress[#progress + 1] = { got, total } end,
+    })
+    assert.is_true(d[1], d[2])
+    assert.equal(ddir .. "/data.bin", d[3])
+    assert.equal(200, d[4].status)
+    assert.is_true(h.read_file(ddir .. "/data.bin") == content, "downloaded file differs")
+    assert.is_false(h.path_exists(ddir .. "/data.bin.part"))
+    assert.is_true(#progress > 0)
+    for i = 2, #progress do assert.is_true(progress[i][1] > progress[i - 1][1]) end
+    assert.same({ #content }, { progress[#progress][1], progress[#progress][2] })
+
+    -- Content-Length gives the total; an explicit filename
+    progress = {}
+    d = call(http.download, base .. "/data.bin", {
+      filename = ddir .. "/named.bin",
+      on_progress = function(got, total) progress[#progress + 1] = { got, total } end,
+    })
+    assert.is_true(d[1], d[2])
+    assert.equal(ddir .. "/named.bin", d[3])
+    assert.is_true(h.read_file(ddir .. "/named.bin") == content, "downloaded file differs")
+    assert.same({ #content, #content }, progress[#progress])
+
+    -- a name from Content-Disposition keeps only its last component
+    local f
+    local url = raw_response("cd", "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; "
+      .. "filename=\"../escape.txt\"\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+    d = call(http.download, url, { directory = ddir })
+    assert.is_true(d[1], d[2])
+    assert.equal(ddir .. "/escape.txt", d[3])
+    assert.equal("abc", h.read_file(ddir .. "/escape.txt"))
+    url = raw_response("cd2", "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=plain.bin; "
+      .. "size=3\r\nContent-Length: 3\r\nConnection: close\r\n\r\nxyz")
+    f = assert(io.open(ddir .. "/plain.bin", "wb"))   -- an older file of that name is replaced
+    f:write("older and longer")
+    f:close()
+    d = call(http.download, url, { directory = ddir })
+    assert.is_true(d[1], d[2])
+    assert.equal(ddir .. "/plain.bin", d[3])
+    assert.equal("xyz", h.read_file(ddir .. "/plain.bin"))
+  end)
+
+  it("fails a download on a status outside 2xx or a cut body, leaving no file", function()
+    local ddir = h.temp_dir()
+    local d = call(http.download, base .. "/status/404", { directory = ddir })
+    assert.same({ n = 4, false, "HTTP 404", nil, d[4] }, d)
+    assert.equal(404, d[4].status)
+    d = call(http.download, base .. "/short/hello.txt", { directory = ddir })
+    assert.equal(4, d.n)
+    assert.is_false(d[1])
+    assert.matches("body ended after 13 of 1013 bytes", d[2], 1, true)
+    assert.equal(ddir .. "/hello.txt", d[3])
+    assert.is_false(h.path_exists(ddir .. "/hello.txt"))
+    assert.is_false(h.path_exists(ddir .. "/hello.txt.part"))
+    d = call(http.download, base .. "/hello.txt", { filename = ddir .. "/no/such/dir/x" })
+    assert.is_false(d[1])
+    assert.matches("cannot write", d[2])
+  end)
+
+  it("parses server-sent events sent in odd pieces, with Last-Event-ID", function()
+    local events, info_seen = {}, {}
+    local d = call(http.sse, base .. "/sse", {
+      last_event_id = "41",
+      on_event = function(ev, info)
+        events[#events + 1] = ev
+        info_seen[#info_seen + 1] = info and info.status
+      end,
+    })
+    assert.equal(3, d.n)
+    assert.is_true(d[1], d[2])
+    assert.is_nil(d[2])
+    assert.equal(200, d[3].status)
+    assert.same(sse_events("41"), events)
+    assert.equal(6, #info_seen)
+    for _, st in ipairs(info_seen) do assert.equal(200, st) end
+    -- a POST stream with a JSON body, no Last-Event-ID
+    events = {}
+    d = call(http.sse, base .. "/sse", {
+      method = "POST", params = { prompt = "hi" },
+      on_event = function(ev) events[#events + 1] = ev end,
+    })
+    assert.is_true(d[1], d[2])
+    assert.same(sse_events("none"), events)
+  end)
+
+  it("fails a stream whose event outgrows sse_max_event; a BOM counts only first", function()
+    local url = raw_response("longsse", "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+      .. "Connection: close\r\n\r\ndata: short\n\ndata: " .. string.rep("x", 300) .. "\n\n")
+    local saved, events = http.sse_max_event, {}
+    http.sse_max_event = 100
+    local ok, d = pcall(call, http.sse, url, { on_event = function(ev) events[#events + 1] = ev.data end })
+    http.sse_max_event = saved
+    assert(ok, d)
+    assert.equal(3, d.n)
+    assert.is_false(d[1])
+    assert.equal("event stream: an event over 100 bytes", d[2])
+    assert.equal(200, d[3].status)
+    assert.same({ "short" }, events)
+    local got = {}
+    local feed, finish = http._sse_parser(nil, function(ev) got[#got + 1] = ev.data end)
+    assert.is_true(feed("\239\187"))
+    assert.is_true(feed("\191data: a\n\n\239\187\191data: b\n\n"))
+    finish()
+    assert.same({ "a" }, got)   -- a later BOM is part of a field name: no data field
+  end)
+
+  it("parses an event stream split at any place", function()
+    local text = SSE_TEXT:format("x")
+    local want = sse_events("x")
+    local function parse(pieces)
+      local got = {}
+      local feed, finish = http._sse_parser(nil, function(ev) got[#got + 1] = ev end)
+      for _, p in ipairs(pieces) do feed(p) end
+      finish()
+      return got
+    end
+    for i = 0, #text do
+      assert.same(want, parse({ text:sub(1, i), text:sub(i + 1) }), "split at " .. i)
+    end
+    local bytes = {}
+    for i = 1, #text do bytes[i] = text:sub(i, i) end
+    assert.same(want, parse(bytes))
+    local rnd = 12345
+    for _ = 1, 200 do
+      local pieces, pos = {}, 1
+      while pos <= #text do
+        rnd = (rnd * 1103515245 + 12345) % 2147483648
+        local n = rnd % 9 + 1
+        pieces[#pieces + 1] = text:sub(pos, pos + n - 1)
+        pos = pos + n
+      end
+      assert.same(want, parse(pieces))
+    end
+  end)
+
+  it("speaks https with the ssl options given; refuses a downgrade unless allowed", function()
+    local certs = h.tls_certs()
+    local tls_base = "https://127.0.0.1:" .. start_http(dir, certs).port
+    local ddir = h.temp_dir()
+    local d = call(http.download, tls_base .. "/chunked/data.bin",
+      { directory = ddir, ssl = { ca_file = certs.ca } })
+    assert.is_true(d[1], d[2])
+    assert.is_true(h.read_file(ddir .. "/data.bin") == content, "downloaded file differs")
+    d = call(http.get, tls_base .. "/hello.txt", nil, { ssl = { ca_file = certs:pem("selfsigned") } })
+    assert.equal(2, d.n)
+    assert.is_false(d[1])
+    assert.matches("certificate", d[2])
+    local hops = 0
+    d = call(http.get, tls_base .. "/goto?" .. base .. "/json-echo", nil,
+      { ssl = { ca_file = certs.ca }, on_redirect = function() hops = hops + 1 end })
+    assert.same({ n = 2, false, "redirect from https to http refused: " .. base .. "/json-echo" }, d)
+    assert.equal(1, hops)
+    d = call(http.get, tls_base .. "/goto?" .. base .. "/json-echo", nil,
+      { ssl = { ca_file = certs.ca }, allow_downgrade = true })
+    assert.is_true(d[1], d[2])
+    assert.equal("GET", d[3].method)
+  end)
+
+  it("runs a plugin written for core.http unchanged, polled or driven by editor threads", function()
+    local plugin = [[
+      local http = require "core.http"
+      local results = {}
+      http.get(BASE .. "/json-echo", { page = 2 }, {
+        on_done = function(ok, err, data, info)
+          results.get = { ok = ok, err = err, method = data.method, path = data.path, status = info.status }
+        end,
+      })
+      http.post(BASE .. "/json-echo", "application/json", { name = "x" }, {
+        on_done = function(ok, err, data) results.post = data.form end,
+      })
+      http.download(BASE .. "/hello.txt", {
+        directory = DIR,
+        on_done = function(ok, err, filename) results.download = { ok, err, filename } end,
+      })
+      return results
+    ]]
+    local function check(results, ddir)
+      assert.same({ ok = true, method = "GET", path = "/json-echo?page=2", status = 200 }, results.get)
+      assert.same({ name = "x" }, results.post)
+      assert.same({ true, nil, ddir .. "/hello.txt" }, results.download)
+      assert.equal("hello, world\n", h.read_file(ddir .. "/hello.txt"))
+    end
+    local saved_http, saved_core = package.loaded["core.http"], package.loaded.core
+    local ok, err = pcall(function()
+      package.loaded["core.http"] = require "sluice.http"
+      -- polled, as a script would
+      local ddir = h.temp_dir()
+      local env = setmetatable({ BASE = base, DIR = ddir }, { __index = _G })
+      local results = assert(load(plugin, "=plugin", "t", env))()
+      run_all()
+      check(results, ddir)
+      -- in an editor: its threads run the callbacks, nobody polls
+      local threads = {}
+      package.loaded.core = {
+        add_thread = function(fn) threads[#threads + 1] = coroutine.create(fn) end,
+        error = function(fmt, ...) error(string.format(fmt, ...)) end,
+      }
+      ddir = h.temp_dir()
+      env.DIR = ddir
+      results = assert(load(plugin, "=plugin", "t", env))()
+      assert.equal(1, #threads)
+      local deadline = net.clock() + 30
+      while #threads > 0 do
+        assert(net.clock() < deadline, "editor thread still running after 30 s")
+        for i = #threads, 1, -1 do
+          local resumed, e = coroutine.resume(threads[i])
+          assert(resumed, e)
+          if coroutine.status(threads[i]) == "dead" then table.remove(threads, i) end
+        end
+        net.wait(10)
+      end
+      check(results, ddir)
+    end)
+    package.loaded["core.http"], package.loaded.core = saved_http, saved_core
+    assert(ok, err)
+  end)
+end)

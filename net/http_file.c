@@ -203,8 +203,10 @@ void net__http_file_free(http_file *f) {
 bool net__http_file_kick(net_http *h) {
   http_file *f = h->file;
   if (atomic_exchange(&f->busy, 1)) return true;   /* the running job sees it */
-  f->h = h;
-  f->job.run = run;
+  if (!f->h) {   /* once, before the first job: jobs only read it */
+    f->h = h;
+    f->job.run = run;
+  }
   net__io_ref(&h->obj);
   if (net__lane_submit(&file_lane, &f->job)) return true;
   atomic_store(&f->busy, 0);

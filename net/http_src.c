@@ -106,8 +106,10 @@ void net__http_src_free(http_src *s) {
 bool net__http_src_kick(net_http *h) {
   http_src *s = h->src;
   if (atomic_exchange(&s->busy, 1)) return true;
-  s->h = h;
-  s->job.run = run;
+  if (!s->h) {   /* once, before the first job: jobs only read it */
+    s->h = h;
+    s->job.run = run;
+  }
   net__io_ref(&h->obj);
   atomic_fetch_add(&s->refs, 1);
   if (net__lane_submit(&src_lane, &s->job)) return true;

@@ -272,7 +272,7 @@ local function fetch(url, opts, on_progress)
   for k, v in pairs(opts or {}) do o[k] = v end
   local req, err, code = net.http_request(o)
   if not req then return nil, err, { code = code } end
-  local parts, step = {}, 0
+  local parts, step, taken = {}, 0, 0
   while true do
     local data, msg, c = req:read(conf.fetch_poll_bytes)
     if data == nil then
@@ -284,10 +284,14 @@ local function fetch(url, opts, on_progress)
       if msg then return nil, msg, info end
       return table.concat(parts), info
     end
-    step = step + #data
+    step, taken = step + #data, taken + #data
     if data ~= "" then parts[#parts + 1] = data end
     if data == "" or step >= conf.fetch_poll_bytes then   -- nothing yet, or a frame's worth taken
-      if on_progress then on_progress(req:get_progress()) end
+      -- progress as this thread takes the body in (the engine may be far ahead);
+      -- against Content-Length only when that counts the same bytes (no encoding)
+      local _, headers = req:get_response()
+      local _, total = req:get_progress()
+      if on_progress then on_progress(taken, headers and not headers["content-encoding"] and total or nil) end
       coroutine.yield(conf.poll_interval)
       step = 0
     end

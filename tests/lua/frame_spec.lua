@@ -161,6 +161,8 @@ describe("framing", function()
     local body = h.random_bytes(3 * h.MiB + 17)
     assert.is_true(client:write_lsp(body))
     assert.is_true(client:write_packet("after"))
+    -- bytes must have arrived first: an empty buffer before that gathers nothing
+    assert(h.wait_for(function() return accepted:available() > 0 end, 10000, 1), "nothing arrived")
     local first = h.wait_for(function()
       local m = accepted:read_lsp()
       if m == false and accepted:available() == 0 then return "waiting" end

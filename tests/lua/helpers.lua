@@ -100,6 +100,21 @@ local function read_file(path)
 end
 M.read_file = read_file
 
+-- Writes bytes to path (binary), replacing it.
+function M.write_file(path, bytes)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(bytes))
+  f:close()
+end
+
+-- The SHA-256 of a file as 64 hex digits (sha256sum).
+function M.sha256_file(path)
+  local p = assert(io.popen("sha256sum " .. shell_quote(path)))
+  local sum = p:read("l"):match("^(%x+)")
+  p:close()
+  return sum
+end
+
 -- Is the process still running? (A zombie counts as gone.)
 local function alive(pid)
   local stat = read_file("/proc/" .. pid .. "/stat")

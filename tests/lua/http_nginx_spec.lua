@@ -8,13 +8,6 @@ local h = require "helpers"
 local NGINX = h.nginx
 local start_nginx = h.start_nginx
 
-local function sha256_of(path)
-  local p = assert(io.popen("sha256sum " .. h.shell_quote(path)))
-  local sum = p:read("l"):match("^(%x+)")
-  p:close()
-  return sum
-end
-
 local function fetch(opts)
   local req = assert(net.http_request(opts))
   local parts = {}
@@ -104,7 +97,7 @@ describe("net.http_request against nginx", function()
 
   it("downloads a large file to disk, verified by sha256, with progress all the way", function()
     local out = dir .. "/big.out"
-    local req = assert(net.http_request{ url = base .. "/big.bin", output = out, sha256 = sha256_of(big) })
+    local req = assert(net.http_request{ url = base .. "/big.bin", output = out, sha256 = h.sha256_file(big) })
     local last, steps = -1, 0
     assert(h.wait_for(function()
       local received, total = req:get_progress()
@@ -120,7 +113,7 @@ describe("net.http_request against nginx", function()
     assert.equal(size, received)
     assert.equal(size, total)
     assert.is_true(steps > 1, "progress seen " .. steps .. " times")
-    assert.equal(sha256_of(big), sha256_of(out))
+    assert.equal(h.sha256_file(big), h.sha256_file(out))
   end)
 
   it("resumes a download after the server was killed in the middle of it", function()
@@ -137,13 +130,13 @@ describe("net.http_request against nginx", function()
     -- the same file from a server up again: the rest only
     local again = start_nginx(dir, "again", { rate = "0" })
     req = assert(net.http_request{ url = "http://127.0.0.1:" .. again.port .. "/big.bin", output = out,
-      resume = true, sha256 = sha256_of(big) })
+      resume = true, sha256 = h.sha256_file(big) })
     local status, msg = req:wait(120000)
     assert.equal("success", status, msg)
     local st, headers = req:get_response()
     assert.equal(206, st)
     assert.matches("^bytes " .. kept .. "%-", headers["content-range"])
-    assert.equal(sha256_of(big), sha256_of(out))
+    assert.equal(h.sha256_file(big), h.sha256_file(out))
     again:stop()
   end)
 

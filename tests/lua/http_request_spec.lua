@@ -47,9 +47,7 @@ describe("net.http_request", function()
 
   -- Writes `bytes` as a whole response the server sends verbatim; returns its URL.
   local function raw_response(name, bytes)
-    local f = assert(io.open(dir .. "/" .. name, "wb"))
-    f:write(bytes)
-    f:close()
+    h.write_file(dir .. "/" .. name, bytes)
     return base .. "/raw/" .. name
   end
 
@@ -284,13 +282,6 @@ describe("net.http_request", function()
     assert.not_equal(closed, body)
   end)
 
-  local function sha256_of(path)
-    local p = assert(io.popen("sha256sum " .. h.shell_quote(path)))
-    local sum = p:read("l"):match("^(%x+)")
-    p:close()
-    return sum
-  end
-
   local function wait_done(req, ms)
     local status = req:wait(ms or 30000)
     local _, msg, code = req:get_status()
@@ -299,7 +290,7 @@ describe("net.http_request", function()
 
   it("writes the body to output: whole, renamed into place, verified by sha256", function()
     local out = dir .. "/out.bin"
-    local want = sha256_of(dir .. "/data.bin")
+    local want = h.sha256_file(dir .. "/data.bin")
     local req = assert(net.http_request{ url = base .. "/chunked/data.bin", output = out, sha256 = want })
     assert.equal("success", wait_done(req))
     assert.is_nil(req:read())                       -- the bytes went to the file
@@ -329,7 +320,7 @@ describe("net.http_request", function()
     f:close()
     -- Python's file handler ignores Range: the file is written whole
     local req = assert(net.http_request{ url = base .. "/data.bin", output = out, resume = true,
-      sha256 = sha256_of(dir .. "/data.bin") })
+      sha256 = h.sha256_file(dir .. "/data.bin") })
     assert.equal("success", wait_done(req))
     assert.is_true(h.read_file(out) == content, "restarted output differs from the source")
     -- a server that honours it (Range served by the test server's /range route)
@@ -338,7 +329,7 @@ describe("net.http_request", function()
     f:write(content:sub(1, cut))
     f:close()
     req = assert(net.http_request{ url = base .. "/range/data.bin", output = out, resume = true,
-      sha256 = sha256_of(dir .. "/data.bin") })
+      sha256 = h.sha256_file(dir .. "/data.bin") })
     assert.equal("success", wait_done(req))
     assert.is_true(h.read_file(out) == content, "resumed output differs from the source")
     local st, headers = req:get_response()

@@ -11,17 +11,8 @@ local net = require "net"
 local h = require "helpers"
 local http = require "sluice.http"
 
-local function first_line_port(out)
-  local line = out:match("^(%d+)\n")
-  return line and math.tointeger(tonumber(line))
-end
-
 local function start_http(dir, certs)
-  local tls = certs and string.format("--cert %s --key %s ", h.shell_quote(certs:pem("good")),
-    h.shell_quote(certs:key("good"))) or ""
-  local cmd = string.format("%s %s %s%s", h.shell_quote(h.python),
-    h.shell_quote(h.tools .. "http_test_server.py"), tls, h.shell_quote(dir))
-  return h.start_server("http_test_server.py", cmd, first_line_port)
+  return h.start_http_server(dir, certs and { cert = certs:pem("good"), key = certs:key("good") })
 end
 
 -- Runs every request to its end; fails past 30 s.
@@ -85,9 +76,7 @@ describe("sluice.http", function()
   teardown(function() h.stop_all() end)
 
   local function raw_response(name, bytes)
-    local f = assert(io.open(dir .. "/" .. name, "wb"))
-    f:write(bytes)
-    f:close()
+    h.write_file(dir .. "/" .. name, bytes)
     return base .. "/raw/" .. name
   end
 

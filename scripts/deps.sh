@@ -25,6 +25,8 @@ PACKAGES=(
 	lua-cjson         # the baseline of the JSON benchmark (tests/bench/json.lua)
 	clang             # libFuzzer for the fuzz targets (scripts/fuzz.sh)
 	python3-websockets  # a WebSocket peer: frames and permessage-deflate offers to check ours against
+	nodejs            # runs tests/tools/ws_node_peer.js
+	node-ws           # Node's `ws`: the second WebSocket peer of websocket_spec (echo server and client)
 	wrk               # the request-rate peer of tests/bench/http.lua
 	nginx-light       # a real HTTP server for http_nginx_spec (run in the foreground by the test)
 	tinyproxy         # an HTTP CONNECT proxy peer for proxy_spec (run in the foreground by the test)

@@ -7,7 +7,7 @@
 // SIGTERM. Each connection logs "conn path=P protocol=P extensions=E". Text messages
 // starting with "__" are commands: __info (a JSON object: path, headers, protocol,
 // extensions), __close CODE [REASON], __ping DATA (answers "__pong DATA" once the pong
-// came).
+// came), __big N (answers N zero bytes, binary).
 //   node ws_node_peer.js server [--cert F --key F] [--protocols a,b] [--no-compress]
 //                               [--ping-interval S]
 //
@@ -61,6 +61,8 @@ function command(ws, req, msg) {
   } else if (cmd === '__close') {
     const sp2 = rest.indexOf(' ');
     ws.close(parseInt(sp2 < 0 ? rest : rest.slice(0, sp2), 10), sp2 < 0 ? '' : rest.slice(sp2 + 1));
+  } else if (cmd === '__big') {
+    ws.send(Buffer.alloc(parseInt(rest, 10)));
   } else if (cmd === '__ping') {
     ws.once('pong', (data) => ws.send('__pong ' + data.toString()));
     ws.ping(rest);

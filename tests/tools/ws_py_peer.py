@@ -10,6 +10,7 @@ Text messages starting with "__" are commands instead of echoes:
                     protocol, extensions
   __close CODE [R]  closes with that code and reason
   __ping DATA       pings with DATA; once the pong came, answers "__pong DATA"
+  __big N           answers a binary message of N zero bytes
 
   ws_py_peer.py server [--cert F --key F] [--protocols a,b] [--ping-interval S]
                        [--no-compress] [--max-size N]
@@ -50,6 +51,8 @@ async def command(ws, msg):
         await ws.send(json.dumps(info))
     elif parts[0] == "__close":
         await ws.close(int(parts[1]), parts[2] if len(parts) > 2 else "")
+    elif parts[0] == "__big":
+        await ws.send(bytes(int(parts[1])))
     elif parts[0] == "__ping":
         data = msg[len("__ping "):]
         waiter = await ws.ping(data)

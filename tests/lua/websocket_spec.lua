@@ -1,0 +1,648 @@
+-- websocket_spec: WebSockets (net.open_websocket, create_server{websocket}) against real
+-- peers on loopback: Python's websockets (tests/tools/ws_py_peer.py) and Node's ws
+-- (tests/tools/ws_node_peer.js) as echo servers and as clients, plain and TLS (the test
+-- CA; an untrusted one fails), subprotocols, custom headers, compression on and off,
+-- max_message, pings both ways, a dead peer ("timeout"), an owner that stops polling,
+-- the closing handshake both ways; our server's path and upgrade checks; the case table
+-- of tests/tools/ws_cases.py (Autobahn's sections, hand-made frames) in both roles;
+-- 64 MiB of random messages echoed (8 MiB under asan/tsan); proxies (tinyproxy,
+-- microsocks). Peers start here on 127.0.0.1 and stop by PID.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local net = require "net"
+local h = require "helpers"
+h.need_hosts_file()
+
+local q = h.shell_quote
+local PY = "/usr/bin/python3"
+local slow = h.mode == "asan" or h.mode == "tsan"
+local WAIT = slow and 60000 or 20000   -- ms for one exchange; only ever reached on failure
+local CASE_MAX = 2 * h.MiB             -- max_message of the side the case table tests
+
+local function have(cmd)
+  return os.execute("command -v " .. cmd .. " >/dev/null 2>&1") == true
+end
+local have_node = have("node") and io.open("/usr/share/nodejs/ws/package.json") ~= nil
+
+local function port_line(out)
+  local p = out:match("^(%d+)\n")
+  return p and math.tointeger(tonumber(p))
+end
+
+-- Peer processes. kind: "py" | "node"; args: extra command-line words (a string).
+local function peer_cmd(kind, role, args)
+  if kind == "py" then
+    return q(PY) .. " " .. q(h.tools .. "ws_py_peer.py") .. " " .. role .. " " .. args
+  end
+  return "env NODE_PATH=/usr/share/nodejs node " .. q(h.tools .. "ws_node_peer.js") .. " " .. role .. " " .. args
+end
+
+local function start_peer(kind, args)
+  return h.start_server("ws " .. kind .. " server", peer_cmd(kind, "server", args or ""), port_line)
+end
+
+local function tls_args()
+  local c = h.tls_certs()
+  return "--cert " .. q(c:pem("good")) .. " --key " .. q(c:key("good"))
+end
+
+-- Opens and waits for the outcome: ws, status, message, code.
+local function open(url, opts)
+  local ws, msg, code = net.open_websocket(url, opts)
+  if not ws then return nil, "failure", msg, code end
+  return ws, h.wait_status(ws, WAIT)
+end
+
+local function open_ok(url, opts)
+  local ws, status, msg, code = open(url, opts)
+  assert.are.equal("success", status, string.format("%s: %s (%s)", url, tostring(msg), tostring(code)))
+  return ws
+end
+
+-- The next message: data, kind; or nil, message, code on failure / timeout.
+local function recv(ws, timeout_ms)
+  local r
+  h.wait_for(function()
+    r = table.pack(ws:receive())
+    return r[1] ~= nil or r[2] ~= nil
+  end, timeout_ms or WAIT, 5)
+  if r[1] == nil and r[2] == nil then return nil, "recv: nothing within the time limit", "timeout" end
+  return table.unpack(r, 1, r.n)
+end
+
+local function send_ok(ws, data, kind)
+  local ok, msg, code = h.wait_for(function()
+    local ok, msg, code = ws:send(data, kind)
+    if ok == false and code == "limit" then return nil end
+    return true, ok, msg, code
+  end, WAIT, 5)
+  assert(ok, "send: the queue stayed full")
+  return msg, code
+end
+
+local function roundtrip(ws, data, kind)
+  assert.is_true(send_ok(ws, data, kind))
+  local got, k = recv(ws)
+  assert(got, "no echo: " .. tostring(k))
+  assert.are.equal(kind or "text", k)
+  assert(got == data, string.format("echo differs: %d bytes sent, %d back", #data, #got))
+end
+
+-- Wait until the websocket failed (reading what still comes); returns status, msg, code.
+local function wait_end(ws, timeout_ms)
+  local r
+  h.wait_for(function()
+    while ws:receive() do end
+    r = table.pack(ws:get_status())
+    return r[1] == "failure"
+  end, timeout_ms or WAIT, 5)
+  return table.unpack(r, 1, r.n)
+end
+
+local function info(ws)
+  assert.is_true(send_ok(ws, "__info"))
+  local s = assert(recv(ws))
+  return assert(net.json_decode(s))
+end
+
+-- The peer's log lines starting with prefix.
+local function lines_with(peer, prefix)
+  local t = {}
+  for _, l in ipairs(peer:lines()) do
+    if l:sub(1, #prefix) == prefix then t[#t + 1] = l end
+  end
+  return t
+end
+
+--------------------------------------------------------------------------------
+describe("websocket client", function()
+  local certs
+  setup(function() certs = h.tls_certs() end)
+  after_each(function() h.stop_all() end)
+
+  for _, kind in ipairs({ "py", "node" }) do
+    local name = kind == "py" and "Python websockets" or "Node ws"
+    local maybe = (kind == "py" or have_node) and it or pending
+
+    maybe("echoes text and binary messages of many sizes with " .. name .. " (compressed)", function()
+      local p = start_peer(kind)
+      local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/echo")
+      assert.matches("^permessage%-deflate", ws:get_extensions() or "")
+      assert.is_nil(ws:get_protocol())
+      for _, n in ipairs({ 0, 1, 125, 126, 65535, 65536, 300000 }) do
+        roundtrip(ws, string.rep("é", n // 2), "text")
+        roundtrip(ws, h.random_bytes(n), "binary")
+      end
+      assert.is_true(ws:close())
+      assert.are.equal("failure", (wait_end(ws)))
+      assert.are.same({ 1000 }, { (ws:get_close()) })
+    end)
+
+    maybe("compress = false offers no extension to " .. name, function()
+      local p = start_peer(kind)
+      local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { compress = false })
+      assert.is_nil(ws:get_extensions())
+      roundtrip(ws, string.rep("abc", 10000))
+      assert.are.equal("conn path=/ protocol=None extensions=None", lines_with(p, "conn")[1])
+    end)
+
+    maybe("wss:// to " .. name .. " verified with the test CA", function()
+      local p = start_peer(kind, tls_args())
+      local ws = open_ok("wss://127.0.0.1:" .. p.port .. "/tls", { ssl = { ca_file = certs.ca } })
+      roundtrip(ws, "over TLS")
+      roundtrip(ws, h.random_bytes(200000), "binary")
+    end)
+
+    maybe("wss:// to " .. name .. " fails when the CA is not trusted", function()
+      local p = start_peer(kind, tls_args())
+      local ws, status, msg, code = open("wss://127.0.0.1:" .. p.port .. "/tls", { ssl = { ca_file = certs:pem("other-ca") } })
+      assert.are.equal("failure", status)
+      assert.are.equal("tls-verify", code, msg)
+      if ws then assert.is_nil(ws:receive()) end
+    end)
+
+    maybe("negotiates a subprotocol with " .. name .. " and sends custom headers", function()
+      local p = start_peer(kind, "--protocols chat,superchat")
+      local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/sub?x=1",
+        { protocols = { "superchat", "other" }, headers = { ["X-Sluice-Test"] = "value 1" } })
+      assert.are.equal("superchat", ws:get_protocol())
+      local i = info(ws)
+      assert.are.equal("/sub?x=1", i.path)
+      assert.are.equal("value 1", i.headers["x-sluice-test"])
+      assert.are.equal("superchat", i.protocol)
+    end)
+
+    maybe("gets no subprotocol when " .. name .. " has none of ours", function()
+      local p = start_peer(kind, "--protocols chat")
+      local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { protocols = { "other" } })
+      assert.is_nil(ws:get_protocol())
+      roundtrip(ws, "still fine")
+    end)
+
+    maybe("max_message: a bigger message from " .. name .. " closes with 1009, 'limit'", function()
+      local p = start_peer(kind)
+      local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { max_message = 1000 })
+      assert.is_true(send_ok(ws, "__big 1000"))
+      local got, k = recv(ws)
+      assert.are.equal(1000, got and #got, tostring(k))
+      assert.is_true(send_ok(ws, "__big 1001"))
+      local status, msg, code = wait_end(ws)
+      assert.are.equal("failure", status)
+      assert.are.equal("limit", code, msg)
+      assert.are.equal(1009, (ws:get_close()))
+      assert(h.wait_for(function() return lines_with(p, "end code=1009")[1] end, WAIT),
+        "the peer did not see close 1009: " .. table.concat(p:lines(), " | "))
+      h.assert_raises("max_message", function() ws:send(string.rep("x", 1001)) end)
+    end)
+
+    maybe("answers " .. name .. "'s ping with a pong; ping() reaches it", function()
+      local p = start_peer(kind)
+      local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")
+      assert.is_true(send_ok(ws, "__ping hello"))
+      assert.are.equal("__pong hello", (recv(ws)))
+      assert.is_true(ws:ping("from lua"))
+      assert.is_true(ws:ping())
+      roundtrip(ws, "after pings")
+      h.assert_raises("", function() ws:ping(string.rep("p", 126)) end)
+    end)
+
+    maybe("closing handshake started by " .. name .. ": code and reason", function()
+      local p = start_peer(kind)
+      local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")
+      assert.is_true(send_ok(ws, "__close 4001 going away now"))
+      local status, msg, code = wait_end(ws)
+      assert.are.same({ "failure", "closed", "closed" }, { status, msg, code })
+      assert.are.same({ 4001, "going away now" }, { ws:get_close() })
+      assert.are.same({ nil, "closed", "closed" }, { ws:receive() })
+      local ok, _, scode = ws:send("late")
+      assert.is_falsy(ok)
+      assert.are.equal("closed", scode)
+    end)
+
+    maybe("closing handshake started here with " .. name .. ": code and reason reach it", function()
+      local p = start_peer(kind)
+      local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")
+      assert.is_true(send_ok(ws, "queued before close"))
+      assert.is_true(ws:close(4000, "bye é"))
+      -- (the peer may not echo it: it answers our close frame before its handler runs)
+      local status, msg, code = wait_end(ws)
+      assert.are.same({ "failure", "closed", "closed" }, { status, msg, code })
+      assert.are.equal(4000, (ws:get_close()))
+      assert(h.wait_for(function() return lines_with(p, "end code=4000 reason=bye é")[1] end, WAIT),
+        "the peer's log: " .. table.concat(p:lines(), " | "))
+    end)
+  end
+
+  it("keeps a connection the peer pings while the owner does not poll for 2 s", function()
+    local p = start_peer("py", "--ping-interval 0.3")
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")
+    os.execute("sleep 2")   -- the frame loop stalls: no call into net at all
+    roundtrip(ws, "still here")
+    assert.are.equal(0, #lines_with(p, "end"), "the peer ended: " .. table.concat(p:lines(), " | "))
+  end)
+
+  it("keep-alive pings: a peer that never answers fails with 'timeout'", function()
+    local p = h.start_server("ws_cases.py server", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " server", port_line)
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/hang", { ping_interval = 200, ping_timeout = 300 })
+    local status, msg, code = wait_end(ws)
+    assert.are.equal("failure", status)
+    assert.are.equal("timeout", code, msg)
+  end)
+
+  it("keep-alive pings: a stopped peer process (SIGSTOP) fails with 'timeout'", function()
+    local p = start_peer("py")
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { ping_interval = 200, ping_timeout = 300 })
+    roundtrip(ws, "alive")
+    os.execute("kill -STOP " .. p.pid)
+    local status, msg, code = wait_end(ws)
+    os.execute("kill -CONT " .. p.pid)
+    assert.are.equal("failure", status)
+    assert.are.equal("timeout", code, msg)
+  end)
+
+  it("keep-alive pings keep a live peer", function()
+    local p = start_peer("py")
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { ping_interval = 100, ping_timeout = 2000 })
+    h.sleep(700)
+    roundtrip(ws, "alive after pings")
+  end)
+
+  it("refuses URLs it cannot use and raises on bad options", function()
+    local ws, msg, code = net.open_websocket("http://127.0.0.1:1/")
+    assert.is_nil(ws)
+    assert.are.equal("invalid", code, msg)
+    h.assert_raises("", function() net.open_websocket("ws://127.0.0.1:1/", { nonsense = true }) end)
+    h.assert_raises("", function() net.open_websocket("ws://127.0.0.1:1/", { max_message = "big" }) end)
+  end)
+end)
+
+--------------------------------------------------------------------------------
+-- Our server, driven by this frame loop: echoes every message with its type.
+local function ws_echo_server(opts, ssl)
+  local server = assert(net.create_server("127.0.0.1", 0, { websocket = opts or true, ssl = ssl }))
+  local svc = { server = server, conns = {}, accepted = {}, errors = {} }
+  function svc:step()
+    local progressed = false
+    while true do
+      local ws = self.server:accept()
+      if not ws then break end
+      self.conns[#self.conns + 1] = ws
+      self.accepted[#self.accepted + 1] = ws
+      progressed = true
+    end
+    for i = #self.conns, 1, -1 do
+      local ws = self.conns[i]
+      for _ = 1, 16 do
+        local m, kind = ws:receive()
+        if not m then
+          if kind then table.remove(self.conns, i) end   -- failed or closed
+          break
+        end
+        progressed = true
+        local ok, msg, code = ws:send(m, kind)
+        while ok == false and code == "limit" do
+          net.wait(5)
+          ok, msg, code = ws:send(m, kind)
+        end
+        if not ok then self.errors[#self.errors + 1] = msg break end
+      end
+    end
+    return progressed
+  end
+  -- Runs the service until the child process `p` ended; returns its result line.
+  function svc:serve_until_exit(p, timeout_ms)
+    h.run_frames(function()
+      local progressed = self:step()
+      return not p:alive(), progressed
+    end, timeout_ms or 120000, function() return p:stdout() .. p:stderr() end)
+    self:step()
+    return p:stdout()
+  end
+  return svc
+end
+
+local function run_client(svc, kind, url, args)
+  local p = h.spawn("ws " .. kind .. " client", peer_cmd(kind, "client", q(url) .. " " .. (args or "")))
+  local out = svc:serve_until_exit(p, slow and 300000 or 120000)
+  return out:match("result [^\n]*") or ("no result: " .. out .. p:stderr())
+end
+
+describe("websocket server", function()
+  local certs
+  setup(function() certs = h.tls_certs() end)
+  after_each(function() h.stop_all() end)
+
+  for _, kind in ipairs({ "py", "node" }) do
+    local name = kind == "py" and "Python websockets" or "Node ws"
+    local maybe = (kind == "py" or have_node) and it or pending
+
+    maybe("echoes for the " .. name .. " client (compressed), with its headers in get_request", function()
+      local svc = ws_echo_server({ path = { "/chat", "/other" } })
+      local port = svc.server:get_port()
+      local r = run_client(svc, kind, "ws://127.0.0.1:" .. port .. "/chat?room=1",
+        "--count 40 --max 100000 --header X-Who:" .. kind)
+      assert.matches("^result ok count=40 ", r)
+      assert.matches("extensions=permessage%-deflate", r)
+      assert.matches("close=1000", r)
+      local ws = svc.accepted[1]
+      local target, headers = ws:get_request()
+      assert.are.equal("/chat?room=1", target)
+      assert.are.equal(kind, headers["x-who"])
+      assert.matches("^permessage%-deflate", ws:get_extensions() or "")
+    end)
+
+    maybe("echoes for the " .. name .. " client without compression", function()
+      local svc = ws_echo_server()
+      local r = run_client(svc, kind, "ws://127.0.0.1:" .. svc.server:get_port() .. "/", "--count 20 --max 50000 --no-compress")
+      assert.matches("^result ok count=20 ", r)
+      assert.matches("extensions=%-", r)
+    end)
+
+    maybe("wss:// echoes for the " .. name .. " client", function()
+      local svc = ws_echo_server(true, { cert_file = certs:pem("good"), key_file = certs:key("good") })
+      local r = run_client(svc, kind, "wss://127.0.0.1:" .. svc.server:get_port() .. "/",
+        "--count 20 --max 100000 --cafile " .. q(certs.ca))
+      assert.matches("^result ok count=20 ", r)
+    end)
+
+    maybe("selects the subprotocol it prefers among the " .. name .. " client's", function()
+      local svc = ws_echo_server({ protocols = { "b", "a" } })
+      local r = run_client(svc, kind, "ws://127.0.0.1:" .. svc.server:get_port() .. "/", "--count 2 --protocols a,b,c")
+      assert.matches("^result ok .* protocol=b ", r)
+      assert.are.equal("b", svc.accepted[1]:get_protocol())
+      r = run_client(svc, kind, "ws://127.0.0.1:" .. svc.server:get_port() .. "/", "--count 2 --protocols c")
+      if kind == "py" then   -- websockets accepts no subprotocol; ws too (the client decides)
+        assert.matches("^result ok .* protocol=None ", r)
+      else
+        assert.matches("^result ", r)
+      end
+    end)
+
+    maybe("answers 404 to the " .. name .. " client for a path not listed", function()
+      local svc = ws_echo_server({ path = "/chat" })
+      local r = run_client(svc, kind, "ws://127.0.0.1:" .. svc.server:get_port() .. "/nope", "--count 1")
+      assert.are.equal("result rejected status=404", r)
+      assert.are.equal(0, #svc.accepted)
+    end)
+  end
+
+  -- A raw HTTP request to the server while its frame loop runs: the status code.
+  local function raw_status(svc, request)
+    local conn = assert(net.open_tcp("127.0.0.1", svc.server:get_port()))
+    local buf = ""
+    local closed
+    h.run_frames(function()
+      local progressed = svc:step()
+      if request and conn:get_status() == "success" then
+        assert(h.write_all(conn, request))
+        request = nil
+      end
+      local s = conn:read(4096)
+      if s == nil then closed = true return true end
+      if #s > 0 then buf = buf .. s progressed = true end
+      return false, progressed
+    end, WAIT)
+    assert.is_true(closed)
+    return tonumber(buf:match("^HTTP/1%.1 (%d%d%d) ")), buf
+  end
+
+  local KEY = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+  local UPGRADE = "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+  for _, t in ipairs({
+    { 426, "a plain GET (no Upgrade: websocket)", "GET /chat HTTP/1.1\r\nHost: x\r\n\r\n" },
+    { 400, "an upgrade without Sec-WebSocket-Key", "GET /chat HTTP/1.1\r\nHost: x\r\n" .. UPGRADE
+      .. "Sec-WebSocket-Version: 13\r\n\r\n" },
+    { 400, "an upgrade without Connection: Upgrade", "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+      .. KEY .. "Sec-WebSocket-Version: 13\r\n\r\n" },
+    { 400, "an upgrade by POST", "POST /chat HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n" .. UPGRADE .. KEY
+      .. "Sec-WebSocket-Version: 13\r\n\r\n" },
+    { 426, "an upgrade for version 8 (RFC 6455 4.2.2: 426 and the versions it has)", "GET /chat HTTP/1.1\r\n"
+      .. "Host: x\r\n" .. UPGRADE .. KEY .. "Sec-WebSocket-Version: 8\r\n\r\n" },
+    { 404, "an upgrade for a path not listed", "GET /other HTTP/1.1\r\nHost: x\r\n" .. UPGRADE .. KEY
+      .. "Sec-WebSocket-Version: 13\r\n\r\n" },
+  }) do
+    it("answers " .. t[1] .. " to " .. t[2] .. ", then closes", function()
+      local svc = ws_echo_server({ path = "/chat" })
+      local status, text = raw_status(svc, t[3])
+      assert.are.equal(t[1], status, text)
+      if t[1] == 426 and t[3]:find("Version: 8", 1, true) then
+        assert.matches("\r\n[Ss]ec%-[Ww]eb[Ss]ocket%-[Vv]ersion: *13\r\n", text)
+      end
+      assert.are.equal(0, #svc.accepted)
+    end)
+  end
+
+  it("a client of ours against our server: close codes both ways", function()
+    local svc = ws_echo_server()
+    local ws = assert(net.open_websocket("ws://127.0.0.1:" .. svc.server:get_port() .. "/x"))
+    h.run_frames(function() svc:step() return ws:get_status() ~= "waiting" end, WAIT)
+    assert.are.equal("success", ws:get_status())
+    assert(ws:send("one"))
+    local got
+    h.run_frames(function() svc:step() got = ws:receive() return got ~= nil end, WAIT)
+    assert.are.equal("one", got)
+    local peer = svc.accepted[1]
+    assert.is_true(peer:close(3001, "server says bye"))
+    h.run_frames(function() svc:step() while ws:receive() do end return ws:get_status() == "failure" end, WAIT)
+    assert.are.same({ 3001, "server says bye" }, { ws:get_close() })
+    h.run_frames(function() return peer:get_status() == "failure" end, WAIT)
+    assert.are.equal(3001, (peer:get_close()))
+  end)
+end)
+
+--------------------------------------------------------------------------------
+-- The case table: one `it` per case, in both roles.
+local CASES = {}
+do
+  local p = assert(io.popen(q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " list"))
+  for line in p:lines() do
+    local id, section, desc = line:match("^(%S+) (%S+) (.*)$")
+    if id then CASES[#CASES + 1] = { id = id, section = section, desc = desc } end
+  end
+  p:close()
+end
+
+local SECTIONS = { ["1"] = "framing", ["2"] = "pings/pongs", ["3"] = "reserved bits", ["4"] = "opcodes",
+  ["5"] = "fragmentation", ["6"] = "UTF-8 handling", ["7"] = "close handling", ["9"] = "limits",
+  ["12"] = "compression", ["13"] = "compression parameters" }
+
+-- The peer's verdict on case id: true, or false and why.
+local function verdict(out, id)
+  for line in out:gmatch("[^\n]+") do
+    local word, cid, rest = line:match("^(%S+) (%S+) (.*)$")
+    if cid == id and (word == "ok" or word == "FAIL") then return word == "ok", rest end
+  end
+end
+
+local CASE_ARGS = " --max-message " .. CASE_MAX .. " --timeout " .. (slow and 60 or 20)
+
+describe("websocket cases, our client against ws_cases.py", function()
+  local peer
+  setup(function()
+    peer = h.start_server("ws_cases.py server", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " server"
+      .. CASE_ARGS, port_line)
+  end)
+  teardown(function() if peer then peer:stop() end end)
+
+  for _, c in ipairs(CASES) do
+    it(c.id .. " " .. SECTIONS[c.section] .. ": " .. c.desc, function()
+      local ws = assert(net.open_websocket("ws://127.0.0.1:" .. peer.port .. "/" .. c.id,
+        { max_message = CASE_MAX }))
+      local verdict_ok, why
+      h.run_frames(function()
+        local progressed = false
+        for _ = 1, 16 do
+          local m, kind = ws:receive()
+          if not m then break end
+          progressed = true
+          local ok, _, code = ws:send(m, kind)
+          while ok == false and code == "limit" do
+            net.wait(5)
+            ok, _, code = ws:send(m, kind)
+          end
+        end
+        verdict_ok, why = verdict(peer:stdout(), c.id)
+        return verdict_ok ~= nil and ws:get_status() == "failure", progressed
+      end, WAIT * 2, function() return "status " .. table.concat({ tostring(ws:get_status()) }, " ") end)
+      assert(verdict_ok, why)
+    end)
+  end
+end)
+
+describe("websocket cases, ws_cases.py against our server", function()
+  local results
+  local function run_all()
+    if results then return results end
+    local svc = ws_echo_server({ max_message = CASE_MAX })
+    local p = h.spawn("ws_cases.py client", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " client "
+      .. q("ws://127.0.0.1:" .. svc.server:get_port() .. "/") .. CASE_ARGS)
+    results = svc:serve_until_exit(p, slow and 900000 or 300000)
+    return results
+  end
+  after_each(function() end)
+  teardown(function() h.stop_all() end)
+
+  for _, c in ipairs(CASES) do
+    it(c.id .. " " .. SECTIONS[c.section] .. ": " .. c.desc, function()
+      local ok, why = verdict(run_all(), c.id)
+      assert(ok ~= nil, "no verdict for " .. c.id)
+      assert(ok, why)
+    end)
+  end
+end)
+
+--------------------------------------------------------------------------------
+local BULK = slow and 8 * h.MiB or 64 * h.MiB
+local BULK_NAME = (BULK // h.MiB) .. " MiB" .. (slow and " (64 MiB outside asan/tsan)" or "")
+
+-- Random messages of 1 byte .. 1 MiB, `total` bytes in all, echoed by ws and compared
+-- one by one; at most 8 MiB in flight. Half are compressible text, half random binary.
+local function bulk_echo(ws, total)
+  local pool = h.random_bytes(2 * h.MiB)
+  local text = string.rep("the quick brown fox é jumps over the lazy dog 0123456789 ", 40000)
+  local sentq, head, tail = {}, 1, 0
+  local sent, received, inflight = 0, 0, 0
+  h.run_frames(function()
+    local progressed = false
+    while sent < total and inflight < 8 * h.MiB do
+      local len = math.min(math.random(1, h.MiB), total - sent)
+      local m, kind
+      if math.random(2) == 1 then
+        local off = math.random(0, #pool - len)
+        m, kind = pool:sub(off + 1, off + len), "binary"
+      else
+        local off = math.random(0, 1000)
+        m, kind = text:sub(off + 1, off + len), "text"
+        while #m > 0 and not utf8.len(m) do m = m:sub(1, -2) end   -- never cut a character
+        if #m == 0 then m = "x" end
+      end
+      local ok, msg, code = ws:send(m, kind)
+      if ok == false and code == "limit" then break end
+      assert(ok, "send: " .. tostring(msg))
+      tail = tail + 1
+      sentq[tail] = { m, kind }
+      sent, inflight, progressed = sent + len, inflight + #m, true
+    end
+    while true do
+      local m, kind = ws:receive()
+      if not m then
+        assert(kind == nil, "receive: " .. tostring(kind))
+        break
+      end
+      local want = sentq[head]
+      assert(want, "an echo nobody sent")
+      sentq[head] = nil
+      head = head + 1
+      assert(kind == want[2] and m == want[1], string.format("echo %d differs: %s of %d bytes, got %s of %d",
+        head - 1, want[2], #want[1], kind, #m))
+      received, inflight, progressed = received + #m, inflight - #m, true
+    end
+    return sent >= total and head > tail, progressed
+  end, slow and 600000 or 180000, function() return ("sent %d, received %d"):format(sent, received) end)
+  return head - 1, received
+end
+
+describe("websocket bulk", function()
+  after_each(function() h.stop_all() end)
+
+  it(BULK_NAME .. " of random messages echoed by Python websockets, compressed", function()
+    local p = start_peer("py")
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { max_message = 2 * h.MiB })
+    assert.is_not_nil(ws:get_extensions())
+    local n, bytes = bulk_echo(ws, BULK)
+    assert(n > 0 and bytes > 0)
+  end)
+
+  local maybe = have_node and it or pending
+  maybe(BULK_NAME .. " of random messages echoed by Node ws, not compressed", function()
+    local p = start_peer("node")
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { max_message = 2 * h.MiB, compress = false })
+    assert.is_nil(ws:get_extensions())
+    bulk_echo(ws, BULK)
+  end)
+
+  it((BULK // 4 // h.MiB) .. " MiB from the Python client echoed by our server, compressed", function()
+    local svc = ws_echo_server()
+    local count = BULK // 4 // (512 * 1024)
+    local r = run_client(svc, "py", "ws://127.0.0.1:" .. svc.server:get_port() .. "/",
+      ("--count %d --min 1 --max %d"):format(count, h.MiB))
+    assert.matches("^result ok count=" .. count .. " ", r)
+  end)
+end)
+
+--------------------------------------------------------------------------------
+describe("websocket through proxies", function()
+  local dir
+  setup(function() dir = h.temp_dir() end)
+  after_each(function() h.stop_all() end)
+
+  local function through(proxy_url, url, opts)
+    opts = opts or {}
+    opts.proxy = proxy_url
+    local ws = open_ok(url, opts)
+    roundtrip(ws, "through the proxy")
+    roundtrip(ws, h.random_bytes(100000), "binary")
+    assert.is_true(ws:close())
+    assert.are.equal("failure", (wait_end(ws)))
+    assert.are.equal(1000, (ws:get_close()))
+  end
+
+  local maybe = have("tinyproxy") and it or pending
+  maybe("ws:// and wss:// through tinyproxy (HTTP CONNECT)", function()
+    local p = start_peer("py")
+    local tp = start_peer("py", tls_args())
+    local proxy = h.start_tinyproxy(dir, "tp", { p.port, tp.port })
+    through("http://127.0.0.1:" .. proxy.port, "ws://127.0.0.1:" .. p.port .. "/")
+    through("http://127.0.0.1:" .. proxy.port, "wss://127.0.0.1:" .. tp.port .. "/",
+      { ssl = { ca_file = h.tls_certs().ca } })
+  end)
+
+  maybe = have("microsocks") and it or pending
+  maybe("ws:// and wss:// through microsocks (SOCKS5)", function()
+    local p = start_peer("py")
+    local tp = start_peer("py", tls_args())
+    local proxy = h.start_microsocks()
+    through("socks5h://127.0.0.1:" .. proxy.port, "ws://127.0.0.1:" .. p.port .. "/")
+    through("socks5h://127.0.0.1:" .. proxy.port, "wss://127.0.0.1:" .. tp.port .. "/",
+      { ssl = { ca_file = h.tls_certs().ca } })
+  end)
+end)

@@ -233,7 +233,8 @@ describe("websocket client", function()
   end
 
   it("keeps a connection the peer pings while the owner does not poll for 2 s", function()
-    local p = start_peer("py", "--ping-interval 0.3")
+    -- the peer pings every 0.2 s and gives up 1 s after a ping without pong
+    local p = start_peer("py", "--ping-interval 0.2 --ping-timeout 1")
     local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")
     os.execute("sleep 2")   -- the frame loop stalls: no call into net at all
     roundtrip(ws, "still here")
@@ -455,8 +456,11 @@ local CASES = {}
 do
   local p = assert(io.popen(q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " list"))
   for line in p:lines() do
-    local id, section, desc = line:match("^(%S+) (%S+) (.*)$")
-    if id then CASES[#CASES + 1] = { id = id, section = section, desc = desc } end
+    local id, section, code, desc = line:match("^(%S+) (%S+) (%S+) (.*)$")
+    if id then
+      CASES[#CASES + 1] = { id = id, section = section, desc = desc, close = math.tointeger(tonumber(code)),
+        fails = math.tointeger(tonumber(desc:match("%-> (%d+)$"))) }
+    end
   end
   p:close()
 end
@@ -470,6 +474,21 @@ local function verdict(out, id)
   for line in out:gmatch("[^\n]+") do
     local word, cid, rest = line:match("^(%S+) (%S+) (.*)$")
     if cid == id and (word == "ok" or word == "FAIL") then return word == "ok", rest end
+  end
+end
+
+-- What the websocket under test says once case c is over: its get_close() code, and the
+-- code of its failure when it failed the connection itself.
+local function check_end(ws, c)
+  local status, msg, code = ws:get_status()
+  assert.are.equal("failure", status)
+  if c.close then
+    assert.are.equal(c.close, (ws:get_close()), "get_close() after " .. c.id)
+  end
+  if c.fails then
+    assert.are.equal(c.fails == 1009 and "limit" or "protocol", code, msg)
+  elseif c.close == 1000 then
+    assert.are.same({ "closed", "closed" }, { msg, code })
   end
 end
 
@@ -504,21 +523,23 @@ describe("websocket cases, our client against ws_cases.py", function()
         return verdict_ok ~= nil and ws:get_status() == "failure", progressed
       end, WAIT * 2, function() return "status " .. table.concat({ tostring(ws:get_status()) }, " ") end)
       assert(verdict_ok, why)
+      check_end(ws, c)
     end)
   end
 end)
 
 describe("websocket cases, ws_cases.py against our server", function()
-  local results
+  local results, by_target
   local function run_all()
     if results then return results end
     local svc = ws_echo_server({ max_message = CASE_MAX })
     local p = h.spawn("ws_cases.py client", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " client "
       .. q("ws://127.0.0.1:" .. svc.server:get_port() .. "/") .. CASE_ARGS)
     results = svc:serve_until_exit(p, slow and 900000 or 300000)
+    by_target = {}
+    for _, ws in ipairs(svc.accepted) do by_target[ws:get_request() or "?"] = ws end
     return results
   end
-  after_each(function() end)
   teardown(function() h.stop_all() end)
 
   for _, c in ipairs(CASES) do
@@ -526,6 +547,10 @@ describe("websocket cases, ws_cases.py against our server", function()
       local ok, why = verdict(run_all(), c.id)
       assert(ok ~= nil, "no verdict for " .. c.id)
       assert(ok, why)
+      local ws = by_target["/" .. c.id]
+      assert(ws, "no websocket was accepted for /" .. c.id)
+      assert(h.wait_for(function() return ws:get_status() == "failure" end, WAIT), "still open after " .. c.id)
+      check_end(ws, c)
     end)
   end
 end)

@@ -7,7 +7,9 @@ frames the case needs, then checks what comes back: the echoed messages, pongs, 
 close frame's code, and that the TCP connection ends.
 
   ws_cases.py list
-      one line per case: "ID SECTION DESC"
+      one line per case: "ID SECTION CODE DESC", CODE the close code the side under
+      test ends up with (the peer's when the peer closed, its own when it failed the
+      connection: its get_close()), "-" when more than one is right
   ws_cases.py server [--max-message N] [--timeout S]
       binds 127.0.0.1 on an ephemeral port, prints the port alone on the first
       stdout line; the request path "/ID" picks the case of each connection (an
@@ -292,6 +294,19 @@ def case(cid, desc, frames, expect=None, **opts):
     parameters the case negotiates), we_close (the frames include our close)."""
     section = cid.split(".")[0]
     CASES.append((cid, section, desc, frames, expect, opts))
+
+
+def final_code(expect, opts):
+    """The close code the side under test ends up with (its get_close()): the peer's
+    code when the peer closed validly, its own when it failed the connection; "-" when
+    more than one is right."""
+    codes = expect[-1][1] if expect and expect[-1][0] == "close" else {1000}
+    if opts.get("we_close"):
+        if None in codes:
+            return "1005"
+        rest = codes - {1000}
+        return str(rest.pop()) if len(rest) == 1 else "1000"
+    return str(next(iter(codes))) if len(codes) == 1 else "-"
 
 
 def close_codes(*codes):
@@ -733,8 +748,8 @@ def main():
     if not args:
         sys.exit(__doc__)
     if args[0] == "list":
-        for cid, section, desc, *_ in CASES:
-            out("%s %s %s" % (cid, section, desc))
+        for cid, section, desc, _, expect, opts in CASES:
+            out("%s %s %s %s" % (cid, section, final_code(expect, opts), desc))
     elif args[0] == "server":
         lsock = socket.socket()
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

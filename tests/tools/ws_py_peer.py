@@ -12,7 +12,7 @@ Text messages starting with "__" are commands instead of echoes:
   __ping DATA       pings with DATA; once the pong came, answers "__pong DATA"
   __big N           answers a binary message of N zero bytes
 
-  ws_py_peer.py server [--cert F --key F] [--protocols a,b] [--ping-interval S]
+  ws_py_peer.py server [--cert F --key F] [--protocols a,b] [--ping-interval S] [--ping-timeout S]
                        [--no-compress] [--max-size N]
 
 Client: connects to URL, sends COUNT messages of random sizes MIN..MAX (seeded;
@@ -84,7 +84,7 @@ async def serve(args):
         handler, "127.0.0.1", 0, ssl=ctx,
         subprotocols=args.protocols.split(",") if args.protocols else None,
         compression=None if args.no_compress else "deflate",
-        ping_interval=args.ping_interval, ping_timeout=args.ping_interval,
+        ping_interval=args.ping_interval, ping_timeout=args.ping_timeout or args.ping_interval,
         max_size=args.max_size, max_queue=64)
     log(str(server.sockets[0].getsockname()[1]))
     await asyncio.Future()
@@ -157,6 +157,7 @@ def main():
     ap.add_argument("--header", action="append", default=[])
     ap.add_argument("--no-compress", action="store_true")
     ap.add_argument("--ping-interval", type=float, default=None)
+    ap.add_argument("--ping-timeout", type=float, default=None)
     ap.add_argument("--max-size", type=int, default=256 * 1024 * 1024)
     ap.add_argument("--count", type=int, default=10)
     ap.add_argument("--min", type=int, default=1)

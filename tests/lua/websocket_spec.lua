@@ -671,3 +671,86 @@ describe("websocket through proxies", function()
       { ssl = { ca_file = h.tls_certs().ca } })
   end)
 end)
+
+--------------------------------------------------------------------------------
+describe("websocket failures", function()
+  local cases
+  setup(function()
+    cases = h.start_server("ws_cases.py server", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " server", port_line)
+  end)
+  teardown(function() h.stop_all() end)
+
+  for _, t in ipairs({
+    { "hs-status-200", "a 200 answer" }, { "hs-no-upgrade", "a 101 without Upgrade" },
+    { "hs-no-connection", "a 101 without Connection" }, { "hs-bad-accept", "a wrong Sec-WebSocket-Accept" },
+    { "hs-no-accept", "no Sec-WebSocket-Accept" }, { "hs-extension-not-offered", "an extension it did not offer" },
+    { "hs-protocol-not-offered", "a subprotocol it did not offer" }, { "hs-garbage", "an answer that is not HTTP" },
+  }) do
+    it("the client refuses a handshake with " .. t[2] .. " ('protocol')", function()
+      local ws, status, msg, code = open("ws://127.0.0.1:" .. cases.port .. "/" .. t[1], { protocols = { "chat" } })
+      assert.are.equal("failure", status)
+      assert.are.equal("protocol", code, msg)
+      assert.matches("^ws ", msg)
+      if ws then assert.is_nil(ws:receive()) end
+    end)
+  end
+
+  it("connect_timeout covers the opening handshake (a server that never answers it)", function()
+    local ws, status, msg, code = open("ws://127.0.0.1:" .. cases.port .. "/stall", { connect_timeout = 300 })
+    assert.are.equal("failure", status)
+    assert.are.equal("timeout", code, msg)
+  end)
+
+  it("close_timeout ends a closing handshake the peer never answers (1006)", function()
+    local ws = open_ok("ws://127.0.0.1:" .. cases.port .. "/hang", { close_timeout = 300 })
+    assert.is_true(ws:close(1000))
+    local status = wait_end(ws)
+    assert.are.equal("failure", status)
+    assert.are.equal(1006, (ws:get_close()))
+  end)
+
+  it("a refused port fails with 'refused'", function()
+    local _, status, msg, code = open("ws://127.0.0.1:" .. h.closed_port() .. "/")
+    assert.are.equal("failure", status)
+    assert.are.equal("refused", code, msg)
+  end)
+
+  it("a peer killed mid-connection: failure that is not a clean close, get_close() 1006", function()
+    local p = start_peer("py")
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")
+    roundtrip(ws, "before")
+    p:kill()
+    local status, msg = wait_end(ws)
+    assert.are.equal("failure", status)
+    assert.are_not.equal("closed", msg)
+    assert.are.equal(1006, (ws:get_close()))
+  end)
+
+  it("messages that arrived before the peer's close are all received, even when read late", function()
+    local p = start_peer("py")
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")
+    local n, size = slow and 500 or 2000, 3000
+    assert.is_true(send_ok(ws, ("__flood %d %d"):format(n, size)))
+    -- not reading: the receive queue fills and pushes back on the peer
+    assert(h.wait_for(function() return lines_with(p, "end code=4002")[1] end, WAIT) or true)
+    h.sleep(300)
+    local k = 0
+    h.wait_for(function()
+      while true do
+        local m, msg, code = ws:receive()
+        if m then
+          assert.are.equal(("seq %d "):format(k), m:sub(1, #("seq %d "):format(k)))
+          assert.are.equal(size, #m)
+          k = k + 1
+        elseif msg then
+          assert.are.same({ "closed", "closed" }, { msg, code })
+          return true
+        else
+          return false
+        end
+      end
+    end, WAIT, 5)
+    assert.are.equal(n, k)
+    assert.are.same({ 4002, "flood done" }, { ws:get_close() })
+  end)
+end)

@@ -14,7 +14,8 @@ close frame's code, and that the TCP connection ends.
       binds 127.0.0.1 on an ephemeral port, prints the port alone on the first
       stdout line; the request path "/ID" picks the case of each connection (an
       unknown one gets 404). "/hang" completes the handshake, then reads and
-      discards everything and answers nothing (a dead peer).
+      discards everything and answers nothing (a dead peer); "/stall" answers no
+      handshake at all; "/hs-*" give a bad handshake answer (see BAD_HANDSHAKES).
   ws_cases.py client URL [--max-message N] [--timeout S] [ID...]
       runs the cases (all by default), each on its own connection to URL + ID.
 Each case prints "ok ID DESC" or "FAIL ID DESC: why" (flushed); the client prints
@@ -30,6 +31,7 @@ import socket
 import struct
 import sys
 import termios
+import threading
 import time
 import urllib.parse
 import zlib
@@ -657,6 +659,34 @@ def pmd_header(params):
     return s
 
 
+# Opening-handshake answers a client must refuse ("protocol"), by path; "stall" never
+# answers (the client's connect_timeout ends it).
+BAD_HANDSHAKES = {
+    "hs-status-200": "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n",
+    "hs-no-upgrade": "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n",
+    "hs-no-connection": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: {accept}\r\n",
+    "hs-bad-accept": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Accept: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+    "hs-no-accept": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+    "hs-extension-not-offered": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                "Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: x-unknown\r\n",
+    "hs-protocol-not-offered": "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                               "Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: never-offered\r\n",
+    "hs-garbage": "SSH-2.0-OpenSSH_9.2\r\n",
+    "stall": None,
+}
+
+
+def bad_handshake(sock, name, headers):
+    answer = BAD_HANDSHAKES[name]
+    if answer is None:
+        Conn(sock, "server").wait_eof(time.monotonic() + 3600)
+    else:
+        sock.sendall((answer.format(accept=accept_key(headers.get("sec-websocket-key", ""))) + "\r\n").encode())
+        time.sleep(3)   # our side, not the end of the stream, must end it
+    out("%s ended" % name)
+
+
 def serve_one(sock, timeout):
     """Server role: one connection from the side under test."""
     deadline = time.monotonic() + timeout
@@ -667,6 +697,9 @@ def serve_one(sock, timeout):
         return
     path = line.split(" ")[1] if line.count(" ") >= 2 else ""
     cid = path.lstrip("/")
+    if cid in BAD_HANDSHAKES:
+        bad_handshake(sock, cid, headers)
+        return
     found = [c for c in CASES if c[0] == cid]
     key = headers.get("sec-websocket-key")
     if (cid != "hang" and not found) or not key or headers.get("sec-websocket-version") != "13":
@@ -756,12 +789,14 @@ def main():
         lsock.bind(("127.0.0.1", 0))
         lsock.listen(16)
         out(str(lsock.getsockname()[1]))
-        while True:   # one connection at a time: the spec runs its cases in order
-            sock, _ = lsock.accept()
+        def serve(sock):
             try:
                 serve_one(sock, timeout)
             finally:
                 sock.close()
+        while True:
+            sock, _ = lsock.accept()
+            threading.Thread(target=serve, args=(sock,), daemon=True).start()
     elif args[0] == "client":
         ids = set(args[2:])
         passed = failed = 0

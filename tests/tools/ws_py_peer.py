@@ -11,6 +11,8 @@ Text messages starting with "__" are commands instead of echoes:
   __close CODE [R]  closes with that code and reason
   __ping DATA       pings with DATA; once the pong came, answers "__pong DATA"
   __big N           answers a binary message of N zero bytes
+  __flood N SIZE    sends N text messages "seq K ....." of SIZE bytes, then closes
+                    with 4002 "flood done"
 
   ws_py_peer.py server [--cert F --key F] [--protocols a,b] [--ping-interval S] [--ping-timeout S]
                        [--no-compress] [--max-size N]
@@ -51,6 +53,10 @@ async def command(ws, msg):
         await ws.send(json.dumps(info))
     elif parts[0] == "__close":
         await ws.close(int(parts[1]), parts[2] if len(parts) > 2 else "")
+    elif parts[0] == "__flood":   # N messages "seq K" padded to SIZE bytes, then close 4002
+        for k in range(int(parts[1])):
+            await ws.send(("seq %d " % k).ljust(int(parts[2].split()[0]), "."))
+        await ws.close(4002, "flood done")
     elif parts[0] == "__big":
         await ws.send(bytes(int(parts[1])))
     elif parts[0] == "__ping":

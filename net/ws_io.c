@@ -150,12 +150,11 @@ static size_t request_text(const net_ws *w, const char *ext, char *buf, size_t c
   return n;
 }
 
-static void client_deflate_conf(net_ws_deflate_conf *dc) { net__ws_deflate_conf_init(dc); }
 
 static bool client_start(net_ws *w) {
   char ext[NET_WS_EXT_LINE] = "";
   net_ws_deflate_conf dc;
-  client_deflate_conf(&dc);
+  net__ws_deflate_conf_init(&dc);
   net_ws_rng *r = net__ws_rng();
   if (!r || !net__ws_key_make(r, w->key)) return net__ws_fail(w, NET_E_LIMIT, "the random generator failed"), false;
   if (w->conf.compress && !net__ws_deflate_offer(&dc, ext, sizeof ext)) ext[0] = '\0';
@@ -181,7 +180,7 @@ static bool client_check(net_ws *w) {
   int st = http_head_status(hd), k = net__ws_protocol_check(proto, plen, (const char *const *)w->conf.protocols,
                                                              w->conf.nprotocols);
   net_ws_deflate_conf dc;
-  client_deflate_conf(&dc);
+  net__ws_deflate_conf_init(&dc);
   int d = w->conf.compress ? net__ws_deflate_check(&dc, ext, elen, &w->deflate, &why) : (elen ? -1 : 0);
   if (st != 101)
     return net__ws_fail(w, NET_E_PROTOCOL, "the server answered %d %s, not 101 (no websocket there)", st,
@@ -199,6 +198,13 @@ static bool client_check(net_ws *w) {
 }
 
 /* ---- server ------------------------------------------------------------------------------ */
+
+/* Windows of 4 KiB both ways when the client can limit its own: the
+ * server's inflater keeps one per websocket, so a server of many stays small. */
+static void server_deflate_conf(net_ws_deflate_conf *dc) {
+  net__ws_deflate_conf_init(dc);
+  dc->server_max_window_bits = dc->client_max_window_bits = 12;
+}
 
 typedef struct refusal {
   int status;
@@ -265,7 +271,7 @@ static bool server_answer(net_ws *w) {
   int pick = -1;
   refusal r = server_check(w, proto, plen, &pick);
   net_ws_deflate_conf dc;
-  net__ws_deflate_conf_init(&dc);
+  server_deflate_conf(&dc);
   const char *why = NULL;
   int d = !r.status && w->conf.compress ? net__ws_deflate_select(&dc, offer, olen, &w->deflate, ext, sizeof ext, &why) : 0;
   if (d < 0) r = (refusal){400, why ? why : "Sec-WebSocket-Extensions is malformed", NULL};

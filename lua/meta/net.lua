@@ -279,6 +279,17 @@ function http:wait(ms) end
 ---@return string? url
 function http:get_response() end
 
+---The `i`-th redirect the server answered (from 1), in order, as
+---`get_response` gives a head (its URL is the one that answered); a
+---redirect that was refused (past `max_redirects`, or https to http) is
+---there too. nil when there is no such hop (yet).
+---@param i integer
+---@return integer|nil status
+---@return table<string, string|string[]>? headers
+---@return string? reason
+---@return string? url
+function http:get_redirect(i) end
+
 ---Body bytes received as the server sent them (before decoding), the
 ---Content-Length (nil when the server gave none), request body bytes sent
 ---and their total.

@@ -132,6 +132,9 @@ describe("websocket client", function()
         roundtrip(ws, string.rep("é", n // 2), "text")
         roundtrip(ws, h.random_bytes(n), "binary")
       end
+      -- repeats 8 KiB apart: past a 12-bit window the peer may have asked for
+      roundtrip(ws, h.random_bytes(8192):rep(4), "binary")
+      roundtrip(ws, h.random_bytes(20000):rep(3), "binary")
       assert.is_true(ws:close())
       assert.are.equal("failure", (wait_end(ws)))
       assert.are.same({ 1000 }, { (ws:get_close()) })
@@ -203,6 +206,28 @@ describe("websocket client", function()
       assert.is_true(ws:ping())
       roundtrip(ws, "after pings")
       h.assert_raises("", function() ws:ping(string.rep("p", 126)) end)
+    end)
+
+    maybe("send queue to a stopped " .. name .. " fills: false, 'limit'; then drains", function()
+      local p = start_peer(kind)
+      local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { compress = false })
+      roundtrip(ws, "alive")
+      os.execute("kill -STOP " .. p.pid)
+      local chunk, queued, limited = h.random_bytes(256 * 1024), 0, nil
+      for _ = 1, 2048 do   -- 512 MiB at most: a queue without a cap would take it all
+        local ok, msg, code = ws:send(chunk, "binary")
+        if ok == false then limited = { msg, code } break end
+        assert(ok, msg)
+        queued = queued + 1
+      end
+      os.execute("kill -CONT " .. p.pid)
+      assert(limited, "2048 messages of 256 KiB queued without 'limit'")
+      assert.are.equal("limit", limited[2])
+      for i = 1, queued do
+        local got, k = recv(ws)
+        assert(got == chunk, "echo " .. i .. " of " .. queued .. ": " .. tostring(k))
+      end
+      roundtrip(ws, "after the queue drained")
     end)
 
     maybe("closing handshake started by " .. name .. ": code and reason", function()

@@ -500,7 +500,10 @@ def define_cases():
          deflate={})
 
     # 13 compression parameters and errors
-    rep = [words(3000, 9)] * 4 + [words(3000, 10)]
+    # repeats 3000 bytes apart: a compressor using a window past what was agreed
+    # leaves distances that the agreed window cannot inflate
+    block = rand(3000, 13)
+    rep = [block * 3] * 3 + [words(3000, 10) + block]
     for cid, desc, params in (("13.1", "no context takeover both ways", {"server_no_context_takeover": True,
                                                                          "client_no_context_takeover": True}),
                               ("13.2", "server_max_window_bits=9", {"server_max_window_bits": 9}),
@@ -510,7 +513,8 @@ def define_cases():
                                                        "server_max_window_bits": 10,
                                                        "client_max_window_bits": 11})):
         case(cid, desc + ": repeated compressed messages",
-             lambda c, m=rep: [c.f(TEXT, c.z(x), rsv=4) for x in m], [("msg", TEXT, x) for x in rep], deflate=params)
+             lambda c, m=rep: [c.f(BINARY, c.z(x), rsv=4) for x in m], [("msg", BINARY, x) for x in rep],
+             deflate=params)
     case("13.5", "RSV1 on a continuation frame -> 1002",
          lambda c: [c.f(TEXT, c.z(b"abcdef"), fin=False, rsv=4), c.f(CONT, b"", rsv=4)], close_codes(1002),
          deflate={})

@@ -6,7 +6,9 @@
 -- the closing handshake both ways; our server's path and upgrade checks; the case table
 -- of tests/tools/ws_cases.py (Autobahn's sections, hand-made frames) in both roles;
 -- 64 MiB of random messages echoed (8 MiB under asan/tsan); proxies (tinyproxy,
--- microsocks). Peers start here on 127.0.0.1 and stop by PID.
+-- microsocks); failures: bad handshake answers, connect/close timeouts, a refused
+-- port, a killed peer, a full send queue, messages read late after the peer's close.
+-- Peers start here on 127.0.0.1 and stop by PID.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -756,9 +758,7 @@ describe("websocket failures", function()
     local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")
     local n, size = slow and 500 or 2000, 3000
     assert.is_true(send_ok(ws, ("__flood %d %d"):format(n, size)))
-    -- not reading: the receive queue fills and pushes back on the peer
-    assert(h.wait_for(function() return lines_with(p, "end code=4002")[1] end, WAIT) or true)
-    h.sleep(300)
+    h.sleep(500)   -- not reading: the receive queue fills and pushes back on the peer
     local k = 0
     h.wait_for(function()
       while true do

@@ -604,8 +604,11 @@ local function bulk_echo(ws, total)
       else
         local off = math.random(0, 1000)
         m, kind = text:sub(off + 1, off + len), "text"
-        while #m > 0 and not utf8.len(m) do m = m:sub(1, -2) end   -- never cut a character
-        if #m == 0 then m = "x" end
+        -- never cut a character: drop a partial one at either end
+        local first, last = 1, #m
+        while first <= last and m:byte(first) & 0xC0 == 0x80 do first = first + 1 end
+        while last >= first and not utf8.len(m, first, last) do last = last - 1 end
+        m = first <= last and m:sub(first, last) or "x"
       end
       local ok, msg, code = ws:send(m, kind)
       if ok == false and code == "limit" then break end

@@ -725,6 +725,20 @@ describe("websocket failures", function()
     end)
   end
 
+  for _, t in ipairs({ { "hs-odd-case", "header names and values in odd letter case, Connection as a list" },
+    { "hs-same-write", "the first frame in the same write as the 101" } }) do
+    it("the client takes a handshake answer with " .. t[2], function()
+      local ws = open_ok("ws://127.0.0.1:" .. cases.port .. "/" .. t[1])
+      local got = recv(ws)
+      assert.are.equal("early frame", got)
+      assert.is_true(send_ok(ws, got))
+      assert.are.equal("failure", (wait_end(ws)))
+      local verdict_line = h.wait_for(function() return cases:stdout():match("\n(%S+ " .. t[1]:gsub("%-", "%%-") .. " [^\n]*)") end, WAIT)
+      assert.matches("^ok ", verdict_line or "no verdict")
+      assert.are.equal(1000, (ws:get_close()))
+    end)
+  end
+
   it("connect_timeout covers the opening handshake (a server that never answers it)", function()
     local ws, status, msg, code = open("ws://127.0.0.1:" .. cases.port .. "/stall", { connect_timeout = 300 })
     assert.are.equal("failure", status)

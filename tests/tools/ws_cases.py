@@ -15,7 +15,8 @@ close frame's code, and that the TCP connection ends.
       stdout line; the request path "/ID" picks the case of each connection (an
       unknown one gets 404). "/hang" completes the handshake, then reads and
       discards everything and answers nothing (a dead peer); "/stall" answers no
-      handshake at all; "/hs-*" give a bad handshake answer (see BAD_HANDSHAKES).
+      handshake at all; "/hs-*" give a bad handshake answer (BAD_HANDSHAKES) or an
+      unusual good one, then a message to echo (GOOD_HANDSHAKES).
   ws_cases.py client URL [--max-message N] [--timeout S] [ID...]
       runs the cases (all by default), each on its own connection to URL + ID.
 Each case prints "ok ID DESC" or "FAIL ID DESC: why" (flushed); the client prints
@@ -681,6 +682,28 @@ BAD_HANDSHAKES = {
 }
 
 
+# Opening-handshake answers a client must take (then one message is echoed): odd
+# letter case and token lists, and a first frame in the same write as the answer.
+GOOD_HANDSHAKES = {
+    "hs-odd-case": ("HTTP/1.1 101 Web Socket Protocol Handshake\r\nupgrade: WebSocket\r\n"
+                    "connection: keep-alive, upgrade\r\nsec-websocket-accept: {accept}\r\nX-Extra: 1\r\n", False),
+    "hs-same-write": ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Accept: {accept}\r\n", True),
+}
+
+
+def good_handshake(sock, name, headers, rest, timeout):
+    answer, same_write = GOOD_HANDSHAKES[name]
+    head = (answer.format(accept=accept_key(headers.get("sec-websocket-key", ""))) + "\r\n").encode()
+    conn = Conn(sock, "server", rest)
+    first = conn.f(TEXT, b"early frame")
+    sock.setblocking(True)
+    sock.sendall(head + first if same_write else head)
+    sock.setblocking(False)
+    frames = (lambda c: []) if same_write else (lambda c: [first])
+    one(conn, name, "handshake answer " + name, frames, [("msg", TEXT, b"early frame")], {}, timeout)
+
+
 def bad_handshake(sock, name, headers):
     answer = BAD_HANDSHAKES[name]
     if answer is None:
@@ -703,6 +726,9 @@ def serve_one(sock, timeout):
     cid = path.lstrip("/")
     if cid in BAD_HANDSHAKES:
         bad_handshake(sock, cid, headers)
+        return
+    if cid in GOOD_HANDSHAKES:
+        good_handshake(sock, cid, headers, rest, timeout)
         return
     found = [c for c in CASES if c[0] == cid]
     key = headers.get("sec-websocket-key")

@@ -459,6 +459,20 @@ describe("websocket server", function()
     end)
   end
 
+  it("closes a connection that sends no upgrade request within handshake_timeout", function()
+    local svc = ws_echo_server({ handshake_timeout = 300 })
+    local status = raw_status(svc, nil)
+    assert.is_nil(status)   -- closed without an answer, or with an error status
+    assert.are.equal(0, #svc.accepted)
+  end)
+
+  it("answers an endless request head with an error and closes", function()
+    local svc = ws_echo_server()
+    local status = raw_status(svc, "GET / HTTP/1.1\r\nX-Long: " .. string.rep("a", 256 * 1024) .. "\r\n\r\n")
+    assert(status == 400 or status == 431, "status " .. tostring(status))
+    assert.are.equal(0, #svc.accepted)
+  end)
+
   it("a client of ours against our server: close codes both ways", function()
     local svc = ws_echo_server()
     local ws = assert(net.open_websocket("ws://127.0.0.1:" .. svc.server:get_port() .. "/x"))

@@ -73,6 +73,7 @@ class Conn:
         self.out = bytearray()
         self.eof = self.reset = False
         self.msg = None
+        self.keys = set()   # their masking keys so far
         self.deflate = deflate
         self.inflater = self.deflater = None
         sock.setblocking(False)
@@ -168,7 +169,11 @@ class Conn:
                         raise Fail("their frame is %smasked" % ("" if masked else "not "))
                     payload = bytes(b[pos:pos + n])
                     if masked:
-                        payload = xor(payload, bytes(b[pos - 4:pos]))
+                        key = bytes(b[pos - 4:pos])
+                        if key in self.keys:   # 1 in 2^32 by chance per pair of frames
+                            raise Fail("their masking key %s came twice" % key.hex())
+                        self.keys.add(key)
+                        payload = xor(payload, key)
                     fin, rsv, op = b[0] >> 7, (b[0] >> 4) & 7, b[0] & 15
                     del b[:pos + n]
                     return fin, rsv, op, payload

@@ -26,7 +26,8 @@ and bytes), closes with CODE (default 1000) and prints one line:
 
   ws_py_peer.py client URL [--cafile F] [--protocols a,b] [--header K:V]...
                 [--no-compress] [--count N] [--min N] [--max N] [--kind K]
-                [--seed N] [--close CODE]
+                [--seed N] [--close CODE] [--hold S]
+  --hold S: print "connected", then stay idle S seconds before sending
 """
 import argparse
 import asyncio
@@ -122,6 +123,9 @@ async def client(args):
     except InvalidStatusCode as e:
         log("result rejected status=%d" % e.status_code)
         return
+    if args.hold:   # an idle connection first (the spec may stop this process meanwhile)
+        log("connected")
+        await asyncio.sleep(args.hold)
     rnd = random.Random(args.seed)
     msgs = [make_message(rnd, args.kind, rnd.randint(args.min, args.max)) for _ in range(args.count)]
     sent, got = hashlib.sha256(), hashlib.sha256()
@@ -171,6 +175,7 @@ def main():
     ap.add_argument("--kind", choices=("text", "binary", "mixed"), default="mixed")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--close", type=int, default=1000)
+    ap.add_argument("--hold", type=float, default=0)
     args = ap.parse_args()
     try:
         asyncio.run(serve(args) if args.role == "server" else client(args))

@@ -259,6 +259,34 @@ describe("websocket client", function()
     end)
   end
 
+  it("wss:// by name: the certificate is checked against the URL's host", function()
+    local p = start_peer("py", tls_args())
+    local ws = open_ok("wss://sluice-v4.test:" .. p.port .. "/", { ssl = { ca_file = certs.ca } })
+    roundtrip(ws, "by name")
+    local w = start_peer("py", "--cert " .. q(certs:pem("wrongname")) .. " --key " .. q(certs:key("wrongname")))
+    local _, status, msg, code = open("wss://sluice-v4.test:" .. w.port .. "/", { ssl = { ca_file = certs.ca } })
+    assert.are.equal("failure", status)
+    assert.are.equal("tls-verify", code, msg)
+  end)
+
+  local it6 = h.ipv6_loopback() and it or pending
+  it6("ws://[::1]:port/ reaches a server of ours on the IPv6 loopback", function()
+    local server = assert(net.create_server("::1", 0, { websocket = true }))
+    local ws = assert(net.open_websocket("ws://[::1]:" .. server:get_port() .. "/six"))
+    local peer
+    h.run_frames(function()
+      peer = peer or server:accept()
+      return peer ~= nil and ws:get_status() ~= "waiting"
+    end, WAIT)
+    assert.are.equal("success", ws:get_status())
+    assert.are.equal("/six", (peer:get_request()))
+    assert(ws:send("over six"))
+    local got
+    h.run_frames(function() got = peer:receive() return got ~= nil end, WAIT)
+    assert.are.equal("over six", got)
+    assert.are.equal("::1", (ws:get_peer()))
+  end)
+
   it("keeps a connection the peer pings while the owner does not poll for 2 s", function()
     -- the peer pings every 0.2 s and gives up 1 s after a ping without pong
     local p = start_peer("py", "--ping-interval 0.2 --ping-timeout 1")

@@ -852,6 +852,37 @@ describe("websocket failures", function()
     assert.are.equal(1006, (ws:get_close()))
   end)
 
+  local function rss_kib()
+    for l in io.lines("/proc/self/status") do
+      local v = l:match("^VmRSS:%s*(%d+)")
+      if v then return math.tointeger(tonumber(v)) end
+    end
+  end
+
+  local it_rss = (not slow and io.open("/proc/self/status")) and it or pending
+  it_rss("the receive queue is bounded: 128 MiB sent while the owner does not read, then all of it in order", function()
+    local p = start_peer("py")
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { max_message = h.MiB, compress = false })
+    roundtrip(ws, "warm up")
+    collectgarbage()
+    local before = rss_kib()
+    assert.is_true(send_ok(ws, "__flood 4096 32768"))
+    os.execute("sleep 2")   -- the owner stalls; the peer keeps sending
+    local grown = rss_kib() - before
+    assert(grown < 64 * 1024, ("the process grew by %d KiB while not reading"):format(grown))
+    local k = 0
+    h.wait_for(function()
+      while true do
+        local m, msg = ws:receive()
+        if not m then return msg ~= nil end
+        assert.are.equal(("seq %d "):format(k), m:sub(1, #("seq %d "):format(k)))
+        k = k + 1
+      end
+    end, WAIT, 5)
+    assert.are.equal(4096, k)
+    assert.are.equal(4002, (ws:get_close()))
+  end)
+
   it("messages that arrived before the peer's close are all received, even when read late", function()
     local p = start_peer("py")
     local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")

@@ -71,14 +71,15 @@ local function recv(ws, timeout_ms)
   return table.unpack(r, 1, r.n)
 end
 
+-- ws:send, retried while the send queue is full: its results.
 local function send_ok(ws, data, kind)
-  local ok, msg, code = h.wait_for(function()
+  local done, ok, msg, code = h.wait_for(function()
     local ok, msg, code = ws:send(data, kind)
     if ok == false and code == "limit" then return nil end
     return true, ok, msg, code
   end, WAIT, 5)
-  assert(ok, "send: the queue stayed full")
-  return msg, code
+  assert(done, "send: the queue stayed full")
+  return ok, msg, code
 end
 
 local function roundtrip(ws, data, kind)

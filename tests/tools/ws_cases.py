@@ -478,6 +478,9 @@ def define_cases():
          lambda c: [c.f(BINARY, b"\x07" * MAX)], [("msg", BINARY, b"\x07" * MAX)])
     case("9.4", "frame header announcing 4 GiB, no payload -> 1009",
          lambda c: [c.f(BINARY, b"", length=1 << 32)], close_codes(1009))
+    case("9.6", "binary of exactly max_message in 64 KiB fragments -> echo",
+         lambda c: [c.f(BINARY if i == 0 else CONT, b"\x06" * 65536, fin=i + 65536 >= MAX) for i in range(0, MAX, 65536)],
+         [("msg", BINARY, b"\x06" * MAX)])
     case("9.5", "64 KiB fragments adding up past max_message -> 1009",
          lambda c: [c.f(BINARY if i == 0 else CONT, b"\x05" * 65536, fin=False) for i in range(MAX // 65536 + 1)],
          close_codes(1009))
@@ -531,6 +534,17 @@ def define_cases():
          lambda c: [c.f(TEXT, c.z(b"ok \xff"), rsv=4)], close_codes(1007), deflate={})
     case("13.9", "data that does not inflate -> 1002 or 1007",
          lambda c: [c.f(BINARY, b"\xff\xff\xff\xff\xff\xff", rsv=4)], close_codes(1002, 1007), deflate={})
+    case("13.10", "compressed message inflating to exactly max_message -> echo",
+         lambda c: [c.f(BINARY, c.z(bytes(MAX)), rsv=4)], [("msg", BINARY, bytes(MAX))], deflate={})
+
+    def split_z(c):
+        z = c.z(bytes(MAX // 2) + b"\x01" * (MAX // 2 + 1))
+        k = len(z) // 2
+        return [c.f(BINARY, z[:k], fin=False, rsv=4), c.f(CONT, z[k:])]
+    case("13.11", "compressed fragments inflating past max_message together -> 1009", split_z, close_codes(1009),
+         deflate={})
+    case("13.12", "compressed message whose first fragment is empty",
+         lambda c: [c.f(TEXT, b"", fin=False, rsv=4), c.f(CONT, c.z(w))], [("msg", TEXT, w)], deflate={})
 
 
 # ------------------------------------------------------------------ running a case

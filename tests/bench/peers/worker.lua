@@ -22,11 +22,11 @@ cfg.tls = cfg.tls == 1
 local W = require "common"
 local impl = require("lib_" .. lib)
 local fn = impl[workload]
-if not fn then
+local res = fn and fn(cfg)
+if not res then   -- the library has no way to do this workload
   print("RESULT unsupported=1")
   os.exit(0)
 end
-local res = fn(cfg)
 local keys = {}
 for k in pairs(res) do keys[#keys + 1] = k end
 table.sort(keys)

@@ -98,13 +98,16 @@ local function mbps(r) return r.bytes / r.secs / 1e6 end
 local function us(x) return x * 1e6 end
 
 -- Each workload: its worker name, its arguments (from the servers), its columns (the
--- first is the main figure, charted and compared), and which peers run it.
+-- first is the main figure, charted and compared), which peers run it, and a check of
+-- the work done (all the bytes, all the connections): a run that fails it is an error.
 local WORKLOADS = {
   { name = "bulk_plain", worker = "bulk", title = "plain bulk receive",
     args = function(sv) return { port = sv.source.port } end,
+    check = function(r) return r.bytes == S.bulk, "received " .. r.bytes .. " bytes of " .. S.bulk end,
     cols = { { "MB/s", mbps, "high" }, { "client CPU %", function(r) return 100 * r.cpu / r.secs end } } },
   { name = "bulk_tls", worker = "bulk", title = "TLS bulk receive", tls = true,
     args = function(sv) return { port = sv.tls_source.port } end,
+    check = function(r) return r.bytes == S.tls_bulk, "received " .. r.bytes .. " bytes of " .. S.tls_bulk end,
     cols = { { "MB/s", mbps, "high" }, { "client CPU %", function(r) return 100 * r.cpu / r.secs end } } },
   { name = "pingpong", worker = "pingpong", title = "64-byte ping-pong",
     args = function(sv, p)
@@ -114,11 +117,13 @@ local WORKLOADS = {
       { "p99 µs", function(r) return us(r.rtt_p99) end } } },
   { name = "connrate_plain", worker = "connrate", title = "connections per second (plain)",
     args = function(sv) return { port = sv.close.port, count = S.conns } end,
+    check = function(r) return r.count == S.conns, r.count .. " connections of " .. S.conns end,
     cols = { { "conn/s", function(r) return r.count / r.secs end, "high" },
       { "client CPU %", function(r) return 100 * r.cpu / r.secs end } } },
   { name = "connrate_tls", worker = "connrate", title = "connections per second (TLS, P-256)",
     tls = true,
     args = function(sv) return { port = sv.tls_close.port, count = S.tls_conns } end,
+    check = function(r) return r.count == S.tls_conns, r.count .. " connections of " .. S.tls_conns end,
     cols = { { "conn/s", function(r) return r.count / r.secs end, "high" },
       { "client CPU %", function(r) return 100 * r.cpu / r.secs end } } },
   { name = "idle", worker = "idle", title = "idle connections",
@@ -172,6 +177,10 @@ local function run_worker(w, peer, sv)
   local r = {}
   for k, v in line:gmatch("([%w_]+)=(%S+)") do r[k] = tonumber(v) or v end
   if r.unsupported then return nil, "unsupported" end
+  if w.check then
+    local good, what = w.check(r)
+    if not good then return nil, what end
+  end
   return r
 end
 

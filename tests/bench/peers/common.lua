@@ -43,14 +43,18 @@ function W.summary(list, prefix, into)
   return into
 end
 
--- A recorder of call durations: rec(clock_before) appends clock() - clock_before.
+-- A recorder of call durations: rec(clock_before, kind) appends clock() - clock_before;
+-- worst.kind / worst.secs name the slowest call.
 function W.recorder(clock)
   local list, n = {}, 0
-  local function rec(t0)
+  local worst = { secs = -1, kind = "?" }
+  local function rec(t0, kind)
+    local d = clock() - t0
     n = n + 1
-    list[n] = clock() - t0
+    list[n] = d
+    if d > worst.secs then worst.secs, worst.kind = d, kind or "?" end
   end
-  return rec, list
+  return rec, list, worst
 end
 
 -- The frame loop of the frame-budget scenario: calls step(frame) once per 1/60 s for
@@ -73,8 +77,9 @@ function W.frame_loop(clock, frames, step)
 end
 
 -- Fills `res` with the frame-budget figures.
-function W.frame_figures(res, calls, frames)
+function W.frame_figures(res, calls, frames, worst)
   W.summary(calls, "call", res)
+  if worst then res.worst_call = (worst.kind:gsub("%s", "_")) end
   local over = 0
   for i = 1, #frames do if frames[i] > W.FRAME then over = over + 1 end end
   W.summary(frames, "frame", res)

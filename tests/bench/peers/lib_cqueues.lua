@@ -107,7 +107,7 @@ end
 -- the timed call.
 function M.frame(cfg)
   local resolver = require "cqueues.dns.resolver"
-  local rec, calls = W.recorder(clock)
+  local rec, calls, worst = W.recorder(clock)
   local hs_done, bytes, dns_done = 0, 0, 0
   local cq = cqueues.new()
   local ctx = tls_context(cfg)
@@ -142,12 +142,11 @@ function M.frame(cfg)
           r:close()
         end)
       end
-      rec(t0)
+      rec(t0, "start coroutines")
     end
-    t0 = clock(); cq:step(0); rec(t0)
+    t0 = clock(); cq:step(0); rec(t0, "step(0)")
   end)
-  return W.frame_figures({ handshakes = hs_done, bytes = bytes, dns_answered = dns_done }, calls,
-    frames)
+  return W.frame_figures({ handshakes = hs_done, bytes = bytes, dns_answered = dns_done }, calls, frames, worst)
 end
 
 return M

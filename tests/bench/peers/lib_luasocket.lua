@@ -108,7 +108,7 @@ end
 -- block the frame (the common way), reads do not; "spin": nothing blocks.
 function M.frame(cfg)
   local ssl = require "ssl"
-  local rec, calls = W.recorder(clock)
+  local rec, calls, worst = W.recorder(clock)
   local spin = cfg.style == "spin"
   local hs, streams = {}, {}
   local hs_done, bytes = 0, 0
@@ -122,14 +122,14 @@ function M.frame(cfg)
         local c = assert(socket.tcp())
         if spin then c:settimeout(0) end
         c:connect("127.0.0.1", cfg.hs_port)   -- "timeout" while in progress
-        rec(t0)
+        rec(t0, "connect")
         hs[i] = { tcp = c }
       end
       for i = 1, cfg.streams do
         t0 = clock()
         local c = assert(socket.connect("127.0.0.1", cfg.bulk_port))
         c:settimeout(0)
-        rec(t0)
+        rec(t0, "connect (stream)")
         streams[i] = c
       end
     end
@@ -141,10 +141,10 @@ function M.frame(cfg)
         if spin then h.ssl:settimeout(0) end
       end
       local ok, err = h.ssl:dohandshake()
-      rec(t0)
+      rec(t0, "dohandshake")
       if ok or (err ~= "wantread" and err ~= "wantwrite" and err ~= "timeout") then
         if ok then hs_done = hs_done + 1 end
-        t0 = clock(); h.ssl:close(); rec(t0)
+        t0 = clock(); h.ssl:close(); rec(t0, "close TLS")
         hs[i] = nil
       end
     end
@@ -152,11 +152,11 @@ function M.frame(cfg)
       repeat
         t0 = clock()
         local data, err, partial = c:receive(CHUNK)
-        rec(t0)
+        rec(t0, "receive")
         data = data or partial
         bytes = bytes + #data
         if err == "closed" then
-          t0 = clock(); c:close(); rec(t0)
+          t0 = clock(); c:close(); rec(t0, "close")
           streams[i] = nil
         end
       until err ~= nil
@@ -164,8 +164,7 @@ function M.frame(cfg)
   end)
   for _, h in pairs(hs) do (h.ssl or h.tcp):close() end
   for _, c in pairs(streams) do c:close() end
-  return W.frame_figures({ handshakes = hs_done, bytes = bytes, dns_answered = "n/a" }, calls,
-    frames)
+  return W.frame_figures({ handshakes = hs_done, bytes = bytes, dns_answered = "n/a" }, calls, frames, worst)
 end
 
 return M

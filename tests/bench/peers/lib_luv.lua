@@ -118,7 +118,7 @@ end
 -- The frame-budget scenario without handshakes and lookups: the bulk streams, the
 -- loop run once per frame (uv.run("nowait"), the call that is timed).
 function M.frame(cfg)
-  local rec, calls = W.recorder(clock)
+  local rec, calls, worst = W.recorder(clock)
   local bytes = 0
   local frames = W.frame_loop(clock, cfg.frames, function(f)
     local t0
@@ -131,15 +131,14 @@ function M.frame(cfg)
             if data then bytes = bytes + #data else t:close() end
           end)
         end)
-        rec(t0)
+        rec(t0, "connect")
       end
     end
-    t0 = clock(); uv.run("nowait"); rec(t0)
+    t0 = clock(); uv.run("nowait"); rec(t0, "run(nowait)")
   end)
   uv.walk(function(h) if not h:is_closing() then h:close() end end)
   uv.run()
-  return W.frame_figures({ handshakes = "n/a", bytes = bytes, dns_answered = "n/a" }, calls,
-    frames)
+  return W.frame_figures({ handshakes = "n/a", bytes = bytes, dns_answered = "n/a" }, calls, frames, worst)
 end
 
 return M

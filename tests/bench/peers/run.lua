@@ -6,13 +6,14 @@
 --
 --   lua5.4 tests/bench/peers/run.lua [--quick] [--only LIB,...] [--tap] [--out DIR]
 -- --only: libraries to run (c, luasocket, luv, cqueues, sluice); --tap: also print TAP
--- lines (one per run: "ok" when the run gave figures, whatever they are).
+-- lines (one per run: "ok" when the run gave figures, whatever they are); --rounds N:
+-- runs of each peer and workload, the best main figure kept (default 2, --quick 1).
 -- Environment: BENCH_BIN (bench_server, bench_client), BENCH_PKI (tests/tools/mkcerts.sh
 -- output), SLUICE_BUILD (its peer), LUA_CPATH (net.so), SLUICE_LUA (the interpreter).
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
 package.path = here .. "?.lua;" .. package.path
 
-local opts = { out = "build/bench", only = nil, quick = false, tap = false }
+local opts = { out = "build/bench", only = nil, quick = false, tap = false, rounds = nil }
 do
   local i = 1
   while i <= #arg do
@@ -21,6 +22,7 @@ do
     elseif a == "--tap" then opts.tap = true
     elseif a == "--only" then i = i + 1; opts.only = arg[i]
     elseif a == "--out" then i = i + 1; opts.out = arg[i]
+    elseif a == "--rounds" then i = i + 1; opts.rounds = math.tointeger(tonumber(arg[i]))
     else error("run.lua: unknown argument " .. a) end
     i = i + 1
   end
@@ -109,7 +111,7 @@ local WORKLOADS = {
     args = function(sv) return { port = sv.tls_source.port } end,
     check = function(r) return r.bytes == S.tls_bulk, "received " .. r.bytes .. " bytes of " .. S.tls_bulk end,
     cols = { { "MB/s", mbps, "high" }, { "client CPU %", function(r) return 100 * r.cpu / r.secs end } } },
-  { name = "pingpong", worker = "pingpong", title = "64-byte ping-pong",
+  { name = "pingpong", worker = "pingpong", title = "64-byte ping-pong", log = true,
     args = function(sv, p)
       return { port = sv.echo.port, count = p.style == "frame" and S.frame_pings or S.pings }
     end,
@@ -126,13 +128,13 @@ local WORKLOADS = {
     check = function(r) return r.count == S.tls_conns, r.count .. " connections of " .. S.tls_conns end,
     cols = { { "conn/s", function(r) return r.count / r.secs end, "high" },
       { "client CPU %", function(r) return 100 * r.cpu / r.secs end } } },
-  { name = "idle", worker = "idle", title = "idle connections",
+  { name = "idle", worker = "idle", title = "idle connections", log = true,
     args = function(sv) return { port = sv.echo.port, idle = S.idle, active = S.active,
       frames = S.idle_frames } end,
     cols = { { "KiB per conn (RSS)", function(r) return r.rss_per_conn / 1024 end, "low" },
       { "frame median µs", function(r) return us(r.frame_median) end },
       { "frame p99 µs", function(r) return us(r.frame_p99) end } } },
-  { name = "frame_budget", worker = "frame", title = "frame budget (60 fps)",
+  { name = "frame_budget", worker = "frame", title = "frame budget (60 fps)", log = true,
     skip = { c = true, sluice_spin = true, sluice_wait = true },
     -- a peer that could not run the handshakes (luv: no TLS) is not compared
     partial = function(r) return r.handshakes == "n/a" end,
@@ -146,7 +148,8 @@ local WORKLOADS = {
       { "frames > 16.7 ms", function(r) return r.frames_over end },
       { "handshakes", function(r) return r.handshakes end },
       { "DNS answered", function(r) return r.dns_answered end },
-      { "worst call is", function(r) return r.worst_call end } } },
+      { "worst call is", function(r) return r.worst_call end },
+      { "noise worst µs", function(r) return us(r.noise_max) end } } },
 }
 
 -- Runs one worker; returns the figures table, or nil and what went wrong.
@@ -306,18 +309,39 @@ set ylabel %q
 set style fill solid 0.8
 set boxwidth 0.7
 set xtics rotate by -30 left
-set yrange [0:*]
+set bmargin 9
+set rmargin 8
+%s
 set grid ytics
 unset key
-plot %q using 0:2:xtic(1) with boxes lc rgb "#3070b0", '' using 0:2:(sprintf("%%.3g",$2)) with labels offset 0,0.7
+plot %q using 0:2:xtic(1) with boxes lc rgb "#3070b0", '' using 0:2:(sprintf("%%.4g",$2)) with labels offset 0,0.7
 ]], png, w.title .. (opts.quick and " (--quick)" or ""), w.cols[1][1]
-    .. (w.cols[1][3] == "high" and " (higher is better)" or " (lower is better)"), dat)
+    .. (w.cols[1][3] == "high" and " (higher is better)" or " (lower is better)"),
+    w.log and "set logscale y\nset yrange [*:*]" or "set yrange [0:*]", dat)
   local gpf = dir .. "/" .. w.name .. ".gp"
   f = assert(io.open(gpf, "w"))
   f:write(gp)
   f:close()
   if os.execute("gnuplot " .. sh_quote(gpf) .. " 2>/dev/null") then return png end
   return nil
+end
+
+-- The figures of one run (columns in order; "?" where one cannot be computed).
+local function figures(w, r)
+  local figs = {}
+  for i, c in ipairs(w.cols) do
+    local okc, v = pcall(c[2], r)
+    figs[i] = okc and v or "?"
+  end
+  return figs
+end
+
+-- Is main figure a better than b?
+local function better(w, a, b)
+  if type(a) ~= "number" then return false end
+  if type(b) ~= "number" then return true end
+  if w.cols[1][3] == "low" then return a < b end
+  return a > b
 end
 
 -- Main ------------------------------------------------------------------------------
@@ -343,8 +367,9 @@ local function nofile_limit()
   return math.tointeger(tonumber(s:match("Max open files%s+(%d+)") or "1024"))
 end
 
-local results = { machine = machine(), quick = opts.quick, sizes = S, workloads = {},
-  notes = {} }
+opts.rounds = opts.rounds or (opts.quick and 1 or 2)
+local results = { machine = machine(), quick = opts.quick, sizes = S, rounds = opts.rounds,
+  workloads = {}, notes = {} }
 local fit = nofile_limit() - 2 * S.active - 200
 if fit < S.idle then
   local note = string.format("the open-file limit is %d: %d idle connections instead of %d",
@@ -373,22 +398,21 @@ local ok, err = pcall(function()
   print(string.format("side-by-side benchmarks%s on %s (%d cores), load %s",
     opts.quick and " (--quick)" or "", results.machine.cpu, results.machine.cores or 0,
     results.machine.loadavg_at_start or "?"))
-  print(string.format("sizes: bulk %d MiB, TLS bulk %d MiB, %d ping-pongs, %d/%d connections, %d idle, frame budget %d frames",
-    S.bulk >> 20, S.tls_bulk >> 20, S.pings, S.conns, S.tls_conns, S.idle, S.frames))
+  print(string.format("sizes: bulk %d MiB, TLS bulk %d MiB, %d ping-pongs, %d/%d connections, %d idle, frame budget %d frames; best of %d round(s)",
+    S.bulk >> 20, S.tls_bulk >> 20, S.pings, S.conns, S.tls_conns, S.idle, S.frames, opts.rounds))
   local n = 0
   for _, w in ipairs(WORKLOADS) do
     local rows = {}
     for _, p in ipairs(PEERS) do
       if wanted(p) and not (w.skip and w.skip[p.id]) then
-        local r, why = run_worker(w, p, sv)
-        local row = { raw = r, err = why }
-        if r then
-          row.figs = {}
-          for i, c in ipairs(w.cols) do
-            local okc, v = pcall(c[2], r)
-            row.figs[i] = okc and v or "?"
-          end
+        local row, r, why
+        for _ = 1, opts.rounds do
+          r, why = run_worker(w, p, sv)
+          if not r then break end
+          local this = { raw = r, figs = figures(w, r) }
+          if not row or better(w, this.figs[1], row.figs[1]) then row = this end
         end
+        row = r and row or { err = why }
         rows[p.id] = row
         if opts.tap and why ~= "unsupported" then
           n = n + 1

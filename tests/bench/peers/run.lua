@@ -115,6 +115,7 @@ local WORKLOADS = {
     args = function(sv, p)
       return { port = sv.echo.port, count = p.style == "frame" and S.frame_pings or S.pings }
     end,
+    check = function(r) return r.rtt_n > 0, "no round trip" end,
     cols = { { "mean µs", function(r) return us(r.rtt_mean) end, "low" },
       { "p99 µs", function(r) return us(r.rtt_p99) end } } },
   { name = "connrate_plain", worker = "connrate", title = "connections per second (plain)",
@@ -131,6 +132,7 @@ local WORKLOADS = {
   { name = "idle", worker = "idle", title = "idle connections", log = true,
     args = function(sv) return { port = sv.echo.port, idle = S.idle, active = S.active,
       frames = S.idle_frames } end,
+    check = function(r) return r.idle == S.idle, r.idle .. " idle connections of " .. S.idle end,
     cols = { { "KiB per conn (RSS)", function(r) return r.rss_per_conn / 1024 end, "low" },
       { "frame median µs", function(r) return us(r.frame_median) end },
       { "frame p99 µs", function(r) return us(r.frame_p99) end } } },
@@ -314,7 +316,7 @@ set rmargin 8
 %s
 set grid ytics
 unset key
-plot %q using 0:2:xtic(1) with boxes lc rgb "#3070b0", '' using 0:2:(sprintf("%%.4g",$2)) with labels offset 0,0.7
+plot %q using 0:2:xtic(1) with boxes lc rgb "#3070b0", '' using 0:2:($2 >= 100 ? sprintf("%%.0f", $2) : sprintf("%%.3g", $2)) with labels offset 0,0.7
 ]], png, w.title .. (opts.quick and " (--quick)" or ""), w.cols[1][1]
     .. (w.cols[1][3] == "high" and " (higher is better)" or " (lower is better)"),
     w.log and "set logscale y\nset yrange [*:*]" or "set yrange [0:*]", dat)

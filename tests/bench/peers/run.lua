@@ -384,6 +384,7 @@ end
 os.execute("mkdir -p " .. sh_quote(opts.out))
 local K = PKI
 local sv
+local failures = 0   -- runs that gave no figures (an error, not a figure)
 local ok, err = pcall(function()
   sv = {
     source = start("source", sh_quote(PEER) .. " source " .. S.bulk),
@@ -416,6 +417,7 @@ local ok, err = pcall(function()
         end
         row = r and row or { err = why }
         rows[p.id] = row
+        if not r and why ~= "unsupported" then failures = failures + 1 end
         if opts.tap and why ~= "unsupported" then
           n = n + 1
           print(string.format("%s %d - %s %s%s", r and "ok" or "not ok", n, w.name, p.id,
@@ -436,3 +438,7 @@ local f = assert(io.open(path, "w"))
 f:write(json(results), "\n")
 f:close()
 print("\nwrote " .. path .. " and the charts in " .. opts.out)
+if failures > 0 then
+  print(failures .. " run(s) failed: see ERROR above")
+  os.exit(1)
+end

@@ -7,7 +7,7 @@
  *   connrate COUNT          connect (and handshake), then close; COUNT times in a row
  *   idle N ACTIVE FRAMES    N idle connections; then FRAMES frames that each write
  *                           64 bytes to every one of ACTIVE connections, then read every
- *                           echo back
+ *                           echo back; then one byte each way on every idle one
  * Prints one line of key=value figures (times in seconds, memory in bytes).
  */
 #include <netinet/in.h>
@@ -183,9 +183,14 @@ static int idle(int n, int active, int frames)
         cost[f] = now() - t0;
         usleep(1000);
     }
+    /* then one byte each way on every idle connection */
+    for (int i = 0; i < n; i++)
+        if (send(fds[i], "x", 1, 0) != 1 || recv(fds[i], buf, 1, MSG_WAITALL) != 1) die("echo");
+    long rss2 = rss_bytes();
     qsort(cost, (size_t)frames, sizeof *cost, cmp_double);
-    printf("idle=%d rss_per_conn=%.1f frame_median=%.9f frame_p99=%.9f\n", n,
-           (double)(rss1 - rss0) / n, cost[frames / 2], cost[(size_t)((frames - 1) * 0.99)]);
+    printf("idle=%d rss_per_conn=%.1f rss_used_per_conn=%.1f frame_median=%.9f frame_p99=%.9f\n",
+           n, (double)(rss1 - rss0) / n, (double)(rss2 - rss0) / n, cost[frames / 2],
+           cost[(size_t)((frames - 1) * 0.99)]);
     return 0;
 }
 

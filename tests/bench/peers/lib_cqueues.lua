@@ -96,6 +96,12 @@ function M.idle(cfg)
     end
     table.sort(cost)
     res.frame_median, res.frame_p99 = W.pct(cost, 0.5), W.pct(cost, 0.99)
+    for _, s in ipairs(idle) do   -- one byte each way on every idle connection
+      assert(s:write("x"))
+      assert(s:read(1))
+    end
+    collectgarbage()
+    res.rss_used_per_conn = (W.rss() - rss0) / #idle
     for _, s in ipairs(idle) do s:close() end
     for _, s in ipairs(active) do s:close() end
   end)

@@ -98,6 +98,13 @@ function M.idle(cfg)
   end
   table.sort(cost)
   res.frame_median, res.frame_p99 = W.pct(cost, 0.5), W.pct(cost, 0.99)
+  for _, c in ipairs(idle) do   -- one byte each way on every idle connection
+    c:settimeout(nil)
+    assert(c:send("x") == 1)
+    assert(c:receive(1))
+  end
+  collectgarbage()
+  res.rss_used_per_conn = (W.rss() - rss0) / #idle
   for _, c in ipairs(idle) do c:close() end
   for _, c in ipairs(active) do c:close() end
   return res

@@ -83,7 +83,7 @@ end
 
 function M.idle(cfg)
   if cfg.tls then return nil end
-  local active, idle, got = {}, {}, {}
+  local active, idle, got, idle_got = {}, {}, {}, 0
   open_many(cfg.port, cfg.active, active, function(i, err, data)
     assert(not err and data, err or "closed")
     got[i] = got[i] + #data
@@ -91,7 +91,12 @@ function M.idle(cfg)
   for _, t in ipairs(active) do t:nodelay(true) end
   collectgarbage()
   local rss0 = W.rss()
-  for done = 0, cfg.idle - 1, 1000 do open_many(cfg.port, math.min(1000, cfg.idle - done), idle) end
+  for done = 0, cfg.idle - 1, 1000 do
+    open_many(cfg.port, math.min(1000, cfg.idle - done), idle, function(_, err, data)
+      assert(not err and data, err or "closed")
+      idle_got = idle_got + #data
+    end)
+  end
   collectgarbage()
   local res = { idle = #idle, rss_per_conn = (W.rss() - rss0) / #idle }
   local cost = {}
@@ -109,6 +114,10 @@ function M.idle(cfg)
   end
   table.sort(cost)
   res.frame_median, res.frame_p99 = W.pct(cost, 0.5), W.pct(cost, 0.99)
+  for _, t in ipairs(idle) do t:write("x") end   -- one byte each way on every idle one
+  while idle_got < #idle do uv.run("once") end
+  collectgarbage()
+  res.rss_used_per_conn = (W.rss() - rss0) / #idle
   for _, t in ipairs(idle) do t:close() end
   for _, t in ipairs(active) do t:close() end
   uv.run()

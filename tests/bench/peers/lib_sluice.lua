@@ -156,6 +156,20 @@ function M.idle(cfg)
   end
   table.sort(cost)
   res.frame_median, res.frame_p99 = W.pct(cost, 0.5), W.pct(cost, 0.99)
+  for _, c in ipairs(idle) do assert(c:write("x") == 1) end   -- one byte each way on each
+  local left = #idle
+  while left > 0 do
+    for _, c in ipairs(idle) do
+      if c:available() > 0 then
+        assert(#assert(c:read(1)) == 1)
+        left = left - 1
+      end
+    end
+    if left > 0 then net.wait(10) end
+  end
+  collectgarbage()
+  res.rss_used_per_conn = (W.rss() - rss0) / #idle
+  res.heap_used_per_conn = (net.get_stats().heap_bytes - heap0) / #idle
   for _, c in ipairs(idle) do c:close() end
   for _, c in ipairs(active) do c:close() end
   return res

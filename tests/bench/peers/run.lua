@@ -134,6 +134,7 @@ local WORKLOADS = {
       frames = S.idle_frames } end,
     check = function(r) return r.idle == S.idle, r.idle .. " idle connections of " .. S.idle end,
     cols = { { "KiB per conn (RSS)", function(r) return r.rss_per_conn / 1024 end, "low" },
+      { "after 1 B each way", function(r) return r.rss_used_per_conn / 1024 end },
       { "frame median µs", function(r) return us(r.frame_median) end },
       { "frame p99 µs", function(r) return us(r.frame_p99) end } } },
   { name = "frame_budget", worker = "frame", title = "frame budget (60 fps)", log = true,

@@ -636,7 +636,9 @@ describe("websocket cases, our client against ws_cases.py", function()
         verdict_ok, why = verdict(peer:stdout(), c.id)
         return verdict_ok ~= nil and ws:get_status() == "failure", progressed
       end, WAIT * 2, function() return "status " .. table.concat({ tostring(ws:get_status()) }, " ") end)
-      assert(verdict_ok, why)
+      local st = table.pack(ws:get_status())
+      assert(verdict_ok, string.format("%s (our side: %s, %s, %s; get_close %s)", why, tostring(st[1]),
+        tostring(st[2]), tostring(st[3]), tostring((ws:get_close()))))
       check_end(ws, c)
     end)
   end

@@ -815,7 +815,8 @@ describe("websocket failures", function()
   end
 
   for _, t in ipairs({ { "hs-odd-case", "header names and values in odd letter case, Connection as a list" },
-    { "hs-same-write", "the first frame in the same write as the 101" } }) do
+    { "hs-same-write", "the first frame in the same write as the 101" },
+    { "hs-same-write-deflate", "the first frame, compressed, in the same write as the 101" } }) do
     it("the client takes a handshake answer with " .. t[2], function()
       local ws = open_ok("ws://127.0.0.1:" .. cases.port .. "/" .. t[1])
       local got = recv(ws)

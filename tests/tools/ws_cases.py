@@ -702,20 +702,27 @@ BAD_HANDSHAKES = {
 
 
 # Opening-handshake answers a client must take (then one message is echoed): odd
-# letter case and token lists, and a first frame in the same write as the answer.
+# letter case and token lists, and a first frame (compressed or not) in the same
+# write as the answer.
 GOOD_HANDSHAKES = {
     "hs-odd-case": ("HTTP/1.1 101 Web Socket Protocol Handshake\r\nupgrade: WebSocket\r\n"
                     "connection: keep-alive, upgrade\r\nsec-websocket-accept: {accept}\r\nX-Extra: 1\r\n", False),
     "hs-same-write": ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                       "Sec-WebSocket-Accept: {accept}\r\n", True),
+    "hs-same-write-deflate": ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
+                              True),
 }
 
 
 def good_handshake(sock, name, headers, rest, timeout):
     answer, same_write = GOOD_HANDSHAKES[name]
     head = (answer.format(accept=accept_key(headers.get("sec-websocket-key", ""))) + "\r\n").encode()
-    conn = Conn(sock, "server", rest)
-    first = conn.f(TEXT, b"early frame")
+    deflate = None
+    if "permessage-deflate" in answer:
+        deflate = agreed(parse_pmd(headers.get("sec-websocket-extensions")) or {}, {})
+    conn = Conn(sock, "server", rest, deflate)
+    first = conn.f(TEXT, conn.z(b"early frame"), rsv=4) if deflate else conn.f(TEXT, b"early frame")
     sock.setblocking(True)
     sock.sendall(head + first if same_write else head)
     sock.setblocking(False)

@@ -891,6 +891,22 @@ describe("websocket failures", function()
     assert.are.equal(4002, (ws:get_close()))
   end)
 
+  it("websockets dropped without close (collected at any moment) leave the others alone", function()
+    local p = start_peer("py")
+    local dropped = {}
+    for i = 1, slow and 40 or 150 do
+      local ws = assert(net.open_websocket("ws://127.0.0.1:" .. p.port .. "/" .. i))
+      if math.random(3) == 1 then dropped = {} collectgarbage() end   -- some still opening
+      local status, msg, code = h.wait_status(ws, WAIT)
+      assert.are.equal("success", status, ("websocket %d: %s (%s)"):format(i, tostring(msg), tostring(code)))
+      assert.is_true(send_ok(ws, "m" .. i))
+      if math.random(2) == 1 then collectgarbage() end
+      local got, err, ecode = recv(ws)
+      assert.are.equal("m" .. i, got, ("websocket %d: %s (%s)"):format(i, tostring(err), tostring(ecode)))
+      dropped[#dropped + 1] = ws
+    end
+  end)
+
   it("messages that arrived before the peer's close are all received, even when read late", function()
     local p = start_peer("py")
     local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")

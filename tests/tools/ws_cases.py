@@ -777,7 +777,8 @@ def serve_one(sock, timeout):
         conn.wait_eof(time.monotonic() + 3600)
         out("hang ended")
         return
-    one(conn, *found[0][:1], found[0][2], found[0][3], found[0][4], found[0][5], timeout)
+    cid, _, desc, frames, expect, opts = found[0]
+    one(conn, cid, desc, frames, expect, opts, timeout)
 
 
 def connect_one(url, c, timeout):

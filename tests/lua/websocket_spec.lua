@@ -677,8 +677,13 @@ describe("websocket cases, ws_cases.py against our server", function()
     it(c.id .. " " .. SECTIONS[c.section] .. ": " .. c.desc, function()
       local ok, why = verdict(run_all(), c.id)
       assert(ok ~= nil, "no verdict for " .. c.id)
-      assert(ok, why)
       local ws = by_target["/" .. c.id]
+      if not ok and ws then
+        local st = table.pack(ws:get_status())
+        why = string.format("%s (our side: %s, %s, %s; get_close %s)", why, tostring(st[1]), tostring(st[2]),
+          tostring(st[3]), tostring((ws:get_close())))
+      end
+      assert(ok, why)
       assert(ws, "no websocket was accepted for /" .. c.id)
       assert(h.wait_for(function() return ws:get_status() == "failure" end, WAIT), "still open after " .. c.id)
       check_end(ws, c)

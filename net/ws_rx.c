@@ -46,8 +46,11 @@ static bool deliver(net_ws *w) {
   }
   uint32_t n = (uint32_t)w->msg_len;
   uint8_t h[WS_REC_HDR] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, w->msg_type};
-  if (ring_write(&w->rx, h, sizeof h) != sizeof h || ring_write(&w->rx, w->msg, w->msg_len) != w->msg_len)
-    return net__ws_fail(w, NET_E_LIMIT, "out of memory for the receive queue"), false;
+  if (!ring_write_record(&w->rx, h, sizeof h, w->msg, w->msg_len)) {
+    if (w->rx.oom) return net__ws_fail(w, NET_E_LIMIT, "out of memory for the receive queue"), false;
+    net__engine_kick(&w->obj);   /* the owner was trimming the emptied queue: again next turn */
+    return false;
+  }
   net__io_publish(&w->obj);
   w->msg_ready = false;
   w->msg_len = 0;

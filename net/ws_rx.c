@@ -99,7 +99,9 @@ static bool inflate_piece(net_ws *w, const uint8_t *p, size_t n) {
 
 static bool data_payload(net_ws *w, const uint8_t *p, size_t n) {
   if (w->msg_inflate) return inflate_piece(w, p, n);
-  if (!msg_room(w, w->msg_len + n, w->p.msg_len)) return false;   /* never past what was declared */
+  /* doubling (not growing frame by frame, which copied a fragmented message
+   * over and over); never past max_message, nor twice what arrived */
+  if (!msg_room(w, w->msg_len + n, w->conf.max_message)) return false;
   if (!text_ok(w, p, n)) return false;
   memcpy(w->msg + w->msg_len, p, n);
   w->msg_len += n;

@@ -3,7 +3,8 @@
 #
 #   ./run.sh test [--mode M] [--only PAT]   build everything, run the whole
 #                                          suite; last line "N passed, N failed"
-#   ./run.sh demo [URL | host port]        run data/examples/demo.lua
+#   ./run.sh demo [URL | host port | chat] run data/examples/demo.lua (chat:
+#                                          data/examples/ws_chat.lua)
 #   ./run.sh bench                         run tests/bench/*.lua (release build)
 #   ./run.sh build [config...]             build (release debug asan tsan poll)
 #   ./run.sh install-plugin [USERDIR...]   install the editor plugin (Lite XL,
@@ -17,7 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 
 usage() {
-	sed -n '2,12p' "$ROOT/run.sh" | sed 's/^# \{0,1\}//'
+	sed -n '2,13p' "$ROOT/run.sh" | sed 's/^# \{0,1\}//'
 }
 
 # Environment for running Lua against build/$1 (also used by the tests).
@@ -41,6 +42,9 @@ demo)
 	bash scripts/deps.sh
 	bash scripts/build.sh release
 	lua_env release
+	if [ "${1:-}" = chat ]; then
+		exec lua5.4 data/examples/ws_chat.lua
+	fi
 	exec lua5.4 data/examples/demo.lua "$@"
 	;;
 bench)

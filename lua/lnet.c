@@ -91,6 +91,8 @@ static int l_get_stats(lua_State *L) {
   lua_setfield(L, -2, "chunks");
   lua_pushinteger(L, (lua_Integer)s.http);
   lua_setfield(L, -2, "http");
+  lua_pushinteger(L, (lua_Integer)s.websockets);
+  lua_setfield(L, -2, "websockets");
   return 1;
 }
 
@@ -164,6 +166,7 @@ NET_API int luaopen_net(lua_State *L) {
       {"create_server", lnet_create_server},
       {"create_resolver", lnet_create_resolver},
       {"http_request", lnet_http_request},
+      {"open_websocket", lnet_open_websocket},
       {"get_local_addresses", l_get_local_addresses},
       {"clock", l_clock},
       {"wait", l_wait},
@@ -192,6 +195,7 @@ NET_API int luaopen_net(lua_State *L) {
   lnet_open_json(L);
   lnet_open_resolver(L);
   lnet_open_http(L);
+  lnet_open_ws(L);
   luaL_newlibtable(L, funcs);
   uint64_t *seen = lua_newuserdatauv(L, sizeof *seen, 0);
   *seen = 0;

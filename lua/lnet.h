@@ -19,6 +19,7 @@
 #define LNET_DGRAM "net.datagram"
 #define LNET_RESOLVER "net.resolver"
 #define LNET_HTTP "net.http"
+#define LNET_WS "net.websocket"
 
 /* Pushes "waiting" / "success" / "failure", message, code; returns the count. */
 int lnet_push_result(lua_State *L, net_result r);
@@ -52,7 +53,13 @@ typedef struct lnet_conn_args {
 typedef struct lnet_server_args {
   net_server_opts o;
   lnet_tls_args tls;
+  net_ws_server_opts ws;   /* o.websocket points here when asked for */
 } lnet_server_args;
+
+typedef struct lnet_ws_args {
+  net_ws_opts o;
+  lnet_tls_args tls;
+} lnet_ws_args;
 
 typedef struct lnet_http_args {
   net_http_opts o;
@@ -63,6 +70,9 @@ typedef struct lnet_http_args {
 void lnet_check_tls_table(lua_State *L, int arg, lnet_tls_args *a, bool server);
 void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a);   /* open_tcp's 3rd */
 void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a);
+/* net.open_websocket's options (arg may be absent); leaves values on the
+ * stack that must stay until the call, as the two below do. */
+void lnet_check_ws_opts(lua_State *L, int arg, lnet_ws_args *a);
 /* net.http_request's table; leaves values on the stack that must stay until the call. */
 void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a);
 
@@ -94,5 +104,11 @@ net_resolver *lnet_resolver_of(lua_State *L, int i);      /* NULL when closed */
 void lnet_json_funcs(lua_State *L);
 void lnet_open_http(lua_State *L);
 int lnet_http_request(lua_State *L);
+/* lws.c */
+void lnet_open_ws(lua_State *L);
+int lnet_open_websocket(lua_State *L);
+/* An empty net.websocket pushed before the websocket exists (accept), as
+ * lnet_new_tcp; returns its slot to fill. */
+net_ws **lnet_new_ws(lua_State *L);
 
 #endif

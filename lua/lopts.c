@@ -10,8 +10,8 @@ static const char *const tls_keys[] = {"verify", "server_name", "ca_file", "ca_p
                                        "key_file", "key_password", "alpn", "min_version", "pkcs12", NULL};
 static const char *const conn_keys[] = {"ssl", "connect_timeout", "idle_timeout", "nodelay",
                                         "keepalive", "buffer_size", "family", "linger", "resolver", "proxy", NULL};
-static const char *const server_keys[] = {"ssl", "backlog", "reuseaddr", "unix", "idle_timeout",
-                                          "nodelay", "keepalive", "buffer_size", "linger", NULL};
+static const char *const server_keys[] = {"ssl", "backlog", "reuseaddr", "unix", "idle_timeout", "nodelay",
+                                          "keepalive", "buffer_size", "linger", "websocket", NULL};
 
 static bool in(const char *const *keys, const char *k) {
   for (; *keys; keys++)
@@ -222,6 +222,82 @@ void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
   lua_pop(L, 1);   /* the options table keeps the ssl table alive */
 }
 
+/* ---- websockets ------------------------------------------------------------------ */
+
+static const char *const ws_keys[] = {"headers", "protocols", "ssl", "proxy", "connect_timeout", "max_message",
+                                      "compress", "ping_interval", "ping_timeout", "close_timeout", NULL};
+static const char *const ws_server_keys[] = {"protocols", "path", "compress", "max_message", "ping_interval",
+                                             "ping_timeout", "close_timeout", "handshake_timeout", NULL};
+
+/* t[field], a string or a list of them, as a NULL-terminated array held by a
+ * userdata left on the stack (with the strings, which t keeps); NULL when absent. */
+static const char *const *string_list(lua_State *L, int arg, int argn, const char *field) {
+  int t = lua_getfield(L, arg, field);
+  if (t == LUA_TNIL) return lua_pop(L, 1), NULL;
+  if (t != LUA_TSTRING && t != LUA_TTABLE)
+    luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must be a string or a list of strings", field));
+  int list = lua_gettop(L);
+  lua_Integer n = t == LUA_TSTRING ? 1 : luaL_len(L, list);
+  if (n < 1 || n > 64) luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must list 1..64 strings", field));
+  const char **v = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *v, 0);
+  for (lua_Integer i = 0; i < n; i++) {
+    if (t == LUA_TTABLE && lua_rawgeti(L, list, i + 1) != LUA_TSTRING)
+      luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must be a list of strings", field));
+    v[i] = lua_tostring(L, t == LUA_TTABLE ? -1 : list);
+    if (t == LUA_TTABLE) lua_pop(L, 1);   /* the list keeps it */
+  }
+  v[n] = NULL;
+  return v;
+}
+
+static void ws_common(lua_State *L, int arg, int argn, uint64_t *max_message, int *no_compress, int *ping,
+                      int *ping_timeout, int *close_timeout) {
+  *max_message = (uint64_t)opt_int(L, arg, argn, "max_message", 1, (lua_Integer)NET_WS_MAX_MESSAGE, 0);
+  *no_compress = opt_bool(L, arg, argn, "compress") == 0;
+  *ping = (int)opt_int(L, arg, argn, "ping_interval", 0, 0x7fffffff, 0);
+  *ping_timeout = (int)opt_int(L, arg, argn, "ping_timeout", 1, 0x7fffffff, 0);
+  *close_timeout = (int)opt_int(L, arg, argn, "close_timeout", 1, 0x7fffffff, 0);
+}
+
+/* create_server's `websocket`: true, or a table of upgrade rules. */
+static void ws_server_opts(lua_State *L, int arg, int argn, lnet_server_args *a) {
+  int t = lua_getfield(L, arg, "websocket");
+  if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1))) return (void)lua_pop(L, 1);
+  if (t != LUA_TBOOLEAN && t != LUA_TTABLE) luaL_argerror(L, argn, "option 'websocket' must be true or a table");
+  a->o.websocket = &a->ws;
+  if (t == LUA_TBOOLEAN) return (void)lua_pop(L, 1);
+  int w = lua_gettop(L);   /* stays on the stack: the lists below hang from it */
+  check_keys(L, w, argn, ws_server_keys, "websocket");
+  net_ws_server_opts *o = &a->ws;
+  ws_common(L, w, argn, &o->max_message, &o->no_compress, &o->ping_interval_ms, &o->ping_timeout_ms,
+            &o->close_timeout_ms);
+  o->handshake_timeout_ms = (int)opt_int(L, w, argn, "handshake_timeout", 1, 0x7fffffff, 0);
+  o->protocols = string_list(L, w, argn, "protocols");
+  o->paths = string_list(L, w, argn, "path");
+}
+
+static const char **http_headers(lua_State *L, int arg);
+
+void lnet_check_ws_opts(lua_State *L, int arg, lnet_ws_args *a) {
+  memset(a, 0, sizeof *a);
+  if (lua_isnoneornil(L, arg)) return;
+  luaL_checktype(L, arg, LUA_TTABLE);
+  check_keys(L, arg, arg, ws_keys, "open_websocket");
+  net_ws_opts *o = &a->o;
+  ws_common(L, arg, arg, &o->max_message, &o->no_compress, &o->ping_interval_ms, &o->ping_timeout_ms,
+            &o->close_timeout_ms);
+  lua_Integer ct = opt_int(L, arg, arg, "connect_timeout", 0, 0x7fffffff, -1);
+  o->connect_timeout_ms = ct < 0 ? 0 : ct == 0 ? -1 : (int)ct;
+  net_conn_opts c = {0};
+  opt_proxy(L, arg, arg, &c);
+  o->proxy = c.proxy;
+  o->protocols = string_list(L, arg, arg, "protocols");
+  lua_getfield(L, arg, "ssl");
+  o->tls = check_ssl_value(L, lua_gettop(L), arg, &a->tls, false);   /* the table stays on the stack */
+  if (a->tls.bad) luaL_argerror(L, arg, a->tls.bad);
+  o->headers = http_headers(L, arg);
+}
+
 void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
   int argn = arg;
   memset(a, 0, sizeof *a);
@@ -235,6 +311,7 @@ void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
   lua_getfield(L, arg, "ssl");
   a->o.tls = check_ssl_value(L, lua_gettop(L), argn, &a->tls, true);
   lua_pop(L, 1);
+  ws_server_opts(L, arg, argn, a);
 }
 
 /* ---- net.http_request's options ---------------------------------------------- */

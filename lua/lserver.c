@@ -1,5 +1,5 @@
 /* lserver.c: the net.server object of the Lua binding (owner thread):
- * listening TCP and Unix sockets, plain or TLS. */
+ * listening TCP and Unix sockets, plain or TLS, for streams or websockets. */
 #include <string.h>
 
 #include "lnet.h"
@@ -64,12 +64,17 @@ int lnet_create_server(lua_State *L) {
 static int server_accept(lua_State *L) {
   lserver *u = check_server(L);
   if (!u->s) return lnet_fail(L, "closed", NET_E_CLOSED);
-  ltcp *t = lnet_new_tcp(L);
   net_result why;
-  net_conn *c = net_server_accept(u->s, &why);
-  if (c) {
-    lnet_tcp_adopt(t, c);
-    return 1;
+  if (net_server_is_ws(u->s)) {
+    net_ws **slot = lnet_new_ws(L);
+    if ((*slot = net_server_accept_ws(u->s, &why))) return 1;
+  } else {
+    ltcp *t = lnet_new_tcp(L);
+    net_conn *c = net_server_accept(u->s, &why);
+    if (c) {
+      lnet_tcp_adopt(t, c);
+      return 1;
+    }
   }
   if (why.status == NET_FAILURE) return lnet_fail(L, why.msg, why.err);
   lua_pushnil(L);

@@ -51,7 +51,7 @@ static atomic_uint_fast64_t activity_gen;
 static atomic_int waiters;
 static atomic_int closing;          /* see net__engine_closing */
 
-atomic_size_t net__live_conns, net__live_udp, net__live_servers, net__live_http;
+atomic_size_t net__live_conns, net__live_udp, net__live_servers, net__live_http, net__live_ws;
 
 /* ---- process-wide setup ---------------------------------------------------- */
 

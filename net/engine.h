@@ -93,6 +93,6 @@ void net__engine_closing(int delta);
 int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms);
 
 /* Object counts for net_get_stats. */
-extern atomic_size_t net__live_conns, net__live_udp, net__live_servers, net__live_http;
+extern atomic_size_t net__live_conns, net__live_udp, net__live_servers, net__live_http, net__live_ws;
 
 #endif

@@ -375,3 +375,16 @@ http_framing http_head_framing(const http_head *h, const char *request_method) {
   }
   return f;
 }
+
+bool http_token_ok(const char *s) {
+  if (!*s) return false;
+  for (; *s; s++)
+    if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s)) return false;
+  return true;
+}
+
+bool http_value_ok(const char *s) {
+  for (; *s; s++)
+    if ((*s < ' ' && *s != '\t') || *s == 127) return false;
+  return true;
+}

@@ -86,6 +86,10 @@ const char *http_head_get(const http_head *h, const char *name, size_t *len);
 /* Whether any field called name lists token (comma-separated, any case):
  * http_head_has_token(h, "connection", "close"). */
 bool http_head_has_token(const http_head *h, const char *name, const char *token);
+/* Whether a NUL-terminated string is a token (a header name), or a field
+ * value without CR, LF or other control bytes (no header injection). */
+bool http_token_ok(const char *s);
+bool http_value_ok(const char *s);
 /* Whether the comma-separated list v[0..len) holds token (any case). */
 bool http_list_has_token(const char *v, size_t len, const char *token);
 /* Whether the connection may carry another message after this one (version,

@@ -12,25 +12,12 @@
 
 /* ---- the copy ------------------------------------------------------------------ */
 
-static bool token(const char *s) {
-  if (!*s) return false;
-  for (; *s; s++)
-    if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s)) return false;
-  return true;
-}
-
-static bool field_value(const char *s) {
-  for (; *s; s++)
-    if ((*s < ' ' && *s != '\t') || *s == 127) return false;
-  return true;
-}
-
 static bool copy_headers(http_req *r, const char *const *h, const char **err) {
   size_t n = 0;
   while (h && h[2 * n]) {
     if (!h[2 * n + 1]) return *err = "headers come in name, value pairs", false;
-    if (!token(h[2 * n])) return *err = "a header name must be a token (letters, digits, -...)", false;
-    if (!field_value(h[2 * n + 1])) return *err = "a header value must not hold CR, LF or NUL", false;
+    if (!http_token_ok(h[2 * n])) return *err = "a header name must be a token (letters, digits, -...)", false;
+    if (!http_value_ok(h[2 * n + 1])) return *err = "a header value must not hold CR, LF or NUL", false;
     n++;
   }
   r->names = net__calloc(n + 1, sizeof *r->names);
@@ -42,29 +29,11 @@ static bool copy_headers(http_req *r, const char *const *h, const char **err) {
   return true;
 }
 
-static char *dup_or_null(const char *s, bool *ok) {
-  if (!s) return NULL;
-  char *d = net__strdup(s);
-  if (!d) *ok = false;
-  return d;
-}
-
-/* The TLS options for every connection of the request (redirects too). */
+/* The TLS options for every connection of the request (redirects too);
+ * without ALPN: HTTP/1.1 is what this client speaks. */
 static bool copy_tls(http_req *r, const net_tls_opts *t) {
-  if (!t) return true;
-  net_tls_opts *c = net__calloc(1, sizeof *c);
-  if (!c) return false;
-  *c = *t;
   bool ok = true;
-  c->server_name = dup_or_null(t->server_name, &ok);
-  c->ca_file = dup_or_null(t->ca_file, &ok);
-  c->ca_path = dup_or_null(t->ca_path, &ok);
-  c->cert_file = dup_or_null(t->cert_file, &ok);
-  c->key_file = dup_or_null(t->key_file, &ok);
-  c->key_password = dup_or_null(t->key_password, &ok);
-  c->pkcs12_file = dup_or_null(t->pkcs12_file, &ok);
-  c->alpn = NULL;   /* HTTP/1.1 is what this client speaks: no other protocol is offered */
-  r->tls = c;
+  r->tls = net__tls_opts_dup(t, &ok);
   return ok;
 }
 
@@ -151,16 +120,7 @@ void net__http_req_free(http_req *r) {
   net__free(r->tls_key);
   net__free(r->proxy);
   for (int i = 0; i < 4; i++) net__free(r->env[i]);
-  if (r->tls) {
-    net__free((char *)r->tls->server_name);
-    net__free((char *)r->tls->ca_file);
-    net__free((char *)r->tls->ca_path);
-    net__free((char *)r->tls->cert_file);
-    net__free((char *)r->tls->key_file);
-    net__free((char *)r->tls->key_password);
-    net__free((char *)r->tls->pkcs12_file);
-    net__free(r->tls);
-  }
+  net__tls_opts_free(r->tls);
   memset(r, 0, sizeof *r);
 }
 
@@ -207,14 +167,6 @@ static bool given(const http_req *r, const char *name) {
   return false;
 }
 
-/* Host as the URL names it: brackets around IPv6, the port unless default. */
-static int host_field(const net_url *u, char *buf, size_t len) {
-  bool v6 = u->host_family == 6;
-  if (u->port == net__url_default_port(u->scheme))
-    return snprintf(buf, len, v6 ? "[%s]" : "%s", u->host);
-  return snprintf(buf, len, v6 ? "[%s]:%u" : "%s:%u", u->host, u->port);
-}
-
 /* Writes the head into buf (NULL: only measures); returns its length. */
 static size_t head_text(const net_http *h, char *buf, size_t cap) {
   const http_req *r = &h->req;
@@ -231,7 +183,7 @@ static size_t head_text(const net_http *h, char *buf, size_t cap) {
   } else {
     PUT("%s %s HTTP/1.1\r\n", h->method, h->url.path);
   }
-  host_field(&h->url, host, sizeof host);
+  net__url_host_field(&h->url, host, sizeof host);
   if (!given(r, "host")) PUT("Host: %s\r\n", host);
   if (!given(r, "user-agent")) PUT("User-Agent: %s\r\n", USER_AGENT);
   if (!given(r, "accept")) PUT("Accept: */*\r\n");

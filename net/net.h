@@ -113,6 +113,7 @@ typedef struct net_stats {
   size_t udp;           /* UDP sockets alive in the engine */
   size_t addresses;     /* address objects alive */
   size_t http;          /* HTTP exchanges alive */
+  size_t websockets;    /* websockets alive (connecting, open or closing) */
   size_t buffer_bytes;  /* ring memory held by all connections and UDP sockets */
   size_t chunks;        /* buffer chunks handed out */
 } net_stats;
@@ -437,6 +438,101 @@ NET_API void net_http_cancel(net_http *h);
 /* Ends the exchange if it still runs and releases the handle. Never blocks. */
 NET_API void net_http_close(net_http *h);
 
+/* ---- WebSockets (ws.c; ws_io.c, ws_rx.c, ws_tx.c on the I/O thread) -------------
+ * RFC 6455 and permessage-deflate (RFC 7692), run on the I/O thread: the
+ * opening handshake, framing, masking, fragmentation, UTF-8 checks of text,
+ * pongs, keep-alive pings, compression and the closing handshake. The owner
+ * moves whole messages through two capped queues of message records; a
+ * loop that stops polling for a while still answers pings. */
+typedef struct net_ws net_ws;
+#define NET_WS_DEFAULT_MAX_MESSAGE ((uint64_t)16 << 20)
+#define NET_WS_MAX_MESSAGE ((uint64_t)512 << 20)   /* the largest max_message */
+
+typedef struct net_ws_opts {
+  const char *url;                  /* ws:// or wss:// */
+  const char *const *headers;       /* name, value, name, value, ..., NULL */
+  const char *const *protocols;     /* subprotocols offered, NULL-terminated; NULL: none */
+  const net_tls_opts *tls;          /* wss://; NULL: verified defaults */
+  const char *proxy;                /* NULL or "": direct; else as net_conn_opts.proxy */
+  int connect_timeout_ms;           /* connect, TLS and the opening handshake; 0: 30000 */
+  uint64_t max_message;             /* largest message either way; 0: 16 MiB */
+  int no_compress;                  /* 1: no permessage-deflate offer */
+  int ping_interval_ms;             /* > 0: a ping after this long without a frame */
+  int ping_timeout_ms;              /* nothing from the peer this long after a ping
+                                       fails it (NET_E_TIMEOUT); 0: ping_interval_ms */
+  int close_timeout_ms;             /* the closing handshake's bound; 0: 5000 */
+} net_ws_opts;
+
+/* What a websocket server does with upgrades (net_server_opts.websocket). */
+typedef struct net_ws_server_opts {
+  const char *const *protocols;     /* the server's subprotocols by preference; NULL: none */
+  const char *const *paths;         /* request paths accepted (query aside); NULL: any */
+  uint64_t max_message;             /* 0: 16 MiB */
+  int no_compress;
+  int ping_interval_ms, ping_timeout_ms, close_timeout_ms;   /* as net_ws_opts */
+  int handshake_timeout_ms;         /* TLS and the upgrade request; 0: 30000 */
+} net_ws_server_opts;
+
+/* Starts connecting; returns at once. NULL with *err and *code
+ * (NET_E_INVALID for a URL or option it cannot use). The caller owns the
+ * handle until net_ws_free. */
+NET_API net_ws *net_ws_open(const net_ws_opts *o, const char **err, net_err *code);
+/* WAITING while connecting, SUCCESS while open (and while closing with
+ * messages still to receive), FAILURE with a message naming the websocket
+ * ("ws 127.0.0.1:8080: ...") and a code: after a clean close, once every
+ * message was received, NET_E_CLOSED "closed". */
+NET_API net_result net_ws_status(net_ws *w);
+NET_API net_result net_ws_wait(net_ws *w, int timeout_ms);   /* until not WAITING */
+#define NET_WS_TEXT 1
+#define NET_WS_BINARY 2
+#define NET_WS_QUEUE_FULL 0
+#define NET_WS_TOO_BIG (-3)
+/* Queues one whole message (NET_WS_TEXT or NET_WS_BINARY; text must be
+ * UTF-8, which this does not check): 1; NET_WS_QUEUE_FULL when the send
+ * queue has no room now; NET_WS_TOO_BIG over max_message; -1 once it failed
+ * or is closing (net_ws_status says why). */
+NET_API int net_ws_send(net_ws *w, int type, const void *data, size_t len);
+/* A ping with up to 125 bytes; the same returns as net_ws_send. */
+NET_API int net_ws_ping(net_ws *w, const void *data, size_t len);
+/* The size of the next whole message (*type its kind), 0 included; -4
+ * (NET_WS_NONE) while none is waiting; NET_READ_ERROR once failed or closed
+ * and drained. The message stays until net_ws_drop. */
+#define NET_WS_NONE (-4)
+NET_API long net_ws_next(net_ws *w, int *type);
+/* The announced message when it lies in one piece of memory (copy it from
+ * there), else NULL: net_ws_copy gathers it. Neither consumes. */
+NET_API const void *net_ws_view(net_ws *w);
+NET_API size_t net_ws_copy(net_ws *w, void *dst);
+NET_API void net_ws_drop(net_ws *w);
+/* Starts the closing handshake once the queued messages are sent: code 0
+ * sends none, else 1000-1003, 1007-1014 or 3000-4999; reason UTF-8 of at
+ * most 123 bytes. 0, or -1 when code or reason cannot be sent. Again: no-op. */
+NET_API int net_ws_close(net_ws *w, int code, const char *reason, size_t len);
+/* 1 once closed: the peer's close code and reason (1005: it sent no code),
+ * 1006 when the connection ended without a close frame, or the code this end
+ * closed with after a protocol failure (1002, 1007, 1009, 1011). */
+NET_API int net_ws_get_close(net_ws *w, int *code, char *reason, size_t len);
+
+/* What the opening handshake settled, once open (valid until net_ws_free). */
+typedef struct net_ws_info {
+  const char *protocol;             /* "" when none */
+  const char *extensions;           /* the agreed Sec-WebSocket-Extensions, or "" */
+  const char *target;               /* server: the request target ("/chat?room=1"); client: "" */
+  size_t nfields;                   /* server: the request's header fields (lower-case
+                                       names); client: the 101 response's */
+  const char *const *names;
+  const char *const *values;
+} net_ws_info;
+NET_API int net_ws_get_info(net_ws *w, net_ws_info *out);   /* 1 once open, else 0 */
+NET_API int net_ws_remote(net_ws *w, net_endpoint *out);     /* 1 once connected */
+/* "127.0.0.1:8080" or "example.test:443 via proxy ...". */
+NET_API void net_ws_describe(net_ws *w, char *buf, size_t len);
+/* 1 when p[0..n) is UTF-8 a text message may carry (no overlongs, no surrogates). */
+NET_API int net_utf8_valid(const void *p, size_t n);
+/* Releases the handle; an open websocket is closed with 1001 (going away),
+ * queued messages first. Never blocks. */
+NET_API void net_ws_free(net_ws *w);
+
 /* ---- Servers ------------------------------------------------------------- */
 typedef struct net_server net_server;
 
@@ -446,6 +542,7 @@ typedef struct net_server_opts {
   const char *unix_path;     /* listen on this Unix socket instead of a port */
   const net_tls_opts *tls;   /* cert_file and key_file: accepted connections speak TLS */
   net_conn_opts conn;        /* for accepted connections (tls is ignored here) */
+  const net_ws_server_opts *websocket;   /* non-NULL: accepts websockets (net_server_accept_ws) */
 } net_server_opts;
 
 /* Binds and listens at once (a bind is quick), so "address in use" comes back
@@ -460,6 +557,9 @@ NET_API net_server *net_server_open(net_addr *a, uint16_t port, const net_server
  * process is out of file descriptors (the server backs off, connections wait
  * in the kernel's backlog, and accepting resumes when descriptors free up). */
 NET_API net_conn *net_server_accept(net_server *s, net_result *why);
+/* A websocket server's: the next websocket whose upgrade succeeded; as net_server_accept. */
+NET_API net_ws *net_server_accept_ws(net_server *s, net_result *why);
+NET_API int net_server_is_ws(net_server *s);
 NET_API net_result net_server_status(net_server *s);
 NET_API int net_server_local(net_server *s, net_endpoint *out);
 NET_API void net_server_close(net_server *s);

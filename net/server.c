@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "conn.h"
+#include "ws.h"
 #include "poller.h"
 #include "wake.h"
 
@@ -20,8 +21,8 @@ struct net_server {
   atomic_int state;                 /* NET_SUCCESS listening, NET_FAILURE failed */
   net_error err;
   atomic_int closing;               /* the owner closed it */
-  /* accepted connections: the I/O thread produces, the owner consumes */
-  net_conn **q;
+  /* accepted connections (or websockets): the I/O thread produces, the owner consumes */
+  void **q;
   size_t qcap;                      /* power of two */
   _Alignas(NET_CACHELINE) atomic_size_t q_tail;
   _Alignas(NET_CACHELINE) atomic_size_t q_head;
@@ -36,10 +37,12 @@ struct net_server {
   net_conn_opts conn;
   net_tls_cfg *tls;
   net_tls_conf *tls_conf;           /* loaded at open: a bad certificate fails create_server */
+  ws_conf *ws;                      /* a websocket server's upgrade rules, else NULL */
   /* I/O thread only */
   net_sock fd;
   int poll_mask;
   int backoff_ms;                   /* while out of descriptors: the next wait */
+  size_t handshakes;                /* websockets still upgrading: they hold queue places */
   bool stopped;
 };
 
@@ -50,6 +53,8 @@ static void server_destroy(net_io *io) {
   net__tls_cfg_free(s->tls);
   net__tls_conf_unref(s->tls_conf);
   net__free(s->unix_path);
+  if (s->ws) net__ws_conf_free(s->ws);
+  net__free(s->ws);
   net__free(s->q);
   net__free_aligned(s);
   atomic_fetch_sub(&net__live_servers, 1);
@@ -124,9 +129,13 @@ static net_server *server_new(const net_server_opts *o, const char **err) {
   }
   s->q = net__calloc(s->qcap, sizeof *s->q);
   atomic_fetch_add(&net__live_servers, 1);
-  if (!s->q) {
+  if (!s->q || (o->websocket && !(s->ws = net__calloc(1, sizeof *s->ws)))) {
     server_destroy(&s->obj);
     return *err = "out of memory", NULL;
+  }
+  if (o->websocket && !net__ws_conf_server(s->ws, o->websocket, err)) {
+    server_destroy(&s->obj);
+    return NULL;
   }
   return s;
 }
@@ -173,7 +182,7 @@ net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o
   if (a && (atomic_load_explicit(&a->state, memory_order_acquire) != NET_SUCCESS || a->count == 0))
     return *err = "the address is not resolved", NULL;
   net_server *s = server_new(o, err);
-  if (!s) return *code = NET_E_LIMIT, NULL;
+  if (!s) return *code = strcmp(*err, "out of memory") ? NET_E_INVALID : NET_E_LIMIT, NULL;
   if (o->tls && !load_tls(s, o->tls, err, code)) {
     server_destroy(&s->obj);
     return NULL;
@@ -232,7 +241,7 @@ static net_result none_why(net_server *s) {
   return (net_result){NET_WAITING, NET_E_NONE, ""};
 }
 
-net_conn *net_server_accept(net_server *s, net_result *why) {
+static void *take(net_server *s, net_result *why) {
   net__host_polled();
   if (queue_empty(s)) {
     net__io_seen(&s->obj);
@@ -241,7 +250,7 @@ net_conn *net_server_accept(net_server *s, net_result *why) {
   }
   if (why) *why = (net_result){NET_SUCCESS, NET_E_NONE, ""};
   size_t head = atomic_load_explicit(&s->q_head, memory_order_relaxed);
-  net_conn *c = s->q[head & (s->qcap - 1)];
+  void *c = s->q[head & (s->qcap - 1)];
   /* release: the slot is free again for queue_push */
   atomic_store_explicit(&s->q_head, head + 1, memory_order_release);
   /* seq_cst fence: pairs with the one in pause_accepting() (Dekker) */
@@ -249,11 +258,29 @@ net_conn *net_server_accept(net_server *s, net_result *why) {
   if (atomic_load_explicit(&s->q_paused, memory_order_relaxed) && atomic_exchange(&s->q_paused, 0))
     net__engine_kick(&s->obj);
   if (!net__engine_acquire()) {   /* the handle counts as a user, like an opened one */
-    net_conn_close(c);
+    if (s->ws) net_ws_free(c);
+    else net_conn_close(c);
     return NULL;
   }
   return c;
 }
+
+static net_result wrong_kind(net_server *s) {
+  return (net_result){NET_FAILURE, NET_E_INVALID,
+                      s->ws ? "a websocket server's accept gives websockets" : "not a websocket server"};
+}
+
+net_conn *net_server_accept(net_server *s, net_result *why) {
+  if (s->ws) return why ? *why = wrong_kind(s), NULL : NULL;
+  return take(s, why);
+}
+
+net_ws *net_server_accept_ws(net_server *s, net_result *why) {
+  if (!s->ws) return why ? *why = wrong_kind(s), NULL : NULL;
+  return take(s, why);
+}
+
+int net_server_is_ws(net_server *s) { return s->ws != NULL; }
 
 int net_server_local(net_server *s, net_endpoint *out) {
   memset(out, 0, sizeof *out);
@@ -303,12 +330,12 @@ static void pause_accepting(net_server *s) {
   atomic_store(&s->q_paused, 1);
   /* seq_cst fence: pairs with the one in net_server_accept() */
   atomic_thread_fence(memory_order_seq_cst);
-  size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head);
+  size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->handshakes;
   if (used < s->qcap && atomic_exchange(&s->q_paused, 0)) return;
   set_accepting(s, false);
 }
 
-static bool queue_push(net_server *s, net_conn *c) {
+static bool queue_push(net_server *s, void *c) {
   size_t tail = atomic_load_explicit(&s->q_tail, memory_order_relaxed);
   /* acquire: pairs with the owner's release of q_head; its slot is free */
   if (tail - atomic_load_explicit(&s->q_head, memory_order_acquire) >= s->qcap) return false;
@@ -343,9 +370,34 @@ static void server_timer(net_io *io, uint64_t now) {
     set_accepting(s, true);   /* the next event accepts, or backs off again */
 }
 
+/* ---- websocket servers: each connection upgrades before the owner sees it ---- */
+
+static bool ws_ready(net_io *io, net_ws *w) {
+  net_server *s = SERVER(io);
+  s->handshakes--;
+  if (s->stopped || !queue_push(s, w)) return false;   /* room was held for it */
+  net__io_publish(&s->obj);
+  return true;
+}
+
+static void ws_gone(net_io *io) {
+  net_server *s = SERVER(io);
+  s->handshakes--;
+  if (!s->stopped && atomic_load(&s->q_paused) && atomic_exchange(&s->q_paused, 0)) set_accepting(s, true);
+}
+
+static void upgrade(net_server *s, net_conn *c) {
+  ws_acceptor acc = {&s->obj, ws_ready, ws_gone};
+  if (!net__ws_upgrade(c, s->ws, &acc)) {
+    net__conn_abandon(c);
+    return;
+  }
+  s->handshakes++;
+}
+
 static void accept_some(net_server *s) {
   for (int n = 0; n < 64; n++) {   /* a bounded batch: other sockets get their turn */
-    size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head);
+    size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->handshakes;
     if (used >= s->qcap) {
       pause_accepting(s);
       return;
@@ -373,6 +425,10 @@ static void accept_some(net_server *s) {
       net_sock_close(fd);
       continue;
     }
+    if (s->ws) {
+      upgrade(s, c);
+      continue;
+    }
     if (!queue_push(s, c)) net__conn_abandon(c);   /* cannot happen: checked above */
     net__io_publish(&s->obj);
   }
@@ -386,7 +442,11 @@ static void server_stop(net_server *s) {
     s->fd = NET_BAD_SOCK;
   }
   size_t head = atomic_load(&s->q_head), tail = atomic_load(&s->q_tail);
-  for (; head != tail; head++) net__conn_abandon(s->q[head & (s->qcap - 1)]);
+  for (; head != tail; head++) {
+    void *c = s->q[head & (s->qcap - 1)];
+    if (s->ws) net_ws_free(c);
+    else net__conn_abandon(c);
+  }
   atomic_store(&s->q_head, head);
   net__io_retire(&s->obj);   /* the I/O thread's reference */
 }

@@ -16,6 +16,7 @@ net_stats net_get_stats(void) {
       .udp = atomic_load(&net__live_udp),
       .addresses = atomic_load(&net__live_addrs),
       .http = atomic_load(&net__live_http),
+      .websockets = atomic_load(&net__live_ws),
       .buffer_bytes = cs.live * NET_CHUNK_SIZE,
       .chunks = cs.live,
   };

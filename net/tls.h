@@ -24,6 +24,10 @@ enum { NET_TLS_DONE = 0, NET_TLS_WANT_READ = 1, NET_TLS_WANT_WRITE = 2 };
  * NULL with *err and *code (NET_E_INVALID for options no use can fix). */
 net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, bool server,
                               const char **err, net_err *code);
+/* A deep copy of caller's options (alpn dropped), or NULL for NULL; *ok false
+ * when memory ran out (what was copied is still freed by net__tls_opts_free). */
+net_tls_opts *net__tls_opts_dup(const net_tls_opts *t, bool *ok);
+void net__tls_opts_free(net_tls_opts *t);
 net_tls_cfg *net__tls_cfg_ref(const net_tls_cfg *cfg);   /* any thread */
 void net__tls_cfg_free(net_tls_cfg *cfg);                 /* drops one reference */
 

@@ -16,6 +16,36 @@ int net_tls_has_13(void) { return HAVE_TLS13; }
 
 static char *dup_opt(const char *s) { return s ? net__strdup(s) : NULL; }
 
+static char *dup_or_fail(const char *s, bool *ok) {
+  char *d = dup_opt(s);
+  if (s && !d) *ok = false;
+  return d;
+}
+
+net_tls_opts *net__tls_opts_dup(const net_tls_opts *t, bool *ok) {
+  if (!t) return NULL;
+  net_tls_opts *c = net__calloc(1, sizeof *c);
+  if (!c) return *ok = false, NULL;
+  *c = *t;
+  c->server_name = dup_or_fail(t->server_name, ok);
+  c->ca_file = dup_or_fail(t->ca_file, ok);
+  c->ca_path = dup_or_fail(t->ca_path, ok);
+  c->cert_file = dup_or_fail(t->cert_file, ok);
+  c->key_file = dup_or_fail(t->key_file, ok);
+  c->key_password = dup_or_fail(t->key_password, ok);
+  c->pkcs12_file = dup_or_fail(t->pkcs12_file, ok);
+  c->alpn = NULL;   /* the copies are for protocols that speak one of their own */
+  return c;
+}
+
+void net__tls_opts_free(net_tls_opts *t) {
+  if (!t) return;
+  const char *s[] = {t->server_name, t->ca_file, t->ca_path, t->cert_file, t->key_file, t->key_password,
+                     t->pkcs12_file};
+  for (size_t i = 0; i < sizeof s / sizeof *s; i++) net__free((char *)s[i]);
+  net__free(t);
+}
+
 net_tls_cfg *net__tls_cfg_ref(const net_tls_cfg *cfg) {
   net_tls_cfg *c = (net_tls_cfg *)cfg;
   atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);

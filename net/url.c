@@ -370,3 +370,9 @@ bool net__url_resolve(const net_url *base, const char *ref, size_t len, net_url 
   if (o.n >= sizeof text) return fail(why, wl, "longer than %d bytes", NET_URL_MAX);
   return net__url_parse(text, o.n, u, why, wl);
 }
+
+int net__url_host_field(const net_url *u, char *buf, size_t len) {
+  bool v6 = u->host_family == 6;
+  if (u->port == net__url_default_port(u->scheme)) return snprintf(buf, len, v6 ? "[%s]" : "%s", u->host);
+  return snprintf(buf, len, v6 ? "[%s]:%u" : "%s:%u", u->host, u->port);
+}

@@ -33,6 +33,9 @@ size_t net__url_format(const net_url *u, char *buf, size_t len);
 /* ref (absolute or relative, e.g. a Location header) against base into *out. */
 bool net__url_resolve(const net_url *base, const char *ref, size_t len, net_url *out, char *why,
                       size_t whylen);
+/* Host as a Host header names it: brackets around IPv6, the port unless
+ * the scheme's default. Returns the length it needs. */
+int net__url_host_field(const net_url *u, char *buf, size_t len);
 /* Same scheme, host and port. */
 bool net__url_same_origin(const net_url *a, const net_url *b);
 /* 80, 443, 1080, or 0 for a scheme the parser does not take. */

@@ -7,6 +7,7 @@
  * surrogates), after F0 90..BF, after F4 80..8F (nothing past U+10FFFF). */
 #include <string.h>
 
+#include "net.h"
 #include "ws_utf8.h"
 
 /* BAD is 0, so every transition not listed leads there, and it never leaves. */
@@ -76,3 +77,5 @@ bool net__utf8_valid(const void *p, size_t n) {
   net__utf8_init(&u);
   return net__utf8_feed(&u, p, n) && net__utf8_done(&u);
 }
+
+int net_utf8_valid(const void *p, size_t n) { return net__utf8_valid(p, n); }

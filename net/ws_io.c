@@ -1,0 +1,470 @@
+/* ws_io.c: a websocket on the I/O thread: it owns its connection as an
+ * owner would (net__conn_open_linked, or an accepted one handed over), runs
+ * the opening handshake of its side, then drives ws_rx.c and ws_tx.c, the
+ * keep-alive pings and the closing handshake, and ends the object. I/O
+ * thread, but for creation (owner thread for clients) and destroy. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "alloc.h"
+#include "ws.h"
+
+#define WS(io_ptr) ((net_ws *)((char *)(io_ptr) - offsetof(net_ws, obj)))
+#define USER_AGENT "sluice/" NET_VERSION
+#define JOINED_MAX 4096   /* a list header's values, joined */
+
+/* ---- creation ------------------------------------------------------------------------ */
+
+net_ws *net__ws_new(net_ws_role role) {
+  net_ws *w = net__aligned(sizeof *w);
+  if (!w) return NULL;
+  memset(w, 0, sizeof *w);
+  net__io_init(&w->obj, &net__ws_ops, 2);   /* the owner's and the I/O thread's */
+  atomic_init(&w->state, NET_WAITING);
+  w->close_code = NET_WS_CLOSE_ABNORMAL;
+  http_head_init(&w->head, role == NET_WS_SERVER ? HTTP_HEAD_REQUEST : HTTP_HEAD_RESPONSE, WS_HS_MAX, 0);
+  atomic_fetch_add(&net__live_ws, 1);
+  return w;
+}
+
+/* A queue fits the largest message, so a message never waits for a record
+ * that can never come; chunks come and go with use, so the cap costs nothing idle. */
+void net__ws_queues(net_ws *w) {
+  size_t cap = (size_t)w->conf.max_message + WS_REC_HDR;
+  if (cap < NET_RING_DEFAULT_CAP) cap = NET_RING_DEFAULT_CAP;
+  ring_init(&w->rx, cap);
+  ring_init(&w->tx, cap);
+}
+
+net_ws *net__ws_upgrade(net_conn *c, const ws_conf *conf, const ws_acceptor *acc) {
+  net_ws *w = net__ws_new(NET_WS_SERVER);
+  if (!w) return NULL;
+  w->conf = *conf;   /* the lists stay the server's: it outlives the handshake (acc holds it) */
+  net__ws_queues(w);
+  w->acc = *acc;
+  net__io_ref(acc->server);
+  w->c = c;
+  net__conn_set_link(c, &w->obj);
+  net_conn_describe(c, w->where, sizeof w->where);
+  w->phase = WP_HANDSHAKE;
+  w->started = true;
+  int t = conf->connect_timeout_ms ? conf->connect_timeout_ms : NET_DEFAULT_CONNECT_TIMEOUT_MS;
+  w->deadline = net__now_ms() + (uint64_t)t;
+  net__engine_kick(&w->obj);   /* bytes may be there already */
+  return w;
+}
+
+/* ---- what the handshake settled ----------------------------------------------------------- */
+
+static char *put(char **p, const char *s) {
+  size_t n = strlen(s);
+  char *at = *p;
+  memcpy(at, s, n + 1);
+  *p += n + 1;
+  return at;
+}
+
+/* One allocation the owner reads: the subprotocol, the extensions, and the
+ * other side's head (the request a server got, the answer a client got). */
+static bool publish_open(net_ws *w, const char *protocol, const char *ext) {
+  const http_head *hd = &w->head;
+  size_t nf = http_head_nfields(hd);
+  const char *target = w->conf.role == NET_WS_SERVER ? http_head_target(hd) : "";
+  size_t size = strlen(protocol) + strlen(ext) + strlen(target) + 3;
+  for (size_t i = 0; i < nf; i++) size += http_head_field(hd, i).name_len + http_head_field(hd, i).value_len + 2;
+  ws_info *r = net__calloc(1, sizeof *r + 2 * nf * sizeof(char *) + size);
+  if (!r) return net__ws_fail(w, NET_E_LIMIT, "out of memory"), false;
+  const char **names = (const char **)(r + 1), **values = names + nf;
+  char *p = (char *)(values + nf);
+  for (size_t i = 0; i < nf; i++) {
+    names[i] = put(&p, http_head_field(hd, i).name);
+    values[i] = put(&p, http_head_field(hd, i).value);
+  }
+  r->i = (net_ws_info){put(&p, protocol), put(&p, ext), put(&p, target), nf, names, values};
+  net_conn_remote(w->c, &r->peer);
+  atomic_store_explicit(&w->info, r, memory_order_release);   /* complete before the owner sees it */
+  w->phase = WP_OPEN;
+  w->deadline = 0;
+  net__free(w->hs);
+  w->hs = NULL;
+  w->last_rx = net__now_ms();
+  net__ws_parser_init(&w->p, w->conf.role, w->compressed, w->conf.max_message);
+  atomic_store_explicit(&w->state, NET_SUCCESS, memory_order_release);
+  net__io_publish(&w->obj);
+  return true;
+}
+
+/* Every field called name, joined with ", " (as list headers combine). */
+static size_t joined(const http_head *hd, const char *name, char *buf, size_t cap) {
+  size_t n = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < http_head_nfields(hd); i++) {
+    http_field f = http_head_field(hd, i);
+    if (strcmp(f.name, name)) continue;
+    n += (size_t)snprintf(buf + (n < cap ? n : cap - 1), n < cap ? cap - n : 1, n ? ", %s" : "%s", f.value);
+  }
+  return n < cap ? n : cap;   /* cap: too long to be a list anyone sends */
+}
+
+/* ---- client ------------------------------------------------------------------------------ */
+
+static bool client_connect(net_ws *w) {
+  static const net_tls_opts verified;
+  const char *err;
+  net_err code;
+  bool tls = !strcmp(w->url.scheme, "wss");
+  net_conn_opts o = {.connect_timeout_ms = w->conf.connect_timeout_ms,
+                     .tls = tls ? (w->conf.tls ? w->conf.tls : &verified) : NULL,
+                     .proxy = w->conf.proxy,
+                     .nodelay = 1};
+  w->c = net__conn_open_host_linked(w->url.host, w->url.port, &o, &w->obj, &err, &code);
+  if (!w->c) return net__ws_fail(w, code, "%s", err), false;
+  return true;
+}
+
+static bool given(const ws_conf *c, const char *name) {
+  for (size_t i = 0; c->headers && c->headers[i]; i += 2)
+    if (!strcasecmp(c->headers[i], name)) return true;
+  return false;
+}
+
+/* Writes the upgrade request into buf (NULL: measures); returns its length. */
+static size_t request_text(const net_ws *w, const char *ext, char *buf, size_t cap) {
+  const ws_conf *c = &w->conf;
+  char host[NET_URL_HOST_MAX + 16];
+  size_t n = 0;
+#define PUT(...) n += (size_t)snprintf(buf ? buf + n : NULL, buf ? cap - n : 0, __VA_ARGS__)
+  net__url_host_field(&w->url, host, sizeof host);
+  PUT("GET %s HTTP/1.1\r\n", w->url.path);
+  if (!given(c, "host")) PUT("Host: %s\r\n", host);
+  PUT("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", w->key);
+  for (size_t i = 0; i < c->nprotocols; i++) PUT(i ? ", %s" : "Sec-WebSocket-Protocol: %s", c->protocols[i]);
+  if (c->nprotocols) PUT("\r\n");
+  if (*ext) PUT("Sec-WebSocket-Extensions: %s\r\n", ext);
+  if (!given(c, "user-agent")) PUT("User-Agent: %s\r\n", USER_AGENT);
+  for (size_t i = 0; c->headers && c->headers[i]; i += 2) PUT("%s: %s\r\n", c->headers[i], c->headers[i + 1]);
+  PUT("\r\n");
+#undef PUT
+  return n;
+}
+
+static void client_deflate_conf(net_ws_deflate_conf *dc) { net__ws_deflate_conf_init(dc); }
+
+static bool client_start(net_ws *w) {
+  char ext[NET_WS_EXT_LINE] = "";
+  net_ws_deflate_conf dc;
+  client_deflate_conf(&dc);
+  net_ws_rng *r = net__ws_rng();
+  if (!r || !net__ws_key_make(r, w->key)) return net__ws_fail(w, NET_E_LIMIT, "the random generator failed"), false;
+  if (w->conf.compress && !net__ws_deflate_offer(&dc, ext, sizeof ext)) ext[0] = '\0';
+  size_t n = request_text(w, ext, NULL, 0);
+  if (!(w->hs = net__malloc(n + 1))) return net__ws_fail(w, NET_E_LIMIT, "out of memory"), false;
+  request_text(w, ext, w->hs, n + 1);
+  w->hs_len = n;
+  int t = w->conf.connect_timeout_ms ? w->conf.connect_timeout_ms : NET_DEFAULT_CONNECT_TIMEOUT_MS;
+  w->deadline = t > 0 ? net__now_ms() + (uint64_t)t : 0;
+  if (!client_connect(w)) return false;
+  w->phase = WP_HANDSHAKE;
+  return true;
+}
+
+/* The server's answer: 101 with the right Upgrade, Connection and Accept,
+ * a subprotocol that was offered, extensions that were. */
+static bool client_check(net_ws *w) {
+  const http_head *hd = &w->head;
+  char proto[JOINED_MAX], ext[JOINED_MAX];
+  size_t alen, plen = joined(hd, "sec-websocket-protocol", proto, sizeof proto);
+  size_t elen = joined(hd, "sec-websocket-extensions", ext, sizeof ext);
+  const char *accept = http_head_get(hd, "sec-websocket-accept", &alen), *why = NULL;
+  int st = http_head_status(hd), k = net__ws_protocol_check(proto, plen, (const char *const *)w->conf.protocols,
+                                                             w->conf.nprotocols);
+  net_ws_deflate_conf dc;
+  client_deflate_conf(&dc);
+  int d = w->conf.compress ? net__ws_deflate_check(&dc, ext, elen, &w->deflate, &why) : (elen ? -1 : 0);
+  if (st != 101)
+    return net__ws_fail(w, NET_E_PROTOCOL, "the server answered %d %s, not 101 (no websocket there)", st,
+                        http_head_reason(hd)), false;
+  if (!http_head_has_token(hd, "upgrade", "websocket") || !http_head_has_token(hd, "connection", "upgrade"))
+    return net__ws_fail(w, NET_E_PROTOCOL, "the 101 answer lacks Upgrade: websocket or Connection: upgrade"), false;
+  if (!accept || !net__ws_accept_ok(w->key, NET_WS_KEY_LEN, accept, alen))
+    return net__ws_fail(w, NET_E_PROTOCOL, "Sec-WebSocket-Accept does not match the key sent"), false;
+  if (k == -2) return net__ws_fail(w, NET_E_PROTOCOL, "the server chose a subprotocol that was not offered"), false;
+  if (d < 0)
+    return net__ws_fail(w, NET_E_PROTOCOL, "bad Sec-WebSocket-Extensions answer: %s",
+                        why ? why : "no extension was offered"), false;
+  w->compressed = d == 1;
+  return publish_open(w, k >= 0 ? w->conf.protocols[k] : "", d == 1 ? ext : "");
+}
+
+/* ---- server ------------------------------------------------------------------------------ */
+
+typedef struct refusal {
+  int status;
+  const char *why, *extra;   /* extra: header lines to add */
+} refusal;
+
+static bool path_ok(const ws_conf *c, const char *target) {
+  if (!c->paths) return true;
+  size_t n = strcspn(target, "?");
+  for (size_t i = 0; c->paths[i]; i++)
+    if (strlen(c->paths[i]) == n && !strncmp(c->paths[i], target, n)) return true;
+  return false;
+}
+
+/* 0 when the request is an upgrade this server takes, else how to refuse it. */
+static refusal server_check(net_ws *w, const char *proto, size_t plen, int *pick) {
+  const http_head *hd = &w->head;
+  size_t klen;
+  const char *key = http_head_get(hd, "sec-websocket-key", &klen), *ver = http_head_get(hd, "sec-websocket-version", NULL);
+  if (!http_head_has_token(hd, "upgrade", "websocket"))
+    return (refusal){426, "this is a websocket endpoint: an upgrade is required", "Upgrade: websocket\r\nConnection: Upgrade\r\n"};
+  if (strcmp(http_head_method(hd), "GET") || http_head_version(hd) != 1)
+    return (refusal){400, "a websocket upgrade is an HTTP/1.1 GET", NULL};
+  if (!http_head_has_token(hd, "connection", "upgrade") || !http_head_get(hd, "host", NULL))
+    return (refusal){400, "the upgrade lacks Connection: Upgrade or Host", NULL};
+  if (!ver || strcmp(ver, "13"))
+    return (refusal){426, "only websocket version 13 is spoken here", "Sec-WebSocket-Version: 13\r\n"};
+  if (!key || !net__ws_key_valid(key, klen)) return (refusal){400, "Sec-WebSocket-Key is missing or malformed", NULL};
+  if (!path_ok(&w->conf, http_head_target(hd))) return (refusal){404, "no websocket at this path", NULL};
+  *pick = net__ws_protocol_pick(proto, plen, (const char *const *)w->conf.protocols, w->conf.nprotocols);
+  if (*pick == -2) return (refusal){400, "Sec-WebSocket-Protocol is malformed", NULL};
+  return (refusal){0, NULL, NULL};
+}
+
+static bool hs_text(net_ws *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool hs_text(net_ws *w, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || !(w->hs = net__malloc((size_t)n + 1))) return net__ws_fail(w, NET_E_LIMIT, "out of memory"), false;
+  va_start(ap, fmt);
+  vsnprintf(w->hs, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  w->hs_len = (size_t)n;
+  w->hs_pos = 0;
+  return true;
+}
+
+static void refuse(net_ws *w, refusal r) {
+  static const char *const reasons[] = {[0] = "Bad Request", [4] = "Not Found", [26] = "Upgrade Required"};
+  if (!hs_text(w, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n",
+               r.status, reasons[r.status - 400], strlen(r.why) + 1, r.extra ? r.extra : "", r.why))
+    return;
+  w->hs_reject = true;
+  net__seterr(&w->err, NET_E_PROTOCOL, "ws %s: refused the upgrade with %d: %s", w->where, r.status, r.why);
+}
+
+static bool server_answer(net_ws *w) {
+  const http_head *hd = &w->head;
+  char proto[JOINED_MAX], offer[JOINED_MAX], ext[NET_WS_EXT_LINE] = "", accept[NET_WS_ACCEPT_LEN + 1];
+  size_t plen = joined(hd, "sec-websocket-protocol", proto, sizeof proto), klen;
+  size_t olen = joined(hd, "sec-websocket-extensions", offer, sizeof offer);
+  int pick = -1;
+  refusal r = server_check(w, proto, plen, &pick);
+  net_ws_deflate_conf dc;
+  net__ws_deflate_conf_init(&dc);
+  const char *why = NULL;
+  int d = !r.status && w->conf.compress ? net__ws_deflate_select(&dc, offer, olen, &w->deflate, ext, sizeof ext, &why) : 0;
+  if (d < 0) r = (refusal){400, why ? why : "Sec-WebSocket-Extensions is malformed", NULL};
+  if (r.status) return refuse(w, r), true;
+  const char *key = http_head_get(hd, "sec-websocket-key", &klen);
+  net__ws_accept(key, klen, accept);
+  const char *p = pick >= 0 ? w->conf.protocols[pick] : "";
+  w->compressed = d == 1;
+  w->agreed_proto = p;
+  snprintf(w->agreed_ext, sizeof w->agreed_ext, "%s", d == 1 ? ext : "");
+  return hs_text(w, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: %s\r\n%s%s%s%s%s%s\r\n",
+                 accept, *p ? "Sec-WebSocket-Protocol: " : "", p, *p ? "\r\n" : "",
+                 d == 1 ? "Sec-WebSocket-Extensions: " : "", ext, d == 1 ? "\r\n" : "");
+}
+
+/* The server's websocket is open: the server takes it (its queue holds the owner's reference). */
+static void hand_over(net_ws *w) {
+  ws_acceptor acc = w->acc;
+  w->acc.server = NULL;
+  w->conf.protocols = w->conf.paths = NULL;   /* the server's: not ours to keep */
+  if (!acc.ready(acc.server, w)) {   /* the server closed meanwhile: nobody will take it */
+    w->owner_gone = true;
+    net__io_unref(&w->obj);
+  }
+  net__io_unref(acc.server);
+}
+
+/* ---- the opening handshake, either side ----------------------------------------------- */
+
+/* The other side's head: 1 once parsed, 0 for more, -1 failed. */
+static int read_head(net_ws *w) {
+  for (;;) {
+    net_span sp;
+    int k = 1;
+    long n = net_conn_peek(w->c, WS_HS_MAX, &sp, &k);
+    if (n == 0) return 0;
+    if (n < 0) {
+      net_result st = net_conn_status(w->c);
+      if (n == NET_READ_ERROR) net__ws_fail(w, st.err, "%s", st.msg);
+      else net__ws_fail(w, NET_E_CLOSED, "connection closed during the opening handshake");
+      return -1;
+    }
+    size_t used = 0;
+    http_result r = http_head_feed(&w->head, sp.base, sp.len, &used);
+    if (r == HTTP_ERROR) return net__ws_fail(w, NET_E_PROTOCOL, "opening handshake: %s", w->head.err), -1;
+    net_conn_consume(w->c, r == HTTP_MORE ? sp.len : used);
+    if (r == HTTP_DONE) return 1;
+  }
+}
+
+static bool hs_written(net_ws *w) {
+  while (w->hs_pos < w->hs_len) {
+    long n = net_conn_write(w->c, w->hs + w->hs_pos, w->hs_len - w->hs_pos);
+    if (n <= 0) return false;   /* full: it kicks us with room; failed: reading says */
+    w->hs_pos += (size_t)n;
+  }
+  return true;
+}
+
+/* Client: the request goes out while the answer is awaited. Server: the
+ * request is read, then the answer goes out (frames may follow it at once). */
+static void handshake(net_ws *w) {
+  bool server = w->conf.role == NET_WS_SERVER;
+  if (!server || !w->hs) {
+    if (w->hs) hs_written(w);
+    if (read_head(w) <= 0) return;
+    if (!server) {
+      client_check(w);
+      return;
+    }
+    if (!server_answer(w)) return;
+  }
+  if (!hs_written(w)) return;
+  if (w->hs_reject) net__ws_publish_end(w, NET_WS_CLOSE_ABNORMAL, NULL, 0);   /* err says why */
+  else if (publish_open(w, w->agreed_proto, w->agreed_ext)) hand_over(w);
+}
+
+/* ---- closing and ending ---------------------------------------------------------------- */
+
+static void end(net_ws *w) {
+  if (w->c) {
+    net__conn_close_link(w->c);   /* graceful: a close frame written goes out */
+    w->c = NULL;
+  }
+  net__ws_rx_free(w);
+  net__ws_tx_free(w);
+  net__free(w->hs);
+  w->hs = NULL;
+  http_head_free(&w->head);
+  if (w->acc.server) {   /* a handshake that never made a websocket */
+    w->acc.gone(w->acc.server);
+    net__io_unref(w->acc.server);
+    w->acc.server = NULL;
+    net__io_unref(&w->obj);   /* the reference an owner would have had */
+  }
+  net__io_timer(&w->obj, 0);
+  net__io_retire(&w->obj);
+}
+
+/* The owner closes (or lets go: 1001). Before the handshake ends that is the end. */
+static void owner_close(net_ws *w, bool going_away) {
+  if (w->phase < WP_OPEN) {
+    net__ws_fail(w, NET_E_CANCELLED, "closed before it opened");
+    return;
+  }
+  if (w->phase != WP_OPEN) return;   /* closing already */
+  w->close_due = true;
+  w->send_code = going_away && !w->want_code ? NET_WS_CLOSE_GOING_AWAY : w->want_code;
+  w->send_reason_len = going_away && !w->want_code ? 0 : w->want_len;
+  memcpy(w->send_reason, w->want_reason, w->send_reason_len);
+  w->phase = WP_CLOSING;
+  w->deadline = net__now_ms() + (uint64_t)w->conf.close_timeout_ms;
+}
+
+static void clean_end(net_ws *w) {
+  net__seterr(&w->err, NET_E_CLOSED, "closed");
+  net__ws_publish_end(w, w->peer_code, (const uint8_t *)w->peer_reason, w->peer_reason_len);
+}
+
+/* Both close frames went: a server closes the TCP connection first; a
+ * client, too, rather than linger for it (its FIN follows the close frame). */
+static void exchange(net_ws *w) {
+  net__ws_rx_pump(w);
+  if (w->phase == WP_DONE) return;
+  net__ws_tx_pump(w);
+  if (w->phase != WP_DONE && w->close_sent && w->close_got) clean_end(w);
+}
+
+/* ---- keep-alive pings and deadlines --------------------------------------------------------- */
+
+static void set_timer(net_ws *w) {
+  uint64_t at = w->deadline;
+  if (w->phase == WP_OPEN && w->conf.ping_interval_ms) {
+    uint64_t p = w->ping_at ? w->ping_at + (uint64_t)w->conf.ping_timeout_ms
+                            : w->last_rx + (uint64_t)w->conf.ping_interval_ms;
+    if (!at || p < at) at = p;
+  }
+  net__io_timer(&w->obj, at);
+}
+
+static void keep_alive(net_ws *w, uint64_t now) {
+  if (w->ping_at && w->last_rx >= w->ping_at) w->ping_at = 0;   /* it answered */
+  if (w->ping_at && now >= w->ping_at + (uint64_t)w->conf.ping_timeout_ms) {
+    net__ws_fail(w, NET_E_TIMEOUT, "no frame from the peer for %d ms after a ping", w->conf.ping_timeout_ms);
+  } else if (!w->ping_at && now >= w->last_rx + (uint64_t)w->conf.ping_interval_ms) {
+    w->ping_at = now;
+    w->ping_due = true;
+    net__ws_tx_pump(w);
+  }
+}
+
+static void ws_timer(net_io *io, uint64_t now) {
+  net_ws *w = WS(io);
+  if (w->phase == WP_DONE) return;
+  if (w->deadline && now >= w->deadline) {
+    bool opening = w->phase < WP_OPEN;
+    int ms = opening ? w->conf.connect_timeout_ms : w->conf.close_timeout_ms;
+    net__ws_fail(w, NET_E_TIMEOUT, "the %s handshake took over %d ms", opening ? "opening" : "closing",
+                 opening && !ms ? NET_DEFAULT_CONNECT_TIMEOUT_MS : ms);
+  } else if (w->phase == WP_OPEN && w->conf.ping_interval_ms) {
+    keep_alive(w, now);
+  }
+  if (w->phase == WP_DONE) end(w);
+  else set_timer(w);
+}
+
+/* ---- the object ---------------------------------------------------------------------------- */
+
+static void ws_kicked(net_io *io) {
+  net_ws *w = WS(io);
+  int req = atomic_exchange(&w->requests, 0);
+  if (w->phase == WP_DONE) return;
+  if (!w->started) {
+    w->started = true;
+    client_start(w);
+  }
+  if (req & WREQ_FREE) w->owner_gone = true;
+  if (req & (WREQ_CLOSE | WREQ_FREE)) owner_close(w, (req & WREQ_FREE) != 0);
+  if (w->phase == WP_HANDSHAKE) handshake(w);
+  if (w->phase == WP_OPEN || w->phase == WP_CLOSING) exchange(w);
+  if (w->phase == WP_DONE) end(w);
+  else set_timer(w);
+}
+
+static void ws_event(net_io *io, int mask) { (void)io, (void)mask; }   /* it owns no socket */
+
+static void ws_destroy(net_io *io) {
+  net_ws *w = WS(io);
+  ring_destroy(&w->rx);
+  ring_destroy(&w->tx);
+  net__ws_rx_free(w);
+  net__ws_tx_free(w);
+  http_head_free(&w->head);
+  net__free(w->hs);
+  net__free(atomic_load(&w->info));
+  if (w->conf.role == NET_WS_CLIENT) net__ws_conf_free(&w->conf);
+  net__free_aligned(w);
+  atomic_fetch_sub(&net__live_ws, 1);
+}
+
+const net_io_ops net__ws_ops = {ws_kicked, ws_event, ws_timer, ws_destroy};

@@ -110,12 +110,14 @@ function net.open_unix(path, options) end
 ---@field websocket? boolean|net.websocket_server_options accept WebSocket upgrades instead of raw connections: `accept()` returns websockets whose opening handshake is done (see `net.websocket_server_options`)
 
 ---@class net.websocket_server_options
----@field path? string|string[] the request paths accepted (the query is not compared; default: any); another path gets `404 Not Found`
----@field protocols? string[] subprotocols the server speaks, in its order of preference: the first of them the client offers is agreed; a client offering none of them gets no `Sec-WebSocket-Protocol` (RFC 6455: the client decides whether to go on)
+---@field path? string|string[] the request paths accepted (1..64; the query is not compared; default: any); another path gets `404 Not Found`
+---@field protocols? string|string[] subprotocols the server speaks, in its order of preference: the first of them the client offers is agreed; a client offering none of them gets no `Sec-WebSocket-Protocol` (RFC 6455: the client decides whether to go on)
 ---@field compress? boolean agree to permessage-deflate when a client offers it (default true)
----@field max_message? integer the largest incoming message in bytes (default 16 MiB); a bigger one closes the websocket with 1009 and fails it with `"limit"`
----@field ping_interval? integer ms between keep-alive pings (default none)
+---@field max_message? integer the largest message in bytes, either way (1..512 MiB, default 16 MiB); a bigger incoming one closes the websocket with 1009 and fails it with `"limit"`
+---@field ping_interval? integer ms without a frame from the client before a keep-alive ping (default 0: none)
 ---@field ping_timeout? integer ms without a frame from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval)
+---@field close_timeout? integer ms the closing handshake may take (default 5000)
+---@field handshake_timeout? integer ms for the TLS handshake and the upgrade request of a new connection (default 30000); a client slower than that is dropped unseen
 
 ---Listens for connections. `addr`: nil (every interface, IPv6 and IPv4),
 ---an IP literal or a resolved address (never a name); `port` 0 picks a free
@@ -321,13 +323,13 @@ function http:close() end
 
 ---@class net.websocket_options
 ---@field headers? table<string, string> extra request headers for the opening handshake (the `Host`, `Upgrade`, `Connection` and `Sec-WebSocket-*` fields are the module's own)
----@field protocols? string[] subprotocols to offer (`Sec-WebSocket-Protocol`), in order of preference; `ws:get_protocol()` says which one the server took (nil: none)
+---@field protocols? string|string[] subprotocols to offer (1..64) (`Sec-WebSocket-Protocol`), in order of preference; `ws:get_protocol()` says which one the server took (nil: none)
 ---@field ssl? net.tls_options TLS options for `wss://` (verified by default, as for `net.open_tcp`)
 ---@field proxy? string tunnel through a proxy: `"http://[user:pass@]host:port"` (HTTP CONNECT) or `"socks5h://[user:pass@]host:port"` (SOCKS5; see `net.conn_options.proxy`)
----@field connect_timeout? integer ms for resolving, connecting, a proxy, TLS and the opening handshake (default 30000)
----@field max_message? integer the largest incoming message in bytes, once reassembled and inflated (default 16 MiB); a bigger one closes the websocket with 1009 and fails it with `"limit"` (nothing past the cap is ever allocated). Also the largest message `send` takes
+---@field connect_timeout? integer ms for resolving, connecting, a proxy, TLS and the opening handshake (default 30000; 0: none)
+---@field max_message? integer the largest incoming message in bytes, once reassembled and inflated (1..512 MiB, default 16 MiB); a bigger one closes the websocket with 1009 and fails it with `"limit"` (nothing past the cap is ever allocated). Also the largest message `send` takes
 ---@field compress? boolean offer permessage-deflate (RFC 7692; default true); used when the server agrees (`ws:get_extensions()`)
----@field ping_interval? integer ms between keep-alive pings sent by the I/O thread (default none)
+---@field ping_interval? integer ms without a frame from the server before the I/O thread sends a keep-alive ping (default 0: none)
 ---@field ping_timeout? integer ms without any frame from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval)
 ---@field close_timeout? integer ms the closing handshake may take before the connection is dropped (default 5000)
 
@@ -351,7 +353,8 @@ function net.open_websocket(url, options) end
 
 ---A WebSocket, client (`net.open_websocket`) or server side (`server:accept()`
 ---of a `websocket` server); both have the same methods. Also `__gc` (closes
----it without waiting), `__close` and `__tostring`.
+---it with 1001 "going away" after the queued messages, without waiting),
+---`__close` (the same) and `__tostring` (`net.websocket(127.0.0.1:8080, open)`).
 ---@class net.websocket
 local websocket = {}
 
@@ -380,7 +383,8 @@ function websocket:wait_until_connected(ms) end
 ---Queues one whole message: `true` once queued (allowed while `"waiting"`:
 ---sent once open). `false, message, "limit"` when the send queue is full:
 ---nothing was queued; retry later. `nil, message, code` once the websocket
----failed or is closing. `kind` is `"text"` (default) or `"binary"`; a text
+---failed (its message and code) or is closing (`nil, "the websocket is closing",
+---"closed"`). `kind` is `"text"` (default) or `"binary"`; a text
 ---message that is not valid UTF-8, or a message larger than max_message,
 ---raises an argument error.
 ---@param message string
@@ -402,10 +406,11 @@ function websocket:send(message, kind) end
 ---@return net.code? code
 function websocket:receive() end
 
----Sends a ping with `data` (at most 125 bytes; default empty). The peer's
----pongs need no handling; pongs to the peer's pings are sent automatically.
+---Sends a ping with `data` (at most 125 bytes, else an argument error;
+---default empty), with the same returns as `send`. The peer's pongs need no
+---handling; pongs to the peer's pings are sent automatically.
 ---@param data? string
----@return true|nil ok
+---@return boolean|nil ok
 ---@return string? message
 ---@return net.code? code
 function websocket:ping(data) end
@@ -420,9 +425,10 @@ function websocket:ping(data) end
 ---@return true
 function websocket:close(code, reason) end
 
----Once closed: the close code and reason. The peer's close frame (1005 when
----it had no code), 1006 when the connection dropped without one, or ours
----when we closed it for a fault of the peer (1002, 1007, 1009). nil while open.
+---Once closed: the close code and reason (`""` when none). The peer's close
+---frame (1005 when it had no code), 1006 when the connection dropped without
+---one, or ours when we closed it for a fault (1002 protocol, 1007 bad UTF-8 or
+---compressed data, 1009 too big, 1011 out of memory). nil while open.
 ---@return integer|nil code
 ---@return string? reason
 function websocket:get_close() end
@@ -436,10 +442,12 @@ function websocket:get_protocol() end
 ---@return string|nil
 function websocket:get_extensions() end
 
----Server side: the request target of the client's upgrade request (path and
----query) and its header fields (names in lower case).
----@return string path
----@return table<string, string> headers
+---Once open. Server side: the request target of the client's upgrade request
+---(path and query, `"/chat?name=ada"`) and its header fields (names in lower
+---case; a repeated field: its last value). Client side: nil and the header
+---fields of the server's `101` answer. nil while connecting.
+---@return string|nil target
+---@return table<string, string>? headers
 function websocket:get_request() end
 
 ---ip, port of the peer (as for a TCP connection: a proxy's when through one).

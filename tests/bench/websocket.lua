@@ -160,7 +160,8 @@ local function sluice_client(url, w, loop, rec)
       local data, kind, code = ws:receive()
       local dt = clock() - c0
       if not data then
-        assert(kind == nil, kind and (kind .. " (" .. tostring(code) .. ")"))
+        assert(kind == nil, kind and ("receive: nil, %q, %q; status %s"):format(kind, tostring(code),
+          table.concat({ tostring((ws:get_status())), select(2, ws:get_status()) }, ", ")))
         record(rec.empty, dt)
         break
       end

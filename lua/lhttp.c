@@ -39,31 +39,44 @@ static int http_wait(lua_State *L) {
 }
 
 /* status, headers (lower-case names; a repeated one as a list), reason, url */
-static int http_get_response(lua_State *L) {
-  net_http_response r;
-  if (!net_http_get_response(check(L), &r)) return lua_pushnil(L), 1;
-  lua_pushinteger(L, r.status);
-  lua_createtable(L, 0, (int)r.nfields);
-  for (size_t i = 0; i < r.nfields; i++) {
-    int t = lua_getfield(L, -1, r.names[i]);
+static int push_response(lua_State *L, const net_http_response *r) {
+  lua_pushinteger(L, r->status);
+  lua_createtable(L, 0, (int)r->nfields);
+  for (size_t i = 0; i < r->nfields; i++) {
+    int t = lua_getfield(L, -1, r->names[i]);
     if (t == LUA_TNIL) {
       lua_pop(L, 1);
-      lua_pushstring(L, r.values[i]);
+      lua_pushstring(L, r->values[i]);
     } else if (t == LUA_TSTRING) {   /* the second one: a list of both */
       lua_createtable(L, 2, 0);
       lua_insert(L, -2);
       lua_rawseti(L, -2, 1);
-      lua_pushstring(L, r.values[i]);
+      lua_pushstring(L, r->values[i]);
       lua_rawseti(L, -2, 2);
     } else {
-      lua_pushstring(L, r.values[i]);
+      lua_pushstring(L, r->values[i]);
       lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
     }
-    lua_setfield(L, -2, r.names[i]);
+    lua_setfield(L, -2, r->names[i]);
   }
-  lua_pushstring(L, r.reason);
-  lua_pushstring(L, r.url);
+  lua_pushstring(L, r->reason);
+  lua_pushstring(L, r->url);
   return 4;
+}
+
+static int http_get_response(lua_State *L) {
+  net_http_response r;
+  if (!net_http_get_response(check(L), &r)) return lua_pushnil(L), 1;
+  return push_response(L, &r);
+}
+
+/* The i-th redirect answered (from 1), as get_response; nil when there is none (yet). */
+static int http_get_redirect(lua_State *L) {
+  net_http *h = check(L);
+  lua_Integer i = luaL_checkinteger(L, 2);
+  net_http_response r;
+  if (i < 1 || i > 1000 || !net_http_get_redirect(h, (int)i - 1, &r)) return lua_pushnil(L), 1;
+  return push_response(L, &r);
 }
 
 /* received, total (nil when unknown), sent, send_total */
@@ -122,6 +135,7 @@ static int http_tostring(lua_State *L) {
 void lnet_open_http(lua_State *L) {
   static const luaL_Reg methods[] = {
       {"get_status", http_get_status}, {"wait", http_wait},   {"get_response", http_get_response},
+      {"get_redirect", http_get_redirect},
       {"get_progress", http_get_progress}, {"read", http_read}, {"cancel", http_cancel},
       {"close", http_close},           {NULL, NULL},
   };

@@ -19,6 +19,7 @@ static net_http *setup(const net_http_opts *o, const char **err, net_err *code) 
   if (!h) return *err = "out of memory", NULL;
   memset(h, 0, sizeof *h);
   *code = NET_E_INVALID;
+  *err = NULL;
   if (!net__url_parse(o->url, strlen(o->url), &h->url, why, sizeof why)) *err = why;
   else if (strcmp(h->url.scheme, "http") && strcmp(h->url.scheme, "https"))
     *err = "only http:// and https:// URLs can be requested";
@@ -29,10 +30,13 @@ static net_http *setup(const net_http_opts *o, const char **err, net_err *code) 
   else if (o->body_file && (o->body || !*o->body_file))
     *err = o->body ? "a body, or a body_file: not both" : "body_file must be a file path";
   else if (net__http_req_copy(&h->req, o, err) &&
+           (!h->req.max_redirects || (h->hops = net__calloc((size_t)h->req.max_redirects + 1, sizeof *h->hops))) &&
            (!o->output || (h->file = net__http_file_new(o->output, o->resume != 0, o->sha256, err))) &&
            (!o->body_file || (h->src = net__http_src_new(o->body_file, err))))
     return h;
+  if (!*err) *err = "out of memory", *code = NET_E_LIMIT;
   net__http_req_free(&h->req);
+  net__free(h->hops);
   net__http_file_free(h->file);
   net__http_src_free(h->src);
   net__free_aligned(h);
@@ -89,6 +93,14 @@ int net_http_get_response(net_http *h, net_http_response *out) {
   http_resp *r = atomic_load_explicit(&h->resp, memory_order_acquire);
   if (!r) return 0;
   *out = r->r;
+  return 1;
+}
+
+int net_http_get_redirect(net_http *h, int i, net_http_response *out) {
+  net__host_polled();
+  /* acquire: pairs with the release in publish_hop; slots below it are complete */
+  if (i < 0 || i >= atomic_load_explicit(&h->nhops, memory_order_acquire)) return 0;
+  *out = atomic_load_explicit(&h->hops[i], memory_order_relaxed)->r;
   return 1;
 }
 

@@ -66,6 +66,9 @@ struct net_http {
   atomic_int requests;                  /* HREQ_* from the owner */
   atomic_int body_paused;               /* the body ring was full: the owner's read kicks */
   _Atomic(http_resp *) resp;            /* the final head, once it arrived */
+  _Atomic(http_resp *) *hops;           /* max_redirects + 1 slots: each redirect answered
+                                           (followed, or the one refused) */
+  atomic_int nhops;                     /* hops published (release after the slot) */
   atomic_uint_fast64_t received, total, sent, send_total;
   atomic_int has_total;
   net_error err;                        /* before FAILURE is published */

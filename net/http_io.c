@@ -185,6 +185,67 @@ static int read_head(net_http *h) {
   }
 }
 
+/* ---- response heads for the owner ----------------------------------------------------------------- */
+
+static size_t strings_size(const http_head *hd, size_t url_len) {
+  size_t n = strlen(http_head_reason(hd)) + 1 + url_len + 1;
+  for (size_t i = 0; i < http_head_nfields(hd); i++) {
+    http_field f = http_head_field(hd, i);
+    n += f.name_len + 1 + f.value_len + 1;
+  }
+  return n;
+}
+
+static char *put(char **p, const char *s, size_t len) {
+  char *at = *p;
+  memcpy(at, s, len);
+  at[len] = '\0';
+  *p += len + 1;
+  return at;
+}
+
+/* One allocation holding a response head the owner reads. */
+static http_resp *make_resp(net_http *h) {
+  const http_head *hd = &h->head;
+  char url[NET_URL_MAX + NET_URL_HOST_MAX + 64];
+  size_t ul = net__url_format(&h->url, url, sizeof url), nf = http_head_nfields(hd);
+  if (ul >= sizeof url) ul = 0;
+  http_resp *r = net__calloc(1, sizeof *r + 2 * nf * sizeof(char *) + strings_size(hd, ul));
+  if (!r) return net__http_fail(h, NET_E_LIMIT, "out of memory"), NULL;
+  const char **names = (const char **)(r + 1), **values = names + nf;
+  char *p = (char *)(values + nf);
+  for (size_t i = 0; i < nf; i++) {
+    http_field f = http_head_field(hd, i);
+    names[i] = put(&p, f.name, f.name_len);
+    values[i] = put(&p, f.value, f.value_len);
+  }
+  const char *reason = http_head_reason(hd);
+  r->r = (net_http_response){http_head_status(hd), put(&p, reason, strlen(reason)), nf, names, values,
+                             put(&p, url, ul), h->redirects};
+  return r;
+}
+
+static bool publish_head(net_http *h) {
+  http_resp *r = make_resp(h);
+  if (!r) return false;
+  /* release: the record is complete before the owner can see it */
+  atomic_store_explicit(&h->resp, r, memory_order_release);
+  net__io_publish(&h->obj);
+  return true;
+}
+
+/* A redirect about to be followed: its head joins the hops the owner may read. */
+static bool publish_hop(net_http *h) {
+  http_resp *r = make_resp(h);
+  if (!r) return false;
+  int n = atomic_load_explicit(&h->nhops, memory_order_relaxed);
+  atomic_store_explicit(&h->hops[n], r, memory_order_relaxed);
+  /* release: the slot and its record are complete before the count shows them */
+  atomic_store_explicit(&h->nhops, n + 1, memory_order_release);
+  net__io_publish(&h->obj);
+  return true;
+}
+
 /* ---- redirects ----------------------------------------------------------------------- */
 
 static void drop_header(http_req *r, const char *name) {
@@ -227,7 +288,8 @@ static bool redirect(net_http *h) {
   if ((st != 301 && st != 302 && st != 303 && st != 307 && st != 308) || !loc || !h->req.max_redirects)
     return false;
   net_url to;
-  char why[NET_URL_WHY_MAX];
+  char why[NET_URL_WHY_MAX], url[NET_URL_MAX + NET_URL_HOST_MAX + 64];
+  if (!publish_hop(h)) return true;   /* the owner sees every redirect, a refused one too */
   if (h->redirects >= h->req.max_redirects)
     net__http_fail(h, NET_E_LIMIT, "more than %d redirects", h->req.max_redirects);
   else if (!net__url_resolve(&h->url, loc, len, &to, why, sizeof why))
@@ -235,7 +297,8 @@ static bool redirect(net_http *h) {
   else if (strcmp(to.scheme, "http") && strcmp(to.scheme, "https"))
     net__http_fail(h, NET_E_PROTOCOL, "redirect to a %s URL", to.scheme);
   else if (!strcmp(h->url.scheme, "https") && !strcmp(to.scheme, "http") && !h->req.allow_downgrade)
-    net__http_fail(h, NET_E_PROTOCOL, "redirect from https to http refused: %s (allow_downgrade)", to.host);
+    net__http_fail(h, NET_E_PROTOCOL, "redirect from https to http refused: %s (allow_downgrade)",
+                   (net__url_format(&to, url, sizeof url) < sizeof url ? url : to.host));
   if (h->phase == HP_DONE) return true;
   if (!net__url_same_origin(&h->url, &to)) leave_origin(h);
   method_after(h, st);
@@ -244,49 +307,6 @@ static bool redirect(net_http *h) {
   drop_conn(h);
   h->phase = HP_START;
   replay_body(h);
-  return true;
-}
-
-/* ---- the final head ------------------------------------------------------------------ */
-
-static size_t strings_size(const http_head *hd, size_t url_len) {
-  size_t n = strlen(http_head_reason(hd)) + 1 + url_len + 1;
-  for (size_t i = 0; i < http_head_nfields(hd); i++) {
-    http_field f = http_head_field(hd, i);
-    n += f.name_len + 1 + f.value_len + 1;
-  }
-  return n;
-}
-
-static char *put(char **p, const char *s, size_t len) {
-  char *at = *p;
-  memcpy(at, s, len);
-  at[len] = '\0';
-  *p += len + 1;
-  return at;
-}
-
-/* One allocation holding the response the owner reads. */
-static bool publish_head(net_http *h) {
-  const http_head *hd = &h->head;
-  char url[NET_URL_MAX + NET_URL_HOST_MAX + 64];
-  size_t ul = net__url_format(&h->url, url, sizeof url), nf = http_head_nfields(hd);
-  if (ul >= sizeof url) ul = 0;
-  http_resp *r = net__calloc(1, sizeof *r + 2 * nf * sizeof(char *) + strings_size(hd, ul));
-  if (!r) return net__http_fail(h, NET_E_LIMIT, "out of memory"), false;
-  const char **names = (const char **)(r + 1), **values = names + nf;
-  char *p = (char *)(values + nf);
-  for (size_t i = 0; i < nf; i++) {
-    http_field f = http_head_field(hd, i);
-    names[i] = put(&p, f.name, f.name_len);
-    values[i] = put(&p, f.value, f.value_len);
-  }
-  const char *reason = http_head_reason(hd);
-  r->r = (net_http_response){http_head_status(hd), put(&p, reason, strlen(reason)), nf, names, values,
-                             put(&p, url, ul), h->redirects};
-  /* release: the record is complete before the owner can see it */
-  atomic_store_explicit(&h->resp, r, memory_order_release);
-  net__io_publish(&h->obj);
   return true;
 }
 
@@ -409,6 +429,8 @@ static void http_destroy(net_io *io) {
   http_head_free(&h->head);
   net__free(h->out);
   net__free(atomic_load(&h->resp));
+  for (int i = 0; h->hops && i < atomic_load(&h->nhops); i++) net__free(atomic_load(&h->hops[i]));
+  net__free(h->hops);
   net__http_req_free(&h->req);
   net__http_file_free(h->file);
   net__http_src_free(h->src);

@@ -429,6 +429,9 @@ NET_API net_result net_http_wait(net_http *h, int timeout_ms);   /* until not WA
 /* 1 and *out once the final response's head arrived (valid while h is
  * open), else 0. */
 NET_API int net_http_get_response(net_http *h, net_http_response *out);
+/* 1 and *out for the i-th (from 0) redirect the server answered so far,
+ * in order (the one refused too, when a redirect fails), else 0. */
+NET_API int net_http_get_redirect(net_http *h, int i, net_http_response *out);
 NET_API net_http_progress net_http_get_progress(net_http *h);
 /* Body bytes: the count, 0 when none has arrived yet, NET_READ_EOF after the
  * last byte of a successful exchange, NET_READ_ERROR once failed and drained. */

@@ -24,7 +24,7 @@
 #define WS_REC_PING 3                /* tx record types past NET_WS_TEXT/BINARY */
 #define WS_FRAG (64 * 1024)          /* payload of one outgoing frame at most */
 #define WS_COMPRESS_MIN 256          /* smaller messages go uncompressed */
-#define WS_MSG_KEEP (64 * 1024)      /* the message buffer kept between messages */
+#define WS_MSG_KEEP (16 * 1024)      /* the message buffer kept between messages */
 #define WS_DEFAULT_CLOSE_MS 5000
 #define WS_HS_MAX 16384              /* our handshake texts */
 

@@ -150,12 +150,11 @@ static size_t request_text(const net_ws *w, const char *ext, char *buf, size_t c
   return n;
 }
 
-static void client_deflate_conf(net_ws_deflate_conf *dc) { net__ws_deflate_conf_init(dc); }
 
 static bool client_start(net_ws *w) {
   char ext[NET_WS_EXT_LINE] = "";
   net_ws_deflate_conf dc;
-  client_deflate_conf(&dc);
+  net__ws_deflate_conf_init(&dc);
   net_ws_rng *r = net__ws_rng();
   if (!r || !net__ws_key_make(r, w->key)) return net__ws_fail(w, NET_E_LIMIT, "the random generator failed"), false;
   if (w->conf.compress && !net__ws_deflate_offer(&dc, ext, sizeof ext)) ext[0] = '\0';
@@ -181,7 +180,7 @@ static bool client_check(net_ws *w) {
   int st = http_head_status(hd), k = net__ws_protocol_check(proto, plen, (const char *const *)w->conf.protocols,
                                                              w->conf.nprotocols);
   net_ws_deflate_conf dc;
-  client_deflate_conf(&dc);
+  net__ws_deflate_conf_init(&dc);
   int d = w->conf.compress ? net__ws_deflate_check(&dc, ext, elen, &w->deflate, &why) : (elen ? -1 : 0);
   if (st != 101)
     return net__ws_fail(w, NET_E_PROTOCOL, "the server answered %d %s, not 101 (no websocket there)", st,
@@ -199,6 +198,13 @@ static bool client_check(net_ws *w) {
 }
 
 /* ---- server ------------------------------------------------------------------------------ */
+
+/* Windows of 4 KiB both ways when the client can limit its own: the
+ * server's inflater keeps one per websocket, so a server of many stays small. */
+static void server_deflate_conf(net_ws_deflate_conf *dc) {
+  net__ws_deflate_conf_init(dc);
+  dc->server_max_window_bits = dc->client_max_window_bits = 12;
+}
 
 typedef struct refusal {
   int status;
@@ -265,7 +271,7 @@ static bool server_answer(net_ws *w) {
   int pick = -1;
   refusal r = server_check(w, proto, plen, &pick);
   net_ws_deflate_conf dc;
-  net__ws_deflate_conf_init(&dc);
+  server_deflate_conf(&dc);
   const char *why = NULL;
   int d = !r.status && w->conf.compress ? net__ws_deflate_select(&dc, offer, olen, &w->deflate, ext, sizeof ext, &why) : 0;
   if (d < 0) r = (refusal){400, why ? why : "Sec-WebSocket-Extensions is malformed", NULL};
@@ -296,7 +302,8 @@ static void hand_over(net_ws *w) {
 
 /* ---- the opening handshake, either side ----------------------------------------------- */
 
-/* The other side's head: 1 once parsed, 0 for more, -1 failed. */
+/* The other side's head: 1 once parsed, 0 for more, -1 failed, -2 a
+ * server's malformed request. */
 static int read_head(net_ws *w) {
   for (;;) {
     net_span sp;
@@ -311,6 +318,7 @@ static int read_head(net_ws *w) {
     }
     size_t used = 0;
     http_result r = http_head_feed(&w->head, sp.base, sp.len, &used);
+    if (r == HTTP_ERROR && w->conf.role == NET_WS_SERVER) return -2;   /* answered with a 400 */
     if (r == HTTP_ERROR) return net__ws_fail(w, NET_E_PROTOCOL, "opening handshake: %s", w->head.err), -1;
     net_conn_consume(w->c, r == HTTP_MORE ? sp.len : used);
     if (r == HTTP_DONE) return 1;
@@ -332,12 +340,14 @@ static void handshake(net_ws *w) {
   bool server = w->conf.role == NET_WS_SERVER;
   if (!server || !w->hs) {
     if (w->hs) hs_written(w);
-    if (read_head(w) <= 0) return;
+    int r = read_head(w);
+    if (r == -2) refuse(w, (refusal){400, w->head.err, NULL});
+    if (r == -1 || r == 0 || (r == -2 && !w->hs)) return;
     if (!server) {
       client_check(w);
       return;
     }
-    if (!server_answer(w)) return;
+    if (r == 1 && !server_answer(w)) return;
   }
   if (!hs_written(w)) return;
   if (w->hs_reject) net__ws_publish_end(w, NET_WS_CLOSE_ABNORMAL, NULL, 0);   /* err says why */
@@ -387,12 +397,16 @@ static void clean_end(net_ws *w) {
 }
 
 /* Both close frames went: a server closes the TCP connection first; a
- * client, too, rather than linger for it (its FIN follows the close frame). */
+ * client, too, rather than linger for it (its FIN follows the close frame).
+ * A peer that closed and dropped the connection before our answer could go
+ * still closed cleanly: its close frame said so. */
 static void exchange(net_ws *w) {
   net__ws_rx_pump(w);
   if (w->phase == WP_DONE) return;
+  if (w->close_got && !w->deadline) w->deadline = net__now_ms() + (uint64_t)w->conf.close_timeout_ms;
   net__ws_tx_pump(w);
-  if (w->phase != WP_DONE && w->close_sent && w->close_got) clean_end(w);
+  if (w->phase == WP_DONE || !w->close_got) return;
+  if (w->close_sent || net_conn_status(w->c).status == NET_FAILURE) clean_end(w);
 }
 
 /* ---- keep-alive pings and deadlines --------------------------------------------------------- */

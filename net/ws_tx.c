@@ -15,6 +15,11 @@
 #define AREA (NET_WS_HEADER_MAX + WS_FRAG)   /* a frame: header room, then payload */
 #define ZIN 16384                             /* message bytes deflated per step */
 #define DEFLATE_LEVEL 1                       /* the I/O thread's time matters more than the last bytes */
+/* A sender may use less window than agreed: 4 KiB and a small hash keep a
+ * compressor near 70 KiB instead of 260 KiB per websocket. */
+#define DEFLATE_BITS 12
+#define DEFLATE_MEM 5
+#define OUT_KEEP 16384                        /* the frame buffer an idle websocket keeps */
 
 /* ---- the end ----------------------------------------------------------------------- */
 
@@ -134,6 +139,10 @@ static bool take_record(net_ws *w) {
 
 /* Nothing whole to send: say so, unless a record came meanwhile (Dekker with net_ws_send). */
 static bool tx_idle(net_ws *w) {
+  if (w->out.cap > OUT_KEEP) {   /* a big message's frame memory goes with it */
+    net__free(w->out.buf);
+    w->out = (ws_frame_out){0};
+  }
   atomic_store(&w->tx_idle, 1);
   atomic_thread_fence(memory_order_seq_cst);
   uint8_t h[WS_REC_HDR];
@@ -167,7 +176,8 @@ static bool deflater(net_ws *w) {
   bool client = w->conf.role == NET_WS_CLIENT;
   int bits = client ? w->deflate.client_max_window_bits : w->deflate.server_max_window_bits;
   z_stream *z = net__calloc(1, sizeof *z);
-  if (z && deflateInit2(z, DEFLATE_LEVEL, Z_DEFLATED, -(bits < 9 ? 9 : bits), 8, Z_DEFAULT_STRATEGY) == Z_OK) {
+  bits = bits < 9 ? 9 : bits > DEFLATE_BITS ? DEFLATE_BITS : bits;
+  if (z && deflateInit2(z, DEFLATE_LEVEL, Z_DEFLATED, -bits, DEFLATE_MEM, Z_DEFAULT_STRATEGY) == Z_OK) {
     w->def = z;
     return true;
   }

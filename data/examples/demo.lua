@@ -1,8 +1,10 @@
 -- demo.lua: sluice in one screen. A 60 fps "editor" frame loop downloads a large payload
 -- through `net` while it draws, and never waits on the network.
 --
---   lua5.4 data/examples/demo.lua              start a local test peer, fetch 512 MiB
---   lua5.4 data/examples/demo.lua HOST PORT    fetch from HOST:PORT until it closes
+--   lua5.4 data/examples/demo.lua              start a local HTTP test peer, fetch 512 MiB
+--                                              with net.http_request, reading the body
+--   lua5.4 data/examples/demo.lua HOST PORT    read a raw TCP stream from HOST:PORT until
+--                                              it closes
 --   lua5.4 data/examples/demo.lua URL          download URL (http:// or https://) into a
 --                                              file named after it (SLUICE_DEMO_OUT: another
 --                                              path), resuming a .part left by a stopped run
@@ -44,13 +46,14 @@ local function pattern_matches(period, offset, data)
 end
 
 --------------------------------------------------------------------------------
--- The local peer: `peer source N` prints its port, then serves N bytes to each client.
+-- The local peer: `peer http N` prints its port, then answers every request with an
+-- N-byte body of the pattern.
 
 local function start_peer(size)
   local root = os.getenv("SLUICE_ROOT") or "."
   local exe = (os.getenv("SLUICE_BUILD") or (root .. "/build/release")) .. "/peer"
   local out = os.tmpname()
-  local p = assert(io.popen(string.format("exec '%s' source %s >'%s' & echo $!", exe, size, out)))
+  local p = assert(io.popen(string.format("exec '%s' http %s >'%s' & echo $!", exe, size, out)))
   local pid = p:read("l")
   p:close()
   local deadline = net.clock() + 5
@@ -113,8 +116,8 @@ local function frame_summary(frame_times)
     FRAME * 1000, over))
 end
 
-local function run(host, port, total)
-  local conn = assert(net.open_tcp(host, port))
+-- read(n) gives what has arrived ("" for nothing yet), nil at the end, or nil, err.
+local function run(read, total)
   local period = total and make_period()   -- only our own peer sends a known pattern
 
   local received, verified = 0, true
@@ -129,7 +132,7 @@ local function run(host, port, total)
     -- 1. Network: take in what has arrived, within a small budget. Never blocks.
     for _ = 1, READS_PER_FRAME do
       local t0 = net.clock()
-      local data, err = conn:read(READ_SIZE)
+      local data, err = read(READ_SIZE)
       longest_call = math.max(longest_call, net.clock() - t0)
       if data == nil then                -- end of stream (err == nil) or an error
         failure = failure or err
@@ -164,7 +167,6 @@ local function run(host, port, total)
     end
   end
   io.write("\n")
-  conn:close()
 
   if failure then
     print("failed: " .. tostring(failure))
@@ -233,13 +235,20 @@ if host and host:match("^https?://") then
   print("downloading " .. host .. " at 60 fps ...")
   ok = run_url(host)
 elseif host and port then
-  print(string.format("downloading from %s:%d until it closes ...", host, port))
-  ok = run(host, port, nil)
+  print(string.format("reading from %s:%d until it closes ...", host, port))
+  local conn = assert(net.open_tcp(host, port))
+  ok = run(function(n) return conn:read(n) end, nil)
+  conn:close()
 else
   local size = parse_size(os.getenv("SLUICE_DEMO_BYTES") or "512M")
   local pid, peer_port = start_peer(size)
-  print(string.format("downloading %d MiB from a local peer at 60 fps ...", size >> 20))
-  local success, result = pcall(run, "127.0.0.1", peer_port, size)
+  local url = string.format("http://127.0.0.1:%d/demo", peer_port)
+  print(string.format("downloading %d MiB from %s at 60 fps ...", size >> 20, url))
+  -- The exchange runs on the I/O thread; the body comes through a bounded buffer that
+  -- slows the server down when the frame loop reads slowly.
+  local req = assert(net.http_request{ url = url, max_size = size, proxy = false })
+  local success, result = pcall(run, function(n) return req:read(n) end, size)
+  req:close()
   os.execute("kill " .. pid .. " 2>/dev/null")
   if not success then error(result, 0) end
   ok = result

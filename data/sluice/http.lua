@@ -37,14 +37,16 @@
 -- MiB: past it the stream fails). A body handed to on_chunk has no size cap
 -- unless max_size is given; one kept whole has the engine's (64 MiB).
 --
--- Where it differs: the engine speaks HTTP (chunked, gzip, TLS) on the I/O
--- thread; this file only follows redirects (so that on_redirect sees every
--- hop, up to 5), drops Authorization, Proxy-Authorization, Cookie and Host
--- on a redirect to another origin, and calls back. `timeout` covers the
--- whole request, redirects included. A download is written from Lua piece
--- by piece to "<name>.part", renamed into place once complete; its name from
--- Content-Disposition or the URL keeps only its last path component; the
--- directory is created only in an editor (core.common.mkdirp). JSON is not
+-- Where it differs: the engine speaks HTTP (chunked, gzip, TLS, redirects:
+-- up to 5, Authorization, Proxy-Authorization, Cookie and Host dropped on a
+-- redirect to another origin) on the I/O thread, and on_redirect sees every
+-- hop it followed; this file calls back. `timeout` covers the whole request,
+-- redirects included. A download is written by the engine off the caller's
+-- thread into "<name>.part", renamed into place once complete; a name from
+-- Content-Disposition or the URL (known once the answer came, so the file
+-- is first written under a temporary name in the directory) keeps only its
+-- last path component; the directory is created only in an editor
+-- (core.common.mkdirp). JSON is not
 -- decoded for an empty body (HEAD, 204). Callbacks run from
 -- http.update(): in an editor (Lite XL, Pragtical) an editor thread calls it
 -- while requests run; elsewhere call http.update() each frame, or http.run().
@@ -157,56 +159,6 @@ local function encode_body(submit_type, params)
   error("Unsupported Content-Type: " .. tostring(submit_type), 0)
 end
 
--- scheme, host, port, path of an http(s) URL, else nil.
-local function parse_url(url)
-  local scheme, authority, rest = url:match("^([%a][%w+.-]*)://([^/?#]*)(.*)$")
-  if not scheme then return nil end
-  scheme = scheme:lower()
-  if scheme ~= "http" and scheme ~= "https" then return nil end
-  authority = authority:gsub("^.*@", "")
-  local host, port = authority:match("^(%b[]):?(%d*)$")
-  if not host then host, port = authority:match("^([^:]*):?(%d*)$") end
-  if not host or host == "" then return nil end
-  port = tonumber(port) or (scheme == "https" and 443 or 80)
-  return { scheme = scheme, host = host:lower(), port = port, path = rest ~= "" and rest or "/" }
-end
-
-local function remove_dots(path)
-  local segs = {}
-  for seg in path:gmatch("[^/]*") do segs[#segs + 1] = seg end
-  local out = {}
-  for i = 2, #segs do   -- segs[1] is "" (the path starts with /)
-    local seg = segs[i]
-    if seg == ".." then
-      if #out > 0 then table.remove(out) end
-      if i == #segs then out[#out + 1] = "" end
-    elseif seg == "." then
-      if i == #segs then out[#out + 1] = "" end
-    else
-      out[#out + 1] = seg
-    end
-  end
-  return "/" .. table.concat(out, "/")
-end
-
--- Location resolved against the URL it came from (RFC 3986 section 5.2).
-local function resolve(base, loc)
-  if loc:match("^[%a][%w+.-]*:") then return loc end
-  local p = assert(parse_url(base))
-  local origin = base:match("^[^:]+://[^/?#]*")
-  if loc:sub(1, 2) == "//" then return p.scheme .. ":" .. loc end
-  local bpath, bquery = p.path:match("^([^?#]*)(%??[^#]*)")
-  if loc == "" then return origin .. bpath .. bquery end
-  if loc:sub(1, 1) == "?" then return origin .. bpath .. loc end
-  if loc:sub(1, 1) == "#" then return origin .. bpath .. bquery .. loc end
-  local lpath, suffix = loc:match("^([^?#]*)(.*)$")
-  if lpath:sub(1, 1) ~= "/" then lpath = (bpath:match("^(.*/)") or "/") .. lpath end
-  return origin .. remove_dots(lpath) .. suffix
-end
-
-local function same_origin(a, b)
-  return a.scheme == b.scheme and a.host == b.host and a.port == b.port
-end
 
 local function header_value(headers, name)
   local v = headers and headers[name]
@@ -245,7 +197,7 @@ local function engine_options(job)
   local o = job.options
   local streamed = type(o.on_chunk) == "function"
   local e = {
-    url = job.url, method = job.method, body = job.body, max_redirects = 0,
+    url = job.url, method = job.method, body = job.body, max_redirects = MAX_REDIRECTS, output = o.output,
     headers = wire_headers(job.headers, http.user_agent),
     timeout = o.timeout and math.max(1, math.ceil(o.timeout * 1000)) or 0,
     ssl = o.ssl, allow_downgrade = o.allow_downgrade,
@@ -276,53 +228,30 @@ function Job:abort_reason()
 end
 
 function Job:start()
-  local p = parse_url(self.url)
-  if not p then return self:finish(false, "invalid URL") end
-  self.parsed = p
+  if not self.url:match("^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]") then return self:finish(false, "invalid URL") end
   local ok, req, err = pcall(net.http_request, engine_options(self))
   if not ok then return self:finish(false, tostring(req)) end
   if not req then return self:finish(false, err) end
   self.req, self.state = req, "head"
 end
 
-local REDIRECTS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
-
--- Follows a redirect as a new hop; false when the response is the final one.
-function Job:redirect()
-  local loc = header_value(self.info.headers, "location")
-  if not (REDIRECTS[self.info.status] and loc) then return false end
-  self.req:close()
-  self.req, self.info = nil, nil
-  local to = resolve(self.url, loc)
-  local p = parse_url(to)
-  self.redirects = self.redirects + 1
-  if self.redirects > MAX_REDIRECTS then return true, self:finish(false, "too many redirects") end
-  if not p then return true, self:finish(false, "redirect to an unsupported URL: " .. to) end
-  if self.parsed.scheme == "https" and p.scheme == "http" and not self.options.allow_downgrade then
-    return true, self:finish(false, "redirect from https to http refused: " .. to)
-  end
-  if not same_origin(self.parsed, p) then
-    local kept = {}
-    for k, v in pairs(self.headers or {}) do
-      local l = tostring(k):lower()
-      if l ~= "authorization" and l ~= "proxy-authorization" and l ~= "cookie" and l ~= "host" then
-        kept[k] = v
-      end
+-- Each redirect the engine answered since the last look, to on_redirect.
+function Job:report_hops()
+  while self.state ~= "done" do
+    local status, headers, reason, url = self.req:get_redirect(self.hops + 1)
+    if not status then return end
+    self.hops = self.hops + 1
+    if self.options.on_redirect then
+      self.options.on_redirect({ status = status, headers = headers, url = url, reason = reason })
     end
-    self.headers = kept
   end
-  if self.info_status == 303 then self.method, self.body = "GET", nil end
-  self.url = to
-  self:start()
-  return true
 end
 
-function Job:on_head(status, headers, reason)
-  self.info = { status = status, headers = headers, url = self.url, reason = reason }
-  self.info_status = status
+function Job:on_head(status, headers, reason, url)
+  self.info = { status = status, headers = headers, url = url, reason = reason }
   local o = self.options
   if o.on_redirect then o.on_redirect(self.info) end
-  if self.state == "done" or self:redirect() then return end
+  if self.state == "done" then return end
   self.state = "body"
   if o.on_header then o.on_header(self.info) end
 end
@@ -347,12 +276,29 @@ function Job:done_ok()
   return self:finish(true, nil, body)
 end
 
+-- The engine's failure, in core.http's words where it has some.
 function Job:engine_error(msg, code)
-  if code == "timeout" and self.options.timeout then msg = "request timed out" end
+  if code == "timeout" and self.options.timeout then msg = "request timed out"
+  elseif code == "limit" and msg:find("more than %d+ redirects$") then msg = "too many redirects"
+  else msg = msg:match("(redirect from https to http refused: %S+)") or msg end
   return self:finish(false, msg)
 end
 
+-- A body written to a file by the engine: only progress to report.
+function Job:watch_output()
+  local o = self.options
+  local st, msg, code = self.req:get_status()
+  local received, total = self.req:get_progress()
+  if o.on_progress and received ~= self.reported then
+    self.reported = received
+    o.on_progress(received, total)
+  end
+  if st == "failure" then return self:engine_error(msg, code) end
+  if st == "success" then return self:finish(true) end
+end
+
 function Job:read_body()
+  if self.options.output then return self:watch_output() end
   local taken = 0
   while self.state == "body" and taken < POLL_BUDGET do
     local data, msg, code = self.req:read(READ_MAX)
@@ -375,10 +321,11 @@ function Job:poll()
     return self:finish(false, why)
   end
   if self.state == "start" then self:start() end
+  if self.state == "head" then self:report_hops() end
   if self.state == "head" then
-    local status, headers, reason = self.req:get_response()
+    local status, headers, reason, url = self.req:get_response()
     if status then
-      self:on_head(status, headers, reason)
+      self:on_head(status, headers, reason, url)
     else
       local st, msg, code = self.req:get_status()
       if st == "failure" then return self:engine_error(msg, code) end
@@ -448,7 +395,7 @@ function http.request(method, url, options)
   check_options(options, "on_done")
   local job = setmetatable({
     method = method, url = url, options = options, headers = clone(options.headers),
-    body = options.body, parts = {}, redirects = 0, state = "start", started = net.clock(),
+    body = options.body, parts = {}, hops = 0, state = "start", started = net.clock(),
   }, Job)
   active[#active + 1] = job
   runtime.drive("sluice.http", http.update)
@@ -511,58 +458,50 @@ local function make_dirs(dir)
   if type(core_common) == "table" and core_common.mkdirp then core_common.mkdirp(dir) end
 end
 
+-- Where the engine writes before the name is known: unique within this process run.
+local temp_count = 0
+local function temp_name(dir)
+  temp_count = temp_count + 1
+  return string.format("%s.sluice-download-%d-%d-%d", dir, os.time(), math.floor(net.clock() * 1e6) % 1000000,
+    temp_count)
+end
+
 ---Downloads `url` into a file (options.filename, else the name the server
----or the URL gives, in options.directory).
+---or the URL gives, in options.directory). The engine writes it off the
+---caller's thread.
 ---@param url string
 ---@param options table
 function http.download(url, options)
   check_options(options, "on_done")
-  local filename, path, f, part = options.filename, nil, nil, nil
-  local received, total = 0, nil
-  local handle
+  local dir = options.directory and (options.directory:gsub("[/\\]+$", "") .. PATHSEP) or ""
+  if options.directory then make_dirs(options.directory) end
+  local named = options.filename and dir .. options.filename
+  local written = named or temp_name(dir)   -- the engine adds ".part" until it is whole
+  local filename = named
   local function on_header(info)
-    if info.status < 200 or info.status >= 300 then return end
-    filename = filename or served_name(info.headers, url)
-    if options.directory then
-      make_dirs(options.directory)
-      filename = options.directory:gsub("[/\\]+$", "") .. PATHSEP .. filename
-    end
-    total = tonumber(header_value(info.headers, "content-length"))
-    part = filename .. ".part"
-    local err
-    f, err = io.open(part, "wb")
-    if not f then handle:fail("cannot write " .. part .. ": " .. tostring(err)) end
-  end
-  local function on_chunk(chunk)
-    if not f then return end
-    local ok, err = f:write(chunk)
-    if not ok then return handle:fail("cannot write " .. part .. ": " .. tostring(err)) end
-    received = received + #chunk
-    if options.on_progress then options.on_progress(received, total) end
+    if info.status >= 200 and info.status < 300 then filename = filename or dir .. served_name(info.headers, info.url) end
   end
   local function on_done(ok, err, _, info)
-    if f then
-      local closed, cerr = f:close()
-      f = nil
-      if ok and not closed then ok, err = false, "cannot write " .. part .. ": " .. tostring(cerr) end
+    if info and (info.status < 200 or info.status >= 300) then
+      ok, err, filename = false, "HTTP " .. info.status, nil
+    elseif not ok and err:find(written .. ".part", 1, true) then
+      err = "cannot write " .. (filename or written) .. ": " .. err
     end
-    if ok and info and (info.status < 200 or info.status >= 300) then
-      ok, err = false, "HTTP " .. info.status
+    if ok and written ~= filename then
+      local renamed, rerr = put_in_place(written, filename)
+      if not renamed then ok, err = false, "cannot rename " .. written .. ": " .. tostring(rerr) end
     end
-    if ok and part then
-      local renamed, rerr = put_in_place(part, filename)
-      if not renamed then ok, err = false, "cannot rename " .. part .. ": " .. tostring(rerr) end
+    if not ok then
+      os.remove(written .. ".part")
+      if written ~= filename then os.remove(written) end
     end
-    if not ok and part then os.remove(part) end
     options.on_done(ok, err, filename, info)
   end
-  handle = http.get(url, nil, {
+  return http.get(url, nil, {
     headers = options.headers, timeout = options.timeout, is_cancelled = options.is_cancelled,
-    ssl = options.ssl, connect_timeout = options.connect_timeout, max_size = options.max_size,
-    decompress = false,
-    on_header = on_header, on_chunk = on_chunk, on_done = on_done,
+    ssl = options.ssl, connect_timeout = options.connect_timeout, decompress = false,
+    output = written, on_progress = options.on_progress, on_header = on_header, on_done = on_done,
   })
-  return handle
 end
 
 -- ---- server-sent events --------------------------------------------------------
@@ -671,6 +610,5 @@ function http.sse(url, options)
   return handle
 end
 
-http._resolve = resolve   -- for the tests
 
 return http

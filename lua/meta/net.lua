@@ -239,7 +239,7 @@ net.json_array_mt = {}
 ---@field connect_timeout? integer ms per connection: resolving, connecting, TLS (default 30000; 0: none)
 ---@field idle_timeout? integer ms without a byte in or out on the connection (default none)
 ---@field max_redirects? integer redirects followed (0..100, default 5; 0: a 3xx is the response)
----@field max_size? integer the largest body, decoded (default 64 MiB); past it `"limit"`
+---@field max_size? integer the largest body taken through `read`, decoded (default 64 MiB); past it `"limit"`. It guards a loop that gathers the body in memory; a stream read piece by piece may raise it (or use `output`, which it does not cap)
 ---@field decompress? boolean ask for gzip/deflate and decode it (default true); false: the body as sent
 ---@field allow_downgrade? boolean follow a redirect from https to http (default false)
 ---@field keepalive? boolean reuse idle connections to the same origin and TLS options (default true)
@@ -295,6 +295,17 @@ function http:wait(ms) end
 ---@return string? reason
 ---@return string? url
 function http:get_response() end
+
+---The `i`-th redirect the server answered (from 1), in order, as
+---`get_response` gives a head (its URL is the one that answered); a
+---redirect that was refused (past `max_redirects`, or https to http) is
+---there too. nil when there is no such hop (yet).
+---@param i integer
+---@return integer|nil status
+---@return table<string, string|string[]>? headers
+---@return string? reason
+---@return string? url
+function http:get_redirect(i) end
 
 ---Body bytes received as the server sent them (before decoding), the
 ---Content-Length (nil when the server gave none), request body bytes sent

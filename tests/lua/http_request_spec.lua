@@ -141,6 +141,14 @@ describe("net.http_request", function()
     assert.is_true(body == content, "body differs from the file")
     local _, _, _, url = req:get_response()
     assert.equal(base .. "/data.bin", url)
+    for i = 1, 5 do   -- every hop, in order, with the URL it answered
+      local st, headers, _, hop_url = req:get_redirect(i)
+      assert.equal(i == 5 and 301 or 302, st)
+      assert.equal(base .. "/redirect/" .. (6 - i) .. "/data.bin", hop_url)
+      assert.is_string(headers.location)
+    end
+    assert.is_nil(req:get_redirect(6))
+    assert.is_nil(req:get_redirect(0))
     body, status, msg = fetch{ url = base .. "/relative/hello.txt" }
     assert.equal("success", status, msg)
     assert.equal("hello, world\n", body)
@@ -156,11 +164,14 @@ describe("net.http_request", function()
   end)
 
   it("stops at max_redirects, or returns the 3xx itself with max_redirects = 0", function()
-    local _, status, msg, code = fetch{ url = base .. "/redirect/6/hello.txt" }
+    local _, status, msg, code, req = fetch{ url = base .. "/redirect/6/hello.txt" }
     assert.equal("failure", status)
     assert.equal("limit", code)
     assert.matches("more than 5 redirects", msg, 1, true)
-    local body, req
+    assert.equal(301, req:get_redirect(6))   -- the one refused is there too
+    assert.is_nil(req:get_redirect(7))
+    assert.is_nil(req:get_response())
+    local body
     body, status, msg, _, req = fetch{ url = base .. "/redirect/1/hello.txt", max_redirects = 0 }
     assert.equal("success", status, msg)
     local st, headers = req:get_response()
@@ -464,7 +475,7 @@ describe("net.http_request", function()
       local _, status, msg, code = fetch{ url = url, ssl = { ca_file = certs.ca } }
       assert.equal("failure", status)
       assert.equal("protocol", code)
-      assert.matches("from https to http refused", msg, 1, true)
+      assert.matches("from https to http refused: " .. base .. "/echo (allow_downgrade)", msg, 1, true)
       local body
       body, status, msg = fetch{ url = url, ssl = { ca_file = certs.ca }, allow_downgrade = true,
         headers = { Authorization = "Bearer s3cret" } }

@@ -9,6 +9,9 @@
  *   echo      echo every byte back; at the client's EOF flush what is left, then close.
  *   source N  send each client N bytes of the pattern below, then close (N takes a
  *             K/M/G suffix, powers of 1024).
+ *   http N    an HTTP/1.1 server of one response per connection: once a request
+ *             head has arrived, "200 OK" with Content-Length N and N bytes of the
+ *             pattern as the body, then close (the demo's local download).
  *   sink      read and discard; at the client's EOF print one line
  *             "sink BYTES HASH" (HASH: 64-bit FNV-1a of every byte, 16 hex digits), flushed,
  *             then close. A stream that ends in an error (a reset) prints
@@ -44,7 +47,7 @@
 #define IO_CHUNK (256 * 1024)   /* largest single send/recv */
 #define ECHO_BUF (64 * 1024)    /* per-connection echo buffer */
 
-enum mode { MODE_ECHO, MODE_SOURCE, MODE_SINK, MODE_CLOSE, MODE_BLACKHOLE };
+enum mode { MODE_ECHO, MODE_SOURCE, MODE_SINK, MODE_CLOSE, MODE_BLACKHOLE, MODE_HTTP };
 
 struct conn {
     int fd;
@@ -54,6 +57,8 @@ struct conn {
     uint64_t hash;       /* sink: FNV-1a so far */
     unsigned char *buf;  /* echo: bytes read, not yet written back */
     size_t head, tail;   /* echo: pending bytes are buf[head..tail) */
+    int matched;         /* http: bytes of "\r\n\r\n" matched so far (4: the head ended) */
+    size_t head_sent;    /* http: bytes of the response head sent */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -281,6 +286,28 @@ static int step_source(struct conn *c, short revents)
     return 0;
 }
 
+static char http_head[160];
+static size_t http_head_len;
+
+/* http: the request head first (its end found across reads), then the response. */
+static int step_http(struct conn *c, short revents)
+{
+    static const char end[] = "\r\n\r\n";
+    while (c->matched < 4) {
+        if (!(revents & (POLLIN | POLLHUP | POLLERR))) return 0;
+        ssize_t n = recv(c->fd, scratch, sizeof scratch, 0);
+        if (n <= 0) return (n < 0 && would_block()) ? 0 : -1;
+        for (ssize_t i = 0; i < n && c->matched < 4; i++)
+            c->matched = scratch[i] == end[c->matched] ? c->matched + 1 : scratch[i] == '\r';
+    }
+    while (c->head_sent < http_head_len) {
+        ssize_t n = send(c->fd, http_head + c->head_sent, http_head_len - c->head_sent, MSG_NOSIGNAL);
+        if (n < 0) return would_block() ? 0 : -1;
+        c->head_sent += (size_t)n;
+    }
+    return step_source(c, revents);
+}
+
 static int step_sink(struct conn *c, short revents)
 {
     if (!(revents & (POLLIN | POLLHUP | POLLERR))) return 0;
@@ -317,6 +344,7 @@ static short wanted_events(const struct conn *c)
         return ev;
     }
     case MODE_SOURCE: return c->shut_wr ? POLLIN : POLLOUT;
+    case MODE_HTTP: return c->matched < 4 || c->shut_wr ? POLLIN : POLLOUT;
     default: return POLLIN;
     }
 }
@@ -345,6 +373,7 @@ static void serve(int lfd, const sigset_t *unblocked)
                 case MODE_ECHO: keep = step_echo(&conns[i], rev); break;
                 case MODE_SOURCE: keep = step_source(&conns[i], rev); break;
                 case MODE_SINK: keep = step_sink(&conns[i], rev); break;
+                case MODE_HTTP: keep = step_http(&conns[i], rev); break;
                 default: keep = -1; break;
                 }
             }
@@ -356,7 +385,7 @@ static void serve(int lfd, const sigset_t *unblocked)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: peer [-4|-6] [-p PORT] echo | source N[K|M|G] | sink | close | blackhole\n");
+    fprintf(stderr, "usage: peer [-4|-6] [-p PORT] echo | source N[K|M|G] | http N[K|M|G] | sink | close | blackhole\n");
     exit(2);
 }
 
@@ -384,6 +413,13 @@ int main(int argc, char **argv)
         mode = MODE_SOURCE;
         if (a >= argc || parse_size(argv[a++], &source_len) < 0) usage();
         make_pattern();
+    } else if (strcmp(m, "http") == 0) {
+        mode = MODE_HTTP;
+        if (a >= argc || parse_size(argv[a++], &source_len) < 0) usage();
+        make_pattern();
+        http_head_len = (size_t)snprintf(http_head, sizeof http_head,
+                                         "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                                         "Content-Length: %" PRIu64 "\r\nConnection: close\r\n\r\n", source_len);
     } else usage();
     if (a != argc) usage();
 

@@ -177,7 +177,11 @@ local function sluice_client(url, w, loop, rec)
       local ok, err, code = ws:send(m, w.kind)
       record(rec.send, clock() - c0)
       if not ok then
-        assert(ok == false and code == "limit", err)
+        if not (ok == false and code == "limit") then
+          local ccode, reason = ws:get_close()
+          error(("send: %s, %q, %q; get_close: %s %q"):format(tostring(ok), tostring(err), tostring(code),
+            tostring(ccode), tostring(reason)))
+        end
         break                                   -- the send queue is full: next round
       end
       sent = sent + 1
@@ -238,13 +242,19 @@ local ok, err = pcall(function()
       end
       row.ext = ext or ext2 or ext3
     end
-    local out
-    row.node, out = peer_client(node_cmd("ws_client.js", ""), url, w)
-    if not row.node then notes[#notes + 1] = "node client failed (" .. w.name .. "): " .. out end
-    if have_python then
-      row.python, out = peer_client(PYTHON .. " " .. h.shell_quote(here .. "ws_client.py"), url, w)
-      if not row.python then notes[#notes + 1] = "python client failed (" .. w.name .. "): " .. out end
+    -- a peer's run: its rate, or nil and a note (a failure, or not the compression asked)
+    local function peer(name, cmd)
+      local rate, out = peer_client(cmd, url, w)
+      if not rate then
+        notes[#notes + 1] = ("%s client failed (%s): %s"):format(name, w.name, out)
+      elseif out ~= (w.deflate and "deflate" or "none") then
+        notes[#notes + 1] = ("%s client: permessage-deflate %s in %s"):format(name,
+          w.deflate and "was not agreed" or "was used", w.name)
+      end
+      return rate
     end
+    row.node = peer("node", node_cmd("ws_client.js", ""))
+    if have_python then row.python = peer("python", PYTHON .. " " .. h.shell_quote(here .. "ws_client.py")) end
     rows[#rows + 1], calls[#calls + 1] = row, rec
   end
 
@@ -287,12 +297,17 @@ local ok, err = pcall(function()
     print(summary("baseline: Lua sub 1 MiB", floor))
     for _, row in ipairs(rows) do
       if row.w.deflate and row.ext ~= "deflate" then
-        print("  note: permessage-deflate was not agreed in the deflate run")
+        notes[#notes + 1] = "permessage-deflate was not agreed in sluice's deflate run"
       end
     end
   end
   for _, n in ipairs(notes) do print("  " .. n) end
+  return #notes
 end)
 echo:stop()
 echo_deflate:stop()
 if not ok then error(err, 0) end
+if err > 0 then
+  print(("websocket: %d run(s) failed (above)"):format(err))
+  os.exit(1)   -- a wrong echo or a failed websocket is a bug, whatever the figures
+end

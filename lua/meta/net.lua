@@ -334,9 +334,9 @@ function http:close() end
 
 ---@class net.websocket_options
 ---@field headers? table<string, string> extra request headers for the opening handshake (the `Host`, `Upgrade`, `Connection` and `Sec-WebSocket-*` fields are the module's own)
----@field protocols? string|string[] subprotocols to offer (1..64) (`Sec-WebSocket-Protocol`), in order of preference; `ws:get_protocol()` says which one the server took (nil: none)
+---@field protocols? string|string[] subprotocols to offer (`Sec-WebSocket-Protocol`; 1..64 names), in order of preference; `ws:get_protocol()` says which one the server took (nil: none)
 ---@field ssl? net.tls_options TLS options for `wss://` (verified by default, as for `net.open_tcp`)
----@field proxy? string tunnel through a proxy: `"http://[user:pass@]host:port"` (HTTP CONNECT) or `"socks5h://[user:pass@]host:port"` (SOCKS5; see `net.conn_options.proxy`)
+---@field proxy? string tunnel through a proxy: `"http://[user:pass@]host:port"` (HTTP CONNECT), `"socks5h://[user:pass@]host:port"` or `"socks5://..."` (SOCKS5), as `net.conn_options.proxy`
 ---@field connect_timeout? integer ms for resolving, connecting, a proxy, TLS and the opening handshake (default 30000; 0: none)
 ---@field max_message? integer the largest incoming message in bytes, once reassembled and inflated (1..512 MiB, default 16 MiB); a bigger one closes the websocket with 1009 and fails it with `"limit"` (nothing past the cap is ever allocated). Also the largest message `send` takes
 ---@field compress? boolean offer permessage-deflate (RFC 7692; default true); used when the server agrees (`ws:get_extensions()`)
@@ -409,9 +409,10 @@ function websocket:send(message, kind) end
 ---message, code` once the websocket failed or closed and every message
 ---before that was received (after a clean close `nil, "closed", "closed"`).
 ---Text messages are valid UTF-8 (checked on the I/O thread, across
----fragments). When the caller does not receive, the queue fills and the I/O
----thread stops reading, so the peer feels backpressure; pings are still
----answered.
+---fragments). Pings are answered while the caller does not receive, as long
+---as the receive queue (max_message, at least 1 MiB) has room; once it is
+---full the I/O thread stops reading, so the peer feels backpressure (and its
+---pings wait behind its messages).
 ---@return string|nil message
 ---@return "text"|"binary"|string|nil kind or the error message
 ---@return net.code? code
@@ -461,9 +462,11 @@ function websocket:get_extensions() end
 ---@return table<string, string>? headers
 function websocket:get_request() end
 
----ip, port of the peer (as for a TCP connection: a proxy's when through one).
+---ip, port, family of the peer once connected, as for a TCP connection (a
+---proxy's when through one); nil before.
 ---@return string|nil ip
 ---@return integer? port
+---@return string? family
 function websocket:get_peer() end
 
 ---@class net.resolver_options

@@ -6,6 +6,9 @@
 #   ./run.sh demo [URL | host port | chat] run data/examples/demo.lua (chat:
 #                                          data/examples/ws_chat.lua)
 #   ./run.sh bench                         run tests/bench/*.lua (release build)
+#   ./run.sh bench peers [--quick] [--only LIB,...]
+#                                          side by side with raw C, LuaSocket/LuaSec,
+#                                          luv, cqueues: build/bench/results.json, PNGs
 #   ./run.sh build [config...]             build (release debug asan tsan poll)
 #   ./run.sh install-plugin [USERDIR...]   install the editor plugin (Lite XL,
 #                                          Pragtical; default: their user folders)
@@ -18,7 +21,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$ROOT"
 
 usage() {
-	sed -n '2,13p' "$ROOT/run.sh" | sed 's/^# \{0,1\}//'
+	sed -n '2,15p' "$ROOT/run.sh" | sed 's/^# \{0,1\}//'
 }
 
 # Environment for running Lua against build/$1 (also used by the tests).
@@ -48,6 +51,10 @@ demo)
 	exec lua5.4 data/examples/demo.lua "$@"
 	;;
 bench)
+	if [ "${1:-}" = peers ]; then
+		shift
+		exec bash scripts/bench_peers.sh "$@"
+	fi
 	bash scripts/deps.sh
 	bash scripts/build.sh release
 	lua_env release

@@ -29,6 +29,13 @@ PACKAGES=(
 	nginx-light       # a real HTTP server for http_nginx_spec (run in the foreground by the test)
 	tinyproxy         # an HTTP CONNECT proxy peer for proxy_spec (run in the foreground by the test)
 	microsocks        # a SOCKS5 proxy peer for proxy_spec
+	# the peers of the side-by-side benchmarks (scripts/bench_peers.sh)
+	lua-sec           # LuaSec: LuaSocket's TLS
+	lua-luv           # libuv for Lua
+	lua-cqueues       # cqueues, with lua-luaossl for its TLS
+	lua-luaossl
+	libssl-dev        # the C TLS servers and the raw C TLS client (OpenSSL)
+	gnuplot-nox       # the PNG charts of the benchmark results
 )
 
 missing=()

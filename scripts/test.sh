@@ -18,8 +18,10 @@
 # --quick, each libFuzzer target briefly), "lua" (busted over
 # tests/lua/*_spec.lua) and "plugin" (tests/plugin/stage.sh: checks of the
 # editor build build/<cfg>/plugin/net.so, then the tests/lua and tests/plugin
-# specs under build/<cfg>/xl_host, which loads it the way Lite XL does), all
-# TAP. Logs: build/logs/<mode>-<stage>.log.
+# specs under build/<cfg>/xl_host, which loads it the way Lite XL does), and
+# "bench" (release only: scripts/bench_peers.sh --quick --only net, a smoke run
+# of the side-by-side benchmarks; it fails only when a run gives no figures,
+# never on a figure), all TAP. Logs: build/logs/<mode>-<stage>.log.
 #
 # Counting: TAP "ok" lines pass ("# SKIP" ones are skipped), "not ok" lines
 # fail. One more failure for a stage when it reports a sanitizer error, or
@@ -281,6 +283,9 @@ for mode in "${modes[@]}"; do
 		run_stage "$mode" capi "$RING_TIMEOUT" bash tests/c_api/run.sh "$ROOT/$bin"
 		# a short, repeatable run of every fuzz target (they carry ASan+UBSan)
 		[ "$mode" = asan ] && run_stage "$mode" fuzz 900 bash scripts/fuzz.sh --quick
+		# the side-by-side benchmarks, briefly, sluice only: that they run, not what they show
+		[ "$mode" = release ] && run_stage "$mode" bench 300 bash scripts/bench_peers.sh \
+			--no-deps --no-build --quick --only net --tap
 	fi
 	host=$(lua_host "$mode")
 	if [ ! -e "$bin/net.so" ] || ! command -v "$host" >/dev/null 2>&1; then

@@ -3,7 +3,8 @@
 #
 #   ./run.sh test [--mode M] [--only PAT]   build everything, run the whole
 #                                          suite; last line "N passed, N failed"
-#   ./run.sh demo [URL | host port]        run data/examples/demo.lua
+#   ./run.sh demo [URL | host port | chat] run data/examples/demo.lua (chat:
+#                                          data/examples/ws_chat.lua)
 #   ./run.sh bench                         run tests/bench/*.lua (release build)
 #   ./run.sh bench peers [--quick] [--only LIB,...]
 #                                          side by side with raw C, LuaSocket/LuaSec,
@@ -44,6 +45,9 @@ demo)
 	bash scripts/deps.sh
 	bash scripts/build.sh release
 	lua_env release
+	if [ "${1:-}" = chat ]; then
+		exec lua5.4 data/examples/ws_chat.lua
+	fi
 	exec lua5.4 data/examples/demo.lua "$@"
 	;;
 bench)

@@ -263,6 +263,7 @@ long net_conn_peek(net_conn *c, size_t max, net_span *spans, int *nspans) {
     if (k == 0) net__io_seen(&c->obj);
     if (end) return end;
   }
+  net__host_read(k == 0);
   *nspans = k;
   return span_total(spans, k);
 }

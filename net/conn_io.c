@@ -164,6 +164,15 @@ static void established(net_conn *c) {
   if (c->tls && c->fd != NET_BAD_SOCK) net__conn_recv(c);   /* the handshake may have brought data */
 }
 
+/* A handshake flight is several records written one by one: with Nagle's
+ * algorithm each after the first waits for the peer's delayed ACK (40 ms
+ * on Linux), so the handshake runs without it, then the caller's choice holds. */
+static void handshake_nodelay(net_conn *c, bool during) {
+  if (c->unix_path || atomic_load(&c->opt[NET_OPT_NODELAY])) return;
+  int on = during;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
 void net__conn_handshake(net_conn *c) {
   net_error e;
   int r = net__tls_handshake(c->tls, &e);
@@ -183,6 +192,7 @@ void net__conn_handshake(net_conn *c) {
     return;
   }
   net__tls_get_info(c->tls, info);
+  handshake_nodelay(c, false);
   atomic_store(&c->tls_info, info);
   atomic_store_explicit(&c->tls_ready, 1, memory_order_release);
   established(c);
@@ -220,6 +230,7 @@ void net__conn_start_tls(net_conn *c) {
   }
   c->io = IO_HANDSHAKE;
   net__conn_set_timer(c);
+  handshake_nodelay(c, true);
   net__conn_handshake(c);
 }
 

@@ -23,6 +23,8 @@ void net__thread_join(net_thread *t);
 /* The calling background thread yields to the host's frame loop (nice 5 on
  * Linux): an owner call that wakes it should not lose its CPU to it. */
 void net__thread_background(void);
+/* The calling thread offers its core to another runnable thread (never waits for an event). */
+void net__thread_yield(void);
 
 net_mutex *net__mutex_new(void);
 void net__mutex_free(net_mutex *m);

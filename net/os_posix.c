@@ -91,6 +91,8 @@ void net__thread_background(void) {
 #endif
 }
 
+void net__thread_yield(void) { sched_yield(); }
+
 net_mutex *net__mutex_new(void) {
   net_mutex *m = malloc(sizeof *m);
   if (m && pthread_mutex_init(&m->m, NULL) != 0) {

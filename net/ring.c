@@ -217,29 +217,50 @@ static char *producer_chunk(net_ring *r, size_t pos) {
   return c;
 }
 
-size_t ring_write(net_ring *r, const void *src, size_t n) {
-  size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+/* Copies n bytes to stream position pos (inside producer_enter/exit);
+ * returns how many fitted before memory for a chunk ran short. */
+static size_t copy_in(net_ring *r, size_t pos, const void *src, size_t n) {
   size_t done = 0;
-  r->oom = false;
-  n = min_size(n, producer_room(r, tail, n));
-  if (n == 0 || !producer_enter(r))
-    return 0;
   while (done < n) {
-    size_t off = (tail + done) % CHUNK, len = min_size(n - done, CHUNK - off);
-    char *c = producer_chunk(r, tail + done);
+    size_t off = (pos + done) % CHUNK, len = min_size(n - done, CHUNK - off);
+    char *c = producer_chunk(r, pos + done);
     if (!c) {
       r->oom = true;
-      break;                        /* out of memory: accept what fitted */
+      break;
     }
     memcpy(c + off, (const char *)src + done, len);
     done += len;
   }
+  return done;
+}
+
+size_t ring_write(net_ring *r, const void *src, size_t n) {
+  size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  r->oom = false;
+  n = min_size(n, producer_room(r, tail, n));
+  if (n == 0 || !producer_enter(r))
+    return 0;
+  size_t done = copy_in(r, tail, src, n);   /* out of memory: accept what fitted */
   /* release: pairs with the consumer's acquire of tail; the bytes copied above
    * and the chunk pointers are visible before the new tail is */
   if (done)
     atomic_store_explicit(&r->tail, tail + done, memory_order_release);
   producer_exit(r);
   return done;
+}
+
+bool ring_write_record(net_ring *r, const void *head, size_t hlen, const void *body, size_t blen) {
+  size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  r->oom = false;
+  if (producer_room(r, tail, hlen + blen) < hlen + blen) return false;
+  int tries = 0;
+  while (!producer_enter(r))   /* the consumer is trimming the empty ring: a moment */
+    if (++tries == 1000) return false;
+  bool whole = copy_in(r, tail, head, hlen) == hlen && copy_in(r, tail + hlen, body, blen) == blen;
+  /* release: pairs with the consumer's acquire of tail; all of the record at once */
+  if (whole) atomic_store_explicit(&r->tail, tail + hlen + blen, memory_order_release);
+  producer_exit(r);
+  return whole;
 }
 
 int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max) {

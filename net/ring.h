@@ -53,6 +53,10 @@ void ring_destroy(net_ring *r);           /* returns every chunk and the slot ta
  * (or the consumer is trimming it: retry), and -1 when memory for a chunk could
  * not be had (then ring_commit(r, 0) is a no-op). */
 size_t ring_write(net_ring *r, const void *src, size_t n);
+/* A record (head, then body) written whole or not at all, published at once:
+ * false when it does not fit now, when memory for a chunk is short (r->oom),
+ * or while the consumer is trimming the empty ring (retry). */
+bool ring_write_record(net_ring *r, const void *head, size_t hlen, const void *body, size_t blen);
 int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max);
 void ring_commit(net_ring *r, size_t n);
 size_t ring_free_space(net_ring *r);      /* producer's view */

@@ -140,6 +140,21 @@ void net__host_polled(void) {
   atomic_thread_fence(memory_order_seq_cst);   /* pairs with net__wake_host: see there */
 }
 
+#define SPIN_POLLS 256   /* empty reads in a row between looks at the clock */
+
+void net__host_read(bool empty) {
+  static _Thread_local unsigned polls;
+  static _Thread_local uint64_t since;
+  if (!empty) {
+    polls = 0;
+    return;
+  }
+  if (polls++ % SPIN_POLLS || net__thread_is_io()) return;
+  uint64_t now = net__now_ms();
+  if (polls == 1) since = now;
+  else if (now - since >= 1) net__thread_yield();   /* spinning for a while: let the I/O thread run */
+}
+
 void net__wake_unread(int delta) { atomic_fetch_add_explicit(&unread, delta, memory_order_relaxed); }
 
 uint64_t net__wake_tick(uint64_t now) {

@@ -4,11 +4,16 @@
 #ifndef SLUICE_WAKE_H
 #define SLUICE_WAKE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Owner: called by every call (status, read, write, available, accept...):
  * the host is awake and looking. */
 void net__host_polled(void);
+/* Owner: a read found nothing (empty) or something. A caller that spins on
+ * empty reads for over a millisecond yields its core now and then: on few
+ * cores it would otherwise starve the I/O thread that fills them. */
+void net__host_read(bool empty);
 /* Objects holding news their owners have not read: +1 / -1. */
 void net__wake_unread(int delta);
 /* Publishers (the I/O thread, resolver helpers): something changed. */

@@ -81,11 +81,7 @@ static int queue(net_ws *w, int type, const void *data, size_t len) {
   if (ring_free_space(&w->tx) < WS_REC_HDR + len) return NET_WS_QUEUE_FULL;
   uint8_t hdr[WS_REC_HDR] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len,
                              (uint8_t)type};
-  if (ring_write(&w->tx, hdr, sizeof hdr) != sizeof hdr) return NET_WS_QUEUE_FULL;   /* no memory: nothing written */
-  if (ring_write(&w->tx, data, len) != len) {   /* no memory mid-record: it cannot be finished */
-    net_ws_close(w, NET_WS_CLOSE_INTERNAL, "out of memory", 13);
-    return -1;
-  }
+  if (!ring_write_record(&w->tx, hdr, sizeof hdr, data, len)) return NET_WS_QUEUE_FULL;   /* nothing written */
   /* seq_cst fence: pairs with the one in the I/O thread's idle check (Dekker):
    * it sees the record, or we see it idle and kick it */
   atomic_thread_fence(memory_order_seq_cst);
@@ -122,6 +118,7 @@ long net_ws_next(net_ws *w, int *type) {
       }
     }
   }
+  net__host_read(!w->announced);
   if (w->announced) {
     if (type) *type = w->next_type;
     return (long)w->next_len;

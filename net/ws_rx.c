@@ -46,8 +46,11 @@ static bool deliver(net_ws *w) {
   }
   uint32_t n = (uint32_t)w->msg_len;
   uint8_t h[WS_REC_HDR] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, w->msg_type};
-  if (ring_write(&w->rx, h, sizeof h) != sizeof h || ring_write(&w->rx, w->msg, w->msg_len) != w->msg_len)
-    return net__ws_fail(w, NET_E_LIMIT, "out of memory for the receive queue"), false;
+  if (!ring_write_record(&w->rx, h, sizeof h, w->msg, w->msg_len)) {
+    if (w->rx.oom) return net__ws_fail(w, NET_E_LIMIT, "out of memory for the receive queue"), false;
+    net__engine_kick(&w->obj);   /* the owner was trimming the emptied queue: again next turn */
+    return false;
+  }
   net__io_publish(&w->obj);
   w->msg_ready = false;
   w->msg_len = 0;
@@ -96,7 +99,9 @@ static bool inflate_piece(net_ws *w, const uint8_t *p, size_t n) {
 
 static bool data_payload(net_ws *w, const uint8_t *p, size_t n) {
   if (w->msg_inflate) return inflate_piece(w, p, n);
-  if (!msg_room(w, w->msg_len + n, w->p.msg_len)) return false;   /* never past what was declared */
+  /* doubling (not growing frame by frame, which copied a fragmented message
+   * over and over); never past max_message, nor twice what arrived */
+  if (!msg_room(w, w->msg_len + n, w->conf.max_message)) return false;
   if (!text_ok(w, p, n)) return false;
   memcpy(w->msg + w->msg_len, p, n);
   w->msg_len += n;

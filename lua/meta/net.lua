@@ -107,6 +107,17 @@ function net.open_unix(path, options) end
 ---@field keepalive? boolean|integer for accepted connections
 ---@field buffer_size? integer for accepted connections
 ---@field linger? integer for accepted connections
+---@field websocket? boolean|net.websocket_server_options accept WebSocket upgrades instead of raw connections: `accept()` returns websockets whose opening handshake is done (see `net.websocket_server_options`)
+
+---@class net.websocket_server_options
+---@field path? string|string[] the request paths accepted (1..64; the query is not compared; default: any); another path gets `404 Not Found`
+---@field protocols? string|string[] subprotocols the server speaks, in its order of preference: the first of them the client offers is agreed; a client offering none of them gets no `Sec-WebSocket-Protocol` (RFC 6455: the client decides whether to go on)
+---@field compress? boolean agree to permessage-deflate when a client offers it (default true)
+---@field max_message? integer the largest message in bytes, either way (1..512 MiB, default 16 MiB); a bigger incoming one closes the websocket with 1009 and fails it with `"limit"`
+---@field ping_interval? integer ms without a frame from the client before a keep-alive ping (default 0: none)
+---@field ping_timeout? integer ms without a frame from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval)
+---@field close_timeout? integer ms the closing handshake may take (default 5000)
+---@field handshake_timeout? integer ms for the TLS handshake and the upgrade request of a new connection (default 30000); a client slower than that is dropped unseen
 
 ---Listens for connections. `addr`: nil (every interface, IPv6 and IPv4),
 ---an IP literal or a resolved address (never a name); `port` 0 picks a free
@@ -115,6 +126,12 @@ function net.open_unix(path, options) end
 ---`net.create_server{unix = path, ...}` listens on a Unix socket: a stale
 ---socket file left by a crashed process is replaced; a path a live server
 ---answers on, or a file that is not a socket, is refused and left alone.
+---With `websocket = true` (or a table of options) the server takes WebSocket
+---upgrades on the I/O thread (plain, or TLS with `ssl`) and `accept()` returns
+---websockets that are open (`"success"`). A request that is not a valid
+---upgrade is answered and closed there, never seen by the caller: `426
+---Upgrade Required` without `Upgrade: websocket`, `404 Not Found` for a path
+---not in `path`, `400 Bad Request` for any other fault (version, key, method).
 ---@overload fun(options: net.server_options): net.server|nil, string?, net.code?
 ---@param addr? string|net.address
 ---@param port integer 0..65535
@@ -314,6 +331,143 @@ function http:cancel() end
 ---Ends the exchange if it still runs and releases it; idempotent, never blocks.
 ---Also `__gc` and `__close`.
 function http:close() end
+
+---@class net.websocket_options
+---@field headers? table<string, string> extra request headers for the opening handshake (the `Host`, `Upgrade`, `Connection` and `Sec-WebSocket-*` fields are the module's own)
+---@field protocols? string|string[] subprotocols to offer (`Sec-WebSocket-Protocol`; 1..64 names), in order of preference; `ws:get_protocol()` says which one the server took (nil: none)
+---@field ssl? net.tls_options TLS options for `wss://` (verified by default, as for `net.open_tcp`)
+---@field proxy? string tunnel through a proxy: `"http://[user:pass@]host:port"` (HTTP CONNECT), `"socks5h://[user:pass@]host:port"` or `"socks5://..."` (SOCKS5), as `net.conn_options.proxy`
+---@field connect_timeout? integer ms for resolving, connecting, a proxy, TLS and the opening handshake (default 30000; 0: none)
+---@field max_message? integer the largest incoming message in bytes, once reassembled and inflated (1..512 MiB, default 16 MiB); a bigger one closes the websocket with 1009 and fails it with `"limit"` (nothing past the cap is ever allocated). Also the largest message `send` takes
+---@field compress? boolean offer permessage-deflate (RFC 7692; default true); used when the server agrees (`ws:get_extensions()`)
+---@field ping_interval? integer ms without a frame from the server before the I/O thread sends a keep-alive ping (default 0: none)
+---@field ping_timeout? integer ms without any frame from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval)
+---@field close_timeout? integer ms the closing handshake may take before the connection is dropped (default 5000)
+
+---Opens a WebSocket client (RFC 6455) and returns it at once; resolving,
+---connecting, a proxy's handshake, TLS and the opening handshake go on in the
+---background (`"waiting"` until done). The I/O thread does all the protocol:
+---the handshake checked fully (`101`, `Upgrade`, `Connection`,
+---`Sec-WebSocket-Accept`), a fresh random mask per frame, fragmentation and
+---reassembly, UTF-8 checks of text messages, automatic pongs, keep-alive
+---pings, permessage-deflate and the closing handshake. The caller moves only
+---whole messages (`send`, `receive`).
+---A URL it cannot use (not `ws://` or `wss://`, a bad host or port) gives
+---`nil, message, "invalid"`; wrong option types and unknown keys raise.
+---Failures name the websocket: `"ws 127.0.0.1:8080: ..."`.
+---@param url string `ws://host[:port][/path][?query]` or `wss://...`
+---@param options? net.websocket_options
+---@return net.websocket|nil ws
+---@return string? message
+---@return net.code? code
+function net.open_websocket(url, options) end
+
+---A WebSocket, client (`net.open_websocket`) or server side (`server:accept()`
+---of a `websocket` server); both have the same methods. Also `__gc` (closes
+---it with 1001 "going away" after the queued messages, without waiting),
+---`__close` (the same) and `__tostring` (`net.websocket(127.0.0.1:8080, open)`).
+---@class net.websocket
+local websocket = {}
+
+---`"waiting"` (connecting, opening handshake), `"success"` (open; also while
+---closing as long as messages remain to receive) or `"failure", message,
+---code`. After a clean close, once every message was received: `"failure",
+---"closed", "closed"`. Codes: `"protocol"` (a bad handshake or frame from
+---either side: close 1002/1007), `"limit"` (a message over max_message:
+---1009), `"timeout"` (connect_timeout, ping_timeout, close_timeout), `"tls"`,
+---`"tls-verify"`, `"proxy"`, `"refused"`, `"closed"` (also when the peer went
+---away without a close frame: `get_close()` says 1006) and the others of a
+---connection.
+---@return net.status status
+---@return string? message
+---@return net.code? code
+function websocket:get_status() end
+
+---As `get_status`, after waiting at most `ms` (default 0; -1: no limit) for
+---the websocket to leave `"waiting"`.
+---@param ms? integer
+---@return net.status status
+---@return string? message
+---@return net.code? code
+function websocket:wait_until_connected(ms) end
+
+---Queues one whole message: `true` once queued (allowed while `"waiting"`:
+---sent once open). `false, message, "limit"` when the send queue is full:
+---nothing was queued; retry later. `nil, message, code` once the websocket
+---failed (its message and code) or is closing (`nil, "the websocket is closing",
+---"closed"`). `kind` is `"text"` (default) or `"binary"`; a text
+---message that is not valid UTF-8, or a message larger than max_message,
+---raises an argument error.
+---@param message string
+---@param kind? "text"|"binary"
+---@return boolean|nil ok
+---@return string? message
+---@return net.code? code
+function websocket:send(message, kind) end
+
+---The next whole message and its kind, nil when none is waiting, `nil,
+---message, code` once the websocket failed or closed and every message
+---before that was received (after a clean close `nil, "closed", "closed"`).
+---Text messages are valid UTF-8 (checked on the I/O thread, across
+---fragments). Pings are answered while the caller does not receive, as long
+---as the receive queue (max_message, at least 1 MiB) has room; once it is
+---full the I/O thread stops reading, so the peer feels backpressure (and its
+---pings wait behind its messages).
+---@return string|nil message
+---@return "text"|"binary"|string|nil kind or the error message
+---@return net.code? code
+function websocket:receive() end
+
+---Sends a ping with `data` (at most 125 bytes, else an argument error;
+---default empty), with the same returns as `send`. The peer's pongs need no
+---handling; pongs to the peer's pings are sent automatically.
+---@param data? string
+---@return boolean|nil ok
+---@return string? message
+---@return net.code? code
+function websocket:ping(data) end
+
+---Starts the closing handshake after the messages already queued: `code`
+---1000 (default), 1001-1003, 1007-1014 or 3000-4999, `reason` at most 123
+---bytes of UTF-8 (others raise). Messages the peer sent before its close
+---frame stay receivable. The connection ends when the peer answers, or after
+---close_timeout. Idempotent; returns at once.
+---@param code? integer
+---@param reason? string
+---@return true
+function websocket:close(code, reason) end
+
+---Once closed: the close code and reason (`""` when none). The peer's close
+---frame (1005 when it had no code), 1006 when the connection dropped without
+---one, or ours when we closed it for a fault (1002 protocol, 1007 bad UTF-8 or
+---compressed data, 1009 too big, 1011 out of memory). nil while open.
+---@return integer|nil code
+---@return string? reason
+function websocket:get_close() end
+
+---The subprotocol agreed in the opening handshake, or nil.
+---@return string|nil
+function websocket:get_protocol() end
+
+---The `Sec-WebSocket-Extensions` value agreed (e.g. `"permessage-deflate;
+---server_no_context_takeover"`), or nil when no extension is in use.
+---@return string|nil
+function websocket:get_extensions() end
+
+---Once open. Server side: the request target of the client's upgrade request
+---(path and query, `"/chat?name=ada"`) and its header fields (names in lower
+---case; a repeated field: its last value). Client side: nil and the header
+---fields of the server's `101` answer. nil while connecting.
+---@return string|nil target
+---@return table<string, string>? headers
+function websocket:get_request() end
+
+---ip, port, family of the peer once connected, as for a TCP connection (a
+---proxy's when through one); nil before.
+---@return string|nil ip
+---@return integer? port
+---@return string? family
+function websocket:get_peer() end
 
 ---@class net.resolver_options
 ---@field nameservers string[] 1..8 of "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:53" (IP literals; port 53 unless given)
@@ -579,8 +733,9 @@ local server = {}
 ---server failed or was closed. When the process is out of file descriptors,
 ---`nil, message, "limit"`: the server backs off (50 ms doubling to 1 s),
 ---waiting connections stay in the kernel's backlog, and accepting resumes by
----itself once descriptors free up.
----@return net.tcp|nil conn
+---itself once descriptors free up. A websocket server (`websocket` option)
+---returns websockets, each with its opening handshake done.
+---@return net.tcp|net.websocket|nil conn
 ---@return string? message
 ---@return net.code? code
 function server:accept() end

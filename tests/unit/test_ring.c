@@ -213,6 +213,17 @@ static bool op_write(model_ctx *c) {
   return true;
 }
 
+/* A record in two parts: all of it when it fits, else nothing. */
+static bool op_write_record(model_ctx *c) {
+  size_t used = c->m->tail - c->m->head, free = c->r->cap - used;
+  size_t n = pick_size(c->rng, c->m->tail, free), split = n ? (size_t)(splitmix(c->rng) % (n + 1)) : 0;
+  fill_random(c->rng, c->tmp, n);
+  bool whole = ring_write_record(c->r, c->tmp, split, c->tmp + split, n - split);
+  CHECK(whole == (n <= free), "record of %zu with %zu free: %s", n, free, whole ? "written" : "refused");
+  if (whole) model_push(c->m, c->tmp, n);
+  return true;
+}
+
 static bool op_reserve(model_ctx *c) {
   size_t used = c->m->tail - c->m->head, free = c->r->cap - used;
   size_t max = pick_size(c->rng, c->m->tail, free);
@@ -295,14 +306,14 @@ static bool model_run(size_t cap, uint64_t seed, size_t ops, unsigned char *tmp)
     if (i % 64 == 0)                /* phases that fill up, drain, or churn */
       bias = (uint64_t[]){ 15, 50, 85 }[splitmix(&rng) % 3];
     uint64_t x = splitmix(&rng);
-    bool produce = x % 100 < bias, alt = (x >> 32) & 1;
-    ok = produce ? (alt ? op_write(&c) : op_reserve(&c)) : (alt ? op_read(&c) : op_peek(&c));
+    bool produce = x % 100 < bias, alt = (x >> 32) & 1, rec = produce && alt && (x >> 33) % 3 == 0;
+    ok = rec ? op_write_record(&c) : produce ? (alt ? op_write(&c) : op_reserve(&c)) : (alt ? op_read(&c) : op_peek(&c));
     ok = ok && model_check(&c);
     if (!ok) {
       char inner[sizeof why];
       memcpy(inner, why, sizeof inner);
       fail("cap %zu seed %llu op %zu (%s): %s", cap, (unsigned long long)seed, i,
-           produce ? (alt ? "write" : "reserve") : (alt ? "read" : "peek"), inner);
+           rec ? "write_record" : produce ? (alt ? "write" : "reserve") : (alt ? "read" : "peek"), inner);
     }
   }
   ring_destroy(&r);
@@ -560,19 +571,27 @@ static int stress_producer(void *arg) {
   uint64_t rng = st->seed * 31 + 7;
   unsigned char *stage = malloc(3 * CHUNK);
   size_t staged = 0, off = 0, sent = 0;
+  bool record = false;               /* what is staged goes as one record, whole or not at all */
   net_span sp[MAXSPANS];
   idle w = { 0 };
   stream_init(&g, st->seed);
   for (unsigned turn = 0; stage && sent < st->total && !atomic_load(&st->stop); turn++) {
     size_t got, n = min_size(stress_size(&rng), st->total - sent);
-    if (off < staged) {              /* finish a ring_write the ring only partly took */
+    if (off < staged && record) {    /* a record the ring had no room for (or was trimming) */
+      got = ring_write_record(&st->ring, stage, staged / 2, stage + staged / 2, staged - staged / 2) ? staged : 0;
+      off += got;
+    } else if (off < staged) {       /* finish a ring_write the ring only partly took */
       got = ring_write(&st->ring, stage + off, staged - off);
       off += got;
-    } else if (turn & 1) {
+    } else if (turn % 3 != 0) {
+      record = turn % 3 == 2;
+      if (record) n = min_size(n, st->ring.cap);
       stream_fill(&g, stage, n);
       hash_feed(&h, stage, n);
       staged = n;
-      got = off = ring_write(&st->ring, stage, n);
+      off = 0;
+      got = record ? 0 : (off = ring_write(&st->ring, stage, n));
+      if (record && ring_write_record(&st->ring, stage, n / 2, stage + n / 2, n - n / 2)) got = off = n;
     } else {
       int k = ring_reserve(&st->ring, sp, 1 + (int)(rng % MAXSPANS), n);
       size_t take = pick_take(&rng, span_total(sp, k)), left = take;

@@ -1,0 +1,44 @@
+-- examples_spec: the scripts in data/examples/ that end by themselves run and say what
+-- they should. ws_chat.lua (its server and two clients on loopback) must show every
+-- line of its conversation to both clients in order, and both closing handshakes;
+-- demo.lua must take its local HTTP download through and check every byte.
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local h = require "helpers"
+
+local root = os.getenv("SLUICE_ROOT") or "."
+
+describe("examples", function()
+  it("demo.lua: downloads 8 MiB over HTTP from its local peer in a 60 fps loop, every byte checked", function()
+    local source = assert(h.read_file(root .. "/data/examples/demo.lua"))
+    local ok, out, err = h.run_lua_child(source, { SLUICE_DEMO_BYTES = "8M" })
+    assert(ok, "demo.lua failed:\n" .. out .. err)
+    assert.truthy(out:find("downloading 8 MiB from http://127.0.0.1:%d+/demo"), out)
+    assert.truthy(out:find("payload verified: every byte as sent", 1, true), out)
+    assert.truthy(out:find("received 8.4 MB in", 1, true), out)
+    assert.are.equal("", err)
+  end)
+
+  it("ws_chat.lua: a server and two clients chat, then close cleanly", function()
+    local source = assert(h.read_file(root .. "/data/examples/ws_chat.lua"))
+    local ok, out, err = h.run_lua_child(source, {})
+    assert(ok, "ws_chat.lua failed:\n" .. out .. err)
+    local lines = {
+      "ada: hello, anyone here?",
+      "bob: hi ada! websockets from a frame loop, nice",
+      "ada: and the server is in the same script",
+      "bob: see you",
+      "ada: bye",
+    }
+    for _, who in ipairs { "ada", "bob" } do
+      local heard = {}
+      for line in out:gmatch(who .. "%s*| ([^\n]+)") do
+        if not line:find("^%* ") then heard[#heard + 1] = line end
+      end
+      assert.are.same(lines, heard)
+      assert.truthy(out:find("server: " .. who .. " left (closed, close 1000 \"bye\")", 1, true), out)
+      assert.truthy(out:find(who .. ": disconnected (closed, close 1000)", 1, true), out)
+    end
+    assert.truthy(out:find("ws_chat: done\n", 1, true), out)
+    assert.are.equal("", err)
+  end)
+end)

@@ -439,8 +439,11 @@ function websocket:close(code, reason) end
 
 ---Once closed: the close code and reason (`""` when none). The peer's close
 ---frame (1005 when it had no code), 1006 when the connection dropped without
----one, or ours when we closed it for a fault (1002 protocol, 1007 bad UTF-8 or
----compressed data, 1009 too big, 1011 out of memory). nil while open.
+---one (also when it never opened: as a browser's close event says), or ours
+---when we closed it for a fault (1002 protocol, 1007 bad UTF-8 or compressed
+---data, 1009 too big, 1011 out of memory). nil while open. A connection that
+---dropped without a close frame fails with code `"closed"` too, but with a
+---message that says so, never the bare `"closed"` of a clean close.
 ---@return integer|nil code
 ---@return string? reason
 function websocket:get_close() end

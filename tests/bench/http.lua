@@ -30,14 +30,7 @@ local function run(cmd)
   return out
 end
 
--- CPU seconds of this process's main thread (the caller's), from /proc.
-local function caller_cpu()
-  local pid = (h.read_file("/proc/self/stat") or ""):match("^(%d+)")
-  local stat = h.read_file("/proc/self/task/" .. pid .. "/stat") or ""
-  local fields = {}
-  for f in stat:gsub("^.-%) ", ""):gmatch("%S+") do fields[#fields + 1] = f end
-  return (tonumber(fields[12]) + tonumber(fields[13])) / 100   -- utime, stime in ticks
-end
+local caller_cpu = h.caller_cpu
 
 local dir = h.temp_dir()
 os.execute("mkdir -p " .. h.shell_quote(dir .. "/www") .. " " .. h.shell_quote(dir .. "/tmp"))

@@ -60,14 +60,7 @@ end
 local have_python = run(PYTHON .. " -c 'import websockets' 2>&1; echo $?"):match("(%d+)%s*$") == "0"
 local have_sluice = net.open_websocket ~= nil
 
--- CPU seconds of this process's main thread (the caller's), from /proc.
-local function caller_cpu()
-  local pid = (h.read_file("/proc/self/stat") or ""):match("^(%d+)")
-  local stat = h.read_file("/proc/self/task/" .. pid .. "/stat") or ""
-  local fields = {}
-  for f in stat:gsub("^.-%) ", ""):gmatch("%S+") do fields[#fields + 1] = f end
-  return (tonumber(fields[12]) + tonumber(fields[13])) / 100   -- utime, stime in ticks
-end
+local caller_cpu = h.caller_cpu
 
 -- ---- per-call durations --------------------------------------------------------------
 -- A uniform sample of at most CAP durations (a tight loop makes millions of empty
@@ -131,13 +124,7 @@ local function filler(w)
 end
 
 -- Sleep until `deadline` (net.clock seconds) through any network activity.
-local function sleep_until(deadline)
-  while true do
-    local left = math.ceil((deadline - net.clock()) * 1000)
-    if left <= 0 then return end
-    net.wait(left)
-  end
-end
+local function sleep_until(deadline) h.sleep((deadline - net.clock()) * 1000) end
 
 -- One sluice run of `w` in `loop` ("tight", "wait", "fps"); the call durations go to
 -- `rec`. Returns the rate, the extension agreed, and the caller's CPU seconds per

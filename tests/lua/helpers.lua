@@ -48,6 +48,15 @@ function M.scaled(n, min)
   return math.max(min or 1, math.floor(n * M.scale()))
 end
 
+-- CPU seconds of this process's main thread (the caller's), from /proc.
+function M.caller_cpu()
+  local pid = (M.read_file("/proc/self/stat") or ""):match("^(%d+)")
+  local stat = M.read_file("/proc/self/task/" .. pid .. "/stat") or ""
+  local fields = {}
+  for f in stat:gsub("^.-%) ", ""):gmatch("%S+") do fields[#fields + 1] = f end
+  return (tonumber(fields[12]) + tonumber(fields[13])) / 100   -- utime, stime in ticks
+end
+
 -- Block about `ms` milliseconds (net.wait may return early on network activity).
 function M.sleep(ms)
   local deadline = net.clock() + ms / 1000

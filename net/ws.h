@@ -108,7 +108,6 @@ struct net_ws {
   bool hs_reject;                       /* server: hs is a refusal; close once sent */
   const char *agreed_proto;             /* server: one of conf.protocols, or "" */
   char agreed_ext[NET_WS_EXT_LINE];
-  bool owner_gone;                      /* nobody will read it: end once closed */
   bool ping_due;                        /* a keep-alive ping goes out next */
   http_head head;
   net_ws_deflate deflate;               /* agreed terms */
@@ -175,7 +174,6 @@ void net__ws_publish_end(net_ws *w, int close_code, const uint8_t *reason, size_
 void net__ws_tx_pump(net_ws *w);
 /* A protocol failure: the close frame with code goes out next, nothing after it. */
 void net__ws_tx_close(net_ws *w, int code, const char *reason);
-bool net__ws_tx_idle(const net_ws *w);   /* nothing left to frame or write */
 void net__ws_tx_free(net_ws *w);
 /* The I/O thread's generator for mask keys and handshake keys; NULL when it failed. */
 net_ws_rng *net__ws_rng(void);

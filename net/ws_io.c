@@ -293,10 +293,7 @@ static void hand_over(net_ws *w) {
   ws_acceptor acc = w->acc;
   w->acc.server = NULL;
   w->conf.protocols = w->conf.paths = NULL;   /* the server's: not ours to keep */
-  if (!acc.ready(acc.server, w)) {   /* the server closed meanwhile: nobody will take it */
-    w->owner_gone = true;
-    net__io_unref(&w->obj);
-  }
+  if (!acc.ready(acc.server, w)) net__io_unref(&w->obj);   /* the server closed meanwhile */
   net__io_unref(acc.server);
 }
 
@@ -457,7 +454,6 @@ static void ws_kicked(net_io *io) {
     w->started = true;
     client_start(w);
   }
-  if (req & WREQ_FREE) w->owner_gone = true;
   if (req & (WREQ_CLOSE | WREQ_FREE)) owner_close(w, (req & WREQ_FREE) != 0);
   if (w->phase == WP_HANDSHAKE) handshake(w);
   if (w->phase == WP_OPEN || w->phase == WP_CLOSING) exchange(w);

@@ -268,8 +268,6 @@ void net__ws_tx_pump(net_ws *w) {
   }
 }
 
-bool net__ws_tx_idle(const net_ws *w) { return w->out.len == 0 && !w->tx_type && !ring_used((net_ring *)&w->tx); }
-
 void net__ws_tx_free(net_ws *w) {
   if (w->def) {
     deflateEnd(w->def);

@@ -293,7 +293,11 @@ static void hand_over(net_ws *w) {
   ws_acceptor acc = w->acc;
   w->acc.server = NULL;
   w->conf.protocols = w->conf.paths = NULL;   /* the server's: not ours to keep */
-  if (!acc.ready(acc.server, w)) net__io_unref(&w->obj);   /* the server closed meanwhile */
+  if (!acc.ready(acc.server, w)) {   /* the server closed meanwhile: let go as an owner would (1001) */
+    atomic_fetch_or(&w->requests, WREQ_FREE);
+    net__engine_kick(&w->obj);
+    net__io_unref(&w->obj);
+  }
   net__io_unref(acc.server);
 }
 

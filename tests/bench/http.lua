@@ -23,12 +23,7 @@ if not h.nginx then
   os.exit(0)
 end
 
-local function run(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out
-end
+local run = h.capture
 
 local caller_cpu = h.caller_cpu
 

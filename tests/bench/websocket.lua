@@ -46,12 +46,7 @@ local WORK = {
     count = q(16, 128), fps_window = 16, deflate = true },
 }
 
-local function run(cmd)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  return out
-end
+local run = h.capture
 
 if not h.path_exists(NODE) or not h.path_exists(NODE_PATH .. "/ws") then
   print("websocket: Node and its ws module (Debian nodejs, node-ws) are not installed: nothing to compare with")

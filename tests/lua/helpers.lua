@@ -48,6 +48,14 @@ function M.scaled(n, min)
   return math.max(min or 1, math.floor(n * M.scale()))
 end
 
+-- What a shell command prints on stdout.
+function M.capture(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
 -- CPU seconds of this process's main thread (the caller's), from /proc.
 function M.caller_cpu()
   local pid = (M.read_file("/proc/self/stat") or ""):match("^(%d+)")

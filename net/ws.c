@@ -78,7 +78,6 @@ net_result net_ws_wait(net_ws *w, int timeout_ms) {
 /* One whole record, or nothing. */
 static int queue(net_ws *w, int type, const void *data, size_t len) {
   if (w->close_asked || ended(w)) return -1;
-  if (ring_free_space(&w->tx) < WS_REC_HDR + len) return NET_WS_QUEUE_FULL;
   uint8_t hdr[WS_REC_HDR] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len,
                              (uint8_t)type};
   if (!ring_write_record(&w->tx, hdr, sizeof hdr, data, len)) return NET_WS_QUEUE_FULL;   /* nothing written */

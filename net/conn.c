@@ -165,6 +165,7 @@ net_result net_conn_status(net_conn *c) {
    * are read: a loop that stops at "failure" loses nothing. */
   if (st == NET_FAILURE && ring_used(&c->rx) > 0) return (net_result){NET_SUCCESS, NET_E_NONE, ""};
   if (st == NET_FAILURE) return (net_result){NET_FAILURE, c->err.code, c->err.msg};
+  if (st == NET_WAITING) net__host_read(true);   /* a loop may spin on this too */
   if (st == NET_SUCCESS && atomic_load_explicit(&c->rx_eof, memory_order_acquire) &&
       ring_used(&c->rx) == 0 && !(atomic_load(&c->shut) & NET_SHUT_RECEIVE))
     return (net_result){NET_FAILURE, NET_E_CLOSED, "closed"};

@@ -118,6 +118,7 @@ struct net_conn {
   bool reading;                     /* IN interest wanted (not paused, no EOF yet) */
   bool want_out;                    /* OUT interest: tx has bytes the kernel refused */
   bool peer_fin;                    /* the peer's FIN was read */
+  bool fresh_socket;                /* made by our connect, no option set on it yet */
   bool starttls;                    /* upgrade once tx reaches starttls_at */
   bool notify_sent;                 /* close_notify went out */
   bool shut_wr_pending, wr_shut, discard_rx;

@@ -131,6 +131,8 @@ static void want_out(net_conn *c, bool on) {
  * and clearing it would make its TIME_WAIT block the port. */
 void net__conn_apply_options(net_conn *c, bool asked) {
   if (c->fd == NET_BAD_SOCK) return;
+  bool fresh = c->fresh_socket;   /* our own new socket: the kernel's defaults hold */
+  c->fresh_socket = false;
   if (asked) {
     int reuse = atomic_load(&c->opt[NET_OPT_REUSEADDR]) != 0;
     setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
@@ -138,6 +140,7 @@ void net__conn_apply_options(net_conn *c, bool asked) {
   if (c->unix_path) return;
   int nodelay = atomic_load(&c->opt[NET_OPT_NODELAY]) != 0, keep = atomic_load(&c->opt[NET_OPT_KEEPALIVE]);
   int on = keep != 0;
+  if (fresh && !nodelay && !keep) return;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
   setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 #ifdef TCP_KEEPIDLE
@@ -377,9 +380,10 @@ void net__conn_recv(net_conn *c) {
 
 /* ---- sending ------------------------------------------------------------------- */
 
-/* Our side is done sending: close_notify (TLS), then the FIN. Returns false
- * while close_notify waits for the socket. */
-static bool send_fin(net_conn *c) {
+/* Our side is done sending: close_notify (TLS), then the FIN (fin false: the
+ * socket is closed next, which sends it). Returns false while close_notify
+ * waits for the socket. */
+static bool send_fin(net_conn *c, bool fin) {
   if (c->tls && !c->notify_sent) {
     if (net__tls_close_notify(c->tls) == NET_TLS_WANT_WRITE) {
       want_out(c, true);   /* the next OUT event lands here again */
@@ -387,7 +391,7 @@ static bool send_fin(net_conn *c) {
     }
     c->notify_sent = true;
   }
-  shutdown(c->fd, SHUT_WR);
+  if (fin) shutdown(c->fd, SHUT_WR);
   c->wr_shut = true;
   c->shut_wr_pending = false;
   c->want_out = false;
@@ -395,7 +399,8 @@ static bool send_fin(net_conn *c) {
 }
 
 static void begin_drain(net_conn *c) {
-  if (!c->wr_shut && !send_fin(c)) return;
+  /* after the peer's FIN (read, so nothing unread) close() ends it cleanly */
+  if (!c->wr_shut && !send_fin(c, !c->peer_fin)) return;
   c->io = IO_DRAINING;
   close_sent(c);
   if (c->peer_fin) {
@@ -413,7 +418,7 @@ static bool tx_empty(net_conn *c) {
     return false;
   }
   if (c->shut_wr_pending) {   /* shutdown("send"): nothing more will be written */
-    if (send_fin(c)) net__conn_interest(c);
+    if (send_fin(c, true)) net__conn_interest(c);
     return false;
   }
   atomic_store(&c->tx_idle, 1);

@@ -145,7 +145,7 @@ net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, int fd, const 
   }
   if (cfg->verify && !cfg->server) mbedtls_ssl_set_verify(&t->ssl, verify_cb, t);
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
-  if (!cfg->server && (t->keylen = cache_key(cfg, fd, t->key)))
+  if (!cfg->server && cfg->resume && (t->keylen = cache_key(cfg, fd, t->key)))
     net__tls_cache_resume(conf, &t->ssl, t->key, t->keylen);
   return t;
 }

@@ -270,7 +270,7 @@ static bool setup(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   mbedtls_ssl_conf_min_version(&f->ssl, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
 #endif
   if (!load_cas(f, cfg, e) || !load_own_cert(f, cfg, e)) return false;
-  if (cfg->server) net__tls_cache_tickets(f, rng);   /* without tickets: full handshakes only */
+  if (cfg->server && cfg->resume) net__tls_cache_tickets(f, rng);   /* without tickets: full handshakes only */
   mbedtls_ssl_conf_authmode(&f->ssl, cfg->verify ? MBEDTLS_SSL_VERIFY_REQUIRED : MBEDTLS_SSL_VERIFY_NONE);
   if (f->ca_count) mbedtls_ssl_conf_ca_chain(&f->ssl, &f->ca, NULL);
   for (int i = 0; cfg->alpn[i]; i++)

@@ -34,6 +34,7 @@ struct net_tls_cfg {
   atomic_int refs;              /* a server shares its own with every accepted connection */
   bool server;
   bool verify;                  /* servers: require and check a client certificate */
+  bool resume;                  /* sessions resumed (clients), tickets issued (servers) */
   int min_version;
   int iplen;                    /* > 0: the checked name is an IP literal, matched to IP SANs */
   unsigned char ip[16];

@@ -13,7 +13,7 @@ local function open(cfg, port, opts)
   -- (an options table without `ssl` reads as TLS options: pass nil then)
   if cfg.tls then
     opts = opts or {}
-    opts.ssl = { ca_file = cfg.ca, server_name = cfg.name }
+    opts.ssl = { ca_file = cfg.ca, server_name = cfg.name, resume = cfg.resume ~= 0 }
   end
   return assert(net.open_tcp("127.0.0.1", port, opts))
 end
@@ -30,7 +30,7 @@ end
 
 function M.bulk(cfg)
   local t0, c0 = clock(), os.clock()
-  local conn = open(cfg, cfg.port)
+  local conn = open(cfg, cfg.port, cfg.buffer and { buffer_size = cfg.buffer } or nil)
   local total, frame = 0, clock()
   while true do
     local data, msg = conn:read(CHUNK)

@@ -43,6 +43,10 @@ describe("tls session resumption", function()
     -- other TLS options (another configuration): never the verified one's session
     assert.are.equal("New", session_kind("sluice-v4.test", srv.port, { verify = false }))
     assert.are.equal("New", session_kind("sluice-v4.test", srv.port, { alpn = { "http/1.1" } }))
+    -- resume = false: full handshakes, every time
+    assert.are.equal("New", session_kind("sluice-v4.test", srv.port, { resume = false }))
+    assert.are.equal("New", session_kind("sluice-v4.test", srv.port, { resume = false }))
+    assert.are.equal("Reused", session_kind("sluice-v4.test", srv.port))
     srv:stop()
     -- a new server on another port: nothing to resume
     local other = h.start_s_server({ tls1_2 = true, www = true })
@@ -88,6 +92,13 @@ describe("tls session resumption", function()
     assert.truthy(first:find("New, TLSv1.2", 1, true), first)
     local second = s_client("-sess_in " .. sess)
     assert.truthy(second:find("Reused, TLSv1.2", 1, true), second)
+    server:close()
+    -- and none from a server made with resume = false
+    server = assert(net.create_server("127.0.0.1", 0, {
+      ssl = { cert_file = certs:pem("good"), key_file = certs:key("good"), resume = false } }))
+    s_client("-sess_out " .. sess)
+    local third = s_client("-sess_in " .. sess)
+    assert.truthy(third:find("New, TLSv1.2", 1, true), third)
     server:close()
   end)
 end)

@@ -257,6 +257,8 @@ long net_conn_peek(net_conn *c, size_t max, net_span *spans, int *nspans) {
     net_conn_consume(c, ring_used(&c->rx));
     return c->aborted ? NET_READ_ERROR : NET_READ_EOF;
   }
+  /* the I/O thread sent everything: the send buffer gives its memory back */
+  if (c->tx.slots && atomic_load_explicit(&c->tx_idle, memory_order_relaxed)) ring_shrink(&c->tx);
   int k = ring_peek(&c->rx, spans, cap, max);
   if (k == 0) {
     long end = read_end(c);

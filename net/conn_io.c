@@ -22,6 +22,7 @@ void net__conn_set_timer(net_conn *c) {
   if (c->io <= IO_HANDSHAKE && c->io != IO_NEW) at = earliest(c->connect_deadline, c->next_attempt_at);
   if (c->io == IO_OPEN && c->idle_timeout_ms) at = earliest(at, c->last_io + (uint64_t)c->idle_timeout_ms);
   if (c->owner_gone && c->io != IO_DONE) at = earliest(at, c->linger_deadline);
+  at = earliest(at, c->rx_shrink_at);
   net__io_timer(&c->obj, at);
 }
 
@@ -287,6 +288,10 @@ static void peer_closed(net_conn *c) {
 static void got_bytes(net_conn *c, size_t n) {
   atomic_fetch_add_explicit(&c->bytes_in, n, memory_order_relaxed);
   if (c->idle_timeout_ms) c->last_io = net__now_ms();
+  if (!c->rx_shrink_at) {   /* look again in a while: once read, rx gives its memory back */
+    c->rx_shrink_at = net__now_ms() + RX_SHRINK_MS;
+    net__conn_set_timer(c);
+  }
   news(c);
 }
 

@@ -87,6 +87,9 @@ end
 -- Peers and workloads ---------------------------------------------------------------
 local PEERS = {
   { id = "c", lib = "c", style = "block", label = "raw C blocking" },
+  -- the TLS library sluice uses, alone: its cipher speed is the ceiling of sluice's TLS bulk
+  { id = "mbedtls", lib = "mbedtls", style = "block", label = "mbedTLS blocking (C)",
+    only = { bulk_tls = true } },
   { id = "luasocket", lib = "luasocket", style = "block", label = "LuaSocket blocking" },
   { id = "luasocket_spin", lib = "luasocket", style = "spin", label = "LuaSocket settimeout(0) spin" },
   { id = "luv", lib = "luv", style = "loop", label = "luv" },
@@ -249,7 +252,7 @@ local function fmt_fig(x)
   return string.format("%.2f", x)
 end
 
-local function is_lua_peer(id) return id ~= "c" and not id:match("^sluice") end
+local function is_lua_peer(id) return id ~= "c" and id ~= "mbedtls" and not id:match("^sluice") end
 
 -- Prints the table of one workload; fills w.result (for the JSON) and returns it.
 local function report(w, rows)

@@ -369,19 +369,30 @@ static void cache_drop(net_tls_conf *f) {
     }
 }
 
-/* Many one-off option sets: forget the idle configurations, oldest first. */
+/* Many one-off option sets: forget idle configurations, least recently used
+ * first (the list runs from the most recently used; a configuration keeps
+ * its resumable sessions, so the busy ones should stay). */
 static void cache_trim(void) {
-  for (net_tls_conf *f = confs, *next; f && nconfs >= MAX_CONFS; f = next) {
-    next = f->next;
-    if (atomic_load(&f->refs) == 1 && atomic_load(&f->state) != CONF_LOADING && !atomic_load(&f->checking))
-      cache_drop(f);
+  while (nconfs >= MAX_CONFS) {
+    net_tls_conf *idle = NULL;
+    for (net_tls_conf *f = confs; f; f = f->next)
+      if (atomic_load(&f->refs) == 1 && atomic_load(&f->state) != CONF_LOADING && !atomic_load(&f->checking))
+        idle = f;
+    if (!idle) return;
+    cache_drop(idle);
   }
 }
 
 static net_tls_conf *cache_find(const net_tls_cfg *cfg, unsigned gen) {
-  for (net_tls_conf *f = confs; f; f = f->next)
-    if (f->gen == gen && f->cfg->keylen == cfg->keylen && memcmp(f->cfg->key, cfg->key, cfg->keylen) == 0)
+  for (net_tls_conf **p = &confs; *p; p = &(*p)->next) {
+    net_tls_conf *f = *p;
+    if (f->gen == gen && f->cfg->keylen == cfg->keylen && memcmp(f->cfg->key, cfg->key, cfg->keylen) == 0) {
+      *p = f->next;   /* to the front: most recently used */
+      f->next = confs;
+      confs = f;
       return f;
+    }
+  }
   return NULL;
 }
 

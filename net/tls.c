@@ -1,7 +1,6 @@
 /* tls.c: one connection's TLS session over mbedTLS: the handshake, records,
  * the certificate checks mbedTLS 2.28 cannot make itself, and failures in
  * words a user can act on. I/O thread only. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,7 +35,7 @@ static void tls_err(net_error *e, net_err code, const char *where, const char *w
 static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
   net_tls *t = ctx;
   for (;;) {
-    ssize_t n = send(t->fd, buf, len, NET_SEND_FLAGS);
+    ssize_t n = net_sock_send(t->fd, buf, len, NET_SEND_FLAGS);
     if (n >= 0) return (int)n;
     if (errno == EINTR) continue;
     if (net_sock_would_block(errno)) return MBEDTLS_ERR_SSL_WANT_WRITE;
@@ -48,7 +47,7 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
 static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
   net_tls *t = ctx;
   for (;;) {
-    ssize_t n = recv(t->fd, buf, len, 0);
+    ssize_t n = net_sock_recv(t->fd, buf, len, 0);
     if (n >= 0) return (int)n;   /* 0: the peer's FIN, which mbedTLS reports as EOF */
     if (errno == EINTR) continue;
     if (net_sock_would_block(errno)) return MBEDTLS_ERR_SSL_WANT_READ;

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "addr.h"
 #include "alloc.h"
@@ -202,8 +201,8 @@ void net_set_cacert_path(const char *path) {
 }
 
 static bool exists(const char *path, bool dir) {
-  struct stat st;
-  return path && *path && stat(path, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+  net_file_info st;
+  return path && *path && net__file_stat(path, true, &st) == 0 && st.kind == (dir ? NET_FILE_DIR : NET_FILE_REG);
 }
 
 /* Where verification gets its CAs: the path set, else SSL_CERT_FILE or

@@ -17,7 +17,7 @@ struct net_tls {
   mbedtls_ssl_context ssl;
   net_tls_conf *conf;
   const net_tls_cfg *cfg;
-  int fd;
+  net_sock fd;
   int want;
   int sys_errno;
   bool self_signed;             /* the leaf names itself as issuer */
@@ -104,7 +104,7 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
   return 0;
 }
 
-net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, int fd, const char *where,
+net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, net_sock fd, const char *where,
                       net_error *e) {
   net_tls *t = net__calloc(1, sizeof *t);
   if (!t) return net__seterr(e, NET_E_LIMIT, "%s: out of memory", where), NULL;
@@ -181,6 +181,7 @@ static void verify_error(net_tls *t, net_error *e) {
   if (flags & (MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY))
     ADD("%sweak key or signature", n ? ", " : "");
   if (!n) ADD("verification failed");
+  if (t->conf->ca_store) ADD(", checked against %s", t->conf->ca_store);
 #undef ADD
   net__seterr(e, NET_E_TLS_VERIFY, "%s: certificate not trusted (%s)", t->where, why);
 }

@@ -174,7 +174,11 @@ static bool load_cas(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   bool dir = !cfg->ca_file && cfg->ca_path;
   if (!path && (!cfg->verify || cfg->server)) return true;
   if (!path) {
-    if (!net_get_cacert_path(found, sizeof found)) goto none;
+    if (!net_get_cacert_path(found, sizeof found)) {   /* no bundle file: the system's store, if any */
+      f->ca_count = net__tls_system_cas(&f->ca, &f->ca_store);
+      if (f->ca_count > 0) return true;
+      goto none;
+    }
     path = found;
     net_file_info st;
     dir = net__file_stat(path, true, &st) == 0 && st.kind == NET_FILE_DIR;
@@ -195,8 +199,9 @@ static bool load_cas(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   if (f->ca_count > 0) return true;
   if (cfg->ca_file || cfg->ca_path) goto unreadable;
 none:
-  net__seterr(e, NET_E_TLS_VERIFY, "no CA certificates found to verify the server; call "
-              "net.set_cacert_path(path) or pass {verify = false}");
+  net__seterr(e, NET_E_TLS_VERIFY, "no CA certificates found to verify the server%s%s; call "
+              "net.set_cacert_path(path) or pass {verify = false}", f->ca_store ? " in " : "",
+              f->ca_store ? f->ca_store : "");
   return false;
 unreadable:
   net__seterr(e, NET_E_TLS, "no CA certificate could be read from %s", path);

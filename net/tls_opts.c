@@ -207,8 +207,14 @@ static bool exists(const char *path, bool dir) {
 
 /* Where verification gets its CAs: the path set, else SSL_CERT_FILE or
  * SSL_CERT_DIR as OpenSSL-based programs honour them (exclusively, like
- * OpenSSL), else the usual places on Linux and the BSDs. Only stat()s. */
+ * OpenSSL), else the usual places on Linux and the BSDs. Only stat()s.
+ * Windows has no such place: with none of these set, its ROOT store is used
+ * (trust_win.c). */
 int net_get_cacert_path(char *buf, size_t len) {
+#ifdef _WIN32
+  static const char *const files[] = {NULL};
+  static const char *const dirs[] = {NULL};
+#else
   static const char *const files[] = {
       "/etc/ssl/certs/ca-certificates.crt",   /* Debian, Ubuntu, Arch, Gentoo */
       "/etc/pki/tls/certs/ca-bundle.crt",     /* Fedora, RHEL */
@@ -221,6 +227,7 @@ int net_get_cacert_path(char *buf, size_t len) {
   };
   static const char *const dirs[] = {"/etc/ssl/certs", "/etc/pki/tls/certs",
                                      "/system/etc/security/cacerts"};
+#endif
   const char *found = NULL;
   if (!net__once(&settings_once, settings_init, NULL)) return 0;
   net__mutex_lock(settings_mx);
@@ -235,7 +242,7 @@ int net_get_cacert_path(char *buf, size_t len) {
     found = exists(env_file, false) ? env_file : exists(env_dir, true) ? env_dir : NULL;
   } else {
     for (size_t i = 0; !found && i < sizeof files / sizeof *files; i++)
-      if (exists(files[i], false)) found = files[i];
+      if (exists(files[i], false)) found = files[i];   /* exists(NULL): false */
     for (size_t i = 0; !found && i < sizeof dirs / sizeof *dirs; i++)
       if (exists(dirs[i], true)) found = dirs[i];
   }

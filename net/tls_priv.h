@@ -20,6 +20,11 @@
 #if MBEDTLS_VERSION_NUMBER < 0x021C0000 || \
     (MBEDTLS_VERSION_NUMBER >= 0x03000000 && MBEDTLS_VERSION_NUMBER < 0x03020000)
 #error "sluice needs mbedTLS 2.28 or 3.2 and later"
+/* Adds the system's trusted roots where the system keeps them in a store,
+ * not a file (Windows: ROOT); returns how many, 0 elsewhere. *store: its
+ * name, for messages. Helper threads. */
+int net__tls_system_cas(mbedtls_x509_crt *chain, const char **store);
+
 /* Whether the certificate lists ip (4 or 16 bytes) among its subjectAltName
  * iPAddress entries; parsed by hand, as mbedTLS 2.28 keeps only dNSName
  * entries. Any thread. */
@@ -30,6 +35,11 @@ bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, 
 #define HAVE_TLS13 1
 #else
 #define HAVE_TLS13 0
+/* Adds the system's trusted roots where the system keeps them in a store,
+ * not a file (Windows: ROOT); returns how many, 0 elsewhere. *store: its
+ * name, for messages. Helper threads. */
+int net__tls_system_cas(mbedtls_x509_crt *chain, const char **store);
+
 /* Whether the certificate lists ip (4 or 16 bytes) among its subjectAltName
  * iPAddress entries; parsed by hand, as mbedTLS 2.28 keeps only dNSName
  * entries. Any thread. */
@@ -82,6 +92,7 @@ struct net_tls_conf {
   mbedtls_x509_crt ca, cert;
   mbedtls_pk_context pk;
   int ca_count;
+  const char *ca_store;         /* the system store the CAs came from, NULL: files */
   const char *alpn[MAX_ALPN + 1];
   conf_file files[CONF_FILES];
   unsigned gen;                 /* net__tls_cacert_gen it was built for (default CAs only) */
@@ -93,6 +104,11 @@ struct net_tls_conf {
 /* The random generator every configuration uses (thread-safe: mbedTLS's
  * threading layer locks it); false when it cannot be seeded. */
 bool net__tls_rng(mbedtls_ctr_drbg_context **out);
+
+/* Adds the system's trusted roots where the system keeps them in a store,
+ * not a file (Windows: ROOT); returns how many, 0 elsewhere. *store: its
+ * name, for messages. Helper threads. */
+int net__tls_system_cas(mbedtls_x509_crt *chain, const char **store);
 
 /* Whether the certificate lists ip (4 or 16 bytes) among its subjectAltName
  * iPAddress entries; parsed by hand, as mbedTLS 2.28 keeps only dNSName

@@ -82,7 +82,7 @@ static inline int net_sock_map_error(int w) {
   }
 }
 static inline int net_sock_fail(void) { return errno = net_sock_map_error(WSAGetLastError()), -1; }
-#define NET_SOCK_CHECK(r) ((r) == SOCKET_ERROR ? net_sock_fail() : (r))
+static inline int net_sock_check(int r) { return r == SOCKET_ERROR ? net_sock_fail() : r; }
 
 /* Winsock is started once per process (engine setup); it stays up. */
 static inline bool net_sock_startup(void) {
@@ -118,24 +118,35 @@ static inline int net_sock_connect(net_sock s, const void *sa, socklen_t len) {
   return -1;
 }
 static inline int net_sock_bind(net_sock s, const void *sa, socklen_t len) {
-  return NET_SOCK_CHECK(bind(s, (const struct sockaddr *)sa, len));
+  return net_sock_check(bind(s, (const struct sockaddr *)sa, len));
 }
-static inline int net_sock_listen(net_sock s, int backlog) { return NET_SOCK_CHECK(listen(s, backlog)); }
+static inline int net_sock_listen(net_sock s, int backlog) { return net_sock_check(listen(s, backlog)); }
 /* The accepted socket inherits the listener's non-blocking mode. */
 static inline net_sock net_sock_accept(net_sock s, void *sa, socklen_t *len) {
   net_sock c = accept(s, (struct sockaddr *)sa, len);
   if (c == INVALID_SOCKET) net_sock_fail();
   return c;
 }
-static inline int net_sock_shutdown(net_sock s, int how) { return NET_SOCK_CHECK(shutdown(s, how)); }
+static inline int net_sock_shutdown(net_sock s, int how) { return net_sock_check(shutdown(s, how)); }
 static inline int net_sock_getsockname(net_sock s, void *sa, socklen_t *len) {
-  return NET_SOCK_CHECK(getsockname(s, (struct sockaddr *)sa, len));
+  return net_sock_check(getsockname(s, (struct sockaddr *)sa, len));
 }
+/* SO_REUSEADDR on a TCP socket is skipped: on Windows it lets a socket take
+ * over a port another one listens on (an "address in use" never comes), and
+ * rebinding over connections in TIME_WAIT needs no option there. */
 static inline int net_sock_setopt(net_sock s, int level, int name, const void *v, socklen_t len) {
-  return NET_SOCK_CHECK(setsockopt(s, level, name, (const char *)v, len));
+  int type = 0;
+  socklen_t tlen = sizeof type;
+  if (level == SOL_SOCKET && name == SO_REUSEADDR &&
+      getsockopt(s, SOL_SOCKET, SO_TYPE, (char *)&type, &tlen) == 0 && type == SOCK_STREAM)
+    return 0;
+  return net_sock_check(setsockopt(s, level, name, (const char *)v, len));
 }
+/* SO_ERROR gives a POSIX number too. */
 static inline int net_sock_getopt(net_sock s, int level, int name, void *v, socklen_t *len) {
-  return NET_SOCK_CHECK(getsockopt(s, level, name, (char *)v, len));
+  if (net_sock_check(getsockopt(s, level, name, (char *)v, len)) < 0) return -1;
+  if (level == SOL_SOCKET && name == SO_ERROR && *len == sizeof(int)) *(int *)v = net_sock_map_error(*(int *)v);
+  return 0;
 }
 static inline ssize_t net_sock_send(net_sock s, const void *buf, size_t len, int flags) {
   int n = send(s, (const char *)buf, len > INT_MAX ? INT_MAX : (int)len, flags);

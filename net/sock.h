@@ -96,6 +96,8 @@ static inline void net_sock_close(net_sock s) { closesocket(s); }
  * (Windows alone does), which would look like a failure of the socket. */
 static inline net_sock net_sock_open3(int family, int type, int proto) {
   net_sock s = WSASocketW(family, type, proto, NULL, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+  if (s == INVALID_SOCKET && WSAGetLastError() == WSANOTINITIALISED && net_sock_startup())   /* before net_init */
+    s = WSASocketW(family, type, proto, NULL, 0, WSA_FLAG_NO_HANDLE_INHERIT);
   if (s == INVALID_SOCKET) return net_sock_fail(), s;
   u_long one = 1;
   if (ioctlsocket(s, FIONBIO, &one) != 0) {

@@ -86,9 +86,11 @@ void net__os_pin_library(void);
 size_t net__os_block_size(void *p);
 /* Bytes of the process's heap in use (the host's too), 0 when unknown. */
 size_t net__os_process_heap(void);
-/* Cache-line aligned blocks; freed only with net__os_aligned_free. */
+/* Cache-line aligned blocks; freed only with net__os_aligned_free, sized
+ * only with net__os_aligned_size (bytes reserved, 0: unknown). */
 void *net__os_aligned_alloc(size_t align, size_t n);
 void net__os_aligned_free(void *p);
+size_t net__os_aligned_size(void *p);
 
 /* Thread-safe strerror into buf; returns the text (the same words on
  * every system for the errors sockets give). */

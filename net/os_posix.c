@@ -280,6 +280,7 @@ void *net__os_aligned_alloc(size_t align, size_t n) {
 }
 
 void net__os_aligned_free(void *p) { free(p); }
+size_t net__os_aligned_size(void *p) { return net__os_block_size(p); }   /* a block of the same heap */
 
 size_t net__os_process_heap(void) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))

@@ -225,11 +225,22 @@ void net__os_pin_library(void) {
 size_t net__os_block_size(void *p) { return p ? _msize(p) : 0; }
 size_t net__os_process_heap(void) { return 0; }   /* walking the heaps would stop every thread using them */
 
+/* The block malloc gave sits in front of the aligned one, its address just
+ * below it: _msize must see malloc's own pointer, never an inner one. */
 void *net__os_aligned_alloc(size_t align, size_t n) {
-  return _aligned_malloc((n + align - 1) / align * align, align);
+  if (n > SIZE_MAX - align - sizeof(void *)) return NULL;
+  char *raw = malloc(n + align + sizeof(void *));
+  if (!raw) return NULL;
+  uintptr_t a = ((uintptr_t)(raw + sizeof(void *)) + align - 1) & ~(uintptr_t)(align - 1);
+  ((void **)a)[-1] = raw;
+  return (void *)a;
 }
 
-void net__os_aligned_free(void *p) { _aligned_free(p); }
+void net__os_aligned_free(void *p) {
+  if (p) free(((void **)p)[-1]);
+}
+
+size_t net__os_aligned_size(void *p) { return p ? _msize(((void **)p)[-1]) : 0; }
 
 /* The C runtime knows no words for the socket errors (ECONNREFUSED...):
  * those get the texts POSIX systems give, so messages read the same. */

@@ -375,7 +375,10 @@ static bool nothing_closing(void *unused) {
 
 /* At exit, closes still sending get their linger: bytes a program wrote
  * before it ended reach the kernel, which delivers them after we are gone. */
-static void flush_at_exit(void) { net__wait_until(nothing_closing, NULL, EXIT_WAIT_MAX_MS); }
+static void flush_at_exit(void) {
+  if (net__os_threads_gone()) return;   /* the I/O thread is gone: nothing would ever finish */
+  net__wait_until(nothing_closing, NULL, EXIT_WAIT_MAX_MS);
+}
 
 /* ---- the I/O thread -------------------------------------------------------- */
 

@@ -78,6 +78,10 @@ void *net__os_symbol(const char *name, const char *const *libs);
 /* name from the same library (or executable) that defines anchor, so that
  * functions of one library are never mixed with another's of the same name. */
 void *net__os_symbol_near(const void *anchor, const char *name);
+/* True while the process ends with its other threads already stopped
+ * (Windows runs a library's exit handlers after stopping them): an exit
+ * handler must not wait for the I/O thread then. */
+bool net__os_threads_gone(void);
 /* Keeps the library holding this code mapped until the process exits, for
  * detached threads that may outlive the host's dlclose. */
 void net__os_pin_library(void);

@@ -211,6 +211,15 @@ void *net__os_symbol_near(const void *anchor, const char *name) {
   return proc(GetModuleHandleW(NULL), name);
 }
 
+/* ntdll's RtlDllShutdownInProgress: true in the library detach of a process
+ * exit, when every other thread was already terminated. */
+bool net__os_threads_gone(void) {
+  FARPROC f = GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "RtlDllShutdownInProgress");
+  BOOLEAN(WINAPI * in_progress)(void);
+  memcpy(&in_progress, &f, sizeof in_progress);
+  return in_progress && in_progress();
+}
+
 void net__os_pin_library(void) {
   static atomic_int pinned;
   HMODULE m;

@@ -97,14 +97,16 @@ static int http_read(lua_State *L) {
   luaL_argcheck(L, max >= 1 && max <= (lua_Integer)1 << 30, 2, "max must be 1..2^30");
   char stack[READ_STACK];
   luaL_Buffer b;
-  char *buf = max <= READ_STACK ? stack : luaL_buffinitsize(L, &b, (size_t)max);
+  /* the scratch block, so a read(1 MiB) with a little there allocates only its string */
+  char *scratch = max <= READ_STACK ? NULL : lnet_scratch((size_t)max);
+  char *buf = max <= READ_STACK ? stack : scratch ? scratch : luaL_buffinitsize(L, &b, (size_t)max);
   long n = net_http_read(h, buf, (size_t)max);
   if (n == NET_READ_EOF) return lua_pushnil(L), 1;
   if (n == NET_READ_ERROR) {
     net_result r = net_http_status(h);
     return lnet_fail(L, r.msg, r.err);
   }
-  if (max <= READ_STACK) lua_pushlstring(L, buf, (size_t)n);
+  if (max <= READ_STACK || scratch) lua_pushlstring(L, buf, (size_t)n);
   else luaL_pushresultsize(&b, (size_t)n);
   return 1;
 }

@@ -1,6 +1,7 @@
 /* lnet.c: luaopen_net and the module-level functions of the Lua binding.
  * Runs on the thread that owns the lua_State. */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lnet.h"
@@ -12,6 +13,24 @@ int lnet_push_result(lua_State *L, net_result r) {
   lua_pushstring(L, r.msg);
   lua_pushstring(L, net_errcode(r.err));
   return 3;
+}
+
+#define SCRATCH_MIN (64u << 10)
+#define SCRATCH_MAX (1u << 20)
+
+char *lnet_scratch(size_t n) {
+  static _Thread_local char *block;
+  static _Thread_local size_t size;
+  if (n > SCRATCH_MAX) return NULL;
+  if (n > size) {
+    size_t want = size ? size : SCRATCH_MIN;
+    while (want < n) want *= 2;
+    char *p = realloc(block, want);
+    if (!p) return NULL;
+    block = p;
+    size = want;
+  }
+  return block;
 }
 
 int lnet_fail(lua_State *L, const char *msg, net_err code) {

@@ -25,6 +25,10 @@
 int lnet_push_result(lua_State *L, net_result r);
 /* Pushes nil, message, code; returns 3. */
 int lnet_fail(lua_State *L, const char *msg, net_err code);
+/* A block of at least n bytes to gather a read in before it becomes a string:
+ * one per thread, kept and reused, so a large read allocates only its string.
+ * NULL past 1 MiB or without memory (then use a luaL_Buffer). */
+char *lnet_scratch(size_t n);
 /* Optional millisecond timeout at index i: default 0, -1 means forever. */
 int lnet_opt_timeout(lua_State *L, int i);
 /* Registers a metatable with separate methods (so __gc is not callable as a

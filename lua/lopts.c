@@ -7,7 +7,7 @@
 #include "lnet.h"
 
 static const char *const tls_keys[] = {"verify", "server_name", "ca_file", "ca_path", "cert_file",
-                                       "key_file", "key_password", "alpn", "min_version", "pkcs12", NULL};
+                                       "key_file", "key_password", "alpn", "min_version", "pkcs12", "resume", NULL};
 static const char *const conn_keys[] = {"ssl", "connect_timeout", "idle_timeout", "nodelay",
                                         "keepalive", "buffer_size", "family", "linger", "resolver", "proxy", NULL};
 static const char *const server_keys[] = {"ssl", "backlog", "reuseaddr", "unix", "idle_timeout", "nodelay",
@@ -125,6 +125,7 @@ static void tls_table(lua_State *L, int arg, int argn, lnet_tls_args *a, bool se
   int verify = opt_bool(L, arg, argn, "verify");
   a->o.no_verify = verify == 0;
   a->o.require_client_cert = server && verify == 1;
+  a->o.no_resume = opt_bool(L, arg, argn, "resume") == 0;
   a->o.server_name = opt_string(L, arg, argn, "server_name");
   a->o.ca_file = opt_path(L, arg, argn, "ca_file", a);
   a->o.ca_path = opt_path(L, arg, argn, "ca_path", a);

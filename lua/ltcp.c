@@ -139,17 +139,21 @@ static void consume(ltcp *u, size_t n) {
  * can only make a string by copying contiguous memory, so bytes in one piece
  * of buffer memory (first, the span a peek already found) are copied once;
  * bytes across pieces are gathered first (on the C stack when short, else
- * in a luaL_Buffer that lives only for this call). A memory error while
- * pushing leaves the bytes buffered. */
+ * in the thread's reused scratch block). A memory error while pushing leaves
+ * the bytes buffered. */
 static void push_bytes(lua_State *L, ltcp *u, size_t n, const net_span *first) {
+  char *p;
   if (first && first->len >= n) {
     lua_pushlstring(L, first->base, n);
   } else if (n <= GATHER_STACK) {
     char buf[GATHER_STACK];
     lua_pushlstring(L, buf, net_conn_copy(u->c, 0, buf, n));
+  } else if ((p = lnet_scratch(n))) {
+    n = net_conn_copy(u->c, 0, p, n);
+    lua_pushlstring(L, p, n);
   } else {
     luaL_Buffer b;
-    char *p = luaL_buffinitsize(L, &b, n);
+    p = luaL_buffinitsize(L, &b, n);
     n = net_conn_copy(u->c, 0, p, n);   /* after allocating: a finalizer may have read */
     luaL_pushresultsize(&b, n);
   }
@@ -256,14 +260,17 @@ static int tcp_read_until(lua_State *L) {
  * A memory error while pushing leaves it buffered. */
 static void push_message(lua_State *L, ltcp *u, size_t n) {
   const void *v = net_frame_view(u->frame, u->c);
+  char *p;
   if (v) {
     lua_pushlstring(L, v, n);
   } else if (n <= GATHER_STACK) {
     char buf[GATHER_STACK];
     lua_pushlstring(L, buf, net_frame_copy(u->frame, u->c, buf));
+  } else if ((p = lnet_scratch(n))) {
+    lua_pushlstring(L, p, net_frame_copy(u->frame, u->c, p));
   } else {
     luaL_Buffer b;
-    char *p = luaL_buffinitsize(L, &b, n);
+    p = luaL_buffinitsize(L, &b, n);
     luaL_pushresultsize(&b, net_frame_copy(u->frame, u->c, p));
   }
   net_frame_done(u->frame, u->c);

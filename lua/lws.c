@@ -92,14 +92,17 @@ static int ws_receive(lua_State *L) {
     return lnet_fail(L, r.msg, r.err);
   }
   const void *v = net_ws_view(w);
+  char *p;
   if (v) {
     lua_pushlstring(L, v, (size_t)n);
   } else if (n <= GATHER_STACK) {
     char buf[GATHER_STACK];
     lua_pushlstring(L, buf, net_ws_copy(w, buf));
+  } else if ((p = lnet_scratch((size_t)n))) {
+    lua_pushlstring(L, p, net_ws_copy(w, p));
   } else {
     luaL_Buffer b;
-    char *p = luaL_buffinitsize(L, &b, (size_t)n);
+    p = luaL_buffinitsize(L, &b, (size_t)n);
     luaL_pushresultsize(&b, net_ws_copy(w, p));
   }
   net_ws_drop(w);   /* after the push: a memory error leaves the message queued */

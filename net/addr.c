@@ -126,10 +126,12 @@ void net__sa_endpoint(const net_sockaddr *sa, net_endpoint *out) {
 
 /* ---- address objects ------------------------------------------------------ */
 
-net_addr *net__addr_new(const char *host, size_t len) {
-  net_addr *a = net__calloc(1, sizeof *a);
-  if (!a) return NULL;
+net_addr *net__addr_new(const char *host, size_t len, int cap) {
   if (len > NET_HOST_MAX) len = NET_HOST_MAX;
+  net_addr *a = net__calloc(1, sizeof *a + (size_t)cap * sizeof a->sa[0] + len + 1);
+  if (!a) return NULL;
+  a->cap = cap;
+  a->host = (char *)&a->sa[cap];
   atomic_init(&a->refs, 1);
   atomic_init(&a->state, NET_WAITING);
   memcpy(a->host, host, len);
@@ -160,7 +162,7 @@ void net_addr_unref(net_addr *a) {
 
 void net__addr_add(net_addr *a, const struct sockaddr *sa, socklen_t len) {
   net_sockaddr s;
-  if (a->count >= NET_MAX_ADDRS || !net__sa_from(&s, sa, len)) return;
+  if (a->count >= a->cap || !net__sa_from(&s, sa, len)) return;
   for (int i = 0; i < a->count; i++)
     if (!memcmp(&a->sa[i], &s, sizeof s)) return;
   a->sa[a->count++] = s;
@@ -180,7 +182,7 @@ void net__addr_publish(net_addr *a) {
 net_addr *net__addr_from_sa(const net_sockaddr *sa) {
   char ip[NET_IP_MAX];
   net__sa_str(sa, ip, sizeof ip, false);
-  net_addr *a = net__addr_new(ip, strlen(ip));
+  net_addr *a = net__addr_new(ip, strlen(ip), 1);
   if (!a) return NULL;
   net__addr_add(a, &sa->sa, net__sa_len(sa));
   net__addr_publish(a);
@@ -188,7 +190,7 @@ net_addr *net__addr_from_sa(const net_sockaddr *sa) {
 }
 
 net_addr *net__addr_unix(const char *path) {
-  net_addr *a = net__addr_new(path, strlen(path));
+  net_addr *a = net__addr_new(path, strlen(path), 0);
   if (a) atomic_store_explicit(&a->state, NET_SUCCESS, memory_order_release);
   return a;
 }
@@ -196,7 +198,7 @@ net_addr *net__addr_unix(const char *path) {
 net_addr *net_parse_ip(const char *s, size_t len, const char **err) {
   net_sockaddr sa;
   if (!net__ip_parse(s, len, &sa)) return *err = "not an IP address", NULL;
-  net_addr *a = net__addr_new(s, len);
+  net_addr *a = net__addr_new(s, len, 1);
   if (!a) return *err = "out of memory", NULL;
   net__addr_add(a, &sa.sa, net__sa_len(&sa));
   net__addr_publish(a);

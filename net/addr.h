@@ -26,11 +26,13 @@ struct net_addr {
   atomic_int state;                 /* net_status */
   net_error err;
   int count;                        /* results, valid once SUCCESS */
-  net_sockaddr sa[NET_MAX_ADDRS];
+  int cap;                          /* room in sa[]: NET_MAX_ADDRS for a lookup, 1 for a
+                                       known address (a connection's peer is most of them) */
   char ip[NET_IP_MAX];              /* first result as text */
-  char host[NET_HOST_MAX + 1];
+  char *host;                       /* the name, stored after sa[cap] */
   struct net_io *canceller;         /* set at creation, with a reference: kicked when
                                        only one holder is left (a custom lookup) */
+  net_sockaddr sa[];
 };
 
 /* An IP literal ("127.0.0.1", "::1", "[::1]", "fe80::1%eth0") into *out,
@@ -52,7 +54,8 @@ bool net__sa_from(net_sockaddr *out, const struct sockaddr *sa, socklen_t len);
 /* Address objects (one reference for the caller). A canceller (an object
  * of the I/O thread that runs the lookup) is kicked whenever an unref leaves
  * a single reference, so it can drop lookups nobody waits for. */
-net_addr *net__addr_new(const char *host, size_t len);
+/* cap: how many results it can hold (0 for a Unix socket path). */
+net_addr *net__addr_new(const char *host, size_t len, int cap);
 net_addr *net__addr_from_sa(const net_sockaddr *sa);   /* resolved, named by its IP */
 net_addr *net__addr_unix(const char *path);            /* resolved, names a socket path */
 /* Adds a result (IPv4/IPv6 only, duplicates skipped, at most NET_MAX_ADDRS). */

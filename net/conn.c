@@ -164,6 +164,7 @@ net_result net_conn_status(net_conn *c) {
    * are read: a loop that stops at "failure" loses nothing. */
   if (st == NET_FAILURE && ring_used(&c->rx) > 0) return (net_result){NET_SUCCESS, NET_E_NONE, ""};
   if (st == NET_FAILURE) return (net_result){NET_FAILURE, c->err.code, c->err.msg};
+  if (st == NET_WAITING) net__host_read(true);   /* a loop may spin on this too */
   if (st == NET_SUCCESS && atomic_load_explicit(&c->rx_eof, memory_order_acquire) &&
       ring_used(&c->rx) == 0 && !(atomic_load(&c->shut) & NET_SHUT_RECEIVE))
     return (net_result){NET_FAILURE, NET_E_CLOSED, "closed"};
@@ -255,6 +256,8 @@ long net_conn_peek(net_conn *c, size_t max, net_span *spans, int *nspans) {
     net_conn_consume(c, ring_used(&c->rx));
     return c->aborted ? NET_READ_ERROR : NET_READ_EOF;
   }
+  /* the I/O thread sent everything: the send buffer gives its memory back */
+  if (c->tx.slots && atomic_load_explicit(&c->tx_idle, memory_order_relaxed)) ring_shrink(&c->tx);
   int k = ring_peek(&c->rx, spans, cap, max);
   if (k == 0) {
     long end = read_end(c);

@@ -43,6 +43,7 @@ typedef enum conn_io {
 } conn_io;
 
 #define NET_WHERE_MAX 600     /* net__conn_where's longest text */
+#define RX_SHRINK_MS 2000   /* rx read empty this long after data came: its memory goes back */
 #define NET_MAX_ATTEMPTS 4   /* connection attempts in flight at once */
 #define NET_DEFAULT_LINGER_MS 5000
 /* Resolving, connecting and the TLS handshake together, unless the caller
@@ -113,11 +114,13 @@ struct net_conn {
   uint8_t order[NET_MAX_ADDRS];     /* addresses in Happy Eyeballs order */
   int norder;
   uint64_t connect_deadline, next_attempt_at, linger_deadline, last_io;
+  uint64_t rx_shrink_at;            /* when to see whether rx was read empty */
   bool owner_gone;
   bool exit_counted;                /* closing: counted in net__engine_closing until sent */
   bool reading;                     /* IN interest wanted (not paused, no EOF yet) */
   bool want_out;                    /* OUT interest: tx has bytes the kernel refused */
   bool peer_fin;                    /* the peer's FIN was read */
+  bool fresh_socket;                /* made by our connect, no option set on it yet */
   bool starttls;                    /* upgrade once tx reaches starttls_at */
   bool notify_sent;                 /* close_notify went out */
   bool shut_wr_pending, wr_shut, discard_rx;

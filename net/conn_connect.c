@@ -51,8 +51,14 @@ static void connect_failed(net_conn *c) {
 /* The attempt at index i won: it becomes the connection's socket. */
 static void attempt_won(net_conn *c, int i) {
   net_attempt *w = &c->att[i];
-  net__engine_set_interest(w->fd, &w->poll_mask, 0, &w->obj);
+  /* the registration moves to the connection, pointed at it and at what it
+   * waits for next in most cases (input): one poller change, not two */
+  c->poll_mask = w->poll_mask;
+  w->poll_mask = 0;
+  if (net__engine_set_interest(w->fd, &c->poll_mask, NET_POLL_IN, &c->obj) < 0)
+    net__engine_set_interest(w->fd, &c->poll_mask, 0, &c->obj);
   c->fd = w->fd;
+  c->fresh_socket = true;
   c->cur = w->sa;
   w->fd = NET_BAD_SOCK;
   c->next_attempt_at = 0;
@@ -82,7 +88,8 @@ static void attempt_event(net_io *io, int mask) {
   int i = (int)(at - c->att), err = 0;
   socklen_t len = sizeof err;
   if (!(mask & (NET_POLL_OUT | NET_POLL_ERR))) return;
-  if (net_sock_getopt(at->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  /* writable without an error condition: connected (the error is asked for only then) */
+  if ((mask & NET_POLL_ERR) && net_sock_getopt(at->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
   if (err == 0) {
     attempt_won(c, i);
     return;

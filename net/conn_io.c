@@ -22,6 +22,7 @@ void net__conn_set_timer(net_conn *c) {
   if (c->io <= IO_HANDSHAKE && c->io != IO_NEW) at = earliest(c->connect_deadline, c->next_attempt_at);
   if (c->io == IO_OPEN && c->idle_timeout_ms) at = earliest(at, c->last_io + (uint64_t)c->idle_timeout_ms);
   if (c->owner_gone && c->io != IO_DONE) at = earliest(at, c->linger_deadline);
+  at = earliest(at, c->rx_shrink_at);
   net__io_timer(&c->obj, at);
 }
 
@@ -131,6 +132,8 @@ static void want_out(net_conn *c, bool on) {
  * and clearing it would make its TIME_WAIT block the port. */
 void net__conn_apply_options(net_conn *c, bool asked) {
   if (c->fd == NET_BAD_SOCK) return;
+  bool fresh = c->fresh_socket;   /* our own new socket: the kernel's defaults hold */
+  c->fresh_socket = false;
   if (asked) {
     int reuse = atomic_load(&c->opt[NET_OPT_REUSEADDR]) != 0;
     net_sock_setopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
@@ -138,6 +141,7 @@ void net__conn_apply_options(net_conn *c, bool asked) {
   if (c->unix_path) return;
   int nodelay = atomic_load(&c->opt[NET_OPT_NODELAY]) != 0, keep = atomic_load(&c->opt[NET_OPT_KEEPALIVE]);
   int on = keep != 0;
+  if (fresh && !nodelay && !keep) return;
   net_sock_setopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
   net_sock_setopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 #ifdef TCP_KEEPIDLE
@@ -284,6 +288,10 @@ static void peer_closed(net_conn *c) {
 static void got_bytes(net_conn *c, size_t n) {
   atomic_fetch_add_explicit(&c->bytes_in, n, memory_order_relaxed);
   if (c->idle_timeout_ms) c->last_io = net__now_ms();
+  if (!c->rx_shrink_at) {   /* look again in a while: once read, rx gives its memory back */
+    c->rx_shrink_at = net__now_ms() + RX_SHRINK_MS;
+    net__conn_set_timer(c);
+  }
   news(c);
 }
 
@@ -376,9 +384,10 @@ void net__conn_recv(net_conn *c) {
 
 /* ---- sending ------------------------------------------------------------------- */
 
-/* Our side is done sending: close_notify (TLS), then the FIN. Returns false
- * while close_notify waits for the socket. */
-static bool send_fin(net_conn *c) {
+/* Our side is done sending: close_notify (TLS), then the FIN (fin false: the
+ * socket is closed next, which sends it). Returns false while close_notify
+ * waits for the socket. */
+static bool send_fin(net_conn *c, bool fin) {
   if (c->tls && !c->notify_sent) {
     if (net__tls_close_notify(c->tls) == NET_TLS_WANT_WRITE) {
       want_out(c, true);   /* the next OUT event lands here again */
@@ -386,7 +395,7 @@ static bool send_fin(net_conn *c) {
     }
     c->notify_sent = true;
   }
-  net_sock_shutdown(c->fd, SHUT_WR);
+  if (fin) net_sock_shutdown(c->fd, SHUT_WR);
   c->wr_shut = true;
   c->shut_wr_pending = false;
   c->want_out = false;
@@ -394,7 +403,8 @@ static bool send_fin(net_conn *c) {
 }
 
 static void begin_drain(net_conn *c) {
-  if (!c->wr_shut && !send_fin(c)) return;
+  /* after the peer's FIN (read, so nothing unread) close() ends it cleanly */
+  if (!c->wr_shut && !send_fin(c, !c->peer_fin)) return;
   c->io = IO_DRAINING;
   close_sent(c);
   if (c->peer_fin) {
@@ -412,7 +422,7 @@ static bool tx_empty(net_conn *c) {
     return false;
   }
   if (c->shut_wr_pending) {   /* shutdown("send"): nothing more will be written */
-    if (send_fin(c)) net__conn_interest(c);
+    if (send_fin(c, true)) net__conn_interest(c);
     return false;
   }
   atomic_store(&c->tx_idle, 1);

@@ -165,6 +165,10 @@ static void conn_timer(net_io *io, uint64_t now) {
     timed_out(c, "idle for", c->idle_timeout_ms, "idle_timeout");
   } else if (c->io == IO_CONNECTING && c->next_attempt_at && now >= c->next_attempt_at) {
     net__conn_next_attempt(c);   /* the previous attempt is taking long: race another */
+  } else if (c->rx_shrink_at && now >= c->rx_shrink_at) {
+    /* everything received was read: give the memory back; else look again later */
+    c->rx_shrink_at = ring_used(&c->rx) == 0 && ring_shrink(&c->rx) ? 0 : now + RX_SHRINK_MS;
+    net__conn_set_timer(c);
   } else if (c->io != IO_DONE) {
     net__conn_set_timer(c);
   }

@@ -162,6 +162,8 @@ typedef struct net_tls_opts {
   const char *pkcs12_file;       /* a PKCS#12 client certificate: mbedTLS cannot read one,
                                     so this is refused (NET_E_INVALID) with the command
                                     that converts it to PEM */
+  int no_resume;                 /* 1: every handshake is a full one (clients neither offer
+                                    nor keep sessions; servers issue no session tickets) */
 } net_tls_opts;
 
 typedef struct net_tls_info {

@@ -194,7 +194,7 @@ static bool all_abandoned(const lookup *l) {
 
 static void dns_run(net_job *job) {
   lookup *l = (lookup *)job;
-  net_addr *result = net__addr_new(l->host, strlen(l->host));
+  net_addr *result = net__addr_new(l->host, strlen(l->host), NET_MAX_ADDRS);
   net__mutex_lock(flight_mx);   /* waiters may still join */
   bool wanted = !all_abandoned(l);
   net__mutex_unlock(flight_mx);
@@ -297,7 +297,7 @@ net_addr *net__resolve_via(const char *host, size_t len, void (*miss)(net_addr *
   net_sockaddr sa;
   bool literal = net__ip_parse(host, len, &sa);
   if (literal && len > 2 && host[0] == '[' && host[len - 1] == ']') host++, len -= 2;   /* named "::1" */
-  net_addr *a = net__addr_new(host, len);
+  net_addr *a = net__addr_new(host, len, literal ? 1 : NET_MAX_ADDRS);
   if (!a) return *code = NET_E_LIMIT, *err = "out of memory", NULL;
   if (canceller) a->canceller = net__io_ref(canceller);
   if (literal) {

@@ -316,6 +316,24 @@ void ring_commit(net_ring *r, size_t n) {
   producer_exit(r);
 }
 
+bool ring_shrink(net_ring *r) {
+  if (!r->slots)
+    return true;
+  size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  if (!producer_enter(r))
+    return false;                   /* the consumer is trimming: later */
+  /* acquire: pairs with the release of head; the consumer is done with every chunk */
+  bool empty = atomic_load_explicit(&r->head, memory_order_acquire) == tail;
+  if (empty) {
+    for (size_t i = 0; i < r->nslots; i++)   /* the partial chunk at tail, if any */
+      net_chunk_free(atomic_exchange_explicit(&r->slots[i], NULL, memory_order_relaxed));
+    net__free(r->slots);
+    r->slots = NULL;
+  }
+  producer_exit(r);
+  return empty;
+}
+
 size_t ring_free_space(net_ring *r) {
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   return producer_room(r, tail, SIZE_MAX);
@@ -345,18 +363,16 @@ static char *consumer_chunk(const net_ring *r, size_t pos) {
 static void consumer_trim(net_ring *r, size_t head) {
   /* acquire: pairs with the release of tail; a newer tail means not empty */
   r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-  if (r->tail_cache != head)
-    return;
-  _Atomic(char *) *s = slot_of(r, head);
-  if (!atomic_load_explicit(s, memory_order_relaxed))
-    return;
+  if (r->tail_cache != head || head % CHUNK == 0)
+    return;                         /* aligned: the chunks we read were freed already */
   /* seq_cst store then seq_cst load: pairs with producer_enter's store of busy and
    * load of trim_req; the tail re-check (acquire, pairs with the tail release)
-   * catches bytes published before busy was cleared */
+   * catches bytes published before busy was cleared. Only then may the slot
+   * table be looked at: ring_shrink frees it inside the producer's section. */
   atomic_store_explicit(&r->trim_req, 1, memory_order_seq_cst);
-  if (!atomic_load_explicit(&r->busy, memory_order_seq_cst) &&
+  if (!atomic_load_explicit(&r->busy, memory_order_seq_cst) && r->slots &&
       atomic_load_explicit(&r->tail, memory_order_acquire) == head)
-    net_chunk_free(atomic_exchange_explicit(s, NULL, memory_order_acq_rel));
+    net_chunk_free(atomic_exchange_explicit(slot_of(r, head), NULL, memory_order_acq_rel));
   /* release: a producer that reads this 0 also sees the slot we emptied */
   atomic_store_explicit(&r->trim_req, 0, memory_order_release);
 }
@@ -425,7 +441,7 @@ size_t ring_memory(net_ring *r) {
   size_t n = 0;
   /* acquire: pairs with the first tail release, which follows the slot-table
    * allocation; while tail is 0 the ring holds chunks only inside a producer call */
-  if (!atomic_load_explicit(&r->tail, memory_order_acquire))
+  if (!atomic_load_explicit(&r->tail, memory_order_acquire) || !r->slots)
     return 0;
   for (size_t i = 0; i < r->nslots; i++)
     n += atomic_load_explicit(&r->slots[i], memory_order_relaxed) != NULL;

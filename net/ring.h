@@ -60,6 +60,10 @@ bool ring_write_record(net_ring *r, const void *head, size_t hlen, const void *b
 int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max);
 void ring_commit(net_ring *r, size_t n);
 size_t ring_free_space(net_ring *r);      /* producer's view */
+/* Producer: an empty ring gives back its slot table and any chunk, holding no
+ * memory until the next write (an idle connection keeps none). false when not
+ * empty, or while the consumer trims (try later). */
+bool ring_shrink(net_ring *r);
 
 /* Consumer. ring_read copies up to n bytes out and returns the count.
  * ring_peek describes up to max readable bytes as at most maxspans spans without

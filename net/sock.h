@@ -133,6 +133,9 @@ static inline int net_sock_shutdown(net_sock s, int how) { return net_sock_check
 static inline int net_sock_getsockname(net_sock s, void *sa, socklen_t *len) {
   return net_sock_check(getsockname(s, (struct sockaddr *)sa, len));
 }
+static inline int net_sock_getpeername(net_sock s, void *sa, socklen_t *len) {
+  return net_sock_check(getpeername(s, (struct sockaddr *)sa, len));
+}
 /* SO_REUSEADDR on a TCP socket is skipped: on Windows it lets a socket take
  * over a port another one listens on (an "address in use" never comes), and
  * rebinding over connections in TIME_WAIT needs no option there. */
@@ -328,6 +331,9 @@ static inline net_sock net_sock_accept(net_sock s, void *sa, socklen_t *len) {
 static inline int net_sock_shutdown(net_sock s, int how) { return shutdown(s, how); }
 static inline int net_sock_getsockname(net_sock s, void *sa, socklen_t *len) {
   return getsockname(s, (struct sockaddr *)sa, len);
+}
+static inline int net_sock_getpeername(net_sock s, void *sa, socklen_t *len) {
+  return getpeername(s, (struct sockaddr *)sa, len);
 }
 static inline int net_sock_setopt(net_sock s, int level, int name, const void *v, socklen_t len) {
   return setsockopt(s, level, name, v, len);

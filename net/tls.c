@@ -22,6 +22,8 @@ struct net_tls {
   int sys_errno;
   bool self_signed;             /* the leaf names itself as issuer */
   char where[96];
+  size_t keylen;                /* clients: the session cache's name for this server */
+  unsigned char key[NET_TLS_CACHE_KEY];
 };
 
 static void tls_err(net_error *e, net_err code, const char *where, const char *what, int r) {
@@ -104,6 +106,26 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
   return 0;
 }
 
+/* The checked name and the peer's address: a session is offered only to the
+ * server it was made with. 0 when the address is unknown. */
+static size_t cache_key(const net_tls_cfg *cfg, net_sock fd, unsigned char *key) {
+  struct sockaddr_storage sa;
+  socklen_t salen = sizeof sa;
+  if (net_sock_getpeername(fd, &sa, &salen) != 0 || (size_t)salen > sizeof sa) return 0;
+  size_t n = 0;
+  if (cfg->server_name) {
+    n = strlen(cfg->server_name);
+    if (n + 1 + (size_t)salen > NET_TLS_CACHE_KEY) return 0;
+    memcpy(key, cfg->server_name, n);
+  } else {
+    memcpy(key, cfg->ip, (size_t)cfg->iplen);
+    n = (size_t)cfg->iplen;
+  }
+  key[n++] = 0;
+  memcpy(key + n, &sa, salen);
+  return n + salen;
+}
+
 net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, net_sock fd, const char *where,
                       net_error *e) {
   net_tls *t = net__calloc(1, sizeof *t);
@@ -122,6 +144,8 @@ net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, net_sock fd, c
   }
   if (cfg->verify && !cfg->server) mbedtls_ssl_set_verify(&t->ssl, verify_cb, t);
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
+  if (!cfg->server && cfg->resume && (t->keylen = cache_key(cfg, fd, t->key)))
+    net__tls_cache_resume(conf, &t->ssl, t->key, t->keylen);
   return t;
 }
 
@@ -237,8 +261,12 @@ static int blocked(net_tls *t, int r) {
 
 int net__tls_handshake(net_tls *t, net_error *e) {
   int r = mbedtls_ssl_handshake(&t->ssl);
-  if (r == 0) return NET_TLS_DONE;
+  if (r == 0) {
+    if (t->keylen) net__tls_cache_store(t->conf, &t->ssl, t->key, t->keylen);
+    return NET_TLS_DONE;
+  }
   if (blocked(t, r)) return t->want;
+  if (t->keylen) net__tls_cache_forget(t->conf, t->key, t->keylen);   /* no second try with it */
   describe(t, r, true, e);
   return NET_TLS_ERROR;
 }

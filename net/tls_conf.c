@@ -257,6 +257,7 @@ static bool setup(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
                                       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
   if (r != 0) return mbed_fail(e, r, "%s", "configuration");
   mbedtls_ssl_conf_rng(&f->ssl, mbedtls_ctr_drbg_random, rng);
+  net__tls_conf_prefs(&f->ssl);
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
   mbedtls_ssl_conf_min_tls_version(&f->ssl, cfg->min_version == 13 ? MBEDTLS_SSL_VERSION_TLS1_3
                                                                   : MBEDTLS_SSL_VERSION_TLS1_2);
@@ -264,6 +265,7 @@ static bool setup(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   mbedtls_ssl_conf_min_version(&f->ssl, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
 #endif
   if (!load_cas(f, cfg, e) || !load_own_cert(f, cfg, e)) return false;
+  if (cfg->server && cfg->resume) net__tls_cache_tickets(f, rng);   /* without tickets: full handshakes only */
   mbedtls_ssl_conf_authmode(&f->ssl, cfg->verify ? MBEDTLS_SSL_VERIFY_REQUIRED : MBEDTLS_SSL_VERIFY_NONE);
   if (f->ca_count) mbedtls_ssl_conf_ca_chain(&f->ssl, &f->ca, NULL);
   for (int i = 0; cfg->alpn[i]; i++)
@@ -303,6 +305,7 @@ net_tls_conf *net__tls_conf_ref(net_tls_conf *f) {
 
 void net__tls_conf_unref(net_tls_conf *f) {
   if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
+  net__tls_cache_free(f);
   mbedtls_ssl_config_free(&f->ssl);
   mbedtls_x509_crt_free(&f->ca);
   mbedtls_x509_crt_free(&f->cert);

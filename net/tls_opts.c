@@ -115,7 +115,7 @@ static size_t key_put(char *key, size_t at, const char *s) {
 
 /* The key: every field a shared configuration depends on. NULL key: measures. */
 static size_t make_key(char *key, const net_tls_opts *o, bool server, bool verify, int nalpn) {
-  char head[3] = {server ? 'S' : 'C', verify ? 'V' : 'N', (char)o->min_version};
+  char head[4] = {server ? 'S' : 'C', verify ? 'V' : 'N', (char)o->min_version, o->no_resume ? 'F' : 'R'};
   size_t at = 0;
   if (key) memcpy(key, head, sizeof head);
   at += sizeof head;
@@ -167,6 +167,7 @@ net_tls_cfg *net__tls_cfg_new(const net_tls_opts *o, const char *host, bool serv
   atomic_init(&cfg->refs, 1);
   cfg->server = server;
   cfg->verify = verify;
+  cfg->resume = !o->no_resume;
   cfg->min_version = o->min_version ? o->min_version : 12;
   if (!copy_strings(cfg, o, server ? NULL : checked_name(cfg, o, host), nalpn)) {
     net__tls_cfg_free(cfg);

@@ -20,31 +20,11 @@
 #if MBEDTLS_VERSION_NUMBER < 0x021C0000 || \
     (MBEDTLS_VERSION_NUMBER >= 0x03000000 && MBEDTLS_VERSION_NUMBER < 0x03020000)
 #error "sluice needs mbedTLS 2.28 or 3.2 and later"
-/* Adds the system's trusted roots where the system keeps them in a store,
- * not a file (Windows: ROOT); returns how many, 0 elsewhere. *store: its
- * name, for messages. Helper threads. */
-int net__tls_system_cas(mbedtls_x509_crt *chain, const char **store);
-
-/* Whether the certificate lists ip (4 or 16 bytes) among its subjectAltName
- * iPAddress entries; parsed by hand, as mbedTLS 2.28 keeps only dNSName
- * entries. Any thread. */
-bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, int iplen);
-
 #endif
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000 && defined(MBEDTLS_SSL_PROTO_TLS1_3)
 #define HAVE_TLS13 1
 #else
 #define HAVE_TLS13 0
-/* Adds the system's trusted roots where the system keeps them in a store,
- * not a file (Windows: ROOT); returns how many, 0 elsewhere. *store: its
- * name, for messages. Helper threads. */
-int net__tls_system_cas(mbedtls_x509_crt *chain, const char **store);
-
-/* Whether the certificate lists ip (4 or 16 bytes) among its subjectAltName
- * iPAddress entries; parsed by hand, as mbedTLS 2.28 keeps only dNSName
- * entries. Any thread. */
-bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, int iplen);
-
 #endif
 
 #define MAX_ALPN 16
@@ -54,6 +34,7 @@ struct net_tls_cfg {
   atomic_int refs;              /* a server shares its own with every accepted connection */
   bool server;
   bool verify;                  /* servers: require and check a client certificate */
+  bool resume;                  /* sessions resumed (clients), tickets issued (servers) */
   int min_version;
   int iplen;                    /* > 0: the checked name is an IP literal, matched to IP SANs */
   unsigned char ip[16];
@@ -99,11 +80,27 @@ struct net_tls_conf {
   net_tls_cfg *cfg;             /* what to load (a reference) */
   net_job job;                  /* load or check, on the file lane */
   struct net_tls_conf *next;    /* the I/O thread's cache */
+  struct net_tls_cache *cache;  /* sessions to resume (clients), ticket keys (servers) */
 };
 
 /* The random generator every configuration uses (thread-safe: mbedTLS's
  * threading layer locks it); false when it cannot be seeded. */
 bool net__tls_rng(mbedtls_ctr_drbg_context **out);
+/* The key-exchange groups we offer, fastest first (tls_pref.c). */
+void net__tls_conf_prefs(mbedtls_ssl_config *c);
+
+/* Session resumption (tls_cache.c). Keys name the server: checked name and
+ * peer address. I/O thread, but for tickets (the loader) and free (the last
+ * reference). */
+#define NET_TLS_CACHE_KEY 320
+typedef struct net_tls_cache net_tls_cache;
+void net__tls_cache_resume(net_tls_conf *f, mbedtls_ssl_context *ssl, const unsigned char *key,
+                           size_t keylen);
+void net__tls_cache_store(net_tls_conf *f, const mbedtls_ssl_context *ssl, const unsigned char *key,
+                          size_t keylen);
+void net__tls_cache_forget(net_tls_conf *f, const unsigned char *key, size_t keylen);
+bool net__tls_cache_tickets(net_tls_conf *f, mbedtls_ctr_drbg_context *rng);
+void net__tls_cache_free(net_tls_conf *f);
 
 /* Adds the system's trusted roots where the system keeps them in a store,
  * not a file (Windows: ROOT); returns how many, 0 elsewhere. *store: its

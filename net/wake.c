@@ -145,19 +145,29 @@ void net__host_polled(void) {
   atomic_thread_fence(memory_order_seq_cst);   /* pairs with net__wake_host: see there */
 }
 
-#define SPIN_POLLS 256   /* empty reads in a row between looks at the clock */
+#define SPIN_POLLS 256          /* empty polls in a row between looks at the clock */
+#define SPIN_DENSE_NS 1000000   /* that many within this: nothing else happens between them */
+#define SPIN_YIELD_NS 1000000   /* dense for this long: a spinning loop, not a frame's polls */
 
+/* A frame loop polls many objects in a burst, then sleeps; a spinning loop
+ * never stops. Only the second gets its core taken away. */
 void net__host_read(bool empty) {
   static _Thread_local unsigned polls;
-  static _Thread_local uint64_t since;
+  static _Thread_local uint64_t mark, dense_since;
   if (!empty) {
     polls = 0;
+    dense_since = 0;
     return;
   }
-  if (polls++ % SPIN_POLLS || net__thread_is_io()) return;
-  uint64_t now = net__now_ms();
-  if (polls == 1) since = now;
-  else if (now - since >= 1) net__thread_yield();   /* spinning for a while: let the I/O thread run */
+  if (++polls % SPIN_POLLS || net__thread_is_io()) return;
+  uint64_t now = net__now_ns(), prev = mark;
+  mark = now;
+  if (polls == SPIN_POLLS || now - prev >= SPIN_DENSE_NS) {
+    dense_since = 0;
+    return;
+  }
+  if (!dense_since) dense_since = prev;
+  else if (now - dense_since >= SPIN_YIELD_NS) net__thread_yield();   /* let the I/O thread run */
 }
 
 void net__wake_unread(int delta) { atomic_fetch_add_explicit(&unread, delta, memory_order_relaxed); }

@@ -41,6 +41,7 @@ function net.resolve_address(host) end
 ---@field key_password? string password of an encrypted key_file
 ---@field alpn? string[] protocols to offer, e.g. {"h2", "http/1.1"}
 ---@field min_version? "tls1.2"|"tls1.3" lowest version accepted (default "tls1.2"; "tls1.3" needs `net.tls13`)
+---@field resume? boolean session resumption (default true): a client offers the session of its last verified handshake with the same server (same name, address and TLS options) and the server may skip the certificate and key exchange; a server issues session tickets. `false`: every handshake is a full one
 ---@field pkcs12? {path: string, password?: string} a PKCS#12 client certificate: mbedTLS cannot read one, so the open fails with `nil, message, "invalid"`, the message giving the command that converts it (`openssl pkcs12 -in FILE -out FILE.pem -nodes`; then use cert_file and key_file)
 
 ---@class net.conn_options
@@ -100,7 +101,7 @@ function net.open_unix(path, options) end
 ---@class net.server_options
 ---@field backlog? integer pending connections the kernel holds (default 128)
 ---@field reuseaddr? boolean SO_REUSEADDR (default true)
----@field ssl? {cert_file: string, key_file: string, key_password?: string, ca_file?: string, verify?: boolean} accepted connections speak TLS (handshake on the I/O thread); `verify = true` requires client certificates signed by ca_file
+---@field ssl? {cert_file: string, key_file: string, key_password?: string, ca_file?: string, verify?: boolean, resume?: boolean} accepted connections speak TLS (handshake on the I/O thread); `verify = true` requires client certificates signed by ca_file; `resume = false`: no session tickets
 ---@field unix? string listen on this Unix socket path instead (table-only form)
 ---@field idle_timeout? integer for accepted connections
 ---@field nodelay? boolean for accepted connections

@@ -584,7 +584,8 @@ end
 -- `openssl s_server -rev` (each line comes back reversed; a line "CLOSE" makes it close
 -- the connection): one connection at a time. opts: cert (default "good"), client_ca
 -- (true: -Verify 1 -CAfile ca.pem, a client certificate is required), tls1_2 / tls1_3,
--- alpn (list), ipv6, extra (more arguments, a string).
+-- alpn (list), ipv6, www (-www instead of -rev: a GET gets a page describing the
+-- session, "New, TLSv1.2, ..." or "Reused, ..."), extra (more arguments, a string).
 -- tests/tools/http_test_server.py serving the files of dir (its extra routes: see
 -- there); opts.ipv6 for ::1, opts.cert/opts.key for HTTPS.
 function M.start_http_server(dir, opts)
@@ -603,7 +604,7 @@ function M.start_s_server(opts)
   opts = opts or {}
   local c = M.tls_certs()
   local cert = opts.cert or "good"
-  local args = { shell_quote(M.openssl), "s_server", "-rev",
+  local args = { shell_quote(M.openssl), "s_server", opts.www and "-www" or "-rev",
     "-accept", opts.ipv6 and "'[::1]:0'" or "127.0.0.1:0",
     "-cert", shell_quote(c:pem(cert)), "-key", shell_quote(c:key(cert)) }
   if opts.client_ca then

@@ -240,6 +240,15 @@ static bool op_reserve(model_ctx *c) {
   return true;
 }
 
+/* Producer: an empty ring gives its table back; a ring holding bytes keeps it. */
+static bool op_shrink(model_ctx *c) {
+  size_t used = c->m->tail - c->m->head;
+  bool empty = ring_shrink(c->r);
+  CHECK(empty == (used == 0), "shrink with %zu used said %s", used, empty ? "empty" : "not empty");
+  CHECK(!empty || (c->r->slots == NULL && ring_memory(c->r) == 0), "shrunk ring kept memory");
+  return true;
+}
+
 static bool op_read(model_ctx *c) {
   size_t used = c->m->tail - c->m->head;
   size_t n = pick_size(c->rng, c->m->head, used);
@@ -301,13 +310,16 @@ static bool model_run(size_t cap, uint64_t seed, size_t ops, unsigned char *tmp)
       bias = (uint64_t[]){ 15, 50, 85 }[splitmix(&rng) % 3];
     uint64_t x = splitmix(&rng);
     bool produce = x % 100 < bias, alt = (x >> 32) & 1, rec = produce && alt && (x >> 33) % 3 == 0;
-    ok = rec ? op_write_record(&c) : produce ? (alt ? op_write(&c) : op_reserve(&c)) : (alt ? op_read(&c) : op_peek(&c));
+    bool shrink = produce && !alt && (x >> 33) % 5 == 0;
+    ok = shrink ? op_shrink(&c) : rec ? op_write_record(&c)
+         : produce ? (alt ? op_write(&c) : op_reserve(&c)) : (alt ? op_read(&c) : op_peek(&c));
     ok = ok && model_check(&c);
     if (!ok) {
       char inner[sizeof why];
       memcpy(inner, why, sizeof inner);
       fail("cap %zu seed %llu op %zu (%s): %s", cap, (unsigned long long)seed, i,
-           rec ? "write_record" : produce ? (alt ? "write" : "reserve") : (alt ? "read" : "peek"), inner);
+           shrink ? "shrink" : rec ? "write_record" : produce ? (alt ? "write" : "reserve") : (alt ? "read" : "peek"),
+           inner);
     }
   }
   ring_destroy(&r);
@@ -571,6 +583,7 @@ static int stress_producer(void *arg) {
   stream_init(&g, st->seed);
   for (unsigned turn = 0; stage && sent < st->total && !atomic_load(&st->stop); turn++) {
     size_t got, n = min_size(stress_size(&rng), st->total - sent);
+    if (turn % 5 == 4) ring_shrink(&st->ring);   /* races the consumer's reads and trims */
     if (off < staged && record) {    /* a record the ring had no room for (or was trimming) */
       got = ring_write_record(&st->ring, stage, staged / 2, stage + staged / 2, staged - staged / 2) ? staged : 0;
       off += got;

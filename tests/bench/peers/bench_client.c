@@ -1,7 +1,7 @@
 /* bench_client: the raw C blocking baseline of the side-by-side benchmarks
  * (tests/bench/peers/): one blocking socket at a time, OpenSSL for TLS.
  *
- * Usage: bench_client [--tls CA NAME] WORKLOAD PORT [ARGS]      (server on 127.0.0.1)
+ * Usage: bench_client [--tls CA NAME [--resume]] WORKLOAD PORT [ARGS]      (server on 127.0.0.1)
  *   bulk                    recv() 64 KiB at a time until EOF
  *   pingpong COUNT          64-byte messages, one round trip at a time
  *   connrate COUNT          connect (and handshake), then close; COUNT times in a row
@@ -25,6 +25,8 @@
 
 static SSL_CTX *ctx;
 static const char *tls_name;
+static int resume;             /* --resume: offer the last connection's session */
+static SSL_SESSION *last_session;
 static int port;
 
 static double now(void)
@@ -72,7 +74,12 @@ static struct conn open_conn(int nodelay)
     SSL_set_fd(c.ssl, c.fd);
     SSL_set_tlsext_host_name(c.ssl, tls_name);
     SSL_set1_host(c.ssl, tls_name);
+    if (resume && last_session) SSL_set_session(c.ssl, last_session);
     if (SSL_connect(c.ssl) != 1) die("SSL_connect");
+    if (resume) {
+        SSL_SESSION_free(last_session);
+        last_session = SSL_get1_session(c.ssl);
+    }
     return c;
 }
 
@@ -203,9 +210,10 @@ int main(int argc, char **argv)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
         tls_name = argv[3];
         a = 4;
+        if (argc > a && strcmp(argv[a], "--resume") == 0) resume = 1, a++;
     }
     if (argc - a < 2) {
-        fprintf(stderr, "usage: bench_client [--tls CA NAME] bulk|pingpong|connrate|idle PORT [ARGS]\n");
+        fprintf(stderr, "usage: bench_client [--tls CA NAME [--resume]] bulk|pingpong|connrate|idle PORT [ARGS]\n");
         return 2;
     }
     const char *w = argv[a];

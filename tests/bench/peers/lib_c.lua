@@ -7,6 +7,7 @@ local function run(cfg, ...)
   local args = { bin }
   if cfg.tls then
     args[#args + 1] = string.format("--tls '%s' '%s'", cfg.ca, cfg.name)
+    if cfg.resume == 1 then args[#args + 1] = "--resume" end
   end
   for _, a in ipairs({ ... }) do args[#args + 1] = tostring(a) end
   local p = assert(io.popen(table.concat(args, " ")))

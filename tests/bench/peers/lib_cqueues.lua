@@ -69,10 +69,17 @@ end
 
 function M.connrate(cfg)
   local t0, c0 = clock(), os.clock()
-  run(function()
-    local ctx = cfg.tls and tls_context(cfg)
-    for _ = 1, cfg.count do open(cfg, cfg.port, ctx):close() end
-  end)
+  local cq, started = cqueues.new(), 0
+  local ctx = cfg.tls and tls_context(cfg)
+  for _ = 1, math.min(cfg.inflight or 1, cfg.count) do   -- that many coroutines at once
+    cq:wrap(function()
+      while started < cfg.count do
+        started = started + 1
+        open(cfg, cfg.port, ctx):close()
+      end
+    end)
+  end
+  assert(cq:loop())
   return { count = cfg.count, secs = clock() - t0, cpu = os.clock() - c0 }
 end
 

@@ -54,16 +54,17 @@ end
 function M.connrate(cfg)
   if cfg.tls then return nil end
   local t0, c0 = clock(), os.clock()
-  local done = 0
+  local done, started = 0, 0
   local function one()
+    started = started + 1
     connect(cfg.port, function(t, err)
       assert(not err, err)
       t:close()
       done = done + 1
-      if done < cfg.count then one() end
+      if started < cfg.count then one() end
     end)
   end
-  one()
+  for _ = 1, math.min(cfg.inflight or 1, cfg.count) do one() end   -- that many chains at once
   uv.run()
   return { count = done, secs = clock() - t0, cpu = os.clock() - c0 }
 end

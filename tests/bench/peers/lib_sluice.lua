@@ -13,7 +13,7 @@ local function open(cfg, port, opts)
   -- (an options table without `ssl` reads as TLS options: pass nil then)
   if cfg.tls then
     opts = opts or {}
-    opts.ssl = { ca_file = cfg.ca, server_name = cfg.name }
+    opts.ssl = { ca_file = cfg.ca, server_name = cfg.name, resume = cfg.resume ~= 0 }
   end
   return assert(net.open_tcp("127.0.0.1", port, opts))
 end
@@ -30,7 +30,7 @@ end
 
 function M.bulk(cfg)
   local t0, c0 = clock(), os.clock()
-  local conn = open(cfg, cfg.port)
+  local conn = open(cfg, cfg.port, cfg.buffer and { buffer_size = cfg.buffer } or nil)
   local total, frame = 0, clock()
   while true do
     local data, msg = conn:read(CHUNK)
@@ -72,10 +72,11 @@ function M.pingpong(cfg)
   return W.summary(rtt, "rtt")
 end
 
--- spin / wait: one connection at a time, as the blocking peers; frame: up to 64 in
--- flight, polled once per frame (one at a time would be 60 per second).
+-- cfg.inflight connections at a time (default: one, as the blocking peers; frame: at
+-- least 64, polled once per frame: one at a time would be 60 per second).
 function M.connrate(cfg)
-  local inflight = cfg.style == "frame" and 64 or 1
+  local inflight = cfg.inflight or 1
+  if cfg.style == "frame" then inflight = math.max(inflight, 64) end
   local t0, c0 = clock(), os.clock()
   local live, started, done = {}, 0, 0
   local frame = clock()

@@ -87,11 +87,18 @@ end
 -- Peers and workloads ---------------------------------------------------------------
 local PEERS = {
   { id = "c", lib = "c", style = "block", label = "raw C blocking" },
+  -- the TLS library sluice uses, alone: its cipher speed is the ceiling of sluice's TLS bulk
+  { id = "mbedtls", lib = "mbedtls", style = "block", label = "mbedTLS blocking (C)",
+    only = { bulk_tls = true } },
   { id = "luasocket", lib = "luasocket", style = "block", label = "LuaSocket blocking" },
   { id = "luasocket_spin", lib = "luasocket", style = "spin", label = "LuaSocket settimeout(0) spin" },
   { id = "luv", lib = "luv", style = "loop", label = "luv" },
   { id = "cqueues", lib = "cqueues", style = "loop", label = "cqueues" },
   { id = "sluice_frame", lib = "sluice", style = "frame", label = "sluice frame-paced" },
+  -- a frame loop reads at most what the buffer held since the last frame: 1 MiB x 60
+  -- frames is 63 MB/s; a loop that streams bulk sizes buffer_size to rate / fps
+  { id = "sluice_frame_32m", lib = "sluice", style = "frame", label = "sluice frame, 32 MiB buffer",
+    args = { buffer = 32 << 20 }, only = { bulk_plain = true, bulk_tls = true } },
   { id = "sluice_spin", lib = "sluice", style = "spin", label = "sluice tight loop" },
   { id = "sluice_wait", lib = "sluice", style = "wait", label = "sluice net.wait" },
 }
@@ -118,15 +125,29 @@ local WORKLOADS = {
     check = function(r) return r.rtt_n > 0, "no round trip" end,
     cols = { { "mean µs", function(r) return us(r.rtt_mean) end, "low" },
       { "p99 µs", function(r) return us(r.rtt_p99) end } } },
-  { name = "connrate_plain", worker = "connrate", title = "connections per second (plain)",
+  { name = "connrate_plain", worker = "connrate", title = "connections per second, one at a time (plain)",
     args = function(sv) return { port = sv.close.port, count = S.conns } end,
     check = function(r) return r.count == S.conns, r.count .. " connections of " .. S.conns end,
     cols = { { "conn/s", function(r) return r.count / r.secs end, "high" },
       { "client CPU %", function(r) return 100 * r.cpu / r.secs end } } },
-  { name = "connrate_tls", worker = "connrate", title = "connections per second (TLS, P-256)",
+  -- the event-driven peers keep 64 connects in flight; the blocking ones cannot
+  { name = "connrate_many", worker = "connrate", title = "connections per second, 64 in flight (plain)",
+    skip = { luasocket = true, luasocket_spin = true },
+    args = function(sv) return { port = sv.close.port, count = S.conns, inflight = 64 } end,
+    check = function(r) return r.count == S.conns, r.count .. " connections of " .. S.conns end,
+    cols = { { "conn/s", function(r) return r.count / r.secs end, "high" },
+      { "client CPU %", function(r) return 100 * r.cpu / r.secs end } } },
+  { name = "connrate_tls", worker = "connrate", title = "connections per second (TLS, P-256, full handshakes)",
     tls = true,
-    args = function(sv) return { port = sv.tls_close.port, count = S.tls_conns } end,
+    args = function(sv) return { port = sv.tls_close.port, count = S.tls_conns, resume = 0 } end,
     check = function(r) return r.count == S.tls_conns, r.count .. " connections of " .. S.tls_conns end,
+    cols = { { "conn/s", function(r) return r.count / r.secs end, "high" },
+      { "client CPU %", function(r) return 100 * r.cpu / r.secs end } } },
+  -- each connection offers the previous one's session (LuaSec and cqueues' runs do not)
+  { name = "connrate_tls_resumed", worker = "connrate", title = "connections per second (TLS, resumed sessions)",
+    tls = true, skip = { luasocket = true, luasocket_spin = true, cqueues = true },
+    args = function(sv) return { port = sv.tls_close.port, count = S.tls_conns * 5, resume = 1 } end,
+    check = function(r) return r.count == S.tls_conns * 5, r.count .. " connections of " .. S.tls_conns * 5 end,
     cols = { { "conn/s", function(r) return r.count / r.secs end, "high" },
       { "client CPU %", function(r) return 100 * r.cpu / r.secs end } } },
   { name = "idle", worker = "idle", title = "idle connections", log = true,
@@ -158,6 +179,7 @@ local WORKLOADS = {
 -- Runs one worker; returns the figures table, or nil and what went wrong.
 local function run_worker(w, peer, sv)
   local a = w.args(sv, peer)
+  for k, v in pairs(peer.args or {}) do a[k] = v end
   if w.tls or w.name == "frame_budget" then
     a.ca, a.name = PKI .. "/ca.pem", "localhost"
   end
@@ -230,7 +252,7 @@ local function fmt_fig(x)
   return string.format("%.2f", x)
 end
 
-local function is_lua_peer(id) return id ~= "c" and not id:match("^sluice") end
+local function is_lua_peer(id) return id ~= "c" and id ~= "mbedtls" and not id:match("^sluice") end
 
 -- Prints the table of one workload; fills w.result (for the JSON) and returns it.
 local function report(w, rows)
@@ -408,7 +430,7 @@ local ok, err = pcall(function()
   for _, w in ipairs(WORKLOADS) do
     local rows = {}
     for _, p in ipairs(PEERS) do
-      if wanted(p) and not (w.skip and w.skip[p.id]) then
+      if wanted(p) and not (w.skip and w.skip[p.id]) and (not p.only or p.only[w.name]) then
         local row, r, why
         for _ = 1, opts.rounds do
           r, why = run_worker(w, p, sv)

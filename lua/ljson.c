@@ -26,6 +26,32 @@ static char null_sentinel;             /* net.json_null is a light userdata to t
 
 /* Numbers are read and written in the C locale whatever the host set (an
  * editor may run in a locale whose decimal point is a comma). */
+#ifdef _WIN32
+/* Windows spells the locale objects differently and has no uselocale: the
+ * thread takes a locale of its own for the call instead. */
+typedef _locale_t locale_t;
+#define LC_ALL_MASK LC_ALL
+#define newlocale(mask, name, base) ((void)(base), _create_locale(mask, name))
+#define freelocale _free_locale
+#define strtod_l _strtod_l
+typedef struct c_numeric {
+  int was;          /* _configthreadlocale's setting before */
+  char old[64];     /* LC_NUMERIC before, "" when unknown */
+} c_numeric;
+
+static void c_numeric_enter(c_numeric *s) {
+  s->was = _configthreadlocale(_ENABLE_PER_THREAD_LOCALE);
+  const char *cur = setlocale(LC_NUMERIC, NULL);
+  snprintf(s->old, sizeof s->old, "%s", cur && strlen(cur) < sizeof s->old ? cur : "");
+  if (s->old[0]) setlocale(LC_NUMERIC, "C");
+}
+
+static void c_numeric_leave(c_numeric *s) {
+  if (s->old[0]) setlocale(LC_NUMERIC, s->old);
+  _configthreadlocale(s->was);
+}
+#endif
+
 static locale_t c_locale(void) {
   static _Atomic(locale_t) loc;
   locale_t l = atomic_load_explicit(&loc, memory_order_acquire);
@@ -778,9 +804,16 @@ static int l_json_encode(lua_State *L) {
   luaL_setmetatable(L, JSON_BUFFER);
   lua_pushinteger(L, depth);
   lua_pushinteger(L, (lua_Integer)size);
+#ifdef _WIN32
+  c_numeric c;
+  c_numeric_enter(&c);   /* printf and strtod */
+  int r = lua_pcall(L, 4, 1, 0);
+  c_numeric_leave(&c);
+#else
   locale_t c = c_locale(), old = c ? uselocale(c) : (locale_t)0;   /* printf and strtod */
   int r = lua_pcall(L, 4, 1, 0);
   if (c) uselocale(old);
+#endif
   if (r == LUA_OK) return 1;
   lua_pushnil(L);
   lua_insert(L, -2);

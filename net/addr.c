@@ -1,8 +1,6 @@
 /* addr.c: IP literals, socket address conversion and address objects.
  * Any thread: an address is written by one thread (its creator, or the
  * resolver helper that owns the lookup) and published by a release store. */
-#include <arpa/inet.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +83,7 @@ void net__sa_map_v4(net_sockaddr *sa) {
 
 bool net__sa_from(net_sockaddr *out, const struct sockaddr *sa, socklen_t len) {
   memset(out, 0, sizeof *out);
-  if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || len > sizeof *out) return false;
+  if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || (size_t)len > sizeof *out) return false;
   memcpy(out, sa, len);
   return true;
 }

@@ -24,6 +24,13 @@ static void uncount(void *p) {
   if (p) atomic_fetch_sub_explicit(&used, net__os_block_size(p), memory_order_relaxed);
 }
 
+/* Aligned blocks are sized by their own function: not every system's
+ * malloc can size them (Windows). */
+static void *counted_aligned(void *p) {
+  if (p) atomic_fetch_add_explicit(&used, net__os_aligned_size(p), memory_order_relaxed);
+  return p;
+}
+
 static int should_fail(void) {
   if (atomic_load_explicit(&pass_left, memory_order_relaxed) < 0) return 0;
   if (atomic_fetch_sub(&pass_left, 1) > 0) return 0;
@@ -67,11 +74,11 @@ void net__free(void *p) {
 }
 
 void *net__aligned(size_t n) {
-  return should_fail() ? NULL : counted(net__os_aligned_alloc(ALIGN, n));
+  return should_fail() ? NULL : counted_aligned(net__os_aligned_alloc(ALIGN, n));
 }
 
 void net__free_aligned(void *p) {
-  uncount(p);
+  if (p) atomic_fetch_sub_explicit(&used, net__os_aligned_size(p), memory_order_relaxed);
   net__os_aligned_free(p);
 }
 

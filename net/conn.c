@@ -3,7 +3,6 @@
  * rings and atomics and hands everything else to the I/O thread by a kick. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "alloc.h"
 #include "conn.h"

@@ -3,7 +3,6 @@
  * Unix socket. I/O thread only. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/un.h>
 
 #include "alloc.h"
 #include "conn.h"
@@ -90,7 +89,7 @@ static void attempt_event(net_io *io, int mask) {
   socklen_t len = sizeof err;
   if (!(mask & (NET_POLL_OUT | NET_POLL_ERR))) return;
   /* writable without an error condition: connected (the error is asked for only then) */
-  if ((mask & NET_POLL_ERR) && getsockopt(at->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  if ((mask & NET_POLL_ERR) && net_sock_getopt(at->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
   if (err == 0) {
     attempt_won(c, i);
     return;
@@ -112,7 +111,7 @@ static int attempt_connect(net_conn *c, int i, const net_sockaddr *sa) {
     return -1;
   }
   c->natt++;
-  if (connect(at->fd, &sa->sa, net__sa_len(sa)) == 0) return 1;
+  if (net_sock_connect(at->fd, &sa->sa, net__sa_len(sa)) == 0) return 1;
   if (!net_sock_in_progress(errno) ||
       net__engine_set_interest(at->fd, &at->poll_mask, NET_POLL_OUT, &at->obj) < 0) {
     attempt_drop(c, i, errno);
@@ -154,7 +153,7 @@ static void connect_unix(net_conn *c) {
     return;
   }
   /* a Unix socket connects at once or fails: EAGAIN means its backlog is full */
-  if (connect(c->fd, (struct sockaddr *)&un, sizeof un) == 0 || errno == EINPROGRESS) {
+  if (net_sock_connect(c->fd, &un, sizeof un) == 0 || errno == EINPROGRESS) {
     c->reading = true;
     net__conn_connected(c);
     return;

@@ -136,16 +136,16 @@ void net__conn_apply_options(net_conn *c, bool asked) {
   c->fresh_socket = false;
   if (asked) {
     int reuse = atomic_load(&c->opt[NET_OPT_REUSEADDR]) != 0;
-    setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+    net_sock_setopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
   }
   if (c->unix_path) return;
   int nodelay = atomic_load(&c->opt[NET_OPT_NODELAY]) != 0, keep = atomic_load(&c->opt[NET_OPT_KEEPALIVE]);
   int on = keep != 0;
   if (fresh && !nodelay && !keep) return;
-  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
-  setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  net_sock_setopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
+  net_sock_setopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 #ifdef TCP_KEEPIDLE
-  if (keep > 1) setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &keep, sizeof keep);
+  if (keep > 1) net_sock_setopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &keep, sizeof keep);
 #endif
 }
 
@@ -174,7 +174,7 @@ static void established(net_conn *c) {
 static void handshake_nodelay(net_conn *c, bool during) {
   if (c->unix_path || atomic_load(&c->opt[NET_OPT_NODELAY])) return;
   int on = during;
-  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  net_sock_setopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
 void net__conn_handshake(net_conn *c) {
@@ -244,7 +244,7 @@ void net__conn_connected(net_conn *c) {
     peer = net_addr_ref(c->addr);
   } else {
     socklen_t len = sizeof c->local;
-    if (getsockname(c->fd, &c->local.sa, &len) < 0) memset(&c->local, 0, sizeof c->local);
+    if (net_sock_getsockname(c->fd, &c->local.sa, &len) < 0) memset(&c->local, 0, sizeof c->local);
     net__sa_unmap_v4(&c->local);
     peer = net__addr_from_sa(&c->cur);
   }
@@ -329,11 +329,11 @@ static void tls_recv(net_conn *c) {
 static ssize_t recv_once(net_conn *c, size_t budget, bool discard, size_t *want) {
   static char sink[RECV_MAX];   /* where discarded input goes */
   net_span sp[MAX_SPANS];
-  struct iovec iov[MAX_SPANS];
+  net_iov iov[MAX_SPANS];
   int ns = 1;
   *want = 0;
   if (discard) {
-    iov[0] = (struct iovec){sink, sizeof sink};
+    iov[0] = NET_IOV(sink, sizeof sink);
     *want = sizeof sink;
   } else {
     ns = ring_reserve(&c->rx, sp, MAX_SPANS, budget < RECV_MAX ? budget : RECV_MAX);
@@ -346,13 +346,12 @@ static ssize_t recv_once(net_conn *c, size_t budget, bool discard, size_t *want)
       return -1;   /* else the owner is trimming: level-triggered polling retries */
     }
     for (int i = 0; i < ns; i++) {
-      iov[i] = (struct iovec){sp[i].base, sp[i].len};
+      iov[i] = NET_IOV(sp[i].base, sp[i].len);
       *want += sp[i].len;
     }
   }
-  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)ns};
   ssize_t n;
-  do n = recvmsg(c->fd, &mh, 0);
+  do n = net_sock_readv(c->fd, iov, ns, NULL, NULL, NULL);
   while (n < 0 && errno == EINTR);
   int e = errno;
   if (!discard) ring_commit(&c->rx, n > 0 ? (size_t)n : 0);
@@ -396,7 +395,7 @@ static bool send_fin(net_conn *c, bool fin) {
     }
     c->notify_sent = true;
   }
-  if (fin) shutdown(c->fd, SHUT_WR);
+  if (fin) net_sock_shutdown(c->fd, SHUT_WR);
   c->wr_shut = true;
   c->shut_wr_pending = false;
   c->want_out = false;
@@ -470,10 +469,9 @@ static ssize_t send_some(net_conn *c, const net_span *sp, int ns, int *err) {
     *err = n == 0 && net__tls_want(c->tls) != NET_TLS_WANT_READ ? EAGAIN : 0;
     return n;
   }
-  struct iovec iov[MAX_SPANS];
-  for (int i = 0; i < ns; i++) iov[i] = (struct iovec){sp[i].base, sp[i].len};
-  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)ns};
-  ssize_t n = sendmsg(c->fd, &mh, NET_SEND_FLAGS);
+  net_iov iov[MAX_SPANS];
+  for (int i = 0; i < ns; i++) iov[i] = NET_IOV(sp[i].base, sp[i].len);
+  ssize_t n = net_sock_writev(c->fd, iov, ns, NULL, 0);
   *err = n < 0 ? errno : 0;
   return n;
 }

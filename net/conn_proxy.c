@@ -58,7 +58,7 @@ static void set_io(net_conn *c, bool in, bool out) {
 static void flush(net_conn *c) {
   struct proxy_io *p = c->pio;
   while (p->out_off < p->out_len) {
-    ssize_t n = send(c->fd, p->out + p->out_off, p->out_len - p->out_off, NET_SEND_FLAGS);
+    ssize_t n = net_sock_send(c->fd, p->out + p->out_off, p->out_len - p->out_off, NET_SEND_FLAGS);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && net_sock_would_block(errno)) {
       set_io(c, false, true);
@@ -89,7 +89,7 @@ static void send_msg(net_conn *c, size_t len, step next) {
  * Returns the count, or -1 when failed (c failed) or nothing came. */
 static ssize_t recv_some(net_conn *c, size_t want, bool peek) {
   ssize_t n;
-  do n = recv(c->fd, c->pio->in + c->pio->in_len, want, peek ? MSG_PEEK : 0);
+  do n = net_sock_recv(c->fd, c->pio->in + c->pio->in_len, want, peek ? MSG_PEEK : 0);
   while (n < 0 && errno == EINTR);
   if (n > 0) return n;
   if (n == 0 || !net_sock_would_block(errno)) sys_fail(c, n == 0 ? 0 : errno);

@@ -59,10 +59,17 @@ struct lookup {
 
 /* ---- nameservers ----------------------------------------------------------------- */
 
+/* The last c in s[0, len), else NULL (memrchr is not everywhere). */
+static const char *last_of(const char *s, char c, size_t len) {
+  while (len--)
+    if (s[len] == c) return s + len;
+  return NULL;
+}
+
 bool net__dns_parse_server(const char *s, size_t len, net_sockaddr *out, const char **why) {
   unsigned long port = 53;
   size_t iplen = len;
-  const char *colon = memchr(s, ':', len), *last = len ? memrchr(s, ':', len) : NULL;
+  const char *colon = memchr(s, ':', len), *last = last_of(s, ':', len);
   if (len && s[0] == '[') {   /* [v6]:port */
     const char *close = memchr(s, ']', len);
     if (!close) return *why = "missing ']'", false;
@@ -91,17 +98,18 @@ bool net__dns_parse_server(const char *s, size_t len, net_sockaddr *out, const c
 
 static ares_socket_t sock_open(int domain, int type, int protocol, void *ud) {
   (void)ud;
-  return socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  return net_sock_open3(domain, type, protocol);
 }
 
 static int sock_close(ares_socket_t fd, void *ud) {
   (void)ud;
-  return close(fd);
+  net_sock_close(fd);
+  return 0;
 }
 
 static int sock_connect(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len, void *ud) {
   (void)ud;
-  return connect(fd, sa, len);
+  return net_sock_connect(fd, sa, len);
 }
 
 static ares_ssize_t sock_recvfrom(ares_socket_t fd, void *buf, size_t n, int flags, struct sockaddr *from,
@@ -112,8 +120,10 @@ static ares_ssize_t sock_recvfrom(ares_socket_t fd, void *buf, size_t n, int fla
 
 static ares_ssize_t sock_sendv(ares_socket_t fd, const struct iovec *iov, int n, void *ud) {
   (void)ud;
-  struct msghdr mh = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
-  return sendmsg(fd, &mh, NET_SEND_FLAGS);
+  net_iov v[16];
+  if (n > 16) n = 16;   /* a short write: c-ares sends the rest later */
+  for (int i = 0; i < n; i++) v[i] = NET_IOV(iov[i].iov_base, iov[i].iov_len);
+  return net_sock_writev(fd, v, n, NULL, 0);
 }
 
 static const struct ares_socket_functions sock_funcs = {sock_open, sock_close, sock_connect, sock_recvfrom,

@@ -10,9 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __linux__
-#include <sys/eventfd.h>
-#endif
 
 #include "alloc.h"
 #include "engine.h"
@@ -29,7 +26,7 @@ typedef struct deferred {
 
 static struct {
   net_poller *poller;
-  int wake_rd, wake_wr;             /* eventfd: both the same fd */
+  net_sock wake_rd, wake_wr;        /* eventfd, self-pipe or a loopback socket (sock.h) */
   atomic_int wake_pending;          /* one wake syscall per burst */
   atomic_int resolved;              /* an address finished: run the awaiting */
   _Atomic(net_io *) kicks;          /* Treiber stack, taken whole by the I/O thread */
@@ -41,7 +38,7 @@ static struct {
   net_io **heap;                    /* timers: a binary min-heap on timer_at */
   size_t nheap, heap_cap;
   bool dirty;                       /* something was published this turn */
-} E = {.wake_rd = -1, .wake_wr = -1};
+} E = {.wake_rd = NET_BAD_SOCK, .wake_wr = NET_BAD_SOCK};
 
 static net_io wake_token;           /* poller user data of the wake fd; never dispatched */
 static net_mutex *start_mx, *wait_mx;
@@ -55,31 +52,16 @@ atomic_size_t net__live_conns, net__live_udp, net__live_servers, net__live_http,
 
 /* ---- process-wide setup ---------------------------------------------------- */
 
-/* The wake-up fd lives as long as the process: a resolver helper may write
- * to it whenever it likes, with no lock. */
-static bool wake_fd_init(void) {
-#ifdef __linux__
-  E.wake_rd = E.wake_wr = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  return E.wake_rd >= 0;
-#else
-  int p[2];
-  if (pipe(p) < 0) return false;
-  for (int i = 0; i < 2; i++) {
-    fcntl(p[i], F_SETFL, O_NONBLOCK);
-    fcntl(p[i], F_SETFD, FD_CLOEXEC);
-  }
-  E.wake_rd = p[0];
-  E.wake_wr = p[1];
-  return true;
-#endif
-}
-
+/* The sockets layer (Winsock) is started once, first. The wake-up fd lives
+ * as long as the process: a resolver helper may write to it whenever it
+ * likes, with no lock. */
 static bool global_init(void *unused) {
   (void)unused;
+  if (!net_sock_startup()) return false;
   start_mx = net__mutex_new();
   wait_mx = net__mutex_new();
   wait_cv = net__cond_new();
-  return start_mx && wait_mx && wait_cv && wake_fd_init();
+  return start_mx && wait_mx && wait_cv && net_sock_wake_open(&E.wake_rd, &E.wake_wr);
 }
 
 static bool ready(void) { return net__once(&once_state, global_init, NULL); }
@@ -113,16 +95,11 @@ void net__engine_wake(void) {
   /* Only the first waker of a burst pays for the syscall; the I/O thread
    * clears the flag before it looks at the kick stack. */
   if (atomic_exchange(&E.wake_pending, 1)) return;
-  uint64_t one = 1;
-  ssize_t r;
-  do r = write(E.wake_wr, &one, sizeof one);
-  while (r < 0 && errno == EINTR);
+  net_sock_wake_signal(E.wake_wr);
 }
 
 static void drain_wake(void) {
-  char buf[64];
-  while (read(E.wake_rd, buf, sizeof buf) > 0) {
-  }
+  net_sock_wake_drain(E.wake_rd);
   /* seq_cst: a waker that sets the flag after this sees our clear and
    * writes again, and its kick is found by the next run_kicks. */
   atomic_store(&E.wake_pending, 0);
@@ -398,7 +375,10 @@ static bool nothing_closing(void *unused) {
 
 /* At exit, closes still sending get their linger: bytes a program wrote
  * before it ended reach the kernel, which delivers them after we are gone. */
-static void flush_at_exit(void) { net__wait_until(nothing_closing, NULL, EXIT_WAIT_MAX_MS); }
+static void flush_at_exit(void) {
+  if (net__os_threads_gone()) return;   /* the I/O thread is gone: nothing would ever finish */
+  net__wait_until(nothing_closing, NULL, EXIT_WAIT_MAX_MS);
+}
 
 /* ---- the I/O thread -------------------------------------------------------- */
 

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "err.h"
+#include "os.h"
+#include "sock.h"
 
 static const char *const err_codes[] = {
 #define NET_ERR_CODE(name, code, text) code,
@@ -32,14 +34,7 @@ void net__seterr(net_error *e, net_err code, const char *fmt, ...) {
   e->code = code;
 }
 
-const char *net__errstr(int e, char *buf, size_t len) {
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-  return strerror_r(e, buf, len);
-#else
-  if (strerror_r(e, buf, len) != 0) snprintf(buf, len, "error %d", e);
-  return buf;
-#endif
-}
+const char *net__errstr(int e, char *buf, size_t len) { return net__os_strerror(e, buf, len); }
 
 void net__seterr_sys(net_error *err, const char *op, const char *where, int e) {
   char buf[128];

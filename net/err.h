@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "net.h"
+#include "os.h"
 
 #define NET_ERRMSG_MAX 192
 
@@ -19,7 +20,7 @@ typedef struct net_error {
 
 /* Bounded formatting into e (never overflows, truncates). */
 void net__seterr(net_error *e, net_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    NET_PRINTF(3, 4);
 /* The code a system error number maps to. */
 net_err net__errno_code(int e);
 /* Thread-safe strerror into buf; returns the text. */

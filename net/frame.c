@@ -121,7 +121,7 @@ long net_lsp_header(const char *p, size_t n, uint64_t *body, const char **why) {
 
 /* ---- reading ------------------------------------------------------------------- */
 
-static long fail(net_conn *c, net_err code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static long fail(net_conn *c, net_err code, const char *fmt, ...) NET_PRINTF(3, 4);
 
 /* Fails the connection with a formatted message: NET_READ_ERROR. */
 static long fail(net_conn *c, net_err code, const char *fmt, ...) {

@@ -163,6 +163,6 @@ bool net__http_body_begin(net_http *h);
  * when the body ended, 0 for more later, -1 when h failed. */
 int net__http_body_pump(net_http *h);
 void net__http_body_free(net_http *h);
-void net__http_fail(net_http *h, net_err code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void net__http_fail(net_http *h, net_err code, const char *fmt, ...) NET_PRINTF(3, 4);
 
 #endif

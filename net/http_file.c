@@ -7,16 +7,14 @@
  * the body ring as it would for a caller; a write job drains it. Helper
  * threads, but for the kick functions marked "I/O thread". */
 #include <errno.h>
-#include <fcntl.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "alloc.h"
 #include "helper.h"
 #include "http.h"
+#include "os.h"
 
 #define FILE_QUEUE 256   /* requests writing at once; past it, "limit" */
 
@@ -56,33 +54,33 @@ static void fail(http_file *f, const char *op, const char *path, int e) {
 static bool hash_existing(http_file *f) {
   char buf[65536];
   ssize_t n;
-  if (lseek(f->fd, 0, SEEK_SET) < 0) return fail(f, "seek", f->part, errno), false;
-  while ((n = read(f->fd, buf, sizeof buf)) > 0) mbedtls_sha256_update_ret(&f->sha, (unsigned char *)buf, (size_t)n);
+  if (net__file_seek(f->fd, 0, SEEK_SET) < 0) return fail(f, "seek", f->part, errno), false;
+  while ((n = net__file_read(f->fd, buf, sizeof buf)) > 0) mbedtls_sha256_update_ret(&f->sha, (unsigned char *)buf, (size_t)n);
   if (n < 0) return fail(f, "read", f->part, errno), false;
   return true;
 }
 
 static void prepare(http_file *f) {
-  struct stat st;
-  if (f->resume && stat(f->part, &st) != 0 && errno == ENOENT && stat(f->path, &st) == 0 &&
-      rename(f->path, f->part) != 0)   /* curl -C -: the file at output is the partial one */
+  net_file_info st;
+  if (f->resume && net__file_stat(f->part, true, &st) != 0 && errno == ENOENT &&
+      net__file_stat(f->path, true, &st) == 0 &&
+      net__file_rename(f->path, f->part) != 0)   /* curl -C -: the file at output is the partial one */
     return fail(f, "rename", f->path, errno);
-  f->fd = open(f->part, O_RDWR | O_CREAT | O_CLOEXEC | (f->resume ? 0 : O_TRUNC), 0644);
+  f->fd = net__file_open(f->part, NET_OPEN_RW | NET_OPEN_CREATE | (f->resume ? 0 : NET_OPEN_TRUNC));
   if (f->fd < 0) return fail(f, "open", f->part, errno);
-  if (fstat(f->fd, &st) != 0) return fail(f, "stat", f->part, errno);
-  if (!S_ISREG(st.st_mode)) return fail(f, "open", f->part, EISDIR);
+  if (net__file_fstat(f->fd, &st) != 0) return fail(f, "stat", f->part, errno);
+  if (st.kind != NET_FILE_REG) return fail(f, "open", f->part, EISDIR);
   mbedtls_sha256_starts_ret(&f->sha, 0);
-  if (f->want_sha && st.st_size > 0 && !hash_existing(f)) return;
-  if (lseek(f->fd, 0, SEEK_END) < 0) return fail(f, "seek", f->part, errno);
-  f->offset = (uint64_t)st.st_size;
+  if (f->want_sha && st.size > 0 && !hash_existing(f)) return;
+  if (net__file_seek(f->fd, 0, SEEK_END) < 0) return fail(f, "seek", f->part, errno);
+  f->offset = st.size;
   /* release: offset is set before the I/O thread sees prepared */
   atomic_store_explicit(&f->prepared, 1, memory_order_release);
 }
 
 static bool write_all(http_file *f, const char *p, size_t n) {
   while (n) {
-    ssize_t w = write(f->fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
+    ssize_t w = net__file_write(f->fd, p, n);
     if (w < 0) return fail(f, "write", f->part, errno), false;
     p += w;
     n -= (size_t)w;
@@ -94,7 +92,7 @@ static bool write_all(http_file *f, const char *p, size_t n) {
 static bool drain(http_file *f) {
   net_http *h = f->h;
   if (atomic_exchange(&f->restart, 0)) {
-    if (ftruncate(f->fd, 0) != 0 || lseek(f->fd, 0, SEEK_SET) < 0) return fail(f, "truncate", f->part, errno), false;
+    if (net__file_truncate(f->fd, 0) != 0 || net__file_seek(f->fd, 0, SEEK_SET) < 0) return fail(f, "truncate", f->part, errno), false;
     mbedtls_sha256_starts_ret(&f->sha, 0);
   }
   net_span sp[4];
@@ -122,17 +120,17 @@ static void hex(const unsigned char *d, char out[65]) {
 static void finish(http_file *f) {
   unsigned char got[32];
   mbedtls_sha256_finish_ret(&f->sha, got);
-  if (close(f->fd) != 0) return f->fd = -1, fail(f, "close", f->part, errno);
+  if (net__file_close(f->fd) != 0) return f->fd = -1, fail(f, "close", f->part, errno);
   f->fd = -1;
   if (f->want_sha && memcmp(got, f->want, 32)) {
     char g[65], w[65];
     hex(got, g), hex(f->want, w);
-    unlink(f->part);   /* bytes that are not what was asked for: nothing is kept */
+    net__file_unlink(f->part);   /* bytes that are not what was asked for: nothing is kept */
     net__seterr(&f->err, NET_E_PROTOCOL, "sha256 of %s is %s, not %s", f->path, g, w);
     atomic_store_explicit(&f->result, -1, memory_order_release);
     return;
   }
-  if (rename(f->part, f->path) != 0) return fail(f, "rename", f->part, errno);
+  if (net__file_rename(f->part, f->path) != 0) return fail(f, "rename", f->part, errno);
   atomic_store_explicit(&f->result, 1, memory_order_release);
 }
 
@@ -193,7 +191,7 @@ http_file *net__http_file_new(const char *path, bool resume, const char *sha256,
 
 void net__http_file_free(http_file *f) {
   if (!f) return;
-  if (f->fd >= 0) close(f->fd);   /* an ended exchange: the .part stays for a resume */
+  if (f->fd >= 0) net__file_close(f->fd);   /* an ended exchange: the .part stays for a resume */
   mbedtls_sha256_free(&f->sha);
   net__free(f->path);
   net__free(f->part);

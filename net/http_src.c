@@ -5,13 +5,11 @@
  * (an old one may still be inside a job: each is counted). Helper threads,
  * but for the functions marked "I/O thread". */
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "alloc.h"
 #include "helper.h"
 #include "http.h"
+#include "os.h"
 
 #define SRC_RING (256 * 1024)   /* file bytes read ahead of the connection */
 
@@ -38,12 +36,12 @@ static void fail(http_src *s, const char *op, int e) {
 }
 
 static void prepare(http_src *s) {
-  struct stat st;
-  s->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+  net_file_info st;
+  s->fd = net__file_open(s->path, NET_OPEN_READ);
   if (s->fd < 0) return fail(s, "open", errno);
-  if (fstat(s->fd, &st) != 0) return fail(s, "stat", errno);
-  if (!S_ISREG(st.st_mode)) return fail(s, "open", EISDIR);   /* a FIFO or device would never end */
-  s->size = (uint64_t)st.st_size;
+  if (net__file_fstat(s->fd, &st) != 0) return fail(s, "stat", errno);
+  if (st.kind != NET_FILE_REG) return fail(s, "open", EISDIR);   /* a FIFO or device would never end */
+  s->size = st.size;
   if (s->size == 0) atomic_store(&s->eof, 1);
   atomic_store_explicit(&s->prepared, 1, memory_order_release);   /* size is set first */
 }
@@ -54,9 +52,7 @@ static void fill(http_src *s) {
     net_span sp[1];
     uint64_t left = s->size - s->pos;
     if (ring_reserve(&s->ring, sp, 1, left < SIZE_MAX ? (size_t)left : SIZE_MAX) <= 0) return;
-    ssize_t n;
-    do n = read(s->fd, sp[0].base, sp[0].len);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = net__file_read(s->fd, sp[0].base, sp[0].len);
     ring_commit(&s->ring, n > 0 ? (size_t)n : 0);
     if (n < 0) return fail(s, "read", errno);
     if (n == 0) return fail(s, "read (the file shrank while it was sent)", EIO);
@@ -67,7 +63,7 @@ static void fill(http_src *s) {
 
 static void unref(http_src *s) {
   if (atomic_fetch_sub(&s->refs, 1) != 1) return;
-  if (s->fd >= 0) close(s->fd);
+  if (s->fd >= 0) net__file_close(s->fd);
   ring_destroy(&s->ring);
   net__free(s->path);
   net__free(s);

@@ -1,5 +1,6 @@
 /* os.h: the engine's small OS layer: threads, locks, condition variables,
- * semaphores, monotonic time and run-time symbol lookup. POSIX in os_posix.c.
+ * semaphores, monotonic time, run-time symbol lookup and the few file
+ * operations the engine makes. POSIX in os_posix.c, Windows in os_win.c.
  * Any thread. Nothing here is SDL's: the editor plugin lives inside hosts that
  * bring their own SDL (2 or 3), so the engine must not import it by name. */
 #ifndef SLUICE_OS_H
@@ -9,6 +10,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+/* printf-style format checking; mingw-w64 would check against the old
+ * msvcrt printf, not the C99 one the Windows build uses
+ * (__USE_MINGW_ANSI_STDIO=1: %zu, %llu...). */
+#ifdef __MINGW32__
+#define NET_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#else
+#define NET_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#endif
 
 typedef struct net_thread net_thread;
 typedef struct net_mutex net_mutex;
@@ -67,6 +78,10 @@ void *net__os_symbol(const char *name, const char *const *libs);
 /* name from the same library (or executable) that defines anchor, so that
  * functions of one library are never mixed with another's of the same name. */
 void *net__os_symbol_near(const void *anchor, const char *name);
+/* True while the process ends with its other threads already stopped
+ * (Windows runs a library's exit handlers after stopping them): an exit
+ * handler must not wait for the I/O thread then. */
+bool net__os_threads_gone(void);
 /* Keeps the library holding this code mapped until the process exits, for
  * detached threads that may outlive the host's dlclose. */
 void net__os_pin_library(void);
@@ -75,8 +90,52 @@ void net__os_pin_library(void);
 size_t net__os_block_size(void *p);
 /* Bytes of the process's heap in use (the host's too), 0 when unknown. */
 size_t net__os_process_heap(void);
-/* Cache-line aligned blocks; freed only with net__os_aligned_free. */
+/* Cache-line aligned blocks; freed only with net__os_aligned_free, sized
+ * only with net__os_aligned_size (bytes reserved, 0: unknown). */
 void *net__os_aligned_alloc(size_t align, size_t n);
 void net__os_aligned_free(void *p);
+size_t net__os_aligned_size(void *p);
+
+/* Thread-safe strerror into buf; returns the text (the same words on
+ * every system for the errors sockets give). */
+const char *net__os_strerror(int e, char *buf, size_t len);
+
+/* memmem: the first n-byte needle in hay, else NULL. */
+void *net__os_memmem(const void *hay, size_t hlen, const void *needle, size_t nlen);
+
+/* ---- files (helper threads: they may block) ---------------------------------
+ * Paths are UTF-8 everywhere. All return -1 (NULL) with errno set on failure. */
+enum { NET_FILE_NONE, NET_FILE_REG, NET_FILE_DIR, NET_FILE_SOCK, NET_FILE_OTHER };
+typedef struct net_file_info {
+  int kind;        /* NET_FILE_* */
+  uint64_t size;
+  uint64_t node;   /* device and inode hashed: the same file, whatever it holds */
+  uint64_t id;     /* node, size and change time hashed: differs once replaced or edited */
+} net_file_info;
+/* follow false: a symbolic link (or Windows reparse point) itself. */
+int net__file_stat(const char *path, bool follow, net_file_info *out);
+int net__file_fstat(int fd, net_file_info *out);
+
+#define NET_OPEN_READ 1
+#define NET_OPEN_RW 2       /* with CREATE: made 0644 */
+#define NET_OPEN_CREATE 4
+#define NET_OPEN_TRUNC 8
+#define NET_OPEN_NONBLOCK 16   /* opening a FIFO or device must not wait */
+/* Binary, never inherited by child processes. */
+int net__file_open(const char *path, int flags);
+ssize_t net__file_read(int fd, void *buf, size_t n);
+ssize_t net__file_write(int fd, const void *buf, size_t n);
+int64_t net__file_seek(int fd, int64_t off, int whence);   /* SEEK_SET, SEEK_END */
+int net__file_truncate(int fd, uint64_t len);
+int net__file_close(int fd);
+/* Atomically replaces to when it exists. */
+int net__file_rename(const char *from, const char *to);
+int net__file_unlink(const char *path);
+
+typedef struct net_dir net_dir;
+net_dir *net__dir_open(const char *path);
+/* The next entry's name ("." and ".." included), NULL at the end. */
+const char *net__dir_next(net_dir *d);
+void net__dir_close(net_dir *d);
 
 #endif

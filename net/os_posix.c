@@ -1,18 +1,22 @@
-/* os_posix.c: the POSIX side of os.h (pthreads, CLOCK_MONOTONIC, dlsym).
- * Any thread. */
+/* os_posix.c: the POSIX side of os.h (pthreads, CLOCK_MONOTONIC, dlsym,
+ * open/stat). Any thread. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <malloc.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <unistd.h>
 #endif
 #ifdef __APPLE__
 #include <malloc/malloc.h>
@@ -251,6 +255,8 @@ void *net__os_symbol_near(const void *anchor, const char *name) {
   return dlsym(RTLD_DEFAULT, name);   /* the executable itself exports it */
 }
 
+bool net__os_threads_gone(void) { return false; }   /* exit handlers run before threads stop */
+
 void net__os_pin_library(void) {
   static atomic_int pinned;
   Dl_info info;
@@ -276,6 +282,7 @@ void *net__os_aligned_alloc(size_t align, size_t n) {
 }
 
 void net__os_aligned_free(void *p) { free(p); }
+size_t net__os_aligned_size(void *p) { return net__os_block_size(p); }   /* a block of the same heap */
 
 size_t net__os_process_heap(void) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
@@ -284,4 +291,106 @@ size_t net__os_process_heap(void) {
 #else
   return 0;
 #endif
+}
+
+const char *net__os_strerror(int e, char *buf, size_t len) {
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+  return strerror_r(e, buf, len);
+#else
+  if (strerror_r(e, buf, len) != 0) snprintf(buf, len, "error %d", e);
+  return buf;
+#endif
+}
+
+void *net__os_memmem(const void *hay, size_t hlen, const void *needle, size_t nlen) {
+  return memmem(hay, hlen, needle, nlen);
+}
+
+/* ---- files --------------------------------------------------------------------- */
+
+static void file_info(const struct stat *st, net_file_info *out) {
+#ifdef __APPLE__
+  struct timespec m = st->st_mtimespec;
+#else
+  struct timespec m = st->st_mtim;
+#endif
+  uint64_t h = 1469598103934665603u, v[] = {(uint64_t)st->st_dev, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+                                            (uint64_t)m.tv_sec, (uint64_t)m.tv_nsec};
+  for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+    h = (h ^ v[i]) * 1099511628211u;
+    if (i == 1) out->node = h;
+  }
+  out->kind = S_ISREG(st->st_mode)    ? NET_FILE_REG
+              : S_ISDIR(st->st_mode)  ? NET_FILE_DIR
+              : S_ISSOCK(st->st_mode) ? NET_FILE_SOCK
+                                      : NET_FILE_OTHER;
+  out->size = (uint64_t)st->st_size;
+  out->id = h;
+}
+
+int net__file_stat(const char *path, bool follow, net_file_info *out) {
+  struct stat st;
+  if ((follow ? stat(path, &st) : lstat(path, &st)) != 0) return -1;
+  file_info(&st, out);
+  return 0;
+}
+
+int net__file_fstat(int fd, net_file_info *out) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -1;
+  file_info(&st, out);
+  return 0;
+}
+
+int net__file_open(const char *path, int flags) {
+  int f = O_CLOEXEC | O_NOCTTY | ((flags & NET_OPEN_RW) ? O_RDWR : O_RDONLY);
+  if (flags & NET_OPEN_CREATE) f |= O_CREAT;
+  if (flags & NET_OPEN_TRUNC) f |= O_TRUNC;
+  if (flags & NET_OPEN_NONBLOCK) f |= O_NONBLOCK;
+  return open(path, f, 0644);
+}
+
+ssize_t net__file_read(int fd, void *buf, size_t n) {
+  ssize_t r;
+  do r = read(fd, buf, n);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+ssize_t net__file_write(int fd, const void *buf, size_t n) {
+  ssize_t r;
+  do r = write(fd, buf, n);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+int64_t net__file_seek(int fd, int64_t off, int whence) { return (int64_t)lseek(fd, (off_t)off, whence); }
+int net__file_truncate(int fd, uint64_t len) { return ftruncate(fd, (off_t)len); }
+int net__file_close(int fd) { return close(fd); }
+int net__file_rename(const char *from, const char *to) { return rename(from, to); }
+int net__file_unlink(const char *path) { return unlink(path); }
+
+struct net_dir {
+  DIR *d;
+};
+
+net_dir *net__dir_open(const char *path) {
+  net_dir *d = malloc(sizeof *d);
+  if (!d) return errno = ENOMEM, NULL;
+  if (!(d->d = opendir(path))) {
+    free(d);
+    return NULL;
+  }
+  return d;
+}
+
+const char *net__dir_next(net_dir *d) {
+  struct dirent *e = readdir(d->d);
+  return e ? e->d_name : NULL;
+}
+
+void net__dir_close(net_dir *d) {
+  if (!d) return;
+  closedir(d->d);
+  free(d);
 }

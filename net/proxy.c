@@ -5,9 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "os.h"
 #include "proxy.h"
 
-static int fail(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *why, size_t len, const char *fmt, ...) NET_PRINTF(3, 4);
 static int fail(char *why, size_t len, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

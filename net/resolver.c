@@ -8,13 +8,10 @@
  *     every request for one name shares a single lookup.
  * Both lanes have bounded queues: past them a lookup fails with "limit".
  * Owners submit; helpers publish. */
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include "addr.h"
 #include "alloc.h"
@@ -139,7 +136,9 @@ static void hosts_run(net_job *job) {
     else fail(a, NET_E_DNS, "not in the test hosts file");
     return;
   }
-  scan_hosts(a, "/etc/hosts", NULL, 0);
+  char path[512];
+  const char *hosts = net_sock_hosts_file(path, sizeof path);
+  if (hosts) scan_hosts(a, hosts, NULL, 0);
   if (a->count > 0 || add_localhost(a)) finish(a);
   else if (miss) miss(a);
   else to_dns(a);
@@ -183,7 +182,7 @@ static void resolve_blocking(net_addr *a) {
   int rc = lookup_gai(a, a->host, 0);
   if (rc == 0 || a->count > 0) return;
   char buf[128];
-  const char *why = rc == EAI_SYSTEM ? net__errstr(errno, buf, sizeof buf) : gai_strerror(rc);
+  const char *why = net_sock_gai_strerror(rc, buf, sizeof buf);
   net__seterr(&a->err, rc == EAI_MEMORY ? NET_E_LIMIT : NET_E_DNS, "resolve %s: %s", a->host, why);
 }
 
@@ -319,18 +318,21 @@ net_addr *net__resolve_via(const char *host, size_t len, void (*miss)(net_addr *
   return a;
 }
 
+typedef struct local_list {
+  net_endpoint *out;
+  int n, max;
+} local_list;
+
+static void add_local(void *ud, const struct sockaddr *sa, socklen_t len) {
+  local_list *l = ud;
+  net_sockaddr s;
+  if (l->n >= l->max || !net__sa_from(&s, sa, len)) return;
+  net__sa_endpoint(&s, &l->out[l->n]);
+  l->out[l->n++].port = 0;
+}
+
 int net_local_addresses(net_endpoint *out, int max, const char **err) {
-  struct ifaddrs *ifs;
-  if (getifaddrs(&ifs) < 0) return *err = "getifaddrs failed", -1;
-  int n = 0;
-  for (struct ifaddrs *i = ifs; i && n < max; i = i->ifa_next) {
-    net_sockaddr sa;
-    if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
-    socklen_t len = i->ifa_addr->sa_family == AF_INET6 ? sizeof sa.in6 : sizeof sa.in4;
-    if (!net__sa_from(&sa, i->ifa_addr, len)) continue;
-    net__sa_endpoint(&sa, &out[n]);
-    out[n++].port = 0;
-  }
-  freeifaddrs(ifs);
-  return n;
+  local_list l = {out, 0, max};
+  if (net_sock_local_addrs(add_local, &l) < 0) return *err = "cannot list the network interfaces", -1;
+  return l.n;
 }

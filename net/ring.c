@@ -3,6 +3,7 @@
 #include "ring.h"
 
 #include "alloc.h"
+#include "os.h"
 
 #include <assert.h>
 #include <stdbool.h>
@@ -469,7 +470,7 @@ static long find_across(net_ring *r, size_t head, const char *needle, size_t nle
   size_t b = hi - pos < nlen - 1 ? hi - pos : nlen - 1;
   if (a == 0 || a + b < nlen) return -1;
   size_t n = ring_copy(r, pos - a - head, stitch, a + b);
-  const char *hit = memmem(stitch, n, needle, nlen);
+  const char *hit = net__os_memmem(stitch, n, needle, nlen);
   return hit ? (long)(pos - a - head + (size_t)(hit - stitch)) : -1;
 }
 
@@ -481,7 +482,7 @@ long ring_find(net_ring *r, const void *needle, size_t nlen, size_t from, size_t
   for (size_t pos = lo; pos < hi;) {
     size_t at = pos % CHUNK, len = min_size(hi - pos, CHUNK - at);
     const char *base = consumer_chunk(r, pos) + at;
-    const char *hit = memmem(base, len, needle, nlen);
+    const char *hit = net__os_memmem(base, len, needle, nlen);
     if (hit) return (long)(pos - head + (size_t)(hit - base));
     pos += len;
     if (pos < hi && nlen > 1) {   /* matches that start in this piece and end in the next */

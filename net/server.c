@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 
 #include "alloc.h"
 #include "conn.h"
@@ -32,8 +30,7 @@ struct net_server {
   /* set before the I/O thread sees it, then read-only */
   net_sockaddr local;
   char *unix_path;
-  dev_t dev;
-  ino_t ino;
+  uint64_t node;                    /* our Unix socket file (os.h) */
   net_conn_opts conn;
   net_tls_cfg *tls;
   net_tls_conf *tls_conf;           /* loaded at open: a bad certificate fails create_server */
@@ -71,24 +68,21 @@ static int bind_unix(net_server *s, const char *path, int backlog, const char **
   struct sockaddr_un un = {.sun_family = AF_UNIX};
   if (!*path || strlen(path) >= sizeof un.sun_path) return *err = "a Unix socket path must be 1..107 bytes", -1;
   snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
-  struct stat st;
-  if (lstat(path, &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return errno = EEXIST, -1;   /* never delete a user's file */
+  net_file_info st;
+  if (net__file_stat(path, false, &st) == 0) {
+    if (st.kind != NET_FILE_SOCK) return errno = EEXIST, -1;   /* never delete a user's file */
     /* A socket file nobody listens on is left over from a crash: replace it.
      * One somebody answers on is in use. The probe is non-blocking: a Unix
      * connect then answers at once (refused: stale; a full backlog: live). */
     net_sock probe = net_sock_open(AF_UNIX, SOCK_STREAM);
-    int r = probe >= 0 ? connect(probe, (struct sockaddr *)&un, sizeof un) : -1;
-    bool live = probe >= 0 && (r == 0 || errno == EAGAIN || errno == EINPROGRESS);
-    if (probe >= 0) net_sock_close(probe);
+    int r = probe != NET_BAD_SOCK ? net_sock_connect(probe, &un, sizeof un) : -1;
+    bool live = probe != NET_BAD_SOCK && (r == 0 || errno == EAGAIN || errno == EINPROGRESS);
+    if (probe != NET_BAD_SOCK) net_sock_close(probe);
     if (live) return errno = EADDRINUSE, -1;
-    unlink(path);
+    net__file_unlink(path);
   }
-  if (bind(s->fd, (struct sockaddr *)&un, sizeof un) < 0 || listen(s->fd, backlog) < 0) return -1;
-  if (stat(path, &st) == 0) {   /* remembered so close() removes only our own file */
-    s->dev = st.st_dev;
-    s->ino = st.st_ino;
-  }
+  if (net_sock_bind(s->fd, &un, sizeof un) < 0 || net_sock_listen(s->fd, backlog) < 0) return -1;
+  if (net__file_stat(path, false, &st) == 0) s->node = st.node;   /* so close() removes only our own file */
   return 0;
 }
 
@@ -104,15 +98,15 @@ static int bind_ip(net_server *s, const net_addr *a, uint16_t port, const net_se
   }
   if (s->fd == NET_BAD_SOCK) return -1;
   int one = 1, zero = 0;
-  if (!o->no_reuseaddr) setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (!o->no_reuseaddr) net_sock_setopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (!a && sa.sa.sa_family == AF_INET6)   /* dual stack: IPv4 clients too */
-    setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    net_sock_setopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
   net__sa_set_port(&sa, port);
-  if (bind(s->fd, &sa.sa, net__sa_len(&sa)) < 0 ||
-      listen(s->fd, o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG) < 0)
+  if (net_sock_bind(s->fd, &sa.sa, net__sa_len(&sa)) < 0 ||
+      net_sock_listen(s->fd, o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG) < 0)
     return -1;
   socklen_t len = sizeof s->local;
-  return getsockname(s->fd, &s->local.sa, &len);
+  return net_sock_getsockname(s->fd, &s->local.sa, &len);
 }
 
 static net_server *server_new(const net_server_opts *o, const char **err) {
@@ -296,10 +290,10 @@ void net_server_close(net_server *s) {
   /* Stop listening now, so the port refuses new connections and the path is
    * free the moment close() returns; the I/O thread closes the fd later.
    * fd and the path are the owner's until the request below. */
-  if (s->fd != NET_BAD_SOCK) shutdown(s->fd, SHUT_RDWR);
-  struct stat st;
-  if (s->unix_path && stat(s->unix_path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
-    unlink(s->unix_path);   /* our socket file, not one somebody put there since */
+  if (s->fd != NET_BAD_SOCK) net_sock_shutdown(s->fd, SHUT_RDWR);
+  net_file_info st;
+  if (s->unix_path && net__file_stat(s->unix_path, false, &st) == 0 && st.node == s->node)
+    net__file_unlink(s->unix_path);   /* our socket file, not one somebody put there since */
   net__io_seen(&s->obj);
   atomic_store(&s->closing, 1);
   net__engine_kick(&s->obj);
@@ -405,7 +399,7 @@ static void accept_some(net_server *s) {
     net_sockaddr peer;
     memset(&peer, 0, sizeof peer);
     socklen_t len = sizeof peer;
-    net_sock fd = accept4(s->fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    net_sock fd = net_sock_accept(s->fd, &peer.sa, &len);
     int e = fd == NET_BAD_SOCK ? errno : 0;
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
       back_off(s, e);

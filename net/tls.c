@@ -1,7 +1,6 @@
 /* tls.c: one connection's TLS session over mbedTLS: the handshake, records,
  * the certificate checks mbedTLS 2.28 cannot make itself, and failures in
  * words a user can act on. I/O thread only. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,7 +17,7 @@ struct net_tls {
   mbedtls_ssl_context ssl;
   net_tls_conf *conf;
   const net_tls_cfg *cfg;
-  int fd;
+  net_sock fd;
   int want;
   int sys_errno;
   bool self_signed;             /* the leaf names itself as issuer */
@@ -38,7 +37,7 @@ static void tls_err(net_error *e, net_err code, const char *where, const char *w
 static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
   net_tls *t = ctx;
   for (;;) {
-    ssize_t n = send(t->fd, buf, len, NET_SEND_FLAGS);
+    ssize_t n = net_sock_send(t->fd, buf, len, NET_SEND_FLAGS);
     if (n >= 0) return (int)n;
     if (errno == EINTR) continue;
     if (net_sock_would_block(errno)) return MBEDTLS_ERR_SSL_WANT_WRITE;
@@ -50,7 +49,7 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len) {
 static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
   net_tls *t = ctx;
   for (;;) {
-    ssize_t n = recv(t->fd, buf, len, 0);
+    ssize_t n = net_sock_recv(t->fd, buf, len, 0);
     if (n >= 0) return (int)n;   /* 0: the peer's FIN, which mbedTLS reports as EOF */
     if (errno == EINTR) continue;
     if (net_sock_would_block(errno)) return MBEDTLS_ERR_SSL_WANT_READ;
@@ -109,14 +108,14 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 
 /* The checked name and the peer's address: a session is offered only to the
  * server it was made with. 0 when the address is unknown. */
-static size_t cache_key(const net_tls_cfg *cfg, int fd, unsigned char *key) {
+static size_t cache_key(const net_tls_cfg *cfg, net_sock fd, unsigned char *key) {
   struct sockaddr_storage sa;
   socklen_t salen = sizeof sa;
-  if (getpeername(fd, (struct sockaddr *)&sa, &salen) != 0 || salen > sizeof sa) return 0;
+  if (net_sock_getpeername(fd, &sa, &salen) != 0 || (size_t)salen > sizeof sa) return 0;
   size_t n = 0;
   if (cfg->server_name) {
     n = strlen(cfg->server_name);
-    if (n + 1 + salen > NET_TLS_CACHE_KEY) return 0;
+    if (n + 1 + (size_t)salen > NET_TLS_CACHE_KEY) return 0;
     memcpy(key, cfg->server_name, n);
   } else {
     memcpy(key, cfg->ip, (size_t)cfg->iplen);
@@ -127,7 +126,7 @@ static size_t cache_key(const net_tls_cfg *cfg, int fd, unsigned char *key) {
   return n + salen;
 }
 
-net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, int fd, const char *where,
+net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, net_sock fd, const char *where,
                       net_error *e) {
   net_tls *t = net__calloc(1, sizeof *t);
   if (!t) return net__seterr(e, NET_E_LIMIT, "%s: out of memory", where), NULL;
@@ -206,6 +205,7 @@ static void verify_error(net_tls *t, net_error *e) {
   if (flags & (MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY))
     ADD("%sweak key or signature", n ? ", " : "");
   if (!n) ADD("verification failed");
+  if (t->conf->ca_store) ADD(", checked against %s", t->conf->ca_store);
 #undef ADD
   net__seterr(e, NET_E_TLS_VERIFY, "%s: certificate not trusted (%s)", t->where, why);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "sock.h"
 #include "net.h"
 
 typedef struct net_tls_cfg net_tls_cfg;     /* immutable copy of one connection's options */
@@ -43,7 +44,7 @@ net_tls_conf *net__tls_conf_ref(net_tls_conf *f);
 void net__tls_conf_unref(net_tls_conf *f);   /* any thread */
 
 /* I/O thread. where ("tls 127.0.0.1:443") starts every message. */
-net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, int fd, const char *where,
+net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, net_sock fd, const char *where,
                       net_error *err);
 void net__tls_free(net_tls *t);
 int net__tls_handshake(net_tls *t, net_error *err);

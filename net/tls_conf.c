@@ -6,12 +6,9 @@
  * FIFO never stalls anything) and within a size cap. The cache is the I/O
  * thread's; a configuration's fields are written by one loader and released
  * with its state. */
-#include <dirent.h>
-#include <fcntl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
@@ -60,48 +57,39 @@ bool net__tls_rng(mbedtls_ctr_drbg_context **out) {
 
 /* ---- files ------------------------------------------------------------------ */
 
-/* What a file looks like: a change of any part means it was replaced or edited. */
-static uint64_t stat_id(const struct stat *st) {
-  uint64_t h = 1469598103934665603u, v[] = {(uint64_t)st->st_dev, (uint64_t)st->st_ino,
-                                            (uint64_t)st->st_size, (uint64_t)st->st_mtim.tv_sec,
-                                            (uint64_t)st->st_mtim.tv_nsec};
-  for (size_t i = 0; i < sizeof v / sizeof *v; i++) h = (h ^ v[i]) * 1099511628211u;
-  return h;
-}
-
-/* Reads a regular file of at most FILE_MAX bytes (path relative to the
- * folder dir, or AT_FDCWD), NUL-terminated (PEM parsers want it). NULL with
- * *why. */
-static char *read_file_at(int dir, const char *path, size_t *len, uint64_t *id, const char **why) {
-  int fd = openat(dir, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-  struct stat st;
+/* Reads a regular file of at most FILE_MAX bytes, NUL-terminated (PEM
+ * parsers want it); *id tells a replaced or edited file. NULL with *why. */
+static char *read_file(const char *path, size_t *len, uint64_t *id, const char **why) {
+  int fd = net__file_open(path, NET_OPEN_READ | NET_OPEN_NONBLOCK);
+  net_file_info st = {0};
   char *buf = NULL;
   *why = NULL;
   if (fd < 0) *why = strerror(errno);
-  else if (fstat(fd, &st) < 0) *why = strerror(errno);
-  else if (!S_ISREG(st.st_mode)) *why = "not a regular file";
-  else if ((uint64_t)st.st_size > FILE_MAX) *why = "larger than 8 MiB";
-  else if (!(buf = net__malloc((size_t)st.st_size + 1))) *why = "out of memory";
+  else if (net__file_fstat(fd, &st) < 0) *why = strerror(errno);
+  else if (st.kind != NET_FILE_REG) *why = "not a regular file";
+  else if (st.size > FILE_MAX) *why = "larger than 8 MiB";
+  else if (!(buf = net__malloc((size_t)st.size + 1))) *why = "out of memory";
   size_t got = 0;
-  while (!*why && got < (size_t)st.st_size) {
-    ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-    if (n < 0 && errno == EINTR) continue;
+  while (!*why && got < (size_t)st.size) {
+    ssize_t n = net__file_read(fd, buf + got, (size_t)st.size - got);
     if (n <= 0) *why = n < 0 ? strerror(errno) : "it changed while being read";
     else got += (size_t)n;
   }
-  if (fd >= 0) close(fd);
+  if (fd >= 0) net__file_close(fd);
   if (*why) {
     net__free(buf);
     return NULL;
   }
   buf[got] = '\0';
   *len = got;
-  if (id) *id = stat_id(&st);
+  if (id) *id = st.id;
   return buf;
 }
 
-static char *read_file(const char *path, size_t *len, uint64_t *id, const char **why) {
-  return read_file_at(AT_FDCWD, path, len, id, why);
+/* dir/name into buf; false when it does not fit. */
+static bool join(char *buf, size_t len, const char *dir, const char *name) {
+  int n = snprintf(buf, len, "%s/%s", dir, name);
+  return n > 0 && (size_t)n < len;
 }
 
 /* The length a parser of this buffer wants: PEM counts the NUL, DER does not. */
@@ -111,17 +99,18 @@ static size_t parse_len(const char *buf, size_t len) {
 
 /* The identity of a folder: every entry's name and what it looks like. */
 static bool dir_id(const char *path, uint64_t *id) {
-  DIR *d = opendir(path);
+  net_dir *d = net__dir_open(path);
   if (!d) return false;
   uint64_t h = 0;
-  for (struct dirent *e; (e = readdir(d));) {
-    struct stat st;
-    if (fstatat(dirfd(d), e->d_name, &st, 0) < 0) continue;
-    uint64_t x = stat_id(&st);
-    for (const char *p = e->d_name; *p; p++) x = (x ^ (unsigned char)*p) * 1099511628211u;
+  char full[4096];
+  for (const char *name; (name = net__dir_next(d));) {
+    net_file_info st;
+    if (!join(full, sizeof full, path, name) || net__file_stat(full, true, &st) < 0) continue;
+    uint64_t x = st.id;
+    for (const char *p = name; *p; p++) x = (x ^ (unsigned char)*p) * 1099511628211u;
     h += x;   /* order-independent: readdir's order is not stable */
   }
-  closedir(d);
+  net__dir_close(d);
   *id = h;
   return true;
 }
@@ -129,21 +118,22 @@ static bool dir_id(const char *path, uint64_t *id) {
 /* Parses every regular file of a folder (as mbedtls_x509_crt_parse_path
  * does, skipping what is not a certificate), within the caps. */
 static int parse_dir(mbedtls_x509_crt *chain, const char *path) {
-  DIR *d = opendir(path);
+  net_dir *d = net__dir_open(path);
   if (!d) return -1;
   size_t files = 0, bytes = 0;
-  for (struct dirent *e; (e = readdir(d)) && files < DIR_FILES_MAX && bytes < DIR_BYTES_MAX;) {
-    if (e->d_name[0] == '.') continue;
+  char full[4096];
+  for (const char *name; (name = net__dir_next(d)) && files < DIR_FILES_MAX && bytes < DIR_BYTES_MAX;) {
+    if (name[0] == '.' || !join(full, sizeof full, path, name)) continue;
     size_t len;
     const char *why;
-    char *buf = read_file_at(dirfd(d), e->d_name, &len, NULL, &why);
+    char *buf = read_file(full, &len, NULL, &why);
     if (!buf) continue;
     files++;
     bytes += len;
     mbedtls_x509_crt_parse(chain, (const unsigned char *)buf, parse_len(buf, len));
     net__free(buf);
   }
-  closedir(d);
+  net__dir_close(d);
   return 0;
 }
 
@@ -159,9 +149,9 @@ static void remember(net_tls_conf *f, const char *path, bool dir, uint64_t id) {
 static bool files_changed(const net_tls_conf *f) {
   for (int i = 0; i < CONF_FILES && f->files[i].path; i++) {
     uint64_t id = 0;
-    struct stat st;
+    net_file_info st;
     bool ok = f->files[i].dir ? dir_id(f->files[i].path, &id)
-                              : stat(f->files[i].path, &st) == 0 && (id = stat_id(&st), true);
+                              : net__file_stat(f->files[i].path, true, &st) == 0 && (id = st.id, true);
     if (!ok || id != f->files[i].id) return true;
   }
   return false;
@@ -184,10 +174,14 @@ static bool load_cas(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   bool dir = !cfg->ca_file && cfg->ca_path;
   if (!path && (!cfg->verify || cfg->server)) return true;
   if (!path) {
-    if (!net_get_cacert_path(found, sizeof found)) goto none;
+    if (!net_get_cacert_path(found, sizeof found)) {   /* no bundle file: the system's store, if any */
+      f->ca_count = net__tls_system_cas(&f->ca, &f->ca_store);
+      if (f->ca_count > 0) return true;
+      goto none;
+    }
     path = found;
-    struct stat st;
-    dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    net_file_info st;
+    dir = net__file_stat(path, true, &st) == 0 && st.kind == NET_FILE_DIR;
   }
   uint64_t id = 0;
   if (dir) {
@@ -205,8 +199,9 @@ static bool load_cas(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   if (f->ca_count > 0) return true;
   if (cfg->ca_file || cfg->ca_path) goto unreadable;
 none:
-  net__seterr(e, NET_E_TLS_VERIFY, "no CA certificates found to verify the server; call "
-              "net.set_cacert_path(path) or pass {verify = false}");
+  net__seterr(e, NET_E_TLS_VERIFY, "no CA certificates found to verify the server%s%s; call "
+              "net.set_cacert_path(path) or pass {verify = false}", f->ca_store ? " in " : "",
+              f->ca_store ? f->ca_store : "");
   return false;
 unreadable:
   net__seterr(e, NET_E_TLS, "no CA certificate could be read from %s", path);

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "addr.h"
 #include "alloc.h"
@@ -203,14 +202,20 @@ void net_set_cacert_path(const char *path) {
 }
 
 static bool exists(const char *path, bool dir) {
-  struct stat st;
-  return path && *path && stat(path, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+  net_file_info st;
+  return path && *path && net__file_stat(path, true, &st) == 0 && st.kind == (dir ? NET_FILE_DIR : NET_FILE_REG);
 }
 
 /* Where verification gets its CAs: the path set, else SSL_CERT_FILE or
  * SSL_CERT_DIR as OpenSSL-based programs honour them (exclusively, like
- * OpenSSL), else the usual places on Linux and the BSDs. Only stat()s. */
+ * OpenSSL), else the usual places on Linux and the BSDs. Only stat()s.
+ * Windows has no such place: with none of these set, its ROOT store is used
+ * (trust_win.c). */
 int net_get_cacert_path(char *buf, size_t len) {
+#ifdef _WIN32
+  static const char *const files[] = {NULL};
+  static const char *const dirs[] = {NULL};
+#else
   static const char *const files[] = {
       "/etc/ssl/certs/ca-certificates.crt",   /* Debian, Ubuntu, Arch, Gentoo */
       "/etc/pki/tls/certs/ca-bundle.crt",     /* Fedora, RHEL */
@@ -223,6 +228,7 @@ int net_get_cacert_path(char *buf, size_t len) {
   };
   static const char *const dirs[] = {"/etc/ssl/certs", "/etc/pki/tls/certs",
                                      "/system/etc/security/cacerts"};
+#endif
   const char *found = NULL;
   if (!net__once(&settings_once, settings_init, NULL)) return 0;
   net__mutex_lock(settings_mx);
@@ -237,7 +243,7 @@ int net_get_cacert_path(char *buf, size_t len) {
     found = exists(env_file, false) ? env_file : exists(env_dir, true) ? env_dir : NULL;
   } else {
     for (size_t i = 0; !found && i < sizeof files / sizeof *files; i++)
-      if (exists(files[i], false)) found = files[i];
+      if (exists(files[i], false)) found = files[i];   /* exists(NULL): false */
     for (size_t i = 0; !found && i < sizeof dirs / sizeof *dirs; i++)
       if (exists(dirs[i], true)) found = dirs[i];
   }

@@ -73,6 +73,7 @@ struct net_tls_conf {
   mbedtls_x509_crt ca, cert;
   mbedtls_pk_context pk;
   int ca_count;
+  const char *ca_store;         /* the system store the CAs came from, NULL: files */
   const char *alpn[MAX_ALPN + 1];
   conf_file files[CONF_FILES];
   unsigned gen;                 /* net__tls_cacert_gen it was built for (default CAs only) */
@@ -100,6 +101,11 @@ void net__tls_cache_store(net_tls_conf *f, const mbedtls_ssl_context *ssl, const
 void net__tls_cache_forget(net_tls_conf *f, const unsigned char *key, size_t keylen);
 bool net__tls_cache_tickets(net_tls_conf *f, mbedtls_ctr_drbg_context *rng);
 void net__tls_cache_free(net_tls_conf *f);
+
+/* Adds the system's trusted roots where the system keeps them in a store,
+ * not a file (Windows: ROOT); returns how many, 0 elsewhere. *store: its
+ * name, for messages. Helper threads. */
+int net__tls_system_cas(mbedtls_x509_crt *chain, const char **store);
 
 /* Whether the certificate lists ip (4 or 16 bytes) among its subjectAltName
  * iPAddress entries; parsed by hand, as mbedTLS 2.28 keeps only dNSName

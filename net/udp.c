@@ -1,8 +1,6 @@
 /* udp.c: UDP sockets. The net_udp_* functions run on the owner thread: socket,
  * bind and setsockopt (quick syscalls that never block) and the datagram rings;
  * the I/O thread owns sendmsg/recvmsg, the poller registration and the close. */
-#include <arpa/inet.h>
-#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,14 +108,14 @@ static void spans_get(const net_span *sp, int ns, size_t off, void *dst, size_t 
 }
 
 /* iovecs over the spans from byte off on; returns how many. */
-static int spans_iov(const net_span *sp, int ns, size_t off, struct iovec *iov) {
+static int spans_iov(const net_span *sp, int ns, size_t off, net_iov *iov) {
   int k = 0;
   for (int i = 0; i < ns; i++) {
     if (off >= sp[i].len) {
       off -= sp[i].len;
       continue;
     }
-    iov[k++] = (struct iovec){sp[i].base + off, sp[i].len - off};
+    iov[k++] = NET_IOV(sp[i].base + off, sp[i].len - off);
     off = 0;
   }
   return k;
@@ -149,7 +147,7 @@ static int reserve_record(net_ring *r, net_span *sp, size_t n) {
 /* ---- owner side: open ---------------------------------------------------- */
 
 /* Failure text made on the owner thread; the caller copies it before its next call. */
-static const char *owner_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *owner_msg(const char *fmt, ...) NET_PRINTF(1, 2);
 static const char *owner_msg(const char *fmt, ...) {
   static _Thread_local char msg[NET_ERRMSG_MAX + 128];
   va_list ap;
@@ -176,9 +174,9 @@ static net_sock bind_socket(net_sockaddr *sa, bool any, const net_udp_opts *o, c
   int one = 1, zero = 0;
   *op = "bind";
   if ((any && sa->sa.sa_family == AF_INET6 &&
-       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) ||
-      (o && o->reuseaddr && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
-      bind(fd, &sa->sa, net__sa_len(sa)) < 0) {
+       net_sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) ||
+      (o && o->reuseaddr && net_sock_setopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
+      net_sock_bind(fd, &sa->sa, net__sa_len(sa)) < 0) {
     *err = errno;
     net_sock_close(fd);
     return NET_BAD_SOCK;
@@ -219,7 +217,7 @@ static bool is_dual(net_sock fd, const net_sockaddr *sa) {
   if (sa->sa.sa_family != AF_INET6 || !IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr)) return false;
   int v6only = 1;
   socklen_t len = sizeof v6only;
-  return getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && v6only == 0;
+  return net_sock_getopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && v6only == 0;
 }
 
 net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, const char **err,
@@ -256,7 +254,7 @@ net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, con
   atomic_init(&u->state, NET_SUCCESS);
   u->fd = fd;
   socklen_t len = sizeof u->local;
-  if (getsockname(fd, &u->local.sa, &len) < 0) u->local = sa;
+  if (net_sock_getsockname(fd, &u->local.sa, &len) < 0) u->local = sa;
   u->dual = is_dual(fd, &u->local);
   atomic_fetch_add(&net__live_udp, 1);
   net__engine_kick(&u->obj);   /* release: the fields above reach the I/O thread */
@@ -445,14 +443,14 @@ net_err net_udp_set_option(net_udp *u, net_udp_option opt, int value, const char
   if (opt == NET_UDP_MULTICAST_TTL && (value < 0 || value > 255))
     return opt_invalid(err, "set_option", "multicast_ttl must be 0..255");
   if (opt != NET_UDP_MULTICAST_TTL) value = value != 0;
-  if (setsockopt(u->fd, level, name, &value, sizeof value) < 0)
+  if (net_sock_setopt(u->fd, level, name, &value, sizeof value) < 0)
     return opt_errno(err, "set_option", errno);
   /* a dual-stack socket sends IPv4 multicast too: best effort, as not every
    * system takes IPv4 options on an IPv6 socket */
   if (u->dual && opt == NET_UDP_MULTICAST_LOOP)
-    (void)setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_LOOP, &value, sizeof value);
+    (void)net_sock_setopt(u->fd, IPPROTO_IP, IP_MULTICAST_LOOP, &value, sizeof value);
   if (u->dual && opt == NET_UDP_MULTICAST_TTL)
-    (void)setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_TTL, &value, sizeof value);
+    (void)net_sock_setopt(u->fd, IPPROTO_IP, IP_MULTICAST_TTL, &value, sizeof value);
   return NET_E_NONE;
 }
 
@@ -460,7 +458,7 @@ net_err net_udp_get_option(net_udp *u, net_udp_option opt, int *value, const cha
   int level, name, v = 0;
   socklen_t len = sizeof v;
   if (!opt_where(u, opt, &level, &name)) return opt_invalid(err, "get_option", "unknown option");
-  if (getsockopt(u->fd, level, name, &v, &len) < 0) return opt_errno(err, "get_option", errno);
+  if (net_sock_getopt(u->fd, level, name, &v, &len) < 0) return opt_errno(err, "get_option", errno);
   if (len == 1) v = *(unsigned char *)&v;   /* BSD-style u_char IPv4 multicast options */
   *value = opt == NET_UDP_MULTICAST_TTL ? v : v != 0;
   return NET_E_NONE;
@@ -484,7 +482,7 @@ net_err net_udp_set_multicast_if(net_udp *u, const char *iface, const char **err
     if (u->local.sa.sa_family == AF_INET6 && !u->dual)
       return opt_invalid(err, what, "an IPv6-only socket has no IPv4 interface");
     struct in_addr a = sa.in4.sin_addr;
-    if (setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &a, sizeof a) < 0)
+    if (net_sock_setopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &a, sizeof a) < 0)
       return opt_errno(err, what, errno);
     return NET_E_NONE;
   }
@@ -493,11 +491,11 @@ net_err net_udp_set_multicast_if(net_udp *u, const char *iface, const char **err
   if (u->local.sa.sa_family == AF_INET) {
     if (index) return opt_invalid(err, what, "an IPv4 socket takes an IPv4 interface address");
     struct in_addr any = {.s_addr = htonl(INADDR_ANY)};
-    if (setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &any, sizeof any) < 0)
+    if (net_sock_setopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &any, sizeof any) < 0)
       return opt_errno(err, what, errno);
     return NET_E_NONE;
   }
-  if (setsockopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index) < 0)
+  if (net_sock_setopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index) < 0)
     return opt_errno(err, what, errno);
   return NET_E_NONE;
 }
@@ -506,13 +504,13 @@ int net_udp_get_multicast_if(net_udp *u, char *buf, size_t len) {
   if (u->local.sa.sa_family == AF_INET6) {
     unsigned index = 0;
     socklen_t l = sizeof index;
-    if (getsockopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, &l) < 0) return -1;
+    if (net_sock_getopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, &l) < 0) return -1;
     snprintf(buf, len, "%u", index);
     return 6;
   }
   struct in_addr a = {0};
   socklen_t l = sizeof a;
-  if (getsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &a, &l) < 0) return -1;
+  if (net_sock_getopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &a, &l) < 0) return -1;
   inet_ntop(AF_INET, &a, buf, (socklen_t)len);
   return 4;
 }
@@ -537,7 +535,7 @@ static net_err membership(net_udp *u, const char *group, const char *iface, bool
       m.imr_interface = ifa.in4.sin_addr;
     }
     int name = join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP;
-    if (setsockopt(u->fd, IPPROTO_IP, name, &m, sizeof m) < 0)
+    if (net_sock_setopt(u->fd, IPPROTO_IP, name, &m, sizeof m) < 0)
       return opt_errno(err, what, errno);
     return NET_E_NONE;
   }
@@ -549,7 +547,7 @@ static net_err membership(net_udp *u, const char *group, const char *iface, bool
   unsigned index;
   if (!iface_index(iface, &index)) return opt_invalid(err, what, "no such interface");
   m.ipv6mr_interface = index;
-  if (setsockopt(u->fd, IPPROTO_IPV6, join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &m, sizeof m) < 0)
+  if (net_sock_setopt(u->fd, IPPROTO_IPV6, join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &m, sizeof m) < 0)
     return opt_errno(err, what, errno);
   return NET_E_NONE;
 }
@@ -632,21 +630,22 @@ static int reserve_rx(net_udp *u, net_span *sp) {
 static int recv_one(net_udp *u, int *e) {
   static char sink[1];   /* a datagram read into a short buffer is cut off: gone */
   net_span sp[MAX_SPANS];
-  struct iovec iov[MAX_SPANS];
+  net_iov iov[MAX_SPANS];
   rec_hdr h;
   memset(&h, 0, sizeof h);
   int ns = reserve_rx(u, sp);
   if (ns < 0) return *e = EAGAIN, 0;
-  struct msghdr mh = {.msg_name = &h.peer, .msg_namelen = sizeof h.peer, .msg_iov = iov};
+  int niov = 1;
   if (ns > 0) {
-    mh.msg_iovlen = (size_t)spans_iov(sp, ns, HDR, iov);
+    niov = spans_iov(sp, ns, HDR, iov);
   } else {   /* full: read it anyway, or it would hold up the ones behind it */
-    iov[0] = (struct iovec){sink, sizeof sink};
-    mh.msg_iovlen = 1;
+    iov[0] = NET_IOV(sink, sizeof sink);
   }
-  ssize_t n = recvmsg(u->fd, &mh, 0);
+  socklen_t plen = sizeof h.peer;
+  bool trunc;
+  ssize_t n = net_sock_readv(u->fd, iov, niov, &h.peer, &plen, &trunc);
   *e = errno;
-  if (n < 0 || ns == 0 || (mh.msg_flags & MSG_TRUNC)) {
+  if (n < 0 || ns == 0 || trunc) {
     ring_commit(&u->rx, 0);
     if (n < 0) return net_sock_would_block(*e) ? 0 : -1;
     atomic_fetch_add_explicit(&u->dropped, 1, memory_order_relaxed);   /* no room for it */
@@ -697,11 +696,10 @@ static void try_send(net_udp *u, bool flush) {
       return;
     }
     net_span sp[MAX_SPANS];
-    struct iovec iov[MAX_SPANS];
+    net_iov iov[MAX_SPANS];
     int ns = ring_peek(&u->tx, sp, MAX_SPANS, HDR + h.len);
-    struct msghdr mh = {.msg_name = &h.peer, .msg_namelen = net__sa_len(&h.peer),
-                        .msg_iov = iov, .msg_iovlen = (size_t)spans_iov(sp, ns, HDR, iov)};
-    ssize_t n = sendmsg(u->fd, &mh, NET_SEND_FLAGS);
+    int niov = spans_iov(sp, ns, HDR, iov);
+    ssize_t n = net_sock_writev(u->fd, iov, niov, &h.peer, net__sa_len(&h.peer));
     if (n < 0) {
       int e = errno;
       if (e == EINTR) continue;

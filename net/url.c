@@ -1,11 +1,12 @@
 /* url.c: the strict URL parser (RFC 3986 syntax, the schemes the engine
  * speaks), formatting, reference resolution and origin comparison. Pure
  * functions, any thread. */
-#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "os.h"
+#include "sock.h"
 #include "url.h"
 
 #define ZONE_MAX 15   /* an interface name (IFNAMSIZ - 1) */
@@ -22,7 +23,7 @@ uint16_t net__url_default_port(const char *scheme) {
   return 0;
 }
 
-static bool fail(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static bool fail(char *why, size_t len, const char *fmt, ...) NET_PRINTF(3, 4);
 static bool fail(char *why, size_t len, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

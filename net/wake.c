@@ -54,8 +54,13 @@ typedef struct sdl_api {
 /* The functions of one SDL, taken from the library that defines `marker`
  * (SDL3: SDL_GetTicksNS; SDL2: SDL_GetTicks64, which SDL3 dropped). */
 static bool sdl_find(int version, sdl_api *api) {
+#ifdef _WIN32
+  static const char *const libs3[] = {"SDL3.dll", NULL};
+  static const char *const libs2[] = {"SDL2.dll", NULL};
+#else
   static const char *const libs3[] = {"libSDL3.so.0", "libSDL3.so", NULL};
   static const char *const libs2[] = {"libSDL2-2.0.so.0", "libSDL2.so", NULL};
+#endif
   const char *marker = version == 3 ? "SDL_GetTicksNS" : "SDL_GetTicks64";
   void *m = net__os_symbol(marker, version == 3 ? libs3 : libs2);
   if (!m) return false;

@@ -160,7 +160,7 @@ void net__ws_queues(net_ws *w);           /* after conf is set */
 /* I/O thread: a server-side websocket around an accepted connection (which
  * it takes over); it joins the server's queue through acc once open. */
 net_ws *net__ws_upgrade(net_conn *c, const ws_conf *conf, const ws_acceptor *acc);
-void net__ws_fail(net_ws *w, net_err code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void net__ws_fail(net_ws *w, net_err code, const char *fmt, ...) NET_PRINTF(3, 4);
 
 /* ws_rx.c (I/O thread) */
 /* Frames in from the connection, as far as they go now; false when w failed or closed. */

@@ -239,7 +239,7 @@ static refusal server_check(net_ws *w, const char *proto, size_t plen, int *pick
   return (refusal){0, NULL, NULL};
 }
 
-static bool hs_text(net_ws *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool hs_text(net_ws *w, const char *fmt, ...) NET_PRINTF(2, 3);
 static bool hs_text(net_ws *w, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -22,9 +22,14 @@
  * same file as `net` through luaopen_net: the pointers then come from the
  * process's global symbols (dlsym).
  */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#include <psapi.h>
+#else
+#include <dlfcn.h>
+#endif
 
 #include "../lua/lnet.h"
 
@@ -75,9 +80,26 @@ SLUICE_EXPORT int luaopen_pragtical_net(lua_State *L, void *XL) {
 }
 
 /* Plain Lua hosts: the API from the global symbols of the process. */
+#ifdef _WIN32
+/* Windows has no global scope: the executable's exports, else those of the
+ * first loaded module that has the name (lua54.dll for lua.exe). */
+static void *global_lookup(const char *name) {
+  HMODULE mods[256];
+  DWORD need = 0;
+  FARPROC f = GetProcAddress(GetModuleHandleW(NULL), name);
+  if (!f && EnumProcessModules(GetCurrentProcess(), mods, sizeof mods, &need)) {
+    DWORD n = need / sizeof *mods < 256 ? need / sizeof *mods : 256;
+    for (DWORD i = 0; !f && i < n; i++) f = GetProcAddress(mods[i], name);
+  }
+  void *p;
+  memcpy(&p, &f, sizeof p);   /* a code address as data, as dlsym gives it */
+  return p;
+}
+#else
 static void *global_lookup(const char *name) {
   return dlsym(RTLD_DEFAULT, name);
 }
+#endif
 
 #undef luaopen_net
 SLUICE_EXPORT int luaopen_net(lua_State *L) {

@@ -3,14 +3,12 @@
 #include "ring.h"
 #include "os.h"
 
-#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "tap.h"
 
 #define CHUNK ((size_t)NET_CHUNK_SIZE)
@@ -23,11 +21,7 @@ static size_t env_size(const char *name, size_t dflt) {
   return v && *v ? (size_t)strtoull(v, NULL, 10) : dflt;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double now_s(void) { return (double)net__now_ns() * 1e-9; }
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -548,7 +542,7 @@ typedef struct idle {
 static bool idle_wait(idle *w) {
   if (w->turns++ == 0)
     w->since = now_s();
-  sched_yield();
+  net__yield();
   return w->turns % 1024 == 0 && now_s() - w->since > STALL_SECONDS;
 }
 
@@ -787,7 +781,7 @@ static int burst_consumer(void *arg) {
     if (atomic_load_explicit(&b->target, memory_order_acquire) == got)
       atomic_store_explicit(&b->acked, got, memory_order_release);
     if (turn % 64 == 0)             /* mostly spin: meet the producer's exit head-on */
-      sched_yield();
+      net__yield();
   }
   return 0;
 }

@@ -91,13 +91,16 @@ fi
 # the -dev packages the Linux build uses (installed, else the candidate).
 src_of() {   # binary package -> "source version"
 	local v s
-	v=$(dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true)
-	[ -n "$v" ] || v=$(apt-cache policy "$1" | awk '/Candidate:/ { print $2 }')
+	s=$(dpkg-query -W -f='${db:Status-Abbrev}|${source:Package} ${source:Version}' "$1" 2>/dev/null || true)
+	if [[ "$s" == ii* ]]; then
+		echo "${s#*|}"
+		return
+	fi
+	v=$(apt-cache policy "$1" | awk '/Candidate:/ { print $2 }')
+	[ -n "$v" ] && [ "$v" != "(none)" ] || { echo "win_deps: no version of $1 in apt" >&2; exit 1; }
 	s=$(apt-cache show "$1=$v" 2>/dev/null | awk -F': ' '/^Source:/ { print $2; exit }')
 	s=${s%% *}
-	[ -n "$s" ] || s=$1
-	[ -n "$v" ] && [ "$v" != "(none)" ] || { echo "win_deps: no version of $1 in apt" >&2; exit 1; }
-	echo "$s $v"
+	echo "${s:-$1} $v"
 }
 
 # A deb-src twin of every Debian entry (one-line and deb822 formats) of the
@@ -225,7 +228,7 @@ run() {
 # ---------------------------------------------------------------- mbedTLS
 build_mbedtls() {
 	local sv dir out=$DEPS/mbedtls
-	sv=$(src_of libmbedtls-dev)
+	sv=$SV_mbedtls
 	stamp_ok mbedtls "$sv" && return 0
 	dir=$(fetch $sv)
 	echo "win_deps: building mbedtls ($sv)" >&2
@@ -263,7 +266,7 @@ build_mbedtls() {
 # linked statically (it uses internals the DLL does not export).
 build_lua() {
 	local sv dir out=$DEPS/lua obj f core=()
-	sv=$(src_of liblua5.4-dev)
+	sv=$SV_lua
 	stamp_ok lua "$sv" && return 0
 	dir=$(fetch $sv)
 	echo "win_deps: building lua ($sv)" >&2
@@ -303,7 +306,7 @@ build_lua() {
 # compiled one by one (zconf.h as shipped suits mingw).
 build_zlib() {
 	local sv dir out=$DEPS/zlib obj f objs=()
-	sv=$(src_of zlib1g-dev)
+	sv=$SV_zlib
 	stamp_ok zlib "$sv" && return 0
 	dir=$(fetch $sv)
 	echo "win_deps: building zlib ($sv)" >&2
@@ -331,7 +334,7 @@ build_zlib() {
 # ---------------------------------------------------------------- c-ares
 build_cares() {
 	local sv dir out=$DEPS/cares bdir tc=$WIN/mingw-toolchain.cmake
-	sv=$(src_of libc-ares-dev)
+	sv=$SV_cares
 	stamp_ok cares "$sv" && return 0
 	dir=$(fetch $sv)
 	echo "win_deps: building c-ares ($sv)" >&2
@@ -381,8 +384,12 @@ sources_ready() {
 		exit 1
 	}
 }
-stamp_ok mbedtls "$(src_of libmbedtls-dev)" && stamp_ok lua "$(src_of liblua5.4-dev)" &&
-	stamp_ok zlib "$(src_of zlib1g-dev)" && stamp_ok cares "$(src_of libc-ares-dev)" ||
+SV_mbedtls=$(src_of libmbedtls-dev)
+SV_lua=$(src_of liblua5.4-dev)
+SV_zlib=$(src_of zlib1g-dev)
+SV_cares=$(src_of libc-ares-dev)
+stamp_ok mbedtls "$SV_mbedtls" && stamp_ok lua "$SV_lua" &&
+	stamp_ok zlib "$SV_zlib" && stamp_ok cares "$SV_cares" ||
 	sources_ready
 
 build_mbedtls

@@ -7,10 +7,9 @@
 #                    luaopen_lite_xl_net and luaopen_pragtical_net only,
 #                    imports no Lua symbol; mbedTLS, zlib, c-ares inside
 #   sluice.dll       the C API (net/net.h), with libsluice.dll.a to link it
-#   libsluice.a      the engine alone, static (link with mbedtls, mbedx509,
-#                    mbedcrypto, cares, z, winpthread and the Windows
-#                    libraries below; define CARES_STATICLIB nowhere: the
-#                    engine is already compiled)
+#   libsluice.a      the engine alone, static: link it with build/windows/deps'
+#                    libmbedtls, libmbedx509, libmbedcrypto, libcares, libz,
+#                    winpthread and ws2_32 iphlpapi crypt32 bcrypt advapi32
 #   c_api_example.exe  the C API example
 #   lua.exe, lua54.dll, luac.exe  the Windows Lua 5.4 (scripts/win_deps.sh)
 #
@@ -109,9 +108,9 @@ lua: \$(LUA_OBJS)
 \$(W)/obj/lua/%.o: lua/%.c | \$(W)/obj/lua
 	\$(CC) \$(LUA_CFLAGS) -DLUA_BUILD_AS_DLL -c \$< -o \$@
 \$(W)/obj/plugin/%.o: lua/%.c \$(W)/gen/lua_shim.h | \$(W)/obj/plugin
-	\$(CC) \$(PLUGIN_CFLAGS) -c \$< -o \$@.x && \$(OBJCOPY) -R .drectve \$@.x \$@ && rm -f \$@.x
+	\$(CC) \$(PLUGIN_CFLAGS) -MT \$@ -c \$< -o \$@.x && \$(OBJCOPY) -R .drectve \$@.x \$@ && rm -f \$@.x
 \$(W)/obj/plugin/entry.o: plugin/entry.c \$(W)/gen/lua_shim.h | \$(W)/obj/plugin
-	\$(CC) \$(PLUGIN_CFLAGS) -c \$< -o \$@.x && \$(OBJCOPY) -R .drectve \$@.x \$@ && rm -f \$@.x
+	\$(CC) \$(PLUGIN_CFLAGS) -MT \$@ -c \$< -o \$@.x && \$(OBJCOPY) -R .drectve \$@.x \$@ && rm -f \$@.x
 \$(W)/obj/plugin/lua_shim.o: \$(W)/gen/lua_shim.c | \$(W)/obj/plugin
 	\$(CC) \$(LUA_CFLAGS) -I\$(W)/gen -c \$< -o \$@
 \$(W)/obj/engine \$(W)/obj/engine-nx \$(W)/obj/lua \$(W)/obj/plugin:
@@ -179,4 +178,29 @@ check_dll() {   # DLL "allowed exports" forbid-import-regex
 }
 check_dll "$WIN/net.dll" "luaopen_net" "winpthread|libgcc|mbed|cares|zlib"
 check_dll "$WIN/plugin/net.dll" "luaopen_lite_xl_net luaopen_pragtical_net" "lua|winpthread|libgcc|mbed|cares|zlib|sdl"
+
+# Under wine (its own prefix in build/windows/wineprefix; the first start
+# creates it, which takes a while): the Windows Lua runs, and loads net.dll.
+# Debian's wine64 package puts its loader in /usr/lib/wine (the `wine`
+# package adds the /usr/bin wrappers).
+wine=$(command -v wine64 || true)
+[ -z "$wine" ] && [ -x /usr/lib/wine/wine64 ] && wine=/usr/lib/wine/wine64
+if [ -n "$wine" ]; then
+	export WINEPREFIX=$ROOT/$WIN/wineprefix WINEDEBUG=-all
+	if out=$(cd "$WIN" && "$wine" lua.exe -e 'print(_VERSION)' 2>&1) && [[ "$out" == *"Lua 5.4"* ]]; then
+		echo "build windows: wine lua.exe: ${out//$'\r'/}"
+	else
+		echo "build windows: wine lua.exe failed: $out" >&2
+		status=1
+	fi
+	if [ -f "$WIN/net.dll" ]; then
+		if out=$(cd "$WIN" && "$wine" lua.exe -e 'package.cpath = ".\\?.dll"; local net = require "net"; print(type(net))' 2>&1) &&
+			[[ "$out" == *table* ]]; then
+			echo "build windows: wine lua.exe loads net.dll"
+		else
+			echo "build windows: wine lua.exe cannot load net.dll: $out" >&2
+			status=1
+		fi
+	fi
+fi
 exit $status

@@ -272,7 +272,7 @@ build_lua() {
 	echo "win_deps: building lua ($sv)" >&2
 	: >"$LOGDIR/win-lua.log"
 	rm -rf "$out"
-	obj=$WIN/obj/lua
+	obj=$WIN/obj/deps-lua
 	rm -rf "$obj"
 	mkdir -p "$obj" "$out/lib" "$out/bin" "$out/include"
 	local cflags=(-O2 -Wall -std=gnu99 -DLUA_COMPAT_5_3 -DLUA_BUILD_AS_DLL)
@@ -312,7 +312,7 @@ build_zlib() {
 	echo "win_deps: building zlib ($sv)" >&2
 	: >"$LOGDIR/win-zlib.log"
 	rm -rf "$out"
-	obj=$WIN/obj/zlib
+	obj=$WIN/obj/deps-zlib
 	rm -rf "$obj"
 	mkdir -p "$obj" "$out/lib" "$out/include"
 	for f in adler32 compress crc32 deflate gzclose gzlib gzread gzwrite infback \
@@ -352,7 +352,7 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 EOF
-	bdir=$WIN/obj/cares
+	bdir=$WIN/obj/deps-cares
 	# 1.18's inet_net_pton.c uses INADDRSZ, which only <arpa/nameser.h> defines
 	local cares_cflags=""
 	grep -q 'pton_ipv4(curtok, tp, INADDRSZ)' "$dir/src/lib/inet_net_pton.c" && cares_cflags="-DINADDRSZ=4"

@@ -230,6 +230,7 @@ build_mbedtls() {
 	local sv dir out=$DEPS/mbedtls
 	sv=$SV_mbedtls
 	stamp_ok mbedtls "$sv" && return 0
+	local t0=$SECONDS
 	dir=$(fetch $sv)
 	echo "win_deps: building mbedtls ($sv)" >&2
 	: >"$LOGDIR/win-mbedtls.log"
@@ -258,6 +259,7 @@ build_mbedtls() {
 		exit 1
 	fi
 	stamp_write mbedtls "$sv"
+	echo "win_deps: mbedtls built in $((SECONDS - t0)) s" >&2
 }
 
 # ---------------------------------------------------------------- Lua 5.4
@@ -268,6 +270,7 @@ build_lua() {
 	local sv dir out=$DEPS/lua obj f core=()
 	sv=$SV_lua
 	stamp_ok lua "$sv" && return 0
+	local t0=$SECONDS
 	dir=$(fetch $sv)
 	echo "win_deps: building lua ($sv)" >&2
 	: >"$LOGDIR/win-lua.log"
@@ -299,6 +302,7 @@ build_lua() {
 		[ -f "$dir/src/$f" ] && cp "$dir/src/$f" "$out/include/"
 	done
 	stamp_write lua "$sv"
+	echo "win_deps: lua built in $((SECONDS - t0)) s" >&2
 }
 
 # ---------------------------------------------------------------- zlib
@@ -308,6 +312,7 @@ build_zlib() {
 	local sv dir out=$DEPS/zlib obj f objs=()
 	sv=$SV_zlib
 	stamp_ok zlib "$sv" && return 0
+	local t0=$SECONDS
 	dir=$(fetch $sv)
 	echo "win_deps: building zlib ($sv)" >&2
 	: >"$LOGDIR/win-zlib.log"
@@ -329,6 +334,7 @@ build_zlib() {
 	run zlib "$HOST-ar" rcs "$out/lib/libz.a" "${objs[@]}"
 	cp "$dir/zlib.h" "$dir/zconf.h" "$out/include/"
 	stamp_write zlib "$sv"
+	echo "win_deps: zlib built in $((SECONDS - t0)) s" >&2
 }
 
 # ---------------------------------------------------------------- c-ares
@@ -336,6 +342,7 @@ build_cares() {
 	local sv dir out=$DEPS/cares bdir tc=$WIN/mingw-toolchain.cmake
 	sv=$SV_cares
 	stamp_ok cares "$sv" && return 0
+	local t0=$SECONDS
 	dir=$(fetch $sv)
 	echo "win_deps: building c-ares ($sv)" >&2
 	: >"$LOGDIR/win-cares.log"
@@ -370,6 +377,7 @@ EOF
 	fi
 	[ -f "$out/lib/libcares.a" ] || { echo "win_deps: c-ares: no libcares.a in $out/lib" >&2; exit 1; }
 	stamp_write cares "$sv"
+	echo "win_deps: cares built in $((SECONDS - t0)) s" >&2
 }
 
 # The deb-src entry and its index, once, and only when something is stale.

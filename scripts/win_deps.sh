@@ -51,7 +51,7 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1; then
 	SUDO=(sudo)
 else
-	SUDO=(false)   # fails with a message where root is needed
+	SUDO=(sh -c 'echo "win_deps: needs root or sudo to run: $*" >&2; exit 1' win_deps)
 fi
 APT=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
 
@@ -69,6 +69,7 @@ PACKAGES=(
 	binutils-mingw-w64-x86-64 # its ar, objdump (the DLLs' import and export checks)
 	dpkg-dev                  # dpkg-source, which `apt-get source` unpacks with
 	cmake                     # c-ares's build
+	python3                   # mbedTLS's config.py; reading the APT sources
 	make
 )
 [ "$want_wine" -eq 1 ] && PACKAGES+=(wine64)   # runs the Windows builds for the tests

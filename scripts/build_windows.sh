@@ -126,7 +126,7 @@ lua: \$(LUA_OBJS)
 \$(W)/libsluice.a: \$(ENGINE_OBJS)
 	rm -f \$@ && \$(AR) rcs \$@ \$(ENGINE_OBJS)
 \$(W)/c_api_example.exe: tests/c_api/c_api_example.c \$(W)/libsluice.a
-	\$(CC) \$(BASE) -Inet -o \$@ \$< \$(W)/libsluice.a \$(STATIC_LIBS) \$(SYS_LIBS)
+	\$(CC) \$(filter-out -MMD -MP,\$(BASE)) -Inet -o \$@ \$< \$(W)/libsluice.a \$(STATIC_LIBS) \$(SYS_LIBS)
 \$(W)/%.exe: \$(D)/lua/bin/%.exe
 	cp \$< \$@
 \$(W)/lua54.dll: \$(D)/lua/bin/lua54.dll
@@ -188,7 +188,8 @@ wine=$(command -v wine64 || true)
 if [ -n "$wine" ]; then
 	export WINEPREFIX=$ROOT/$WIN/wineprefix WINEDEBUG=-all
 	if out=$(cd "$WIN" && "$wine" lua.exe -e 'print(_VERSION)' 2>&1) && [[ "$out" == *"Lua 5.4"* ]]; then
-		echo "build windows: wine lua.exe: ${out//$'\r'/}"
+		out=${out//$'\r'/}
+		echo "build windows: wine lua.exe: ${out##*$'\n'}"
 	else
 		echo "build windows: wine lua.exe failed: $out" >&2
 		status=1

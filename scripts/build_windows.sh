@@ -141,7 +141,9 @@ if [ ${#absent[@]} -gt 0 ]; then
 fi
 
 status=0
+built=0
 if make -f "$WIN/build.mk" -j"$JOBS" -k all >"$LOG" 2>&1 && [ ${#absent[@]} -eq 0 ]; then
+	built=1
 	if grep -q 'warning:' "$LOG"; then
 		echo "build windows: ok ($(grep -c 'warning:' "$LOG") warnings, see $LOG)"
 	else
@@ -176,8 +178,11 @@ check_dll() {   # DLL "allowed exports" forbid-import-regex
 	fi
 	echo "build windows: $dll: exports ${exports% }; imports from ${dlls% }"
 }
-check_dll "$WIN/net.dll" "luaopen_net" "winpthread|libgcc|mbed|cares|zlib"
-check_dll "$WIN/plugin/net.dll" "luaopen_lite_xl_net luaopen_pragtical_net" "lua|winpthread|libgcc|mbed|cares|zlib|sdl"
+# (not the DLLs of an earlier build when this one failed)
+if [ "$built" -eq 1 ]; then
+	check_dll "$WIN/net.dll" "luaopen_net" "winpthread|libgcc|mbed|cares|zlib"
+	check_dll "$WIN/plugin/net.dll" "luaopen_lite_xl_net luaopen_pragtical_net" "lua|winpthread|libgcc|mbed|cares|zlib|sdl"
+fi
 
 # Under wine (its own prefix in build/windows/wineprefix; the first start
 # creates it, which takes a while): the Windows Lua runs, and loads net.dll.
@@ -194,7 +199,7 @@ if [ -n "$wine" ]; then
 		echo "build windows: wine lua.exe failed: $out" >&2
 		status=1
 	fi
-	if [ -f "$WIN/net.dll" ]; then
+	if [ "$built" -eq 1 ]; then
 		if out=$(cd "$WIN" && "$wine" lua.exe -e 'package.cpath = ".\\?.dll"; local net = require "net"; print(type(net))' 2>&1) &&
 			[[ "$out" == *table* ]]; then
 			echo "build windows: wine lua.exe loads net.dll"

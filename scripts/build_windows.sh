@@ -2,10 +2,11 @@
 # Cross-builds sluice for Windows (x86_64, mingw-w64) into build/windows/:
 #
 #   net.dll          the module (`require "net"` from a Windows Lua 5.4);
-#                    exports luaopen_net only, imports Lua from lua54.dll
-#   plugin/net.dll   the editor plugin (Lite XL, Pragtical): exports
-#                    luaopen_lite_xl_net and luaopen_pragtical_net only,
-#                    imports no Lua symbol; mbedTLS, zlib, c-ares inside
+#                    exports luaopen_net only (lua/exports.map), imports Lua
+#                    from lua54.dll
+#   plugin/net.dll   the editor plugin (Lite XL, Pragtical): exports its
+#                    entry points only (plugin/exports.map), imports no Lua
+#                    symbol; mbedTLS, zlib, c-ares inside
 #   sluice.dll       the C API (net/net.h), with libsluice.dll.a to link it
 #   libsluice.a      the engine alone, static: link it with build/windows/deps'
 #                    libmbedtls, libmbedx509, libmbedcrypto, libcares, libz,
@@ -59,9 +60,18 @@ fi
 
 # Only the entry points leave the DLLs: the engine's objects carry
 # dllexport directives (NET_API, for sluice.dll), so the module and the
-# plugin link copies stripped of them (.drectve) and export what these list.
-printf 'EXPORTS\n\tluaopen_net\n' >"$WIN/net.def"
-printf 'EXPORTS\n\tluaopen_lite_xl_net\n\tluaopen_pragtical_net\n' >"$WIN/plugin.def"
+# plugin link copies stripped of them (.drectve) and export what a .def file
+# lists: the `global:` names of the Linux version scripts, so both agree.
+def_from_map() {   # MAP DEF
+	local names
+	names=$(tr '\n' ' ' <"$1" | sed -n 's/.*global:\([^}]*\)local:.*/\1/p' | tr ';' '\n' | tr -d ' \t' | grep . || true)
+	[ -n "$names" ] || { echo "build windows: no global: names in $1" >&2; exit 1; }
+	{ echo EXPORTS; printf '\t%s\n' $names; } >"$2.tmp"
+	cmp -s "$2.tmp" "$2" && rm -f "$2.tmp" || mv "$2.tmp" "$2"
+	echo $names
+}
+net_exports=$(def_from_map lua/exports.map "$WIN/net.def")
+plugin_exports=$(def_from_map plugin/exports.map "$WIN/plugin.def")
 
 objs() {   # DIR FILES... -> DIR/<basename>.o for each
 	local d=$1 f
@@ -70,7 +80,7 @@ objs() {   # DIR FILES... -> DIR/<basename>.o for each
 }
 
 lua_srcs=(lua/*.c)
-cat >"$WIN/build.mk" <<EOF
+cat >"$WIN/build.mk.tmp" <<EOF
 # Written by scripts/build_windows.sh; do not edit.
 CC := $HOST-gcc
 AR := $HOST-ar
@@ -79,7 +89,7 @@ W := $WIN
 D := $DEPS
 # the same warnings and dialect as the Linux build (premake5.lua)
 BASE := -std=c11 -O2 -g -Wall -Wextra -MMD -MP \\
-	-D_WIN32_WINNT=0x0A00 -DWIN32_LEAN_AND_MEAN -DNOMINMAX -DCARES_STATICLIB
+	-D_WIN32_WINNT=0x0A00 -DWIN32_LEAN_AND_MEAN -DNOMINMAX -DCARES_STATICLIB -D__USE_MINGW_ANSI_STDIO=1
 ENGINE_CFLAGS := \$(BASE) -I\$(D)/mbedtls/include -I\$(D)/cares/include -I\$(D)/zlib/include
 LUA_CFLAGS := \$(BASE) -I\$(D)/lua/include
 PLUGIN_CFLAGS := \$(LUA_CFLAGS) -DSLUICE_PLUGIN -Dluaopen_net=sluice_luaopen_net \\
@@ -89,7 +99,7 @@ PLUGIN_CFLAGS := \$(LUA_CFLAGS) -DSLUICE_PLUGIN -Dluaopen_net=sluice_luaopen_net
 STATIC_LIBS := \$(D)/mbedtls/lib/libmbedtls.a \$(D)/mbedtls/lib/libmbedx509.a \\
 	\$(D)/mbedtls/lib/libmbedcrypto.a \$(D)/cares/lib/libcares.a \$(D)/zlib/lib/libz.a \\
 	-static-libgcc -Wl,-Bstatic -lwinpthread -Wl,-Bdynamic
-SYS_LIBS := -lws2_32 -liphlpapi -lcrypt32 -lbcrypt -ladvapi32
+SYS_LIBS := -lws2_32 -liphlpapi -lcrypt32 -lbcrypt -ladvapi32 -lpsapi
 
 ENGINE_OBJS :=$(objs '$(W)/obj/engine' "${engine[@]}")
 ENGINE_NX :=$(objs '$(W)/obj/engine-nx' "${engine[@]}")
@@ -132,9 +142,12 @@ lua: \$(LUA_OBJS)
 \$(W)/lua54.dll: \$(D)/lua/bin/lua54.dll
 	cp \$< \$@
 
+# a change of flags or files rebuilds (this file is rewritten only then)
+\$(ENGINE_OBJS) \$(LUA_OBJS) \$(PLUGIN_OBJS): \$(W)/build.mk
 -include \$(wildcard \$(W)/obj/*/*.d)
 .PHONY: all engine lua
 EOF
+cmp -s "$WIN/build.mk.tmp" "$WIN/build.mk" && rm -f "$WIN/build.mk.tmp" || mv "$WIN/build.mk.tmp" "$WIN/build.mk"
 
 if [ ${#absent[@]} -gt 0 ]; then
 	echo "build windows: missing ${absent[*]} (the Windows OS layer and poller): the engine cannot link yet" >&2
@@ -162,6 +175,7 @@ fi
 
 # What the DLLs import and export: the plugin must import no Lua symbol and
 # export only its entry points; the module only luaopen_net.
+sorted() { printf '%s\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//'; }
 check_dll() {   # DLL "allowed exports" forbid-import-regex
 	local dll=$1 allowed=$2 forbid=$3 dump exports dlls
 	[ -f "$dll" ] || return 0
@@ -180,8 +194,8 @@ check_dll() {   # DLL "allowed exports" forbid-import-regex
 }
 # (not the DLLs of an earlier build when this one failed)
 if [ "$built" -eq 1 ]; then
-	check_dll "$WIN/net.dll" "luaopen_net" "winpthread|libgcc|mbed|cares|zlib"
-	check_dll "$WIN/plugin/net.dll" "luaopen_lite_xl_net luaopen_pragtical_net" "lua|winpthread|libgcc|mbed|cares|zlib|sdl"
+	check_dll "$WIN/net.dll" "$(sorted $net_exports)" "winpthread|libgcc|mbed|cares|zlib"
+	check_dll "$WIN/plugin/net.dll" "$(sorted $plugin_exports)" "lua|winpthread|libgcc|mbed|cares|zlib|sdl"
 fi
 
 # Under wine (its own prefix in build/windows/wineprefix; the first start

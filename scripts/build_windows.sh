@@ -11,7 +11,8 @@
 #   libsluice.a      the engine alone, static: link it with build/windows/deps'
 #                    libmbedtls, libmbedx509, libmbedcrypto, libcares, libz,
 #                    winpthread and ws2_32 iphlpapi crypt32 bcrypt advapi32
-#   c_api_example.exe  the C API example
+#   c_api_example.exe  the C API example, and the C test programs that are
+#                    written for Windows too (tests/c_api/win_*.c)
 #   lua.exe, lua54.dll, luac.exe  the Windows Lua 5.4 (scripts/win_deps.sh)
 #
 # The dependencies come from scripts/win_deps.sh (Debian's source packages,
@@ -101,13 +102,14 @@ STATIC_LIBS := \$(D)/mbedtls/lib/libmbedtls.a \$(D)/mbedtls/lib/libmbedx509.a \\
 	-static-libgcc -Wl,-Bstatic -lwinpthread -Wl,-Bdynamic
 SYS_LIBS := -lws2_32 -liphlpapi -lcrypt32 -lbcrypt -ladvapi32 -lpsapi
 
+C_TESTS :=$(for f in tests/c_api/c_api_example.c tests/c_api/win_*.c; do [ -f "$f" ] && printf ' $(W)/%s.exe' "$(basename "${f%.c}")"; done)
 ENGINE_OBJS :=$(objs '$(W)/obj/engine' "${engine[@]}")
 ENGINE_NX :=$(objs '$(W)/obj/engine-nx' "${engine[@]}")
 LUA_OBJS :=$(objs '$(W)/obj/lua' "${lua_srcs[@]}")
 PLUGIN_OBJS :=$(objs '$(W)/obj/plugin' "${lua_srcs[@]}") \$(W)/obj/plugin/entry.o \$(W)/obj/plugin/lua_shim.o
 
 all: \$(W)/net.dll \$(W)/plugin/net.dll \$(W)/sluice.dll \$(W)/libsluice.a \\
-	\$(W)/c_api_example.exe \$(W)/lua.exe \$(W)/luac.exe \$(W)/lua54.dll
+	\$(C_TESTS) \$(W)/lua.exe \$(W)/luac.exe \$(W)/lua54.dll
 engine: \$(ENGINE_OBJS)
 lua: \$(LUA_OBJS)
 
@@ -135,7 +137,7 @@ lua: \$(LUA_OBJS)
 	\$(CC) -shared -o \$@ \$(ENGINE_OBJS) -Wl,--out-implib,\$(W)/libsluice.dll.a \$(STATIC_LIBS) \$(SYS_LIBS)
 \$(W)/libsluice.a: \$(ENGINE_OBJS)
 	rm -f \$@ && \$(AR) rcs \$@ \$(ENGINE_OBJS)
-\$(W)/c_api_example.exe: tests/c_api/c_api_example.c \$(W)/libsluice.a
+\$(C_TESTS): \$(W)/%.exe: tests/c_api/%.c \$(W)/libsluice.a
 	\$(CC) \$(filter-out -MMD -MP,\$(BASE)) -Inet -o \$@ \$< \$(W)/libsluice.a \$(STATIC_LIBS) \$(SYS_LIBS)
 \$(W)/%.exe: \$(D)/lua/bin/%.exe
 	cp \$< \$@

@@ -9,7 +9,8 @@
 #   ./run.sh bench peers [--quick] [--only LIB,...]
 #                                          side by side with raw C, LuaSocket/LuaSec,
 #                                          luv, cqueues: build/bench/results.json, PNGs
-#   ./run.sh build [config...]             build (release debug asan tsan poll)
+#   ./run.sh build [config...]             build (release debug asan tsan poll;
+#                                          windows: the mingw-w64 cross build)
 #   ./run.sh install-plugin [USERDIR...]   install the editor plugin (Lite XL,
 #                                          Pragtical; default: their user folders)
 #   ./run.sh deps                          install missing Debian packages

@@ -2,7 +2,8 @@
 # Generates the Makefiles from premake5.lua and builds configurations.
 #
 #   scripts/build.sh [config...]     configs: release debug asan tsan poll
-#                                    (default: all of them)
+#                                    (default: all of them), and windows
+#                                    (the mingw-w64 cross build: scripts/build_windows.sh)
 #
 # Uses premake5 when it is installed, else Debian's premake4. Makefiles are
 # written at the top level (ignored by git); outputs go to build/<config>/.
@@ -19,14 +20,25 @@ JOBS=${JOBS:-2}
 LOGDIR=build/logs
 mkdir -p "$LOGDIR"
 
-configs=("$@")
-[ ${#configs[@]} -eq 0 ] && configs=("${ALL_CONFIGS[@]}")
-for c in "${configs[@]}"; do
+configs=()
+windows=0
+[ $# -eq 0 ] && configs=("${ALL_CONFIGS[@]}")
+for c in "$@"; do
 	case " ${ALL_CONFIGS[*]} " in
-	*" $c "*) ;;
-	*) echo "build: unknown configuration '$c' (have: ${ALL_CONFIGS[*]})" >&2; exit 2 ;;
+	*" $c "*) configs+=("$c") ;;
+	*)
+		if [ "$c" = windows ]; then
+			windows=1
+		else
+			echo "build: unknown configuration '$c' (have: ${ALL_CONFIGS[*]} windows)" >&2
+			exit 2
+		fi
+		;;
 	esac
 done
+if [ ${#configs[@]} -eq 0 ]; then
+	exec bash scripts/build_windows.sh
+fi
 
 # Regenerate every time: cheap, and picks up new source files. premake also
 # writes the editor plugin's Lua-API shim (build/gen/) while it runs.
@@ -64,4 +76,7 @@ for c in "${configs[@]}"; do
 		tail -n 20 "$log" >&2
 	fi
 done
+if [ "$windows" -eq 1 ] && ! bash scripts/build_windows.sh; then
+	status=1
+fi
 exit $status

@@ -85,7 +85,8 @@ static struct conn open_conn(int nodelay)
 
 static void close_conn(struct conn c)
 {
-    if (c.ssl) SSL_free(c.ssl);
+    /* close_notify first, as sluice sends: a session freed without it is no longer resumable */
+    if (c.ssl) SSL_shutdown(c.ssl), SSL_free(c.ssl);
     close(c.fd);
 }
 

@@ -57,7 +57,8 @@ void net__tls_cache_resume(net_tls_conf *f, mbedtls_ssl_context *ssl, const unsi
                            size_t keylen) {
   cached *e = f->cache ? find(f->cache, key, keylen) : NULL;
   if (!e) return;
-  if (net__now_ms() - e->at > CACHE_TTL_MS || mbedtls_ssl_set_session(ssl, &e->s) != 0) drop(e);
+  /* at may be a millisecond ahead of now (odd, to tell a used slot): no subtraction */
+  if (net__now_ms() > e->at + CACHE_TTL_MS || mbedtls_ssl_set_session(ssl, &e->s) != 0) drop(e);
 }
 
 /* The slot for key: its own, else an empty one, else the oldest. */

@@ -54,6 +54,16 @@ describe("tls session resumption", function()
     other:stop()
   end)
 
+  it("resumes every reconnect of a quick series", function()
+    -- one right after another: a session stored a moment before it is offered again
+    local srv = h.start_s_server({ tls1_2 = true, www = true })
+    assert.are.equal("New", session_kind("sluice-v4.test", srv.port))
+    local kinds = {}
+    for i = 1, 20 do kinds[i] = session_kind("sluice-v4.test", srv.port) end
+    assert.are.equal(string.rep("Reused ", 20), table.concat(kinds, " ") .. " ")
+    srv:stop()
+  end)
+
   it("falls back to a full handshake when the server forgot the session", function()
     local srv = h.start_s_server({ tls1_2 = true, www = true })
     assert.are.equal("New", session_kind("sluice-v4.test", srv.port))

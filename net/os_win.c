@@ -159,23 +159,6 @@ uint64_t net__now_ms(void) { return net__now_ns() / 1000000u; }
 void net__sleep_ms(unsigned ms) { Sleep(ms); }
 void net__yield(void) { SwitchToThread(); }
 
-static _Thread_local bool is_io_thread;
-void net__thread_mark_io(void) { is_io_thread = true; }
-bool net__thread_is_io(void) { return is_io_thread; }
-
-bool net__once(atomic_int *state, bool (*init)(void *), void *arg) {
-  for (;;) {
-    int s = atomic_load_explicit(state, memory_order_acquire);   /* pairs with the release below */
-    if (s == 2) return true;
-    int zero = 0;
-    if (s == 0 && atomic_compare_exchange_strong(state, &zero, 1)) {
-      bool ok = init(arg);
-      atomic_store_explicit(state, ok ? 2 : 0, memory_order_release);
-      return ok;
-    }
-    net__yield();   /* another thread is inside init: it is quick */
-  }
-}
 
 /* ---- symbols ------------------------------------------------------------------- */
 

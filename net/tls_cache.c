@@ -2,11 +2,13 @@
  * last servers, per configuration (so per CA set, verification setting and
  * ALPN list) and per checked name and peer address, and offers one when it
  * connects there again: the server then skips the certificate and the key
- * exchange, the bulk of a handshake's cost on both sides. A session is only
- * stored after a full, verified handshake; a server that does not know it
- * any more answers with a full handshake. Servers issue session tickets
+ * exchange, the bulk of a handshake's cost on both sides. A session is
+ * stored only after a handshake that completed (verified, or resuming one
+ * that was) and forgotten after one that failed; a server that does not know
+ * it any more answers with a full handshake. Servers issue session tickets
  * (keys made per configuration, rotated by mbedTLS). I/O thread only, except
- * net__tls_cache_free (the last reference's thread, when no one else uses it). */
+ * net__tls_cache_tickets (the loader, before the configuration is shared)
+ * and net__tls_cache_free (the last reference's thread). */
 #include <string.h>
 
 #include <mbedtls/ssl_ticket.h>

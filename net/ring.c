@@ -235,11 +235,21 @@ static size_t copy_in(net_ring *r, size_t pos, const void *src, size_t n) {
   return done;
 }
 
+/* Enters, waiting out a consumer that is trimming the ring it just emptied
+ * (a few instructions): a write into a ring with room must not fail for it.
+ * false only when the consumer stays inside (preempted there). */
+static bool producer_enter_soon(net_ring *r) {
+  for (int tries = 0; tries < 1000; tries++)
+    if (producer_enter(r))
+      return true;
+  return false;
+}
+
 size_t ring_write(net_ring *r, const void *src, size_t n) {
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   r->oom = false;
   n = min_size(n, producer_room(r, tail, n));
-  if (n == 0 || !producer_enter(r))
+  if (n == 0 || !producer_enter_soon(r))
     return 0;
   size_t done = copy_in(r, tail, src, n);   /* out of memory: accept what fitted */
   /* release: pairs with the consumer's acquire of tail; the bytes copied above
@@ -254,9 +264,7 @@ bool ring_write_record(net_ring *r, const void *head, size_t hlen, const void *b
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   r->oom = false;
   if (producer_room(r, tail, hlen + blen) < hlen + blen) return false;
-  int tries = 0;
-  while (!producer_enter(r))   /* the consumer is trimming the empty ring: a moment */
-    if (++tries == 1000) return false;
+  if (!producer_enter_soon(r)) return false;
   bool whole = copy_in(r, tail, head, hlen) == hlen && copy_in(r, tail + hlen, body, blen) == blen;
   /* release: pairs with the consumer's acquire of tail; all of the record at once */
   if (whole) atomic_store_explicit(&r->tail, tail + hlen + blen, memory_order_release);

@@ -44,7 +44,9 @@ void ring_init(net_ring *r, size_t cap);
 void ring_destroy(net_ring *r);           /* returns every chunk and the slot table */
 
 /* Producer. ring_write copies up to n bytes and returns how many it accepted
- * (0 when full; r->oom tells when it stopped short for want of memory). ring_reserve offers up to max free bytes as at most maxspans
+ * (0 when full, or when the consumer stays preempted inside its trim of the ring
+ * it emptied; r->oom tells when it stopped short for want of memory). ring_reserve
+ * offers up to max free bytes as at most maxspans
  * spans (allocating chunks as needed; an allocation failure just shortens the
  * offer) and returns the span count; every reserve must be followed by exactly one
  * ring_commit(r, k) with k <= the bytes offered, even k = 0. The spans point into

@@ -348,14 +348,21 @@ int net__file_fstat(int fd, net_file_info *out) {
   return info_of(h, false, out);
 }
 
+/* Shared for deletion too, as POSIX files are: a download renames its .part
+ * into place while an earlier, failed request may still hold it open. */
 int net__file_open(const char *path, int flags) {
-  int f = _O_BINARY | _O_NOINHERIT | ((flags & NET_OPEN_RW) ? _O_RDWR : _O_RDONLY);
-  if (flags & NET_OPEN_CREATE) f |= _O_CREAT;
-  if (flags & NET_OPEN_TRUNC) f |= _O_TRUNC;
+  bool rw = flags & NET_OPEN_RW;
+  DWORD how = (flags & NET_OPEN_CREATE) ? ((flags & NET_OPEN_TRUNC) ? CREATE_ALWAYS : OPEN_ALWAYS)
+                                        : ((flags & NET_OPEN_TRUNC) ? TRUNCATE_EXISTING : OPEN_EXISTING);
   wchar_t *w = wide(path);
   if (!w) return -1;
-  int fd = _wopen(w, f, _S_IREAD | _S_IWRITE);
+  HANDLE h = CreateFileW(w, GENERIC_READ | (rw ? GENERIC_WRITE : 0),
+                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, how,
+                         FILE_ATTRIBUTE_NORMAL, NULL);
   free(w);
+  if (h == INVALID_HANDLE_VALUE) return fail_last();
+  int fd = _open_osfhandle((intptr_t)h, _O_BINARY | (rw ? 0 : _O_RDONLY));
+  if (fd < 0) CloseHandle(h);
   return fd;
 }
 

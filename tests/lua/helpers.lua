@@ -694,7 +694,9 @@ function M.run_lua_child(source, env, ...)
     limit, table.concat(prefix, " "), shell_quote(M.lua), shell_quote(script), table.concat(args, " "),
     shell_quote(out), shell_quote(err))
   local ok = os.execute(cmd)
-  local stdout, stderr = read_file(out) or "", read_file(err) or ""
+  -- a Windows child (the specs under wine) writes its text with CRLF
+  local stdout = (read_file(out) or ""):gsub("\r\n", "\n")
+  local stderr = (read_file(err) or ""):gsub("\r\n", "\n")
   os.remove(script)
   os.remove(out)
   os.remove(err)

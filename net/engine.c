@@ -78,13 +78,19 @@ int net_init(void) {
   return 0;
 }
 
+static void flush_at_exit(void);
+
 /* The last user leaving turns host wake-ups off: a host tears down its SDL
- * right after closing its Lua state, and nothing may push into it then. */
+ * right after closing its Lua state, and nothing may push into it then.
+ * Where a library's exit handlers come too late (Windows), the closes still
+ * sending get their linger here instead. */
 void net_quit(void) {
   int n = atomic_load(&users);
   while (n > 0 && !atomic_compare_exchange_weak(&users, &n, n - 1)) {
   }
-  if (n == 1) net__wake_stop();
+  if (n != 1) return;
+  net__wake_stop();
+  if (NET_OS_EXIT_HANDLERS_LATE) flush_at_exit();
 }
 
 double net_clock(void) { return (double)net__now_ns() / 1e9; }

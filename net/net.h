@@ -70,7 +70,9 @@ typedef struct net_result {
 } net_result;
 
 /* Engine setup: returns 0, or -1 when the engine cannot be set up. net_quit
- * pairs with it and never blocks; the last net_quit turns host wake-ups off
+ * pairs with it and never blocks, but on Windows, where the exit of the
+ * process stops the I/O thread first, the last net_quit waits for closes
+ * still sending (each bounded by its linger); it turns host wake-ups off
  * (no SDL event or callback reaches the host after it returns). The I/O
  * thread starts with the first object and then stays parked for the life of
  * the process; closing a handle never waits for it (a lingering close

@@ -82,6 +82,14 @@ void *net__os_symbol_near(const void *anchor, const char *name);
  * (Windows runs a library's exit handlers after stopping them): an exit
  * handler must not wait for the I/O thread then. */
 bool net__os_threads_gone(void);
+/* 1 where a library's exit handlers run only after the process's other
+ * threads are stopped (Windows): waits that belong at exit happen when the
+ * last user leaves instead. */
+#ifdef _WIN32
+#define NET_OS_EXIT_HANDLERS_LATE 1
+#else
+#define NET_OS_EXIT_HANDLERS_LATE 0
+#endif
 /* Keeps the library holding this code mapped until the process exits, for
  * detached threads that may outlive the host's dlclose. */
 void net__os_pin_library(void);

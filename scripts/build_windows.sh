@@ -14,6 +14,8 @@
 #   c_api_example.exe  the C API example, and the C test programs that are
 #                    written for Windows too (tests/c_api/win_*.c)
 #   lua.exe, lua54.dll, luac.exe  the Windows Lua 5.4 (scripts/win_deps.sh)
+#   xl_host.exe      tests/windows/xl_host.c: a host like the Windows editors
+#                    (Lua static, nothing exported) that loads plugin/net.dll
 #
 # The dependencies come from scripts/win_deps.sh (Debian's source packages,
 # built once into build/windows/deps/). Compiling is driven by a Makefile
@@ -109,7 +111,7 @@ LUA_OBJS :=$(objs '$(W)/obj/lua' "${lua_srcs[@]}")
 PLUGIN_OBJS :=$(objs '$(W)/obj/plugin' "${lua_srcs[@]}") \$(W)/obj/plugin/entry.o \$(W)/obj/plugin/lua_shim.o
 
 all: \$(W)/net.dll \$(W)/plugin/net.dll \$(W)/sluice.dll \$(W)/libsluice.a \\
-	\$(C_TESTS) \$(W)/lua.exe \$(W)/luac.exe \$(W)/lua54.dll
+	\$(C_TESTS) \$(W)/lua.exe \$(W)/luac.exe \$(W)/lua54.dll \$(W)/xl_host.exe
 engine: \$(ENGINE_OBJS)
 lua: \$(LUA_OBJS)
 
@@ -125,7 +127,7 @@ lua: \$(LUA_OBJS)
 	\$(CC) \$(PLUGIN_CFLAGS) -MT \$@ -c \$< -o \$@.x && \$(OBJCOPY) -R .drectve \$@.x \$@ && rm -f \$@.x
 \$(W)/obj/plugin/lua_shim.o: \$(W)/gen/lua_shim.c | \$(W)/obj/plugin
 	\$(CC) \$(LUA_CFLAGS) -I\$(W)/gen -c \$< -o \$@
-\$(W)/obj/engine \$(W)/obj/engine-nx \$(W)/obj/lua \$(W)/obj/plugin:
+\$(W)/obj/engine \$(W)/obj/engine-nx \$(W)/obj/lua \$(W)/obj/plugin \$(W)/obj/xl_host:
 	mkdir -p \$@
 
 \$(W)/net.dll: \$(LUA_OBJS) \$(ENGINE_NX) \$(W)/net.def
@@ -143,6 +145,14 @@ lua: \$(LUA_OBJS)
 	cp \$< \$@
 \$(W)/lua54.dll: \$(D)/lua/bin/lua54.dll
 	cp \$< \$@
+# The editors' Lua is static and exports nothing: liblua54.a's objects were
+# built for lua54.dll and carry dllexport directives, so the host links a
+# copy stripped of them.
+\$(W)/obj/xl_host/liblua54.a: \$(D)/lua/lib/liblua54.a | \$(W)/obj/xl_host
+	\$(OBJCOPY) -R .drectve \$< \$@
+\$(W)/xl_host.exe: tests/windows/xl_host.c \$(W)/gen/lua_names.h \$(W)/obj/xl_host/liblua54.a
+	\$(CC) \$(filter-out -MMD -MP,\$(BASE)) -I\$(D)/lua/include -I\$(W)/gen -o \$@ \$< \
+		\$(W)/obj/xl_host/liblua54.a -lshell32 -static-libgcc
 
 # a change of flags or files rebuilds (this file is rewritten only then)
 \$(ENGINE_OBJS) \$(LUA_OBJS) \$(PLUGIN_OBJS): \$(W)/build.mk
@@ -192,12 +202,14 @@ check_dll() {   # DLL "allowed exports" forbid-import-regex
 		echo "build windows: $dll imports from $dlls" >&2
 		status=1
 	fi
-	echo "build windows: $dll: exports ${exports% }; imports from ${dlls% }"
+	exports=${exports% }
+	echo "build windows: $dll: exports ${exports:-nothing}; imports from ${dlls% }"
 }
 # (not the DLLs of an earlier build when this one failed)
 if [ "$built" -eq 1 ]; then
 	check_dll "$WIN/net.dll" "$(sorted $net_exports)" "winpthread|libgcc|mbed|cares|zlib"
 	check_dll "$WIN/plugin/net.dll" "$(sorted $plugin_exports)" "lua|winpthread|libgcc|mbed|cares|zlib|sdl"
+	check_dll "$WIN/xl_host.exe" "" "lua|libgcc|sdl"
 fi
 
 # Under wine (its own prefix in build/windows/wineprefix; the first start

@@ -164,6 +164,14 @@ void net__engine_kick(net_io *io) {
 static void run_kicks(void) {
   /* acquire: pairs with the release in net__engine_kick */
   net_io *io = atomic_exchange_explicit(&E.kicks, NULL, memory_order_acquire);
+  net_io *fifo = NULL;   /* the stack holds the latest first: run them in the order kicked */
+  while (io) {
+    net_io *next = io->kick_next;
+    io->kick_next = fifo;
+    fifo = io;
+    io = next;
+  }
+  io = fifo;
   while (io) {
     net_io *next = io->kick_next;
     atomic_store(&io->kicked, 0);   /* from here a new kick queues it again */

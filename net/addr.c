@@ -14,6 +14,27 @@ atomic_size_t net__live_addrs;
 
 /* ---- literals and socket addresses ---------------------------------------- */
 
+/* A scoped IPv6 literal, "fe80::1%eth0" or "fe80::1%2" (ip is ours to cut).
+ * Parsed here: getaddrinfo takes only numeric zones on Windows. */
+static bool scoped_parse(char *ip, net_sockaddr *out) {
+  char *zone = strchr(ip, '%');
+  if (!zone || !strchr(ip, ':')) return false;
+  *zone++ = '\0';
+  if (!*zone || inet_pton(AF_INET6, ip, &out->in6.sin6_addr) != 1) return false;
+  unsigned long idx = 0;
+  if (*zone >= '0' && *zone <= '9') {
+    char *end;
+    idx = strtoul(zone, &end, 10);
+    if (*end || idx > UINT32_MAX) return false;
+  } else {
+    idx = if_nametoindex(zone);
+  }
+  if (!idx) return false;
+  out->in6.sin6_family = AF_INET6;
+  out->in6.sin6_scope_id = (uint32_t)idx;
+  return true;
+}
+
 bool net__ip_parse(const char *s, size_t len, net_sockaddr *out) {
   char ip[NET_IP_MAX];
   if (len > 2 && s[0] == '[' && s[len - 1] == ']') {   /* "[::1]", as URLs write it */
@@ -32,14 +53,7 @@ bool net__ip_parse(const char *s, size_t len, net_sockaddr *out) {
     out->in6.sin6_family = AF_INET6;
     return true;
   }
-  if (!strchr(ip, '%') || !strchr(ip, ':')) return false;
-  /* scoped literals (fe80::1%eth0): numeric-only getaddrinfo never blocks */
-  struct addrinfo hints = {.ai_family = AF_INET6, .ai_flags = AI_NUMERICHOST};
-  struct addrinfo *res = NULL;
-  if (getaddrinfo(ip, NULL, &hints, &res) != 0) return false;
-  bool ok = res && net__sa_from(out, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  return ok;
+  return scoped_parse(ip, out);
 }
 
 int net_ip_family(const char *s, size_t len, int *multicast) {

@@ -28,6 +28,10 @@
 #include <mswsock.h>
 #include <sys/types.h>
 
+#ifndef TCP_KEEPIDLE
+#define TCP_KEEPIDLE 3   /* Windows 10 1709+ (TCP_KEEPALIVE); mingw-w64's headers lack it */
+#endif
+
 typedef SOCKET net_sock;
 /* net_sock_local_addrs calls this for each address of an interface that is up. */
 typedef void (*net_sock_addr_fn)(void *ud, const struct sockaddr *sa, socklen_t len);

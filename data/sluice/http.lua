@@ -65,6 +65,13 @@ local READ_MAX = 256 * 1024
 local POLL_BUDGET = 1024 * 1024      -- bytes taken per request per update: frames stay short
 local PATHSEP = package.config:sub(1, 1)
 
+-- The folder with one separator after it: the system's, unless the folder is
+-- written with "/" only (as Windows takes too), so the path stays in one style.
+local function join_dir(dir)
+  local sep = (PATHSEP == "\\" and not dir:find("\\", 1, true)) and "/" or PATHSEP
+  return dir:gsub("[/\\]+$", "") .. sep
+end
+
 local active = {}                    -- jobs still running, in start order
 
 ---@class sluice.http.info
@@ -473,7 +480,7 @@ end
 ---@param options table
 function http.download(url, options)
   check_options(options, "on_done")
-  local dir = options.directory and (options.directory:gsub("[/\\]+$", "") .. PATHSEP) or ""
+  local dir = options.directory and join_dir(options.directory) or ""
   if options.directory then make_dirs(options.directory) end
   local named = options.filename and dir .. options.filename
   local written = named or temp_name(dir)   -- the engine adds ".part" until it is whole

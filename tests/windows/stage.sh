@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# stage.sh: the Lua integration specs (tests/lua/*_spec.lua) with the Windows Lua
+# (build/windows/lua.exe) and net.dll under wine, against peers on the Linux side of
+# loopback started by the specs' helpers (tests/windows/unix_shell.lua runs their shell
+# commands there). Runs by tests/windows/spec_runner.lua, two specs at a time; the specs
+# and tests that cannot run under wine are listed with the reason in
+# tests/windows/skip.lua. Prints TAP; exits non-zero when a test failed.
+#   tests/windows/stage.sh [SPEC.lua...]     (default: every spec)
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 2
+W=$ROOT/build/windows
+WINE=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
+export WINE WINEPREFIX=${WINEPREFIX:-$W/wineprefix} WINEDEBUG=-all LC_ALL=C.UTF-8
+export SLUICE_ROOT=$ROOT SLUICE_BUILD=$ROOT/build/release SLUICE_MODE=windows
+export SLUICE_HOSTS_FILE=$ROOT/tests/lua/hosts SLUICE_WIN_BUILD=$W SLUICE_UNIX_CWD=$ROOT
+export SLUICE_LUA=$ROOT/tests/windows/lua.sh   # the specs' child Lua processes: Windows ones too
+export LUA_CPATH="Z:${W//\//\\}\\?.dll"
+export LUA_PATH="$ROOT/tests/lua/?.lua;$ROOT/data/?.lua;/usr/share/lua/5.4/?.lua;/usr/share/lua/5.4/?/init.lua"
+export LUA_INIT="@$ROOT/tests/windows/unix_shell.lua"
+unset LUA_INIT_5_4 LUA_PATH_5_4 LUA_CPATH_5_4
+
+for f in "$W/lua.exe" "$W/net.dll" "$SLUICE_BUILD/peer"; do
+	[ -e "$f" ] || { echo "windows stage: $f is missing (./run.sh build windows release)"; exit 1; }
+done
+specs=("$@")
+[ ${#specs[@]} -eq 0 ] && mapfile -t specs < <(cd tests/lua && ls ./*_spec.lua | sed 's|^\./||')
+
+out=$(mktemp -d)
+WINESERVER=$(command -v wineserver || echo /usr/lib/wine/wineserver)
+"$WINESERVER" -p 2>/dev/null   # one server, kept up for every run
+trap '"$WINESERVER" -k 2>/dev/null; rm -rf "$out"' EXIT
+
+# one spec: its TAP into $out/NAME.tap, its time in the last line
+run_spec() {
+	local spec=$1 t0=$SECONDS
+	timeout -k 10 900 "$WINE" "$W/lua.exe" tests/windows/spec_runner.lua "tests/lua/$spec" \
+		>"$out/$spec.tap" 2>&1 </dev/null
+	local rc=$?
+	[ $rc -ne 0 ] && ! grep -q '^not ok' "$out/$spec.tap" &&
+		echo "not ok - $spec: exit status $rc without a failing test" >>"$out/$spec.tap"
+	echo "# $spec: $((SECONDS - t0)) s" >>"$out/$spec.tap"
+}
+export -f run_spec
+export out W
+printf '%s\n' "${specs[@]}" | xargs -P 2 -I{} bash -c 'run_spec "$1"' _ {}
+
+status=0
+for spec in "${specs[@]}"; do
+	echo "# ---- $spec"
+	sed "s|^\(not \)\{0,1\}ok [0-9]* - |&$spec: |" "$out/$spec.tap"
+	grep -q '^not ok' "$out/$spec.tap" && status=1
+done
+exit $status

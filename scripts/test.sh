@@ -10,7 +10,11 @@
 #   --no-build   use what is already in build/ (no deps check, no build).
 #
 # Modes: release (epoll, lua5.4), poll (poll backend, lua5.4), asan and tsan
-# (build/<mode>/luahost hosting the instrumented net.so). Stages per mode:
+# (build/<mode>/luahost hosting the instrumented net.so), and windows (the
+# mingw-w64 build under wine: tests/c_api/win_smoke.sh, tests/windows/
+# plugin_check.sh, tests/windows/stage.sh; the specs that cannot run there are
+# listed with the reason in tests/windows/skip.lua; --only leaves it out unless
+# --mode asks for it). Stages per mode:
 # "layout" (release and poll only: tests/layout/, the layering rules and the
 # audit of the caller's system calls), "unit" (tests/unit/run.sh: every
 # build/<cfg>/test_<name>, the C unit tests), "capi" (tests/c_api/run.sh: the C API
@@ -37,7 +41,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
 
-ALL_MODES=(release poll asan tsan)
+ALL_MODES=(release poll asan tsan windows)
 LOGDIR=build/logs
 START=$SECONDS
 DEADLINE=${SLUICE_DEADLINE:-4800}
@@ -56,7 +60,7 @@ while [ $# -gt 0 ]; do
 		only=$2; shift 2 ;;
 	--only=*) only=${1#--only=}; shift ;;
 	--no-build) build=0; shift ;;
-	-h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "test: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done
@@ -104,8 +108,10 @@ if [ "$build" = 1 ]; then
 	fi
 	if [ "$explicit_modes" -gt 0 ]; then
 		configs=("${modes[@]}") # each mode is built by the config of its name
+		# the Windows specs run against the Linux peers of the release build
+		[[ " ${modes[*]} " == *" windows "* && " ${modes[*]} " != *" release "* ]] && configs+=(release)
 	else
-		configs=(release debug asan tsan poll)
+		configs=(release debug asan tsan poll windows)
 	fi
 	for c in "${configs[@]}"; do
 		if ! JOBS=${JOBS:-2} bash scripts/build.sh "$c"; then
@@ -149,6 +155,9 @@ mode_env() {
 	tsan)
 		export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 		export RING_STRESS_MB=64
+		;;
+	windows)
+		export SLUICE_BUILD="$ROOT/build/release"   # the Linux peers the Windows tests talk to
 		;;
 	esac
 }
@@ -267,12 +276,25 @@ run_stage() {
 	fi
 }
 
+# The Windows build under wine: the C smoke test, the editor plugin in the
+# static-Lua host, the Lua specs (--only does not apply).
+windows_stages() {
+	run_stage windows capi 600 bash tests/c_api/win_smoke.sh
+	run_stage windows plugin 600 bash tests/windows/plugin_check.sh
+	run_stage windows lua "$LUA_TIMEOUT" bash tests/windows/stage.sh
+}
+
 for mode in "${modes[@]}"; do
 	if [[ "$failed_configs" == *" $mode "* ]]; then
 		echo "$mode: not run, the $mode build failed"
 		continue
 	fi
 	bin="build/$mode"
+	if [ "$mode" = windows ]; then
+		# --only picks Lua tests of the four Linux modes, unless windows is asked for
+		[ -z "$only" ] || [ "$explicit_modes" -gt 0 ] && windows_stages
+		continue
+	fi
 	if [ -z "$only" ]; then
 		case "$mode" in
 		release|poll)

@@ -15,7 +15,12 @@ M.build = os.getenv("SLUICE_BUILD") or "build/release"
 M.mode = os.getenv("SLUICE_MODE") or ""
 -- The host interpreter for child processes: sanitizer builds need their own host.
 M.lua = os.getenv("SLUICE_LUA")
-if not M.lua and (M.mode == "asan" or M.mode == "tsan") and io.open(M.build .. "/luahost") then
+local function exists(path)
+  local f = io.open(path)
+  if f then f:close() end
+  return f ~= nil
+end
+if not M.lua and (M.mode == "asan" or M.mode == "tsan") and exists(M.build .. "/luahost") then
   M.lua = M.build .. "/luahost"
 end
 M.lua = M.lua or "lua5.4"
@@ -25,7 +30,7 @@ M.KiB, M.MiB = 1024, 1024 * 1024
 -- go to the system resolver (and maybe the network), which tests must never do.
 function M.need_hosts_file()
   local f = os.getenv("SLUICE_HOSTS_FILE")
-  if not f or not io.open(f) then
+  if not f or not exists(f) then
     error("SLUICE_HOSTS_FILE must name the test hosts file (tests/lua/hosts)", 2)
   end
 end
@@ -136,7 +141,7 @@ end
 local function alive(pid)
   local stat = read_file("/proc/" .. pid .. "/stat")
   if stat then return not stat:match("^%d+ %b() Z") end
-  if io.open("/proc/self/stat") then return false end   -- /proc exists: pid is gone
+  if exists("/proc/self/stat") then return false end   -- /proc exists: pid is gone
   return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
 end
 
@@ -875,7 +880,7 @@ end
 function M.start_tinyproxy(dir, name, ports, auth)
   local conf = dir .. "/" .. name .. ".conf"
   return M.start_on_free_port("tinyproxy", function(port)
-    local f = assert(io.open(conf, "w"))
+    local f = assert(io.open(conf, "wb"))
     f:write(("Port %d\nListen 127.0.0.1\nTimeout 30\nMaxClients 50\nAllow 127.0.0.1\nLogLevel Info\n"):format(port))
     if M.is_root() then f:write("User nobody\nGroup nogroup\n") end
     for _, p in ipairs(ports) do f:write(("ConnectPort %d\n"):format(p)) end
@@ -900,7 +905,7 @@ function M.start_nginx(dir, name, opts)
   opts = opts or {}
   local conf = dir .. "/" .. name .. ".conf"
   return M.start_on_free_port("nginx", function(port)
-    local f = assert(io.open(conf, "w"))
+    local f = assert(io.open(conf, "wb"))
     f:write(([[
 daemon off; master_process off; worker_processes 1;
 error_log %s/%s-error.log; pid %s/%s.pid;

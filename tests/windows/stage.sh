@@ -2,7 +2,7 @@
 # stage.sh: the Lua integration specs (tests/lua/*_spec.lua) with the Windows Lua
 # (build/windows/lua.exe) and net.dll under wine, against peers on the Linux side of
 # loopback started by the specs' helpers (tests/windows/unix_shell.lua runs their shell
-# commands there). Runs by tests/windows/spec_runner.lua, two specs at a time; the specs
+# commands there). Runs by tests/windows/spec_runner.lua, three specs at a time (they mostly wait); the specs
 # and tests that cannot run under wine are listed with the reason in
 # tests/windows/skip.lua. Prints TAP; exits non-zero when a test failed.
 #   tests/windows/stage.sh [SPEC.lua...]     (default: every spec)
@@ -43,7 +43,7 @@ run_spec() {
 }
 export -f run_spec
 export out W
-printf '%s\n' "${specs[@]}" | xargs -P 2 -I{} bash -c 'run_spec "$1"' _ {}
+printf '%s\n' "${specs[@]}" | xargs -P 3 -I{} bash -c 'run_spec "$1"' _ {}
 
 status=0
 for spec in "${specs[@]}"; do

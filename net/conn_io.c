@@ -188,6 +188,7 @@ void net__conn_handshake(net_conn *c) {
     c->reading = r == NET_TLS_WANT_READ;
     c->want_out = r == NET_TLS_WANT_WRITE;
     net__conn_interest(c);
+    if (r == NET_TLS_WANT_CHECK) net__io_await_resolve(&c->obj);   /* kicked with the verdict */
     return;
   }
   net_tls_info *info = atomic_load(&c->tls_info);

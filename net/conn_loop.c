@@ -115,6 +115,8 @@ static void conn_kicked(net_io *io) {
   }
   if (c->io == IO_PROXY) net__conn_proxy_kicked(c);   /* socks5://: the target may have resolved */
   if (c->io == IO_TLS_WAIT) net__conn_start_tls(c);   /* its configuration may be ready */
+  if (c->io == IO_HANDSHAKE && net__tls_want(c->tls) == NET_TLS_WANT_CHECK)
+    net__conn_handshake(c);   /* the certificate's verdict may be in */
   if (c->io == IO_DONE) return;
   handle_requests(c, req);
   if (c->io != IO_OPEN) return;

@@ -21,6 +21,8 @@ struct net_tls {
   int want;
   int sys_errno;
   bool self_signed;             /* the leaf names itself as issuer */
+  bool ask_system;              /* no trusted root found: the system's chain engine decides */
+  net_tls_chain *chain;         /* its check, once the handshake is through */
   char where[96];
   size_t keylen;                /* clients: the session cache's name for this server */
   unsigned char key[NET_TLS_CACHE_KEY];
@@ -98,6 +100,12 @@ bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, 
  * and checks IP literals, which mbedTLS 2.28 cannot match itself. */
 static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
   net_tls *t = ctx;
+  /* trust from the system's store: where the system has a chain engine, it
+   * decides after the handshake (net__tls_handshake) instead of failing it */
+  if ((*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) && NET_TLS_SYSTEM_CHAIN && t->conf->ca_store) {
+    *flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_NOT_TRUSTED;
+    t->ask_system = true;
+  }
   if (depth != 0) return 0;
   t->self_signed = crt->issuer_raw.len == crt->subject_raw.len &&
                    !memcmp(crt->issuer_raw.p, crt->subject_raw.p, crt->issuer_raw.len);
@@ -151,6 +159,7 @@ net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, net_sock fd, c
 
 void net__tls_free(net_tls *t) {
   if (!t) return;
+  net__tls_chain_unref(t->chain);
   mbedtls_ssl_free(&t->ssl);
   net__tls_conf_unref(t->conf);
   net__free(t);
@@ -259,16 +268,44 @@ static int blocked(net_tls *t, int r) {
   return 0;
 }
 
-int net__tls_handshake(net_tls *t, net_error *e) {
-  int r = mbedtls_ssl_handshake(&t->ssl);
-  if (r == 0) {
-    if (t->keylen) net__tls_cache_store(t->conf, &t->ssl, t->key, t->keylen);
-    return NET_TLS_DONE;
-  }
-  if (blocked(t, r)) return t->want;
+static int handshake_done(net_tls *t) {
+  if (t->keylen) net__tls_cache_store(t->conf, &t->ssl, t->key, t->keylen);
+  return NET_TLS_DONE;
+}
+
+static int handshake_failed(net_tls *t) {
   if (t->keylen) net__tls_cache_forget(t->conf, t->key, t->keylen);   /* no second try with it */
-  describe(t, r, true, e);
   return NET_TLS_ERROR;
+}
+
+/* The system chain engine's verdict, asked for once the handshake is through
+ * (nothing is sent or read meanwhile): NET_TLS_WANT_CHECK while it runs. */
+static int system_verdict(net_tls *t, net_error *e) {
+  char buf[NET_TLS_CHAIN_WHY];
+  const char *why = buf;
+  int r;
+  if (!t->chain) {
+    t->chain = net__tls_chain_start(mbedtls_ssl_get_peer_cert(&t->ssl), t->cfg->server_name, buf,
+                                    sizeof buf);
+    r = t->chain ? 0 : -1;
+  } else {
+    r = net__tls_chain_result(t->chain, &why);
+  }
+  if (r == 0) return t->want = NET_TLS_WANT_CHECK;
+  if (r > 0) return handshake_done(t);
+  net__seterr(e, NET_E_TLS_VERIFY,
+              "%s: certificate not trusted (%s, checked against %s and the system's chain engine: %s)", t->where,
+              t->self_signed ? "self-signed" : "unknown CA", t->conf->ca_store, why);
+  return handshake_failed(t);
+}
+
+int net__tls_handshake(net_tls *t, net_error *e) {
+  if (t->chain) return system_verdict(t, e);
+  int r = mbedtls_ssl_handshake(&t->ssl);
+  if (r == 0) return t->ask_system ? system_verdict(t, e) : handshake_done(t);
+  if (blocked(t, r)) return t->want;
+  describe(t, r, true, e);
+  return handshake_failed(t);
 }
 
 long net__tls_read(net_tls *t, void *buf, size_t len, net_error *e) {

@@ -16,7 +16,9 @@ typedef struct net_tls_conf net_tls_conf;   /* a loaded configuration, shared */
 typedef struct net_tls net_tls;             /* one connection's TLS session */
 struct net_io;
 
-enum { NET_TLS_DONE = 0, NET_TLS_WANT_READ = 1, NET_TLS_WANT_WRITE = 2 };
+/* WANT_CHECK: the handshake is through and waits for a helper's verdict on
+ * the server's certificate; the connection is kicked when it is in. */
+enum { NET_TLS_DONE = 0, NET_TLS_WANT_READ = 1, NET_TLS_WANT_WRITE = 2, NET_TLS_WANT_CHECK = 3 };
 #define NET_TLS_EOF (-1)      /* the peer's close_notify */
 #define NET_TLS_ERROR (-2)    /* err is filled */
 

@@ -106,6 +106,28 @@ void net__tls_cache_free(net_tls_conf *f);
  * not a file (Windows: ROOT); returns how many, 0 elsewhere. *store: its
  * name, for messages. Helper threads. */
 int net__tls_system_cas(mbedtls_x509_crt *chain, const char **store);
+/* Whether a server chain mbedTLS found no trusted root for goes to the
+ * system's chain engine (net__tls_system_chain) before it fails. */
+#ifdef _WIN32
+#define NET_TLS_SYSTEM_CHAIN 1
+#else
+#define NET_TLS_SYSTEM_CHAIN 0
+#endif
+#define NET_TLS_CHAIN_WHY 160
+/* The system chain engine's verdict on a server's chain (DER, the leaf
+ * first): 1 trusted for a TLS server named name (NULL: an IP literal, whose
+ * match mbedTLS checked), 0 not, with why. May take the network: helper
+ * threads only. */
+int net__tls_system_chain(const unsigned char *const *der, const size_t *len, int n, const char *name,
+                          char *why, size_t whylen);
+/* The check of one handshake (tls_chain.c): started on the I/O thread,
+ * run on a helper lane; the waiting connection is kicked when it is done. */
+typedef struct net_tls_chain net_tls_chain;
+net_tls_chain *net__tls_chain_start(const mbedtls_x509_crt *peer, const char *name, char *why,
+                                    size_t whylen);
+/* 0 running, 1 trusted, -1 not trusted (*why says why). */
+int net__tls_chain_result(net_tls_chain *k, const char **why);
+void net__tls_chain_unref(net_tls_chain *k);
 
 /* Whether the certificate lists ip (4 or 16 bytes) among its subjectAltName
  * iPAddress entries; parsed by hand, as mbedTLS 2.28 keeps only dNSName

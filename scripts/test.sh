@@ -12,7 +12,7 @@
 # Modes: release (epoll, lua5.4), poll (poll backend, lua5.4), asan and tsan
 # (build/<mode>/luahost hosting the instrumented net.so), and windows (the
 # mingw-w64 build under wine: tests/c_api/win_smoke.sh, tests/windows/
-# plugin_check.sh, tests/windows/stage.sh; the specs that cannot run there are
+# plugin_check.sh, trust_check.sh and stage.sh; the specs that cannot run there are
 # listed with the reason in tests/windows/skip.lua; --only leaves it out unless
 # --mode asks for it). Stages per mode:
 # "layout" (release and poll only: tests/layout/, the layering rules and the
@@ -281,6 +281,7 @@ run_stage() {
 windows_stages() {
 	run_stage windows capi 600 bash tests/c_api/win_smoke.sh
 	run_stage windows plugin 600 bash tests/windows/plugin_check.sh
+	run_stage windows trust 600 bash tests/windows/trust_check.sh
 	run_stage windows lua "$LUA_TIMEOUT" bash tests/windows/stage.sh
 }
 

@@ -34,7 +34,7 @@ trap '"$WINESERVER" -k 2>/dev/null; rm -rf "$out"' EXIT
 # one spec: its TAP into $out/NAME.tap, its time in the last line
 run_spec() {
 	local spec=$1 t0=$SECONDS
-	timeout -k 10 900 "$WINE" "$W/lua.exe" tests/windows/spec_runner.lua "tests/lua/$spec" \
+	SLUICE_WSH_ID=$BASHPID timeout -k 10 900 "$WINE" "$W/lua.exe" tests/windows/spec_runner.lua "tests/lua/$spec" \
 		>"$out/$spec.tap" 2>&1 </dev/null
 	local rc=$?
 	[ $rc -ne 0 ] && ! grep -q '^not ok' "$out/$spec.tap" &&

@@ -12,7 +12,11 @@ local n = 0
 -- the Unix directory the stage started wine in (wine sets PWD to its own): relative
 -- paths in commands start there
 local cwd = os.getenv("SLUICE_UNIX_CWD")
-local prefix = string.format("/tmp/sluice-wsh.%d.%d.", os.time(), math.random(1, 1e9))
+-- Unique per process: wine starts Lua at the same addresses, so two processes
+-- started in the same second draw the same random numbers; the stage and lua.sh
+-- give each one the id of the Unix shell that started it.
+local prefix = string.format("/tmp/sluice-wsh.%s.%d.%d.", os.getenv("SLUICE_WSH_ID") or "x", os.time(),
+  math.random(1, 1e9))
 
 local function wait_ms(ms)   -- only the net module can sleep in a Windows Lua
   require("net").wait(ms)

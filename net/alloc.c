@@ -11,6 +11,10 @@
 #define ALIGN 64
 
 static atomic_size_t used;
+/* Bytes of aligned blocks freed since the heap last gave its free pages back. */
+static atomic_size_t freed;
+static void (*_Atomic on_burst)(void);
+#define BURST_BYTES ((size_t)4 << 20)   /* 256 chunks: a trim costs less than it returns */
 /* Fault injection: allocations to let through before failing (-1: never),
  * then how many to fail in a row. */
 static atomic_long pass_left = -1, fail_left;
@@ -77,9 +81,30 @@ void *net__aligned(size_t n) {
   return should_fail() ? NULL : counted_aligned(net__os_aligned_alloc(ALIGN, n));
 }
 
+/* Ring chunks beyond the pool's cache and connections come and go here in
+ * bursts (10,000 connections each moving a byte at once), and the heap keeps
+ * the pages they freed: past BURST_BYTES the owner of the heap is told, once. */
 void net__free_aligned(void *p) {
-  if (p) atomic_fetch_sub_explicit(&used, net__os_aligned_size(p), memory_order_relaxed);
+  if (!p) return;
+  size_t n = net__os_aligned_size(p);
+  atomic_fetch_sub_explicit(&used, n, memory_order_relaxed);
   net__os_aligned_free(p);
+  size_t before = atomic_fetch_add_explicit(&freed, n, memory_order_relaxed);
+  if (before < BURST_BYTES && before + n >= BURST_BYTES) {
+    void (*fn)(void) = atomic_load_explicit(&on_burst, memory_order_relaxed);
+    if (fn) fn();
+  }
+}
+
+void net__mem_on_burst(void (*fn)(void)) { atomic_store(&on_burst, fn); }
+
+bool net__mem_release_due(void) {
+  return atomic_load_explicit(&freed, memory_order_relaxed) >= BURST_BYTES;
+}
+
+void net__mem_release(void) {
+  atomic_store_explicit(&freed, 0, memory_order_relaxed);   /* frees from here on count again */
+  net__os_release_memory();
 }
 
 size_t net__mem_used(void) { return atomic_load_explicit(&used, memory_order_relaxed); }

@@ -4,6 +4,7 @@
 #ifndef SLUICE_ALLOC_H
 #define SLUICE_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 void *net__malloc(size_t n);
@@ -14,6 +15,14 @@ void net__free(void *p);
 /* Cache-line aligned (connection objects, ring chunks); freed with net__free_aligned. */
 void *net__aligned(size_t n);
 void net__free_aligned(void *p);
+
+/* After a burst of frees (see alloc.c) the heap's free pages go back to the
+ * system: fn is called, on the freeing thread, when a burst has come; due
+ * says one has; release gives the pages back (it may walk the whole heap:
+ * the I/O thread only). */
+void net__mem_on_burst(void (*fn)(void));
+bool net__mem_release_due(void);
+void net__mem_release(void);
 
 /* Bytes the engine holds now (blocks as the allocator sized them). */
 size_t net__mem_used(void);

@@ -19,6 +19,7 @@
 
 #define MAX_EVENTS 256
 #define EXIT_WAIT_MAX_MS 60000   /* a safety cap: each close is bounded by its linger */
+#define RELEASE_GAP_MS 1000      /* the heap is walked at most this often */
 
 typedef struct deferred {
   struct deferred *next;
@@ -38,6 +39,7 @@ static struct {
   net_io **heap;                    /* timers: a binary min-heap on timer_at */
   size_t nheap, heap_cap;
   bool dirty;                       /* something was published this turn */
+  uint64_t release_at;              /* the heap may be walked again from then (ms) */
 } E = {.wake_rd = NET_BAD_SOCK, .wake_wr = NET_BAD_SOCK};
 
 static net_io wake_token;           /* poller user data of the wake fd; never dispatched */
@@ -417,6 +419,27 @@ static int poll_timeout(uint64_t next) {
   return d > 60000 ? 60000 : (int)d;
 }
 
+/* A burst of frees left pages in the heap (alloc.c): the I/O thread gives
+ * them back when it next idles. Freeing owners wake it, once per burst. */
+static void burst_freed(void) {
+  if (!net__thread_is_io()) net__engine_wake();
+}
+
+/* timeout: the poller's; 0 means work is waiting, so the heap is not walked
+ * then. Gives the pages back at most once per RELEASE_GAP_MS; a burst inside
+ * the gap shortens the timeout to come back when it ends. */
+static int release_memory(int timeout) {
+  if (timeout == 0 || !net__mem_release_due()) return timeout;
+  uint64_t now = net__now_ms();
+  if (now < E.release_at) {
+    int d = (int)(E.release_at - now);
+    return timeout < 0 || d < timeout ? d : timeout;
+  }
+  net__mem_release();
+  E.release_at = net__now_ms() + RELEASE_GAP_MS;
+  return timeout;
+}
+
 static void publish(void) {
   if (!E.dirty) return;
   E.dirty = false;
@@ -436,7 +459,7 @@ static int io_main(void *unused) {
     uint64_t next = run_timers(net__now_ms());
     reap();
     publish();
-    int n = net__poller_wait(E.poller, ev, MAX_EVENTS, poll_timeout(next));
+    int n = net__poller_wait(E.poller, ev, MAX_EVENTS, release_memory(poll_timeout(next)));
     if (n < 0) {
       net__sleep_ms(1);   /* cannot happen with valid fds; never spin at full speed */
       continue;
@@ -461,6 +484,7 @@ static bool start_thread(void) {
     return false;
   }
   net__os_pin_library();   /* the thread outlives any dlclose of this library */
+  net__mem_on_burst(burst_freed);
   if (!net__thread_start(io_main, NULL, "sluice-io", true, NULL)) {
     net__poller_free(E.poller);
     E.poller = NULL;

@@ -267,6 +267,12 @@ void *net__os_aligned_alloc(size_t align, size_t n) {
 void net__os_aligned_free(void *p) { free(p); }
 size_t net__os_aligned_size(void *p) { return net__os_block_size(p); }   /* a block of the same heap */
 
+void net__os_release_memory(void) {
+#ifdef __GLIBC__
+  malloc_trim(0);   /* also the free pages inside the heap, not only at its top */
+#endif
+}
+
 size_t net__os_process_heap(void) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
   struct mallinfo2 mi = mallinfo2();

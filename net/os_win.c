@@ -234,6 +234,9 @@ void net__os_aligned_free(void *p) {
 
 size_t net__os_aligned_size(void *p) { return p ? _msize(((void **)p)[-1]) : 0; }
 
+/* malloc's heap is the process heap: compacting it decommits its large free blocks. */
+void net__os_release_memory(void) { HeapCompact(GetProcessHeap(), 0); }
+
 /* The C runtime knows no words for the socket errors (ECONNREFUSED...):
  * those get the texts POSIX systems give, so messages read the same. */
 const char *net__os_strerror(int e, char *buf, size_t len) {

@@ -18,8 +18,8 @@ void net__free_aligned(void *p);
 
 /* After a burst of frees (see alloc.c) the heap's free pages go back to the
  * system: fn is called, on the freeing thread, when a burst has come; due
- * says one has; release gives the pages back (it may walk the whole heap:
- * the I/O thread only). */
+ * says one has; release gives the pages back (it may walk the whole heap
+ * for milliseconds: the engine runs it on a helper thread). */
 void net__mem_on_burst(void (*fn)(void));
 bool net__mem_release_due(void);
 void net__mem_release(void);

@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "engine.h"
+#include "helper.h"
 #include "os.h"
 #include "poller.h"
 #include "wake.h"
@@ -425,18 +426,30 @@ static void burst_freed(void) {
   if (!net__thread_is_io()) net__engine_wake();
 }
 
-/* timeout: the poller's; 0 means work is waiting, so the heap is not walked
- * then. Gives the pages back at most once per RELEASE_GAP_MS; a burst inside
- * the gap shortens the timeout to come back when it ends. */
+/* The walk of the heap (milliseconds after a big burst) runs on a helper
+ * thread of its own, so no socket waits for it. */
+static net_lane trim_lane = {.name = "sluice-trim", .max_threads = 1, .max_queued = 1};
+static atomic_int trimming;
+
+static void trim_job(net_job *job) {
+  (void)job;
+  net__mem_release();
+  atomic_store(&trimming, 0);
+}
+
+/* timeout: the poller's; 0 means work is waiting, so no trim starts then.
+ * Gives the pages back at most once per RELEASE_GAP_MS; a burst inside the
+ * gap shortens the timeout to come back when it ends. */
 static int release_memory(int timeout) {
+  static net_job job = {.run = trim_job};
   if (timeout == 0 || !net__mem_release_due()) return timeout;
   uint64_t now = net__now_ms();
   if (now < E.release_at) {
     int d = (int)(E.release_at - now);
     return timeout < 0 || d < timeout ? d : timeout;
   }
-  net__mem_release();
-  E.release_at = net__now_ms() + RELEASE_GAP_MS;
+  E.release_at = now + RELEASE_GAP_MS;
+  if (!atomic_exchange(&trimming, 1) && !net__lane_submit(&trim_lane, &job)) atomic_store(&trimming, 0);
   return timeout;
 }
 

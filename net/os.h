@@ -104,7 +104,7 @@ void *net__os_aligned_alloc(size_t align, size_t n);
 void net__os_aligned_free(void *p);
 size_t net__os_aligned_size(void *p);
 /* Hands the heap's free pages back to the system (glibc keeps them after a
- * burst of frees); may walk the whole heap: the I/O thread only, when idle. */
+ * burst of frees); may walk the whole heap: a helper thread's work. */
 void net__os_release_memory(void);
 
 /* Thread-safe strerror into buf; returns the text (the same words on

@@ -12,17 +12,18 @@
 # Modes: release (epoll, lua5.4), poll (poll backend, lua5.4), asan and tsan
 # (build/<mode>/luahost hosting the instrumented net.so), and windows (the
 # mingw-w64 build under wine: tests/c_api/win_smoke.sh, tests/windows/
-# plugin_check.sh, trust_check.sh and stage.sh; the specs that cannot run there are
-# listed with the reason in tests/windows/skip.lua; --only leaves it out unless
-# --mode asks for it). Stages per mode:
+# plugin_check.sh, trust_check.sh and stage.sh; the specs that cannot run
+# there are listed with the reason in tests/windows/skip.lua; --only leaves
+# it out unless --mode asks for it). Stages per mode:
 # "layout" (release and poll only: tests/layout/, the layering rules and the
 # audit of the caller's system calls), "unit" (tests/unit/run.sh: every
 # build/<cfg>/test_<name>, the C unit tests), "capi" (tests/c_api/run.sh: the C API
 # example and the host wake-up test), "fuzz" (asan only: scripts/fuzz.sh
 # --quick, each libFuzzer target briefly), "lua" (busted over
 # tests/lua/*_spec.lua) and "plugin" (tests/plugin/stage.sh: checks of the
-# editor build build/<cfg>/plugin/net.so, then the tests/lua and tests/plugin
-# specs under build/<cfg>/xl_host, which loads it the way Lite XL does), and
+# editor build build/<cfg>/plugin/net.so, then the tests/plugin specs, and in
+# release and tsan the tests/lua specs too, under build/<cfg>/xl_host, which
+# loads it the way Lite XL does), and
 # "bench" (release only: scripts/bench_peers.sh --quick --only net, a smoke run
 # of the side-by-side benchmarks; it fails only when a run gives no figures,
 # never on a figure), all TAP. Logs: build/logs/<mode>-<stage>.log.
@@ -60,7 +61,7 @@ while [ $# -gt 0 ]; do
 		only=$2; shift 2 ;;
 	--only=*) only=${1#--only=}; shift ;;
 	--no-build) build=0; shift ;;
-	-h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "test: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 done

@@ -12,8 +12,8 @@
 #    Pragtical's loaders, the README's install layout) while the ordinary
 #    net.so cannot; a host lacking a function fails loudly without crashing;
 #    a plain Lua host loads it too (luaopen_net).
-# 2. The Lua integration specs (tests/lua) and the editor-plugin specs
-#    (tests/plugin) under build/MODE/xl_host, with LUA_CPATH pointing at
+# 2. The Lua integration specs (tests/lua; release and tsan only) and the
+#    editor-plugin specs (tests/plugin) under build/MODE/xl_host, with LUA_CPATH pointing at
 #    build/MODE/plugin/, serving only the functions Lite XL 2.1.7 serves; then
 #    the host specs again in hosts with their own libraries preloaded
 #    (XL_HOST_PRELOAD): an SDL3 and an SDL2 editor, and one carrying a foreign
@@ -269,8 +269,12 @@ fi
 export LUA_CPATH="$B/plugin/?.so;;"
 export SLUICE_LUA="$HOST"   # child Lua processes of the specs run there too
 export XL_HOST_API="$API"
+# tests/lua again in release and tsan only: the poll backend and the address
+# sanitizer see the same engine and binding code in the lua stage
+spec_dirs=(tests/lua tests/plugin)
+case "$mode" in poll|asan) spec_dirs=(tests/plugin) ;; esac
 "$HOST" tests/tools/busted_run.lua --output=TAP --verbose --pattern="${SLUICE_PLUGIN_PATTERN:-_spec}" \
-	"${filter[@]}" tests/lua tests/plugin
+	"${filter[@]}" "${spec_dirs[@]}"
 rc=$?
 
 # --- hosts with libraries of their own

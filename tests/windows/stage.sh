@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# stage.sh: the Lua integration specs (tests/lua/*_spec.lua) with the Windows Lua
-# (build/windows/lua.exe) and net.dll under wine, against peers on the Linux side of
-# loopback started by the specs' helpers (tests/windows/unix_shell.lua runs their shell
-# commands there). Runs by tests/windows/spec_runner.lua, three specs at a time (they mostly wait); the specs
+# stage.sh: the Lua integration specs (tests/lua/*_spec.lua) with the Windows
+# Lua (build/windows/lua.exe) and net.dll under wine, against peers on the
+# Linux side of loopback started by the specs' helpers (tests/windows/
+# unix_shell.lua runs their shell commands there). Each spec runs in
+# tests/windows/spec_runner.lua, three at a time (they mostly wait); the specs
 # and tests that cannot run under wine are listed with the reason in
 # tests/windows/skip.lua. Prints TAP; exits non-zero when a test failed.
 #   tests/windows/stage.sh [SPEC.lua...]     (default: every spec)

@@ -1,14 +1,19 @@
 #!/bin/bash
-# win_smoke.sh: cross-builds tests/c_api/win_smoke.c with the whole Windows
-# engine (mingw-w64, the dependencies scripts/win_deps.sh made in
-# build/windows/deps) and runs it under wine against peers on the Linux side
+# win_smoke.sh: runs tests/c_api/win_smoke.c (build/windows/win_smoke.exe
+# from ./run.sh build windows, else cross-built here with the whole Windows
+# engine and the dependencies scripts/win_deps.sh made) under wine against peers on the Linux side
 # of loopback (openssl s_server, python3 http.server), started and stopped
-# here by PID. Prints the test's lines; exits non-zero on a failure.
+# here by PID; then the C API example (c_api_example.exe) against the Linux
+# build's echo peer. Prints TAP lines; exits non-zero on a failure.
 #   tests/c_api/win_smoke.sh [WORKDIR]
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 D=$ROOT/build/windows/deps
-W=${1:-$(mktemp -d)}
+W=${1:-}
+if [ -z "$W" ]; then
+  W=$(mktemp -d)
+  trap 'rm -rf "$W"' EXIT
+fi
 WINE=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
 CC=x86_64-w64-mingw32-gcc
 FLAGS="-std=c11 -O1 -Wall -Wextra -D_WIN32_WINNT=0x0A00 -DWIN32_LEAN_AND_MEAN -DNOMINMAX -DCARES_STATICLIB -D__USE_MINGW_ANSI_STDIO=1"
@@ -38,5 +43,21 @@ sleep 1
 env -u SSL_CERT_FILE -u SSL_CERT_DIR WINEPREFIX=${WINEPREFIX:-$W/wineprefix} WINEDEBUG=-all \
   timeout 300 "$WINE" ./win_smoke.exe "$TLS" 'C:\win_smoke.sock' "$HTTP"
 rc=$?
+# the C API example against the echo peer of the Linux build, when there is one
+PEER=${SLUICE_BUILD:-$ROOT/build/release}/peer
+if [ -x "$PEER" ] && [ -f "$ROOT/build/windows/c_api_example.exe" ]; then
+  "$PEER" echo >echo.out 2>/dev/null </dev/null &
+  P3=$!
+  for _ in $(seq 50); do [ -s echo.out ] && break; sleep 0.1; done
+  if WINEPREFIX=${WINEPREFIX:-$W/wineprefix} WINEDEBUG=-all timeout 120 "$WINE" \
+    "$ROOT/build/windows/c_api_example.exe" 127.0.0.1 "$(head -n 1 echo.out)" >example.out 2>&1; then
+    echo "ok - c_api_example.exe echoes through the C API"
+  else
+    echo "not ok - c_api_example.exe echoes through the C API"
+    sed 's/^/# /' example.out
+    rc=1
+  fi
+  kill "$P3" 2>/dev/null
+fi
 kill "$P1" "$P2" 2>/dev/null
 exit $rc

@@ -12,7 +12,9 @@ D=$ROOT/build/windows/deps
 W=${1:-}
 if [ -z "$W" ]; then
   W=$(mktemp -d)
-  trap 'rm -rf "$W"' EXIT
+  # its own wine prefix (a fresh Windows) goes too, once its wineserver has stopped
+  trap '[ -z "${WINEPREFIX:-}" ] && WINEPREFIX=$W/wineprefix "$(command -v wineserver ||
+    echo /usr/lib/wine/wineserver)" -k 2>/dev/null; rm -rf "$W"' EXIT
 fi
 WINE=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
 CC=x86_64-w64-mingw32-gcc

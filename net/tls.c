@@ -63,9 +63,10 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
 /* Whether the certificate lists ip among its subjectAltName iPAddress entries.
  * Parsed by hand: mbedTLS 2.28 keeps only dNSName entries. */
 bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, int iplen) {
-  unsigned char *p = crt->v3_ext.p, *end = p + crt->v3_ext.len;
+  unsigned char *p = crt->v3_ext.p;
+  if (!p) return false;   /* no extensions (and NULL + 0 would be undefined) */
+  unsigned char *end = p + crt->v3_ext.len;
   size_t len;
-  if (!p) return false;
   if (p < end && *p == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_ASN1_CONSTRUCTED | 3)) {
     if (mbedtls_asn1_get_tag(&p, end, &len, *p) != 0) return false;
     end = p + len;

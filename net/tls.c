@@ -101,9 +101,9 @@ bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, 
  * and checks IP literals, which mbedTLS 2.28 cannot match itself. */
 static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
   net_tls *t = ctx;
-  /* trust from the system's store: where the system has a chain engine, it
-   * decides after the handshake (net__tls_handshake) instead of failing it */
-  if ((*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) && NET_TLS_SYSTEM_CHAIN && t->conf->ca_store) {
+  /* roots from the system's store (Windows): its chain engine decides after
+   * the handshake (net__tls_handshake) instead of failing it */
+  if ((*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) && t->conf->ca_store) {
     *flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_NOT_TRUSTED;
     t->ask_system = true;
   }

@@ -106,16 +106,10 @@ void net__tls_cache_free(net_tls_conf *f);
  * not a file (Windows: ROOT); returns how many, 0 elsewhere. *store: its
  * name, for messages. Helper threads. */
 int net__tls_system_cas(mbedtls_x509_crt *chain, const char **store);
-/* Whether a server chain mbedTLS found no trusted root for goes to the
- * system's chain engine (net__tls_system_chain) before it fails. */
-#ifdef _WIN32
-#define NET_TLS_SYSTEM_CHAIN 1
-#else
-#define NET_TLS_SYSTEM_CHAIN 0
-#endif
 #define NET_TLS_CHAIN_WHY 160
-/* The system chain engine's verdict on a server's chain (DER, the leaf
- * first): 1 trusted for a TLS server named name (NULL: an IP literal, whose
+/* The chain engine of a system whose roots come from a store (those of
+ * net__tls_system_cas), asked about a server chain mbedTLS found no trusted
+ * root for before it fails. Its verdict on the chain (DER, the leaf first): 1 trusted for a TLS server named name (NULL: an IP literal, whose
  * match mbedTLS checked), 0 not, with why. May take the network: helper
  * threads only. */
 int net__tls_system_chain(const unsigned char *const *der, const size_t *len, int n, const char *name,

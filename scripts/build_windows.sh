@@ -150,7 +150,7 @@ lua: \$(LUA_OBJS)
 # copy stripped of them.
 \$(W)/obj/xl_host/liblua54.a: \$(D)/lua/lib/liblua54.a | \$(W)/obj/xl_host
 	\$(OBJCOPY) -R .drectve \$< \$@
-\$(W)/xl_host.exe: tests/windows/xl_host.c \$(W)/gen/lua_names.h \$(W)/obj/xl_host/liblua54.a
+\$(W)/xl_host.exe: tests/windows/xl_host.c tests/plugin/xl_loader.h \$(W)/gen/lua_names.h \$(W)/obj/xl_host/liblua54.a
 	\$(CC) \$(filter-out -MMD -MP,\$(BASE)) -I\$(D)/lua/include -I\$(W)/gen -o \$@ \$< \
 		\$(W)/obj/xl_host/liblua54.a -lshell32 -static-libgcc
 

@@ -64,6 +64,8 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "xl_loader.h"
+
 static const char *progname = "xl_host";
 
 /* ------------------------------------------------------------------ lookup */
@@ -185,9 +187,6 @@ static int library_gc(lua_State *L)
 	return 0;
 }
 
-typedef int (*xl_entry)(lua_State *L, void *(*)(const char *));
-typedef int (*plain_entry)(lua_State *L);
-
 static void *find_symbol(void *lib, const char *name)
 {
 	return dlsym(lib, name);
@@ -269,7 +268,7 @@ static int load_native_plugin(lua_State *L)
 	const char *path = luaL_checkstring(L, 2);
 	const char *basename;
 	void *library, *sym;
-	int result, ext = 1;
+	int ext = 1;
 
 	library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (library == NULL) {
@@ -327,28 +326,8 @@ static int load_native_plugin(lua_State *L)
 	if (verbose)
 		fprintf(stderr, "xl_host: %s: %s from %s\n", name, entry, path);
 
-	if (ext) {
-		xl_entry f;
-		memcpy(&f, &sym, sizeof f);
-		result = f(L, api_require);
-	} else {
-		plain_entry f;
-		memcpy(&f, &sym, sizeof f);
-		result = f(L);
-	}
-	if (!result)
-		return luaL_error(L, "Unable to load %s: entrypoint must return a value", name);
-	return result;
+	return xl_call_entry(L, sym, ext, api_require, name);
 }
-
-static const char *const searcher_lite_xl =
-	"local load = ...\n"
-	"package.native_plugins = {}\n"
-	"package.searchers = { package.searchers[1], package.searchers[2], function(modname)\n"
-	"  local path, err = package.searchpath(modname, package.cpath)\n"
-	"  if not path then return err end\n"
-	"  return load, path\n"
-	"end }\n";
 
 static const char *const searcher_pragtical =
 	"local load = ...\n"
@@ -700,7 +679,7 @@ static void setup_editor_env(lua_State *L)
 	lua_setglobal(L, "xl_host");
 
 	/* the searchers, as the editor's start.lua sets them */
-	if (luaL_loadstring(L, pragtical ? searcher_pragtical : searcher_lite_xl) != LUA_OK)
+	if (luaL_loadstring(L, pragtical ? searcher_pragtical : xl_searcher_lite_xl) != LUA_OK)
 		lua_error(L);
 	lua_pushcfunction(L, load_native_plugin);
 	lua_call(L, 1, 0);

@@ -30,6 +30,8 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "../plugin/xl_loader.h"
+
 typedef void (*fptr)(void);
 
 static const struct api_entry {
@@ -59,9 +61,6 @@ static void *api_require(const char *symbol)
 /* ---------------------------------------------------------- native loading */
 
 #define NATIVE_PLUGIN_MT "xl_host.native_plugin"
-
-typedef int (*xl_entry)(lua_State *L, void *(*)(const char *));
-typedef int (*plain_entry)(lua_State *L);
 
 static int library_gc(lua_State *L)
 {
@@ -116,7 +115,6 @@ static int load_native_plugin(lua_State *L)
 	const char *base = strrchr(name, '.') ? strrchr(name, '.') + 1 : name;
 	char entry[256];
 	void *sym = NULL;
-	int result;
 	HMODULE lib = load_library(L, path);
 
 	if (lib == NULL)
@@ -143,28 +141,10 @@ static int load_native_plugin(lua_State *L)
 	lua_setfield(L, -2, "entry");
 	lua_settop(L, 2);   /* as in the editors: the module name and path */
 
-	if (strncmp(entry, "luaopen_lite_xl_", 16) == 0 || strncmp(entry, "luaopen_pragtical_", 18) == 0) {
-		xl_entry f;
-		memcpy(&f, &sym, sizeof f);
-		result = f(L, api_require);
-	} else {
-		plain_entry f;
-		memcpy(&f, &sym, sizeof f);
-		result = f(L);
-	}
-	if (!result)
-		return luaL_error(L, "Unable to load %s: entrypoint must return a value", name);
-	return result;
+	return xl_call_entry(L, sym, strncmp(entry, "luaopen_lite_xl_", 16) == 0 ||
+				       strncmp(entry, "luaopen_pragtical_", 18) == 0,
+			     api_require, name);
 }
-
-static const char *const searchers =
-	"local load = ...\n"
-	"package.native_plugins = {}\n"
-	"package.searchers = { package.searchers[1], package.searchers[2], function(modname)\n"
-	"  local path, err = package.searchpath(modname, package.cpath)\n"
-	"  if not path then return err end\n"
-	"  return load, path\n"
-	"end }\n";
 
 static void setup_editor_env(lua_State *L)
 {
@@ -178,7 +158,7 @@ static void setup_editor_env(lua_State *L)
 	lua_setfield(L, -2, "load_native_plugin");
 	lua_setglobal(L, "xl_host");
 
-	if (luaL_loadstring(L, searchers) != LUA_OK)
+	if (luaL_loadstring(L, xl_searcher_lite_xl) != LUA_OK)
 		lua_error(L);
 	lua_pushcfunction(L, load_native_plugin);
 	lua_call(L, 1, 0);

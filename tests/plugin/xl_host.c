@@ -70,17 +70,6 @@ static const char *progname = "xl_host";
 
 /* ------------------------------------------------------------------ lookup */
 
-typedef void (*fptr)(void);
-
-static const struct api_entry {
-	const char *name;
-	fptr fn;
-} api_table[] = {
-#define SLUICE_LUA_API(name) {#name, (fptr)(name)},
-#include "lua_names.h"
-#undef SLUICE_LUA_API
-};
-
 /* Names served (XL_HOST_API), or NULL for all; names hidden (XL_HOST_HIDE). */
 static char *served_list;
 static char *hidden_list;
@@ -101,25 +90,17 @@ static int in_list(const char *list, const char *name, const char *seps)
 	return 0;
 }
 
-/* The XL argument: the host's implementation of a Lua API function. */
+/* The XL argument: the host's implementation of a Lua API function, unless
+ * the test has it served not (XL_HOST_API, XL_HOST_HIDE). */
 static void *api_require(const char *symbol)
 {
-	size_t i;
-
 	if (symbol == NULL)
 		return NULL;
 	if (hidden_list && in_list(hidden_list, symbol, ","))
 		return NULL;
 	if (served_list && !in_list(served_list, symbol, "\n"))
 		return NULL;
-	for (i = 0; i < sizeof api_table / sizeof api_table[0]; i++) {
-		if (strcmp(api_table[i].name, symbol) == 0) {
-			void *p;
-			memcpy(&p, &api_table[i].fn, sizeof p);
-			return p;
-		}
-	}
-	return NULL;
+	return xl_api_lookup(symbol);
 }
 
 /* Reads XL_HOST_API's file into "name\nname\n..." (comments dropped). */

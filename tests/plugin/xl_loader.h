@@ -1,7 +1,8 @@
 /*
  * xl_loader.h: what the two test hosts (tests/plugin/xl_host.c on Linux,
- * tests/windows/xl_host.c on Windows) do alike once they have a plugin's
- * entry point, as the editors' loaders do: the call, and Lite XL's
+ * tests/windows/xl_host.c on Windows) do alike, as the editors' loaders do:
+ * the Lua API served by name (the XL argument, from the generated
+ * lua_names.h), the call of a plugin's entry point, and Lite XL's
  * package.searchers. Included by each host; its main thread only.
  */
 #ifndef SLUICE_XL_LOADER_H
@@ -11,6 +12,32 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+
+typedef void (*xl_fptr)(void);
+
+static const struct xl_api_entry {
+	const char *name;
+	xl_fptr fn;
+} xl_api_table[] = {
+#define SLUICE_LUA_API(name) {#name, (xl_fptr)(name)},
+#include "lua_names.h"
+#undef SLUICE_LUA_API
+};
+
+/* The host's implementation of the Lua API function named symbol, or NULL. */
+static void *xl_api_lookup(const char *symbol)
+{
+	size_t i;
+
+	for (i = 0; symbol != NULL && i < sizeof xl_api_table / sizeof xl_api_table[0]; i++) {
+		if (strcmp(xl_api_table[i].name, symbol) == 0) {
+			void *p;
+			memcpy(&p, &xl_api_table[i].fn, sizeof p);
+			return p;
+		}
+	}
+	return NULL;
+}
 
 typedef int (*xl_entry)(lua_State *L, void *(*)(const char *));
 typedef int (*plain_entry)(lua_State *L);

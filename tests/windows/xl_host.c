@@ -32,32 +32,6 @@
 
 #include "../plugin/xl_loader.h"
 
-typedef void (*fptr)(void);
-
-static const struct api_entry {
-	const char *name;
-	fptr fn;
-} api_table[] = {
-#define SLUICE_LUA_API(name) {#name, (fptr)(name)},
-#include "lua_names.h"
-#undef SLUICE_LUA_API
-};
-
-/* The XL argument: the host's implementation of a Lua API function. */
-static void *api_require(const char *symbol)
-{
-	size_t i;
-
-	for (i = 0; symbol != NULL && i < sizeof api_table / sizeof api_table[0]; i++) {
-		if (strcmp(api_table[i].name, symbol) == 0) {
-			void *p;
-			memcpy(&p, &api_table[i].fn, sizeof p);
-			return p;
-		}
-	}
-	return NULL;
-}
-
 /* ---------------------------------------------------------- native loading */
 
 #define NATIVE_PLUGIN_MT "xl_host.native_plugin"
@@ -143,7 +117,7 @@ static int load_native_plugin(lua_State *L)
 
 	return xl_call_entry(L, sym, strncmp(entry, "luaopen_lite_xl_", 16) == 0 ||
 				       strncmp(entry, "luaopen_pragtical_", 18) == 0,
-			     api_require, name);
+			     xl_api_lookup, name);
 }
 
 static void setup_editor_env(lua_State *L)

@@ -194,6 +194,7 @@ static int idle(int n, int active, int frames)
     /* then one byte each way on every idle connection */
     for (int i = 0; i < n; i++)
         if (send(fds[i], "x", 1, 0) != 1 || recv(fds[i], buf, 1, MSG_WAITALL) != 1) die("echo");
+    usleep(1500000); /* the settling time the Lua peers wait too (W.SETTLE) */
     long rss2 = rss_bytes();
     qsort(cost, (size_t)frames, sizeof *cost, cmp_double);
     printf("idle=%d rss_per_conn=%.1f rss_used_per_conn=%.1f frame_median=%.9f frame_p99=%.9f\n",

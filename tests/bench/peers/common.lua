@@ -22,6 +22,16 @@ function W.rss()
   return resident * 4096
 end
 
+-- Resident memory once a burst has settled: a library may give freed memory back a
+-- moment later (sluice trims the heap within a second after its I/O thread idles).
+-- Every peer waits the same, before and after its garbage collection.
+W.SETTLE = 1.5
+function W.settled_rss()
+  W.sleep(W.SETTLE)
+  collectgarbage()
+  return W.rss()
+end
+
 -- Sorted copy's percentile p (0..1).
 local function pct(sorted, p)
   if #sorted == 0 then return 0 end

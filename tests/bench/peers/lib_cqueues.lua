@@ -107,8 +107,7 @@ function M.idle(cfg)
       assert(s:write("x"))
       assert(s:read(1))
     end
-    collectgarbage()
-    res.rss_used_per_conn = (W.rss() - rss0) / #idle
+    res.rss_used_per_conn = (W.settled_rss() - rss0) / #idle
     for _, s in ipairs(idle) do s:close() end
     for _, s in ipairs(active) do s:close() end
   end)

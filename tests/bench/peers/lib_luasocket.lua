@@ -103,8 +103,7 @@ function M.idle(cfg)
     assert(c:send("x") == 1)
     assert(c:receive(1))
   end
-  collectgarbage()
-  res.rss_used_per_conn = (W.rss() - rss0) / #idle
+  res.rss_used_per_conn = (W.settled_rss() - rss0) / #idle
   for _, c in ipairs(idle) do c:close() end
   for _, c in ipairs(active) do c:close() end
   return res

@@ -117,8 +117,7 @@ function M.idle(cfg)
   res.frame_median, res.frame_p99 = W.pct(cost, 0.5), W.pct(cost, 0.99)
   for _, t in ipairs(idle) do t:write("x") end   -- one byte each way on every idle one
   while idle_got < #idle do uv.run("once") end
-  collectgarbage()
-  res.rss_used_per_conn = (W.rss() - rss0) / #idle
+  res.rss_used_per_conn = (W.settled_rss() - rss0) / #idle
   for _, t in ipairs(idle) do t:close() end
   for _, t in ipairs(active) do t:close() end
   uv.run()

@@ -168,8 +168,7 @@ function M.idle(cfg)
     end
     if left > 0 then net.wait(10) end
   end
-  collectgarbage()
-  res.rss_used_per_conn = (W.rss() - rss0) / #idle
+  res.rss_used_per_conn = (W.settled_rss() - rss0) / #idle
   res.heap_used_per_conn = (net.get_stats().heap_bytes - heap0) / #idle
   for _, c in ipairs(idle) do c:close() end
   for _, c in ipairs(active) do c:close() end

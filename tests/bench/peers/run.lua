@@ -4,8 +4,10 @@
 -- OUT/results.json and OUT/*.png (gnuplot). Figures only: nothing asserts on them.
 -- Called by scripts/bench_peers.sh (`./run.sh bench peers`), which builds what it needs:
 --
---   lua5.4 tests/bench/peers/run.lua [--quick] [--only LIB,...] [--tap] [--out DIR]
--- --only: libraries to run (c, luasocket, luv, cqueues, sluice); --tap: also print TAP
+--   lua5.4 tests/bench/peers/run.lua [--quick] [--only LIB,...] [--workloads W,...]
+--                                     [--tap] [--out DIR]
+-- --only: libraries to run (c, luasocket, luv, cqueues, sluice); --workloads: the
+-- workloads to run by name (bulk_plain, idle, frame_budget...); --tap: also print TAP
 -- lines (one per run: "ok" when the run gave figures, whatever they are); --rounds N:
 -- runs of each peer and workload, the best main figure kept (default 2, --quick 1).
 -- Environment: BENCH_BIN (bench_server, bench_client), BENCH_PKI (tests/tools/mkcerts.sh
@@ -21,6 +23,7 @@ do
     if a == "--quick" then opts.quick = true
     elseif a == "--tap" then opts.tap = true
     elseif a == "--only" then i = i + 1; opts.only = arg[i]
+    elseif a == "--workloads" then i = i + 1; opts.workloads = arg[i]
     elseif a == "--out" then i = i + 1; opts.out = arg[i]
     elseif a == "--rounds" then i = i + 1; opts.rounds = math.tointeger(tonumber(arg[i]))
     else error("run.lua: unknown argument " .. a) end
@@ -387,6 +390,14 @@ local function wanted(peer)
   return false
 end
 
+local function workload_wanted(w)
+  if not opts.workloads then return true end
+  for name in opts.workloads:gmatch("[^,]+") do
+    if name == w.name then return true end
+  end
+  return false
+end
+
 local function nofile_limit()
   local s = read_file("/proc/self/limits") or ""
   return math.tointeger(tonumber(s:match("Max open files%s+(%d+)") or "1024"))
@@ -428,6 +439,7 @@ local ok, err = pcall(function()
     S.bulk >> 20, S.tls_bulk >> 20, S.pings, S.conns, S.tls_conns, S.idle, S.frames, opts.rounds))
   local n = 0
   for _, w in ipairs(WORKLOADS) do
+    if not workload_wanted(w) then goto next_workload end
     local rows = {}
     for _, p in ipairs(PEERS) do
       if wanted(p) and not (w.skip and w.skip[p.id]) and (not p.only or p.only[w.name]) then
@@ -451,6 +463,7 @@ local ok, err = pcall(function()
     local res = report(w, rows)
     res.png = chart(w, res, opts.out)
     results.workloads[w.name] = res
+    ::next_workload::
   end
   if opts.tap then print("1.." .. n) end
 end)

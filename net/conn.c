@@ -164,7 +164,7 @@ net_result net_conn_status(net_conn *c) {
    * are read: a loop that stops at "failure" loses nothing. */
   if (st == NET_FAILURE && ring_used(&c->rx) > 0) return (net_result){NET_SUCCESS, NET_E_NONE, ""};
   if (st == NET_FAILURE) return (net_result){NET_FAILURE, c->err.code, c->err.msg};
-  if (st == NET_WAITING) net__host_read(true);   /* a loop may spin on this too */
+  if (st == NET_WAITING) net__host_read(c, true);   /* a loop may spin on this too */
   if (st == NET_SUCCESS && atomic_load_explicit(&c->rx_eof, memory_order_acquire) &&
       ring_used(&c->rx) == 0 && !(atomic_load(&c->shut) & NET_SHUT_RECEIVE))
     return (net_result){NET_FAILURE, NET_E_CLOSED, "closed"};
@@ -265,7 +265,7 @@ long net_conn_peek(net_conn *c, size_t max, net_span *spans, int *nspans) {
     if (k == 0) net__io_seen(&c->obj);
     if (end) return end;
   }
-  net__host_read(k == 0);
+  net__host_read(c, k == 0);
   *nspans = k;
   return span_total(spans, k);
 }

@@ -365,6 +365,17 @@ int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms) {
   }
 }
 
+uint64_t net__engine_generation(void) { return atomic_load(&activity_gen); }
+
+void net__engine_nap(uint64_t seen, uint64_t us) {
+  if (!ready()) return;
+  atomic_fetch_add(&waiters, 1);
+  net__mutex_lock(wait_mx);
+  if (atomic_load(&activity_gen) == seen) net__cond_wait_us(wait_cv, wait_mx, us);
+  net__mutex_unlock(wait_mx);
+  atomic_fetch_sub(&waiters, 1);
+}
+
 int net_wait_activity_since(uint64_t *seen, int timeout_ms) {
   uint64_t now_gen = atomic_load(&activity_gen);
   if (now_gen != *seen) {

@@ -124,7 +124,7 @@ long net_http_read(net_http *h, void *buf, size_t max) {
   int st = atomic_load_explicit(&h->state, memory_order_acquire);
   if (st == NET_WAITING) {
     net__io_seen(&h->obj);
-    net__host_read(true);
+    net__host_read(h, true);
     return 0;
   }
   if (!h->file && (n = ring_read(&h->body, buf, max)) > 0) return (long)n;   /* raced in before the state */

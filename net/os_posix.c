@@ -142,18 +142,22 @@ void net__cond_free(net_cond *c) {
 
 void net__cond_wait(net_cond *c, net_mutex *m) { pthread_cond_wait(&c->c, &m->m); }
 
-bool net__cond_wait_ms(net_cond *c, net_mutex *m, uint64_t ms) {
+bool net__cond_wait_us(net_cond *c, net_mutex *m, uint64_t us) {
   struct timespec ts;
 #ifdef __APPLE__
-  ts = (struct timespec){(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+  ts = (struct timespec){(time_t)(us / 1000000), (long)(us % 1000000) * 1000L};
   return pthread_cond_timedwait_relative_np(&c->c, &m->m, &ts) != ETIMEDOUT;
 #else
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  uint64_t ns = (uint64_t)ts.tv_nsec + (ms % 1000) * 1000000u;
-  ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000u);
+  uint64_t ns = (uint64_t)ts.tv_nsec + (us % 1000000) * 1000u;
+  ts.tv_sec += (time_t)(us / 1000000 + ns / 1000000000u);
   ts.tv_nsec = (long)(ns % 1000000000u);
   return pthread_cond_timedwait(&c->c, &m->m, &ts) != ETIMEDOUT;
 #endif
+}
+
+bool net__cond_wait_ms(net_cond *c, net_mutex *m, uint64_t ms) {
+  return net__cond_wait_us(c, m, ms > UINT64_MAX / 1000 ? UINT64_MAX / 1000 * 1000 : ms * 1000);
 }
 
 void net__cond_broadcast(net_cond *c) { pthread_cond_broadcast(&c->c); }

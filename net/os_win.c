@@ -120,6 +120,10 @@ bool net__cond_wait_ms(net_cond *c, net_mutex *m, uint64_t ms) {
   return SleepConditionVariableSRW(&c->c, &m->l, w, 0) || GetLastError() != ERROR_TIMEOUT;
 }
 
+bool net__cond_wait_us(net_cond *c, net_mutex *m, uint64_t us) {
+  return net__cond_wait_ms(c, m, us / 1000 + (us % 1000 != 0));
+}
+
 void net__cond_broadcast(net_cond *c) { WakeAllConditionVariable(&c->c); }
 
 net_sem *net__sem_new(unsigned value) {

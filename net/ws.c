@@ -117,7 +117,7 @@ long net_ws_next(net_ws *w, int *type) {
       }
     }
   }
-  net__host_read(!w->announced);
+  net__host_read(w, !w->announced);
   if (w->announced) {
     if (type) *type = w->next_type;
     return (long)w->next_len;

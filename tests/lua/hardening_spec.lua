@@ -190,6 +190,31 @@ describe("hardening", function()
     assert.equal("true", recovered, out)
   end)
 
+  it("naps a loop spinning on one empty connection instead of holding its core", function()
+    local echo = h.start_peer("echo")
+    local ok, out, err = h.run_lua_child(string.format([[
+      local net = require "net"
+      local conn = assert(net.open_tcp(%q, %d))
+      assert(conn:wait_until_connected(10000) == "success")
+      local cpu0, t0, calls = os.clock(), net.clock(), 0
+      while net.clock() - t0 < 0.5 do
+        assert(conn:read(100) == "")
+        calls = calls + 1
+      end
+      local burn = os.clock() - cpu0
+      for _ = 1, 50 do   -- and the bytes it waits for still end its naps
+        assert(conn:write("x") == 1)
+        local d = ""
+        while d == "" do d = assert(conn:read(1)) end
+      end
+      print(string.format("%%.3f %%d", burn, calls))
+    ]], echo.host, echo.port))
+    assert.is_true(ok, out .. err)
+    local burn, calls = out:match("^(%S+) (%d+)")
+    assert.is_true(tonumber(calls) > 100, out)
+    assert.is_true(tonumber(burn) < 0.25, "the spinning loop burned " .. burn .. " s of CPU in 0.5 s")
+  end)
+
   describe("lookups", function()
     it("answers hosts-file names at once behind lookups that never answer", function()
       local hung = {}

@@ -9,6 +9,7 @@ return {
   ["hardening_spec.lua"] = {
     ["runs out of descriptors"] = "limits descriptors with ulimit -n, which a Windows process does not have",
     ["a folder or a FIFO"] = "FIFOs are POSIX",
+    ["naps a loop spinning"] = "os.clock is wall-clock time in the Windows C runtime, not CPU time",
   },
   ["server_spec.lua"] = {
     ["frees its port at once on close"] = "Windows cannot stop a listening socket with shutdown(): the I/O thread closes it a moment after close() returns (README, Windows: what differs)",

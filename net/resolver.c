@@ -282,6 +282,13 @@ static void to_dns(net_addr *a) {
 
 /* ---- public API ---------------------------------------------------------------------- */
 
+/* What no name can hold and no lookup could answer: said at once. */
+static const char *not_a_name(const char *host, size_t len) {
+  if (!memchr(host, ':', len)) return NULL;
+  if (memchr(host, '%', len)) return "not a valid IPv6 address, or no such zone (interface)";
+  return "neither an IP address nor a host name (':' is in no name; a port is an argument of its own)";
+}
+
 net_addr *net_resolve(const char *host, size_t len, const char **err, net_err *code) {
   return net__resolve_via(host, len, NULL, NULL, err, code);
 }
@@ -296,6 +303,7 @@ net_addr *net__resolve_via(const char *host, size_t len, void (*miss)(net_addr *
   if (memchr(host, '\0', len)) return *err = "host name contains a NUL byte", NULL;
   net_sockaddr sa;
   bool literal = net__ip_parse(host, len, &sa);
+  if (!literal && (*err = not_a_name(host, len))) return NULL;
   if (literal && len > 2 && host[0] == '[' && host[len - 1] == ']') host++, len -= 2;   /* named "::1" */
   net_addr *a = net__addr_new(host, len, literal ? 1 : NET_MAX_ADDRS);
   if (!a) return *code = NET_E_LIMIT, *err = "out of memory", NULL;

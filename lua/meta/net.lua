@@ -29,7 +29,9 @@ local net = {}
 ---Starts resolving `host` in the background and returns its address object.
 ---Numeric IPv4/IPv6 literals (also `"[::1]"`) are `"success"` at once.
 ---An empty host, one with a NUL byte or one longer than 253 bytes gives
----`nil, message, "invalid"`.
+---`nil, message, "invalid"`; so does one with `:` that is no IP address
+---(`"host:80"`, or a scoped `"fe80::1%eth9"` whose zone this system lacks):
+---no name holds a `:`, so no lookup is started.
 ---@param host string
 ---@return net.address|nil address
 ---@return string? message

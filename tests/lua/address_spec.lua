@@ -109,6 +109,32 @@ describe("net.resolve_address", function()
     end
   end)
 
+  it("says at once that a string with ':' that is no IP address is no name either", function()
+    local cases = {
+      ["example.test:80"] = "a port is an argument of its own",
+      ["fe80::1%sluice-no-such-if"] = "no such zone",
+      ["fe80::zz%1"] = "not a valid IPv6 address",
+      ["1:2:3"] = "neither an IP address nor a host name",
+    }
+    for host, why in pairs(cases) do
+      local addr, msg, code = net.resolve_address(host)
+      assert.is_nil(addr, host)
+      assert.are.equal("invalid", code, host)
+      assert.truthy(msg:find(why, 1, true), host .. ": " .. tostring(msg))
+      local conn, cmsg, ccode = net.open_tcp(host, 80)
+      assert.is_nil(conn, host)
+      assert.are.equal("invalid", ccode, host)
+      assert.are.equal(msg, cmsg)
+    end
+    local resolver = assert(net.create_resolver { nameservers = { "127.0.0.1:9" } })
+    local addr, _, code = resolver:resolve("example.test:80")
+    assert.is_nil(addr)
+    assert.are.equal("invalid", code)
+    resolver:close()
+    -- scoped literals with a zone this system has still parse
+    assert.are.equal("success", assert(net.resolve_address("fe80::1%1")):get_status())
+  end)
+
   it("accepts a 253-byte name (it just does not resolve)", function()
     local name = string.rep("a", 63) .. "." .. string.rep("b", 63) .. "." ..
       string.rep("c", 63) .. "." .. string.rep("d", 56) .. ".test"

@@ -91,10 +91,12 @@ void net__engine_closing(int delta);
 
 /* Owner: blocks until done(arg) or timeout_ms (-1: forever); 1 when done. */
 int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms);
-/* Owner spinning on an empty object (wake.c decides): waits until the
- * engine's publications move past generation seen, at most us microseconds. */
-uint64_t net__engine_generation(void);
-void net__engine_nap(uint64_t seen, uint64_t us);
+/* Owner: a read of obj found nothing (empty) or something. A caller that
+ * spins on empty reads gives its core up now and then: on few cores it would
+ * otherwise starve the I/O thread that fills them. One object asked densely
+ * again and again: a nap until the engine's next news (at most 0.5 ms); many
+ * objects asked densely for over a millisecond: a yield. */
+void net__host_read(const void *obj, bool empty);
 
 /* Object counts for net_get_stats. */
 extern atomic_size_t net__live_conns, net__live_udp, net__live_servers, net__live_http, net__live_ws;

@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "engine.h"
 #include "net.h"
 #include "os.h"
 #include "wake.h"
@@ -144,62 +143,6 @@ void net__host_polled(void) {
   if (!atomic_load_explicit(&host_woken, memory_order_relaxed)) return;
   atomic_exchange(&host_woken, 0);
   atomic_thread_fence(memory_order_seq_cst);   /* pairs with net__wake_host: see there */
-}
-
-#define SPIN_POLLS 256          /* empty polls in a row between looks at the clock */
-#define SPIN_DENSE_NS 1000000   /* that many within this: nothing else happens between them */
-#define SPIN_YIELD_NS 1000000   /* dense for this long: a spinning loop, not a frame's polls */
-
-#define NAP_POLLS 4             /* empty asks of one object in a row between looks */
-#define NAP_DENSE_NS 20000      /* that many within this: the loop does nothing else */
-#define NAP_US 500              /* the longest nap: news ends it sooner */
-
-/* A loop that asks one object again and again, with nothing between, waits
- * for it and holds a core the I/O thread may need to fill it: it naps until
- * the engine's next news. A frame loop asks each object once per frame. */
-static _Thread_local const void *nap_obj;   /* asked empty in a row; NULL: none */
-static _Thread_local unsigned nap_asks;
-static _Thread_local uint64_t nap_mark, nap_gen;
-
-static void nap_if_waiting(const void *obj) {
-  /* the engine's generation as of the previous ask, before this ask looked:
-   * news published since then ends the nap at once */
-  uint64_t seen = nap_gen;
-  nap_gen = net__engine_generation();
-  if (obj != nap_obj) {
-    nap_obj = obj;
-    nap_asks = 0;
-  }
-  if (++nap_asks % NAP_POLLS) return;
-  uint64_t now = net__now_ns(), prev = nap_mark;
-  nap_mark = now;
-  if (nap_asks == NAP_POLLS || now - prev >= NAP_DENSE_NS) return;
-  net__engine_nap(seen, NAP_US);
-  nap_mark = net__now_ns();
-}
-
-/* A frame loop polls many objects in a burst, then sleeps; a spinning loop
- * never stops. Only the second gets its core taken away. */
-void net__host_read(const void *obj, bool empty) {
-  static _Thread_local unsigned polls;
-  static _Thread_local uint64_t mark, dense_since;
-  if (!empty) {
-    polls = 0;
-    dense_since = 0;
-    nap_obj = NULL;
-    return;
-  }
-  if (net__thread_is_io()) return;
-  nap_if_waiting(obj);
-  if (++polls % SPIN_POLLS) return;
-  uint64_t now = net__now_ns(), prev = mark;
-  mark = now;
-  if (polls == SPIN_POLLS || now - prev >= SPIN_DENSE_NS) {
-    dense_since = 0;
-    return;
-  }
-  if (!dense_since) dense_since = prev;
-  else if (now - dense_since >= SPIN_YIELD_NS) net__thread_yield();   /* let the I/O thread run */
 }
 
 void net__wake_unread(int delta) { atomic_fetch_add_explicit(&unread, delta, memory_order_relaxed); }

@@ -10,12 +10,6 @@
 /* Owner: called by every call (status, read, write, available, accept...):
  * the host is awake and looking. */
 void net__host_polled(void);
-/* Owner: a read of obj found nothing (empty) or something. A caller that
- * spins on empty reads gives its core up now and then: on few cores it would
- * otherwise starve the I/O thread that fills them. One object asked densely
- * again and again: a nap until the engine's next news (at most 0.5 ms); many
- * objects asked densely for over a millisecond: a yield. */
-void net__host_read(const void *obj, bool empty);
 /* Objects holding news their owners have not read: +1 / -1. */
 void net__wake_unread(int delta);
 /* Publishers (the I/O thread, resolver helpers): something changed. */

@@ -1,7 +1,8 @@
 /* engine.c: the I/O thread: its loop, the coalesced wake-up, the kick stack
  * owners hand it work through, the objects awaiting an address, one timer
- * per object, and the waits owners block in. The loop runs on the I/O
- * thread; kicks, waits and notifications are called from any thread.
+ * per object, the waits owners block in, and the naps of owners that spin
+ * on an empty object. The loop runs on the I/O thread; kicks, waits, naps
+ * and notifications are called from any thread.
  *
  * The I/O thread starts with the first object and then stays for the life of
  * the process, parked in the poller when there is nothing to do: closing the
@@ -397,32 +398,57 @@ static void nap(uint64_t seen, uint64_t us) {
 #define SPIN_DENSE_NS 1000000   /* that many within this: nothing else happens between them */
 #define SPIN_YIELD_NS 1000000   /* dense for this long: a spinning loop, not a frame's polls */
 
-#define NAP_POLLS 4             /* empty asks of one object in a row between looks */
-#define NAP_DENSE_NS 20000      /* that many within this: the loop does nothing else */
+#define NAP_LAPS 4              /* dense laps over the same empty objects before a nap */
+#define NAP_LAP_NS 100000       /* a lap this short: the loop does nothing else */
+#define NAP_LAP_ASKS 1024       /* a head not asked again within this many asks is gone */
 #define NAP_US 500              /* the longest nap: news ends it sooner */
 
-/* A loop that asks one object again and again, with nothing between, waits
- * for it and holds a core the I/O thread may need to fill it: it naps until
- * the engine's next news. A frame loop asks each object once per frame. */
-static _Thread_local const void *nap_obj;   /* asked empty in a row; NULL: none */
-static _Thread_local unsigned nap_asks;
-static _Thread_local uint64_t nap_mark, nap_gen;
+#define CROWD_LOOK_NS 1000000     /* a spinner looks at most this often... */
+#define CROWD_RECENT_NS 10000000  /* ...counting preemptions since a look this recent... */
+#define CROWD_HOLD_NS 50000000    /* ...and naps this long after one */
 
-static void nap_if_waiting(const void *obj) {
-  /* the engine's generation as of the previous ask, before this ask looked:
-   * news published since then ends the nap at once */
-  uint64_t seen = nap_gen;
-  nap_gen = atomic_load(&activity_gen);
-  if (obj != nap_obj) {
-    nap_obj = obj;
-    nap_asks = 0;
+/* Is the spinning thread taken off its core while it spins? Then the cores
+ * are short, and the I/O thread is short of them too: a spinner naps. With
+ * a core to spare it spins on, as its author chose, and sees news soonest. */
+static bool crowded(uint64_t now) {
+  static _Thread_local uint64_t looked, count, until;
+  if (now - looked >= CROWD_LOOK_NS) {
+    uint64_t c = net__thread_preempted();
+    if (c == UINT64_MAX || (c != count && now - looked < CROWD_RECENT_NS)) until = now + CROWD_HOLD_NS;
+    count = c;
+    looked = now;
   }
-  if (++nap_asks % NAP_POLLS) return;
-  uint64_t now = net__now_ns(), prev = nap_mark;
-  nap_mark = now;
-  if (nap_asks == NAP_POLLS || now - prev >= NAP_DENSE_NS) return;
+  return now < until;
+}
+
+/* A loop that comes back to the objects it asked within a fraction of a
+ * millisecond, and finds nothing again, waits for them: when the cores are
+ * short it holds one the I/O thread needs to fill them. It naps until the
+ * engine's next news. A frame loop comes back a frame later. */
+static _Thread_local const void *nap_head;   /* the first object of the empty streak; NULL: none */
+static _Thread_local unsigned nap_laps, nap_asks;
+static _Thread_local uint64_t nap_lap_at, nap_gen;
+
+static void nap_if_spinning(const void *obj) {
+  if (!nap_head || ++nap_asks > NAP_LAP_ASKS) {
+    nap_head = obj;
+    nap_laps = nap_asks = 0;
+    nap_lap_at = net__now_ns();
+    nap_gen = atomic_load(&activity_gen);
+    return;
+  }
+  if (obj != nap_head) return;
+  nap_asks = 0;
+  /* news published since the lap began ends the nap at once: the lap's
+   * asks came after that generation was read */
+  uint64_t seen = nap_gen, now = net__now_ns();
+  nap_gen = atomic_load(&activity_gen);
+  bool dense = now - nap_lap_at < NAP_LAP_NS;
+  nap_lap_at = now;
+  if (!dense) nap_laps = 0;
+  if (!dense || ++nap_laps < NAP_LAPS || !crowded(now)) return;
   nap(seen, NAP_US);
-  nap_mark = net__now_ns();
+  nap_lap_at = net__now_ns();
 }
 
 /* A frame loop polls many objects in a burst, then sleeps; a spinning loop
@@ -433,11 +459,11 @@ void net__host_read(const void *obj, bool empty) {
   if (!empty) {
     polls = 0;
     dense_since = 0;
-    nap_obj = NULL;
+    nap_head = NULL;
     return;
   }
   if (net__thread_is_io()) return;
-  nap_if_waiting(obj);
+  nap_if_spinning(obj);
   if (++polls % SPIN_POLLS) return;
   uint64_t now = net__now_ns(), prev = mark;
   mark = now;

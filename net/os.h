@@ -36,6 +36,10 @@ void net__thread_join(net_thread *t);
 void net__thread_background(void);
 /* The calling thread offers its core to another runnable thread (never waits for an event). */
 void net__thread_yield(void);
+/* Times the calling thread was taken off its core while it could still run
+ * (Linux: involuntary context switches); UINT64_MAX where the system does not
+ * count them. */
+uint64_t net__thread_preempted(void);
 
 net_mutex *net__mutex_new(void);
 void net__mutex_free(net_mutex *m);

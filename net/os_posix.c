@@ -97,6 +97,14 @@ void net__thread_background(void) {
 
 void net__thread_yield(void) { sched_yield(); }
 
+uint64_t net__thread_preempted(void) {
+#ifdef RUSAGE_THREAD
+  struct rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) == 0) return (uint64_t)ru.ru_nivcsw;
+#endif
+  return UINT64_MAX;
+}
+
 net_mutex *net__mutex_new(void) {
   net_mutex *m = malloc(sizeof *m);
   if (m && pthread_mutex_init(&m->m, NULL) != 0) {

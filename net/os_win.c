@@ -95,6 +95,7 @@ void net__thread_join(net_thread *t) {
 
 void net__thread_background(void) { SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_BELOW_NORMAL); }
 void net__thread_yield(void) { SwitchToThread(); }
+uint64_t net__thread_preempted(void) { return UINT64_MAX; }
 
 net_mutex *net__mutex_new(void) {
   net_mutex *m = malloc(sizeof *m);

@@ -4,11 +4,12 @@
 --
 -- Every function returns at once. Only the `wait*` functions may block, and
 -- only for the timeout they are given (milliseconds; -1 waits until done).
--- One exception serves spinning loops: a loop that asks one object (`read`,
--- `get_status`, `receive`...) again and again with nothing in between and
--- finds nothing naps in the call until the I/O thread next publishes, at most
+-- One exception serves spinning loops: a loop that comes back to the same
+-- objects (`read`, `get_status`, `receive`...) within 0.1 ms, finds nothing
+-- four times over, and has lately been taken off its core (the cores are
+-- short), naps in the call until the I/O thread next publishes, at most
 -- 0.5 ms, so that it does not take the core the I/O thread needs. A frame
--- loop, which asks each object once per frame, never naps.
+-- loop comes back a frame later and never naps.
 -- Wrong argument types or impossible values raise a Lua error; run-time
 -- failures return `nil, message, code` (or the status `"failure", message, code`).
 -- Codes: "closed", "refused", "reset", "timeout", "unreachable", "dns", "tls",

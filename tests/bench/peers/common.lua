@@ -54,15 +54,19 @@ function W.summary(list, prefix, into)
 end
 
 -- A recorder of call durations: rec(clock_before, kind) appends clock() - clock_before;
--- worst.kind / worst.secs name the slowest call.
+-- worst.kind / worst.secs name the slowest call, worst.kinds[kind] lists each kind's.
 function W.recorder(clock)
   local list, n = {}, 0
-  local worst = { secs = -1, kind = "?" }
+  local worst = { secs = -1, kind = "?", kinds = {} }
   local function rec(t0, kind)
     local d = clock() - t0
     n = n + 1
     list[n] = d
-    if d > worst.secs then worst.secs, worst.kind = d, kind or "?" end
+    kind = kind or "?"
+    local k = worst.kinds[kind]
+    if not k then k = {}; worst.kinds[kind] = k end
+    k[#k + 1] = d
+    if d > worst.secs then worst.secs, worst.kind = d, kind end
   end
   return rec, list, worst
 end
@@ -100,7 +104,20 @@ end
 -- Fills `res` with the frame-budget figures.
 function W.frame_figures(res, calls, frames, worst)
   W.summary(calls, "call", res)
-  if worst then res.worst_call = (worst.kind:gsub("%s", "_")) end
+  if worst then
+    res.worst_call = (worst.kind:gsub("%s", "_"))
+    -- each kind of call: count, p99.9, worst, and how many took over 5 and 50 µs
+    for kind, list in pairs(worst.kinds) do
+      local key = "kind_" .. kind:gsub("[^%w]", "_")
+      W.summary(list, key, res)
+      local over5, over50 = 0, 0
+      for _, d in ipairs(list) do
+        if d > 5e-6 then over5 = over5 + 1 end
+        if d > 50e-6 then over50 = over50 + 1 end
+      end
+      res[key .. "_over5us"], res[key .. "_over50us"] = over5, over50
+    end
+  end
   res.noise_max = W.noise_max
   local over = 0
   for i = 1, #frames do if frames[i] > W.FRAME then over = over + 1 end end

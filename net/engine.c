@@ -1,8 +1,8 @@
 /* engine.c: the I/O thread: its loop, the coalesced wake-up, the kick stack
  * owners hand it work through, the objects awaiting an address, one timer
  * per object, the waits owners block in, and the naps of owners that spin
- * on an empty object. The loop runs on the I/O thread; kicks, waits, naps
- * and notifications are called from any thread.
+ * on empty objects. The loop runs on the I/O thread; kicks, waits, naps and
+ * notifications are called from any thread.
  *
  * The I/O thread starts with the first object and then stays for the life of
  * the process, parked in the poller when there is nothing to do: closing the

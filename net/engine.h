@@ -93,9 +93,10 @@ void net__engine_closing(int delta);
 int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms);
 /* Owner: a read of obj found nothing (empty) or something. A caller that
  * spins on empty reads gives its core up now and then: on few cores it would
- * otherwise starve the I/O thread that fills them. One object asked densely
- * again and again: a nap until the engine's next news (at most 0.5 ms); many
- * objects asked densely for over a millisecond: a yield. */
+ * otherwise starve the I/O thread that fills them. A loop back to the same
+ * empty objects within 0.1 ms while the cores are short: a nap until the
+ * engine's next news (at most 0.5 ms); a dense empty streak over many
+ * objects for over a millisecond: a yield. */
 void net__host_read(const void *obj, bool empty);
 
 /* Object counts for net_get_stats. */

@@ -197,7 +197,7 @@ describe("hardening", function()
     local cores = math.tointeger(tonumber(h.capture("nproc"))) or 2
     local burners = {}
     for i = 1, cores + 1 do burners[i] = h.spawn("burner", "sh -c 'while :; do :; done'") end
-    local ok, out, err = h.run_lua_child(string.format([[
+    local ran, ok, out, err = pcall(h.run_lua_child, string.format([[
       local net = require "net"
       local conn = assert(net.open_tcp(%q, %d))
       assert(conn:wait_until_connected(10000) == "success")
@@ -214,7 +214,8 @@ describe("hardening", function()
       end
       print(string.format("%%.3f %%d", burn, calls))
     ]], echo.host, echo.port))
-    for _, b in ipairs(burners) do b:stop() end
+    for _, b in ipairs(burners) do b:stop() end   -- before any assertion can fail
+    assert(ran, ok)
     assert.is_true(ok, out .. err)
     local burn, calls = out:match("^(%S+) (%d+)")
     assert.is_true(tonumber(calls) > 100, out)

@@ -333,7 +333,7 @@ void net__engine_background_done(void) {
   net__engine_notify();
 }
 
-/* Waits until the generation moves past *seen or the deadline passes. */
+/* Waits until the generation moves past *seen or the deadline (ns) passes. */
 static bool wait_gen(uint64_t *seen, uint64_t deadline, bool forever) {
   if (!ready()) return false;
   atomic_fetch_add(&waiters, 1);
@@ -344,9 +344,9 @@ static bool wait_gen(uint64_t *seen, uint64_t deadline, bool forever) {
       net__cond_wait(wait_cv, wait_mx);
       continue;
     }
-    uint64_t now = net__now_ms();
+    uint64_t now = net__now_ns();
     if (now >= deadline) break;
-    net__cond_wait_ms(wait_cv, wait_mx, deadline - now);
+    net__cond_wait_us(wait_cv, wait_mx, (deadline - now + 999) / 1000);
   }
   net__mutex_unlock(wait_mx);
   atomic_fetch_sub(&waiters, 1);
@@ -358,7 +358,7 @@ int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms) {
   uint64_t seen = atomic_load(&activity_gen);
   if (done(arg)) return 1;
   if (timeout_ms == 0) return 0;
-  uint64_t deadline = net__now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+  uint64_t deadline = net__now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
   for (;;) {
     bool moved = wait_gen(&seen, deadline, timeout_ms < 0);
     if (done(arg)) return 1;
@@ -373,7 +373,7 @@ int net_wait_activity_since(uint64_t *seen, int timeout_ms) {
     return 1;
   }
   if (timeout_ms == 0) return 0;
-  uint64_t deadline = net__now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+  uint64_t deadline = net__now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
   return wait_gen(seen, deadline, timeout_ms < 0);
 }
 
@@ -384,16 +384,6 @@ int net_wait_activity(int timeout_ms) {
 
 /* ---- owners that spin ------------------------------------------------------ */
 
-/* Waits until the generation moves past seen, at most us microseconds. */
-static void nap(uint64_t seen, uint64_t us) {
-  if (!ready()) return;
-  atomic_fetch_add(&waiters, 1);
-  net__mutex_lock(wait_mx);
-  if (atomic_load(&activity_gen) == seen) net__cond_wait_us(wait_cv, wait_mx, us);
-  net__mutex_unlock(wait_mx);
-  atomic_fetch_sub(&waiters, 1);
-}
-
 #define SPIN_POLLS 256          /* empty polls in a row between looks at the clock */
 #define SPIN_DENSE_NS 1000000   /* that many within this: nothing else happens between them */
 #define SPIN_YIELD_NS 1000000   /* dense for this long: a spinning loop, not a frame's polls */
@@ -401,7 +391,7 @@ static void nap(uint64_t seen, uint64_t us) {
 #define NAP_LAPS 4              /* dense laps over the same empty objects before a nap */
 #define NAP_LAP_NS 100000       /* a lap this short: the loop does nothing else */
 #define NAP_LAP_ASKS 1024       /* a head not asked again within this many asks is gone */
-#define NAP_US 500              /* the longest nap: news ends it sooner */
+#define NAP_NS 500000           /* the longest nap: news ends it sooner */
 
 #define CROWD_LOOK_NS 1000000     /* a spinner looks at most this often... */
 #define CROWD_RECENT_NS 10000000  /* ...counting preemptions since a look this recent... */
@@ -447,7 +437,7 @@ static void nap_if_spinning(const void *obj) {
   nap_lap_at = now;
   if (!dense) nap_laps = 0;
   if (!dense || ++nap_laps < NAP_LAPS || !crowded(now)) return;
-  nap(seen, NAP_US);
+  wait_gen(&seen, now + NAP_NS, false);
   nap_lap_at = net__now_ns();
 }
 

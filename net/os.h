@@ -49,9 +49,8 @@ void net__mutex_unlock(net_mutex *m);
 net_cond *net__cond_new(void);
 void net__cond_free(net_cond *c);
 void net__cond_wait(net_cond *c, net_mutex *m);
-/* false when ms passed without a signal (spurious wake-ups are possible). */
-bool net__cond_wait_ms(net_cond *c, net_mutex *m, uint64_t ms);
-/* The same in microseconds (Windows waits whole milliseconds). */
+/* false when us microseconds passed without a signal (spurious wake-ups are
+ * possible; Windows waits whole milliseconds). */
 bool net__cond_wait_us(net_cond *c, net_mutex *m, uint64_t us);
 void net__cond_broadcast(net_cond *c);
 

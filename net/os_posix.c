@@ -164,10 +164,6 @@ bool net__cond_wait_us(net_cond *c, net_mutex *m, uint64_t us) {
 #endif
 }
 
-bool net__cond_wait_ms(net_cond *c, net_mutex *m, uint64_t ms) {
-  return net__cond_wait_us(c, m, ms > UINT64_MAX / 1000 ? UINT64_MAX / 1000 * 1000 : ms * 1000);
-}
-
 void net__cond_broadcast(net_cond *c) { pthread_cond_broadcast(&c->c); }
 
 net_sem *net__sem_new(unsigned value) {

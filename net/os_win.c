@@ -116,13 +116,10 @@ net_cond *net__cond_new(void) {
 void net__cond_free(net_cond *c) { free(c); }
 void net__cond_wait(net_cond *c, net_mutex *m) { SleepConditionVariableSRW(&c->c, &m->l, INFINITE, 0); }
 
-bool net__cond_wait_ms(net_cond *c, net_mutex *m, uint64_t ms) {
+bool net__cond_wait_us(net_cond *c, net_mutex *m, uint64_t us) {
+  uint64_t ms = us / 1000 + (us % 1000 != 0);
   DWORD w = ms >= INFINITE ? INFINITE - 1 : (DWORD)ms;   /* a huge wait still ends */
   return SleepConditionVariableSRW(&c->c, &m->l, w, 0) || GetLastError() != ERROR_TIMEOUT;
-}
-
-bool net__cond_wait_us(net_cond *c, net_mutex *m, uint64_t us) {
-  return net__cond_wait_ms(c, m, us / 1000 + (us % 1000 != 0));
 }
 
 void net__cond_broadcast(net_cond *c) { WakeAllConditionVariable(&c->c); }

@@ -105,15 +105,15 @@ void net__engine_wake(void) {
   /* Only the first waker of a burst pays for the syscall; the I/O thread
    * clears the flag before it looks at the kick stack. */
   if (atomic_exchange(&E.wake_pending, 1)) return;
-  net_sock_wake_signal(E.wake_wr);
+  /* a signal that was not sent must not silence the wakers after us */
+  if (!net_sock_wake_signal(E.wake_wr)) atomic_store(&E.wake_pending, 0);
 }
 
-static void drain_wake(void) {
-  net_sock_wake_drain(E.wake_rd);
-  /* seq_cst: a waker that sets the flag after this sees our clear and
-   * writes again, and its kick is found by the next run_kicks. */
-  atomic_store(&E.wake_pending, 0);
-}
+/* seq_cst: a waker that sets the flag after this sees our clear and writes
+ * again, and its kick is found by the next run_kicks. Cleared every turn, not
+ * only when the signal is read, so a signal lost on the way (a datagram, on
+ * Windows) costs one turn's delay and never every later wake-up. */
+static void wake_rearm(void) { atomic_store(&E.wake_pending, 0); }
 
 /* ---- objects ----------------------------------------------------------------- */
 
@@ -551,6 +551,7 @@ static int io_main(void *unused) {
   net__thread_background();
   net__thread_mark_io();
   for (;;) {
+    wake_rearm();
     run_kicks();
     if (atomic_exchange(&E.resolved, 0)) run_awaiting();
     uint64_t next = run_timers(net__now_ms());
@@ -563,7 +564,7 @@ static int io_main(void *unused) {
     }
     for (int i = 0; i < n; i++) {
       net_io *io = ev[i].ud;
-      if (io == &wake_token) drain_wake();
+      if (io == &wake_token) net_sock_wake_drain(E.wake_rd);
       else io->ops->event(io, ev[i].mask);
     }
     reap();

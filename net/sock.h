@@ -203,9 +203,11 @@ static inline bool net_sock_wake_open(net_sock *rd, net_sock *wr) {
   *rd = *wr = s;
   return true;
 }
-static inline void net_sock_wake_signal(net_sock wr) {
+/* False when no wake-up can be counted on to be waiting. */
+static inline bool net_sock_wake_signal(net_sock wr) {
   char one = 1;
-  send(wr, &one, 1, 0);   /* full: a datagram is already waiting, which is enough */
+  /* would block: datagrams are already waiting, which is enough */
+  return send(wr, &one, 1, 0) == 1 || WSAGetLastError() == WSAEWOULDBLOCK;
 }
 static inline void net_sock_wake_drain(net_sock rd) {
   char buf[64];
@@ -387,16 +389,23 @@ static inline bool net_sock_wake_open(net_sock *rd, net_sock *wr) {
   return true;
 #endif
 }
-static inline void net_sock_wake_signal(net_sock wr) {
+/* False when no wake-up can be counted on to be waiting. */
+static inline bool net_sock_wake_signal(net_sock wr) {
   uint64_t one = 1;
   ssize_t r;
   do r = write(wr, &one, sizeof one);
   while (r < 0 && errno == EINTR);
+  return r > 0 || errno == EAGAIN;   /* a full counter or pipe is a wake-up waiting */
 }
 static inline void net_sock_wake_drain(net_sock rd) {
+#ifdef __linux__
+  uint64_t count;   /* one read empties an eventfd */
+  if (read(rd, &count, sizeof count) < 0) return;
+#else
   char buf[64];
   while (read(rd, buf, sizeof buf) > 0) {
   }
+#endif
 }
 
 /* getaddrinfo's failure in words. */

@@ -205,4 +205,30 @@ describe("faults", function()
     assert.is_true(ok, out .. err)
     assert.matches("intact", out)
   end)
+
+  it("keeps waking the I/O thread after a wake-up signal failed", function()
+    if h.mode == "asan" or h.mode == "tsan" then
+      pending("LD_PRELOAD goes before a sanitizer's runtime: release and poll only")
+      return
+    end
+    local ok, out, err = h.run_lua_child([[
+      local h = require "helpers"
+      local net = require "net"
+      local echo = h.start_peer("echo")
+      local a = assert(net.open_tcp(echo.host, echo.port))   -- its wake-up fails
+      local b = assert(net.open_tcp(echo.host, echo.port))   -- this one must get through
+      assert(a:wait_until_connected(5000) == "success", "a never connected")
+      assert(b:wait_until_connected(5000) == "success", "b never connected")
+      for i = 1, 5 do
+        net.wait(50)   -- the I/O thread goes back to sleep between rounds
+        h.echo_transfer(i % 2 == 1 and a or b, 100, { timeout_ms = 5000 })
+      end
+      a:close()
+      b:close()
+      h.stop_all()
+      print("intact")
+    ]], { LD_PRELOAD = h.build .. "/libfault_io.so", SLUICE_FAULT = "wakefail1" })
+    assert.is_true(ok, out .. err)
+    assert.matches("intact", out)
+  end)
 end)

@@ -3,6 +3,8 @@
  *   send1   every send/sendmsg on a stream socket moves at most one byte,
  *   recv1   every recv/recvmsg on a stream socket moves at most one byte,
  *   eagainN every Nth of those calls fails with EAGAIN first,
+ *   wakefailN the first N writes to an eventfd (the I/O thread's wake-up)
+ *           fail with EIO,
  * (comma-separated). Datagram sockets are left alone. Any thread. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -11,13 +13,16 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
-static int send1, recv1, eagain_every;
+static int send1, recv1, eagain_every, wake_fails;
 static atomic_long calls;
+static atomic_int wakes_failed;
 static atomic_int ready;
 
 static void init(void) {
@@ -28,6 +33,8 @@ static void init(void) {
     recv1 = strstr(f, "recv1") != NULL;
     const char *e = strstr(f, "eagain");
     if (e) eagain_every = atoi(e + 6);
+    const char *w = strstr(f, "wakefail");
+    if (w) wake_fails = atoi(w + 8);
   }
   atomic_store(&ready, 1);
 }
@@ -43,6 +50,16 @@ static bool refuse(void) {
   return eagain_every > 0 && atomic_fetch_add(&calls, 1) % eagain_every == eagain_every - 1;
 }
 
+static bool is_eventfd(int fd) {
+  char path[64], link[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n < 0) return false;
+  link[n] = 0;
+  return strcmp(link, "anon_inode:[eventfd]") == 0;
+}
+
+typedef ssize_t (*write_fn)(int, const void *, size_t);
 typedef ssize_t (*send_fn)(int, const void *, size_t, int);
 typedef ssize_t (*recv_fn)(int, void *, size_t, int);
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
@@ -104,4 +121,13 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   ssize_t n = real(fd, &m, flags);
   msg->msg_flags = m.msg_flags;
   return n;
+}
+
+ssize_t write(int fd, const void *buf, size_t len) {
+  REAL("write", write_fn);
+  init();
+  if (atomic_load(&wakes_failed) < wake_fails && is_eventfd(fd) &&
+      atomic_fetch_add(&wakes_failed, 1) < wake_fails)
+    return errno = EIO, -1;
+  return real(fd, buf, len);
 }

@@ -6,7 +6,8 @@
 #                comma-separated). Default: all four, after building all
 #                configurations (debug too).
 #   --only PAT   run only the Lua tests whose names match the Lua pattern PAT
-#                (busted --filter); the C unit stage is skipped.
+#                (busted --filter); the C unit stage is skipped, a stage
+#                with no match is no failure, a run where none passed is.
 #   --no-build   use what is already in build/ (no deps check, no build).
 #
 # Modes: release (epoll, lua5.4), poll (poll backend, lua5.4), asan and tsan
@@ -84,6 +85,7 @@ finish() {
 	local line="$TOTAL_PASS passed, $TOTAL_FAIL failed"
 	[ "$TOTAL_SKIP" -gt 0 ] && line="$line, $TOTAL_SKIP skipped"
 	echo "$line"
+	[ "$TOTAL_PASS" -gt 0 ] || echo "test: no test passed${only:+ (does --only '$only' match any?)}" >&2
 	[ "$TOTAL_FAIL" -eq 0 ] && [ "$TOTAL_PASS" -gt 0 ]
 	exit $?
 }
@@ -235,7 +237,15 @@ run_stage() {
 	fi
 	[ "$bail" -eq 1 ] && why+=("bailed out")
 	local results=$((pass + fail + skip))
-	[ "$results" -eq 0 ] && why+=("no test results")
+	local note=""
+	# with --only, a stage none of whose tests match is no failure (a run where
+	# nothing at all passed still fails: see finish)
+	if [ "$results" -eq 0 ] && [ -n "$only" ] && [ "$plan" -eq 0 ] && [ ${#why[@]} -eq 0 ] &&
+		[ "$extra" -eq 0 ]; then
+		note="; nothing matches --only"
+	elif [ "$results" -eq 0 ]; then
+		why+=("no test results")
+	fi
 	[ "$plan" -gt "$results" ] && why+=("$results of $plan planned tests ran")
 	if [ "$extra" -eq 0 ] && [ "$fail" -eq 0 ] && [ ${#why[@]} -gt 0 ]; then
 		extra=1
@@ -248,7 +258,7 @@ run_stage() {
 
 	local line="$mode $stage: $pass passed, $fail failed"
 	[ "$skip" -gt 0 ] && line="$line, $skip skipped"
-	line="$line (${secs}s"
+	line="$line (${secs}s$note"
 	if [ ${#why[@]} -gt 0 ]; then
 		local joined
 		joined=$(printf '%s; ' "${why[@]}")

@@ -181,12 +181,20 @@ describe("faults", function()
     assert.matches("Too many open files", umsg)
   end)
 
-  it("moves every byte when the kernel takes one per send and gives one per receive", function()
+  -- Runs source in a Lua child with fault_io preloaded (faults: its SLUICE_FAULT);
+  -- the child prints "intact" when all went well.
+  local function preloaded_child(faults, source)
     if h.mode == "asan" or h.mode == "tsan" then
       pending("LD_PRELOAD goes before a sanitizer's runtime: release and poll only")
       return
     end
-    local ok, out, err = h.run_lua_child([[
+    local ok, out, err = h.run_lua_child(source, { LD_PRELOAD = h.build .. "/libfault_io.so", SLUICE_FAULT = faults })
+    assert.is_true(ok, out .. err)
+    assert.matches("intact", out)
+  end
+
+  it("moves every byte when the kernel takes one per send and gives one per receive", function()
+    preloaded_child("send1,recv1,eagain7", [[
       local h = require "helpers"
       local net = require "net"
       local certs = h.tls_certs()
@@ -201,17 +209,11 @@ describe("faults", function()
       conn:close()
       h.stop_all()
       print("intact")
-    ]], { LD_PRELOAD = h.build .. "/libfault_io.so", SLUICE_FAULT = "send1,recv1,eagain7" })
-    assert.is_true(ok, out .. err)
-    assert.matches("intact", out)
+    ]])
   end)
 
   it("keeps waking the I/O thread after a wake-up signal failed", function()
-    if h.mode == "asan" or h.mode == "tsan" then
-      pending("LD_PRELOAD goes before a sanitizer's runtime: release and poll only")
-      return
-    end
-    local ok, out, err = h.run_lua_child([[
+    preloaded_child("wakefail1", [[
       local h = require "helpers"
       local net = require "net"
       local echo = h.start_peer("echo")
@@ -227,8 +229,6 @@ describe("faults", function()
       b:close()
       h.stop_all()
       print("intact")
-    ]], { LD_PRELOAD = h.build .. "/libfault_io.so", SLUICE_FAULT = "wakefail1" })
-    assert.is_true(ok, out .. err)
-    assert.matches("intact", out)
+    ]])
   end)
 end)

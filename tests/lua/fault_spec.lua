@@ -1,8 +1,9 @@
 -- fault_spec: failures injected where a well-behaved system rarely fails: a Lua state
 -- whose allocator fails at the Nth allocation (swept over N for the main calls), the
--- engine's own allocations failing, a process out of file descriptors, and a kernel
--- that moves one byte per send and receive. Nothing may crash, leak, lose a byte or
--- fail without saying so ("not enough memory" from Lua, "limit" from the engine).
+-- engine's own allocations failing, a process out of file descriptors, a kernel that
+-- moves one byte per send and receive, and a wake-up of the I/O thread that fails.
+-- Nothing may crash, stall, leak, lose a byte or fail without saying so ("not enough
+-- memory" from Lua, "limit" from the engine).
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"

@@ -354,11 +354,17 @@ static bool wait_gen(uint64_t *seen, uint64_t deadline, bool forever) {
   return moved;
 }
 
+/* The deadline (ns) of a wait of timeout_ms; a negative one waits forever
+ * and has no deadline of its own. */
+static uint64_t deadline_of(int timeout_ms) {
+  return net__now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+}
+
 int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms) {
   uint64_t seen = atomic_load(&activity_gen);
   if (done(arg)) return 1;
   if (timeout_ms == 0) return 0;
-  uint64_t deadline = net__now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
+  uint64_t deadline = deadline_of(timeout_ms);
   for (;;) {
     bool moved = wait_gen(&seen, deadline, timeout_ms < 0);
     if (done(arg)) return 1;
@@ -373,8 +379,7 @@ int net_wait_activity_since(uint64_t *seen, int timeout_ms) {
     return 1;
   }
   if (timeout_ms == 0) return 0;
-  uint64_t deadline = net__now_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000u;
-  return wait_gen(seen, deadline, timeout_ms < 0);
+  return wait_gen(seen, deadline_of(timeout_ms), timeout_ms < 0);
 }
 
 int net_wait_activity(int timeout_ms) {

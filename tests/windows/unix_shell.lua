@@ -22,6 +22,26 @@ local function wait_ms(ms)   -- only the net module can sleep in a Windows Lua
   require("net").wait(ms)
 end
 
+-- Polls for the file rc for up to ms; its open handle, or nil.
+local function poll_rc(rc, ms)
+  for _ = 1, ms // 2 do
+    local r = io.open(rc, "rb")
+    if r then return r end
+    wait_ms(2)
+  end
+end
+
+-- Starts script with wine's `start /unix` (which returns at once) and waits for the
+-- exit code it leaves in rc. Under load `start` now and then fails to launch it
+-- ("File not found."): it is started again, unless it ran after all.
+local function start_and_wait(script, rc)
+  for attempt = 1, 4 do
+    if M.cmd_execute("start /unix /bin/sh " .. script) then return poll_rc(rc, 120000) end
+    local r = poll_rc(rc, 250 * attempt)
+    if r then return r end
+  end
+end
+
 -- Runs sh command `cmd`; its stdout goes to `out` (a path) when given, else nowhere.
 -- Returns the exit code.
 local function run(cmd, out)
@@ -32,13 +52,7 @@ local function run(cmd, out)
   f:write(cd, "(\n", cmd, "\n) </dev/null", out and (" >" .. out) or " >/dev/null", "\n",
     "echo $? >", rc, ".tmp && mv ", rc, ".tmp ", rc, "\n")
   f:close()
-  M.cmd_execute("start /unix /bin/sh " .. script)   -- returns at once: poll for rc
-  local r
-  for _ = 1, 60000 do
-    r = io.open(rc, "rb")
-    if r then break end
-    wait_ms(2)
-  end
+  local r = start_and_wait(script, rc)
   os.remove(script)
   if not r then return 127 end
   local code = r:read("n")

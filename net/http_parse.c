@@ -167,8 +167,9 @@ static http_result content_length(http_head *h, const char *v, size_t n) {
     uint64_t x = 0;
     for (size_t i = 0; i < en; i++) {
       if (e[i] < '0' || e[i] > '9') return fail(h, "bad Content-Length '%.40s'", v);
-      x = x * 10 + (uint64_t)(e[i] - '0');
-      if (x > MAX_LENGTH) return fail(h, "Content-Length too large '%.40s'", v);
+      uint64_t d = (uint64_t)(e[i] - '0');
+      if (x > (MAX_LENGTH - d) / 10) return fail(h, "Content-Length too large '%.40s'", v);
+      x = x * 10 + d;   /* checked first: a wrapped value would pass as small */
     }
     if (h->has_length && x != h->content_length)
       return fail(h, "conflicting Content-Length values");
@@ -378,13 +379,14 @@ http_framing http_head_framing(const http_head *h, const char *request_method) {
 
 bool http_token_ok(const char *s) {
   if (!*s) return false;
-  for (; *s; s++)
-    if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s)) return false;
+  for (const unsigned char *u = (const unsigned char *)s; *u; u++)
+    if (*u <= ' ' || *u >= 127 || strchr("()<>@,;:\\\"/[]?={}", *u)) return false;
   return true;
 }
 
+/* Bytes from 0x80 up are obs-text (RFC 9110 section 5.5): allowed. */
 bool http_value_ok(const char *s) {
-  for (; *s; s++)
-    if ((*s < ' ' && *s != '\t') || *s == 127) return false;
+  for (const unsigned char *u = (const unsigned char *)s; *u; u++)
+    if ((*u < ' ' && *u != '\t') || *u == 127) return false;
   return true;
 }

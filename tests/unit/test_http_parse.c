@@ -191,6 +191,8 @@ static bool t_framing(void) {
   bool keep = true;
   CHECK(framing_of("HTTP/1.1 200 OK\r\nServer: x\r\n\r\n", "GET", &keep).kind == HTTP_BODY_CLOSE, "until close");
   CHECK(framing_of("HTTP/1.1 200\r\nContent-Length: 5, 5\r\n\r\n", "GET", NULL).length == 5, "list of equal lengths");
+  CHECK(framing_of("HTTP/1.1 200\r\nContent-Length: 4611686018427387904\r\n\r\n", "GET", NULL).length == (uint64_t)1 << 62,
+        "the largest length");
   /* RFC 9112 6.3: chunked wins over Content-Length, and the connection is not reused */
   http_framing f = framing_of("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "GET", &keep);
   CHECK(f.kind == HTTP_BODY_CHUNKED && !keep, "CL + TE: kind %d keep %d", f.kind, keep);
@@ -270,6 +272,10 @@ static const bad_case BAD[] = {
   { RESP, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 0, "conflicting Content-Length values" },
   { RESP, "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n", 0, "conflicting Content-Length values" },
   { RESP, "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n", 0, "Content-Length too large" },
+  /* 2^64 + 4: wrapped, it would read as 4 */
+  { RESP, "HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551620\r\n\r\n", 0, "Content-Length too large" },
+  { RESP, "HTTP/1.1 200 OK\r\nContent-Length: 4, 18446744073709551620\r\n\r\n", 0, "Content-Length too large" },
+  { RESP, "HTTP/1.1 200 OK\r\nContent-Length: 4611686018427387905\r\n\r\n", 0, "Content-Length too large" },
   { RESP, "HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\n", 0, "empty Content-Length" },
   { RESP, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 0, "unsupported Transfer-Encoding 'gzip'" },
   { RESP, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 0, "chunked applied twice" },
@@ -294,6 +300,16 @@ static bool one_bad(const bad_case *c, size_t step) {
   if (ok && http_head_feed(&h, "x", 1, &end) != HTTP_ERROR) ok = fail("error did not stay");
   http_head_free(&h);
   return ok;
+}
+
+/* Header names and values a caller gives, checked before they are sent. */
+static bool t_caller_fields(void) {
+  CHECK(http_value_ok("caf\xc3\xa9 \t x") && http_value_ok(""), "obs-text and tabs in a value");
+  CHECK(!http_value_ok("a\r\nb") && !http_value_ok("a\x7f") && !http_value_ok("\x01"), "controls in a value");
+  CHECK(http_token_ok("X-Name_1.~") && !http_token_ok("") && !http_token_ok("caf\xc3\xa9") && !http_token_ok("a b") &&
+            !http_token_ok("a:b"),
+        "tokens");
+  return true;
 }
 
 static bool t_errors(void) {
@@ -493,6 +509,7 @@ int main(void) {
   report("body framing: HEAD, 1xx, 204, 304, CONNECT, length, chunked, until close", t_framing());
   report("a WebSocket upgrade request", t_request());
   report("comma-separated token lists", t_token_lists());
+  report("header names and values from the caller", t_caller_fields());
   report("every malformed head fails with its message, at once and byte at a time", t_errors());
   report("head size and field count limits", t_limits());
   report("chunked body with extensions and trailer, in pieces and in place", t_chunked());

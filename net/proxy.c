@@ -114,9 +114,9 @@ static bool header_line(const char *p, size_t len) {
 long net__proxy_connect_reply(const char *p, size_t n, char *why, size_t wl) {
   size_t k = n < 5 ? n : 5;
   if (memcmp(p, "HTTP/", k) != 0) return fail(why, wl, "not an HTTP reply");
-  for (size_t i = 0; i < n; i++)
+  size_t end = head_end(p, n), scan = end ? end : n;   /* what follows the head is the tunnel's */
+  for (size_t i = 0; i < scan; i++)
     if (!text_byte((unsigned char)p[i])) return fail(why, wl, "a control byte in the reply head");
-  size_t end = head_end(p, n);
   if (!end) return n >= NET_PROXY_HEAD_MAX ? fail(why, wl, "a reply head over %d bytes", NET_PROXY_HEAD_MAX) : 0;
   if (end > NET_PROXY_HEAD_MAX) return fail(why, wl, "a reply head over %d bytes", NET_PROXY_HEAD_MAX);
   size_t line = (size_t)((const char *)memchr(p, '\n', end) - p);   /* there is one before end */

@@ -51,7 +51,10 @@ static bool start_decoding(net_http *h) {
 
 bool net__http_body_begin(net_http *h) {
   h->framing = http_head_framing(&h->head, h->method);
-  if (h->framing.kind != HTTP_BODY_NONE && !start_decoding(h)) return false;
+  /* Content-Length: 0 ends here; no byte will come to say so, and an empty
+   * body has nothing to decode, whatever its Content-Encoding */
+  h->framed_end = h->framing.kind == HTTP_BODY_LENGTH && h->framing.length == 0;
+  if (h->framing.kind != HTTP_BODY_NONE && !h->framed_end && !start_decoding(h)) return false;
   if (h->framing.kind == HTTP_BODY_LENGTH) {
     h->body_left = h->framing.length;
     atomic_store(&h->total, h->framing.length + (h->resumed ? h->offset : 0));   /* the whole file */

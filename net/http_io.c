@@ -33,11 +33,17 @@ static bool request_sent(const net_http *h) {
   return h->out_pos == h->out_len && (!h->src || !h->send_body || net__http_src_done(h->src));
 }
 
+/* After a 101, or a 2xx to CONNECT, the connection carries another protocol. */
+static bool switched(const net_http *h) {
+  int st = http_head_status(&h->head);
+  return st == 101 || (!strcmp(h->method, "CONNECT") && st >= 200 && st < 300);
+}
+
 /* The connection can carry the next request to this origin: the response
  * was delimited, both sides want to go on, our request went out whole. */
 static void keep_or_drop(net_http *h) {
   if (h->c && h->req.keepalive && h->framing.kind != HTTP_BODY_CLOSE && http_head_keep_alive(&h->head) &&
-      request_sent(h)) {
+      request_sent(h) && !switched(h)) {
     net__http_pool_put(h->pool_key, h->c);
     h->c = NULL;
   }
@@ -60,40 +66,36 @@ static void end(net_http *h) {
 
 /* ---- an attempt ------------------------------------------------------------------------ */
 
-/* Plain http through an http proxy: a connection to the proxy itself, the
- * request in absolute form, its credentials in Proxy-Authorization. */
-static bool connect_absolute(net_http *h, const net_conn_opts *o, const char **err, net_err *code) {
+/* Plain http through an http proxy: the request goes to the proxy in absolute
+ * form, its credentials in Proxy-Authorization, on a new connection to the
+ * proxy or on an idle one. Fills host/port with the proxy's address. */
+static bool absolute_proxy(net_http *h, char *host, uint16_t *port) {
   static _Thread_local net_proxy p;
   static _Thread_local char why[NET_PROXY_WHY_MAX];
-  char host[NET_URL_HOST_MAX + 1], cred[2 * NET_URL_CRED_MAX + 2];
-  uint16_t port;
+  char cred[2 * NET_URL_CRED_MAX + 2];
   size_t n;
-  *code = NET_E_INVALID;
-  if (!net__proxy_parse(h->via, &p, host, &port, why, sizeof why)) return *err = why, false;
+  if (!net__proxy_parse(h->via, &p, host, port, why, sizeof why))
+    return net__http_fail(h, NET_E_INVALID, "%s", why), false;
   strcpy(h->proxy_auth, "Basic ");
   int cl = snprintf(cred, sizeof cred, "%s:%s", p.user, p.pass);
   if (!p.auth) h->proxy_auth[0] = '\0';
   else if (mbedtls_base64_encode((unsigned char *)h->proxy_auth + 6, sizeof h->proxy_auth - 6, &n,
                                  (unsigned char *)cred, (size_t)cl) != 0)
-    return *err = "proxy credentials too long", false;
-  net_conn_opts plain = *o;
-  plain.tls = NULL;
-  plain.proxy = NULL;
-  return (h->c = net__conn_open_host_linked(host, port, &plain, &h->obj, err, code)) != NULL;
+    return net__http_fail(h, NET_E_INVALID, "proxy credentials too long"), false;
+  return true;
 }
 
 /* A new connection to the current URL: direct, tunnelled through the proxy,
- * or to an http proxy that takes the request whole. */
-static bool connect_url(net_http *h) {
+ * or to the http proxy at host:port that takes the request whole. */
+static bool connect_url(net_http *h, const char *host, uint16_t port) {
   const char *err;
   net_err code;
   static const net_tls_opts verified;
   net_conn_opts o = {.connect_timeout_ms = h->req.connect_timeout_ms, .idle_timeout_ms = h->req.idle_timeout_ms,
                      .tls = !strcmp(h->url.scheme, "https") ? (h->req.tls ? h->req.tls : &verified) : NULL,
                      .proxy = h->absolute ? NULL : h->via};
-  bool ok = h->absolute ? connect_absolute(h, &o, &err, &code)
-                        : (h->c = net__conn_open_host_linked(h->url.host, h->url.port, &o, &h->obj, &err, &code)) != NULL;
-  if (!ok) return net__http_fail(h, code, "%s", err), false;
+  h->c = net__conn_open_host_linked(host, port, &o, &h->obj, &err, &code);
+  if (!h->c) return net__http_fail(h, code, "%s", err), false;
   return true;
 }
 
@@ -104,9 +106,13 @@ static bool start(net_http *h) {
   h->absolute = h->via && !strncasecmp(h->via, "http://", 7) && !strcmp(h->url.scheme, "http");
   snprintf(h->pool_key, sizeof h->pool_key, "%s://%s|%s|%s", h->url.scheme, h->where, h->req.tls_key,
            h->via ? h->via : "");
+  char host[NET_URL_HOST_MAX + 1];
+  uint16_t port = h->url.port;
+  snprintf(host, sizeof host, "%s", h->url.host);
+  if (h->absolute && !absolute_proxy(h, host, &port)) return false;
   h->c = h->req.keepalive && !h->retried ? net__http_pool_take(h->pool_key, &h->obj) : NULL;
   h->reused = h->c != NULL;
-  if (!h->c && !connect_url(h)) return false;
+  if (!h->c && !connect_url(h, host, port)) return false;
   http_head_reset(&h->head);
   h->head_bytes = 0;
   if (!net__http_build(h)) return net__http_fail(h, NET_E_LIMIT, "out of memory"), false;
@@ -367,11 +373,18 @@ static void body_to_file_done(net_http *h) {
   if (!net__http_file_kick(h)) net__http_fail(h, NET_E_LIMIT, "too many files being written");
 }
 
+/* The file stopped taking bytes (a write error, a full disk): the download
+ * ends with that error rather than wait on a buffer nobody drains. */
+static bool file_failed(net_http *h) {
+  net_error e;
+  if (!h->file || net__http_file_result(h->file, &e) >= 0) return false;
+  net__http_fail(h, e.code, "%s", e.msg);
+  return true;
+}
+
 static void file_done(net_http *h) {
   net_error e;
-  int r = net__http_file_result(h->file, &e);
-  if (r > 0) finish_ok(h);
-  else if (r < 0) net__http_fail(h, e.code, "%s", e.msg);
+  if (!file_failed(h) && net__http_file_result(h->file, &e) > 0) finish_ok(h);
 }
 
 /* ---- the exchange ---------------------------------------------------------------------- */
@@ -392,7 +405,13 @@ static void step(net_http *h) {
       if (redirect(h)) continue;
       if (!publish_head(h) || (h->file && !file_response(h)) || !net__http_body_begin(h)) return;
       h->phase = HP_BODY;
+    } else if (!request_sent(h) && http_head_status(&h->head) < 300) {
+      /* a server that says yes before it has read the whole body (a stream,
+       * an echo) still wants the rest; one that refused or redirected does not */
+      write_request(h);
+      if (h->phase == HP_DONE) return;
     }
+    if (file_failed(h)) return;
     int r = net__http_body_pump(h);
     if (r == 1 && h->file) body_to_file_done(h);
     else if (r == 1) finish_ok(h);

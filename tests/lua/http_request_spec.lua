@@ -101,6 +101,40 @@ describe("net.http_request", function()
     assert.equal("", body)
   end)
 
+  it("ends a Content-Length: 0 body at once, on a connection the server keeps open", function()
+    for _, url in ipairs{ base .. "/empty", base .. "/empty?gzip" } do
+      local body, status, msg, _, req = fetch{ url = url, timeout = 10000 }
+      assert.equal("success", status, msg)
+      assert.equal("", body)
+      assert.equal(200, (req:get_response()))
+      assert.equal(0, (req:get_progress()))
+    end
+  end)
+
+  it("goes on sending the body to a server that answers before it has read it", function()
+    local up = h.random_bytes(16 * h.MiB)   -- past what socket buffers hold
+    local body, status, msg = fetch{ url = base .. "/stream-echo", method = "POST", body = up, timeout = 60000 }
+    assert.equal("success", status, msg)
+    assert.equal(#up, #body)
+    assert.is_true(body == up, "the echo differs from the body sent")
+  end)
+
+  it("never reuses a connection that switched protocols", function()
+    local _, status, msg, _, req = fetch{ url = base .. "/upgrade", headers = { Upgrade = "other", Connection = "Upgrade" } }
+    assert.equal("success", status, msg)
+    assert.equal(101, (req:get_response()))
+    local body
+    body, status, msg = fetch{ url = base .. "/hello.txt", timeout = 10000 }
+    assert.equal("success", status, msg)
+    assert.equal("hello, world\n", body)
+  end)
+
+  it("sends header values with bytes past ASCII (obs-text)", function()
+    local body, status, msg = fetch{ url = base .. "/echo", headers = { ["X-Name"] = "caf\xc3\xa9" } }
+    assert.equal("success", status, msg)
+    assert.matches("\nx%-name: caf[^\n]+\n", body)
+  end)
+
   it("sends the method, headers and body it is given", function()
     local body, status, msg = fetch{ url = base .. "/echo?x=1", method = "POST", body = "a=1&b=2",
       headers = { ["Content-Type"] = "application/x-www-form-urlencoded", ["X-Test"] = 42 } }
@@ -373,6 +407,19 @@ describe("net.http_request", function()
     h.assert_raises("sha256", function() net.http_request{ url = base, output = "x", sha256 = "abc" } end)
   end)
 
+  it("fails a download at once when its file cannot be written", function()
+    if h.mode == "windows" then return pending("a file size limit is a POSIX shell's") end
+    local code = [[
+      local net = require "net"
+      local req = assert(net.http_request{ url = select(1, ...), output = select(2, ...), timeout = 60000 })
+      print(req:wait(90000), select(2, req:get_status()))
+    ]]
+    local ok, out, err = h.run_lua_child(code, { ULIMIT_FSIZE_KB = 64 }, base .. "/data.bin", dir .. "/toolarge.bin")
+    assert.is_true(ok, err)
+    assert.matches("^failure\t[^\n]*write " .. dir .. "/toolarge.bin.part: ", out)
+    assert.is_false(h.path_exists(dir .. "/toolarge.bin"))
+  end)
+
   it("reports connection failures with the connection's message and code", function()
     local _, status, msg, code = fetch{ url = "http://127.0.0.1:" .. h.closed_port() .. "/x" }
     assert.equal("failure", status)
@@ -419,6 +466,20 @@ describe("net.http_request", function()
       body, status, msg = fetch{ url = tls_base .. "/chunked/data.bin", proxy = proxy, ssl = { ca_file = certs.ca } }
       assert.equal("success", status, msg)
       assert.is_true(body == content, "body through the tunnel differs from the file")
+    end)
+
+    it("sends Proxy-Authorization with every request, on a new connection or a kept one", function()
+      -- the test server takes absolute-form requests as an http proxy would
+      local proxy = "http://user:pw@127.0.0.1:" .. server.port
+      local ports = {}
+      for i = 1, 3 do
+        local body, status, msg = fetch{ url = base .. "/echo?keep", proxy = proxy }
+        assert.equal("success", status, msg)
+        assert.matches("^GET http://127.0.0.1:" .. server.port .. "/echo%?keep\n", body)
+        assert.matches("\nproxy-authorization: Basic dXNlcjpwdw==\n", body, 1, true)
+        ports[i] = body:match("\nx%-peer%-port: (%d+)\n")
+      end
+      assert.equal(ports[1], ports[3], "the requests did not share a kept connection")
     end)
 
     it("tunnels through SOCKS5, the name resolved by the proxy", function()

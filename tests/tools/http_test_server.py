@@ -115,6 +115,45 @@ class Handler(SimpleHTTPRequestHandler):
         self.close_connection = True
         return True
 
+    def _keep(self, code, body, headers=()):
+        """A response that leaves the connection open for the next request."""
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+        return True
+
+    def _stream_echo(self):
+        """Answers at once, then echoes the request body as it comes, chunked.
+        It reads nothing for a moment, so the client has the head while most
+        of a large body is still its to send."""
+        left = int(self.headers.get("Content-Length") or 0)
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
+        time.sleep(0.3)
+        while left > 0:
+            data = self.rfile.read1(min(left, 65536))
+            if not data:
+                break
+            left -= len(data)
+            self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        return True
+
+    def _upgrade(self):
+        """101, then another protocol: an HTTP request sent here gets no HTTP answer."""
+        self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n")
+        self.wfile.flush()
+        if self.rfile.read1(65536):
+            self.wfile.write(b"OTHER PROTOCOL\r\n\r\n")
+        self.close_connection = True
+        return True
+
     def _read_body(self):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n > 0 else b""
@@ -177,6 +216,14 @@ class Handler(SimpleHTTPRequestHandler):
 
     def _route(self):
         p = self.path.split("?", 1)[0]
+        if p.startswith("http://"):  # absolute form: the server stands in for an http proxy
+            p = "/" + p.split("/", 3)[3] if p.count("/") >= 3 else "/"
+        if p == "/empty":
+            return self._keep(200, b"", [("Content-Encoding", "gzip")] if self.path.endswith("?gzip") else [])
+        if p == "/stream-echo":
+            return self._stream_echo()
+        if p == "/upgrade":
+            return self._upgrade()
         if p == "/json-echo":
             return self._json_echo()
         if p == "/sse":
@@ -244,6 +291,9 @@ class Handler(SimpleHTTPRequestHandler):
             head = "%s %s\n" % (self.command, self.path)
             for k, v in self.headers.items():
                 head += "%s: %s\n" % (k.lower(), v)
+            if self.path.endswith("?keep"):
+                head += "x-peer-port: %d\n" % self.client_address[1]
+                return self._keep(200, head.encode() + b"\n" + body)
             return self._simple(200, head.encode() + b"\n" + body)
         if p == "/goto":
             return self._simple(302, b"found\n", [("Location", self.path.partition("?")[2])])

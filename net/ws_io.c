@@ -423,9 +423,14 @@ static void set_timer(net_ws *w) {
 }
 
 static void keep_alive(net_ws *w, uint64_t now) {
+  if (w->msg_ready) {   /* we stopped reading (the owner's queue is full): no answer can reach us */
+    w->ping_at = 0;
+    w->last_rx = now;
+    return;
+  }
   if (w->ping_at && w->last_rx >= w->ping_at) w->ping_at = 0;   /* it answered */
   if (w->ping_at && now >= w->ping_at + (uint64_t)w->conf.ping_timeout_ms) {
-    net__ws_fail(w, NET_E_TIMEOUT, "no frame from the peer for %d ms after a ping", w->conf.ping_timeout_ms);
+    net__ws_fail(w, NET_E_TIMEOUT, "nothing from the peer for %d ms after a ping", w->conf.ping_timeout_ms);
   } else if (!w->ping_at && now >= w->last_rx + (uint64_t)w->conf.ping_interval_ms) {
     w->ping_at = now;
     w->ping_due = true;

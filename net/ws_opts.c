@@ -28,7 +28,7 @@ static char **copy_list(const char *const *v, size_t n, bool *ok) {
   char **c = net__calloc(n + 1, sizeof *c);
   if (!c) return *ok = false, NULL;
   for (size_t i = 0; i < n; i++)
-    if (!(c[i] = net__strdup(v[i]))) *ok = false;
+    if (!(c[i] = net__strdup(v[i]))) return *ok = false, c;   /* free_list stops at the gap */
   return c;
 }
 

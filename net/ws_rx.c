@@ -155,7 +155,6 @@ static bool control_end(net_ws *w) {
 
 static bool on_header(net_ws *w) {
   const net_ws_frame_info *f = &w->p.frame;
-  w->last_rx = net__now_ms();
   if (f->opcode >= NET_WS_OP_CLOSE) {
     w->ctl_len = 0;
     return true;
@@ -227,6 +226,7 @@ bool net__ws_rx_pump(net_ws *w) {
     while ((r = feed(w, (uint8_t *)sp.base, sp.len, &off)) > 0) {
     }
     net_conn_consume(w->c, off);
+    if (off) w->last_rx = net__now_ms();   /* any byte says the peer lives: a long frame holds back its pong */
     if (r < 0) break;
   }
   return w->phase != WP_DONE;

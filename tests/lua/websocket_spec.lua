@@ -316,6 +316,30 @@ describe("websocket client", function()
     assert.are.equal("timeout", code, msg)
   end)
 
+  it("keep-alive pings: a frame that takes longer than the timeout to arrive is no silence", function()
+    local p = h.start_server("ws_cases.py server", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " server", port_line)
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/slow", { ping_interval = 200, ping_timeout = 300 })
+    local got, kind, code = recv(ws)
+    assert(got, "no message: " .. tostring(kind) .. " " .. tostring(code))
+    assert.are.equal("binary", kind)
+    assert.are.equal(2 * h.MiB, #got)
+    ws:close()
+  end)
+
+  it("keep-alive pings: no timeout while our own full queue stops reading, and no message lost", function()
+    local p = h.start_server("ws_cases.py server", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " server", port_line)
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/flood",
+      { ping_interval = 200, ping_timeout = 300, max_message = 65536, compress = false })
+    h.sleep(1500)   -- 40 x 64 KiB: more than the owner's queue holds
+    for i = 0, 39 do
+      local got, kind, code = recv(ws)
+      assert(got, "message " .. i .. ": " .. tostring(kind) .. " " .. tostring(code))
+      assert(got == string.rep(string.char(i), 65536), "message " .. i .. " differs")
+    end
+    assert.are.equal("success", (ws:get_status()))
+    ws:close()
+  end)
+
   it("keep-alive pings keep a live peer", function()
     local p = start_peer("py")
     local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { ping_interval = 100, ping_timeout = 2000 })

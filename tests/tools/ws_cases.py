@@ -14,7 +14,10 @@ close frame's code, and that the TCP connection ends.
       binds 127.0.0.1 on an ephemeral port, prints the port alone on the first
       stdout line; the request path "/ID" picks the case of each connection (an
       unknown one gets 404). "/hang" completes the handshake, then reads and
-      discards everything and answers nothing (a dead peer); "/stall" answers no
+      discards everything and answers nothing (a dead peer); "/slow" sends one
+      2 MiB message as a single frame over 1.6 s (no pong can pass it), "/flood"
+      40 binary messages of 64 KiB at once, both then answering pings until the
+      side under test closes; "/stall" answers no
       handshake at all; "/hs-*" give a bad handshake answer (BAD_HANDSHAKES) or an
       unusual good one, then a message to echo (GOOD_HANDSHAKES).
   ws_cases.py client URL [--max-message N] [--timeout S] [ID...]
@@ -740,6 +743,46 @@ def bad_handshake(sock, name, headers):
     out("%s ended" % name)
 
 
+def answer_until_close(conn):
+    """Pongs for their pings, until their close (answered) or EOF."""
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            ev = conn.event(deadline)
+            if ev[0] == "eof":
+                return
+            if ev[0] == "close":
+                conn.send(conn.f(CLOSE, ev[1][:2]))
+                conn.flush(deadline)
+                conn.wait_eof(deadline)
+                return
+    except Fail as e:
+        out("FAIL live peer: %s" % e)
+
+
+def slow_message(conn):
+    frame = conn.f(BINARY, b"y" * (2 * MiB))
+    step = len(frame) // 16 + 1
+    for i in range(0, len(frame), step):
+        conn.send(frame[i:i + step])
+        conn.flush(time.monotonic() + 20)
+        time.sleep(0.1)
+    answer_until_close(conn)
+
+
+def flood(conn):
+    for i in range(40):
+        conn.send(conn.f(BINARY, bytes([i]) * (64 * 1024)))
+    answer_until_close(conn)
+
+
+LIVE_PEERS = {
+    "hang": lambda conn: conn.wait_eof(time.monotonic() + 3600),   # a dead peer: reads, never answers
+    "slow": slow_message,
+    "flood": flood,
+}
+
+
 def serve_one(sock, timeout):
     """Server role: one connection from the side under test."""
     deadline = time.monotonic() + timeout
@@ -758,7 +801,7 @@ def serve_one(sock, timeout):
         return
     found = [c for c in CASES if c[0] == cid]
     key = headers.get("sec-websocket-key")
-    if (cid != "hang" and not found) or not key or headers.get("sec-websocket-version") != "13":
+    if (cid not in LIVE_PEERS and not found) or not key or headers.get("sec-websocket-version") != "13":
         sock.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         out("FAIL %s: no such case, or not an upgrade request" % (cid or "?"))
         return
@@ -773,9 +816,9 @@ def serve_one(sock, timeout):
             deflate = agreed(offer, want)
     sock.sendall((resp + "\r\n").encode())
     conn = Conn(sock, "server", rest, deflate)
-    if cid == "hang":   # a dead peer: reads, never answers
-        conn.wait_eof(time.monotonic() + 3600)
-        out("hang ended")
+    if cid in LIVE_PEERS:
+        LIVE_PEERS[cid](conn)
+        out("%s ended" % cid)
         return
     cid, _, desc, frames, expect, opts = found[0]
     one(conn, cid, desc, frames, expect, opts, timeout)

@@ -23,6 +23,7 @@ void net__http_fail(net_http *h, net_err code, const char *fmt, ...) {
   net__seterr(&h->err, code, "http %s %s %s: %s", h->where, h->method, h->url.path, what);
   /* release: err is complete before anyone sees FAILURE */
   atomic_store_explicit(&h->state, NET_FAILURE, memory_order_release);
+  if (h->file) net__http_file_abandon(h->file);
   h->phase = HP_DONE;
   net__io_publish(&h->obj);
 }

@@ -33,6 +33,7 @@ struct http_file {
   atomic_int final;            /* the body ended: finish once drained */
   atomic_int restart;          /* the server ignored the Range: start the file over */
   atomic_int result;           /* 0 running, 1 in place, -1 failed (err) */
+  atomic_int abandoned;        /* the exchange failed: nothing goes in place */
   uint64_t offset;             /* bytes the .part held: final once prepared */
   net_error err;
 };
@@ -130,6 +131,11 @@ static void finish(http_file *f) {
     atomic_store_explicit(&f->result, -1, memory_order_release);
     return;
   }
+  if (atomic_load(&f->abandoned)) {   /* cancelled or timed out meanwhile: the .part stays, for a resume */
+    net__seterr(&f->err, NET_E_CANCELLED, "%s: abandoned", f->path);
+    atomic_store_explicit(&f->result, -1, memory_order_release);
+    return;
+  }
   if (net__file_rename(f->part, f->path) != 0) return fail(f, "rename", f->part, errno);
   atomic_store_explicit(&f->result, 1, memory_order_release);
 }
@@ -222,6 +228,7 @@ int net__http_file_prepared(http_file *f, uint64_t *offset) {
 
 void net__http_file_restart(http_file *f) { atomic_store(&f->restart, 1); }
 void net__http_file_final(http_file *f) { atomic_store(&f->final, 1); }
+void net__http_file_abandon(http_file *f) { atomic_store(&f->abandoned, 1); }
 
 int net__http_file_result(http_file *f, net_error *err) {
   int r = atomic_load_explicit(&f->result, memory_order_acquire);

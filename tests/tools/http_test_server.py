@@ -25,6 +25,7 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
   /stall                   headers with Content-Length 100, then 10 bytes,
                            then nothing for 30 s
   /short/NAME              Content-Length of the file + 1000, the file, close
+  /delay/MS/NAME           the file NAME, once MS milliseconds have passed
   /goto?URL                302 to URL (anything after the ?)
   /goto307?URL             307 to URL
   /gzip/NAME, /deflate/NAME  the file with Content-Encoding gzip / deflate
@@ -270,6 +271,13 @@ class Handler(SimpleHTTPRequestHandler):
             self.wfile.write(data)
             self.close_connection = True
             return True
+        if p.startswith("/delay/"):
+            ms, _, name = p[len("/delay/"):].partition("/")
+            time.sleep(int(ms) / 1000)
+            data = self._file(name)
+            if data is None:
+                return self._simple(404, b"no such file\n")
+            return self._simple(200, data)
         if p.startswith("/redirect/"):
             n, _, rest = p[len("/redirect/"):].partition("/")
             n = int(n)

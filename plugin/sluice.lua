@@ -34,6 +34,9 @@
 --       reason, url (after redirects), received, total
 --   sluice.sleep(seconds)
 --
+-- and sluice.hold_awake() -> release(): keeps an unfocused Lite XL turning
+-- (see below) until release() is called.
+--
 -- Command: "sluice:fetch-url" asks for a URL, downloads it in a thread with
 -- progress in the status bar, and opens the body in a new document.
 --
@@ -45,9 +48,10 @@
 -- Unfocused editors: once its window is unfocused and its threads finished
 -- twice without a frame drawn, Lite XL waits for the next event with no
 -- timeout, so a plugin's threads stop until one arrives. Two things keep
--- network code going there. While a transfer of these helpers runs, the
--- loop is kept turning: each step counts as a frame, so the loop stays on
--- timed waits (nothing is drawn). And the plugin turns on the module's
+-- network code going there. While a transfer of these helpers runs, or
+-- sluice.http, .tcpd or .request have objects to dispatch, the loop is kept
+-- turning: each step counts as a frame, so the loop stays on timed waits
+-- (nothing is drawn) and timeouts fire. And the plugin turns on the module's
 -- wake-ups, which push an event through the editor's own SDL (found at run
 -- time, SDL2 or SDL3) when data arrives, and again while the editor stays
 -- quiet with news it has not read: threads that wait for data outside these
@@ -131,14 +135,27 @@ local function deadline_of(timeout_ms)
   return now() + timeout_ms / 1000
 end
 
--- Transfers in flight (the helpers below and sluice:fetch-url).
+-- Holds on the loop: transfers in flight (the helpers below and
+-- sluice:fetch-url) and the dispatch threads of the libraries.
 local active = 0
+
+-- Keeps an unfocused editor's loop turning (see core.step below) until the
+-- returned release() is called; releasing twice counts once. For work that
+-- outlives one call: the threads that run sluice.http, .tcpd and .request
+-- callbacks (data/sluice/runtime.lua) hold it while they have objects.
+function sluice.hold_awake()
+  active = active + 1
+  local held = true
+  return function()
+    if held then held, active = false, active - 1 end
+  end
+end
 
 -- Runs fn(...) as a transfer; returns what it returns, and raises what it raises.
 local function transfer(fn, ...)
-  active = active + 1
+  local release = sluice.hold_awake()
   local r = table.pack(pcall(fn, ...))
-  active = active - 1
+  release()
   if not r[1] then error(r[2], 0) end
   return table.unpack(r, 2, r.n)
 end

@@ -53,32 +53,53 @@ end
 
 local driven = {}
 
+-- The sluice editor plugin's hold on the loop (plugin/sluice.lua), or nil
+-- without it. Looked up each time: the plugin may load after a library
+-- started its first request.
+local function awake_holder(core)
+  local plugin = core.sluice
+  if type(plugin) == "table" and type(plugin.hold_awake) == "function" then return plugin.hold_awake end
+  return nil
+end
+
+-- The body of a dispatch thread. While objects live it holds the editor
+-- awake: an unfocused Lite XL otherwise waits for an event with no timeout,
+-- and neither the callbacks nor the libraries' timers would run until one came.
+local function dispatch(core, key, update)
+  local release
+  while true do
+    if not release then
+      local hold = awake_holder(core)
+      release = hold and hold()
+    end
+    local ok, n = pcall(update)
+    if not ok then
+      core.error("%s: %s", key, tostring(n))
+      n = 1
+    end
+    if n == 0 then
+      driven[key] = nil
+      if release then release() end
+      return
+    end
+    coroutine.yield(M.poll_interval)
+  end
+end
+
 -- In an editor, runs `update()` from its thread scheduler every poll_interval
 -- while update returns a number > 0 (objects still alive), so callbacks fire
--- without the caller polling. One thread per `key`; a new one starts when
--- work appears again. Errors raised by callbacks are reported with
--- core.error and dispatching goes on. Outside an editor it does nothing and
--- returns false.
+-- without the caller polling; with the sluice plugin loaded, an unfocused
+-- Lite XL keeps turning meanwhile (sluice.hold_awake). One thread per `key`;
+-- a new one starts when work appears again. Errors raised by callbacks are
+-- reported with core.error and dispatching goes on. Outside an editor it
+-- does nothing and returns false.
 function M.drive(key, update)
   local core = M.editor_core()
   if not core then return false end
   if driven[key] then return true end
   driven[key] = true
   local add = core.add_background_thread or core.add_thread
-  add(function()
-    while true do
-      local ok, n = pcall(update)
-      if not ok then
-        core.error("%s: %s", key, tostring(n))
-        n = 1
-      end
-      if n == 0 then
-        driven[key] = nil
-        return
-      end
-      coroutine.yield(M.poll_interval)
-    end
-  end)
+  add(function() dispatch(core, key, update) end)
   return true
 end
 

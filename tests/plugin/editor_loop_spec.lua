@@ -5,7 +5,9 @@
 -- there, kept going by the plugin (which keeps the loop on timed waits while a transfer
 -- runs, drawing nothing), with and without an SDL in the host; on the module's wake-ups
 -- alone where there is one (run with the SDL3 stub preloaded); and the model must stall
--- with neither, or it proves nothing.
+-- with neither, or it proves nothing. The same loop must run the callbacks of
+-- sluice.http and sluice.request, which come from the libraries' own dispatch
+-- thread, and their timers on a connection that has gone quiet.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "../lua/?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -33,7 +35,7 @@ describe("editor loop", function()
     sh(string.format("mkdir -p %s/plugins %s/libraries/sluice %s/www", h.shell_quote(userdir),
       h.shell_quote(userdir), h.shell_quote(userdir)))
     sh(string.format("ln -s %s %s/plugins/sluice.lua", h.shell_quote(ROOT .. "/plugin/sluice.lua"), h.shell_quote(userdir)))
-    for _, name in ipairs { "runtime", "http" } do
+    for _, name in ipairs { "runtime", "http", "request" } do
       sh(string.format("ln -s %s %s/libraries/sluice/%s.lua", h.shell_quote(ROOT .. "/data/sluice/" .. name .. ".lua"),
         h.shell_quote(userdir), name))
     end
@@ -44,6 +46,9 @@ describe("editor loop", function()
     local line = string.rep("0123456789abcdef", 63) .. "\n"
     expected = SIZE // #line * #line
     f:write(string.rep(line, SIZE // #line))
+    f:close()
+    f = assert(io.open(userdir .. "/www/small.txt", "wb"))
+    f:write("small\n")
     f:close()
     server = h.start_server("http_test_server.py", string.format("%s %s %s", h.shell_quote(h.python),
       h.shell_quote(h.tools .. "http_test_server.py"), h.shell_quote(userdir .. "/www")),
@@ -106,6 +111,68 @@ describe("editor loop", function()
     assert(ok, err)
     assert.equal(expected, #sluice.last_fetch.doc:get_text())
     assert.is_true(fake.loop.events > events, "no wake-up event reached the loop")
+  end)
+
+  -- Runs the loop unfocused until `done` holds the callback's arguments. Once
+  -- the callback has run, the loop may go to sleep in that same turn: no stall.
+  local function dispatch_unfocused(start)
+    local done
+    local handle = start(function(...) done = table.pack(...) end)
+    local ok, err = pcall(fake.run_editor, function() return done ~= nil end, { focused = false, timeout = 60 })
+    local result = done
+    if not result and handle then handle:cancel() end
+    assert(ok or result, err)
+    return result
+  end
+
+  it("completes a sluice.http request while unfocused", function()
+    local done = dispatch_unfocused(function(on_done)
+      return sluice.http.get(base .. "/delay/1000/small.txt", nil, { timeout = 60, on_done = on_done })
+    end)
+    assert.is_true(done[1], done[2])
+    assert.equal("small\n", done[3])
+  end)
+
+  it("times a stalled sluice.http request out while unfocused", function()
+    local done = dispatch_unfocused(function(on_done)
+      return sluice.http.get(base .. "/stall", nil, { timeout = 1, on_done = on_done })
+    end)
+    assert.is_false(done[1])
+    assert.equal("request timed out", done[2])
+  end)
+
+  it("asks is_cancelled of a stalled sluice.http request while unfocused", function()
+    local t0 = net.clock()
+    local done = dispatch_unfocused(function(on_done)
+      return sluice.http.get(base .. "/stall", nil, { on_done = on_done,
+        is_cancelled = function() return net.clock() - t0 > 0.5 end })
+    end)
+    assert.is_false(done[1])
+    assert.equal("request cancelled", done[2])
+  end)
+
+  it("times a quiet sluice.request out while unfocused", function()
+    local peer = h.start_peer("echo")
+    local request = require "libraries.sluice.request"
+    local done = dispatch_unfocused(function(on_done)
+      return request { host = peer.host, port = peer.port, data = "no line end", stop_pattern = "\n",
+        timeout = 0.5, callback = function(err, _, r) on_done(err, r.code) end }
+    end)
+    peer:stop()
+    assert.is_string(done[1])
+    assert.equal("timeout", done[2])
+  end)
+
+  it("lets the loop wait for events again once the libraries are done", function()
+    dispatch_unfocused(function(on_done)
+      return sluice.http.get(base .. "/small.txt", nil, { on_done = on_done })
+    end)
+    local stall_after = fake.loop.stall_after
+    fake.loop.stall_after = 0.5
+    local ok, err = pcall(fake.run_editor, function() return false end, { focused = false, timeout = 30 })
+    fake.loop.stall_after = stall_after
+    assert.is_false(ok, "the loop kept turning with nothing to do")
+    assert.matches("stalled", err)
   end)
 
   it("stalls with neither (the model is faithful)", function()

@@ -42,7 +42,8 @@
 -- redirect to another origin) on the I/O thread, and on_redirect sees every
 -- hop it followed; this file calls back. `timeout` covers the whole request,
 -- redirects included. A download is written by the engine off the caller's
--- thread into "<name>.part", renamed into place once complete; a name from
+-- thread into "<name>.part", renamed into place once complete (a failed
+-- one removes the .part and leaves a file already at the name alone); a name from
 -- Content-Disposition or the URL (known once the answer came, so the file
 -- is first written under a temporary name in the directory) keeps only its
 -- last path component; the directory is created only in an editor
@@ -484,6 +485,7 @@ function http.download(url, options)
   if options.directory then make_dirs(options.directory) end
   local named = options.filename and dir .. options.filename
   local written = named or temp_name(dir)   -- the engine adds ".part" until it is whole
+  local temporary = not named               -- only then is `written` this download's own
   local filename = named
   local function on_header(info)
     if info.status >= 200 and info.status < 300 then filename = filename or dir .. served_name(info.headers, info.url) end
@@ -499,8 +501,9 @@ function http.download(url, options)
       if not renamed then ok, err = false, "cannot rename " .. written .. ": " .. tostring(rerr) end
     end
     if not ok then
+      -- what this download made; a file already at options.filename stays
       os.remove(written .. ".part")
-      if written ~= filename then os.remove(written) end
+      if temporary then os.remove(written) end
     end
     options.on_done(ok, err, filename, info)
   end

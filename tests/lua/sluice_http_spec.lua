@@ -349,6 +349,21 @@ describe("sluice.http", function()
     assert.matches("cannot write", d[2])
   end)
 
+  it("keeps an existing file at filename when a download to it fails", function()
+    local ddir = h.temp_dir()
+    local target = ddir .. "/kept.txt"
+    h.write_file(target, "the user's own text\n")
+    local d = call(http.download, base .. "/status/404", { filename = target })
+    assert.is_false(d[1])
+    assert.equal("HTTP 404", d[2])
+    assert.equal("the user's own text\n", h.read_file(target))
+    assert.is_false(h.path_exists(target .. ".part"))
+    d = call(http.download, base .. "/short/hello.txt", { filename = target })
+    assert.is_false(d[1])
+    assert.equal("the user's own text\n", h.read_file(target))
+    assert.is_false(h.path_exists(target .. ".part"))
+  end)
+
   it("parses server-sent events sent in odd pieces, with Last-Event-ID", function()
     local events, info_seen = {}, {}
     local d = call(http.sse, base .. "/sse", {

@@ -112,8 +112,12 @@ sluice.config = conf
 
 local net = sluice.net
 
--- Wake-ups through the editor's SDL: false, and the reason, where none is reachable.
-do
+-- Wake-ups through the editor's SDL: false, and the reason, where none is
+-- reachable or the net in use is the editor's own (Pragtical's has none).
+if type(net.set_wakeup) ~= "function" then
+  sluice.wakeups = false
+  sluice.wakeup_reason = "this net module has no set_wakeup (not sluice's)"
+else
   local ok, why = net.set_wakeup(true)
   sluice.wakeups = ok and true or false
   sluice.wakeup_reason = not ok and why or nil

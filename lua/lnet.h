@@ -29,6 +29,9 @@ int lnet_fail(lua_State *L, const char *msg, net_err code);
  * one per thread, kept and reused, so a large read allocates only its string.
  * NULL past 1 MiB or without memory (then use a luaL_Buffer). */
 char *lnet_scratch(size_t n);
+/* keepalive between Lua (true/false, or idle seconds) and net_conn_opts (lopts.c). */
+bool lnet_keepalive_from(lua_State *L, int i, int *out);
+void lnet_push_keepalive(lua_State *L, int v);
 /* Optional millisecond timeout at index i: default 0, -1 means forever. */
 int lnet_opt_timeout(lua_State *L, int i);
 /* Registers a metatable with separate methods (so __gc is not callable as a

@@ -162,18 +162,31 @@ static const net_tls_opts *check_ssl_value(lua_State *L, int arg, int argn, lnet
   return &a->o;
 }
 
+/* Lua's keepalive (a boolean, or 1..86400 idle seconds) at index i as the
+ * engine's value; false when it is neither. Seconds are always sent as
+ * NET_KEEPALIVE_SECONDS, so 1 second reads back as 1, not as true. */
+bool lnet_keepalive_from(lua_State *L, int i, int *out) {
+  if (lua_isboolean(L, i)) return *out = lua_toboolean(L, i), true;
+  if (!lua_isinteger(L, i)) return false;
+  lua_Integer s = lua_tointeger(L, i);
+  if (s < 1 || s > 86400) return false;
+  return *out = NET_KEEPALIVE_SECONDS((int)s), true;
+}
+
+/* Pushes the engine's keepalive as Lua gave it: the seconds, else a boolean. */
+void lnet_push_keepalive(lua_State *L, int v) {
+  if (v < 0) lua_pushinteger(L, -(lua_Integer)v);
+  else if (v > 1) lua_pushinteger(L, v);   /* set by a C host */
+  else lua_pushboolean(L, v);
+}
+
 /* Options every connection takes (also a server's, for what it accepts). */
 static void conn_fields(lua_State *L, int arg, int argn, net_conn_opts *o) {
   o->idle_timeout_ms = (int)opt_int(L, arg, argn, "idle_timeout", 0, 0x7fffffff, 0);
   o->nodelay = opt_bool(L, arg, argn, "nodelay") == 1;
   lua_getfield(L, arg, "keepalive");   /* true, or the idle seconds before probes */
-  if (lua_isboolean(L, -1)) {
-    o->keepalive = lua_toboolean(L, -1);
-  } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1 && lua_tointeger(L, -1) <= 86400) {
-    o->keepalive = (int)lua_tointeger(L, -1);
-  } else if (!lua_isnil(L, -1)) {
+  if (!lua_isnil(L, -1) && !lnet_keepalive_from(L, -1, &o->keepalive))
     luaL_argerror(L, argn, "option 'keepalive' must be a boolean or 1..86400 seconds");
-  }
   lua_pop(L, 1);
   o->buffer_size = (size_t)opt_int(L, arg, argn, "buffer_size", 16384, 1 << 30, 0);
   lua_Integer linger = opt_int(L, arg, argn, "linger", 0, 0x7fffffff, -2);

@@ -405,10 +405,8 @@ static int tcp_set_option(lua_State *L) {
     lua_Integer ms = luaL_checkinteger(L, 3);
     if (ms < 0 || ms > 0x7fffffff) return luaL_argerror(L, 3, "linger must be 0 or more milliseconds");
     v = (int)ms;
-  } else if (opt == NET_OPT_KEEPALIVE && lua_isinteger(L, 3)) {
-    lua_Integer s = lua_tointeger(L, 3);
-    if (s < 1 || s > 86400) return luaL_argerror(L, 3, "keepalive must be a boolean or 1..86400 seconds");
-    v = (int)s;
+  } else if (opt == NET_OPT_KEEPALIVE) {
+    if (!lnet_keepalive_from(L, 3, &v)) return luaL_argerror(L, 3, "keepalive must be a boolean or 1..86400 seconds");
   } else {
     luaL_checktype(L, 3, LUA_TBOOLEAN);
     v = lua_toboolean(L, 3);
@@ -424,7 +422,8 @@ static int tcp_get_option(lua_State *L) {
   int opt = luaL_checkoption(L, 2, NULL, option_names);
   if (!u->c) return closed(L);
   int v = net_conn_get_option(u->c, (net_conn_option)opt);
-  if (opt == NET_OPT_LINGER || (opt == NET_OPT_KEEPALIVE && v > 1)) lua_pushinteger(L, v);
+  if (opt == NET_OPT_LINGER) lua_pushinteger(L, v);
+  else if (opt == NET_OPT_KEEPALIVE) lnet_push_keepalive(L, v);
   else lua_pushboolean(L, v != 0);
   return 1;
 }

@@ -127,6 +127,13 @@ static void want_out(net_conn *c, bool on) {
   net__conn_interest(c);
 }
 
+/* The idle seconds before keepalive probes that `keep` asks for; 0: the system's. */
+static int keepalive_idle(int keep) {
+  if (keep > 1) return keep;
+  if (keep < 0 && keep >= NET_KEEPALIVE_SECONDS(86400)) return -keep;
+  return 0;
+}
+
 /* Socket options from the owner's last settings (TCP ones only for TCP).
  * SO_REUSEADDR only when asked: an accepted socket inherits the listener's,
  * and clearing it would make its TIME_WAIT block the port. */
@@ -140,12 +147,14 @@ void net__conn_apply_options(net_conn *c, bool asked) {
   }
   if (c->unix_path) return;
   int nodelay = atomic_load(&c->opt[NET_OPT_NODELAY]) != 0, keep = atomic_load(&c->opt[NET_OPT_KEEPALIVE]);
-  int on = keep != 0;
+  int on = keep != 0, idle = keepalive_idle(keep);
   if (fresh && !nodelay && !keep) return;
   net_sock_setopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
   net_sock_setopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 #ifdef TCP_KEEPIDLE
-  if (keep > 1) net_sock_setopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &keep, sizeof keep);
+  if (idle) net_sock_setopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+#else
+  (void)idle;
 #endif
 }
 

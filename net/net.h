@@ -185,6 +185,9 @@ NET_API void net_set_cacert_path(const char *path);
  * else the first system bundle found) into buf; returns 0 when there is none. */
 NET_API int net_get_cacert_path(char *buf, size_t len);
 
+/* A keepalive value that names its idle seconds, 1 included (a plain 1 means "on"). */
+#define NET_KEEPALIVE_SECONDS(s) (-(s))
+
 /* Connection options; a zeroed struct means every default. */
 typedef struct net_conn_opts {
   size_t buffer_size;        /* cap per direction; 0: 1 MiB */
@@ -194,7 +197,9 @@ typedef struct net_conn_opts {
                                 (accepted connections: the TLS handshake) */
   int idle_timeout_ms;       /* no byte in or out for this long fails it; 0: none */
   int nodelay;               /* 1: TCP_NODELAY */
-  int keepalive;             /* 1: SO_KEEPALIVE; > 1: also the idle seconds before probes */
+  int keepalive;             /* 0: off; 1: SO_KEEPALIVE after the system's idle time;
+                                NET_KEEPALIVE_SECONDS(s): after s idle seconds (1..86400;
+                                a plain s > 1 means that too) */
   int family;                /* 0: any, 4: IPv4 only, 6: IPv6 only (of the proxy's
                                 addresses, and of the target's for socks5://) */
   const char *proxy;         /* NULL: direct. "http://[user:pass@]host[:port]" (CONNECT,

@@ -57,7 +57,7 @@ function net.resolve_address(host) end
 ---@field connect_timeout? integer ms for resolving, connecting and the TLS handshake (default 30000, so a peer that never answers cannot hold a connection "waiting" for ever; 0: none); then `"failure", "connect ...: timed out after N ms (connect_timeout)", "timeout"`
 ---@field idle_timeout? integer ms without a byte in or out once established; then `"failure", "recv ...: idle for N ms (idle_timeout)", "timeout"`
 ---@field nodelay? boolean TCP_NODELAY (default false)
----@field keepalive? boolean|integer SO_KEEPALIVE; a number also sets the idle seconds before probes
+---@field keepalive? boolean|integer SO_KEEPALIVE: `true` after the system's idle time, or 1..86400 idle seconds before probes
 ---@field buffer_size? integer bytes buffered per direction (16 KiB..1 GiB, default 1 MiB)
 ---@field family? "inet"|"inet6" try only addresses of this family
 ---@field linger? integer ms `close()` keeps delivering (default 5000; 0: drop at once)
@@ -726,8 +726,9 @@ function tcp:resume_read() end
 ---@return true|nil
 function tcp:set_option(name, value) end
 
----The value last set (defaults: nodelay false, keepalive false, linger 5000,
----reuseaddr false).
+---The value last set, as it was given: keepalive is the idle seconds when a
+---number was set, `true` when `true` was (defaults: nodelay false, keepalive
+---false, linger 5000, reuseaddr false).
 ---@param name "nodelay"|"keepalive"|"linger"|"reuseaddr"
 ---@return boolean|integer
 function tcp:get_option(name) end

@@ -19,6 +19,14 @@ local function ss_timer(port)
   return out:match("timer:%(([^)]*)%)") or ""
 end
 
+-- The seconds left on an ss keepalive timer ("keepalive,1.2sec,0", "keepalive,999ms,0",
+-- "keepalive,119min,0"), nil when it is not one.
+local function keepalive_left(timer)
+  local n, unit = timer:match("^keepalive,([%d.]+)(%a+)")
+  local scale = ({ ms = 0.001, sec = 1, min = 60 })[unit]
+  return scale and tonumber(n) * scale
+end
+
 describe("connection options", function()
   after_each(function()
     h.stop_all()
@@ -164,7 +172,7 @@ describe("connection options", function()
       conn = assert(net.open_tcp("127.0.0.1", peer.port, { nodelay = true, keepalive = true, linger = 250 }))
       assert.are.equal("success", h.wait_status(conn))
       assert.is_true(conn:get_option("nodelay"))
-      assert.is_truthy(conn:get_option("keepalive"))
+      assert.is_true(conn:get_option("keepalive"))
       assert.are.equal(250, conn:get_option("linger"))
       local timer = ss_timer(peer.port)
       if timer then assert.truthy(timer:find("keepalive", 1, true), "ss shows timer: " .. timer) end
@@ -182,6 +190,25 @@ describe("connection options", function()
       end
     end)
 
+    it("read keepalive back as given: 1 second as 1, true as true", function()
+      conn = assert(net.open_tcp("127.0.0.1", peer.port, { keepalive = 1 }))
+      assert.are.equal("success", h.wait_status(conn))
+      assert.are.equal(1, conn:get_option("keepalive"))
+      local timer = ss_timer(peer.port)
+      if timer then   -- 1 idle second, not the system's (hours)
+        local left = keepalive_left(timer)
+        assert.truthy(left, "ss shows timer: " .. timer)
+        assert.is_true(left <= 1, "ss shows timer: " .. timer)
+      end
+      assert.is_true(conn:set_option("keepalive", true))
+      assert.is_true(conn:get_option("keepalive"))
+      assert.is_true(conn:set_option("keepalive", 1))
+      assert.are.equal(1, conn:get_option("keepalive"))
+      assert.is_true(math.type(conn:get_option("keepalive")) == "integer")
+      assert.is_true(conn:set_option("keepalive", false))
+      assert.is_false(conn:get_option("keepalive"))
+    end)
+
     it("are changed by set_option, before and after connecting", function()
       conn = assert(net.open_tcp("127.0.0.1", peer.port))
       assert.is_true(conn:set_option("nodelay", true))   -- maybe still waiting
@@ -190,7 +217,7 @@ describe("connection options", function()
       assert.is_true(conn:set_option("nodelay", false))
       assert.is_false(conn:get_option("nodelay"))
       assert.is_true(conn:set_option("keepalive", true))
-      assert.is_truthy(conn:get_option("keepalive"))
+      assert.is_true(conn:get_option("keepalive"))
       local timer = ss_timer(peer.port)
       if timer then
         assert(h.wait_for(function()

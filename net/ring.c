@@ -278,7 +278,7 @@ int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max) {
   int k = 0;
   if (maxspans > 0)
     max = min_size(max, producer_room(r, tail, max));
-  if (maxspans <= 0 || max == 0 || !producer_enter(r))
+  if (maxspans <= 0 || max == 0 || !producer_enter_soon(r))
     return 0;                       /* busy stays 0: ring_commit(r, 0) is a no-op */
   while (done < max && k < maxspans) {
     size_t off = (tail + done) % CHUNK, len = min_size(max - done, CHUNK - off);

@@ -52,7 +52,8 @@ void ring_destroy(net_ring *r);           /* returns every chunk and the slot ta
  * ring_commit(r, k) with k <= the bytes offered, even k = 0. The spans point into
  * chunk memory and are valid only until that commit, which returns the reserved
  * chunks that got no committed byte. ring_reserve returns 0 when the ring is full
- * (or the consumer is trimming it: retry), and -1 when memory for a chunk could
+ * (or the consumer stays preempted inside its trim of the ring it
+ * emptied: retry), and -1 when memory for a chunk could
  * not be had (then ring_commit(r, 0) is a no-op). */
 size_t ring_write(net_ring *r, const void *src, size_t n);
 /* A record (head, then body) written whole or not at all, published at once:

@@ -18,6 +18,12 @@
  *   failed (no POLLERR, no POLLOUT: the attempt would hang until its
  *   timeout): sockets waiting to write are checked with SO_ERROR every
  *   CHECK_MS, and one with an error is reported as NET_POLL_ERR.
+ * - The peer's FIN sets POLLHUP for good (poll(2) waits for both directions),
+ *   and POLLHUP cannot be masked: a socket still writing to a half-closed
+ *   peer would make every wait return at once. After its EOF was read (no
+ *   more interest in input), such a socket is "latched": left out of WSAPoll
+ *   (its entry holds INVALID_SOCKET, which WSAPoll skips) and checked for
+ *   room on its own every LATCH_MS while it waits to write.
  * Registered sockets live in a dense pollfd array; an open-addressing table
  * keyed by the SOCKET finds their slot (SOCKET values are not small). */
 #ifdef _WIN32
@@ -31,6 +37,13 @@
 
 #define WAIT_EMPTY_MS 100
 #define CHECK_MS 250
+#define LATCH_MS 10
+
+typedef struct slot_info {
+  void *ud;
+  net_sock fd;    /* the socket, also while its pollfd holds INVALID_SOCKET */
+  bool latched;   /* POLLHUP latched by the peer's FIN: left out of WSAPoll */
+} slot_info;
 
 typedef struct slot_entry {
   net_sock fd;   /* NET_BAD_SOCK: free */
@@ -39,9 +52,10 @@ typedef struct slot_entry {
 
 struct net_poller {
   WSAPOLLFD *fds;   /* dense: slots [0, n) */
-  void **uds;
+  slot_info *info;  /* beside fds, slot for slot */
   int n, cap;
   int nout;         /* slots asking for POLLWRNORM */
+  int nlatched;
   slot_entry *tab;  /* power of two, at most half full */
   size_t tab_cap;
   int next;         /* where the next scan starts, for fairness */
@@ -102,7 +116,7 @@ net_poller *net__poller_create(void) {
 void net__poller_free(net_poller *p) {
   if (!p) return;
   net__free(p->fds);
-  net__free(p->uds);
+  net__free(p->info);
   net__free(p->tab);
   net__free(p);
 }
@@ -114,9 +128,9 @@ static int grow(net_poller *p) {
     WSAPOLLFD *f = net__realloc(p->fds, sizeof *f * (size_t)cap);
     if (!f) return -1;
     p->fds = f;
-    void **u = net__realloc(p->uds, sizeof *u * (size_t)cap);
+    slot_info *u = net__realloc(p->info, sizeof *u * (size_t)cap);
     if (!u) return -1;
-    p->uds = u;
+    p->info = u;
     p->cap = cap;
   }
   return 0;
@@ -133,9 +147,16 @@ int net__poller_add(net_poller *p, net_sock fd, int mask, void *ud) {
   if (e->fd != NET_BAD_SOCK) return errno = EEXIST, -1;
   p->fds[p->n] = (WSAPOLLFD){.fd = fd, .events = events_of(mask)};
   p->nout += (mask & NET_POLL_OUT) != 0;
-  p->uds[p->n] = ud;
+  p->info[p->n] = (slot_info){ud, fd, false};
   *e = (slot_entry){fd, p->n++};
   return 0;
+}
+
+static void latch(net_poller *p, int i, bool on) {
+  if (p->info[i].latched == on) return;
+  p->info[i].latched = on;
+  p->fds[i].fd = on ? INVALID_SOCKET : p->info[i].fd;
+  p->nlatched += on ? 1 : -1;
 }
 
 int net__poller_mod(net_poller *p, net_sock fd, int mask, void *ud) {
@@ -143,7 +164,8 @@ int net__poller_mod(net_poller *p, net_sock fd, int mask, void *ud) {
   if (fd == NET_BAD_SOCK || e->fd == NET_BAD_SOCK) return errno = ENOENT, -1;
   p->nout += ((mask & NET_POLL_OUT) != 0) - ((p->fds[e->slot].events & POLLWRNORM) != 0);
   p->fds[e->slot].events = events_of(mask);
-  p->uds[e->slot] = ud;
+  p->info[e->slot].ud = ud;
+  if (mask & NET_POLL_IN) latch(p, e->slot, false);   /* reading again: its EOF is news */
   return 0;
 }
 
@@ -152,11 +174,12 @@ int net__poller_del(net_poller *p, net_sock fd) {
   if (fd == NET_BAD_SOCK || e->fd == NET_BAD_SOCK) return errno = ENOENT, -1;
   int i = e->slot, last = --p->n;
   p->nout -= (p->fds[i].events & POLLWRNORM) != 0;
+  p->nlatched -= p->info[i].latched;
   tab_remove(p, e);
   if (i != last) {   /* keep the array dense: move the last slot into the hole */
     p->fds[i] = p->fds[last];
-    p->uds[i] = p->uds[last];
-    find(p, p->fds[i].fd)->slot = i;
+    p->info[i] = p->info[last];
+    find(p, p->info[i].fd)->slot = i;
   }
   return 0;
 }
@@ -169,15 +192,48 @@ static int sweep_errors(net_poller *p) {
   if (now - p->checked < CHECK_MS) return 0;
   p->checked = now;
   for (int i = 0; i < p->n; i++) {
-    if (!(p->fds[i].events & POLLWRNORM) || p->fds[i].revents) continue;
+    if (!(p->fds[i].events & POLLWRNORM) || p->fds[i].revents || p->info[i].latched) continue;
     int err = 0;
     socklen_t len = sizeof err;
-    if (net_sock_getopt(p->fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err) {
+    if (net_sock_getopt(p->info[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err) {
       p->fds[i].revents = POLLERR;
       found++;
     }
   }
   return found;
+}
+
+/* Latched sockets waiting to write, asked one by one without waiting:
+ * room gives POLLWRNORM, an error POLLERR. Returns how many got either. */
+static int check_latched(net_poller *p) {
+  int found = 0;
+  for (int i = 0; i < p->n; i++) {
+    if (!p->info[i].latched) continue;
+    p->fds[i].revents = 0;   /* WSAPoll did not look at it */
+    if (!(p->fds[i].events & POLLWRNORM)) continue;
+    WSAPOLLFD one = {.fd = p->info[i].fd, .events = POLLWRNORM};
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (net_sock_getopt(one.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err) one.revents = POLLERR;
+    else if (WSAPoll(&one, 1, 0) != 1) continue;
+    p->fds[i].revents = one.revents & (POLLWRNORM | POLLERR | POLLNVAL);
+    found += p->fds[i].revents != 0;
+  }
+  return found;
+}
+
+/* What a slot's revents tell the engine. A FIN alone (POLLHUP without an
+ * error) is input's end where input is wanted; elsewhere it latches. */
+static int mask_of(net_poller *p, int i, short re) {
+  int mask = 0;
+  if (re & (POLLRDNORM | POLLRDBAND)) mask |= NET_POLL_IN;
+  if (re & POLLWRNORM) mask |= NET_POLL_OUT;
+  if (re & (POLLERR | POLLNVAL)) return mask | NET_POLL_ERR;
+  if (re & POLLHUP) {
+    if (p->fds[i].events & POLLRDNORM) mask |= NET_POLL_IN;
+    else latch(p, i, true);
+  }
+  return mask;
 }
 
 static int collect(net_poller *p, net_poll_event *out, int max, int r) {
@@ -189,11 +245,10 @@ static int collect(net_poller *p, net_poll_event *out, int max, int r) {
     short re = p->fds[i].revents;
     if (!re) continue;
     r--;
-    int mask = 0;
-    if (re & (POLLRDNORM | POLLRDBAND)) mask |= NET_POLL_IN;
-    if (re & POLLWRNORM) mask |= NET_POLL_OUT;
-    if (re & (POLLERR | POLLHUP | POLLNVAL)) mask |= NET_POLL_ERR;
-    out[got].ud = p->uds[i];
+    p->fds[i].revents = 0;
+    int mask = mask_of(p, i, re);
+    if (!mask) continue;
+    out[got].ud = p->info[i].ud;
     out[got].mask = mask;
     got++;
     if (got == max) p->next = (i + 1) % p->n;
@@ -202,16 +257,16 @@ static int collect(net_poller *p, net_poll_event *out, int max, int r) {
 }
 
 int net__poller_wait(net_poller *p, net_poll_event *out, int max, int timeout_ms) {
-  if (p->n == 0) {   /* WSAPoll would fail at once: sleep instead */
-    if (timeout_ms != 0) Sleep(timeout_ms < 0 || timeout_ms > WAIT_EMPTY_MS ? WAIT_EMPTY_MS : (DWORD)timeout_ms);
-    return 0;
-  }
   if (p->nout && (timeout_ms < 0 || timeout_ms > CHECK_MS)) timeout_ms = CHECK_MS;   /* room for the sweep */
-  int r = WSAPoll(p->fds, (ULONG)p->n, timeout_ms);
-  if (r == SOCKET_ERROR) {
+  if (p->nlatched && (timeout_ms < 0 || timeout_ms > LATCH_MS)) timeout_ms = LATCH_MS;
+  int r = 0;
+  if (p->n == p->nlatched) {   /* WSAPoll would fail at once: sleep instead */
+    if (timeout_ms != 0) Sleep(timeout_ms < 0 || timeout_ms > WAIT_EMPTY_MS ? WAIT_EMPTY_MS : (DWORD)timeout_ms);
+  } else if ((r = WSAPoll(p->fds, (ULONG)p->n, timeout_ms)) == SOCKET_ERROR) {
     int e = WSAGetLastError();
     return e == WSAEINTR ? 0 : (errno = net_sock_map_error(e), -1);
   }
+  if (p->nlatched) r += check_latched(p);
   if (p->nout) r += sweep_errors(p);
   return collect(p, out, max, r);
 }

@@ -266,6 +266,34 @@ describe("stream helpers", function()
       srv:close()
     end)
 
+    it("a half-closed peer that reads slowly: the writer sleeps, and every byte arrives", function()
+      local srv = assert(net.create_server("127.0.0.1", 0))
+      local client, accepted = h.connect_pair(srv, "127.0.0.1")
+      assert.is_true(client:shutdown("send"))
+      assert(h.wait_for(function() return accepted:read(10) == nil end, 10000))   -- its EOF
+      -- until the sockets and the send buffer are full: the rest waits there
+      local queued, stuck = 0, 0
+      while stuck < 10 and queued < 64 * h.MiB do
+        local n = assert(accepted:write(h.pattern(queued, 256 * h.KiB)))
+        queued, stuck = queued + n, n == 0 and stuck + 1 or 0
+        if n == 0 then h.sleep(20) end
+      end
+      assert.is_true(accepted:get_pending_writes() > 0, "the sockets took it all: nothing to wait on")
+      -- nothing changes while the client does not read: the loop is not woken for it
+      local wakes, deadline = 0, net.clock() + 2
+      while net.clock() < deadline do
+        net.wait(1000)
+        wakes = wakes + 1
+      end
+      assert.is_true(wakes < 50, wakes .. " wake-ups in 2 s with nothing to do")
+      local got = h.read_n(client, queued, 30000)
+      assert.are.equal(queued, #got)
+      assert.is_true(got == h.pattern(0, queued), "the bytes differ")
+      client:close()
+      accepted:close()
+      srv:close()
+    end)
+
     it("'receive' discards what arrives from then on; read returns nil; writing goes on", function()
       local srv = assert(net.create_server("127.0.0.1", 0))
       local client, accepted = h.connect_pair(srv, "127.0.0.1")

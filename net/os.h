@@ -119,6 +119,10 @@ const char *net__os_strerror(int e, char *buf, size_t len);
 /* memmem: the first n-byte needle in hay, else NULL. */
 void *net__os_memmem(const void *hay, size_t hlen, const void *needle, size_t nlen);
 
+/* An environment variable as UTF-8 (Windows: whatever the code page) into
+ * buf: its length; 0 when unset or empty; -1 when it does not fit. */
+int net__os_env(const char *name, char *buf, size_t len);
+
 /* ---- files (helper threads: they may block) ---------------------------------
  * Paths are UTF-8 everywhere. All return -1 (NULL) with errno set on failure. */
 enum { NET_FILE_NONE, NET_FILE_REG, NET_FILE_DIR, NET_FILE_SOCK, NET_FILE_OTHER };

@@ -303,6 +303,14 @@ void *net__os_memmem(const void *hay, size_t hlen, const void *needle, size_t nl
   return memmem(hay, hlen, needle, nlen);
 }
 
+int net__os_env(const char *name, char *buf, size_t len) {
+  const char *v = getenv(name);
+  size_t n = v ? strlen(v) : 0;
+  if (n >= len) return -1;
+  memcpy(buf, v ? v : "", n + 1);
+  return (int)n;
+}
+
 /* ---- files --------------------------------------------------------------------- */
 
 static void file_info(const struct stat *st, net_file_info *out) {

@@ -306,6 +306,18 @@ static wchar_t *wide(const char *s) {
   return w;
 }
 
+int net__os_env(const char *name, char *buf, size_t len) {
+  wchar_t *wn = wide(name), *wv = NULL;
+  DWORD n = wn ? GetEnvironmentVariableW(wn, NULL, 0) : 0;
+  int r = 0;
+  if (n > 1 && (wv = malloc(sizeof *wv * n)) && GetEnvironmentVariableW(wn, wv, n) == n - 1)
+    r = WideCharToMultiByte(CP_UTF8, 0, wv, -1, buf, len > INT_MAX ? INT_MAX : (int)len, NULL, NULL) - 1;
+  else if (len) buf[0] = '\0';
+  free(wn);
+  free(wv);
+  return n > 1 && r <= 0 ? -1 : r;   /* set, but not converted: too long */
+}
+
 static int info_of(HANDLE h, bool reparse_tag, net_file_info *out) {
   BY_HANDLE_FILE_INFORMATION bi;
   if (!GetFileInformationByHandle(h, &bi)) return fail_last();

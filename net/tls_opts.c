@@ -238,9 +238,12 @@ int net_get_cacert_path(char *buf, size_t len) {
     return 1;
   }
   net__mutex_unlock(settings_mx);
-  const char *env_file = getenv("SSL_CERT_FILE"), *env_dir = getenv("SSL_CERT_DIR");
-  if ((env_file && *env_file) || (env_dir && *env_dir)) {
-    found = exists(env_file, false) ? env_file : exists(env_dir, true) ? env_dir : NULL;
+  /* UTF-8 on Windows too, where getenv would give the code page's bytes */
+  char env_file[4096], env_dir[4096];
+  int nf = net__os_env("SSL_CERT_FILE", env_file, sizeof env_file);
+  int nd = net__os_env("SSL_CERT_DIR", env_dir, sizeof env_dir);
+  if (nf || nd) {
+    found = nf > 0 && exists(env_file, false) ? env_file : nd > 0 && exists(env_dir, true) ? env_dir : NULL;
   } else {
     for (size_t i = 0; !found && i < sizeof files / sizeof *files; i++)
       if (exists(files[i], false)) found = files[i];   /* exists(NULL): false */

@@ -350,6 +350,16 @@ describe("tls verification", function()
     assert.are.equal("success", res[2][1], res[2][2])
   end)
 
+  it("honours SSL_CERT_FILE naming a path beyond ASCII (child process)", function()
+    local dir = certs:path("caf\xc3\xa9")
+    assert(os.execute(string.format("mkdir -p %s && cp %s %s/ca.pem", h.shell_quote(dir),
+      h.shell_quote(certs.ca), h.shell_quote(dir))))
+    local res = run_child({ SSL_CERT_FILE = dir .. "/ca.pem", SSL_CERT_DIR = false },
+      "sluice-v4.test " .. servers.good.port)
+    assert.are.same({ "cacert", dir .. "/ca.pem" }, res[1])
+    assert.are.equal("success", res[2][1], res[2][2])
+  end)
+
   it("applies set_cacert_path to later connections (child process)", function()
     local port = servers.good.port
     local set = function(path)

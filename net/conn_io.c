@@ -218,7 +218,8 @@ void net__conn_start_tls(net_conn *c) {
   snprintf(where, sizeof where, "tls %s", ip);
   net_error e;
   bool pending = false;
-  if (c->io == IO_OPEN && c->connect_timeout_ms)   /* starttls: the handshake gets its own time */
+  /* starttls, maybe while closing: the handshake gets its own time */
+  if ((c->io == IO_OPEN || c->io == IO_FLUSHING) && c->connect_timeout_ms)
     c->connect_deadline = net__now_ms() + (uint64_t)c->connect_timeout_ms;
   c->starttls = false;
   net_tls_conf *conf = c->tls_conf ? net__tls_conf_ref(c->tls_conf)

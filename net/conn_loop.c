@@ -102,6 +102,9 @@ static void conn_kicked(net_io *io) {
   net_conn *c = CONN(io);
   int req = atomic_exchange(&c->requests, 0);
   if ((req & REQ_CLOSE) && !c->owner_gone) {
+    /* a starttls() taken in the same batch: its handshake comes before the
+     * flush, or what was written after it would go out in plain text */
+    handle_requests(c, req & (REQ_STARTTLS | REQ_OPTIONS));
     begin_close(c);
     return;
   }

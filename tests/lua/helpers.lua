@@ -625,7 +625,9 @@ function M.start_s_server(opts)
   end, opts)
 end
 
--- tests/tools/starttls_server.py (good certificate). opts: ipv6.
+-- tests/tools/starttls_server.py (good certificate). opts: ipv6. Its lines() say what
+-- reached it: "tls-line TEXT" inside TLS, "plain-after-starttls ..." when no TLS record
+-- followed STARTTLS.
 function M.start_starttls_server(opts)
   opts = opts or {}
   local c = M.tls_certs()

@@ -2,7 +2,9 @@
 -- tests/tools/starttls_server.py (a line protocol: "220 ready", ECHO, STARTTLS, then
 -- TLS with the good certificate): plain exchange, STARTTLS, starttls() ->
 -- "waiting" -> "success", echo inside TLS, orderly end. Bytes written before starttls()
--- go out in plain text first; verification applies; misuse returns nil, message.
+-- go out in plain text first; bytes written after it go out encrypted even when close()
+-- follows in the same frame (the server logs what reached it), also on a connection
+-- older than connect_timeout; verification applies; misuse returns nil, message.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -98,6 +100,44 @@ describe("starttls", function()
     send(conn, "after")
     assert.are.equal("after", line(conn))
     conn:close()
+  end)
+
+  -- What the server logged for the line `secret`: "tls" (it came inside TLS), "plain"
+  -- (something else than a TLS record followed STARTTLS-NOW), or nil (not yet).
+  local function secret_seen(secret)
+    for _, l in ipairs(server:lines()) do
+      if l == "tls-line " .. secret then return "tls" end
+      if l:find("^plain%-after%-starttls ") and l:find(secret, 1, true) then return "plain" end
+    end
+  end
+
+  -- starttls(), a write and close() in one frame: the I/O thread may take them as one
+  -- batch of requests; the handshake must still come before the bytes.
+  local function upgrade_write_close(conn, secret)
+    assert.are.equal(#"STARTTLS-NOW\r\n", conn:write("STARTTLS-NOW\r\n"))
+    assert.are.equal(0, conn:wait_until_drained(10000))
+    assert.is_true(conn:starttls({ verify = false }))
+    assert.are.equal(#secret + 2, conn:write(secret .. "\r\n"))
+    conn:close()
+    local seen = h.wait_for(function() return secret_seen(secret) end, 10000)
+    assert.are.equal("tls", seen, "the server saw " .. tostring(seen))
+  end
+
+  it("encrypts what is written between starttls() and close() in the same frame", function()
+    for i = 1, 20 do
+      upgrade_write_close(plain("127.0.0.1", server.port), "SECRET-" .. i)
+    end
+  end)
+
+  it("gives the handshake of a closing connection its own connect_timeout", function()
+    local conns = {}
+    for i = 1, 20 do
+      conns[i] = assert(net.open_tcp("127.0.0.1", server.port, { connect_timeout = 2000 }))
+      assert.are.equal("success", conns[i]:wait_until_connected(10000))
+      assert.are.equal("220 ready", line(conns[i]))
+    end
+    h.sleep(2500)   -- older than connect_timeout: their first deadline is past
+    for i, conn in ipairs(conns) do upgrade_write_close(conn, "LATE-SECRET-" .. i) end
   end)
 
   it("upgrades over IPv6 and by IP literal", function()

@@ -22,6 +22,11 @@ Protocol (lines end in CRLF; a bare LF is accepted):
     any other line    -> echoed back as it came
 The plain-text phase reads one byte at a time, so no byte of the ClientHello that
 follows a STARTTLS line is ever taken by the line reader.
+
+Stdout, after the port line, for tests to check what reached the server:
+  "plain-after-starttls BYTES"   the client sent something other than a TLS
+                                 record after STARTTLS (BYTES: Python repr); closed
+  "tls-line TEXT"                a line received inside TLS
 """
 import argparse
 import socket
@@ -50,6 +55,21 @@ def read_line_plain(sock):
             return bytes(buf).rstrip(b"\r\n").decode("latin-1")
 
 
+def report(text):
+    with _log_lock:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+def tls_record_next(sock):
+    """Is what the client sends next a TLS handshake record? (Peeked, not taken.)"""
+    first = sock.recv(64, socket.MSG_PEEK)
+    if first[:1] == b"\x16":
+        return True
+    report("plain-after-starttls %r" % first)
+    return False
+
+
 def handle(sock, ctx):
     try:
         sock.settimeout(60)
@@ -71,6 +91,9 @@ def handle(sock, ctx):
                 break
             else:
                 sock.sendall(b"500 unknown\r\n")
+        if not tls_record_next(sock):
+            sock.close()
+            return
         conn = ctx.wrap_socket(sock, server_side=True)
         conn.sendall(("230 tls %s\r\n" % conn.version()).encode())
         buf = b""
@@ -81,6 +104,7 @@ def handle(sock, ctx):
             buf += data
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
+                report("tls-line " + line.rstrip(b"\r").decode("latin-1"))
                 if line.rstrip(b"\r") == b"QUIT":
                     conn.sendall(b"221 bye\r\n")
                     try:

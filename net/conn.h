@@ -124,6 +124,7 @@ struct net_conn {
   bool starttls;                    /* upgrade once tx reaches starttls_at */
   bool notify_sent;                 /* close_notify went out */
   bool shut_wr_pending, wr_shut, discard_rx;
+  int held_requests;                /* REQ_* taken while resolving: handled once connecting */
   net_tls *tls;
   struct proxy_io *pio;             /* the proxy handshake's buffers, while it runs */
   size_t tls_wlen;                  /* a blocked TLS write: repeat with this length */

@@ -100,7 +100,8 @@ static void handle_requests(net_conn *c, int req) {
 
 static void conn_kicked(net_io *io) {
   net_conn *c = CONN(io);
-  int req = atomic_exchange(&c->requests, 0);
+  int req = atomic_exchange(&c->requests, 0) | c->held_requests;
+  c->held_requests = 0;
   if ((req & REQ_CLOSE) && !c->owner_gone) {
     /* a starttls() taken in the same batch: its handshake comes before the
      * flush, or what was written after it would go out in plain text */
@@ -114,7 +115,10 @@ static void conn_kicked(net_io *io) {
   }
   if (c->io == IO_NEW || c->io == IO_RESOLVING) {   /* first kick, or the address resolved */
     net__conn_start(c);
-    if (c->io <= IO_RESOLVING) return;
+    if (c->io <= IO_RESOLVING) {
+      c->held_requests = req;   /* shutdown, options: for the connection to come */
+      return;
+    }
   }
   if (c->io == IO_PROXY) net__conn_proxy_kicked(c);   /* socks5://: the target may have resolved */
   if (c->io == IO_TLS_WAIT) net__conn_start_tls(c);   /* its configuration may be ready */

@@ -240,6 +240,38 @@ describe("stream helpers", function()
       conn:close()
     end)
 
+    -- sluice-slow.test resolves after 200 ms (tests/lua/hosts): the requests below are
+    -- taken while the name is still resolving and must hold once connected.
+    it("'send' asked while the name resolves: the bytes, then the FIN, reach the peer", function()
+      local srv = assert(net.create_server("127.0.0.1", 0))
+      local conn = assert(net.open_tcp("sluice-slow.test", srv:get_port()))
+      assert.are.equal(5, conn:write("hello"))
+      assert.is_true(conn:shutdown("send"))
+      local accepted = assert(h.accept_one(srv))
+      assert.are.equal("hello", h.read_n(accepted, 5, 10000))
+      assert(h.wait_for(function() return accepted:read(10) == nil end, 10000), "no EOF after the bytes")
+      conn:close()
+      accepted:close()
+      srv:close()
+    end)
+
+    it("'receive' asked while the name resolves: the peer is never held back", function()
+      local srv = assert(net.create_server("127.0.0.1", 0))
+      local conn = assert(net.open_tcp("sluice-slow.test", srv:get_port(), { buffer_size = 16384 }))
+      assert.is_true(conn:shutdown("receive"))
+      local accepted = assert(h.accept_one(srv))
+      -- far more than the kernel's buffers hold: it all goes only if it is read and dropped
+      local chunk, total, sent = string.rep("x", 256 * h.KiB), h.scaled(32 * h.MiB, 12 * h.MiB), 0
+      h.run_frames(function()
+        local n = assert(accepted:write(chunk))
+        sent = sent + n
+        return sent >= total, n > 0
+      end, 30000, function() return ("the peer's writes stalled after %d bytes"):format(sent) end)
+      conn:close()
+      accepted:close()
+      srv:close()
+    end)
+
     it("makes write return nil, message, 'closed' after 'send'", function()
       local conn = open_echo()
       assert.is_true(conn:shutdown("send"))

@@ -58,6 +58,7 @@ typedef struct net_attempt {
   struct net_conn *c;
   net_sock fd;
   int poll_mask;
+  int seq;                          /* started as the seq-th attempt: the oldest gives way */
   net_sockaddr sa;
 } net_attempt;
 

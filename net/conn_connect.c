@@ -103,7 +103,7 @@ static void attempt_event(net_io *io, int mask) {
  * once, 0 in flight, -1 failed (dropped). */
 static int attempt_connect(net_conn *c, int i, const net_sockaddr *sa) {
   net_attempt *at = &c->att[i];
-  *at = (net_attempt){.c = c, .fd = net_sock_open(sa->sa.sa_family, SOCK_STREAM), .sa = *sa};
+  *at = (net_attempt){.c = c, .fd = net_sock_open(sa->sa.sa_family, SOCK_STREAM), .seq = c->next_try, .sa = *sa};
   net__io_init(&at->obj, &attempt_ops, 1);
   if (at->fd == NET_BAD_SOCK) {
     c->last_errno = errno;
@@ -120,14 +120,29 @@ static int attempt_connect(net_conn *c, int i, const net_sockaddr *sa) {
   return 0;
 }
 
+/* Every slot busy and addresses left: the oldest attempt, unanswered for
+ * (NET_MAX_ATTEMPTS - 1) delays at least, makes room for the next address,
+ * so a name whose first addresses never answer still reaches a later one
+ * before connect_timeout. Returns the freed slot. */
+static int give_way(net_conn *c) {
+  int old = 0;
+  for (int i = 1; i < NET_MAX_ATTEMPTS; i++)
+    if (c->att[i].seq < c->att[old].seq) old = i;
+  attempt_drop(c, old, ETIMEDOUT);
+  return old;
+}
+
 /* Starts the next address of the plan; returns when one is in flight, has
- * connected, or none is left. */
+ * connected, or none is left. While addresses are left the delay timer
+ * stays armed: it starts the next one whether or not a slot is free. */
 static void start_attempt(net_conn *c) {
-  while (c->next_try < c->norder && c->natt < NET_MAX_ATTEMPTS) {
+  while (c->next_try < c->norder) {
+    int i = 0;
+    if (c->natt == NET_MAX_ATTEMPTS) i = give_way(c);
+    else
+      while (c->att[i].fd != NET_BAD_SOCK) i++;   /* natt < NET_MAX_ATTEMPTS: a slot is free */
     net_sockaddr sa = c->addr->sa[c->order[c->next_try++]];
     net__sa_set_port(&sa, c->port);
-    int i = 0;
-    while (c->att[i].fd != NET_BAD_SOCK) i++;   /* natt < NET_MAX_ATTEMPTS: a slot is free */
     int r = attempt_connect(c, i, &sa);
     if (r > 0) {
       attempt_won(c, i);

@@ -3,7 +3,10 @@
 -- finished; the first to connect wins. The first address of the name is made to never
 -- answer (a blackhole peer: full accept queue, SYNs dropped) while the second one, on
 -- the same port in the other family, is an echo peer.
--- Names (tests/lua/hosts): sluice-he.test = ::1, 127.0.0.1; sluice-he4.test = the reverse.
+-- With more addresses than attempts run at once, the oldest attempt gives way to the next
+-- address (four blackholes, then an echo peer).
+-- Names (tests/lua/hosts): sluice-he.test = ::1, 127.0.0.1; sluice-he4.test = the reverse;
+-- sluice-he5.test = 127.0.0.2, .3, .4, .5, then 127.0.0.1.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -134,6 +137,31 @@ describe("happy eyeballs", function()
     assert.is_true(secs < 3, string.format("took %.3f s", secs))
     print(string.format("\n# happy eyeballs: blackhole + refused, failed after %.0f ms: %s (%s)",
       secs * 1000, msg, code))
+    conn:close()
+  end)
+
+  it("goes on to a fifth address while four attempts hang", function()
+    -- blackholes on 127.0.0.2..5 and an echo peer on 127.0.0.1, all on one port
+    local holes, echo
+    for _ = 1, 5 do
+      holes = { h.start_peer("blackhole", nil, { addr = "127.0.0.2" }) }
+      local port = holes[1].port
+      for i = 3, 5 do
+        local ok, p = pcall(h.start_peer, "blackhole", nil, { addr = "127.0.0.".. i, port = port })
+        if ok then holes[#holes + 1] = p end
+      end
+      local ok, p = pcall(h.start_peer, "echo", nil, { port = port })
+      if ok and #holes == 4 then echo = p break end
+      h.stop_all()
+    end
+    assert(echo, "could not put four blackholes and an echo peer on one port")
+    local conn, status, msg, _, secs = connect("sluice-he5.test", echo.port, { connect_timeout = 30000 })
+    print(string.format("\n# happy eyeballs: 4 addresses blackholed, connected via the fifth in %.0f ms",
+      secs * 1000))
+    assert.are.equal("success", status, msg)
+    assert.are.equal("127.0.0.1", (conn:get_peer()))
+    assert(h.write_all(conn, "fifth"))
+    assert.are.equal("fifth", h.read_n(conn, 5, 10000))
     conn:close()
   end)
 

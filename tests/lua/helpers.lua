@@ -196,15 +196,17 @@ function Peer:__tostring()
   return string.format("peer(%s, port %s, pid %s)", self.mode, self.port, self.pid)
 end
 
--- Start `peer [-6] [-p PORT] MODE [ARG]`; opts.ipv6 binds ::1, opts.port binds that port
--- (default: an ephemeral one). Returns the peer object, with
--- .port, .pid, .host ("127.0.0.1" or "::1"). Raises if it does not come up.
+-- Start `peer [-6] [-a ADDR] [-p PORT] MODE [ARG]`; opts.ipv6 binds ::1, opts.addr another
+-- IPv4 loopback address ("127.0.0.2"), opts.port binds that port (default: an ephemeral
+-- one). Returns the peer object, with .port, .pid, .host ("127.0.0.1", "::1" or
+-- opts.addr). Raises if it does not come up.
 function M.start_peer(mode, arg, opts)
   opts = opts or {}
   local exe = M.build .. "/peer"
   local out = os.tmpname()
   local err = out .. ".err"
-  local args = (opts.ipv6 and "-6 " or "") .. (opts.port and ("-p " .. math.tointeger(opts.port) .. " ") or "")
+  local args = (opts.ipv6 and "-6 " or "") .. (opts.addr and ("-a " .. shell_quote(opts.addr) .. " ") or "")
+    .. (opts.port and ("-p " .. math.tointeger(opts.port) .. " ") or "")
     .. shell_quote(mode)
     .. (arg and (" " .. shell_quote(arg)) or "")
   -- `exec` in the background job makes $! the peer itself, so `kill PID` reaches it.
@@ -214,7 +216,7 @@ function M.start_peer(mode, arg, opts)
   p:close()
   pid = assert(math.tointeger(tonumber(pid)), "could not start " .. exe)
   local self = setmetatable({ pid = pid, out = out, err = err, mode = mode,
-    host = opts.ipv6 and "::1" or "127.0.0.1" }, Peer)
+    host = opts.ipv6 and "::1" or opts.addr or "127.0.0.1" }, Peer)
   running[pid] = self
   local port = M.wait_for(function()
     local line = (read_file(out) or ""):match("^(%d+)\n")

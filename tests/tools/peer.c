@@ -1,10 +1,11 @@
 /* peer: the loopback test peer the Lua integration tests and benchmarks talk to.
  * One process, one thread, one ppoll() loop over the listener and every client.
  *
- * Usage: peer [-4|-6] [-p PORT] MODE [ARG]
- *   Binds 127.0.0.1 (or ::1 with -6) on an ephemeral port (or PORT with -p), prints the
- *   port number alone on the first stdout line (flushed), then serves until SIGTERM or
- *   SIGINT. -p lets a test put two peers on the same port, one per address family.
+ * Usage: peer [-4|-6] [-a 127.X.Y.Z] [-p PORT] MODE [ARG]
+ *   Binds 127.0.0.1 (or ::1 with -6, or another IPv4 loopback address with -a) on an
+ *   ephemeral port (or PORT with -p), prints the port number alone on the first stdout
+ *   line (flushed), then serves until SIGTERM or SIGINT. -p lets a test put several
+ *   peers on the same port, one per address.
  * Modes:
  *   echo      echo every byte back; at the client's EOF flush what is left, then close.
  *   source N  send each client N bytes of the pattern below, then close (N takes a
@@ -30,6 +31,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -113,6 +115,8 @@ static void make_pattern(void)
         pattern[j] = (unsigned char)((uint32_t)((j % PATTERN_PERIOD) * 2654435761u) >> 24);
 }
 
+static struct in_addr bind4;   /* -a; 127.0.0.1 by default */
+
 static int listen_on(int ipv6, unsigned bind_port, int backlog)
 {
     int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -132,7 +136,7 @@ static int listen_on(int ipv6, unsigned bind_port, int backlog)
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         a->sin_family = AF_INET;
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a->sin_addr = bind4;
         a->sin_port = htons((uint16_t)bind_port);
         len = sizeof *a;
     }
@@ -385,7 +389,7 @@ static void serve(int lfd, const sigset_t *unblocked)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: peer [-4|-6] [-p PORT] echo | source N[K|M|G] | http N[K|M|G] | sink | close | blackhole\n");
+    fprintf(stderr, "usage: peer [-4|-6] [-a 127.X.Y.Z] [-p PORT] echo | source N[K|M|G] | http N[K|M|G] | sink | close | blackhole\n");
     exit(2);
 }
 
@@ -393,9 +397,14 @@ int main(int argc, char **argv)
 {
     int ipv6 = 0, a = 1;
     unsigned bind_port = 0;
+    bind4.s_addr = htonl(INADDR_LOOPBACK);
     for (; a < argc && argv[a][0] == '-'; a++) {
         if (strcmp(argv[a], "-6") == 0) ipv6 = 1;
         else if (strcmp(argv[a], "-4") == 0) ipv6 = 0;
+        else if (strcmp(argv[a], "-a") == 0 && a + 1 < argc) {
+            /* loopback only: a test peer never listens where others could reach it */
+            if (inet_pton(AF_INET, argv[++a], &bind4) != 1 || (ntohl(bind4.s_addr) >> 24) != 127) usage();
+        }
         else if (strcmp(argv[a], "-p") == 0 && a + 1 < argc) {
             char *end;
             unsigned long p = strtoul(argv[++a], &end, 10);

@@ -31,10 +31,17 @@ static net_addr *lookup(net_resolver *r, const char *host, size_t len, const cha
   return r ? net_resolver_resolve(r, host, len, err, code) : net_resolve(host, len, err, code);
 }
 
-/* The target as the proxy is to get it: a name, or an IP literal without brackets. */
-static bool set_target(net_proxy *p, const char *host, size_t len, uint16_t port) {
+/* The target as the proxy is to get it: a name, or an IP literal without
+ * brackets. It goes into the proxy's request as it is, so nothing else
+ * (a line break would add headers to a CONNECT). */
+static bool set_target(net_proxy *p, const char *host, size_t len, uint16_t port, char *why, size_t wl) {
+  char name_why[NET_PROXY_WHY_MAX - 48];   /* room for the words before it */
+  net_sockaddr sa;
+  if (!net__ip_parse(host, len, &sa) && !net__url_check_host(host, len, name_why, sizeof name_why)) {
+    snprintf(why, wl, "the target is no host name or IP address: %s", name_why);
+    return false;
+  }
   if (len >= 2 && host[0] == '[' && host[len - 1] == ']') host++, len -= 2;
-  if (len == 0 || len > NET_HOST_MAX || memchr(host, '\0', len)) return false;
   memcpy(p->target, host, len);
   p->target[len] = '\0';
   p->target_port = port;
@@ -51,7 +58,7 @@ static net_proxy *proxy_new(const net_conn_opts *o, const char *host, size_t len
   if (!p) return *err = "out of memory", NULL;
   *code = NET_E_INVALID;
   if (!net__proxy_parse(o->proxy, p, phost, pport, why, sizeof why)) *err = why;
-  else if (!set_target(p, host, len, port)) *err = "a target host of 1..253 bytes is required";
+  else if (!set_target(p, host, len, port, why, sizeof why)) *err = why;
   else return p;
   net__free(p);
   return NULL;

@@ -235,8 +235,10 @@ NET_API net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *
  * socket's other end) and net_conn_describe "example.test:443 via proxy
  * 127.0.0.1:3128". net_tcp_open with opts->proxy takes the target's name
  * from a (net_addr_hostname; the lookup it started is the caller's). A
- * malformed or unsupported proxy URL: NULL, NET_E_INVALID, *err valid until
- * this thread's next open. */
+ * malformed or unsupported proxy URL, or a target (through a proxy) that is
+ * neither an IP literal nor a host name (letters, digits, '-', '_', dots
+ * between labels): NULL, NET_E_INVALID, *err valid until this thread's next
+ * open. */
 typedef struct net_resolver net_resolver;
 NET_API net_conn *net_tcp_open_host(net_resolver *r, const char *host, size_t len, uint16_t port,
                                     const net_conn_opts *opts, const char **err, net_err *code);

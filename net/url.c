@@ -135,26 +135,42 @@ static bool parse_ipv6(const char *s, size_t len, net_url *u, char *why, size_t 
   return true;
 }
 
-/* A DNS name (letters, digits, '-', '_', dots between labels) or an IPv4 literal. */
-static bool parse_regname(const char *s, size_t len, net_url *u, char *why, size_t wl) {
+/* A DNS name (letters, digits, '-', '_', dots between labels) or an IPv4
+ * literal (*numeric). */
+static bool check_regname(const char *s, size_t len, bool *numeric, char *why, size_t wl) {
   if (len == 0) return fail(why, wl, "an empty host");
   if (len > NET_URL_HOST_MAX) return fail(why, wl, "a host name longer than %d bytes", NET_URL_HOST_MAX);
-  bool numeric = true;
+  *numeric = true;
   size_t label = 0;
   for (size_t i = 0; i < len; i++) {
-    int c = lower(s[i]);
+    int c = (unsigned char)s[i];
     if (c == '%') return fail(why, wl, "a percent-escape in the host name");
+    if (c < 0x20 || c >= 0x7f) return fail(why, wl, "the byte 0x%02x in the host name", c);
     if (c != '.' && !is_alpha(c) && !is_digit(c) && c != '-' && c != '_')
       return fail(why, wl, "the character '%c' in the host name", c);
     if (c == '.' && label == 0) return fail(why, wl, "an empty label in the host name");
     label = c == '.' ? 0 : label + 1;
     if (label > 63) return fail(why, wl, "a host name label longer than 63 bytes");
-    numeric = numeric && (is_digit(c) || c == '.');
-    u->host[i] = (char)c;
+    *numeric = *numeric && (is_digit(c) || c == '.');
   }
-  u->host[len] = '\0';
+  char ip[NET_URL_HOST_MAX + 1];
   struct in_addr a4;
-  if (numeric && inet_pton(AF_INET, u->host, &a4) != 1) return fail(why, wl, "a bad IPv4 address '%s'", u->host);
+  if (!*numeric) return true;
+  memcpy(ip, s, len);
+  ip[len] = '\0';
+  return inet_pton(AF_INET, ip, &a4) == 1 || fail(why, wl, "a bad IPv4 address '%s'", ip);
+}
+
+bool net__url_check_host(const char *s, size_t len, char *why, size_t wl) {
+  bool numeric;
+  return check_regname(s, len, &numeric, why, wl);
+}
+
+static bool parse_regname(const char *s, size_t len, net_url *u, char *why, size_t wl) {
+  bool numeric;
+  if (!check_regname(s, len, &numeric, why, wl)) return false;
+  for (size_t i = 0; i < len; i++) u->host[i] = (char)lower(s[i]);
+  u->host[len] = '\0';
   u->host_family = numeric ? 4 : 0;
   return true;
 }

@@ -30,6 +30,9 @@ bool net__url_parse(const char *s, size_t len, net_url *u, char *why, size_t why
 /* The URL as text (userinfo percent-encoded, the port only when it is not
  * the default, no fragment); returns the length it needs (>= len: cut). */
 size_t net__url_format(const net_url *u, char *buf, size_t len);
+/* A host name as a URL may hold one (letters, digits, '-', '_', dots
+ * between labels) or an IPv4 literal; false with why otherwise. */
+bool net__url_check_host(const char *s, size_t len, char *why, size_t whylen);
 /* ref (absolute or relative, e.g. a Location header) against base into *out. */
 bool net__url_resolve(const net_url *base, const char *ref, size_t len, net_url *out, char *why,
                       size_t whylen);

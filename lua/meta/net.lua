@@ -93,6 +93,8 @@ function net.resolve_address(host) end
 ---127.0.0.1:3128: Connection refused`, "refused"). Through a proxy,
 ---`get_peer`/`get_address` give the proxy's address (the socket's other end)
 ---and `tostring(conn)` says `example.test:443 via proxy 127.0.0.1:3128`.
+---Through a proxy the host must be an IP address or a host name (letters,
+---digits, `-`, `_`, dots between labels), else nil, message, "invalid".
 ---No environment variable is read here.
 ---@param addr_or_host string|net.address
 ---@param port integer 1..65535

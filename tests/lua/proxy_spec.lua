@@ -223,6 +223,35 @@ describe("proxy", function()
         fake_log(fake, "socks-ok"))
     end)
 
+    it("must be a host name or an IP address, else open_tcp returns nil, message, invalid", function()
+      local before = { http = #fake_log(fake, "http-ok"), socks = #fake_log(fake, "socks-ok") }
+      local bad = { "a.test\r\nX-Injected: 1", "a.test\nHost: b", "a b.test", "a.test:443", "a/b",
+        "a..test", "", string.rep("a", 254), "a\0b" }
+      for _, url in ipairs({ "http://127.0.0.1:" .. fake.ports["http-ok"],
+          "socks5h://127.0.0.1:" .. fake.ports["socks-ok"], "socks5://127.0.0.1:" .. fake.ports["socks-ok"] }) do
+        for _, host in ipairs(bad) do
+          local conn, msg, code = net.open_tcp(host, 443, { proxy = url })
+          assert.is_nil(conn, ("%q via %s was taken"):format(host, url))
+          assert.are.equal("invalid", code, msg)
+          assert.is_false(msg:find("[\r\n]") ~= nil, msg)
+        end
+      end
+      local conn, msg = net.open_tcp("a.test\r\nX-Injected: 1", 443, { proxy = "http://127.0.0.1:1" })
+      assert.is_nil(conn)
+      assert.matches("the byte 0x0d in the host name", msg, 1, true)
+      -- names and literals as they come: the proxy gets them
+      for _, host in ipairs({ "under_score.test", "trailing.dot.test.", "UPPER.test", "127.0.0.1", "::1", "[::1]" }) do
+        conn = open_ok(host, 443, "http://127.0.0.1:" .. fake.ports["http-ok"])
+        conn:close()
+      end
+      local log = fake_log(fake, "http-ok")
+      assert.are.same({ "http CONNECT under_score.test:443 auth=-", "http CONNECT trailing.dot.test.:443 auth=-",
+        "http CONNECT UPPER.test:443 auth=-", "http CONNECT 127.0.0.1:443 auth=-",
+        "http CONNECT [::1]:443 auth=-", "http CONNECT [::1]:443 auth=-" },
+        { table.unpack(log, before.http + 1) })
+      assert.are.equal(before.socks, #fake_log(fake, "socks-ok"))
+    end)
+
     it("fails to resolve here for socks5:// when no lookup knows it", function()
       local msg, code = open_fails("proxy-only.invalid", 443, "socks5://127.0.0.1:" .. fake.ports["socks-ok"])
       assert.are.equal("dns", code, msg)

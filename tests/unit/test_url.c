@@ -186,6 +186,26 @@ static bool test_origin(void) {
   return true;
 }
 
+/* ---- host names alone (a proxy's target) ------------------------------------------ */
+
+static bool test_check_host(void) {
+  static const char *const ok[] = {"example.test", "A_b-C.d.", "127.0.0.1", "h"};
+  static const struct { const char *in, *says; } bad[] = {
+      {"a.test\r\nX: 1", "0x0d"}, {"a b", "' '"}, {"a:443", "':'"}, {"[::1]", "'['"},
+      {"a..b", "empty label"}, {"1.2.3", "bad IPv4"}, {"", "empty host"}, {"h%41", "percent"},
+  };
+  char w[NET_URL_WHY_MAX];
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+    CHECK(net__url_check_host(ok[i], strlen(ok[i]), w, sizeof w), "%s refused: %s", ok[i], w);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    w[0] = '\0';
+    CHECK(!net__url_check_host(bad[i].in, strlen(bad[i].in), w, sizeof w), "%s taken", bad[i].in);
+    CHECK(strstr(w, bad[i].says), "%s: \"%s\" lacks \"%s\"", bad[i].in, w, bad[i].says);
+  }
+  CHECK(!net__url_check_host("a\0b", 3, w, sizeof w) && strstr(w, "0x00"), "a NUL: %s", w);
+  return true;
+}
+
 int main(void) {
   report("good URLs parse into their parts", test_good());
   report("bad URLs are refused, saying why", test_bad());
@@ -193,5 +213,6 @@ int main(void) {
   report("format, and parse back", test_format());
   report("reference resolution (RFC 3986 5.4)", test_resolve());
   report("origins", test_origin());
+  report("host names alone", test_check_host());
   return tap_done();
 }

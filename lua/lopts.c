@@ -107,15 +107,15 @@ static void opt_alpn(lua_State *L, int arg, int argn, lnet_tls_args *a) {
 /* pkcs12 = {path = ..., password = ...}: checked here; the engine refuses it. */
 static void opt_pkcs12(lua_State *L, int arg, int argn, lnet_tls_args *a) {
   int t = lua_getfield(L, arg, "pkcs12");
+  int top = lua_gettop(L);
   if (t == LUA_TTABLE) {
-    int top = lua_gettop(L);
     a->o.pkcs12_file = opt_path(L, top, argn, "path", a);
     (void)opt_string(L, top, argn, "password");
     if (!a->o.pkcs12_file) luaL_argerror(L, argn, "pkcs12 = {path = ..., password = ...} needs a path");
   } else if (t != LUA_TNIL) {
     luaL_argerror(L, argn, "option 'pkcs12' must be a table {path = ..., password = ...}");
   }
-  lua_pop(L, 1);   /* the TLS table keeps the path alive */
+  lua_remove(L, top);   /* the TLS table keeps the path alive; a->bad, above, stays anchored */
 }
 
 /* The TLS table at stack index arg; errors name argument argn. */
@@ -233,7 +233,7 @@ void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
   lua_getfield(L, arg, "ssl");
   int top = lua_gettop(L);
   a->o.tls = check_ssl_value(L, top, argn, &a->tls, false);
-  lua_pop(L, 1);   /* the options table keeps the ssl table alive */
+  lua_remove(L, top);   /* the options table keeps it alive; a->tls.bad, above, stays anchored */
 }
 
 /* ---- websockets ------------------------------------------------------------------ */
@@ -323,8 +323,9 @@ void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
   a->o.no_reuseaddr = opt_bool(L, arg, argn, "reuseaddr") == 0;
   a->o.unix_path = opt_string(L, arg, argn, "unix");
   lua_getfield(L, arg, "ssl");
-  a->o.tls = check_ssl_value(L, lua_gettop(L), argn, &a->tls, true);
-  lua_pop(L, 1);
+  int top = lua_gettop(L);
+  a->o.tls = check_ssl_value(L, top, argn, &a->tls, true);
+  lua_remove(L, top);   /* the options table keeps it alive; a->tls.bad, above, stays anchored */
   ws_server_opts(L, arg, argn, a);
 }
 

@@ -282,6 +282,32 @@ describe("hardening", function()
       assert.equal("invalid", code, msg)
     end)
 
+    -- With a whole collection at every allocation (a child process, so this one keeps
+    -- its collector): the message for a NUL-containing path must outlive the checks of
+    -- the options read after it (the websocket lists allocate).
+    it("keeps the message for a NUL-containing path alive until it is returned", function()
+      local ok, out, err = h.run_lua_child([[
+        local net = require "net"
+        collectgarbage("incremental", 1, 100, 63)
+        collectgarbage()
+        local ws = { protocols = { "a", "b", "c" }, path = { "/a", "/b", "/c" } }
+        local cases = {
+          { cert_file = "x\0y.pem", key_file = "k.pem" },
+          { cert_file = "c.pem", key_file = "k.pem", pkcs12 = { path = "x\0y.p12" } },
+        }
+        for _, ssl in ipairs(cases) do
+          for _ = 1, 3 do
+            local s, msg, code = net.create_server("127.0.0.1", 0, { ssl = ssl, websocket = ws })
+            print(tostring(s), msg, code)
+          end
+        end
+      ]])
+      assert(ok, err)
+      local want = "nil\ttls: option 'cert_file' contains a NUL byte\tinvalid\n"
+      want = want:rep(3) .. ("nil\ttls: option 'path' contains a NUL byte\tinvalid\n"):rep(3)
+      assert.equal(want, out)
+    end)
+
     it("never shares a configuration between different options", function()
       local echo = h.start_tls_server("echo", nil, { client_ca = true, alpn = { "h2" } })
       local good = assert(net.open_tcp("sluice-v4.test", echo.port, { ca_file = certs.ca,

@@ -58,7 +58,7 @@ typedef struct net_attempt {
   struct net_conn *c;
   net_sock fd;
   int poll_mask;
-  int seq;                          /* started as the seq-th attempt: the oldest gives way */
+  uint64_t since;                   /* ms it started: the oldest may give way */
   net_sockaddr sa;
 } net_attempt;
 

@@ -9,6 +9,7 @@
 #include "poller.h"
 
 #define HE_DELAY_MS 250   /* RFC 8305 "Connection Attempt Delay" */
+#define GIVE_WAY_MS 2000  /* unanswered this long, an attempt may make room for another */
 
 /* Families interleaved, starting with the family the resolver put first;
  * within a family, the resolver's order. `family` filters. */
@@ -103,7 +104,7 @@ static void attempt_event(net_io *io, int mask) {
  * once, 0 in flight, -1 failed (dropped). */
 static int attempt_connect(net_conn *c, int i, const net_sockaddr *sa) {
   net_attempt *at = &c->att[i];
-  *at = (net_attempt){.c = c, .fd = net_sock_open(sa->sa.sa_family, SOCK_STREAM), .seq = c->next_try, .sa = *sa};
+  *at = (net_attempt){.c = c, .fd = net_sock_open(sa->sa.sa_family, SOCK_STREAM), .since = net__now_ms(), .sa = *sa};
   net__io_init(&at->obj, &attempt_ops, 1);
   if (at->fd == NET_BAD_SOCK) {
     c->last_errno = errno;
@@ -120,14 +121,20 @@ static int attempt_connect(net_conn *c, int i, const net_sockaddr *sa) {
   return 0;
 }
 
-/* Every slot busy and addresses left: the oldest attempt, unanswered for
- * (NET_MAX_ATTEMPTS - 1) delays at least, makes room for the next address,
- * so a name whose first addresses never answer still reaches a later one
- * before connect_timeout. Returns the freed slot. */
+/* Every slot busy and addresses left: the oldest attempt, once unanswered
+ * for GIVE_WAY_MS (a slow path still gets that long), makes room for the
+ * next address, so a name whose first addresses never answer still reaches
+ * a later one before connect_timeout. Returns the freed slot, or -1 with the
+ * timer set for when the oldest may give way. */
 static int give_way(net_conn *c) {
   int old = 0;
   for (int i = 1; i < NET_MAX_ATTEMPTS; i++)
-    if (c->att[i].seq < c->att[old].seq) old = i;
+    if (c->att[i].since < c->att[old].since) old = i;
+  if (net__now_ms() < c->att[old].since + GIVE_WAY_MS) {
+    c->next_attempt_at = c->att[old].since + GIVE_WAY_MS;
+    net__conn_set_timer(c);
+    return -1;
+  }
   attempt_drop(c, old, ETIMEDOUT);
   return old;
 }
@@ -138,9 +145,11 @@ static int give_way(net_conn *c) {
 static void start_attempt(net_conn *c) {
   while (c->next_try < c->norder) {
     int i = 0;
-    if (c->natt == NET_MAX_ATTEMPTS) i = give_way(c);
-    else
+    if (c->natt == NET_MAX_ATTEMPTS) {
+      if ((i = give_way(c)) < 0) return;
+    } else {
       while (c->att[i].fd != NET_BAD_SOCK) i++;   /* natt < NET_MAX_ATTEMPTS: a slot is free */
+    }
     net_sockaddr sa = c->addr->sa[c->order[c->next_try++]];
     net__sa_set_port(&sa, c->port);
     int r = attempt_connect(c, i, &sa);

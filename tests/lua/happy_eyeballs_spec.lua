@@ -3,8 +3,8 @@
 -- finished; the first to connect wins. The first address of the name is made to never
 -- answer (a blackhole peer: full accept queue, SYNs dropped) while the second one, on
 -- the same port in the other family, is an echo peer.
--- With more addresses than attempts run at once, the oldest attempt gives way to the next
--- address (four blackholes, then an echo peer).
+-- With more addresses than attempts run at once, the oldest, once unanswered for 2 s, gives
+-- way to the next address (four blackholes, then an echo peer).
 -- Names (tests/lua/hosts): sluice-he.test = ::1, 127.0.0.1; sluice-he4.test = the reverse;
 -- sluice-he5.test = 127.0.0.2, .3, .4, .5, then 127.0.0.1.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path

@@ -315,6 +315,7 @@ static void tls_recv(net_conn *c) {
     if (ns <= 0) {
       if (ns < 0) net__conn_fail(c, NET_E_LIMIT, "recv: out of memory for the receive buffer");
       else if (ring_free_space(&c->rx) == 0) pause_reading(c);
+      else net__engine_kick(&c->obj);   /* the owner is inside its trim: bytes mbedTLS holds get no event */
       return;
     }
     net_error e;

@@ -255,7 +255,9 @@ static int new_channel(net_resolver *r, lookup *lk) {
   struct ares_options o;
   memset(&o, 0, sizeof o);
   char lookups[] = "b";   /* DNS only: the hosts lane has read the hosts file */
-  o.flags = ARES_FLAG_NOSEARCH;
+  /* NOALIASES: else ares_getaddrinfo reads $HOSTALIASES (a file, maybe a
+   * FIFO) on the I/O thread for a dotless name, and asks for the alias */
+  o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
   o.timeout = r->timeout_ms;
   o.tries = r->tries;
   o.ndots = 1;

@@ -495,7 +495,8 @@ function websocket:get_peer() end
 
 ---A resolver that asks these nameservers directly (c-ares on the I/O thread,
 ---no helper thread). The hosts file (/etc/hosts, or `SLUICE_HOSTS_FILE` when
----set) and "localhost" are answered from there first. Bad options raise.
+---set) and "localhost" are answered from there first; other names are asked
+---exactly as given (no search domains, no `HOSTALIASES`). Bad options raise.
 ---@param options net.resolver_options
 ---@return net.resolver
 function net.create_resolver(options) end

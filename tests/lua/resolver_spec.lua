@@ -2,7 +2,8 @@
 -- DNS server on loopback UDP and TCP, tests/tools/dns_server.py): A and AAAA answers,
 -- NXDOMAIN, SERVFAIL, an answer too large for UDP that must be asked again over TCP,
 -- a server that never answers, the hosts file first, cancellation when the address is
--- collected, open_tcp{resolver = r}, and bad arguments.
+-- collected, open_tcp{resolver = r}, a dotless name never rewritten by HOSTALIASES, and
+-- bad arguments.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -128,6 +129,23 @@ describe("custom resolvers", function()
     assert.is_truthy(msg:find("nx.test via 127.0.0.1:" .. dns.port, 1, true), msg)
     bad:close()
     srv:close()
+  end)
+
+  it("asks its servers for a dotless name as given, whatever HOSTALIASES says", function()
+    -- c-ares would read that file on the I/O thread (a FIFO there stalls every
+    -- connection) and ask for the alias instead: a child, for its environment
+    local aliases = os.tmpname()
+    h.write_file(aliases, "foo a.test\n")
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local r = assert(net.create_resolver{ nameservers = { "127.0.0.1:" .. arg[1] }, timeout = 300, tries = 1 })
+      print(r:resolve("foo"):wait_until_resolved(5000))
+    ]], { HOSTALIASES = aliases }, tostring(dns.port))
+    os.remove(aliases)
+    assert.is_true(ok, err)
+    assert.are.equal("failure\tresolve foo via 127.0.0.1:" .. dns.port .. ": no such name\tdns\n", out)
+    assert.is_true(dns:queries("QUERY udp foo ") > 0)
+    assert.are.equal(0, dns:queries("a%.test"))
   end)
 
   it("checks its arguments", function()

@@ -38,7 +38,10 @@ int lnet_create_resolver(lua_State *L) {
   if (n < 1 || n > NET_RESOLVER_MAX_SERVERS) luaL_argerror(L, 1, "1..8 nameservers are required");
   for (lua_Integer i = 1; i <= n; i++) {
     if (lua_rawgeti(L, -1, i) != LUA_TSTRING) luaL_argerror(L, 1, "nameservers must be a list of \"ip[:port]\"");
-    list[i - 1] = lua_tostring(L, -1);
+    size_t len;
+    list[i - 1] = lua_tolstring(L, -1, &len);
+    /* the engine takes C strings: "127.0.0.1\0:5353" would be 127.0.0.1:53 */
+    if (strlen(list[i - 1]) != len) luaL_argerror(L, 1, lua_pushfstring(L, "nameserver %I contains a NUL byte", i));
     lua_pop(L, 1);   /* the list keeps it */
   }
   o.count = (int)n;

@@ -155,6 +155,9 @@ describe("custom resolvers", function()
     h.assert_raises("the port must be 1..65535", function() net.create_resolver{ nameservers = { "127.0.0.1:0" } } end)
     h.assert_raises("the port must be 1..65535", function() net.create_resolver{ nameservers = { "[::1]:99999" } } end)
     h.assert_raises("1..8 nameservers", function() net.create_resolver{ nameservers = {} } end)
+    h.assert_raises("nameserver 1 contains a NUL byte", function()
+      net.create_resolver{ nameservers = { "127.0.0.1\0:5353" } }
+    end)
     h.assert_raises("unknown resolver option 'timeout_ms'", function()
       net.create_resolver{ nameservers = { "::1" }, timeout_ms = 5 }
     end)

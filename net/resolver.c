@@ -23,6 +23,7 @@
 #define DNS_THREADS 16        /* names looked up at once; a hung one holds only its own */
 #define DNS_QUEUE 1024        /* distinct names waiting for a DNS thread */
 #define TEST_HANG_MS 10000    /* how long a test "hang" entry holds its thread */
+#define HOSTS_LINE_MAX 65536  /* hosts-file lines this long or longer (newline included) are skipped */
 
 static net_lane hosts_lane = {.name = "sluice-hosts", .max_threads = 1, .max_queued = HOSTS_QUEUE};
 static net_lane dns_lane = {.name = "sluice-dns", .max_threads = DNS_THREADS, .max_queued = DNS_QUEUE};
@@ -92,15 +93,48 @@ static bool name_match(const char *name, const char *host, bool wildcard) {
   return strcasecmp(name, host) == 0;
 }
 
+/* The next line of f, whole, in *buf (grown up to HOSTS_LINE_MAX); NULL at
+ * the end. A longer line (or one memory runs out for) comes back empty: a
+ * piece of it could match a name the line does not hold, or start with a
+ * word taken for an address. */
+static char *next_line(FILE *f, char **buf, size_t *cap) {
+  size_t len = 0;
+  bool skip = false;
+  for (;;) {
+    (*buf)[*cap - 1] = 1;   /* fgets zeroes it only when the line fills the buffer */
+    if (!fgets(*buf + len, (int)(*cap - len), f)) {
+      if (len == 0 && !skip) return NULL;
+      (*buf)[len] = '\0';   /* the last line, with no newline, filled the buffer exactly */
+      break;
+    }
+    if ((*buf)[*cap - 1] || (*buf)[*cap - 2] == '\n') break;   /* even with NUL bytes inside */
+    char *more = skip || *cap * 2 > HOSTS_LINE_MAX ? NULL : net__realloc(*buf, *cap * 2);
+    if (more) {
+      len = *cap - 1;
+      *buf = more;
+      *cap *= 2;
+    } else {   /* read on to the newline, over what is already there */
+      skip = true;
+      len = 0;
+    }
+  }
+  if (skip) (*buf)[0] = '\0';
+  return *buf;
+}
+
 /* The answers for a->host in a hosts-format file: its addresses added to a.
  * Test entries (SLUICE_HOSTS_FILE) may name "hang" or "delay=MS:IP" instead
  * of an address (and "*.domain" names): a lookup the DNS lane must do,
  * slowly. *slow gets the entry. Returns false when the file cannot be read. */
 static bool scan_hosts(net_addr *a, const char *path, char *slow, size_t slow_len) {
-  FILE *f = fopen(path, "r");
-  if (!f) return false;
-  char line[512];
-  while (fgets(line, sizeof line, f)) {
+  size_t cap = 512;
+  char *line = net__malloc(cap);
+  FILE *f = line ? fopen(path, "r") : NULL;
+  if (!f) {
+    net__free(line);
+    return false;
+  }
+  while (next_line(f, &line, &cap)) {
     char *save = NULL, *ip = strtok_r(line, " \t\r\n", &save);
     if (!ip || ip[0] == '#') continue;
     net_sockaddr sa;
@@ -112,6 +146,7 @@ static bool scan_hosts(net_addr *a, const char *path, char *slow, size_t slow_le
     }
   }
   fclose(f);
+  net__free(line);
   return true;
 }
 

@@ -1,5 +1,5 @@
 -- address_spec: net.resolve_address — literals, names through the test hosts file
--- (SLUICE_HOSTS_FILE), failures, waiting and tostring.
+-- (SLUICE_HOSTS_FILE) and its long lines, failures, waiting and tostring.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -151,6 +151,36 @@ describe("net.resolve_address", function()
     assert.truthy(tostring(err):find("bad argument #1 to 'resolve_address'", 1, true), err)
     ok = pcall(function() return net.resolve_address() end)
     assert.is_false(ok)
+  end)
+
+  it("reads a long hosts-file line whole, and skips one past the limit whole", function()
+    -- 511 bytes end inside "abc10.1.2.3": a reader that cut the line there would
+    -- match "abc", and take "10.1.2.3" for the address of "evil.test"
+    local line = "10.9.8.7"
+    while #line + 12 <= 511 - 4 - 2 do line = line .. string.format(" alias%04d.x", #line) end
+    line = line .. " " .. string.rep("p", 511 - 4 - #line - 1) .. " abc10.1.2.3 evil.test"
+    assert.are.equal("abc", line:sub(509, 511))
+    -- over the limit; cut in 511-byte pieces, one piece would start at "10.6.6.6"
+    local huge = "10.5.5.5 " .. string.rep("q", 511 * 137 - 10) .. " 10.6.6.6 huge.test"
+    local hosts = os.tmpname()
+    h.write_file(hosts, line .. "\n" .. huge .. "\n10.7.7.7 after.test\n")
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      for _, name in ipairs{ "abc", "abc10.1.2.3", "evil.test", "alias0008.x", "huge.test", "after.test" } do
+        local a = net.resolve_address(name)
+        print(name, (a:wait_until_resolved(5000)), a:get_ip() or "-")
+      end
+    ]], { SLUICE_HOSTS_FILE = hosts })
+    os.remove(hosts)
+    assert.is_true(ok, err)
+    assert.are.equal(table.concat({
+      "abc\tfailure\t-",
+      "abc10.1.2.3\tsuccess\t10.9.8.7",
+      "evil.test\tsuccess\t10.9.8.7",
+      "alias0008.x\tsuccess\t10.9.8.7",
+      "huge.test\tfailure\t-",
+      "after.test\tsuccess\t10.7.7.7",
+    }, "\n") .. "\n", out)
   end)
 
   it("lets many addresses be collected", function()

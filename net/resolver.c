@@ -227,20 +227,30 @@ static bool all_abandoned(const lookup *l) {
   return true;
 }
 
+/* From here (under flight_mx), a new request of l's name starts a new lookup. */
+static void leave_flight(lookup *l) {
+  for (lookup **p = &in_flight; *p; p = &(*p)->next)
+    if (*p == l) {
+      *p = l->next;
+      return;
+    }
+}
+
 static void dns_run(net_job *job) {
   lookup *l = (lookup *)job;
   net_addr *result = net__addr_new(l->host, strlen(l->host), NET_MAX_ADDRS);
   net__mutex_lock(flight_mx);   /* waiters may still join */
-  bool wanted = !all_abandoned(l);
+  bool wanted = result && !all_abandoned(l);
+  /* a lookup not to be made leaves in this same hold: a request joining it
+   * after the check would be answered with no address */
+  if (!wanted) leave_flight(l);
   net__mutex_unlock(flight_mx);
-  if (result && wanted) resolve_blocking(result);
-  net__mutex_lock(flight_mx);   /* from here, a new request starts a new lookup */
-  for (lookup **p = &in_flight; *p; p = &(*p)->next)
-    if (*p == l) {
-      *p = l->next;
-      break;
-    }
-  net__mutex_unlock(flight_mx);
+  if (wanted) {
+    resolve_blocking(result);
+    net__mutex_lock(flight_mx);
+    leave_flight(l);
+    net__mutex_unlock(flight_mx);
+  }
   for (int i = 0; i < l->n; i++) {
     net_addr *a = l->waiters[i];
     if (result) {

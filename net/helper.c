@@ -31,6 +31,12 @@ static bool spawn(net_lane *l, bool permanent) {
   return false;
 }
 
+/* Every helper busy (a name that does not answer, say): one more, up to
+ * the bound, or a queued job would wait for a busy one. */
+static void grow(net_lane *l) {
+  if (atomic_load(&l->idle) == 0 && atomic_load(&l->threads) < l->max_threads) spawn(l, false);
+}
+
 /* A post was consumed, so a job is queued: take the oldest. */
 static net_job *take(net_lane *l) {
   net__mutex_lock(l->mx);
@@ -52,8 +58,7 @@ static net_job *take(net_lane *l) {
   bool more = l->head || atomic_load(&l->incoming);
   net__mutex_unlock(l->mx);
   atomic_fetch_sub(&l->queued, 1);
-  /* more waiting and nobody free: grow the lane from here, not on a submitter */
-  if (more && atomic_load(&l->idle) == 0 && atomic_load(&l->threads) < l->max_threads) spawn(l, false);
+  if (more) grow(l);   /* from here, not on a submitter */
   return j;
 }
 
@@ -63,11 +68,15 @@ static int helper_main(net_lane *l, bool permanent) {
     atomic_fetch_add(&l->idle, 1);
     bool got = net__sem_wait(l->sem, permanent ? -1 : HELPER_IDLE_MS);
     atomic_fetch_sub(&l->idle, 1);
-    if (!got) break;   /* idle too long; no post consumed, so no job is left behind */
+    if (!got) break;   /* idle too long */
     net_job *j = take(l);
     j->run(j);
   }
   atomic_fetch_sub(&l->threads, 1);
+  /* A submitter that posted while this thread still counted as idle, or as
+   * one of max_threads, started nobody: its job would wait for a busy
+   * helper. It queued before posting, so it shows here. */
+  if (atomic_load(&l->queued) > 0) grow(l);
   return 0;
 }
 
@@ -96,8 +105,6 @@ bool net__lane_submit(net_lane *l, net_job *job) {
   while (!atomic_compare_exchange_weak_explicit(&l->incoming, &top, job, memory_order_release,
                                                 memory_order_relaxed));
   net__sem_post(l->sem);
-  /* every helper busy (a name that does not answer, say): one more, or the
-   * job would wait for a busy one */
-  if (atomic_load(&l->idle) == 0 && atomic_load(&l->threads) < l->max_threads) spawn(l, false);
+  grow(l);
   return true;
 }

@@ -264,9 +264,10 @@ static int new_channel(net_resolver *r, lookup *lk) {
   o.lookups = lookups;
   o.sock_state_cb = sock_state;
   o.sock_state_cb_data = lk;
-  /* everything set, so c-ares has no reason to read resolv.conf */
+  /* everything set, so c-ares has no reason to read resolv.conf; NOROTATE:
+   * the servers are asked in the caller's order, whatever RES_OPTIONS says */
   int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_NDOTS | ARES_OPT_LOOKUPS |
-             ARES_OPT_SOCK_STATE_CB | ARES_OPT_SERVERS | ARES_OPT_DOMAINS | ARES_OPT_SORTLIST;
+             ARES_OPT_SOCK_STATE_CB | ARES_OPT_SERVERS | ARES_OPT_DOMAINS | ARES_OPT_SORTLIST | ARES_OPT_NOROTATE;
   int rc = ares_init_options(&lk->ch, &o, mask);
   if (rc != ARES_SUCCESS) return rc;
   ares_set_socket_functions(lk->ch, &sock_funcs, NULL);

@@ -21,7 +21,8 @@ struct net_tls {
   int want;
   int sys_errno;
   bool self_signed;             /* the leaf names itself as issuer */
-  bool ask_system;              /* no trusted root found: the system's chain engine decides */
+  bool ask_system;              /* roots from the system's store: its chain engine decides */
+  bool no_root;                 /* mbedTLS found none of the store's roots */
   net_tls_chain *chain;         /* its check, once the handshake is through */
   char where[96];
   size_t keylen;                /* clients: the session cache's name for this server */
@@ -102,8 +103,11 @@ bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, 
 static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
   net_tls *t = ctx;
   /* roots from the system's store (Windows): its chain engine decides after
-   * the handshake (net__tls_handshake) instead of failing it */
-  if ((*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) && t->conf->ca_store) {
+   * the handshake (net__tls_handshake). It may fetch a root the store lacks,
+   * and it knows what the store's certificates alone do not say: roots
+   * restricted or disabled for servers, the Disallowed store. */
+  if (t->conf->ca_store) {
+    if (*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) t->no_root = true;
     *flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_NOT_TRUSTED;
     t->ask_system = true;
   }
@@ -296,7 +300,8 @@ static int system_verdict(net_tls *t, net_error *e) {
   if (r > 0) return handshake_done(t);
   net__seterr(e, NET_E_TLS_VERIFY,
               "%s: certificate not trusted (%s, checked against %s and the system's chain engine: %s)", t->where,
-              t->self_signed ? "self-signed" : "unknown CA", t->conf->ca_store, why);
+              !t->no_root ? "its root is restricted" : t->self_signed ? "self-signed" : "unknown CA",
+              t->conf->ca_store, why);
   return handshake_failed(t);
 }
 

@@ -42,6 +42,7 @@ static const char *policy_why(DWORD e) {
     case (DWORD)CERT_E_WRONG_USAGE: return "not meant for TLS servers";
     case (DWORD)CERT_E_REVOKED: case (DWORD)CRYPT_E_REVOKED: return "revoked";
     case (DWORD)TRUST_E_CERT_SIGNATURE: return "bad signature";
+    case (DWORD)TRUST_E_EXPLICIT_DISTRUST: return "explicitly distrusted (the Disallowed store)";
     default: return NULL;
   }
 }
@@ -50,6 +51,7 @@ static const char *policy_why(DWORD e) {
  * root, valid and meant for servers. Revocation is not asked for (nor
  * checked by mbedTLS): its "unknown" bits do not count. */
 static DWORD chain_error(DWORD status) {
+  if (status & CERT_TRUST_IS_EXPLICIT_DISTRUST) return (DWORD)TRUST_E_EXPLICIT_DISTRUST;
   if (status & CERT_TRUST_IS_PARTIAL_CHAIN) return (DWORD)CERT_E_CHAINING;
   if (status & CERT_TRUST_IS_UNTRUSTED_ROOT) return (DWORD)CERT_E_UNTRUSTEDROOT;
   if (status & CERT_TRUST_IS_NOT_TIME_VALID) return (DWORD)CERT_E_EXPIRED;

@@ -73,10 +73,10 @@ function net.resolve_address(host) end
 ---Verification fails closed: with no CA bundle at all the connection fails
 ---with a message saying to call `net.set_cacert_path` or pass `{verify = false}`.
 ---On Windows with no bundle set, the Windows ROOT store's certificates are the
----roots, and a chain they do not reach goes to the system's chain engine
----(which may fetch missing roots and intermediates, off the caller's thread)
----before it fails: `... checked against the Windows ROOT store and the
----system's chain engine: no chain to a trusted root`.
+---roots, and every chain also goes to the system's chain engine (which may
+---fetch missing roots and intermediates, and knows the store's restrictions,
+---off the caller's thread), which has the last word: `... checked against the
+---Windows ROOT store and the system's chain engine: no chain to a trusted root`.
 ---TLS failures name their reason: `tls 1.2.3.4:443: certificate not trusted
 ---(expired | not yet valid | wrong name: ... | self-signed | unknown CA)` with
 ---code "tls-verify", `tls ...: handshake failed: ...` with code "tls".

@@ -40,6 +40,7 @@ static struct {
   deferred *frees;
   net_io **heap;                    /* timers: a binary min-heap on timer_at */
   size_t nheap, heap_cap;
+  net_io *late;                     /* timers the heap had no room for */
   bool dirty;                       /* something was published this turn */
   uint64_t release_at;              /* the heap may be walked again from then (ms) */
 } E = {.wake_rd = NET_BAD_SOCK, .wake_wr = NET_BAD_SOCK};
@@ -267,29 +268,73 @@ static void heap_remove(net_io *io) {
   heap_down(last->timer_slot - 1);
 }
 
-/* A full heap can only happen when memory runs out: the timer then fires at
- * the next turn instead of never (the object re-arms it). */
-void net__io_timer(net_io *io, uint64_t at) {
-  if (io->timer_slot) heap_remove(io);
-  io->timer_at = at;
-  if (!at) return;
-  if (E.nheap == E.heap_cap) {
-    size_t cap = E.heap_cap ? E.heap_cap * 2 : 64;
-    net_io **h = net__realloc(E.heap, cap * sizeof *h);
-    if (!h) {
-      io->timer_at = 0;
-      io->ops->timer(io, at);
-      return;
-    }
-    E.heap = h;
-    E.heap_cap = cap;
-  }
+#define TIMER_LATE SIZE_MAX   /* timer_slot of a timer on the late list */
+
+/* Room for one more timer: the heap grows when full. */
+static bool heap_room(void) {
+  if (E.nheap < E.heap_cap) return true;
+  size_t cap = E.heap_cap ? E.heap_cap * 2 : 64;
+  net_io **h = net__realloc(E.heap, cap * sizeof *h);
+  if (!h) return false;
+  E.heap = h;
+  E.heap_cap = cap;
+  return true;
+}
+
+static void heap_push(net_io *io) {
   heap_set(E.nheap++, io);
   heap_up(E.nheap - 1);
 }
 
+/* Timers the heap had no room for (memory ran out) wait on the late list
+ * until it grows, and meanwhile fire by the same clock as the others: never
+ * from inside the call that armed them, nor before their time. */
+static void late_remove(net_io *io) {
+  for (net_io **p = &E.late; *p; p = &(*p)->timer_next) {
+    if (*p == io) {
+      *p = io->timer_next;
+      break;
+    }
+  }
+  io->timer_slot = 0;
+}
+
+void net__io_timer(net_io *io, uint64_t at) {
+  if (io->timer_slot == TIMER_LATE) late_remove(io);
+  else if (io->timer_slot) heap_remove(io);
+  io->timer_at = at;
+  if (!at) return;
+  if (heap_room()) {
+    heap_push(io);
+    return;
+  }
+  io->timer_slot = TIMER_LATE;
+  io->timer_next = E.late;
+  E.late = io;
+}
+
+/* Moves late timers into the heap while it has room, then fires the due
+ * ones still left out. A handler may arm or cancel any timer, so the list
+ * is searched again after each. */
+static void run_late(uint64_t now) {
+  while (E.late && heap_room()) {
+    net_io *io = E.late;
+    E.late = io->timer_next;
+    heap_push(io);
+  }
+  for (;;) {
+    net_io *io = E.late;
+    while (io && io->timer_at > now) io = io->timer_next;
+    if (!io) return;
+    late_remove(io);
+    io->timer_at = 0;
+    io->ops->timer(io, now);
+  }
+}
+
 /* Runs what is due; returns the next deadline, 0: none. */
 static uint64_t run_timers(uint64_t now) {
+  if (E.late) run_late(now);
   while (E.nheap && E.heap[0]->timer_at <= now) {
     net_io *io = E.heap[0];
     heap_remove(io);
@@ -297,6 +342,8 @@ static uint64_t run_timers(uint64_t now) {
     io->ops->timer(io, now);
   }
   uint64_t next = E.nheap ? E.heap[0]->timer_at : 0;
+  for (net_io *io = E.late; io; io = io->timer_next)
+    if (!next || io->timer_at < next) next = io->timer_at;
   uint64_t w = net__wake_tick(now);
   return !next || (w && w < next) ? w : next;
 }

@@ -34,7 +34,8 @@ struct net_io {
   net_io *prev, *next;              /* the list of objects awaiting an address */
   net_io *retired_next;
   uint64_t timer_at;                /* 0: no timer */
-  size_t timer_slot;                /* heap index + 1; 0: not in the heap */
+  size_t timer_slot;                /* heap index + 1; 0: no timer; SIZE_MAX: on the late list */
+  net_io *timer_next;               /* the late list (engine.c) */
   bool awaiting, retired;
 };
 

@@ -1,0 +1,91 @@
+/* test_engine.c: the I/O thread's timers when memory runs out, and waits
+ * that time out while news arrives. Test objects are armed from their kick,
+ * on the I/O thread, as the object kinds arm theirs. TAP. */
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "engine.h"
+#include "os.h"
+#include "tap.h"
+
+typedef struct tobj {
+  net_io obj;
+  atomic_int fired;
+  _Atomic uint64_t fired_now, fired_real;   /* the handler's `now`, and the clock then */
+  atomic_int order;                         /* 1-based place among the timers fired */
+} tobj;
+
+static atomic_int fired_total;
+static tobj a, b, c;
+static _Atomic uint64_t a_at, b_at;
+static atomic_int armed, fired_while_arming;
+
+static void t_event(net_io *io, int mask) { (void)io, (void)mask; }
+static void t_destroy(net_io *io) { (void)io; }
+
+static void t_timer(net_io *io, uint64_t now) {
+  tobj *t = (tobj *)io;
+  atomic_store(&t->fired_now, now);
+  atomic_store(&t->fired_real, net__now_ms());
+  atomic_store(&t->order, atomic_fetch_add(&fired_total, 1) + 1);
+  atomic_fetch_add(&t->fired, 1);
+  net__engine_notify();
+}
+
+/* a's kick arms all three: a and c while the heap cannot grow (c is then
+ * cancelled), b once memory is back, due before a. */
+static void t_kicked(net_io *io) {
+  if (io != &a.obj) return;
+  uint64_t now = net__now_ms();
+  atomic_store(&a_at, now + 150);
+  atomic_store(&b_at, now + 50);
+  net_debug_fail_allocs(0, 2);   /* the heap's first growth fails, twice */
+  net__io_timer(&a.obj, now + 150);
+  net__io_timer(&c.obj, now + 100);
+  net_debug_fail_allocs(0, 0);
+  net__io_timer(&c.obj, 0);
+  net__io_timer(&b.obj, now + 50);
+  atomic_store(&fired_while_arming, atomic_load(&fired_total));
+  atomic_store(&armed, 1);
+}
+
+static const net_io_ops t_ops = {t_kicked, t_event, t_timer, t_destroy};
+
+static bool all_fired(void *unused) {
+  (void)unused;
+  return atomic_load(&a.fired) && atomic_load(&b.fired);
+}
+
+/* Must run first: the heap has never grown yet. */
+static bool timers_without_memory(void) {
+  net__io_init(&a.obj, &t_ops, 1);
+  net__io_init(&b.obj, &t_ops, 1);
+  net__io_init(&c.obj, &t_ops, 1);
+  CHECK(net__engine_acquire(), "the I/O thread did not start");
+  net__engine_kick(&a.obj);
+  net__wait_until(all_fired, NULL, 3000);
+  net__sleep_ms(150);   /* c's time passes too */
+  CHECK(atomic_load(&armed), "the kick never ran");
+  CHECK(atomic_load(&fired_while_arming) == 0, "%d timer(s) fired inside the call that armed them",
+        atomic_load(&fired_while_arming));
+  CHECK(atomic_load(&a.fired) == 1 && atomic_load(&b.fired) == 1, "fired: a %d, b %d times",
+        atomic_load(&a.fired), atomic_load(&b.fired));
+  CHECK(atomic_load(&c.fired) == 0, "a cancelled timer fired");
+  CHECK(atomic_load(&b.order) == 1 && atomic_load(&a.order) == 2, "b (due first) fired as #%d, a as #%d",
+        atomic_load(&b.order), atomic_load(&a.order));
+  uint64_t at = atomic_load(&a_at), now = atomic_load(&a.fired_now), real = atomic_load(&a.fired_real);
+  CHECK(real >= at, "a fired %llu ms early", (unsigned long long)(at - real));
+  CHECK(now >= at && now <= real, "a's handler was told now=%llu: due %llu, clock %llu",
+        (unsigned long long)now, (unsigned long long)at, (unsigned long long)real);
+  CHECK(atomic_load(&b.fired_real) >= atomic_load(&b_at), "b fired early");
+  return true;
+}
+
+int main(void) {
+  if (net_init() != 0) {
+    printf("not ok 1 - net_init failed\n1..1\n");
+    return 1;
+  }
+  report("a timer armed when the heap cannot grow fires at its time, not at once", timers_without_memory());
+  return tap_done();
+}

@@ -385,8 +385,7 @@ static bool wait_gen(uint64_t *seen, uint64_t deadline, bool forever) {
   if (!ready()) return false;
   atomic_fetch_add(&waiters, 1);
   net__mutex_lock(wait_mx);
-  bool moved;
-  while (!(moved = atomic_load(&activity_gen) != *seen)) {
+  while (atomic_load(&activity_gen) == *seen) {
     if (forever) {
       net__cond_wait(wait_cv, wait_mx);
       continue;
@@ -397,7 +396,12 @@ static bool wait_gen(uint64_t *seen, uint64_t deadline, bool forever) {
   }
   net__mutex_unlock(wait_mx);
   atomic_fetch_sub(&waiters, 1);
-  *seen = atomic_load(&activity_gen);
+  /* Judged by the generation stored as seen: news that came after the
+   * deadline ended the loop is reported now, or the next wait would sleep
+   * through it. */
+  uint64_t gen = atomic_load(&activity_gen);
+  bool moved = gen != *seen;
+  *seen = gen;
   return moved;
 }
 

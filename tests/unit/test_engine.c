@@ -81,11 +81,46 @@ static bool timers_without_memory(void) {
   return true;
 }
 
+/* Linked with --wrap=net__mutex_unlock (premake5.lua): news can be made to
+ * arrive right after a wait leaves its lock, the moment a waiter that timed
+ * out can be preempted at. */
+void __real_net__mutex_unlock(net_mutex *m);
+static _Thread_local bool news_after_unlock;
+
+void __wrap_net__mutex_unlock(net_mutex *m) {
+  __real_net__mutex_unlock(m);
+  if (!news_after_unlock) return;
+  news_after_unlock = false;
+  net__engine_notify();
+}
+
+/* A wait that times out as news arrives may report it or leave it for the
+ * next wait; it must not count it as seen and report nothing. */
+static bool wait_keeps_late_news(void) {
+  uint64_t seen = 0;
+  net_wait_activity_since(&seen, 0);   /* up to date */
+  int hit = 0;
+  for (int i = 0; i < 20; i++) {
+    news_after_unlock = true;
+    int r = net_wait_activity_since(&seen, 1);
+    if (news_after_unlock) {   /* news before it slept: it returned at once */
+      news_after_unlock = false;
+      continue;
+    }
+    hit++;
+    CHECK(r == 1 || net_wait_activity_since(&seen, 0) == 1,
+          "round %d: news that came as the wait timed out was reported to nobody", i);
+  }
+  CHECK(hit > 0, "no wait reached its lock");
+  return true;
+}
+
 int main(void) {
   if (net_init() != 0) {
     printf("not ok 1 - net_init failed\n1..1\n");
     return 1;
   }
   report("a timer armed when the heap cannot grow fires at its time, not at once", timers_without_memory());
+  report("a wait that times out as news arrives does not lose it", wait_keeps_late_news());
   return tap_done();
 }

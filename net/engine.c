@@ -132,7 +132,9 @@ net_io *net__io_ref(net_io *io) {
 }
 
 void net__io_unref(net_io *io) {
-  if (atomic_fetch_sub_explicit(&io->refs, 1, memory_order_acq_rel) == 1) io->ops->destroy(io);
+  if (atomic_fetch_sub_explicit(&io->refs, 1, memory_order_acq_rel) != 1) return;
+  net__io_seen(io);   /* news nobody can read any more must not keep the host waking */
+  io->ops->destroy(io);
 }
 
 void net__io_await_resolve(net_io *io) {
@@ -352,15 +354,25 @@ static uint64_t run_timers(uint64_t now) {
 
 void net__engine_activity(void) { E.dirty = true; }
 
+/* io->unread: 0 nothing new, 1 news its owner has not read, -1 its owner
+ * let go (news is nobody's). */
 void net__io_publish(net_io *io) {
   E.dirty = true;
-  if (!atomic_load_explicit(&io->unread, memory_order_relaxed) && !atomic_exchange(&io->unread, 1))
+  int none = 0;
+  if (!atomic_load_explicit(&io->unread, memory_order_relaxed) &&
+      atomic_compare_exchange_strong(&io->unread, &none, 1))
     net__wake_unread(1);
 }
 
 void net__io_seen(net_io *io) {
-  if (atomic_load_explicit(&io->unread, memory_order_relaxed) && atomic_exchange(&io->unread, 0))
+  int news = 1;
+  if (atomic_load_explicit(&io->unread, memory_order_relaxed) == 1 &&
+      atomic_compare_exchange_strong(&io->unread, &news, 0))
     net__wake_unread(-1);
+}
+
+void net__io_disown(net_io *io) {
+  if (atomic_exchange(&io->unread, -1) == 1) net__wake_unread(-1);
 }
 
 void net__engine_notify(void) {

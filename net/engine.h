@@ -28,7 +28,7 @@ struct net_io {
   const net_io_ops *ops;
   atomic_int refs;
   atomic_int kicked;                /* on the kick stack */
-  atomic_int unread;                /* holds news its owner has not read */
+  atomic_int unread;                /* holds news its owner has not read; -1: it has no owner */
   net_io *kick_next;
   /* I/O thread only */
   net_io *prev, *next;              /* the list of objects awaiting an address */
@@ -74,6 +74,9 @@ void net__engine_activity(void);
 void net__io_publish(net_io *io);
 /* Owner: io holds nothing unread any more (a call found it drained). */
 void net__io_seen(net_io *io);
+/* Owner: it closed its handle: what io publishes from here on (the end of
+ * a close it asked for) is nobody's news and never counts as unread. */
+void net__io_disown(net_io *io);
 /* Any publisher but the I/O thread (resolver helpers): notify now. */
 void net__engine_notify(void);
 /* Helper threads: a job something may await finished (an address was

@@ -135,7 +135,7 @@ long net_http_read(net_http *h, void *buf, size_t max) {
 void net_http_cancel(net_http *h) { request(h, HREQ_CANCEL); }
 
 void net_http_close(net_http *h) {
-  net__io_seen(&h->obj);
+  net__io_disown(&h->obj);   /* the cancellation it causes is nobody's news */
   request(h, HREQ_CLOSE);
   net__io_unref(&h->obj);
   net__engine_release();

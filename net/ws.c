@@ -185,7 +185,7 @@ int net_ws_remote(net_ws *w, net_endpoint *out) {
 void net_ws_describe(net_ws *w, char *buf, size_t len) { snprintf(buf, len, "%s", w->where); }
 
 void net_ws_free(net_ws *w) {
-  net__io_seen(&w->obj);
+  net__io_disown(&w->obj);   /* the close handshake it starts is nobody's news */
   request(w, WREQ_FREE);
   net__io_unref(&w->obj);
   net__engine_release();

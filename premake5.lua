@@ -355,7 +355,8 @@ for _, f in ipairs(os.matchfiles("tests/unit/test_*.c")) do
 		uselibs(ZLIB_LIBS)
 		links { "pthread", "dl", "m" }
 		if name == "test_engine" then
-			linkoptions { "-Wl,--wrap=net__mutex_unlock" }   -- news right after a wait's unlock
+			-- news right after a wait's unlock; a user arriving as the last leaves
+			linkoptions { "-Wl,--wrap=net__mutex_unlock", "-Wl,--wrap=net__wake_stop" }
 		end
 	end
 end

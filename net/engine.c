@@ -46,7 +46,7 @@ static struct {
 } E = {.wake_rd = NET_BAD_SOCK, .wake_wr = NET_BAD_SOCK};
 
 static net_io wake_token;           /* poller user data of the wake fd; never dispatched */
-static net_mutex *start_mx, *wait_mx;
+static net_mutex *start_mx, *wait_mx, *users_mx;
 static net_cond *wait_cv;
 static atomic_int once_state;
 static atomic_uint_fast64_t activity_gen;
@@ -65,8 +65,9 @@ static bool global_init(void *unused) {
   if (!net_sock_startup()) return false;
   start_mx = net__mutex_new();
   wait_mx = net__mutex_new();
+  users_mx = net__mutex_new();
   wait_cv = net__cond_new();
-  return start_mx && wait_mx && wait_cv && net_sock_wake_open(&E.wake_rd, &E.wake_wr);
+  return start_mx && wait_mx && users_mx && wait_cv && net_sock_wake_open(&E.wake_rd, &E.wake_wr);
 }
 
 static bool ready(void) { return net__once(&once_state, global_init, NULL); }
@@ -74,12 +75,14 @@ static bool ready(void) { return net__once(&once_state, global_init, NULL); }
 /* The library stays mapped from here on: background threads and finalizers
  * of objects may run its code after a host unloads it (editors dlclose a
  * native plugin when the table holding its handle is collected). */
-static atomic_int users;   /* net_init calls not yet paired with net_quit */
+static int users;   /* net_init calls not yet paired with net_quit; under users_mx */
 
 int net_init(void) {
   if (!ready()) return -1;
   net__os_pin_library();
-  atomic_fetch_add(&users, 1);
+  net__mutex_lock(users_mx);
+  users++;
+  net__mutex_unlock(users_mx);
   return 0;
 }
 
@@ -87,15 +90,18 @@ static void flush_at_exit(void);
 
 /* The last user leaving turns host wake-ups off: a host tears down its SDL
  * right after closing its Lua state, and nothing may push into it then.
- * Where a library's exit handlers come too late (Windows), the closes still
- * sending get their linger here instead. */
+ * The count and the stop go under one lock, so a user arriving meanwhile
+ * sets its wake-ups after the stop, never before it. Where a library's exit
+ * handlers come too late (Windows), the closes still sending get their
+ * linger here instead. */
 void net_quit(void) {
-  int n = atomic_load(&users);
-  while (n > 0 && !atomic_compare_exchange_weak(&users, &n, n - 1)) {
-  }
-  if (n != 1) return;
-  net__wake_stop();
-  if (NET_OS_EXIT_HANDLERS_LATE) flush_at_exit();
+  if (!ready()) return;
+  net__mutex_lock(users_mx);
+  bool last = users == 1;
+  if (users > 0) users--;
+  if (last) net__wake_stop();
+  net__mutex_unlock(users_mx);
+  if (last && NET_OS_EXIT_HANDLERS_LATE) flush_at_exit();
 }
 
 double net_clock(void) { return (double)net__now_ns() / 1e9; }

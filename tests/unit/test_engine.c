@@ -1,6 +1,7 @@
-/* test_engine.c: the I/O thread's timers when memory runs out, and waits
- * that time out while news arrives. Test objects are armed from their kick,
+/* test_engine.c: the I/O thread's timers when memory runs out, waits that
+ * time out while news arrives, and a user coming as the last one leaves. Test objects are armed from their kick,
  * on the I/O thread, as the object kinds arm theirs. TAP. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -115,6 +116,50 @@ static bool wait_keeps_late_news(void) {
   return true;
 }
 
+/* Also linked with --wrap=net__wake_stop: another thread starts using the
+ * engine while the last user leaves. */
+void __real_net__wake_stop(void);
+static atomic_int newcomer_in, newcomer_done, woken;
+static bool race_quit;
+
+static void on_wake(void *ud) {
+  (void)ud;
+  atomic_fetch_add(&woken, 1);
+}
+
+static void *newcomer(void *unused) {
+  (void)unused;
+  atomic_store(&newcomer_in, 1);
+  net_init();
+  net_set_wakeup(NET_WAKE_CALLBACK, on_wake, NULL, NULL);
+  atomic_store(&newcomer_done, 1);
+  return NULL;
+}
+
+static pthread_t newcomer_thread;
+
+/* The newcomer gets up to 200 ms to finish before the stop goes on. */
+void __wrap_net__wake_stop(void) {
+  if (race_quit && pthread_create(&newcomer_thread, NULL, newcomer, NULL) == 0) {
+    while (!atomic_load(&newcomer_in)) net__yield();
+    for (int i = 0; i < 200 && !atomic_load(&newcomer_done); i++) net__sleep_ms(1);
+  }
+  __real_net__wake_stop();
+}
+
+/* Wake-ups set by a user who came as the last one left stay set. */
+static bool quit_keeps_newcomers_wakeup(void) {
+  race_quit = true;
+  net_quit();   /* main's net_init: the last user leaves */
+  race_quit = false;
+  CHECK(atomic_load(&newcomer_in), "the newcomer never started");
+  pthread_join(newcomer_thread, NULL);
+  net__engine_notify();
+  CHECK(atomic_load(&woken) == 1, "the newcomer's wake-up callback was called %d times, not once",
+        atomic_load(&woken));
+  return true;
+}
+
 int main(void) {
   if (net_init() != 0) {
     printf("not ok 1 - net_init failed\n1..1\n");
@@ -122,5 +167,6 @@ int main(void) {
   }
   report("a timer armed when the heap cannot grow fires at its time, not at once", timers_without_memory());
   report("a wait that times out as news arrives does not lose it", wait_keeps_late_news());
+  report("wake-ups set as the last user leaves stay set", quit_keeps_newcomers_wakeup());
   return tap_done();
 }

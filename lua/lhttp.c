@@ -98,7 +98,7 @@ static int http_read(lua_State *L) {
   char stack[READ_STACK];
   luaL_Buffer b;
   /* the scratch block, so a read(1 MiB) with a little there allocates only its string */
-  char *scratch = max <= READ_STACK ? NULL : lnet_scratch((size_t)max);
+  char *scratch = max <= READ_STACK ? NULL : lnet_scratch(L, (size_t)max);
   char *buf = max <= READ_STACK ? stack : scratch ? scratch : luaL_buffinitsize(L, &b, (size_t)max);
   long n = net_http_read(h, buf, (size_t)max);
   if (n == NET_READ_EOF) return lua_pushnil(L), 1;

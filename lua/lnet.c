@@ -1,7 +1,6 @@
 /* lnet.c: luaopen_net and the module-level functions of the Lua binding.
  * Runs on the thread that owns the lua_State. */
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "lnet.h"
@@ -18,19 +17,22 @@ int lnet_push_result(lua_State *L, net_result r) {
 #define SCRATCH_MIN (64u << 10)
 #define SCRATCH_MAX (1u << 20)
 
-char *lnet_scratch(size_t n) {
-  static _Thread_local char *block;
-  static _Thread_local size_t size;
+/* The state's block is a userdata in its registry: it goes with the state
+ * whatever thread ran it, and counts as the state's memory. */
+static const char scratch_key = 's';
+
+char *lnet_scratch(lua_State *L, size_t n) {
   if (n > SCRATCH_MAX) return NULL;
-  if (n > size) {
-    size_t want = size ? size : SCRATCH_MIN;
-    while (want < n) want *= 2;
-    char *p = realloc(block, want);
-    if (!p) return NULL;
-    block = p;
-    size = want;
-  }
-  return block;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key);
+  char *p = lua_touserdata(L, -1);
+  size_t size = p ? lua_rawlen(L, -1) : 0;
+  lua_pop(L, 1);   /* the registry keeps it */
+  if (n <= size) return p;
+  size_t want = size ? size : SCRATCH_MIN;
+  while (want < n) want *= 2;
+  p = lua_newuserdatauv(L, want, 0);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);   /* the smaller one becomes garbage */
+  return p;
 }
 
 int lnet_fail(lua_State *L, const char *msg, net_err code) {

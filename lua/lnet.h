@@ -26,9 +26,10 @@ int lnet_push_result(lua_State *L, net_result r);
 /* Pushes nil, message, code; returns 3. */
 int lnet_fail(lua_State *L, const char *msg, net_err code);
 /* A block of at least n bytes to gather a read in before it becomes a string:
- * one per thread, kept and reused, so a large read allocates only its string.
- * NULL past 1 MiB or without memory (then use a luaL_Buffer). */
-char *lnet_scratch(size_t n);
+ * one per lua_State, kept and reused, so a large read allocates only its
+ * string. Valid until the next call; NULL past 1 MiB (then use a
+ * luaL_Buffer); raises a memory error, so call it before consuming. */
+char *lnet_scratch(lua_State *L, size_t n);
 /* keepalive between Lua (true/false, or idle seconds) and net_conn_opts (lopts.c). */
 bool lnet_keepalive_from(lua_State *L, int i, int *out);
 void lnet_push_keepalive(lua_State *L, int v);

@@ -139,7 +139,7 @@ static void consume(ltcp *u, size_t n) {
  * can only make a string by copying contiguous memory, so bytes in one piece
  * of buffer memory (first, the span a peek already found) are copied once;
  * bytes across pieces are gathered first (on the C stack when short, else
- * in the thread's reused scratch block). A memory error while pushing leaves
+ * in the state's reused scratch block). A memory error while pushing leaves
  * the bytes buffered. */
 static void push_bytes(lua_State *L, ltcp *u, size_t n, const net_span *first) {
   char *p;
@@ -148,7 +148,7 @@ static void push_bytes(lua_State *L, ltcp *u, size_t n, const net_span *first) {
   } else if (n <= GATHER_STACK) {
     char buf[GATHER_STACK];
     lua_pushlstring(L, buf, net_conn_copy(u->c, 0, buf, n));
-  } else if ((p = lnet_scratch(n))) {
+  } else if ((p = lnet_scratch(L, n))) {
     n = net_conn_copy(u->c, 0, p, n);
     lua_pushlstring(L, p, n);
   } else {
@@ -266,7 +266,7 @@ static void push_message(lua_State *L, ltcp *u, size_t n) {
   } else if (n <= GATHER_STACK) {
     char buf[GATHER_STACK];
     lua_pushlstring(L, buf, net_frame_copy(u->frame, u->c, buf));
-  } else if ((p = lnet_scratch(n))) {
+  } else if ((p = lnet_scratch(L, n))) {
     lua_pushlstring(L, p, net_frame_copy(u->frame, u->c, p));
   } else {
     luaL_Buffer b;

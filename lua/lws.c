@@ -98,7 +98,7 @@ static int ws_receive(lua_State *L) {
   } else if (n <= GATHER_STACK) {
     char buf[GATHER_STACK];
     lua_pushlstring(L, buf, net_ws_copy(w, buf));
-  } else if ((p = lnet_scratch((size_t)n))) {
+  } else if ((p = lnet_scratch(L, (size_t)n))) {
     lua_pushlstring(L, p, net_ws_copy(w, p));
   } else {
     luaL_Buffer b;

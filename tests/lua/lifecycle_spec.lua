@@ -1,7 +1,8 @@
 -- lifecycle_spec: connections come and go without leaking: 1,000 opened and closed (at
 -- most 250 at once), dropped ones collected, and a Lua state that ends with open
 -- connections (lua_close in a child process) exits cleanly and still delivers its data;
--- a close after shutdown("send") finishes with the peer's FIN, without the linger.
+-- a close after shutdown("send") finishes with the peer's FIN, without the linger; the
+-- block a large read gathers in belongs to the Lua state.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -120,6 +121,21 @@ describe("lifecycle", function()
     end, 10000), "idle connections still hold buffers")
     for _, conn in ipairs(conns) do conn:close() end
     assert.are.equal(0, settle().connections)
+  end)
+
+  it("keeps a large read's gathering block in the Lua state, not in its thread", function()
+    -- a state run on a short-lived thread frees it at lua_close
+    local srv = assert(net.create_server("127.0.0.1", 0))   -- never answers
+    local req = assert(net.http_request{ url = "http://127.0.0.1:" .. srv:get_port() .. "/", proxy = false })
+    collectgarbage()
+    collectgarbage()   -- earlier tests' finalised objects too
+    local before = collectgarbage("count")
+    assert.are.equal("", req:read(1 << 20))   -- nothing yet; the read gathers in the block
+    collectgarbage()
+    local grown = collectgarbage("count") - before
+    req:close()
+    srv:close()
+    assert.is_true(grown >= 768, string.format("the state grew by %.0f KiB, not by the 1 MiB block", grown))
   end)
 
   it("exits cleanly from a Lua state closed with open connections", function()

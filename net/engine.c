@@ -59,10 +59,11 @@ atomic_size_t net__live_conns, net__live_udp, net__live_servers, net__live_http,
 
 /* The sockets layer (Winsock) is started once, first. The wake-up fd lives
  * as long as the process: a resolver helper may write to it whenever it
- * likes, with no lock. */
+ * likes, with no lock. A child forked from here on shares it with us and
+ * has no I/O thread: it is told apart, and takes no work. */
 static bool global_init(void *unused) {
   (void)unused;
-  if (!net_sock_startup()) return false;
+  if (!net_sock_startup() || !net__os_fork_watch()) return false;
   start_mx = net__mutex_new();
   wait_mx = net__mutex_new();
   users_mx = net__mutex_new();
@@ -112,6 +113,7 @@ void net__engine_wake(void) {
   /* Only the first waker of a burst pays for the syscall; the I/O thread
    * clears the flag before it looks at the kick stack. */
   if (atomic_exchange(&E.wake_pending, 1)) return;
+  if (net__os_forked()) return;   /* the fd would wake our parent's thread */
   /* a signal that was not sent must not silence the wakers after us */
   if (!net_sock_wake_signal(E.wake_wr)) atomic_store(&E.wake_pending, 0);
 }
@@ -384,6 +386,7 @@ void net__io_disown(net_io *io) {
 void net__engine_notify(void) {
   atomic_fetch_add(&activity_gen, 1);
   net__wake_host();
+  if (net__os_forked()) return;   /* the waiters counted are our parent's; see wait_gen */
   /* seq_cst: a waiter increments `waiters` before it re-checks, so either it
    * sees the new generation or we see it and take the lock to signal. */
   if (atomic_load(&waiters) == 0) return;
@@ -398,9 +401,19 @@ void net__engine_background_done(void) {
   net__engine_notify();
 }
 
+/* A forked child has no I/O thread to bring news, and the wait lock may
+ * have been held by a thread of its parent's: it sleeps out a bounded wait
+ * without it, and a wait for ever, which would never end, ends at once. */
+static bool wait_forked(uint64_t deadline, bool forever) {
+  uint64_t now = net__now_ns();
+  if (!forever && now < deadline) net__sleep_ms((unsigned)((deadline - now + 999999) / 1000000));
+  return false;
+}
+
 /* Waits until the generation moves past *seen or the deadline (ns) passes. */
 static bool wait_gen(uint64_t *seen, uint64_t deadline, bool forever) {
   if (!ready()) return false;
+  if (net__os_forked()) return wait_forked(deadline, forever);
   atomic_fetch_add(&waiters, 1);
   net__mutex_lock(wait_mx);
   while (atomic_load(&activity_gen) == *seen) {
@@ -551,7 +564,8 @@ static bool nothing_closing(void *unused) {
 /* At exit, closes still sending get their linger: bytes a program wrote
  * before it ended reach the kernel, which delivers them after we are gone. */
 static void flush_at_exit(void) {
-  if (net__os_threads_gone()) return;   /* the I/O thread is gone: nothing would ever finish */
+  /* the I/O thread is gone (or, in a forked child, was never there): nothing would ever finish */
+  if (net__os_threads_gone() || net__os_forked()) return;
   net__wait_until(nothing_closing, NULL, EXIT_WAIT_MAX_MS);
 }
 
@@ -667,6 +681,7 @@ static bool start_thread(void) {
 }
 
 bool net__engine_acquire(void) {
+  if (net__os_forked()) return false;   /* see global_init */
   /* acquire: pairs with the release below; the thread's setup is complete */
   if (atomic_load_explicit(&E.started, memory_order_acquire)) return true;
   if (!ready()) return false;

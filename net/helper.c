@@ -15,7 +15,7 @@ static bool lane_init(void *lane) {
   net_lane *l = lane;
   l->mx = net__mutex_new();
   l->sem = net__sem_new(0);
-  if (!l->mx || !l->sem) return false;
+  if (!l->mx || !l->sem || !net__os_fork_watch()) return false;   /* a forked child must refuse */
   net__os_pin_library();   /* detached helpers may run when the host unloads us */
   return true;
 }
@@ -91,6 +91,7 @@ static bool ready(net_lane *l) {
 }
 
 bool net__lane_submit(net_lane *l, net_job *job) {
+  if (net__os_forked()) return false;   /* a forked child has none of the helpers the lane counts */
   if (atomic_fetch_add(&l->queued, 1) >= l->max_queued) {
     atomic_fetch_sub(&l->queued, 1);
     return false;

@@ -76,7 +76,9 @@ typedef struct net_result {
  * (no SDL event or callback reaches the host after it returns). The I/O
  * thread starts with the first object and then stays parked for the life of
  * the process; closing a handle never waits for it (a lingering close
- * finishes in the background). */
+ * finishes in the background). A child forked after net_init has no I/O
+ * thread and takes no work: what it opens fails at once ("cannot start the
+ * I/O thread"), its waits only time out, and its exit waits for nothing. */
 NET_API int net_init(void);
 NET_API void net_quit(void);
 

@@ -98,6 +98,13 @@ bool net__os_threads_gone(void);
 /* Keeps the library holding this code mapped until the process exits, for
  * detached threads that may outlive the host's dlclose. */
 void net__os_pin_library(void);
+/* From the first call on, every child this process forks is marked: the
+ * library's threads are not there, and its descriptors (the wake-up fd, the
+ * poller) are the parent's too. false when that cannot be arranged.
+ * Windows does not fork. */
+bool net__os_fork_watch(void);
+/* True in such a child: the library must take no work there. */
+bool net__os_forked(void);
 
 /* Bytes the allocator really reserved for a block from malloc (0: unknown). */
 size_t net__os_block_size(void *p);

@@ -248,6 +248,23 @@ void *net__os_symbol_near(const void *anchor, const char *name) {
 
 bool net__os_threads_gone(void) { return false; }   /* exit handlers run before threads stop */
 
+/* Only the forking thread survives a fork: the child handler sets a flag
+ * and nothing else. */
+static atomic_int forked;
+static int fork_watched;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_child(void) { atomic_store(&forked, 1); }
+
+static void fork_register(void) { fork_watched = pthread_atfork(NULL, NULL, fork_child) == 0; }
+
+bool net__os_fork_watch(void) {
+  pthread_once(&fork_once, fork_register);
+  return fork_watched;
+}
+
+bool net__os_forked(void) { return atomic_load_explicit(&forked, memory_order_relaxed) != 0; }
+
 void net__os_pin_library(void) {
   static atomic_int pinned;
   Dl_info info;

@@ -205,6 +205,9 @@ bool net__os_threads_gone(void) {
   return in_progress && in_progress();
 }
 
+bool net__os_fork_watch(void) { return true; }   /* no fork() here */
+bool net__os_forked(void) { return false; }
+
 void net__os_pin_library(void) {
   static atomic_int pinned;
   HMODULE m;

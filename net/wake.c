@@ -223,7 +223,8 @@ int net_set_wakeup(net_wake_mode mode, void (*fn)(void *ud), void *ud, const cha
  * inside its SDL or callback when this returns. A push takes microseconds. */
 void net__wake_stop(void) {
   atomic_store(&current, NULL);
-  while (atomic_load(&nudging)) net__yield();
+  /* in a forked child, a nudge counted in flight was our parent's I/O thread's */
+  while (atomic_load(&nudging) && !net__os_forked()) net__yield();
   atomic_store(&host_woken, 0);
 }
 

@@ -1,0 +1,153 @@
+/* test_fork.c: a process that forks after the engine started. The child has
+ * no I/O thread: what it opens fails at once instead of waiting for ever,
+ * and its exit does not wait for closes only its parent can finish. The
+ * parent goes on as before. TAP (the children answer by exit status). */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "net.h"
+#include "os.h"
+#include "tap.h"
+
+#define CHILD_MAX_MS 5000   /* a child that takes longer hangs (the exit wait was 60 s) */
+
+static int listener;
+static uint16_t port;
+static bool in_child;
+
+/* LeakSanitizer (asan builds) asks this at exit: a child's memory is its
+ * parent's objects, held by threads the child does not have. The parent's
+ * own exit is checked. */
+int __lsan_is_turned_off(void);
+int __lsan_is_turned_off(void) { return in_child; }
+
+static int listen_loopback(void) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 16) < 0 ||
+      getsockname(s, (struct sockaddr *)&a, &len) < 0)
+    return -1;
+  port = ntohs(a.sin_port);
+  return s;
+}
+
+/* Resets every connection the listener holds: the parent's closes end. */
+static void reset_peers(void) {
+  fcntl(listener, F_SETFL, O_NONBLOCK);
+  for (int peer; (peer = accept(listener, NULL, NULL)) >= 0;) {
+    struct linger l = {1, 0};
+    setsockopt(peer, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(peer);
+  }
+}
+
+static net_conn *open_local(const char **err) {
+  net_err code;
+  return net_tcp_open_host(NULL, "127.0.0.1", 9, port, NULL, err, &code);
+}
+
+/* Child: 0 when an open fails at once and a bounded wait returns. */
+static int child_open(void) {
+  const char *err;
+  uint64_t t0 = net__now_ms();
+  net_conn *c = open_local(&err);
+  if (c) return net_conn_wait_connected(c, 2000).status == NET_SUCCESS ? 2 : 1;
+  net_wait_activity(50);
+  return net__now_ms() - t0 < 1000 ? 0 : 3;
+}
+
+/* Forks; the child runs fn and leaves through exit() (its atexit handlers
+ * run). Returns its exit status, -1 when it had to be killed. */
+static int run_child(int (*fn)(void), uint64_t *took_ms) {
+  fflush(stdout);
+  uint64_t t0 = net__now_ms();
+  pid_t pid = fork();
+  if (pid == 0) {
+    in_child = true;
+    exit(fn());
+  }
+  if (pid < 0) return -2;
+  int st;
+  while (waitpid(pid, &st, WNOHANG) == 0) {
+    if (net__now_ms() - t0 > CHILD_MAX_MS) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      return -1;
+    }
+    net__sleep_ms(10);
+  }
+  *took_ms = net__now_ms() - t0;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -3;
+}
+
+static bool child_refuses_work(void) {
+  uint64_t took;
+  int r = run_child(child_open, &took);
+  CHECK(r != 1, "the child's connection was left waiting");
+  CHECK(r != 2, "the child's connection connected (to what I/O thread?)");
+  CHECK(r == 0, "the child ended with %d (-1: killed after %d ms)", r, CHILD_MAX_MS);
+  return true;
+}
+
+static int child_exit(void) { return 0; }
+
+/* The parent has a close still sending to a peer that never reads. */
+static bool child_exit_is_prompt(void) {
+  const char *err;
+  net_conn *c = open_local(&err);
+  CHECK(c, "open: %s", err);
+  CHECK(net_conn_wait_connected(c, 5000).status == NET_SUCCESS, "no connection");
+  static char buf[1 << 16];
+  memset(buf, 'x', sizeof buf);
+  for (int idle = 0; idle < 20;) {   /* fill the send buffer and the kernel's */
+    if (net_conn_write(c, buf, sizeof buf) > 0) idle = 0;
+    else idle++, net__sleep_ms(5);
+  }
+  net_conn_close(c);
+  uint64_t took;
+  int r = run_child(child_exit, &took);
+  reset_peers();
+  CHECK(r == 0, "the child's exit %s", r == -1 ? "hung waiting for the parent's close" : "failed");
+  CHECK(took < 2000, "the child took %llu ms to exit", (unsigned long long)took);
+  return true;
+}
+
+static bool parent_goes_on(void) {
+  const char *err;
+  net_conn *c = open_local(&err);
+  CHECK(c, "open: %s", err);
+  net_result r = net_conn_wait_connected(c, 5000);
+  net_conn_close(c);
+  CHECK(r.status == NET_SUCCESS, "the parent's connection: %s", r.status == NET_FAILURE ? r.msg : "waiting");
+  return true;
+}
+
+int main(void) {
+  const char *err;
+  listener = listen_loopback();
+  if (listener < 0 || net_init() != 0) {
+    printf("not ok 1 - set-up failed\n1..1\n");
+    return 1;
+  }
+  net_conn *c = open_local(&err);   /* the engine starts */
+  bool up = c && net_conn_wait_connected(c, 5000).status == NET_SUCCESS;
+  if (c) net_conn_close(c);
+  if (!up) {
+    printf("not ok 1 - the engine did not start\n1..1\n");
+    return 1;
+  }
+  report("a forked child's open fails at once", child_refuses_work());
+  report("a forked child's exit does not wait for its parent's closes", child_exit_is_prompt());
+  report("the parent goes on after the fork", parent_goes_on());
+  reset_peers();
+  return tap_done();
+}

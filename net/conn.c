@@ -19,7 +19,7 @@ static net_conn *conn_start(net_conn *c, const net_conn_opts *o, const char *hos
   }
   if (!net__engine_acquire()) {
     net__conn_destroy(c);
-    *err = "cannot start the I/O thread";
+    *err = net__engine_refusal();
     *code = NET_E_LIMIT;
     return NULL;
   }

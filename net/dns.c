@@ -402,7 +402,7 @@ net_resolver *net_resolver_new(const net_resolver_opts *o, const char **err, net
   }
   if (!net__engine_acquire()) {
     net__free(r);
-    return *err = "cannot start the I/O thread", NULL;
+    return *err = net__engine_refusal(), NULL;
   }
   return r;
 }

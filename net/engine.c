@@ -680,6 +680,10 @@ static bool start_thread(void) {
   return true;
 }
 
+const char *net__engine_refusal(void) {
+  return net__os_forked() ? "a forked child cannot use its parent's I/O thread" : "cannot start the I/O thread";
+}
+
 bool net__engine_acquire(void) {
   if (net__os_forked()) return false;   /* see global_init */
   /* acquire: pairs with the release below; the thread's setup is complete */

@@ -63,6 +63,8 @@ void net__engine_defer_free(void *p);
 /* Owner: takes the engine for an object handle (starts the I/O thread on
  * first use); release when the handle is closed. Never blocks. */
 bool net__engine_acquire(void);
+/* Why net__engine_acquire (or a helper lane) refused: for messages. */
+const char *net__engine_refusal(void);
 void net__engine_release(void);
 /* Anyone: wakes the I/O thread (coalesced). */
 void net__engine_wake(void);

@@ -63,7 +63,7 @@ net_http *net_http_request(const net_http_opts *o, const char **err, net_err *co
     net__io_unref(&h->obj);
     net__io_unref(&h->obj);
     *code = NET_E_LIMIT;
-    return *err = "cannot start the I/O thread", NULL;
+    return *err = net__engine_refusal(), NULL;
   }
   net__engine_kick(&h->obj);
   return h;

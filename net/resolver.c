@@ -366,7 +366,7 @@ net_addr *net__resolve_via(const char *host, size_t len, void (*miss)(net_addr *
     net__free(r);
   }
   net__seterr(&a->err, NET_E_LIMIT, "resolve %s: %s", a->host,
-              r ? "too many lookups in progress" : "out of memory");
+              net__os_forked() ? net__engine_refusal() : r ? "too many lookups in progress" : "out of memory");
   atomic_store_explicit(&a->state, NET_FAILURE, memory_order_release);
   return a;
 }

@@ -195,7 +195,7 @@ net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o
   if (r == 0 && !net__engine_acquire()) {
     r = -1;
     e = 0;
-    *err = "cannot start the I/O thread";
+    *err = net__engine_refusal();
     *code = NET_E_LIMIT;
   } else if (r < 0 && e) {
     *err = listen_error(o, a, port, e);

@@ -231,7 +231,7 @@ net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, con
     }
   }
   if (!net__engine_acquire())
-    return *err = "cannot start the I/O thread", *code = NET_E_LIMIT, NULL;
+    return *err = net__engine_refusal(), *code = NET_E_LIMIT, NULL;
   net_sockaddr sa;
   net_sock fd = open_bound(local, port, o, &sa, err, code);
   if (fd == NET_BAD_SOCK) {

@@ -41,7 +41,7 @@ net_ws *net_ws_open(const net_ws_opts *o, const char **err, net_err *code) {
     net__io_unref(&w->obj);
     net__io_unref(&w->obj);
     *code = NET_E_LIMIT;
-    return *err = "cannot start the I/O thread", NULL;
+    return *err = net__engine_refusal(), NULL;
   }
   net__engine_kick(&w->obj);
   return w;

@@ -32,7 +32,9 @@ bool net__thread_start(int (*fn)(void *), void *arg, const char *name, bool deta
                        net_thread **out);
 void net__thread_join(net_thread *t);
 /* The calling background thread yields to the host's frame loop (nice 5 on
- * Linux): an owner call that wakes it should not lose its CPU to it. */
+ * Linux): an owner call that wakes it should not lose its CPU to it. Not on
+ * Windows, whose scheduler runs a lower priority only when no thread of a
+ * higher one is ready: a busy machine would starve the network for seconds. */
 void net__thread_background(void);
 /* The calling thread offers its core to another runnable thread (never waits for an event). */
 void net__thread_yield(void);

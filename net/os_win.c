@@ -93,7 +93,7 @@ void net__thread_join(net_thread *t) {
   free(t);
 }
 
-void net__thread_background(void) { SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_BELOW_NORMAL); }
+void net__thread_background(void) {}   /* normal priority: see os.h */
 void net__thread_yield(void) { SwitchToThread(); }
 uint64_t net__thread_preempted(void) { return UINT64_MAX; }
 

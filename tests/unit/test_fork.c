@@ -15,6 +15,7 @@
 
 #include "net.h"
 #include "os.h"
+#include "loopback.h"
 #include "tap.h"
 
 #define CHILD_MAX_MS 5000   /* a child that takes longer hangs (the exit wait was 60 s) */
@@ -28,17 +29,6 @@ static bool in_child;
  * own exit is checked. */
 int __lsan_is_turned_off(void);
 int __lsan_is_turned_off(void) { return in_child; }
-
-static int listen_loopback(void) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 16) < 0 ||
-      getsockname(s, (struct sockaddr *)&a, &len) < 0)
-    return -1;
-  port = ntohs(a.sin_port);
-  return s;
-}
 
 /* Resets every connection the listener holds: the parent's closes end. */
 static void reset_peers(void) {
@@ -135,7 +125,7 @@ static bool parent_goes_on(void) {
 
 int main(void) {
   const char *err;
-  listener = listen_loopback();
+  listener = listen_loopback(&port);
   if (listener < 0 || net_init() != 0) {
     printf("not ok 1 - set-up failed\n1..1\n");
     return 1;

@@ -12,6 +12,7 @@
 
 #include "net.h"
 #include "os.h"
+#include "loopback.h"
 #include "tap.h"
 
 static atomic_int nudges;
@@ -19,18 +20,6 @@ static atomic_int nudges;
 static void on_wake(void *ud) {
   (void)ud;
   atomic_fetch_add(&nudges, 1);
-}
-
-/* A loopback listener that accepts (the kernel does) and never answers. */
-static int listen_loopback(uint16_t *port) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof a;
-  if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 16) < 0 ||
-      getsockname(s, (struct sockaddr *)&a, &len) < 0)
-    return -1;
-  *port = ntohs(a.sin_port);
-  return s;
 }
 
 /* Nudges in ms milliseconds of a host that polls after each one. */

@@ -23,6 +23,7 @@ struct net_tls {
   bool self_signed;             /* the leaf names itself as issuer */
   bool ask_system;              /* roots from the system's store: its chain engine decides */
   bool no_root;                 /* mbedTLS found none of the store's roots */
+  bool eof;                     /* recv saw the peer's FIN */
   net_tls_chain *chain;         /* its check, once the handshake is through */
   char where[96];
   size_t keylen;                /* clients: the session cache's name for this server */
@@ -53,7 +54,8 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len) {
   net_tls *t = ctx;
   for (;;) {
     ssize_t n = net_sock_recv(t->fd, buf, len, 0);
-    if (n >= 0) return (int)n;   /* 0: the peer's FIN, which mbedTLS reports as EOF */
+    if (n == 0) t->eof = true;   /* the peer's FIN, which mbedTLS reports as EOF */
+    if (n >= 0) return (int)n;
     if (errno == EINTR) continue;
     if (net_sock_would_block(errno)) return MBEDTLS_ERR_SSL_WANT_READ;
     t->sys_errno = errno;
@@ -318,6 +320,7 @@ long net__tls_read(net_tls *t, void *buf, size_t len, net_error *e) {
   for (;;) {
     int r = mbedtls_ssl_read(&t->ssl, buf, len);
     if (r > 0) return r;
+    if (r == 0 && !t->eof) continue;   /* empty records (legal): not the end, whatever 0 says */
     if (blocked(t, r)) return 0;
 #ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
     if (r == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET) continue;   /* TLS 1.3: not data, not an error */

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <mbedtls/base64.h>
+#include <mbedtls/sha256.h>
 
 #include "alloc.h"
 #include "http.h"
@@ -99,13 +100,28 @@ static bool connect_url(net_http *h, const char *host, uint16_t port) {
   return true;
 }
 
+/* The pool key: the origin, then a digest of the TLS options and the proxy,
+ * so that no key is cut short however long their paths, and no password
+ * sits in it. */
+static void make_pool_key(net_http *h) {
+  unsigned char d[32];
+  mbedtls_sha256_context sha;
+  mbedtls_sha256_init(&sha);
+  mbedtls_sha256_starts_ret(&sha, 0);
+  mbedtls_sha256_update_ret(&sha, (const unsigned char *)h->req.tls_key, strlen(h->req.tls_key) + 1);
+  if (h->via) mbedtls_sha256_update_ret(&sha, (const unsigned char *)h->via, strlen(h->via));
+  mbedtls_sha256_finish_ret(&sha, d);
+  mbedtls_sha256_free(&sha);
+  int n = snprintf(h->pool_key, sizeof h->pool_key, "%s://%s|", h->url.scheme, h->where);
+  for (int i = 0; i < 32; i++) snprintf(h->pool_key + n + 2 * i, 3, "%02x", d[i]);
+}
+
 /* A connection to the current URL (an idle one first), and the request text. */
 static bool start(net_http *h) {
   set_where(h);
   h->via = net__http_proxy_for(h);
   h->absolute = h->via && !strncasecmp(h->via, "http://", 7) && !strcmp(h->url.scheme, "http");
-  snprintf(h->pool_key, sizeof h->pool_key, "%s://%s|%s|%s", h->url.scheme, h->where, h->req.tls_key,
-           h->via ? h->via : "");
+  make_pool_key(h);
   char host[NET_URL_HOST_MAX + 1];
   uint16_t port = h->url.port;
   snprintf(host, sizeof host, "%s", h->url.host);

@@ -531,6 +531,22 @@ describe("net.http_request", function()
       assert.equal("tls-verify", code, msg)
     end)
 
+    it("keeps connections apart by TLS options, however long their paths", function()
+      if h.mode == "windows" then return pending("paths past Windows' MAX_PATH") end
+      -- two CA files whose paths differ only past the 700th byte
+      local long = dir
+      for i = 1, 4 do long = long .. "/" .. string.rep(tostring(i), 200) end
+      assert(os.execute("mkdir -p " .. h.shell_quote(long)))
+      h.write_file(long .. "/a.pem", h.read_file(certs.ca))
+      h.write_file(long .. "/b.pem", h.read_file(certs:pem("selfsigned")))
+      local _, status, msg = fetch{ url = tls_base .. "/conn-id", ssl = { ca_file = long .. "/a.pem" } }
+      assert.equal("success", status, msg)
+      local code
+      _, status, msg, code = fetch{ url = tls_base .. "/conn-id", ssl = { ca_file = long .. "/b.pem" } }
+      assert.equal("failure", status, "a connection verified with another CA was reused")
+      assert.equal("tls-verify", code, msg)
+    end)
+
     it("refuses a redirect from https to http unless allow_downgrade is set", function()
       local url = tls_base .. "/goto?" .. base .. "/echo"
       local _, status, msg, code = fetch{ url = url, ssl = { ca_file = certs.ca } }

@@ -7,6 +7,7 @@
 #include <mbedtls/asn1.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/sha256.h>
 
 #include "alloc.h"
 #include "err.h"
@@ -121,24 +122,26 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
   return 0;
 }
 
-/* The checked name and the peer's address: a session is offered only to the
- * server it was made with. 0 when the address is unknown. */
-static size_t cache_key(const net_tls_cfg *cfg, net_sock fd, unsigned char *key) {
+/* A digest of the checked name (marked as a name or an IP), where the
+ * connection goes (through a proxy: the target's host and port, and the
+ * proxy) and the peer's address: a session is offered only to the server it
+ * was made with. 0 when the address is unknown. */
+static size_t cache_key(const net_tls_cfg *cfg, net_sock fd, const char *where, unsigned char *key) {
   struct sockaddr_storage sa;
   socklen_t salen = sizeof sa;
   if (net_sock_getpeername(fd, &sa, &salen) != 0 || (size_t)salen > sizeof sa) return 0;
-  size_t n = 0;
-  if (cfg->server_name) {
-    n = strlen(cfg->server_name);
-    if (n + 1 + (size_t)salen > NET_TLS_CACHE_KEY) return 0;
-    memcpy(key, cfg->server_name, n);
-  } else {
-    memcpy(key, cfg->ip, (size_t)cfg->iplen);
-    n = (size_t)cfg->iplen;
-  }
-  key[n++] = 0;
-  memcpy(key + n, &sa, salen);
-  return n + salen;
+  const unsigned char kind = cfg->server_name ? 'n' : 'i';
+  mbedtls_sha256_context sha;
+  mbedtls_sha256_init(&sha);
+  mbedtls_sha256_starts_ret(&sha, 0);
+  mbedtls_sha256_update_ret(&sha, &kind, 1);
+  if (cfg->server_name) mbedtls_sha256_update_ret(&sha, (const unsigned char *)cfg->server_name, strlen(cfg->server_name) + 1);
+  else mbedtls_sha256_update_ret(&sha, cfg->ip, (size_t)cfg->iplen);
+  mbedtls_sha256_update_ret(&sha, (const unsigned char *)where, strlen(where) + 1);
+  mbedtls_sha256_update_ret(&sha, (const unsigned char *)&sa, (size_t)salen);
+  mbedtls_sha256_finish_ret(&sha, key);
+  mbedtls_sha256_free(&sha);
+  return NET_TLS_CACHE_KEY;
 }
 
 net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, net_sock fd, const char *where,
@@ -159,7 +162,7 @@ net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, net_sock fd, c
   }
   if (cfg->verify && !cfg->server) mbedtls_ssl_set_verify(&t->ssl, verify_cb, t);
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
-  if (!cfg->server && cfg->resume && (t->keylen = cache_key(cfg, fd, t->key)))
+  if (!cfg->server && cfg->resume && (t->keylen = cache_key(cfg, fd, where, t->key)))
     net__tls_cache_resume(conf, &t->ssl, t->key, t->keylen);
   return t;
 }

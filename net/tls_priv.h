@@ -92,7 +92,7 @@ void net__tls_conf_prefs(mbedtls_ssl_config *c);
 /* Session resumption (tls_cache.c). Keys name the server: checked name and
  * peer address. I/O thread, but for tickets (the loader) and free (the last
  * reference). */
-#define NET_TLS_CACHE_KEY 320
+#define NET_TLS_CACHE_KEY 32   /* a SHA-256 (tls.c, cache_key) */
 typedef struct net_tls_cache net_tls_cache;
 void net__tls_cache_resume(net_tls_conf *f, mbedtls_ssl_context *ssl, const unsigned char *key,
                            size_t keylen);

@@ -2,7 +2,8 @@
 -- verified handshake with the same server (checked name and address, same CA set and
 -- options) and `openssl s_server -www` reports it "Reused"; another name, another
 -- address or other TLS options get a full handshake ("New"). A server of ours issues
--- session tickets that `openssl s_client -sess_in` resumes.
+-- session tickets that `openssl s_client -sess_in` resumes. Through a proxy, "the same server"
+-- is the same target host and port (and proxy), not the proxy's address.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -11,10 +12,10 @@ h.need_hosts_file()
 local certs
 
 -- "New" or "Reused": what s_server -www says of the session of one GET.
-local function session_kind(host, port, extra)
+local function session_kind(host, port, extra, proxy)
   local opts = { ca_file = certs.ca }
   for k, v in pairs(extra or {}) do opts[k] = v end
-  local conn = assert(net.open_tcp(host, port, opts))
+  local conn = assert(net.open_tcp(host, port, proxy and { ssl = opts, proxy = proxy } or opts))
   local status, msg, code = h.wait_status(conn, 10000)
   assert.are.equal("success", status, string.format("%s (%s)", tostring(msg), tostring(code)))
   assert.is_true(h.write_all(conn, "GET / HTTP/1.0\r\n\r\n"))
@@ -51,6 +52,22 @@ describe("tls session resumption", function()
     -- a new server on another port: nothing to resume
     local other = h.start_s_server({ tls1_2 = true, www = true })
     assert.are.equal("New", session_kind("sluice-v4.test", other.port))
+    other:stop()
+  end)
+
+  it("resumes through a proxy with the same target, not with another port behind it", function()
+    if os.execute("command -v tinyproxy >/dev/null 2>&1") ~= true then
+      return pending("tinyproxy is not installed (./run.sh deps)")
+    end
+    local srv = h.start_s_server({ tls1_2 = true, www = true })
+    local other = h.start_s_server({ tls1_2 = true, www = true })
+    local proxy = h.start_tinyproxy(h.temp_dir(), "resume", { srv.port, other.port })
+    local via = "http://127.0.0.1:" .. proxy.port
+    assert.are.equal("New", session_kind("127.0.0.1", srv.port, nil, via))
+    assert.are.equal("Reused", session_kind("127.0.0.1", srv.port, nil, via))
+    -- the same proxy (the same peer address) and name, another target port
+    assert.are.equal("New", session_kind("127.0.0.1", other.port, nil, via))
+    srv:stop()
     other:stop()
   end)
 

@@ -77,6 +77,13 @@ void net__free(void *p) {
   free(p);
 }
 
+void net__free_secret(void *p, size_t n) {
+  if (!p) return;
+  volatile unsigned char *v = p;   /* volatile: the wipe of memory about to go is not optimized out */
+  while (n--) *v++ = 0;
+  net__free(p);
+}
+
 void *net__aligned(size_t n) {
   return should_fail() ? NULL : counted_aligned(net__os_aligned_alloc(ALIGN, n));
 }

@@ -56,7 +56,7 @@ static char *tls_key(const net_tls_opts *t) {
 }
 
 bool net__http_req_rekey(http_req *r) {
-  net__free(r->tls_key);
+  if (r->tls_key) net__free_secret(r->tls_key, strlen(r->tls_key));   /* it names the key's password */
   return (r->tls_key = tls_key(r->tls)) != NULL;
 }
 
@@ -117,7 +117,7 @@ void net__http_req_free(http_req *r) {
   net__free(r->values);
   net__free(r->method);
   net__free(r->body);
-  net__free(r->tls_key);
+  if (r->tls_key) net__free_secret(r->tls_key, strlen(r->tls_key));   /* it names the key's password */
   net__free(r->proxy);
   for (int i = 0; i < 4; i++) net__free(r->env[i]);
   net__tls_opts_free(r->tls);

@@ -241,7 +241,7 @@ static bool load_own_cert(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e)
   char *buf = read_file(cfg->cert_file, &len, &id, &why);
   if (!buf) return net__seterr(e, NET_E_TLS, "cannot load cert_file %s: %s", cfg->cert_file, why), false;
   int r = mbedtls_x509_crt_parse(&f->cert, (const unsigned char *)buf, parse_len(buf, len));
-  net__free(buf);
+  net__free_secret(buf, len);   /* one PEM file may hold the key too */
   remember(f, cfg->cert_file, false, id);
   if (r != 0) return mbed_fail(e, r, "cannot load cert_file %s", cfg->cert_file);
   if (!load_key(f, cfg, e)) return false;

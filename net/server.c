@@ -33,7 +33,7 @@ struct net_server {
   uint64_t node;                    /* our Unix socket file (os.h) */
   net_conn_opts conn;
   net_tls_cfg *tls;
-  net_tls_conf *tls_conf;           /* loaded at open: a bad certificate fails create_server */
+  net_tls_conf *tls_conf;           /* I/O thread: loaded on the file lane before accepting */
   ws_conf *ws;                      /* a websocket server's upgrade rules, else NULL */
   /* I/O thread only */
   net_sock fd;
@@ -152,20 +152,10 @@ static const char *listen_error(const net_server_opts *o, const net_addr *a, uin
   return msg;
 }
 
-/* The certificate and key are read here, on the caller's thread (regular
- * files within a size cap, opened non-blocking): the one file read an owner
- * call makes, so that a missing or bad certificate fails create_server
- * rather than every connection it would accept. */
+/* The options are checked here; the certificate and key are read on the
+ * file lane, never on the caller's thread (tls_ready). */
 static bool load_tls(net_server *s, const net_tls_opts *o, const char **err, net_err *code) {
-  static _Thread_local net_error e;
-  if (!(s->tls = net__tls_cfg_new(o, "", true, err, code))) return false;
-  if ((s->tls_conf = net__tls_conf_load(s->tls, &e))) return true;
-  char copy[NET_ERRMSG_MAX];
-  snprintf(copy, sizeof copy, "%s", e.msg);
-  net__seterr(&e, e.code, "tls: %s", copy);
-  *err = e.msg;
-  *code = e.code;
-  return false;
+  return (s->tls = net__tls_cfg_new(o, "", true, err, code)) != NULL;
 }
 
 net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o,
@@ -313,6 +303,24 @@ static void server_fail(net_server *s, const char *op, int e) {
   net__io_publish(&s->obj);
 }
 
+/* The TLS configuration, loaded on the file lane (the server is kicked when
+ * it is in): true once there is one to hand accepted connections. A missing
+ * or bad certificate fails the server with the loader's words. */
+static bool tls_ready(net_server *s) {
+  if (!s->tls || s->tls_conf) return true;
+  bool pending;
+  net_error e;
+  if ((s->tls_conf = net__tls_conf_get(s->tls, &s->obj, &pending, &e))) return true;
+  if (!pending) {
+    net__seterr(&s->err, e.code, "tls: %s", e.msg);
+    atomic_store_explicit(&s->state, NET_FAILURE, memory_order_release);
+    net_sock_close(s->fd);   /* never accepting: clients in the backlog are refused, not left waiting */
+    s->fd = NET_BAD_SOCK;
+    net__io_publish(&s->obj);
+  }
+  return false;
+}
+
 static void set_accepting(net_server *s, bool on) {
   if (net__engine_set_interest(s->fd, &s->poll_mask, on ? NET_POLL_IN : 0, &s->obj) < 0)
     server_fail(s, "poll", errno);
@@ -453,7 +461,7 @@ static void server_kicked(net_io *io) {
     server_stop(s);
     return;
   }
-  if (atomic_load(&s->state) != NET_FAILURE && !atomic_load(&s->q_paused)) set_accepting(s, true);
+  if (atomic_load(&s->state) != NET_FAILURE && tls_ready(s) && !atomic_load(&s->q_paused)) set_accepting(s, true);
 }
 
 static void server_event(net_io *io, int mask) {

@@ -34,9 +34,6 @@ void net__tls_opts_free(net_tls_opts *t);
 net_tls_cfg *net__tls_cfg_ref(const net_tls_cfg *cfg);   /* any thread */
 void net__tls_cfg_free(net_tls_cfg *cfg);                 /* drops one reference */
 
-/* Loads cfg's configuration now, reading its files on the calling thread:
- * servers, whose create_server must fail on a bad certificate. */
-net_tls_conf *net__tls_conf_load(net_tls_cfg *cfg, net_error *err);
 /* I/O thread: the configuration for cfg (a new reference), loaded or
  * checked against its files on a helper thread when it is new or has not
  * been checked for a second. NULL with *pending: waiter is kicked when it is

@@ -316,16 +316,6 @@ void net__tls_conf_unref(net_tls_conf *f) {
   net__free(f);
 }
 
-net_tls_conf *net__tls_conf_load(net_tls_cfg *cfg, net_error *err) {
-  net_tls_conf *f = conf_new(cfg, net__tls_cacert_gen());
-  if (!f) return net__seterr(err, NET_E_LIMIT, "out of memory"), NULL;
-  load(f);
-  if (atomic_load(&f->state) == CONF_READY) return f;
-  *err = f->err;
-  net__tls_conf_unref(f);
-  return NULL;
-}
-
 /* ---- jobs on the file lane ---------------------------------------------------------- */
 
 static void load_job(net_job *job) {

@@ -116,7 +116,7 @@ function net.open_unix(path, options) end
 ---@class net.server_options
 ---@field backlog? integer pending connections the kernel holds (default 128)
 ---@field reuseaddr? boolean SO_REUSEADDR (default true)
----@field ssl? {cert_file: string, key_file: string, key_password?: string, ca_file?: string, verify?: boolean, resume?: boolean} accepted connections speak TLS (handshake on the I/O thread); `verify = true` requires client certificates signed by ca_file; `resume = false`: no session tickets
+---@field ssl? {cert_file: string, key_file: string, key_password?: string, ca_file?: string, verify?: boolean, resume?: boolean} accepted connections speak TLS (handshake on the I/O thread); the files are read off the caller's thread, and a missing or bad one fails the server a moment later (`get_status()` and `accept()`: `"tls: cannot load cert_file ..."`, code `"tls"`); `verify = true` requires client certificates signed by ca_file; `resume = false`: no session tickets
 ---@field unix? string listen on this Unix socket path instead (table-only form)
 ---@field idle_timeout? integer for accepted connections
 ---@field nodelay? boolean for accepted connections

@@ -581,22 +581,19 @@ describe("server", function()
       bad("options")
     end)
 
-    it("reports a TLS server with a missing certificate file as nil, message", function()
-      local ok, srv, msg = pcall(net.create_server, "127.0.0.1", 0,
-        { ssl = { cert_file = "/nonexistent/cert.pem", key_file = "/nonexistent/key.pem" } })
-      if ok then
-        -- parsing happens on the I/O thread; a server that started anyway must fail its
-        -- connections rather than serve without TLS
-        if srv then
-          local c = assert(net.open_tcp("127.0.0.1", srv:get_port(), { verify = false }))
-          local status = h.wait_status(c, 10000)
-          c:close()
-          srv:close()
-          assert.are.equal("failure", status)
-        else
-          assert.is_string(msg)
-        end
-      end
+    it("fails a TLS server with a missing certificate file, serving nobody without TLS", function()
+      -- the files are read off the caller's thread: the server fails a moment later
+      local srv = assert(net.create_server("127.0.0.1", 0,
+        { ssl = { cert_file = "/nonexistent/cert.pem", key_file = "/nonexistent/key.pem" } }))
+      assert(h.wait_for(function() return srv:get_status() == "failure" end, 10000), "the server did not fail")
+      local _, msg, code = srv:get_status()
+      assert.are.equal("tls", code, msg)
+      assert.matches("cert_file /nonexistent/cert.pem", msg, 1, true)
+      local c = assert(net.open_tcp("127.0.0.1", srv:get_port(), { verify = false }))
+      local status = h.wait_status(c, 10000)
+      c:close()
+      srv:close()
+      assert.are.equal("failure", status)
     end)
   end)
 end)

@@ -139,7 +139,7 @@ bool net__http_file_kick(net_http *h);
 int net__http_file_prepared(http_file *f, uint64_t *offset);
 void net__http_file_restart(http_file *f);   /* the whole body comes after all */
 void net__http_file_final(http_file *f);     /* no more body: finish the file */
-void net__http_file_abandon(http_file *f);   /* the exchange failed: never rename into place */
+bool net__http_file_abandon(http_file *f);   /* the exchange failed: never rename into place (false: too late) */
 /* 1 in place, 0 not yet, -1 failed (*err). */
 int net__http_file_result(http_file *f, net_error *err);
 

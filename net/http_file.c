@@ -3,9 +3,10 @@
  * <output>.part, hashed (SHA-256) as it goes when a digest is to be checked,
  * renamed into place once whole
  * and verified. A resumed download continues the .part an earlier attempt
- * left (or the file at output) with a Range request. The I/O thread fills
- * the body ring as it would for a caller; a write job drains it. Helper
- * threads, but for the kick functions marked "I/O thread". */
+ * left (or the file at output) with a Range request; an abandoned one that
+ * was not to be resumed leaves no .part. The I/O thread fills the body ring
+ * as it would for a caller; a write job drains it. Helper threads, but for
+ * the kick functions marked "I/O thread". */
 #include <errno.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
@@ -18,6 +19,10 @@
 
 #define FILE_QUEUE 256   /* requests writing at once; past it, "limit" */
 
+/* The gate between the exchange and the file: whichever bit is set first
+ * wins, so a file is either put in place or abandoned, never both. */
+enum { GATE_ABANDONED = 1, GATE_PLACING = 2 };
+
 static net_lane file_lane = {.name = "sluice-files", .max_threads = 2, .max_queued = FILE_QUEUE};
 
 struct http_file {
@@ -26,6 +31,7 @@ struct http_file {
   int fd;
   char *path, *part;
   bool resume, want_sha;
+  bool created;                /* this exchange made the .part (job threads only) */
   unsigned char want[32];
   mbedtls_sha256_context sha;
   atomic_int busy;             /* a job is queued or running */
@@ -33,7 +39,7 @@ struct http_file {
   atomic_int final;            /* the body ended: finish once drained */
   atomic_int restart;          /* the server ignored the Range: start the file over */
   atomic_int result;           /* 0 running, 1 in place, -1 failed (err) */
-  atomic_int abandoned;        /* the exchange failed: nothing goes in place */
+  atomic_int gate;             /* GATE_ bits */
   uint64_t offset;             /* bytes the .part held: final once prepared */
   net_error err;
 };
@@ -69,6 +75,7 @@ static void prepare(http_file *f) {
     return fail(f, "rename", f->path, errno);
   f->fd = net__file_open(f->part, NET_OPEN_RW | NET_OPEN_CREATE | (f->resume ? 0 : NET_OPEN_TRUNC));
   if (f->fd < 0) return fail(f, "open", f->part, errno);
+  f->created = true;
   if (net__file_fstat(f->fd, &st) != 0) return fail(f, "stat", f->part, errno);
   if (st.kind != NET_FILE_REG) return fail(f, "open", f->part, EISDIR);
   mbedtls_sha256_starts_ret(&f->sha, 0);
@@ -113,6 +120,18 @@ static bool drain(http_file *f) {
   return true;
 }
 
+/* An abandoned exchange: its .part stays only for a resume. */
+static void discard(http_file *f) {
+  if (f->resume || !f->created) return;
+  if (f->fd >= 0) net__file_close(f->fd);
+  f->fd = -1;
+  net__file_unlink(f->part);
+  f->created = false;
+}
+
+/* Abandoned before it could be put in place: nothing of it is to stay. */
+static bool dropped(http_file *f) { return atomic_load(&f->gate) == GATE_ABANDONED; }
+
 static void hex(const unsigned char *d, char out[65]) {
   for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
@@ -127,11 +146,13 @@ static void finish(http_file *f) {
     char g[65], w[65];
     hex(got, g), hex(f->want, w);
     net__file_unlink(f->part);   /* bytes that are not what was asked for: nothing is kept */
+    f->created = false;
     net__seterr(&f->err, NET_E_PROTOCOL, "sha256 of %s is %s, not %s", f->path, g, w);
     atomic_store_explicit(&f->result, -1, memory_order_release);
     return;
   }
-  if (atomic_load(&f->abandoned)) {   /* cancelled or timed out meanwhile: the .part stays, for a resume */
+  if (atomic_fetch_or(&f->gate, GATE_PLACING) & GATE_ABANDONED) {   /* cancelled or timed out meanwhile */
+    discard(f);
     net__seterr(&f->err, NET_E_CANCELLED, "%s: abandoned", f->path);
     atomic_store_explicit(&f->result, -1, memory_order_release);
     return;
@@ -142,12 +163,14 @@ static void finish(http_file *f) {
 
 /* One pass of work; the job repeats while more came meanwhile. */
 static void step(http_file *f) {
+  if (dropped(f)) return discard(f);   /* nothing more to write */
   if (atomic_load(&f->result)) return;
   if (!atomic_load(&f->prepared)) prepare(f);
   else if (drain(f) && atomic_load(&f->final) && ring_used(&f->h->body) == 0) finish(f);
 }
 
 static bool more(http_file *f) {
+  if (dropped(f)) return !f->resume && f->created;   /* a .part to remove */
   if (atomic_load(&f->result) || !atomic_load(&f->prepared)) return false;
   return ring_used(&f->h->body) > 0 || atomic_load(&f->final);
 }
@@ -197,6 +220,7 @@ http_file *net__http_file_new(const char *path, bool resume, const char *sha256,
 
 void net__http_file_free(http_file *f) {
   if (!f) return;
+  if (dropped(f)) discard(f);   /* only when no job could take it (the lane was full) */
   if (f->fd >= 0) net__file_close(f->fd);   /* an ended exchange: the .part stays for a resume */
   mbedtls_sha256_free(&f->sha);
   net__free(f->path);
@@ -228,7 +252,14 @@ int net__http_file_prepared(http_file *f, uint64_t *offset) {
 
 void net__http_file_restart(http_file *f) { atomic_store(&f->restart, 1); }
 void net__http_file_final(http_file *f) { atomic_store(&f->final, 1); }
-void net__http_file_abandon(http_file *f) { atomic_store(&f->abandoned, 1); }
+/* I/O thread. False when the file is already being put in place: too late
+ * to stop it. Otherwise a job removes the .part unless it is to be resumed. */
+bool net__http_file_abandon(http_file *f) {
+  int was = atomic_fetch_or(&f->gate, GATE_ABANDONED);
+  if (was & GATE_PLACING) return false;
+  if (!(was & GATE_ABANDONED) && !f->resume && f->h) net__http_file_kick(f->h);
+  return true;
+}
 
 int net__http_file_result(http_file *f, net_error *err) {
   int r = atomic_load_explicit(&f->result, memory_order_acquire);

@@ -435,6 +435,10 @@ static void step(net_http *h) {
   }
 }
 
+/* A cancel or a timeout that comes once the file is being put in place is
+ * too late: the exchange completes, so a failure always means no file. */
+static bool placing(net_http *h) { return h->file && !net__http_file_abandon(h->file); }
+
 static void http_kicked(net_io *io) {
   net_http *h = HTTP(io);
   int req = atomic_exchange(&h->requests, 0);
@@ -442,7 +446,8 @@ static void http_kicked(net_io *io) {
     h->started = true;
     if (h->req.timeout_ms) net__io_timer(&h->obj, net__now_ms() + (uint64_t)h->req.timeout_ms);
   }
-  if (req & HREQ_CLOSE) net__http_fail(h, NET_E_CANCELLED, "closed by its owner");
+  if ((req & (HREQ_CLOSE | HREQ_CANCEL)) && placing(h)) step(h);
+  else if (req & HREQ_CLOSE) net__http_fail(h, NET_E_CANCELLED, "closed by its owner");
   else if (req & HREQ_CANCEL) net__http_fail(h, NET_E_CANCELLED, "cancelled");
   else step(h);
   if (h->phase == HP_DONE) end(h);
@@ -453,6 +458,7 @@ static void http_event(net_io *io, int mask) { (void)io, (void)mask; }   /* it o
 static void http_timer(net_io *io, uint64_t now) {
   net_http *h = HTTP(io);
   (void)now;
+  if (placing(h)) return;
   net__http_fail(h, NET_E_TIMEOUT, "timed out after %d ms (timeout)", h->req.timeout_ms);
   end(h);
 }

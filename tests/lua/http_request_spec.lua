@@ -385,14 +385,21 @@ describe("net.http_request", function()
     assert.equal(#content, total)
   end)
 
-  it("keeps the .part of a failed download, and never writes an error page", function()
+  it("keeps the .part of a failed download to resume, and never writes an error page", function()
     local out = dir .. "/failed.bin"
-    local req = assert(net.http_request{ url = base .. "/short/data.bin", output = out })
+    local req = assert(net.http_request{ url = base .. "/short/data.bin", output = out, resume = true })
     local status, msg, code = wait_done(req)
     assert.equal("failure", status)
     assert.equal("closed", code, msg)
     assert.is_false(h.path_exists(out))
     assert(h.wait_for(function() return h.path_exists(out .. ".part") end, 5000))
+    -- not to be resumed: nothing is left
+    out = dir .. "/failed-once.bin"
+    req = assert(net.http_request{ url = base .. "/short/data.bin", output = out })
+    status, msg, code = wait_done(req)
+    assert.equal("closed", code, msg)
+    assert(h.wait_for(function() return not h.path_exists(out .. ".part") end, 5000), "the .part stayed")
+    assert.is_false(h.path_exists(out))
     req = assert(net.http_request{ url = base .. "/status/404", output = dir .. "/nothing.bin" })
     status, msg, code = wait_done(req)
     assert.equal("failure", status)
@@ -405,6 +412,29 @@ describe("net.http_request", function()
     assert.matches("open " .. dir .. "/no/such/dir/x.bin.part: ", msg, 1, true)
     h.assert_raises("resume and sha256 go with output", function() net.http_request{ url = base, resume = true } end)
     h.assert_raises("sha256", function() net.http_request{ url = base, output = "x", sha256 = "abc" } end)
+  end)
+
+  it("leaves no file after a cancel, whenever it comes, unless it came too late", function()
+    local outs, cancelled = {}, 0
+    for i = 1, 60 do
+      outs[i] = dir .. "/cancelled-" .. i .. ".txt"
+      local req = assert(net.http_request{ url = base .. "/hello.txt", output = outs[i] })
+      net.wait(i % 6)
+      req:cancel()
+      local status = wait_done(req)
+      if status == "failure" then
+        cancelled = cancelled + 1
+        assert.is_false(h.path_exists(outs[i]), "a cancelled download put its file in place")
+      else
+        assert.equal("hello, world\n", h.read_file(outs[i]))   -- the cancel came too late
+      end
+      req:close()
+    end
+    assert.is_true(cancelled > 0)
+    assert(h.wait_for(function()
+      for i = 1, #outs do if h.path_exists(outs[i] .. ".part") then return false end end
+      return true
+    end, 5000), "a cancelled download left its .part")
   end)
 
   it("fails a download at once when its file cannot be written", function()

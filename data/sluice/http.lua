@@ -31,14 +31,16 @@
 -- ones also pass nil and info.
 --
 -- sluice extras: ssl (net.open_tcp's), max_size, decompress, connect_timeout
--- (seconds), allow_downgrade (a redirect from https to http is refused
--- without it), on_progress(received, total) for every request; the handle
+-- and idle_timeout (seconds), max_redirects, keepalive, proxy, output, resume
+-- and sha256 (as net.http_request takes them), allow_downgrade (a redirect
+-- from https to http is refused without it), on_progress(received, total) for
+-- every request; the handle
 -- each call returns (:cancel()); http.sse_max_event (bytes of one event, 16
 -- MiB: past it the stream fails). A body handed to on_chunk has no size cap
 -- unless max_size is given; one kept whole has the engine's (64 MiB).
 --
 -- Where it differs: the engine speaks HTTP (chunked, gzip, TLS, redirects:
--- up to 5, Authorization, Proxy-Authorization, Cookie and Host dropped on a
+-- up to 5 unless max_redirects says otherwise, Authorization, Proxy-Authorization, Cookie and Host dropped on a
 -- redirect to another origin) on the I/O thread, and on_redirect sees every
 -- hop it followed; this file calls back. `timeout` covers the whole request,
 -- redirects included. A download is written by the engine off the caller's
@@ -201,18 +203,24 @@ end
 -- no size cap unless the caller sets one; a body kept whole has the engine's.
 local STREAM_MAX = 1 << 53
 
+-- Seconds (this file's unit) as the engine's milliseconds; at least 1, as 0 means none.
+local function ms(seconds)
+  return seconds and math.max(1, math.ceil(seconds * 1000)) or nil
+end
+
 local function engine_options(job)
   local o = job.options
   local streamed = type(o.on_chunk) == "function"
   local e = {
-    url = job.url, method = job.method, body = job.body, max_redirects = MAX_REDIRECTS, output = o.output,
+    url = job.url, method = job.method, body = job.body, max_redirects = o.max_redirects or MAX_REDIRECTS,
     headers = wire_headers(job.headers, http.user_agent),
-    timeout = o.timeout and math.max(1, math.ceil(o.timeout * 1000)) or 0,
-    ssl = o.ssl, allow_downgrade = o.allow_downgrade,
+    timeout = ms(o.timeout) or 0, connect_timeout = ms(o.connect_timeout), idle_timeout = ms(o.idle_timeout),
+    ssl = o.ssl, allow_downgrade = o.allow_downgrade, proxy = o.proxy,
     max_size = o.max_size or (streamed and STREAM_MAX or nil),
-    connect_timeout = o.connect_timeout and math.max(1, math.ceil(o.connect_timeout * 1000)) or nil,
+    output = o.output, resume = o.resume, sha256 = o.sha256,
   }
   if o.decompress ~= nil then e.decompress = o.decompress end
+  if o.keepalive ~= nil then e.keepalive = o.keepalive end
   return e
 end
 
@@ -286,7 +294,7 @@ end
 
 -- The engine's failure, in core.http's words where it has some.
 function Job:engine_error(msg, code)
-  if code == "timeout" and self.options.timeout then msg = "request timed out"
+  if code == "timeout" and self.options.timeout and msg:find("(timeout)", 1, true) then msg = "request timed out"
   elseif code == "limit" and msg:find("more than %d+ redirects$") then msg = "too many redirects"
   else msg = msg:match("(redirect from https to http refused: %S+)") or msg end
   return self:finish(false, msg)
@@ -507,11 +515,10 @@ function http.download(url, options)
     end
     options.on_done(ok, err, filename, info)
   end
-  return http.get(url, nil, {
-    headers = options.headers, timeout = options.timeout, is_cancelled = options.is_cancelled,
-    ssl = options.ssl, connect_timeout = options.connect_timeout, decompress = false,
-    output = written, on_progress = options.on_progress, on_header = on_header, on_done = on_done,
-  })
+  local o = clone(options)   -- every request option goes on to the engine
+  o.filename, o.directory, o.params = nil, nil, nil
+  o.decompress, o.output, o.on_header, o.on_done = false, written, on_header, on_done
+  return http.get(url, nil, o)
 end
 
 -- ---- server-sent events --------------------------------------------------------

@@ -263,6 +263,39 @@ describe("sluice.http", function()
     assert.equal(200, d[4].status)
   end)
 
+  it("passes the engine's options on: proxy, idle_timeout, keepalive, max_redirects", function()
+    local port = h.closed_port()
+    local d = call(http.get, base .. "/hello.txt", nil, { proxy = "http://127.0.0.1:" .. port })
+    assert.is_false(d[1])
+    assert.matches("127.0.0.1:" .. port, d[2], 1, true)   -- it went for the proxy
+    d = call(http.get, base .. "/stall", nil, { idle_timeout = 0.3, timeout = 20 })
+    assert.is_false(d[1])
+    assert.matches("idle for 300 ms", d[2], 1, true)
+    d = call(http.get, base .. "/redirect/2/hello.txt", nil, { max_redirects = 1 })
+    assert.same({ n = 2, false, "too many redirects" }, d)
+    local ports = {}
+    for i = 1, 2 do ports[i] = call(http.get, base .. "/conn-id", nil, { keepalive = false })[3] end
+    assert.are_not.equal(ports[1], ports[2])
+  end)
+
+  it("downloads with sha256 and resume", function()
+    local ddir = h.temp_dir()
+    local target = ddir .. "/data.bin"
+    h.write_file(target, "the user's own text\n")
+    local d = call(http.download, base .. "/data.bin", { filename = target, sha256 = string.rep("0", 64) })
+    assert.is_false(d[1])
+    assert.matches("sha256 of " .. target .. " is ", d[2], 1, true)
+    assert.equal("the user's own text\n", h.read_file(target))
+    assert.is_false(h.path_exists(target .. ".part"))
+    -- a .part of other bytes: only a resume keeps them
+    local cut = 1000
+    h.write_file(target .. ".part", string.rep("x", cut))
+    d = call(http.download, base .. "/range/data.bin", { filename = target, resume = true })
+    assert.is_true(d[1], d[2])
+    assert.is_true(h.read_file(target) == string.rep("x", cut) .. content:sub(cut + 1), "not resumed")
+    assert.is_false(h.path_exists(target .. ".part"))
+  end)
+
   it("times out, and stops when is_cancelled says so, before and after the head", function()
     local d = call(http.get, base .. "/stall", nil, { timeout = 0.3 })
     assert.equal(4, d.n)

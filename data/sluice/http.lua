@@ -22,7 +22,8 @@
 --     {event, data, id, retry}; .last_event_id, .method, .submit_type, .params;
 --     on_done(ok, err, info)
 -- options: headers, body, timeout (seconds), is_cancelled(), decode_json
--- (default true: a JSON content type gives a decoded table), on_redirect(info)
+-- (default true: a JSON content type gives a decoded table, null as nil, as
+-- core.json decodes it), on_redirect(info)
 -- (every response head, redirects included), on_header(info) (the final one),
 -- on_chunk(chunk) (the body in the pieces it arrives in, not per HTTP chunk;
 -- then it is not kept), on_done(ok, err, result, info).
@@ -279,6 +280,15 @@ function Job:take(chunk)
   else self.parts[#self.parts + 1] = chunk end
 end
 
+-- JSON null as core.json gives it: nil (an array keeps its length as a hole).
+local function drop_nulls(v)
+  if v == net.json_null then return nil end
+  if type(v) == "table" then
+    for k, x in pairs(v) do v[k] = drop_nulls(x) end
+  end
+  return v
+end
+
 function Job:done_ok()
   local o = self.options
   if type(o.on_chunk) == "function" then return self:finish(true) end
@@ -287,7 +297,7 @@ function Job:done_ok()
   if o.decode_json ~= false and body ~= "" and is_json(header_value(self.info.headers, "content-type")) then
     local value, err = net.json_decode(body)
     if value == nil then return self:finish(false, "json decode error: " .. tostring(err)) end
-    return self:finish(true, nil, value)
+    return self:finish(true, nil, drop_nulls(value))
   end
   return self:finish(true, nil, body)
 end

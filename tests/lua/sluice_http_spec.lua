@@ -255,6 +255,20 @@ describe("sluice.http", function()
     assert.equal(200, d[4].status)
   end)
 
+  it("decodes JSON null as nil and encodes an empty table as {}, as core.json does", function()
+    local doc = '{"a":null,"b":{"c":null,"d":1},"list":[1,null,3]}'
+    local url = raw_response("nulljson", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+      .. "Content-Length: " .. #doc .. "\r\nConnection: close\r\n\r\n" .. doc)
+    local d = call(http.get, url, nil, {})
+    assert.is_true(d[1], d[2])
+    assert.is_nil(d[3].a)
+    assert.is_nil(d[3].b.c)
+    assert.equal(1, d[3].b.d)
+    assert.same({ 1, nil, 3 }, { d[3].list[1], d[3].list[2], d[3].list[3] })
+    d = call(http.post, base .. "/json-echo", "application/json", {}, {})
+    assert.equal("{}", d[3].body)
+  end)
+
   it("passes max_size on: a body kept whole over it fails with the info", function()
     local d = call(http.get, base .. "/data.bin", nil, { max_size = 1000 })
     assert.equal(4, d.n)

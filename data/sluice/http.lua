@@ -273,9 +273,11 @@ function Job:on_head(status, headers, reason, url)
   if o.on_header then o.on_header(self.info) end
 end
 
+-- After each callback: it may have ended its own request.
 function Job:take(chunk)
   local o = self.options
   if o.on_progress then o.on_progress(self.req:get_progress()) end
+  if self.state == "done" then return end
   if type(o.on_chunk) == "function" then o.on_chunk(chunk)
   else self.parts[#self.parts + 1] = chunk end
 end
@@ -310,7 +312,8 @@ function Job:engine_error(msg, code)
   return self:finish(false, msg)
 end
 
--- A body written to a file by the engine: only progress to report.
+-- A body written to a file by the engine: only progress to report. The
+-- status is read first, so that the progress reported is the final one.
 function Job:watch_output()
   local o = self.options
   local st, msg, code = self.req:get_status()
@@ -318,6 +321,7 @@ function Job:watch_output()
   if o.on_progress and received ~= self.reported then
     self.reported = received
     o.on_progress(received, total)
+    if self.state == "done" then return end   -- on_progress ended it
   end
   if st == "failure" then return self:engine_error(msg, code) end
   if st == "success" then return self:finish(true) end
@@ -613,20 +617,21 @@ function http.sse(url, options)
   if options.last_event_id and not has["last-event-id"] then
     headers["Last-Event-ID"] = options.last_event_id
   end
-  local info
-  local feed, finish = sse_parser(options.last_event_id, function(ev) options.on_event(ev, info) end)
+  local info, handle, ending
+  local feed, finish = sse_parser(options.last_event_id, function(ev)
+    if ending or handle.state ~= "done" then options.on_event(ev, info) end   -- not after on_event ended it
+  end)
   o.headers, o.method, o.submit_type, o.params, o.last_event_id, o.on_event = headers, nil, nil, nil, nil, nil
   o.decompress = false   -- events must come as sent, not when a compressor flushes
   o.on_header = function(i)
     info = i
     if options.on_header then options.on_header(i) end
   end
-  local handle
   o.on_chunk = function(chunk)
     if not feed(chunk) then handle:fail("event stream: an event over " .. http.sse_max_event .. " bytes") end
   end
   o.on_done = function(ok, err, _, i)
-    if ok then finish() end
+    if ok then ending = true; finish() end
     options.on_done(ok, err, i)
   end
   if method == "GET" or method == "HEAD" or method == "OPTIONS" then

@@ -333,6 +333,37 @@ describe("sluice.http", function()
     assert.equal(0, http.update())
   end)
 
+  it("calls on_done once for a request ended by its own callback", function()
+    local ddir = h.temp_dir()
+    local dones, handle = {}, nil
+    handle = http.download(base .. "/hello.txt", {
+      filename = ddir .. "/hello.txt",
+      on_progress = function(got, total) if got == total then handle:cancel() end end,
+      on_done = function(...) dones[#dones + 1] = table.pack(...) end,
+    })
+    http.update()   -- starts it; the engine ends it before the next look
+    assert(h.wait_for(function() return handle.req:get_status() ~= "waiting" end, 5000))
+    run_all()
+    assert.equal(1, #dones)
+    assert.same({ false, "request cancelled" }, { dones[1][1], dones[1][2] })
+    local function keep(fn) return function(...) handle = fn(...) end end
+    -- a body kept in memory: no on_chunk after on_progress ended it
+    local chunks = 0
+    local d = call(keep(http.get), base .. "/data.bin", nil, {
+      on_progress = function() handle:cancel() end,
+      on_chunk = function() chunks = chunks + 1 end,
+    })
+    assert.equal("request cancelled", d[2])
+    assert.equal(0, chunks)
+    -- an event stream: no event after on_event ended it
+    local events = {}
+    d = call(keep(http.sse), base .. "/sse", {
+      on_event = function(ev) events[#events + 1] = ev; handle:cancel() end,
+    })
+    assert.equal("request cancelled", d[2])
+    assert.equal(1, #events)
+  end)
+
   it("downloads to a file byte for byte with progress, no part file left", function()
     local ddir = h.temp_dir()
     local progress = {}

@@ -41,17 +41,17 @@
 -- unless max_size is given; one kept whole has the engine's (64 MiB).
 --
 -- Where it differs: the engine speaks HTTP (chunked, gzip, TLS, redirects:
--- up to 5 unless max_redirects says otherwise, Authorization, Proxy-Authorization, Cookie and Host dropped on a
--- redirect to another origin) on the I/O thread, and on_redirect sees every
--- hop it followed; this file calls back. `timeout` covers the whole request,
+-- up to 5 unless max_redirects says otherwise, Authorization,
+-- Proxy-Authorization, Cookie and Host dropped on a redirect to another
+-- origin) on the I/O thread, and on_redirect sees every hop it followed; this file calls back. `timeout` covers the whole request,
 -- redirects included. A download is written by the engine off the caller's
--- thread into "<name>.part", renamed into place once complete (a failed
--- one removes the .part and leaves a file already at the name alone); a name from
--- Content-Disposition or the URL (known once the answer came, so the file
--- is first written under a temporary name in the directory) keeps only its
--- last path component; the directory is created only in an editor
--- (core.common.mkdirp). JSON is not
--- decoded for an empty body (HEAD, 204). Callbacks run from
+-- thread under a temporary name next to the file, renamed into place once
+-- complete: a failed or cancelled one leaves nothing, and a file already at
+-- the name stays as it was (with resume and a filename, the engine writes
+-- "<filename>.part" itself and a failed attempt keeps it for the next); a
+-- name from Content-Disposition or the URL keeps only its last path
+-- component; the directory is created only in an editor
+-- (core.common.mkdirp). JSON is not decoded for an empty body (HEAD, 204). Callbacks run from
 -- http.update(): in an editor (Lite XL, Pragtical) an editor thread calls it
 -- while requests run; elsewhere call http.update() each frame, or http.run().
 
@@ -77,6 +77,8 @@ local function join_dir(dir)
 end
 
 local active = {}                    -- jobs still running, in start order
+local settling = {}                  -- ended downloads whose engine may still have their file
+local SETTLED = {}                   -- key of a download's settled(status) in its options
 
 ---@class sluice.http.info
 ---@field status integer
@@ -225,8 +227,22 @@ local function engine_options(job)
   return e
 end
 
+-- The engine request is closed, or for a download kept until the engine
+-- says how its file ended (http.update looks), after on_done has run.
+function Job:release()
+  local req, settled = self.req, self.options[SETTLED]
+  self.req = nil
+  if not req then return end
+  if settled then
+    settling[#settling + 1] = { req = req, settled = settled }
+    runtime.drive("sluice.http", http.update)
+  else
+    req:close()
+  end
+end
+
 function Job:finish(ok, err, result)
-  if self.req then self.req:close(); self.req = nil end
+  self:release()
   self.state = "done"
   if ok then
     self.options.on_done(true, nil, result, self.info)
@@ -374,6 +390,21 @@ end
 
 function Job:cancel() self:fail("request cancelled") end
 
+-- Downloads whose engine has ended: their files are theirs to tidy now.
+-- Returns how many still wait.
+local function settle()
+  for i = #settling, 1, -1 do
+    local s = settling[i]
+    local status = s.req:get_status()
+    if status ~= "waiting" then
+      table.remove(settling, i)
+      s.req:close()
+      s.settled(status)
+    end
+  end
+  return #settling
+end
+
 ---Advances every request and runs their callbacks; returns how many still
 ---run. An error raised by a callback ends its request and is raised here
 ---once the others have been advanced.
@@ -384,7 +415,7 @@ function http.update()
   for _, job in ipairs(list) do
     local ok, err = pcall(job.poll, job)
     if not ok then
-      if job.req then job.req:close(); job.req = nil end
+      job:release()
       job.state = "done"
       first_err = first_err or err
     end
@@ -394,6 +425,7 @@ function http.update()
     if active[i].state ~= "done" then n = n + 1; active[n] = active[i] end
   end
   for i = #active, n + 1, -1 do active[i] = nil end
+  n = n + settle()
   if first_err ~= nil then error(first_err, 0) end
   return n
 end
@@ -483,6 +515,24 @@ local function put_in_place(part, path)
   return os.rename(part, path)
 end
 
+-- `s` with every plain `what` replaced by `with`.
+local function replace_plain(s, what, with)
+  local out, pos = {}, 1
+  while true do
+    local a, b = s:find(what, pos, true)
+    if not a then break end
+    out[#out + 1] = s:sub(pos, a - 1) .. with
+    pos = b + 1
+  end
+  return table.concat(out) .. s:sub(pos)
+end
+
+-- The engine names the file it writes; the caller knows only `shown`.
+local function in_user_words(err, written, shown)
+  local cannot = err:find(written .. ".part", 1, true) and "cannot write " .. shown .. ": " or ""
+  return cannot .. replace_plain(replace_plain(err, written .. ".part", shown), written, shown)
+end
+
 local function make_dirs(dir)
   local core_common = package.loaded["core.common"]
   if type(core_common) == "table" and core_common.mkdirp then core_common.mkdirp(dir) end
@@ -506,32 +556,37 @@ function http.download(url, options)
   local dir = options.directory and join_dir(options.directory) or ""
   if options.directory then make_dirs(options.directory) end
   local named = options.filename and dir .. options.filename
-  local written = named or temp_name(dir)   -- the engine adds ".part" until it is whole
-  local temporary = not named               -- only then is `written` this download's own
-  local filename = named
+  -- The engine writes to a name of our own (and its ".part") until the file
+  -- is whole, so a file already at the name stays unless one replaces it;
+  -- a resume continues the user's own "<filename>.part".
+  local resume = named and options.resume
+  local written = resume and named or temp_name(named and named:match("^(.*[/\\])") or dir)
+  local filename, placed = named, resume
   local function on_header(info)
     if info.status >= 200 and info.status < 300 then filename = filename or dir .. served_name(info.headers, info.url) end
   end
   local function on_done(ok, err, _, info)
     if info and (info.status < 200 or info.status >= 300) then
       ok, err, filename = false, "HTTP " .. info.status, nil
-    elseif not ok and err:find(written .. ".part", 1, true) then
-      err = "cannot write " .. (filename or written) .. ": " .. err
+    elseif not ok then
+      err = in_user_words(err, written, filename or (dir ~= "" and dir:sub(1, -2)) or ".")
     end
-    if ok and written ~= filename then
-      local renamed, rerr = put_in_place(written, filename)
-      if not renamed then ok, err = false, "cannot rename " .. written .. ": " .. tostring(rerr) end
-    end
-    if not ok then
-      -- what this download made; a file already at options.filename stays
-      os.remove(written .. ".part")
-      if temporary then os.remove(written) end
+    if ok and not placed then
+      local rerr
+      placed, rerr = put_in_place(written, filename)
+      if not placed then ok, err = false, "cannot rename " .. written .. ": " .. tostring(rerr) end
     end
     options.on_done(ok, err, filename, info)
+  end
+  -- The engine removes a .part it gives up; a whole file it wrote that did
+  -- not become the download (a cancel that came too late) goes here.
+  local function settled(status)
+    if status == "success" and not placed then os.remove(written) end
   end
   local o = clone(options)   -- every request option goes on to the engine
   o.filename, o.directory, o.params = nil, nil, nil
   o.decompress, o.output, o.on_header, o.on_done = false, written, on_header, on_done
+  o.resume, o[SETTLED] = resume or nil, settled
   return http.get(url, nil, o)
 end
 

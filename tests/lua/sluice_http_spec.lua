@@ -427,6 +427,30 @@ describe("sluice.http", function()
     assert.matches("cannot write", d[2])
   end)
 
+  it("leaves no file of its own after quick cancels; a file at filename stays", function()
+    local ddir = h.temp_dir()
+    h.write_file(ddir .. "/kept.txt", "the user's own text\n")
+    local settled = 0
+    for i = 1, 60 do
+      local opts = { directory = ddir, on_done = function() settled = settled + 1 end }
+      if i % 2 == 0 then opts.filename = i % 4 == 0 and "kept.txt" or "f" .. i end
+      local handle = http.download(base .. "/hello.txt", opts)
+      http.update()   -- the engine starts; the cancel comes before, while or after it ends
+      if i % 3 == 0 then h.wait_for(function() return handle.req:get_status() ~= "waiting" end, 5000)
+      else net.wait(i % 5) end
+      handle:cancel()
+    end
+    run_all()
+    assert.equal(60, settled)
+    assert(h.wait_for(function()
+      local p = assert(io.popen("ls -A " .. ddir))
+      local names = p:read("a")
+      p:close()
+      return names == "kept.txt\n"
+    end, 5000), "a cancelled download left a file")
+    assert.equal("the user's own text\n", h.read_file(ddir .. "/kept.txt"))
+  end)
+
   it("keeps an existing file at filename when a download to it fails", function()
     local ddir = h.temp_dir()
     local target = ddir .. "/kept.txt"

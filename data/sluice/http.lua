@@ -501,7 +501,8 @@ local function base_name(name)
   return name
 end
 
--- The name the server gives (Content-Disposition), else the URL's.
+-- The name the server gives (Content-Disposition), else that of the URL the
+-- caller gave, not of where it redirected to (as core.http and curl -O).
 local function served_name(headers, url)
   local cd = header_value(headers, "content-disposition")
   local quoted = cd and (cd:match('filename="([^"]+)"') or cd:match("filename=([^;%s]+)"))
@@ -563,7 +564,7 @@ function http.download(url, options)
   local written = resume and named or temp_name(named and named:match("^(.*[/\\])") or dir)
   local filename, placed = named, resume
   local function on_header(info)
-    if info.status >= 200 and info.status < 300 then filename = filename or dir .. served_name(info.headers, info.url) end
+    if info.status >= 200 and info.status < 300 then filename = filename or dir .. served_name(info.headers, url) end
   end
   local function on_done(ok, err, _, info)
     if info and (info.status < 200 or info.status >= 300) then

@@ -391,6 +391,13 @@ describe("sluice.http", function()
     assert.is_true(h.read_file(ddir .. "/named.bin") == content, "downloaded file differs")
     assert.same({ #content, #content }, progress[#progress])
 
+    -- the name of the URL asked for, not of where it redirected to
+    d = call(http.download, base .. "/goto?/hello.txt", { directory = ddir })
+    assert.is_true(d[1], d[2])
+    assert.equal(ddir .. "/goto", d[3])
+    assert.equal("hello, world\n", h.read_file(ddir .. "/goto"))
+    assert.is_false(h.path_exists(ddir .. "/hello.txt"))
+
     -- a name from Content-Disposition keeps only its last component
     local f
     local url = raw_response("cd", "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; "

@@ -50,8 +50,9 @@
 -- the name stays as it was (with resume and a filename, the engine writes
 -- "<filename>.part" itself and a failed attempt keeps it for the next); a
 -- name from Content-Disposition or the URL keeps only its last path
--- component; the directory is created only in an editor
--- (core.common.mkdirp). JSON is not decoded for an empty body (HEAD, 204). Callbacks run from
+-- component; a missing directory is created (core.common.mkdirp in an
+-- editor, else LuaFileSystem; without either the download fails, naming
+-- it). JSON is not decoded for an empty body (HEAD, 204). Callbacks run from
 -- http.update(): in an editor (Lite XL, Pragtical) an editor thread calls it
 -- while requests run; elsewhere call http.update() each frame, or http.run().
 
@@ -534,9 +535,27 @@ local function in_user_words(err, written, shown)
   return cannot .. replace_plain(replace_plain(err, written .. ".part", shown), written, shown)
 end
 
+local lfs   -- LuaFileSystem when it can be loaded, else false
+
+-- The directory and its parents, with what the host has: the editor's
+-- core.common.mkdirp, else LuaFileSystem (a mkdir per missing level, as
+-- quick as the rename a download ends with). Plain Lua has no mkdir and a
+-- shell would block the caller, so without either a download into a missing
+-- directory fails, naming it.
 local function make_dirs(dir)
-  local core_common = package.loaded["core.common"]
-  if type(core_common) == "table" and core_common.mkdirp then core_common.mkdirp(dir) end
+  local common = package.loaded["core.common"]
+  if type(common) == "table" and common.mkdirp then return common.mkdirp(dir) end
+  if lfs == nil then
+    local ok, mod = pcall(require, "lfs")
+    lfs = ok and type(mod) == "table" and mod.mkdir and mod or false
+  end
+  if not lfs then return end
+  local path = ""
+  for part, sep in dir:gmatch("([^/\\]*)([/\\]*)") do
+    path = path .. part
+    if part ~= "" and not lfs.attributes(path, "mode") then lfs.mkdir(path) end
+    path = path .. sep
+  end
 end
 
 -- Where the engine writes before the name is known: unique within this process run.

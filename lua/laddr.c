@@ -14,15 +14,17 @@ net_addr **lnet_new_addr(lua_State *L) {
   return &u->a;
 }
 
+/* A released address (collected, or closed by <close>) handed to another
+ * call is a mistake in the program: it raises, saying so. */
 net_addr *lnet_test_addr(lua_State *L, int i) {
   laddr *u = luaL_testudata(L, i, LNET_ADDR);
+  if (u && !u->a) luaL_argerror(L, i, "net.address was released");
   return u ? u->a : NULL;
 }
 
 net_addr *lnet_check_addr(lua_State *L, int i) {
-  laddr *u = luaL_checkudata(L, i, LNET_ADDR);
-  if (!u->a) luaL_argerror(L, i, "address was released");
-  return u->a;
+  luaL_checkudata(L, i, LNET_ADDR);
+  return lnet_test_addr(L, i);
 }
 
 int lnet_resolve_address(lua_State *L) {
@@ -36,24 +38,35 @@ int lnet_resolve_address(lua_State *L) {
   return 1;
 }
 
+/* Its own methods treat a released address as any closed object: a
+ * failure, or nil. */
+static net_addr *self(lua_State *L) { return ((laddr *)luaL_checkudata(L, 1, LNET_ADDR))->a; }
+
+static const net_result released = {NET_FAILURE, NET_E_CLOSED, "address was released"};
+
 static int addr_get_status(lua_State *L) {
-  return lnet_push_result(L, net_addr_status(lnet_check_addr(L, 1)));
+  net_addr *a = self(L);
+  return lnet_push_result(L, a ? net_addr_status(a) : released);
 }
 
 static int addr_wait_until_resolved(lua_State *L) {
-  net_addr *a = lnet_check_addr(L, 1);
-  return lnet_push_result(L, net_addr_wait(a, lnet_opt_timeout(L, 2)));
+  net_addr *a = self(L);
+  int timeout = lnet_opt_timeout(L, 2);
+  return lnet_push_result(L, a ? net_addr_wait(a, timeout) : released);
 }
 
 static int addr_get_ip(lua_State *L) {
-  const char *ip = net_addr_ip(lnet_check_addr(L, 1));
+  net_addr *a = self(L);
+  const char *ip = a ? net_addr_ip(a) : NULL;
   if (ip) lua_pushstring(L, ip);
   else lua_pushnil(L);
   return 1;
 }
 
 static int addr_get_hostname(lua_State *L) {
-  lua_pushstring(L, net_addr_hostname(lnet_check_addr(L, 1)));
+  net_addr *a = self(L);
+  if (a) lua_pushstring(L, net_addr_hostname(a));
+  else lua_pushnil(L);
   return 1;
 }
 

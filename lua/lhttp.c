@@ -18,6 +18,11 @@ static net_http *check(lua_State *L) {
   return u->h;
 }
 
+/* The handle again after an allocation (lnet.h): NULL when a finalizer closed it. */
+static net_http *now(lua_State *L) { return ((lhttp *)lua_touserdata(L, 1))->h; }
+
+static int closed(lua_State *L) { return lnet_fail(L, "closed", NET_E_CLOSED); }
+
 int lnet_http_request(lua_State *L) {
   lnet_http_args a;
   lnet_check_http_opts(L, 1, &a);
@@ -38,28 +43,40 @@ static int http_wait(lua_State *L) {
   return lnet_push_result(L, net_http_wait(h, lnet_opt_timeout(L, 2)));
 }
 
-/* status, headers (lower-case names; a repeated one as a list), reason, url */
+/* One header field into the table on top: a repeated name becomes a list. */
+static void add_field(lua_State *L) {   /* table, name, value */
+  lua_pushvalue(L, -2);
+  int t = lua_rawget(L, -4);
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+  } else if (t == LUA_TSTRING) {   /* the second one: a list of both */
+    lua_createtable(L, 2, 0);
+    lua_insert(L, -3);              /* table, name, list, value, first */
+    lua_rawseti(L, -3, 1);
+    lua_rawseti(L, -2, 2);
+  } else {
+    lua_insert(L, -2);              /* table, name, list, value */
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  }
+  lua_rawset(L, -3);
+}
+
+/* status, headers (lower-case names; a repeated one as a list), reason, url.
+ * r's strings live in the request, which a finalizer that a push runs may
+ * close: the handle is checked before each use (lnet.h). */
 static int push_response(lua_State *L, const net_http_response *r) {
   lua_pushinteger(L, r->status);
   lua_createtable(L, 0, (int)r->nfields);
   for (size_t i = 0; i < r->nfields; i++) {
-    int t = lua_getfield(L, -1, r->names[i]);
-    if (t == LUA_TNIL) {
-      lua_pop(L, 1);
-      lua_pushstring(L, r->values[i]);
-    } else if (t == LUA_TSTRING) {   /* the second one: a list of both */
-      lua_createtable(L, 2, 0);
-      lua_insert(L, -2);
-      lua_rawseti(L, -2, 1);
-      lua_pushstring(L, r->values[i]);
-      lua_rawseti(L, -2, 2);
-    } else {
-      lua_pushstring(L, r->values[i]);
-      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-    }
-    lua_setfield(L, -2, r->names[i]);
+    if (!now(L)) return closed(L);
+    lua_pushstring(L, r->names[i]);
+    if (!now(L)) return closed(L);
+    lua_pushstring(L, r->values[i]);
+    add_field(L);
   }
+  if (!now(L)) return closed(L);
   lua_pushstring(L, r->reason);
+  if (!now(L)) return closed(L);
   lua_pushstring(L, r->url);
   return 4;
 }
@@ -100,6 +117,7 @@ static int http_read(lua_State *L) {
   /* the scratch block, so a read(1 MiB) with a little there allocates only its string */
   char *scratch = max <= READ_STACK ? NULL : lnet_scratch(L, (size_t)max);
   char *buf = max <= READ_STACK ? stack : scratch ? scratch : luaL_buffinitsize(L, &b, (size_t)max);
+  if (!(h = now(L))) return closed(L);   /* by a finalizer the allocation ran (lnet.h) */
   long n = net_http_read(h, buf, (size_t)max);
   if (n == NET_READ_EOF) return lua_pushnil(L), 1;
   if (n == NET_READ_ERROR) {

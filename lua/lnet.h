@@ -21,6 +21,17 @@
 #define LNET_HTTP "net.http"
 #define LNET_WS "net.websocket"
 
+/* Handles within a call. Any Lua allocation (a string, table or userdata
+ * pushed, a luaL_Buffer grown, lnet_scratch) may run finalizers, and a
+ * finalizer may close any object: the one whose method is running, or one
+ * passed to it. The engine offers the binding no reference of its own to
+ * hold, and a deferred close would stay pending for ever after a memory
+ * error, so the rule is the plain one: read an engine handle from its
+ * userdata after the last allocation before using it, and stop ("closed")
+ * when it is gone. Memory the engine lends (spans, views, header fields) is
+ * used before the next allocation; lua_pushlstring copies its bytes before it
+ * can collect, so handing such memory to it is safe. */
+
 /* Pushes "waiting" / "success" / "failure", message, code; returns the count. */
 int lnet_push_result(lua_State *L, net_result r);
 /* Pushes nil, message, code; returns 3. */
@@ -55,7 +66,7 @@ typedef struct lnet_tls_args {
 typedef struct lnet_conn_args {
   net_conn_opts o;
   lnet_tls_args tls;
-  net_resolver *resolver;   /* `resolver` option: names go through it */
+  net_resolver **resolver;   /* `resolver` option's slot, its userdata left on the stack */
 } lnet_conn_args;
 
 typedef struct lnet_server_args {
@@ -76,7 +87,8 @@ typedef struct lnet_http_args {
 
 /* Option tables (lopts.c); raise on unknown keys and wrong types. */
 void lnet_check_tls_table(lua_State *L, int arg, lnet_tls_args *a, bool server);
-void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a);   /* open_tcp's 3rd */
+/* open_tcp's 3rd; may leave the resolver on the stack. */
+void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a);
 void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a);
 /* net.open_websocket's options (arg may be absent); leaves values on the
  * stack that must stay until the call, as the two below do. */
@@ -108,7 +120,9 @@ void lnet_open_json(lua_State *L);
 void lnet_open_resolver(lua_State *L);
 int lnet_create_resolver(lua_State *L);
 net_resolver *lnet_check_resolver(lua_State *L, int i);   /* raises when closed */
-net_resolver *lnet_resolver_of(lua_State *L, int i);      /* NULL when closed */
+/* The resolver userdata's slot at i (NULL once closed): read it at the call
+ * that uses it, as the rule above says. */
+net_resolver **lnet_resolver_slot(lua_State *L, int i);
 void lnet_json_funcs(lua_State *L);
 void lnet_open_http(lua_State *L);
 int lnet_http_request(lua_State *L);

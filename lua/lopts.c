@@ -224,11 +224,12 @@ void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
   if (fam && strcmp(fam, "inet") == 0) a->o.family = 4;
   else if (fam && strcmp(fam, "inet6") == 0) a->o.family = 6;
   else if (fam) luaL_argerror(L, argn, "family must be \"inet\" or \"inet6\"");
-  if (lua_getfield(L, arg, "resolver") != LUA_TNIL) {   /* the options table keeps it alive */
+  if (lua_getfield(L, arg, "resolver") != LUA_TNIL) {   /* stays on the stack: the slot lives in it */
     if (!luaL_testudata(L, -1, LNET_RESOLVER)) luaL_argerror(L, argn, "option 'resolver' must be a net.resolver");
-    if (!(a->resolver = lnet_resolver_of(L, lua_gettop(L)))) luaL_argerror(L, argn, "option 'resolver' is closed");
+    if (!*(a->resolver = lnet_resolver_slot(L, lua_gettop(L)))) luaL_argerror(L, argn, "option 'resolver' is closed");
+  } else {
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
   opt_proxy(L, arg, argn, &a->o);
   lua_getfield(L, arg, "ssl");
   int top = lua_gettop(L);

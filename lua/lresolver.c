@@ -8,9 +8,9 @@ typedef struct lresolver {
   net_resolver *r;   /* NULL once closed */
 } lresolver;
 
-net_resolver *lnet_resolver_of(lua_State *L, int i) {
+net_resolver **lnet_resolver_slot(lua_State *L, int i) {
   lresolver *u = luaL_checkudata(L, i, LNET_RESOLVER);
-  return u->r;
+  return &u->r;
 }
 
 net_resolver *lnet_check_resolver(lua_State *L, int i) {
@@ -63,10 +63,12 @@ int lnet_create_resolver(lua_State *L) {
 }
 
 static int resolver_resolve(lua_State *L) {
-  net_resolver *r = lnet_check_resolver(L, 1);
+  lnet_check_resolver(L, 1);
   size_t len;
   const char *host = luaL_checklstring(L, 2, &len);
   net_addr **slot = lnet_new_addr(L);
+  net_resolver *r = ((lresolver *)lua_touserdata(L, 1))->r;   /* after the allocation (lnet.h) */
+  if (!r) return lnet_fail(L, "closed", NET_E_CLOSED);
   const char *err;
   net_err code;
   *slot = net_resolver_resolve(r, host, len, &err, &code);

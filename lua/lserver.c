@@ -50,6 +50,7 @@ int lnet_create_server(lua_State *L) {
   lserver *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->s = NULL;
   luaL_setmetatable(L, LNET_SERVER);
+  if (a) a = lnet_test_addr(L, 1);   /* after the last allocation (lnet.h) */
   /* servers bind to addresses, never to names: a lookup would block or race */
   if (ip && !net_ip_family(ip, len, NULL))
     return lnet_fail(L, "create_server: the address must be an IP literal or a resolved address",
@@ -65,11 +66,15 @@ static int server_accept(lua_State *L) {
   lserver *u = check_server(L);
   if (!u->s) return lnet_fail(L, "closed", NET_E_CLOSED);
   net_result why;
+  /* the object first, so a memory error leaks nothing; its allocation may
+   * run a finalizer that closes this server (lnet.h) */
   if (net_server_is_ws(u->s)) {
     net_ws **slot = lnet_new_ws(L);
+    if (!u->s) return lnet_fail(L, "closed", NET_E_CLOSED);
     if ((*slot = net_server_accept_ws(u->s, &why))) return 1;
   } else {
     ltcp *t = lnet_new_tcp(L);
+    if (!u->s) return lnet_fail(L, "closed", NET_E_CLOSED);
     net_conn *c = net_server_accept(u->s, &why);
     if (c) {
       lnet_tcp_adopt(t, c);

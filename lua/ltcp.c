@@ -67,16 +67,19 @@ int lnet_open_tcp_fn(lua_State *L) {
   lnet_check_conn_arg(L, 3, &opts);
   if (opts.tls.bad) return lnet_fail(L, opts.tls.bad, NET_E_INVALID);
   ltcp *u = lnet_new_tcp(L);
+  if (!host) a = lnet_test_addr(L, 1);   /* handles: read after the last allocation (lnet.h) */
+  net_resolver *r = opts.resolver ? *opts.resolver : NULL;
+  if (opts.resolver && !r) return lnet_fail(L, "option 'resolver' is closed", NET_E_CLOSED);
   const char *err = NULL;
   net_err code = NET_E_INVALID;
   if (host && opts.o.proxy) {   /* the name goes to the proxy stage: no lookup here */
-    net_conn *c = net_tcp_open_host(opts.resolver, host, len, (uint16_t)port, &opts.o, &err, &code);
+    net_conn *c = net_tcp_open_host(r, host, len, (uint16_t)port, &opts.o, &err, &code);
     if (c) net_conn_describe(c, u->where, sizeof u->where);
     return open_conn(L, u, c, err, code);
   }
-  net_addr *made = a                ? NULL
-                   : opts.resolver ? net_resolver_resolve(opts.resolver, host, len, &err, &code)
-                                   : net_resolve(host, len, &err, &code);
+  net_addr *made = a   ? NULL
+                   : r ? net_resolver_resolve(r, host, len, &err, &code)
+                       : net_resolve(host, len, &err, &code);
   if (!a && !made) return lnet_fail(L, err, code);
   net_conn *c = net_tcp_open(a ? a : made, (uint16_t)port, &opts.o, &err, &code);
   net_addr_unref(made);   /* the connection holds its own reference */
@@ -135,29 +138,31 @@ static void consume(ltcp *u, size_t n) {
   u->scanned = 0;
 }
 
-/* Pushes the first n buffered bytes as a string and consumes them. Lua 5.4
- * can only make a string by copying contiguous memory, so bytes in one piece
- * of buffer memory (first, the span a peek already found) are copied once;
- * bytes across pieces are gathered first (on the C stack when short, else
- * in the state's reused scratch block). A memory error while pushing leaves
- * the bytes buffered. */
-static void push_bytes(lua_State *L, ltcp *u, size_t n, const net_span *first) {
-  char *p;
+/* Pushes the first n buffered bytes as a string and consumes them; false
+ * (nothing pushed) when a finalizer the allocation ran closed the connection.
+ * Lua 5.4 can only make a string by copying contiguous memory, so bytes in
+ * one piece of buffer memory (first, the span a peek already found) are
+ * copied once; bytes across pieces are gathered first (on the C stack when
+ * short, else in the state's reused scratch block). A memory error while
+ * pushing leaves the bytes buffered. */
+static bool push_bytes(lua_State *L, ltcp *u, size_t n, const net_span *first) {
   if (first && first->len >= n) {
-    lua_pushlstring(L, first->base, n);
+    lua_pushlstring(L, first->base, n);   /* copies before it can collect */
   } else if (n <= GATHER_STACK) {
     char buf[GATHER_STACK];
     lua_pushlstring(L, buf, net_conn_copy(u->c, 0, buf, n));
-  } else if ((p = lnet_scratch(L, n))) {
-    n = net_conn_copy(u->c, 0, p, n);
-    lua_pushlstring(L, p, n);
   } else {
     luaL_Buffer b;
-    p = luaL_buffinitsize(L, &b, n);
+    char *p = lnet_scratch(L, n);
+    bool boxed = !p;
+    if (boxed) p = luaL_buffinitsize(L, &b, n);
+    if (!u->c) return false;   /* closed by a finalizer the allocation ran (lnet.h) */
     n = net_conn_copy(u->c, 0, p, n);   /* after allocating: a finalizer may have read */
-    luaL_pushresultsize(&b, n);
+    if (boxed) luaL_pushresultsize(&b, n);
+    else lua_pushlstring(L, p, n);
   }
-  consume(u, n);
+  if (u->c) consume(u, n);   /* else closed by a finalizer the push ran: the bytes are ours */
+  return true;
 }
 
 /* The end of reading: "" (nothing yet), nil (orderly end) or nil, msg, code. */
@@ -197,8 +202,7 @@ static int tcp_read(lua_State *L) {
     size_t avail = net_conn_available(u->c);
     total = avail < want ? avail : want;
   }
-  push_bytes(L, u, total, &first);
-  return 1;
+  return push_bytes(L, u, total, &first) ? 1 : closed(L);
 }
 
 /* Where delim starts within the first `limit` buffered bytes, searching
@@ -235,10 +239,7 @@ static int tcp_read_until(lua_State *L) {
   size_t avail = net_conn_available(u->c), cap = net_conn_buffer_size(u->c);
   size_t want = (lua_Unsigned)max < NET_BUFFER_MAX ? (size_t)max : NET_BUFFER_MAX;
   long at = find_delim(u, delim, dlen, avail < want + dlen ? avail : want + dlen);
-  if (at >= 0 && (size_t)at + dlen <= want) {
-    push_bytes(L, u, (size_t)at + dlen, NULL);
-    return 1;
-  }
+  if (at >= 0 && (size_t)at + dlen <= want) return push_bytes(L, u, (size_t)at + dlen, NULL) ? 1 : closed(L);
   if (at >= 0 || avail >= want || avail >= cap) return until_limit(L, max, cap);
   if (net_conn_input_ended(u->c) && avail == net_conn_available(u->c)) {
     if (avail == 0) {
@@ -246,8 +247,7 @@ static int tcp_read_until(lua_State *L) {
       int k = 1;
       return push_end(L, u, net_conn_peek(u->c, 1, &sp, &k));
     }
-    push_bytes(L, u, avail, NULL);   /* the rest, without the delimiter */
-    return 1;
+    return push_bytes(L, u, avail, NULL) ? 1 : closed(L);   /* the rest, without the delimiter */
   }
   lua_pushliteral(L, "");
   return 1;
@@ -256,25 +256,30 @@ static int tcp_read_until(lua_State *L) {
 /* ---- framed messages ------------------------------------------------------------- */
 
 /* Pushes the message net_frame_next announced (n bytes) and drops it: one
- * copy when it lies in one piece; else gathered first, as push_bytes does.
+ * copy when it lies in one piece; else gathered first, as push_bytes does,
+ * with the same false when a finalizer closed the connection meanwhile.
  * A memory error while pushing leaves it buffered. */
-static void push_message(lua_State *L, ltcp *u, size_t n) {
+static bool push_message(lua_State *L, ltcp *u, size_t n) {
   const void *v = net_frame_view(u->frame, u->c);
-  char *p;
   if (v) {
-    lua_pushlstring(L, v, n);
+    lua_pushlstring(L, v, n);   /* copies before it can collect */
   } else if (n <= GATHER_STACK) {
     char buf[GATHER_STACK];
     lua_pushlstring(L, buf, net_frame_copy(u->frame, u->c, buf));
-  } else if ((p = lnet_scratch(L, n))) {
-    lua_pushlstring(L, p, net_frame_copy(u->frame, u->c, p));
   } else {
     luaL_Buffer b;
-    p = luaL_buffinitsize(L, &b, n);
-    luaL_pushresultsize(&b, net_frame_copy(u->frame, u->c, p));
+    char *p = lnet_scratch(L, n);
+    bool boxed = !p;
+    if (boxed) p = luaL_buffinitsize(L, &b, n);
+    if (!u->c) return false;   /* closed (and its frame freed) by a finalizer (lnet.h) */
+    size_t got = net_frame_copy(u->frame, u->c, p);
+    if (boxed) luaL_pushresultsize(&b, got);
+    else lua_pushlstring(L, p, got);
   }
+  if (!u->c) return true;   /* closed by a finalizer the push ran: the message is ours */
   net_frame_done(u->frame, u->c);
   u->scanned = 0;
+  return true;
 }
 
 static int read_framed(lua_State *L, net_frame_kind kind, lua_Integer def) {
@@ -294,8 +299,7 @@ static int read_framed(lua_State *L, net_frame_kind kind, lua_Integer def) {
     return 1;
   }
   if (n < 0) return push_end(L, u, n);
-  push_message(L, u, (size_t)n);
-  return 1;
+  return push_message(L, u, (size_t)n) ? 1 : closed(L);
 }
 
 static int tcp_read_packet(lua_State *L) { return read_framed(L, NET_FRAME_PACKET, 512 * 1024); }
@@ -349,7 +353,7 @@ static int tcp_get_address(lua_State *L) {
     return 1;
   }
   net_addr **slot = lnet_new_addr(L);
-  *slot = net_conn_peer(u->c);
+  *slot = u->c ? net_conn_peer(u->c) : NULL;   /* u->c read again after the allocation (lnet.h) */
   if (!*slot) lua_pushnil(L);
   return 1;
 }

@@ -71,6 +71,7 @@ int lnet_open_udp_fn(lua_State *L) {
   ludp *u = lua_newuserdatauv(L, sizeof *u, 0);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, LNET_UDP);
+  if (a) a = lnet_check_addr(L, 1);   /* after the last allocation (lnet.h) */
   net_addr *tmp = NULL;   /* an IP literal's address, released before anything can raise */
   const char *err = NULL;
   net_err code = NET_E_INVALID;
@@ -106,6 +107,7 @@ static int udp_send(lua_State *L) {
   uint16_t port = check_port(L, 3, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 4, &len);
+  if (a) a = lnet_check_addr(L, 2);   /* after the last allocation (lnet.h) */
   if (!u->u) return send_fail(L, "closed", NET_E_CLOSED);
   const char *err = NULL;
   net_err code;
@@ -126,8 +128,8 @@ static int udp_send(lua_State *L) {
 
 static int udp_receive(lua_State *L) {
   ludp *u = check_udp(L);
-  if (!u->u) return closed(L);
   for (;;) {
+    if (!u->u) return closed(L);   /* also after a finalizer closed it (below) */
     long n = net_udp_next_size(u->u);
     if (n == NET_UDP_NONE) {
       lua_pushnil(L);
@@ -142,11 +144,11 @@ static int udp_receive(lua_State *L) {
     luaL_setmetatable(L, LNET_DGRAM);
     luaL_Buffer b;
     char *p = luaL_buffinitsize(L, &b, (size_t)n);
-    /* Allocating may have run a finalizer that received on this socket: take
-     * the datagram only if it is still the one sized above. Nothing allocates
-     * between here and the copy. */
+    /* Allocating may have run a finalizer that closed this socket (lnet.h) or
+     * received on it: take the datagram only if it is still the one sized
+     * above. Nothing allocates between here and the copy. */
     net_endpoint from;
-    if (net_udp_take(u->u, p, (size_t)n, n, &from) != n) {
+    if (!u->u || net_udp_take(u->u, p, (size_t)n, n, &from) != n) {
       lua_settop(L, 1);
       continue;
     }

@@ -64,26 +64,29 @@ static int sent(lua_State *L, net_ws *w, int r, const char *what) {
 }
 
 static int ws_send(lua_State *L) {
-  net_ws *w = check(L);
+  check(L);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   static const char *const kinds[] = {"text", "binary", NULL};
   int kind = luaL_checkoption(L, 3, "text", kinds);
+  net_ws *w = check(L);   /* after the arguments, which may allocate (lnet.h) */
   if (kind == 0 && !net_utf8_valid(data, len)) return luaL_argerror(L, 2, "a text message must be UTF-8 (send binary)");
   return sent(L, w, net_ws_send(w, kind == 0 ? NET_WS_TEXT : NET_WS_BINARY, data, len),
               "message larger than max_message");
 }
 
 static int ws_ping(lua_State *L) {
-  net_ws *w = check(L);
+  check(L);
   size_t len = 0;
   const char *data = luaL_optlstring(L, 2, "", &len);
+  net_ws *w = check(L);   /* after the argument, which may allocate (lnet.h) */
   return sent(L, w, net_ws_ping(w, data, len), "a ping carries at most 125 bytes");
 }
 
 /* message, "text" | "binary"; nil when none waits; nil, msg, code once failed or closed. */
 static int ws_receive(lua_State *L) {
   net_ws *w = check(L);
+  lws *u = lua_touserdata(L, 1);
   int type;
   long n = net_ws_next(w, &type);
   if (n == NET_WS_NONE) return lua_pushnil(L), 1;
@@ -92,29 +95,32 @@ static int ws_receive(lua_State *L) {
     return lnet_fail(L, r.msg, r.err);
   }
   const void *v = net_ws_view(w);
-  char *p;
   if (v) {
-    lua_pushlstring(L, v, (size_t)n);
+    lua_pushlstring(L, v, (size_t)n);   /* copies before it can collect */
   } else if (n <= GATHER_STACK) {
     char buf[GATHER_STACK];
     lua_pushlstring(L, buf, net_ws_copy(w, buf));
-  } else if ((p = lnet_scratch(L, (size_t)n))) {
-    lua_pushlstring(L, p, net_ws_copy(w, p));
   } else {
     luaL_Buffer b;
-    p = luaL_buffinitsize(L, &b, (size_t)n);
-    luaL_pushresultsize(&b, net_ws_copy(w, p));
+    char *p = lnet_scratch(L, (size_t)n);
+    bool boxed = !p;
+    if (boxed) p = luaL_buffinitsize(L, &b, (size_t)n);
+    if (!u->w) return lnet_fail(L, "closed", NET_E_CLOSED);   /* by a finalizer (lnet.h) */
+    size_t got = net_ws_copy(u->w, p);
+    if (boxed) luaL_pushresultsize(&b, got);
+    else lua_pushlstring(L, p, got);
   }
-  net_ws_drop(w);   /* after the push: a memory error leaves the message queued */
+  if (u->w) net_ws_drop(u->w);   /* after the push: a memory error leaves the message queued */
   lua_pushstring(L, type == NET_WS_TEXT ? "text" : "binary");
   return 2;
 }
 
 static int ws_close(lua_State *L) {
-  net_ws *w = check(L);
+  check(L);
   lua_Integer code = luaL_optinteger(L, 2, 1000);
   size_t len = 0;
   const char *reason = luaL_optlstring(L, 3, "", &len);
+  net_ws *w = check(L);   /* after the arguments, which may allocate (lnet.h) */
   luaL_argcheck(L, code >= 1000 && code <= 4999, 2, "close code must be 1000-1003, 1007-1014 or 3000-4999");
   if (net_ws_close(w, (int)code, reason, len) < 0) {
     if (len > 123 || !net_utf8_valid(reason, len)) return luaL_argerror(L, 3, "reason must be UTF-8 of at most 123 bytes");
@@ -149,12 +155,18 @@ static int ws_get_extensions(lua_State *L) { return info_string(L, 1); }
 static int ws_get_request(lua_State *L) {
   net_ws_info i;
   if (!net_ws_get_info(check(L), &i)) return lua_pushnil(L), 1;
+  lws *u = lua_touserdata(L, 1);
   if (*i.target) lua_pushstring(L, i.target);
   else lua_pushnil(L);
   lua_createtable(L, 0, (int)i.nfields);
+  /* i's strings live in the websocket, which a finalizer that a push runs
+   * may free: check before each use (lnet.h) */
   for (size_t k = 0; k < i.nfields; k++) {
+    if (!u->w) return lnet_fail(L, "closed", NET_E_CLOSED);
+    lua_pushstring(L, i.names[k]);
+    if (!u->w) return lnet_fail(L, "closed", NET_E_CLOSED);
     lua_pushstring(L, i.values[k]);   /* a repeated field: the last one (list fields say it all) */
-    lua_setfield(L, -2, i.names[k]);
+    lua_rawset(L, -3);
   }
   return 2;
 }

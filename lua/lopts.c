@@ -89,10 +89,11 @@ static lua_Integer opt_int(lua_State *L, int arg, int argn, const char *field, l
 static void opt_alpn(lua_State *L, int arg, int argn, lnet_tls_args *a) {
   int t = lua_getfield(L, arg, "alpn");
   if (t == LUA_TTABLE) {
-    lua_Integer n = luaL_len(L, -1);
+    /* raw, as the names are read: a __len could say anything, even -1 */
+    size_t n = lua_rawlen(L, -1);
     if (n > 16) luaL_argerror(L, argn, "at most 16 alpn names");
-    for (lua_Integer i = 1; i <= n; i++) {
-      if (lua_rawgeti(L, -1, i) != LUA_TSTRING) luaL_argerror(L, argn, "alpn must be a list of strings");
+    for (size_t i = 1; i <= n; i++) {
+      if (lua_rawgeti(L, -1, (lua_Integer)i) != LUA_TSTRING) luaL_argerror(L, argn, "alpn must be a list of strings");
       a->alpn[i - 1] = lua_tostring(L, -1);
       lua_pop(L, 1);
     }
@@ -252,7 +253,7 @@ static const char *const *string_list(lua_State *L, int arg, int argn, const cha
   if (t != LUA_TSTRING && t != LUA_TTABLE)
     luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must be a string or a list of strings", field));
   int list = lua_gettop(L);
-  lua_Integer n = t == LUA_TSTRING ? 1 : luaL_len(L, list);
+  lua_Integer n = t == LUA_TSTRING ? 1 : (lua_Integer)lua_rawlen(L, list);   /* raw, as read below */
   if (n < 1 || n > 64) luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must list 1..64 strings", field));
   const char **v = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *v, 0);
   for (lua_Integer i = 0; i < n; i++) {

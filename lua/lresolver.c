@@ -34,7 +34,7 @@ int lnet_create_resolver(lua_State *L) {
     lua_pop(L, 1);
   }
   if (lua_getfield(L, 1, "nameservers") != LUA_TTABLE) luaL_argerror(L, 1, "nameservers must be a list of \"ip[:port]\"");
-  lua_Integer n = luaL_len(L, -1);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);   /* raw, as read below */
   if (n < 1 || n > NET_RESOLVER_MAX_SERVERS) luaL_argerror(L, 1, "1..8 nameservers are required");
   for (lua_Integer i = 1; i <= n; i++) {
     if (lua_rawgeti(L, -1, i) != LUA_TSTRING) luaL_argerror(L, 1, "nameservers must be a list of \"ip[:port]\"");

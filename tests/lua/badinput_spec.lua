@@ -175,4 +175,22 @@ describe("bad input", function()
     raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp() end)
     raises("bad argument #1 to 'resolve_address'", function() return net.resolve_address() end)
   end)
+
+  it("takes the length of option lists raw, never from __len", function()
+    -- a negative __len once passed the 16-name check and wrote before the array
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      for _, n in ipairs{ -1, -40, -1000, -10000000, math.mininteger } do
+        local alpn = setmetatable({}, { __len = function() return n end })
+        local c = net.open_tcp("127.0.0.1", 9, { alpn = alpn, verify = false })
+        if c then c:close() end
+      end
+      -- 20 names behind a __len that says 2: the 20 count
+      local many = setmetatable({}, { __len = function() return 2 end })
+      for i = 1, 20 do many[i] = "p" .. i end
+      print(pcall(net.open_tcp, "127.0.0.1", 9, { alpn = many, verify = false }))
+    ]])
+    assert.is_true(ok, "the child crashed: " .. out .. err)
+    assert.truthy(out:find("at most 16 alpn names", 1, true), out)
+  end)
 end)

@@ -35,6 +35,13 @@ char *lnet_scratch(lua_State *L, size_t n) {
   return p;
 }
 
+const char *lnet_check_cstring(lua_State *L, int i) {
+  size_t len;
+  const char *s = luaL_checklstring(L, i, &len);
+  if (strlen(s) != len) luaL_argerror(L, i, "string contains a NUL byte");
+  return s;
+}
+
 int lnet_fail(lua_State *L, const char *msg, net_err code) {
   lua_pushnil(L);
   lua_pushstring(L, msg);
@@ -118,7 +125,7 @@ static int l_get_stats(lua_State *L) {
 }
 
 static int l_set_cacert_path(lua_State *L) {
-  net_set_cacert_path(luaL_optstring(L, 1, NULL));
+  net_set_cacert_path(lua_isnoneornil(L, 1) ? NULL : lnet_check_cstring(L, 1));
   return 0;
 }
 

@@ -41,6 +41,9 @@ int lnet_fail(lua_State *L, const char *msg, net_err code);
  * string. Valid until the next call; NULL past 1 MiB (then use a
  * luaL_Buffer); raises a memory error, so call it before consuming. */
 char *lnet_scratch(lua_State *L, size_t n);
+/* luaL_checkstring for strings the engine takes as C strings: one with a
+ * NUL byte raises, as the engine would see it cut short. */
+const char *lnet_check_cstring(lua_State *L, int i);
 /* keepalive between Lua (true/false, or idle seconds) and net_conn_opts (lopts.c). */
 bool lnet_keepalive_from(lua_State *L, int i, int *out);
 void lnet_push_keepalive(lua_State *L, int v);

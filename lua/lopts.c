@@ -39,25 +39,29 @@ static bool has_any(lua_State *L, int arg, const char *const *keys) {
   return false;
 }
 
-static const char *opt_string(lua_State *L, int arg, int argn, const char *field) {
+static const char *opt_lstring(lua_State *L, int arg, int argn, const char *field, size_t *len) {
   int t = lua_getfield(L, arg, field);
   const char *v = NULL;
-  if (t == LUA_TSTRING) v = lua_tostring(L, -1);
+  if (t == LUA_TSTRING) v = lua_tolstring(L, -1, len);
   else if (t != LUA_TNIL) luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must be a string", field));
   lua_pop(L, 1);   /* the table keeps the string alive */
+  return v;
+}
+
+/* A string the engine takes as a C string: a NUL byte would cut it short,
+ * so it raises. */
+static const char *opt_string(lua_State *L, int arg, int argn, const char *field) {
+  size_t len = 0;
+  const char *v = opt_lstring(L, arg, argn, field, &len);
+  if (v && strlen(v) != len) luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' contains a NUL byte", field));
   return v;
 }
 
 /* A file path option: a string without NUL (a path cannot hold one; the
  * open then fails, "invalid", rather than reach another file). */
 static const char *opt_path(lua_State *L, int arg, int argn, const char *field, lnet_tls_args *a) {
-  const char *v = opt_string(L, arg, argn, field);
   size_t len = 0;
-  if (v) {
-    lua_getfield(L, arg, field);
-    lua_tolstring(L, -1, &len);
-    lua_pop(L, 1);
-  }
+  const char *v = opt_lstring(L, arg, argn, field, &len);
   if (v && strlen(v) != len && !a->bad)
     a->bad = lua_pushfstring(L, "tls: option '%s' contains a NUL byte", field);   /* kept on the stack */
   return v;
@@ -94,7 +98,9 @@ static void opt_alpn(lua_State *L, int arg, int argn, lnet_tls_args *a) {
     if (n > 16) luaL_argerror(L, argn, "at most 16 alpn names");
     for (size_t i = 1; i <= n; i++) {
       if (lua_rawgeti(L, -1, (lua_Integer)i) != LUA_TSTRING) luaL_argerror(L, argn, "alpn must be a list of strings");
-      a->alpn[i - 1] = lua_tostring(L, -1);
+      size_t len;
+      a->alpn[i - 1] = lua_tolstring(L, -1, &len);
+      if (strlen(a->alpn[i - 1]) != len) luaL_argerror(L, argn, "an alpn name contains a NUL byte");
       lua_pop(L, 1);
     }
     a->alpn[n] = NULL;
@@ -259,7 +265,9 @@ static const char *const *string_list(lua_State *L, int arg, int argn, const cha
   for (lua_Integer i = 0; i < n; i++) {
     if (t == LUA_TTABLE && lua_rawgeti(L, list, i + 1) != LUA_TSTRING)
       luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must be a list of strings", field));
-    v[i] = lua_tostring(L, t == LUA_TTABLE ? -1 : list);
+    size_t len;
+    v[i] = lua_tolstring(L, t == LUA_TTABLE ? -1 : list, &len);
+    if (strlen(v[i]) != len) luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' contains a NUL byte", field));
     if (t == LUA_TTABLE) lua_pop(L, 1);   /* the list keeps it */
   }
   v[n] = NULL;
@@ -354,6 +362,8 @@ static const char **http_headers(lua_State *L, int arg) {
     int vt = lua_type(L, -1);
     if (lua_type(L, -2) != LUA_TSTRING || (vt != LUA_TSTRING && vt != LUA_TNUMBER))
       luaL_argerror(L, arg, "headers must map names (strings) to strings or numbers");
+    if (strlen(lua_tostring(L, -2)) != lua_rawlen(L, -2))   /* the name would end at the NUL */
+      luaL_argerror(L, arg, "a header name contains a NUL byte");
     n++;
   }
   const char **pairs = lua_newuserdatauv(L, (2 * n + 1) * sizeof *pairs, 0);

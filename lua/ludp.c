@@ -189,7 +189,7 @@ static const char *check_iface(lua_State *L, int i, bool optional) {
     return lua_pushfstring(L, "%I", (LUAI_UACINT)n);
   }
   if (lua_isnil(L, i) || (optional && lua_isnone(L, i))) return NULL;
-  return luaL_checkstring(L, i);
+  return lnet_check_cstring(L, i);
 }
 
 static const char *const option_names[] = {"broadcast", "reuseaddr", "multicast_loop",

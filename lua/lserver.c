@@ -46,6 +46,8 @@ int lnet_create_server(lua_State *L) {
   if (!isint && lua_type(L, argi) != LUA_TNUMBER) return luaL_typeerror(L, argi, "integer");
   if (!isint || port < 0 || port > 65535) return luaL_argerror(L, argi, "port must be 0..65535");
   lnet_check_server_opts(L, argi + 1, &opts);   /* may raise: nothing is held yet */
+  if (opts.o.unix_path)   /* it would bind the path and silently drop the address and port */
+    return luaL_argerror(L, argi + 1, "a Unix server takes no address or port: create_server{unix = path, ...}");
   if (opts.tls.bad) return lnet_fail(L, opts.tls.bad, NET_E_INVALID);
   lserver *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->s = NULL;

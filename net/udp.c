@@ -299,8 +299,9 @@ static net_err send_sa(net_udp *u, const net_sockaddr *to, uint16_t port, const 
   if (atomic_load_explicit(&u->state, memory_order_acquire) == NET_FAILURE)
     return *err = u->err.msg, u->err.code;
   rec_hdr h = {.peer = *to};
+  net__sa_unmap_v4(&h.peer);   /* ::ffff:a.b.c.d goes out as IPv4: its limits and checks */
   net__sa_set_port(&h.peer, port);
-  bool v4 = to->sa.sa_family == AF_INET;
+  bool v4 = h.peer.sa.sa_family == AF_INET;
   if (v4 && len > DGRAM_MAX4) return *err = "datagram too large (max 65507 bytes)", NET_E_INVALID;
   if (!v4 && len > DGRAM_MAX6) return *err = "datagram too large (max 65527 bytes)", NET_E_INVALID;
   if (u->local.sa.sa_family == AF_INET && !v4)

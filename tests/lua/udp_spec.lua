@@ -233,6 +233,11 @@ describe("udp", function()
     local any = assert(net.open_udp(nil, 0))
     assert.are.same({ false, "datagram too large (max 65507 bytes)", "invalid" },
       { any:send("127.0.0.1", b4:get_port(), big4 .. "x") })
+    -- an IPv4-mapped IPv6 destination is an IPv4 datagram: IPv4's limit, not one the kernel drops
+    assert.are.same({ false, "datagram too large (max 65507 bytes)", "invalid" },
+      { any:send("::ffff:127.0.0.1", b4:get_port(), big4 .. "x") })
+    send(any, "::ffff:127.0.0.1", b4:get_port(), big4)
+    assert.are.equal(big4, assert(receive(b4)):get_data())
     for _, u in ipairs({ a4, b4, a6, b6, any }) do u:close() end
   end)
 

@@ -64,6 +64,24 @@ static const net_io_ops server_ops = {server_kicked, server_event, server_timer,
 
 /* ---- owner side -------------------------------------------------------- */
 
+/* Whether a socket is bound at the socket file un names. A datagram
+ * socket's connect finds the socket bound to the file without connecting to
+ * it: a stream server there answers EPROTOTYPE, nobody ECONNREFUSED, and the
+ * server sees nothing. Windows has no datagram Unix sockets: there a
+ * non-blocking stream connect probes, which a live server sees as a
+ * connection that closes at once. */
+static bool unix_live(const struct sockaddr_un *un) {
+  net_sock probe = net_sock_open(AF_UNIX, SOCK_DGRAM);
+  bool stream = probe == NET_BAD_SOCK;
+  if (stream) probe = net_sock_open(AF_UNIX, SOCK_STREAM);
+  if (probe == NET_BAD_SOCK) return false;
+  int r = net_sock_connect(probe, un, sizeof *un), e = errno;
+  net_sock_close(probe);
+  if (r == 0) return true;
+  if (stream) return e == EAGAIN || e == EINPROGRESS;   /* a full backlog: live */
+  return e != ECONNREFUSED && e != ENOENT;   /* anything else: leave the file alone */
+}
+
 static int bind_unix(net_server *s, const char *path, int backlog, const char **err) {
   struct sockaddr_un un = {.sun_family = AF_UNIX};
   if (!*path || strlen(path) >= sizeof un.sun_path) return *err = "a Unix socket path must be 1..107 bytes", -1;
@@ -71,14 +89,9 @@ static int bind_unix(net_server *s, const char *path, int backlog, const char **
   net_file_info st;
   if (net__file_stat(path, false, &st) == 0) {
     if (st.kind != NET_FILE_SOCK) return errno = EEXIST, -1;   /* never delete a user's file */
-    /* A socket file nobody listens on is left over from a crash: replace it.
-     * One somebody answers on is in use. The probe is non-blocking: a Unix
-     * connect then answers at once (refused: stale; a full backlog: live). */
-    net_sock probe = net_sock_open(AF_UNIX, SOCK_STREAM);
-    int r = probe != NET_BAD_SOCK ? net_sock_connect(probe, &un, sizeof un) : -1;
-    bool live = probe != NET_BAD_SOCK && (r == 0 || errno == EAGAIN || errno == EINPROGRESS);
-    if (probe != NET_BAD_SOCK) net_sock_close(probe);
-    if (live) return errno = EADDRINUSE, -1;
+    /* A socket file nobody is bound to is left over from a crash: replace
+     * it. One a socket is bound to is in use. */
+    if (unix_live(&un)) return errno = EADDRINUSE, -1;
     net__file_unlink(path);
   }
   if (net_sock_bind(s->fd, &un, sizeof un) < 0 || net_sock_listen(s->fd, backlog) < 0) return -1;

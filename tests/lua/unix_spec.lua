@@ -261,9 +261,13 @@ describe("unix sockets", function()
     local second, msg = net.create_server{ unix = path }
     assert.is_nil(second)
     assert.truthy(tostring(msg):find("Address already in use", 1, true), msg)
-    -- the first server still owns the path and serves. (Finding out that it is live
-    -- may take a connection to it, which the first server then accepts and sees end at
-    -- once: skip connections that end without data.)
+    -- finding out that it is live hands it no connection (on Windows, which has no
+    -- datagram Unix sockets to probe with, it does: one that ends at once, skipped below)
+    if h.mode ~= "windows" then
+      h.sleep(200)
+      assert.is_nil(first:accept(), "the probe left the live server a connection")
+    end
+    -- the first server still owns the path and serves
     assert.is_true(h.path_exists(path))
     local client = assert(net.open_unix(path))
     assert(h.write_all(client, "first"))
@@ -278,7 +282,7 @@ describe("unix sockets", function()
       return got ~= nil, c ~= nil
     end, 10000)
     assert.are.equal("first", got)
-    assert.is_true(#accepted <= 2, #accepted .. " connections accepted")
+    assert.is_true(#accepted <= (h.mode == "windows" and 2 or 1), #accepted .. " connections accepted")
     client:close()
     for _, a in ipairs(accepted) do a:close() end
     first:close()

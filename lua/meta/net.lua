@@ -139,9 +139,12 @@ function net.open_unix(path, options) end
 ---an IP literal or a resolved address (never a name); `port` 0 picks a free
 ---one (`server:get_port()`). Binding happens at once, so
 ---`nil, "listen 127.0.0.1:80: Address already in use", code` comes back here.
----`net.create_server{unix = path, ...}` listens on a Unix socket: a stale
----socket file left by a crashed process is replaced; a path a live server
----answers on, or a file that is not a socket, is refused and left alone.
+---`net.create_server{unix = path, ...}` listens on a Unix socket (only in
+---this form: `unix` next to an address or port raises): a stale socket file
+---left by a crashed process is replaced; a path a live server is bound to, or
+---a file that is not a socket, is refused and left alone. Finding out opens
+---no connection to the live server, except on Windows, which has no datagram
+---Unix sockets to probe with: there it sees one connection that ends at once.
 ---With `websocket = true` (or a table of options) the server takes WebSocket
 ---upgrades on the I/O thread (plain, or TLS with `ssl`) and `accept()` returns
 ---websockets that are open (`"success"`). A request that is not a valid
@@ -534,6 +537,11 @@ function resolver:close() end
 function net.get_stats() end
 
 ---@class net.address
+---An address released (by `<close>`) answers its own methods as a closed
+---object: `"failure", "address was released", "closed"`, and nil from
+---`get_ip`/`get_hostname`. Handed to another call (`open_tcp`,
+---`create_server`, `open_udp`, `udp:send`) it raises
+---`bad argument #1 to 'open_tcp' (net.address was released)`.
 local address = {}
 
 ---@return net.status status

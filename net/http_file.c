@@ -125,7 +125,7 @@ static void discard(http_file *f) {
   if (f->resume || !f->created) return;
   if (f->fd >= 0) net__file_close(f->fd);
   f->fd = -1;
-  net__file_unlink(f->part);
+  net__file_unlink_patiently(f->part);
   f->created = false;
 }
 
@@ -145,7 +145,7 @@ static void finish(http_file *f) {
   if (f->want_sha && memcmp(got, f->want, 32)) {
     char g[65], w[65];
     hex(got, g), hex(f->want, w);
-    net__file_unlink(f->part);   /* bytes that are not what was asked for: nothing is kept */
+    net__file_unlink_patiently(f->part);   /* bytes that are not what was asked for: nothing is kept */
     f->created = false;
     net__seterr(&f->err, NET_E_PROTOCOL, "sha256 of %s is %s, not %s", f->path, g, w);
     atomic_store_explicit(&f->result, -1, memory_order_release);

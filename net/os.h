@@ -160,6 +160,9 @@ int net__file_close(int fd);
 /* Atomically replaces to when it exists. */
 int net__file_rename(const char *from, const char *to);
 int net__file_unlink(const char *path);
+/* The same, waiting up to a second while another program holds the file open
+ * (Windows refuses then; so does a rename, which waits the same way). */
+int net__file_unlink_patiently(const char *path);
 
 typedef struct net_dir net_dir;
 net_dir *net__dir_open(const char *path);

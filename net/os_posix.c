@@ -392,6 +392,8 @@ int net__file_close(int fd) { return close(fd); }
 int net__file_rename(const char *from, const char *to) { return rename(from, to); }
 int net__file_unlink(const char *path) { return unlink(path); }
 
+int net__file_unlink_patiently(const char *path) { return net__file_unlink(path); }
+
 struct net_dir {
   DIR *d;
 };

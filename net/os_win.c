@@ -401,10 +401,22 @@ int net__file_truncate(int fd, uint64_t len) {
 
 int net__file_close(int fd) { return _close(fd); }
 
+/* Another program holding a file open without delete sharing (a reader, a
+ * virus scanner) refuses a rename or a delete for a moment: these run on
+ * helper threads, which may wait it out, up to a second. */
+static bool held_open(void) {
+  DWORD e = GetLastError();
+  return e == ERROR_SHARING_VIOLATION || e == ERROR_ACCESS_DENIED || e == ERROR_LOCK_VIOLATION;
+}
+
 /* MoveFileEx replaces the target in one step, as rename(2) does. */
 int net__file_rename(const char *from, const char *to) {
   wchar_t *a = wide(from), *b = a ? wide(to) : NULL;
   BOOL ok = a && b && MoveFileExW(a, b, MOVEFILE_REPLACE_EXISTING);
+  for (int tries = 0; a && b && !ok && tries < 20 && held_open(); tries++) {
+    Sleep(50);
+    ok = MoveFileExW(a, b, MOVEFILE_REPLACE_EXISTING);
+  }
   int r = ok ? 0 : (a && b) ? fail_last() : -1;
   free(a);
   free(b);
@@ -415,6 +427,19 @@ int net__file_unlink(const char *path) {
   wchar_t *w = wide(path);
   if (!w) return -1;
   int r = DeleteFileW(w) ? 0 : fail_last();
+  free(w);
+  return r;
+}
+
+int net__file_unlink_patiently(const char *path) {
+  wchar_t *w = wide(path);
+  if (!w) return -1;
+  BOOL ok = DeleteFileW(w);
+  for (int tries = 0; !ok && tries < 20 && held_open(); tries++) {
+    Sleep(50);
+    ok = DeleteFileW(w);
+  }
+  int r = ok ? 0 : fail_last();
   free(w);
   return r;
 }

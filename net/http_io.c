@@ -435,9 +435,10 @@ static void step(net_http *h) {
   }
 }
 
-/* A cancel or a timeout that comes once the file is being put in place is
- * too late: the exchange completes, so a failure always means no file. */
-static bool placing(net_http *h) { return h->file && !net__http_file_abandon(h->file); }
+/* Stops a download's file from going into place: false when it is already
+ * being put there. A cancel or a timeout that late is too late: the
+ * exchange completes, so a failure always means no file. */
+static bool file_abandoned(net_http *h) { return !h->file || net__http_file_abandon(h->file); }
 
 static void http_kicked(net_io *io) {
   net_http *h = HTTP(io);
@@ -446,7 +447,7 @@ static void http_kicked(net_io *io) {
     h->started = true;
     if (h->req.timeout_ms) net__io_timer(&h->obj, net__now_ms() + (uint64_t)h->req.timeout_ms);
   }
-  if ((req & (HREQ_CLOSE | HREQ_CANCEL)) && placing(h)) step(h);
+  if ((req & (HREQ_CLOSE | HREQ_CANCEL)) && !file_abandoned(h)) step(h);
   else if (req & HREQ_CLOSE) net__http_fail(h, NET_E_CANCELLED, "closed by its owner");
   else if (req & HREQ_CANCEL) net__http_fail(h, NET_E_CANCELLED, "cancelled");
   else step(h);
@@ -458,7 +459,7 @@ static void http_event(net_io *io, int mask) { (void)io, (void)mask; }   /* it o
 static void http_timer(net_io *io, uint64_t now) {
   net_http *h = HTTP(io);
   (void)now;
-  if (placing(h)) return;
+  if (!file_abandoned(h)) return;
   net__http_fail(h, NET_E_TIMEOUT, "timed out after %d ms (timeout)", h->req.timeout_ms);
   end(h);
 }

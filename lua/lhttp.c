@@ -12,16 +12,15 @@ typedef struct lhttp {
   net_http *h;   /* NULL once closed */
 } lhttp;
 
-static net_http *check(lua_State *L) {
-  lhttp *u = luaL_checkudata(L, 1, LNET_HTTP);
-  if (!u->h) luaL_argerror(L, 1, "request is closed");
-  return u->h;
-}
+/* The request, or NULL once closed: a closed request answers as one, it never raises. */
+static net_http *check(lua_State *L) { return ((lhttp *)luaL_checkudata(L, 1, LNET_HTTP))->h; }
 
 /* The handle again after an allocation (lnet.h): NULL when a finalizer closed it. */
 static net_http *now(lua_State *L) { return ((lhttp *)lua_touserdata(L, 1))->h; }
 
 static int closed(lua_State *L) { return lnet_fail(L, "closed", NET_E_CLOSED); }
+
+static const net_result closed_status = {NET_FAILURE, NET_E_CLOSED, "closed"};
 
 int lnet_http_request(lua_State *L) {
   lnet_http_args a;
@@ -36,11 +35,15 @@ int lnet_http_request(lua_State *L) {
   return 1;
 }
 
-static int http_get_status(lua_State *L) { return lnet_push_result(L, net_http_status(check(L))); }
+static int http_get_status(lua_State *L) {
+  net_http *h = check(L);
+  return lnet_push_result(L, h ? net_http_status(h) : closed_status);
+}
 
 static int http_wait(lua_State *L) {
   net_http *h = check(L);
-  return lnet_push_result(L, net_http_wait(h, lnet_opt_timeout(L, 2)));
+  int ms = lnet_opt_timeout(L, 2);
+  return lnet_push_result(L, h ? net_http_wait(h, ms) : closed_status);
 }
 
 /* One header field into the table on top: a repeated name becomes a list. */
@@ -82,8 +85,10 @@ static int push_response(lua_State *L, const net_http_response *r) {
 }
 
 static int http_get_response(lua_State *L) {
+  net_http *h = check(L);
   net_http_response r;
-  if (!net_http_get_response(check(L), &r)) return lua_pushnil(L), 1;
+  if (!h) return closed(L);
+  if (!net_http_get_response(h, &r)) return lua_pushnil(L), 1;
   return push_response(L, &r);
 }
 
@@ -92,13 +97,16 @@ static int http_get_redirect(lua_State *L) {
   net_http *h = check(L);
   lua_Integer i = luaL_checkinteger(L, 2);
   net_http_response r;
+  if (!h) return closed(L);
   if (i < 1 || i > 1000 || !net_http_get_redirect(h, (int)i - 1, &r)) return lua_pushnil(L), 1;
   return push_response(L, &r);
 }
 
 /* received, total (nil when unknown), sent, send_total */
 static int http_get_progress(lua_State *L) {
-  net_http_progress p = net_http_get_progress(check(L));
+  net_http *h = check(L);
+  if (!h) return closed(L);
+  net_http_progress p = net_http_get_progress(h);
   lua_pushinteger(L, (lua_Integer)p.received);
   if (p.has_total) lua_pushinteger(L, (lua_Integer)p.total);
   else lua_pushnil(L);
@@ -112,6 +120,7 @@ static int http_read(lua_State *L) {
   net_http *h = check(L);
   lua_Integer max = luaL_optinteger(L, 2, READ_DEFAULT);
   luaL_argcheck(L, max >= 1 && max <= (lua_Integer)1 << 30, 2, "max must be 1..2^30");
+  if (!h) return closed(L);
   char stack[READ_STACK];
   luaL_Buffer b;
   /* the scratch block, so a read(1 MiB) with a little there allocates only its string */
@@ -130,7 +139,8 @@ static int http_read(lua_State *L) {
 }
 
 static int http_cancel(lua_State *L) {
-  net_http_cancel(check(L));
+  net_http *h = check(L);
+  if (h) net_http_cancel(h);
   return 0;
 }
 

@@ -122,7 +122,6 @@ void lnet_open_json(lua_State *L);
 /* lresolver.c */
 void lnet_open_resolver(lua_State *L);
 int lnet_create_resolver(lua_State *L);
-net_resolver *lnet_check_resolver(lua_State *L, int i);   /* raises when closed */
 /* The resolver userdata's slot at i (NULL once closed): read it at the call
  * that uses it, as the rule above says. */
 net_resolver **lnet_resolver_slot(lua_State *L, int i);

@@ -13,12 +13,6 @@ net_resolver **lnet_resolver_slot(lua_State *L, int i) {
   return &u->r;
 }
 
-net_resolver *lnet_check_resolver(lua_State *L, int i) {
-  lresolver *u = luaL_checkudata(L, i, LNET_RESOLVER);
-  if (!u->r) luaL_argerror(L, i, "resolver is closed");
-  return u->r;
-}
-
 /* net.create_resolver{nameservers = {...}, timeout = ms, tries = n} */
 int lnet_create_resolver(lua_State *L) {
   static const char *const keys[] = {"nameservers", "timeout", "tries", NULL};
@@ -63,12 +57,12 @@ int lnet_create_resolver(lua_State *L) {
 }
 
 static int resolver_resolve(lua_State *L) {
-  lnet_check_resolver(L, 1);
+  luaL_checkudata(L, 1, LNET_RESOLVER);
   size_t len;
   const char *host = luaL_checklstring(L, 2, &len);
   net_addr **slot = lnet_new_addr(L);
   net_resolver *r = ((lresolver *)lua_touserdata(L, 1))->r;   /* after the allocation (lnet.h) */
-  if (!r) return lnet_fail(L, "closed", NET_E_CLOSED);
+  if (!r) return lnet_fail(L, "closed", NET_E_CLOSED);   /* closed before, or by a finalizer (lnet.h) */
   const char *err;
   net_err code;
   *slot = net_resolver_resolve(r, host, len, &err, &code);

@@ -11,11 +11,13 @@ typedef struct lws {
   net_ws *w;   /* NULL once collected */
 } lws;
 
-static net_ws *check(lua_State *L) {
-  lws *u = luaL_checkudata(L, 1, LNET_WS);
-  if (!u->w) luaL_argerror(L, 1, "websocket is closed");
-  return u->w;
-}
+/* The websocket, or NULL once released (__close, __gc): a released websocket
+ * answers as a closed one, it never raises. */
+static net_ws *check(lua_State *L) { return ((lws *)luaL_checkudata(L, 1, LNET_WS))->w; }
+
+static int closed(lua_State *L) { return lnet_fail(L, "closed", NET_E_CLOSED); }
+
+static const net_result closed_status = {NET_FAILURE, NET_E_CLOSED, "closed"};
 
 net_ws **lnet_new_ws(lua_State *L) {
   lws *u = lua_newuserdatauv(L, sizeof *u, 0);
@@ -37,11 +39,15 @@ int lnet_open_websocket(lua_State *L) {
   return 1;
 }
 
-static int ws_get_status(lua_State *L) { return lnet_push_result(L, net_ws_status(check(L))); }
+static int ws_get_status(lua_State *L) {
+  net_ws *w = check(L);
+  return lnet_push_result(L, w ? net_ws_status(w) : closed_status);
+}
 
 static int ws_wait_until_connected(lua_State *L) {
   net_ws *w = check(L);
-  return lnet_push_result(L, net_ws_wait(w, lnet_opt_timeout(L, 2)));
+  int ms = lnet_opt_timeout(L, 2);
+  return lnet_push_result(L, w ? net_ws_wait(w, ms) : closed_status);
 }
 
 /* Why nothing can be sent: the failure, or the closing handshake under way. */
@@ -70,6 +76,7 @@ static int ws_send(lua_State *L) {
   static const char *const kinds[] = {"text", "binary", NULL};
   int kind = luaL_checkoption(L, 3, "text", kinds);
   net_ws *w = check(L);   /* after the arguments, which may allocate (lnet.h) */
+  if (!w) return closed(L);
   if (kind == 0 && !net_utf8_valid(data, len)) return luaL_argerror(L, 2, "a text message must be UTF-8 (send binary)");
   return sent(L, w, net_ws_send(w, kind == 0 ? NET_WS_TEXT : NET_WS_BINARY, data, len),
               "message larger than max_message");
@@ -80,6 +87,7 @@ static int ws_ping(lua_State *L) {
   size_t len = 0;
   const char *data = luaL_optlstring(L, 2, "", &len);
   net_ws *w = check(L);   /* after the argument, which may allocate (lnet.h) */
+  if (!w) return closed(L);
   return sent(L, w, net_ws_ping(w, data, len), "a ping carries at most 125 bytes");
 }
 
@@ -87,6 +95,7 @@ static int ws_ping(lua_State *L) {
 static int ws_receive(lua_State *L) {
   net_ws *w = check(L);
   lws *u = lua_touserdata(L, 1);
+  if (!w) return closed(L);
   int type;
   long n = net_ws_next(w, &type);
   if (n == NET_WS_NONE) return lua_pushnil(L), 1;
@@ -105,7 +114,7 @@ static int ws_receive(lua_State *L) {
     char *p = lnet_scratch(L, (size_t)n);
     bool boxed = !p;
     if (boxed) p = luaL_buffinitsize(L, &b, (size_t)n);
-    if (!u->w) return lnet_fail(L, "closed", NET_E_CLOSED);   /* by a finalizer (lnet.h) */
+    if (!u->w) return closed(L);   /* by a finalizer (lnet.h) */
     size_t got = net_ws_copy(u->w, p);
     if (boxed) luaL_pushresultsize(&b, got);
     else lua_pushlstring(L, p, got);
@@ -122,7 +131,7 @@ static int ws_close(lua_State *L) {
   const char *reason = luaL_optlstring(L, 3, "", &len);
   net_ws *w = check(L);   /* after the arguments, which may allocate (lnet.h) */
   luaL_argcheck(L, code >= 1000 && code <= 4999, 2, "close code must be 1000-1003, 1007-1014 or 3000-4999");
-  if (net_ws_close(w, (int)code, reason, len) < 0) {
+  if (w && net_ws_close(w, (int)code, reason, len) < 0) {
     if (len > 123 || !net_utf8_valid(reason, len)) return luaL_argerror(L, 3, "reason must be UTF-8 of at most 123 bytes");
     return luaL_argerror(L, 2, "close code must be 1000-1003, 1007-1014 or 3000-4999");
   }
@@ -133,7 +142,9 @@ static int ws_close(lua_State *L) {
 static int ws_get_close(lua_State *L) {
   int code;
   char reason[128];
-  if (!net_ws_get_close(check(L), &code, reason, sizeof reason)) return lua_pushnil(L), 1;
+  net_ws *w = check(L);
+  if (!w) return closed(L);
+  if (!net_ws_get_close(w, &code, reason, sizeof reason)) return lua_pushnil(L), 1;
   lua_pushinteger(L, code);
   lua_pushstring(L, reason);
   return 2;
@@ -141,7 +152,9 @@ static int ws_get_close(lua_State *L) {
 
 static int info_string(lua_State *L, int which) {
   net_ws_info i;
-  if (!net_ws_get_info(check(L), &i)) return lua_pushnil(L), 1;
+  net_ws *w = check(L);
+  if (!w) return closed(L);
+  if (!net_ws_get_info(w, &i)) return lua_pushnil(L), 1;
   const char *s = which == 0 ? i.protocol : which == 1 ? i.extensions : i.target;
   if (*s) lua_pushstring(L, s);
   else lua_pushnil(L);
@@ -154,7 +167,9 @@ static int ws_get_extensions(lua_State *L) { return info_string(L, 1); }
 /* target (server side; nil for a client), and the other side's header fields */
 static int ws_get_request(lua_State *L) {
   net_ws_info i;
-  if (!net_ws_get_info(check(L), &i)) return lua_pushnil(L), 1;
+  net_ws *w = check(L);
+  if (!w) return closed(L);
+  if (!net_ws_get_info(w, &i)) return lua_pushnil(L), 1;
   lws *u = lua_touserdata(L, 1);
   if (*i.target) lua_pushstring(L, i.target);
   else lua_pushnil(L);
@@ -162,9 +177,9 @@ static int ws_get_request(lua_State *L) {
   /* i's strings live in the websocket, which a finalizer that a push runs
    * may free: check before each use (lnet.h) */
   for (size_t k = 0; k < i.nfields; k++) {
-    if (!u->w) return lnet_fail(L, "closed", NET_E_CLOSED);
+    if (!u->w) return closed(L);
     lua_pushstring(L, i.names[k]);
-    if (!u->w) return lnet_fail(L, "closed", NET_E_CLOSED);
+    if (!u->w) return closed(L);
     lua_pushstring(L, i.values[k]);   /* a repeated field: the last one (list fields say it all) */
     lua_rawset(L, -3);
   }
@@ -173,7 +188,9 @@ static int ws_get_request(lua_State *L) {
 
 static int ws_get_peer(lua_State *L) {
   net_endpoint e;
-  if (!net_ws_remote(check(L), &e)) return lua_pushnil(L), 1;
+  net_ws *w = check(L);
+  if (!w) return closed(L);
+  if (!net_ws_remote(w, &e)) return lua_pushnil(L), 1;
   return lnet_push_endpoint(L, &e);
 }
 

@@ -348,7 +348,9 @@ function http:read(max) end
 function http:cancel() end
 
 ---Ends the exchange if it still runs and releases it; idempotent, never blocks.
----Also `__gc` and `__close`.
+---Also `__gc` and `__close`. Afterwards `get_status` and `wait` give
+---`"failure", "closed", "closed"`, `cancel` does nothing, and the others give
+---`nil, "closed", "closed"`.
 function http:close() end
 
 ---@class net.websocket_options
@@ -385,6 +387,9 @@ function net.open_websocket(url, options) end
 ---of a `websocket` server); both have the same methods. Also `__gc` (closes
 ---it with 1001 "going away" after the queued messages, without waiting),
 ---`__close` (the same) and `__tostring` (`net.websocket(127.0.0.1:8080, open)`).
+---Used after `__close`, it answers as a closed object and never raises:
+---`get_status` gives `"failure", "closed", "closed"`, `close` `true`, the
+---others `nil, "closed", "closed"`.
 ---@class net.websocket
 local websocket = {}
 
@@ -518,8 +523,9 @@ local resolver = {}
 ---@return net.code? code
 function resolver:resolve(host) end
 
----Releases the resolver (also `__gc`, `__close`); lookups in flight go on for
----the addresses still held.
+---Releases the resolver (also `__gc`, `__close`; idempotent): `resolve` then
+---gives `nil, "closed", "closed"`, and handing it to `open_tcp` raises.
+---Lookups in flight go on for the addresses still held.
 function resolver:close() end
 
 ---@class net.stats

@@ -172,4 +172,48 @@ describe("lifecycle", function()
     assert.truthy(sinks, "the sink saw " .. #peer:sinks() .. " of " .. count .. " streams end")
     for _, s in ipairs(sinks) do assert.are.equal(bytes, s.bytes) end
   end)
+
+  -- API.md: a closed object is a run-time failure, never an error. Every method of
+  -- every kind, after close (or a <close> scope, for a websocket), answers as one.
+  it("answers every method of a closed object with the closed failure, never an error", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))   -- accepts, never answers
+    local url = "127.0.0.1:" .. srv:get_port() .. "/"
+    local objects = {
+      tcp = assert(net.open_tcp("127.0.0.1", srv:get_port())),
+      udp = assert(net.open_udp("127.0.0.1", 0)),
+      server = assert(net.create_server("127.0.0.1", 0)),
+      http = assert(net.http_request{ url = "http://" .. url, proxy = false }),
+      websocket = assert(net.open_websocket("ws://" .. url)),
+      resolver = assert(net.create_resolver{ nameservers = { "127.0.0.1:" .. h.closed_port() } }),
+    }
+    local calls = {
+      tcp = { get_status = {}, read = { 10 }, read_until = { "\n" }, write = { "x" } },
+      udp = { send = { "127.0.0.1", 9, "x" }, receive = {} },
+      server = { get_status = {}, accept = {} },
+      http = { get_status = {}, wait = { 0 }, get_response = {}, get_redirect = { 1 },
+        get_progress = {}, read = {} },
+      websocket = { get_status = {}, wait_until_connected = { 0 }, send = { "x" }, ping = {},
+        receive = {}, get_close = {}, get_protocol = {}, get_extensions = {}, get_request = {},
+        get_peer = {} },
+      resolver = { resolve = { "a.test" } },
+    }
+    for kind, o in pairs(objects) do
+      if kind == "websocket" then
+        do local _ <close> = o end   -- a websocket's close() is a handshake; __close releases it
+      else
+        o:close()
+        o:close()   -- idempotent
+      end
+      for name, args in pairs(calls[kind]) do
+        local r = table.pack(pcall(o[name], o, table.unpack(args)))
+        local where = kind .. ":" .. name
+        assert(r[1], where .. " raised: " .. tostring(r[2]))
+        assert(r[2] == nil or r[2] == false or r[2] == "failure", where .. " gave " .. tostring(r[2]))
+        assert.equal("closed", r[4], where)
+      end
+    end
+    assert.is_true(objects.websocket:close())
+    assert.is_nil(objects.http:cancel())
+    srv:close()
+  end)
 end)

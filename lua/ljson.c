@@ -481,15 +481,17 @@ typedef struct enc {
 
 static void enc_error(enc *e, const char *what);
 
+/* Room for need more bytes; max_size bounds the text and so the memory. */
 static char *grow(enc *e, size_t need) {
   jbuf *j = e->j;
-  if (need <= j->cap - j->n) return j->b + j->n;
-  if (j->n + need > e->max_size) {
+  if (need > e->max_size - j->n) {   /* n never passes max_size */
     lua_pushfstring(e->L, "the text would exceed max_size %I bytes", (LUAI_UACINT)e->max_size);
     enc_error(e, lua_tostring(e->L, -1));
   }
+  if (need <= j->cap - j->n) return j->b + j->n;
   size_t cap = j->cap ? j->cap : 256;
   while (cap - j->n < need) cap *= 2;
+  if (cap > e->max_size) cap = e->max_size;
   char *b = j->alloc(j->ud, j->b, j->cap, cap);
   if (!b) luaL_error(e->L, "not enough memory");
   j->b = b;
@@ -502,47 +504,39 @@ static void put(enc *e, const char *s, size_t n) {
   e->j->n += n;
 }
 
+/* The escape of an ASCII byte that is not plain; its length. */
+static size_t escape(unsigned c, char *o) {
+  static const char hex[] = "0123456789abcdef";
+  const char *two = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r"
+                  : c == '\t' ? "\\t" : c == '\b' ? "\\b" : c == '\f' ? "\\f" : NULL;
+  if (two) return memcpy(o, two, 2), 2;
+  memcpy(o, "\\u00", 4), o[4] = hex[c >> 4], o[5] = hex[c & 15];
+  return 6;
+}
+
 /* A string, escaped; Lua strings must be UTF-8 (refused, not guessed at). */
 static void put_string(enc *e, const char *s, size_t len) {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
-  char *o = grow(e, len + 2);
-  *o++ = '"';
+  put(e, "\"", 1);
   for (;;) {
     size_t run = plain_run(p, end);
-    memcpy(o, p, run);
-    o += run;
+    put(e, (const char *)p, run);
     p += run;
     if (p >= end) break;
-    e->j->n = (size_t)(o - e->j->b);
-    o = grow(e, (size_t)(end - p) + 8);   /* this escape (6 at most), the rest plain, the quote */
-    unsigned c = *p;
-    if (c >= 0x80) {
+    if (*p >= 0x80) {
       int n = utf8_len(p, end);
       if (!n) {
         lua_pushfstring(e->L, "string is not valid UTF-8 (byte %I)", (LUAI_UACINT)((const char *)p - s + 1));
         enc_error(e, lua_tostring(e->L, -1));
       }
-      memcpy(o, p, (size_t)n);
-      o += n;
+      put(e, (const char *)p, (size_t)n);
       p += n;
       continue;
     }
-    static const char hex[] = "0123456789abcdef";
-    *o++ = '\\';
-    switch (c) {
-      case '"': *o++ = '"'; break;
-      case '\\': *o++ = '\\'; break;
-      case '\n': *o++ = 'n'; break;
-      case '\r': *o++ = 'r'; break;
-      case '\t': *o++ = 't'; break;
-      case '\b': *o++ = 'b'; break;
-      case '\f': *o++ = 'f'; break;
-      default: memcpy(o, "u00", 3), o[3] = hex[c >> 4], o[4] = hex[c & 15], o += 5;
-    }
-    p++;
+    char esc[6];
+    put(e, esc, escape(*p++, esc));
   }
-  *o++ = '"';
-  e->j->n = (size_t)(o - e->j->b);
+  put(e, "\"", 1);
 }
 
 static void put_integer(enc *e, lua_Integer v) {
@@ -613,11 +607,16 @@ static void put_array(enc *e, int idx, lua_Integer n) {
   put(e, "]", 1);
 }
 
-/* Why the table at idx, with the key at `key`, is neither array nor object. */
-static void bad_key(enc *e, int idx, int key) {
+/* Why the table at idx, with the key at `key`, is neither array nor object
+ * (or, marked as an object, has a key that is not a string). */
+static void bad_key(enc *e, int idx, int key, bool marked_object) {
   lua_State *L = e->L;
   if (lua_type(L, key) != LUA_TNUMBER) {
     lua_pushfstring(L, "table key of type %s", luaL_typename(L, key));
+    enc_error(e, lua_tostring(L, -1));
+  }
+  if (marked_object) {
+    lua_pushfstring(L, "table marked as an object has the number key %s", luaL_tolstring(L, key, NULL));
     enc_error(e, lua_tostring(L, -1));
   }
   bool strings = false, ints = true;
@@ -638,7 +637,7 @@ static void bad_key(enc *e, int idx, int key) {
 }
 
 /* An object in one pass: every key must be a string. */
-static void put_object(enc *e, int idx) {
+static void put_object(enc *e, int idx, bool marked) {
   lua_State *L = e->L;
   bool first = true;
   put(e, "{", 1);
@@ -646,7 +645,7 @@ static void put_object(enc *e, int idx) {
   while (lua_next(L, idx)) {
     int key = lua_gettop(L) - 1;
     e->path[e->depth - 1].key = 0;   /* the slot now holds the next key */
-    if (lua_type(L, key) != LUA_TSTRING) bad_key(e, idx, key);
+    if (lua_type(L, key) != LUA_TSTRING) bad_key(e, idx, key, marked);
     if (!first) put(e, ",", 1);
     first = false;
     size_t kl;
@@ -711,13 +710,13 @@ static void put_table(enc *e, int idx) {
     lua_pushnil(L);
     if (lua_next(L, idx)) {
       int key = lua_gettop(L) - 1;
-      if (lua_type(L, key) != LUA_TSTRING) bad_key(e, idx, key);
+      if (lua_type(L, key) != LUA_TSTRING) bad_key(e, idx, key, false);
       lua_pushfstring(L, "table marked as an array has the string key '%s'", lua_tostring(L, key));
       enc_error(e, lua_tostring(L, -1));
     }
     put(e, "[]", 2);
   } else {
-    put_object(e, idx);
+    put_object(e, idx, kind == 2);
   }
   e->depth--;
 }

@@ -80,6 +80,7 @@ describe("json", function()
     fails("key 1.5 is not a positive integer", E({ [1.5] = 1 }))
     fails("table key of type boolean", E({ [true] = 1 }))
     fails("marked as an array has the string key 'a'", E(setmetatable({ a = 1 }, net.json_array_mt)))
+    fails("marked as an object has the number key 1", E(setmetatable({ 1, 2 }, { __jsontype = "object" })))
   end)
 
   it("refuses what JSON cannot say, naming where", function()
@@ -123,6 +124,17 @@ describe("json", function()
     assert.are.equal("limit", code)
     assert.is_truthy(err:find("max_size"))
     fails("exceed max_size 10 bytes", E(string.rep("x", 20), { max_size = 10 }))
+    -- the cap holds for every write, not only those that grow the buffer
+    local ints = {}
+    for i = 1, 120 do ints[i] = i end
+    fails("exceed max_size 300 bytes", E(ints, { max_size = 300 }))
+    local text = E(ints)
+    assert.are.equal(text, E(ints, { max_size = #text }))        -- exactly at the cap
+    fails("exceed max_size", E(ints, { max_size = #text - 1 }))
+    local esc = string.rep('a"\n\1', 50)
+    local etext = E(esc)
+    assert.are.equal(etext, E(esc, { max_size = #etext }))
+    fails("exceed max_size", E(esc, { max_size = #etext - 1 }))
     assert.has_error(function() E(1, { max_depth = 0 }) end)
     assert.has_error(function() D("1", { nope = 1 }) end)
   end)

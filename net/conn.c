@@ -189,21 +189,39 @@ net_result net_conn_wait_connected(net_conn *c, int timeout_ms) {
 
 /* ---- writing ------------------------------------------------------------------ */
 
-long net_conn_write(net_conn *c, const void *data, size_t len) {
-  net__host_polled();
-  if (c->aborted || atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE ||
-      (atomic_load_explicit(&c->shut, memory_order_relaxed) & NET_SHUT_SEND))
-    return -1;
-  size_t n = ring_write(&c->tx, data, len);
-  c->write_oom = n == 0 && c->tx.oom;   /* room, but no memory for it */
-  if (c->write_oom) return -1;
-  if (n == 0) return 0;
+static bool can_send(net_conn *c) {
+  return !c->aborted && atomic_load_explicit(&c->state, memory_order_acquire) != NET_FAILURE &&
+         !(atomic_load_explicit(&c->shut, memory_order_relaxed) & NET_SHUT_SEND);
+}
+
+/* Bytes went into tx: wakes the I/O thread if it sleeps on tx. */
+static void tx_filled(net_conn *c) {
   /* seq_cst fence: pairs with the one in tx_empty() (conn_io.c); either the
    * I/O thread sees our bytes, or we see it asleep on tx and wake it. */
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(&c->tx_idle, memory_order_relaxed) && atomic_exchange(&c->tx_idle, 0))
     net__engine_kick(&c->obj);
+}
+
+long net_conn_write(net_conn *c, const void *data, size_t len) {
+  net__host_polled();
+  if (!can_send(c)) return -1;
+  size_t n = ring_write(&c->tx, data, len);
+  c->write_oom = n == 0 && c->tx.oom;   /* room, but no memory for it */
+  if (c->write_oom) return -1;
+  if (n == 0) return 0;
+  tx_filled(c);
   return (long)n;
+}
+
+int net__conn_write_record(net_conn *c, const void *head, size_t hlen, const void *body, size_t blen) {
+  net__host_polled();
+  if (!can_send(c)) return -1;
+  bool whole = ring_write_record(&c->tx, head, hlen, body, blen);
+  c->write_oom = !whole && c->tx.oom;
+  if (!whole) return c->write_oom ? -1 : 0;
+  tx_filled(c);
+  return 1;
 }
 
 net_result net_conn_write_status(net_conn *c) {

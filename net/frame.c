@@ -278,15 +278,7 @@ int net_frame_write(net_conn *c, net_frame_kind kind, const void *data, size_t l
     h = (size_t)snprintf(hdr, sizeof hdr, "Content-Length: %llu\r\n\r\n", (unsigned long long)len);
   }
   if (len > c->tx.cap || h + len > c->tx.cap) return NET_FRAME_TOO_BIG;
-  if (c->aborted || atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE ||
-      (atomic_load_explicit(&c->shut, memory_order_relaxed) & NET_SHUT_SEND))
-    return -1;   /* as net_conn_write would */
-  if (ring_free_space(&c->tx) < h + len) return 0;   /* the producer's view: room only grows */
-  long a = net_conn_write(c, hdr, h);
-  if (a < 0) return -1;
-  long b = len ? net_conn_write(c, data, len) : 0;
-  if (a == (long)h && b == (long)len) return 1;
-  /* only a failed chunk allocation stops short: the stream is broken */
-  net_conn_abort(c, NET_E_LIMIT, "write: out of memory for the send buffer");
-  return -1;
+  /* one record: two writes could part after the header (the I/O thread
+   * trimming the ring, memory short), leaving the stream broken */
+  return net__conn_write_record(c, hdr, h, data, len);
 }

@@ -143,6 +143,15 @@ static long truncated(net_conn *c, net_frame_kind kind, size_t have) {
               what(kind), have);
 }
 
+/* Nothing but blank lines (which LSP allows between messages) in the n bytes. */
+static bool only_blank_lines(net_conn *c, size_t n) {
+  char two[2];
+  if (n % 2) return false;
+  for (size_t at = 0; at < n; at += 2)
+    if (net_conn_copy(c, at, two, 2) != 2 || two[0] != '\r' || two[1] != '\n') return false;
+  return true;
+}
+
 /* Moves what arrived of a gathered message out of the receive buffer. */
 static long gather(net_frame *f, net_conn *c) {
   size_t n = net_conn_available(c), want = f->len - f->have;
@@ -232,8 +241,12 @@ long net_frame_next(net_frame *f, net_conn *c, net_frame_kind kind, size_t max) 
     if (r == NET_READ_ERROR) drop_buffer(f);
     return r;
   }
-  if (net_conn_input_ended(c) && n == net_conn_available(c)) return truncated(c, kind, n);
-  return NET_FRAME_PARTIAL;
+  if (!net_conn_input_ended(c) || n != net_conn_available(c)) return NET_FRAME_PARTIAL;
+  if (kind == NET_FRAME_LSP && hdr == 0 && only_blank_lines(c, n)) {   /* a clean end after them */
+    net_conn_consume(c, n);
+    return net_frame_next(f, c, kind, max);
+  }
+  return truncated(c, kind, n);
 }
 
 const void *net_frame_view(net_frame *f, net_conn *c) {

@@ -46,6 +46,12 @@ static void header_prefixes(const uint8_t *data, size_t size) {
   }
 }
 
+static bool blank_lines(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i += 2)
+    if (n - i < 2 || s[i] != '\r' || s[i + 1] != '\n') return false;
+  return true;
+}
+
 /* The messages of the whole stream, parsed plainly: count, and whether it
  * ended cleanly (1) or with a failure (0). */
 static int model(const char *s, size_t n, net_frame_kind kind, size_t max, size_t *off, size_t *len, int *count) {
@@ -63,6 +69,7 @@ static int model(const char *s, size_t n, net_frame_kind kind, size_t max, size_
       const char *why;
       size_t look = n - at < NET_LSP_HEADER_MAX + 4 ? n - at : NET_LSP_HEADER_MAX + 4;
       h = net_lsp_header(s + at, look, &body, &why);
+      if (h == 0 && blank_lines(s + at, n - at)) return 1;   /* a clean end after them */
       if (h <= 0) return 0;
     }
     if (body > max || at + (size_t)h + body > n || *count == MSG_MAX) return 0;

@@ -149,7 +149,7 @@ local function new_conn(kind, netconn, cb, opts)
     state = "connecting", started = clock(),
     self_first = opts.self_first, read_timeout = opts.read_timeout, write_timeout = opts.write_timeout,
     max_queue = opts.max_queue or DEFAULT_MAX_QUEUE,
-    queue = {}, qhead = 1, qoff = 0, qbytes = 0,
+    queue = {}, qhead = 1, qtail = 0, qoff = 0, qbytes = 0,
   }, Conn)
 end
 
@@ -173,9 +173,15 @@ function Conn:_die(reason)
   local notify = self.state ~= "closing"
   self.state = "dead"
   if self.conn then self.conn:close() end
-  self.queue, self.qhead, self.qoff, self.qbytes = {}, 1, 0, 0
+  self:_drop_queue()
   unregister(self)
   if notify then self:_fire("ondisconnected", reason) end
+end
+
+-- The queue is pieces qhead..qtail (explicit ends: with its sent front set
+-- to nil, the table's length operator may answer 0).
+function Conn:_drop_queue()
+  self.queue, self.qhead, self.qtail, self.qoff, self.qbytes = {}, 1, 0, 0, 0
 end
 
 -- Hands queued bytes to net as far as its send buffer takes them.
@@ -183,7 +189,7 @@ end
 function Conn:_flush()
   if not self.conn then return true end   -- it never opened: the next update reports why
   local q = self.queue
-  while self.qhead <= #q do
+  while self.qhead <= self.qtail do
     local piece = q[self.qhead]
     local rest = self.qoff == 0 and piece or piece:sub(self.qoff + 1)
     local n, msg, code = self.conn:write(rest)
@@ -198,7 +204,7 @@ function Conn:_flush()
     q[self.qhead] = nil
     self.qhead, self.qoff = self.qhead + 1, 0
   end
-  self.queue, self.qhead = {}, 1
+  self.queue, self.qhead, self.qtail = {}, 1, 0
   return true
 end
 
@@ -220,7 +226,8 @@ function Conn:send(data)
     return nil, string.format("send queue full (%d bytes waiting, max_send_queue %d)", self.qbytes, self.max_queue), "limit"
   end
   if self.qbytes == 0 then self.wprogress = clock() end
-  self.queue[#self.queue + 1] = data
+  self.qtail = self.qtail + 1
+  self.queue[self.qtail] = data
   self.qbytes = self.qbytes + #data
   self.want_sendready = true
   local ok, msg, code = self:_flush()
@@ -402,7 +409,7 @@ end
 function Conn:reconnect()
   if self.kind ~= "connect" then error("reconnect: only connections made with tcpd.connect reconnect", 2) end
   if self.conn then self.conn:close() end
-  self.queue, self.qhead, self.qoff, self.qbytes = {}, 1, 0, 0
+  self:_drop_queue()
   self.state, self.started, self.deferred, self.want_sendready = "connecting", clock(), nil, false
   self.paused, self.last_pending = false, nil
   local conn, msg = open_client(self)

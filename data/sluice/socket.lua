@@ -434,7 +434,9 @@ function tcp:bind(address, port)
 end
 
 ---Makes a bound master a server that accepts connections (backlog: pending
----connections the kernel keeps, default 32). 1 or nil, err.
+---connections the kernel keeps, default 32; after `bind`, which already
+---listens, the socket keeps bind's 32, so that no client that connected in
+---between is dropped). 1 or nil, err.
 ---@param backlog? integer
 ---@return number|nil ok
 ---@return string? err
@@ -444,10 +446,6 @@ function tcp:listen(backlog)
   if self.closed then return nil, "closed" end
   if not self.server then
     self.bound_port = 0   -- as the system does: listening unbound picks an ephemeral port
-    local ok, err = listen_on(self, backlog)
-    if not ok then return nil, err end
-  elseif backlog ~= self.backlog then
-    self.server:close()
     local ok, err = listen_on(self, backlog)
     if not ok then return nil, err end
   end
@@ -497,6 +495,8 @@ function tcp:close()
   check(self, "any", "close")
   if self.conn then self.conn:close() end
   if self.server then self.server:close() end
+  for _, c in ipairs(self.accepted or {}) do c:close() end   -- taken early by select
+  self.accepted = nil
   self.closed = true
   self.rbuf, self.rpos = "", 1
   return 1.0

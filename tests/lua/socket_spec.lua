@@ -269,6 +269,37 @@ describe("sluice.socket", function()
     assert.same({ nil, "closed", n = 2 }, table.pack(s:accept()))
   end)
 
+  it("listen after bind keeps the clients that connected in between; close ends the ones select took", function()
+    for _, reuse in ipairs { false, true } do
+      local s = socket.tcp()
+      if reuse then s:setoption("reuseaddr", true) end
+      assert(s:bind("127.0.0.1", 0))
+      local _, port = s:getsockname()
+      local c = socket.tcp()
+      c:settimeout(5)
+      assert.are.equal(1.0, c:connect("127.0.0.1", tonumber(port)))
+      assert.are.equal(1.0, s:listen(5))   -- another backlog than bind's
+      assert.are.equal(6.0, c:send("hello\n"))
+      s:settimeout(5)
+      local a = assert(s:accept())
+      a:settimeout(5)
+      assert.are.equal("hello", a:receive())
+      a:close()
+      c:close()
+      s:close()
+    end
+    local s = assert(socket.bind("127.0.0.1", 0))
+    local _, port = s:getsockname()
+    local c = assert(socket.connect("127.0.0.1", tonumber(port)))
+    assert.are.equal(1.0, socket.select({ s }, nil, 10)[s])   -- takes the connection early
+    s:close()
+    c:settimeout(5)
+    local t0 = socket.gettime()
+    assert.same({ nil, "closed", "", n = 3 }, table.pack(c:receive()))
+    assert.is_true(socket.gettime() - t0 < 2, "the taken connection stayed open")
+    c:close()
+  end)
+
   it("talks IPv6 through tcp6", function()
     if not h.ipv6_loopback() then
       pending("no ::1 on this machine")

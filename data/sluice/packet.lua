@@ -21,7 +21,8 @@
 --
 -- Timeouts are milliseconds, as everywhere in net: the one given to connect
 -- bounds the connect and each later call (conn:settimeout changes it; nil:
--- no limit, and connect keeps net's own 30 s). Failures return nil, message,
+-- no limit, and connect keeps net's own 30 s; 0: each call looks once and
+-- does not wait, and connect keeps net's 30 s). Failures return nil, message,
 -- code: "timeout", "closed" (the peer closed first), "limit" (a packet over
 -- the cap, which fails the connection and is never allocated), "invalid"
 -- (text that is not JSON, or a value JSON cannot hold), or net's codes
@@ -101,7 +102,9 @@ local function open(host, port, timeout, ssl)
   local conn, msg, code = net.open_tcp(host, port, opts)
   if not conn then return nil, msg, code end
   local self = wrap(conn, timeout)
-  local more = waiter(self)
+  -- 0 (each later call polls once) cannot bound a connect, which never ends
+  -- at once: it keeps net's own limit, as nil does
+  local more = waiter({ timeout = timeout ~= 0 and timeout or nil })
   while true do
     local status, smsg, scode = conn:get_status()
     if status == "success" then return self end
@@ -117,7 +120,8 @@ local function open(host, port, timeout, ssl)
 end
 
 ---Connects (waiting) to host:port. timeout: ms for the connect and then for
----each call (nil: no limit on calls; the connect keeps net's 30 s).
+---each call (nil: no limit on calls; 0: calls do not wait; with either, the
+---connect keeps net's 30 s).
 ---@param host string
 ---@param port integer
 ---@param timeout? integer ms

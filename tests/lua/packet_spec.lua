@@ -163,6 +163,15 @@ describe("sluice.packet", function()
     assert.same({ nil, "timeout" }, { none, code })
     conn:close()
 
+    conn = assert(packet.connect("127.0.0.1", silent.port, 0))   -- 0: calls look once
+    assert.is_true(conn:write_json_packet({ hello = 2 }))
+    local t0 = net.clock()
+    none, msg, code = conn:read_str(10)
+    assert.is_nil(none)
+    assert.are.equal("timeout", code, msg)
+    assert.is_true(net.clock() - t0 < 0.5)
+    conn:close()
+
     local hangup = start_json_peer("hangup")
     conn = assert(packet.connect("127.0.0.1", hangup.port, 10000))
     assert.is_true(conn:write_json_packet({ bye = true }))

@@ -524,6 +524,10 @@ local function check_bind_args(args)
   check(not args.ssl or (type(args.cert) == "string" and type(args.key) == "string"), "ssl needs cert and key (file paths)")
   check_seconds("bind", args, "read_timeout")
   check_seconds("bind", args, "write_timeout")
+  for _, k in ipairs { "max_send_queue", "receive_buffer_size", "send_buffer_size" } do
+    local v = args[k]
+    check(v == nil or (math.type(v) == "integer" and v > 0), k .. " must be a positive integer")
+  end
 end
 
 ---Listens; see the top of this file for the keys. Returns the server and its

@@ -418,6 +418,8 @@ describe("sluice.tcpd", function()
       function() tcpd.connect { host = "127.0.0.1", port = 1, read_timeout = -1 } end)
     h.assert_raises("ssl needs cert and key", function() tcpd.bind { ssl = true } end)
     h.assert_raises("onaccept must be a function", function() tcpd.bind { onaccept = "x" } end)
+    h.assert_raises("max_send_queue must be a positive integer", function() tcpd.bind { max_send_queue = "1" } end)
+    h.assert_raises("receive_buffer_size must be a positive integer", function() tcpd.bind { receive_buffer_size = 0 } end)
     local conn = tcpd.connect { host = "127.0.0.1", port = 1 }
     h.assert_raises("string expected", function() conn:send({}) end)
     conn:close()

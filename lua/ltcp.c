@@ -116,10 +116,23 @@ static int tcp_wait_until_connected(lua_State *L) {
   return lnet_push_result(L, net_conn_wait_connected(u->c, timeout));
 }
 
+/* data[i..j] as string.sub counts them: the rest of a partly written string
+ * goes out without copying it first (a copy per frame of a large one would
+ * be quadratic). */
+static const char *check_range(lua_State *L, int arg, size_t *len) {
+  size_t l;
+  const char *s = luaL_checklstring(L, arg, &l);
+  lua_Integer i = luaL_optinteger(L, arg + 1, 1), j = luaL_optinteger(L, arg + 2, -1), n = (lua_Integer)l;
+  i = i > 0 ? i : i == 0 || i < -n ? 1 : n + i + 1;
+  j = j > n ? n : j >= 0 ? j : j < -n ? 0 : n + j + 1;
+  *len = i > j ? 0 : (size_t)(j - i + 1);
+  return s + (i > j ? 0 : i - 1);
+}
+
 static int tcp_write(lua_State *L) {
   ltcp *u = check_tcp(L);
   size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
+  const char *data = check_range(L, 2, &len);
   if (!u->c) return closed(L);
   long n = net_conn_write(u->c, data, len);
   if (n < 0) {

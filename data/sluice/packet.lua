@@ -32,6 +32,7 @@
 
 local runtime = require((... and (...):match("^(.*%.)[^.]*$") or "sluice.") .. "runtime")
 local net = runtime.load_net(...)
+local write_from = runtime.writer(net)
 
 local clock = net.clock
 
@@ -180,7 +181,7 @@ function Conn:write_str(s)
   if type(s) ~= "string" then error("bad argument #1 to 'write_str' (string expected, got " .. type(s) .. ")", 2) end
   local sent, more = 0, waiter(self)
   while sent < #s do
-    local n, msg, code = self.conn:write(sent == 0 and s or s:sub(sent + 1))
+    local n, msg, code = write_from(self.conn, s, sent + 1)
     if not n then return nil, msg, code, sent end
     sent = sent + n
     if n == 0 and not more() then

@@ -54,6 +54,7 @@
 
 local runtime = require((... and (...):match("^(.*%.)[^.]*$") or "sluice.") .. "runtime")
 local net = runtime.load_net(...)
+local write_from = runtime.writer(net)
 
 local clock = net.clock
 
@@ -227,14 +228,14 @@ function Request:_send()
   local out = self.out
   while self.out_i <= #out do
     local piece = out[self.out_i]
-    local rest = self.out_off == 0 and piece or piece:sub(self.out_off + 1)
-    if #rest == 0 then
+    local rest = #piece - self.out_off
+    if rest == 0 then
       self.out_i, self.out_off = self.out_i + 1, 0
     else
-      local n, msg, code = self.conn:write(rest)
+      local n, msg, code = write_from(self.conn, piece, self.out_off + 1)
       if not n then return nil, msg, code end
       if n > 0 then self.sent, self.last = self.sent + n, clock() end
-      if n < #rest then
+      if n < rest then
         self.out_off = self.out_off + n
         return false
       end

@@ -33,6 +33,17 @@ function M.load_net(modname)
   return M.sibling(modname, "net", "net")
 end
 
+-- write(conn, s, i): conn:write of the bytes of s from i on. A net from
+-- sluice 0.2 on takes the range itself, without copying the rest of a large
+-- string on every partial write; another net (an older build) gets the copy.
+function M.writer(net)
+  local major, minor = tostring(net._VERSION):match("^sluice (%d+)%.(%d+)")
+  if major and (tonumber(major) > 0 or tonumber(minor) >= 2) then
+    return function(conn, s, i) return conn:write(s, i) end
+  end
+  return function(conn, s, i) return conn:write(i == 1 and s or s:sub(i)) end
+end
+
 -- The editor's `core` module when running inside Lite XL or Pragtical, else nil.
 function M.editor_core()
   local core = package.loaded.core

@@ -37,6 +37,7 @@
 
 local runtime = require((... and (...):match("^(.*%.)[^.]*$") or "sluice.") .. "runtime")
 local net = runtime.load_net(...)
+local write_from = runtime.writer(net)
 
 local clock = net.clock
 local floor, huge = math.floor, math.huge
@@ -302,7 +303,7 @@ function tcp:send(data, i, j)
   local op = op_start()
   local piece = (i == 1 and j == size) and data or (i <= j and data:sub(i, j) or "")
   while sent < #piece do
-    local n, msg, code = self.conn:write(sent == 0 and piece or piece:sub(sent + 1))
+    local n, msg, code = write_from(self.conn, piece, sent + 1)
     if not n then
       self.sent = self.sent + sent
       return nil, io_error(msg, code), sent + i - 1.0

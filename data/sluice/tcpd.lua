@@ -71,6 +71,7 @@
 
 local runtime = require((... and (...):match("^(.*%.)[^.]*$") or "sluice.") .. "runtime")
 local net = runtime.load_net(...)
+local write_from = runtime.writer(net)
 
 local clock = net.clock
 
@@ -191,13 +192,13 @@ function Conn:_flush()
   local q = self.queue
   while self.qhead <= self.qtail do
     local piece = q[self.qhead]
-    local rest = self.qoff == 0 and piece or piece:sub(self.qoff + 1)
-    local n, msg, code = self.conn:write(rest)
+    local rest = #piece - self.qoff
+    local n, msg, code = write_from(self.conn, piece, self.qoff + 1)
     if not n then return nil, msg, code end
     if n > 0 then
       self.qbytes, self.wprogress = self.qbytes - n, clock()
     end
-    if n < #rest then
+    if n < rest then
       self.qoff = self.qoff + n
       return true
     end

@@ -593,11 +593,16 @@ function tcp:wait_until_connected(timeout) end
 ---Copies up to `#data` bytes into the send buffer (1 MiB per direction) and
 ---returns how many it took; 0 means full, try again later. Accepted bytes are
 ---sent in order in the background. `nil, message, code` once failed or closed.
+---With `i`, `j`: the bytes `data:sub(i, j)` (counted as `string.sub` counts)
+---without making that string, so the rest of a large, partly taken string
+---costs no copy: `n = n + conn:write(data, n + 1)`.
 ---@param data string
+---@param i? integer first byte (default 1)
+---@param j? integer last byte (default -1)
 ---@return integer|nil accepted
 ---@return string? message
 ---@return net.code? code
-function tcp:write(data) end
+function tcp:write(data, i, j) end
 
 ---Up to `max_len` bytes that have arrived; `""` when none yet; `nil` (no
 ---message) after the peer's orderly close once everything was read;

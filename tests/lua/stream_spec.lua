@@ -52,6 +52,35 @@ describe("stream helpers", function()
     return conn
   end
 
+  describe("write with a range", function()
+    it("writes data:sub(i, j) as string.sub counts, and the rest of a string from where it stopped", function()
+      local conn = open_echo()
+      local s = "0123456789"
+      local cases = { { 3 }, { 3, 5 }, { -3 }, { -3, -2 }, { 0 }, { -20, 2 }, { 5, 40 }, { 8, 3 }, { 11 } }
+      local want = {}
+      for _, c in ipairs(cases) do
+        local part = s:sub(c[1], c[2])
+        assert.are.equal(#part, conn:write(s, c[1], c[2]))
+        want[#want + 1] = part
+      end
+      want = table.concat(want)
+      wait_available(conn, #want)
+      assert.are.equal(want, conn:read(#want))
+      -- a string larger than the send buffer, written on from where each write stopped
+      local big = h.random_bytes(3 * 1024 * 1024 + 17)
+      local sent, got, received = 0, {}, 0
+      h.run_frames(function()
+        if sent < #big then sent = sent + assert(conn:write(big, sent + 1)) end
+        local d = assert(conn:read(1024 * 1024))
+        got[#got + 1], received = d, received + #d
+        return received == #big, d ~= ""
+      end, 30000)
+      assert.is_true(table.concat(got) == big, "the bytes differ")
+      h.assert_raises("number has no integer representation", function() conn:write(s, 1.5) end)
+      conn:close()
+    end)
+  end)
+
   describe("read_until", function()
     it("returns \"\" until the delimiter arrives, then the data up to and including it", function()
       local conn = open_echo()

@@ -323,13 +323,19 @@ function Request:_connected()
   return status, msg, code
 end
 
--- Without a reply to read, the request is done once the kernel has the data.
-function Request:_drained(status, msg, code)
+-- Bytes net hands to the kernel are progress too (a slow peer still taking
+-- the upload). Returns what net still holds.
+function Request:_pending()
   local p = self.conn:get_pending_writes()
-  if p == 0 then return self:_finish() end
-  if status == "failure" then return self:_fail(msg, code) end
   if p < (self.last_pending or math.huge) then self.last = clock() end
   self.last_pending = p
+  return p
+end
+
+-- Without a reply to read, the request is done once the kernel has the data.
+function Request:_drained(status, msg, code)
+  if self:_pending() == 0 then return self:_finish() end
+  if status == "failure" then return self:_fail(msg, code) end
 end
 
 function Request:_step()
@@ -346,6 +352,7 @@ function Request:_step()
       end
     end
     if self.do_read then
+      if self.written then self:_pending() end
       self:_receive()
     elseif self.written then
       self:_drained(status, msg, code)

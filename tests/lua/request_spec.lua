@@ -118,6 +118,30 @@ describe("sluice.request", function()
     assert.are.equal(h.hex64(h.fnv1a(data)), results[1].hash)
   end)
 
+  it("counts the upload still leaving net's buffer as progress while it waits for the reply", function()
+    -- a peer that takes 64 KiB every 50 ms, and answers once it has it all: the
+    -- last MiB leaves net's buffer for longer than the timeout, yet steadily (a
+    -- Unix socket: its kernel buffers are small, where loopback TCP's grow to MiBs)
+    local path = h.temp_dir() .. "/slow.sock"
+    local srv = assert(net.create_server { unix = path, buffer_size = 64 * 1024 })
+    local data = h.random_bytes(2 * h.MiB)
+    local _, calls = recorded { host = path, data = data, stop_pattern = "\n", timeout = 0.4 }
+    local peer, got, next_read = nil, 0, 0
+    h.run_frames(function()
+      request.update()
+      peer = peer or srv:accept()
+      if peer and got < #data and net.clock() >= next_read then
+        got, next_read = got + #assert(peer:read(64 * 1024)), net.clock() + 0.05
+        if got == #data then peer:write("done\n") end
+      end
+      return #calls > 0, false
+    end, 60000)
+    assert.is_nil(calls[1].err)
+    assert.are.equal("done", calls[1].data)
+    peer:close()
+    srv:close()
+  end)
+
   it("speaks TLS verified against the test CA, and fails a certificate that does not verify", function()
     local certs = h.tls_certs()
     local good = h.start_tls_server("echo")

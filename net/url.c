@@ -390,6 +390,8 @@ bool net__url_resolve(const net_url *base, const char *ref, size_t len, net_url 
 
 int net__url_host_field(const net_url *u, char *buf, size_t len) {
   bool v6 = u->host_family == 6;
-  if (u->port == net__url_default_port(u->scheme)) return snprintf(buf, len, v6 ? "[%s]" : "%s", u->host);
-  return snprintf(buf, len, v6 ? "[%s]:%u" : "%s:%u", u->host, u->port);
+  /* an IPv6 zone means something only on this machine: never sent (RFC 6874) */
+  int n = v6 ? (int)strcspn(u->host, "%") : (int)strlen(u->host);
+  if (u->port == net__url_default_port(u->scheme)) return snprintf(buf, len, v6 ? "[%.*s]" : "%.*s", n, u->host);
+  return snprintf(buf, len, v6 ? "[%.*s]:%u" : "%.*s:%u", n, u->host, u->port);
 }

@@ -206,6 +206,27 @@ static bool test_check_host(void) {
   return true;
 }
 
+/* ---- the Host field -------------------------------------------------------------- */
+
+static bool test_host_field(void) {
+  static const struct { const char *url, *field; } cases[] = {
+      {"http://a.test/", "a.test"},
+      {"http://a.test:8080/", "a.test:8080"},
+      {"https://[::1]/", "[::1]"},
+      {"http://[::1]:81/", "[::1]:81"},
+      {"http://[fe80::1%25eth0]:81/", "[fe80::1]:81"},   /* the zone stays here (RFC 6874) */
+      {"https://[fe80::1%25lo]/", "[fe80::1]"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    net_url u;
+    char w[NET_URL_WHY_MAX], field[NET_URL_HOST_MAX + 16];
+    CHECK(net__url_parse(cases[i].url, strlen(cases[i].url), &u, w, sizeof w), "%s: %s", cases[i].url, w);
+    net__url_host_field(&u, field, sizeof field);
+    CHECK(!strcmp(field, cases[i].field), "%s gives Host %s, not %s", cases[i].url, field, cases[i].field);
+  }
+  return true;
+}
+
 int main(void) {
   report("good URLs parse into their parts", test_good());
   report("bad URLs are refused, saying why", test_bad());
@@ -214,5 +235,6 @@ int main(void) {
   report("reference resolution (RFC 3986 5.4)", test_resolve());
   report("origins", test_origin());
   report("host names alone", test_check_host());
+  report("the Host field", test_host_field());
   return tap_done();
 }

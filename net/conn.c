@@ -397,6 +397,12 @@ void net_conn_pause_read(net_conn *c, int paused) {
 
 void net__conn_set_link(net_conn *c, net_io *link) { c->link = link; }
 
+void net__conn_set_idle(net_conn *c, int ms) {
+  c->idle_timeout_ms = ms > 0 ? ms : 0;
+  c->last_io = net__now_ms();
+  net__conn_set_timer(c);
+}
+
 void net__conn_close_link(net_conn *c) {
   c->link = NULL;   /* at once: the protocol may be gone before the close is taken */
   net_conn_close(c);

@@ -127,7 +127,8 @@ const char *net__http_proxy_for(const net_http *h);
 
 /* http_pool.c (I/O thread): idle keep-alive connections by key. */
 void net__http_pool_put(const char *key, net_conn *c);
-net_conn *net__http_pool_take(const char *key, net_io *link);
+/* Hands the connection to link, with link's idle timeout (0: none). */
+net_conn *net__http_pool_take(const char *key, net_io *link, int idle_timeout_ms);
 
 /* http_file.c: the output file, written on a helper lane. */
 http_file *net__http_file_new(const char *path, bool resume, const char *sha256, const char **err);

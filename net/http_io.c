@@ -126,7 +126,7 @@ static bool start(net_http *h) {
   uint16_t port = h->url.port;
   snprintf(host, sizeof host, "%s", h->url.host);
   if (h->absolute && !absolute_proxy(h, host, &port)) return false;
-  h->c = h->req.keepalive && !h->retried ? net__http_pool_take(h->pool_key, &h->obj) : NULL;
+  h->c = h->req.keepalive && !h->retried ? net__http_pool_take(h->pool_key, &h->obj, h->req.idle_timeout_ms) : NULL;
   h->reused = h->c != NULL;
   if (!h->c && !connect_url(h, host, port)) return false;
   http_head_reset(&h->head);

@@ -89,7 +89,7 @@ void net__http_pool_put(const char *key, net_conn *c) {
   arm();
 }
 
-net_conn *net__http_pool_take(const char *key, net_io *link) {
+net_conn *net__http_pool_take(const char *key, net_io *link, int idle_timeout_ms) {
   for (int i = P.n - 1; i >= 0; i--) {   /* the most recent first: the likeliest still open */
     if (strcmp(P.e[i].key, key)) continue;
     net_conn *c = P.e[i].c;
@@ -100,6 +100,7 @@ net_conn *net__http_pool_take(const char *key, net_io *link) {
     net__free(P.e[i].key);
     P.e[i] = P.e[--P.n];
     net__conn_set_link(c, link);
+    net__conn_set_idle(c, idle_timeout_ms);   /* not the one of the request that opened it */
     arm();
     return c;
   }

@@ -327,6 +327,24 @@ describe("net.http_request", function()
     assert.not_equal(closed, body)
   end)
 
+  it("gives a kept-alive connection the idle_timeout of the request that takes it", function()
+    local first, status, msg = fetch{ url = base .. "/conn-id", idle_timeout = 300 }
+    assert.equal("success", status, msg)
+    -- without one of its own, a slow answer on that connection is waited for
+    _, status, msg = fetch{ url = base .. "/delay/800/data.bin" }
+    assert.equal("success", status, msg)
+    local again
+    again, status, msg = fetch{ url = base .. "/conn-id" }
+    assert.equal("success", status, msg)
+    assert.equal(first, again, "a second connection was made: the kept one failed, or was not kept")
+    -- and its own applies there
+    local code
+    _, status, msg, code = fetch{ url = base .. "/delay/2000/data.bin", idle_timeout = 300 }
+    assert.equal("failure", status)
+    assert.equal("timeout", code, msg)
+    assert.matches("idle_timeout", msg, 1, true)
+  end)
+
   local function wait_done(req, ms)
     local status = req:wait(ms or 30000)
     local _, msg, code = req:get_status()

@@ -32,6 +32,7 @@ struct http_file {
   char *path, *part;
   bool resume, want_sha;
   bool created;                /* this exchange made the .part (job threads only) */
+  bool from_output;            /* the .part was the file at output (resume) */
   unsigned char want[32];
   mbedtls_sha256_context sha;
   atomic_int busy;             /* a job is queued or running */
@@ -70,9 +71,10 @@ static bool hash_existing(http_file *f) {
 static void prepare(http_file *f) {
   net_file_info st;
   if (f->resume && net__file_stat(f->part, true, &st) != 0 && errno == ENOENT &&
-      net__file_stat(f->path, true, &st) == 0 &&
-      net__file_rename(f->path, f->part) != 0)   /* curl -C -: the file at output is the partial one */
-    return fail(f, "rename", f->path, errno);
+      net__file_stat(f->path, true, &st) == 0) {   /* curl -C -: the file at output is the partial one */
+    if (net__file_rename(f->path, f->part) != 0) return fail(f, "rename", f->path, errno);
+    f->from_output = true;
+  }
   f->fd = net__file_open(f->part, NET_OPEN_RW | NET_OPEN_CREATE | (f->resume ? 0 : NET_OPEN_TRUNC));
   if (f->fd < 0) return fail(f, "open", f->part, errno);
   f->created = true;
@@ -120,13 +122,16 @@ static bool drain(http_file *f) {
   return true;
 }
 
-/* An abandoned exchange: its .part stays only for a resume. */
+/* An abandoned exchange: its .part stays only for a resume, and one that
+ * was the file at output goes back there, with what arrived (as curl -C -
+ * leaves it), rather than leave the user's file moved aside. */
 static void discard(http_file *f) {
-  if (f->resume || !f->created) return;
+  if (!f->from_output && (f->resume || !f->created)) return;
   if (f->fd >= 0) net__file_close(f->fd);
   f->fd = -1;
-  net__file_unlink_patiently(f->part);
-  f->created = false;
+  if (f->from_output) net__file_rename(f->part, f->path);
+  else net__file_unlink_patiently(f->part);
+  f->created = f->from_output = false;
 }
 
 /* Abandoned before it could be put in place: nothing of it is to stay. */
@@ -170,7 +175,7 @@ static void step(http_file *f) {
 }
 
 static bool more(http_file *f) {
-  if (dropped(f)) return !f->resume && f->created;   /* a .part to remove */
+  if (dropped(f)) return f->from_output || (!f->resume && f->created);   /* a .part to remove or put back */
   if (atomic_load(&f->result) || !atomic_load(&f->prepared)) return false;
   return ring_used(&f->h->body) > 0 || atomic_load(&f->final);
 }
@@ -257,7 +262,7 @@ void net__http_file_final(http_file *f) { atomic_store(&f->final, 1); }
 bool net__http_file_abandon(http_file *f) {
   int was = atomic_fetch_or(&f->gate, GATE_ABANDONED);
   if (was & GATE_PLACING) return false;
-  if (!(was & GATE_ABANDONED) && !f->resume && f->h) net__http_file_kick(f->h);
+  if (!(was & GATE_ABANDONED) && f->h) net__http_file_kick(f->h);   /* discard() decides what stays */
   return true;
 }
 

@@ -52,6 +52,7 @@ static void keep_or_drop(net_http *h) {
 }
 
 static void finish_ok(net_http *h) {
+  if (h->phase == HP_DONE) return;   /* ended already (failed): never turned into success */
   keep_or_drop(h);
   h->phase = HP_DONE;
   /* release: every body byte is committed before SUCCESS is visible */
@@ -366,6 +367,16 @@ static bool range_from(const http_head *hd, uint64_t offset) {
   return v && len > (size_t)n && !strncmp(v, want, (size_t)n);
 }
 
+/* A 416 to a resume, "Content-Range: bytes * /size" with the size the file
+ * already has: it is whole (curl -C - takes it so). */
+static bool whole_already(const http_head *hd, uint64_t offset) {
+  size_t len;
+  const char *v = http_head_get(hd, "content-range", &len);
+  char want[40];
+  int n = snprintf(want, sizeof want, "bytes */%llu", (unsigned long long)offset);
+  return http_head_status(hd) == 416 && offset && v && len == (size_t)n && !strncmp(v, want, (size_t)n);
+}
+
 /* The final head of a download: 2xx, and a resume the server took up or not. */
 static bool file_response(net_http *h) {
   int st = http_head_status(&h->head);
@@ -415,11 +426,19 @@ static void step(net_http *h) {
     if (h->phase == HP_START && !start(h)) return;
     if (h->phase == HP_EXCHANGE) {
       write_request(h);
+      if (h->phase == HP_DONE) return;   /* failed: nothing read after it may end it well */
       int r = read_head(h);
       if (r == 2) continue;
       if (r <= 0) return;
       if (redirect(h)) continue;
-      if (!publish_head(h) || (h->file && !file_response(h)) || !net__http_body_begin(h)) return;
+      if (!publish_head(h)) return;
+      if (h->file && whole_already(&h->head, h->offset)) {   /* its body is the server's words: unread */
+        atomic_store(&h->received, h->offset);
+        drop_conn(h);
+        body_to_file_done(h);
+        continue;
+      }
+      if ((h->file && !file_response(h)) || !net__http_body_begin(h)) return;
       h->phase = HP_BODY;
     } else if (!request_sent(h) && http_head_status(&h->head) < 300) {
       /* a server that says yes before it has read the whole body (a stream,

@@ -403,6 +403,31 @@ describe("net.http_request", function()
     assert.equal(#content, total)
   end)
 
+  it("resumes a file already whole as done (416), and a failed resume puts the file at output back", function()
+    local out = dir .. "/whole.bin"
+    local f = assert(io.open(out, "wb"))
+    f:write(content)
+    f:close()
+    local req = assert(net.http_request{ url = base .. "/range/data.bin", output = out, resume = true,
+      sha256 = h.sha256_file(dir .. "/data.bin") })
+    assert.same({ "success" }, { wait_done(req) })
+    assert.equal(416, (req:get_response()))
+    assert.is_true(h.read_file(out) == content, "the whole file changed")
+    assert.is_false(h.path_exists(out .. ".part"))
+    -- a resume that fails leaves the user's file where it was, not moved to .part
+    out = dir .. "/kept.bin"
+    f = assert(io.open(out, "wb"))
+    f:write(content:sub(1, 100))
+    f:close()
+    req = assert(net.http_request{ url = base .. "/status/503", output = out, resume = true })
+    local status, msg = wait_done(req)
+    assert.equal("failure", status)
+    assert.matches("server answered 503", msg, 1, true)
+    assert(h.wait_for(function() return h.path_exists(out) end, 5000), "the file at output was left moved aside")
+    assert.is_false(h.path_exists(out .. ".part"))
+    assert.equal(content:sub(1, 100), h.read_file(out))
+  end)
+
   it("keeps the .part of a failed download to resume, and never writes an error page", function()
     local out = dir .. "/failed.bin"
     local req = assert(net.http_request{ url = base .. "/short/data.bin", output = out, resume = true })

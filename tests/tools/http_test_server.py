@@ -324,6 +324,8 @@ class Handler(SimpleHTTPRequestHandler):
             if not rng.startswith("bytes=") or not rng.endswith("-"):
                 return self._simple(200, data)
             first = int(rng[6:-1])
+            if first >= len(data):
+                return self._simple(416, b"range not satisfiable\n", [("Content-Range", "bytes */%d" % len(data))])
             return self._simple(206, data[first:], [("Content-Range", "bytes %d-%d/%d" % (first, len(data) - 1, len(data)))])
         if p == "/conn-id":
             body = b"%d" % self.client_address[1]

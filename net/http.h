@@ -124,6 +124,11 @@ bool net__http_origin_bound(const char *name);
 /* The proxy for h's current URL (the caller's, or the environment's unless
  * NO_PROXY names the host), or NULL. */
 const char *net__http_proxy_for(const net_http *h);
+/* Whether NO_PROXY's list exempts host: "*", or comma-separated entries,
+ * each a name (the host and its subdomains; a leading or final dot and a
+ * port are ignored), an IP literal (brackets allowed) or a CIDR block
+ * ("10.0.0.0/8", "fe80::/10"), which match only addresses. */
+bool net__http_no_proxy(const char *list, const char *host);
 
 /* http_pool.c (I/O thread): idle keep-alive connections by key. */
 void net__http_pool_put(const char *key, net_conn *c);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
 #include "alloc.h"
 #include "http.h"
 
@@ -126,20 +127,65 @@ void net__http_req_free(http_req *r) {
 
 /* ---- the proxy ------------------------------------------------------------------ */
 
-/* NO_PROXY: "*", or comma-separated hosts and domains (".example.org" or
- * "example.org" both take its subdomains); a port after a colon is ignored. */
-static bool no_proxy(const char *list, const char *host) {
-  size_t hl = strlen(host);
+/* The first `bits` bits of two addresses of one family are the same. */
+static bool same_prefix(const net_sockaddr *a, const net_sockaddr *b, unsigned bits) {
+  if (a->sa.sa_family != b->sa.sa_family) return false;
+  const unsigned char *x = a->sa.sa_family == AF_INET ? (const unsigned char *)&a->in4.sin_addr
+                                                      : (const unsigned char *)&a->in6.sin6_addr;
+  const unsigned char *y = a->sa.sa_family == AF_INET ? (const unsigned char *)&b->in4.sin_addr
+                                                      : (const unsigned char *)&b->in6.sin6_addr;
+  unsigned all = a->sa.sa_family == AF_INET ? 32 : 128;
+  if (bits > all) return false;
+  if (memcmp(x, y, bits / 8)) return false;
+  unsigned rest = bits % 8;
+  return !rest || ((x[bits / 8] ^ y[bits / 8]) & (0xff00 >> rest) & 0xff) == 0;
+}
+
+/* An entry for an IP literal: the same address, or inside the CIDR block
+ * ("10.0.0.0/8", "fe80::/10"), as curl takes them. */
+static bool ip_entry(const char *e, size_t el, const net_sockaddr *ip) {
+  const char *slash = memchr(e, '/', el);
+  size_t al = slash ? (size_t)(slash - e) : el;
+  net_sockaddr net;
+  if (!net__ip_parse(e, al, &net)) return false;
+  unsigned bits = net.sa.sa_family == AF_INET ? 32 : 128;
+  if (slash) {
+    char *end;
+    char num[4] = "";
+    size_t nl = el - al - 1;
+    if (nl == 0 || nl >= sizeof num) return false;
+    memcpy(num, slash + 1, nl);
+    bits = (unsigned)strtoul(num, &end, 10);
+    if (*end) return false;
+  }
+  return same_prefix(&net, ip, bits);
+}
+
+/* One entry, its port and brackets taken off: a name takes the host and its
+ * subdomains (".example.org" the same), an IP or a block only addresses. */
+static bool no_proxy_entry(const char *e, size_t el, const char *host, size_t hl, const net_sockaddr *ip) {
+  const char *colon = memchr(e, ':', el);
+  if (el && *e == '[') {   /* "[::1]" or "[::1]:8080" */
+    const char *close = memchr(e, ']', el);
+    if (!close) return false;
+    e++, el = (size_t)(close - e);
+  } else if (colon && !memchr(colon + 1, ':', el - (size_t)(colon - e) - 1)) {
+    el = (size_t)(colon - e);   /* "host:port"; IPv6 has more colons */
+  }
+  while (el && *e == '.') e++, el--;
+  if (ip) return ip_entry(e, el, ip);
+  while (el && e[el - 1] == '.') el--;
+  return el && el <= hl && !strncasecmp(host + hl - el, e, el) && (el == hl || host[hl - el - 1] == '.');
+}
+
+bool net__http_no_proxy(const char *list, const char *host) {
+  net_sockaddr sa;
+  size_t hl = strcspn(host, "%");   /* a zone names this machine's interface */
+  const net_sockaddr *ip = net__ip_parse(host, hl, &sa) ? &sa : NULL;
+  while (hl && host[hl - 1] == '.') hl--;   /* "localhost." is localhost */
   for (const char *p = list; p && *p;) {
     size_t n = strcspn(p, ", ");
-    const char *e = p;
-    size_t el = n;
-    const char *colon = memchr(e, ':', el);
-    if (colon && !memchr(colon + 1, ':', el - (size_t)(colon - e) - 1)) el = (size_t)(colon - e);   /* not IPv6 */
-    while (el && *e == '.') e++, el--;
-    if (el == 1 && *e == '*') return true;
-    if (el && el <= hl && !strncasecmp(host + hl - el, e, el) && (el == hl || host[hl - el - 1] == '.'))
-      return true;
+    if ((n == 1 && *p == '*') || no_proxy_entry(p, n, host, hl, ip)) return true;
     p += n;
     p += strspn(p, ", ");
   }
@@ -151,7 +197,7 @@ const char *net__http_proxy_for(const net_http *h) {
   if (r->proxy) return *r->proxy ? r->proxy : NULL;
   const char *p = !strcmp(h->url.scheme, "https") ? r->env[0] : r->env[1];
   if (!p) p = r->env[2];
-  return p && !no_proxy(r->env[3], h->url.host) ? p : NULL;
+  return p && !net__http_no_proxy(r->env[3], h->url.host) ? p : NULL;
 }
 
 /* ---- the request text ------------------------------------------------------- */

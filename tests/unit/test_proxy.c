@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http.h"
 #include "proxy.h"
 #include "tap.h"
 
@@ -161,11 +162,50 @@ static bool test_socks_replies(void) {
   return true;
 }
 
+static bool test_no_proxy(void) {
+  static const struct { const char *list, *host; bool exempt; } cases[] = {
+      {"*", "a.test", true},
+      {"example.test", "example.test", true},
+      {"example.test", "www.example.test", true},
+      {".example.test", "www.example.test", true},
+      {"example.test", "badexample.test", false},
+      {"example.test:8080", "example.test", true},
+      {"EXAMPLE.test.", "example.TEST", true},
+      {"localhost", "localhost.", true},
+      {"0.0.1", "127.0.0.1", false},              /* an address is never matched by its tail */
+      {"168.1.1", "192.168.1.1", false},
+      {"127.0.0.1", "127.0.0.1", true},
+      {".127.0.0.1", "127.0.0.1", true},
+      {"127.0.0.1:80", "127.0.0.1", true},
+      {"127.0.0.0/8", "127.9.9.9", true},
+      {"127.0.0.0/8", "128.0.0.1", false},
+      {"10.1.0.0/17", "10.1.127.1", true},
+      {"10.1.0.0/17", "10.1.128.1", false},
+      {"0.0.0.0/0", "8.8.8.8", true},
+      {"127.0.0.0/33", "127.0.0.1", false},
+      {"127.0.0.0/x", "127.0.0.1", false},
+      {"::1", "::1", true},
+      {"[::1]", "::1", true},
+      {"[::1]:8080", "::1", true},
+      {"fe80::/10", "fe80::1%eth0", true},
+      {"fe80::/10", "fec0::1", false},
+      {"127.0.0.1", "::ffff:127.0.0.1", false},
+      {"a.test, b.test,c.test", "c.test", true},
+      {"a.test, b.test", "d.test", false},
+      {"", "a.test", false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    CHECK(net__http_no_proxy(cases[i].list, cases[i].host) == cases[i].exempt, "NO_PROXY=%s for %s: %s",
+          cases[i].list, cases[i].host, cases[i].exempt ? "not exempt" : "exempt");
+  return true;
+}
+
 int main(void) {
   report("proxy URLs", test_urls());
   report("the CONNECT request", test_connect_request());
   report("the CONNECT reply head", test_connect_reply());
   report("SOCKS5 requests", test_socks_messages());
   report("SOCKS5 replies", test_socks_replies());
+  report("NO_PROXY", test_no_proxy());
   return tap_done();
 }

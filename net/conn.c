@@ -397,6 +397,12 @@ void net_conn_pause_read(net_conn *c, int paused) {
 
 void net__conn_set_link(net_conn *c, net_io *link) { c->link = link; }
 
+uint64_t net__conn_delivered(net_conn *c) {
+  uint64_t sent = atomic_load_explicit(&c->bytes_out, memory_order_relaxed);
+  size_t held = c->fd != NET_BAD_SOCK ? net_sock_unacked(c->fd) : 0;
+  return held < sent ? sent - held : 0;
+}
+
 void net__conn_set_idle(net_conn *c, int ms) {
   c->idle_timeout_ms = ms > 0 ? ms : 0;
   c->last_io = net__now_ms();

@@ -146,6 +146,9 @@ net_conn *net__conn_open_host_linked(const char *host, uint16_t port, const net_
                                      const char **err, net_err *code);
 /* I/O thread: another protocol object takes it over (a pool of idle ones). */
 void net__conn_set_link(net_conn *c, net_io *link);
+/* I/O thread: bytes sent less what the kernel holds unacknowledged (where
+ * the system says): it grows only as the peer takes them. */
+uint64_t net__conn_delivered(net_conn *c);
 /* I/O thread: the idle timeout from now on (0: none), for its next user. */
 void net__conn_set_idle(net_conn *c, int ms);
 

@@ -230,6 +230,12 @@ static inline const char *net_sock_gai_strerror(int rc, char *buf, size_t len) {
   return buf;
 }
 
+/* Bytes the kernel holds that the peer has not acknowledged: unknown here. */
+static inline size_t net_sock_unacked(net_sock s) {
+  (void)s;
+  return 0;
+}
+
 /* The system's hosts file. */
 static inline const char *net_sock_hosts_file(char *buf, size_t len) {
   UINT n = GetSystemDirectoryA(buf, (UINT)len);
@@ -269,6 +275,7 @@ static inline int net_sock_local_addrs(net_sock_addr_fn fn, void *ud) {
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -413,6 +420,21 @@ static inline const char *net_sock_gai_strerror(int rc, char *buf, size_t len) {
   if (rc == EAI_SYSTEM) return net__os_strerror(errno, buf, len);
   snprintf(buf, len, "%s", gai_strerror(rc));
   return buf;
+}
+
+/* Bytes the kernel holds that the peer has not acknowledged (0 where the
+ * system does not say). */
+static inline size_t net_sock_unacked(net_sock s) {
+  int n = 0;
+#if defined(__linux__) && defined(TIOCOUTQ)
+  if (ioctl(s, TIOCOUTQ, &n) < 0) n = 0;   /* SIOCOUTQ: written, not yet acknowledged */
+#elif defined(SO_NWRITE)
+  socklen_t len = sizeof n;
+  if (getsockopt(s, SOL_SOCKET, SO_NWRITE, &n, &len) < 0) n = 0;
+#else
+  (void)s;
+#endif
+  return n > 0 ? (size_t)n : 0;
 }
 
 /* The system's hosts file. */

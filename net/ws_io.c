@@ -90,6 +90,9 @@ static bool publish_open(net_ws *w, const char *protocol, const char *ext) {
   net__free(w->hs);
   w->hs = NULL;
   w->last_rx = net__now_ms();
+  /* the handshake's bytes, sent or on their way, say nothing of the peer */
+  w->sent_seen = net_conn_get_stats(w->c).sent + net_conn_pending_writes(w->c);
+  w->ctl_out = 0;
   net__ws_parser_init(&w->p, w->conf.role, w->compressed, w->conf.max_message);
   atomic_store_explicit(&w->state, NET_SUCCESS, memory_order_release);
   net__io_publish(&w->obj);
@@ -422,8 +425,21 @@ static void set_timer(net_ws *w) {
   net__io_timer(&w->obj, at);
 }
 
+/* Whether the peer took bytes of ours since the last look, beyond our own
+ * pings and pongs: one busy reading a long upload is alive, though its
+ * answers wait behind what it has yet to read. */
+static bool peer_taking(net_ws *w) {
+  uint64_t s = net__conn_delivered(w->c);
+  bool took = s > w->sent_seen + w->ctl_out;
+  if (s > w->sent_seen) w->sent_seen = s;
+  w->ctl_out = 0;
+  return took;
+}
+
 static void keep_alive(net_ws *w, uint64_t now) {
-  if (w->msg_ready) {   /* we stopped reading (the owner's queue is full): no answer can reach us */
+  /* we stopped reading (the owner's queue is full): no answer can reach us;
+   * or the peer reads what we send */
+  if (w->msg_ready || peer_taking(w)) {
     w->ping_at = 0;
     w->last_rx = now;
     return;
@@ -441,7 +457,9 @@ static void keep_alive(net_ws *w, uint64_t now) {
 static void ws_timer(net_io *io, uint64_t now) {
   net_ws *w = WS(io);
   if (w->phase == WP_DONE) return;
-  if (w->deadline && now >= w->deadline) {
+  if (w->deadline && now >= w->deadline && w->phase == WP_CLOSING && peer_taking(w)) {
+    w->deadline = now + (uint64_t)w->conf.close_timeout_ms;   /* still sending what came before our close */
+  } else if (w->deadline && now >= w->deadline) {
     bool opening = w->phase < WP_OPEN;
     int ms = opening ? w->conf.connect_timeout_ms : w->conf.close_timeout_ms;
     net__ws_fail(w, NET_E_TIMEOUT, "the %s handshake took over %d ms", opening ? "opening" : "closing",

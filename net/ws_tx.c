@@ -86,7 +86,9 @@ static bool finish_frame(net_ws *w, unsigned op, bool fin, bool rsv1, size_t len
 static bool control(net_ws *w, unsigned op, const uint8_t *p, size_t n) {
   if (!out_cap(w, NET_WS_CONTROL_MAX)) return false;
   if (n) memcpy(w->out.buf + NET_WS_HEADER_MAX, p, n);
-  return finish_frame(w, op, true, false, n);
+  if (!finish_frame(w, op, true, false, n)) return false;
+  w->ctl_out += w->out.len - w->out.pos;   /* no sign that the peer reads (peer_taking, ws_io.c) */
+  return true;
 }
 
 /* What is left of the frame being written into the connection: true when all went. */

@@ -131,8 +131,8 @@ function net.open_unix(path, options) end
 ---@field compress? boolean agree to permessage-deflate when a client offers it (default true)
 ---@field max_message? integer the largest message in bytes, either way (1..512 MiB, default 16 MiB); a bigger incoming one closes the websocket with 1009 and fails it with `"limit"`
 ---@field ping_interval? integer ms without a byte from the client before a keep-alive ping (default 0: none)
----@field ping_timeout? integer ms without a byte from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval); it does not run while a full receive queue has stopped reading
----@field close_timeout? integer ms the closing handshake may take (default 5000)
+---@field ping_timeout? integer ms without a byte from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval); it does not run while a full receive queue has stopped reading, and a peer that takes what we send (acknowledged by its TCP, where the system says: Linux, BSDs) counts as alive
+---@field close_timeout? integer ms the closing handshake may take without the peer taking anything we send (default 5000)
 ---@field handshake_timeout? integer ms for the TLS handshake and the upgrade request of a new connection (default 30000); a client slower than that is dropped unseen
 
 ---Listens for connections. `addr`: nil (every interface, IPv6 and IPv4),
@@ -362,8 +362,8 @@ function http:close() end
 ---@field max_message? integer the largest incoming message in bytes, once reassembled and inflated (1..512 MiB, default 16 MiB); a bigger one closes the websocket with 1009 and fails it with `"limit"` (nothing past the cap is ever allocated). Also the largest message `send` takes
 ---@field compress? boolean offer permessage-deflate (RFC 7692; default true); used when the server agrees (`ws:get_extensions()`)
 ---@field ping_interval? integer ms without a byte from the server before the I/O thread sends a keep-alive ping (default 0: none)
----@field ping_timeout? integer ms without a byte from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval); it does not run while a full receive queue has stopped reading
----@field close_timeout? integer ms the closing handshake may take before the connection is dropped (default 5000)
+---@field ping_timeout? integer ms without a byte from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval); it does not run while a full receive queue has stopped reading, and a peer that takes what we send (acknowledged by its TCP, where the system says: Linux, BSDs) counts as alive
+---@field close_timeout? integer ms the closing handshake may take without the peer taking anything we send (the messages queued before the close go first) before the connection is dropped (default 5000)
 
 ---Opens a WebSocket client (RFC 6455) and returns it at once; resolving,
 ---connecting, a proxy's handshake, TLS and the opening handshake go on in the

@@ -891,6 +891,31 @@ describe("websocket failures", function()
     assert.are.equal(1006, (ws:get_close()))
   end)
 
+  -- A peer busy reading a long upload answers late: its pong, and its close, wait
+  -- behind what our kernel still holds. What it takes meanwhile says it lives.
+  local function upload_to_slow_reader(opts)
+    local ws = open_ok("ws://127.0.0.1:" .. cases.port .. "/slowread", opts)
+    local chunk = string.rep("0123456789abcdef", 65536)   -- 1 MiB
+    for _ = 1, 3 do assert.is_true(send_ok(ws, chunk, "binary")) end
+    return ws
+  end
+
+  it("keep-alive: a peer reading a long upload slowly is alive, though its pong comes late", function()
+    local ws = upload_to_slow_reader({ ping_interval = 200, ping_timeout = 300, compress = false })
+    h.sleep(1500)
+    local status, msg, code = ws:get_status()
+    assert.are.equal("success", status, tostring(msg) .. " " .. tostring(code))
+    ws:close()
+  end)
+
+  it("close_timeout counts from what the peer last took, not from close() behind a long upload", function()
+    local ws = upload_to_slow_reader({ close_timeout = 500, compress = false })
+    assert.is_true(ws:close(1000, "done"))
+    local status, msg, code = wait_end(ws, 30000)
+    assert.are.same({ "failure", "closed", "closed" }, { status, msg, code })
+    assert.are.equal(1000, (ws:get_close()))
+  end)
+
   it("a refused port fails with 'refused'", function()
     local _, status, msg, code = open("ws://127.0.0.1:" .. h.closed_port() .. "/")
     assert.are.equal("failure", status)

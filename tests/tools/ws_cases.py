@@ -17,7 +17,8 @@ close frame's code, and that the TCP connection ends.
       discards everything and answers nothing (a dead peer); "/slow" sends one
       2 MiB message as a single frame over 1.6 s (no pong can pass it), "/flood"
       40 binary messages of 64 KiB at once, both then answering pings until the
-      side under test closes; "/stall" answers no
+      side under test closes; "/slowread" reads at about 1 MB/s, answering pings
+      and the close as it comes to them; "/stall" answers no
       handshake at all; "/hs-*" give a bad handshake answer (BAD_HANDSHAKES) or an
       unusual good one, then a message to echo (GOOD_HANDSHAKES).
   ws_cases.py client URL [--max-message N] [--timeout S] [ID...]
@@ -79,6 +80,7 @@ class Conn:
         self.keys = set()   # their masking keys so far
         self.deflate = deflate
         self.inflater = self.deflater = None
+        self.chunk, self.pace = 256 * 1024, 0   # bytes per read, seconds after each
         sock.setblocking(False)
 
     # --- frames this peer sends
@@ -141,7 +143,8 @@ class Conn:
                 self.out.clear()   # they stopped reading: what they sent may still be here
         if r:
             try:
-                data = self.sock.recv(256 * 1024)
+                data = self.sock.recv(self.chunk)
+                time.sleep(self.pace)
             except ConnectionResetError:
                 self.reset = True
                 data = b""
@@ -770,6 +773,14 @@ def slow_message(conn):
     answer_until_close(conn)
 
 
+def slow_reader(conn):
+    """A live peer busy reading: takes about 1 MB/s (its window kept small, so
+    the sender's kernel holds the rest), answering pings and the close in turn."""
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    conn.chunk, conn.pace = 64 * 1024, 0.06
+    answer_until_close(conn)
+
+
 def flood(conn):
     for i in range(40):
         conn.send(conn.f(BINARY, bytes([i]) * (64 * 1024)))
@@ -780,6 +791,7 @@ LIVE_PEERS = {
     "hang": lambda conn: conn.wait_eof(time.monotonic() + 3600),   # a dead peer: reads, never answers
     "slow": slow_message,
     "flood": flood,
+    "slowread": slow_reader,
 }
 
 

@@ -172,6 +172,13 @@ static bool client_start(net_ws *w) {
   return true;
 }
 
+/* The handshake fields RFC 6455 (11.3) allows once appear at most once. */
+static bool once(const http_head *hd, const char *name) {
+  int n = 0;
+  for (size_t i = 0; i < http_head_nfields(hd); i++) n += !strcmp(http_head_field(hd, i).name, name);
+  return n <= 1;
+}
+
 /* The server's answer: 101 with the right Upgrade, Connection and Accept,
  * a subprotocol that was offered, extensions that were. */
 static bool client_check(net_ws *w) {
@@ -190,7 +197,7 @@ static bool client_check(net_ws *w) {
                         http_head_reason(hd)), false;
   if (!http_head_has_token(hd, "upgrade", "websocket") || !http_head_has_token(hd, "connection", "upgrade"))
     return net__ws_fail(w, NET_E_PROTOCOL, "the 101 answer lacks Upgrade: websocket or Connection: upgrade"), false;
-  if (!accept || !net__ws_accept_ok(w->key, NET_WS_KEY_LEN, accept, alen))
+  if (!accept || !once(hd, "sec-websocket-accept") || !net__ws_accept_ok(w->key, NET_WS_KEY_LEN, accept, alen))
     return net__ws_fail(w, NET_E_PROTOCOL, "Sec-WebSocket-Accept does not match the key sent"), false;
   if (k == -2) return net__ws_fail(w, NET_E_PROTOCOL, "the server chose a subprotocol that was not offered"), false;
   if (d < 0)
@@ -233,6 +240,8 @@ static refusal server_check(net_ws *w, const char *proto, size_t plen, int *pick
     return (refusal){400, "a websocket upgrade is an HTTP/1.1 GET", NULL};
   if (!http_head_has_token(hd, "connection", "upgrade") || !http_head_get(hd, "host", NULL))
     return (refusal){400, "the upgrade lacks Connection: Upgrade or Host", NULL};
+  if (!once(hd, "sec-websocket-key") || !once(hd, "sec-websocket-version"))
+    return (refusal){400, "Sec-WebSocket-Key or Sec-WebSocket-Version appears twice", NULL};
   if (!ver || strcmp(ver, "13"))
     return (refusal){426, "only websocket version 13 is spoken here", "Sec-WebSocket-Version: 13\r\n"};
   if (!key || !net__ws_key_valid(key, klen)) return (refusal){400, "Sec-WebSocket-Key is missing or malformed", NULL};

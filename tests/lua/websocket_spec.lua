@@ -535,6 +535,8 @@ describe("websocket server", function()
       .. "Host: x\r\n" .. UPGRADE .. KEY .. "Sec-WebSocket-Version: 8\r\n\r\n" },
     { 404, "an upgrade for a path not listed", "GET /other HTTP/1.1\r\nHost: x\r\n" .. UPGRADE .. KEY
       .. "Sec-WebSocket-Version: 13\r\n\r\n" },
+    { 400, "an upgrade with Sec-WebSocket-Key twice (RFC 6455 11.3.1)", "GET /chat HTTP/1.1\r\nHost: x\r\n" .. UPGRADE
+      .. KEY .. KEY:gsub("dGhl", "eGhl") .. "Sec-WebSocket-Version: 13\r\n\r\n" },
   }) do
     it("answers " .. t[1] .. " to " .. t[2] .. ", then closes", function()
       local svc = ws_echo_server({ path = "/chat" })
@@ -850,7 +852,8 @@ describe("websocket failures", function()
   for _, t in ipairs({
     { "hs-status-200", "a 200 answer" }, { "hs-no-upgrade", "a 101 without Upgrade" },
     { "hs-no-connection", "a 101 without Connection" }, { "hs-bad-accept", "a wrong Sec-WebSocket-Accept" },
-    { "hs-no-accept", "no Sec-WebSocket-Accept" }, { "hs-extension-not-offered", "an extension it did not offer" },
+    { "hs-no-accept", "no Sec-WebSocket-Accept" }, { "hs-two-accepts", "Sec-WebSocket-Accept twice" },
+    { "hs-extension-not-offered", "an extension it did not offer" },
     { "hs-protocol-not-offered", "a subprotocol it did not offer" }, { "hs-garbage", "an answer that is not HTTP" },
   }) do
     it("the client refuses a handshake with " .. t[2] .. " ('protocol')", function()

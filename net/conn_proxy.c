@@ -34,7 +34,10 @@ static void proxy_fail(net_conn *c, const char *what, const char *why) {
 /* "CONNECT example.test:443", what the messages say was being done. */
 static void what(const net_conn *c, char *buf, size_t len) {
   const char *h = c->proxy->target;
-  snprintf(buf, len, strchr(h, ':') ? "CONNECT [%s]:%u" : "CONNECT %s:%u", h, (unsigned)c->proxy->target_port);
+  /* a long name is cut, so that the reason after it still fits the message */
+  int n = (int)strlen(h) > 64 ? 61 : (int)strlen(h);
+  snprintf(buf, len, strchr(h, ':') ? "CONNECT [%.*s%s]:%u" : "CONNECT %.*s%s:%u", n, h, n < (int)strlen(h) ? "..." : "",
+           (unsigned)c->proxy->target_port);
 }
 
 static void target_fail(net_conn *c, const char *why) {

@@ -69,7 +69,9 @@ static size_t base64(const char *in, size_t n, char *out) {
 size_t net__proxy_connect_request(char *buf, size_t cap, const char *host, uint16_t port, const char *user,
                                   const char *pass) {
   char target[NET_URL_HOST_MAX + 16], cred[2 * NET_URL_CRED_MAX + 2], auth[4 * sizeof cred / 3 + 8];
-  snprintf(target, sizeof target, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+  /* an IPv6 zone names an interface of this machine: nothing the proxy could use */
+  int hl = strchr(host, ':') ? (int)strcspn(host, "%") : (int)strlen(host);
+  snprintf(target, sizeof target, strchr(host, ':') ? "[%.*s]:%u" : "%.*s:%u", hl, host, (unsigned)port);
   auth[0] = '\0';
   if (user) {
     int n = snprintf(cred, sizeof cred, "%s:%s", user, pass ? pass : "");

@@ -12,7 +12,9 @@
 #include "url.h"
 
 #define NET_PROXY_HEAD_MAX 8192   /* the longest CONNECT reply head taken */
-#define NET_PROXY_REQ_MAX 1024    /* the longest request we send (CONNECT with credentials) */
+/* The longest request we send: CONNECT to a 253-byte name, twice (the
+ * request line and Host), with 255-byte user and password in Basic. */
+#define NET_PROXY_REQ_MAX 1536
 #define NET_PROXY_WHY_MAX 160
 
 typedef enum net_proxy_kind { NET_PROXY_HTTP, NET_PROXY_SOCKS5, NET_PROXY_SOCKS5H } net_proxy_kind;

@@ -47,6 +47,14 @@ static bool test_connect_request(void) {
   n = net__proxy_connect_request(buf, sizeof buf, "h", 1, "ab", "");
   CHECK(strstr(buf, "Basic YWI6\r\n"), "padding: %s", buf);
   CHECK(net__proxy_connect_request(buf, 20, "example.test", 443, NULL, NULL) == 0, "too small: 0");
+  n = net__proxy_connect_request(buf, sizeof buf, "fe80::1%eth0", 443, NULL, NULL);
+  CHECK(strstr(buf, "CONNECT [fe80::1]:443 ") && strstr(buf, "Host: [fe80::1]:443\r\n"), "zone: %s", buf);
+  /* the longest name with the longest credentials fits */
+  char name[254], user[256], pass[256];
+  memset(name, 'n', 253), name[253] = '\0';
+  memset(user, 'u', 255), user[255] = '\0';
+  memset(pass, 'p', 255), pass[255] = '\0';
+  CHECK(net__proxy_connect_request(buf, sizeof buf, name, 65535, user, pass) > 0, "the longest request does not fit");
   return true;
 }
 

@@ -331,7 +331,7 @@ describe("net.http_request", function()
     local first, status, msg = fetch{ url = base .. "/conn-id", idle_timeout = 300 }
     assert.equal("success", status, msg)
     -- without one of its own, a slow answer on that connection is waited for
-    _, status, msg = fetch{ url = base .. "/delay/800/data.bin" }
+    _, status, msg = fetch{ url = base .. "/late/800" }
     assert.equal("success", status, msg)
     local again
     again, status, msg = fetch{ url = base .. "/conn-id" }
@@ -339,7 +339,7 @@ describe("net.http_request", function()
     assert.equal(first, again, "a second connection was made: the kept one failed, or was not kept")
     -- and its own applies there
     local code
-    _, status, msg, code = fetch{ url = base .. "/delay/2000/data.bin", idle_timeout = 300 }
+    _, status, msg, code = fetch{ url = base .. "/late/2000", idle_timeout = 300 }
     assert.equal("failure", status)
     assert.equal("timeout", code, msg)
     assert.matches("idle_timeout", msg, 1, true)

@@ -26,6 +26,8 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
                            then nothing for 30 s
   /short/NAME              Content-Length of the file + 1000, the file, close
   /delay/MS/NAME           the file NAME, once MS milliseconds have passed
+  /late/MS                 "late", once MS milliseconds have passed, keeping the
+                           connection open
   /goto?URL                302 to URL (anything after the ?)
   /goto307?URL             307 to URL
   /gzip/NAME, /deflate/NAME  the file with Content-Encoding gzip / deflate
@@ -271,6 +273,9 @@ class Handler(SimpleHTTPRequestHandler):
             self.wfile.write(data)
             self.close_connection = True
             return True
+        if p.startswith("/late/"):
+            time.sleep(int(p[len("/late/"):]) / 1000)
+            return self._keep(200, b"late\n")
         if p.startswith("/delay/"):
             ms, _, name = p[len("/delay/"):].partition("/")
             time.sleep(int(ms) / 1000)

@@ -90,6 +90,7 @@ struct net_http {
   const char *via;                      /* the proxy of this attempt, or NULL */
   bool absolute;                        /* plain http through an http proxy: absolute-form */
   char proxy_auth[700];                 /* absolute-form: "Basic ..." or "" */
+  char proxy_where[NET_URL_HOST_MAX + 16];   /* absolute-form: the proxy's "host:port" */
   char pool_key[NET_URL_HOST_MAX + 512];
   char *out;                            /* the request text being written */
   size_t out_len, out_pos, head_len;
@@ -171,5 +172,8 @@ bool net__http_body_begin(net_http *h);
 int net__http_body_pump(net_http *h);
 void net__http_body_free(net_http *h);
 void net__http_fail(net_http *h, net_err code, const char *fmt, ...) NET_PRINTF(3, 4);
+/* Fails h with its connection's failure; the proxy's, when the request goes
+ * to an http proxy whole (the connection is the proxy's). */
+void net__http_conn_failed(net_http *h);
 
 #endif

@@ -28,6 +28,12 @@ void net__http_fail(net_http *h, net_err code, const char *fmt, ...) {
   net__io_publish(&h->obj);
 }
 
+void net__http_conn_failed(net_http *h) {
+  net_result st = net_conn_status(h->c);
+  if (h->absolute) net__http_fail(h, st.err, "proxy %s: %s", h->proxy_where, st.msg);
+  else net__http_fail(h, st.err, "%s", st.msg);
+}
+
 /* ---- setting up ------------------------------------------------------------------ */
 
 static bool start_decoding(net_http *h) {
@@ -199,10 +205,7 @@ static int input_end(net_http *h, long why) {
     h->framed_end = true;
     return 0;
   }
-  if (why == NET_READ_ERROR) {
-    net_result st = net_conn_status(h->c);
-    return net__http_fail(h, st.err, "%s", st.msg), -1;
-  }
+  if (why == NET_READ_ERROR) return net__http_conn_failed(h), -1;
   if (h->framing.kind == HTTP_BODY_LENGTH)
     net__http_fail(h, NET_E_CLOSED, "body ended after %llu of %llu bytes",
                    (unsigned long long)(h->framing.length - h->body_left), (unsigned long long)h->framing.length);

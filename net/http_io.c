@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include <mbedtls/base64.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
 #include "alloc.h"
@@ -78,12 +79,15 @@ static bool absolute_proxy(net_http *h, char *host, uint16_t *port) {
   size_t n;
   if (!net__proxy_parse(h->via, &p, host, port, why, sizeof why))
     return net__http_fail(h, NET_E_INVALID, "%s", why), false;
+  snprintf(h->proxy_where, sizeof h->proxy_where, "%s", p.where);
   strcpy(h->proxy_auth, "Basic ");
   int cl = snprintf(cred, sizeof cred, "%s:%s", p.user, p.pass);
+  bool ok = !p.auth || mbedtls_base64_encode((unsigned char *)h->proxy_auth + 6, sizeof h->proxy_auth - 6, &n,
+                                             (unsigned char *)cred, (size_t)cl) == 0;
   if (!p.auth) h->proxy_auth[0] = '\0';
-  else if (mbedtls_base64_encode((unsigned char *)h->proxy_auth + 6, sizeof h->proxy_auth - 6, &n,
-                                 (unsigned char *)cred, (size_t)cl) != 0)
-    return net__http_fail(h, NET_E_INVALID, "proxy credentials too long"), false;
+  mbedtls_platform_zeroize(cred, sizeof cred);   /* the password: no copy stays behind */
+  mbedtls_platform_zeroize(&p, sizeof p);
+  if (!ok) return net__http_fail(h, NET_E_INVALID, "proxy credentials too long"), false;
   return true;
 }
 
@@ -176,10 +180,7 @@ static int input_failed(net_http *h, long why, bool some) {
     h->phase = HP_START;
     return replay_body(h) ? 2 : -1;
   }
-  if (why == NET_READ_ERROR) {
-    net_result st = net_conn_status(h->c);
-    return net__http_fail(h, st.err, "%s", st.msg), -1;
-  }
+  if (why == NET_READ_ERROR) return net__http_conn_failed(h), -1;
   net__http_fail(h, NET_E_CLOSED, some ? "connection closed inside the response head"
                                        : "connection closed before a response");
   return -1;
@@ -495,6 +496,7 @@ static void http_destroy(net_io *io) {
   net__http_req_free(&h->req);
   net__http_file_free(h->file);
   net__http_src_free(h->src);
+  mbedtls_platform_zeroize(h->proxy_auth, sizeof h->proxy_auth);   /* the proxy's password, encoded */
   net__free_aligned(h);
   atomic_fetch_sub(&net__live_http, 1);
 }

@@ -573,7 +573,7 @@ describe("net.http_request", function()
       local env = { HTTP_PROXY = "127.0.0.1:" .. closed, http_proxy = false, NO_PROXY = false, no_proxy = false }
       local ok, out, err = h.run_lua_child(code, env, base .. "/hello.txt")
       assert.is_true(ok, err)
-      assert.matches("^failure\t[^\n]*127.0.0.1:" .. closed, out)   -- it went for the proxy
+      assert.matches("^failure\t[^\n]*: proxy 127.0.0.1:" .. closed .. ": connect ", out)   -- it went for the proxy, and says so
       env.NO_PROXY = "example.test, .127.0.0.1,localhost"
       ok, out, err = h.run_lua_child(code, env, base .. "/hello.txt")
       assert.is_true(ok, err)

@@ -304,6 +304,21 @@ static void method_after(net_http *h, int st) {
   drop_header(&h->req, "content-type");
 }
 
+/* A Location as servers send it, spaces and UTF-8 unescaped: escaped, as
+ * browsers and curl do, before it is read as a URL. 0 when it does not fit. */
+static size_t escape_location(const char *loc, size_t len, char *out, size_t cap) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)loc[i];
+    bool esc = c == ' ' || c >= 0x80;
+    if (o + (esc ? 3 : 1) > cap) return 0;
+    if (esc) out[o++] = '%', out[o++] = hex[c >> 4], out[o++] = hex[c & 15];
+    else out[o++] = (char)c;
+  }
+  return o;
+}
+
 /* Whether the head is a redirect to follow (then h restarts or fails). */
 static bool redirect(net_http *h) {
   int st = http_head_status(&h->head);
@@ -314,6 +329,8 @@ static bool redirect(net_http *h) {
   net_url to;
   char why[NET_URL_WHY_MAX], url[NET_URL_MAX + NET_URL_HOST_MAX + 64];
   if (!publish_hop(h)) return true;   /* the owner sees every redirect, a refused one too */
+  size_t ulen = escape_location(loc, len, url, sizeof url);
+  if (ulen) loc = url, len = ulen;   /* too long escaped: the resolve below says so */
   if (h->redirects >= h->req.max_redirects)
     net__http_fail(h, NET_E_LIMIT, "more than %d redirects", h->req.max_redirects);
   else if (!net__url_resolve(&h->url, loc, len, &to, why, sizeof why))
@@ -324,6 +341,10 @@ static bool redirect(net_http *h) {
     net__http_fail(h, NET_E_PROTOCOL, "redirect from https to http refused: %s (allow_downgrade)",
                    (net__url_format(&to, url, sizeof url) < sizeof url ? url : to.host));
   if (h->phase == HP_DONE) return true;
+  if (to.has_userinfo) {   /* never sent, as for the first URL: not kept either */
+    mbedtls_platform_zeroize(to.pass, sizeof to.pass);
+    to.has_userinfo = false, to.user[0] = '\0';
+  }
   if (!net__url_same_origin(&h->url, &to)) leave_origin(h);
   method_after(h, st);
   h->redirects++;

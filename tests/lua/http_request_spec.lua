@@ -226,7 +226,20 @@ describe("net.http_request", function()
     assert.not_matches("authorization", body)
     assert.not_matches("cookie", body)
     assert.matches("\nx-keep: yes\n", body, 1, true)
+    -- credentials in a Location are never sent, nor shown as where it went
+    local req
+    body, status, msg, _, req = fetch{ url = base .. "/goto?http://u:pw@127.0.0.1:" .. other.port .. "/echo" }
+    assert.equal("success", status, msg)
+    assert.not_matches("authorization", body)
+    assert.equal("http://127.0.0.1:" .. other.port .. "/echo", select(4, req:get_response()))
     other:stop()
+  end)
+
+  it("follows a Location with raw spaces and UTF-8, escaped as browsers do", function()
+    local body, status, msg, _, req = fetch{ url = base .. "/goto-raw?/echo%3Fa%20b=%C3%A9" }
+    assert.equal("success", status, msg)
+    assert.matches("^GET /echo%?a%%20b=%%C3%%A9\n", body)
+    assert.equal(base .. "/echo?a%20b=%C3%A9", select(4, req:get_response()))
   end)
 
   it("decodes gzip and deflate (zlib-wrapped or raw), or leaves them with decompress = false", function()

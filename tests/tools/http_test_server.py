@@ -30,6 +30,7 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
                            connection open
   /goto?URL                302 to URL (anything after the ?)
   /goto307?URL             307 to URL
+  /goto-raw?URL            302 to URL percent-decoded: raw spaces and UTF-8
   /gzip/NAME, /deflate/NAME  the file with Content-Encoding gzip / deflate
                            (zlib-wrapped); /rawdeflate/NAME: deflate without
                            the zlib wrapper, as some servers send it
@@ -310,6 +311,9 @@ class Handler(SimpleHTTPRequestHandler):
             return self._simple(200, head.encode() + b"\n" + body)
         if p == "/goto":
             return self._simple(302, b"found\n", [("Location", self.path.partition("?")[2])])
+        if p == "/goto-raw":   # the Location percent-decoded, bytes as they are (a space, UTF-8)
+            loc = urllib.parse.unquote_to_bytes(self.path.partition("?")[2]).decode("latin-1")
+            return self._simple(302, b"found\n", [("Location", loc)])
         if p == "/goto307":
             self._read_body()
             return self._simple(307, b"temporary\n", [("Location", self.path.partition("?")[2])])

@@ -29,7 +29,10 @@ static bool msg_room(net_ws *w, size_t need, uint64_t cap) {
   if (n < need) n = need;
   if (n > cap) n = (size_t)cap;
   uint8_t *m = net__realloc(w->msg, n);
-  if (!m) return net__ws_fail(w, NET_E_LIMIT, "out of memory for a %zu-byte message", need), false;
+  if (!m) {   /* 1011: the peer learns it was our fault (get_close says so too) */
+    net__ws_tx_close(w, NET_WS_CLOSE_INTERNAL, "out of memory");
+    return net__ws_fail(w, NET_E_LIMIT, "out of memory for a %zu-byte message", need), false;
+  }
   w->msg = m;
   w->msg_cap = n;
   return true;

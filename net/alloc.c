@@ -77,10 +77,14 @@ void net__free(void *p) {
   free(p);
 }
 
-void net__free_secret(void *p, size_t n) {
-  if (!p) return;
+void net__wipe(void *p, size_t n) {
   volatile unsigned char *v = p;   /* volatile: the wipe of memory about to go is not optimized out */
   while (n--) *v++ = 0;
+}
+
+void net__free_secret(void *p, size_t n) {
+  if (!p) return;
+  net__wipe(p, n);
   net__free(p);
 }
 

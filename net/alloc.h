@@ -12,6 +12,8 @@ void *net__calloc(size_t n, size_t size);
 void *net__realloc(void *p, size_t n);
 char *net__strdup(const char *s);
 void net__free(void *p);
+/* Zeroes n bytes that held a secret, however soon they go. */
+void net__wipe(void *p, size_t n);
 /* Frees n bytes that held a secret (a key's password), wiped first. */
 void net__free_secret(void *p, size_t n);
 /* Cache-line aligned (connection objects, ring chunks); freed with net__free_aligned. */

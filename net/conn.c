@@ -60,7 +60,7 @@ static net_proxy *proxy_new(const net_conn_opts *o, const char *host, size_t len
   if (!net__proxy_parse(o->proxy, p, phost, pport, why, sizeof why)) *err = why;
   else if (!set_target(p, host, len, port, why, sizeof why)) *err = why;
   else return p;
-  net__free(p);
+  net__free_secret(p, sizeof *p);   /* its credentials */
   return NULL;
 }
 
@@ -80,7 +80,7 @@ static net_conn *open_proxied(net_resolver *r, const char *host, size_t len, net
     if (pa && (p->kind != NET_PROXY_SOCKS5 || p->target_addr)) *err = "out of memory", *code = NET_E_LIMIT;
     if (p->target_addr) net_addr_unref(p->target_addr);
     if (pa) net_addr_unref(pa);
-    net__free(p);
+    net__free_secret(p, sizeof *p);
     return NULL;
   }
   c->addr = pa;
@@ -94,7 +94,9 @@ int net_proxy_check(const char *url, char *why, size_t len) {
   static _Thread_local net_proxy p;
   char host[NET_URL_HOST_MAX + 1];
   uint16_t port;
-  return net__proxy_parse(url, &p, host, &port, why, len);
+  int ok = net__proxy_parse(url, &p, host, &port, why, len);
+  net__wipe(&p, sizeof p);
+  return ok;
 }
 
 net_conn *net_tcp_open_host(net_resolver *r, const char *host, size_t len, uint16_t port,

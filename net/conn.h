@@ -170,6 +170,7 @@ void net__conn_next_attempt(net_conn *c);   /* the Happy Eyeballs delay passed *
 void net__conn_proxy_start(net_conn *c);    /* connected to the proxy: handshake, then connected */
 void net__conn_proxy_event(net_conn *c, int mask);
 void net__conn_proxy_kicked(net_conn *c);   /* socks5://: the target may have resolved */
+void net__conn_proxy_io_free(net_conn *c);  /* the handshake's buffers, wiped */
 
 /* conn_io.c (I/O thread) */
 void net__conn_connected(net_conn *c);      /* the socket is connected: TLS or data */

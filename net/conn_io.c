@@ -45,8 +45,7 @@ static void close_socket(net_conn *c) {
   net__tls_free(c->tls);   /* here, on the I/O thread, which owns the shared TLS state */
   c->tls = NULL;
   net__conn_drop_attempts(c);
-  net__free(c->pio);   /* a proxy handshake cut short */
-  c->pio = NULL;
+  net__conn_proxy_io_free(c);   /* a proxy handshake cut short */
   if (c->fd == NET_BAD_SOCK) return;
   net__engine_set_interest(c->fd, &c->poll_mask, 0, &c->obj);
   net_sock_close(c->fd);

@@ -51,8 +51,8 @@ void net__conn_destroy(net_conn *c) {
   net__free(atomic_load(&c->tls_info));
   net__free(c->unix_path);
   if (c->proxy && c->proxy->target_addr) net_addr_unref(c->proxy->target_addr);
-  net__free(c->proxy);
-  net__free(c->pio);
+  net__free_secret(c->proxy, c->proxy ? sizeof *c->proxy : 0);   /* its credentials */
+  net__conn_proxy_io_free(c);
   net_addr *peer = atomic_load(&c->peer);
   if (peer) net_addr_unref(peer);
   net__free_aligned(c);

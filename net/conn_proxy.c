@@ -107,9 +107,14 @@ static bool read_exact(net_conn *c, size_t want) {
   return c->pio->in_len == want;
 }
 
+void net__conn_proxy_io_free(net_conn *c) {
+  net__free_secret(c->pio, c->pio ? sizeof *c->pio : 0);   /* the request held the credentials */
+  c->pio = NULL;
+}
+
 /* The tunnel is open: on to TLS or data, as a direct connection would. */
 static void tunnel_open(net_conn *c) {
-  net__free(c->pio);
+  net__conn_proxy_io_free(c);
   c->pio = NULL;
   set_io(c, false, false);
   net__conn_connected(c);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "os.h"
 #include "proxy.h"
 
@@ -28,25 +29,32 @@ static bool check_creds(const net_url *u, net_proxy_kind kind, char *why, size_t
   return true;
 }
 
-bool net__proxy_parse(const char *url, net_proxy *p, char *host, uint16_t *port, char *why, size_t wl) {
-  static _Thread_local net_url u;   /* large: kept off the caller's stack */
+static bool parse(const char *url, net_proxy *p, char *host, uint16_t *port, char *why, size_t wl, net_url *u) {
   char err[NET_URL_WHY_MAX];
   memset(p, 0, sizeof *p);
-  if (!net__url_parse(url, strlen(url), &u, err, sizeof err))
+  if (!net__url_parse(url, strlen(url), u, err, sizeof err))
     return fail(why, wl, "bad proxy URL: %s", err), false;
-  if (strcmp(u.scheme, "http") == 0) p->kind = NET_PROXY_HTTP;
-  else if (strcmp(u.scheme, "socks5") == 0) p->kind = NET_PROXY_SOCKS5;
-  else if (strcmp(u.scheme, "socks5h") == 0) p->kind = NET_PROXY_SOCKS5H;
-  else return fail(why, wl, "unsupported proxy scheme '%s' (http, socks5 or socks5h)", u.scheme), false;
-  if (strcmp(u.path, "/") != 0) return fail(why, wl, "a proxy URL has no path or query"), false;
-  if (!check_creds(&u, p->kind, why, wl)) return false;
-  p->auth = u.has_userinfo;
-  memcpy(p->user, u.user, sizeof p->user);
-  memcpy(p->pass, u.pass, sizeof p->pass);
-  snprintf(p->where, sizeof p->where, u.host_family == 6 ? "[%s]:%u" : "%s:%u", u.host, (unsigned)u.port);
-  memcpy(host, u.host, sizeof u.host);
-  *port = u.port;
+  if (strcmp(u->scheme, "http") == 0) p->kind = NET_PROXY_HTTP;
+  else if (strcmp(u->scheme, "socks5") == 0) p->kind = NET_PROXY_SOCKS5;
+  else if (strcmp(u->scheme, "socks5h") == 0) p->kind = NET_PROXY_SOCKS5H;
+  else return fail(why, wl, "unsupported proxy scheme '%s' (http, socks5 or socks5h)", u->scheme), false;
+  if (strcmp(u->path, "/") != 0) return fail(why, wl, "a proxy URL has no path or query"), false;
+  if (!check_creds(u, p->kind, why, wl)) return false;
+  p->auth = u->has_userinfo;
+  memcpy(p->user, u->user, sizeof p->user);
+  memcpy(p->pass, u->pass, sizeof p->pass);
+  snprintf(p->where, sizeof p->where, u->host_family == 6 ? "[%s]:%u" : "%s:%u", u->host, (unsigned)u->port);
+  memcpy(host, u->host, sizeof u->host);
+  *port = u->port;
   return true;
+}
+
+bool net__proxy_parse(const char *url, net_proxy *p, char *host, uint16_t *port, char *why, size_t wl) {
+  static _Thread_local net_url u;   /* large: kept off the caller's stack */
+  bool ok = parse(url, p, host, port, why, wl, &u);
+  net__wipe(u.user, sizeof u.user);   /* the per-thread copy keeps no credentials */
+  net__wipe(u.pass, sizeof u.pass);
+  return ok;
 }
 
 /* ---- HTTP CONNECT ------------------------------------------------------------- */
@@ -77,9 +85,11 @@ size_t net__proxy_connect_request(char *buf, size_t cap, const char *host, uint1
     int n = snprintf(cred, sizeof cred, "%s:%s", user, pass ? pass : "");
     if (n < 0 || (size_t)n >= sizeof cred) return 0;
     base64(cred, (size_t)n, auth);
+    net__wipe(cred, sizeof cred);
   }
   int n = snprintf(buf, cap, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s%s%s\r\n", target, target,
                    user ? "Proxy-Authorization: Basic " : "", auth, user ? "\r\n" : "");
+  net__wipe(auth, sizeof auth);
   return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 

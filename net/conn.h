@@ -151,6 +151,9 @@ void net__conn_set_link(net_conn *c, net_io *link);
 uint64_t net__conn_delivered(net_conn *c);
 /* I/O thread: the idle timeout from now on (0: none), for its next user. */
 void net__conn_set_idle(net_conn *c, int ms);
+/* Owner: head and body into tx together or not at all (a framed message):
+ * 1 written; 0 no room now; -1 cannot send, or no memory (net_conn_write_status). */
+int net__conn_write_record(net_conn *c, const void *head, size_t hlen, const void *body, size_t blen);
 
 /* conn_loop.c: lifetime, and accepted connections for server.c. */
 net_conn *net__conn_new(const net_conn_opts *o, int refs);
@@ -189,8 +192,5 @@ void net__conn_apply_options(net_conn *c, bool asked);
 /* "1.2.3.4:80", "unix:/p"; through a proxy "proxy 1.2.3.4:3128" while
  * connecting to it, then "example.test:443 via proxy 1.2.3.4:3128". */
 void net__conn_where(const net_conn *c, char *buf, size_t len);
-/* Owner: head and body into tx together or not at all (a framed message):
- * 1 written; 0 no room now; -1 cannot send, or no memory (net_conn_write_status). */
-int net__conn_write_record(net_conn *c, const void *head, size_t hlen, const void *body, size_t blen);
 
 #endif

@@ -34,9 +34,8 @@ static void proxy_fail(net_conn *c, const char *what, const char *why) {
 /* "CONNECT example.test:443", what the messages say was being done. */
 static void what(const net_conn *c, char *buf, size_t len) {
   const char *h = c->proxy->target;
-  /* a long name is cut, so that the reason after it still fits the message */
-  int n = (int)strlen(h) > 64 ? 61 : (int)strlen(h);
-  snprintf(buf, len, strchr(h, ':') ? "CONNECT [%.*s%s]:%u" : "CONNECT %.*s%s:%u", n, h, n < (int)strlen(h) ? "..." : "",
+  int all = (int)strlen(h), n = all > 64 ? 61 : all;   /* cut: the reason after it must still fit */
+  snprintf(buf, len, strchr(h, ':') ? "CONNECT [%.*s%s]:%u" : "CONNECT %.*s%s:%u", n, h, n < all ? "..." : "",
            (unsigned)c->proxy->target_port);
 }
 
@@ -115,7 +114,6 @@ void net__conn_proxy_io_free(net_conn *c) {
 /* The tunnel is open: on to TLS or data, as a direct connection would. */
 static void tunnel_open(net_conn *c) {
   net__conn_proxy_io_free(c);
-  c->pio = NULL;
   set_io(c, false, false);
   net__conn_connected(c);
 }

@@ -146,7 +146,7 @@ struct net_ws {
   size_t send_reason_len;
   uint64_t last_rx, ping_at;            /* ms: the last frame in; our keep-alive ping (0: none) */
   uint64_t deadline;                    /* handshake or closing bound; 0: none */
-  uint64_t sent_seen;                   /* the connection's bytes sent, at the last look */
+  uint64_t sent_seen;                   /* how far the peer had taken our bytes, at the last look */
   uint64_t ctl_out;                     /* bytes of our pings and pongs framed since then */
 };
 

@@ -216,8 +216,11 @@ static void read_reply(net_conn *c) {
   size_t need = 5;
   long r = net__socks_connect_reply(c->pio->in, c->pio->in_len, &need, why, sizeof why);
   while (r == 0) {
-    if (!read_exact(c, need)) return;
+    bool whole = read_exact(c, need);
+    if (atomic_load_explicit(&c->state, memory_order_relaxed) == NET_FAILURE) return;
+    /* what came so far may say no already (a refusal cut short by a broken proxy) */
     r = net__socks_connect_reply(c->pio->in, c->pio->in_len, &need, why, sizeof why);
+    if (r == 0 && !whole) return;
   }
   if (r < 0) target_fail(c, why);
   else tunnel_open(c);

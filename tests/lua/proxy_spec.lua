@@ -47,7 +47,7 @@ end
 local tinyproxy, microsocks = h.start_tinyproxy, h.start_microsocks
 
 local FAKE_MODES = { "http-ok", "socks-ok", "http-garbage", "http-oversized", "http-close", "socks-garbage",
-  "socks-close", "socks-truncated", "silent" }
+  "socks-close", "socks-truncated", "socks-short-refusal", "silent" }
 
 -- One fake_proxy.py serving every mode, each on its own port: fake.port[mode].
 local function start_fake()
@@ -277,6 +277,15 @@ describe("proxy", function()
         assert.matches(says, msg, 1, true)
       end)
     end
+
+    it("a SOCKS5 refusal cut short is a refusal at once, not a wait for the timeout", function()
+      local port = fake.ports["socks-short-refusal"]
+      local t0 = net.clock()
+      local msg, code = open_fails("example.test", 443, "socks5h://127.0.0.1:" .. port, { connect_timeout = 10000 })
+      assert.are.equal("proxy", code, msg)
+      assert.matches("refused: ", msg, 1, true)
+      assert.is_true(net.clock() - t0 < 5, "it waited for the timeout")
+    end)
 
     it("a silent proxy ends with connect_timeout", function()
       local port = fake.ports.silent

@@ -14,6 +14,7 @@ Usage: fake_proxy.py MODE [MODE...]
   http-oversized   answer with a status line and a header that never ends (20000 bytes)
   http-close       read the request, close
   socks-truncated  method 0, then 5 bytes of a CONNECT reply, then close
+  socks-short-refusal  method 0, then only the first two bytes of a refusal, then silence
   socks-garbage    answer the greeting with an HTTP error
   socks-close      read the greeting, close
   silent           read, never answer
@@ -118,6 +119,9 @@ def serve(s, mode):
             echo(s)
         elif mode == "socks-truncated":
             s.sendall(b"\x05\x00\x00\x01\x7f")
+        elif mode == "socks-short-refusal":
+            s.sendall(b"\x05\x05")
+            hold(s)
 
 
 def client(s, mode):

@@ -12,6 +12,7 @@
 #define SLUICE_CONN_H
 
 #include "addr.h"
+#include "alloc.h"
 #include "engine.h"
 #include "err.h"
 #include "os.h"
@@ -68,6 +69,22 @@ typedef struct attempt_block {
   void *link;
   net_attempt att[NET_MAX_ATTEMPTS];
 } attempt_block;
+
+/* The proxy stage's buffers (conn_proxy.c); the request holds the credentials. */
+typedef enum proxy_step {
+  P_HEAD,      /* reading the CONNECT reply head */
+  P_METHOD,    /* reading SOCKS5's method choice */
+  P_AUTH,      /* reading the user/password answer */
+  P_RESOLVE,   /* socks5://: waiting for the target's address */
+  P_REPLY      /* reading SOCKS5's CONNECT reply */
+} proxy_step;
+
+struct proxy_io {
+  proxy_step step;                    /* what comes once out is sent */
+  size_t out_len, out_off, in_len;
+  uint8_t out[NET_PROXY_REQ_MAX];
+  uint8_t in[NET_PROXY_HEAD_MAX];
+};
 
 struct net_conn {
   /* shared with the owner */
@@ -149,6 +166,11 @@ void net__conn_set_link(net_conn *c, net_io *link);
 /* I/O thread: bytes sent less what the kernel holds unacknowledged (where
  * the system says): it grows only as the peer takes them. */
 uint64_t net__conn_delivered(net_conn *c);
+/* The proxy handshake's buffers, wiped as they go (they held the credentials). */
+static inline void net__conn_proxy_io_free(net_conn *c) {
+  net__free_secret(c->pio, c->pio ? sizeof *c->pio : 0);
+  c->pio = NULL;
+}
 /* I/O thread: the idle timeout from now on (0: none), for its next user. */
 void net__conn_set_idle(net_conn *c, int ms);
 /* Owner: head and body into tx together or not at all (a framed message):
@@ -173,7 +195,7 @@ void net__conn_next_attempt(net_conn *c);   /* the Happy Eyeballs delay passed *
 void net__conn_proxy_start(net_conn *c);    /* connected to the proxy: handshake, then connected */
 void net__conn_proxy_event(net_conn *c, int mask);
 void net__conn_proxy_kicked(net_conn *c);   /* socks5://: the target may have resolved */
-void net__conn_proxy_io_free(net_conn *c);  /* the handshake's buffers, wiped */
+
 
 /* conn_io.c (I/O thread) */
 void net__conn_connected(net_conn *c);      /* the socket is connected: TLS or data */

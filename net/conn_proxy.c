@@ -9,21 +9,6 @@
 #include "conn.h"
 #include "poller.h"
 
-typedef enum step {
-  P_HEAD,      /* reading the CONNECT reply head */
-  P_METHOD,    /* reading SOCKS5's method choice */
-  P_AUTH,      /* reading the user/password answer */
-  P_RESOLVE,   /* socks5://: waiting for the target's address */
-  P_REPLY      /* reading SOCKS5's CONNECT reply */
-} step;
-
-struct proxy_io {
-  step step;                          /* what comes once out is sent */
-  size_t out_len, out_off, in_len;
-  uint8_t out[NET_PROXY_REQ_MAX];
-  uint8_t in[NET_PROXY_HEAD_MAX];
-};
-
 static void proxy_fail(net_conn *c, const char *what, const char *why) {
   net_error e;
   const char *sep = strncmp(why, "refused", 7) == 0 ? " " : ": ";
@@ -75,7 +60,7 @@ static void flush(net_conn *c) {
   set_io(c, true, false);
 }
 
-static void send_msg(net_conn *c, size_t len, step next) {
+static void send_msg(net_conn *c, size_t len, proxy_step next) {
   if (len == 0) {   /* the builders refuse what does not fit */
     target_fail(c, "the request does not fit");
     return;
@@ -104,11 +89,6 @@ static bool read_exact(net_conn *c, size_t want) {
   if (n < 0) return false;
   c->pio->in_len += (size_t)n;
   return c->pio->in_len == want;
-}
-
-void net__conn_proxy_io_free(net_conn *c) {
-  net__free_secret(c->pio, c->pio ? sizeof *c->pio : 0);   /* the request held the credentials */
-  c->pio = NULL;
 }
 
 /* The tunnel is open: on to TLS or data, as a direct connection would. */

@@ -161,10 +161,11 @@ describe("sluice.tcpd", function()
     run_until(function() return client.state == "open" end)
     local real, out, budget = client.conn, {}, 0
     client.conn = {   -- takes `budget` bytes per frame, as a send buffer the peer drains slowly
-      write = function(_, data)
-        local n = math.min(#data, budget)
+      write = function(_, data, i)   -- net's write(data, i): the bytes from i on
+        i = i or 1
+        local n = math.min(#data - i + 1, budget)
         budget = budget - n
-        out[#out + 1] = data:sub(1, n)
+        out[#out + 1] = data:sub(i, i + n - 1)
         return n
       end,
       close = function() end,

@@ -140,19 +140,44 @@ local function deadline_of(timeout_ms)
 end
 
 -- Holds on the loop: transfers in flight (the helpers below and
--- sluice:fetch-url) and the dispatch threads of the libraries.
-local active = 0
+-- sluice:fetch-url) and the dispatch threads of the libraries, counted by
+-- the coroutine that took them (weak: a thread the editor dropped while it
+-- waited, core.threads[key] = nil, never comes back to release its hold).
+local holds = setmetatable({}, { __mode = "k" })
+local unowned = 0   -- taken outside any coroutine
 
 -- Keeps an unfocused editor's loop turning (see core.step below) until the
--- returned release() is called; releasing twice counts once. For work that
--- outlives one call: the threads that run sluice.http, .tcpd and .request
--- callbacks (data/sluice/runtime.lua) hold it while they have objects.
+-- returned release() is called, or its thread ends or is dropped; releasing
+-- twice counts once. For work that outlives one call: the threads that run
+-- sluice.http, .tcpd and .request callbacks (data/sluice/runtime.lua) hold
+-- it while they have objects.
 function sluice.hold_awake()
-  active = active + 1
+  local co, main = coroutine.running()
+  if main then unowned = unowned + 1 else holds[co] = (holds[co] or 0) + 1 end
   local held = true
   return function()
-    if held then held, active = false, active - 1 end
+    if not held then return end
+    held = false
+    if main then unowned = unowned - 1 else holds[co] = holds[co] - 1 end
   end
+end
+
+-- Whether co is still one of the editor's threads (or the editor keeps
+-- them in a shape unknown here: then it is taken to be).
+local function scheduled(co)
+  for _, t in pairs(core.threads or {}) do
+    if type(t) ~= "table" or type(t.cr) ~= "thread" then return true end
+    if t.cr == co then return true end
+  end
+  return false
+end
+
+local function holding()
+  if unowned > 0 then return true end
+  for co, n in pairs(holds) do
+    if n > 0 and coroutine.status(co) ~= "dead" and scheduled(co) then return true end
+  end
+  return false
 end
 
 -- Runs fn(...) as a transfer; returns what it returns, and raises what it raises.
@@ -173,8 +198,8 @@ if not core.add_background_thread then
   local step = core.step
   function core.step(...)
     local drew = step(...)
-    if not drew and active > 0 and conf.keep_awake and system
-       and system.window_has_focus and not system.window_has_focus() then
+    if not drew and conf.keep_awake and system and system.window_has_focus
+       and not system.window_has_focus(core.window) and holding() then
       return true
     end
     return drew
@@ -199,7 +224,7 @@ local function await_connected(conn, timeout_ms)
     if status == "success" then return true end
     if status == "failure" then return nil, msg, code end
     if now() >= deadline then
-      return nil, string.format("not connected after %d ms", timeout_ms), "timeout"
+      return nil, string.format("not connected after %g ms", timeout_ms), "timeout"
     end
     coroutine.yield(conf.poll_interval)
   end
@@ -227,7 +252,7 @@ local function read_all(conn, max, timeout_ms)
       parts[#parts + 1] = data
     else
       if now() >= deadline then
-        return nil, string.format("read_all: no end of stream after %d ms", timeout_ms), "timeout"
+        return nil, string.format("read_all: no end of stream after %g ms", timeout_ms), "timeout"
       end
       coroutine.yield(conf.poll_interval)
     end
@@ -253,7 +278,7 @@ local function read_until(conn, delim, max, timeout_ms)
     end
     if data ~= "" then return data end
     if now() >= deadline then
-      return nil, string.format("read_until: no delimiter after %d ms", timeout_ms), "timeout"
+      return nil, string.format("read_until: no delimiter after %g ms", timeout_ms), "timeout"
     end
     coroutine.yield(conf.poll_interval)
   end
@@ -273,7 +298,7 @@ local function write_all(conn, data, timeout_ms)
     pos = pos + n
     if pos <= #data then
       if now() >= deadline then
-        return nil, string.format("write_all: %d of %d bytes accepted after %d ms", pos - 1, #data, timeout_ms), "timeout"
+        return nil, string.format("write_all: %d of %d bytes accepted after %g ms", pos - 1, #data, timeout_ms), "timeout"
       end
       coroutine.yield(conf.poll_interval)
     end

@@ -35,7 +35,7 @@ describe("editor loop", function()
     sh(string.format("mkdir -p %s/plugins %s/libraries/sluice %s/www", h.shell_quote(userdir),
       h.shell_quote(userdir), h.shell_quote(userdir)))
     sh(string.format("ln -s %s %s/plugins/sluice.lua", h.shell_quote(ROOT .. "/plugin/sluice.lua"), h.shell_quote(userdir)))
-    for _, name in ipairs { "runtime", "http", "request" } do
+    for _, name in ipairs { "runtime", "http", "request", "socket" } do
       sh(string.format("ln -s %s %s/libraries/sluice/%s.lua", h.shell_quote(ROOT .. "/data/sluice/" .. name .. ".lua"),
         h.shell_quote(userdir), name))
     end
@@ -171,6 +171,51 @@ describe("editor loop", function()
     fake.loop.stall_after = 0.5
     local ok, err = pcall(fake.run_editor, function() return false end, { focused = false, timeout = 30 })
     fake.loop.stall_after = stall_after
+    assert.is_false(ok, "the loop kept turning with nothing to do")
+    assert.matches("stalled", err)
+  end)
+
+  it("runs a blocking sluice.socket receive to its end while unfocused", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    local got
+    core.add_thread(function()
+      local socket = require "libraries.sluice.socket"
+      local sock = assert(socket.connect("127.0.0.1", srv:get_port()))
+      sock:settimeout(10)
+      got = sock:receive("*l")
+      sock:close()
+    end)
+    local peer, answered, t0 = nil, false, net.clock()
+    local ok, err = pcall(fake.run_editor, function()
+      peer = peer or srv:accept()
+      if peer and not answered and net.clock() - t0 > 1 then   -- once the reader waits
+        answered = peer:write("hello\n") == 6
+      end
+      return got ~= nil
+    end, { focused = false, timeout = 30 })
+    if peer then peer:close() end
+    srv:close()
+    assert(ok, err)
+    assert.equal("hello", got)
+  end)
+
+  -- A plugin may drop one of its threads while it waits (core.threads[key] = nil):
+  -- the thread never returns, and its hold must not keep the editor turning.
+  it("lets the loop wait for events again once a thread waiting in a transfer is dropped", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))   -- accepts, never answers
+    core.add_thread(function()
+      local conn = assert(net.open_tcp("127.0.0.1", srv:get_port()))
+      sluice.read_all(conn, nil, 60000)
+    end, "sluice-test-dropped")
+    local t0 = net.clock()
+    assert(pcall(fake.run_editor, function() return net.clock() - t0 > 1 end, { focused = false, timeout = 30 }),
+      "the waiting transfer did not keep the loop turning")
+    core.threads["sluice-test-dropped"] = nil
+    local stall_after = fake.loop.stall_after
+    fake.loop.stall_after = 0.5
+    local ok, err = pcall(fake.run_editor, function() return false end, { focused = false, timeout = 10 })
+    fake.loop.stall_after = stall_after
+    srv:close()
     assert.is_false(ok, "the loop kept turning with nothing to do")
     assert.matches("stalled", err)
   end)

@@ -51,19 +51,6 @@ function M.editor_core()
   return nil
 end
 
--- Waits at most `ms` milliseconds for network activity. Inside an editor
--- thread it yields instead (the editor resumes the thread later), so the
--- editor never stops; elsewhere it sleeps in net.wait (the caller blocks).
-function M.pause(net, ms)
-  if M.editor_core() and coroutine.isyieldable() then
-    coroutine.yield(math.min(ms / 1000, M.poll_interval))
-  else
-    net.wait(math.max(0, math.floor(ms)))
-  end
-end
-
-local driven = {}
-
 -- The sluice editor plugin's hold on the loop (plugin/sluice.lua), or nil
 -- without it. Looked up each time: the plugin may load after a library
 -- started its first request.
@@ -72,6 +59,24 @@ local function awake_holder(core)
   if type(plugin) == "table" and type(plugin.hold_awake) == "function" then return plugin.hold_awake end
   return nil
 end
+
+-- Waits at most `ms` milliseconds for network activity. Inside an editor
+-- thread it yields instead (the editor resumes the thread later), holding
+-- an unfocused editor awake meanwhile, so the editor never stops and the
+-- wait ends on time; elsewhere it sleeps in net.wait (the caller blocks).
+function M.pause(net, ms)
+  local core = M.editor_core()
+  if core and coroutine.isyieldable() then
+    local hold = awake_holder(core)
+    local release = hold and hold()
+    coroutine.yield(math.min(ms / 1000, M.poll_interval))
+    if release then release() end
+  else
+    net.wait(math.max(0, math.floor(ms)))
+  end
+end
+
+local driven = {}
 
 -- The body of a dispatch thread. While objects live it holds the editor
 -- awake: an unfocused Lite XL otherwise waits for an event with no timeout,

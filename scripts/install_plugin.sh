@@ -57,4 +57,6 @@ for d in "${dirs[@]}"; do
 	install -m 0644 plugin/sluice.lua "$d/plugins/sluice.lua"
 	echo "installed into $d: libraries/sluice/net.so, ${#libs[@]} Lua libraries, plugins/sluice.lua"
 done
-echo "restart the editor (or run the command 'Core: Restart') to load it"
+# an editor keeps the net.so it loaded until it quits: 'Core: Restart' would
+# pair that one with the new Lua files
+echo "quit the editor and start it again to load it ('Core: Restart' keeps the net.so already loaded)"

@@ -410,6 +410,25 @@ static void upgrade(net_server *s, net_conn *c) {
   s->handshakes++;
 }
 
+/* Errors of one pending connection, not of the listener: it went (reset
+ * or aborted before it was taken, Windows' WSAECONNRESET among them), or
+ * Linux passed its network error on; the next one is accepted. */
+static bool accept_again(int e) {
+  switch (e) {
+    case EINTR: case ECONNABORTED: case ECONNRESET: case EPROTO: case ENETDOWN:
+    case ENETUNREACH: case EHOSTUNREACH: case EOPNOTSUPP: case ENOPROTOOPT:
+#ifdef EHOSTDOWN
+    case EHOSTDOWN:
+#endif
+#ifdef ENONET
+    case ENONET:
+#endif
+      return true;
+    default:
+      return false;
+  }
+}
+
 static void accept_some(net_server *s) {
   for (int n = 0; n < 64; n++) {   /* a bounded batch: other sockets get their turn */
     size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->handshakes;
@@ -431,7 +450,7 @@ static void accept_some(net_server *s) {
       atomic_store(&s->limited, 0);
     }
     if (fd == NET_BAD_SOCK) {
-      if (e == EINTR || e == ECONNABORTED) continue;
+      if (accept_again(e)) continue;
       if (!net_sock_would_block(e)) server_fail(s, "accept", e);
       return;
     }

@@ -112,7 +112,8 @@ static int bind_ip(net_server *s, const net_addr *a, uint16_t port, const net_se
   if (s->fd == NET_BAD_SOCK) return -1;
   int one = 1, zero = 0;
   if (!o->no_reuseaddr) net_sock_setopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (!a && sa.sa.sa_family == AF_INET6)   /* dual stack: IPv4 clients too */
+  /* "::" or none: dual stack, IPv4 clients too (Windows' default is IPv6 only) */
+  if (sa.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sa.in6.sin6_addr))
     net_sock_setopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
   net__sa_set_port(&sa, port);
   if (net_sock_bind(s->fd, &sa.sa, net__sa_len(&sa)) < 0 ||

@@ -173,8 +173,10 @@ static net_sock bind_socket(net_sockaddr *sa, bool any, const net_udp_opts *o, c
   if (fd == NET_BAD_SOCK) return *op = "socket", *err = errno, NET_BAD_SOCK;
   int one = 1, zero = 0;
   *op = "bind";
-  if ((any && sa->sa.sa_family == AF_INET6 &&
-       net_sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) ||
+  /* "::" takes IPv4 too, as on Linux by default (Windows: IPv6 only); where
+   * it cannot, no address given falls back to IPv4, and "::" stays IPv6 */
+  bool dual = sa->sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr);
+  if ((dual && net_sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0 && any) ||
       (o && o->reuseaddr && net_sock_setopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
       net_sock_bind(fd, &sa->sa, net__sa_len(sa)) < 0) {
     *err = errno;

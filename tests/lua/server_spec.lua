@@ -63,21 +63,23 @@ describe("server", function()
       srv:close()
     end)
 
-    it("listens on the dual-stack wildcard for nil: IPv4 and IPv6 clients both connect", function()
-      local srv = assert(net.create_server(nil, 0))
-      local ip, port, family = srv:get_local_address()
-      assert.are.equal(srv:get_port(), port)
-      assert.are.equal("::", ip)
-      assert.are.equal("inet6", family)
-      local hosts = { "127.0.0.1" }
-      if HAVE_V6 then hosts[2] = "::1" end
-      for _, host in ipairs(hosts) do
-        local client, accepted = h.connect_pair(srv, host)
-        ping(client, accepted, "hello over " .. host)
-        client:close()
-        accepted:close()
+    it("listens on the dual-stack wildcard for nil and for \"::\": IPv4 and IPv6 clients both connect", function()
+      for _, any in ipairs { false, "::" } do
+        local srv = assert(net.create_server(any or nil, 0))
+        local ip, port, family = srv:get_local_address()
+        assert.are.equal(srv:get_port(), port)
+        assert.are.equal("::", ip)
+        assert.are.equal("inet6", family)
+        local hosts = { "127.0.0.1" }
+        if HAVE_V6 then hosts[2] = "::1" end
+        for _, host in ipairs(hosts) do
+          local client, accepted = h.connect_pair(srv, host)
+          ping(client, accepted, "hello over " .. host)
+          client:close()
+          accepted:close()
+        end
+        srv:close()
       end
-      srv:close()
     end)
 
     it("binds an IPv4 literal: IPv4 clients connect, IPv6 ones are refused", function()

@@ -195,7 +195,11 @@ describe("udp", function()
     local e = assert(receive(by_addr))
     assert.are.equal("", e:get_data())
     assert.is_nil(by_addr:receive())
-    for _, u in ipairs({ any, v4, v6, by_addr }) do u:close() end
+    -- "::" given is the same wildcard (Windows alone would make it IPv6 only)
+    local named = assert(net.open_udp("::", 0))
+    send(v4, "127.0.0.1", named:get_port(), "to ::")
+    assert.are.equal("to ::", assert(receive(named)):get_data())
+    for _, u in ipairs({ any, v4, v6, by_addr, named }) do u:close() end
   end)
 
   it("sends to a resolved name, picking an address of the socket's family", function()

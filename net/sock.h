@@ -127,10 +127,12 @@ static inline int net_sock_bind(net_sock s, const void *sa, socklen_t len) {
   return net_sock_check(bind(s, (const struct sockaddr *)sa, len));
 }
 static inline int net_sock_listen(net_sock s, int backlog) { return net_sock_check(listen(s, backlog)); }
-/* The accepted socket inherits the listener's non-blocking mode. */
+/* The accepted socket inherits the listener's non-blocking mode, but not
+ * its refusal to be inherited: a child process would hold it open. */
 static inline net_sock net_sock_accept(net_sock s, void *sa, socklen_t *len) {
   net_sock c = accept(s, (struct sockaddr *)sa, len);
   if (c == INVALID_SOCKET) net_sock_fail();
+  else SetHandleInformation((HANDLE)c, HANDLE_FLAG_INHERIT, 0);
   return c;
 }
 static inline int net_sock_shutdown(net_sock s, int how) { return net_sock_check(shutdown(s, how)); }

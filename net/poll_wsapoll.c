@@ -16,7 +16,7 @@
  *   only POLLRDNORM / POLLWRNORM are asked; errors are reported anyway.
  * - Windows 10 before version 2004 never reports a non-blocking connect that
  *   failed (no POLLERR, no POLLOUT: the attempt would hang until its
- *   timeout): sockets waiting to write are checked with SO_ERROR every
+ *   timeout): sockets waiting to write are checked with select every
  *   CHECK_MS, and one with an error is reported as NET_POLL_ERR.
  * - The peer's FIN sets POLLHUP for good (poll(2) waits for both directions),
  *   and POLLHUP cannot be masked: a socket still writing to a half-closed
@@ -184,8 +184,19 @@ int net__poller_del(net_poller *p, net_sock fd) {
   return 0;
 }
 
-/* Sockets waiting to write that hold an error WSAPoll did not report (a
- * failed connect on older Windows 10) get POLLERR, as poll(2) would give. */
+/* A failed connect, seen without taking its error: reading SO_ERROR clears
+ * it on Windows, and the engine reads it after us to say why; select's
+ * except set shows the failure and leaves it. */
+static bool connect_failed(net_sock s) {
+  fd_set ex;
+  FD_ZERO(&ex);
+  FD_SET(s, &ex);
+  struct timeval zero = {0, 0};
+  return select(0, NULL, NULL, &ex, &zero) == 1;
+}
+
+/* Sockets waiting to write whose connect failed without WSAPoll saying so
+ * (older Windows 10) get POLLERR, as poll(2) would give. */
 static int sweep_errors(net_poller *p) {
   uint64_t now = net__now_ms();
   int found = 0;
@@ -193,9 +204,7 @@ static int sweep_errors(net_poller *p) {
   p->checked = now;
   for (int i = 0; i < p->n; i++) {
     if (!(p->fds[i].events & POLLWRNORM) || p->fds[i].revents || p->info[i].latched) continue;
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (net_sock_getopt(p->info[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err) {
+    if (connect_failed(p->info[i].fd)) {
       p->fds[i].revents = POLLERR;
       found++;
     }

@@ -68,8 +68,9 @@ bool net__thread_start(int (*fn)(void *), void *arg, const char *name, bool deta
     return false;
   }
   *a = (start_args){fn, arg, L""};
-  MultiByteToWideChar(CP_UTF8, 0, name, -1, a->name, 15);
-  a->name[15] = 0;
+  /* at most 15 characters: the C string's length, never a conversion that fails for room */
+  int n = MultiByteToWideChar(CP_UTF8, 0, name, (int)(strlen(name) < 15 ? strlen(name) : 15), a->name, 15);
+  a->name[n > 0 ? n : 0] = 0;
   /* _beginthreadex, not CreateThread: the thread uses the C runtime */
   uintptr_t h = _beginthreadex(NULL, 0, thread_main, a, 0, NULL);
   if (!h) {
@@ -239,8 +240,9 @@ void net__os_aligned_free(void *p) {
 
 size_t net__os_aligned_size(void *p) { return p ? _msize(((void **)p)[-1]) : 0; }
 
-/* malloc's heap is the process heap: compacting it decommits its large free blocks. */
-void net__os_release_memory(void) { HeapCompact(GetProcessHeap(), 0); }
+/* malloc's heap (msvcrt's own, not the process heap): compacting it
+ * decommits its large free blocks. */
+void net__os_release_memory(void) { HeapCompact((HANDLE)_get_heap_handle(), 0); }
 
 /* The C runtime knows no words for the socket errors (ECONNREFUSED...):
  * those get the texts POSIX systems give, so messages read the same. */

@@ -12,6 +12,7 @@
 --   local sluice = require "plugins.sluice"    -- (also core.sluice)
 --   sluice.net      the net module (require "libraries.sluice.net")
 --   sluice.http     Pragtical's core.http interface (data/sluice/http.lua), on net.http_request
+--                   (nil over an editor's own net; sluice.http_reason says why)
 --
 -- The other styles load by their plain names once this plugin ran:
 -- require "sluice.socket" (LuaSocket's interface), "sluice.request" (rspamd's
@@ -94,7 +95,12 @@ if type(package.searchers) == "table" then table.insert(package.searchers, funct
 end) end
 
 sluice.net = require_first { "libraries.sluice.net", "sluice.net", "net" }
-sluice.http = require_first { "libraries.sluice.http", "sluice.http" }
+-- Over an editor's own net (no net.http_request) there is no sluice.http:
+-- http_reason says why.
+do
+  local ok, http = pcall(require_first, { "libraries.sluice.http", "sluice.http" })
+  if ok then sluice.http = http else sluice.http_reason = tostring(http) end
+end
 
 local conf = config.plugins.sluice
 if type(conf) ~= "table" then conf = {} end

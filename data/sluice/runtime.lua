@@ -28,9 +28,23 @@ function M.sibling(modname, name, fallback)
 end
 
 -- The net module for a library loaded as `modname`: the one next to it (the
--- editor plugin's libraries.sluice.net), else require "net".
+-- editor plugin's libraries.sluice.net), else require "net", which must be
+-- sluice's: an editor's own `net` (Pragtical's) lacks what the libraries
+-- use, and would fail later with a call of nil.
 function M.load_net(modname)
-  return M.sibling(modname, "net", "net")
+  local prefix = type(modname) == "string" and modname:match("^(.*%.)[^.]*$")
+  local why
+  if prefix then
+    local ok, mod = pcall(require, prefix .. "net")
+    if ok and type(mod) == "table" then return mod end
+    why = prefix .. "net: " .. tostring(mod):match("^[^\n]*")
+  end
+  local net = require "net"
+  if not tostring(net._VERSION):match("^sluice ") then
+    error(string.format("%s needs sluice's net module, and the `net` found is another (%s)%s", modname or "sluice",
+      tostring(net._VERSION), why and "; " .. why or ""), 0)
+  end
+  return net
 end
 
 -- write(conn, s, i): conn:write of the bytes of s from i on. A net from

@@ -317,6 +317,15 @@ describe("sluice.socket", function()
     c:close()
   end)
 
+  it("refuses, saying so, a `net` that is not sluice's (an editor's own)", function()
+    local ok, out, err = h.run_lua_child([[
+      package.preload.net = function() return { _VERSION = "pragtical net 1.0" } end
+      print(pcall(require, "sluice.tcpd"))
+    ]])
+    assert.is_true(ok, err)
+    assert.matches("^false\tsluice.tcpd needs sluice's net module, and the `net` found is another %(pragtical net 1.0%)", out)
+  end)
+
   it("raises LuaSocket's argument errors", function()
     local c = socket.tcp()
     h.assert_raises("tcp{client} expected", function() c:receive() end)

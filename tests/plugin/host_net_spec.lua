@@ -38,5 +38,8 @@ describe("editor plugin over the editor's own net", function()
     assert.equal(host_net, sluice.net)
     assert.is_false(sluice.wakeups)
     assert.matches("set_wakeup", sluice.wakeup_reason, 1, true)
+    -- the libraries need sluice's own net, and say so rather than fail later
+    assert.is_nil(sluice.http)
+    assert.matches("needs sluice's net module", sluice.http_reason, 1, true)
   end)
 end)

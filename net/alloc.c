@@ -113,9 +113,26 @@ bool net__mem_release_due(void) {
   return atomic_load_explicit(&freed, memory_order_relaxed) >= BURST_BYTES;
 }
 
+/* The trim walks the heap holding its lock for milliseconds; a reader of
+ * the heap's size (an owner's get_stats) would wait that long for the same
+ * lock. The two keep apart (seq_cst, Dekker's way): while a trim runs, a
+ * reader takes the last size seen; the trim waits out readers already in. */
+static atomic_int trimming, heap_readers;
+static atomic_size_t heap_seen;
+
 void net__mem_release(void) {
   atomic_store_explicit(&freed, 0, memory_order_relaxed);   /* frees from here on count again */
+  atomic_store(&trimming, 1);
+  while (atomic_load(&heap_readers)) net__thread_yield();   /* one mallinfo each: short */
   net__os_release_memory();
+  atomic_store(&trimming, 0);
+}
+
+size_t net__mem_process_heap(void) {
+  atomic_fetch_add(&heap_readers, 1);
+  if (!atomic_load(&trimming)) atomic_store_explicit(&heap_seen, net__os_process_heap(), memory_order_relaxed);
+  atomic_fetch_sub(&heap_readers, 1);
+  return atomic_load_explicit(&heap_seen, memory_order_relaxed);
 }
 
 size_t net__mem_used(void) { return atomic_load_explicit(&used, memory_order_relaxed); }

@@ -27,6 +27,9 @@ void net__free_aligned(void *p);
 void net__mem_on_burst(void (*fn)(void));
 bool net__mem_release_due(void);
 void net__mem_release(void);
+/* The process's malloc heap in use (net__os_process_heap), never waiting
+ * for a trim: the last size seen while one runs. Any thread. */
+size_t net__mem_process_heap(void);
 
 /* Bytes the engine holds now (blocks as the allocator sized them). */
 size_t net__mem_used(void);

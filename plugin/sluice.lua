@@ -150,23 +150,8 @@ end
 -- the coroutine that took them (weak: a thread the editor dropped while it
 -- waited, core.threads[key] = nil, never comes back to release its hold).
 local holds = setmetatable({}, { __mode = "k" })
+local direct = setmetatable({}, { __mode = "k" })   -- coroutines that are editor threads themselves
 local unowned = 0   -- taken outside any coroutine
-
--- Keeps an unfocused editor's loop turning (see core.step below) until the
--- returned release() is called, or its thread ends or is dropped; releasing
--- twice counts once. For work that outlives one call: the threads that run
--- sluice.http, .tcpd and .request callbacks (data/sluice/runtime.lua) hold
--- it while they have objects.
-function sluice.hold_awake()
-  local co, main = coroutine.running()
-  if main then unowned = unowned + 1 else holds[co] = (holds[co] or 0) + 1 end
-  local held = true
-  return function()
-    if not held then return end
-    held = false
-    if main then unowned = unowned - 1 else holds[co] = holds[co] - 1 end
-  end
-end
 
 -- Whether co is still one of the editor's threads (or the editor keeps
 -- them in a shape unknown here: then it is taken to be).
@@ -178,10 +163,29 @@ local function scheduled(co)
   return false
 end
 
+-- Keeps an unfocused editor's loop turning (see core.step below) until the
+-- returned release() is called, or its thread ends or is dropped; releasing
+-- twice counts once. For work that outlives one call: the threads that run
+-- sluice.http, .tcpd and .request callbacks (data/sluice/runtime.lua) hold
+-- it while they have objects.
+function sluice.hold_awake()
+  local co, main = coroutine.running()
+  if main then unowned = unowned + 1 else holds[co] = (holds[co] or 0) + 1 end
+  if not main and direct[co] == nil then direct[co] = scheduled(co) end
+  local held = true
+  return function()
+    if not held then return end
+    held = false
+    if main then unowned = unowned - 1 else holds[co] = holds[co] - 1 end
+  end
+end
+
 local function holding()
   if unowned > 0 then return true end
   for co, n in pairs(holds) do
-    if n > 0 and coroutine.status(co) ~= "dead" and scheduled(co) then return true end
+    -- an editor thread counts while it is one; a coroutine inside one (not
+    -- known to the editor) until it ends or is collected
+    if n > 0 and coroutine.status(co) ~= "dead" and (not direct[co] or scheduled(co)) then return true end
   end
   return false
 end

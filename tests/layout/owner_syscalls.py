@@ -13,7 +13,9 @@ the thread's own preemption count (getrusage).
 Never a read of a socket or a file, a wait in the poller, a sleep, a lookup,
 or a futex wait (a lock another thread holds) -- but for the C library's
 allocator lock, taken for the length of one malloc or free when another
-thread frees memory this one allocated, and the nap of a loop that spins on
+thread frees memory this one allocated (or reads the heap's size for
+get_stats: mallinfo2 waits as long as one malloc, never for a heap trim,
+which net__mem_process_heap keeps apart), and the nap of a loop that spins on
 empty objects while the cores are short (net__host_read: at most 0.5 ms,
 ended by the I/O thread's next news; this script's busy loop is such a
 loop). strace -k shows where each wait is.
@@ -35,7 +37,7 @@ ALLOWED = {
 }
 
 
-ALLOCATOR = re.compile(r"libc\.so[.\d]*\((malloc|free|realloc|calloc|cfree|_int_\w+|__libc_\w+)\+")
+ALLOCATOR = re.compile(r"libc\.so[.\d]*\((malloc|free|realloc|calloc|cfree|_int_\w+|__libc_\w+|mallinfo2)\+")
 
 
 def stack_of(lines):

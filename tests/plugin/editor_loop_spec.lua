@@ -177,14 +177,17 @@ describe("editor loop", function()
 
   it("runs a blocking sluice.socket receive to its end while unfocused", function()
     local srv = assert(net.create_server("127.0.0.1", 0))
-    local got
+    local got, waiting
     core.add_thread(function()
       local socket = require "libraries.sluice.socket"
       local sock = assert(socket.connect("127.0.0.1", srv:get_port()))
       sock:settimeout(10)
+      waiting = true
       got = sock:receive("*l")
       sock:close()
     end)
+    -- connected while focused: the wait under test is the receive's
+    assert(fake.run_editor(function() return waiting or #core.errors > 0 end, { focused = true, timeout = 30 }))
     local peer, answered, t0 = nil, false, net.clock()
     local ok, err = pcall(fake.run_editor, function()
       peer = peer or srv:accept()

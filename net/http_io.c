@@ -8,7 +8,6 @@
 #include <strings.h>
 
 #include <mbedtls/base64.h>
-#include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
 #include "alloc.h"
@@ -85,8 +84,8 @@ static bool absolute_proxy(net_http *h, char *host, uint16_t *port) {
   bool ok = !p.auth || mbedtls_base64_encode((unsigned char *)h->proxy_auth + 6, sizeof h->proxy_auth - 6, &n,
                                              (unsigned char *)cred, (size_t)cl) == 0;
   if (!p.auth) h->proxy_auth[0] = '\0';
-  mbedtls_platform_zeroize(cred, sizeof cred);   /* the password: no copy stays behind */
-  mbedtls_platform_zeroize(&p, sizeof p);
+  net__wipe(cred, sizeof cred);   /* the password: no copy stays behind */
+  net__wipe(&p, sizeof p);
   if (!ok) return net__http_fail(h, NET_E_INVALID, "proxy credentials too long"), false;
   return true;
 }
@@ -342,7 +341,7 @@ static bool redirect(net_http *h) {
                    (net__url_format(&to, url, sizeof url) < sizeof url ? url : to.host));
   if (h->phase == HP_DONE) return true;
   if (to.has_userinfo) {   /* never sent, as for the first URL: not kept either */
-    mbedtls_platform_zeroize(to.pass, sizeof to.pass);
+    net__wipe(to.pass, sizeof to.pass);
     to.has_userinfo = false, to.user[0] = '\0';
   }
   if (!net__url_same_origin(&h->url, &to)) leave_origin(h);
@@ -517,7 +516,7 @@ static void http_destroy(net_io *io) {
   net__http_req_free(&h->req);
   net__http_file_free(h->file);
   net__http_src_free(h->src);
-  mbedtls_platform_zeroize(h->proxy_auth, sizeof h->proxy_auth);   /* the proxy's password, encoded */
+  net__wipe(h->proxy_auth, sizeof h->proxy_auth);   /* the proxy's password, encoded */
   net__free_aligned(h);
   atomic_fetch_sub(&net__live_http, 1);
 }

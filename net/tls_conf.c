@@ -12,7 +12,6 @@
 
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
-#include <mbedtls/platform_util.h>
 
 #include "alloc.h"
 #include "engine.h"
@@ -224,8 +223,7 @@ static bool load_key(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
 #else
   int r = mbedtls_pk_parse_key(&f->pk, (const unsigned char *)buf, parse_len(buf, len), pw, pwlen);
 #endif
-  mbedtls_platform_zeroize(buf, len);
-  net__free(buf);
+  net__free_secret(buf, len);
   remember(f, cfg->key_file, false, id);
   if (r == MBEDTLS_ERR_PK_PASSWORD_MISMATCH || r == MBEDTLS_ERR_PK_PASSWORD_REQUIRED)
     return net__seterr(e, NET_E_TLS, "cannot load key_file %s: %s", cfg->key_file,

@@ -127,13 +127,15 @@ void net__http_req_free(http_req *r) {
 
 /* ---- the proxy ------------------------------------------------------------------ */
 
+static const unsigned char *ip_bytes(const net_sockaddr *sa) {
+  return sa->sa.sa_family == AF_INET ? (const unsigned char *)&sa->in4.sin_addr
+                                     : (const unsigned char *)&sa->in6.sin6_addr;
+}
+
 /* The first `bits` bits of two addresses of one family are the same. */
 static bool same_prefix(const net_sockaddr *a, const net_sockaddr *b, unsigned bits) {
   if (a->sa.sa_family != b->sa.sa_family) return false;
-  const unsigned char *x = a->sa.sa_family == AF_INET ? (const unsigned char *)&a->in4.sin_addr
-                                                      : (const unsigned char *)&a->in6.sin6_addr;
-  const unsigned char *y = a->sa.sa_family == AF_INET ? (const unsigned char *)&b->in4.sin_addr
-                                                      : (const unsigned char *)&b->in6.sin6_addr;
+  const unsigned char *x = ip_bytes(a), *y = ip_bytes(b);
   unsigned all = a->sa.sa_family == AF_INET ? 32 : 128;
   if (bits > all) return false;
   if (memcmp(x, y, bits / 8)) return false;

@@ -145,13 +145,14 @@ local Conn = {}
 Conn.__index = Conn
 
 local function new_conn(kind, netconn, cb, opts)
-  return setmetatable({
+  local c = setmetatable({
     kind = kind, conn = netconn, cb = cb,
     state = "connecting", started = clock(),
     self_first = opts.self_first, read_timeout = opts.read_timeout, write_timeout = opts.write_timeout,
     max_queue = opts.max_queue or DEFAULT_MAX_QUEUE,
-    queue = {}, qhead = 1, qtail = 0, qoff = 0, qbytes = 0,
   }, Conn)
+  c:_drop_queue()   -- an empty queue
+  return c
 end
 
 -- Calls callback `name` of the connection (the connection first when asked).

@@ -115,27 +115,51 @@ static int http_get_progress(lua_State *L) {
   return 4;
 }
 
-/* Body bytes: "" when none yet, nil at the end, nil, msg, code on failure. */
+/* n body bytes (n > 0, first the first of them) as a string; they leave
+ * the body only once it exists, so a memory error loses none. */
+static int push_body(lua_State *L, size_t n, const net_span *first) {
+  net_http *h = now(L);
+  if (first->len >= n) {
+    lua_pushlstring(L, first->base, n);   /* copies before it can collect */
+  } else if (n <= READ_STACK) {
+    char buf[READ_STACK];
+    lua_pushlstring(L, buf, net_http_copy(h, 0, buf, n));
+  } else {
+    luaL_Buffer b;
+    char *p = lnet_scratch(L, n);
+    bool boxed = !p;
+    if (boxed) p = luaL_buffinitsize(L, &b, n);
+    if (!(h = now(L))) return closed(L);   /* by a finalizer the allocation ran (lnet.h) */
+    n = net_http_copy(h, 0, p, n);   /* after allocating: a finalizer may have read */
+    if (boxed) luaL_pushresultsize(&b, n);
+    else lua_pushlstring(L, p, n);
+  }
+  if ((h = now(L))) net_http_consume(h, n);   /* else closed by a finalizer the push ran */
+  return 1;
+}
+
+/* Body bytes: "" when none yet, nil at the end, nil, msg, code on failure.
+ * Allocates only what is there, never max. */
 static int http_read(lua_State *L) {
   net_http *h = check(L);
   lua_Integer max = luaL_optinteger(L, 2, READ_DEFAULT);
   luaL_argcheck(L, max >= 1 && max <= (lua_Integer)1 << 30, 2, "max must be 1..2^30");
   if (!h) return closed(L);
-  char stack[READ_STACK];
-  luaL_Buffer b;
-  /* the scratch block, so a read(1 MiB) with a little there allocates only its string */
-  char *scratch = max <= READ_STACK ? NULL : lnet_scratch(L, (size_t)max);
-  char *buf = max <= READ_STACK ? stack : scratch ? scratch : luaL_buffinitsize(L, &b, (size_t)max);
-  if (!(h = now(L))) return closed(L);   /* by a finalizer the allocation ran (lnet.h) */
-  long n = net_http_read(h, buf, (size_t)max);
+  net_span first;
+  int k = 1;
+  long n = net_http_peek(h, (size_t)max, &first, &k);
+  if (n == 0) return lua_pushliteral(L, ""), 1;
   if (n == NET_READ_EOF) return lua_pushnil(L), 1;
   if (n == NET_READ_ERROR) {
     net_result r = net_http_status(h);
     return lnet_fail(L, r.msg, r.err);
   }
-  if (max <= READ_STACK || scratch) lua_pushlstring(L, buf, (size_t)n);
-  else luaL_pushresultsize(&b, (size_t)n);
-  return 1;
+  size_t total = (size_t)n;
+  if (total < (size_t)max) {   /* more may lie past the first piece */
+    size_t avail = net_http_available(h);
+    total = avail < (size_t)max ? avail : (size_t)max;
+  }
+  return push_body(L, total, &first);
 }
 
 static int http_cancel(lua_State *L) {

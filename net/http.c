@@ -110,16 +110,17 @@ net_http_progress net_http_get_progress(net_http *h) {
                              atomic_load(&h->send_total), atomic_load(&h->has_total)};
 }
 
-long net_http_read(net_http *h, void *buf, size_t max) {
-  net__host_polled();
-  size_t n = h->file ? 0 : ring_read(&h->body, buf, max);   /* a file's bytes are its writer's */
-  if (n > 0) {
-    /* seq_cst fence: pairs with the one in room(): the I/O thread sees the
-     * space, or we see its pause and kick */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load(&h->body_paused) && atomic_exchange(&h->body_paused, 0)) request(h, HREQ_RESUME);
-    return (long)n;
-  }
+/* Room in the body: a pause for want of it ends. */
+static void body_drained(net_http *h) {
+  /* seq_cst fence: pairs with the one in room(): the I/O thread sees the
+   * space, or we see its pause and kick */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load(&h->body_paused) && atomic_exchange(&h->body_paused, 0)) request(h, HREQ_RESUME);
+}
+
+/* The ring was empty: 0 while more may come (k stays 0), else the end the
+ * state says, or bytes that raced in before it (*k spans of them). */
+static long body_end(net_http *h, net_span *spans, int cap, size_t max, int *k) {
   /* acquire: every body byte was committed before the final state */
   int st = atomic_load_explicit(&h->state, memory_order_acquire);
   if (st == NET_WAITING) {
@@ -127,9 +128,45 @@ long net_http_read(net_http *h, void *buf, size_t max) {
     net__host_read(h, true);
     return 0;
   }
-  if (!h->file && (n = ring_read(&h->body, buf, max)) > 0) return (long)n;   /* raced in before the state */
+  if (cap && (*k = ring_peek(&h->body, spans, cap, max)) > 0) return 0;
   net__io_seen(&h->obj);
   return st == NET_SUCCESS ? NET_READ_EOF : NET_READ_ERROR;
+}
+
+long net_http_peek(net_http *h, size_t max, net_span *spans, int *nspans) {
+  int cap = h->file ? 0 : *nspans;   /* a file's bytes are its writer's */
+  net__host_polled();
+  int k = cap ? ring_peek(&h->body, spans, cap, max) : 0;
+  long end = k ? 0 : body_end(h, spans, cap, max, &k);
+  *nspans = k;
+  if (end) return end;
+  size_t n = 0;
+  for (int i = 0; i < k; i++) n += spans[i].len;
+  return (long)n;
+}
+
+void net_http_consume(net_http *h, size_t n) {
+  size_t used = ring_used(&h->body);
+  if (n > used) n = used;   /* never past what is there, whatever the caller did meanwhile */
+  if (!n) return;
+  ring_consume(&h->body, n);
+  body_drained(h);
+}
+
+size_t net_http_available(net_http *h) { return h->file ? 0 : ring_used(&h->body); }
+
+size_t net_http_copy(net_http *h, size_t off, void *dst, size_t n) {
+  return h->file ? 0 : ring_copy(&h->body, off, dst, n);
+}
+
+long net_http_read(net_http *h, void *buf, size_t max) {
+  net_span first;
+  int k = 1;
+  long n = net_http_peek(h, max, &first, &k);
+  if (n <= 0) return n;
+  n = (long)ring_read(&h->body, buf, max);
+  body_drained(h);
+  return n;
 }
 
 void net_http_cancel(net_http *h) { request(h, HREQ_CANCEL); }

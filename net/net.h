@@ -449,6 +449,13 @@ NET_API net_http_progress net_http_get_progress(net_http *h);
 /* Body bytes: the count, 0 when none has arrived yet, NET_READ_EOF after the
  * last byte of a successful exchange, NET_READ_ERROR once failed and drained. */
 NET_API long net_http_read(net_http *h, void *buf, size_t max);
+/* Zero-copy body reads, as net_conn_peek / _consume / _copy / _available:
+ * nothing leaves the body until net_http_consume, so a caller whose own
+ * allocation fails loses no byte. */
+NET_API long net_http_peek(net_http *h, size_t max, net_span *spans, int *nspans);
+NET_API void net_http_consume(net_http *h, size_t n);
+NET_API size_t net_http_copy(net_http *h, size_t off, void *dst, size_t n);
+NET_API size_t net_http_available(net_http *h);
 /* Fails the exchange with NET_E_CANCELLED (unless it already ended). */
 NET_API void net_http_cancel(net_http *h);
 /* Ends the exchange if it still runs and releases the handle. Never blocks. */

@@ -113,6 +113,48 @@ describe("faults", function()
     assert.equal("0", servers, out)
   end)
 
+  it("keeps every HTTP body byte that a read failing for memory did not return", function()
+    local ok, out = luahost_child([[
+      local net = require "net"
+      local server = assert(net.create_server("127.0.0.1", 0))
+      local req = assert(net.http_request{ url = "http://127.0.0.1:" .. server:get_port() .. "/x" })
+      local peer
+      repeat net.wait(5); peer = server:accept() until peer
+      repeat net.wait(5) until (peer:available() or 0) > 0 and peer:read_until("\r\n\r\n") ~= ""
+      local body = {}
+      for i = 1, 6000 do body[i] = string.format("%09d\n", i) end
+      body = table.concat(body)   -- 60,000 bytes: several chunks of the body's buffer
+      assert(peer:write("HTTP/1.1 200 OK\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body))
+      assert(req:wait(10000) == "success")
+      local got, failures, sizes, turn = {}, 0, { 7, 20000, 3000, 16384 + 100 }, 0
+      while true do
+        turn = turn + 1
+        local size = sizes[turn % #sizes + 1]
+        for n = 0, 50 do
+          luahost_fail_allocs(n)
+          local done, s = pcall(req.read, req, size)
+          luahost_fail_allocs(nil)
+          if done then
+            if s == nil then goto finished end
+            got[#got + 1] = s
+            break
+          end
+          assert(tostring(s):find("not enough memory", 1, true), tostring(s))
+          failures = failures + 1
+        end
+        assert(turn < 10000, "a read never got through")
+      end
+      ::finished::
+      assert(table.concat(got) == body, "body bytes were lost or repeated")
+      print("memory errors " .. failures)
+      peer:close(); req:close(); server:close()
+    ]])
+    assert.is_true(ok, out)
+    local failures = out:match("memory errors (%d+)")
+    assert.is_truthy(failures, out)
+    assert.is_true(tonumber(failures) >= 4, out)
+  end)
+
   it("turns the engine's failed allocations into limit failures, never lost bytes", function()
     local c, msg, code
     net._fail_allocs(0, 1)

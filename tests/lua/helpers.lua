@@ -695,6 +695,7 @@ function M.run_lua_child(source, env, ...)
     if k == "ULIMIT_NOFILE" then limit = "ulimit -n " .. math.tointeger(v) .. " && exec "
     -- writes past the size fail with EFBIG, not with the signal that would kill the child
     elseif k == "ULIMIT_FSIZE_KB" then limit = "trap '' XFSZ && ulimit -f " .. math.tointeger(v) .. " && exec "
+    elseif k == "ULIMIT_AS_KB" then limit = "ulimit -v " .. math.tointeger(v) .. " && exec "
     elseif v == false then unset[#unset + 1] = "-u " .. shell_quote(k)   -- env wants these first
     else set[#set + 1] = shell_quote(k .. "=" .. tostring(v)) end
   end

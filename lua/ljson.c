@@ -832,6 +832,10 @@ void lnet_open_json(lua_State *L) {
   lua_pop(L, 1);
 }
 
+bool lnet_is_json_null(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TLIGHTUSERDATA && lua_touserdata(L, idx) == &null_sentinel;
+}
+
 /* Adds json_encode, json_decode, json_null and json_array_mt to the table on top. */
 void lnet_json_funcs(lua_State *L) {
   lua_pushcfunction(L, l_json_encode);

@@ -147,6 +147,8 @@ static int l_set_wakeup(lua_State *L) {
   int r;
   if (t == LUA_TLIGHTUSERDATA) {
     void *p = lua_touserdata(L, 1);
+    /* the module's own light userdata: a call through it would crash later, on the I/O thread */
+    if (!p || lnet_is_json_null(L, 1)) return luaL_argerror(L, 1, "a light userdata here must be a C function");
     void (*fn)(void *);
     memcpy(&fn, &p, sizeof fn);   /* POSIX: function pointers fit a void * */
     r = net_set_wakeup(NET_WAKE_CALLBACK, fn, lua_touserdata(L, 2), &why);

@@ -90,8 +90,10 @@ typedef struct lnet_http_args {
 
 /* Option tables (lopts.c); raise on unknown keys and wrong types. */
 void lnet_check_tls_table(lua_State *L, int arg, lnet_tls_args *a, bool server);
-/* open_tcp's 3rd; may leave the resolver on the stack. */
-void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a);
+/* open_tcp's 3rd (ssl_alone: true or a table of TLS options is Part 1's
+ * `ssl`), open_unix's 2nd (a table of connection options only); may leave
+ * the resolver on the stack. */
+void lnet_check_conn_arg(lua_State *L, int arg, bool ssl_alone, lnet_conn_args *a);
 void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a);
 /* net.open_websocket's options (arg may be absent); leaves values on the
  * stack that must stay until the call, as the two below do. */
@@ -119,13 +121,15 @@ int lnet_open_tcp_fn(lua_State *L);
 /* ljson.c: the JSON buffer and array metatables; the json_* fields of the
  * module table on top of the stack. */
 void lnet_open_json(lua_State *L);
+void lnet_json_funcs(lua_State *L);
+/* Whether the value at idx is net.json_null (a light userdata, but no function). */
+bool lnet_is_json_null(lua_State *L, int idx);
 /* lresolver.c */
 void lnet_open_resolver(lua_State *L);
 int lnet_create_resolver(lua_State *L);
 /* The resolver userdata's slot at i (NULL once closed): read it at the call
  * that uses it, as the rule above says. */
 net_resolver **lnet_resolver_slot(lua_State *L, int i);
-void lnet_json_funcs(lua_State *L);
 void lnet_open_http(lua_State *L);
 int lnet_http_request(lua_State *L);
 /* lws.c */

@@ -174,9 +174,9 @@ static const net_tls_opts *check_ssl_value(lua_State *L, int arg, int argn, lnet
  * NET_KEEPALIVE_SECONDS, so 1 second reads back as 1, not as true. */
 bool lnet_keepalive_from(lua_State *L, int i, int *out) {
   if (lua_isboolean(L, i)) return *out = lua_toboolean(L, i), true;
-  if (!lua_isinteger(L, i)) return false;
-  lua_Integer s = lua_tointeger(L, i);
-  if (s < 1 || s > 86400) return false;
+  int isint = 0;
+  lua_Integer s = lua_tointegerx(L, i, &isint);   /* 30.0 too, as every integer option */
+  if (!isint || s < 1 || s > 86400) return false;
   return *out = NET_KEEPALIVE_SECONDS((int)s), true;
 }
 
@@ -213,11 +213,13 @@ static void opt_proxy(lua_State *L, int arg, int argn, net_conn_opts *o) {
     luaL_argerror(L, argn, lua_pushfstring(L, "option 'proxy': %s", why));
 }
 
-void lnet_check_conn_arg(lua_State *L, int arg, lnet_conn_args *a) {
+void lnet_check_conn_arg(lua_State *L, int arg, bool ssl_alone, lnet_conn_args *a) {
   int argn = arg;
   memset(a, 0, sizeof *a);
   int t = lua_type(L, arg);
-  if (t != LUA_TTABLE || !has_any(L, arg, conn_keys)) {   /* Part 1: `ssl` itself */
+  if (!ssl_alone && t != LUA_TTABLE && t != LUA_TNIL && t != LUA_TNONE)
+    luaL_typeerror(L, arg, "table of connection options");
+  if (t != LUA_TTABLE || (ssl_alone && !has_any(L, arg, conn_keys))) {   /* Part 1: `ssl` itself */
     a->o.tls = check_ssl_value(L, arg, argn, &a->tls, false);
     return;
   }

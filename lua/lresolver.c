@@ -13,6 +13,18 @@ net_resolver **lnet_resolver_slot(lua_State *L, int i) {
   return &u->r;
 }
 
+/* Option `field` of the table at 1: 0 when absent, else an integer 1..max. */
+static lua_Integer opt_count(lua_State *L, const char *field, lua_Integer max, const char *why) {
+  int isint = 0;
+  lua_getfield(L, 1, field);
+  lua_Integer v = lua_tointegerx(L, -1, &isint);
+  bool absent = lua_isnil(L, -1);
+  lua_pop(L, 1);
+  if (absent) return 0;
+  if (!isint || v < 1 || v > max) luaL_argerror(L, 1, why);
+  return v;
+}
+
 /* net.create_resolver{nameservers = {...}, timeout = ms, tries = n} */
 int lnet_create_resolver(lua_State *L) {
   static const char *const keys[] = {"nameservers", "timeout", "tries", NULL};
@@ -39,12 +51,8 @@ int lnet_create_resolver(lua_State *L) {
     lua_pop(L, 1);   /* the list keeps it */
   }
   o.count = (int)n;
-  lua_Integer t = (lua_getfield(L, 1, "timeout"), luaL_optinteger(L, -1, 0));
-  lua_Integer tries = (lua_getfield(L, 1, "tries"), luaL_optinteger(L, -1, 0));
-  if (t < 0 || t > 600000 || (t == 0 && !lua_isnil(L, -2))) luaL_argerror(L, 1, "timeout must be 1..600000 ms");
-  if (tries < 0 || tries > 20 || (tries == 0 && !lua_isnil(L, -1))) luaL_argerror(L, 1, "tries must be 1..20");
-  o.timeout_ms = (int)t;
-  o.tries = (int)tries;
+  o.timeout_ms = (int)opt_count(L, "timeout", 600000, "timeout must be 1..600000 ms");
+  o.tries = (int)opt_count(L, "tries", 20, "tries must be 1..20");
   lresolver *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->r = NULL;
   luaL_setmetatable(L, LNET_RESOLVER);

@@ -33,7 +33,7 @@ int lnet_create_server(lua_State *L) {
     u->s = net_server_open(NULL, 0, &opts.o, &err, &code);
     return u->s ? 1 : lnet_fail(L, err, code);
   }
-  int argi = lua_isinteger(L, 1) ? 1 : 2;   /* an address first, or nil for every interface */
+  int argi = lua_type(L, 1) == LUA_TNUMBER ? 1 : 2;   /* an address first, or nil for every interface */
   net_addr *a = argi == 2 ? lnet_test_addr(L, 1) : NULL;
   size_t len = 0;
   const char *ip = NULL;

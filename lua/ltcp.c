@@ -64,7 +64,7 @@ int lnet_open_tcp_fn(lua_State *L) {
   if (!isint && lua_type(L, 2) != LUA_TNUMBER) return luaL_typeerror(L, 2, "integer");
   if (!isint || port < 1 || port > 65535) return luaL_argerror(L, 2, "port must be 1..65535");
   lnet_conn_args opts;
-  lnet_check_conn_arg(L, 3, &opts);
+  lnet_check_conn_arg(L, 3, true, &opts);
   if (opts.tls.bad) return lnet_fail(L, opts.tls.bad, NET_E_INVALID);
   ltcp *u = lnet_new_tcp(L);
   if (!host) a = lnet_test_addr(L, 1);   /* handles: read after the last allocation (lnet.h) */
@@ -93,7 +93,7 @@ int lnet_open_unix_fn(lua_State *L) {
   if (len == 0 || len > 107 || strlen(path) != len)   /* sun_path; never truncated */
     return lnet_fail(L, "a Unix socket path must be 1..107 bytes without NUL", NET_E_INVALID);
   lnet_conn_args opts;
-  lnet_check_conn_arg(L, 2, &opts);
+  lnet_check_conn_arg(L, 2, false, &opts);
   if (opts.tls.bad) return lnet_fail(L, opts.tls.bad, NET_E_INVALID);
   ltcp *u = lnet_new_tcp(L);
   const char *err = NULL;

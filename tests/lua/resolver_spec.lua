@@ -162,6 +162,13 @@ describe("custom resolvers", function()
       net.create_resolver{ nameservers = { "::1" }, timeout_ms = 5 }
     end)
     h.assert_raises("timeout must be", function() net.create_resolver{ nameservers = { "::1" }, timeout = 0 } end)
+    h.assert_raises("bad argument #1 to 'create_resolver' (timeout must be 1..600000 ms)", function()
+      net.create_resolver{ nameservers = { "::1" }, timeout = 1.5 }
+    end)
+    h.assert_raises("bad argument #1 to 'create_resolver' (tries must be 1..20)", function()
+      net.create_resolver{ nameservers = { "::1" }, tries = {} }
+    end)
+    assert(net.create_resolver{ nameservers = { "::1" }, timeout = 300.0, tries = 2.0 }):close()
     h.assert_raises("option 'resolver' must be a net.resolver", function()
       net.open_tcp("a.test", 80, { resolver = "8.8.8.8" })
     end)

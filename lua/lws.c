@@ -201,6 +201,13 @@ static int ws_gc(lua_State *L) {
   return 0;
 }
 
+/* <close>: close() with 1000, then let go as __gc does (the close goes on). */
+static int ws_close_scope(lua_State *L) {
+  lws *u = luaL_checkudata(L, 1, LNET_WS);
+  if (u->w) net_ws_close(u->w, 1000, "", 0);
+  return ws_gc(L);
+}
+
 static int ws_tostring(lua_State *L) {
   lws *u = luaL_checkudata(L, 1, LNET_WS);
   if (!u->w) return lua_pushliteral(L, "net.websocket(closed)"), 1;
@@ -220,6 +227,6 @@ void lnet_open_ws(lua_State *L) {
       {"get_extensions", ws_get_extensions}, {"get_request", ws_get_request},
       {"get_peer", ws_get_peer},       {NULL, NULL},
   };
-  static const luaL_Reg meta[] = {{"__gc", ws_gc}, {"__close", ws_gc}, {"__tostring", ws_tostring}, {NULL, NULL}};
+  static const luaL_Reg meta[] = {{"__gc", ws_gc}, {"__close", ws_close_scope}, {"__tostring", ws_tostring}, {NULL, NULL}};
   lnet_new_class(L, LNET_WS, methods, meta, 0);
 }

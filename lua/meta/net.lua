@@ -172,7 +172,9 @@ function net.get_local_addresses() end
 ---is repeated at most every 20 ms until the host polls (any status, read,
 ---available or accept call), so a host that drops an event it was not ready
 ---for gets another. A light userdata that is a C function `void fn(void *ud)`
----(with `ud`) is called instead, on a background thread. `false` turns it
+---(with `ud`) is called instead, on a background thread (no check can tell
+---a function from other memory; `net.json_null` and a NULL are refused with
+---an argument error). `false` turns it
 ---off (the default). Closing the last Lua state that loaded the module turns
 ---it off too: no event or call reaches the host after `lua_close` returns.
 ---Returns the event type and the SDL version (2 or 3) for `true`, `true` for
@@ -335,9 +337,11 @@ function http:get_redirect(i) end
 ---@return integer send_total
 function http:get_progress() end
 
----Body bytes (decoded), at most `max` (default 1 MiB): `""` when none has
----arrived yet, nil after the last one, `nil, message, code` once failed and
----what arrived before the failure was read.
+---Body bytes (decoded), at most `max` (1..2^30, default 1 MiB): `""` when
+---none has arrived yet, nil after the last one, `nil, message, code` once
+---failed and what arrived before the failure was read. It allocates only
+---what has arrived, never `max`; a memory error while making the string
+---leaves the bytes to the next read.
 ---@param max? integer
 ---@return string|nil data
 ---@return string? message
@@ -386,7 +390,8 @@ function net.open_websocket(url, options) end
 ---A WebSocket, client (`net.open_websocket`) or server side (`server:accept()`
 ---of a `websocket` server); both have the same methods. Also `__gc` (closes
 ---it with 1001 "going away" after the queued messages, without waiting),
----`__close` (the same) and `__tostring` (`net.websocket(127.0.0.1:8080, open)`).
+---`__close` (`close()` with 1000, unless it was closed already, then the
+---same) and `__tostring` (`net.websocket(127.0.0.1:8080, open)`).
 ---Used after `__close`, it answers as a closed object and never raises:
 ---`get_status` gives `"failure", "closed", "closed"`, `close` `true`, the
 ---others `nil, "closed", "closed"`.

@@ -605,6 +605,28 @@ describe("websocket server", function()
     h.run_frames(function() return peer:get_status() == "failure" end, WAIT)
     assert.are.equal(3001, (peer:get_close()))
   end)
+
+  it("a websocket leaving a <close> scope closes with 1000, one collected with 1001", function()
+    local svc = ws_echo_server()
+    local url = "ws://127.0.0.1:" .. svc.server:get_port() .. "/x"
+    do
+      local ws <close> = assert(net.open_websocket(url))
+      h.run_frames(function() svc:step() return ws:get_status() ~= "waiting" end, WAIT)
+      assert.are.equal("success", ws:get_status())
+    end
+    local ws = assert(net.open_websocket(url))
+    h.run_frames(function() svc:step() return ws:get_status() ~= "waiting" end, WAIT)
+    ws = nil   -- luacheck: ignore
+    collectgarbage()
+    collectgarbage()
+    h.run_frames(function()
+      svc:step()
+      return #svc.accepted == 2 and svc.accepted[1]:get_status() == "failure"
+        and svc.accepted[2]:get_status() == "failure"
+    end, WAIT)
+    assert.are.equal(1000, (svc.accepted[1]:get_close()))
+    assert.are.equal(1001, (svc.accepted[2]:get_close()))
+  end)
 end)
 
 --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@
 #define RECV_BUDGET (512u * 1024)   /* per readiness event, so one peer cannot starve others */
 #define RECV_MAX (128u * 1024)      /* per recvmsg */
 #define SEND_MAX (256u * 1024)      /* per sendmsg */
+#define SEND_BUDGET (1024u * 1024)  /* per turn, so one writer cannot starve others */
 #define MAX_SPANS 8
 
 /* ---- bookkeeping ------------------------------------------------------------ */
@@ -270,14 +271,17 @@ void net__conn_connected(net_conn *c) {
 
 /* ---- receiving ------------------------------------------------------------------ */
 
-static void pause_reading(net_conn *c) {
+/* rx is full: stop reading until the owner reads. False when the owner
+ * freed space meanwhile: reading goes on, and it is the caller's to read. */
+static bool pause_reading(net_conn *c) {
   atomic_store(&c->rx_paused, 1);
   /* seq_cst fence: pairs with rx_consumed() in conn.c; either the owner sees
    * the flag and kicks us, or we see the space it freed and keep reading. */
   atomic_thread_fence(memory_order_seq_cst);
-  if (ring_free_space(&c->rx) > 0 && atomic_exchange(&c->rx_paused, 0)) return;
+  if (ring_free_space(&c->rx) > 0 && atomic_exchange(&c->rx_paused, 0)) return false;
   c->reading = false;
   net__conn_interest(c);
+  return true;
 }
 
 static void peer_closed(net_conn *c) {
@@ -305,16 +309,24 @@ static void got_bytes(net_conn *c, size_t n) {
   news(c);
 }
 
-/* Decrypts into rx until mbedTLS would block or rx is full. No byte budget:
- * decrypted bytes mbedTLS holds would get no second readiness event. */
+/* Decrypts into rx until mbedTLS would block, rx is full or the budget is
+ * spent. Bytes mbedTLS still holds get no readiness event, so whenever it
+ * stops with reading on, a kick brings it back (conn_kicked reads them). */
 static void tls_recv(net_conn *c) {
-  while (c->fd != NET_BAD_SOCK && c->io == IO_OPEN) {
+  for (size_t budget = RECV_BUDGET; c->fd != NET_BAD_SOCK && c->io == IO_OPEN;) {
+    if (budget == 0) {   /* others' turn; what mbedTLS holds comes after them */
+      if (net__tls_pending(c->tls)) net__engine_kick(&c->obj);
+      return;
+    }
     net_span sp[1];
-    int ns = ring_reserve(&c->rx, sp, 1, RECV_MAX);
-    if (ns <= 0) {
-      if (ns < 0) net__conn_fail(c, NET_E_LIMIT, "recv: out of memory for the receive buffer");
-      else if (ring_free_space(&c->rx) == 0) pause_reading(c);
-      else net__engine_kick(&c->obj);   /* the owner is inside its trim: bytes mbedTLS holds get no event */
+    int ns = ring_reserve(&c->rx, sp, 1, budget < RECV_MAX ? budget : RECV_MAX);
+    if (ns < 0) {
+      net__conn_fail(c, NET_E_LIMIT, "recv: out of memory for the receive buffer");
+      return;
+    }
+    if (ns == 0) {
+      if (ring_free_space(&c->rx) > 0) net__engine_kick(&c->obj);   /* the owner is inside its trim */
+      else if (!pause_reading(c)) continue;   /* the owner freed space meanwhile */
       return;
     }
     net_error e;
@@ -322,6 +334,7 @@ static void tls_recv(net_conn *c) {
     ring_commit(&c->rx, n > 0 ? (size_t)n : 0);
     if (n > 0) {
       got_bytes(c, (size_t)n);
+      budget -= (size_t)n < budget ? (size_t)n : budget;
     } else if (n == 0) {
       if (net__tls_want(c->tls) == NET_TLS_WANT_WRITE) want_out(c, true);
       return;
@@ -352,9 +365,9 @@ static ssize_t recv_once(net_conn *c, size_t budget, bool discard, size_t *want)
       net__conn_fail(c, NET_E_LIMIT, "recv: out of memory for the receive buffer");
       return -1;
     }
-    if (ns == 0) {
+    if (ns == 0) {   /* full; unless the owner freed space meanwhile, pause */
       if (ring_free_space(&c->rx) == 0) pause_reading(c);
-      return -1;   /* else the owner is trimming: level-triggered polling retries */
+      return -1;   /* else level-triggered polling retries */
     }
     for (int i = 0; i < ns; i++) {
       iov[i] = NET_IOV(sp[i].base, sp[i].len);
@@ -496,7 +509,12 @@ static void sent(net_conn *c, size_t n) {
 }
 
 void net__conn_send(net_conn *c) {
-  while (c->fd != NET_BAD_SOCK && (c->io == IO_OPEN || c->io == IO_FLUSHING) && !c->wr_shut) {
+  for (size_t budget = SEND_BUDGET; c->fd != NET_BAD_SOCK && (c->io == IO_OPEN || c->io == IO_FLUSHING) &&
+                                    !c->wr_shut;) {
+    if (budget == 0) {   /* others' turn: the socket's OUT event brings us back */
+      want_out(c, true);
+      return;
+    }
     net_span sp[MAX_SPANS];
     size_t limit = send_limit(c);
     if (limit == 0) return;
@@ -509,6 +527,7 @@ void net__conn_send(net_conn *c) {
     ssize_t n = send_some(c, sp, ns, &e);
     if (n > 0) {
       sent(c, (size_t)n);
+      budget -= (size_t)n < budget ? (size_t)n : budget;
       continue;
     }
     if (c->fd == NET_BAD_SOCK) return;   /* the TLS layer failed it */

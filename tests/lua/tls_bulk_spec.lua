@@ -105,6 +105,43 @@ describe("tls bulk", function()
     conn:close()
   end)
 
+  -- One TLS stream flat out (decrypting or encrypting as fast as the I/O thread can)
+  -- must not keep it from other connections: a ping-pong beside it goes on.
+  it("keeps other connections moving while a TLS stream runs flat out either way", function()
+    local echo_peer = h.start_peer("echo")
+    local pp = assert(net.open_tcp("127.0.0.1", echo_peer.port, { nodelay = true }))
+    assert.are.equal("success", h.wait_status(pp))
+    local source = h.start_tls_server("source", "64G")
+    local sink = h.start_tls_server("sink")
+    local block = string.rep("0123456789abcdef", 16384)   -- 256 KiB
+    for _, case in ipairs { { source, "download" }, { sink, "upload" } } do
+      local tls = assert(net.open_tcp("sluice-v4.test", case[1].port,
+        { buffer_size = 4 * h.MiB, ssl = { ca_file = certs.ca } }))
+      assert.are.equal("success", h.wait_status(tls, 10000))
+      local worst, rounds, moved = 0, 0, 0
+      local stop = net.clock() + 2
+      while net.clock() < stop do
+        local t0 = net.clock()
+        assert.are.equal(1, pp:write("."))
+        repeat
+          if case[2] == "download" then
+            moved = moved + #assert(tls:read(4 * h.MiB))
+          else
+            moved = moved + assert(tls:write(block))
+          end
+          local got = assert(pp:read(1))
+          if got == "" then net.wait(1) end
+        until got == "." or net.clock() - t0 > 10
+        worst, rounds = math.max(worst, net.clock() - t0), rounds + 1
+      end
+      print(string.format("# %s: %d ping-pongs beside %.0f MB of TLS, worst %.1f ms", case[2], rounds,
+        moved / 1e6, worst * 1000))
+      assert.is_true(worst < 2, string.format("a ping-pong waited %.1f s behind the TLS %s", worst, case[2]))
+      tls:close()
+    end
+    pp:close()
+  end)
+
   it("ends a stream at the peer's close_notify: data, then nil, then closed", function()
     local size = h.scaled(16 * h.MiB, h.MiB)
     local source = h.start_tls_server("source", tostring(size))

@@ -171,7 +171,12 @@ static void conn_timer(net_io *io, uint64_t now) {
     timed_out(c, "timed out after", c->connect_timeout_ms, "connect_timeout");
   } else if (c->io == IO_OPEN && c->idle_timeout_ms &&
              now >= c->last_io + (uint64_t)c->idle_timeout_ms) {
-    timed_out(c, "idle for", c->idle_timeout_ms, "idle_timeout");
+    if (atomic_load(&c->rx_paused) || atomic_load(&c->owner_paused)) {
+      c->last_io = now;   /* we are the ones not reading (a full buffer, pause_read): not the peer's idling */
+      net__conn_set_timer(c);
+    } else {
+      timed_out(c, "idle for", c->idle_timeout_ms, "idle_timeout");
+    }
   } else if (c->io == IO_CONNECTING && c->next_attempt_at && now >= c->next_attempt_at) {
     net__conn_next_attempt(c);   /* the previous attempt is taking long: race another */
   } else if (c->rx_shrink_at && now >= c->rx_shrink_at) {

@@ -130,6 +130,28 @@ describe("connection options", function()
       conn:close()
     end)
 
+    it("does not count the time this side leaves a full buffer unread, or pauses reading", function()
+      local peer = h.start_peer("source", "8M")
+      local conn = assert(net.open_tcp("127.0.0.1", peer.port, { idle_timeout = 300, buffer_size = 64 * h.KiB }))
+      assert.are.equal("success", h.wait_status(conn))
+      assert(h.wait_for(function() return conn:available() == 64 * h.KiB end, 10000), "the buffer never filled")
+      h.sleep(900)   -- three idle periods with the peer held back by us alone
+      assert.are.equal("success", conn:get_status())
+      local got = assert(conn:read(64 * h.KiB))
+      conn:pause_read()
+      h.sleep(900)
+      assert.are.equal("success", conn:get_status())
+      conn:resume_read()
+      local total, check = #got, h.pattern_checker()
+      assert(check:feed(got))
+      while total < 8 * h.MiB do
+        local s, msg, code = conn:read(1 << 20)
+        assert(s, tostring(msg) .. " " .. tostring(code) .. " after " .. total)
+        if s == "" then net.wait(10) else total = total + #s; assert(check:feed(s)) end
+      end
+      conn:close()
+    end)
+
     it("applies to connections accepted by a server given the option", function()
       local srv = assert(net.create_server("127.0.0.1", 0, { idle_timeout = 300 }))
       local client, accepted = h.connect_pair(srv, "127.0.0.1")

@@ -113,25 +113,39 @@ bool net__mem_release_due(void) {
   return atomic_load_explicit(&freed, memory_order_relaxed) >= BURST_BYTES;
 }
 
-/* The trim walks the heap holding its lock for milliseconds; a reader of
- * the heap's size (an owner's get_stats) would wait that long for the same
- * lock. The two keep apart (seq_cst, Dekker's way): while a trim runs, a
- * reader takes the last size seen; the trim waits out readers already in. */
+/* The heap's size is read by walking it (mallinfo: milliseconds when it
+ * is fragmented), as the trim does, holding its lock. Both run on the
+ * engine's one trim thread; owners get the last sample. Only the first
+ * reader, before any sample, walks it itself, kept apart from a trim
+ * (seq_cst, Dekker's way): the trim waits out a reader already in, and a
+ * reader during a trim takes 0 rather than wait. */
 static atomic_int trimming, heap_readers;
 static atomic_size_t heap_seen;
+static _Atomic uint64_t heap_at;   /* ms of heap_seen; 0: none yet */
 
 void net__mem_release(void) {
   atomic_store_explicit(&freed, 0, memory_order_relaxed);   /* frees from here on count again */
   atomic_store(&trimming, 1);
-  while (atomic_load(&heap_readers)) net__thread_yield();   /* one mallinfo each: short */
+  while (atomic_load(&heap_readers)) net__thread_yield();   /* one mallinfo at most: short */
   net__os_release_memory();
   atomic_store(&trimming, 0);
 }
 
-size_t net__mem_process_heap(void) {
-  atomic_fetch_add(&heap_readers, 1);
-  if (!atomic_load(&trimming)) atomic_store_explicit(&heap_seen, net__os_process_heap(), memory_order_relaxed);
-  atomic_fetch_sub(&heap_readers, 1);
+void net__mem_sample_heap(void) {
+  atomic_store_explicit(&heap_seen, net__os_process_heap(), memory_order_relaxed);
+  atomic_store(&heap_at, net__now_ms());
+}
+
+size_t net__mem_process_heap(uint64_t *age_ms) {
+  uint64_t at = atomic_load(&heap_at);
+  if (!at) {
+    atomic_fetch_add(&heap_readers, 1);
+    if (!atomic_load(&trimming) && !atomic_load(&heap_at)) net__mem_sample_heap();
+    atomic_fetch_sub(&heap_readers, 1);
+    at = atomic_load(&heap_at);
+  }
+  uint64_t now = net__now_ms();
+  *age_ms = at && now > at ? now - at : 0;
   return atomic_load_explicit(&heap_seen, memory_order_relaxed);
 }
 

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 void *net__malloc(size_t n);
 void *net__calloc(size_t n, size_t size);
@@ -27,9 +28,11 @@ void net__free_aligned(void *p);
 void net__mem_on_burst(void (*fn)(void));
 bool net__mem_release_due(void);
 void net__mem_release(void);
-/* The process's malloc heap in use (net__os_process_heap), never waiting
- * for a trim: the last size seen while one runs. Any thread. */
-size_t net__mem_process_heap(void);
+/* The process's malloc heap in use (net__os_process_heap) as last sampled,
+ * and the sample's age; the first call samples (unless a trim runs). Any
+ * thread. sample_heap takes a new one: the trim's thread only. */
+size_t net__mem_process_heap(uint64_t *age_ms);
+void net__mem_sample_heap(void);
 
 /* Bytes the engine holds now (blocks as the allocator sized them). */
 size_t net__mem_used(void);

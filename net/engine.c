@@ -22,6 +22,7 @@
 #define MAX_EVENTS 256
 #define EXIT_WAIT_MAX_MS 60000   /* a safety cap: each close is bounded by its linger */
 #define RELEASE_GAP_MS 1000      /* the heap is walked at most this often */
+#define HEAP_SAMPLE_MS 100       /* get_stats' heap size may be this old before a new sample */
 
 typedef struct deferred {
   struct deferred *next;
@@ -600,13 +601,31 @@ static void burst_freed(void) {
 
 /* The walk of the heap (milliseconds after a big burst) runs on a helper
  * thread of its own, so no socket waits for it. */
-static net_lane trim_lane = {.name = "sluice-trim", .max_threads = 1, .max_queued = 1};
-static atomic_int trimming;
+static net_lane trim_lane = {.name = "sluice-trim", .max_threads = 1, .max_queued = 2};
+static atomic_int trimming, sampling;
 
 static void trim_job(net_job *job) {
   (void)job;
   net__mem_release();
+  net__mem_sample_heap();
   atomic_store(&trimming, 0);
+}
+
+static void sample_job(net_job *job) {
+  (void)job;
+  net__mem_sample_heap();
+  atomic_store(&sampling, 0);
+}
+
+/* The heap's size for get_stats: the last sample, and a new one asked of
+ * the trim thread when it is older than HEAP_SAMPLE_MS. */
+size_t net__engine_heap_bytes(void) {
+  static net_job job = {.run = sample_job};
+  uint64_t age;
+  size_t n = net__mem_process_heap(&age);
+  if (age >= HEAP_SAMPLE_MS && !atomic_exchange(&sampling, 1) && !net__lane_submit(&trim_lane, &job))
+    atomic_store(&sampling, 0);
+  return n;
 }
 
 /* timeout: the poller's; 0 means work is waiting, so no trim starts then.

@@ -66,6 +66,9 @@ bool net__engine_acquire(void);
 /* Why net__engine_acquire (or a helper lane) refused: for messages. */
 const char *net__engine_refusal(void);
 void net__engine_release(void);
+/* Anyone: the process's malloc heap in use for net_get_stats, as sampled
+ * at most a moment ago off the caller's thread (see alloc.h). */
+size_t net__engine_heap_bytes(void);
 /* Anyone: wakes the I/O thread (coalesced). */
 void net__engine_wake(void);
 /* I/O thread: something was published; owners are notified once this turn ends. */

@@ -9,7 +9,7 @@
 net_stats net_get_stats(void) {
   net_chunk_stats cs = net_chunk_get_stats();
   return (net_stats){
-      .heap_bytes = net__mem_process_heap(),
+      .heap_bytes = net__engine_heap_bytes(),
       .module_bytes = net__mem_used(),
       .connections = atomic_load(&net__live_conns),
       .servers = atomic_load(&net__live_servers),

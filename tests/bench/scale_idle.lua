@@ -163,6 +163,9 @@ end
 local function snapshot()
   collectgarbage()
   collectgarbage()
+  net.get_stats()   -- heap_bytes is sampled off this thread: this asks for a new sample
+  local settle = net.clock() + 0.2
+  while net.clock() < settle do net.wait(20) end
   local st = net.get_stats()
   return { heap = st.heap_bytes, rss = read_proc("VmRSS"), lua = collectgarbage("count") * 1024,
     conns = st.connections, buffers = st.buffer_bytes }

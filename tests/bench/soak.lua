@@ -37,6 +37,9 @@ end
 local function sample()
   collectgarbage()
   collectgarbage()
+  net.get_stats()   -- heap_bytes is sampled off this thread: this asks for a new sample
+  local settle = net.clock() + 0.2
+  while net.clock() < settle do net.wait(20) end
   local s = net.get_stats()
   s.rss, s.fds, s.lua = rss(), open_fds(), math.floor(collectgarbage("count") * 1024)
   return s

@@ -123,22 +123,53 @@ describe("lifecycle", function()
     assert.are.equal(0, settle().connections)
   end)
 
+  it("reports the heap as sampled off the caller's thread, following it within a moment", function()
+    if h.mode == "windows" or h.mode == "asan" or h.mode == "tsan" then
+      return pending("glibc's heap: the sanitizers' allocators and msvcrt report none")
+    end
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local function settle() local t = net.clock() + 0.3 while net.clock() < t do net.wait(20) end end
+      local first = net.get_stats().heap_bytes   -- the first call samples itself
+      local big = string.rep("x", 64 * 1024 * 1024)
+      settle()
+      local stale = net.get_stats().heap_bytes   -- the last sample; a new one is asked for
+      settle()
+      local grown = net.get_stats().heap_bytes
+      big = nil
+      collectgarbage()
+      settle()
+      net.get_stats()
+      settle()
+      local after = net.get_stats().heap_bytes
+      io.write(string.format("%d %d %d %d", first, stale, grown, after))
+    ]])
+    assert.is_true(ok, err)
+    local first, stale, grown, after = out:match("^(%d+) (%d+) (%d+) (%d+)$")
+    assert.is_truthy(first, out)
+    first, stale, grown, after = tonumber(first), tonumber(stale), tonumber(grown), tonumber(after)
+    assert.is_true(first > 0, out)
+    assert.is_true(stale < first + 32 * 2 ^ 20, out)   -- taken before the string: the call did not walk the heap
+    assert.is_true(grown > first + 60 * 2 ^ 20, out)
+    assert.is_true(after < grown - 60 * 2 ^ 20, out)
+  end)
+
   it("keeps a large read's gathering block in the Lua state, not in its thread", function()
     -- a state run on a short-lived thread frees it at lua_close. In a fresh
     -- state of its own: an earlier large read here would have made the block.
+    local peer = h.start_peer("source", "2M")
     local code = [[
       local net = require "net"
-      local srv = assert(net.create_server("127.0.0.1", 0))   -- never answers
-      local req = assert(net.http_request{ url = "http://127.0.0.1:" .. srv:get_port() .. "/", proxy = false })
+      local conn = assert(net.open_tcp("127.0.0.1", ...))
+      while conn:available() < 1 << 20 do net.wait(10) end
       collectgarbage()
       local before = collectgarbage("count")
-      assert(req:read(1 << 20) == "")   -- nothing yet; the read gathers in the block
+      assert(#conn:read(1 << 20) == 1 << 20)   -- across buffer chunks: gathered in the block
       collectgarbage()
       print(string.format("%.0f", collectgarbage("count") - before))
-      req:close()
-      srv:close()
+      conn:close()
     ]]
-    local ok, out, err = h.run_lua_child(code)
+    local ok, out, err = h.run_lua_child(code, nil, peer.port)
     assert.is_true(ok, err)
     local grown = tonumber(out:match("(%d+)"))
     assert.is_true(grown and grown >= 768, string.format("the state grew by %s KiB, not by the 1 MiB block", out))

@@ -137,11 +137,18 @@ local function open_established(cfg, n, list, opts)
   end
 end
 
+-- heap_bytes now: it is sampled off the caller's thread, so ask, then read a moment later.
+local function heap_bytes()
+  net.get_stats()
+  W.sleep(0.2)
+  return net.get_stats().heap_bytes
+end
+
 function M.idle(cfg)
   local active, idle = {}, {}
   open_established(cfg, cfg.active, active, { nodelay = true })
   collectgarbage()
-  local rss0, heap0 = W.rss(), net.get_stats().heap_bytes
+  local rss0, heap0 = W.rss(), heap_bytes()
   local batch = 1000
   for done = 0, cfg.idle - 1, batch do
     open_established(cfg, math.min(batch, cfg.idle - done), idle)
@@ -149,7 +156,7 @@ function M.idle(cfg)
   W.sleep(0.2)
   collectgarbage()
   local res = { idle = #idle, rss_per_conn = (W.rss() - rss0) / #idle,
-    heap_per_conn = (net.get_stats().heap_bytes - heap0) / #idle }
+    heap_per_conn = (heap_bytes() - heap0) / #idle }
   local cost = {}
   for f = 1, cfg.frames do
     cost[f] = active_frame(active, cfg.style == "wait" and "wait" or "spin")
@@ -169,7 +176,7 @@ function M.idle(cfg)
     if left > 0 then net.wait(10) end
   end
   res.rss_used_per_conn = (W.settled_rss() - rss0) / #idle
-  res.heap_used_per_conn = (net.get_stats().heap_bytes - heap0) / #idle
+  res.heap_used_per_conn = (heap_bytes() - heap0) / #idle
   for _, c in ipairs(idle) do c:close() end
   for _, c in ipairs(active) do c:close() end
   return res

@@ -328,8 +328,10 @@ static bool tls_ready(net_server *s) {
   if (!pending) {
     net__seterr(&s->err, e.code, "tls: %s", e.msg);
     atomic_store_explicit(&s->state, NET_FAILURE, memory_order_release);
-    net_sock_close(s->fd);   /* never accepting: clients in the backlog are refused, not left waiting */
-    s->fd = NET_BAD_SOCK;
+    /* never accepting: clients in the backlog are refused, not left waiting;
+     * the fd stays the owner's to shut down until its close request */
+    net__engine_set_interest(s->fd, &s->poll_mask, 0, &s->obj);
+    net_sock_shutdown(s->fd, SHUT_RDWR);
     net__io_publish(&s->obj);
   }
   return false;

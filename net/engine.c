@@ -122,7 +122,8 @@ void net__engine_wake(void) {
 /* seq_cst: a waker that sets the flag after this sees our clear and writes
  * again, and its kick is found by the next run_kicks. Cleared every turn, not
  * only when the signal is read, so a signal lost on the way (a datagram, on
- * Windows) costs one turn's delay and never every later wake-up. */
+ * Windows) costs the wait until the next turn, which the Windows poller
+ * bounds, and never every later wake-up. */
 static void wake_rearm(void) { atomic_store(&E.wake_pending, 0); }
 
 /* ---- objects ----------------------------------------------------------------- */

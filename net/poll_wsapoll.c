@@ -24,6 +24,10 @@
  *   more interest in input), such a socket is "latched": left out of WSAPoll
  *   (its entry holds INVALID_SOCKET, which WSAPoll skips) and checked for
  *   room on its own every LATCH_MS while it waits to write.
+ * - A wake-up is a loopback datagram, and one has been seen to go missing
+ *   under load (wine): every later waker finds the wake-up pending and sends
+ *   none, so an idle engine would sleep until some timer. No wait is longer
+ *   than WAIT_MAX_MS: a lost wake-up costs that much, never the rest.
  * Registered sockets live in a dense pollfd array; an open-addressing table
  * keyed by the SOCKET finds their slot (SOCKET values are not small). */
 #ifdef _WIN32
@@ -36,6 +40,7 @@
 #include "poller.h"
 
 #define WAIT_EMPTY_MS 100
+#define WAIT_MAX_MS 250
 #define CHECK_MS 250
 #define LATCH_MS 10
 
@@ -266,11 +271,12 @@ static int collect(net_poller *p, net_poll_event *out, int max, int r) {
 }
 
 int net__poller_wait(net_poller *p, net_poll_event *out, int max, int timeout_ms) {
-  if (p->nout && (timeout_ms < 0 || timeout_ms > CHECK_MS)) timeout_ms = CHECK_MS;   /* room for the sweep */
-  if (p->nlatched && (timeout_ms < 0 || timeout_ms > LATCH_MS)) timeout_ms = LATCH_MS;
+  if (timeout_ms < 0 || timeout_ms > WAIT_MAX_MS) timeout_ms = WAIT_MAX_MS;
+  if (p->nout && timeout_ms > CHECK_MS) timeout_ms = CHECK_MS;   /* room for the sweep */
+  if (p->nlatched && timeout_ms > LATCH_MS) timeout_ms = LATCH_MS;
   int r = 0;
   if (p->n == p->nlatched) {   /* WSAPoll would fail at once: sleep instead */
-    if (timeout_ms != 0) Sleep(timeout_ms < 0 || timeout_ms > WAIT_EMPTY_MS ? WAIT_EMPTY_MS : (DWORD)timeout_ms);
+    if (timeout_ms != 0) Sleep(timeout_ms > WAIT_EMPTY_MS ? WAIT_EMPTY_MS : (DWORD)timeout_ms);
   } else if ((r = WSAPoll(p->fds, (ULONG)p->n, timeout_ms)) == SOCKET_ERROR) {
     int e = WSAGetLastError();
     return e == WSAEINTR ? 0 : (errno = net_sock_map_error(e), -1);

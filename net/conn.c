@@ -355,6 +355,14 @@ int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_
   if (c->tls_cfg) return *err = "the connection already uses TLS", -1;
   if (atomic_load_explicit(&c->state, memory_order_acquire) != NET_SUCCESS)
     return *err = "starttls needs an established connection", -1;
+  if (atomic_load(&c->shut) & NET_SHUT_SEND) return *err = "starttls: the sending side is shut down", -1;
+  /* acquire: pairs with got_bytes(); a count that takes in new bytes shows them in rx */
+  c->starttls_in = atomic_load_explicit(&c->bytes_in, memory_order_acquire);
+  if (ring_used(&c->rx) > 0) {   /* what came before the upgrade is the owner's to read first */
+    *code = NET_E_PROTOCOL;
+    return *err = "starttls: bytes that came before it are unread (read them first: a peer that "
+                  "sent more than its go-ahead may be injecting)", -1;
+  }
   net_tls_cfg *cfg = net__tls_cfg_new(o, c->proxy ? c->proxy->target : c->addr->host, false, err, code);
   if (!cfg) return -1;
   c->tls_cfg = cfg;

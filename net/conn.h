@@ -115,6 +115,7 @@ struct net_conn {
   net_tls_cfg *tls_cfg;             /* set by the owner before the request that uses it */
   net_tls_conf *tls_conf;           /* accepted connections: the server's, loaded already */
   size_t starttls_at;               /* tx position where plain text ends */
+  uint_fast64_t starttls_in;        /* bytes_in when starttls() was asked: no byte may follow */
   net_tls_info *_Atomic tls_info;   /* published with tls_ready */
   atomic_int tls_ready;
   net_sockaddr cur;                 /* the peer; final once SUCCESS is published */

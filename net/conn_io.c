@@ -114,7 +114,8 @@ void net__conn_interest(net_conn *c) {
   if (c->fd == NET_BAD_SOCK) return;
   /* pause_read() holds back application data only: never a handshake, nor
    * input that is being thrown away */
-  bool in = c->reading && (c->io == IO_HANDSHAKE || c->io == IO_PROXY || c->owner_gone || c->discard_rx ||
+  /* nor, once starttls() is taken, plain text: the next bytes are the handshake's */
+  bool in = c->reading && !c->starttls && (c->io == IO_HANDSHAKE || c->io == IO_PROXY || c->owner_gone || c->discard_rx ||
                            !atomic_load(&c->owner_paused));
   int mask = (in ? NET_POLL_IN : 0) | (c->want_out ? NET_POLL_OUT : 0);
   if (net__engine_set_interest(c->fd, &c->poll_mask, mask, &c->obj) < 0)
@@ -300,7 +301,8 @@ static void peer_closed(net_conn *c) {
 }
 
 static void got_bytes(net_conn *c, size_t n) {
-  atomic_fetch_add_explicit(&c->bytes_in, n, memory_order_relaxed);
+  /* release: the bytes are in rx before the count shows them (net_conn_starttls) */
+  atomic_fetch_add_explicit(&c->bytes_in, n, memory_order_release);
   if (c->idle_timeout_ms) c->last_io = net__now_ms();
   if (!c->rx_shrink_at) {   /* look again in a while: once read, rx gives its memory back */
     c->rx_shrink_at = net__now_ms() + RX_SHRINK_MS;
@@ -388,6 +390,7 @@ static ssize_t recv_once(net_conn *c, size_t budget, bool discard, size_t *want)
 
 void net__conn_recv(net_conn *c) {
   bool discard = c->owner_gone || c->discard_rx;
+  if (c->starttls && !discard) return;   /* the handshake reads what comes next */
   if (c->tls && !discard) {
     tls_recv(c);
     return;

@@ -86,9 +86,25 @@ static void begin_close(net_conn *c) {
 
 /* ---- entry points ------------------------------------------------------------- */
 
+/* Plain text that came after the owner asked for STARTTLS, before any
+ * handshake: nothing a peer may send there (CVE-2011-0411's injection). */
+static bool injected(net_conn *c) {
+  uint_fast64_t n = atomic_load_explicit(&c->bytes_in, memory_order_relaxed) - c->starttls_in;
+  if (n == 0) return false;
+  char where[NET_WHERE_MAX], msg[NET_WHERE_MAX + 96];
+  net__conn_where(c, where, sizeof where);
+  snprintf(msg, sizeof msg, "tls %s: %llu bytes came in plain text after starttls() (injected?)", where,
+           (unsigned long long)n);
+  net__conn_fail(c, NET_E_PROTOCOL, msg);
+  return true;
+}
+
 static void handle_requests(net_conn *c, int req) {
-  if ((req & REQ_STARTTLS) && !c->tls && c->io == IO_OPEN)
+  if ((req & REQ_STARTTLS) && !c->tls && c->io == IO_OPEN && !injected(c)) {
     c->starttls = true;   /* net__conn_send starts the handshake at the boundary */
+    net__conn_interest(c);   /* reading stops: the next bytes are the handshake's */
+  }
+  if (c->io == IO_DONE) return;
   if (req & REQ_OPTIONS) net__conn_apply_options(c, true);
   if (req & REQ_SHUT_RD) {
     c->discard_rx = true;

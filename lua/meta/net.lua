@@ -635,7 +635,11 @@ function tcp:wait_until_drained(timeout) end
 ---Upgrades a plain connection to TLS (after a protocol's STARTTLS exchange).
 ---Bytes written before the call go out in plain text first; the status is
 ---`"waiting"` until the handshake ends. `nil, message, code` if the connection
----is not established or already uses TLS.
+---is not established, already uses TLS or has shut its sending side, and
+---(code `"protocol"`) while bytes that came before the call are unread. A
+---peer that sends anything in plain text after the call fails the connection
+---with `"protocol"`: text slipped in there would otherwise read as if it came
+---through TLS (STARTTLS command injection).
 ---@param options? net.tls_options
 ---@return true|nil ok
 ---@return string? message

@@ -14,10 +14,16 @@ Protocol (lines end in CRLF; a bare LF is accepted):
     "STARTTLS"        -> "220 go ahead", then the TLS handshake (server side)
     "STARTTLS-NOW"    -> no answer: the TLS handshake starts at once (so the client may
                          send it and call starttls() without waiting)
+    "STARTTLS-INJECT" -> "220 go ahead" and "INJECTED" in one segment, then as STARTTLS
+    "STARTTLS-LATE"   -> "220 go ahead", then "INJECTED-LATE" in plain text 0.3 s later
+                         (after the client's ClientHello), then as STARTTLS
     "QUIT"            -> "221 bye", close
     anything else     -> "500 unknown"
   after the handshake, inside TLS:
     first the server sends "230 tls VERSION"
+    "STARTTLS-INJECT" -> "220 go ahead" and "INJECTED" in one segment, then as STARTTLS
+    "STARTTLS-LATE"   -> "220 go ahead", then "INJECTED-LATE" in plain text 0.3 s later
+                         (after the client's ClientHello), then as STARTTLS
     "QUIT"            -> "221 bye", close_notify, close
     any other line    -> echoed back as it came
 The plain-text phase reads one byte at a time, so no byte of the ClientHello that
@@ -33,6 +39,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 
 _log_lock = threading.Lock()
@@ -85,9 +92,14 @@ def handle(sock, ctx):
                 sock.sendall(b"221 bye\r\n")
                 sock.close()
                 return
-            elif line in ("STARTTLS", "STARTTLS-NOW"):
-                if line == "STARTTLS":
+            elif line in ("STARTTLS", "STARTTLS-NOW", "STARTTLS-INJECT", "STARTTLS-LATE"):
+                if line == "STARTTLS-INJECT":
+                    sock.sendall(b"220 go ahead\r\nINJECTED\r\n")
+                elif line != "STARTTLS-NOW":
                     sock.sendall(b"220 go ahead\r\n")
+                if line == "STARTTLS-LATE":
+                    time.sleep(0.3)
+                    sock.sendall(b"INJECTED-LATE\r\n")
                 break
             else:
                 sock.sendall(b"500 unknown\r\n")

@@ -146,7 +146,6 @@ struct net_conn {
   int held_requests;                /* REQ_* taken while resolving: handled once connecting */
   net_tls *tls;
   struct proxy_io *pio;             /* the proxy handshake's buffers, while it runs */
-  size_t tls_wlen;                  /* a blocked TLS write: repeat with this length */
 };
 
 /* conn.c: a connection owned by a protocol on the I/O thread (HTTP,

@@ -461,20 +461,25 @@ static bool tx_empty(net_conn *c) {
 }
 
 /* Sends one span through mbedTLS. Returns the bytes consumed, 0 when blocked
- * (repeating the same length later, as mbedTLS requires), -1 on failure. */
+ * (the same bytes come again: tx's head moves only when they count), -1 on
+ * failure. */
 static long tls_send(net_conn *c, const net_span *sp) {
-  size_t len = c->tls_wlen ? c->tls_wlen : sp->len;
   net_error e;
-  long n = net__tls_write(c->tls, sp->base, len, &e);
-  if (n > 0) {
-    c->tls_wlen = 0;
-  } else if (n == 0) {
-    c->tls_wlen = len;
-  } else {
-    net__conn_fail(c, e.code, e.msg);
-    return -1;
-  }
+  long n = net__tls_write(c->tls, sp->base, sp->len, &e);
+  if (n < 0) net__conn_fail(c, e.code, e.msg);
   return n;
+}
+
+/* What mbedTLS holds for the wire goes first (an alert its read side made
+ * needs an OUT event too, tx empty or not). False while it cannot. */
+static bool tls_flushed(net_conn *c) {
+  if (!c->tls || !net__tls_out_pending(c->tls)) return true;
+  net_error e;
+  int r = net__tls_flush(c->tls, &e);
+  if (r == NET_TLS_DONE) return true;
+  if (r == NET_TLS_ERROR) net__conn_fail(c, e.code, e.msg);
+  else want_out(c, true);
+  return false;
 }
 
 /* How much tx may go out now: all of it, unless a STARTTLS boundary comes first. */
@@ -512,6 +517,7 @@ static void sent(net_conn *c, size_t n) {
 }
 
 void net__conn_send(net_conn *c) {
+  if ((c->io == IO_OPEN || c->io == IO_FLUSHING) && !tls_flushed(c)) return;
   for (size_t budget = SEND_BUDGET; c->fd != NET_BAD_SOCK && (c->io == IO_OPEN || c->io == IO_FLUSHING) &&
                                     !c->wr_shut;) {
     if (budget == 0) {   /* others' turn: the socket's OUT event brings us back */

@@ -25,6 +25,8 @@ struct net_tls {
   bool ask_system;              /* roots from the system's store: its chain engine decides */
   bool no_root;                 /* mbedTLS found none of the store's roots */
   bool eof;                     /* recv saw the peer's FIN */
+  size_t wrec;                  /* payload of our record waiting in the output buffer */
+  bool notified;                /* close_notify made (maybe still waiting to go out) */
   net_tls_chain *chain;         /* its check, once the handshake is through */
   char where[96];
   size_t keylen;                /* clients: the session cache's name for this server */
@@ -334,18 +336,63 @@ long net__tls_read(net_tls *t, void *buf, size_t len, net_error *e) {
   }
 }
 
+#if MBEDTLS_VERSION_NUMBER < 0x03000000
+#define OUT_LEFT(t) ((t)->ssl.out_left)
+#else
+#define OUT_LEFT(t) ((t)->ssl.MBEDTLS_PRIVATE(out_left))
+#endif
+
+/* Sends what the output buffer holds: 0 once out, else mbedTLS's error.
+ * The read side writes there too (the alert refusing a renegotiation),
+ * and mbedtls_ssl_write or _close_notify, finding it busy, would only
+ * flush and report success: a write's bytes or the close_notify lost.
+ * A write of nothing is the public way to flush (it makes no record
+ * while one waits). */
+static int flush(net_tls *t) {
+  static const unsigned char none[1];
+  if (!OUT_LEFT(t)) return 0;
+  int r = mbedtls_ssl_write(&t->ssl, none, 0);
+  return r > 0 ? 0 : r;
+}
+
+int net__tls_flush(net_tls *t, net_error *e) {
+  int r = flush(t);
+  if (r == 0) return NET_TLS_DONE;
+  if (blocked(t, r)) return t->want;
+  describe(t, r, false, e);
+  return NET_TLS_ERROR;
+}
+
 long net__tls_write(net_tls *t, const void *buf, size_t len, net_error *e) {
-  int r = mbedtls_ssl_write(&t->ssl, buf, len);
+  int r = flush(t);
+  if (r == 0 && t->wrec) {   /* our record went out (maybe flushed by the read side): its bytes are sent */
+    size_t n = t->wrec;
+    t->wrec = 0;
+    return (long)n;
+  }
+  if (r == 0) r = mbedtls_ssl_write(&t->ssl, buf, len);
   if (r >= 0) return r;
-  if (blocked(t, r)) return 0;
+  if (blocked(t, r)) {
+    if (!t->wrec && OUT_LEFT(t)) {   /* the record is made, with this much of buf */
+      int max = mbedtls_ssl_get_max_out_record_payload(&t->ssl);
+      t->wrec = max > 0 && (size_t)max < len ? (size_t)max : len;
+    }
+    return 0;
+  }
   describe(t, r, false, e);
   return NET_TLS_ERROR;
 }
 
 int net__tls_close_notify(net_tls *t) {
-  int r = mbedtls_ssl_close_notify(&t->ssl);
+  int r = flush(t);   /* what came before it; then, on a later call, the alert itself */
+  if (r == 0 && !t->notified) {
+    t->notified = true;
+    r = mbedtls_ssl_close_notify(&t->ssl);
+  }
   return blocked(t, r) ? t->want : NET_TLS_DONE;   /* other failures: nothing left to say */
 }
+
+bool net__tls_out_pending(const net_tls *t) { return OUT_LEFT(t) != 0; }
 
 int net__tls_want(const net_tls *t) { return t->want; }
 

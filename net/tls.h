@@ -49,8 +49,13 @@ void net__tls_free(net_tls *t);
 int net__tls_handshake(net_tls *t, net_error *err);
 /* > 0 bytes; 0: would block (see net__tls_want); NET_TLS_EOF; NET_TLS_ERROR. */
 long net__tls_read(net_tls *t, void *buf, size_t len, net_error *err);
-/* > 0 bytes; 0: would block, call again later with the same buf and len. */
+/* > 0 bytes; 0: would block, call again later with (at least) the same
+ * bytes: a record made of them may be waiting, and counts once it is out. */
 long net__tls_write(net_tls *t, const void *buf, size_t len, net_error *err);
+/* Sends what mbedTLS holds for the wire (a record, an alert the read side
+ * made): NET_TLS_DONE, a WANT, or NET_TLS_ERROR. */
+int net__tls_flush(net_tls *t, net_error *err);
+bool net__tls_out_pending(const net_tls *t);
 /* NET_TLS_DONE, or a WANT when the alert could not be sent yet. */
 int net__tls_close_notify(net_tls *t);
 int net__tls_want(const net_tls *t);      /* what the last blocked call waits for */

@@ -165,14 +165,16 @@ static void conn_event(net_io *io, int mask) {
 }
 
 static void timed_out(net_conn *c, const char *what, int ms, const char *option) {
-  char where[NET_WHERE_MAX], msg[NET_WHERE_MAX + 80];
+  char where[NET_WHERE_MAX], msg[NET_WHERE_MAX + 120];
   if (c->io <= IO_CONNECTING && !c->unix_path && !c->proxy)   /* still racing: name what was asked for */
     snprintf(where, sizeof where, strchr(c->addr->host, ':') ? "[%s]:%u" : "%s:%u", c->addr->host,
              c->port);
   else
     net__conn_where(c, where, sizeof where);
-  snprintf(msg, sizeof msg, "%s %s: %s %d ms (%s)", c->io == IO_OPEN ? "recv" : "connect", where,
-           what, ms, option);
+  /* say which part of connecting took the time: reading TLS files, the handshake */
+  const char *op = c->io == IO_OPEN ? "recv" : c->io == IO_HANDSHAKE ? "tls handshake" : "connect";
+  const char *stage = c->io == IO_TLS_WAIT ? " loading its TLS files" : "";
+  snprintf(msg, sizeof msg, "%s %s: %s %d ms%s (%s)", op, where, what, ms, stage, option);
   net__conn_fail(c, NET_E_TIMEOUT, msg);
 }
 

@@ -25,7 +25,8 @@
 #define RETRY_MS 1000             /* a failed load is reported, not retried, this long */
 #define MAX_CONFS 32
 
-static net_lane file_lane = {.name = "sluice-files", .max_threads = 1, .max_queued = 256};
+/* a file that never answers (a dead mount) holds one thread, not every load */
+static net_lane file_lane = {.name = "sluice-files", .max_threads = 8, .max_queued = 256};
 static net_tls_conf *confs;       /* I/O thread */
 static int nconfs;
 

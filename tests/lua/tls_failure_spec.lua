@@ -66,6 +66,16 @@ describe("tls failures", function()
     conn:close()
   end)
 
+  it("names the handshake when it is what outlasts connect_timeout", function()
+    local srv = h.start_tls_server("hs-stall")
+    local conn = assert(net.open_tcp("127.0.0.1", srv.port, { connect_timeout = 300, ssl = { verify = false } }))
+    local status, msg, code = h.wait_status(conn, 10000)
+    assert.are.same({ "failure", "timeout" }, { status, code })
+    assert.are.equal(string.format("tls handshake 127.0.0.1:%d: timed out after 300 ms (connect_timeout)", srv.port),
+      msg)
+    conn:close()
+  end)
+
   it("stays waiting while the peer never answers, and closes without trouble", function()
     local srv = h.start_tls_server("hs-stall")
     local before = h.wait_idle().connections

@@ -26,7 +26,7 @@ struct net_resolver {
   _Atomic(lookup *) incoming;           /* Treiber stack: the hosts lane pushes */
   atomic_int count;                     /* lookups queued or running */
   struct ares_addr_port_node servers[NET_RESOLVER_MAX_SERVERS];
-  int timeout_ms, tries;
+  int timeout_ms, tries, nservers;
   char desc[NET_RESOLVER_MAX_SERVERS * (NET_IP_MAX + 10)];
   lookup *active;                       /* I/O thread only */
 };
@@ -180,6 +180,19 @@ static const char *why(int status, char *buf, size_t len, const net_resolver *r)
   }
 }
 
+/* "resolve HOST via SERVERS: TEXT" with the reason whole: past the message's
+ * size a list of servers becomes their count, and then the name is cut. */
+static void lookup_error(net_error *e, net_err code, const char *host, const net_resolver *r, const char *text) {
+  char via[sizeof r->desc];
+  size_t fixed = sizeof "resolve  via : " - 1 + strlen(text), hlen = strlen(host);
+  snprintf(via, sizeof via, "%s", r->desc);
+  if (fixed + hlen + strlen(via) >= NET_ERRMSG_MAX && r->nservers > 1)
+    snprintf(via, sizeof via, "%d nameservers", r->nservers);
+  size_t room = NET_ERRMSG_MAX - 1 > fixed + strlen(via) ? NET_ERRMSG_MAX - 1 - fixed - strlen(via) : 0;
+  if (hlen <= room) net__seterr(e, code, "resolve %s via %s: %s", host, via, text);
+  else net__seterr(e, code, "resolve %.*s... via %s: %s", (int)(room > 3 ? room - 3 : 0), host, via, text);
+}
+
 /* The lookup's end: publish, release, retire. Never inside a c-ares callback. */
 static void finish(lookup *lk, const char *cancelled) {
   net_resolver *r = lk->r;
@@ -190,7 +203,7 @@ static void finish(lookup *lk, const char *cancelled) {
     char buf[64];
     const char *text = cancelled ? cancelled : lk->oom ? "out of memory" : why(lk->status, buf, sizeof buf, r);
     net_err code = lk->oom ? NET_E_LIMIT : lk->status == ARES_ETIMEOUT ? NET_E_TIMEOUT : NET_E_DNS;
-    net__seterr(&a->err, code, "resolve %s via %s: %s", a->host, r->desc, text);
+    lookup_error(&a->err, code, a->host, r, text);
   }
   for (lookup **pp = &r->active; *pp; pp = &(*pp)->next)
     if (*pp == lk) {
@@ -210,8 +223,10 @@ static void answered(void *arg, int status, int timeouts, struct ares_addrinfo *
   (void)timeouts;
   if (status == ARES_EDESTRUCTION) return;   /* finish() is destroying the channel */
   lk->status = status;
-  if (res && lk->addr)
-    for (struct ares_addrinfo_node *n = res->nodes; n; n = n->ai_next) net__addr_add(lk->addr, n->ai_addr, n->ai_addrlen);
+  /* IPv6 first, as RFC 6724 sorts for most hosts: Happy Eyeballs interleaves from there */
+  for (int v6 = 1; res && lk->addr && v6 >= 0; v6--)
+    for (struct ares_addrinfo_node *n = res->nodes; n; n = n->ai_next)
+      if ((n->ai_family == AF_INET6) == v6) net__addr_add(lk->addr, n->ai_addr, n->ai_addrlen);
   if (res) ares_freeaddrinfo(res);
 }
 
@@ -326,8 +341,7 @@ static void dns_miss(net_addr *a) {
   bool full = atomic_fetch_add(&r->count, 1) >= MAX_LOOKUPS;
   if (full || !(lk = net__calloc(1, sizeof *lk))) {
     atomic_fetch_sub(&r->count, 1);
-    net__seterr(&a->err, NET_E_LIMIT, "resolve %s via %s: %s", a->host, r->desc,
-                full ? "too many lookups in progress" : "out of memory");
+    lookup_error(&a->err, NET_E_LIMIT, a->host, r, full ? "too many lookups in progress" : "out of memory");
     net__addr_publish(a);
     net_addr_unref(a);
     net__engine_background_done();
@@ -392,6 +406,7 @@ net_resolver *net_resolver_new(const net_resolver_opts *o, const char **err, net
   net__io_init(&r->obj, &resolver_ops, 1);
   r->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
   r->tries = o->tries ? o->tries : DEFAULT_TRIES;
+  r->nservers = o->count;
   for (int i = 0; i < o->count; i++) {
     if (!o->nameservers[i] || (*err = add_server(r, i, o->nameservers[i]))) {
       if (!o->nameservers[i]) *err = "a nameserver is missing";

@@ -135,11 +135,13 @@ static bool scan_hosts(net_addr *a, const char *path, char *slow, size_t slow_le
     return false;
   }
   while (next_line(f, &line, &cap)) {
+    char *hash = strchr(line, '#');   /* a comment runs to the line's end, as glibc reads it */
+    if (hash) *hash = '\0';
     char *save = NULL, *ip = strtok_r(line, " \t\r\n", &save);
-    if (!ip || ip[0] == '#') continue;
+    if (!ip) continue;
     net_sockaddr sa;
     bool is_ip = net__ip_parse(ip, strlen(ip), &sa);
-    for (char *name; (name = strtok_r(NULL, " \t\r\n", &save)) && name[0] != '#';) {
+    for (char *name; (name = strtok_r(NULL, " \t\r\n", &save));) {
       if (!name_match(name, a->host, !is_ip && slow)) continue;
       if (is_ip) net__addr_add(a, &sa.sa, net__sa_len(&sa));
       else if (slow && !slow[0]) snprintf(slow, slow_len, "%s", ip);

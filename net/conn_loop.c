@@ -161,7 +161,11 @@ static void conn_event(net_io *io, int mask) {
     return;
   }
   if (mask & (NET_POLL_IN | NET_POLL_ERR)) net__conn_recv(c);
-  if ((mask & (NET_POLL_OUT | NET_POLL_ERR)) || (c->tls && net__tls_out_pending(c->tls))) net__conn_send(c);
+  if ((mask & (NET_POLL_OUT | NET_POLL_ERR)) || (c->tls && net__tls_out_pending(c->tls))) {
+    net__conn_send(c);
+    /* a TLS read that had to write first (an alert) goes on: no IN event may come for what it holds */
+    if (c->tls && c->reading && c->io == IO_OPEN && net__tls_pending(c->tls)) net__conn_recv(c);
+  }
 }
 
 static void timed_out(net_conn *c, const char *what, int ms, const char *option) {

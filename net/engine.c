@@ -170,8 +170,11 @@ void net__engine_kick(net_io *io) {
   atomic_fetch_add_explicit(&io->refs, 1, memory_order_relaxed);   /* the stack's reference */
   net_io *top = atomic_load_explicit(&E.kicks, memory_order_relaxed);
   do io->kick_next = top;
-  /* release: kick_next and the owner's prior writes reach the I/O thread's exchange */
-  while (!atomic_compare_exchange_weak_explicit(&E.kicks, &top, io, memory_order_release,
+  /* seq_cst (release at least: kick_next and the owner's prior writes reach
+   * the I/O thread's exchange): with wake_rearm's store and the exchanges of
+   * the flag and the stack, either the waker sees the flag cleared and
+   * signals, or the I/O thread's exchange finds this kick */
+  while (!atomic_compare_exchange_weak_explicit(&E.kicks, &top, io, memory_order_seq_cst,
                                                 memory_order_relaxed));
   /* the I/O thread kicking itself (a protocol driving its connection) runs
    * the kick before it polls again: no wake-up needed */
@@ -179,8 +182,8 @@ void net__engine_kick(net_io *io) {
 }
 
 static void run_kicks(void) {
-  /* acquire: pairs with the release in net__engine_kick */
-  net_io *io = atomic_exchange_explicit(&E.kicks, NULL, memory_order_acquire);
+  /* seq_cst: pairs with net__engine_kick's (see there) */
+  net_io *io = atomic_exchange(&E.kicks, NULL);
   net_io *fifo = NULL;   /* the stack holds the latest first: run them in the order kicked */
   while (io) {
     net_io *next = io->kick_next;

@@ -268,12 +268,6 @@ static long read_end(net_conn *c) {
   return atomic_load(&c->state) == NET_FAILURE ? NET_READ_ERROR : NET_READ_EOF;
 }
 
-static long span_total(const net_span *spans, int k) {
-  long n = 0;
-  for (int i = 0; i < k; i++) n += (long)spans[i].len;
-  return n;
-}
-
 long net_conn_peek(net_conn *c, size_t max, net_span *spans, int *nspans) {
   int cap = *nspans;
   net__host_polled();
@@ -294,16 +288,13 @@ long net_conn_peek(net_conn *c, size_t max, net_span *spans, int *nspans) {
   }
   net__host_read(c, k == 0);
   *nspans = k;
-  return span_total(spans, k);
+  return (long)ring_spans_len(spans, k);
 }
 
 void net_conn_consume(net_conn *c, size_t n) {
-  size_t used = ring_used(&c->rx);
-  if (n > used) n = used;   /* never past what is there, whatever the caller did meanwhile */
-  if (!n) return;
-  ring_consume(&c->rx, n);
+  if (!ring_consume_upto(&c->rx, n)) return;
   rx_consumed(c);
-  if (n == used) net__io_seen(&c->obj);
+  if (!ring_used(&c->rx)) net__io_seen(&c->obj);
 }
 
 long net_conn_read(net_conn *c, void *buf, size_t max) {

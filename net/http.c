@@ -140,17 +140,11 @@ long net_http_peek(net_http *h, size_t max, net_span *spans, int *nspans) {
   long end = k ? 0 : body_end(h, spans, cap, max, &k);
   *nspans = k;
   if (end) return end;
-  size_t n = 0;
-  for (int i = 0; i < k; i++) n += spans[i].len;
-  return (long)n;
+  return (long)ring_spans_len(spans, k);
 }
 
 void net_http_consume(net_http *h, size_t n) {
-  size_t used = ring_used(&h->body);
-  if (n > used) n = used;   /* never past what is there, whatever the caller did meanwhile */
-  if (!n) return;
-  ring_consume(&h->body, n);
-  body_drained(h);
+  if (ring_consume_upto(&h->body, n)) body_drained(h);
 }
 
 size_t net_http_available(net_http *h) { return h->file ? 0 : ring_used(&h->body); }

@@ -438,6 +438,19 @@ void ring_consume(net_ring *r, size_t n) {
   consumer_advance(r, head, min_size(n, avail));
 }
 
+size_t ring_consume_upto(net_ring *r, size_t n) {
+  size_t used = ring_used(r);
+  if (n > used) n = used;
+  if (n) ring_consume(r, n);
+  return n;
+}
+
+size_t ring_spans_len(const net_span *spans, int k) {
+  size_t n = 0;
+  for (int i = 0; i < k; i++) n += spans[i].len;
+  return n;
+}
+
 size_t ring_used(net_ring *r) {
   /* head first (acquire, pairs with its release): the tail loaded after it is at
    * least as new as the tail the consumer saw, so the difference never underflows */

@@ -77,6 +77,10 @@ bool ring_shrink(net_ring *r);
 size_t ring_read(net_ring *r, void *dst, size_t n);
 int ring_peek(net_ring *r, net_span *spans, int maxspans, size_t max);
 void ring_consume(net_ring *r, size_t n);
+/* Consumer: drops min(n, readable) bytes, whatever the caller did meanwhile; returns it. */
+size_t ring_consume_upto(net_ring *r, size_t n);
+/* The bytes k spans describe. */
+size_t ring_spans_len(const net_span *spans, int k);
 size_t ring_used(net_ring *r);            /* consumer's (or anyone's) view */
 /* Consumer: copies up to n readable bytes starting off bytes past head,
  * consuming nothing; returns the count. */

@@ -193,7 +193,7 @@ static void conn_timer(net_io *io, uint64_t now) {
     timed_out(c, "timed out after", c->connect_timeout_ms, "connect_timeout");
   } else if (c->io == IO_OPEN && c->idle_timeout_ms &&
              now >= c->last_io + (uint64_t)c->idle_timeout_ms) {
-    if (atomic_load(&c->rx_paused) || atomic_load(&c->owner_paused)) {
+    if (!c->peer_fin && !(c->poll_mask & NET_POLL_IN)) {
       c->last_io = now;   /* we are the ones not reading (a full buffer, pause_read): not the peer's idling */
       net__conn_set_timer(c);
     } else {

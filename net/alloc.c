@@ -114,21 +114,15 @@ bool net__mem_release_due(void) {
 }
 
 /* The heap's size is read by walking it (mallinfo: milliseconds when it
- * is fragmented), as the trim does, holding its lock. Both run on the
- * engine's one trim thread; owners get the last sample. Only the first
- * reader, before any sample, walks it itself, kept apart from a trim
- * (seq_cst, Dekker's way): the trim waits out a reader already in, and a
- * reader during a trim takes 0 rather than wait. */
-static atomic_int trimming, heap_readers;
+ * is fragmented), as the trim does, holding its lock: both run on the
+ * engine's one trim thread, one after the other. Owners get the last
+ * sample. */
 static atomic_size_t heap_seen;
 static _Atomic uint64_t heap_at;   /* ms of heap_seen; 0: none yet */
 
 void net__mem_release(void) {
   atomic_store_explicit(&freed, 0, memory_order_relaxed);   /* frees from here on count again */
-  atomic_store(&trimming, 1);
-  while (atomic_load(&heap_readers)) net__thread_yield();   /* one mallinfo at most: short */
   net__os_release_memory();
-  atomic_store(&trimming, 0);
 }
 
 void net__mem_sample_heap(void) {
@@ -137,15 +131,8 @@ void net__mem_sample_heap(void) {
 }
 
 size_t net__mem_process_heap(uint64_t *age_ms) {
-  uint64_t at = atomic_load(&heap_at);
-  if (!at) {
-    atomic_fetch_add(&heap_readers, 1);
-    if (!atomic_load(&trimming) && !atomic_load(&heap_at)) net__mem_sample_heap();
-    atomic_fetch_sub(&heap_readers, 1);
-    at = atomic_load(&heap_at);
-  }
-  uint64_t now = net__now_ms();
-  *age_ms = at && now > at ? now - at : 0;
+  uint64_t at = atomic_load(&heap_at), now = net__now_ms();
+  *age_ms = !at ? UINT64_MAX : now > at ? now - at : 0;
   return atomic_load_explicit(&heap_seen, memory_order_relaxed);
 }
 

@@ -28,8 +28,8 @@ void net__free_aligned(void *p);
 void net__mem_on_burst(void (*fn)(void));
 bool net__mem_release_due(void);
 void net__mem_release(void);
-/* The process's malloc heap in use (net__os_process_heap) as last sampled,
- * and the sample's age; the first call samples (unless a trim runs). Any
+/* The process's malloc heap in use (net__os_process_heap) as last sampled
+ * (0 before the first), and the sample's age (UINT64_MAX: none yet). Any
  * thread. sample_heap takes a new one: the trim's thread only. */
 size_t net__mem_process_heap(uint64_t *age_ms);
 void net__mem_sample_heap(void);

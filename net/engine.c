@@ -82,6 +82,7 @@ static int users;   /* net_init calls not yet paired with net_quit; under users_
 int net_init(void) {
   if (!ready()) return -1;
   net__os_pin_library();
+  net__engine_heap_bytes();   /* the heap's first sample, for get_stats, off this thread */
   net__mutex_lock(users_mx);
   users++;
   net__mutex_unlock(users_mx);

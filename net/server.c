@@ -19,6 +19,7 @@ struct net_server {
   atomic_int state;                 /* NET_SUCCESS listening, NET_FAILURE failed */
   net_error err;
   atomic_int closing;               /* the owner closed it */
+  atomic_int fd_claimed;            /* who touches fd first, owner's close or a failed TLS load */
   /* accepted connections (or websockets): the I/O thread produces, the owner consumes */
   void **q;
   size_t qcap;                      /* power of two */
@@ -294,7 +295,8 @@ void net_server_close(net_server *s) {
   /* Stop listening now, so the port refuses new connections and the path is
    * free the moment close() returns; the I/O thread closes the fd later.
    * fd and the path are the owner's until the request below. */
-  if (s->fd != NET_BAD_SOCK) net_sock_shutdown(s->fd, SHUT_RDWR);
+  /* the I/O thread may have closed it for a failed TLS load: one of us claims it */
+  if (!atomic_exchange(&s->fd_claimed, 1) && s->fd != NET_BAD_SOCK) net_sock_shutdown(s->fd, SHUT_RDWR);
   net_file_info st;
   if (s->unix_path && net__file_stat(s->unix_path, false, &st) == 0 && st.node == s->node)
     net__file_unlink(s->unix_path);   /* our socket file, not one somebody put there since */
@@ -328,10 +330,13 @@ static bool tls_ready(net_server *s) {
   if (!pending) {
     net__seterr(&s->err, e.code, "tls: %s", e.msg);
     atomic_store_explicit(&s->state, NET_FAILURE, memory_order_release);
-    /* never accepting: clients in the backlog are refused, not left waiting;
-     * the fd stays the owner's to shut down until its close request */
-    net__engine_set_interest(s->fd, &s->poll_mask, 0, &s->obj);
-    net_sock_shutdown(s->fd, SHUT_RDWR);
+    /* never accepting: clients in the backlog are refused, not left waiting
+     * (unless the owner is closing it already: then that is its to do) */
+    if (!atomic_exchange(&s->fd_claimed, 1)) {
+      net__engine_set_interest(s->fd, &s->poll_mask, 0, &s->obj);
+      net_sock_close(s->fd);
+      s->fd = NET_BAD_SOCK;
+    }
     net__io_publish(&s->obj);
   }
   return false;

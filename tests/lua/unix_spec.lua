@@ -343,6 +343,19 @@ describe("unix sockets", function()
     new:close()
   end)
 
+  it("refuses the clients queued at a TLS server whose certificate cannot load", function()
+    local path = dir .. "/badtls.sock"
+    local srv = assert(net.create_server{ unix = path, ssl = { cert_file = dir .. "/none.pem", key_file = dir .. "/none.key" } })
+    local client = assert(net.open_unix(path))
+    local st, msg = h.wait_failure(srv, 10000)
+    assert.are.equal("failure", st, msg)
+    assert.truthy(msg:find("cert_file", 1, true), msg)
+    -- the listener is gone: the queued client is refused, not left waiting for the owner's close
+    assert.are.equal("failure", (h.wait_failure(client, 10000)))
+    client:close()
+    srv:close()
+  end)
+
   it("rejects bad paths", function()
     h.assert_raises("bad argument #1 to 'open_unix'", function() return net.open_unix() end)
     h.assert_raises("bad argument #1 to 'open_unix'", function() return net.open_unix({}) end)

@@ -522,8 +522,8 @@ void net__conn_send(net_conn *c) {
   if ((c->io == IO_OPEN || c->io == IO_FLUSHING) && !tls_flushed(c)) return;
   for (size_t budget = SEND_BUDGET; c->fd != NET_BAD_SOCK && (c->io == IO_OPEN || c->io == IO_FLUSHING) &&
                                     !c->wr_shut;) {
-    if (budget == 0) {   /* others' turn: the socket's OUT event brings us back */
-      want_out(c, true);
+    if (budget == 0) {   /* others' turn; a kick brings us back next turn (no waiting for an OUT event) */
+      net__engine_kick(&c->obj);
       return;
     }
     net_span sp[MAX_SPANS];

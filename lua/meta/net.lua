@@ -638,8 +638,9 @@ function tcp:wait_until_drained(timeout) end
 ---is not established, already uses TLS or has shut its sending side, and
 ---(code `"protocol"`) while bytes that came before the call are unread. A
 ---peer that sends anything in plain text after the call fails the connection
----with `"protocol"`: text slipped in there would otherwise read as if it came
----through TLS (STARTTLS command injection).
+---(`"protocol"`, or `"tls"` when the handshake reads it): text slipped in
+---there would otherwise read as if it came through TLS (STARTTLS command
+---injection).
 ---@param options? net.tls_options
 ---@return true|nil ok
 ---@return string? message

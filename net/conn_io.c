@@ -522,16 +522,16 @@ void net__conn_send(net_conn *c) {
   if ((c->io == IO_OPEN || c->io == IO_FLUSHING) && !tls_flushed(c)) return;
   for (size_t budget = SEND_BUDGET; c->fd != NET_BAD_SOCK && (c->io == IO_OPEN || c->io == IO_FLUSHING) &&
                                     !c->wr_shut;) {
-    if (budget == 0) {   /* others' turn; a kick brings us back next turn (no waiting for an OUT event) */
-      net__engine_kick(&c->obj);
-      return;
-    }
     net_span sp[MAX_SPANS];
     size_t limit = send_limit(c);
     if (limit == 0) return;
     int ns = ring_peek(&c->tx, sp, c->tls ? 1 : MAX_SPANS, limit);
     if (ns == 0) {
       if (tx_empty(c)) continue;
+      return;
+    }
+    if (budget == 0) {   /* others' turn; a kick brings us back next turn (conn_kicked) */
+      net__engine_kick(&c->obj);
       return;
     }
     int e;

@@ -142,6 +142,7 @@ static void conn_kicked(net_io *io) {
     net__conn_handshake(c);   /* the certificate's verdict may be in */
   if (c->io == IO_DONE) return;
   handle_requests(c, req);
+  if (c->io == IO_FLUSHING) net__conn_send(c);   /* a send that spent its budget goes on */
   if (c->io != IO_OPEN) return;
   if (!c->reading && !c->peer_fin && !atomic_load(&c->rx_paused)) c->reading = true;
   net__conn_interest(c);

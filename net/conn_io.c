@@ -115,8 +115,9 @@ void net__conn_interest(net_conn *c) {
   /* pause_read() holds back application data only: never a handshake, nor
    * input that is being thrown away */
   /* nor, once starttls() is taken, plain text: the next bytes are the handshake's */
-  bool in = c->reading && !c->starttls && (c->io == IO_HANDSHAKE || c->io == IO_PROXY || c->owner_gone || c->discard_rx ||
-                           !atomic_load(&c->owner_paused));
+  bool in = c->reading && !c->starttls &&
+            (c->io == IO_HANDSHAKE || c->io == IO_PROXY || c->owner_gone || c->discard_rx ||
+             !atomic_load(&c->owner_paused));
   int mask = (in ? NET_POLL_IN : 0) | (c->want_out ? NET_POLL_OUT : 0);
   /* reading again after we held it back: idleness counts from here (conn_timer) */
   if (in && !(c->poll_mask & NET_POLL_IN) && c->idle_timeout_ms) c->last_io = net__now_ms();

@@ -70,7 +70,7 @@ describe("custom resolvers", function()
 
   it("keeps the reason whole in a message with a long name and many nameservers", function()
     local servers = {}
-    for i = 1, 8 do servers[i] = "[::ffff:127.0.0.1]:" .. dns.port end
+    for i = 1, 8 do servers[i] = "127.0.0.1:" .. dns.port end
     local many = assert(net.create_resolver{ nameservers = servers, timeout = 300, tries = 1 })
     local st, msg, code = many:resolve(string.rep("n", 60) .. ".nx.test"):wait_until_resolved(5000)
     assert.are.same({ "failure", "dns" }, { st, code })

@@ -6,7 +6,6 @@
 #include "lnet.h"
 
 #define READ_DEFAULT (1 << 20)
-#define READ_STACK 16384
 
 typedef struct lhttp {
   net_http *h;   /* NULL once closed */
@@ -115,26 +114,18 @@ static int http_get_progress(lua_State *L) {
   return 4;
 }
 
+static bool http_open(void *ud) { return ((lhttp *)ud)->h != NULL; }
+
+static size_t http_copy(void *ud, void *dst, size_t n) { return net_http_copy(((lhttp *)ud)->h, 0, dst, n); }
+
 /* n body bytes (n > 0, first the first of them) as a string; they leave
  * the body only once it exists, so a memory error loses none. */
 static int push_body(lua_State *L, size_t n, const net_span *first) {
-  net_http *h = now(L);
-  if (first->len >= n) {
-    lua_pushlstring(L, first->base, n);   /* copies before it can collect */
-  } else if (n <= READ_STACK) {
-    char buf[READ_STACK];
-    lua_pushlstring(L, buf, net_http_copy(h, 0, buf, n));
-  } else {
-    luaL_Buffer b;
-    char *p = lnet_scratch(L, n);
-    bool boxed = !p;
-    if (boxed) p = luaL_buffinitsize(L, &b, n);
-    if (!(h = now(L))) return closed(L);   /* by a finalizer the allocation ran (lnet.h) */
-    n = net_http_copy(h, 0, p, n);   /* after allocating: a finalizer may have read */
-    if (boxed) luaL_pushresultsize(&b, n);
-    else lua_pushlstring(L, p, n);
-  }
-  if ((h = now(L))) net_http_consume(h, n);   /* else closed by a finalizer the push ran */
+  lhttp *u = lua_touserdata(L, 1);
+  const lnet_source src = {u, http_open, http_copy};
+  long got = lnet_push_gathered(L, n, first->len >= n ? first->base : NULL, &src);
+  if (got < 0) return closed(L);
+  if (u->h) net_http_consume(u->h, (size_t)got);   /* else closed by a finalizer the push ran */
   return 1;
 }
 

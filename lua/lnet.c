@@ -16,6 +16,7 @@ int lnet_push_result(lua_State *L, net_result r) {
 
 #define SCRATCH_MIN (64u << 10)
 #define SCRATCH_MAX (1u << 20)
+#define GATHER_STACK 16384   /* bytes across buffer pieces up to this size gather on the C stack */
 
 /* The state's block is a userdata in its registry: it goes with the state
  * whatever thread ran it, and counts as the state's memory. */
@@ -33,6 +34,28 @@ char *lnet_scratch(lua_State *L, size_t n) {
   p = lua_newuserdatauv(L, want, 0);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);   /* the smaller one becomes garbage */
   return p;
+}
+
+long lnet_push_gathered(lua_State *L, size_t n, const void *one, const lnet_source *src) {
+  if (one) {
+    lua_pushlstring(L, one, n);   /* copies before it can collect */
+    return (long)n;
+  }
+  if (n <= GATHER_STACK) {
+    char buf[GATHER_STACK];
+    n = src->copy(src->ud, buf, n);
+    lua_pushlstring(L, buf, n);
+    return (long)n;
+  }
+  luaL_Buffer b;
+  char *p = lnet_scratch(L, n);
+  bool boxed = !p;
+  if (boxed) p = luaL_buffinitsize(L, &b, n);
+  if (!src->open(src->ud)) return -1;   /* closed by a finalizer the allocation ran (lnet.h) */
+  n = src->copy(src->ud, p, n);   /* after allocating: a finalizer may have read */
+  if (boxed) luaL_pushresultsize(&b, n);
+  else lua_pushlstring(L, p, n);
+  return (long)n;
 }
 
 const char *lnet_check_cstring(lua_State *L, int i) {

@@ -41,6 +41,22 @@ int lnet_fail(lua_State *L, const char *msg, net_err code);
  * string. Valid until the next call; NULL past 1 MiB (then use a
  * luaL_Buffer); raises a memory error, so call it before consuming. */
 char *lnet_scratch(lua_State *L, size_t n);
+/* Where lnet_push_gathered takes n bytes from: ud is the object's userdata,
+ * open() says whether a finalizer closed it meanwhile, copy() gathers the
+ * first n bytes into dst and returns the count. */
+typedef struct lnet_source {
+  void *ud;
+  bool (*open)(void *ud);
+  size_t (*copy)(void *ud, void *dst, size_t n);
+} lnet_source;
+/* Pushes n arrived bytes as one string, consuming nothing: copied once from
+ * `one` when they lie in one piece of buffer memory (Lua 5.4 makes a string
+ * only from contiguous bytes), else gathered first (on the C stack when
+ * short, else in lnet_scratch or a luaL_Buffer). Returns the count pushed,
+ * or -1, nothing pushed, when a finalizer the allocation ran closed the
+ * source. The caller drops that many bytes after the push: a memory error
+ * leaves them where they were. */
+long lnet_push_gathered(lua_State *L, size_t n, const void *one, const lnet_source *src);
 /* luaL_checkstring for strings the engine takes as C strings: one with a
  * NUL byte raises, as the engine would see it cut short. */
 const char *lnet_check_cstring(lua_State *L, int i);

@@ -8,7 +8,6 @@
 
 #define READ_MAX (1u << 20)   /* per call: bounds the time one read can take */
 #define CURSOR_DELIM_MAX 64   /* read_until remembers its progress for delimiters this long */
-#define GATHER_STACK 16384    /* reads across buffer pieces up to this size gather on the C stack */
 
 struct ltcp {
   net_conn *c;        /* NULL once closed */
@@ -151,30 +150,20 @@ static void consume(ltcp *u, size_t n) {
   u->scanned = 0;
 }
 
+static bool tcp_open(void *ud) { return ((ltcp *)ud)->c != NULL; }
+
+static size_t tcp_copy(void *ud, void *dst, size_t n) { return net_conn_copy(((ltcp *)ud)->c, 0, dst, n); }
+
 /* Pushes the first n buffered bytes as a string and consumes them; false
  * (nothing pushed) when a finalizer the allocation ran closed the connection.
- * Lua 5.4 can only make a string by copying contiguous memory, so bytes in
- * one piece of buffer memory (first, the span a peek already found) are
- * copied once; bytes across pieces are gathered first (on the C stack when
- * short, else in the state's reused scratch block). A memory error while
- * pushing leaves the bytes buffered. */
+ * Bytes in one piece of buffer memory (first, the span a peek already
+ * found) are copied once, others gathered (lnet_push_gathered). A memory
+ * error while pushing leaves the bytes buffered. */
 static bool push_bytes(lua_State *L, ltcp *u, size_t n, const net_span *first) {
-  if (first && first->len >= n) {
-    lua_pushlstring(L, first->base, n);   /* copies before it can collect */
-  } else if (n <= GATHER_STACK) {
-    char buf[GATHER_STACK];
-    lua_pushlstring(L, buf, net_conn_copy(u->c, 0, buf, n));
-  } else {
-    luaL_Buffer b;
-    char *p = lnet_scratch(L, n);
-    bool boxed = !p;
-    if (boxed) p = luaL_buffinitsize(L, &b, n);
-    if (!u->c) return false;   /* closed by a finalizer the allocation ran (lnet.h) */
-    n = net_conn_copy(u->c, 0, p, n);   /* after allocating: a finalizer may have read */
-    if (boxed) luaL_pushresultsize(&b, n);
-    else lua_pushlstring(L, p, n);
-  }
-  if (u->c) consume(u, n);   /* else closed by a finalizer the push ran: the bytes are ours */
+  const lnet_source src = {u, tcp_open, tcp_copy};
+  long got = lnet_push_gathered(L, n, first && first->len >= n ? first->base : NULL, &src);
+  if (got < 0) return false;
+  if (u->c) consume(u, (size_t)got);   /* else closed by a finalizer the push ran: the bytes are ours */
   return true;
 }
 
@@ -268,27 +257,18 @@ static int tcp_read_until(lua_State *L) {
 
 /* ---- framed messages ------------------------------------------------------------- */
 
+static size_t frame_copy(void *ud, void *dst, size_t n) {
+  (void)n;   /* the message's own size */
+  return net_frame_copy(((ltcp *)ud)->frame, ((ltcp *)ud)->c, dst);
+}
+
 /* Pushes the message net_frame_next announced (n bytes) and drops it: one
  * copy when it lies in one piece; else gathered first, as push_bytes does,
  * with the same false when a finalizer closed the connection meanwhile.
  * A memory error while pushing leaves it buffered. */
 static bool push_message(lua_State *L, ltcp *u, size_t n) {
-  const void *v = net_frame_view(u->frame, u->c);
-  if (v) {
-    lua_pushlstring(L, v, n);   /* copies before it can collect */
-  } else if (n <= GATHER_STACK) {
-    char buf[GATHER_STACK];
-    lua_pushlstring(L, buf, net_frame_copy(u->frame, u->c, buf));
-  } else {
-    luaL_Buffer b;
-    char *p = lnet_scratch(L, n);
-    bool boxed = !p;
-    if (boxed) p = luaL_buffinitsize(L, &b, n);
-    if (!u->c) return false;   /* closed (and its frame freed) by a finalizer (lnet.h) */
-    size_t got = net_frame_copy(u->frame, u->c, p);
-    if (boxed) luaL_pushresultsize(&b, got);
-    else lua_pushlstring(L, p, got);
-  }
+  const lnet_source src = {u, tcp_open, frame_copy};   /* closed: its frame freed too */
+  if (lnet_push_gathered(L, n, net_frame_view(u->frame, u->c), &src) < 0) return false;
   if (!u->c) return true;   /* closed by a finalizer the push ran: the message is ours */
   net_frame_done(u->frame, u->c);
   u->scanned = 0;

@@ -5,7 +5,6 @@
 
 #include "lnet.h"
 
-#define GATHER_STACK 16384
 
 typedef struct lws {
   net_ws *w;   /* NULL once collected */
@@ -92,6 +91,13 @@ static int ws_ping(lua_State *L) {
 }
 
 /* message, "text" | "binary"; nil when none waits; nil, msg, code once failed or closed. */
+static bool ws_open(void *ud) { return ((lws *)ud)->w != NULL; }
+
+static size_t ws_copy(void *ud, void *dst, size_t n) {
+  (void)n;   /* the message's own size */
+  return net_ws_copy(((lws *)ud)->w, dst);
+}
+
 static int ws_receive(lua_State *L) {
   net_ws *w = check(L);
   lws *u = lua_touserdata(L, 1);
@@ -103,22 +109,8 @@ static int ws_receive(lua_State *L) {
     net_result r = net_ws_status(w);
     return lnet_fail(L, r.msg, r.err);
   }
-  const void *v = net_ws_view(w);
-  if (v) {
-    lua_pushlstring(L, v, (size_t)n);   /* copies before it can collect */
-  } else if (n <= GATHER_STACK) {
-    char buf[GATHER_STACK];
-    lua_pushlstring(L, buf, net_ws_copy(w, buf));
-  } else {
-    luaL_Buffer b;
-    char *p = lnet_scratch(L, (size_t)n);
-    bool boxed = !p;
-    if (boxed) p = luaL_buffinitsize(L, &b, (size_t)n);
-    if (!u->w) return closed(L);   /* by a finalizer (lnet.h) */
-    size_t got = net_ws_copy(u->w, p);
-    if (boxed) luaL_pushresultsize(&b, got);
-    else lua_pushlstring(L, p, got);
-  }
+  const lnet_source src = {u, ws_open, ws_copy};
+  if (lnet_push_gathered(L, (size_t)n, net_ws_view(w), &src) < 0) return closed(L);
   if (u->w) net_ws_drop(u->w);   /* after the push: a memory error leaves the message queued */
   lua_pushstring(L, type == NET_WS_TEXT ? "text" : "binary");
   return 2;

@@ -183,11 +183,13 @@ static const char *why(int status, char *buf, size_t len, const net_resolver *r)
 /* "resolve HOST via SERVERS: TEXT" with the reason whole: past the message's
  * size a list of servers becomes their count, and then the name is cut. */
 static void lookup_error(net_error *e, net_err code, const char *host, const net_resolver *r, const char *text) {
-  char via[sizeof r->desc];
+  char count[24];
+  const char *via = r->desc;
   size_t fixed = sizeof "resolve  via : " - 1 + strlen(text), hlen = strlen(host);
-  snprintf(via, sizeof via, "%s", r->desc);
-  if (fixed + hlen + strlen(via) >= NET_ERRMSG_MAX && r->nservers > 1)
-    snprintf(via, sizeof via, "%d nameservers", r->nservers);
+  if (fixed + hlen + strlen(via) >= NET_ERRMSG_MAX && r->nservers > 1) {
+    snprintf(count, sizeof count, "%d nameservers", r->nservers);
+    via = count;
+  }
   size_t room = NET_ERRMSG_MAX - 1 > fixed + strlen(via) ? NET_ERRMSG_MAX - 1 - fixed - strlen(via) : 0;
   if (hlen <= room) net__seterr(e, code, "resolve %s via %s: %s", host, via, text);
   else net__seterr(e, code, "resolve %.*s... via %s: %s", (int)(room > 3 ? room - 3 : 0), host, via, text);

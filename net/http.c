@@ -118,29 +118,26 @@ static void body_drained(net_http *h) {
   if (atomic_load(&h->body_paused) && atomic_exchange(&h->body_paused, 0)) request(h, HREQ_RESUME);
 }
 
-/* The ring was empty: 0 while more may come (k stays 0), else the end the
- * state says, or bytes that raced in before it (*k spans of them). */
-static long body_end(net_http *h, net_span *spans, int cap, size_t max, int *k) {
+/* 0 while the exchange runs, else how the body ended. */
+static long body_end(net_http *h) {
   /* acquire: every body byte was committed before the final state */
   int st = atomic_load_explicit(&h->state, memory_order_acquire);
-  if (st == NET_WAITING) {
-    net__io_seen(&h->obj);
-    net__host_read(h, true);
-    return 0;
-  }
-  if (cap && (*k = ring_peek(&h->body, spans, cap, max)) > 0) return 0;
-  net__io_seen(&h->obj);
-  return st == NET_SUCCESS ? NET_READ_EOF : NET_READ_ERROR;
+  return st == NET_WAITING ? 0 : st == NET_SUCCESS ? NET_READ_EOF : NET_READ_ERROR;
 }
 
 long net_http_peek(net_http *h, size_t max, net_span *spans, int *nspans) {
   int cap = h->file ? 0 : *nspans;   /* a file's bytes are its writer's */
   net__host_polled();
   int k = cap ? ring_peek(&h->body, spans, cap, max) : 0;
-  long end = k ? 0 : body_end(h, spans, cap, max, &k);
+  long end = 0;
+  if (k == 0) {
+    end = body_end(h);
+    if (end && cap) k = ring_peek(&h->body, spans, cap, max);   /* raced in before the state */
+    if (k == 0) net__io_seen(&h->obj);
+    if (k == 0 && !end) net__host_read(h, true);
+  }
   *nspans = k;
-  if (end) return end;
-  return (long)ring_spans_len(spans, k);
+  return k ? (long)ring_spans_len(spans, k) : end;
 }
 
 void net_http_consume(net_http *h, size_t n) {

@@ -134,11 +134,12 @@ static int ws_close(lua_State *L) {
 static int ws_get_close(lua_State *L) {
   int code;
   char reason[128];
+  size_t len = sizeof reason;
   net_ws *w = check(L);
   if (!w) return closed(L);
-  if (!net_ws_get_close(w, &code, reason, sizeof reason)) return lua_pushnil(L), 1;
+  if (!net_ws_get_close(w, &code, reason, &len)) return lua_pushnil(L), 1;
   lua_pushinteger(L, code);
-  lua_pushstring(L, reason);
+  lua_pushlstring(L, reason, len);
   return 2;
 }
 

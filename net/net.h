@@ -533,8 +533,10 @@ NET_API void net_ws_drop(net_ws *w);
 NET_API int net_ws_close(net_ws *w, int code, const char *reason, size_t len);
 /* 1 once closed: the peer's close code and reason (1005: it sent no code),
  * 1006 when the connection ended without a close frame, or the code this end
- * closed with after a protocol failure (1002, 1007, 1009, 1011). */
-NET_API int net_ws_get_close(net_ws *w, int *code, char *reason, size_t len);
+ * closed with after a protocol failure (1002, 1007, 1009, 1011). The reason
+ * (at most 123 bytes; U+0000 is valid UTF-8) is copied into reason[*len],
+ * NUL-terminated when there is room, and *len becomes its length. */
+NET_API int net_ws_get_close(net_ws *w, int *code, char *reason, size_t *len);
 
 /* What the opening handshake settled, once open (valid until net_ws_free). */
 typedef struct net_ws_info {

@@ -160,10 +160,15 @@ int net_ws_close(net_ws *w, int code, const char *reason, size_t len) {
   return 0;
 }
 
-int net_ws_get_close(net_ws *w, int *code, char *reason, size_t len) {
+int net_ws_get_close(net_ws *w, int *code, char *reason, size_t *len) {
   if (!ended(w)) return 0;
   if (code) *code = w->close_code;
-  if (reason && len) snprintf(reason, len, "%s", w->close_reason);
+  if (reason && len) {
+    size_t n = w->close_reason_len < *len ? w->close_reason_len : *len;
+    memcpy(reason, w->close_reason, n);
+    if (n < *len) reason[n] = '\0';
+    *len = n;
+  }
   return 1;
 }
 

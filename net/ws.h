@@ -83,7 +83,8 @@ struct net_ws {
   _Atomic(ws_info *) info;
   net_error err;                        /* before ended / FAILURE is published */
   int close_code;                       /* net_ws_get_close: before ended */
-  char close_reason[NET_WS_REASON_MAX + 1];
+  char close_reason[NET_WS_REASON_MAX];
+  size_t close_reason_len;
   /* owner only */
   bool close_asked;
   uint32_t next_len;                    /* the record net_ws_next announced */

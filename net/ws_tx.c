@@ -28,7 +28,7 @@ void net__ws_publish_end(net_ws *w, int close_code, const uint8_t *reason, size_
   w->close_code = close_code;
   if (len > NET_WS_REASON_MAX) len = NET_WS_REASON_MAX;
   if (len) memcpy(w->close_reason, reason, len);
-  w->close_reason[len] = '\0';
+  w->close_reason_len = len;
   w->phase = WP_DONE;
   /* release: err, the close code and every message record come before */
   atomic_store_explicit(&w->ended, 1, memory_order_release);

@@ -599,9 +599,10 @@ describe("websocket server", function()
     h.run_frames(function() svc:step() got = ws:receive() return got ~= nil end, WAIT)
     assert.are.equal("one", got)
     local peer = svc.accepted[1]
-    assert.is_true(peer:close(3001, "server says bye"))
+    local reason = "server\0says bye" .. ("."):rep(123 - 15)   -- U+0000 is UTF-8 too; 123 bytes, the most
+    assert.is_true(peer:close(3001, reason))
     h.run_frames(function() svc:step() while ws:receive() do end return ws:get_status() == "failure" end, WAIT)
-    assert.are.same({ 3001, "server says bye" }, { ws:get_close() })
+    assert.are.same({ 3001, reason }, { ws:get_close() })
     h.run_frames(function() return peer:get_status() == "failure" end, WAIT)
     assert.are.equal(3001, (peer:get_close()))
   end)

@@ -164,6 +164,8 @@ net_conn *net_unix_open(const char *path, const net_conn_opts *o, const char **e
 /* ---- status ------------------------------------------------------------------- */
 
 net_result net_conn_status(net_conn *c) {
+  net_result r;
+  if (net__engine_inherited(&r)) return r;
   net__host_polled();
   /* acquire: pairs with the I/O thread's release of state after err is written */
   if (c->aborted) return (net_result){NET_FAILURE, c->abort_err.code, c->abort_err.msg};
@@ -192,7 +194,7 @@ net_result net_conn_wait_connected(net_conn *c, int timeout_ms) {
 /* ---- writing ------------------------------------------------------------------ */
 
 static bool can_send(net_conn *c) {
-  return !c->aborted && atomic_load_explicit(&c->state, memory_order_acquire) != NET_FAILURE &&
+  return !c->aborted && !net__os_forked() && atomic_load_explicit(&c->state, memory_order_acquire) != NET_FAILURE &&
          !(atomic_load_explicit(&c->shut, memory_order_relaxed) & NET_SHUT_SEND);
 }
 
@@ -227,6 +229,8 @@ int net__conn_write_record(net_conn *c, const void *head, size_t hlen, const voi
 }
 
 net_result net_conn_write_status(net_conn *c) {
+  net_result r;
+  if (net__engine_inherited(&r)) return r;
   if (c->write_oom) return (net_result){NET_FAILURE, NET_E_LIMIT, "write: out of memory for the send buffer"};
   if (c->aborted) return (net_result){NET_FAILURE, c->abort_err.code, c->abort_err.msg};
   if (atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE)

@@ -708,6 +708,12 @@ const char *net__engine_refusal(void) {
   return net__os_forked() ? "a forked child cannot use its parent's I/O thread" : "cannot start the I/O thread";
 }
 
+bool net__engine_inherited(net_result *r) {
+  if (!net__os_forked()) return false;
+  *r = (net_result){NET_FAILURE, NET_E_LIMIT, net__engine_refusal()};
+  return true;
+}
+
 bool net__engine_acquire(void) {
   if (net__os_forked()) return false;   /* see global_init */
   /* acquire: pairs with the release below; the thread's setup is complete */

@@ -65,6 +65,9 @@ void net__engine_defer_free(void *p);
 bool net__engine_acquire(void);
 /* Why net__engine_acquire (or a helper lane) refused: for messages. */
 const char *net__engine_refusal(void);
+/* In a forked child, what every inherited object says (true, *r set): no I/O
+ * thread moves it there, so it fails rather than take what never goes out. */
+bool net__engine_inherited(net_result *r);
 void net__engine_release(void);
 /* Anyone: the process's malloc heap in use for net_get_stats, as sampled
  * at most a moment ago off the caller's thread (see alloc.h). */

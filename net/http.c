@@ -70,6 +70,8 @@ net_http *net_http_request(const net_http_opts *o, const char **err, net_err *co
 }
 
 net_result net_http_status(net_http *h) {
+  net_result r;
+  if (net__engine_inherited(&r)) return r;
   net__host_polled();
   /* acquire: pairs with the release stores of the state; err is complete */
   int st = atomic_load_explicit(&h->state, memory_order_acquire);

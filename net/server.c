@@ -222,6 +222,8 @@ static bool queue_empty(net_server *s) {
 }
 
 net_result net_server_status(net_server *s) {
+  net_result r;
+  if (net__engine_inherited(&r)) return r;
   net__host_polled();
   int st = atomic_load_explicit(&s->state, memory_order_acquire);
   if (queue_empty(s)) net__io_seen(&s->obj);
@@ -296,9 +298,14 @@ void net_server_close(net_server *s) {
    * free the moment close() returns; the I/O thread closes the fd later.
    * fd and the path are the owner's until the request below. */
   /* the I/O thread may have closed it for a failed TLS load: one of us claims it */
-  if (!atomic_exchange(&s->fd_claimed, 1) && s->fd != NET_BAD_SOCK) net_sock_shutdown(s->fd, SHUT_RDWR);
+  bool mine = !atomic_exchange(&s->fd_claimed, 1) && s->fd != NET_BAD_SOCK;
+  if (net__os_forked()) {   /* the parent's socket and file: only this copy of the fd goes */
+    if (mine) net_sock_close(s->fd);
+  } else if (mine) {
+    net_sock_shutdown(s->fd, SHUT_RDWR);
+  }
   net_file_info st;
-  if (s->unix_path && net__file_stat(s->unix_path, false, &st) == 0 && st.node == s->node)
+  if (s->unix_path && !net__os_forked() && net__file_stat(s->unix_path, false, &st) == 0 && st.node == s->node)
     net__file_unlink(s->unix_path);   /* our socket file, not one somebody put there since */
   net__io_seen(&s->obj);
   atomic_store(&s->closing, 1);

@@ -268,6 +268,8 @@ uint16_t net_udp_port(net_udp *u) { return net__sa_port(&u->local); }
 void net_udp_local(net_udp *u, net_endpoint *out) { net__sa_endpoint(&u->local, out); }
 
 net_result net_udp_status(net_udp *u) {
+  net_result r;
+  if (net__engine_inherited(&r)) return r;
   net__host_polled();
   /* acquire: pairs with the I/O thread's release of state after err is written */
   if (atomic_load_explicit(&u->state, memory_order_acquire) == NET_FAILURE)
@@ -298,6 +300,8 @@ void net_udp_close(net_udp *u) {
 static net_err send_sa(net_udp *u, const net_sockaddr *to, uint16_t port, const void *data,
                        size_t len, const char **err) {
   net__host_polled();
+  net_result r;
+  if (net__engine_inherited(&r)) return *err = r.msg, r.err;
   if (atomic_load_explicit(&u->state, memory_order_acquire) == NET_FAILURE)
     return *err = u->err.msg, u->err.code;
   rec_hdr h = {.peer = *to};

@@ -53,6 +53,8 @@ static bool ended(net_ws *w) {
 }
 
 net_result net_ws_status(net_ws *w) {
+  net_result r;
+  if (net__engine_inherited(&r)) return r;
   net__host_polled();
   bool end = ended(w);
   bool empty = ring_used(&w->rx) == 0;
@@ -77,7 +79,7 @@ net_result net_ws_wait(net_ws *w, int timeout_ms) {
 
 /* One whole record, or nothing. */
 static int queue(net_ws *w, int type, const void *data, size_t len) {
-  if (w->close_asked || ended(w)) return -1;
+  if (w->close_asked || ended(w) || net__os_forked()) return -1;
   uint8_t hdr[WS_REC_HDR] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len,
                              (uint8_t)type};
   if (!ring_write_record(&w->tx, hdr, sizeof hdr, data, len)) return NET_WS_QUEUE_FULL;   /* nothing written */

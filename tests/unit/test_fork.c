@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +114,94 @@ static bool child_exit_is_prompt(void) {
   return true;
 }
 
+/* Parent objects the children below touch (a child's memory is a copy). */
+static net_server *srv_tcp, *srv_unix;
+static net_conn *shared_conn;
+static char unix_path[108];
+
+/* Child: closing the servers it inherited (as its exit's collector would)
+ * must leave its parent's sockets listening and the socket file in place. */
+static int child_close_servers(void) {
+  net_server_close(srv_tcp);
+  net_server_close(srv_unix);
+  return 0;
+}
+
+/* Child: a write on an inherited connection is refused, and the connection
+ * says why, rather than take bytes that nothing would ever send. */
+static int child_write(void) {
+  if (net_conn_write(shared_conn, "lost?", 5) != -1) return 1;
+  net_result w = net_conn_write_status(shared_conn);
+  if (w.status != NET_FAILURE || !strstr(w.msg, "forked child")) return 2;
+  net_result st = net_conn_status(shared_conn);
+  if (st.status != NET_FAILURE || !strstr(st.msg, "forked child")) return 3;
+  return 0;
+}
+
+/* Connects to the server at port (0: unix_path) and waits until it accepts. */
+static bool server_accepts(net_server *s, uint16_t p) {
+  const char *err;
+  net_err code;
+  net_conn *c = p ? net_tcp_open_host(NULL, "127.0.0.1", 9, p, NULL, &err, &code)
+                  : net_unix_open(unix_path, NULL, &err, &code);
+  if (!c) return false;
+  net_conn *got = NULL;
+  for (int i = 0; i < 500 && !got; i++) {
+    net_result why;
+    if (!(got = net_server_accept(s, &why)) && why.status == NET_FAILURE) break;
+    net__sleep_ms(10);
+  }
+  bool ok = got && net_conn_wait_connected(c, 5000).status == NET_SUCCESS;
+  if (got) net_conn_close(got);
+  net_conn_close(c);
+  return ok;
+}
+
+static bool child_close_spares_parent(void) {
+  const char *err;
+  net_err code;
+  net_addr *lo = net_resolve("127.0.0.1", 9, &err, &code);
+  CHECK(lo, "resolve: %s", err);
+  snprintf(unix_path, sizeof unix_path, "/tmp/sluice-fork-%d.sock", (int)getpid());
+  net_server_opts uo = {.unix_path = unix_path};
+  srv_tcp = net_server_open(lo, 0, NULL, &err, &code);
+  srv_unix = srv_tcp ? net_server_open(NULL, 0, &uo, &err, &code) : NULL;
+  net_addr_unref(lo);
+  CHECK(srv_tcp && srv_unix, "server: %s", err);
+  net_endpoint ep;
+  net_server_local(srv_tcp, &ep);
+  uint64_t took;
+  int r = run_child(child_close_servers, &took);
+  struct stat st;
+  bool file = stat(unix_path, &st) == 0;
+  bool tcp_ok = server_accepts(srv_tcp, ep.port), unix_ok = file && server_accepts(srv_unix, 0);
+  net_server_close(srv_tcp);
+  net_server_close(srv_unix);
+  CHECK(r == 0, "the child ended with %d", r);
+  CHECK(file, "the child's close removed the parent's socket file");
+  CHECK(tcp_ok, "the parent's TCP server stopped accepting after the child closed its copy");
+  CHECK(unix_ok, "the parent's Unix server stopped accepting after the child closed its copy");
+  return true;
+}
+
+static bool child_write_refused(void) {
+  const char *err;
+  shared_conn = open_local(&err);
+  CHECK(shared_conn, "open: %s", err);
+  CHECK(net_conn_wait_connected(shared_conn, 5000).status == NET_SUCCESS, "no connection");
+  uint64_t took;
+  int r = run_child(child_write, &took);
+  bool parent_ok = net_conn_write(shared_conn, "x", 1) == 1;
+  net_conn_close(shared_conn);
+  reset_peers();
+  CHECK(r != 1, "the child's write was accepted (and would never be sent)");
+  CHECK(r != 2, "the child's write status does not say it is a forked child");
+  CHECK(r != 3, "the child's connection status does not say it is a forked child");
+  CHECK(r == 0, "the child ended with %d", r);
+  CHECK(parent_ok, "the parent's write was refused after the fork");
+  return true;
+}
+
 static bool parent_goes_on(void) {
   const char *err;
   net_conn *c = open_local(&err);
@@ -139,6 +228,8 @@ int main(void) {
   }
   report("a forked child's open fails at once", child_refuses_work());
   report("a forked child's exit does not wait for its parent's closes", child_exit_is_prompt());
+  report("a forked child's close of inherited servers spares its parent's", child_close_spares_parent());
+  report("a forked child's write on an inherited connection is refused", child_write_refused());
   report("the parent goes on after the fork", parent_goes_on());
   reset_peers();
   return tap_done();

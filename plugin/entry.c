@@ -44,6 +44,20 @@ int sluice_luaopen_net(lua_State *L);
 
 typedef void *(*sluice_lookup)(const char *name);
 
+/* Raises the error through the host's own functions, when it has them: the
+ * shim stores nothing from a host that lacks one (a module loaded before
+ * keeps its pointers). 0 lets the loader report it. */
+static int raise_missing(lua_State *L, sluice_lookup lookup, const char *missing) {
+  void *pf = lookup("lua_pushfstring"), *er = lookup("lua_error");
+  const char *(*pushf)(lua_State *, const char *, ...);
+  int (*raise)(lua_State *);
+  if (pf == NULL || er == NULL) return 0;
+  memcpy(&pushf, &pf, sizeof pushf);   /* code addresses handed over as data */
+  memcpy(&raise, &er, sizeof raise);
+  pushf(L, "sluice: the host lacks Lua API function %s", missing);
+  return raise(L);
+}
+
 static int open_with(lua_State *L, sluice_lookup lookup, const char *how) {
   const char *missing;
   if (lookup == NULL) {
@@ -56,11 +70,7 @@ static int open_with(lua_State *L, sluice_lookup lookup, const char *how) {
     fprintf(stderr, "sluice: the host lacks Lua API function %s (%s; the net module is not loaded)\n",
             missing, how);
     fflush(stderr);
-    if (sluice_p_lua_pushfstring != NULL && sluice_p_lua_error != NULL) {
-      lua_pushfstring(L, "sluice: the host lacks Lua API function %s", missing);
-      return lua_error(L);
-    }
-    return 0;
+    return raise_missing(L, lookup, missing);
   }
   return sluice_luaopen_net(L);   /* net_init keeps this library mapped for good */
 }

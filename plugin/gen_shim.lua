@@ -330,17 +330,22 @@ c[#c + 1] = [[
 };
 
 const char *sluice_shim_init(void *(*lookup)(const char *name)) {
-  const char *missing = NULL;
+  enum { N = sizeof sluice_shim_table / sizeof sluice_shim_table[0] };
+  void *found[N];
   size_t i;
-  for (i = 0; i < sizeof sluice_shim_table / sizeof sluice_shim_table[0]; i++) {
-    const struct sluice_shim_entry *e = &sluice_shim_table[i];
-    void *p = lookup ? lookup(e->name) : NULL;
+  for (i = 0; i < N; i++) {
+    found[i] = lookup ? lookup(sluice_shim_table[i].name) : NULL;
+    /* nothing is stored from a host that lacks one: a module loaded before
+     * from a complete one keeps its pointers */
+    if (found[i] == NULL && sluice_shim_table[i].required) return sluice_shim_table[i].name;
+  }
+  for (i = 0; i < N; i++) {
     /* Written only when it changes: states opened on several threads by the
      * same host store the same values, so they never race. */
-    if (memcmp(e->slot, &p, sizeof p) != 0) memcpy(e->slot, &p, sizeof p);
-    if (p == NULL && e->required && missing == NULL) missing = e->name;
+    if (memcmp(sluice_shim_table[i].slot, &found[i], sizeof found[i]) != 0)
+      memcpy(sluice_shim_table[i].slot, &found[i], sizeof found[i]);
   }
-  return missing;
+  return NULL;
 }
 
 int sluice_shim_required(const char *name) {

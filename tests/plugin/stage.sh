@@ -191,6 +191,17 @@ EOC
 	check $? "xl_host (Pragtical loader) loads it through luaopen_pragtical_net" \
 		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
 
+	# a second load through the plain-Lua entry, which finds no Lua API in this
+	# host, fails with a message and leaves the loaded module's pointers alone
+	run_host "$B/plugin/?.so" "$HOST" -e '
+		local net = require "net"
+		local open = assert(package.loadlib(package.native_plugins.net.path, "luaopen_net"))
+		print(select("#", open()), net.clock() > 0)'
+	[ "$(cat "$TMP/out")" = "0	true" ] &&
+		grep -q 'sluice: the host lacks Lua API function lua_gettop (luaopen_net' "$TMP/err"
+	check $? "a failed second load leaves the loaded plugin working" \
+		"stdout: $(cat "$TMP/out")" "stderr: $(cat "$TMP/err")"
+
 	SLUICE_PLUGIN_SO="$SO" bash scripts/install_plugin.sh "$TMP/user" >"$TMP/out" 2>&1
 	check $? "./run.sh install-plugin USERDIR installs the plugin and its libraries" "$(cat "$TMP/out")"
 	run_host "$TMP/user/?.so;$TMP/user/?/init.so" LUA_PATH="$TMP/user/?.lua;$TMP/user/?/init.lua" "$HOST" -e '

@@ -18,6 +18,7 @@
 --     options.body, when given, is sent as is instead
 --   http.download(url, options)   options.filename, .directory, .on_progress;
 --     on_done(ok, err, filename, info); a status outside 2xx is "HTTP <code>"
+--     (except the 416 of a resume whose file was already whole: done)
 --   http.sse(url, options)        options.on_event(event, info) with
 --     {event, data, id, retry}; .last_event_id, .method, .submit_type, .params;
 --     on_done(ok, err, info)
@@ -586,7 +587,9 @@ function http.download(url, options)
     if info.status >= 200 and info.status < 300 then filename = filename or dir .. served_name(info.headers, url) end
   end
   local function on_done(ok, err, _, info)
-    if info and (info.status < 200 or info.status >= 300) then
+    if ok and resume and info and info.status == 416 then
+      -- the engine found the file already whole: done, at its name
+    elseif info and (info.status < 200 or info.status >= 300) then
       ok, err, filename = false, "HTTP " .. info.status, nil
     elseif not ok then
       err = in_user_words(err, written, filename or (dir ~= "" and dir:sub(1, -2)) or ".")

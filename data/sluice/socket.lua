@@ -648,11 +648,14 @@ function tcp:setoption(name, value)
   local net_name = NET_OPTION[name]
   if not net_name then error("bad argument #2 to 'setoption' (unsupported option `" .. tostring(name) .. "')", 2) end
   local v = option_value(name, value)
+  -- the kernel's TCP_KEEPIDLE refuses these (EINVAL), and net takes 1..86400
+  if name == "tcp-keepidle" and not (v >= 1 and v <= 86400) then return nil, "invalid argument" end
   self.options[name] = v
   if self.conn and not self.closed then
     local nv = v
     if name == "linger" then nv = v.on and floor(v.timeout * 1000) or 5000
-    elseif name == "tcp-keepidle" then nv = self.options.keepalive and v or false end
+    elseif name == "tcp-keepidle" then nv = self.options.keepalive and v or false
+    elseif name == "keepalive" and v then nv = self.options["tcp-keepidle"] or true end   -- independent, as in LuaSocket
     if name ~= "tcp-keepidle" or self.options.keepalive then
       local ok, msg = self.conn:set_option(net_name, nv)
       if not ok then return nil, ls_error(msg) end

@@ -348,6 +348,34 @@ describe("sluice.socket", function()
     s:close()
   end)
 
+  it("keeps keepalive and tcp-keepidle independent, in either order, as LuaSocket does", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    local a = assert(socket.connect("127.0.0.1", srv:get_port()))
+    assert.equal(1, a:setoption("tcp-keepidle", 30))
+    assert.equal(false, a.conn:get_option("keepalive"))   -- an idle time alone does not turn it on
+    assert.equal(1, a:setoption("keepalive", true))
+    assert.equal(30, a.conn:get_option("keepalive"))
+    assert.equal(1, a:setoption("keepalive", false))
+    assert.equal(false, a.conn:get_option("keepalive"))
+    local b = assert(socket.connect("127.0.0.1", srv:get_port()))
+    assert.equal(1, b:setoption("keepalive", true))
+    assert.equal(1, b:setoption("tcp-keepidle", 45))
+    assert.equal(45, b.conn:get_option("keepalive"))
+    -- what the kernel refuses: LuaSocket's nil, "invalid argument", the value kept
+    for _, bad in ipairs { 0, -5, 100000, 0 / 0 } do
+      assert.same({ nil, "invalid argument", n = 2 }, table.pack(b:setoption("tcp-keepidle", bad)))
+    end
+    assert.equal(45, b:getoption("tcp-keepidle"))
+    assert.equal(45, b.conn:get_option("keepalive"))
+    local c = socket.tcp()
+    assert.same({ nil, "invalid argument", n = 2 }, table.pack(c:setoption("tcp-keepidle", 0)))
+    assert.equal(1, c:setoption("keepalive", true))
+    assert(c:connect("127.0.0.1", srv:get_port()))   -- no idle time kept: plain keepalive
+    assert.equal(true, c.conn:get_option("keepalive"))
+    a:close(); b:close(); c:close()
+    srv:close()
+  end)
+
   it("inside an editor thread, a blocking receive yields to the editor instead of waiting", function()
     local srv = assert(net.create_server("127.0.0.1", 0))
     local c = assert(socket.connect("127.0.0.1", srv:get_port()))

@@ -154,11 +154,12 @@ end
 --------------------------------------------------------------------------------
 -- receive
 
--- Reads from the connection: data ("" when none yet), or nil, err at the end.
+-- Reads from the connection: data ("" when none yet), or nil, err at the
+-- end, and true when that end is the peer's orderly close (not a reset).
 local function pull(self, max)
-  if not self.conn then return nil, "closed" end
+  if not self.conn then return nil, "closed", false end
   local data, msg, code = self.conn:read(max)
-  if data == nil then return nil, io_error(msg, code) end
+  if data == nil then return nil, io_error(msg, code), msg == nil end
   return data
 end
 
@@ -204,15 +205,16 @@ local function recv_count(self, op, parts, want)
   return true
 end
 
--- Everything until the peer closes: success if any byte came, else "closed".
+-- Everything until the peer closes: success if any byte came before its
+-- orderly close, else "closed" (a reset included: the data may be cut).
 local function recv_all(self, op, parts)
   local got = 0
   local s = take(self)
   parts[#parts + 1], got = s, #s
   while true do
-    local data, err = pull(self, BULK_CHUNK)
+    local data, err, eof = pull(self, BULK_CHUNK)
     if not data then
-      if err == "closed" and got > 0 then return true end
+      if eof and got > 0 then return true end
       return nil, err
     end
     if data == "" then

@@ -215,6 +215,26 @@ describe("sluice.socket", function()
     c:close()
   end)
 
+  it("receive(\"*a\") on a connection the peer resets: nil, \"closed\", the partial, as LuaSocket", function()
+    -- a peer that sends a few bytes, then resets (SO_LINGER 0) instead of closing
+    local script = table.concat({
+      "import socket, struct, time",
+      "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)",
+      "print(s.getsockname()[1], flush=True)",
+      "c, _ = s.accept(); c.sendall(b'part-of-body'); time.sleep(0.3)",
+      "c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); c.close()",
+    }, "\n")
+    local peer = h.start_server("reset peer", h.shell_quote(h.python) .. " -c " .. h.shell_quote(script), function(out)
+      return math.tointeger(tonumber(out:match("^(%d+)\n")))
+    end)
+    local c = assert(socket.connect(peer.host, peer.port))
+    c:settimeout(10)
+    assert.same({ nil, "closed", "part-of-body", n = 3 }, table.pack(c:receive("*a")))
+    assert.same({ nil, "closed", "", n = 3 }, table.pack(c:receive("*a")))
+    c:close()
+    peer:stop()
+  end)
+
   it("reports refused ports, unknown names and connect timeouts as LuaSocket does", function()
     local port = h.closed_port()
     assert.same({ nil, "connection refused", n = 2 }, table.pack(socket.connect("127.0.0.1", port)))

@@ -58,6 +58,10 @@
 -- callback_self_first (onaccept(serv, apt) and the accepted connections'
 -- callbacks get apt first), read_timeout, write_timeout (for accepted
 -- connections), receive_buffer_size / send_buffer_size (net's buffer_size).
+-- A server that fails once bound (a TLS cert or key that cannot be loaded:
+-- net reads them off the caller's thread) closes; onerror(reason, code)
+-- (serv first with callback_self_first) hears why, and without it
+-- tcpd.update() raises "<tcpd.bind PORT>: reason" (in an editor: core.error).
 -- An accepted connection ends with "client disconnected". serv:close(),
 -- serv:rebind() (close and bind the same address again), serv:get_port().
 --
@@ -102,6 +106,7 @@ local tcpd = { _VERSION = "sluice.tcpd 1.0" }
 ---@field host? string IP literal (nil: every interface)
 ---@field port? integer 0 or nil: a free one
 ---@field onaccept? fun(apt: sluice.tcpd.conn)|fun(serv: sluice.tcpd.server, apt: sluice.tcpd.conn)
+---@field onerror? fun(reason: string, code: string)|fun(serv: sluice.tcpd.server, reason: string, code: string)
 ---@field ssl? boolean
 ---@field cert? string PEM file
 ---@field key? string PEM file
@@ -481,11 +486,27 @@ local function accept_one(self, netconn)
   end
 end
 
+-- The server failed after bind returned (net loads the TLS files later):
+-- it closes and leaves; onerror(reason, code) hears why, else update() raises it.
+function Server:_fail(msg, code)
+  self.srv:close()
+  self.srv = nil
+  unregister(self)
+  local f = self.args.onerror
+  if not f then error(string.format("%s: %s", tostring(self), tostring(msg)), 0) end
+  if self.self_first then return f(self, msg, code) end
+  return f(msg, code)
+end
+
 function Server:_dispatch()
   if not self.srv then return end
   for _ = 1, ACCEPT_BUDGET do
-    local c = self.srv:accept()
-    if not c then return end
+    local c, msg, code = self.srv:accept()
+    if not c then
+      -- "limit" (out of descriptors) passes: net backs off and accepts again
+      if msg and code ~= "limit" and self.srv:get_status() == "failure" then return self:_fail(msg, code) end
+      return
+    end
     accept_one(self, c)
     if not self.srv then return end   -- onaccept closed the server
   end
@@ -522,7 +543,7 @@ local function check_bind_args(args)
   check(args.host == nil or type(args.host) == "string", "host must be a string")
   check(args.port == nil or (math.type(args.port) == "integer" and args.port >= 0 and args.port <= 65535),
     "port must be an integer 0..65535")
-  check_callbacks("bind", args, { "onaccept" })
+  check_callbacks("bind", args, { "onaccept", "onerror" })
   check(not args.ssl or (type(args.cert) == "string" and type(args.key) == "string"), "ssl needs cert and key (file paths)")
   check_seconds("bind", args, "read_timeout")
   check_seconds("bind", args, "write_timeout")

@@ -265,6 +265,36 @@ describe("sluice.tcpd", function()
     serv:close()
   end)
 
+  it("a TLS server whose certificate cannot be loaded closes and says why", function()
+    local missing = h.temp_dir() .. "/missing"
+    local heard = {}
+    local serv = assert(tcpd.bind { host = "127.0.0.1", port = 0, ssl = true, cert = missing .. ".pem",
+      key = missing .. ".key", onerror = function(...) heard[#heard + 1] = table.pack(...) end })
+    run_until(function() return #heard > 0 end)
+    run_until(function() return tcpd.update() == 0 end)   -- it left
+    assert.equal(1, #heard)
+    assert.matches("cannot load cert_file " .. missing .. ".pem", heard[1][1], 1, true)
+    assert.equal("tls", heard[1][2])
+    assert.is_nil(serv.srv)
+    serv:close()   -- harmless now
+    -- callback_self_first: the server first
+    local got
+    serv = assert(tcpd.bind { port = 0, ssl = true, cert = missing .. ".pem", key = missing .. ".key",
+      callback_self_first = true, onerror = function(s, reason) got = { s, reason } end })
+    run_until(function() return got ~= nil end)
+    assert.equal(serv, got[1])
+    -- without onerror, update() raises it, once
+    serv = assert(tcpd.bind { port = 0, ssl = true, cert = missing .. ".pem", key = missing .. ".key" })
+    local err
+    h.run_frames(function()
+      local ok, e = pcall(tcpd.update)
+      err = not ok and e or nil
+      return err ~= nil, false
+    end, 20000)
+    assert.matches("^" .. tostring(serv):gsub("%p", "%%%0") .. ": tls: cannot load cert_file", err)
+    assert.equal(0, tcpd.update())
+  end)
+
   it("read, write and connect timeouts end the connection with their reason", function()
     local srv = assert(net.create_server("127.0.0.1", 0))
     local reasons = {}
@@ -419,6 +449,7 @@ describe("sluice.tcpd", function()
       function() tcpd.connect { host = "127.0.0.1", port = 1, read_timeout = -1 } end)
     h.assert_raises("ssl needs cert and key", function() tcpd.bind { ssl = true } end)
     h.assert_raises("onaccept must be a function", function() tcpd.bind { onaccept = "x" } end)
+    h.assert_raises("onerror must be a function", function() tcpd.bind { onerror = true } end)
     h.assert_raises("max_send_queue must be a positive integer", function() tcpd.bind { max_send_queue = "1" } end)
     h.assert_raises("receive_buffer_size must be a positive integer", function() tcpd.bind { receive_buffer_size = 0 } end)
     local conn = tcpd.connect { host = "127.0.0.1", port = 1 }

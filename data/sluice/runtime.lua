@@ -74,13 +74,30 @@ local function awake_holder(core)
   return nil
 end
 
+-- Whether the running coroutine is one of the editor's threads: Lite XL and
+-- Pragtical keep them in core.threads as {cr = coroutine, ...}. Any other
+-- coroutine is the program's own (a generator around receive), whose
+-- resumer must not get the scheduler's number. An entry of another shape
+-- (an editor unknown here) is taken to be one.
+local function in_editor_thread(core)
+  if not coroutine.isyieldable() then return false end
+  local co = coroutine.running()
+  local threads = core.threads
+  if type(threads) ~= "table" then return false end
+  for _, t in pairs(threads) do
+    if type(t) ~= "table" or type(t.cr) ~= "thread" or t.cr == co then return true end
+  end
+  return false
+end
+
 -- Waits at most `ms` milliseconds for network activity. Inside an editor
 -- thread it yields instead (the editor resumes the thread later), holding
 -- an unfocused editor awake meanwhile, so the editor never stops and the
--- wait ends on time; elsewhere it sleeps in net.wait (the caller blocks).
+-- wait ends on time; elsewhere, a coroutine of the program's own included,
+-- it sleeps in net.wait (the caller blocks).
 function M.pause(net, ms)
   local core = M.editor_core()
-  if core and coroutine.isyieldable() then
+  if core and in_editor_thread(core) then
     local hold = awake_holder(core)
     local release = hold and hold()
     coroutine.yield(math.min(ms / 1000, M.poll_interval))

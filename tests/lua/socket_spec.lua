@@ -396,16 +396,19 @@ describe("sluice.socket", function()
     srv:close()
   end)
 
-  it("inside an editor thread, a blocking receive yields to the editor instead of waiting", function()
+  it("inside an editor thread a blocking receive yields to the editor; in a coroutine of the program's own it waits", function()
     local srv = assert(net.create_server("127.0.0.1", 0))
     local c = assert(socket.connect("127.0.0.1", srv:get_port()))
     local other = assert(h.accept_one(srv))
     c:settimeout(30)
     local saved = package.loaded.core
-    package.loaded.core = { add_thread = function() end }   -- what sluice looks for
+    -- what sluice looks for: an editor's threads are {cr = coroutine, ...} in core.threads
+    local core = { add_thread = function() end, threads = {} }
+    package.loaded.core = core
     local ok, err = pcall(function()
       local line
       local co = coroutine.create(function() line = c:receive() end)
+      core.threads.reader = { cr = co, wake = 0 }
       local yields = 0
       local waits = count_waits(function()
         for _ = 1, 5 do
@@ -424,6 +427,23 @@ describe("sluice.socket", function()
       end, 10000, 10)
       assert.are.equal("from the peer", line)
       assert.are.equal(5, yields)
+      core.threads.reader = nil
+      -- a coroutine of the program's own (a generator), in an editor thread or not:
+      -- its waits are net.wait's, never a yield into its resumer
+      c:settimeout(0.2)
+      local lines = coroutine.wrap(function()
+        while true do coroutine.yield(c:receive()) end
+      end)
+      waits = count_waits(function()
+        assert.same({ nil, "timeout", "", n = 3 }, table.pack(lines()))
+      end)
+      assert.is_true(waits > 0)
+      c:settimeout(30)
+      assert(other:write("from the generator\n"))
+      local thread = coroutine.create(function() return (lines()) end)
+      core.threads.other = { cr = thread, wake = 0 }
+      assert.same({ true, "from the generator", n = 2 }, table.pack(coroutine.resume(thread)))
+      assert.are.equal("dead", coroutine.status(thread))
     end)
     package.loaded.core = saved
     c:close()

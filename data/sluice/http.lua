@@ -9,7 +9,7 @@
 --   -- in an editor callbacks just come; in a plain program:  http.run()
 --
 -- Functions, options and callbacks are those of core.http:
---   http.request(method, url, options)
+--   http.request(method, url, options)   method in any case ("get" is GET)
 --   http.get / head / options(url, params, options)       params: query string
 --   http.post / put / delete / patch(url, submit_type, params, options)
 --     submit_type "application/x-www-form-urlencoded", "multipart/form-data"
@@ -450,15 +450,21 @@ local function check_options(options, what)
   assert(type(options[what]) == "function", "provide the " .. what .. " callback")
 end
 
+-- A method as the engine takes it: HTTP's are upper-case tokens, and "get"
+-- means GET (the engine refuses any other case).
+local function upper_method(method)
+  return type(method) == "string" and method:upper() or method
+end
+
 ---Starts a request; callbacks come from http.update() (by itself in an editor).
----Returns a handle with :cancel().
+---Returns a handle with :cancel(). `method` in any case ("get" is GET).
 ---@param method string
 ---@param url string
 ---@param options table
 function http.request(method, url, options)
   check_options(options, "on_done")
   local job = setmetatable({
-    method = method, url = url, options = options, headers = clone(options.headers),
+    method = upper_method(method), url = url, options = options, headers = clone(options.headers),
     body = options.body, parts = {}, hops = 0, state = "start", started = net.clock(),
   }, Job)
   active[#active + 1] = job
@@ -687,7 +693,7 @@ function http.sse(url, options)
   check_options(options, "on_event")
   check_options(options, "on_done")
   local o = clone(options)
-  local method = o.method or "GET"
+  local method = upper_method(o.method or "GET")
   local headers = o.headers or {}
   local has = {}
   for k in pairs(headers) do has[tostring(k):lower()] = true end

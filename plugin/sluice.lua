@@ -134,11 +134,6 @@ local function now()
   return system.get_time()
 end
 
-local function in_thread(name)
-  if not coroutine.isyieldable() then
-    error("sluice." .. name .. " must run inside a coroutine (core.add_thread)", 3)
-  end
-end
 
 local function deadline_of(timeout_ms)
   if timeout_ms == nil or timeout_ms < 0 then return math.huge end
@@ -161,6 +156,15 @@ local function scheduled(co)
     if t.cr == co then return true end
   end
   return false
+end
+
+-- The helpers below yield to the editor's scheduler: from a coroutine of the
+-- caller's own, the yield would hand its resumer the scheduler's number.
+local function in_thread(name)
+  local co, main = coroutine.running()
+  if main or not coroutine.isyieldable() or not scheduled(co) then
+    error("sluice." .. name .. " must run inside an editor thread (core.add_thread)", 3)
+  end
 end
 
 -- Keeps an unfocused editor's loop turning (see core.step below) until the

@@ -322,14 +322,18 @@ describe("editor plugin", function()
       hole:stop()
     end)
 
-    it("yield the configured interval, and refuse to run outside a coroutine", function()
-      local yields = {}
+    it("yield the configured interval, and refuse to run outside an editor thread", function()
       local co = coroutine.create(function() sluice.sleep(0.25) end)
+      core.threads.sleep_probe = { cr = co, wake = 0 }   -- as core.add_thread keeps it
       local _, v = coroutine.resume(co)
-      yields[1] = v
-      assert.equal(0.25, yields[1])
-      h.assert_raises("must run inside a coroutine", function() sluice.read_all({}, 1) end)
-      h.assert_raises("must run inside a coroutine", function() sluice.await_connected({}) end)
+      core.threads.sleep_probe = nil
+      assert.equal(0.25, v)
+      h.assert_raises("must run inside an editor thread", function() sluice.read_all({}, 1) end)
+      h.assert_raises("must run inside an editor thread", function() sluice.await_connected({}) end)
+      -- a coroutine of the caller's own would get the scheduler's number
+      local ok, err = coroutine.resume(coroutine.create(function() sluice.sleep(0.25) end))
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("must run inside an editor thread", 1, true), err)
     end)
 
     it("fetch through the HTTP client from a thread", function()

@@ -265,7 +265,7 @@ function fake.install_loop(core, config, clock, sleep)
           st.next_step = now + (math.ceil(t / hh) * hh - t) + 1 / config.fps
         end
         if system.wait_event(math.min(st.next_step - now, time_to_wake)) then st.next_step = nil end
-      else
+      elseif not st.pred() then   -- done: an idle editor may wait for ever
         system.wait_event()
         st.next_step = nil
       end
@@ -283,7 +283,7 @@ function fake.install_loop(core, config, clock, sleep)
   function fake.run_editor(pred, opts)
     opts = opts or {}
     loop.focused, loop.blink = opts.focused or false, opts.blink or false
-    local st = { full = 0 }
+    local st = { full = 0, pred = pred }
     local deadline = clock() + (opts.timeout or 60)
     while not pred() do
       if clock() > deadline then return false end

@@ -97,6 +97,7 @@ struct net_http {
   bool send_body;                       /* this attempt sends the caller's body */
   http_head head;
   size_t head_bytes;                    /* of the head being parsed */
+  bool interim;                         /* this attempt had a 1xx: the server has the request */
   bool started;                         /* the first kick came: the timeout runs */
   http_framing framing;
   http_chunked chunked;

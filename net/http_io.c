@@ -135,6 +135,7 @@ static bool start(net_http *h) {
   if (!h->c && !connect_url(h, host, port)) return false;
   http_head_reset(&h->head);
   h->head_bytes = 0;
+  h->interim = false;
   if (!net__http_build(h)) return net__http_fail(h, NET_E_LIMIT, "out of memory"), false;
   h->phase = HP_EXCHANGE;
   return true;
@@ -170,10 +171,19 @@ static bool idempotent(const char *m) {
          !strcmp(m, "DELETE") || !strcmp(m, "TRACE");
 }
 
+/* A kept-alive connection that ended (closed, reset, or over TLS closed
+ * without close_notify) before any byte of a response: the server had closed
+ * it meanwhile. A timeout is not that: the server may be working on the request. */
+static bool closed_while_idle(net_http *h, long why, bool some) {
+  if (!h->reused || some) return false;
+  net_err e = why == NET_READ_EOF ? NET_E_CLOSED : net_conn_status(h->c).err;
+  return e == NET_E_CLOSED || e == NET_E_RESET || e == NET_E_TLS;
+}
+
 /* The response ended before it began: 2 when that is an idle connection the
  * server closed meanwhile and the request can be made again on a new one. */
 static int input_failed(net_http *h, long why, bool some) {
-  if (h->reused && !some && !h->retried && idempotent(h->method)) {
+  if (closed_while_idle(h, why, some) && !h->retried && idempotent(h->method)) {
     h->retried = true;
     drop_conn(h);
     h->phase = HP_START;
@@ -193,7 +203,7 @@ static int read_head(net_http *h) {
     int k = 1;
     long n = net_conn_peek(h->c, HTTP_MAX_HEAD_DEFAULT, sp, &k);
     if (n == 0) return 0;
-    if (n < 0) return input_failed(h, n, h->head_bytes > 0);
+    if (n < 0) return input_failed(h, n, h->head_bytes > 0 || h->interim);
     size_t used = 0;
     http_result r = http_head_feed(&h->head, sp[0].base, sp[0].len, &used);
     if (r == HTTP_ERROR) return net__http_fail(h, NET_E_PROTOCOL, "%s", h->head.err), -1;
@@ -205,6 +215,7 @@ static int read_head(net_http *h) {
     if (st >= 200 || st == 101) return 1;
     http_head_reset(&h->head);   /* an interim response: the final one follows */
     h->head_bytes = 0;
+    h->interim = true;
   }
 }
 

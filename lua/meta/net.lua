@@ -279,8 +279,10 @@ net.json_array_mt = {}
 ---caller's Host; https to http fails unless allow_downgrade), the body
 ---(Content-Length, chunked, or until close) decoded from gzip/deflate, with a
 ---cap on the decoded size and on the ratio (a decompression bomb fails with
----`"limit"`). A request on a kept-alive connection the server had closed is
----made again once, on a new connection, when its method is idempotent.
+---`"limit"`). A request on a kept-alive connection the server had closed (it
+---ended before any byte of a response) is made again once, on a new
+---connection, when its method is idempotent; never after a timeout, which
+---fails the request.
 ---Failures name the request: `"http 127.0.0.1:8080 GET /x: body ended after
 ---10 of 100 bytes"`. A URL it cannot use gives `nil, message, "invalid"`; bad
 ---option types and values raise.

@@ -379,6 +379,25 @@ describe("net.http_request", function()
     assert.matches("idle_timeout", msg, 1, true)
   end)
 
+  it("sends a request again only when its kept-alive connection had been closed, not after a timeout or a 1xx", function()
+    local function seen(target)
+      local body, status, msg = fetch{ url = base .. "/seen?" .. target }
+      assert.equal("success", status, msg)
+      return tonumber(body)
+    end
+    assert.equal("success", select(2, fetch{ url = base .. "/conn-id" }))   -- a kept connection
+    local _, status, msg, code = fetch{ url = base .. "/late/1500?once", idle_timeout = 300 }
+    assert.equal("failure", status)
+    assert.equal("timeout", code, msg)
+    assert.equal(1, seen("/late/1500?once"), "a timed-out request was sent again")
+    assert.equal("success", select(2, fetch{ url = base .. "/conn-id" }))
+    local url = raw_response("interim-then-close", "HTTP/1.1 100 Continue\r\n\r\n")
+    _, status, msg, code = fetch{ url = url }
+    assert.equal("failure", status)
+    assert.equal("closed", code, msg)
+    assert.equal(1, seen("/raw/interim-then-close"), "a request the server answered with a 1xx was sent again")
+  end)
+
   local function wait_done(req, ms)
     local status = req:wait(ms or 30000)
     local _, msg, code = req:get_status()

@@ -41,6 +41,8 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
                            ?close: claiming to, then closing it)
   /raw/NAME                the bytes of the file NAME as the whole response
                            (status line and headers included), then close
+  /seen?PATH               how many requests for PATH (path and query, as
+                           sent) arrived so far
   /json-echo               any method: what arrived as JSON (method, path,
                            headers, body) and, for a form, JSON or multipart
                            body, the decoded "form" (multipart file parts as
@@ -51,6 +53,7 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
                            event's data is the Last-Event-ID header received
 """
 import argparse
+import collections
 import email
 import email.policy
 import functools
@@ -61,6 +64,7 @@ import random
 import socket
 import ssl
 import sys
+import threading
 import time
 import urllib.parse
 import zlib
@@ -82,6 +86,10 @@ SSE_STREAM = (
 def raw_deflate(data):
     c = zlib.compressobj(6, zlib.DEFLATED, -15)
     return c.compress(data) + c.flush()
+
+
+SEEN = collections.Counter()   # request targets as they arrived, for /seen
+SEEN_LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
@@ -219,7 +227,13 @@ class Handler(SimpleHTTPRequestHandler):
         return True
 
     def _route(self):
+        with SEEN_LOCK:
+            SEEN[self.path] += 1
         p = self.path.split("?", 1)[0]
+        if p == "/seen":
+            with SEEN_LOCK:
+                n = SEEN[self.path.partition("?")[2]]
+            return self._keep(200, b"%d" % n)
         if p.startswith("http://"):  # absolute form: the server stands in for an http proxy
             p = "/" + p.split("/", 3)[3] if p.count("/") >= 3 else "/"
         if p == "/empty":

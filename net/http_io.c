@@ -314,21 +314,6 @@ static void method_after(net_http *h, int st) {
   drop_header(&h->req, "content-type");
 }
 
-/* A Location as servers send it, spaces and UTF-8 unescaped: escaped, as
- * browsers and curl do, before it is read as a URL. 0 when it does not fit. */
-static size_t escape_location(const char *loc, size_t len, char *out, size_t cap) {
-  static const char hex[] = "0123456789ABCDEF";
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)loc[i];
-    bool esc = c == ' ' || c >= 0x80;
-    if (o + (esc ? 3 : 1) > cap) return 0;
-    if (esc) out[o++] = '%', out[o++] = hex[c >> 4], out[o++] = hex[c & 15];
-    else out[o++] = (char)c;
-  }
-  return o;
-}
-
 /* Whether the head is a redirect to follow (then h restarts or fails). */
 static bool redirect(net_http *h) {
   int st = http_head_status(&h->head);
@@ -339,11 +324,12 @@ static bool redirect(net_http *h) {
   net_url to;
   char why[NET_URL_WHY_MAX], url[NET_URL_MAX + NET_URL_HOST_MAX + 64];
   if (!publish_hop(h)) return true;   /* the owner sees every redirect, a refused one too */
-  size_t ulen = escape_location(loc, len, url, sizeof url);
-  if (ulen) loc = url, len = ulen;   /* too long escaped: the resolve below says so */
+  size_t ulen = net__url_escape(loc, len, url, sizeof url);   /* as servers send it: spaces, UTF-8, "|"... */
   if (h->redirects >= h->req.max_redirects)
     net__http_fail(h, NET_E_LIMIT, "more than %d redirects", h->req.max_redirects);
-  else if (!net__url_resolve(&h->url, loc, len, &to, why, sizeof why))
+  else if (ulen >= sizeof url)
+    net__http_fail(h, NET_E_PROTOCOL, "bad redirect: longer than %d bytes", NET_URL_MAX);
+  else if (!net__url_resolve(&h->url, url, ulen, &to, why, sizeof why))
     net__http_fail(h, NET_E_PROTOCOL, "bad redirect: %s", why);
   else if (strcmp(to.scheme, "http") && strcmp(to.scheme, "https"))
     net__http_fail(h, NET_E_PROTOCOL, "redirect to a %s URL", to.scheme);

@@ -367,6 +367,22 @@ static bool has_scheme(const char *s, size_t len) {
   return i > 0 && i < len && s[i] == ':';
 }
 
+size_t net__url_escape(const char *s, size_t len, char *out, size_t cap) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    bool esc = c == '%' ? i + 2 >= len || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 : !url_char(c);
+    if (o + (esc ? 3 : 1) < cap) {
+      if (esc) out[o] = '%', out[o + 1] = hex[c >> 4], out[o + 2] = hex[c & 15];
+      else out[o] = (char)c;
+    }
+    o += esc ? 3 : 1;
+  }
+  if (cap) out[o < cap ? o : cap - 1] = '\0';
+  return o;
+}
+
 bool net__url_resolve(const net_url *base, const char *ref, size_t len, net_url *u, char *why, size_t wl) {
   static _Thread_local char text[NET_URL_MAX * 3];
   if (len > NET_URL_MAX) return fail(why, wl, "longer than %d bytes", NET_URL_MAX);

@@ -33,6 +33,10 @@ size_t net__url_format(const net_url *u, char *buf, size_t len);
 /* A host name as a URL may hold one (letters, digits, '-', '_', dots
  * between labels) or an IPv4 literal; false with why otherwise. */
 bool net__url_check_host(const char *s, size_t len, char *why, size_t whylen);
+/* s with every byte a URL cannot hold as it is (a space, UTF-8, a control,
+ * one of "<>\"{}|\\^`", a '%' that starts no escape) percent-encoded, as
+ * browsers and curl read a Location. Returns the length it needs (>= cap: cut). */
+size_t net__url_escape(const char *s, size_t len, char *out, size_t cap);
 /* ref (absolute or relative, e.g. a Location header) against base into *out. */
 bool net__url_resolve(const net_url *base, const char *ref, size_t len, net_url *out, char *why,
                       size_t whylen);

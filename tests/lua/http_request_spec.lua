@@ -256,11 +256,17 @@ describe("net.http_request", function()
     other:stop()
   end)
 
-  it("follows a Location with raw spaces and UTF-8, escaped as browsers do", function()
+  it("follows a Location with raw spaces, UTF-8 and other bytes a URL cannot hold, escaped as browsers do", function()
     local body, status, msg, _, req = fetch{ url = base .. "/goto-raw?/echo%3Fa%20b=%C3%A9" }
     assert.equal("success", status, msg)
     assert.matches("^GET /echo%?a%%20b=%%C3%%A9\n", body)
     assert.equal(base .. "/echo?a%20b=%C3%A9", select(4, req:get_response()))
+    -- the other bytes a URL cannot hold as they are; an escape that is one stays
+    local raw = "/echo?q={a}|\"b\"^<c>`d\\e%zz%41"
+    local enc = raw:gsub("[^%w/]", function(c) return string.format("%%%02X", c:byte()) end)
+    body, status, msg, _, req = fetch{ url = base .. "/goto-raw?" .. enc }
+    assert.equal("success", status, msg)
+    assert.equal("GET /echo?q=%7Ba%7D%7C%22b%22%5E%3Cc%3E%60d%5Ce%25zz%41\n", body:match("^[^\n]*\n"))
   end)
 
   it("decodes gzip and deflate (zlib-wrapped or raw), or leaves them with decompress = false", function()

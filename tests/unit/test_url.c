@@ -173,6 +173,25 @@ static bool test_resolve(void) {
   return true;
 }
 
+/* A Location as servers send it: what a URL cannot hold is escaped, the rest kept. */
+static bool test_escape(void) {
+  static const struct { const char *in, *out; } cases[] = {
+      {"/a b/\xc3\xa9", "/a%20b/%C3%A9"},
+      {"/x?q={a}|\"b\"^<c>`\\", "/x?q=%7Ba%7D%7C%22b%22%5E%3Cc%3E%60%5C"},
+      {"/%41%zz%4", "/%41%25zz%254"},
+      {"http://[::1]:80/a:b@c!$&'()*+,;=#f", "http://[::1]:80/a:b@c!$&'()*+,;=#f"},
+      {"/\x01\x7f", "/%01%7F"},
+  };
+  char out[64];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    size_t n = net__url_escape(cases[i].in, strlen(cases[i].in), out, sizeof out);
+    CHECK(n == strlen(cases[i].out) && !strcmp(out, cases[i].out), "%s -> %s, not %s", cases[i].in, out, cases[i].out);
+  }
+  CHECK(net__url_escape("a b", 3, out, 5) == 5 && !strcmp(out, "a%20"), "cut short: %s", out);
+  CHECK(net__url_escape("a b", 3, out, 6) == 5 && !strcmp(out, "a%20b"), "just fits: %s", out);
+  return true;
+}
+
 static bool test_origin(void) {
   char w[NET_URL_WHY_MAX];
   CHECK(net__url_parse("http://H:80/x", 13, &u, w, sizeof w) && net__url_parse("http://h/y", 10, &v, w, sizeof w),
@@ -233,6 +252,7 @@ int main(void) {
   report("length limits", test_limits());
   report("format, and parse back", test_format());
   report("reference resolution (RFC 3986 5.4)", test_resolve());
+  report("escaping a Location", test_escape());
   report("origins", test_origin());
   report("host names alone", test_check_host());
   report("the Host field", test_host_field());

@@ -34,7 +34,7 @@ static net_http *setup(const net_http_opts *o, const char **err, net_err *code) 
            (!o->output || (h->file = net__http_file_new(o->output, o->resume != 0, o->sha256, err))) &&
            (!o->body_file || (h->src = net__http_src_new(o->body_file, err))))
     return h;
-  if (!*err) *err = "out of memory", *code = NET_E_LIMIT;
+  if (!*err || !strcmp(*err, "out of memory")) *err = "out of memory", *code = NET_E_LIMIT;
   net__http_req_free(&h->req);
   net__free(h->hops);
   net__http_file_free(h->file);

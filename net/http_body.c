@@ -177,7 +177,8 @@ static int stage_step(net_http *h, const char *p, size_t n, size_t *used) {
     const char *b;
     size_t blen;
     http_result r = http_chunked_feed(&h->chunked, p, n, used, &b, &blen);
-    if (r == HTTP_ERROR) return net__http_fail(h, NET_E_PROTOCOL, "%s", h->chunked.err), -1;
+    if (r == HTTP_ERROR)
+      return net__http_fail(h, h->chunked.trailer.oom ? NET_E_LIMIT : NET_E_PROTOCOL, "%s", h->chunked.err), -1;
     if (blen) memcpy(h->stage, b, blen);
     h->stage_len = blen;
     atomic_fetch_add(&h->received, blen);   /* the chunks' payload, not their framing */

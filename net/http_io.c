@@ -206,7 +206,7 @@ static int read_head(net_http *h) {
     if (n < 0) return input_failed(h, n, h->head_bytes > 0 || h->interim);
     size_t used = 0;
     http_result r = http_head_feed(&h->head, sp[0].base, sp[0].len, &used);
-    if (r == HTTP_ERROR) return net__http_fail(h, NET_E_PROTOCOL, "%s", h->head.err), -1;
+    if (r == HTTP_ERROR) return net__http_fail(h, h->head.oom ? NET_E_LIMIT : NET_E_PROTOCOL, "%s", h->head.err), -1;
     if (r == HTTP_MORE) used = sp[0].len;
     h->head_bytes += used;
     net_conn_consume(h->c, used);

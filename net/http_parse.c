@@ -202,7 +202,7 @@ static http_result add_field(http_head *h, uint32_t name, uint32_t nlen, uint32_
     uint32_t cap = h->fields_cap ? h->fields_cap * 2 : 16;
     if (cap > h->max_fields) cap = h->max_fields;
     http_field_pos *f = net__realloc(h->fields, cap * sizeof *f);
-    if (!f) return fail(h, "out of memory for header fields");
+    if (!f) return h->oom = true, fail(h, "out of memory for header fields");
     h->fields = f;
     h->fields_cap = cap;
   }
@@ -277,7 +277,7 @@ http_result http_head_feed(http_head *h, const char *data, size_t len, size_t *u
     size_t take = nl ? (size_t)(nl - (data + i)) + 1 : len - i;
     if ((uint64_t)h->len + take > h->max_head)
       return fail(h, "head larger than %u bytes", h->max_head);
-    if (!grow(h, h->len + take)) return fail(h, "out of memory for the head");
+    if (!grow(h, h->len + take)) return h->oom = true, fail(h, "out of memory for the head");
     memcpy(h->buf + h->len, data + i, take);
     h->len += (uint32_t)take;
     i += take;

@@ -48,6 +48,7 @@ typedef struct http_head {
   uint32_t line;             /* start of the line not yet complete */
   bool started;              /* the start line is parsed (or there is none) */
   bool done, failed;
+  bool oom;                  /* failed for want of memory, not for what was sent */
   /* start line (offsets into buf) */
   uint32_t method, target, reason;
   int version_minor;         /* 0 or 1 */
@@ -69,8 +70,8 @@ void http_head_reset(http_head *h);
 
 /* Feeds the next len bytes of the stream. HTTP_MORE: all taken (*used = len).
  * HTTP_DONE: the head ended after *used of these bytes (the rest is body or the next
- * message). HTTP_ERROR: h->err says what (*used means nothing then); further feeds
- * keep failing. Splitting the stream differently gives the same outcome. */
+ * message). HTTP_ERROR: h->err says what, h->oom whether memory ran out (*used
+ * means nothing then); further feeds keep failing. Splitting the stream differently gives the same outcome. */
 http_result http_head_feed(http_head *h, const char *data, size_t len, size_t *used);
 
 /* After HTTP_DONE; the strings live in h until http_head_reset or http_head_free. */

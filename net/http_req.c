@@ -24,9 +24,12 @@ static bool copy_headers(http_req *r, const char *const *h, const char **err) {
   r->names = net__calloc(n + 1, sizeof *r->names);
   r->values = net__calloc(n + 1, sizeof *r->values);
   if (!r->names || !r->values) return *err = "out of memory", false;
-  for (size_t i = 0; i < n; i++, r->nhdr++)
-    if (!(r->names[i] = net__strdup(h[2 * i])) || !(r->values[i] = net__strdup(h[2 * i + 1])))
-      return *err = "out of memory", false;
+  for (size_t i = 0; i < n; i++) {
+    r->names[i] = net__strdup(h[2 * i]);
+    r->values[i] = net__strdup(h[2 * i + 1]);
+    r->nhdr++;   /* counted either way: net__http_req_free frees what was made */
+    if (!r->names[i] || !r->values[i]) return *err = "out of memory", false;
+  }
   return true;
 }
 

@@ -256,6 +256,16 @@ describe("net.http_request", function()
     other:stop()
   end)
 
+  it("says limit, not invalid, when memory runs out making a request", function()
+    for after = 0, 8 do
+      net._fail_allocs(after, 1)
+      local req, msg, code = net.http_request{ url = base .. "/echo", headers = { A = "b" }, body = "x" }
+      net._fail_allocs(0, 0)
+      if req then req:close() end
+      assert.is_true(req ~= nil or code == "limit", after .. ": " .. tostring(msg) .. " " .. tostring(code))
+    end
+  end)
+
   it("follows a Location with raw spaces, UTF-8 and other bytes a URL cannot hold, escaped as browsers do", function()
     local body, status, msg, _, req = fetch{ url = base .. "/goto-raw?/echo%3Fa%20b=%C3%A9" }
     assert.equal("success", status, msg)

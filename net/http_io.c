@@ -52,7 +52,8 @@ static void keep_or_drop(net_http *h) {
 }
 
 static void finish_ok(net_http *h) {
-  if (h->phase == HP_DONE) return;   /* ended already (failed): never turned into success */
+  /* ended already (failed): never turned into success */
+  if (h->phase == HP_DONE || atomic_load_explicit(&h->state, memory_order_relaxed) != NET_WAITING) return;
   keep_or_drop(h);
   h->phase = HP_DONE;
   /* release: every body byte is committed before SUCCESS is visible */
@@ -342,6 +343,7 @@ static bool redirect(net_http *h) {
     to.has_userinfo = false, to.user[0] = '\0';
   }
   if (!net__url_same_origin(&h->url, &to)) leave_origin(h);
+  if (h->phase == HP_DONE) return true;   /* out of memory: ended */
   method_after(h, st);
   h->redirects++;
   h->url = to;

@@ -266,6 +266,41 @@ describe("net.http_request", function()
     end
   end)
 
+  it("ends with a limit failure when memory runs out anywhere in a redirect to another origin", function()
+    local other = start_http(dir)
+    -- a child: with the old engine, one of these allocations failing brought the process down
+    local code = [[
+      local net = require "net"
+      local from, to = ...
+      for after = 0, 60 do
+        net._fail_allocs(after, 1)
+        local req, msg, code = net.http_request{ url = from .. "/goto?" .. to, keepalive = false,
+          ssl = { server_name = "example.test" } }   -- renamed for the new origin: an allocation
+        if req then
+          local status = req:wait(10000)
+          net._fail_allocs(0, 0)
+          net.wait(20)
+          local again
+          again, msg, code = req:get_status()
+          assert(again == status, "the request ended " .. tostring(status) .. ", then " .. tostring(again))
+          if status == "success" then assert(req:read(), "no body") end
+          req:close()
+        end
+        net._fail_allocs(0, 0)
+        print(after, req and (code or "success") or code, msg)
+      end
+    ]]
+    local ok, out, err = h.run_lua_child(code, nil, base, "http://127.0.0.1:" .. other.port .. "/echo")
+    assert.is_true(ok, err .. out)
+    local n = 0
+    for after, result, msg in out:gmatch("(%d+)\t(%S+)\t?([^\n]*)") do
+      n = n + 1
+      assert.is_true(result == "success" or result == "limit", after .. ": " .. result .. " " .. msg)
+    end
+    assert.equal(61, n, out)
+    other:stop()
+  end)
+
   it("follows a Location with raw spaces, UTF-8 and other bytes a URL cannot hold, escaped as browsers do", function()
     local body, status, msg, _, req = fetch{ url = base .. "/goto-raw?/echo%3Fa%20b=%C3%A9" }
     assert.equal("success", status, msg)

@@ -352,6 +352,13 @@ static int name_order(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The engine's rule for a header value: no control byte but tab. */
+static bool header_value_ok(const char *v, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (((unsigned char)v[i] < ' ' && v[i] != '\t') || v[i] == 127) return false;
+  return true;
+}
+
 /* {name = value} as name, value, ..., NULL, names sorted (the request is the
  * same text every time). The array and the value strings are held by two
  * values left on the stack. */
@@ -380,7 +387,9 @@ static const char **http_headers(lua_State *L, int arg) {
     lua_getfield(L, t, name);
     size_t len;
     const char *v = lua_tolstring(L, -1, &len);   /* a number becomes a string here */
-    if (strcspn(v, "\r\n") != len) luaL_argerror(L, arg, lua_pushfstring(L, "header %s: value with CR, LF or NUL", name));
+    if (!header_value_ok(v, len))
+      luaL_argerror(L, arg, lua_pushfstring(L, "header %s: a value with a control character (CR, LF, NUL...; "
+                                               "only tab is taken)", name));
     pairs[2 * i + 1] = v;
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }

@@ -18,7 +18,8 @@ static bool copy_headers(http_req *r, const char *const *h, const char **err) {
   while (h && h[2 * n]) {
     if (!h[2 * n + 1]) return *err = "headers come in name, value pairs", false;
     if (!http_token_ok(h[2 * n])) return *err = "a header name must be a token (letters, digits, -...)", false;
-    if (!http_value_ok(h[2 * n + 1])) return *err = "a header value must not hold CR, LF or NUL", false;
+    if (!http_value_ok(h[2 * n + 1]))
+      return *err = "a header value must not hold a control character (CR, LF, NUL...; only tab is taken)", false;
     n++;
   }
   r->names = net__calloc(n + 1, sizeof *r->names);

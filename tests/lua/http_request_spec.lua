@@ -150,10 +150,11 @@ describe("net.http_request", function()
     assert.equal("hello, world\n", body)
   end)
 
-  it("sends header values with bytes past ASCII (obs-text)", function()
-    local body, status, msg = fetch{ url = base .. "/echo", headers = { ["X-Name"] = "caf\xc3\xa9" } }
+  it("sends header values with bytes past ASCII (obs-text) and tabs", function()
+    local body, status, msg = fetch{ url = base .. "/echo", headers = { ["X-Name"] = "caf\xc3\xa9", ["X-Tab"] = "a\tb" } }
     assert.equal("success", status, msg)
     assert.matches("\nx%-name: caf[^\n]+\n", body)
+    assert.matches("\nx-tab: a\tb\n", body, 1, true)
   end)
 
   it("sends the method, headers and body it is given", function()
@@ -616,6 +617,9 @@ describe("net.http_request", function()
     h.assert_raises("unknown http_request option 'tiemout'", function() net.http_request{ url = base, tiemout = 5 } end)
     h.assert_raises("header", function() net.http_request{ url = base, headers = { ["Bad Name"] = "x" } } end)
     h.assert_raises("header", function() net.http_request{ url = base, headers = { X = "a\r\nInjected: 1" } } end)
+    for _, v in ipairs{ "a\1b", "a\0b", "a\127b", "a\27[m" } do   -- the engine's rule: no control byte but tab
+      h.assert_raises("header X: a value with a control character", function() net.http_request{ url = base, headers = { X = v } } end)
+    end
     h.assert_raises("method", function() net.http_request{ url = base, method = "get" } end)
     h.assert_raises("body", function() net.http_request{ url = base, body = 42 } end)
   end)

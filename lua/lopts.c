@@ -302,7 +302,7 @@ static void ws_server_opts(lua_State *L, int arg, int argn, lnet_server_args *a)
   o->paths = string_list(L, w, argn, "path");
 }
 
-static const char **http_headers(lua_State *L, int arg);
+static const char **http_headers(lua_State *L, int arg, const net_http_opts *o);
 
 void lnet_check_ws_opts(lua_State *L, int arg, lnet_ws_args *a) {
   memset(a, 0, sizeof *a);
@@ -321,7 +321,7 @@ void lnet_check_ws_opts(lua_State *L, int arg, lnet_ws_args *a) {
   lua_getfield(L, arg, "ssl");
   o->tls = check_ssl_value(L, lua_gettop(L), arg, &a->tls, false);   /* the table stays on the stack */
   if (a->tls.bad) luaL_argerror(L, arg, a->tls.bad);
-  o->headers = http_headers(L, arg);
+  o->headers = http_headers(L, arg, NULL);
 }
 
 void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
@@ -359,10 +359,32 @@ static bool header_value_ok(const char *v, size_t len) {
   return true;
 }
 
+/* A header name, compared in any case with a lower-case one. */
+static bool is_header(const char *name, const char *lower) {
+  for (; *name && *lower; name++, lower++)
+    if ((*name >= 'A' && *name <= 'Z' ? *name + 32 : *name) != *lower) return false;
+  return !*name && !*lower;
+}
+
+/* The body's framing is the engine's: a Transfer-Encoding would say chunked
+ * of a body that is not, a Content-Length other than the body's would leave
+ * its rest to be read as another request. A body file's size is checked by
+ * the engine once known. */
+static void check_framing(lua_State *L, int arg, const char *name, const char *v, const net_http_opts *o) {
+  if (is_header(name, "transfer-encoding"))
+    luaL_argerror(L, arg, lua_pushfstring(L, "header %s is not taken: the body goes with Content-Length", name));
+  if (!is_header(name, "content-length") || o->body_file) return;
+  const char *want = lua_pushfstring(L, "%I", (lua_Integer)o->body_len);
+  if (strcmp(v, want))
+    luaL_argerror(L, arg, lua_pushfstring(L, "header %s: %s is not the body's length (%s); left out, it is added",
+                                          name, v, want));
+  lua_pop(L, 1);
+}
+
 /* {name = value} as name, value, ..., NULL, names sorted (the request is the
  * same text every time). The array and the value strings are held by two
  * values left on the stack. */
-static const char **http_headers(lua_State *L, int arg) {
+static const char **http_headers(lua_State *L, int arg, const net_http_opts *o) {
   size_t n = 0;
   if (lua_getfield(L, arg, "headers") == LUA_TNIL) return NULL;
   if (!lua_istable(L, -1)) luaL_argerror(L, arg, "option 'headers' must be a table {name = value}");
@@ -390,6 +412,7 @@ static const char **http_headers(lua_State *L, int arg) {
     if (!header_value_ok(v, len))
       luaL_argerror(L, arg, lua_pushfstring(L, "header %s: a value with a control character (CR, LF, NUL...; "
                                                "only tab is taken)", name));
+    if (o) check_framing(L, arg, name, v, o);   /* a websocket's handshake has no body */
     pairs[2 * i + 1] = v;
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
@@ -450,5 +473,5 @@ void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   lua_getfield(L, arg, "ssl");
   a->o.tls = check_ssl_value(L, lua_gettop(L), arg, &a->tls, false);   /* the table stays on the stack */
   if (a->tls.bad) luaL_argerror(L, arg, a->tls.bad);
-  a->o.headers = http_headers(L, arg);
+  a->o.headers = http_headers(L, arg, &a->o);
 }

@@ -121,6 +121,9 @@ bool net__http_req_rekey(http_req *r);
 /* The request text for h's current URL into h->out (head, then the body when
  * h->send_body). false when out of memory. */
 bool net__http_build(net_http *h);
+/* The caller's Content-Length when it is not the size of the body file this
+ * attempt sends, else NULL. */
+const char *net__http_bad_length(const net_http *h);
 /* Whether name is one of the fields that identify the caller to one origin. */
 bool net__http_origin_bound(const char *name);
 /* The proxy for h's current URL (the caller's, or the environment's unless

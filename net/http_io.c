@@ -369,6 +369,10 @@ static bool file_ready(net_http *h) {
 static bool src_ready(net_http *h) {
   net_error e;
   int r = net__http_src_prepared(h->src, &h->src_size, &e);
+  const char *bad = r > 0 ? net__http_bad_length(h) : NULL;
+  if (bad)
+    return net__http_fail(h, NET_E_INVALID, "Content-Length %s is not the size of body_file (%llu bytes)", bad,
+                          (unsigned long long)h->src_size), false;
   if (r > 0) {
     atomic_store(&h->send_total, h->src_size);
     return true;

@@ -13,13 +13,28 @@
 
 /* ---- the copy ------------------------------------------------------------------ */
 
-static bool copy_headers(http_req *r, const char *const *h, const char **err) {
+/* The body's framing is the engine's: a Transfer-Encoding would say chunked
+ * of a body that is not, a Content-Length other than the body's would leave
+ * its rest to be read as another request (a body file's size is checked
+ * once known: net__http_bad_length). */
+static const char *framing_refused(const char *name, const char *value, const net_http_opts *o) {
+  char want[24];
+  if (!strcasecmp(name, "transfer-encoding"))
+    return "Transfer-Encoding is not taken: the body goes with Content-Length";
+  if (strcasecmp(name, "content-length") || o->body_file) return NULL;
+  snprintf(want, sizeof want, "%llu", (unsigned long long)(o->body ? o->body_len : 0));
+  return strcmp(value, want) ? "a Content-Length must be the body's length (left out, it is added)" : NULL;
+}
+
+static bool copy_headers(http_req *r, const net_http_opts *o, const char **err) {
+  const char *const *h = o->headers;
   size_t n = 0;
   while (h && h[2 * n]) {
     if (!h[2 * n + 1]) return *err = "headers come in name, value pairs", false;
     if (!http_token_ok(h[2 * n])) return *err = "a header name must be a token (letters, digits, -...)", false;
     if (!http_value_ok(h[2 * n + 1]))
       return *err = "a header value must not hold a control character (CR, LF, NUL...; only tab is taken)", false;
+    if ((*err = framing_refused(h[2 * n], h[2 * n + 1], o))) return false;
     n++;
   }
   r->names = net__calloc(n + 1, sizeof *r->names);
@@ -96,7 +111,7 @@ bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err) {
     if (*p < 'A' || *p > 'Z') return *err = "the method must be an upper-case token (GET, POST...)", false;
   if (!*m) return *err = "the method must be an upper-case token (GET, POST...)", false;
   if (!(r->method = net__strdup(m))) return *err = "out of memory", false;
-  if (!copy_headers(r, o->headers, err)) return false;
+  if (!copy_headers(r, o, err)) return false;
   if (o->body && o->body_len) {
     if (!(r->body = net__malloc(o->body_len))) return *err = "out of memory", false;
     memcpy(r->body, o->body, o->body_len);
@@ -213,10 +228,21 @@ bool net__http_origin_bound(const char *name) {
          !strcasecmp(name, "proxy-authorization") || !strcasecmp(name, "host");
 }
 
-static bool given(const http_req *r, const char *name) {
+/* The caller's value of a field, or NULL. */
+static const char *given_value(const http_req *r, const char *name) {
   for (size_t i = 0; i < r->nhdr; i++)
-    if (r->names[i] && !strcasecmp(r->names[i], name)) return true;
-  return false;
+    if (r->names[i] && !strcasecmp(r->names[i], name)) return r->values[i];
+  return NULL;
+}
+
+static bool given(const http_req *r, const char *name) { return given_value(r, name) != NULL; }
+
+const char *net__http_bad_length(const net_http *h) {
+  const char *v = given_value(&h->req, "content-length");
+  char want[24];
+  if (!v || !h->src || !h->send_body) return NULL;   /* a string body's was checked with the options */
+  snprintf(want, sizeof want, "%llu", (unsigned long long)h->src_size);
+  return strcmp(v, want) ? v : NULL;
 }
 
 /* Writes the head into buf (NULL: only measures); returns its length. */

@@ -254,7 +254,7 @@ net.json_array_mt = {}
 ---@class net.http_options
 ---@field url string `http://` or `https://` (credentials in the URL are refused: give an Authorization header)
 ---@field method? string an upper-case token (default "GET")
----@field headers? table<string, string|number> sent as given (names are sent in sorted order; a name is a token, a value holds no control character but tab, else an argument error); Host, User-Agent, Accept, Accept-Encoding and Connection are added unless given
+---@field headers? table<string, string|number> sent as given (names are sent in sorted order; a name is a token, a value holds no control character but tab, else an argument error; the body's framing is the module's: Transfer-Encoding is refused and a Content-Length must be the body's length, a body file's size failing the request with "invalid"); Host, User-Agent, Accept, Accept-Encoding and Connection are added unless given
 ---@field body? string|{file: string} the request body (Content-Length is added), or `{file = path}`: streamed from the file, read on a helper thread (sent again from its start after a 307/308); `get_progress` counts it
 ---@field timeout? integer ms for the whole exchange, redirects included (default 300000; 0: none)
 ---@field connect_timeout? integer ms per connection: resolving, connecting, TLS (default 30000; 0: none)

@@ -171,6 +171,36 @@ describe("net.http_request", function()
     assert.matches("\nuser-agent: sluice/", head, 1, true)
   end)
 
+  it("keeps the body's framing its own: no Transfer-Encoding, a Content-Length only as the body's length", function()
+    local post = { url = base .. "/echo", method = "POST", body = "hello" }
+    post.headers = { ["Transfer-Encoding"] = "chunked" }
+    h.assert_raises("header Transfer-Encoding is not taken", function() net.http_request(post) end)
+    post.headers = { ["transfer-encoding"] = "identity" }
+    h.assert_raises("header transfer-encoding is not taken", function() net.http_request(post) end)
+    post.headers = { ["Content-Length"] = "1" }   -- the rest would be read as a second request
+    h.assert_raises("header Content-Length: 1 is not the body's length (5)", function() net.http_request(post) end)
+    post.headers = { ["Content-Length"] = 5 }
+    local body, status, msg = fetch(post)
+    assert.equal("success", status, msg)
+    local _, count = body:gsub("\ncontent%-length: 5\n", "")
+    assert.equal(1, count, body)
+    assert.matches("\n\nhello$", body)
+    h.assert_raises("header Content-Length: 3 is not the body's length (0)", function()
+      net.http_request{ url = base .. "/echo", headers = { ["Content-Length"] = "3" } }
+    end)
+    -- a body file's size is known later: the request fails then, sending nothing
+    local _, code
+    _, status, msg, code = fetch{ url = base .. "/echo", method = "PUT", body = { file = dir .. "/hello.txt" },
+      headers = { ["Content-Length"] = "1" } }
+    assert.equal("failure", status)
+    assert.equal("invalid", code, msg)
+    assert.matches("Content-Length 1 is not the size of body_file (13 bytes)", msg, 1, true)
+    body, status, msg = fetch{ url = base .. "/echo", method = "PUT", body = { file = dir .. "/hello.txt" },
+      headers = { ["Content-Length"] = "13" } }
+    assert.equal("success", status, msg)
+    assert.matches("\n\nhello, world\n$", body)
+  end)
+
   it("streams a request body from a file, with upload progress, again after a 307", function()
     local body, status, msg, _, req = fetch{ url = base .. "/echo", method = "PUT", body = { file = dir .. "/data.bin" } }
     assert.equal("success", status, msg)

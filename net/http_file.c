@@ -4,9 +4,10 @@
  * renamed into place once whole
  * and verified. A resumed download continues the .part an earlier attempt
  * left (or the file at output) with a Range request; an abandoned one that
- * was not to be resumed leaves no .part. The I/O thread fills the body ring
- * as it would for a caller; a write job drains it. Helper threads, but for
- * the kick functions marked "I/O thread". */
+ * was not to be resumed, or that made a .part and wrote nothing, leaves no
+ * .part. The I/O thread fills the body ring as it would for a caller; a
+ * write job drains it. Helper threads, but for the kick functions marked
+ * "I/O thread". */
 #include <errno.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
@@ -31,7 +32,8 @@ struct http_file {
   int fd;
   char *path, *part;
   bool resume, want_sha;
-  bool created;                /* this exchange made the .part (job threads only) */
+  bool created;                /* this exchange opened the .part (job threads only) */
+  bool fresh, wrote;           /* there was no .part before; a body byte went into it */
   bool from_output;            /* the .part was the file at output (resume) */
   unsigned char want[32];
   mbedtls_sha256_context sha;
@@ -70,14 +72,16 @@ static bool hash_existing(http_file *f) {
 
 static void prepare(http_file *f) {
   net_file_info st;
-  if (f->resume && net__file_stat(f->part, true, &st) != 0 && errno == ENOENT &&
-      net__file_stat(f->path, true, &st) == 0) {   /* curl -C -: the file at output is the partial one */
+  bool no_part = net__file_stat(f->part, true, &st) != 0 && errno == ENOENT;
+  /* curl -C -: without a .part, the file at output is the partial one */
+  if (f->resume && no_part && net__file_stat(f->path, true, &st) == 0) {
     if (net__file_rename(f->path, f->part) != 0) return fail(f, "rename", f->path, errno);
     f->from_output = true;
   }
   f->fd = net__file_open(f->part, NET_OPEN_RW | NET_OPEN_CREATE | (f->resume ? 0 : NET_OPEN_TRUNC));
   if (f->fd < 0) return fail(f, "open", f->part, errno);
   f->created = true;
+  f->fresh = no_part && !f->from_output;
   if (net__file_fstat(f->fd, &st) != 0) return fail(f, "stat", f->part, errno);
   if (st.kind != NET_FILE_REG) return fail(f, "open", f->part, EISDIR);
   mbedtls_sha256_starts_ret(&f->sha, 0);
@@ -92,6 +96,7 @@ static bool write_all(http_file *f, const char *p, size_t n) {
   while (n) {
     ssize_t w = net__file_write(f->fd, p, n);
     if (w < 0) return fail(f, "write", f->part, errno), false;
+    f->wrote = true;
     p += w;
     n -= (size_t)w;
   }
@@ -122,11 +127,15 @@ static bool drain(http_file *f) {
   return true;
 }
 
+/* Whether an abandoned .part stays: for a resume, unless this exchange made
+ * it and never wrote to it (a refused download leaves nothing new). */
+static bool kept(const http_file *f) { return f->resume && !(f->fresh && !f->wrote); }
+
 /* An abandoned exchange: its .part stays only for a resume, and one that
  * was the file at output goes back there, with what arrived (as curl -C -
  * leaves it), rather than leave the user's file moved aside. */
 static void discard(http_file *f) {
-  if (!f->from_output && (f->resume || !f->created)) return;
+  if (!f->from_output && (kept(f) || !f->created)) return;
   if (f->fd >= 0) net__file_close(f->fd);
   f->fd = -1;
   if (f->from_output) net__file_rename(f->part, f->path);
@@ -175,7 +184,7 @@ static void step(http_file *f) {
 }
 
 static bool more(http_file *f) {
-  if (dropped(f)) return f->from_output || (!f->resume && f->created);   /* a .part to remove or put back */
+  if (dropped(f)) return f->from_output || (!kept(f) && f->created);   /* a .part to remove or put back */
   if (atomic_load(&f->result) || !atomic_load(&f->prepared)) return false;
   return ring_used(&f->h->body) > 0 || atomic_load(&f->final);
 }

@@ -54,7 +54,7 @@ typedef struct http_req {
   net_tls_opts *tls;           /* deep copy, or NULL */
   char *tls_key;               /* the TLS options as a pool key part */
   char *proxy;                 /* the caller's proxy URL ("": none), or NULL */
-  char *env[4];                /* NULL proxy: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY then */
+  char *env[4];                /* NULL proxy: HTTPS_PROXY, http_proxy, ALL_PROXY, NO_PROXY then */
   bool keepalive;
   size_t buffer_size;
 } http_req;

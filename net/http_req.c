@@ -80,10 +80,11 @@ bool net__http_req_rekey(http_req *r) {
   return (r->tls_key = tls_key(r->tls)) != NULL;
 }
 
-/* A proxy from the environment may lack its scheme: curl reads it as http://. */
+/* A proxy from the environment may lack its scheme: curl reads it as http://.
+ * upper NULL: only the lower-case name. */
 static char *env_proxy(const char *upper, const char *lower, bool *ok) {
   const char *v = getenv(lower);
-  if (!v || !*v) v = getenv(upper);
+  if ((!v || !*v) && upper) v = getenv(upper);
   if (!v || !*v) return NULL;
   bool bare = !strstr(v, "://");
   char *c = net__malloc(strlen(v) + 8);
@@ -96,7 +97,9 @@ static bool copy_proxy(http_req *r, const char *proxy) {
   bool ok = true;
   if (proxy) return (r->proxy = net__strdup(proxy)) != NULL;
   r->env[0] = env_proxy("HTTPS_PROXY", "https_proxy", &ok);
-  r->env[1] = env_proxy("HTTP_PROXY", "http_proxy", &ok);
+  /* only http_proxy, as curl: where a CGI-like host puts a request's Proxy
+   * header into HTTP_PROXY ("httpoxy"), a client could pick the proxy */
+  r->env[1] = env_proxy(NULL, "http_proxy", &ok);
   r->env[2] = env_proxy("ALL_PROXY", "all_proxy", &ok);
   const char *no = getenv("no_proxy");
   if (!no || !*no) no = getenv("NO_PROXY");

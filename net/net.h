@@ -410,8 +410,9 @@ typedef struct net_http_opts {
                                       else failure and no file */
   const char *proxy;               /* a proxy URL (http://, socks5://, socks5h://, with
                                       user:pass@), "" for none; NULL: from the
-                                      environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
-                                      NO_PROXY, also in lower case) */
+                                      environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY,
+                                      also in lower case; http_proxy only in lower
+                                      case, as curl) */
 } net_http_opts;
 
 typedef struct net_http_response {

@@ -716,17 +716,23 @@ describe("net.http_request", function()
       assert.equal("hello, world\n", body)
     end)
 
-    it("takes the proxy from the environment, except for NO_PROXY hosts", function()
+    it("takes the proxy from the environment (http_proxy in lower case only), except for NO_PROXY hosts", function()
       local closed = h.closed_port()
       local code = [[
         local net = require "net"
         local req = assert(net.http_request{ url = ... })
         print(req:wait(20000), select(2, req:get_status()))
       ]]
-      local env = { HTTP_PROXY = "127.0.0.1:" .. closed, http_proxy = false, NO_PROXY = false, no_proxy = false }
+      local env = { http_proxy = "127.0.0.1:" .. closed, HTTP_PROXY = false, NO_PROXY = false, no_proxy = false,
+        ALL_PROXY = false, all_proxy = false }
       local ok, out, err = h.run_lua_child(code, env, base .. "/hello.txt")
       assert.is_true(ok, err)
       assert.matches("^failure\t[^\n]*: proxy 127.0.0.1:" .. closed .. ": connect ", out)   -- it went for the proxy, and says so
+      -- HTTP_PROXY in upper case, as curl: a CGI-style host may set it from a request's Proxy header
+      ok, out, err = h.run_lua_child(code, { HTTP_PROXY = "127.0.0.1:" .. closed, http_proxy = false,
+        NO_PROXY = false, no_proxy = false, ALL_PROXY = false, all_proxy = false }, base .. "/hello.txt")
+      assert.is_true(ok, err)
+      assert.matches("^success", out)
       env.NO_PROXY = "example.test, .127.0.0.1,localhost"
       ok, out, err = h.run_lua_child(code, env, base .. "/hello.txt")
       assert.is_true(ok, err)

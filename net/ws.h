@@ -137,6 +137,7 @@ struct net_ws {
   uint8_t pong[NET_WS_CONTROL_MAX];     /* the latest unanswered ping's payload */
   size_t pong_len;
   bool pong_due;
+  bool close_later;                     /* the owner closed while opening: close once open */
   bool close_due, close_queued, close_sent, close_got;
   int fail_code;                        /* the code we failed the websocket with (1002...) */
   int peer_code;                        /* the peer's close frame */

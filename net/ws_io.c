@@ -66,6 +66,8 @@ static char *put(char **p, const char *s) {
   return at;
 }
 
+static void start_closing(net_ws *w);
+
 /* One allocation the owner reads: the subprotocol, the extensions, and the
  * other side's head (the request a server got, the answer a client got). */
 static bool publish_open(net_ws *w, const char *protocol, const char *ext) {
@@ -96,6 +98,7 @@ static bool publish_open(net_ws *w, const char *protocol, const char *ext) {
   net__ws_parser_init(&w->p, w->conf.role, w->compressed, w->conf.max_message);
   atomic_store_explicit(&w->state, NET_SUCCESS, memory_order_release);
   net__io_publish(&w->obj);
+  if (w->close_later) start_closing(w);   /* the owner closed while it opened */
   return true;
 }
 
@@ -389,19 +392,24 @@ static void end(net_ws *w) {
   net__io_retire(&w->obj);
 }
 
-/* The owner closes (or lets go: 1001). Before the handshake ends that is the end. */
-static void owner_close(net_ws *w, bool going_away) {
-  if (w->phase < WP_OPEN) {
-    net__ws_fail(w, NET_E_CANCELLED, "closed before it opened");
-    return;
-  }
-  if (w->phase != WP_OPEN) return;   /* closing already */
+/* Our close frame goes out after the queued messages (ws_tx.c orders them). */
+static void start_closing(net_ws *w) {
   w->close_due = true;
+  w->phase = WP_CLOSING;
+  w->deadline = net__now_ms() + (uint64_t)w->conf.close_timeout_ms;
+}
+
+/* The owner closes (or lets go: 1001). Messages it queued while the opening
+ * handshake runs still go once open, then the close; with none queued there
+ * is nothing to open for, and it ends at once. */
+static void owner_close(net_ws *w, bool going_away) {
+  if (w->phase > WP_OPEN || w->close_later) return;   /* closing already */
   w->send_code = going_away && !w->want_code ? NET_WS_CLOSE_GOING_AWAY : w->want_code;
   w->send_reason_len = going_away && !w->want_code ? 0 : w->want_len;
   memcpy(w->send_reason, w->want_reason, w->send_reason_len);
-  w->phase = WP_CLOSING;
-  w->deadline = net__now_ms() + (uint64_t)w->conf.close_timeout_ms;
+  if (w->phase == WP_OPEN) start_closing(w);
+  else if (ring_used(&w->tx)) w->close_later = true;   /* publish_open starts it */
+  else net__ws_fail(w, NET_E_CANCELLED, "closed before it opened");
 }
 
 static void clean_end(net_ws *w) {
@@ -488,7 +496,8 @@ static void ws_kicked(net_io *io) {
   if (w->phase == WP_DONE) return;
   if (!w->started) {
     w->started = true;
-    client_start(w);
+    /* closed at once with nothing queued: no connection only to drop it */
+    if (!(req & (WREQ_CLOSE | WREQ_FREE)) || ring_used(&w->tx)) client_start(w);
   }
   if (req & (WREQ_CLOSE | WREQ_FREE)) owner_close(w, (req & WREQ_FREE) != 0);
   if (w->phase == WP_HANDSHAKE) handshake(w);

@@ -17,7 +17,7 @@
 -- queues, descriptors, memory), "invalid" (options no connection could use:
 -- an unreadable certificate file, an empty path, a bind that failed), "protocol"
 -- (a framed message the peer got wrong), "cancelled" (an HTTP request its
--- owner cancelled), "proxy" (a proxy refused or broke its handshake), and
+-- owner cancelled, a websocket closed before it opened), "proxy" (a proxy refused or broke its handshake), and
 -- "io" for any other system error.
 
 ---@class net
@@ -407,8 +407,9 @@ local websocket = {}
 ---either side: close 1002/1007), `"limit"` (a message over max_message:
 ---1009), `"timeout"` (connect_timeout, ping_timeout, close_timeout), `"tls"`,
 ---`"tls-verify"`, `"proxy"`, `"refused"`, `"closed"` (also when the peer went
----away without a close frame: `get_close()` says 1006) and the others of a
----connection.
+---away without a close frame: `get_close()` says 1006), `"cancelled"` (closed
+---while `"waiting"` with no message queued: `"ws ...: closed before it
+---opened"`, 1006) and the others of a connection.
 ---@return net.status status
 ---@return string? message
 ---@return net.code? code
@@ -462,7 +463,10 @@ function websocket:ping(data) end
 ---1000 (default), 1001-1003, 1007-1014 or 3000-4999, `reason` at most 123
 ---bytes of UTF-8 (others raise). Messages the peer sent before its close
 ---frame stay receivable. The connection ends when the peer answers, or after
----close_timeout. Idempotent; returns at once.
+---close_timeout. Idempotent; returns at once. While `"waiting"`, the opening
+---handshake goes on when messages are queued: they are sent once open, then
+---the close (a handshake that fails fails as usual); with none queued the
+---websocket ends at once with `"cancelled"`. `__gc` does the same with 1001.
 ---@param code? integer
 ---@param reason? string
 ---@return true

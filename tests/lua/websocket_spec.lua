@@ -628,6 +628,64 @@ describe("websocket server", function()
     assert.are.equal(1000, (svc.accepted[1]:get_close()))
     assert.are.equal(1001, (svc.accepted[2]:get_close()))
   end)
+
+  it("close() or collection while waiting: the queued messages go once open, then the close", function()
+    local svc = ws_echo_server()
+    local url = "ws://127.0.0.1:" .. svc.server:get_port() .. "/x"
+    local closed = assert(net.open_websocket(url))
+    assert.is_true(closed:send("sent while waiting"))
+    assert.is_true(closed:close(3001, "bye"))
+    local dropped = assert(net.open_websocket(url))
+    assert.is_true(dropped:send("fire and forget"))
+    dropped = nil   -- luacheck: ignore
+    collectgarbage()
+    collectgarbage()
+    local got = {}
+    h.run_frames(function()
+      while true do   -- no echo: the peers read only
+        local ws = svc.server:accept()
+        if not ws then break end
+        svc.accepted[#svc.accepted + 1] = ws
+      end
+      local ended = 0
+      for i, ws in ipairs(svc.accepted) do
+        local m = ws:receive()
+        if m then got[i] = m end
+        if not m and ws:get_status() == "failure" then ended = ended + 1 end
+      end
+      return ended == 2
+    end, WAIT)
+    local by_msg = {}
+    for i, ws in ipairs(svc.accepted) do by_msg[got[i] or "none"] = { ws:get_close() } end
+    assert.are.same({ 3001, "bye" }, by_msg["sent while waiting"])
+    assert.are.same({ 1001, "" }, by_msg["fire and forget"])
+    assert.are.equal("failure", wait_end(closed))
+    assert.are.same({ "failure", "closed", "closed" }, { closed:get_status() })
+    -- a server that answers the upgrade only when told: nothing queued, it ends
+    -- at once; queued but the opening fails, that failure
+    local raw = assert(net.create_server("127.0.0.1", 0))
+    local raw_url = "ws://127.0.0.1:" .. raw:get_port() .. "/"
+    local empty = assert(net.open_websocket(raw_url))
+    assert.is_true(empty:close())
+    local st, msg, code = wait_end(empty)
+    assert.are.same({ "failure", "cancelled" }, { st, code })
+    assert.matches("closed before it opened", msg)
+    local refused = assert(net.open_websocket(raw_url))
+    assert.is_true(refused:send("never sent"))
+    assert.is_true(refused:close())
+    local c, head = nil, ""
+    h.run_frames(function()
+      c = c or raw:accept()
+      head = head .. (c and c:read(4096) or "")
+      return head:find("Upgrade: websocket") ~= nil
+    end, WAIT)
+    assert(c:write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+    st, msg, code = wait_end(refused)
+    assert.are.same({ "failure", "protocol" }, { st, code }, msg)
+    assert.matches("404", msg)
+    c:close()
+    raw:close()
+  end)
 end)
 
 --------------------------------------------------------------------------------

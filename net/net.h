@@ -496,7 +496,7 @@ typedef struct net_ws_server_opts {
   uint64_t max_message;             /* 0: 16 MiB */
   int no_compress;
   int ping_interval_ms, ping_timeout_ms, close_timeout_ms;   /* as net_ws_opts */
-  int handshake_timeout_ms;         /* TLS and the upgrade request; 0: 30000 */
+  int handshake_timeout_ms;         /* TLS and the upgrade request; 0: 10000 */
 } net_ws_server_opts;
 
 /* Starts connecting; returns at once. NULL with *err and *code

@@ -13,6 +13,7 @@
 
 #define DEFAULT_BACKLOG 128
 #define QUEUE_MIN 64
+#define HANDSHAKES_MIN 512    /* websocket upgrades in progress, at least (a 1024-fd limit is common) */
 
 struct net_server {
   net_io obj;
@@ -40,7 +41,11 @@ struct net_server {
   net_sock fd;
   int poll_mask;
   int backoff_ms;                   /* while out of descriptors: the next wait */
-  size_t handshakes;                /* websockets still upgrading: they hold queue places */
+  /* websockets still upgrading: a cap of their own (hcap, the oldest goes
+   * past it), so idle connections never shut the listener; a place in the
+   * queue is held only once an upgrade is answered (held) */
+  size_t handshakes, hcap, held;
+  net_ws *hs_oldest, *hs_newest;
   bool stopped;
 };
 
@@ -137,6 +142,7 @@ static net_server *server_new(const net_server_opts *o, const char **err) {
   for (s->qcap = QUEUE_MIN; s->qcap < (size_t)backlog; s->qcap *= 2) {
   }
   s->q = net__calloc(s->qcap, sizeof *s->q);
+  s->hcap = s->qcap > HANDSHAKES_MIN ? s->qcap : HANDSHAKES_MIN;
   atomic_fetch_add(&net__live_servers, 1);
   if (!s->q || (o->websocket && !(s->ws = net__calloc(1, sizeof *s->ws)))) {
     server_destroy(&s->obj);
@@ -360,7 +366,7 @@ static void pause_accepting(net_server *s) {
   atomic_store(&s->q_paused, 1);
   /* seq_cst fence: pairs with the one in net_server_accept() */
   atomic_thread_fence(memory_order_seq_cst);
-  size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->handshakes;
+  size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->held;
   if (used < s->qcap && atomic_exchange(&s->q_paused, 0)) return;
   set_accepting(s, false);
 }
@@ -402,26 +408,54 @@ static void server_timer(net_io *io, uint64_t now) {
 
 /* ---- websocket servers: each connection upgrades before the owner sees it ---- */
 
+static void hs_unlink(net_server *s, net_ws *w) {
+  if (w->hs_older) w->hs_older->hs_newer = w->hs_newer;
+  else s->hs_oldest = w->hs_newer;
+  if (w->hs_newer) w->hs_newer->hs_older = w->hs_older;
+  else s->hs_newest = w->hs_older;
+  w->hs_older = w->hs_newer = NULL;
+  s->handshakes--;
+  if (w->hs_held) s->held--;
+  w->hs_held = false;
+}
+
+/* An upgrade is about to be answered with 101: a place in the queue waits for it. */
+static bool ws_room(net_io *io, net_ws *w) {
+  net_server *s = SERVER(io);
+  if (s->stopped || atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->held >= s->qcap) return false;
+  s->held++;
+  w->hs_held = true;
+  return true;
+}
+
 static bool ws_ready(net_io *io, net_ws *w) {
   net_server *s = SERVER(io);
-  s->handshakes--;
+  hs_unlink(s, w);
   if (s->stopped || !queue_push(s, w)) return false;   /* room was held for it */
   net__io_publish(&s->obj);
   return true;
 }
 
-static void ws_gone(net_io *io) {
+static void ws_gone(net_io *io, net_ws *w) {
   net_server *s = SERVER(io);
-  s->handshakes--;
+  hs_unlink(s, w);
   if (!s->stopped && atomic_load(&s->q_paused) && atomic_exchange(&s->q_paused, 0)) set_accepting(s, true);
 }
 
+/* Past the cap the oldest upgrade goes: a client that upgrades at once gets
+ * through however many idle connections arrived before it. */
 static void upgrade(net_server *s, net_conn *c) {
-  ws_acceptor acc = {&s->obj, ws_ready, ws_gone};
-  if (!net__ws_upgrade(c, s->ws, &acc)) {
+  if (s->handshakes >= s->hcap) net__ws_shed(s->hs_oldest);
+  ws_acceptor acc = {&s->obj, ws_room, ws_ready, ws_gone};
+  net_ws *w = net__ws_upgrade(c, s->ws, &acc);
+  if (!w) {
     net__conn_abandon(c);
     return;
   }
+  w->hs_older = s->hs_newest;
+  if (s->hs_newest) s->hs_newest->hs_newer = w;
+  else s->hs_oldest = w;
+  s->hs_newest = w;
   s->handshakes++;
 }
 
@@ -446,7 +480,7 @@ static bool accept_again(int e) {
 
 static void accept_some(net_server *s) {
   for (int n = 0; n < 64; n++) {   /* a bounded batch: other sockets get their turn */
-    size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->handshakes;
+    size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->held;
     if (used >= s->qcap) {
       pause_accepting(s);
       return;
@@ -457,6 +491,7 @@ static void accept_some(net_server *s) {
     net_sock fd = net_sock_accept(s->fd, &peer.sa, &len);
     int e = fd == NET_BAD_SOCK ? errno : 0;
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+      if (s->hs_oldest) net__ws_shed(s->hs_oldest);   /* its descriptor, for the next try */
       back_off(s, e);
       return;
     }

@@ -26,6 +26,7 @@
 #define WS_COMPRESS_MIN 256          /* smaller messages go uncompressed */
 #define WS_MSG_KEEP (16 * 1024)      /* the message buffer kept between messages */
 #define WS_DEFAULT_CLOSE_MS 5000
+#define WS_DEFAULT_HANDSHAKE_MS 10000  /* a server's: an idle connection is not kept long */
 #define WS_HS_MAX 16384              /* our handshake texts */
 
 enum { WREQ_SEND = 1, WREQ_CLOSE = 2, WREQ_RESUME = 4, WREQ_FREE = 8 };
@@ -62,8 +63,9 @@ typedef struct ws_info {
 /* The server a handshake is for: it takes the websocket when it is open. */
 typedef struct ws_acceptor {
   net_io *server;                /* a reference while the handshake runs */
+  bool (*room)(net_io *server, net_ws *w);    /* a place in its queue, held for w; false: full */
   bool (*ready)(net_io *server, net_ws *w);   /* false: the server is gone */
-  void (*gone)(net_io *server);  /* a handshake ended without a websocket */
+  void (*gone)(net_io *server, net_ws *w);    /* a handshake ended without a websocket */
 } ws_acceptor;
 
 typedef struct ws_frame_out {
@@ -99,6 +101,9 @@ struct net_ws {
   net_url url;                          /* client */
   char where[NET_URL_HOST_MAX + 16];    /* "host:port" for messages */
   ws_acceptor acc;                      /* server: until handed over */
+  /* I/O thread, server.c's: its upgrades in progress, oldest first */
+  net_ws *hs_older, *hs_newer;
+  bool hs_held;                         /* a place in the server's queue is held for it */
   /* I/O thread only */
   ws_phase phase;
   net_conn *c;
@@ -165,6 +170,8 @@ void net__ws_queues(net_ws *w);           /* after conf is set */
  * it takes over); it joins the server's queue through acc once open. */
 net_ws *net__ws_upgrade(net_conn *c, const ws_conf *conf, const ws_acceptor *acc);
 void net__ws_fail(net_ws *w, net_err code, const char *fmt, ...) NET_PRINTF(3, 4);
+/* I/O thread: the server drops an upgrade in progress (it ends w). */
+void net__ws_shed(net_ws *w);
 
 /* ws_rx.c (I/O thread) */
 /* Frames in from the connection, as far as they go now; false when w failed or closed. */

@@ -270,9 +270,10 @@ static bool hs_text(net_ws *w, const char *fmt, ...) {
 }
 
 static void refuse(net_ws *w, refusal r) {
-  static const char *const reasons[] = {[0] = "Bad Request", [4] = "Not Found", [26] = "Upgrade Required"};
+  const char *text = r.status == 404 ? "Not Found" : r.status == 426 ? "Upgrade Required"
+                     : r.status == 503 ? "Service Unavailable" : "Bad Request";
   if (!hs_text(w, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n",
-               r.status, reasons[r.status - 400], strlen(r.why) + 1, r.extra ? r.extra : "", r.why))
+               r.status, text, strlen(r.why) + 1, r.extra ? r.extra : "", r.why))
     return;
   w->hs_reject = true;
   net__seterr(&w->err, NET_E_PROTOCOL, "ws %s: refused the upgrade with %d: %s", w->where, r.status, r.why);
@@ -290,6 +291,9 @@ static bool server_answer(net_ws *w) {
   const char *why = NULL;
   int d = !r.status && w->conf.compress ? net__ws_deflate_select(&dc, offer, olen, &w->deflate, ext, sizeof ext, &why) : 0;
   if (d < 0) r = (refusal){400, why ? why : "Sec-WebSocket-Extensions is malformed", NULL};
+  /* the owner has not taken the websockets before it: a place is held from here on */
+  if (!r.status && !w->acc.room(w->acc.server, w))
+    r = (refusal){503, "the server is busy: try again later", "Retry-After: 1\r\n"};
   if (r.status) return refuse(w, r), true;
   const char *key = http_head_get(hd, "sec-websocket-key", &klen);
   net__ws_accept(key, klen, accept);
@@ -383,7 +387,7 @@ static void end(net_ws *w) {
   w->hs = NULL;
   http_head_free(&w->head);
   if (w->acc.server) {   /* a handshake that never made a websocket */
-    w->acc.gone(w->acc.server);
+    w->acc.gone(w->acc.server, w);
     net__io_unref(w->acc.server);
     w->acc.server = NULL;
     net__io_unref(&w->obj);   /* the reference an owner would have had */
@@ -410,6 +414,12 @@ static void owner_close(net_ws *w, bool going_away) {
   if (w->phase == WP_OPEN) start_closing(w);
   else if (ring_used(&w->tx)) w->close_later = true;   /* publish_open starts it */
   else net__ws_fail(w, NET_E_CANCELLED, "closed before it opened");
+}
+
+void net__ws_shed(net_ws *w) {
+  if (w->phase == WP_DONE) return;   /* ended already: end() ran */
+  net__ws_fail(w, NET_E_LIMIT, "dropped: too many upgrades in progress");
+  end(w);
 }
 
 static void clean_end(net_ws *w) {

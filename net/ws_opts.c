@@ -103,7 +103,7 @@ bool net__ws_conf_server(ws_conf *c, const net_ws_server_opts *o, const char **e
   c->nprotocols = count(o->protocols);
   c->protocols = copy_list(o->protocols, c->nprotocols, &ok);
   c->paths = copy_list(o->paths, count(o->paths), &ok);
-  c->connect_timeout_ms = o->handshake_timeout_ms;
+  c->connect_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms : WS_DEFAULT_HANDSHAKE_MS;
   c->compress = !o->no_compress;
   return ok || (*err = "out of memory", false);
 }

@@ -133,7 +133,7 @@ function net.open_unix(path, options) end
 ---@field ping_interval? integer ms without a byte from the client before a keep-alive ping (default 0: none)
 ---@field ping_timeout? integer ms without a byte from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval); it does not run while a full receive queue has stopped reading, and a peer that takes what we send (acknowledged by its TCP, where the system says: Linux, BSDs) counts as alive
 ---@field close_timeout? integer ms the closing handshake may take without the peer taking anything we send (default 5000)
----@field handshake_timeout? integer ms for the TLS handshake and the upgrade request of a new connection (default 30000); a client slower than that is dropped unseen
+---@field handshake_timeout? integer ms for the TLS handshake and the upgrade request of a new connection (default 10000); a client slower than that is dropped unseen. Upgrades in progress have a cap of their own, apart from the accept queue (512, more with a larger `backlog`): past it, or when the process is out of descriptors, the oldest is dropped, so idle connections never keep a client that upgrades at once out. An upgrade request that arrives while the accept queue is full (the owner has not taken the websockets before it) is answered `503`
 
 ---Listens for connections. `addr`: nil (every interface, IPv6 and IPv4),
 ---an IP literal or a resolved address (never a name); `port` 0 picks a free

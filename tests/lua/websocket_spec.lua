@@ -582,6 +582,24 @@ describe("websocket server", function()
     assert.are.equal(0, #svc.accepted)
   end)
 
+  it("idle connections past the accept queue's size do not keep a websocket client out", function()
+    local svc = ws_echo_server()
+    local port = svc.server:get_port()
+    local idle = {}
+    for i = 1, 200 do idle[i] = assert(net.open_tcp("127.0.0.1", port)) end   -- the queue holds 128
+    h.run_frames(function()
+      for _, c in ipairs(idle) do
+        if c:get_status() ~= "success" then return false end
+      end
+      return true
+    end, WAIT)
+    net.wait(200)   -- the server takes them in
+    local ws = assert(net.open_websocket("ws://127.0.0.1:" .. port .. "/", { connect_timeout = 5000 }))
+    h.run_frames(function() svc:step() return #svc.accepted == 1 and ws:get_status() ~= "waiting" end, WAIT)
+    assert.are.same({ "success" }, { ws:get_status() })
+    for _, c in ipairs(idle) do c:close() end
+  end)
+
   it("answers an endless request head with an error and closes", function()
     local svc = ws_echo_server()
     local status = raw_status(svc, "GET / HTTP/1.1\r\nX-Long: " .. string.rep("a", 256 * 1024) .. "\r\n\r\n")

@@ -144,7 +144,7 @@ static size_t request_text(const net_ws *w, const char *ext, char *buf, size_t c
 #define PUT(...) n += (size_t)snprintf(buf ? buf + n : NULL, buf ? cap - n : 0, __VA_ARGS__)
   net__url_host_field(&w->url, host, sizeof host);
   PUT("GET %s HTTP/1.1\r\n", w->url.path);
-  if (!given(c, "host")) PUT("Host: %s\r\n", host);
+  PUT("Host: %s\r\n", host);   /* the URL's: a caller's Host is refused (ws_opts.c) */
   PUT("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", w->key);
   for (size_t i = 0; i < c->nprotocols; i++) PUT(i ? ", %s" : "Sec-WebSocket-Protocol: %s", c->protocols[i]);
   if (c->nprotocols) PUT("\r\n");

@@ -8,9 +8,9 @@
 
 /* Fields the handshake itself sets: a caller's copy would contradict it. */
 static bool reserved_header(const char *name) {
-  static const char *const mine[] = {"upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
-                                     "sec-websocket-extensions", "sec-websocket-protocol", "content-length",
-                                     "transfer-encoding"};
+  static const char *const mine[] = {"host", "upgrade", "connection", "sec-websocket-key",
+                                     "sec-websocket-version", "sec-websocket-extensions",
+                                     "sec-websocket-protocol", "content-length", "transfer-encoding"};
   for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
     if (!strcasecmp(name, mine[i])) return true;
   return false;
@@ -43,7 +43,7 @@ static bool check_headers(const char *const *h, const char **err) {
     if (!http_token_ok(h[i])) return *err = "a header name must be a token (letters, digits, -...)", false;
     if (!http_value_ok(h[i + 1])) return *err = "a header value must not hold CR, LF or NUL", false;
     if (reserved_header(h[i]))
-      return *err = "Upgrade, Connection, Sec-WebSocket-* and body headers are the handshake's own "
+      return *err = "Host, Upgrade, Connection, Sec-WebSocket-* and body headers are the handshake's own "
                     "(subprotocols go in `protocols`)", false;
   }
   return true;

@@ -360,7 +360,7 @@ function http:cancel() end
 function http:close() end
 
 ---@class net.websocket_options
----@field headers? table<string, string> extra request headers for the opening handshake (the `Host`, `Upgrade`, `Connection` and `Sec-WebSocket-*` fields are the module's own)
+---@field headers? table<string, string> extra request headers for the opening handshake (the `Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*` and body fields are the module's own: giving one returns `nil, message, "invalid"`)
 ---@field protocols? string|string[] subprotocols to offer (`Sec-WebSocket-Protocol`; 1..64 names), in order of preference; `ws:get_protocol()` says which one the server took (nil: none)
 ---@field ssl? net.tls_options TLS options for `wss://` (verified by default, as for `net.open_tcp`)
 ---@field proxy? string tunnel through a proxy: `"http://[user:pass@]host:port"` (HTTP CONNECT), `"socks5h://[user:pass@]host:port"` or `"socks5://..."` (SOCKS5), as `net.conn_options.proxy`

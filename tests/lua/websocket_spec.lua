@@ -369,6 +369,12 @@ describe("websocket client", function()
     assert.are.equal("invalid", code, msg)
     h.assert_raises("", function() net.open_websocket("ws://127.0.0.1:1/", { nonsense = true }) end)
     h.assert_raises("", function() net.open_websocket("ws://127.0.0.1:1/", { max_message = "big" }) end)
+    for _, name in ipairs({ "Host", "upgrade", "Sec-WebSocket-Key" }) do   -- the handshake's own fields
+      ws, msg, code = net.open_websocket("ws://127.0.0.1:1/", { headers = { [name] = "x" } })
+      assert.is_nil(ws, name)
+      assert.are.equal("invalid", code, msg)
+      assert.matches("handshake's own", msg)
+    end
   end)
 end)
 

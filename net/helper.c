@@ -90,6 +90,10 @@ static bool ready(net_lane *l) {
   return false;
 }
 
+const char *net__lane_refusal(net_lane *l, const char *full) {
+  return atomic_load(&l->started) ? full : "cannot start a helper thread";
+}
+
 bool net__lane_submit(net_lane *l, net_job *job) {
   if (net__os_forked()) return false;   /* a forked child has none of the helpers the lane counts */
   if (atomic_fetch_add(&l->queued, 1) >= l->max_queued) {

@@ -30,5 +30,7 @@ typedef struct net_lane {
 /* Queues job on lane; false when the lane is full or cannot start a thread
  * (the caller still owns job). Never blocks. */
 bool net__lane_submit(net_lane *lane, net_job *job);
+/* Why submit refused: full unless the lane has no thread (none could start). */
+const char *net__lane_refusal(net_lane *lane, const char *full);
 
 #endif

@@ -304,7 +304,7 @@ static lookup *start_lookup(net_addr *a, const char **why) {
   if (net__lane_submit(&dns_lane, &l->job)) return l;
   net__free(l->waiters);
   net__free(l);
-  return *why = "too many names being looked up", NULL;
+  return *why = net__lane_refusal(&dns_lane, "too many names being looked up"), NULL;
 }
 
 /* Joins the lookup of the same name in flight, or starts one. */
@@ -368,7 +368,9 @@ net_addr *net__resolve_via(const char *host, size_t len, void (*miss)(net_addr *
     net__free(r);
   }
   net__seterr(&a->err, NET_E_LIMIT, "resolve %s: %s", a->host,
-              net__os_forked() ? net__engine_refusal() : r ? "too many lookups in progress" : "out of memory");
+              net__os_forked() ? net__engine_refusal()
+              : r           ? net__lane_refusal(&hosts_lane, "too many lookups in progress")
+                            : "out of memory");
   atomic_store_explicit(&a->state, NET_FAILURE, memory_order_release);
   return a;
 }

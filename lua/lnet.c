@@ -174,6 +174,8 @@ static int l_set_wakeup(lua_State *L) {
     if (!p || lnet_is_json_null(L, 1)) return luaL_argerror(L, 1, "a light userdata here must be a C function");
     void (*fn)(void *);
     memcpy(&fn, &p, sizeof fn);   /* POSIX: function pointers fit a void * */
+    /* a full userdata would not be anchored while the I/O thread hands it on */
+    luaL_argexpected(L, lua_isnoneornil(L, 2) || lua_islightuserdata(L, 2), 2, "light userdata or nil");
     r = net_set_wakeup(NET_WAKE_CALLBACK, fn, lua_touserdata(L, 2), &why);
   } else if (t == LUA_TBOOLEAN || t == LUA_TNIL || t == LUA_TNONE) {
     r = net_set_wakeup(lua_toboolean(L, 1) ? NET_WAKE_SDL : NET_WAKE_OFF, NULL, NULL, &why);

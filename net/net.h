@@ -98,6 +98,8 @@ NET_API int net_wait_activity_since(uint64_t *seen, int timeout_ms);
  * time (never linked): a loop asleep in SDL_WaitEvent* runs at once.
  * NET_WAKE_CALLBACK calls fn(ud) on a background thread; it must return
  * quickly and must not call back into the engine. NET_WAKE_OFF: none.
+ * A call that replaces a callback returns once no call of it is running:
+ * then its ud may be freed. At most 64 different settings per process.
  * Returns 0, or -1 with *why (static text): no SDL reachable in this process
  * (an SDL linked statically into the host exports nothing), ... */
 typedef enum net_wake_mode { NET_WAKE_OFF, NET_WAKE_SDL, NET_WAKE_CALLBACK } net_wake_mode;

@@ -117,11 +117,21 @@ static void push_or_call(const wake_cfg *w) {
 /* Announces itself, then reads the configuration again (both seq_cst):
  * either net__wake_stop sees this nudge in flight and waits for it, or this
  * nudge sees wake-ups off and calls nothing into a host that is shutting down. */
+static _Thread_local bool in_nudge;   /* a callback setting wake-ups must not wait for itself */
+
 static void nudge(void) {
   atomic_fetch_add(&nudging, 1);
   const wake_cfg *w = atomic_load(&current);
+  in_nudge = true;
   if (w && w->mode != NET_WAKE_OFF) push_or_call(w);
+  in_nudge = false;
   atomic_fetch_sub(&nudging, 1);
+}
+
+/* Until no nudge is inside the host's SDL or callback (one takes microseconds). */
+static void wait_nudges(void) {
+  /* in a forked child, a nudge counted in flight was our parent's I/O thread's */
+  while (atomic_load(&nudging) && !in_nudge && !net__os_forked()) net__yield();
 }
 
 void net__wake_host(void) {
@@ -175,17 +185,25 @@ static bool cfg_init(void *unused) {
   return (cfg_mx = net__mutex_new()) != NULL;
 }
 
-static const wake_cfg *intern(const wake_cfg *want) {
+/* Records stay for the process (a nudge may still hold one): one per
+ * distinct setting, at most CFG_MAX of them. */
+#define CFG_MAX 64
+static const wake_cfg *intern(const wake_cfg *want, const char **why) {
   wake_cfg *w;
+  int n = 0;
   net__mutex_lock(cfg_mx);
-  for (w = made; w; w = w->next)
+  for (w = made; w; w = w->next, n++)
     if (w->mode == want->mode && w->fn == want->fn && w->ud == want->ud && w->push == want->push &&
         w->type == want->type)
       break;
-  if (!w && (w = net__malloc(sizeof *w))) {
-    *w = *want;
-    w->next = made;
-    made = w;
+  if (!w) {
+    if (n >= CFG_MAX) *why = "too many different wake-up settings (64)";
+    else if (!(w = net__malloc(sizeof *w))) *why = "out of memory";
+    else {
+      *w = *want;
+      w->next = made;
+      made = w;
+    }
   }
   net__mutex_unlock(cfg_mx);
   return w;
@@ -209,12 +227,16 @@ int net_set_wakeup(net_wake_mode mode, void (*fn)(void *ud), void *ud, const cha
   } else if (mode != NET_WAKE_OFF) {
     return *why = "unknown wake-up mode", -1;
   }
-  const wake_cfg *w = intern(&want);
-  if (!w) return *why = "out of memory", -1;
+  const wake_cfg *w = intern(&want, why);
+  if (!w) return -1;
   atomic_store(&host_woken, 0);
-  /* release: pairs with the acquire in net__wake_host; one pointer carries
-   * the mode, the function and its argument together */
-  atomic_store_explicit(&current, w, memory_order_release);
+  /* seq_cst (release at least: pairs with the acquire in net__wake_host; one
+   * pointer carries the mode, the function and its argument together), and
+   * with nudge's: a nudge that read the old setting is counted in nudging */
+  const wake_cfg *old = atomic_exchange(&current, w);
+  /* the old callback may be running on another thread: once this returns
+   * the host may free what it gave, or unload the code */
+  if (old && old != w && old->mode == NET_WAKE_CALLBACK) wait_nudges();
   return 0;
 }
 
@@ -223,8 +245,7 @@ int net_set_wakeup(net_wake_mode mode, void (*fn)(void *ud), void *ud, const cha
  * inside its SDL or callback when this returns. A push takes microseconds. */
 void net__wake_stop(void) {
   atomic_store(&current, NULL);
-  /* in a forked child, a nudge counted in flight was our parent's I/O thread's */
-  while (atomic_load(&nudging) && !net__os_forked()) net__yield();
+  wait_nudges();
   atomic_store(&host_woken, 0);
 }
 

@@ -174,7 +174,9 @@ function net.get_local_addresses() end
 ---for gets another. A light userdata that is a C function `void fn(void *ud)`
 ---(with `ud`) is called instead, on a background thread (no check can tell
 ---a function from other memory; `net.json_null` and a NULL are refused with
----an argument error). `false` turns it
+---an argument error; `ud` must be a light userdata or nil). A call that
+---replaces a callback returns once no call of it is running, so its `ud`
+---may be freed then. `false` turns it
 ---off (the default). Closing the last Lua state that loaded the module turns
 ---it off too: no event or call reaches the host after `lua_close` returns.
 ---Returns the event type and the SDL version (2 or 3) for `true`, `true` for

@@ -466,6 +466,13 @@ static bool accept_again(int e) {
   switch (e) {
     case EINTR: case ECONNABORTED: case ECONNRESET: case EPROTO: case ENETDOWN:
     case ENETUNREACH: case EHOSTUNREACH: case EOPNOTSUPP: case ENOPROTOOPT:
+    case EPERM: case ETIMEDOUT: case EPROTONOSUPPORT:   /* one connection's: a firewall rule, its handshake */
+#ifdef ESOCKTNOSUPPORT
+    case ESOCKTNOSUPPORT:
+#endif
+#ifdef ENOSR
+    case ENOSR:
+#endif
 #ifdef EHOSTDOWN
     case EHOSTDOWN:
 #endif

@@ -198,6 +198,12 @@ static int input_failed(net_http *h, long why, bool some) {
 
 /* The response head: 1 once a final one is parsed, 0 for more, -1 failed, 2
  * to start over on a new connection. */
+static bool asked_upgrade(const http_req *r) {
+  for (size_t i = 0; i < r->nhdr; i++)
+    if (r->names[i] && !strcasecmp(r->names[i], "upgrade")) return true;
+  return false;
+}
+
 static int read_head(net_http *h) {
   for (;;) {
     net_span sp[1];
@@ -213,6 +219,8 @@ static int read_head(net_http *h) {
     net_conn_consume(h->c, used);
     if (r == HTTP_MORE) continue;
     int st = http_head_status(&h->head);
+    if (st == 101 && !asked_upgrade(&h->req))   /* RFC 9110 15.2.2: only to what the client offered */
+      return net__http_fail(h, NET_E_PROTOCOL, "101 Switching Protocols to a request that offered no Upgrade"), -1;
     if (st >= 200 || st == 101) return 1;
     http_head_reset(&h->head);   /* an interim response: the final one follows */
     h->head_bytes = 0;
@@ -406,6 +414,8 @@ static bool file_response(net_http *h) {
   int st = http_head_status(&h->head);
   if (st < 200 || st > 299)
     return net__http_fail(h, NET_E_PROTOCOL, "server answered %d %s", st, http_head_reason(&h->head)), false;
+  if (st == 206 && !h->offset)   /* a part, to a request for the whole file */
+    return net__http_fail(h, NET_E_PROTOCOL, "206 Partial Content to a request for the whole file"), false;
   if (h->offset && st == 206) {
     if (!range_from(&h->head, h->offset))
       return net__http_fail(h, NET_E_PROTOCOL, "206 without a Content-Range from byte %llu",

@@ -150,6 +150,13 @@ describe("net.http_request", function()
     assert.equal("hello, world\n", body)
   end)
 
+  it("fails a 101 to a request that offered no Upgrade (RFC 9110 15.2.2)", function()
+    local _, status, msg, code = fetch{ url = base .. "/upgrade" }
+    assert.equal("failure", status)
+    assert.equal("protocol", code)
+    assert.matches("101 Switching Protocols to a request that offered no Upgrade", msg, 1, true)
+  end)
+
   it("sends header values with bytes past ASCII (obs-text) and tabs", function()
     local body, status, msg = fetch{ url = base .. "/echo", headers = { ["X-Name"] = "caf\xc3\xa9", ["X-Tab"] = "a\tb" } }
     assert.equal("success", status, msg)
@@ -536,6 +543,17 @@ describe("net.http_request", function()
     local received, total = req:get_progress()
     assert.equal(#content, received)
     assert.equal(#content, total)
+  end)
+
+  it("fails a download answered with a part it never asked for (206 without Range)", function()
+    local out = dir .. "/part.bin"
+    os.remove(out)
+    local req = assert(net.http_request{ url = base .. "/range/part-data.bin", output = out })
+    local st, msg, code = wait_done(req)
+    assert.equal("failure", st)
+    assert.equal("protocol", code)
+    assert.matches("206 Partial Content to a request for the whole file", msg, 1, true)
+    assert.is_nil(io.open(out, "rb"), "a part was saved as the whole file")
   end)
 
   it("resumes a file already whole as done (416), and a failed resume puts the file at output back", function()

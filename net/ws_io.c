@@ -423,7 +423,11 @@ void net__ws_shed(net_ws *w) {
 }
 
 static void clean_end(net_ws *w) {
-  net__seterr(&w->err, NET_E_CLOSED, "closed");
+  /* RFC 6455 sends nothing after the peer's close: what we held is dropped, and said so */
+  if (w->tx_type || ring_used(&w->tx))
+    net__seterr(&w->err, NET_E_CLOSED, "closed by the peer before every queued message was sent");
+  else
+    net__seterr(&w->err, NET_E_CLOSED, "closed");
   net__ws_publish_end(w, w->peer_code, (const uint8_t *)w->peer_reason, w->peer_reason_len);
 }
 

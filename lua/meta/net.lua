@@ -405,7 +405,9 @@ local websocket = {}
 ---`"waiting"` (connecting, opening handshake), `"success"` (open; also while
 ---closing as long as messages remain to receive) or `"failure", message,
 ---code`. After a clean close, once every message was received: `"failure",
----"closed", "closed"`. Codes: `"protocol"` (a bad handshake or frame from
+---"closed", "closed"`; when the peer closed first while messages of ours
+---were still queued (nothing may follow its close), the message is `"closed
+---by the peer before every queued message was sent"`. Codes: `"protocol"` (a bad handshake or frame from
 ---either side: close 1002/1007), `"limit"` (a message over max_message:
 ---1009), `"timeout"` (connect_timeout, ping_timeout, close_timeout), `"tls"`,
 ---`"tls-verify"`, `"proxy"`, `"refused"`, `"closed"` (also when the peer went

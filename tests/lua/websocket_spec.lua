@@ -631,6 +631,27 @@ describe("websocket server", function()
     assert.are.equal(3001, (peer:get_close()))
   end)
 
+  it("says so when the peer closed before every queued message was sent", function()
+    local svc = ws_echo_server()
+    local ws = assert(net.open_websocket("ws://127.0.0.1:" .. svc.server:get_port() .. "/x", { compress = false }))
+    local peer
+    h.run_frames(function() peer = peer or svc.server:accept() return peer and ws:get_status() ~= "waiting" end, WAIT)
+    -- more than the peer's buffer and the kernel's hold: some stay in our queue
+    local chunk, queued = ("m"):rep(1024 * 1024), 0
+    while queued < 64 and ws:send(chunk) == true do queued = queued + 1 end
+    local got, closing = 0, false
+    h.run_frames(function()
+      if peer:receive() then got = got + 1 end   -- one a frame, and a close after the first
+      if got > 0 and not closing then closing = peer:close(1000, "enough") end
+      return ws:get_status() == "failure"
+    end, WAIT)
+    local _, msg, code = ws:get_status()
+    assert.is_true(got < queued, "every message went before the close: " .. got .. " of " .. queued)
+    assert.equal("closed", code)
+    assert.equal("closed by the peer before every queued message was sent", msg)
+    assert.are.same({ 1000, "enough" }, { ws:get_close() })
+  end)
+
   it("a websocket leaving a <close> scope closes with 1000, one collected with 1001", function()
     local svc = ws_echo_server()
     local url = "ws://127.0.0.1:" .. svc.server:get_port() .. "/x"

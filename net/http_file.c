@@ -78,12 +78,21 @@ static void prepare(http_file *f) {
     if (net__file_rename(f->path, f->part) != 0) return fail(f, "rename", f->path, errno);
     f->from_output = true;
   }
-  f->fd = net__file_open(f->part, NET_OPEN_RW | NET_OPEN_CREATE | (f->resume ? 0 : NET_OPEN_TRUNC));
+  f->fd = net__file_open(f->part, NET_OPEN_RW | NET_OPEN_CREATE);   /* truncated once it is ours */
   if (f->fd < 0) return fail(f, "open", f->part, errno);
-  f->created = true;
-  f->fresh = no_part && !f->from_output;
   if (net__file_fstat(f->fd, &st) != 0) return fail(f, "stat", f->part, errno);
   if (st.kind != NET_FILE_REG) return fail(f, "open", f->part, EISDIR);
+  if (net__file_lock(f->fd) != 0) {   /* another download (here or in another process) writes it */
+    if (errno != EWOULDBLOCK) return fail(f, "lock", f->part, errno);
+    f->from_output = false;   /* the .part is the other's now: left alone, as it is */
+    net__seterr(&f->err, NET_E_LIMIT, "%s: another download is writing it", f->part);
+    atomic_store_explicit(&f->result, -1, memory_order_release);
+    return;
+  }
+  f->created = true;
+  f->fresh = no_part && !f->from_output;
+  if (!f->resume && st.size && net__file_truncate(f->fd, 0) != 0) return fail(f, "truncate", f->part, errno);
+  if (!f->resume) st.size = 0;
   mbedtls_sha256_starts_ret(&f->sha, 0);
   if (f->want_sha && st.size > 0 && !hash_existing(f)) return;
   if (net__file_seek(f->fd, 0, SEEK_END) < 0) return fail(f, "seek", f->part, errno);

@@ -156,6 +156,9 @@ ssize_t net__file_read(int fd, void *buf, size_t n);
 ssize_t net__file_write(int fd, const void *buf, size_t n);
 int64_t net__file_seek(int fd, int64_t off, int whence);   /* SEEK_SET, SEEK_END */
 int net__file_truncate(int fd, uint64_t len);
+/* An exclusive lock on the whole file for as long as fd is open, never
+ * waiting: 0, or -1 (errno EWOULDBLOCK when another open file holds it). */
+int net__file_lock(int fd);
 int net__file_close(int fd);
 /* Atomically replaces to when it exists. */
 int net__file_rename(const char *from, const char *to);

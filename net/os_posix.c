@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -389,6 +390,14 @@ ssize_t net__file_write(int fd, const void *buf, size_t n) {
 int64_t net__file_seek(int fd, int64_t off, int whence) { return (int64_t)lseek(fd, (off_t)off, whence); }
 int net__file_truncate(int fd, uint64_t len) { return ftruncate(fd, (off_t)len); }
 int net__file_close(int fd) { return close(fd); }
+
+/* flock: tied to the open file, so two opens of one path in one process exclude each other too */
+int net__file_lock(int fd) {
+  int r;
+  do r = flock(fd, LOCK_EX | LOCK_NB);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
 int net__file_rename(const char *from, const char *to) { return rename(from, to); }
 int net__file_unlink(const char *path) { return unlink(path); }
 

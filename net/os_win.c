@@ -396,6 +396,15 @@ ssize_t net__file_write(int fd, const void *buf, size_t n) {
 
 int64_t net__file_seek(int fd, int64_t off, int whence) { return _lseeki64(fd, off, whence); }
 
+int net__file_lock(int fd) {
+  OVERLAPPED at = {0};
+  HANDLE h = (HANDLE)_get_osfhandle(fd);
+  if (h == INVALID_HANDLE_VALUE) return errno = EBADF, -1;
+  if (LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, MAXDWORD, MAXDWORD, &at)) return 0;
+  errno = GetLastError() == ERROR_LOCK_VIOLATION ? EWOULDBLOCK : EIO;
+  return -1;
+}
+
 int net__file_truncate(int fd, uint64_t len) {
   errno_t e = _chsize_s(fd, (long long)len);
   return e ? (errno = e, -1) : 0;

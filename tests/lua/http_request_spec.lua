@@ -545,6 +545,27 @@ describe("net.http_request", function()
     assert.equal(#content, total)
   end)
 
+  it("refuses a second download into the .part another one is writing", function()
+    local out = dir .. "/twice.bin"
+    os.remove(out)
+    local function part() return h.read_file(out .. ".part") end
+    h.write_file(out .. ".part", "ABC")
+    -- the first resumes that .part and holds it (the server stalls after 10 bytes of 100:
+    -- less than the writer's batch, so the file is not touched yet)
+    local first = assert(net.http_request{ url = base .. "/stall", output = out, resume = true, timeout = 1500 })
+    h.run_frames(function() local _, hd = first:get_response() return hd ~= nil end, 10000)
+    local second = assert(net.http_request{ url = base .. "/data.bin", output = out })
+    local st, msg, code = wait_done(second)
+    assert.equal("failure", st)
+    assert.equal("limit", code)
+    assert.matches("twice.bin.part: another download is writing it", msg, 1, true)
+    assert.equal("ABC", part())   -- neither truncated nor written by the second
+    st, msg, code = wait_done(first)
+    assert.equal("timeout", code, msg)   -- the first was left alone, and ends its own way
+    assert.is_nil(io.open(out, "rb"), "a file was put at output")
+    os.remove(out .. ".part")
+  end)
+
   it("fails a download answered with a part it never asked for (206 without Range)", function()
     local out = dir .. "/part.bin"
     os.remove(out)
@@ -741,16 +762,20 @@ describe("net.http_request", function()
         local req = assert(net.http_request{ url = ... })
         print(req:wait(20000), select(2, req:get_status()))
       ]]
-      local env = { http_proxy = "127.0.0.1:" .. closed, HTTP_PROXY = false, NO_PROXY = false, no_proxy = false,
-        ALL_PROXY = false, all_proxy = false }
+      -- Windows' environment has one variable for both spellings: unsetting one unsets the other
+      local windows = package.config:sub(1, 1) == "\\"
+      local env = { http_proxy = "127.0.0.1:" .. closed, NO_PROXY = false, ALL_PROXY = false }
+      if not windows then env.HTTP_PROXY, env.no_proxy, env.all_proxy = false, false, false end
       local ok, out, err = h.run_lua_child(code, env, base .. "/hello.txt")
       assert.is_true(ok, err)
       assert.matches("^failure\t[^\n]*: proxy 127.0.0.1:" .. closed .. ": connect ", out)   -- it went for the proxy, and says so
-      -- HTTP_PROXY in upper case, as curl: a CGI-style host may set it from a request's Proxy header
-      ok, out, err = h.run_lua_child(code, { HTTP_PROXY = "127.0.0.1:" .. closed, http_proxy = false,
-        NO_PROXY = false, no_proxy = false, ALL_PROXY = false, all_proxy = false }, base .. "/hello.txt")
-      assert.is_true(ok, err)
-      assert.matches("^success", out)
+      if not windows then
+        -- HTTP_PROXY in upper case, as curl: a CGI-style host may set it from a request's Proxy header
+        ok, out, err = h.run_lua_child(code, { HTTP_PROXY = "127.0.0.1:" .. closed, http_proxy = false,
+          NO_PROXY = false, no_proxy = false, ALL_PROXY = false, all_proxy = false }, base .. "/hello.txt")
+        assert.is_true(ok, err)
+        assert.matches("^success", out)
+      end
       env.NO_PROXY = "example.test, .127.0.0.1,localhost"
       ok, out, err = h.run_lua_child(code, env, base .. "/hello.txt")
       assert.is_true(ok, err)

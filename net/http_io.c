@@ -198,9 +198,9 @@ static int input_failed(net_http *h, long why, bool some) {
 
 /* The response head: 1 once a final one is parsed, 0 for more, -1 failed, 2
  * to start over on a new connection. */
-static bool asked_upgrade(const http_req *r) {
+static bool asked(const http_req *r, const char *header) {
   for (size_t i = 0; i < r->nhdr; i++)
-    if (r->names[i] && !strcasecmp(r->names[i], "upgrade")) return true;
+    if (r->names[i] && !strcasecmp(r->names[i], header)) return true;
   return false;
 }
 
@@ -219,7 +219,7 @@ static int read_head(net_http *h) {
     net_conn_consume(h->c, used);
     if (r == HTTP_MORE) continue;
     int st = http_head_status(&h->head);
-    if (st == 101 && !asked_upgrade(&h->req))   /* RFC 9110 15.2.2: only to what the client offered */
+    if (st == 101 && !asked(&h->req, "upgrade"))   /* RFC 9110 15.2.2: only to what the client offered */
       return net__http_fail(h, NET_E_PROTOCOL, "101 Switching Protocols to a request that offered no Upgrade"), -1;
     if (st >= 200 || st == 101) return 1;
     http_head_reset(&h->head);   /* an interim response: the final one follows */
@@ -323,6 +323,22 @@ static void method_after(net_http *h, int st) {
   drop_header(&h->req, "content-type");
 }
 
+/* A redirect's connection goes back to the pool when its body (none, or a
+ * short one) is already here whole: the next request, often to the same
+ * origin, skips a connect and a handshake. Else it is closed, not read on. */
+#define REDIRECT_BODY_KEEP 4096
+static void leave_redirect(net_http *h) {
+  http_framing f = http_head_framing(&h->head, h->method);
+  bool whole = f.kind == HTTP_BODY_NONE ||
+               (f.kind == HTTP_BODY_LENGTH && f.length <= REDIRECT_BODY_KEEP && h->c &&
+                net_conn_available(h->c) >= (size_t)f.length);
+  if (!whole) return drop_conn(h);
+  if (f.kind == HTTP_BODY_LENGTH) net_conn_consume(h->c, (size_t)f.length);
+  h->framing = f;   /* what keep_or_drop asks; the next head sets its own */
+  keep_or_drop(h);
+  h->framing.kind = HTTP_BODY_NONE;
+}
+
 /* Whether the head is a redirect to follow (then h restarts or fails). */
 static bool redirect(net_http *h) {
   int st = http_head_status(&h->head);
@@ -354,8 +370,8 @@ static bool redirect(net_http *h) {
   if (h->phase == HP_DONE) return true;   /* out of memory: ended */
   method_after(h, st);
   h->redirects++;
+  leave_redirect(h);   /* under the old origin's pool key */
   h->url = to;
-  drop_conn(h);
   h->phase = HP_START;
   replay_body(h);
   return true;
@@ -414,7 +430,7 @@ static bool file_response(net_http *h) {
   int st = http_head_status(&h->head);
   if (st < 200 || st > 299)
     return net__http_fail(h, NET_E_PROTOCOL, "server answered %d %s", st, http_head_reason(&h->head)), false;
-  if (st == 206 && !h->offset)   /* a part, to a request for the whole file */
+  if (st == 206 && !h->offset && !asked(&h->req, "range"))   /* a part, to a request for the whole file */
     return net__http_fail(h, NET_E_PROTOCOL, "206 Partial Content to a request for the whole file"), false;
   if (h->offset && st == 206) {
     if (!range_from(&h->head, h->offset))

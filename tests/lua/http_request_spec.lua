@@ -450,6 +450,16 @@ describe("net.http_request", function()
     assert.not_equal(closed, body)
   end)
 
+  it("follows a redirect on the same kept-alive connection when its short body is already read", function()
+    for _, q in ipairs({ "", "?empty" }) do
+      local body, status, msg, _, req = fetch{ url = base .. "/kept-redirect/conn-id" .. q }
+      assert.equal("success", status, msg)
+      local st, hd = req:get_redirect(1)
+      assert.equal(302, st)
+      assert.equal(hd["x-conn-id"], body, "the redirect target came on a new connection" .. q)
+    end
+  end)
+
   it("gives a kept-alive connection the idle_timeout of the request that takes it", function()
     local first, status, msg = fetch{ url = base .. "/conn-id", idle_timeout = 300 }
     assert.equal("success", status, msg)
@@ -575,6 +585,12 @@ describe("net.http_request", function()
     assert.equal("protocol", code)
     assert.matches("206 Partial Content to a request for the whole file", msg, 1, true)
     assert.is_nil(io.open(out, "rb"), "a part was saved as the whole file")
+    -- a part the caller asked for with a Range of its own is what it wanted
+    req = assert(net.http_request{ url = base .. "/range/data.bin", output = out, headers = { Range = "bytes=900-" } })
+    st, msg = wait_done(req)
+    assert.equal("success", st, msg)
+    assert.is_true(h.read_file(out) == content:sub(901), "the part asked for differs")
+    os.remove(out)
   end)
 
   it("resumes a file already whole as done (416), and a failed resume puts the file at output back", function()

@@ -352,6 +352,11 @@ class Handler(SimpleHTTPRequestHandler):
             if first >= len(data):
                 return self._simple(416, b"range not satisfiable\n", [("Content-Range", "bytes */%d" % len(data))])
             return self._simple(206, data[first:], [("Content-Range", "bytes %d-%d/%d" % (first, len(data) - 1, len(data)))])
+        if p.startswith("/kept-redirect/"):   # kept alive, a short body (?empty: none), one write
+            body = b"" if self.path.endswith("?empty") else b"moved here\n"
+            self.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: /%s\r\nX-Conn-Id: %d\r\nContent-Length: %d\r\n\r\n%s" % (
+                p[len("/kept-redirect/"):].encode(), self.client_address[1], len(body), body))
+            return True
         if p == "/conn-id":
             body = b"%d" % self.client_address[1]
             self.send_response(200)

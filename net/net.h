@@ -381,7 +381,7 @@ NET_API long net_lsp_header(const char *p, size_t n, uint64_t *body, const char 
  * The owner polls it like a connection; the body comes through a bounded
  * buffer (the server is slowed down when the owner reads slowly). */
 typedef struct net_http net_http;
-#define NET_VERSION "0.2"
+#define NET_VERSION "0.3"
 
 typedef struct net_http_opts {
   const char *url;                 /* http:// or https:// */

@@ -249,6 +249,8 @@ static net_result none_why(net_server *s) {
 }
 
 static void *take(net_server *s, net_result *why) {
+  net_result r;
+  if (net__engine_inherited(&r)) return why ? *why = r, NULL : NULL;
   net__host_polled();
   if (queue_empty(s)) {
     net__io_seen(&s->obj);
@@ -267,6 +269,7 @@ static void *take(net_server *s, net_result *why) {
   if (!net__engine_acquire()) {   /* the handle counts as a user, like an opened one */
     if (s->ws) net_ws_free(c);
     else net_conn_close(c);
+    if (why) *why = (net_result){NET_FAILURE, NET_E_LIMIT, net__engine_refusal()};
     return NULL;
   }
   return c;
@@ -445,7 +448,7 @@ static void ws_gone(net_io *io, net_ws *w) {
 /* Past the cap the oldest upgrade goes: a client that upgrades at once gets
  * through however many idle connections arrived before it. */
 static void upgrade(net_server *s, net_conn *c) {
-  if (s->handshakes >= s->hcap) net__ws_shed(s->hs_oldest);
+  if (s->handshakes >= s->hcap) net__ws_shed(s->hs_oldest, "too many upgrades in progress");
   ws_acceptor acc = {&s->obj, ws_room, ws_ready, ws_gone};
   net_ws *w = net__ws_upgrade(c, s->ws, &acc);
   if (!w) {
@@ -498,7 +501,7 @@ static void accept_some(net_server *s) {
     net_sock fd = net_sock_accept(s->fd, &peer.sa, &len);
     int e = fd == NET_BAD_SOCK ? errno : 0;
     if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
-      if (s->hs_oldest) net__ws_shed(s->hs_oldest);   /* its descriptor, for the next try */
+      if (s->hs_oldest) net__ws_shed(s->hs_oldest, "out of descriptors");   /* its descriptor, for the next try */
       back_off(s, e);
       return;
     }
@@ -539,6 +542,10 @@ static void server_stop(net_server *s) {
     else net__conn_abandon(c);
   }
   atomic_store(&s->q_head, head);
+  for (net_ws *w = s->hs_oldest, *next; w; w = next) {   /* no "busy, retry later" from a closed port */
+    next = w->hs_newer;
+    net__ws_shed(w, "the server closed");
+  }
   net__io_retire(&s->obj);   /* the I/O thread's reference */
 }
 

@@ -171,7 +171,7 @@ void net__ws_queues(net_ws *w);           /* after conf is set */
 net_ws *net__ws_upgrade(net_conn *c, const ws_conf *conf, const ws_acceptor *acc);
 void net__ws_fail(net_ws *w, net_err code, const char *fmt, ...) NET_PRINTF(3, 4);
 /* I/O thread: the server drops an upgrade in progress (it ends w). */
-void net__ws_shed(net_ws *w);
+void net__ws_shed(net_ws *w, const char *why);
 
 /* ws_rx.c (I/O thread) */
 /* Frames in from the connection, as far as they go now; false when w failed or closed. */

@@ -416,9 +416,16 @@ static void owner_close(net_ws *w, bool going_away) {
   else net__ws_fail(w, NET_E_CANCELLED, "closed before it opened");
 }
 
-void net__ws_shed(net_ws *w) {
+/* An upgrade dropped by its server has nothing to deliver: its descriptor
+ * goes at once, not after a linger waiting on an idle client's FIN. */
+static void drop_upgrade(net_ws *w) {
+  if (w->c) net_conn_set_option(w->c, NET_OPT_LINGER, 0);
+}
+
+void net__ws_shed(net_ws *w, const char *why) {
   if (w->phase == WP_DONE) return;   /* ended already: end() ran */
-  net__ws_fail(w, NET_E_LIMIT, "dropped: too many upgrades in progress");
+  drop_upgrade(w);
+  net__ws_fail(w, NET_E_LIMIT, "dropped: %s", why);
   end(w);
 }
 
@@ -493,6 +500,7 @@ static void ws_timer(net_io *io, uint64_t now) {
   } else if (w->deadline && now >= w->deadline) {
     bool opening = w->phase < WP_OPEN;
     int ms = opening ? w->conf.connect_timeout_ms : w->conf.close_timeout_ms;
+    if (opening && w->acc.server) drop_upgrade(w);
     net__ws_fail(w, NET_E_TIMEOUT, "the %s handshake took over %d ms", opening ? "opening" : "closing",
                  opening && !ms ? NET_DEFAULT_CONNECT_TIMEOUT_MS : ms);
   } else if (w->phase == WP_OPEN && w->conf.ping_interval_ms) {

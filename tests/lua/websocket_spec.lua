@@ -606,6 +606,37 @@ describe("websocket server", function()
     for _, c in ipairs(idle) do c:close() end
   end)
 
+  it("closing the server drops the upgrades in progress at once, with no \"busy\" answer", function()
+    local svc = ws_echo_server()
+    local idle = {}
+    for i = 1, 3 do
+      idle[i] = assert(net.open_tcp("127.0.0.1", svc.server:get_port()))
+      assert(idle[i]:write("GET / HTTP/1.1\r\n"))   -- a head begun, never ended
+    end
+    h.run_frames(function()
+      for _, c in ipairs(idle) do
+        if c:get_status() ~= "success" then return false end
+      end
+      return true
+    end, WAIT)
+    net.wait(200)   -- the server takes them in
+    svc.server:close()
+    local t0, got = net.clock(), {}
+    h.run_frames(function()
+      local ended = 0
+      for i, c in ipairs(idle) do
+        got[i] = (got[i] or "") .. (c:read(4096) or "")
+        if c:get_status() == "failure" then ended = ended + 1 end
+      end
+      return ended == #idle
+    end, WAIT)
+    assert.is_true(net.clock() - t0 < 3, "the upgrades were held after the close")
+    for i, c in ipairs(idle) do
+      assert.are.equal("", got[i], "an answer came after the close")
+      c:close()
+    end
+  end)
+
   it("answers an endless request head with an error and closes", function()
     local svc = ws_echo_server()
     local status = raw_status(svc, "GET / HTTP/1.1\r\nX-Long: " .. string.rep("a", 256 * 1024) .. "\r\n\r\n")
@@ -718,17 +749,24 @@ describe("websocket server", function()
     local refused = assert(net.open_websocket(raw_url))
     assert.is_true(refused:send("never sent"))
     assert.is_true(refused:close())
-    local c, head = nil, ""
+    -- every head that arrives gets the 404: `empty` may have connected (and
+    -- sent its request) before its close reached the I/O thread
+    local conns, heads, answered = {}, {}, {}
     h.run_frames(function()
-      c = c or raw:accept()
-      head = head .. (c and c:read(4096) or "")
-      return head:find("Upgrade: websocket") ~= nil
+      local c = raw:accept()
+      if c then conns[#conns + 1], heads[#conns + 1] = c, "" end
+      for i, k in ipairs(conns) do
+        heads[i] = heads[i] .. (k:read(4096) or "")
+        if not answered[i] and heads[i]:find("\r\n\r\n", 1, true) then
+          answered[i] = assert(k:write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
+        end
+      end
+      return refused:get_status() ~= "waiting"
     end, WAIT)
-    assert(c:write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"))
     st, msg, code = wait_end(refused)
     assert.are.same({ "failure", "protocol" }, { st, code }, msg)
     assert.matches("404", msg)
-    c:close()
+    for _, k in ipairs(conns) do k:close() end
     raw:close()
   end)
 end)

@@ -119,9 +119,12 @@ static net_server *srv_tcp, *srv_unix;
 static net_conn *shared_conn;
 static char unix_path[108];
 
-/* Child: closing the servers it inherited (as its exit's collector would)
- * must leave its parent's sockets listening and the socket file in place. */
+/* Child: an inherited server's accept fails and says why; closing the
+ * servers (as its exit's collector would) must leave its parent's sockets
+ * listening and the socket file in place. */
 static int child_close_servers(void) {
+  net_result why;
+  if (net_server_accept(srv_tcp, &why) || why.status != NET_FAILURE || !strstr(why.msg, "forked child")) return 5;
   net_server_close(srv_tcp);
   net_server_close(srv_unix);
   return 0;
@@ -177,6 +180,7 @@ static bool child_close_spares_parent(void) {
   bool tcp_ok = server_accepts(srv_tcp, ep.port), unix_ok = file && server_accepts(srv_unix, 0);
   net_server_close(srv_tcp);
   net_server_close(srv_unix);
+  CHECK(r != 5, "the child's accept on an inherited server did not say it is a forked child");
   CHECK(r == 0, "the child ended with %d", r);
   CHECK(file, "the child's close removed the parent's socket file");
   CHECK(tcp_ok, "the parent's TCP server stopped accepting after the child closed its copy");

@@ -176,7 +176,7 @@ function net.get_local_addresses() end
 ---a function from other memory; `net.json_null` and a NULL are refused with
 ---an argument error; `ud` must be a light userdata or nil). A call that
 ---replaces a callback returns once no call of it is running, so its `ud`
----may be freed then. `false` turns it
+---may be freed then (at most 64 different settings per process). `false` turns it
 ---off (the default). Closing the last Lua state that loaded the module turns
 ---it off too: no event or call reaches the host after `lua_close` returns.
 ---Returns the event type and the SDL version (2 or 3) for `true`, `true` for

@@ -1,5 +1,6 @@
-/* fuzz_url.c: the URL parser and reference resolution (net/url.c): never a
- * crash, and whatever parses formats to text that parses to the same parts. */
+/* fuzz_url.c: the URL parser, reference resolution and Location escaping
+ * (net/url.c): never a crash, whatever parses formats to text that parses
+ * to the same parts, and escaping stays in bounds and escapes once. */
 #include <stdint.h>
 #include <string.h>
 
@@ -23,7 +24,21 @@ static void same_parts(const net_url *a) {
   if (!net__url_same_origin(a, &again)) __builtin_trap();
 }
 
+/* What it writes fits cap, it says how much it needs, and text escaped once
+ * is left as it is. */
+static void escape_once(const uint8_t *data, size_t size) {
+  static char out[3 * 4096 + 1], again_out[3 * 4096 + 1], small[16];
+  if (size > 4096) size = 4096;
+  size_t n = net__url_escape((const char *)data, size, out, sizeof out);
+  if (n >= sizeof out) __builtin_trap();   /* three bytes per byte at most */
+  size_t m = net__url_escape((const char *)data, size, small, sizeof small);
+  if (m != n || (m < sizeof small && memcmp(small, out, m))) __builtin_trap();
+  size_t k = net__url_escape(out, n, again_out, sizeof again_out);
+  if (k != n || memcmp(out, again_out, n)) __builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  escape_once(data, size);
   char why[NET_URL_WHY_MAX];
   if (net__url_parse((const char *)data, size, &u, why, sizeof why)) {
     if (!u.host[0] || u.port == 0 || u.path[0] != '/') __builtin_trap();

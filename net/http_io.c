@@ -196,14 +196,14 @@ static int input_failed(net_http *h, long why, bool some) {
   return -1;
 }
 
-/* The response head: 1 once a final one is parsed, 0 for more, -1 failed, 2
- * to start over on a new connection. */
 static bool asked(const http_req *r, const char *header) {
   for (size_t i = 0; i < r->nhdr; i++)
     if (r->names[i] && !strcasecmp(r->names[i], header)) return true;
   return false;
 }
 
+/* The response head: 1 once a final one is parsed, 0 for more, -1 failed, 2
+ * to start over on a new connection. */
 static int read_head(net_http *h) {
   for (;;) {
     net_span sp[1];
@@ -368,9 +368,9 @@ static bool redirect(net_http *h) {
   }
   if (!net__url_same_origin(&h->url, &to)) leave_origin(h);
   if (h->phase == HP_DONE) return true;   /* out of memory: ended */
+  leave_redirect(h);   /* under the old origin's key, with the request as it went (all sent?) */
   method_after(h, st);
   h->redirects++;
-  leave_redirect(h);   /* under the old origin's pool key */
   h->url = to;
   h->phase = HP_START;
   replay_body(h);

@@ -458,6 +458,12 @@ describe("net.http_request", function()
       assert.equal(302, st)
       assert.equal(hd["x-conn-id"], body, "the redirect target came on a new connection" .. q)
     end
+    -- a redirect answered before the whole body went: that connection is mid-request, never reused
+    local body, status, msg, _, req = fetch{ url = base .. "/kept-redirect/conn-id", method = "POST",
+      body = h.random_bytes(8 * h.MiB), timeout = 30000 }
+    assert.equal("success", status, msg)
+    local _, hd = req:get_redirect(1)
+    assert.not_equal(hd["x-conn-id"], body, "a connection with the POST body half sent was reused")
   end)
 
   it("gives a kept-alive connection the idle_timeout of the request that takes it", function()

@@ -356,6 +356,7 @@ class Handler(SimpleHTTPRequestHandler):
             body = b"" if self.path.endswith("?empty") else b"moved here\n"
             self.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: /%s\r\nX-Conn-Id: %d\r\nContent-Length: %d\r\n\r\n%s" % (
                 p[len("/kept-redirect/"):].encode(), self.client_address[1], len(body), body))
+            self._read_body()   # answered before the request body: read it still, and stay open
             return True
         if p == "/conn-id":
             body = b"%d" % self.client_address[1]

@@ -588,18 +588,23 @@ describe("websocket server", function()
     assert.are.equal(0, #svc.accepted)
   end)
 
+  -- Until every connection is up, then a moment for the server to take them in.
+  local function connected_and_taken(conns)
+    h.run_frames(function()
+      for _, c in ipairs(conns) do
+        if c:get_status() ~= "success" then return false end
+      end
+      return true
+    end, WAIT)
+    net.wait(200)
+  end
+
   it("idle connections past the accept queue's size do not keep a websocket client out", function()
     local svc = ws_echo_server()
     local port = svc.server:get_port()
     local idle = {}
     for i = 1, 200 do idle[i] = assert(net.open_tcp("127.0.0.1", port)) end   -- the queue holds 128
-    h.run_frames(function()
-      for _, c in ipairs(idle) do
-        if c:get_status() ~= "success" then return false end
-      end
-      return true
-    end, WAIT)
-    net.wait(200)   -- the server takes them in
+    connected_and_taken(idle)
     local ws = assert(net.open_websocket("ws://127.0.0.1:" .. port .. "/", { connect_timeout = 5000 }))
     h.run_frames(function() svc:step() return #svc.accepted == 1 and ws:get_status() ~= "waiting" end, WAIT)
     assert.are.same({ "success" }, { ws:get_status() })
@@ -613,13 +618,7 @@ describe("websocket server", function()
       idle[i] = assert(net.open_tcp("127.0.0.1", svc.server:get_port()))
       assert(idle[i]:write("GET / HTTP/1.1\r\n"))   -- a head begun, never ended
     end
-    h.run_frames(function()
-      for _, c in ipairs(idle) do
-        if c:get_status() ~= "success" then return false end
-      end
-      return true
-    end, WAIT)
-    net.wait(200)   -- the server takes them in
+    connected_and_taken(idle)
     svc.server:close()
     local t0, got = net.clock(), {}
     h.run_frames(function()

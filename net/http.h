@@ -126,6 +126,8 @@ bool net__http_build(net_http *h);
 const char *net__http_bad_length(const net_http *h);
 /* Whether name is one of the fields that identify the caller to one origin. */
 bool net__http_origin_bound(const char *name);
+/* Whether the caller gave that header (any case). */
+bool net__http_req_given(const http_req *r, const char *name);
 /* The proxy for h's current URL (the caller's, or the environment's unless
  * NO_PROXY names the host), or NULL. */
 const char *net__http_proxy_for(const net_http *h);

@@ -196,12 +196,6 @@ static int input_failed(net_http *h, long why, bool some) {
   return -1;
 }
 
-static bool asked(const http_req *r, const char *header) {
-  for (size_t i = 0; i < r->nhdr; i++)
-    if (r->names[i] && !strcasecmp(r->names[i], header)) return true;
-  return false;
-}
-
 /* The response head: 1 once a final one is parsed, 0 for more, -1 failed, 2
  * to start over on a new connection. */
 static int read_head(net_http *h) {
@@ -219,7 +213,7 @@ static int read_head(net_http *h) {
     net_conn_consume(h->c, used);
     if (r == HTTP_MORE) continue;
     int st = http_head_status(&h->head);
-    if (st == 101 && !asked(&h->req, "upgrade"))   /* RFC 9110 15.2.2: only to what the client offered */
+    if (st == 101 && !net__http_req_given(&h->req, "upgrade"))   /* RFC 9110 15.2.2: only to what the client offered */
       return net__http_fail(h, NET_E_PROTOCOL, "101 Switching Protocols to a request that offered no Upgrade"), -1;
     if (st >= 200 || st == 101) return 1;
     http_head_reset(&h->head);   /* an interim response: the final one follows */
@@ -430,7 +424,7 @@ static bool file_response(net_http *h) {
   int st = http_head_status(&h->head);
   if (st < 200 || st > 299)
     return net__http_fail(h, NET_E_PROTOCOL, "server answered %d %s", st, http_head_reason(&h->head)), false;
-  if (st == 206 && !h->offset && !asked(&h->req, "range"))   /* a part, to a request for the whole file */
+  if (st == 206 && !h->offset && !net__http_req_given(&h->req, "range"))   /* a part, to a request for the whole file */
     return net__http_fail(h, NET_E_PROTOCOL, "206 Partial Content to a request for the whole file"), false;
   if (h->offset && st == 206) {
     if (!range_from(&h->head, h->offset))

@@ -238,7 +238,7 @@ static const char *given_value(const http_req *r, const char *name) {
   return NULL;
 }
 
-static bool given(const http_req *r, const char *name) { return given_value(r, name) != NULL; }
+bool net__http_req_given(const http_req *r, const char *name) { return given_value(r, name) != NULL; }
 
 const char *net__http_bad_length(const net_http *h) {
   const char *v = given_value(&h->req, "content-length");
@@ -265,17 +265,17 @@ static size_t head_text(const net_http *h, char *buf, size_t cap) {
     PUT("%s %s HTTP/1.1\r\n", h->method, h->url.path);
   }
   net__url_host_field(&h->url, host, sizeof host);
-  if (!given(r, "host")) PUT("Host: %s\r\n", host);
-  if (!given(r, "user-agent")) PUT("User-Agent: %s\r\n", USER_AGENT);
-  if (!given(r, "accept")) PUT("Accept: */*\r\n");
-  if (r->decompress && !given(r, "accept-encoding")) PUT("Accept-Encoding: gzip, deflate\r\n");
-  if (h->offset && !given(r, "range")) PUT("Range: bytes=%llu-\r\n", (unsigned long long)h->offset);
-  if (!given(r, "connection")) PUT("Connection: %s\r\n", r->keepalive ? "keep-alive" : "close");
+  if (!net__http_req_given(r, "host")) PUT("Host: %s\r\n", host);
+  if (!net__http_req_given(r, "user-agent")) PUT("User-Agent: %s\r\n", USER_AGENT);
+  if (!net__http_req_given(r, "accept")) PUT("Accept: */*\r\n");
+  if (r->decompress && !net__http_req_given(r, "accept-encoding")) PUT("Accept-Encoding: gzip, deflate\r\n");
+  if (h->offset && !net__http_req_given(r, "range")) PUT("Range: bytes=%llu-\r\n", (unsigned long long)h->offset);
+  if (!net__http_req_given(r, "connection")) PUT("Connection: %s\r\n", r->keepalive ? "keep-alive" : "close");
   for (size_t i = 0; i < r->nhdr; i++)
     if (r->names[i]) PUT("%s: %s\r\n", r->names[i], r->values[i]);
   bool wants_length = h->send_body || !strcmp(h->method, "POST") || !strcmp(h->method, "PUT") ||
                       !strcmp(h->method, "PATCH");
-  if (wants_length && !given(r, "content-length"))
+  if (wants_length && !net__http_req_given(r, "content-length"))
     PUT("Content-Length: %llu\r\n", (unsigned long long)(!h->send_body ? 0 : h->src ? h->src_size : r->body_len));
   PUT("\r\n");
 #undef PUT

@@ -70,6 +70,21 @@ static bool hash_existing(http_file *f) {
   return true;
 }
 
+/* Another download (here or in another process) may write the .part. One
+ * that just ended lets go of it on a helper thread of its own, a moment
+ * after its failure shows: a retry waits that moment out. */
+static bool lock_part(http_file *f) {
+  for (int i = 0; i < 50; i++) {
+    if (net__file_lock(f->fd) == 0) return true;
+    if (errno != EWOULDBLOCK) return fail(f, "lock", f->part, errno), false;
+    net__sleep_ms(10);
+  }
+  f->from_output = false;   /* the .part is the other's: left alone, as it is */
+  net__seterr(&f->err, NET_E_LIMIT, "%s: another download is writing it", f->part);
+  atomic_store_explicit(&f->result, -1, memory_order_release);
+  return false;
+}
+
 static void prepare(http_file *f) {
   net_file_info st;
   bool no_part = net__file_stat(f->part, true, &st) != 0 && errno == ENOENT;
@@ -80,15 +95,9 @@ static void prepare(http_file *f) {
   }
   f->fd = net__file_open(f->part, NET_OPEN_RW | NET_OPEN_CREATE);   /* truncated once it is ours */
   if (f->fd < 0) return fail(f, "open", f->part, errno);
+  if (!lock_part(f)) return;   /* then its size: whoever held it may have written on */
   if (net__file_fstat(f->fd, &st) != 0) return fail(f, "stat", f->part, errno);
   if (st.kind != NET_FILE_REG) return fail(f, "open", f->part, EISDIR);
-  if (net__file_lock(f->fd) != 0) {   /* another download (here or in another process) writes it */
-    if (errno != EWOULDBLOCK) return fail(f, "lock", f->part, errno);
-    f->from_output = false;   /* the .part is the other's now: left alone, as it is */
-    net__seterr(&f->err, NET_E_LIMIT, "%s: another download is writing it", f->part);
-    atomic_store_explicit(&f->result, -1, memory_order_release);
-    return;
-  }
   f->created = true;
   f->fresh = no_part && !f->from_output;
   if (!f->resume && st.size && net__file_truncate(f->fd, 0) != 0) return fail(f, "truncate", f->part, errno);
@@ -144,9 +153,9 @@ static bool kept(const http_file *f) { return f->resume && !(f->fresh && !f->wro
  * was the file at output goes back there, with what arrived (as curl -C -
  * leaves it), rather than leave the user's file moved aside. */
 static void discard(http_file *f) {
-  if (!f->from_output && (kept(f) || !f->created)) return;
-  if (f->fd >= 0) net__file_close(f->fd);
+  if (f->fd >= 0) net__file_close(f->fd);   /* and its lock: a retry may take the .part at once */
   f->fd = -1;
+  if (!f->from_output && (kept(f) || !f->created)) return;
   if (f->from_output) net__file_rename(f->part, f->path);
   else net__file_unlink_patiently(f->part);
   f->created = f->from_output = false;
@@ -193,7 +202,8 @@ static void step(http_file *f) {
 }
 
 static bool more(http_file *f) {
-  if (dropped(f)) return f->from_output || (!kept(f) && f->created);   /* a .part to remove or put back */
+  /* a .part to let go of, remove or put back */
+  if (dropped(f)) return f->fd >= 0 || f->from_output || (!kept(f) && f->created);
   if (atomic_load(&f->result) || !atomic_load(&f->prepared)) return false;
   return ring_used(&f->h->body) > 0 || atomic_load(&f->final);
 }

@@ -632,6 +632,12 @@ describe("net.http_request", function()
     assert.equal("closed", code, msg)
     assert.is_false(h.path_exists(out))
     assert(h.wait_for(function() return h.path_exists(out .. ".part") end, 5000))
+    -- retried at once, the failed handle still held: its .part is free to resume
+    local again = assert(net.http_request{ url = base .. "/range/data.bin", output = out, resume = true })
+    status, msg = wait_done(again)
+    assert.equal("success", status, msg)
+    assert.is_true(h.read_file(out) == content, "the resumed file differs")
+    req:close()
     -- not to be resumed: nothing is left
     out = dir .. "/failed-once.bin"
     req = assert(net.http_request{ url = base .. "/short/data.bin", output = out })

@@ -72,11 +72,11 @@ static bool hash_existing(http_file *f) {
 
 /* Another download (here or in another process) may write the .part. One
  * that just ended lets go of it on a helper thread of its own, a moment
- * after its failure shows: a retry waits that moment out. */
+ * after its failure shows: a retry waits that moment out. A file system
+ * without locks (some network and FUSE ones) goes on unguarded. */
 static bool lock_part(http_file *f) {
   for (int i = 0; i < 50; i++) {
-    if (net__file_lock(f->fd) == 0) return true;
-    if (errno != EWOULDBLOCK) return fail(f, "lock", f->part, errno), false;
+    if (net__file_lock(f->fd) == 0 || errno != EWOULDBLOCK) return true;
     net__sleep_ms(10);
   }
   f->from_output = false;   /* the .part is the other's: left alone, as it is */

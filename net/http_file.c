@@ -85,6 +85,22 @@ static bool lock_part(http_file *f) {
   return false;
 }
 
+/* The .part opened and locked, then its size: whoever held the lock may have
+ * written on, or moved or removed it (then it is opened again). */
+static bool open_part(http_file *f, net_file_info *st) {
+  for (int tries = 0; tries < 3; tries++) {
+    f->fd = net__file_open(f->part, NET_OPEN_RW | NET_OPEN_CREATE);
+    if (f->fd < 0) return fail(f, "open", f->part, errno), false;
+    if (!lock_part(f)) return false;
+    if (net__file_fstat(f->fd, st) != 0) return fail(f, "stat", f->part, errno), false;
+    net_file_info at;
+    if (net__file_stat(f->part, true, &at) == 0 && at.node == st->node) return true;
+    net__file_close(f->fd);
+    f->fd = -1;
+  }
+  return fail(f, "open", f->part, EAGAIN), false;
+}
+
 static void prepare(http_file *f) {
   net_file_info st;
   bool no_part = net__file_stat(f->part, true, &st) != 0 && errno == ENOENT;
@@ -93,10 +109,7 @@ static void prepare(http_file *f) {
     if (net__file_rename(f->path, f->part) != 0) return fail(f, "rename", f->path, errno);
     f->from_output = true;
   }
-  f->fd = net__file_open(f->part, NET_OPEN_RW | NET_OPEN_CREATE);   /* truncated once it is ours */
-  if (f->fd < 0) return fail(f, "open", f->part, errno);
-  if (!lock_part(f)) return;   /* then its size: whoever held it may have written on */
-  if (net__file_fstat(f->fd, &st) != 0) return fail(f, "stat", f->part, errno);
+  if (!open_part(f, &st)) return;   /* truncated once it is ours */
   if (st.kind != NET_FILE_REG) return fail(f, "open", f->part, EISDIR);
   f->created = true;
   f->fresh = no_part && !f->from_output;
@@ -153,12 +166,13 @@ static bool kept(const http_file *f) { return f->resume && !(f->fresh && !f->wro
  * was the file at output goes back there, with what arrived (as curl -C -
  * leaves it), rather than leave the user's file moved aside. */
 static void discard(http_file *f) {
+  /* moved or removed while still locked, so a retry that opened the path
+   * before sees that once it has the lock (open_part) */
+  if (f->from_output) net__file_rename(f->part, f->path);
+  else if (!kept(f) && f->created) net__file_unlink_patiently(f->part);
+  f->created = f->from_output = false;
   if (f->fd >= 0) net__file_close(f->fd);   /* and its lock: a retry may take the .part at once */
   f->fd = -1;
-  if (!f->from_output && (kept(f) || !f->created)) return;
-  if (f->from_output) net__file_rename(f->part, f->path);
-  else net__file_unlink_patiently(f->part);
-  f->created = f->from_output = false;
 }
 
 /* Abandoned before it could be put in place: nothing of it is to stay. */

@@ -22,6 +22,10 @@ return {
     ["keepalive as seconds of idleness"] = "checked with Linux's ss on the socket under wine, which does not pass Windows' TCP_KEEPALIVE idle time on",
   },
   ["udp_spec.lua"] = { ["joined on lo"] = "interface names are Linux's (\"lo\")" },
+  ["socket_spec.lua"] = {
+    ["the peer resets"] = "under wine a peer's reset after its data reads as an orderly close (recv gives 0; "
+      .. "Windows' own recv gives WSAECONNRESET), so nothing under it can tell the two apart",
+  },
   ["tls_verify_spec.lua"] = {
     ["fails closed without any CA bundle"] = "Windows always has its ROOT store; verification failing against it is checked by tests/windows/plugin_check.sh",
   },

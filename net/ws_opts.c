@@ -41,7 +41,8 @@ static bool check_headers(const char *const *h, const char **err) {
   for (size_t i = 0; h && h[i]; i += 2) {
     if (!h[i + 1]) return *err = "headers come in name, value pairs", false;
     if (!http_token_ok(h[i])) return *err = "a header name must be a token (letters, digits, -...)", false;
-    if (!http_value_ok(h[i + 1])) return *err = "a header value must not hold CR, LF or NUL", false;
+    if (!http_value_ok(h[i + 1]))
+      return *err = "a header value must not hold a control character (CR, LF, NUL...; only tab is taken)", false;
     if (reserved_header(h[i]))
       return *err = "Host, Upgrade, Connection, Sec-WebSocket-* and body headers are the handshake's own "
                     "(subprotocols go in `protocols`)", false;

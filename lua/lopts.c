@@ -3,6 +3,7 @@
  * by the Lua tables, which are on the stack until the engine copies them. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lnet.h"
 
@@ -359,21 +360,14 @@ static bool header_value_ok(const char *v, size_t len) {
   return true;
 }
 
-/* A header name, compared in any case with a lower-case one. */
-static bool is_header(const char *name, const char *lower) {
-  for (; *name && *lower; name++, lower++)
-    if ((*name >= 'A' && *name <= 'Z' ? *name + 32 : *name) != *lower) return false;
-  return !*name && !*lower;
-}
-
 /* The body's framing is the engine's: a Transfer-Encoding would say chunked
  * of a body that is not, a Content-Length other than the body's would leave
  * its rest to be read as another request. A body file's size is checked by
  * the engine once known. */
 static void check_framing(lua_State *L, int arg, const char *name, const char *v, const net_http_opts *o) {
-  if (is_header(name, "transfer-encoding"))
+  if (!strcasecmp(name, "transfer-encoding"))
     luaL_argerror(L, arg, lua_pushfstring(L, "header %s is not taken: the body goes with Content-Length", name));
-  if (!is_header(name, "content-length") || o->body_file) return;
+  if (strcasecmp(name, "content-length") || o->body_file) return;
   const char *want = lua_pushfstring(L, "%I", (lua_Integer)o->body_len);
   if (strcmp(v, want))
     luaL_argerror(L, arg, lua_pushfstring(L, "header %s: %s is not the body's length (%s); left out, it is added",

@@ -42,8 +42,8 @@ static bool switched(const net_http *h) {
 
 /* The connection can carry the next request to this origin: the response
  * was delimited, both sides want to go on, our request went out whole. */
-static void keep_or_drop(net_http *h) {
-  if (h->c && h->req.keepalive && h->framing.kind != HTTP_BODY_CLOSE && http_head_keep_alive(&h->head) &&
+static void keep_or_drop(net_http *h, http_body_kind body) {
+  if (h->c && h->req.keepalive && body != HTTP_BODY_CLOSE && http_head_keep_alive(&h->head) &&
       request_sent(h) && !switched(h)) {
     net__http_pool_put(h->pool_key, h->c);
     h->c = NULL;
@@ -54,7 +54,7 @@ static void keep_or_drop(net_http *h) {
 static void finish_ok(net_http *h) {
   /* ended already (failed): never turned into success */
   if (h->phase == HP_DONE || atomic_load_explicit(&h->state, memory_order_relaxed) != NET_WAITING) return;
-  keep_or_drop(h);
+  keep_or_drop(h, h->framing.kind);
   h->phase = HP_DONE;
   /* release: every body byte is committed before SUCCESS is visible */
   atomic_store_explicit(&h->state, NET_SUCCESS, memory_order_release);
@@ -328,9 +328,7 @@ static void leave_redirect(net_http *h) {
                 net_conn_available(h->c) >= (size_t)f.length);
   if (!whole) return drop_conn(h);
   if (f.kind == HTTP_BODY_LENGTH) net_conn_consume(h->c, (size_t)f.length);
-  h->framing = f;   /* what keep_or_drop asks; the next head sets its own */
-  keep_or_drop(h);
-  h->framing.kind = HTTP_BODY_NONE;
+  keep_or_drop(h, f.kind);
 }
 
 /* Whether the head is a redirect to follow (then h restarts or fails). */

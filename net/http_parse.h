@@ -71,7 +71,8 @@ void http_head_reset(http_head *h);
 /* Feeds the next len bytes of the stream. HTTP_MORE: all taken (*used = len).
  * HTTP_DONE: the head ended after *used of these bytes (the rest is body or the next
  * message). HTTP_ERROR: h->err says what, h->oom whether memory ran out (*used
- * means nothing then); further feeds keep failing. Splitting the stream differently gives the same outcome. */
+ * means nothing then); further feeds keep failing. Splitting the stream
+ * differently gives the same outcome. */
 http_result http_head_feed(http_head *h, const char *data, size_t len, size_t *used);
 
 /* After HTTP_DONE; the strings live in h until http_head_reset or http_head_free. */

@@ -17,13 +17,18 @@
  * of a body that is not, a Content-Length other than the body's would leave
  * its rest to be read as another request (a body file's size is checked
  * once known: net__http_bad_length). */
-static const char *framing_refused(const char *name, const char *value, const net_http_opts *o) {
+static bool is_length(const char *value, uint64_t n) {
   char want[24];
+  snprintf(want, sizeof want, "%llu", (unsigned long long)n);
+  return !strcmp(value, want);
+}
+
+static const char *framing_refused(const char *name, const char *value, const net_http_opts *o) {
   if (!strcasecmp(name, "transfer-encoding"))
     return "Transfer-Encoding is not taken: the body goes with Content-Length";
   if (strcasecmp(name, "content-length") || o->body_file) return NULL;
-  snprintf(want, sizeof want, "%llu", (unsigned long long)(o->body ? o->body_len : 0));
-  return strcmp(value, want) ? "a Content-Length must be the body's length (left out, it is added)" : NULL;
+  return is_length(value, o->body ? o->body_len : 0) ? NULL
+                                                     : "a Content-Length must be the body's length (left out, it is added)";
 }
 
 static bool copy_headers(http_req *r, const net_http_opts *o, const char **err) {
@@ -242,10 +247,8 @@ bool net__http_req_given(const http_req *r, const char *name) { return given_val
 
 const char *net__http_bad_length(const net_http *h) {
   const char *v = given_value(&h->req, "content-length");
-  char want[24];
   if (!v || !h->src || !h->send_body) return NULL;   /* a string body's was checked with the options */
-  snprintf(want, sizeof want, "%llu", (unsigned long long)h->src_size);
-  return strcmp(v, want) ? v : NULL;
+  return is_length(v, h->src_size) ? NULL : v;
 }
 
 /* Writes the head into buf (NULL: only measures); returns its length. */

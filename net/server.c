@@ -307,11 +307,9 @@ void net_server_close(net_server *s) {
    * free the moment close() returns; the I/O thread closes the fd later.
    * fd and the path are the owner's until the request below. */
   /* the I/O thread may have closed it for a failed TLS load: one of us claims it */
-  bool mine = !atomic_exchange(&s->fd_claimed, 1) && s->fd != NET_BAD_SOCK;
-  if (net__os_forked()) {   /* the parent's socket and file: only this copy of the fd goes */
-    if (mine) net_sock_close(s->fd);
-  } else if (mine) {
-    net_sock_shutdown(s->fd, SHUT_RDWR);
+  if (!atomic_exchange(&s->fd_claimed, 1) && s->fd != NET_BAD_SOCK) {
+    if (net__os_forked()) net_sock_close(s->fd);   /* the parent's socket: only this copy goes */
+    else net_sock_shutdown(s->fd, SHUT_RDWR);
   }
   net_file_info st;
   if (s->unix_path && !net__os_forked() && net__file_stat(s->unix_path, false, &st) == 0 && st.node == s->node)
@@ -363,14 +361,19 @@ static void set_accepting(net_server *s, bool on) {
     server_fail(s, "poll", errno);
 }
 
+/* Queue places taken: by what the owner has yet to take, and held for
+ * upgrades answered but not yet open. */
+static size_t places_used(net_server *s) {
+  return atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->held;
+}
+
 /* The queue is full: stop accepting (the kernel's backlog holds the rest)
  * unless the owner took one meanwhile. */
 static void pause_accepting(net_server *s) {
   atomic_store(&s->q_paused, 1);
   /* seq_cst fence: pairs with the one in net_server_accept() */
   atomic_thread_fence(memory_order_seq_cst);
-  size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->held;
-  if (used < s->qcap && atomic_exchange(&s->q_paused, 0)) return;
+  if (places_used(s) < s->qcap && atomic_exchange(&s->q_paused, 0)) return;
   set_accepting(s, false);
 }
 
@@ -411,6 +414,14 @@ static void server_timer(net_io *io, uint64_t now) {
 
 /* ---- websocket servers: each connection upgrades before the owner sees it ---- */
 
+static void hs_link(net_server *s, net_ws *w) {
+  w->hs_older = s->hs_newest;
+  if (s->hs_newest) s->hs_newest->hs_newer = w;
+  else s->hs_oldest = w;
+  s->hs_newest = w;
+  s->handshakes++;
+}
+
 static void hs_unlink(net_server *s, net_ws *w) {
   if (w->hs_older) w->hs_older->hs_newer = w->hs_newer;
   else s->hs_oldest = w->hs_newer;
@@ -425,7 +436,7 @@ static void hs_unlink(net_server *s, net_ws *w) {
 /* An upgrade is about to be answered with 101: a place in the queue waits for it. */
 static bool ws_room(net_io *io, net_ws *w) {
   net_server *s = SERVER(io);
-  if (s->stopped || atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->held >= s->qcap) return false;
+  if (s->stopped || places_used(s) >= s->qcap) return false;
   s->held++;
   w->hs_held = true;
   return true;
@@ -455,11 +466,7 @@ static void upgrade(net_server *s, net_conn *c) {
     net__conn_abandon(c);
     return;
   }
-  w->hs_older = s->hs_newest;
-  if (s->hs_newest) s->hs_newest->hs_newer = w;
-  else s->hs_oldest = w;
-  s->hs_newest = w;
-  s->handshakes++;
+  hs_link(s, w);
 }
 
 /* Errors of one pending connection, not of the listener: it went (reset
@@ -490,8 +497,7 @@ static bool accept_again(int e) {
 
 static void accept_some(net_server *s) {
   for (int n = 0; n < 64; n++) {   /* a bounded batch: other sockets get their turn */
-    size_t used = atomic_load(&s->q_tail) - atomic_load(&s->q_head) + s->held;
-    if (used >= s->qcap) {
+    if (places_used(s) >= s->qcap) {
       pause_accepting(s);
       return;
     }

@@ -114,11 +114,11 @@ static void push_or_call(const wake_cfg *w) {
   else if (!sdl_push(w)) atomic_store(&host_woken, 0);   /* queue full or filtered: try next time */
 }
 
+static _Thread_local bool in_nudge;   /* a callback setting wake-ups must not wait for itself */
+
 /* Announces itself, then reads the configuration again (both seq_cst):
  * either net__wake_stop sees this nudge in flight and waits for it, or this
  * nudge sees wake-ups off and calls nothing into a host that is shutting down. */
-static _Thread_local bool in_nudge;   /* a callback setting wake-ups must not wait for itself */
-
 static void nudge(void) {
   atomic_fetch_add(&nudging, 1);
   const wake_cfg *w = atomic_load(&current);

@@ -463,13 +463,21 @@ static bool tx_empty(net_conn *c) {
   return false;
 }
 
+/* A send failed (the peer reset or closed): what the peer sent before that
+ * (an HTTP server's 413, its last message) is still in the kernel. It is read
+ * first. False when that reading ended the connection itself. */
+static bool salvage_input(net_conn *c) {
+  if (c->reading && c->io == IO_OPEN && !c->discard_rx && !c->owner_gone) net__conn_recv(c);
+  return c->fd != NET_BAD_SOCK;
+}
+
 /* Sends one span through mbedTLS. Returns the bytes consumed, 0 when blocked
  * (the same bytes come again: tx's head moves only when they count), -1 on
  * failure. */
 static long tls_send(net_conn *c, const net_span *sp) {
   net_error e;
   long n = net__tls_write(c->tls, sp->base, sp->len, &e);
-  if (n < 0) net__conn_fail(c, e.code, e.msg);
+  if (n < 0 && salvage_input(c)) net__conn_fail(c, e.code, e.msg);
   return n;
 }
 
@@ -549,7 +557,7 @@ void net__conn_send(net_conn *c) {
       want_out(c, true);
       return;
     }
-    net__conn_fail_sys(c, "send", n < 0 ? e : EPIPE);
+    if (salvage_input(c)) net__conn_fail_sys(c, "send", n < 0 ? e : EPIPE);
     return;
   }
 }

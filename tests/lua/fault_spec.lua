@@ -226,12 +226,13 @@ describe("faults", function()
 
   -- Runs source in a Lua child with fault_io preloaded (faults: its SLUICE_FAULT);
   -- the child prints "intact" when all went well.
-  local function preloaded_child(faults, source)
+  local function preloaded_child(faults, source, ...)
     if h.mode == "asan" or h.mode == "tsan" then
       pending("LD_PRELOAD goes before a sanitizer's runtime: release and poll only")
       return
     end
-    local ok, out, err = h.run_lua_child(source, { LD_PRELOAD = h.build .. "/libfault_io.so", SLUICE_FAULT = faults })
+    local ok, out, err = h.run_lua_child(source, { LD_PRELOAD = h.build .. "/libfault_io.so", SLUICE_FAULT = faults },
+                                         ...)
     assert.is_true(ok, out .. err)
     assert.matches("intact", out)
   end
@@ -253,6 +254,20 @@ describe("faults", function()
       h.stop_all()
       print("intact")
     ]])
+  end)
+
+  it("reads what a peer sent before the reset that failed a send", function()
+    local server = h.start_http_server(h.temp_dir())   -- out here: the preload would fail its sends too
+    preloaded_child("sendreset", [[
+      local net = require "net"
+      local req = assert(net.http_request{ url = ... .. "/refuse-unread", method = "POST",
+                                           body = string.rep("x", 32 << 20) })
+      local st, msg = req:wait(-1)
+      assert(st == "success", msg)
+      assert(req:get_response() == 413 and req:read() == "too big\n")
+      print("intact")
+    ]], "http://127.0.0.1:" .. server.port)
+    server:stop()
   end)
 
   it("keeps waking the I/O thread after a wake-up signal failed", function()

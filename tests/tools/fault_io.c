@@ -5,6 +5,9 @@
  *   eagainN every Nth of those calls fails with EAGAIN first,
  *   wakefailN the first N writes to an eventfd (the I/O thread's wake-up)
  *           fail with EIO,
+ *   sendreset a send on a stream socket with input waiting fails with
+ *           ECONNRESET, and until one has, every receive finds nothing: a
+ *           peer's answer and its reset arrive while we send,
  * (comma-separated). Datagram sockets are left alone. Any thread. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -16,13 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
-static int send1, recv1, eagain_every, wake_fails;
+static int send1, recv1, eagain_every, wake_fails, send_reset;
 static atomic_long calls;
 static atomic_int wakes_failed;
+static atomic_int reset_done;
 static atomic_int ready;
 
 static void init(void) {
@@ -31,6 +36,7 @@ static void init(void) {
   if (f) {
     send1 = strstr(f, "send1") != NULL;
     recv1 = strstr(f, "recv1") != NULL;
+    send_reset = strstr(f, "sendreset") != NULL;
     const char *e = strstr(f, "eagain");
     if (e) eagain_every = atoi(e + 6);
     const char *w = strstr(f, "wakefail");
@@ -44,6 +50,17 @@ static bool stream(int fd) {
   socklen_t len = sizeof type;
   return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
 }
+
+/* Whether this send fails as if the peer had reset: its answer waits unread. */
+static bool reset_now(int fd) {
+  int waiting = 0;
+  if (!send_reset || ioctl(fd, FIONREAD, &waiting) != 0 || waiting == 0) return false;
+  atomic_store(&reset_done, 1);
+  return true;
+}
+
+/* Whether this receive finds nothing: the answer waits for the reset. */
+static bool held(void) { return send_reset && !atomic_load(&reset_done); }
 
 /* Whether this call fails with EAGAIN before doing anything. */
 static bool refuse(void) {
@@ -87,6 +104,7 @@ ssize_t send(int fd, const void *buf, size_t len, int flags) {
   REAL("send", send_fn);
   init();
   if (!stream(fd)) return real(fd, buf, len, flags);
+  if (reset_now(fd)) return errno = ECONNRESET, -1;
   if (refuse()) return errno = EAGAIN, -1;
   return real(fd, buf, send1 && len > 1 ? 1 : len, flags);
 }
@@ -95,7 +113,7 @@ ssize_t recv(int fd, void *buf, size_t len, int flags) {
   REAL("recv", recv_fn);
   init();
   if (!stream(fd)) return real(fd, buf, len, flags);
-  if (refuse()) return errno = EAGAIN, -1;
+  if (refuse() || held()) return errno = EAGAIN, -1;
   return real(fd, buf, recv1 && len > 1 ? 1 : len, flags);
 }
 
@@ -103,6 +121,7 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
   REAL("sendmsg", sendmsg_fn);
   init();
   if (!stream(fd)) return real(fd, msg, flags);
+  if (reset_now(fd)) return errno = ECONNRESET, -1;
   if (refuse()) return errno = EAGAIN, -1;
   if (!send1) return real(fd, msg, flags);
   struct iovec iov;
@@ -114,7 +133,7 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   REAL("recvmsg", recvmsg_fn);
   init();
   if (!stream(fd)) return real(fd, msg, flags);
-  if (refuse()) return errno = EAGAIN, -1;
+  if (refuse() || held()) return errno = EAGAIN, -1;
   if (!recv1) return real(fd, msg, flags);
   struct iovec iov;
   struct msghdr m = one_byte(msg, &iov);

@@ -379,6 +379,12 @@ class Handler(SimpleHTTPRequestHandler):
             self.wfile.write(data)
             self.close_connection = True
             return True
+        if p == "/refuse-unread":   # 413 at once, then a close that resets: the body is unread
+            self.wfile.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n")
+            self.wfile.flush()
+            self.connection.close()
+            self.close_connection = True
+            return True
         if p == "/post-then-get":
             self._read_body()
             return self._simple(303, b"see other\n", [("Location", "/echo")])

@@ -138,7 +138,9 @@ static const char *what(net_frame_kind kind) { return kind == NET_FRAME_LSP ? "r
 
 /* The stream ended inside a message: a failure of its own, or a cut. */
 static long truncated(net_conn *c, net_frame_kind kind, size_t have) {
-  if (net_conn_status(c).status == NET_FAILURE) return NET_READ_ERROR;
+  /* the connection's own failure, not the peer's close, which
+   * net_conn_status also calls one once nothing is left to read */
+  if (c->aborted || atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE) return NET_READ_ERROR;
   return fail(c, NET_E_PROTOCOL, "%s: the stream ended inside a message (%zu bytes of it arrived)",
               what(kind), have);
 }

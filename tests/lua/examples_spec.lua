@@ -18,6 +18,16 @@ describe("examples", function()
     assert.are.equal("", err)
   end)
 
+  it("demo.lua: a host without a valid port is a usage error, not the local download", function()
+    local source = assert(h.read_file(root .. "/data/examples/demo.lua"))
+    for _, args in ipairs({ { "127.0.0.1", "notaport" }, { "127.0.0.1" }, { "127.0.0.1", "70000" } }) do
+      local ok, out, err = h.run_lua_child(source, { SLUICE_DEMO_BYTES = "1M" }, table.unpack(args))
+      assert.is_false(ok)
+      assert.are.equal("", out)
+      assert.truthy(err:find("usage: demo.lua", 1, true), err)
+    end
+  end)
+
   it("ws_chat.lua: a server and two clients chat, then close cleanly", function()
     local source = assert(h.read_file(root .. "/data/examples/ws_chat.lua"))
     local ok, out, err = h.run_lua_child(source, {})

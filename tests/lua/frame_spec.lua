@@ -114,6 +114,11 @@ describe("framing", function()
     { "JSON without a header", "lsp", '{"jsonrpc":"2.0"}\r\n\r\n', "protocol", "bad character" },
     { "a packet cut short", "packet", "\0\0\0\10abc", "protocol", "ended inside a message %(7 bytes" },
     { "a message cut short", "lsp", "Content-Length: 10\r\n\r\nabc", "protocol", "ended inside a message" },
+    -- larger than the receive buffer: gathered outside it, the cut is no clean close either
+    { "a large message cut short", "lsp", "Content-Length: 3145728\r\n\r\n" .. string.rep("x", 100000), "protocol",
+      "ended inside a message %(100000 bytes" },
+    { "a large packet cut short", "packet", "\0\48\0\0" .. string.rep("x", 100000), "protocol",
+      "ended inside a message %(100000 bytes", 4 * 1024 * 1024 },
   }
   for _, case in ipairs(hostile) do
     local name, kind, bytes, code, pattern, max = table.unpack(case)

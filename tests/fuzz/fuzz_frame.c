@@ -142,6 +142,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     got++;
   }
   check(got == want && (r == NET_READ_EOF) == (clean == 1));
+  /* a failure names what failed: never the peer's close, whatever the size */
+  check(clean == 1 || (c->aborted && (c->abort_err.code == NET_E_PROTOCOL || c->abort_err.code == NET_E_LIMIT)));
   net_frame_free(f);
   net__conn_destroy(c);
   return 0;

@@ -44,6 +44,7 @@ struct iovec {
 typedef WSABUF net_iov;
 #define NET_IOV(b, l) ((net_iov){(ULONG)(l), (char *)(b)})
 #define NET_SEND_FLAGS 0   /* Winsock raises no SIGPIPE */
+#define NET_FOPEN_READ "rN"   /* fopen: reading, not inherited */
 #ifndef SHUT_WR
 #define SHUT_WR SD_SEND
 #define SHUT_RDWR SD_BOTH
@@ -291,6 +292,7 @@ typedef int net_sock;
 /* net_sock_local_addrs calls this for each address of an interface that is up. */
 typedef void (*net_sock_addr_fn)(void *ud, const struct sockaddr *sa, socklen_t len);
 #define NET_BAD_SOCK (-1)
+#define NET_FOPEN_READ "re"   /* fopen: reading, close-on-exec */
 typedef struct iovec net_iov;
 #define NET_IOV(b, l) ((net_iov){(void *)(b), (l)})
 

@@ -39,6 +39,9 @@ describe("net.resolve_address", function()
     assert.are.equal("success", v6:wait_until_resolved(10000))
     assert.are.equal("127.0.0.1", v4:get_ip())
     assert.are.equal("::1", v6:get_ip())
+    local dot = assert(net.resolve_address("sluice-v4.test."))   -- the same host, fully qualified
+    assert.are.equal("success", dot:wait_until_resolved(10000))
+    assert.are.equal("127.0.0.1", dot:get_ip())
   end)
 
   it("resolves a name listed in both families", function()

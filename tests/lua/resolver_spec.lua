@@ -103,6 +103,11 @@ describe("custom resolvers", function()
     local lit = r:resolve("::1")
     assert.are.equal("success", lit:get_status())
     assert.are.equal("success", r:resolve("localhost"):wait_until_resolved(5000))
+    -- a trailing dot names the same host; localhost names (RFC 6761) are never asked for
+    for _, name in ipairs({ "sluice-v4.test.", "localhost.", "LocalHost", "a.localhost", "b.localhost." }) do
+      local l = r:resolve(name)
+      assert.are.equal("success", l:wait_until_resolved(5000), name)
+    end
     assert.are.equal(0, dns:queries())
   end)
 

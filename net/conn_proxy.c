@@ -197,7 +197,7 @@ static void read_reply(net_conn *c) {
   long r = net__socks_connect_reply(c->pio->in, c->pio->in_len, &need, why, sizeof why);
   while (r == 0) {
     bool whole = read_exact(c, need);
-    if (atomic_load_explicit(&c->state, memory_order_relaxed) == NET_FAILURE) return;
+    if (!c->pio) return;   /* the read failed the connection, which freed pio (state stays as the owner saw it) */
     /* what came so far may say no already (a refusal cut short by a broken proxy) */
     r = net__socks_connect_reply(c->pio->in, c->pio->in_len, &need, why, sizeof why);
     if (r == 0 && !whole) return;

@@ -278,6 +278,16 @@ describe("proxy", function()
       end)
     end
 
+    it("a connection written to and closed at once ends quietly whatever the proxy answers", function()
+      for _, case in ipairs(cases) do
+        local conn = assert(net.open_tcp("example.test", 443,
+                                         { proxy = ("%s://127.0.0.1:%d"):format(case[2], fake.ports[case[1]]) }))
+        conn:write("hello")   -- taken, or refused by a proxy that failed it already
+        conn:close()   -- the lingering close goes on through the proxy's reply
+      end
+      assert.equal(0, h.wait_idle(5000).connections, "a closed connection did not end")
+    end)
+
     it("a SOCKS5 refusal cut short is a refusal at once, not a wait for the timeout", function()
       local port = fake.ports["socks-short-refusal"]
       local t0 = net.clock()

@@ -194,8 +194,10 @@ static void conn_timer(net_io *io, uint64_t now) {
     timed_out(c, "timed out after", c->connect_timeout_ms, "connect_timeout");
   } else if (c->io == IO_OPEN && c->idle_timeout_ms &&
              now >= c->last_io + (uint64_t)c->idle_timeout_ms) {
-    if (!c->peer_fin && !(c->poll_mask & NET_POLL_IN)) {
-      c->last_io = now;   /* we are the ones not reading (a full buffer, pause_read): not the peer's idling */
+    /* we are the ones not reading (a full buffer, pause_read), or the peer
+     * closed its side and nothing waits to go to it: not the peer's idling */
+    if (c->peer_fin ? !c->want_out : !(c->poll_mask & NET_POLL_IN)) {
+      c->last_io = now;
       net__conn_set_timer(c);
     } else {
       timed_out(c, "idle for", c->idle_timeout_ms, "idle_timeout");

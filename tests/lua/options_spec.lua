@@ -117,6 +117,17 @@ describe("connection options", function()
       conn:close()
     end)
 
+    it("leaves an orderly close orderly however long the bytes before it wait unread", function()
+      local peer = h.start_peer("source", "5")   -- five bytes, then its FIN
+      local conn = assert(net.open_tcp("127.0.0.1", peer.port, { idle_timeout = 300 }))
+      assert(h.wait_for(function() return conn:available() == 5 end, 5000))
+      h.sleep(900)
+      assert.are.equal(5, #conn:read(100))
+      assert.are.same({ nil }, { conn:read(100) })
+      assert.are.same({ "failure", "closed", "closed" }, { conn:get_status() })
+      conn:close()
+    end)
+
     it("delivers the bytes received before it fired", function()
       local peer = h.start_peer("echo")
       local conn = assert(net.open_tcp("127.0.0.1", peer.port, { idle_timeout = 300 }))

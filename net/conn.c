@@ -358,7 +358,9 @@ int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_
     return *err = "starttls: bytes that came before it are unread (read them first: a peer that "
                   "sent more than its go-ahead may be injecting)", -1;
   }
-  net_tls_cfg *cfg = net__tls_cfg_new(o, c->proxy ? c->proxy->target : c->addr->host, false, err, code);
+  /* a Unix socket's peer is checked as localhost, as net_unix_open does: never its path */
+  const char *host = c->proxy ? c->proxy->target : c->unix_path ? "localhost" : c->addr->host;
+  net_tls_cfg *cfg = net__tls_cfg_new(o, host, false, err, code);
   if (!cfg) return -1;
   c->tls_cfg = cfg;
   /* the owner is tx's producer: every byte before this tail goes out in plain text */

@@ -816,8 +816,10 @@ function server:get_local_address() end
 ---@return net.code? code
 function server:get_status() end
 
----Stops listening at once (the port and the Unix socket path are free when it
----returns); connections already accepted live on. Idempotent.
+---Stops listening at once: when it returns, the port refuses connections and
+---a new server may bind it (with `reuseaddr`, the default; without, a moment
+---later, once the I/O thread has closed the socket), and the Unix socket path
+---is free. Connections already accepted live on. Idempotent.
 function server:close() end
 
 ---@class net.udp_options

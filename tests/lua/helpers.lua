@@ -627,14 +627,15 @@ function M.start_s_server(opts)
   end, opts)
 end
 
--- tests/tools/starttls_server.py (good certificate). opts: ipv6. Its lines() say what
+-- tests/tools/starttls_server.py (good certificate). opts: ipv6, unix (a path). Its lines() say what
 -- reached it: "tls-line TEXT" inside TLS, "plain-after-starttls ..." when no TLS record
 -- followed STARTTLS.
 function M.start_starttls_server(opts)
   opts = opts or {}
   local c = M.tls_certs()
   local cmd = string.format("%s %s %s--cert %s --key %s", shell_quote(M.python),
-    shell_quote(M.tools .. "starttls_server.py"), opts.ipv6 and "-6 " or "",
+    shell_quote(M.tools .. "starttls_server.py"),
+    opts.ipv6 and "-6 " or opts.unix and "--unix " .. shell_quote(opts.unix) .. " " or "",
     shell_quote(c:pem("good")), shell_quote(c:key("good")))
   return M.start_server("starttls_server.py", cmd, first_line_port, opts)
 end

@@ -5,7 +5,8 @@ Binds 127.0.0.1 (or ::1 with -6) on an ephemeral port, prints the port alone on 
 first stdout line (flushed), serves every client in a thread of its own until
 SIGTERM/SIGINT.
 
-Usage: starttls_server.py [-6] --cert FILE --key FILE
+Usage: starttls_server.py [-6 | --unix PATH] --cert FILE --key FILE
+  --unix PATH listens on a Unix socket at PATH instead (and prints 0 as its port)
 
 Protocol (lines end in CRLF; a bare LF is accepted):
   server greets     "220 ready"
@@ -144,16 +145,21 @@ def main():
     ap.add_argument("-6", dest="ipv6", action="store_true")
     ap.add_argument("--cert", required=True)
     ap.add_argument("--key", required=True)
+    ap.add_argument("--unix")
     args = ap.parse_args()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(args.cert, args.key)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    family = socket.AF_INET6 if args.ipv6 else socket.AF_INET
-    lsock = socket.socket(family, socket.SOCK_STREAM)
-    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind(("::1" if args.ipv6 else "127.0.0.1", 0))
+    if args.unix:
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lsock.bind(args.unix)
+    else:
+        family = socket.AF_INET6 if args.ipv6 else socket.AF_INET
+        lsock = socket.socket(family, socket.SOCK_STREAM)
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind(("::1" if args.ipv6 else "127.0.0.1", 0))
     lsock.listen(64)
-    print(lsock.getsockname()[1], flush=True)
+    print(0 if args.unix else lsock.getsockname()[1], flush=True)
     while True:
         sock, _ = lsock.accept()
         threading.Thread(target=handle, args=(sock, ctx), daemon=True).start()

@@ -4,6 +4,7 @@ local no_unix = "wine has no AF_UNIX sockets (Windows 10+ has them; the engine's
 return {
   ["fault_spec.lua"] = { ["*"] = "fault injection preloads a Linux library into Linux Lua hosts (LD_PRELOAD) and limits descriptors with ulimit" },
   ["unix_spec.lua"] = { ["*"] = no_unix },
+  ["tls_starttls_spec.lua"] = { ["over a Unix socket"] = no_unix },
   ["frame_spec.lua"] = { ["over a Unix socket"] = no_unix },
   ["websocket_spec.lua"] = {
     ["reading a long upload slowly"] = "Windows does not say how much of the send queue the peer has acknowledged",

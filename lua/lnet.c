@@ -1,6 +1,7 @@
 /* lnet.c: luaopen_net and the module-level functions of the Lua binding.
  * Runs on the thread that owns the lua_State. */
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lnet.h"
@@ -148,7 +149,9 @@ static int l_get_stats(lua_State *L) {
 }
 
 static int l_set_cacert_path(lua_State *L) {
-  net_set_cacert_path(lua_isnoneornil(L, 1) ? NULL : lnet_check_cstring(L, 1));
+  /* raised, not returned: a caller that ignored it would trust what it meant not to */
+  if (net_set_cacert_path(lua_isnoneornil(L, 1) ? NULL : lnet_check_cstring(L, 1)) != 0)
+    return luaL_error(L, "set_cacert_path: out of memory (the earlier setting stays)");
   return 0;
 }
 
@@ -196,8 +199,9 @@ static int l_set_wakeup(lua_State *L) {
   return 2;
 }
 
-/* Tests only: net._fail_allocs(after, count) lets `after` more engine
- * allocations succeed, then fails `count` in a row (0: off). */
+/* Tests only (with SLUICE_TEST_HOOKS set): net._fail_allocs(after, count)
+ * lets `after` more engine allocations succeed, then fails `count` in a row
+ * (0: off). Process-wide, so no module in use has it. */
 static int l_fail_allocs(lua_State *L) {
   lua_Integer after = luaL_checkinteger(L, 1), count = luaL_optinteger(L, 2, 1);
   net_debug_fail_allocs((long)after, (long)count);
@@ -229,7 +233,7 @@ NET_API int luaopen_net(lua_State *L) {
       {"set_cacert_path", l_set_cacert_path},
       {"get_cacert_path", l_get_cacert_path},
       {"set_wakeup", l_set_wakeup},
-      {"_fail_allocs", l_fail_allocs},
+      {"_fail_allocs", l_fail_allocs},   /* dropped below unless testing */
       {NULL, NULL},
   };
   int *live = lua_newuserdatauv(L, sizeof *live, 0);
@@ -256,6 +260,10 @@ NET_API int luaopen_net(lua_State *L) {
   *seen = 0;
   net_wait_activity_since(seen, 0);   /* start from now, not from process start */
   luaL_setfuncs(L, funcs, 1);
+  if (!getenv("SLUICE_TEST_HOOKS")) {
+    lua_pushnil(L);
+    lua_setfield(L, -2, "_fail_allocs");
+  }
   lnet_json_funcs(L);
   lua_pushliteral(L, "sluice " NET_VERSION);
   lua_setfield(L, -2, "_VERSION");

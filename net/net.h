@@ -183,8 +183,9 @@ typedef struct net_tls_info {
 NET_API int net_tls_has_13(void);
 
 /* The PEM bundle (file or directory) later verifying connections use when
- * they name none; NULL restores the system search. */
-NET_API void net_set_cacert_path(const char *path);
+ * they name none; NULL restores the system search. Returns 0, or -1 when
+ * memory ran out: the earlier setting stays (never the system's instead). */
+NET_API int net_set_cacert_path(const char *path);
 /* Copies the bundle in use (the one set, else SSL_CERT_FILE / SSL_CERT_DIR,
  * else the first system bundle found) into buf; returns 0 when there is none. */
 NET_API int net_get_cacert_path(char *buf, size_t len);

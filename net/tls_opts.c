@@ -188,17 +188,18 @@ static bool settings_init(void *unused) {
   return (settings_mx = net__mutex_new()) != NULL;
 }
 
-void net_set_cacert_path(const char *path) {
+int net_set_cacert_path(const char *path) {
   char *copy = path ? net__strdup(path) : NULL;
-  if (!net__once(&settings_once, settings_init, NULL)) {
+  if ((path && !copy) || !net__once(&settings_once, settings_init, NULL)) {
     net__free(copy);
-    return;
+    return -1;
   }
   net__mutex_lock(settings_mx);
   net__free(cacert_set);
   cacert_set = copy;
   atomic_fetch_add(&cacert_gen, 1);
   net__mutex_unlock(settings_mx);
+  return 0;
 }
 
 static bool exists(const char *path, bool dir) {

@@ -144,6 +144,8 @@ mode_env() {
 	export LUA_PATH="$ROOT/tests/lua/?.lua;$ROOT/data/?.lua;;"
 	# names resolve only from this file in tests (net/resolver.c hook)
 	export SLUICE_HOSTS_FILE="$ROOT/tests/lua/hosts"
+	# net._fail_allocs exists only then (lua/lnet.c)
+	export SLUICE_TEST_HOOKS=1
 	# the Lua host for child processes the specs start
 	SLUICE_LUA=$(lua_host "$mode")
 	export SLUICE_LUA

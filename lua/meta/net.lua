@@ -190,7 +190,7 @@ function net.set_wakeup(how, ud) end
 
 ---Makes later verifying TLS connections trust the PEM bundle (file or
 ---directory) at `path`; connections already open keep theirs. nil restores
----the default search.
+---the default search. Raises when memory runs out; the earlier setting stays.
 ---@param path string|nil
 function net.set_cacert_path(path) end
 

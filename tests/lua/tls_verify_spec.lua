@@ -360,6 +360,23 @@ describe("tls verification", function()
     assert.are.equal("success", res[2][1], res[2][2])
   end)
 
+  it("keeps the bundle set when a new set_cacert_path runs out of memory (child process)", function()
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local mine, other = ...
+      net.set_cacert_path(mine)
+      net._fail_allocs(0, 1)
+      local set, msg = pcall(net.set_cacert_path, other)
+      net._fail_allocs(0, 0)
+      print(set, msg, net.get_cacert_path())
+    ]], nil, certs.ca, certs:pem("other-ca"))
+    assert.is_true(ok, err)
+    local set, msg, in_use = out:match("^(%S+)\t([^\t]*)\t([^\n]*)")
+    assert.are.equal("false", set, out)
+    assert.truthy(msg:find("out of memory (the earlier setting stays)", 1, true), msg)
+    assert.are.equal(certs.ca, in_use)
+  end)
+
   it("applies set_cacert_path to later connections (child process)", function()
     local port = servers.good.port
     local set = function(path)

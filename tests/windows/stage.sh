@@ -14,7 +14,7 @@ W=$ROOT/build/windows
 WINE=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
 export WINE WINEPREFIX=${WINEPREFIX:-$W/wineprefix} WINEDEBUG=-all LC_ALL=C.UTF-8
 export SLUICE_ROOT=$ROOT SLUICE_BUILD=$ROOT/build/release SLUICE_MODE=windows
-export SLUICE_HOSTS_FILE=$ROOT/tests/lua/hosts SLUICE_WIN_BUILD=$W SLUICE_UNIX_CWD=$ROOT
+export SLUICE_HOSTS_FILE=$ROOT/tests/lua/hosts SLUICE_WIN_BUILD=$W SLUICE_UNIX_CWD=$ROOT SLUICE_TEST_HOOKS=1
 export SLUICE_LUA=$ROOT/tests/windows/lua.sh   # the specs' child Lua processes: Windows ones too
 export LUA_CPATH="Z:${W//\//\\}\\?.dll"
 export LUA_PATH="$ROOT/tests/lua/?.lua;$ROOT/data/?.lua;/usr/share/lua/5.4/?.lua;/usr/share/lua/5.4/?/init.lua"

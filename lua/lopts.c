@@ -349,8 +349,11 @@ static const char *const http_keys[] = {"url", "method", "headers", "body", "tim
                                         "allow_downgrade", "ssl", "buffer_size", "keepalive", "output",
                                         "resume", "sha256", "proxy", NULL};
 
+/* Case-insensitive first: names that differ only in case end up side by side. */
 static int name_order(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
+  const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+  int c = strcasecmp(x, y);
+  return c ? c : strcmp(x, y);
 }
 
 /* The engine's rule for a header value: no control byte but tab. */
@@ -400,6 +403,8 @@ static const char **http_headers(lua_State *L, int arg, const net_http_opts *o) 
     const char *name = pairs[2 * i];
     if (!*name || name[strspn(name, "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")])
       luaL_argerror(L, arg, lua_pushfstring(L, "header name '%s' is not a token", name));
+    if (i > 0 && !strcasecmp(pairs[2 * i - 2], name))   /* one field, two values: which would count? */
+      luaL_argerror(L, arg, lua_pushfstring(L, "header %s is given twice (names are case-insensitive)", name));
     lua_getfield(L, t, name);
     size_t len;
     const char *v = lua_tolstring(L, -1, &len);   /* a number becomes a string here */

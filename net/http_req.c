@@ -31,6 +31,15 @@ static const char *framing_refused(const char *name, const char *value, const ne
                                                      : "a Content-Length must be the body's length (left out, it is added)";
 }
 
+/* Host or Content-Length a second time (any case): servers that take
+ * different copies read different requests (RFC 9112 3.2, 6.3). */
+static bool single_repeated(const char *const *h, size_t n) {
+  if (strcasecmp(h[2 * n], "host") && strcasecmp(h[2 * n], "content-length")) return false;
+  for (size_t i = 0; i < n; i++)
+    if (!strcasecmp(h[2 * i], h[2 * n])) return true;
+  return false;
+}
+
 static bool copy_headers(http_req *r, const net_http_opts *o, const char **err) {
   const char *const *h = o->headers;
   size_t n = 0;
@@ -40,6 +49,7 @@ static bool copy_headers(http_req *r, const net_http_opts *o, const char **err) 
     if (!http_value_ok(h[2 * n + 1]))
       return *err = "a header value must not hold a control character (CR, LF, NUL...; only tab is taken)", false;
     if ((*err = framing_refused(h[2 * n], h[2 * n + 1], o))) return false;
+    if (single_repeated(h, n)) return *err = "Host and Content-Length are taken once", false;
     n++;
   }
   r->names = net__calloc(n + 1, sizeof *r->names);

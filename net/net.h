@@ -390,7 +390,8 @@ typedef struct net_http_opts {
   const char *method;              /* NULL: "GET"; an upper-case token */
   const char *const *headers;      /* name, value, name, value, ..., NULL; the body's
                                       framing is the engine's: no Transfer-Encoding, a
-                                      Content-Length only as the body's length */
+                                      Content-Length only as the body's length; Host
+                                      and Content-Length once at most */
   const void *body;                /* NULL: no body */
   size_t body_len;
   const char *body_file;           /* or the body streamed from this file (read on a

@@ -256,7 +256,7 @@ net.json_array_mt = {}
 ---@class net.http_options
 ---@field url string `http://` or `https://` (credentials in the URL are refused: give an Authorization header)
 ---@field method? string an upper-case token (default "GET")
----@field headers? table<string, string|number> sent as given (names are sent in sorted order; a name is a token, a value holds no control character but tab, else an argument error; the body's framing is the module's: Transfer-Encoding is refused and a Content-Length must be the body's length, a body file's size failing the request with "invalid"); Host, User-Agent, Accept, Accept-Encoding and Connection are added unless given; a `101` answer is taken only when an `Upgrade` header was given (else `"protocol"`)
+---@field headers? table<string, string|number> sent as given (names are sent in sorted order; a name is a token, given once whatever its case, a value holds no control character but tab, else an argument error; the body's framing is the module's: Transfer-Encoding is refused and a Content-Length must be the body's length, a body file's size failing the request with "invalid"); Host, User-Agent, Accept, Accept-Encoding and Connection are added unless given; a `101` answer is taken only when an `Upgrade` header was given (else `"protocol"`)
 ---@field body? string|{file: string} the request body (Content-Length is added), or `{file = path}`: streamed from the file, read on a helper thread (sent again from its start after a 307/308); `get_progress` counts it
 ---@field timeout? integer ms for the whole exchange, redirects included (default 300000; 0: none)
 ---@field connect_timeout? integer ms per connection: resolving, connecting, TLS (default 30000; 0: none)
@@ -362,7 +362,7 @@ function http:cancel() end
 function http:close() end
 
 ---@class net.websocket_options
----@field headers? table<string, string> extra request headers for the opening handshake (the `Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*` and body fields are the module's own: giving one returns `nil, message, "invalid"`)
+---@field headers? table<string, string> extra request headers for the opening handshake, each name once whatever its case (the `Host`, `Upgrade`, `Connection`, `Sec-WebSocket-*` and body fields are the module's own: giving one returns `nil, message, "invalid"`)
 ---@field protocols? string|string[] subprotocols to offer (`Sec-WebSocket-Protocol`; 1..64 names), in order of preference; `ws:get_protocol()` says which one the server took (nil: none)
 ---@field ssl? net.tls_options TLS options for `wss://` (verified by default, as for `net.open_tcp`)
 ---@field proxy? string tunnel through a proxy: `"http://[user:pass@]host:port"` (HTTP CONNECT), `"socks5h://[user:pass@]host:port"` or `"socks5://..."` (SOCKS5), as `net.conn_options.proxy`

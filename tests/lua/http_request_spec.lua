@@ -746,6 +746,13 @@ describe("net.http_request", function()
     end
     h.assert_raises("method", function() net.http_request{ url = base, method = "get" } end)
     h.assert_raises("body", function() net.http_request{ url = base, body = 42 } end)
+    -- one field twice (two Hosts: servers that take different ones read different requests)
+    h.assert_raises("header host is given twice (names are case-insensitive)", function()
+      net.http_request{ url = base, headers = { Host = "a.test", host = "b.test", Accept = "*/*" } }
+    end)
+    h.assert_raises("given twice", function()
+      net.open_websocket("ws://127.0.0.1:1/", { headers = { ["X-A"] = "1", ["x-a"] = "2" } })
+    end)
   end)
 
   describe("through proxies", function()

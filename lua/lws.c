@@ -123,7 +123,7 @@ static int ws_close(lua_State *L) {
   const char *reason = luaL_optlstring(L, 3, "", &len);
   net_ws *w = check(L);   /* after the arguments, which may allocate (lnet.h) */
   luaL_argcheck(L, code >= 1000 && code <= 4999, 2, "close code must be 1000-1003, 1007-1014 or 3000-4999");
-  if (w && net_ws_close(w, (int)code, reason, len) < 0) {
+  if (net_ws_close(w, (int)code, reason, len) < 0) {   /* released (w NULL): the checks still apply */
     if (len > 123 || !net_utf8_valid(reason, len)) return luaL_argerror(L, 3, "reason must be UTF-8 of at most 123 bytes");
     return luaL_argerror(L, 2, "close code must be 1000-1003, 1007-1014 or 3000-4999");
   }

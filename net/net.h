@@ -537,7 +537,8 @@ NET_API size_t net_ws_copy(net_ws *w, void *dst);
 NET_API void net_ws_drop(net_ws *w);
 /* Starts the closing handshake once the queued messages are sent: code 0
  * sends none, else 1000-1003, 1007-1014 or 3000-4999; reason UTF-8 of at
- * most 123 bytes. 0, or -1 when code or reason cannot be sent. Again: no-op. */
+ * most 123 bytes. 0, or -1 when code or reason cannot be sent. Again: no-op.
+ * w NULL: only checks code and reason. */
 NET_API int net_ws_close(net_ws *w, int code, const char *reason, size_t len);
 /* 1 once closed: the peer's close code and reason (1005: it sent no code),
  * 1006 when the connection ended without a close frame, or the code this end

@@ -153,7 +153,7 @@ int net_ws_close(net_ws *w, int code, const char *reason, size_t len) {
   uint8_t probe[NET_WS_CONTROL_MAX];
   if (code && net__ws_close_build(probe, (unsigned)code, reason ? reason : "", reason ? len : 0) < 0) return -1;
   if (!code && len) return -1;   /* a reason needs a code */
-  if (w->close_asked) return 0;
+  if (!w || w->close_asked) return 0;
   w->close_asked = true;
   w->want_code = code;
   w->want_len = reason ? len : 0;

@@ -361,6 +361,11 @@ describe("websocket client", function()
     roundtrip(ws, "still open after the refused calls")
     local ip, port = ws:get_peer()
     assert.are.same({ "127.0.0.1", p.port }, { ip, port })
+    do local _ <close> = ws end   -- released, as a to-be-closed variable leaving scope does
+    for _, code in ipairs({ 1005, 2000 }) do   -- its arguments are still checked
+      h.assert_raises("close code", function() ws:close(code) end)
+    end
+    h.assert_raises("reason", function() ws:close(1000, "bad \xff") end)
   end)
 
   it("refuses URLs it cannot use and raises on bad options", function()

@@ -29,7 +29,8 @@ net_addr *lnet_check_addr(lua_State *L, int i) {
 
 int lnet_resolve_address(lua_State *L) {
   size_t len;
-  const char *host = luaL_checklstring(L, 1, &len);
+  luaL_checktype(L, 1, LUA_TSTRING);   /* a number is no host name (127 is not 0.0.0.127) */
+  const char *host = lua_tolstring(L, 1, &len);
   net_addr **slot = lnet_new_addr(L);
   const char *err;
   net_err code;

@@ -67,7 +67,8 @@ int lnet_create_resolver(lua_State *L) {
 static int resolver_resolve(lua_State *L) {
   luaL_checkudata(L, 1, LNET_RESOLVER);
   size_t len;
-  const char *host = luaL_checklstring(L, 2, &len);
+  luaL_checktype(L, 2, LUA_TSTRING);   /* a number is no host name (127 is not 0.0.0.127) */
+  const char *host = lua_tolstring(L, 2, &len);
   net_addr **slot = lnet_new_addr(L);
   net_resolver *r = ((lresolver *)lua_touserdata(L, 1))->r;   /* after the allocation (lnet.h) */
   if (!r) return lnet_fail(L, "closed", NET_E_CLOSED);   /* closed before, or by a finalizer (lnet.h) */

@@ -462,6 +462,7 @@ int net_conn_remote(net_conn *c, net_endpoint *out) {
 }
 
 net_addr *net_conn_peer(net_conn *c) {
+  if (c->unix_path) return NULL;   /* a path, not an address anything else could take */
   if (atomic_load_explicit(&c->state, memory_order_acquire) == NET_WAITING &&
       !atomic_load(&c->tls_ready))
     return NULL;

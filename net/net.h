@@ -314,7 +314,8 @@ NET_API int net_conn_remote(net_conn *c, net_endpoint *out);
 NET_API int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_err *code);
 /* Fills *out and returns 1 once a TLS handshake has completed, else 0. */
 NET_API int net_conn_tls_info(net_conn *c, net_tls_info *out);
-/* The peer's address once connected (new reference), else NULL. */
+/* The peer's address once connected (new reference), else NULL (always for
+ * a Unix socket: net_conn_remote gives its path). */
 NET_API net_addr *net_conn_peer(net_conn *c);
 /* "127.0.0.1:80", "[::1]:80" or "unix:/path": the peer once connected, else
  * what was asked for. */

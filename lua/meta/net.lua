@@ -775,7 +775,8 @@ function tcp:set_option(name, value) end
 ---@return boolean|integer
 function tcp:get_option(name) end
 
----The peer's address once connected, else nil.
+---The peer's address once connected, else nil; nil for a Unix socket (its
+---path is `get_peer()`'s).
 ---@return net.address|nil
 function tcp:get_address() end
 

@@ -162,6 +162,7 @@ describe("net.resolve_address", function()
     assert.truthy(tostring(err):find("bad argument #1 to 'resolve_address'", 1, true), err)
     ok = pcall(function() return net.resolve_address() end)
     assert.is_false(ok)
+    h.assert_raises("string expected, got number", function() net.resolve_address(127) end)   -- not 0.0.0.127
   end)
 
   it("reads a long hosts-file line whole, and skips one past the limit whole", function()

@@ -167,6 +167,7 @@ describe("custom resolvers", function()
   end)
 
   it("checks its arguments", function()
+    h.assert_raises("string expected, got number", function() r:resolve(1e300) end)
     h.assert_raises("nameserver 'dns.example': not an IP address", function()
       net.create_resolver{ nameservers = { "dns.example" } }
     end)

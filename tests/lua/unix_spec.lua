@@ -117,6 +117,8 @@ describe("unix sockets", function()
     assert.is_nil(port)
     assert.are.equal("unix", select(3, client:get_local_address()))
     assert.are.equal("unix", select(3, accepted:get_peer()))
+    assert.is_nil(client:get_address())   -- a path is no address another call could take
+    assert.is_nil(accepted:get_address())
     assert.truthy(tostring(client):find(path, 1, true), tostring(client))
     assert.truthy(tostring(srv):find(path, 1, true), tostring(srv))
     client:close()

@@ -5,6 +5,7 @@
  * net_resolver_* run on owner threads; the hosts lane (resolver.c) hands
  * names it cannot answer to dns_miss; everything else is the I/O thread. */
 #include <ares.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,6 +52,7 @@ struct lookup {
   dns_sock *socks;
   int status;                           /* c-ares' answer; -1 while none */
   bool oom;                             /* a socket could not be tracked */
+  int no_socket;                        /* errno when out of descriptors for one */
 };
 
 #define RESOLVER(io) ((net_resolver *)((char *)(io) - offsetof(net_resolver, obj)))
@@ -97,8 +99,11 @@ bool net__dns_parse_server(const char *s, size_t len, net_sockaddr *out, const c
 /* ---- c-ares' sockets: non-blocking, close-on-exec, never SIGPIPE ----------------------- */
 
 static ares_socket_t sock_open(int domain, int type, int protocol, void *ud) {
-  (void)ud;
-  return net_sock_open3(domain, type, protocol);
+  lookup *lk = ud;
+  net_sock s = net_sock_open3(domain, type, protocol);
+  /* c-ares would call every server failed: the failure is ours */
+  if (s == NET_BAD_SOCK && net__errno_code(errno) == NET_E_LIMIT) lk->no_socket = errno;
+  return s;
 }
 
 static int sock_close(ares_socket_t fd, void *ud) {
@@ -202,9 +207,14 @@ static void finish(lookup *lk, const char *cancelled) {
   if (lk->ch) ares_destroy(lk->ch);   /* closes its sockets through sock_state */
   lk->ch = NULL;
   if (a->count == 0) {
-    char buf[64];
+    char buf[96];
     const char *text = cancelled ? cancelled : lk->oom ? "out of memory" : why(lk->status, buf, sizeof buf, r);
     net_err code = lk->oom ? NET_E_LIMIT : lk->status == ARES_ETIMEOUT ? NET_E_TIMEOUT : NET_E_DNS;
+    if (!cancelled && !lk->oom && lk->no_socket) {
+      char e[64];
+      snprintf(buf, sizeof buf, "no socket to ask with: %s", net__errstr(lk->no_socket, e, sizeof e));
+      text = buf, code = NET_E_LIMIT;
+    }
     lookup_error(&a->err, code, a->host, r, text);
   }
   for (lookup **pp = &r->active; *pp; pp = &(*pp)->next)
@@ -287,7 +297,7 @@ static int new_channel(net_resolver *r, lookup *lk) {
              ARES_OPT_SOCK_STATE_CB | ARES_OPT_SERVERS | ARES_OPT_DOMAINS | ARES_OPT_SORTLIST | ARES_OPT_NOROTATE;
   int rc = ares_init_options(&lk->ch, &o, mask);
   if (rc != ARES_SUCCESS) return rc;
-  ares_set_socket_functions(lk->ch, &sock_funcs, NULL);
+  ares_set_socket_functions(lk->ch, &sock_funcs, lk);
   return ares_set_servers_ports(lk->ch, r->servers);
 }
 

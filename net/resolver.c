@@ -141,7 +141,9 @@ static bool scan_hosts(net_addr *a, const char *path, char *slow, size_t slow_le
   char *line = net__malloc(cap);
   FILE *f = line ? fopen(path, NET_FOPEN_READ) : NULL;   /* not inherited by a child spawned meanwhile */
   if (!f) {
+    int e = line ? errno : ENOMEM;
     net__free(line);
+    errno = e;
     return false;
   }
   while (next_line(f, &line, &cap)) {
@@ -176,7 +178,8 @@ static void hosts_run(net_job *job) {
   const char *test = getenv("SLUICE_HOSTS_FILE");
   if (test && *test) {   /* test hook: names come only from that file, localhost names or a resolver's own servers */
     char slow[64] = "";
-    if (!scan_hosts(a, test, miss ? NULL : slow, sizeof slow)) fail(a, NET_E_DNS, "cannot read the test hosts file");
+    if (!scan_hosts(a, test, miss ? NULL : slow, sizeof slow))
+      fail(a, net__errno_code(errno) == NET_E_LIMIT ? NET_E_LIMIT : NET_E_DNS, "cannot read the test hosts file");
     else if (a->count > 0 || add_localhost(a)) finish(a);
     else if (miss) miss(a);
     else if (slow[0]) to_dns(a);
@@ -185,7 +188,11 @@ static void hosts_run(net_job *job) {
   }
   char path[512];
   const char *hosts = net_sock_hosts_file(path, sizeof path);
-  if (hosts) scan_hosts(a, hosts, NULL, 0);
+  if (hosts && !scan_hosts(a, hosts, NULL, 0) && net__errno_code(errno) == NET_E_LIMIT) {
+    char e[64];
+    fail(a, NET_E_LIMIT, net__errstr(errno, e, sizeof e));   /* what else it would do needs descriptors too */
+    return;
+  }
   if (a->count > 0 || add_localhost(a)) finish(a);
   else if (miss) miss(a);
   else to_dns(a);

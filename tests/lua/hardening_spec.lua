@@ -190,6 +190,21 @@ describe("hardening", function()
     assert.equal("true", recovered, out)
   end)
 
+  it("says limit, not dns, when a lookup finds no descriptor", function()
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local files = {}
+      while true do   -- every descriptor taken
+        local f = io.open("/dev/null")
+        if not f then break end
+        files[#files + 1] = f
+      end
+      print(select(3, net.resolve_address("sluice-v4.test"):wait_until_resolved(5000)))
+    ]], { ULIMIT_NOFILE = 64 })
+    assert.is_true(ok, out .. err)
+    assert.equal("limit\n", out)
+  end)
+
   it("naps a loop spinning on one empty connection while the cores are short", function()
     local echo = h.start_peer("echo")
     -- more busy processes than cores: the spinner is preempted, as it is when it

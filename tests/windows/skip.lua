@@ -13,6 +13,7 @@ return {
   ["request_spec.lua"] = { ["talks to a Unix socket"] = no_unix, ["still leaving net's buffer"] = no_unix },
   ["hardening_spec.lua"] = {
     ["runs out of descriptors"] = "limits descriptors with ulimit -n, which a Windows process does not have",
+    ["finds no descriptor"] = "limits descriptors with ulimit -n, which a Windows process does not have",
     ["a folder or a FIFO"] = "FIFOs are POSIX",
     ["naps a loop spinning"] = "os.clock is wall-clock time in the Windows C runtime, not CPU time",
   },

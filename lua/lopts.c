@@ -395,9 +395,17 @@ static const char **http_headers(lua_State *L, int arg, const net_http_opts *o) 
     n++;
   }
   const char **pairs = lua_newuserdatauv(L, (2 * n + 1) * sizeof *pairs, 0);
-  lua_createtable(L, (int)n, 0);   /* the values as strings, kept alive */
+  lua_createtable(L, (int)(2 * n), 0);   /* the names and the values as strings, kept alive */
+  int held = lua_gettop(L);
   size_t i = 0;
-  for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) pairs[2 * i++] = lua_tostring(L, -2);
+  for (lua_pushnil(L); lua_next(L, t); lua_pop(L, 1)) {
+    if (i == n || lua_type(L, -2) != LUA_TSTRING)   /* a finalizer run by the allocations above changed it */
+      luaL_argerror(L, arg, "option 'headers' changed while it was read");
+    pairs[2 * i++] = lua_tostring(L, -2);
+    lua_pushvalue(L, -2);
+    lua_rawseti(L, held, (lua_Integer)(n + i));
+  }
+  if (i != n) luaL_argerror(L, arg, "option 'headers' changed while it was read");
   qsort(pairs, n, 2 * sizeof *pairs, name_order);   /* names sit at even slots: sort pairs */
   for (i = 0; i < n; i++) {
     const char *name = pairs[2 * i];
@@ -408,6 +416,7 @@ static const char **http_headers(lua_State *L, int arg, const net_http_opts *o) 
     lua_getfield(L, t, name);
     size_t len;
     const char *v = lua_tolstring(L, -1, &len);   /* a number becomes a string here */
+    if (!v) luaL_argerror(L, arg, "option 'headers' changed while it was read");
     if (!header_value_ok(v, len))
       luaL_argerror(L, arg, lua_pushfstring(L, "header %s: a value with a control character (CR, LF, NUL...; "
                                                "only tab is taken)", name));

@@ -36,6 +36,30 @@ describe("bad input", function()
     if conn then conn:close() end
   end)
 
+  it("reads a headers table its own finalizers change meanwhile without overrunning (child process)", function()
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      collectgarbage("incremental", 0, 1000)   -- a collection step at every allocation
+      local changed, taken, n = 0, 0, 0
+      for _ = 1, 300 do
+        local headers = {}
+        for i = 1, 20 do headers["X-H" .. i] = "v" end
+        for _ = 1, 50 do   -- garbage whose finalizers add and remove headers
+          setmetatable({}, { __gc = function()
+            n = n + 1
+            headers["X-New" .. n], headers["X-H" .. (n % 20 + 1)] = "v", nil
+          end })
+        end
+        local ok, req = pcall(net.http_request, { url = "http://127.0.0.1:9/", headers = headers, proxy = false })
+        if ok then taken = taken + 1; req:close()
+        else assert(tostring(req):find("option 'headers' changed while it was read", 1, true), req) end
+      end
+      print("done", taken)
+    ]])
+    assert.is_true(ok, out .. err)
+    assert.matches("^done\t%d+", out)
+  end)
+
   it("raises on a host that is neither a string nor an address", function()
     raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp(nil, 80) end)
     raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp({}, 80) end)

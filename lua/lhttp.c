@@ -24,9 +24,11 @@ static const net_result closed_status = {NET_FAILURE, NET_E_CLOSED, "closed"};
 int lnet_http_request(lua_State *L) {
   lnet_http_args a;
   lnet_check_http_opts(L, 1, &a);
-  lhttp *u = lua_newuserdatauv(L, sizeof *u, 0);
+  lhttp *u = lua_newuserdatauv(L, sizeof *u, 1);
   u->h = NULL;
   luaL_setmetatable(L, LNET_HTTP);
+  lua_pushstring(L, a.o.url);   /* for tostring before a response names one (it holds no credentials) */
+  lua_setiuservalue(L, -2, 1);
   const char *err;
   net_err code;
   u->h = net_http_request(&a.o, &err, &code);
@@ -172,8 +174,12 @@ static int http_tostring(lua_State *L) {
   net_http_response r;
   static const char *const names[] = {"waiting", "success", "failure"};
   net_result st = net_http_status(u->h);
-  if (net_http_get_response(u->h, &r)) lua_pushfstring(L, "net.http(%d %s, %s)", r.status, r.url, names[st.status]);
-  else lua_pushfstring(L, "net.http(%s)", names[st.status]);
+  if (net_http_get_response(u->h, &r)) {
+    lua_pushfstring(L, "net.http(%d %s, %s)", r.status, r.url, names[st.status]);
+  } else {
+    lua_getiuservalue(L, 1, 1);
+    lua_pushfstring(L, "net.http(%s, %s)", lua_tostring(L, -1), names[st.status]);
+  }
   return 1;
 }
 

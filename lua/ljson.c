@@ -456,6 +456,7 @@ typedef struct jbuf {
   size_t n, cap;
   lua_Alloc alloc;
   void *ud;
+  bool over;        /* the text would have passed max_size */
 } jbuf;
 
 static int jbuf_close(lua_State *L) {
@@ -485,6 +486,7 @@ static void enc_error(enc *e, const char *what);
 static char *grow(enc *e, size_t need) {
   jbuf *j = e->j;
   if (need > e->max_size - j->n) {   /* n never passes max_size */
+    j->over = true;
     lua_pushfstring(e->L, "the text would exceed max_size %I bytes", (LUAI_UACINT)e->max_size);
     enc_error(e, lua_tostring(e->L, -1));
   }
@@ -795,12 +797,13 @@ static int l_json_encode(lua_State *L) {
   size_t size;
   read_opts(L, 2, &depth, &size);
   lua_settop(L, 1);
-  lua_pushcfunction(L, encode_protected);
-  lua_pushvalue(L, 1);
-  jbuf *j = lua_newuserdatauv(L, sizeof *j, 0);
+  jbuf *j = lua_newuserdatauv(L, sizeof *j, 0);   /* index 2: kept past the call, for its flag */
   memset(j, 0, sizeof *j);
   j->alloc = lua_getallocf(L, &j->ud);
   luaL_setmetatable(L, JSON_BUFFER);
+  lua_pushcfunction(L, encode_protected);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
   lua_pushinteger(L, depth);
   lua_pushinteger(L, (lua_Integer)size);
 #ifdef _WIN32
@@ -816,7 +819,9 @@ static int l_json_encode(lua_State *L) {
   if (r == LUA_OK) return 1;
   lua_pushnil(L);
   lua_insert(L, -2);
-  return 2;
+  if (!j->over) return 2;
+  lua_pushstring(L, net_errcode(NET_E_LIMIT));
+  return 3;
 }
 
 void lnet_open_json(lua_State *L) {

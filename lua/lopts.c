@@ -221,6 +221,8 @@ void lnet_check_conn_arg(lua_State *L, int arg, bool ssl_alone, lnet_conn_args *
   if (!ssl_alone && t != LUA_TTABLE && t != LUA_TNIL && t != LUA_TNONE)
     luaL_typeerror(L, arg, "table of connection options");
   if (t != LUA_TTABLE || (ssl_alone && !has_any(L, arg, conn_keys))) {   /* Part 1: `ssl` itself */
+    /* a misspelt connection option lands here too: the message names both */
+    if (t == LUA_TTABLE) check_keys(L, arg, argn, tls_keys, "connection or TLS");
     a->o.tls = check_ssl_value(L, arg, argn, &a->tls, false);
     return;
   }

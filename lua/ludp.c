@@ -312,6 +312,12 @@ static int dgram_get_port(lua_State *L) {
   return 1;
 }
 
+/* It holds no engine resource: <close> has nothing to end, as a closed file's would not. */
+static int dgram_close(lua_State *L) {
+  check_dgram(L);
+  return 0;
+}
+
 static int dgram_tostring(lua_State *L) {
   ldgram *d = check_dgram(L);
   lua_getiuservalue(L, 1, 1);
@@ -347,6 +353,7 @@ void lnet_open_udp(lua_State *L) {
       {NULL, NULL},
   };
   static const luaL_Reg dmeta[] = {
+      {"__close", dgram_close},
       {"__tostring", dgram_tostring},
       {NULL, NULL},
   };

@@ -460,7 +460,6 @@ static void file_done(net_http *h) {
 
 /* As far as the exchange can go now; redirects restart it in the same turn. */
 static void step(net_http *h) {
-  if (!h->where[0]) set_where(h);   /* failures before the first connection name it too */
   while (h->phase != HP_DONE) {
     if (h->phase == HP_START && h->file && !file_ready(h)) return;
     if (h->phase == HP_START && h->src && h->send_body && !src_ready(h)) return;
@@ -506,6 +505,7 @@ static void http_kicked(net_io *io) {
   int req = atomic_exchange(&h->requests, 0);
   if (!h->started) {   /* the first kick: the clock starts */
     h->started = true;
+    set_where(h);   /* every failure names the origin, a cancel before the first step too */
     if (h->req.timeout_ms) net__io_timer(&h->obj, net__now_ms() + (uint64_t)h->req.timeout_ms);
   }
   if ((req & (HREQ_CLOSE | HREQ_CANCEL)) && !file_abandoned(h)) step(h);

@@ -544,15 +544,15 @@ function tcp:gettimeout()
   return self.block, self.total
 end
 
----ip, port (a string, as LuaSocket gives it), family ("inet"/"inet6") of the
----peer, or nil and a message.
+---ip, port (a number, as LuaSocket gives it here), family ("inet"/"inet6")
+---of the peer, or nil and a message.
 function tcp:getpeername()
   check(self, "any", "getpeername")
   if self.closed or not (self.conn or self.server) then return nil, "Bad file descriptor" end
   if not self.conn then return nil, "Transport endpoint is not connected" end
   local ip, port, family = self.conn:get_peer()
   if not ip then return nil, "Transport endpoint is not connected" end
-  return ip, tostring(port), family   -- LuaSocket gives the port as a string
+  return ip, port, family   -- LuaSocket gives this port as a number, getsockname's as a string
 end
 
 ---ip, port (a string), family of the local end, or nil and a message.

@@ -15,7 +15,8 @@
 -- Codes: "closed", "refused", "reset", "timeout", "unreachable", "dns", "tls",
 -- "tls-verify", "limit" (a cap or the process's resources reached: buffers,
 -- queues, descriptors, memory), "invalid" (options no connection could use:
--- an unreadable certificate file, an empty path, a bind that failed), "protocol"
+-- a bad combination of TLS files, an empty path, a bind that failed; a
+-- certificate file that cannot be read or parsed is "tls"), "protocol"
 -- (a framed message the peer got wrong), "cancelled" (an HTTP request its
 -- owner cancelled, a websocket closed before it opened), "proxy" (a proxy refused or broke its handshake), and
 -- "io" for any other system error.
@@ -69,7 +70,9 @@ function net.resolve_address(host) end
 ---still resolving. Every resolved address is tried in turn until one connects.
 ---Bytes written while `"waiting"` are sent once connected (encrypted, for TLS).
 ---`ssl`: `true` for TLS with verification, a TLS options table, or a
----connection options table `{ssl = ...}`. Unknown options raise.
+---connection options table `{ssl = ...}`. A table holding no connection
+---option is the TLS options table, so `{}` is TLS with verification (as in
+---Pragtical's `net`). Unknown options raise.
 ---Verification fails closed: with no CA bundle at all the connection fails
 ---with a message saying to call `net.set_cacert_path` or pass `{verify = false}`.
 ---On Windows with no bundle set, the Windows ROOT store's certificates are the
@@ -116,7 +119,7 @@ function net.open_unix(path, options) end
 ---@class net.server_options
 ---@field backlog? integer pending connections the kernel holds (default 128)
 ---@field reuseaddr? boolean SO_REUSEADDR (default true)
----@field ssl? {cert_file: string, key_file: string, key_password?: string, ca_file?: string, verify?: boolean, resume?: boolean} accepted connections speak TLS (handshake on the I/O thread); the files are read off the caller's thread, and a missing or bad one fails the server a moment later (`get_status()` and `accept()`: `"tls: cannot load cert_file ..."`, code `"tls"`); `verify = true` requires client certificates signed by ca_file; `resume = false`: no session tickets
+---@field ssl? {cert_file: string, key_file: string, key_password?: string, ca_file?: string, ca_path?: string, verify?: boolean, resume?: boolean, alpn?: string[], min_version?: "tls1.2"|"tls1.3"} accepted connections speak TLS (handshake on the I/O thread); the files are read off the caller's thread, and a missing or bad one fails the server a moment later (`get_status()` and `accept()`: `"tls: cannot load cert_file ..."`, code `"tls"`); `verify = true` requires client certificates signed by ca_file (or a CA in ca_path); `resume = false`: no session tickets; `alpn`: the protocols it agrees to, in its order of preference; `min_version` as for clients
 ---@field unix? string listen on this Unix socket path instead (table-only form)
 ---@field idle_timeout? integer for accepted connections
 ---@field nodelay? boolean for accepted connections
@@ -226,11 +229,13 @@ function net.wait(timeout) end
 ---`__jsontype = "object"` forces an object). Anything else is an error: a
 ---sparse array (a nil inside: use `net.json_null`), string and number keys
 ---mixed, other key types, cycles, functions, userdata, NaN and infinities.
----Errors say where: `json_encode: cannot encode a function at $.params.cb`.
+---Errors say where: `json_encode: cannot encode a function at $.params.cb`;
+---text that would pass max_size gives `nil, message, "limit"`.
 ---@param value any
 ---@param options? {max_depth?: integer, max_size?: integer} nesting (1..1000, default 1000) and text bytes (default 256 MiB)
 ---@return string|nil text
 ---@return string? message
+---@return net.code? code
 function net.json_encode(value, options) end
 
 ---Decodes JSON text (RFC 8259, strictly: no comments, no trailing commas,
@@ -352,7 +357,8 @@ function http:get_progress() end
 ---@return net.code? code
 function http:read(max) end
 
----Ends the exchange: it fails with `"cancelled"` (unless it already ended).
+---Ends the exchange: it fails with `"cancelled"` (unless it already ended)
+---as soon as the I/O thread takes the cancel, a moment later (`wait` for it).
 function http:cancel() end
 
 ---Ends the exchange if it still runs and releases it; idempotent, never blocks.
@@ -470,7 +476,7 @@ function websocket:ping(data) end
 ---close_timeout. Idempotent; returns at once. While `"waiting"`, the opening
 ---handshake goes on when messages are queued: they are sent once open, then
 ---the close (a handshake that fails fails as usual); with none queued the
----websocket ends at once with `"cancelled"`. `__gc` does the same with 1001.
+---websocket ends with `"cancelled"` as soon as the I/O thread takes the close. `__gc` does the same with 1001.
 ---@param code? integer
 ---@param reason? string
 ---@return true
@@ -552,6 +558,8 @@ function resolver:close() end
 ---@field addresses integer address objects alive
 ---@field buffer_bytes integer ring memory held by all connections
 ---@field chunks integer buffer chunks in use
+---@field http integer HTTP requests alive in the engine
+---@field websockets integer websockets alive in the engine
 
 ---Process-wide counters, for diagnostics and leak checks.
 ---@return net.stats
@@ -619,10 +627,11 @@ function tcp:wait_until_connected(timeout) end
 ---@return net.code? code
 function tcp:write(data, i, j) end
 
----Up to `max_len` bytes that have arrived; `""` when none yet; `nil` (no
----message) after the peer's orderly close once everything was read;
----`nil, message, code` after an error (bytes received before it come first).
----Never allocates more than what is available, whatever `max_len` is.
+---Up to `max_len` bytes that have arrived, and at most 1 MiB a call (which
+---bounds what one call costs: a loop that wants more reads again); `""` when
+---none yet; `nil` (no message) after the peer's orderly close once everything
+---was read; `nil, message, code` after an error (bytes received before it come
+---first). Never allocates more than what is available, whatever `max_len` is.
 ---@param max_len integer at least 1
 ---@return string|nil data
 ---@return string? message

@@ -422,6 +422,14 @@ describe("net.http_request", function()
     local _, m, c = req:get_status()
     assert.equal("cancelled", c, m)
     req:close()
+    req = assert(net.http_request{ url = base .. "/stall" })
+    assert.truthy(tostring(req):find(base .. "/stall", 1, true), tostring(req))   -- before a response too
+    req:cancel()   -- before its first step: the failure still names the origin
+    assert.equal("failure", (req:wait(5000)))
+    _, m, c = req:get_status()
+    assert.equal("cancelled", c, m)
+    assert.equal(("http 127.0.0.1:%d GET /stall: cancelled"):format(server.port), m)
+    req:close()
     for _ = 1, 20 do net.http_request{ url = base .. "/stall" } end   -- dropped while running
     collectgarbage()
     collectgarbage()

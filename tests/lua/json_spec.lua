@@ -124,6 +124,8 @@ describe("json", function()
     assert.are.equal("limit", code)
     assert.is_truthy(err:find("max_size"))
     fails("exceed max_size 10 bytes", E(string.rep("x", 20), { max_size = 10 }))
+    assert.are.equal("limit", select(3, E(string.rep("x", 20), { max_size = 10 })))   -- as decoding says it
+    assert.is_nil(select(3, E(function() end)))   -- a value it cannot encode has no code
     -- the cap holds for every write, not only those that grow the buffer
     local ints = {}
     for i = 1, 120 do ints[i] = i end

@@ -424,6 +424,8 @@ describe("connection options", function()
       bad({ connect_timeout = 100, bogus = 1 })
       bad({ ssl = true, conect_timeout = 100 })
       bad({ backlog = 5 })   -- a server option
+      -- alone, a misspelt connection option reads as a TLS table: the message names both
+      bad({ conect_timeout = 100 }, "unknown connection or TLS option 'conect_timeout'")
     end)
 
     it("raise on values of the wrong type or out of range", function()

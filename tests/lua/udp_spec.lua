@@ -183,6 +183,8 @@ describe("udp", function()
     assert.are.equal(v4:get_port(), d4:get_port())
     assert.are.equal("::1", d6:get_address():get_ip())
     assert.are.equal(v6:get_port(), d6:get_port())
+    do local _ <close> = d6 end   -- to-be-closed like every object; it still reads after
+    assert.are.equal("from v6", d6:get_data())
     assert.are.equal(d4:get_address(), d4:get_address())   -- made once
     assert.are.equal(string.format("net.datagram(127.0.0.1:%d, 7 bytes)", v4:get_port()), tostring(d4))
     -- replies go to the sender's address object, also from the wildcard (IPv4-mapped)

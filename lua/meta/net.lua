@@ -174,7 +174,8 @@ function net.get_local_addresses() end
 ---runs, SDL3 or SDL2, found at run time: sluice never links SDL. The nudge
 ---is repeated at most every 20 ms until the host polls (any status, read,
 ---available or accept call), so a host that drops an event it was not ready
----for gets another. A light userdata that is a C function `void fn(void *ud)`
+---for gets another; after about a second of nudges it has not answered,
+---once a second. A light userdata that is a C function `void fn(void *ud)`
 ---(with `ud`) is called instead, on a background thread (no check can tell
 ---a function from other memory; `net.json_null` and a NULL are refused with
 ---an argument error; `ud` must be a light userdata or nil). A call that

@@ -488,8 +488,8 @@ static bool tls_flushed(net_conn *c) {
   net_error e;
   int r = net__tls_flush(c->tls, &e);
   if (r == NET_TLS_DONE) return true;
-  if (r == NET_TLS_ERROR) net__conn_fail(c, e.code, e.msg);
-  else want_out(c, true);
+  if (r == NET_TLS_ERROR && salvage_input(c)) net__conn_fail(c, e.code, e.msg);
+  else if (r != NET_TLS_ERROR) want_out(c, true);
   return false;
 }
 

@@ -210,7 +210,8 @@ static void finish(lookup *lk, const char *cancelled) {
     char buf[96];
     const char *text = cancelled ? cancelled : lk->oom ? "out of memory" : why(lk->status, buf, sizeof buf, r);
     net_err code = lk->oom ? NET_E_LIMIT : lk->status == ARES_ETIMEOUT ? NET_E_TIMEOUT : NET_E_DNS;
-    if (!cancelled && !lk->oom && lk->no_socket) {
+    /* only when no server could be asked: an answer from another one (no such name) stands */
+    if (!cancelled && !lk->oom && lk->no_socket && lk->status == ARES_ECONNREFUSED) {
       char e[64];
       snprintf(buf, sizeof buf, "no socket to ask with: %s", net__errstr(lk->no_socket, e, sizeof e));
       text = buf, code = NET_E_LIMIT;

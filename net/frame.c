@@ -138,6 +138,8 @@ static const char *what(net_frame_kind kind) { return kind == NET_FRAME_LSP ? "r
 
 /* The stream ended inside a message: a failure of its own, or a cut. */
 static long truncated(net_conn *c, net_frame_kind kind, size_t have) {
+  /* the owner's shutdown("receive"): its end, as between messages, never the peer's fault */
+  if (atomic_load(&c->shut) & NET_SHUT_RECEIVE) return NET_READ_EOF;
   /* the connection's own failure, not the peer's close, which
    * net_conn_status also calls one once nothing is left to read */
   if (c->aborted || atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE) return NET_READ_ERROR;
@@ -211,7 +213,7 @@ long net_frame_next(net_frame *f, net_conn *c, net_frame_kind kind, size_t max) 
   if (f->gathering) {
     long r = f->len > max ? fail(c, NET_E_LIMIT, "%s: message of %zu bytes exceeds max %zu", what(kind), f->len, max)
                           : gather(f, c);
-    if (r == NET_READ_ERROR) drop_buffer(f);   /* the stream is over: nothing to finish */
+    if (r == NET_READ_ERROR || r == NET_READ_EOF) drop_buffer(f);   /* the stream is over: nothing to finish */
     return r;
   }
   size_t n = net_conn_available(c);
@@ -240,7 +242,7 @@ long net_frame_next(net_frame *f, net_conn *c, net_frame_kind kind, size_t max) 
     f->len = (size_t)len;
     f->have = 0;
     long r = gather(f, c);
-    if (r == NET_READ_ERROR) drop_buffer(f);
+    if (r == NET_READ_ERROR || r == NET_READ_EOF) drop_buffer(f);
     return r;
   }
   if (!net_conn_input_ended(c) || n != net_conn_available(c)) return NET_FRAME_PARTIAL;

@@ -44,7 +44,7 @@ struct iovec {
 typedef WSABUF net_iov;
 #define NET_IOV(b, l) ((net_iov){(ULONG)(l), (char *)(b)})
 #define NET_SEND_FLAGS 0   /* Winsock raises no SIGPIPE */
-#define NET_FOPEN_READ "rN"   /* fopen: reading, not inherited */
+#define NET_FOPEN_READ "r"   /* msvcrt's fopen may not take N; the file is open for microseconds */
 #ifndef SHUT_WR
 #define SHUT_WR SD_SEND
 #define SHUT_RDWR SD_BOTH

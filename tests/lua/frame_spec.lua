@@ -199,6 +199,24 @@ describe("framing", function()
     srv:close()
   end)
 
+  it("ends a message being gathered at shutdown('receive') as a clean end, the sending side intact", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    local client, accepted = h.connect_pair(srv)
+    assert(accepted:write("\0\48\0\0" .. string.rep("x", 100000)))   -- the start of a 3 MiB packet
+    assert(h.wait_for(function()   -- every byte arrived and was gathered
+      assert.is_false(client:read_packet(4 * h.MiB))
+      return client:get_stats() == 100004 and client:available() == 0
+    end, 10000))
+    assert.is_true(client:shutdown("receive"))
+    assert.are.same({ nil }, { client:read_packet(4 * h.MiB) })
+    assert.are.equal("success", (client:get_status()))
+    assert.are.equal(5, client:write("after"))   -- still sends
+    assert.are.equal("after", h.read_n(accepted, 5, 10000))
+    client:close()
+    accepted:close()
+    srv:close()
+  end)
+
   it("write_packet takes the whole packet or nothing", function()
     h.need_hosts_file()
     local srv = assert(net.create_server("127.0.0.1", 0))

@@ -5,9 +5,10 @@
  *   eagainN every Nth of those calls fails with EAGAIN first,
  *   wakefailN the first N writes to an eventfd (the I/O thread's wake-up)
  *           fail with EIO,
- *   sendreset a send on a stream socket with input waiting fails with
+ *   sendreset once a MiB went out on stream sockets (past any TLS
+ *           handshake), a send on one with input waiting fails with
  *           ECONNRESET, and until one has, every receive finds nothing: a
- *           peer's answer and its reset arrive while we send,
+ *           peer's answer and its reset arrive while we send a large body,
  * (comma-separated). Datagram sockets are left alone. Any thread. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -28,6 +29,8 @@ static int send1, recv1, eagain_every, wake_fails, send_reset;
 static atomic_long calls;
 static atomic_int wakes_failed;
 static atomic_int reset_done;
+static atomic_long sent_total;   /* bytes sent on stream sockets: sendreset arms past RESET_AFTER */
+#define RESET_AFTER (1L << 20)
 static atomic_int ready;
 
 static void init(void) {
@@ -52,15 +55,22 @@ static bool stream(int fd) {
 }
 
 /* Whether this send fails as if the peer had reset: its answer waits unread. */
+static bool armed(void) { return send_reset && atomic_load(&sent_total) >= RESET_AFTER; }
+
 static bool reset_now(int fd) {
   int waiting = 0;
-  if (!send_reset || ioctl(fd, FIONREAD, &waiting) != 0 || waiting == 0) return false;
+  if (!armed() || ioctl(fd, FIONREAD, &waiting) != 0 || waiting == 0) return false;
   atomic_store(&reset_done, 1);
   return true;
 }
 
 /* Whether this receive finds nothing: the answer waits for the reset. */
-static bool held(void) { return send_reset && !atomic_load(&reset_done); }
+static bool held(void) { return armed() && !atomic_load(&reset_done); }
+
+static ssize_t count_sent(ssize_t n) {
+  if (n > 0) atomic_fetch_add(&sent_total, (long)n);
+  return n;
+}
 
 /* Whether this call fails with EAGAIN before doing anything. */
 static bool refuse(void) {
@@ -106,7 +116,7 @@ ssize_t send(int fd, const void *buf, size_t len, int flags) {
   if (!stream(fd)) return real(fd, buf, len, flags);
   if (reset_now(fd)) return errno = ECONNRESET, -1;
   if (refuse()) return errno = EAGAIN, -1;
-  return real(fd, buf, send1 && len > 1 ? 1 : len, flags);
+  return count_sent(real(fd, buf, send1 && len > 1 ? 1 : len, flags));
 }
 
 ssize_t recv(int fd, void *buf, size_t len, int flags) {
@@ -123,10 +133,10 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
   if (!stream(fd)) return real(fd, msg, flags);
   if (reset_now(fd)) return errno = ECONNRESET, -1;
   if (refuse()) return errno = EAGAIN, -1;
-  if (!send1) return real(fd, msg, flags);
+  if (!send1) return count_sent(real(fd, msg, flags));
   struct iovec iov;
   struct msghdr m = one_byte(msg, &iov);
-  return real(fd, &m, flags);
+  return count_sent(real(fd, &m, flags));
 }
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {

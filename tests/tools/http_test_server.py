@@ -379,7 +379,9 @@ class Handler(SimpleHTTPRequestHandler):
             self.wfile.write(data)
             self.close_connection = True
             return True
-        if p == "/refuse-unread":   # 413 at once, then a close that resets: the body is unread
+        if p == "/refuse-unread":   # 413 (?slow: after 1 s), then a close that resets: the body is unread
+            if self.path.endswith("?slow"):
+                time.sleep(1)
             self.wfile.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big\n")
             self.wfile.flush()
             self.connection.close()

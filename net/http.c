@@ -20,7 +20,7 @@ static net_http *setup(const net_http_opts *o, const char **err, net_err *code) 
   memset(h, 0, sizeof *h);
   *code = NET_E_INVALID;
   *err = NULL;
-  if (!net__url_parse(o->url, strlen(o->url), &h->url, why, sizeof why)) *err = why;
+  if (!net__url_parse_given(o->url, &h->url, why, sizeof why)) *err = why;
   else if (strcmp(h->url.scheme, "http") && strcmp(h->url.scheme, "https"))
     *err = "only http:// and https:// URLs can be requested";
   else if (h->url.has_userinfo)

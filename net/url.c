@@ -367,12 +367,23 @@ static bool has_scheme(const char *s, size_t len) {
   return i > 0 && i < len && s[i] == ':';
 }
 
+/* Where the path starts: past "scheme://authority" or "//authority"; past
+ * "scheme:" or at 0 for other references. */
+static size_t path_start(const char *s, size_t len) {
+  size_t i = has_scheme(s, len) ? (size_t)((const char *)memchr(s, ':', len) - s) + 1 : 0;
+  if (len - i < 2 || s[i] != '/' || s[i + 1] != '/') return i;
+  for (i += 2; i < len && s[i] != '/' && s[i] != '?' && s[i] != '#'; i++) {}
+  return i;
+}
+
 size_t net__url_escape(const char *s, size_t len, char *out, size_t cap) {
   static const char hex[] = "0123456789ABCDEF";
-  size_t o = 0;
+  size_t o = 0, from = path_start(s, len);
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    bool esc = c == '%' ? i + 2 >= len || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 : !url_char(c);
+    /* the path, query and fragment only: a host that needs escaping is refused, clearly */
+    bool esc = i >= from && (c == '%' ? i + 2 >= len || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0
+                                      : !url_char(c) || c == '[' || c == ']');   /* brackets: an IPv6 host's */
     if (o + (esc ? 3 : 1) < cap) {
       if (esc) out[o] = '%', out[o + 1] = hex[c >> 4], out[o + 2] = hex[c & 15];
       else out[o] = (char)c;
@@ -381,6 +392,13 @@ size_t net__url_escape(const char *s, size_t len, char *out, size_t cap) {
   }
   if (cap) out[o < cap ? o : cap - 1] = '\0';
   return o;
+}
+
+bool net__url_parse_given(const char *s, net_url *u, char *why, size_t wl) {
+  static _Thread_local char text[NET_URL_MAX + 1];
+  size_t n = net__url_escape(s, strlen(s), text, sizeof text);
+  if (n >= sizeof text) return fail(why, wl, "longer than %d bytes", NET_URL_MAX);
+  return net__url_parse(text, n, u, why, wl);
 }
 
 bool net__url_resolve(const net_url *base, const char *ref, size_t len, net_url *u, char *why, size_t wl) {

@@ -33,10 +33,15 @@ size_t net__url_format(const net_url *u, char *buf, size_t len);
 /* A host name as a URL may hold one (letters, digits, '-', '_', dots
  * between labels) or an IPv4 literal; false with why otherwise. */
 bool net__url_check_host(const char *s, size_t len, char *why, size_t whylen);
-/* s with every byte a URL cannot hold as it is (a space, UTF-8, a control,
- * one of "<>\"{}|\\^`", a '%' that starts no escape) percent-encoded, as
- * browsers and curl read a Location. Returns the length it needs (>= cap: cut). */
+/* s with every byte its path, query and fragment cannot hold as it is (a
+ * space, UTF-8, a control, one of "<>\"{}|\\^`[]", a '%' that starts no
+ * escape) percent-encoded, as browsers and curl read a Location; the scheme
+ * and host are left for the parser to judge. Returns the length it needs
+ * (>= cap: cut). */
 size_t net__url_escape(const char *s, size_t len, char *out, size_t cap);
+/* A caller's URL (a C string), escaped as net__url_escape does, then parsed:
+ * what browsers, curl and Python's requests send for it. */
+bool net__url_parse_given(const char *s, net_url *u, char *why, size_t wl);
 /* ref (absolute or relative, e.g. a Location header) against base into *out. */
 bool net__url_resolve(const net_url *base, const char *ref, size_t len, net_url *out, char *why,
                       size_t whylen);

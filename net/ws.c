@@ -16,7 +16,7 @@ static void request(net_ws *w, int bit) {
 
 static bool client_url(net_ws *w, const char *url, const char **err) {
   static _Thread_local char why[NET_URL_WHY_MAX];
-  if (!net__url_parse(url, strlen(url), &w->url, why, sizeof why)) return *err = why, false;
+  if (!net__url_parse_given(url, &w->url, why, sizeof why)) return *err = why, false;
   if (strcmp(w->url.scheme, "ws") && strcmp(w->url.scheme, "wss"))
     return *err = "only ws:// and wss:// URLs open websockets", false;
   if (w->url.has_userinfo) return *err = "credentials in the URL are not sent: give an Authorization header", false;

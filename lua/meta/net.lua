@@ -260,7 +260,7 @@ net.json_null = nil ---@type lightuserdata
 net.json_array_mt = {}
 
 ---@class net.http_options
----@field url string `http://` or `https://` (credentials in the URL are refused: give an Authorization header)
+---@field url string `http://` or `https://` (credentials in the URL are refused: give an Authorization header); bytes its path and query cannot hold as they are (a space, UTF-8, `[ ] { } | " < > \ ^` and backtick, a `%` that starts no escape) are sent percent-encoded, as browsers and curl do; a host that needs them is refused
 ---@field method? string an upper-case token (default "GET")
 ---@field headers? table<string, string|number> sent as given (names are sent in sorted order; a name is a token, given once whatever its case, a value holds no control character but tab, else an argument error; the body's framing is the module's: Transfer-Encoding is refused and a Content-Length must be the body's length, a body file's size failing the request with "invalid"); Host, User-Agent, Accept, Accept-Encoding and Connection are added unless given; a `101` answer is taken only when an `Upgrade` header was given (else `"protocol"`)
 ---@field body? string|{file: string} the request body (Content-Length is added), or `{file = path}`: streamed from the file, read on a helper thread (sent again from its start after a 307/308); `get_progress` counts it
@@ -391,7 +391,7 @@ function http:close() end
 ---A URL it cannot use (not `ws://` or `wss://`, a bad host or port) gives
 ---`nil, message, "invalid"`; wrong option types and unknown keys raise.
 ---Failures name the websocket: `"ws 127.0.0.1:8080: ..."`.
----@param url string `ws://host[:port][/path][?query]` or `wss://...`
+---@param url string `ws://host[:port][/path][?query]` or `wss://...`, escaped as `http_request`'s
 ---@param options? net.websocket_options
 ---@return net.websocket|nil ws
 ---@return string? message

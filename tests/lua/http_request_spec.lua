@@ -362,6 +362,23 @@ describe("net.http_request", function()
     body, status, msg, _, req = fetch{ url = base .. "/goto-raw?" .. enc }
     assert.equal("success", status, msg)
     assert.equal("GET /echo?q=%7Ba%7D%7C%22b%22%5E%3Cc%3E%60d%5Ce%25zz%41\n", body:match("^[^\n]*\n"))
+    -- and brackets, which only an IPv6 host holds as they are
+    body, status, msg = fetch{ url = base .. "/goto-raw?" .. ("/echo?ids[]=1"):gsub("[^%w/]", function(c)
+      return string.format("%%%02X", c:byte())
+    end) }
+    assert.equal("success", status, msg)
+    assert.equal("GET /echo?ids%5B%5D=1\n", body:match("^[^\n]*\n"))
+  end)
+
+  it("sends a URL it is given as browsers do: what a URL cannot hold as it is, escaped", function()
+    local body, status, msg, _, req = fetch{ url = base .. "/echo?ids[]=1&q={\"a\"}|é b%zz%41#frag" }
+    assert.equal("success", status, msg)
+    assert.equal("GET /echo?ids%5B%5D=1&q=%7B%22a%22%7D%7C%C3%A9%20b%25zz%41\n", body:match("^[^\n]*\n"))
+    assert.equal(base .. "/echo?ids%5B%5D=1&q=%7B%22a%22%7D%7C%C3%A9%20b%25zz%41", select(4, req:get_response()))
+    local bad, bmsg, code = net.http_request{ url = "http://exa mple.test/" }   -- a host is never escaped
+    assert.is_nil(bad)
+    assert.equal("invalid", code)
+    assert.matches("a space at offset 10", bmsg, 1, true)
   end)
 
   it("decodes gzip and deflate (zlib-wrapped or raw), or leaves them with decompress = false", function()

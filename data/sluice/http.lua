@@ -44,8 +44,13 @@
 -- Where it differs: the engine speaks HTTP (chunked, gzip, TLS, redirects:
 -- up to 5 unless max_redirects says otherwise, Authorization,
 -- Proxy-Authorization, Cookie and Host dropped on a redirect to another
--- origin) on the I/O thread, and on_redirect sees every hop it followed; this file calls back. `timeout` covers the whole request,
--- redirects included. A download is written by the engine off the caller's
+-- origin; a POST answered 301 or 302 goes on as a GET without its body, as
+-- browsers and curl do, where core.http keeps it: 307 and 308 keep it here)
+-- on the I/O thread, and on_redirect sees every hop it followed; this file
+-- calls back. `timeout` covers the whole request, redirects included. A URL
+-- is sent as browsers send it: what its path and query cannot hold as it is
+-- (a space, UTF-8, brackets...) percent-encoded. JSON params must be UTF-8
+-- (net.json_encode refuses other bytes, and the call raises). A download is written by the engine off the caller's
 -- thread under a temporary name next to the file, renamed into place once
 -- complete: a failed or cancelled one leaves nothing, and a file already at
 -- the name stays as it was (with resume and a filename, the engine writes
@@ -208,9 +213,17 @@ end
 -- no size cap unless the caller sets one; a body kept whole has the engine's.
 local STREAM_MAX = 1 << 53
 
--- Seconds (this file's unit) as the engine's milliseconds; at least 1, as 0 means none.
-local function ms(seconds)
-  return seconds and math.max(1, math.ceil(seconds * 1000)) or nil
+local ENGINE_MS_MAX = 0x7fffffff
+
+-- Seconds (this file's unit) as the engine's milliseconds. `zero` is what 0
+-- becomes: 1 for the timeout (core.http's 0 times out at once), 0 (none) for
+-- the others, as net.http_request takes them. Past the engine's range (24
+-- days, math.huge): none there, abort_reason keeps the caller's timeout.
+local function ms(seconds, zero)
+  if type(seconds) ~= "number" then return seconds end
+  local v = math.ceil(seconds * 1000)
+  if v ~= v or v > ENGINE_MS_MAX then return 0 end
+  return v <= 0 and zero or v
 end
 
 local function engine_options(job)
@@ -219,7 +232,7 @@ local function engine_options(job)
   local e = {
     url = job.url, method = job.method, body = job.body, max_redirects = o.max_redirects or MAX_REDIRECTS,
     headers = wire_headers(job.headers, http.user_agent),
-    timeout = ms(o.timeout) or 0, connect_timeout = ms(o.connect_timeout), idle_timeout = ms(o.idle_timeout),
+    timeout = ms(o.timeout, 1) or 0, connect_timeout = ms(o.connect_timeout, 0), idle_timeout = ms(o.idle_timeout, 0),
     ssl = o.ssl, allow_downgrade = o.allow_downgrade, proxy = o.proxy,
     max_size = o.max_size or (streamed and STREAM_MAX or nil),
     output = o.output, resume = o.resume, sha256 = o.sha256,
@@ -372,11 +385,15 @@ function Job:poll()
   if self.state == "head" then self:report_hops() end
   if self.state == "head" then
     local status, headers, reason, url = self.req:get_response()
+    local st, msg, code
+    if not status then st, msg, code = self.req:get_status() end
+    -- hops the engine published since the look above come before the end
+    if status or st == "failure" then self:report_hops() end
+    if self.state ~= "head" then return end   -- an on_redirect cancelled it
     if status then
       self:on_head(status, headers, reason, url)
-    else
-      local st, msg, code = self.req:get_status()
-      if st == "failure" then return self:engine_error(msg, code) end
+    elseif st == "failure" then
+      return self:engine_error(msg, code)
     end
   end
   if self.state == "body" then self:read_body() end

@@ -207,6 +207,27 @@ describe("sluice.http", function()
     assert.is_true(table.concat(calls[6][2]) == content, "streamed body differs from the file")
   end)
 
+  it("calls on_redirect for every hop even when they all came while it looked away", function()
+    -- a first look at the head that stalls: the hops and the final head all arrive meanwhile
+    local methods = getmetatable(net.http_request{ url = base .. "/hello.txt" }).__index
+    local get_response, stalled = methods.get_response, false
+    methods.get_response = function(req)
+      if not stalled then
+        stalled = true
+        req:wait(10000)
+      end
+      return get_response(req)
+    end
+    local hops = {}
+    local ok, d = pcall(call, http.get, base .. "/redirect/3/hello.txt", nil, {
+      on_redirect = function(info) hops[#hops + 1] = info.status end,
+    })
+    methods.get_response = get_response
+    assert.is_true(ok, d)
+    assert.is_true(d[1], d[2])
+    assert.same({ 302, 302, 301, 200 }, hops)
+  end)
+
   it("follows at most 5 redirects; 303 turns into GET; a relative Location", function()
     local d = call(http.get, base .. "/redirect/5/hello.txt", nil, {})
     assert.is_true(d[1], d[2])
@@ -294,6 +315,12 @@ describe("sluice.http", function()
     assert.matches("idle for 300 ms", d[2], 1, true)
     d = call(http.get, base .. "/redirect/2/hello.txt", nil, { max_redirects = 1 })
     assert.same({ n = 2, false, "too many redirects" }, d)
+    -- 0 for connect_timeout and idle_timeout is none, as the engine takes it; a timeout past
+    -- the engine's range (24 days) is kept here
+    d = call(http.get, base .. "/hello.txt", nil, { timeout = math.huge, connect_timeout = 0, idle_timeout = 0 })
+    assert.is_true(d[1], d[2])
+    d = call(http.get, base .. "/hello.txt", nil, { timeout = 1e12 })
+    assert.is_true(d[1], d[2])
     local ports = {}
     for i = 1, 2 do ports[i] = call(http.get, base .. "/conn-id", nil, { keepalive = false })[3] end
     assert.are_not.equal(ports[1], ports[2])

@@ -39,9 +39,8 @@ describe("net.http_request against nginx", function()
 
   teardown(function() h.stop_all() end)
 
-  before_each(function()
-    if not NGINX then pending("nginx is not installed (./run.sh deps)") end
-  end)
+  -- without nginx every test is reported pending (busted takes pending() in a test, not in before_each)
+  local it = NGINX and it or function(name) pending(name .. ": nginx is not installed (./run.sh deps)") end
 
   local function access_log(name)
     return h.read_file(dir .. "/" .. (name or "plain") .. "-access.log") or ""

@@ -120,6 +120,10 @@ describe("net.http_request", function()
     body, status = fetch{ url = base .. "/status/204" }
     assert.equal("success", status)
     assert.equal("", body)
+    body, status, msg, _, req = fetch{ url = base .. "/status/304" }   -- the server sends a body anyway
+    assert.equal("success", status, msg)
+    assert.equal("", body)
+    assert.equal(304, (req:get_response()))
   end)
 
   it("ends a Content-Length: 0 body at once, on a connection the server keeps open", function()

@@ -105,7 +105,8 @@ describe("proxy", function()
   end
 
   describe("through tinyproxy (HTTP CONNECT)", function()
-    before_each(function() if not tp then pending("tinyproxy is not installed (./run.sh deps)") end end)
+    local it = have("tinyproxy") and it
+      or function(name) pending(name .. ": tinyproxy is not installed (./run.sh deps)") end
 
     it("carries plain data, and describes target and proxy", function()
       local conn = open_ok("127.0.0.1", echo.port, http_url())
@@ -151,7 +152,8 @@ describe("proxy", function()
   end)
 
   describe("through microsocks (SOCKS5)", function()
-    before_each(function() if not ms then pending("microsocks is not installed (./run.sh deps)") end end)
+    local it = have("microsocks") and it
+      or function(name) pending(name .. ": microsocks is not installed (./run.sh deps)") end
 
     it("carries plain data with socks5h and socks5", function()
       for _, scheme in ipairs({ "socks5h", "socks5" }) do

@@ -82,12 +82,14 @@ describe("host libraries", function()
       assert(u:send("127.0.0.1", u:get_port(), "x"))
       assert(xl_host.sdl_wait(5000), "no event for the datagram")
       assert(xl_host.sdl_wait(2000), "no repeated event")
+      print("nudges out")
     ]]
     local cmd = "XL_HOST_AFTER_CLOSE_MS=400 " .. h.shell_quote(os.getenv("SLUICE_LUA")) .. " -e "
       .. h.shell_quote(code) .. " 2>&1"
     local p = assert(io.popen(cmd))
     local out = p:read("a")
-    p:close()
+    assert.is_true(p:close(), out)   -- the script ran through: nudges were going when it closed
+    assert.matches("nudges out", out, 1, true)
     assert.equal("0", out:match("pushed after close: (%d+)"), out)
   end)
 

@@ -624,6 +624,37 @@ describe("websocket server", function()
     for _, c in ipairs(idle) do c:close() end
   end)
 
+  it("drops the oldest idle connections past the cap on upgrades in progress (512)", function()
+    if h.mode == "windows" then return pending("a child with more descriptors: ulimit -n") end
+    local hard = math.tointeger(tonumber(h.capture("ulimit -Hn"))) or math.huge
+    if hard < 4096 then return pending("needs 4096 descriptors, the hard limit is " .. hard) end
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local srv = assert(net.create_server("127.0.0.1", 0, { websocket = true }))
+      local idle = {}
+      for _ = 1, 7 do   -- 700, in batches the kernel's accept queue holds
+        for _ = 1, 100 do idle[#idle + 1] = assert(net.open_tcp("127.0.0.1", srv:get_port())) end
+        local t0 = net.clock()
+        while net.clock() - t0 < 0.3 do net.wait(20) end
+      end
+      local ended, t0 = {}, net.clock()
+      repeat   -- until the oldest are dropped (before the 10 s handshake_timeout drops any)
+        net.wait(50)
+        local n = 0
+        for i, c in ipairs(idle) do
+          ended[i] = ended[i] == "x" and "x" or c:read(10) == nil and "x" or "."
+          if ended[i] == "x" then n = n + 1 end
+        end
+      until n >= 188 or net.clock() - t0 > 6
+      net.wait(200)   -- and no more than those
+      for i, c in ipairs(idle) do ended[i] = ended[i] == "x" and "x" or c:read(10) == nil and "x" or "." end
+      print(table.concat(ended))
+    ]], { ULIMIT_NOFILE = 4096 })
+    assert.is_true(ok, out .. err)
+    -- the 188 oldest dropped, the 512 newest still upgrading (none has timed out yet)
+    assert.equal(string.rep("x", 188) .. string.rep(".", 512), out:match("^[x.]+"))
+  end)
+
   it("closing the server drops the upgrades in progress at once, with no \"busy\" answer", function()
     local svc = ws_echo_server()
     local idle = {}

@@ -24,7 +24,8 @@
 --                       peer closed), "read timeout", "write timeout", or
 --                       net's message for a failure ("connect 127.0.0.1:7000:
 --                       Connection refused", "tls ...: certificate not
---                       trusted (self-signed)"). Not called after conn:close().
+--                       trusted (self-signed)"; luafan gives the system's
+--                       words alone). Not called after conn:close().
 --   ssl                 true: TLS, with
 --     ssl_host          the name sent (SNI) and checked (default: host)
 --     cainfo, capath    CA bundle file / folder (default: net's bundle)
@@ -41,13 +42,20 @@
 --                       onread(conn, data), ondisconnected(conn, reason), ...
 --   resolver (or evdns) an object with :resolve(host) returning a net
 --                       address (net.create_resolver's), used for host
---   max_send_queue      bytes send may hold beyond net's buffer (64 MiB)
--- conn:send(data) queues bytes (true; nil, msg, "limit" when the queue is
--- full; nil, msg, "closed" once the connection ended); conn:close() stops the
--- callbacks and closes once the queued bytes are handed over (within 5 s);
+--   max_send_queue      bytes send may hold beyond net's buffer before it
+--                       refuses more (64 MiB; a send to an empty queue is
+--                       always taken)
+-- conn:send(data) queues bytes and returns how many wait to go out, as
+-- luafan's does (-1, msg, code when it took nothing: "limit" when the queue
+-- is full, "closed" once the connection ended, "invalid" for "");
+-- conn:close() stops the callbacks and closes once the queued bytes are
+-- handed over (within 5 s);
 -- conn:pause_read() / resume_read() stop and restart onread (the peer feels
 -- backpressure); conn:reconnect() drops the connection and its queue and
--- connects again.
+-- connects again; conn:shutdown() ends the sending side once nothing waits
+-- (returns what still waits, as luafan's); conn:getsockname() /
+-- getpeername() give ip, port. A port may be given as "8080", as luafan
+-- reads it.
 --
 -- tcpd.bind(args) returns serv, port (or nil, msg, code): host (an IP
 -- literal; nil: every interface), port (0 or nil: a free one), onaccept(apt)
@@ -63,7 +71,8 @@
 -- (serv first with callback_self_first) hears why, and without it
 -- tcpd.update() raises "<tcpd.bind PORT>: reason" (in an editor: core.error).
 -- An accepted connection ends with "client disconnected". serv:close(),
--- serv:rebind() (close and bind the same address again), serv:get_port().
+-- serv:rebind() (close and bind the same address again), serv:get_port(),
+-- serv:localinfo() -> {ip, port}.
 --
 -- tcpd.update() runs everything due and returns the number of live objects
 -- (connections and servers). In an editor a thread calls it every 10 ms
@@ -215,11 +224,13 @@ function Conn:_flush()
   return true
 end
 
----Queues bytes for sending. true; nil, message, "limit" when more than
----max_send_queue bytes wait; nil, message, "closed" once the connection ended
----or was closed.
+---Queues bytes for sending and returns, as luafan does, how many bytes are
+---waiting to go out (0 once all reached the kernel), or -1 (with a message
+---and a code) when nothing was taken: empty data, "limit" when max_send_queue
+---bytes already wait beyond net's buffer (a send to an empty queue is always
+---taken), "closed" once the connection ended or was closed.
 ---@param data string
----@return true|nil ok
+---@return integer waiting
 ---@return string? message
 ---@return string? code
 function Conn:send(data)
@@ -227,10 +238,11 @@ function Conn:send(data)
     error("bad argument #1 to 'send' (string expected, got " .. type(data) .. ")", 2)
   end
   data = tostring(data)
-  if self.state == "dead" or self.state == "closing" then return nil, "connection closed", "closed" end
-  if #data == 0 then return true end
-  if self.qbytes + #data > self.max_queue then
-    return nil, string.format("send queue full (%d bytes waiting, max_send_queue %d)", self.qbytes, self.max_queue), "limit"
+  if self.state == "dead" or self.state == "closing" then return -1, "connection closed", "closed" end
+  if #data == 0 then return -1, "nothing to send", "invalid" end
+  if self.qbytes > 0 and self.qbytes + #data > self.max_queue then
+    return -1, string.format("send queue full (%d bytes waiting, max_send_queue %d)", self.qbytes, self.max_queue),
+      "limit"
   end
   if self.qbytes == 0 then self.wprogress = clock() end
   self.qtail = self.qtail + 1
@@ -238,8 +250,8 @@ function Conn:send(data)
   self.qbytes = self.qbytes + #data
   self.want_sendready = true
   local ok, msg, code = self:_flush()
-  if not ok then return nil, msg, code end
-  return true
+  if not ok then return -1, msg, code end
+  return self.qbytes + (self.conn and self.conn:get_pending_writes() or 0)
 end
 
 ---Closes the connection: no callback runs any more; bytes already queued are
@@ -371,9 +383,16 @@ local function open_client(self)
   return net.open_tcp(target, args.port, opts)
 end
 
+-- A port as luafan reads it (lua_tointeger): "8080" and 8080.0 are 8080.
+local function port_of(args)
+  local p = args.port
+  if type(p) == "string" or math.type(p) == "float" then args.port = math.tointeger(tonumber(p)) or p end
+end
+
 local function check_connect_args(args)
   local function check(ok, msg) if not ok then argerror("connect", msg) end end
   check(type(args) == "table", "table expected, got " .. type(args))
+  port_of(args)
   check(type(args.host) == "string", "host must be a string")
   check(math.type(args.port) == "integer" and args.port >= 1 and args.port <= 65535, "port must be an integer 1..65535")
   check_callbacks("connect", args, { "onread", "onsendready", "onconnected", "ondisconnected" })
@@ -444,6 +463,35 @@ end
 ---Accepted connections: {ip = ..., port = ...} of the peer.
 function Conn:remoteinfo()
   return { ip = self.ip, port = self.port }
+end
+
+---The local end's ip and port, as luafan gives them; nil, nil before the
+---connection is up or after it ended.
+function Conn:getsockname()
+  if not self.conn or self.state == "dead" then return nil, nil end
+  local ip, port = self.conn:get_local_address()
+  if math.type(port) ~= "integer" then return nil, nil end
+  return ip, port
+end
+
+---The peer's ip and port, as getsockname.
+function Conn:getpeername()
+  if not self.conn or self.state == "dead" then return nil, nil end
+  local ip, port = self.conn:get_peer()
+  if math.type(port) ~= "integer" then return nil, nil end
+  return ip, port
+end
+
+---luafan's half close: once nothing waits to be sent, the sending side ends
+---(the peer reads its end; reading goes on). Returns the bytes still waiting:
+---while that is not 0 nothing was done, call again later (after onsendready).
+---@return integer
+function Conn:shutdown()
+  if not self.conn or self.state ~= "open" then return 0 end
+  self:_flush()
+  local waiting = self.qbytes + self.conn:get_pending_writes()
+  if self.qbytes == 0 then self.conn:shutdown("send") end   -- net sends the FIN after what it holds
+  return waiting
 end
 
 ---Hands queued bytes to net now; returns how many bytes are still queued.
@@ -535,11 +583,19 @@ end
 ---The port listened on.
 function Server:get_port() return self.port end
 
+---{ip = ..., port = ...} the server listens on, as luafan's; nil once closed.
+function Server:localinfo()
+  if not self.srv then return nil end
+  local ip, port = self.srv:get_local_address()
+  return ip and { ip = ip, port = port } or nil
+end
+
 function Server:__tostring() return string.format("<tcpd.bind %d>", self.port or 0) end
 
 local function check_bind_args(args)
   local function check(ok, msg) if not ok then argerror("bind", msg) end end
   check(type(args) == "table", "table expected, got " .. type(args))
+  port_of(args)
   check(args.host == nil or type(args.host) == "string", "host must be a string")
   check(args.port == nil or (math.type(args.port) == "integer" and args.port >= 0 and args.port <= 65535),
     "port must be an integer 0..65535")

@@ -26,31 +26,37 @@
 --                 ssl_noverify = true (or no_ssl_verify) turns verification off
 --   shutdown      half-close (FIN) once all data is sent (default false)
 --   read          read a reply (default true); false: done once the data has
---                 reached the kernel
+--                 reached the kernel, and the callback is callback(nil, r)
 --   partial       true: `callback(nil, chunk, r)` for every piece of the reply as
 --                 it arrives, then `callback(nil, "", r)` once at the end; or a
 --                 function `partial(chunk, r)` that gets the pieces while
 --                 `callback` is called once at the end with "". Nothing is kept.
 --   callback      function(err, data, r): once, when the request ends: err nil
---                 and data the reply ("" when read = false or partial), or err a
---                 message (r.code the short code) and data nil
+--                 and data the reply ("" with partial), or err a message
+--                 (r.code the short code) and data nil; with read = false,
+--                 function(err, r) on success, as rspamd's
 --   on_connect    function(r): once connected (TLS: after the handshake)
 --   max_size      largest reply kept, bytes (default 16 MiB; then "limit")
 --
 -- The request object: r:poll() advances it and returns its state, "waiting",
 -- "done" or "failure" (then also the message and code); r.data (the reply, or
 -- what had arrived at a failure), r.error, r.code, r.received, r.sent;
--- r:cancel() ends it (code "cancelled", no callback). request.update() polls
+-- r:cancel() (or r:close(), as rspamd's conn has it) ends it (code
+-- "cancelled", no callback); there is no add_read or add_write: one request,
+-- one exchange. request.update() polls
 -- every request still running and returns how many remain. Callbacks run from
 -- poll or update, on the caller's thread; in an editor (Lite XL, Pragtical) a
 -- thread of the editor calls update while requests run, so callbacks come
 -- without any polling. A request is kept alive until it ends, even with no
 -- reference to it.
 --
--- Compared with rspamd: timeouts are in seconds, as there; the reply of a
--- request without stop_pattern ends when the peer closes (rspamd calls back
--- with the first piece read); failures carry net's message ("connect
--- 127.0.0.1:25: Connection refused") and a code in r.code.
+-- Compared with rspamd: timeouts are in seconds, as there, but count time
+-- without progress (rspamd's is one budget for the whole request: bound a
+-- slow peer with max_size, or cancel); the reply of a request without
+-- stop_pattern ends when the peer closes (rspamd calls back with the first
+-- piece read), and a peer that closes having sent nothing gives "" (rspamd:
+-- a read error); failures carry net's message ("connect 127.0.0.1:25:
+-- Connection refused") and a code in r.code.
 
 local runtime = require((... and (...):match("^(.*%.)[^.]*$") or "sluice.") .. "runtime")
 local net = runtime.load_net(...)
@@ -197,7 +203,9 @@ function Request:_finish()
   self.data = (self.partial and "") or table.concat(self.parts)
   self.parts = nil
   close(self)
-  if self.callback then self.callback(nil, self.data, self) end
+  if not self.callback then return end
+  if self.do_read then return self.callback(nil, self.data, self) end
+  self.callback(nil, self)   -- a write-only request's callback(err, conn), as rspamd's
 end
 
 function Request:_fail(msg, code)
@@ -218,6 +226,10 @@ function Request:cancel()
   self.parts = nil
   close(self)
 end
+
+---rspamd's conn:close(), from a callback or any time: as cancel, and nothing
+---once the request has ended.
+Request.close = Request.cancel
 
 --------------------------------------------------------------------------------
 -- Sending and receiving

@@ -111,7 +111,8 @@ describe("sluice.request", function()
     run_all()
     assert.are.equal(1, #calls)
     assert.is_nil(calls[1].err)
-    assert.are.equal("", calls[1].data)
+    assert.are.equal(r, calls[1].data)   -- callback(err, conn), as rspamd calls a write-only request's
+    assert.is_nil(calls[1].r)
     assert.are.equal(#data, r.sent)
     local results = assert(sink:wait_sinks(1))
     assert.are.equal(#data, results[1].bytes)
@@ -210,6 +211,18 @@ describe("sluice.request", function()
     local hole = h.start_peer("blackhole")
     r, calls = recorded { host = hole.host, port = hole.port }
     r:cancel()
+    run_all()
+    assert.same({ "failure", "cancelled", "cancelled" }, { r:poll() })
+    assert.are.equal(0, #calls)
+    -- rspamd's conn:close() from inside the callback: the request is over, nothing happens
+    local echo, closed_in_cb = h.start_peer("echo"), nil
+    r = request { host = echo.host, port = echo.port, data = "hi\n", stop_pattern = "\n",
+      callback = function(err, data, conn) closed_in_cb = { err, data } conn:close() end }
+    run_all()
+    assert.are.same({ nil, "hi" }, closed_in_cb)
+    assert.are.equal("done", r:poll())
+    r, calls = recorded { host = hole.host, port = hole.port }
+    r:close()   -- before the end: as cancel
     run_all()
     assert.same({ "failure", "cancelled", "cancelled" }, { r:poll() })
     assert.are.equal(0, #calls)

@@ -280,6 +280,22 @@ describe("faults", function()
     tls:stop()
   end)
 
+  it("calls a connection that met itself (nothing listening, its own port chosen) refused", function()
+    preloaded_child("selfconnect", [[
+      local h = require "helpers"
+      local net = require "net"
+      local port = h.closed_port()
+      for _, host in ipairs({ "127.0.0.1", h.ipv6_loopback() and "::1" or nil }) do
+        local conn = assert(net.open_tcp(host, port))
+        local status, msg, code = conn:wait_until_connected(10000)
+        assert(status == "failure" and code == "refused", tostring(status) .. " " .. tostring(msg))
+        assert(msg:find("Connection refused", 1, true), msg)
+        conn:close()
+      end
+      print("intact")
+    ]])
+  end)
+
   it("keeps waking the I/O thread after a wake-up signal failed", function()
     preloaded_child("wakefail1", [[
       local h = require "helpers"

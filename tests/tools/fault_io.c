@@ -9,6 +9,9 @@
  *           handshake), a send on one with input waiting fails with
  *           ECONNRESET, and until one has, every receive finds nothing: a
  *           peer's answer and its reset arrive while we send a large body,
+ *   selfconnect a stream socket connecting binds first to the address it
+ *           connects to: with nothing listening there, it meets itself (TCP
+ *           simultaneous open), as an ephemeral port can by chance,
  * (comma-separated). Datagram sockets are left alone. Any thread. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,7 +28,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-static int send1, recv1, eagain_every, wake_fails, send_reset;
+static int send1, recv1, eagain_every, wake_fails, send_reset, self_connect;
 static atomic_long calls;
 static atomic_int wakes_failed;
 static atomic_int reset_done;
@@ -40,6 +43,7 @@ static void init(void) {
     send1 = strstr(f, "send1") != NULL;
     recv1 = strstr(f, "recv1") != NULL;
     send_reset = strstr(f, "sendreset") != NULL;
+    self_connect = strstr(f, "selfconnect") != NULL;
     const char *e = strstr(f, "eagain");
     if (e) eagain_every = atoi(e + 6);
     const char *w = strstr(f, "wakefail");
@@ -91,6 +95,7 @@ typedef ssize_t (*send_fn)(int, const void *, size_t, int);
 typedef ssize_t (*recv_fn)(int, void *, size_t, int);
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
+typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
 
 /* libc's own function of that name. */
 #define REAL(name, type) \
@@ -150,6 +155,17 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   ssize_t n = real(fd, &m, flags);
   msg->msg_flags = m.msg_flags;
   return n;
+}
+
+int connect(int fd, const struct sockaddr *to, socklen_t len) {
+  REAL("connect", connect_fn);
+  init();
+  if (self_connect && stream(fd)) {
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bind(fd, to, len);   /* failing (the port taken), it connects as usual */
+  }
+  return real(fd, to, len);
 }
 
 ssize_t write(int fd, const void *buf, size_t len) {

@@ -123,6 +123,8 @@ struct net_conn {
   net_io *link;                     /* a protocol on the I/O thread owning this connection
                                        (set before its first kick): kicked with its news
                                        instead of a host being told */
+  net_conn *live_prev, *live_next;  /* every live connection, under its mutex (conn_loop.c) */
+  bool listed;
   /* I/O thread only */
   conn_io io;
   net_sock fd;

@@ -16,6 +16,47 @@ static void conn_timer(net_io *io, uint64_t now);
 static void conn_destroy(net_io *io);
 static const net_io_ops conn_ops = {conn_kicked, conn_event, conn_timer, conn_destroy};
 
+/* ---- every live connection, for the exit (any thread) -------------------------- */
+
+static atomic_int live_once;
+static net_mutex *live_mx;
+static net_conn *live_head;
+
+static bool live_init(void *unused) {
+  (void)unused;
+  return (live_mx = net__mutex_new()) != NULL;
+}
+
+static void live_link(net_conn *c) {
+  if (!net__once(&live_once, live_init, NULL)) return;   /* unlisted: the exit does not wait for it */
+  net__mutex_lock(live_mx);
+  c->live_next = live_head;
+  if (live_head) live_head->live_prev = c;
+  live_head = c;
+  c->listed = true;
+  net__mutex_unlock(live_mx);
+}
+
+static void live_unlink(net_conn *c) {
+  if (!c->listed) return;
+  net__mutex_lock(live_mx);
+  if (c->live_prev) c->live_prev->live_next = c->live_next;
+  else live_head = c->live_next;
+  if (c->live_next) c->live_next->live_prev = c->live_prev;
+  net__mutex_unlock(live_mx);
+}
+
+bool net__conns_sent(void *unused) {
+  (void)unused;
+  if (!atomic_load(&live_once) || !live_mx) return true;
+  bool sent = true;
+  net__mutex_lock(live_mx);
+  for (net_conn *c = live_head; c && sent; c = c->live_next)
+    sent = ring_used(&c->tx) == 0 || atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE;
+  net__mutex_unlock(live_mx);
+  return sent;
+}
+
 /* ---- lifetime (any thread) -------------------------------------------------- */
 
 net_conn *net__conn_new(const net_conn_opts *o, int refs) {
@@ -39,10 +80,12 @@ net_conn *net__conn_new(const net_conn_opts *o, int refs) {
   c->fd = NET_BAD_SOCK;
   c->io = IO_NEW;
   atomic_fetch_add(&net__live_conns, 1);
+  live_link(c);
   return c;
 }
 
 void net__conn_destroy(net_conn *c) {
+  live_unlink(c);   /* first: the exit's look at tx is over before tx goes */
   ring_destroy(&c->rx);
   ring_destroy(&c->tx);
   net_addr_unref(c->addr);

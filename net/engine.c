@@ -21,6 +21,7 @@
 
 #define MAX_EVENTS 256
 #define EXIT_WAIT_MAX_MS 60000   /* a safety cap: each close is bounded by its linger */
+#define EXIT_OPEN_WAIT_MS 5000   /* open connections' bytes at exit: a close's default linger */
 #define RELEASE_GAP_MS 1000      /* the heap is walked at most this often */
 #define HEAP_SAMPLE_MS 100       /* get_stats' heap size may be this old before a new sample */
 
@@ -568,11 +569,14 @@ static bool nothing_closing(void *unused) {
 }
 
 /* At exit, closes still sending get their linger: bytes a program wrote
- * before it ended reach the kernel, which delivers them after we are gone. */
+ * before it ended reach the kernel, which delivers them after we are gone.
+ * So do connections still open (an os.exit without closing them): for
+ * as long as a close lingers. */
 static void flush_at_exit(void) {
   /* the I/O thread is gone (or, in a forked child, was never there): nothing would ever finish */
   if (net__os_threads_gone() || net__os_forked()) return;
   net__wait_until(nothing_closing, NULL, EXIT_WAIT_MAX_MS);
+  net__wait_until(net__conns_sent, NULL, EXIT_OPEN_WAIT_MS);
 }
 
 /* ---- the I/O thread -------------------------------------------------------- */

@@ -123,6 +123,38 @@ describe("errors", function()
     srv:close()
   end)
 
+  it("delivers what an open connection holds when the program exits without closing it", function()
+    -- a peer that starts reading half a second late: the bytes wait in net's buffer at the exit
+    local slow = [[
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept(); time.sleep(0.5); n = 0
+while True:
+    d = c.recv(1 << 20)
+    if not d: break
+    n += len(d)
+print("got", n, flush=True)
+]]
+    local peer = h.start_server("slow sink", h.shell_quote(h.python) .. " -c " .. h.shell_quote(slow), function(o)
+      return math.tointeger(tonumber(o:match("^(%d+)\n")))
+    end)
+    local total = 3 * h.MiB
+    local ok, out, err = h.run_lua_child([[
+      local h = require "helpers"
+      local net = require "net"
+      local conn = assert(net.open_tcp("127.0.0.1", tonumber(...)))
+      local data = string.rep("e", 3 << 20)
+      assert(h.write_all(conn, data, 30000))
+      print("pending", conn:get_pending_writes())
+      os.exit(0)   -- no close, no collection: the process ends with the bytes in net's buffer
+    ]], nil, peer.port)
+    assert.is_true(ok, out .. err)
+    local got = h.wait_for(function() return (h.read_file(peer.out) or ""):match("got (%d+)") end, 30000)
+    assert.are.equal(tostring(total), got, out)
+    peer:stop()
+  end)
+
   it("delivers bytes written while connecting, then closed at once", function()
     local peer = h.start_peer("sink")
     local n = 10

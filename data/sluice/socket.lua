@@ -342,13 +342,14 @@ local function check_port(port, fname, lo)
   return floor(p)
 end
 
--- Waits until the connection is established; 1 or nil, err.
+-- Waits until the connection is established; 1 or nil, err. A failure it
+-- reports is told: the next connect is another attempt (LuaSocket's order).
 local function await_connect(self)
   local op = op_start()
   while true do
     local status, msg, code = self.conn:get_status()
     if status == "success" then return 1.0 end
-    if status == "failure" then return nil, ls_error(msg, code) end
+    if status == "failure" then self.told = true return nil, ls_error(msg, code) end
     if not wait_more(self, op) then return nil, "timeout" end
   end
 end
@@ -371,8 +372,14 @@ function tcp:connect(address, port)
   if self.conn then
     local status, msg, code = self.conn:get_status()
     if status == "success" then return 1.0 end
-    if status == "failure" then return nil, ls_error(msg, code) end
-    return nil, "Operation already in progress"
+    if status == "waiting" then return nil, "Operation already in progress" end
+    -- as LuaSocket: a failure is told once (after select), then connect tries anew
+    if not self.told then
+      self.told = true
+      return nil, ls_error(msg, code)
+    end
+    self.conn:close()
+    self.conn, self.cls, self.told = nil, "master", nil
   end
   if self.cls ~= "master" then return nil, "already connected" end
   if not p then return nil, "service not supported for socket type" end

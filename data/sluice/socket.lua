@@ -95,15 +95,19 @@ local tcp = {}
 local tcp_mt = { __index = tcp }
 local next_id = 0
 
+local by_id = setmetatable({}, { __mode = "v" })   -- getfd's number -> the object, for select
+
 local function new_tcp(family)
   next_id = next_id + 1
-  return setmetatable({
+  local o = setmetatable({
     cls = "master", family = family, id = next_id,
     block = -1.0, total = -1.0,
     rbuf = "", rpos = 1,
     received = 0.0, sent = 0.0, birthday = clock(),
     options = {},
   }, tcp_mt)
+  by_id[next_id] = o
+  return o
 end
 
 tcp_mt.__tostring = function(self) return string.format("tcp{%s}: %p", self.cls, self) end
@@ -774,16 +778,21 @@ local function collect(t, argn)
   local i = 1
   while t[i] ~= nil do
     local o = t[i]
-    if getmetatable(o) == tcp_mt and not o.closed then list[#list + 1] = o end
+    local sock = o
+    if getmetatable(o) ~= tcp_mt and type(o) == "table" and type(o.getfd) == "function" then
+      sock = by_id[o:getfd()]   -- a wrapper (LuaSec's, a library's) around one of ours, as LuaSocket finds it
+    end
+    if getmetatable(sock) == tcp_mt and not sock.closed then list[#list + 1] = { o, sock } end
     i = i + 1
   end
   return list
 end
 
-local function ready(list, test)
+local function ready(list, test, dirty)
   local out = {}
-  for _, o in ipairs(list) do
-    if test(o) then
+  for _, e in ipairs(list) do
+    local o, sock = e[1], e[2]
+    if (dirty and o ~= sock and type(o.dirty) == "function" and o:dirty()) or test(sock) then
       out[#out + 1] = o
       out[o] = #out + 0.0   -- a float, as LuaSocket stores it
     end
@@ -794,7 +803,9 @@ end
 ---Waits until some of `recvt` can be read (data, a connection to accept, or
 ---the end) or some of `sendt` written, at most `timeout` seconds (nil or
 ---negative: no limit; 0: just look). Returns the two lists, each also keyed
----by the objects; with "timeout" as a third value when none is ready.
+---by the objects; with "timeout" as a third value when none is ready. An
+---entry may also be a wrapper whose getfd() gives one of these objects'
+---(its dirty(), when it has one, also makes it readable), as in LuaSocket.
 ---@param recvt? sluice.socket.tcp[]
 ---@param sendt? sluice.socket.tcp[]
 ---@param timeout? number
@@ -806,7 +817,7 @@ function socket.select(recvt, sendt, timeout)
   local t = tonumber(timeout) or -1
   local deadline = t >= 0 and clock() + t or huge
   while true do
-    local r, w = ready(rl, readable), ready(wl, writable)
+    local r, w = ready(rl, readable, true), ready(wl, writable)
     if #r > 0 or #w > 0 then return r, w end
     local left = deadline - clock()
     if left <= 0 then return r, w, "timeout" end

@@ -290,7 +290,13 @@ describe("sluice.socket", function()
     assert.are.equal(tonumber(cport), pport)   -- as LuaSocket: getsockname a string, getpeername a number
     assert.are.equal("string", type(cport))
     assert.are.equal("integer", math.type(pport))
+    -- a wrapper around a socket (as libraries make them) is selected through its getfd
+    local wrapper = { getfd = function() return a:getfd() end, dirty = function() return false end }
+    assert.same({ {}, {}, "timeout" }, { socket.select({ wrapper }, nil, 0) })
     assert.are.equal(6.0, c:send("hello\n"))
+    local wr = socket.select({ wrapper }, nil, 10)
+    assert.are.equal(wrapper, wr[1])
+    assert.are.equal(1.0, wr[wrapper])
     a:settimeout(10)
     assert.are.equal("hello", a:receive())
     assert.is_false(a:dirty())

@@ -825,6 +825,62 @@ function socket.select(recvt, sendt, timeout)
   end
 end
 
+--------------------------------------------------------------------------------
+-- socket.dns: lookups through net, waiting as LuaSocket's do (net gives the
+-- first address of a name; there is no reverse lookup)
+
+local dns = {}
+socket.dns = dns
+
+-- The first address of `name`, or nil and LuaSocket's message.
+local function lookup(name)
+  if type(name) ~= "string" and type(name) ~= "number" then
+    error("bad argument #1 (string expected, got " .. type(name) .. ")", 3)
+  end
+  local addr, msg, code = net.resolve_address(tostring(name))
+  if not addr then return nil, ls_error(msg, code) end
+  local status
+  repeat
+    status, msg, code = addr:get_status()
+    if status == "waiting" then runtime.pause(net, WAIT_SLICE) end
+  until status ~= "waiting"
+  if status == "failure" then return nil, code == "dns" and "host not found" or ls_error(msg, code) end
+  return addr:get_ip()
+end
+
+---The address of `name` and {name, alias = {}, ip = {address}}, or nil and
+---"host not found".
+function dns.toip(name)
+  local ip, err = lookup(name)
+  if not ip then return nil, err end
+  return ip, { name = tostring(name), alias = {}, ip = { ip } }
+end
+
+---{{family = "inet"|"inet6", addr = ...}} for `name`, or nil and a message.
+function dns.getaddrinfo(name)
+  local ip, err = lookup(name)
+  if not ip then return nil, err end
+  return { { family = ip:find(":", 1, true) and "inet6" or "inet", addr = ip } }
+end
+
+---The name itself and its resolution for a name that resolves; an address
+---gives nil, "host not found" (net has no reverse lookup).
+function dns.tohostname(name)
+  local s = tostring(name)
+  if s:match("^[%d.]+$") or s:find(":", 1, true) then return nil, "host not found" end
+  local ip, err = lookup(s)
+  if not ip then return nil, err end
+  return s, { name = s, alias = {}, ip = { ip } }
+end
+
+---This machine's host name.
+function dns.gethostname()
+  local f = io.open("/proc/sys/kernel/hostname") or io.open("/etc/hostname")
+  local name = f and f:read("l")
+  if f then f:close() end
+  return name or os.getenv("COMPUTERNAME") or os.getenv("HOSTNAME") or "localhost"
+end
+
 local epoch = os.time() - clock()
 
 ---Seconds, UNIX time, with sub-millisecond resolution (monotonic while the

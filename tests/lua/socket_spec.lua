@@ -339,6 +339,17 @@ describe("sluice.socket", function()
     c:close()
   end)
 
+  it("socket.dns resolves names as LuaSocket's does (no reverse lookups)", function()
+    local ip, info = socket.dns.toip("sluice-v4.test")
+    assert.are.equal("127.0.0.1", ip)
+    assert.are.same({ name = "sluice-v4.test", alias = {}, ip = { "127.0.0.1" } }, info)
+    assert.same({ nil, "host not found", n = 2 }, table.pack(socket.dns.toip("sluice-nope.test")))
+    assert.are.same({ { family = "inet6", addr = "::1" } }, socket.dns.getaddrinfo("sluice-v6.test"))
+    assert.are.equal("sluice-v4.test", (socket.dns.tohostname("sluice-v4.test")))
+    assert.same({ nil, "host not found", n = 2 }, table.pack(socket.dns.tohostname("127.0.0.1")))
+    assert.are.equal("string", type(socket.dns.gethostname()))
+  end)
+
   it("talks IPv6 through tcp6", function()
     if not h.ipv6_loopback() then
       pending("no ::1 on this machine")

@@ -386,6 +386,7 @@ function tcp:connect(address, port)
     self.conn, self.cls, self.told = nil, "master", nil
   end
   if self.cls ~= "master" then return nil, "already connected" end
+  if self.server then return nil, "binding a local address is not supported by sluice.socket" end   -- bound: it listens
   if not p then return nil, "service not supported for socket type" end
   local conn, msg, code = net.open_tcp(tostring(address), p, conn_options(self))
   self.cls = "client"

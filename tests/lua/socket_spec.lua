@@ -314,6 +314,9 @@ describe("sluice.socket", function()
       if reuse then s:setoption("reuseaddr", true) end
       assert(s:bind("127.0.0.1", 0))
       local _, port = s:getsockname()
+      -- bound, it listens: it cannot be a client too
+      assert.same({ nil, "binding a local address is not supported by sluice.socket", n = 2 },
+        table.pack(s:connect("127.0.0.1", tonumber(port))))
       local c = socket.tcp()
       c:settimeout(5)
       assert.are.equal(1.0, c:connect("127.0.0.1", tonumber(port)))

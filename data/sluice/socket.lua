@@ -527,7 +527,17 @@ function tcp:shutdown(mode)
   if mode ~= "send" and mode ~= "receive" and mode ~= "both" then
     error("bad argument #2 to 'shutdown' (invalid option '" .. tostring(mode) .. "')", 2)
   end
-  if self.conn and not self.closed then self.conn:shutdown(mode) end
+  if self.conn and not self.closed then
+    if mode ~= "send" then   -- what has arrived stays readable, as after the system's SHUT_RD
+      local parts = { self.rbuf:sub(self.rpos) }
+      repeat
+        local d = self.conn:read(BULK_CHUNK)
+        parts[#parts + 1] = d
+      until not d or d == ""
+      self.rbuf, self.rpos = table.concat(parts), 1
+    end
+    self.conn:shutdown(mode)
+  end
   return 1.0
 end
 

@@ -125,7 +125,8 @@ end
 local function append_query(url, params)
   local qs = params and encode_query(params) or ""
   if qs == "" then return url end
-  return url .. (url:find("?", 1, true) and "&" or "?") .. qs
+  local base, fragment = url:match("^([^#]*)(.*)$")   -- the query goes before a #fragment
+  return base .. (base:find("?", 1, true) and "&" or "?") .. qs .. fragment
 end
 
 -- A name or file name inside the quotes of Content-Disposition (as browsers write them).
@@ -429,14 +430,14 @@ end
 ---once the others have been advanced.
 ---@return integer
 function http.update()
-  local list, first_err = {}, nil
+  local list, errs = {}, {}
   for i = 1, #active do list[i] = active[i] end
   for _, job in ipairs(list) do
     local ok, err = pcall(job.poll, job)
     if not ok then
       job:release()
       job.state = "done"
-      first_err = first_err or err
+      errs[#errs + 1] = err
     end
   end
   local n = 0
@@ -445,7 +446,11 @@ function http.update()
   end
   for i = #active, n + 1, -1 do active[i] = nil end
   n = n + settle()
-  if first_err ~= nil then error(first_err, 0) end
+  if #errs == 1 then error(errs[1], 0) end
+  if #errs > 1 then   -- every callback's error, none lost
+    for i = 1, #errs do errs[i] = tostring(errs[i]) end
+    error(table.concat(errs, "\n"), 0)
+  end
   return n
 end
 

@@ -98,6 +98,9 @@ describe("sluice.http", function()
     local echo = net.json_decode(d[3])
     assert.equal("1", echo.headers["x-one"])
     assert.equal("/json-echo", echo.path)
+    -- params go before a #fragment, which is not sent
+    d = call(http.get, base .. "/json-echo?x=1#part", { y = 2 }, {})
+    assert.equal("/json-echo?x=1&y=2", d[3].path)
   end)
 
   it("HEAD and OPTIONS; a method in any case", function()
@@ -372,6 +375,23 @@ describe("sluice.http", function()
     local r = http.get(base .. "/stall", nil, { on_done = function(...) done = table.pack(...) end })
     r:cancel()
     assert.same({ n = 2, false, "request cancelled" }, done)
+    assert.equal(0, http.update())
+  end)
+
+  it("raises every callback error of one update, none lost", function()
+    local done = 0
+    local function boom(tag) return { on_done = function() done = done + 1; error("boom " .. tag, 0) end } end
+    local one = http.get(base .. "/hello.txt", nil, boom("one"))
+    local two = http.get(base .. "/hello.txt", nil, boom("two"))
+    http.update()   -- starts both
+    assert(h.wait_for(function()   -- both ended in the engine: the next update calls both back
+      return one.req:get_status() ~= "waiting" and two.req:get_status() ~= "waiting"
+    end, 10000))
+    local ok, err = pcall(http.update)
+    assert.is_false(ok)
+    assert.equal(2, done)
+    assert.matches("boom one", err, 1, true)
+    assert.matches("boom two", err, 1, true)
     assert.equal(0, http.update())
   end)
 

@@ -233,7 +233,8 @@ function Conn:write_json(value)
   return self:write_str(text .. "\n")
 end
 
----Reads one line of JSON (at most 512 KiB) and decodes it.
+---Reads one line of JSON (at most 512 KiB) and decodes it; blank lines
+---between values are skipped.
 ---@return any value
 ---@return string? message
 ---@return string? code
@@ -246,12 +247,13 @@ function Conn:read_json()
       if not msg then return ended("read_json") end
       return nil, msg, code
     end
-    if line ~= "" then
+    if line ~= "" and line:find("%S") then
       local value, err = decode(line)
       if err then return nil, err, "invalid" end
       return value
     end
-    if not more() then return timed_out(self, "read_json") end
+    -- a blank line (a JSON-lines stream's keep-alive) is no value: on to the next
+    if line == "" and not more() then return timed_out(self, "read_json") end
   end
 end
 

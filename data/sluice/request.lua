@@ -16,7 +16,8 @@
 --   host          IP, host name, or a Unix socket path ("/..."; then no port)
 --   port          1..65535
 --   data          string or array of strings, sent in order (default: nothing)
---   stop_pattern  the reply ends where this string (1..1024 bytes) first
+--   stop_pattern  the reply ends where this string (at most 1024 bytes; "" is
+--                 none, as rspamd has it) first
 --                 appears; the pattern and anything after it are dropped.
 --                 Without it the reply is everything until the peer closes.
 --   timeout       seconds without progress (connecting, sending or receiving)
@@ -120,8 +121,8 @@ local function check_options(o)
     argerror(1, "data must be a string or a table of strings")
   end
   local sp = o.stop_pattern
-  if sp ~= nil and (type(sp) ~= "string" or #sp < 1 or #sp > 1024) then
-    argerror(1, "stop_pattern must be a string of 1..1024 bytes")
+  if sp ~= nil and (type(sp) ~= "string" or #sp > 1024) then
+    argerror(1, "stop_pattern must be a string of at most 1024 bytes")
   end
   if o.timeout ~= nil and (type(o.timeout) ~= "number" or o.timeout <= 0) then
     argerror(1, "timeout must be a number of seconds > 0")
@@ -170,7 +171,7 @@ function M.request(o)
   local r = setmetatable({
     state = "waiting", host = o.host, port = o.port,
     out = out, out_i = 1, out_off = 0,
-    stop = o.stop_pattern, carry = "",
+    stop = o.stop_pattern ~= "" and o.stop_pattern or nil, carry = "",   -- "": none, as rspamd ignores it
     timeout = o.timeout or DEFAULT_TIMEOUT, max_size = o.max_size or DEFAULT_MAX,
     do_shutdown = o.shutdown == true, do_read = o.read ~= false,
     partial = o.partial, callback = o.callback, on_connect = o.on_connect,

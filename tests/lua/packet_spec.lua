@@ -96,6 +96,10 @@ describe("sluice.packet", function()
     assert.is_true(conn:write_str("xyz"))
     local some = assert(conn:read_str())
     assert.is_true(#some >= 1 and ("xyz"):sub(1, #some) == some)
+    while #some < 3 do some = some .. assert(conn:read_str()) end
+    -- blank lines between JSON lines (a stream's keep-alive) are skipped
+    assert.is_true(conn:write_str("\n  \r\n" .. '{"after":"blank"}\n'))
+    assert.same({ after = "blank" }, assert(conn:read_json()))
     conn:close()
   end)
 

@@ -238,8 +238,9 @@ describe("sluice.request", function()
     h.assert_raises("host must be a string", function() request { port = 80 } end)
     h.assert_raises("port must be an integer 1..65535", function() request { host = "127.0.0.1", port = 0 } end)
     h.assert_raises("data[2] must be a string", function() request { host = "127.0.0.1", port = 1, data = { "a", 2 } } end)
-    h.assert_raises("stop_pattern must be a string of 1..1024 bytes",
-      function() request { host = "127.0.0.1", port = 1, stop_pattern = "" } end)
+    h.assert_raises("stop_pattern must be a string of at most 1024 bytes",
+      function() request { host = "127.0.0.1", port = 1, stop_pattern = string.rep("x", 1025) } end)
+    request { host = "127.0.0.1", port = 1, stop_pattern = "" }:cancel()   -- "": none, as rspamd ignores it
     h.assert_raises("timeout must be a number of seconds > 0", function() request { host = "127.0.0.1", port = 1, timeout = 0 } end)
     h.assert_raises("callback must be a function", function() request { host = "127.0.0.1", port = 1, callback = 1 } end)
     h.assert_raises("partial must be a boolean or a function", function() request { host = "127.0.0.1", port = 1, partial = "x" } end)

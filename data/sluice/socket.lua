@@ -192,10 +192,14 @@ local function recv_count(self, op, parts, want)
   while got < want do
     local s = take(self, want - got)
     if s == "" then
-      local data, err = pull(self, math.min(want - got, BULK_CHUNK))
+      local need = want - got
+      -- small counts read ahead into the buffer: receive(1) in a loop costs one net read per chunk
+      local data, err = pull(self, need < RECV_CHUNK and RECV_CHUNK or math.min(need, BULK_CHUNK))
       if not data then return nil, err end
       if data == "" then
         if not wait_more(self, op) then return nil, "timeout" end
+      elseif #data > need then
+        self.rbuf, self.rpos, op.last = data, 1, clock()   -- taken from the buffer next turn
       else
         s, op.last = data, clock()
         self.received = self.received + #data
@@ -253,6 +257,10 @@ function tcp:receive(pattern, prefix)
       if line:find("\r", 1, true) then line = no_cr(line) end
       return line, nil, nil
     end
+  end
+  if prefix == nil and not self.closed and math.type(pattern) == "integer" and pattern >= 0
+     and buffered(self) >= pattern then
+    return take(self, pattern), nil, nil   -- a count already buffered (read ahead), kept cheap too
   end
   prefix = prefix == nil and "" or tostring(prefix)
   local parts, ok, err = { prefix }, nil, nil

@@ -242,10 +242,16 @@ describe("sluice.socket", function()
     local c = socket.tcp()
     c:settimeout(0)
     local _, err1 = c:connect("127.0.0.1", port)
-    assert.is_true(err1 == "timeout" or err1 == "connection refused", err1)
-    local _, w = socket.select(nil, { c }, 10)
-    assert.are.equal(c, w[1])
-    assert.same({ nil, "connection refused", n = 2 }, table.pack(c:connect("127.0.0.1", port)))
+    for _ = 1, 100 do   -- refused at once (told: the next connect is a new attempt), until one is not
+      if err1 == "timeout" then break end
+      assert.are.equal("connection refused", err1)
+      _, err1 = c:connect("127.0.0.1", port)
+    end
+    if err1 == "timeout" then
+      local _, w = socket.select(nil, { c }, 10)
+      assert.are.equal(c, w[1])
+      assert.same({ nil, "connection refused", n = 2 }, table.pack(c:connect("127.0.0.1", port)))
+    end
     assert.same({ nil, "closed", 0.0, n = 3 }, table.pack(c:send("x")))
     -- told once, the next connect is a new attempt, as LuaSocket's (a retry loop ends)
     local srv = assert(socket.bind("127.0.0.1", 0))

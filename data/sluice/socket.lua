@@ -801,7 +801,9 @@ local function collect(t, argn)
     if getmetatable(o) ~= tcp_mt and type(o) == "table" and type(o.getfd) == "function" then
       sock = by_id[o:getfd()]   -- a wrapper (LuaSec's, a library's) around one of ours, as LuaSocket finds it
     end
-    if getmetatable(sock) == tcp_mt and not sock.closed then list[#list + 1] = { o, sock } end
+    if getmetatable(sock) == tcp_mt and not sock.closed and not list[o] then   -- each once, as LuaSocket
+      list[#list + 1], list[o] = { o, sock }, true
+    end
     i = i + 1
   end
   return list
@@ -832,8 +834,11 @@ end
 ---@return table writable
 ---@return string? err
 function socket.select(recvt, sendt, timeout)
+  if timeout ~= nil and type(timeout) ~= "number" then
+    error("bad argument #3 to 'select' (number expected, got " .. type(timeout) .. ")", 2)
+  end
   local rl, wl = collect(recvt, 1), collect(sendt, 2)
-  local t = tonumber(timeout) or -1
+  local t = timeout or -1
   local deadline = t >= 0 and clock() + t or huge
   while true do
     local r, w = ready(rl, readable, true), ready(wl, writable)
@@ -932,7 +937,7 @@ local exception_mt = {}
 function socket.newtry(finalizer)
   return function(...)
     if select("#", ...) == 0 or not (...) then
-      if finalizer then pcall(finalizer) end
+      if finalizer then finalizer() end   -- its own error goes up instead, as LuaSocket's
       error(setmetatable({ (select(2, ...)) }, exception_mt), 0)
     end
     return ...

@@ -405,10 +405,8 @@ end
 
 -- An IP for bind: "*" is every interface; a name is looked up (waiting for it).
 local function bind_address(self, address)
-  if address == "*" then
-    if self.family == "inet" then return "0.0.0.0" end
-    if self.family == "inet6" then return "::" end
-    return nil
+  if address == "*" then   -- IPv4's wildcard unless the object is IPv6's, as LuaSocket binds it
+    return self.family == "inet6" and "::" or "0.0.0.0"
   end
   local addr, msg, code = net.resolve_address(address)
   if not addr then return false, ls_error(msg, code) end

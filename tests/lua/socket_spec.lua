@@ -364,6 +364,19 @@ describe("sluice.socket", function()
     assert.are.equal("string", type(socket.dns.gethostname()))
   end)
 
+  it("binds \"*\" to IPv4's wildcard, as LuaSocket does (tcp6: IPv6's)", function()
+    local s = assert(socket.bind("*", 0))
+    local ip, _, family = s:getsockname()
+    assert.are.same({ "0.0.0.0", "inet" }, { ip, family })
+    s:close()
+    if h.ipv6_loopback() then
+      local t6 = socket.tcp6()
+      assert(t6:bind("*", 0))
+      assert.are.equal("::", (t6:getsockname()))
+      t6:close()
+    end
+  end)
+
   it("talks IPv6 through tcp6", function()
     if not h.ipv6_loopback() then
       pending("no ::1 on this machine")

@@ -23,6 +23,7 @@ static net_conn *conn_start(net_conn *c, const net_conn_opts *o, const char *hos
     *code = NET_E_LIMIT;
     return NULL;
   }
+  if (!c->link) net__conn_list(c);   /* a host's: the exit waits for what it wrote */
   net__engine_kick(&c->obj);
   return c;
 }

@@ -123,7 +123,7 @@ struct net_conn {
   net_io *link;                     /* a protocol on the I/O thread owning this connection
                                        (set before its first kick): kicked with its news
                                        instead of a host being told */
-  net_conn *live_prev, *live_next;  /* every live connection, under its mutex (conn_loop.c) */
+  net_conn *live_prev, *live_next;  /* the hosts' live connections, under a mutex (conn_loop.c) */
   bool listed;
   /* I/O thread only */
   conn_io io;
@@ -182,6 +182,8 @@ int net__conn_write_record(net_conn *c, const void *head, size_t hlen, const voi
 /* conn_loop.c: lifetime, and accepted connections for server.c. */
 net_conn *net__conn_new(const net_conn_opts *o, int refs);
 void net__conn_destroy(net_conn *c);   /* before it was ever kicked */
+/* A connection a host owns: the exit waits (a while) for the bytes it wrote. */
+void net__conn_list(net_conn *c);
 /* I/O thread: a connection around an accepted socket. The caller owns one
  * reference (to hand to the owner), the I/O thread the other. */
 net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *unix_path,

@@ -16,7 +16,7 @@ static void conn_timer(net_io *io, uint64_t now);
 static void conn_destroy(net_io *io);
 static const net_io_ops conn_ops = {conn_kicked, conn_event, conn_timer, conn_destroy};
 
-/* ---- every live connection, for the exit (any thread) -------------------------- */
+/* ---- the hosts' live connections, for the exit (any thread) ---------------------- */
 
 static atomic_int live_once;
 static net_mutex *live_mx;
@@ -27,7 +27,7 @@ static bool live_init(void *unused) {
   return (live_mx = net__mutex_new()) != NULL;
 }
 
-static void live_link(net_conn *c) {
+void net__conn_list(net_conn *c) {
   if (!net__once(&live_once, live_init, NULL)) return;   /* unlisted: the exit does not wait for it */
   net__mutex_lock(live_mx);
   c->live_next = live_head;
@@ -38,7 +38,7 @@ static void live_link(net_conn *c) {
 }
 
 static void live_unlink(net_conn *c) {
-  if (!c->listed) return;
+  if (!c->listed || net__os_forked()) return;   /* a child's copy of the list is nobody's */
   net__mutex_lock(live_mx);
   if (c->live_prev) c->live_prev->live_next = c->live_next;
   else live_head = c->live_next;
@@ -48,7 +48,7 @@ static void live_unlink(net_conn *c) {
 
 bool net__conns_sent(void *unused) {
   (void)unused;
-  if (!atomic_load(&live_once) || !live_mx) return true;
+  if (atomic_load_explicit(&live_once, memory_order_acquire) != 2) return true;   /* none listed yet */
   bool sent = true;
   net__mutex_lock(live_mx);
   for (net_conn *c = live_head; c && sent; c = c->live_next)
@@ -80,7 +80,6 @@ net_conn *net__conn_new(const net_conn_opts *o, int refs) {
   c->fd = NET_BAD_SOCK;
   c->io = IO_NEW;
   atomic_fetch_add(&net__live_conns, 1);
-  live_link(c);
   return c;
 }
 

@@ -529,6 +529,7 @@ static void accept_some(net_server *s) {
       upgrade(s, c);
       continue;
     }
+    net__conn_list(c);   /* the host's once accepted */
     if (!queue_push(s, c)) net__conn_abandon(c);   /* cannot happen: checked above */
     net__io_publish(&s->obj);
   }

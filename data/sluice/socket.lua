@@ -832,11 +832,9 @@ end
 ---@return table writable
 ---@return string? err
 function socket.select(recvt, sendt, timeout)
-  if timeout ~= nil and type(timeout) ~= "number" then
-    error("bad argument #3 to 'select' (number expected, got " .. type(timeout) .. ")", 2)
-  end
+  local t = timeout == nil and -1 or tonumber(timeout)   -- "0.1" too, as luaL_optnumber takes it
+  if not t then error("bad argument #3 to 'select' (number expected, got " .. type(timeout) .. ")", 2) end
   local rl, wl = collect(recvt, 1), collect(sendt, 2)
-  local t = timeout or -1
   local deadline = t >= 0 and clock() + t or huge
   while true do
     local r, w = ready(rl, readable, true), ready(wl, writable)

@@ -482,9 +482,10 @@ function Conn:getpeername()
   return ip, port
 end
 
----luafan's half close: once nothing waits to be sent, the sending side ends
----(the peer reads its end; reading goes on). Returns the bytes still waiting:
----while that is not 0 nothing was done, call again later (after onsendready).
+---luafan's half close: the sending side ends once what was sent is out (the
+---peer reads its end; reading goes on). Returns the bytes still waiting, as
+---luafan's: while this queue holds some nothing is done yet, so call again
+---(after onsendready); once only net's buffer does, the FIN follows them.
 ---@return integer
 function Conn:shutdown()
   if not self.conn or self.state ~= "open" then return 0 end

@@ -409,6 +409,7 @@ describe("sluice.socket", function()
     h.assert_raises("bad argument #3 to 'select' (number expected, got string)", function()
       socket.select(nil, nil, "soon")
     end)
+    assert.same({ {}, {}, "timeout" }, { socket.select(nil, nil, "0.01") })   -- a number as text is one
     -- a try's finalizer that raises raises instead, as LuaSocket's does
     h.assert_raises("in the finalizer", function() socket.newtry(function() error("in the finalizer") end)(nil, "x") end)
     h.assert_raises("tcp{client} expected", function() c:send("x") end)

@@ -22,9 +22,13 @@ static atomic_int live_once;
 static net_mutex *live_mx;
 static net_conn *live_head;
 
+static bool conns_sent(void *unused);
+
 static bool live_init(void *unused) {
   (void)unused;
-  return (live_mx = net__mutex_new()) != NULL;
+  if (!(live_mx = net__mutex_new())) return false;
+  net__engine_exit_wait(conns_sent);
+  return true;
 }
 
 void net__conn_list(net_conn *c) {
@@ -46,7 +50,8 @@ static void live_unlink(net_conn *c) {
   net__mutex_unlock(live_mx);
 }
 
-bool net__conns_sent(void *unused) {
+/* No listed connection that has not failed holds bytes to send. */
+static bool conns_sent(void *unused) {
   (void)unused;
   if (atomic_load_explicit(&live_once, memory_order_acquire) != 2) return true;   /* none listed yet */
   bool sent = true;

@@ -572,11 +572,16 @@ static bool nothing_closing(void *unused) {
  * before it ended reach the kernel, which delivers them after we are gone.
  * So do connections still open (an os.exit without closing them): for
  * as long as a close lingers. */
+static bool (*_Atomic exit_sent)(void *);
+
+void net__engine_exit_wait(bool (*done)(void *)) { atomic_store(&exit_sent, done); }
+
 static void flush_at_exit(void) {
   /* the I/O thread is gone (or, in a forked child, was never there): nothing would ever finish */
   if (net__os_threads_gone() || net__os_forked()) return;
   net__wait_until(nothing_closing, NULL, EXIT_WAIT_MAX_MS);
-  net__wait_until(net__conns_sent, NULL, EXIT_OPEN_WAIT_MS);
+  bool (*sent)(void *) = atomic_load(&exit_sent);
+  if (sent) net__wait_until(sent, NULL, EXIT_OPEN_WAIT_MS);
 }
 
 /* ---- the I/O thread -------------------------------------------------------- */

@@ -403,19 +403,26 @@ function tcp:connect(address, port)
   return await_connect(self)
 end
 
--- An IP for bind: "*" is every interface; a name is looked up (waiting for it).
-local function bind_address(self, address)
-  if address == "*" then   -- IPv4's wildcard unless the object is IPv6's, as LuaSocket binds it
-    return self.family == "inet6" and "::" or "0.0.0.0"
-  end
-  local addr, msg, code = net.resolve_address(address)
-  if not addr then return false, ls_error(msg, code) end
+-- net's address for `name` once resolved (waiting for it), or nil, message, code.
+local function resolved(name)
+  local addr, msg, code = net.resolve_address(name)
+  if not addr then return nil, msg, code end
   local status
   repeat
     status, msg, code = addr:get_status()
     if status == "waiting" then runtime.pause(net, WAIT_SLICE) end
   until status ~= "waiting"
-  if status == "failure" then return false, ls_error(msg, code) end
+  if status == "failure" then return nil, msg, code end
+  return addr
+end
+
+-- An IP for bind: "*" is every interface; a name is looked up (waiting for it).
+local function bind_address(self, address)
+  if address == "*" then   -- IPv4's wildcard unless the object is IPv6's, as LuaSocket binds it
+    return self.family == "inet6" and "::" or "0.0.0.0"
+  end
+  local addr, msg, code = resolved(address)
+  if not addr then return false, ls_error(msg, code) end
   return addr
 end
 
@@ -857,14 +864,8 @@ local function lookup(name)
   if type(name) ~= "string" and type(name) ~= "number" then
     error("bad argument #1 (string expected, got " .. type(name) .. ")", 3)
   end
-  local addr, msg, code = net.resolve_address(tostring(name))
-  if not addr then return nil, ls_error(msg, code) end
-  local status
-  repeat
-    status, msg, code = addr:get_status()
-    if status == "waiting" then runtime.pause(net, WAIT_SLICE) end
-  until status ~= "waiting"
-  if status == "failure" then return nil, code == "dns" and "host not found" or ls_error(msg, code) end
+  local addr, msg, code = resolved(tostring(name))
+  if not addr then return nil, code == "dns" and "host not found" or ls_error(msg, code) end
   return addr:get_ip()
 end
 

@@ -465,22 +465,20 @@ function Conn:remoteinfo()
   return { ip = self.ip, port = self.port }
 end
 
----The local end's ip and port, as luafan gives them; nil, nil before the
----connection is up or after it ended.
-function Conn:getsockname()
+-- ip, port from one of net's endpoint methods; nil, nil when there is none.
+local function endpoint(self, method)
   if not self.conn or self.state == "dead" then return nil, nil end
-  local ip, port = self.conn:get_local_address()
+  local ip, port = self.conn[method](self.conn)
   if math.type(port) ~= "integer" then return nil, nil end
   return ip, port
 end
 
+---The local end's ip and port, as luafan gives them; nil, nil before the
+---connection is up or after it ended.
+function Conn:getsockname() return endpoint(self, "get_local_address") end
+
 ---The peer's ip and port, as getsockname.
-function Conn:getpeername()
-  if not self.conn or self.state == "dead" then return nil, nil end
-  local ip, port = self.conn:get_peer()
-  if math.type(port) ~= "integer" then return nil, nil end
-  return ip, port
-end
+function Conn:getpeername() return endpoint(self, "get_peer") end
 
 ---luafan's half close: the sending side ends once what was sent is out (the
 ---peer reads its end; reading goes on). Returns the bytes still waiting, as

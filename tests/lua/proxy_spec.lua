@@ -84,7 +84,6 @@ describe("proxy", function()
     echo = h.start_peer("echo")
     tls_info = h.start_tls_server("info")
     tls_wrong = h.start_tls_server("echo", nil, { cert = "wrongname" })
-    closed = h.closed_port()
     fake = start_fake()
     local ports = { echo.port, tls_info.port, tls_wrong.port }
     if have("tinyproxy") then
@@ -95,6 +94,7 @@ describe("proxy", function()
       ms = microsocks()
       ms_auth = microsocks("-u alice -P s3cret")
     end
+    closed = h.closed_port()   -- last: a proxy started after could listen on it (the suite saw one)
   end)
 
   teardown(function() h.stop_all() end)

@@ -209,7 +209,12 @@ static void finish(http_file *f) {
 
 /* One pass of work; the job repeats while more came meanwhile. */
 static void step(http_file *f) {
-  if (dropped(f)) return discard(f);   /* nothing more to write */
+  if (dropped(f)) {
+    /* what arrived before the end goes into a .part kept to resume, even
+     * when the end came before this job could write any of it */
+    if (f->resume && f->fd >= 0 && atomic_load(&f->prepared) && !atomic_load(&f->result)) drain(f);
+    return discard(f);
+  }
   if (atomic_load(&f->result)) return;
   if (!atomic_load(&f->prepared)) prepare(f);
   else if (drain(f) && atomic_load(&f->final) && ring_used(&f->h->body) == 0) finish(f);

@@ -182,8 +182,10 @@ int net__conn_write_record(net_conn *c, const void *head, size_t hlen, const voi
 /* conn_loop.c: lifetime, and accepted connections for server.c. */
 net_conn *net__conn_new(const net_conn_opts *o, int refs);
 void net__conn_destroy(net_conn *c);   /* before it was ever kicked */
-/* A connection a host owns: the exit waits (a while) for the bytes it wrote. */
+/* A connection a host owns: the exit waits (a while) for the bytes it wrote,
+ * until the host closes it (then the close's own linger counts). */
 void net__conn_list(net_conn *c);
+void net__conn_unlist(net_conn *c);
 /* I/O thread: a connection around an accepted socket. The caller owns one
  * reference (to hand to the owner), the I/O thread the other. */
 net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *unix_path,

@@ -41,12 +41,13 @@ void net__conn_list(net_conn *c) {
   net__mutex_unlock(live_mx);
 }
 
-static void live_unlink(net_conn *c) {
+void net__conn_unlist(net_conn *c) {
   if (!c->listed || net__os_forked()) return;   /* a child's copy of the list is nobody's */
   net__mutex_lock(live_mx);
   if (c->live_prev) c->live_prev->live_next = c->live_next;
   else live_head = c->live_next;
   if (c->live_next) c->live_next->live_prev = c->live_prev;
+  c->listed = false;
   net__mutex_unlock(live_mx);
 }
 
@@ -89,7 +90,7 @@ net_conn *net__conn_new(const net_conn_opts *o, int refs) {
 }
 
 void net__conn_destroy(net_conn *c) {
-  live_unlink(c);   /* first: the exit's look at tx is over before tx goes */
+  net__conn_unlist(c);   /* first: the exit's look at tx is over before tx goes */
   ring_destroy(&c->rx);
   ring_destroy(&c->tx);
   net_addr_unref(c->addr);

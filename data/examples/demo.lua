@@ -230,11 +230,12 @@ local function parse_size(s)
 end
 
 local host, port = arg[1], math.tointeger(tonumber(arg[2] or ""))
+local is_url = host and host:match("^https?://")
 local ok
-if host and not host:match("^https?://") and not (port and port >= 1 and port <= 65535) then
+if host and not is_url and not (port and port >= 1 and port <= 65535) then
   io.stderr:write("usage: demo.lua [URL | HOST PORT]\n")
   os.exit(2)
-elseif host and host:match("^https?://") then
+elseif is_url then
   print("downloading " .. host .. " at 60 fps ...")
   ok = run_url(host)
 elseif host and port then

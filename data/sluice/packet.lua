@@ -247,7 +247,7 @@ function Conn:read_json()
       if not msg then return ended("read_json") end
       return nil, msg, code
     end
-    if line ~= "" and line:find("%S") then
+    if line:find("%S") then
       local value, err = decode(line)
       if err then return nil, err, "invalid" end
       return value

@@ -224,6 +224,11 @@ function Conn:_flush()
   return true
 end
 
+-- Bytes still to go out: this queue's and net's buffer's (luafan's answer to send).
+function Conn:_waiting()
+  return self.qbytes + (self.conn and self.conn:get_pending_writes() or 0)
+end
+
 ---Queues bytes for sending and returns, as luafan does, how many bytes are
 ---waiting to go out (0 once all reached the kernel), or -1 (with a message
 ---and a code) when nothing was taken: empty data, "limit" when max_send_queue
@@ -251,7 +256,7 @@ function Conn:send(data)
   self.want_sendready = true
   local ok, msg, code = self:_flush()
   if not ok then return -1, msg, code end
-  return self.qbytes + (self.conn and self.conn:get_pending_writes() or 0)
+  return self:_waiting()
 end
 
 ---Closes the connection: no callback runs any more; bytes already queued are
@@ -488,7 +493,7 @@ function Conn:getpeername() return endpoint(self, "get_peer") end
 function Conn:shutdown()
   if not self.conn or self.state ~= "open" then return 0 end
   self:_flush()
-  local waiting = self.qbytes + self.conn:get_pending_writes()
+  local waiting = self:_waiting()
   if self.qbytes == 0 then self.conn:shutdown("send") end   -- net sends the FIN after what it holds
   return waiting
 end

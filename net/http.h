@@ -80,6 +80,7 @@ struct net_http {
   uint64_t src_size;                    /* body_file: its size, once known */
   bool src_asked;                       /* its first job queued */
   bool file_asked, resumed;             /* the file's first job queued; a 206 took up offset */
+  bool fail_held;                       /* failed: shown once the file job let go of the .part */
   http_phase phase;
   net_url url;                          /* the current target */
   char where[NET_URL_HOST_MAX + 16];    /* "host:port" for messages */
@@ -153,6 +154,7 @@ int net__http_file_prepared(http_file *f, uint64_t *offset);
 void net__http_file_restart(http_file *f);   /* the whole body comes after all */
 void net__http_file_final(http_file *f);     /* no more body: finish the file */
 bool net__http_file_abandon(http_file *f);   /* the exchange failed: never rename into place (false: too late) */
+bool net__http_file_settled(http_file *f);   /* no job will touch the .part any more */
 /* 1 in place, 0 not yet, -1 failed (*err). */
 int net__http_file_result(http_file *f, net_error *err);
 
@@ -177,6 +179,7 @@ bool net__http_body_begin(net_http *h);
  * when the body ended, 0 for more later, -1 when h failed. */
 int net__http_body_pump(net_http *h);
 void net__http_body_free(net_http *h);
+void net__http_show_failure(net_http *h);   /* a held failure, once its file settled */
 void net__http_fail(net_http *h, net_err code, const char *fmt, ...) NET_PRINTF(3, 4);
 /* Fails h with its connection's failure; the proxy's, when the request goes
  * to an http proxy whole (the connection is the proxy's). */

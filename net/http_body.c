@@ -14,17 +14,24 @@
 
 
 void net__http_fail(net_http *h, net_err code, const char *fmt, ...) {
-  if (atomic_load_explicit(&h->state, memory_order_relaxed) != NET_WAITING) return;
+  if (atomic_load_explicit(&h->state, memory_order_relaxed) != NET_WAITING || h->fail_held) return;
   char what[NET_ERRMSG_MAX];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
   net__seterr(&h->err, code, "http %s %s %s: %s", h->where, h->method, h->url.path, what);
+  h->phase = HP_DONE;
+  if (h->file) net__http_file_abandon(h->file);
+  /* a download's .part is final before its failure shows (end() publishes it) */
+  if (h->file && !net__http_file_settled(h->file)) h->fail_held = true;
+  else net__http_show_failure(h);
+}
+
+void net__http_show_failure(net_http *h) {
+  h->fail_held = false;
   /* release: err is complete before anyone sees FAILURE */
   atomic_store_explicit(&h->state, NET_FAILURE, memory_order_release);
-  if (h->file) net__http_file_abandon(h->file);
-  h->phase = HP_DONE;
   net__io_publish(&h->obj);
 }
 

@@ -43,6 +43,7 @@ struct http_file {
   atomic_int restart;          /* the server ignored the Range: start the file over */
   atomic_int result;           /* 0 running, 1 in place, -1 failed (err) */
   atomic_int gate;             /* GATE_ bits */
+  atomic_int released;         /* abandoned and let go of: no job touches the .part again */
   uint64_t offset;             /* bytes the .part held: final once prepared */
   net_error err;
 };
@@ -71,9 +72,9 @@ static bool hash_existing(http_file *f) {
 }
 
 /* Another download (here or in another process) may write the .part. One
- * that just ended lets go of it on a helper thread of its own, a moment
- * after its failure shows: a retry waits that moment out. A file system
- * without locks (some network and FUSE ones) goes on unguarded. */
+ * cancelled a moment ago may still be letting go of it on a helper thread
+ * (its failure shows only after): a retry waits that moment out. A file
+ * system without locks (some network and FUSE ones) goes on unguarded. */
 static bool lock_part(http_file *f) {
   for (int i = 0; i < 50; i++) {
     if (net__file_lock(f->fd) == 0 || errno != EWOULDBLOCK) return true;
@@ -213,7 +214,10 @@ static void step(http_file *f) {
     /* what arrived before the end goes into a .part kept to resume, even
      * when the end came before this job could write any of it */
     if (f->resume && f->fd >= 0 && atomic_load(&f->prepared) && !atomic_load(&f->result)) drain(f);
-    return discard(f);
+    discard(f);
+    /* release: the .part is final before the exchange shows its failure */
+    atomic_store_explicit(&f->released, 1, memory_order_release);
+    return;
   }
   if (atomic_load(&f->result)) return;
   if (!atomic_load(&f->prepared)) prepare(f);
@@ -222,7 +226,7 @@ static void step(http_file *f) {
 
 static bool more(http_file *f) {
   /* a .part to let go of, remove or put back */
-  if (dropped(f)) return f->fd >= 0 || f->from_output || (!kept(f) && f->created);
+  if (dropped(f)) return !atomic_load(&f->released);
   if (atomic_load(&f->result) || !atomic_load(&f->prepared)) return false;
   return ring_used(&f->h->body) > 0 || atomic_load(&f->final);
 }
@@ -309,8 +313,17 @@ void net__http_file_final(http_file *f) { atomic_store(&f->final, 1); }
 bool net__http_file_abandon(http_file *f) {
   int was = atomic_fetch_or(&f->gate, GATE_ABANDONED);
   if (was & GATE_PLACING) return false;
-  if (!(was & GATE_ABANDONED) && f->h) net__http_file_kick(f->h);   /* discard() decides what stays */
+  /* discard() decides what stays; with the lane full, the free does */
+  if (!(was & GATE_ABANDONED) && f->h && !net__http_file_kick(f->h)) atomic_store(&f->released, 1);
   return true;
+}
+
+/* I/O thread: a failure waits for this, so a retry or the owner finds the
+ * .part as the failed download leaves it. */
+bool net__http_file_settled(http_file *f) {
+  /* acquire: pairs with the release stores in step() and finish() */
+  return !f->h || atomic_load_explicit(&f->released, memory_order_acquire) ||
+         atomic_load_explicit(&f->result, memory_order_acquire) > 0;
 }
 
 int net__http_file_result(http_file *f, net_error *err) {

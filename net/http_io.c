@@ -64,6 +64,8 @@ static void finish_ok(net_http *h) {
 /* Ended either way: nothing of it runs any more. Memory goes with the last reference. */
 static void end(net_http *h) {
   drop_conn(h);
+  if (h->fail_held && !net__http_file_settled(h->file)) return;   /* the file job's kick comes back */
+  if (h->fail_held) net__http_show_failure(h);
   net__io_retire(&h->obj);
 }
 

@@ -280,6 +280,29 @@ describe("faults", function()
     tls:stop()
   end)
 
+  it("shows a download's failure only once its .part holds every byte that arrived", function()
+    local dir = h.temp_dir()
+    local size = 3 << 20
+    h.write_file(dir .. "/big.bin", string.rep("0123456789abcdef", size // 16))
+    local server = h.start_http_server(dir)
+    -- /short/ promises more than it sends: the download fails while a lagging disk has the
+    -- last of it still to write
+    preloaded_child("slowfile", [[
+      local h = require "helpers"
+      local net = require "net"
+      local url, out, size = ...
+      local req = assert(net.http_request{ url = url, output = out, resume = true })
+      local st, msg = req:wait(60000)
+      assert(st == "failure", tostring(st) .. " " .. tostring(msg))
+      local kept = #h.read_file(out .. ".part")
+      assert(kept == tonumber(size), kept .. " of " .. size .. " bytes in the .part")
+      net.wait(300)
+      assert(#h.read_file(out .. ".part") == kept, "the .part grew after the failure")
+      print("intact")
+    ]], "http://127.0.0.1:" .. server.port .. "/short/big.bin", dir .. "/got.bin", tostring(size))
+    server:stop()
+  end)
+
   it("calls a connection that met itself (nothing listening, its own port chosen) refused", function()
     preloaded_child("selfconnect", [[
       local h = require "helpers"

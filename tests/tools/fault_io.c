@@ -12,6 +12,8 @@
  *   selfconnect a stream socket connecting binds first to the address it
  *           connects to: with nothing listening there, it meets itself (TCP
  *           simultaneous open), as an ephemeral port can by chance,
+ *   slowfile every write to a regular file waits 20 ms first: a disk that
+ *           lags behind the network,
  * (comma-separated). Datagram sockets are left alone. Any thread. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,10 +27,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
-static int send1, recv1, eagain_every, wake_fails, send_reset, self_connect;
+static int send1, recv1, eagain_every, wake_fails, send_reset, self_connect, slow_file;
 static atomic_long calls;
 static atomic_int wakes_failed;
 static atomic_int reset_done;
@@ -44,6 +47,7 @@ static void init(void) {
     recv1 = strstr(f, "recv1") != NULL;
     send_reset = strstr(f, "sendreset") != NULL;
     self_connect = strstr(f, "selfconnect") != NULL;
+    slow_file = strstr(f, "slowfile") != NULL;
     const char *e = strstr(f, "eagain");
     if (e) eagain_every = atoi(e + 6);
     const char *w = strstr(f, "wakefail");
@@ -174,5 +178,7 @@ ssize_t write(int fd, const void *buf, size_t len) {
   if (atomic_load(&wakes_failed) < wake_fails && is_eventfd(fd) &&
       atomic_fetch_add(&wakes_failed, 1) < wake_fails)
     return errno = EIO, -1;
+  struct stat st;
+  if (slow_file && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) usleep(20000);
   return real(fd, buf, len);
 }

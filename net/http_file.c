@@ -106,7 +106,7 @@ static void prepare(http_file *f) {
   net_file_info st;
   bool no_part = net__file_stat(f->part, true, &st) != 0 && errno == ENOENT;
   /* curl -C -: without a .part, the file at output is the partial one */
-  if (f->resume && no_part && net__file_stat(f->path, true, &st) == 0) {
+  if (f->resume && no_part && net__file_stat(f->path, true, &st) == 0 && st.kind == NET_FILE_REG) {
     if (net__file_rename(f->path, f->part) != 0) return fail(f, "rename", f->path, errno);
     f->from_output = true;
   }
@@ -176,6 +176,13 @@ static void discard(http_file *f) {
   f->fd = -1;
 }
 
+/* Done with the .part for good: the exchange may show its failure. */
+static void let_go(http_file *f) {
+  discard(f);
+  /* release: the .part is final before the exchange shows its failure */
+  atomic_store_explicit(&f->released, 1, memory_order_release);
+}
+
 /* Abandoned before it could be put in place: nothing of it is to stay. */
 static bool dropped(http_file *f) { return atomic_load(&f->gate) == GATE_ABANDONED; }
 
@@ -199,12 +206,14 @@ static void finish(http_file *f) {
     return;
   }
   if (atomic_fetch_or(&f->gate, GATE_PLACING) & GATE_ABANDONED) {   /* cancelled or timed out meanwhile */
-    discard(f);
     net__seterr(&f->err, NET_E_CANCELLED, "%s: abandoned", f->path);
     atomic_store_explicit(&f->result, -1, memory_order_release);
-    return;
+    return let_go(f);
   }
-  if (net__file_rename(f->part, f->path) != 0) return fail(f, "rename", f->part, errno);
+  if (net__file_rename(f->part, f->path) != 0) {   /* too late to abandon: it goes as an abandoned one would */
+    fail(f, "rename", f->part, errno);
+    return let_go(f);
+  }
   atomic_store_explicit(&f->result, 1, memory_order_release);
 }
 
@@ -214,10 +223,7 @@ static void step(http_file *f) {
     /* what arrived before the end goes into a .part kept to resume, even
      * when the end came before this job could write any of it */
     if (f->resume && f->fd >= 0 && atomic_load(&f->prepared) && !atomic_load(&f->result)) drain(f);
-    discard(f);
-    /* release: the .part is final before the exchange shows its failure */
-    atomic_store_explicit(&f->released, 1, memory_order_release);
-    return;
+    return let_go(f);
   }
   if (atomic_load(&f->result)) return;
   if (!atomic_load(&f->prepared)) prepare(f);
@@ -313,8 +319,8 @@ void net__http_file_final(http_file *f) { atomic_store(&f->final, 1); }
 bool net__http_file_abandon(http_file *f) {
   int was = atomic_fetch_or(&f->gate, GATE_ABANDONED);
   if (was & GATE_PLACING) return false;
-  /* discard() decides what stays; with the lane full, the free does */
-  if (!(was & GATE_ABANDONED) && f->h && !net__http_file_kick(f->h)) atomic_store(&f->released, 1);
+  /* discard() decides what stays; with the lane full, the held failure asks again */
+  if (!(was & GATE_ABANDONED) && f->h) net__http_file_kick(f->h);
   return true;
 }
 

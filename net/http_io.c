@@ -64,7 +64,11 @@ static void finish_ok(net_http *h) {
 /* Ended either way: nothing of it runs any more. Memory goes with the last reference. */
 static void end(net_http *h) {
   drop_conn(h);
-  if (h->fail_held && !net__http_file_settled(h->file)) return;   /* the file job's kick comes back */
+  if (h->fail_held && !net__http_file_settled(h->file)) {
+    /* the file job's kick comes back; a lane that was full is asked again */
+    if (!net__http_file_kick(h)) net__io_timer(&h->obj, net__now_ms() + 50);
+    return;
+  }
   if (h->fail_held) net__http_show_failure(h);
   net__io_retire(&h->obj);
 }

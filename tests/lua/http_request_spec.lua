@@ -738,6 +738,37 @@ describe("net.http_request", function()
     end, 5000), "a cancelled download left its .part")
   end)
 
+  it("ends a download cancelled as its file is being finished, either way, every time", function()
+    for i = 1, 40 do
+      local out = dir .. "/finishing-" .. i .. ".bin"
+      local req = assert(net.http_request{ url = base .. "/data.bin", output = out, buffer_size = 64 * h.MiB })
+      assert(h.wait_for(function()
+        local received, total = req:get_progress()
+        return (total and received >= total) or req:get_status() ~= "waiting"
+      end, 30000))
+      req:cancel()
+      local status, msg = wait_done(req, 10000)
+      assert.are_not.equal("waiting", status, "download " .. i .. " never ended")
+      if status == "success" then assert.is_true(h.read_file(out) == content, msg)
+      else assert.is_false(h.path_exists(out), "a cancelled download put its file in place") end
+      req:close()
+      os.remove(out)
+    end
+  end)
+
+  it("fails a download whose file cannot be put in place, and keeps its .part only to resume", function()
+    for _, resume in ipairs({ false, true }) do
+      local out = dir .. "/a-directory-" .. tostring(resume)
+      assert(os.execute("mkdir " .. h.shell_quote(out)))
+      local req = assert(net.http_request{ url = base .. "/hello.txt", output = out, resume = resume, timeout = 60000 })
+      local status, msg = wait_done(req, 10000)
+      assert.equal("failure", status)
+      assert.matches("rename " .. out .. ".part: ", msg, 1, true)
+      assert.equal(resume, h.path_exists(out .. ".part"))
+      req:close()
+    end
+  end)
+
   it("fails a download at once when its file cannot be written", function()
     if h.mode == "windows" then return pending("a file size limit is a POSIX shell's") end
     local code = [[

@@ -1,6 +1,8 @@
 /* lopts.c: reads the option tables of open_tcp, open_unix, starttls and
- * create_server into the engine's structs (owner thread). Strings stay owned
- * by the Lua tables, which are on the stack until the engine copies them. */
+ * create_server into the engine's structs (owner thread). Each table is read
+ * through a plain copy of its own (lnet_snapshot) put in its stack slot: the
+ * strings handed to the engine stay owned by those copies, which are on the
+ * stack until the engine copies them. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -38,6 +40,32 @@ static bool has_any(lua_State *L, int arg, const char *const *keys) {
     if (found) return true;
   }
   return false;
+}
+
+/* What an __index function returns, or what a finalizer run by a later
+ * allocation sets in the caller's table, is held by nothing of the caller's:
+ * a copy of the known keys read once, in the table's place, holds them and
+ * shows the same value to every look. */
+void lnet_snapshot(lua_State *L, int arg, const char *const *keys) {
+  arg = lua_absindex(L, arg);
+  lua_createtable(L, 0, 8);
+  for (; *keys; keys++) {
+    if (lua_getfield(L, arg, *keys) == LUA_TNIL) lua_pop(L, 1);
+    else lua_setfield(L, -2, *keys);   /* a plain table: raw */
+  }
+  lua_replace(L, arg);
+}
+
+/* The list at idx as a copy of its raw items 1..#, in its place. */
+void lnet_snapshot_list(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  lua_createtable(L, n > 256 ? 256 : (int)n, 0);   /* past any list's cap: raised on after */
+  for (lua_Integer i = 1; i <= n && i <= 257; i++) {
+    lua_rawgeti(L, idx, i);
+    lua_rawseti(L, -2, i);
+  }
+  lua_replace(L, idx);
 }
 
 static const char *opt_lstring(lua_State *L, int arg, int argn, const char *field, size_t *len) {
@@ -94,6 +122,9 @@ static lua_Integer opt_int(lua_State *L, int arg, int argn, const char *field, l
 static void opt_alpn(lua_State *L, int arg, int argn, lnet_tls_args *a) {
   int t = lua_getfield(L, arg, "alpn");
   if (t == LUA_TTABLE) {
+    lnet_snapshot_list(L, -1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, arg, "alpn");   /* the TLS table's copy holds the names */
     /* raw, as the names are read: a __len could say anything, even -1 */
     size_t n = lua_rawlen(L, -1);
     if (n > 16) luaL_argerror(L, argn, "at most 16 alpn names");
@@ -117,19 +148,24 @@ static void opt_pkcs12(lua_State *L, int arg, int argn, lnet_tls_args *a) {
   int t = lua_getfield(L, arg, "pkcs12");
   int top = lua_gettop(L);
   if (t == LUA_TTABLE) {
+    static const char *const keys[] = {"path", "password", NULL};
+    lnet_snapshot(L, top, keys);
+    lua_pushvalue(L, top);
+    lua_setfield(L, arg, "pkcs12");   /* the TLS table's copy holds it */
     a->o.pkcs12_file = opt_path(L, top, argn, "path", a);
     (void)opt_string(L, top, argn, "password");
     if (!a->o.pkcs12_file) luaL_argerror(L, argn, "pkcs12 = {path = ..., password = ...} needs a path");
   } else if (t != LUA_TNIL) {
     luaL_argerror(L, argn, "option 'pkcs12' must be a table {path = ..., password = ...}");
   }
-  lua_remove(L, top);   /* the TLS table keeps the path alive; a->bad, above, stays anchored */
+  lua_remove(L, top);   /* the TLS table's copy keeps the path alive; a->bad, above, stays anchored */
 }
 
 /* The TLS table at stack index arg; errors name argument argn. */
 static void tls_table(lua_State *L, int arg, int argn, lnet_tls_args *a, bool server) {
   memset(a, 0, sizeof *a);
   check_keys(L, arg, argn, tls_keys, "TLS");
+  lnet_snapshot(L, arg, tls_keys);
   int verify = opt_bool(L, arg, argn, "verify");
   a->o.no_verify = verify == 0;
   a->o.require_client_cert = server && verify == 1;
@@ -229,6 +265,7 @@ void lnet_check_conn_arg(lua_State *L, int arg, bool ssl_alone, lnet_conn_args *
   if (has_any(L, arg, tls_keys))
     luaL_argerror(L, argn, "TLS options go in ssl = {...} next to connection options");
   check_keys(L, arg, argn, conn_keys, "connection");
+  lnet_snapshot(L, arg, conn_keys);
   conn_fields(L, arg, argn, &a->o);
   lua_Integer ct = opt_int(L, arg, argn, "connect_timeout", 0, 0x7fffffff, -1);
   a->o.connect_timeout_ms = ct < 0 ? 0 : ct == 0 ? -1 : (int)ct;   /* absent: the default; 0: none */
@@ -244,9 +281,7 @@ void lnet_check_conn_arg(lua_State *L, int arg, bool ssl_alone, lnet_conn_args *
   }
   opt_proxy(L, arg, argn, &a->o);
   lua_getfield(L, arg, "ssl");
-  int top = lua_gettop(L);
-  a->o.tls = check_ssl_value(L, top, argn, &a->tls, false);
-  lua_remove(L, top);   /* the options table keeps it alive; a->tls.bad, above, stays anchored */
+  a->o.tls = check_ssl_value(L, lua_gettop(L), argn, &a->tls, false);   /* its copy stays on the stack */
 }
 
 /* ---- websockets ------------------------------------------------------------------ */
@@ -264,6 +299,7 @@ static const char *const *string_list(lua_State *L, int arg, int argn, const cha
   if (t != LUA_TSTRING && t != LUA_TTABLE)
     luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must be a string or a list of strings", field));
   int list = lua_gettop(L);
+  if (t == LUA_TTABLE) lnet_snapshot_list(L, list);
   lua_Integer n = t == LUA_TSTRING ? 1 : (lua_Integer)lua_rawlen(L, list);   /* raw, as read below */
   if (n < 1 || n > 64) luaL_argerror(L, argn, lua_pushfstring(L, "option '%s' must list 1..64 strings", field));
   const char **v = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *v, 0);
@@ -297,6 +333,7 @@ static void ws_server_opts(lua_State *L, int arg, int argn, lnet_server_args *a)
   if (t == LUA_TBOOLEAN) return (void)lua_pop(L, 1);
   int w = lua_gettop(L);   /* stays on the stack: the lists below hang from it */
   check_keys(L, w, argn, ws_server_keys, "websocket");
+  lnet_snapshot(L, w, ws_server_keys);
   net_ws_server_opts *o = &a->ws;
   ws_common(L, w, argn, &o->max_message, &o->no_compress, &o->ping_interval_ms, &o->ping_timeout_ms,
             &o->close_timeout_ms);
@@ -312,6 +349,7 @@ void lnet_check_ws_opts(lua_State *L, int arg, lnet_ws_args *a) {
   if (lua_isnoneornil(L, arg)) return;
   luaL_checktype(L, arg, LUA_TTABLE);
   check_keys(L, arg, arg, ws_keys, "open_websocket");
+  lnet_snapshot(L, arg, ws_keys);
   net_ws_opts *o = &a->o;
   ws_common(L, arg, arg, &o->max_message, &o->no_compress, &o->ping_interval_ms, &o->ping_timeout_ms,
             &o->close_timeout_ms);
@@ -333,14 +371,13 @@ void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
   if (lua_isnoneornil(L, arg)) return;
   luaL_checktype(L, arg, LUA_TTABLE);
   check_keys(L, arg, argn, server_keys, "server");
+  lnet_snapshot(L, arg, server_keys);
   conn_fields(L, arg, argn, &a->o.conn);
   a->o.backlog = (int)opt_int(L, arg, argn, "backlog", 1, 65535, 0);
   a->o.no_reuseaddr = opt_bool(L, arg, argn, "reuseaddr") == 0;
   a->o.unix_path = opt_string(L, arg, argn, "unix");
   lua_getfield(L, arg, "ssl");
-  int top = lua_gettop(L);
-  a->o.tls = check_ssl_value(L, top, argn, &a->tls, true);
-  lua_remove(L, top);   /* the options table keeps it alive; a->tls.bad, above, stays anchored */
+  a->o.tls = check_ssl_value(L, lua_gettop(L), argn, &a->tls, true);   /* its copy stays on the stack */
   ws_server_opts(L, arg, argn, a);
 }
 
@@ -434,6 +471,7 @@ void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   memset(a, 0, sizeof *a);
   luaL_checktype(L, arg, LUA_TTABLE);
   check_keys(L, arg, arg, http_keys, "http_request");
+  lnet_snapshot(L, arg, http_keys);
   if (!(a->o.url = opt_string(L, arg, arg, "url"))) luaL_argerror(L, arg, "option 'url' is required");
   a->o.method = opt_string(L, arg, arg, "method");
   if (a->o.method && (!*a->o.method || a->o.method[strspn(a->o.method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")]))
@@ -442,15 +480,19 @@ void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   if (bt == LUA_TSTRING) {
     a->o.body = lua_tolstring(L, -1, &a->o.body_len);
   } else if (bt == LUA_TTABLE) {   /* {file = path}: streamed from the file */
+    static const char *const keys[] = {"file", NULL};
     size_t len;
+    lnet_snapshot(L, -1, keys);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, arg, "body");   /* the options' copy holds it */
     if (lua_getfield(L, -1, "file") != LUA_TSTRING || !*(a->o.body_file = lua_tolstring(L, -1, &len)) ||
         strlen(a->o.body_file) != len)
       luaL_argerror(L, arg, "option 'body' as a table must be {file = path}");
-    lua_pop(L, 1);   /* the body table keeps it */
+    lua_pop(L, 1);   /* the body table's copy keeps it */
   } else if (bt != LUA_TNIL) {
     luaL_argerror(L, arg, "option 'body' must be a string or {file = path}");
   }
-  lua_pop(L, 1);   /* the table keeps it */
+  lua_pop(L, 1);   /* the options' copy keeps it */
   lua_Integer t = opt_int(L, arg, arg, "timeout", 0, 0x7fffffff, -1);
   a->o.timeout_ms = t < 0 ? 0 : t == 0 ? -1 : (int)t;   /* absent: the default; 0: none */
   lua_Integer ct = opt_int(L, arg, arg, "connect_timeout", 0, 0x7fffffff, -1);

@@ -39,7 +39,9 @@ int lnet_create_resolver(lua_State *L) {
     if (!found) luaL_argerror(L, 1, lua_pushfstring(L, "unknown resolver option '%s'", k));
     lua_pop(L, 1);
   }
+  lnet_snapshot(L, 1, keys);
   if (lua_getfield(L, 1, "nameservers") != LUA_TTABLE) luaL_argerror(L, 1, "nameservers must be a list of \"ip[:port]\"");
+  lnet_snapshot_list(L, -1);   /* stays on the stack: it holds the names */
   lua_Integer n = (lua_Integer)lua_rawlen(L, -1);   /* raw, as read below */
   if (n < 1 || n > NET_RESOLVER_MAX_SERVERS) luaL_argerror(L, 1, "1..8 nameservers are required");
   for (lua_Integer i = 1; i <= n; i++) {
@@ -48,7 +50,7 @@ int lnet_create_resolver(lua_State *L) {
     list[i - 1] = lua_tolstring(L, -1, &len);
     /* the engine takes C strings: "127.0.0.1\0:5353" would be 127.0.0.1:53 */
     if (strlen(list[i - 1]) != len) luaL_argerror(L, 1, lua_pushfstring(L, "nameserver %I contains a NUL byte", i));
-    lua_pop(L, 1);   /* the list keeps it */
+    lua_pop(L, 1);   /* the list's copy keeps it */
   }
   o.count = (int)n;
   o.timeout_ms = (int)opt_count(L, "timeout", 600000, "timeout must be 1..600000 ms");

@@ -60,6 +60,41 @@ describe("bad input", function()
     assert.matches("^done\t%d+", out)
   end)
 
+  it("reads option tables whose __index makes every value afresh while collections run (child process)", function()
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      -- each look makes a fresh copy of the value, after a full collection: nothing of the
+      -- caller's holds what the binding was given
+      local function proxy(t)
+        return setmetatable({}, { __index = function(_, k)
+          collectgarbage()
+          local v = t[k]
+          return type(v) == "string" and (v .. "#"):sub(1, -2) or v
+        end })
+      end
+      local srv = assert(net.create_server("127.0.0.1", 0))
+      local port = srv:get_port()
+      local long = string.rep("x", 48)
+      for _, opts in ipairs({ proxy{ verify = false, server_name = "a" .. long, alpn = proxy{ "h2" } },
+                              proxy{ connect_timeout = 5000, family = "inet",
+                                     ssl = proxy{ server_name = "b" .. long, ca_file = "/nonexistent/" .. long } } }) do
+        assert(net.open_tcp("127.0.0.1", port, opts)):close()
+      end
+      local req = assert(net.http_request(proxy{ url = "http://127.0.0.1:" .. port .. "/" .. long, method = "POST",
+                                                 body = proxy{ file = "/nonexistent/" .. long }, proxy = false,
+                                                 headers = { ["X-A"] = "v" .. long } }))
+      assert(tostring(req):find("/" .. long, 1, true), tostring(req))
+      req:close()
+      assert(net.open_websocket("ws://127.0.0.1:" .. port .. "/",
+                                proxy{ protocols = "chat" .. long, ping_interval = 1000 })):close()
+      assert(net.create_resolver(proxy{ nameservers = { "127.0.0.1:" .. port }, tries = 1 })):close()
+      srv:close()
+      print("intact")
+    ]])
+    assert.is_true(ok, out .. err)
+    assert.matches("intact", out)
+  end)
+
   it("raises on a host that is neither a string nor an address", function()
     raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp(nil, 80) end)
     raises("bad argument #1 to 'open_tcp'", function() return net.open_tcp({}, 80) end)

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,8 +70,18 @@ bool net__thread_start(int (*fn)(void *), void *arg, const char *name, bool deta
   *a = (start_args){fn, arg, ""};
   strncpy(a->name, name, sizeof a->name - 1);
   pthread_attr_setdetachstate(&attr, detached ? PTHREAD_CREATE_DETACHED : PTHREAD_CREATE_JOINABLE);
+  /* the thread starts with every signal a host might wait for blocked: a
+   * host that blocks one later (to read it from a signalfd) must get it,
+   * not a thread of ours whose default action ends the process. Faults
+   * stay deliverable: one in our thread is ours. */
+  static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+  sigset_t all, old;
+  sigfillset(&all);
+  for (size_t i = 0; i < sizeof faults / sizeof *faults; i++) sigdelset(&all, faults[i]);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t id;
   int r = pthread_create(&id, &attr, thread_main, a);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
   if (r != 0) {
     free(a);

@@ -102,6 +102,9 @@ do
   if ok then sluice.http = http else sluice.http_reason = tostring(http) end
 end
 
+-- sluice's own net, with its extensions (an editor's built-in one has Part 1's API only)
+local own_net = type(sluice.net._VERSION) == "string" and sluice.net._VERSION:match("^sluice ") ~= nil
+
 local conf = config.plugins.sluice
 if type(conf) ~= "table" then conf = {} end
 local defaults = {
@@ -307,7 +310,9 @@ local function write_all(conn, data, timeout_ms)
   local deadline = deadline_of(timeout_ms)
   local pos = 1
   while pos <= #data do
-    local n, msg, code = conn:write(pos == 1 and data or data:sub(pos))
+    local n, msg, code
+    if own_net then n, msg, code = conn:write(data, pos)   -- the rest, without a copy
+    else n, msg, code = conn:write(pos == 1 and data or data:sub(pos)) end   -- Part 1 takes data only
     if not n then return nil, msg, code end
     pos = pos + n
     if pos <= #data then

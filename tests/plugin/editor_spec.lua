@@ -250,9 +250,16 @@ describe("editor plugin", function()
       local data = h.random_bytes(h.scaled(2 * h.MiB, 256 * h.KiB))
       local conn = assert(sluice.net.open_tcp(peer.host, peer.port))
       local wrote, got, done = nil, nil, 0
+      local sub, copied = string.sub, 0   -- write_all hands the rest over without a copy
       core.add_thread(function()
         assert(sluice.await_connected(conn, 10000))
-        wrote = assert(sluice.write_all(conn, data, 30000))
+        string.sub = function(str, ...)
+          if str == data then copied = copied + 1 end
+          return sub(str, ...)
+        end
+        local ok, err = pcall(function() wrote = assert(sluice.write_all(conn, data, 30000)) end)
+        string.sub = sub
+        assert(ok, err)
         conn:shutdown("send")
         done = done + 1
       end)
@@ -265,6 +272,7 @@ describe("editor plugin", function()
       assert.is_true(wrote)
       assert.equal(#data, #got)
       assert.is_true(got == data, "echoed bytes differ")
+      assert.equal(0, copied)
       conn:close()
       peer:stop()
     end)

@@ -579,6 +579,8 @@ void net__engine_exit_wait(bool (*done)(void *)) { atomic_store(&exit_sent, done
 static void flush_at_exit(void) {
   /* the I/O thread is gone (or, in a forked child, was never there): nothing would ever finish */
   if (net__os_threads_gone() || net__os_forked()) return;
+  /* the host's exit handlers (SDL_Quit) run after ours: nothing may push into them */
+  net__wake_stop();
   net__wait_until(nothing_closing, NULL, EXIT_WAIT_MAX_MS);
   bool (*sent)(void *) = atomic_load(&exit_sent);
   if (sent) net__wait_until(sent, NULL, EXIT_OPEN_WAIT_MS);

@@ -52,7 +52,8 @@ typedef struct sdl_api {
 } sdl_api;
 
 /* The functions of one SDL, taken from the library that defines `marker`
- * (SDL3: SDL_GetTicksNS; SDL2: SDL_GetTicks64, which SDL3 dropped). */
+ * (SDL3: SDL_GetTicksNS; SDL2: SDL_GetRevisionNumber, in every SDL2 since
+ * 2.0.0 and dropped by SDL3). */
 static bool sdl_find(int version, sdl_api *api) {
 #ifdef _WIN32
   static const char *const libs3[] = {"SDL3.dll", NULL};
@@ -61,7 +62,7 @@ static bool sdl_find(int version, sdl_api *api) {
   static const char *const libs3[] = {"libSDL3.so.0", "libSDL3.so", NULL};
   static const char *const libs2[] = {"libSDL2-2.0.so.0", "libSDL2.so", NULL};
 #endif
-  const char *marker = version == 3 ? "SDL_GetTicksNS" : "SDL_GetTicks64";
+  const char *marker = version == 3 ? "SDL_GetTicksNS" : "SDL_GetRevisionNumber";
   void *m = net__os_symbol(marker, version == 3 ? libs3 : libs2);
   if (!m) return false;
   *api = (sdl_api){version, net__os_symbol_near(m, "SDL_PushEvent"),

@@ -93,6 +93,33 @@ describe("host libraries", function()
     assert.equal("0", out:match("pushed after close: (%d+)"), out)
   end)
 
+  it("sends nothing into the host's SDL while it quits at an exit without closing Lua", function()
+    if not sdl then
+      pending("no SDL in this host")
+      return
+    end
+    -- os.exit without closing the state: the host's SDL_Quit runs among the exit handlers,
+    -- after the one sluice took when it started
+    local code = [[
+      local net = require "net"
+      assert(net.set_wakeup(true))
+      local u = assert(net.open_udp("127.0.0.1", 0))
+      assert(u:send("127.0.0.1", u:get_port(), "x"))
+      assert(xl_host.sdl_wait(5000), "no event for the datagram")
+      assert(xl_host.sdl_wait(2000), "no repeated event")
+      print("nudges out")
+      io.stdout:flush()
+      os.exit(0)
+    ]]
+    local cmd = "XL_HOST_QUIT_AT_EXIT_MS=300 " .. h.shell_quote(os.getenv("SLUICE_LUA")) .. " -e "
+      .. h.shell_quote(code) .. " 2>&1"
+    local p = assert(io.popen(cmd))
+    local out = p:read("a")
+    assert.is_true(p:close(), out)
+    assert.matches("nudges out", out, 1, true)
+    assert.equal("0", out:match("pushed while SDL quits: (%d+)"), out)
+  end)
+
   it("keeps its own TLS whatever mbedTLS the host exports", function()
     local certs = h.tls_certs()
     local echo = h.start_tls_server("echo")

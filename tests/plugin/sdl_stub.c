@@ -24,17 +24,15 @@ static long pushed, valid, invalid, pending;
 static uint32_t last_type;
 static int32_t last_code;
 
-static uint64_t now_ns(void) {
+/* The version's marker (the plugin tells SDL3 from SDL2 by it). */
+#if SDL_STUB_MAJOR == 3
+EXPORT uint64_t SDL_GetTicksNS(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
-
-/* The version's marker (the plugin tells SDL3 from SDL2 by it). */
-#if SDL_STUB_MAJOR == 3
-EXPORT uint64_t SDL_GetTicksNS(void) { return now_ns(); }
 #else
-EXPORT uint64_t SDL_GetTicks64(void) { return now_ns() / 1000000u; }
+EXPORT int SDL_GetRevisionNumber(void) { return 0; }   /* every SDL2 has it (GetTicks64 came with 2.0.18) */
 #endif
 
 EXPORT uint32_t SDL_WasInit(uint32_t flags) { return flags & 0x4000u; }   /* events are up */

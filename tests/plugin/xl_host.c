@@ -46,6 +46,9 @@
  *       pushed, valid, invalid, last_type, last_code).
  *   XL_HOST_AFTER_CLOSE_MS=ms  with the SDL stub: after lua_close, wait ms
  *       and print "pushed after close: N" (events the host would still get).
+ *   XL_HOST_QUIT_AT_EXIT_MS=ms  with the SDL stub: an exit handler, taken
+ *       before any plugin loads (as SDL_Init's atexit(SDL_Quit) is), that
+ *       watches the stub that long and prints "pushed while SDL quits: N".
  *   LUAHOST_NO_DLCLOSE=1  keep plugins mapped at exit (leak reports).
  */
 #include <dirent.h>
@@ -177,6 +180,7 @@ static void *find_symbol(void *lib, const char *name)
 
 static int (*stub_wait)(int ms);
 static void (*stub_stats)(long out[6]);
+static void report_at_exit(void);
 
 static int preload_libraries(void)
 {
@@ -199,6 +203,8 @@ static int preload_libraries(void)
 		if (dlsym(h, "sdlstub_wait")) {
 			*(void **)&stub_wait = dlsym(h, "sdlstub_wait");
 			*(void **)&stub_stats = dlsym(h, "sdlstub_stats");
+			if (getenv("XL_HOST_QUIT_AT_EXIT_MS"))
+				atexit(report_at_exit);
 		}
 	}
 	return 0;
@@ -225,20 +231,35 @@ static int sdl_stats(lua_State *L)
 	return 1;
 }
 
+/* Events pushed in ms from now. */
+static long pushed_within(int ms)
+{
+	long before[6], after[6];
+
+	stub_stats(before);
+	usleep((useconds_t)ms * 1000);
+	stub_stats(after);
+	return after[1] - before[1];
+}
+
+/* XL_HOST_QUIT_AT_EXIT_MS: an exit without lua_close (os.exit) as an SDL
+ * host tears down, its SDL_Quit run by exit. */
+static void report_at_exit(void)
+{
+	printf("pushed while SDL quits: %ld\n", pushed_within(atoi(getenv("XL_HOST_QUIT_AT_EXIT_MS"))));
+	fflush(stdout);
+}
+
 /* XL_HOST_AFTER_CLOSE_MS=ms: after lua_close, watch the SDL stub that long
  * and print how many events still came, as an editor tearing down its SDL
  * right after lua_close would receive them. */
 static void report_after_close(void)
 {
 	const char *env = getenv("XL_HOST_AFTER_CLOSE_MS");
-	long before[6], after[6];
 
 	if (env == NULL || stub_stats == NULL)
 		return;
-	stub_stats(before);
-	usleep((useconds_t)atoi(env) * 1000);
-	stub_stats(after);
-	printf("pushed after close: %ld\n", after[1] - before[1]);
+	printf("pushed after close: %ld\n", pushed_within(atoi(env)));
 }
 
 /* xl_host.load_native_plugin(name, path): Lite XL's f_load_native_plugin. */

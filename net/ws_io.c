@@ -68,13 +68,26 @@ static char *put(char **p, const char *s) {
 
 static void start_closing(net_ws *w);
 
+/* An absolute-form target (RFC 9112 3.2.2: "http://host/chat?x") from its
+ * path on: what an origin-form one would be, but for a "/" it lacks when
+ * nothing or only a query follows the authority (*slash). */
+static const char *origin_form(const char *target, bool *slash) {
+  const char *a = strstr(target, "://");
+  *slash = false;
+  if (target[0] == '/' || !a) return target;
+  const char *p = a + 3 + strcspn(a + 3, "/?");
+  *slash = *p != '/';
+  return p;
+}
+
 /* One allocation the owner reads: the subprotocol, the extensions, and the
  * other side's head (the request a server got, the answer a client got). */
 static bool publish_open(net_ws *w, const char *protocol, const char *ext) {
   const http_head *hd = &w->head;
   size_t nf = http_head_nfields(hd);
-  const char *target = w->conf.role == NET_WS_SERVER ? http_head_target(hd) : "";
-  size_t size = strlen(protocol) + strlen(ext) + strlen(target) + 3;
+  bool slash = false;
+  const char *target = w->conf.role == NET_WS_SERVER ? origin_form(http_head_target(hd), &slash) : "";
+  size_t size = strlen(protocol) + strlen(ext) + strlen(target) + 4;
   for (size_t i = 0; i < nf; i++) size += http_head_field(hd, i).name_len + http_head_field(hd, i).value_len + 2;
   ws_info *r = net__calloc(1, sizeof *r + 2 * nf * sizeof(char *) + size);
   if (!r) return net__ws_fail(w, NET_E_LIMIT, "out of memory"), false;
@@ -84,7 +97,10 @@ static bool publish_open(net_ws *w, const char *protocol, const char *ext) {
     names[i] = put(&p, http_head_field(hd, i).name);
     values[i] = put(&p, http_head_field(hd, i).value);
   }
-  r->i = (net_ws_info){put(&p, protocol), put(&p, ext), put(&p, target), nf, names, values};
+  char *t = p;   /* the target, with the "/" an absolute form may lack */
+  if (slash) *p++ = '/';
+  put(&p, target);
+  r->i = (net_ws_info){put(&p, protocol), put(&p, ext), t, nf, names, values};
   net_conn_remote(w->c, &r->peer);
   atomic_store_explicit(&w->info, r, memory_order_release);   /* complete before the owner sees it */
   w->phase = WP_OPEN;
@@ -226,9 +242,11 @@ typedef struct refusal {
 
 static bool path_ok(const ws_conf *c, const char *target) {
   if (!c->paths) return true;
-  size_t n = strcspn(target, "?");
+  bool slash;
+  const char *t = origin_form(target, &slash);
+  size_t n = strcspn(t, "?");
   for (size_t i = 0; c->paths[i]; i++)
-    if (strlen(c->paths[i]) == n && !strncmp(c->paths[i], target, n)) return true;
+    if (slash ? !strcmp(c->paths[i], "/") : strlen(c->paths[i]) == n && !strncmp(c->paths[i], t, n)) return true;
   return false;
 }
 
@@ -243,6 +261,7 @@ static refusal server_check(net_ws *w, const char *proto, size_t plen, int *pick
     return (refusal){400, "a websocket upgrade is an HTTP/1.1 GET", NULL};
   if (!http_head_has_token(hd, "connection", "upgrade") || !http_head_get(hd, "host", NULL))
     return (refusal){400, "the upgrade lacks Connection: Upgrade or Host", NULL};
+  if (!once(hd, "host")) return (refusal){400, "Host appears twice", NULL};   /* RFC 9112 3.2 */
   if (!once(hd, "sec-websocket-key") || !once(hd, "sec-websocket-version"))
     return (refusal){400, "Sec-WebSocket-Key or Sec-WebSocket-Version appears twice", NULL};
   if (!ver || strcmp(ver, "13"))
@@ -396,11 +415,19 @@ static void end(net_ws *w) {
   net__io_retire(&w->obj);
 }
 
+/* The closing handshake's clock: only what the peer takes from now on
+ * (peer_taking) puts it back. */
+static void closing_deadline(net_ws *w) {
+  w->deadline = net__now_ms() + (uint64_t)w->conf.close_timeout_ms;
+  w->sent_seen = net__conn_delivered(w->c);
+  w->ctl_out = 0;
+}
+
 /* Our close frame goes out after the queued messages (ws_tx.c orders them). */
 static void start_closing(net_ws *w) {
   w->close_due = true;
   w->phase = WP_CLOSING;
-  w->deadline = net__now_ms() + (uint64_t)w->conf.close_timeout_ms;
+  closing_deadline(w);
 }
 
 /* The owner closes (or lets go: 1001). Messages it queued while the opening
@@ -445,7 +472,7 @@ static void clean_end(net_ws *w) {
 static void exchange(net_ws *w) {
   net__ws_rx_pump(w);
   if (w->phase == WP_DONE) return;
-  if (w->close_got && !w->deadline) w->deadline = net__now_ms() + (uint64_t)w->conf.close_timeout_ms;
+  if (w->close_got && !w->deadline) closing_deadline(w);
   net__ws_tx_pump(w);
   if (w->phase == WP_DONE || !w->close_got) return;
   if (w->close_sent || net_conn_status(w->c).status == NET_FAILURE) clean_end(w);
@@ -456,7 +483,9 @@ static void exchange(net_ws *w) {
 static void set_timer(net_ws *w) {
   uint64_t at = w->deadline;
   if (w->phase == WP_OPEN && w->conf.ping_interval_ms) {
-    uint64_t p = w->ping_at ? w->ping_at + (uint64_t)w->conf.ping_timeout_ms
+    /* a ping the peer answered waits for nothing: the next one is due an interval after */
+    bool unanswered = w->ping_at && w->last_rx < w->ping_at;
+    uint64_t p = unanswered ? w->ping_at + (uint64_t)w->conf.ping_timeout_ms
                             : w->last_rx + (uint64_t)w->conf.ping_interval_ms;
     if (!at || p < at) at = p;
   }

@@ -554,6 +554,10 @@ describe("websocket server", function()
       .. "Sec-WebSocket-Version: 13\r\n\r\n" },
     { 400, "an upgrade with Sec-WebSocket-Key twice (RFC 6455 11.3.1)", "GET /chat HTTP/1.1\r\nHost: x\r\n" .. UPGRADE
       .. KEY .. KEY:gsub("dGhl", "eGhl") .. "Sec-WebSocket-Version: 13\r\n\r\n" },
+    { 400, "an upgrade with Host twice (RFC 9112 3.2)", "GET /chat HTTP/1.1\r\nHost: x\r\nHost: y\r\n" .. UPGRADE
+      .. KEY .. "Sec-WebSocket-Version: 13\r\n\r\n" },
+    { 404, "an absolute-form upgrade for a path not listed", "GET http://x/chatroom HTTP/1.1\r\nHost: x\r\n"
+      .. UPGRADE .. KEY .. "Sec-WebSocket-Version: 13\r\n\r\n" },
   }) do
     it("answers " .. t[1] .. " to " .. t[2] .. ", then closes", function()
       local svc = ws_echo_server({ path = "/chat" })
@@ -565,6 +569,27 @@ describe("websocket server", function()
       assert.are.equal(0, #svc.accepted)
     end)
   end
+
+  it("takes an absolute-form upgrade (RFC 9112 3.2.2) as its path", function()
+    local svc = ws_echo_server({ path = { "/chat", "/" } })
+    for _, t in ipairs({ { "http://x/chat?room=1", "/chat?room=1" }, { "http://x", "/" }, { "ws://x:80?q", "/?q" } }) do
+      local conn = assert(net.open_tcp("127.0.0.1", svc.server:get_port()))
+      local request = "GET " .. t[1] .. " HTTP/1.1\r\nHost: x\r\n" .. UPGRADE .. KEY .. "Sec-WebSocket-Version: 13\r\n\r\n"
+      local buf, n = "", #svc.accepted
+      h.run_frames(function()
+        svc:step()
+        if request and conn:get_status() == "success" then
+          assert(h.write_all(conn, request))
+          request = nil
+        end
+        buf = buf .. (conn:read(4096) or "")
+        return buf:find("\r\n\r\n", 1, true) ~= nil and #svc.accepted > n
+      end, WAIT)
+      assert.matches("^HTTP/1%.1 101 ", buf)
+      assert.are.equal(t[2], (svc.accepted[n + 1]:get_request()))
+      conn:close()
+    end
+  end)
 
   it("compress = false: the Python client gets no extension", function()
     local svc = ws_echo_server({ compress = false })
@@ -1091,6 +1116,28 @@ describe("websocket failures", function()
     local ws, status, msg, code = open("ws://127.0.0.1:" .. cases.port .. "/stall", { connect_timeout = 300 })
     assert.are.equal("failure", status)
     assert.are.equal("timeout", code, msg)
+  end)
+
+  it("keep-alive pings go every ping_interval of quiet, however long ping_timeout is", function()
+    local before = #lines_with(cases, "ping ")
+    local ws = open_ok("ws://127.0.0.1:" .. cases.port .. "/pings", { ping_interval = 200, ping_timeout = 5000 })
+    h.sleep(1500)
+    ws:close()
+    wait_end(ws)
+    local pings = #lines_with(cases, "ping ") - before
+    assert.is_true(pings >= 4, pings .. " pings in 1.5 s at a 200 ms interval: " .. table.concat(cases:lines(), " | "))
+  end)
+
+  it("close_timeout counts from close(), not from bytes the peer took before it", function()
+    local ws = open_ok("ws://127.0.0.1:" .. cases.port .. "/hang", { close_timeout = 500, compress = false })
+    assert.is_true(send_ok(ws, string.rep("x", 100000), "binary"))
+    h.sleep(300)   -- all of it taken by the peer's kernel before the close
+    local t0 = net.clock()
+    assert.is_true(ws:close(1000))
+    local status, msg, code = wait_end(ws)
+    local took = net.clock() - t0
+    assert.are.same({ "failure", "timeout" }, { status, code }, msg)
+    assert.is_true(took < 0.9, string.format("ended %.2f s after close() with close_timeout 500 ms", took))
   end)
 
   it("close_timeout ends a closing handshake the peer never answers (1006)", function()

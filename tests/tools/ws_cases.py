@@ -17,7 +17,8 @@ close frame's code, and that the TCP connection ends.
       discards everything and answers nothing (a dead peer); "/slow" sends one
       2 MiB message as a single frame over 1.6 s (no pong can pass it), "/flood"
       40 binary messages of 64 KiB at once, both then answering pings until the
-      side under test closes; "/slowread" reads at about 1 MB/s, answering pings
+      side under test closes; "/pings" answers pings, printing "ping MS" for each
+      (ms since the handshake); "/slowread" reads at about 1 MB/s, answering pings
       and the close as it comes to them; "/stall" answers no
       handshake at all; "/hs-*" give a bad handshake answer (BAD_HANDSHAKES) or an
       unusual good one, then a message to echo (GOOD_HANDSHAKES).
@@ -232,6 +233,8 @@ class Conn:
                     raise Fail("their control frame %d is malformed (fin %d rsv %d, %d bytes)"
                                % (op, fin, rsv, len(payload)))
                 if op == PING:
+                    if getattr(self, "log_pings", False):
+                        out("ping %d ms" % round((time.monotonic() - self.t0) * 1000))
                     self.send(self.f(PONG, payload))
                     continue
                 if op in (PONG, CLOSE):
@@ -789,11 +792,18 @@ def flood(conn):
     answer_until_close(conn)
 
 
+def ping_logger(conn):
+    """Prints "ping MS" for each of their pings (ms since the handshake), answering them."""
+    conn.log_pings, conn.t0 = True, time.monotonic()
+    answer_until_close(conn)
+
+
 LIVE_PEERS = {
     "hang": lambda conn: conn.wait_eof(time.monotonic() + 3600),   # a dead peer: reads, never answers
     "slow": slow_message,
     "flood": flood,
     "slowread": slow_reader,
+    "pings": ping_logger,
 }
 
 

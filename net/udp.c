@@ -42,6 +42,7 @@ struct net_udp {
   net_sock fd;                  /* opened by the owner; closed by the I/O thread */
   net_sockaddr local;           /* bound address with the real port; read-only after open */
   bool dual;                    /* IPv6 wildcard that carries IPv4 too (V6ONLY off) */
+  bool mif4;                    /* owner: multicast_interface was last set to an IPv4 address */
   /* written by the I/O thread only, read by anyone */
   _Alignas(NET_CACHELINE) atomic_uint_fast64_t received, sent, dropped, send_errors;
   /* I/O thread only */
@@ -196,6 +197,7 @@ static net_sock open_bound(net_addr *local, uint16_t port, const net_udp_opts *o
   memset(sa, 0, sizeof *sa);
   if (local) {
     *sa = local->sa[0];
+    net__sa_unmap_v4(sa);   /* ::ffff:a.b.c.d binds an IPv4 socket: sends go out as IPv4 */
   } else {
     sa->in6.sin6_family = AF_INET6;   /* in6addr_any: all zero */
     net__sa_set_port(sa, port);
@@ -491,24 +493,28 @@ net_err net_udp_set_multicast_if(net_udp *u, const char *iface, const char **err
     struct in_addr a = sa.in4.sin_addr;
     if (net_sock_setopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &a, sizeof a) < 0)
       return opt_errno(err, what, errno);
+    u->mif4 = true;
     return NET_E_NONE;
   }
   unsigned index;
   if (!iface_index(iface, &index)) return opt_invalid(err, what, "no such interface");
-  if (u->local.sa.sa_family == AF_INET) {
-    if (index) return opt_invalid(err, what, "an IPv4 socket takes an IPv4 interface address");
-    struct in_addr any = {.s_addr = htonl(INADDR_ANY)};
-    if (net_sock_setopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &any, sizeof any) < 0)
-      return opt_errno(err, what, errno);
-    return NET_E_NONE;
-  }
-  if (net_sock_setopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index) < 0)
+  if (u->local.sa.sa_family == AF_INET && index)
+    return opt_invalid(err, what, "an IPv4 socket takes an IPv4 interface address");
+  /* the default, or an IPv6 index: an IPv4 interface set before goes back to
+   * the default too, or a dual-stack socket's IPv4 side would keep it */
+  struct in_addr any = {.s_addr = htonl(INADDR_ANY)};
+  if ((u->local.sa.sa_family == AF_INET || u->mif4) &&
+      net_sock_setopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &any, sizeof any) < 0)
+    return opt_errno(err, what, errno);
+  u->mif4 = false;
+  if (u->local.sa.sa_family == AF_INET6 &&
+      net_sock_setopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index) < 0)
     return opt_errno(err, what, errno);
   return NET_E_NONE;
 }
 
 int net_udp_get_multicast_if(net_udp *u, char *buf, size_t len) {
-  if (u->local.sa.sa_family == AF_INET6) {
+  if (u->local.sa.sa_family == AF_INET6 && !u->mif4) {
     unsigned index = 0;
     socklen_t l = sizeof index;
     if (net_sock_getopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, &l) < 0) return -1;

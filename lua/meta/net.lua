@@ -867,7 +867,8 @@ local udp = {}
 ---cannot reach ("invalid"; a failed resolution gives its own code),
 ---`"closed"` ("closed"). What the kernel refuses later on the I/O thread
 ---(unreachable, broadcast without the option, an ICMP error for an earlier
----datagram) is not an error here: it counts in `get_stats().send_errors`.
+---datagram, where the system reports one to a socket with no fixed peer:
+---Windows does, Linux does not) is not an error here: it counts in `get_stats().send_errors`.
 ---@param addr string|net.address
 ---@param port integer 1..65535
 ---@param data string at most 65507 bytes (IPv4) / 65527 (IPv6)
@@ -896,7 +897,7 @@ function udp:get_port() end
 ---@field received integer datagrams queued for `receive`
 ---@field sent integer datagrams the kernel accepted
 ---@field dropped integer datagrams that arrived while the receive queue was full, and were discarded (the kernel's own drops, when its socket buffer overflows, are not seen here)
----@field send_errors integer datagrams the kernel refused on send, plus errors it reported for earlier ones (ICMP port unreachable, ...)
+---@field send_errors integer datagrams the kernel refused on send, plus errors it reported for earlier ones (ICMP port unreachable, ...: Windows reports these to a socket with no fixed peer, Linux does not)
 
 ---Counters kept by the I/O thread since the socket was opened (after
 ---`close()`: the values at close). This is how a program sees datagrams

@@ -201,7 +201,14 @@ describe("udp", function()
     local named = assert(net.open_udp("::", 0))
     send(v4, "127.0.0.1", named:get_port(), "to ::")
     assert.are.equal("to ::", assert(receive(named)):get_data())
-    for _, u in ipairs({ any, v4, v6, by_addr, named }) do u:close() end
+    -- an IPv4-mapped address binds IPv4, and sends to IPv4 written either way
+    local mapped = assert(net.open_udp("::ffff:127.0.0.1", 0))
+    assert.are.equal(string.format("net.udp(127.0.0.1:%d, open)", mapped:get_port()), tostring(mapped))
+    send(mapped, "127.0.0.1", v4:get_port(), "mapped 1")
+    send(mapped, "::ffff:127.0.0.1", v4:get_port(), "mapped 2")
+    assert.are.equal("mapped 1", assert(receive(v4)):get_data())
+    assert.are.equal("mapped 2", assert(receive(v4)):get_data())
+    for _, u in ipairs({ any, v4, v6, by_addr, named, mapped }) do u:close() end
   end)
 
   it("sends to a resolved name, picking an address of the socket's family", function()
@@ -412,6 +419,16 @@ describe("udp", function()
     assert.is_false(s:get_option("broadcast"))
     r:close()
     s:close()
+  end)
+
+  it("reads back the dual-stack socket's multicast interface of either family, and resets both", function()
+    local u = assert(net.open_udp(nil, 0))
+    if tostring(u):find("0.0.0.0", 1, true) then u:close() return pending("no dual-stack socket here") end
+    assert.is_true(u:set_option("multicast_interface", "127.0.0.1"))
+    assert.are.equal("127.0.0.1", u:get_option("multicast_interface"))
+    assert.is_true(u:set_option("multicast_interface", nil))
+    assert.are.equal(0, u:get_option("multicast_interface"))
+    u:close()
   end)
 
   it("drops what a full receive queue cannot hold, counts it, and stays capped", function()

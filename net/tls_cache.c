@@ -75,19 +75,34 @@ static cached *slot_for(net_tls_cache *c, const unsigned char *key, size_t keyle
   return e;
 }
 
+#if MBEDTLS_VERSION_NUMBER < 0x03000000
+#define MASTER(s) ((s)->master)
+#else
+#define MASTER(s) ((s)->MBEDTLS_PRIVATE(master))
+#endif
+
+/* A resumed session stored again keeps the age of the handshake that made
+ * its keys: CACHE_TTL_MS bounds a session's life, not the time since its
+ * last use. */
 void net__tls_cache_store(net_tls_conf *f, const mbedtls_ssl_context *ssl, const unsigned char *key,
                           size_t keylen) {
   net_tls_cache *c = keylen <= NET_TLS_CACHE_KEY ? cache_of(f) : NULL;
   if (!c) return;
-  cached *e = slot_for(c, key, keylen);
-  drop(e);
-  if (mbedtls_ssl_get_session(ssl, &e->s) != 0) {
-    drop(e);
+  mbedtls_ssl_session s;
+  mbedtls_ssl_session_init(&s);
+  if (mbedtls_ssl_get_session(ssl, &s) != 0) {
+    mbedtls_ssl_session_free(&s);
+    net__tls_cache_forget(f, key, keylen);
     return;
   }
+  cached *was = find(c, key, keylen), *e = was ? was : slot_for(c, key, keylen);
+  bool same = was && !memcmp(MASTER(&was->s), MASTER(&s), sizeof MASTER(&s));
+  uint64_t at = same ? was->at : net__now_ms() | 1;
+  drop(e);
+  e->s = s;   /* what it holds is the slot's now */
   memcpy(e->key, key, keylen);
   e->keylen = keylen;
-  e->at = net__now_ms() | 1;
+  e->at = at;
 }
 
 void net__tls_cache_forget(net_tls_conf *f, const unsigned char *key, size_t keylen) {

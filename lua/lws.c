@@ -74,9 +74,9 @@ static int ws_send(lua_State *L) {
   const char *data = luaL_checklstring(L, 2, &len);
   static const char *const kinds[] = {"text", "binary", NULL};
   int kind = luaL_checkoption(L, 3, "text", kinds);
+  if (kind == 0 && !net_utf8_valid(data, len)) return luaL_argerror(L, 2, "a text message must be UTF-8 (send binary)");
   net_ws *w = check(L);   /* after the arguments, which may allocate (lnet.h) */
   if (!w) return closed(L);
-  if (kind == 0 && !net_utf8_valid(data, len)) return luaL_argerror(L, 2, "a text message must be UTF-8 (send binary)");
   return sent(L, w, net_ws_send(w, kind == 0 ? NET_WS_TEXT : NET_WS_BINARY, data, len),
               "message larger than max_message");
 }
@@ -85,6 +85,7 @@ static int ws_ping(lua_State *L) {
   check(L);
   size_t len = 0;
   const char *data = luaL_optlstring(L, 2, "", &len);
+  luaL_argcheck(L, len <= 125, 2, "a ping carries at most 125 bytes");   /* closed or not: a wrong argument */
   net_ws *w = check(L);   /* after the argument, which may allocate (lnet.h) */
   if (!w) return closed(L);
   return sent(L, w, net_ws_ping(w, data, len), "a ping carries at most 125 bytes");

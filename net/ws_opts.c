@@ -8,9 +8,8 @@
 
 /* Fields the handshake itself sets: a caller's copy would contradict it. */
 static bool reserved_header(const char *name) {
-  static const char *const mine[] = {"host", "upgrade", "connection", "sec-websocket-key",
-                                     "sec-websocket-version", "sec-websocket-extensions",
-                                     "sec-websocket-protocol", "content-length", "transfer-encoding"};
+  static const char *const mine[] = {"host", "upgrade", "connection", "content-length", "transfer-encoding"};
+  if (!strncasecmp(name, "sec-websocket-", 14)) return true;   /* every one, Accept too */
   for (size_t i = 0; i < sizeof mine / sizeof *mine; i++)
     if (!strcasecmp(name, mine[i])) return true;
   return false;

@@ -403,9 +403,10 @@ function net.open_websocket(url, options) end
 ---it with 1001 "going away" after the queued messages, without waiting),
 ---`__close` (`close()` with 1000, unless it was closed already, then the
 ---same) and `__tostring` (`net.websocket(127.0.0.1:8080, open)`).
----Used after `__close`, it answers as a closed object and never raises:
----`get_status` gives `"failure", "closed", "closed"`, `close` `true`, the
----others `nil, "closed", "closed"`.
+---Used after `__close`, it answers as a closed object: `get_status` gives
+---`"failure", "closed", "closed"`, `close` `true`, the others `nil, "closed",
+---"closed"`; wrong arguments (a text message that is not UTF-8, a long ping,
+---a bad close code) still raise, as on an open one.
 ---@class net.websocket
 local websocket = {}
 

@@ -368,6 +368,9 @@ describe("websocket client", function()
       h.assert_raises("close code", function() ws:close(code) end)
     end
     h.assert_raises("reason", function() ws:close(1000, "bad \xff") end)
+    h.assert_raises("UTF-8", function() ws:send("bad \xff", "text") end)
+    h.assert_raises("a ping carries at most 125 bytes", function() ws:ping(string.rep("p", 126)) end)
+    assert.are.same({ nil, "closed", "closed" }, { ws:send("fine") })
   end)
 
   it("refuses URLs it cannot use and raises on bad options", function()
@@ -380,7 +383,7 @@ describe("websocket client", function()
     h.assert_raises("option 'max_message' must be an integer", function()
       net.open_websocket("ws://127.0.0.1:1/", { max_message = "big" })
     end)
-    for _, name in ipairs({ "Host", "upgrade", "Sec-WebSocket-Key" }) do   -- the handshake's own fields
+    for _, name in ipairs({ "Host", "upgrade", "Sec-WebSocket-Key", "sec-websocket-accept" }) do   -- the handshake's own fields
       ws, msg, code = net.open_websocket("ws://127.0.0.1:1/", { headers = { [name] = "x" } })
       assert.is_nil(ws, name)
       assert.are.equal("invalid", code, msg)

@@ -24,17 +24,30 @@ static int helper_main(net_lane *l, bool permanent);
 static int stay_main(void *lane) { return helper_main(lane, true); }
 static int leave_main(void *lane) { return helper_main(lane, false); }
 
-static bool spawn(net_lane *l, bool permanent) {
-  atomic_fetch_add(&l->threads, 1);
+/* Starts a helper in a place already counted in l->threads. */
+static bool spawn_counted(net_lane *l, bool permanent) {
   if (net__thread_start(permanent ? stay_main : leave_main, l, l->name, true, NULL)) return true;
   atomic_fetch_sub(&l->threads, 1);
   return false;
 }
 
+static bool spawn(net_lane *l, bool permanent) {
+  atomic_fetch_add(&l->threads, 1);
+  return spawn_counted(l, permanent);
+}
+
 /* Every helper busy (a name that does not answer, say): one more, up to
- * the bound, or a queued job would wait for a busy one. */
+ * the bound, or a queued job would wait for a busy one. The place is taken
+ * before the thread starts, so helpers growing at once stay within it. */
 static void grow(net_lane *l) {
-  if (atomic_load(&l->idle) == 0 && atomic_load(&l->threads) < l->max_threads) spawn(l, false);
+  if (atomic_load(&l->idle) != 0) return;
+  int n = atomic_load(&l->threads);
+  while (n < l->max_threads) {
+    if (atomic_compare_exchange_weak(&l->threads, &n, n + 1)) {
+      spawn_counted(l, false);
+      return;
+    }
+  }
 }
 
 /* A post was consumed, so a job is queued: take the oldest. */

@@ -156,8 +156,10 @@ static int l_set_cacert_path(lua_State *L) {
 }
 
 static int l_get_cacert_path(lua_State *L) {
-  char path[4096];
-  if (net_get_cacert_path(path, sizeof path)) lua_pushstring(L, path);
+  char path[4096], *p = path;
+  int r = net_get_cacert_path(path, sizeof path);
+  if (r < 0 && (p = lnet_scratch(L, 65536))) r = net_get_cacert_path(p, 65536);   /* a long one set */
+  if (r > 0) lua_pushstring(L, p);
   else lua_pushnil(L);
   return 1;
 }

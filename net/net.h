@@ -187,7 +187,8 @@ NET_API int net_tls_has_13(void);
  * memory ran out: the earlier setting stays (never the system's instead). */
 NET_API int net_set_cacert_path(const char *path);
 /* Copies the bundle in use (the one set, else SSL_CERT_FILE / SSL_CERT_DIR,
- * else the first system bundle found) into buf; returns 0 when there is none. */
+ * else the first system bundle found) into buf: 1; 0 when there is none; -1
+ * when its path does not fit in len bytes (buf then holds ""). */
 NET_API int net_get_cacert_path(char *buf, size_t len);
 
 /* A keepalive value that names its idle seconds, 1 included (a plain 1 means "on"). */
@@ -605,7 +606,6 @@ NET_API void net_server_close(net_server *s);
  * is cancelled). Names in the hosts file (/etc/hosts, or SLUICE_HOSTS_FILE
  * when set) and "localhost" are answered from there first, off the I/O
  * thread. A and AAAA records; failures name the name and the nameservers. */
-typedef struct net_resolver net_resolver;
 #define NET_RESOLVER_MAX_SERVERS 8
 typedef struct net_resolver_opts {
   const char *const *nameservers;   /* "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:53" */

@@ -497,9 +497,10 @@ static long find_across(net_ring *r, size_t head, const char *needle, size_t nle
 
 long ring_find(net_ring *r, const void *needle, size_t nlen, size_t from, size_t limit) {
   size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-  size_t avail = consumer_avail(r, head, limit);
-  size_t lo = head + from, hi = head + min_size(limit, avail);
-  if (nlen == 0 || nlen > NET_FIND_MAX || lo >= hi || hi - lo < nlen) return -1;
+  size_t end = min_size(limit, consumer_avail(r, head, limit));
+  /* checked before adding to head: a huge from would wrap below it */
+  if (nlen == 0 || nlen > NET_FIND_MAX || from >= end || end - from < nlen) return -1;
+  size_t lo = head + from, hi = head + end;
   for (size_t pos = lo; pos < hi;) {
     size_t at = pos % CHUNK, len = min_size(hi - pos, CHUNK - at);
     const char *base = consumer_chunk(r, pos) + at;

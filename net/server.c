@@ -182,6 +182,8 @@ static bool load_tls(net_server *s, const net_tls_opts *o, const char **err, net
 net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o,
                             const char **err, net_err *code) {
   static const net_server_opts defaults;
+  net_err ignored;
+  if (!code) code = &ignored;   /* as every opener takes it */
   if (!o) o = &defaults;
   *code = NET_E_INVALID;
   if (a && (atomic_load_explicit(&a->state, memory_order_acquire) != NET_SUCCESS || a->count == 0))

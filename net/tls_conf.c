@@ -174,7 +174,9 @@ static bool load_cas(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   bool dir = !cfg->ca_file && cfg->ca_path;
   if (!path && (!cfg->verify || cfg->server)) return true;
   if (!path) {
-    if (!net_get_cacert_path(found, sizeof found)) {   /* no bundle file: the system's store, if any */
+    int r = net_get_cacert_path(found, sizeof found);
+    if (r < 0) return net__seterr(e, NET_E_TLS, "the CA bundle's path is longer than %zu bytes", sizeof found - 1), false;
+    if (r == 0) {   /* no bundle file: the system's store, if any */
       f->ca_count = net__tls_system_cas(&f->ca, &f->ca_store);
       if (f->ca_count > 0) return true;
       goto none;

@@ -212,6 +212,13 @@ static bool exists(const char *path, bool dir) {
  * OpenSSL), else the usual places on Linux and the BSDs. Only stat()s.
  * Windows has no such place: with none of these set, its ROOT store is used
  * (trust_win.c). */
+/* 1, or -1 and "" when it does not fit: a path cut short names another file. */
+static int copy_path(char *buf, size_t len, const char *path) {
+  if (strlen(path) < len) return memcpy(buf, path, strlen(path) + 1), 1;
+  if (len) buf[0] = '\0';
+  return -1;
+}
+
 int net_get_cacert_path(char *buf, size_t len) {
 #ifdef _WIN32
   static const char *const files[] = {NULL};
@@ -234,9 +241,9 @@ int net_get_cacert_path(char *buf, size_t len) {
   if (!net__once(&settings_once, settings_init, NULL)) return 0;
   net__mutex_lock(settings_mx);
   if (cacert_set) {
-    snprintf(buf, len, "%s", cacert_set);
+    int r = copy_path(buf, len, cacert_set);
     net__mutex_unlock(settings_mx);
-    return 1;
+    return r;
   }
   net__mutex_unlock(settings_mx);
   /* UTF-8 on Windows too, where getenv would give the code page's bytes */
@@ -251,9 +258,7 @@ int net_get_cacert_path(char *buf, size_t len) {
     for (size_t i = 0; !found && i < sizeof dirs / sizeof *dirs; i++)
       if (exists(dirs[i], true)) found = dirs[i];
   }
-  if (!found) return 0;
-  snprintf(buf, len, "%s", found);
-  return 1;
+  return found ? copy_path(buf, len, found) : 0;
 }
 
 unsigned net__tls_cacert_gen(void) { return atomic_load(&cacert_gen); }

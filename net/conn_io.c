@@ -156,7 +156,11 @@ void net__conn_apply_options(net_conn *c, bool asked) {
   net_sock_setopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
   net_sock_setopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
 #ifdef TCP_KEEPIDLE
-  if (idle) net_sock_setopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  /* Linux takes at most 32767 s and refuses more: the longest it has, not its default */
+  if (idle && net_sock_setopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 && idle > 32767) {
+    idle = 32767;
+    net_sock_setopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  }
 #else
   (void)idle;
 #endif

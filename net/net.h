@@ -204,8 +204,8 @@ typedef struct net_conn_opts {
   int idle_timeout_ms;       /* no byte in or out for this long fails it; 0: none */
   int nodelay;               /* 1: TCP_NODELAY */
   int keepalive;             /* 0: off; 1: SO_KEEPALIVE after the system's idle time;
-                                NET_KEEPALIVE_SECONDS(s): after s idle seconds (1..86400;
-                                a plain s > 1 means that too) */
+                                NET_KEEPALIVE_SECONDS(s): after s idle seconds (1..86400,
+                                Linux's longest, 32767, past it; a plain s > 1 means that too) */
   int family;                /* 0: any, 4: IPv4 only, 6: IPv6 only (of the proxy's
                                 addresses, and of the target's for socks5://) */
   const char *proxy;         /* NULL: direct. "http://[user:pass@]host[:port]" (CONNECT,

@@ -58,7 +58,7 @@ function net.resolve_address(host) end
 ---@field connect_timeout? integer ms for resolving, connecting and the TLS handshake (default 30000, so a peer that never answers cannot hold a connection "waiting" for ever; 0: none); then `"failure", "connect ...: timed out after N ms (connect_timeout)", "timeout"` (`"tls handshake ...: timed out ..."` when the handshake took the time, `"... loading its TLS files"` when reading its certificate files did)
 ---@field idle_timeout? integer ms without a byte in or out once established; then `"failure", "recv ...: idle for N ms (idle_timeout)", "timeout"`. Time while this side does not read (its buffer full of unread bytes, or `pause_read`) does not count, nor time after the peer closed its side while nothing waits to be sent to it
 ---@field nodelay? boolean TCP_NODELAY (default false)
----@field keepalive? boolean|integer SO_KEEPALIVE: `true` after the system's idle time, or 1..86400 idle seconds before probes
+---@field keepalive? boolean|integer SO_KEEPALIVE: `true` after the system's idle time, or 1..86400 idle seconds before probes (Linux keeps at most 32767: more gets that)
 ---@field buffer_size? integer bytes buffered per direction (16 KiB..1 GiB, default 1 MiB)
 ---@field family? "inet"|"inet6" try only addresses of this family
 ---@field linger? integer ms `close()` keeps delivering (default 5000; 0: drop at once)

@@ -223,6 +223,18 @@ describe("connection options", function()
       end
     end)
 
+    it("takes keepalive past the system's longest as its longest, not as its default", function()
+      conn = assert(net.open_tcp("127.0.0.1", peer.port, { keepalive = 86400 }))
+      assert.are.equal("success", h.wait_status(conn))
+      assert.are.equal(86400, conn:get_option("keepalive"))
+      local timer = h.mode ~= "windows" and ss_timer(peer.port)
+      if timer then   -- Linux keeps at most 32767 s; its default is 7200
+        local left = keepalive_left(timer)
+        assert.truthy(left, "ss shows timer: " .. timer)
+        assert.is_true(left > 7200, "ss shows timer: " .. timer)
+      end
+    end)
+
     it("read keepalive back as given: 1 second as 1, true as true", function()
       conn = assert(net.open_tcp("127.0.0.1", peer.port, { keepalive = 1 }))
       assert.are.equal("success", h.wait_status(conn))

@@ -39,7 +39,8 @@ local function pct(sorted, p)
 end
 W.pct = pct
 
--- Figures of a list of durations: prefix_mean, _p99, _p999, _max, _n.
+-- Figures of a list of durations: prefix_mean, _p99, _p999, _max, _n. A percentile of
+-- fewer samples than it needs (100, 1000) would be the worst one: "n/a".
 function W.summary(list, prefix, into)
   into = into or {}
   table.sort(list)
@@ -47,8 +48,8 @@ function W.summary(list, prefix, into)
   for i = 1, #list do sum = sum + list[i] end
   into[prefix .. "_n"] = #list
   into[prefix .. "_mean"] = #list > 0 and sum / #list or 0
-  into[prefix .. "_p99"] = pct(list, 0.99)
-  into[prefix .. "_p999"] = pct(list, 0.999)
+  into[prefix .. "_p99"] = #list >= 100 and pct(list, 0.99) or "n/a"
+  into[prefix .. "_p999"] = #list >= 1000 and pct(list, 0.999) or "n/a"
   into[prefix .. "_max"] = list[#list] or 0
   return into
 end

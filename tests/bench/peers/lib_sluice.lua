@@ -79,12 +79,15 @@ function M.connrate(cfg)
   if cfg.style == "frame" then inflight = math.max(inflight, 64) end
   local t0, c0 = clock(), os.clock()
   local live, started, done = {}, 0, 0
-  local frame = clock()
-  while done < cfg.count do
+  local function fill()
     while #live < inflight and started < cfg.count do
       live[#live + 1] = open(cfg, cfg.port)
       started = started + 1
     end
+  end
+  local frame = clock()
+  fill()
+  while done < cfg.count do
     local i, progressed = 1, false
     while i <= #live do
       local status, msg, code = live[i]:get_status()
@@ -97,6 +100,7 @@ function M.connrate(cfg)
         done, progressed = done + 1, true
       end
     end
+    fill()   -- before the frame's sleep: a place freed this frame connects during it
     if not progressed and cfg.style ~= "spin" or cfg.style == "frame" then
       idle_step(cfg.style, frame)
       frame = clock()

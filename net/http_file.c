@@ -327,7 +327,7 @@ bool net__http_file_abandon(http_file *f) {
 /* I/O thread: a failure waits for this, so a retry or the owner finds the
  * .part as the failed download leaves it. */
 bool net__http_file_settled(http_file *f) {
-  /* acquire: pairs with the release stores in step() and finish() */
+  /* acquire: pairs with the release stores in let_go() and finish() */
   return !f->h || atomic_load_explicit(&f->released, memory_order_acquire) ||
          atomic_load_explicit(&f->result, memory_order_acquire) > 0;
 }

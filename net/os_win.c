@@ -283,8 +283,13 @@ void *net__os_memmem(const void *hay, size_t hlen, const void *needle, size_t nl
 
 /* ---- files --------------------------------------------------------------------- */
 
+#ifndef ERROR_DIRECTORY_NOT_SUPPORTED
+#define ERROR_DIRECTORY_NOT_SUPPORTED 336L
+#endif
+
 static int win_errno(DWORD e) {
   switch (e) {
+    case ERROR_DIRECTORY_NOT_SUPPORTED: return EISDIR;
     case ERROR_FILE_NOT_FOUND: case ERROR_PATH_NOT_FOUND: case ERROR_INVALID_NAME: return ENOENT;
     case ERROR_ACCESS_DENIED: case ERROR_SHARING_VIOLATION: case ERROR_LOCK_VIOLATION: return EACCES;
     case ERROR_ALREADY_EXISTS: case ERROR_FILE_EXISTS: return EEXIST;
@@ -414,17 +419,26 @@ int net__file_close(int fd) { return _close(fd); }
 
 /* Another program holding a file open without delete sharing (a reader, a
  * virus scanner) refuses a rename or a delete for a moment: these run on
- * helper threads, which may wait it out, up to a second. */
-static bool held_open(void) {
+ * helper threads, which may wait it out, up to a second. Access denied on
+ * a folder or a read-only file is for good: no wait. */
+static bool held_open(const wchar_t *path) {
   DWORD e = GetLastError();
-  return e == ERROR_SHARING_VIOLATION || e == ERROR_ACCESS_DENIED || e == ERROR_LOCK_VIOLATION;
+  if (e == ERROR_SHARING_VIOLATION || e == ERROR_LOCK_VIOLATION) return true;
+  if (e != ERROR_ACCESS_DENIED) return false;
+  DWORD at = GetFileAttributesW(path);
+  if (at != INVALID_FILE_ATTRIBUTES && (at & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_READONLY))) {
+    SetLastError(at & FILE_ATTRIBUTE_DIRECTORY ? ERROR_DIRECTORY_NOT_SUPPORTED : ERROR_ACCESS_DENIED);
+    return false;
+  }
+  SetLastError(e);
+  return true;
 }
 
 /* MoveFileEx replaces the target in one step, as rename(2) does. */
 int net__file_rename(const char *from, const char *to) {
   wchar_t *a = wide(from), *b = a ? wide(to) : NULL;
   BOOL ok = a && b && MoveFileExW(a, b, MOVEFILE_REPLACE_EXISTING);
-  for (int tries = 0; a && b && !ok && tries < 20 && held_open(); tries++) {
+  for (int tries = 0; a && b && !ok && tries < 20 && held_open(b); tries++) {
     Sleep(50);
     ok = MoveFileExW(a, b, MOVEFILE_REPLACE_EXISTING);
   }
@@ -446,7 +460,7 @@ int net__file_unlink_patiently(const char *path) {
   wchar_t *w = wide(path);
   if (!w) return -1;
   BOOL ok = DeleteFileW(w);
-  for (int tries = 0; !ok && tries < 20 && held_open(); tries++) {
+  for (int tries = 0; !ok && tries < 20 && held_open(w); tries++) {
     Sleep(50);
     ok = DeleteFileW(w);
   }

@@ -174,8 +174,14 @@ static bool load_cas(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   bool dir = !cfg->ca_file && cfg->ca_path;
   if (!path && (!cfg->verify || cfg->server)) return true;
   if (!path) {
-    int r = net_get_cacert_path(found, sizeof found);
+    const char *unusable;
+    int r = net__tls_cacert_find(found, sizeof found, &unusable);
     if (r < 0) return net__seterr(e, NET_E_TLS, "the CA bundle's path is longer than %zu bytes", sizeof found - 1), false;
+    if (unusable) {   /* they alone decide, as for OpenSSL: never the system's store instead */
+      net__seterr(e, NET_E_TLS_VERIFY, "%s set to no CA bundle that exists; fix or unset it, call "
+                  "net.set_cacert_path(path) or pass {verify = false}", unusable);
+      return false;
+    }
     if (r == 0) {   /* no bundle file: the system's store, if any */
       f->ca_count = net__tls_system_cas(&f->ca, &f->ca_store);
       if (f->ca_count > 0) return true;

@@ -207,11 +207,6 @@ static bool exists(const char *path, bool dir) {
   return path && *path && net__file_stat(path, true, &st) == 0 && st.kind == (dir ? NET_FILE_DIR : NET_FILE_REG);
 }
 
-/* Where verification gets its CAs: the path set, else SSL_CERT_FILE or
- * SSL_CERT_DIR as OpenSSL-based programs honour them (exclusively, like
- * OpenSSL), else the usual places on Linux and the BSDs. Only stat()s.
- * Windows has no such place: with none of these set, its ROOT store is used
- * (trust_win.c). */
 /* 1, or -1 and "" when it does not fit: a path cut short names another file. */
 static int copy_path(char *buf, size_t len, const char *path) {
   if (strlen(path) < len) return memcpy(buf, path, strlen(path) + 1), 1;
@@ -219,7 +214,13 @@ static int copy_path(char *buf, size_t len, const char *path) {
   return -1;
 }
 
-int net_get_cacert_path(char *buf, size_t len) {
+/* Where verification gets its CAs: the path set, else SSL_CERT_FILE or
+ * SSL_CERT_DIR as OpenSSL-based programs honour them (exclusively, like
+ * OpenSSL), else the usual places on Linux and the BSDs. Only stat()s.
+ * Windows has no such place: with none of these set, its ROOT store is used
+ * (trust_win.c). *unusable names the variables when they are set but name
+ * nothing there: then nothing else is to be trusted instead. */
+int net__tls_cacert_find(char *buf, size_t len, const char **unusable) {
 #ifdef _WIN32
   static const char *const files[] = {NULL};
   static const char *const dirs[] = {NULL};
@@ -238,6 +239,7 @@ int net_get_cacert_path(char *buf, size_t len) {
                                      "/system/etc/security/cacerts"};
 #endif
   const char *found = NULL;
+  *unusable = NULL;
   if (!net__once(&settings_once, settings_init, NULL)) return 0;
   net__mutex_lock(settings_mx);
   if (cacert_set) {
@@ -252,6 +254,7 @@ int net_get_cacert_path(char *buf, size_t len) {
   int nd = net__os_env("SSL_CERT_DIR", env_dir, sizeof env_dir);
   if (nf || nd) {
     found = nf > 0 && exists(env_file, false) ? env_file : nd > 0 && exists(env_dir, true) ? env_dir : NULL;
+    if (!found) *unusable = nf && nd ? "SSL_CERT_FILE and SSL_CERT_DIR" : nf ? "SSL_CERT_FILE" : "SSL_CERT_DIR";
   } else {
     for (size_t i = 0; !found && i < sizeof files / sizeof *files; i++)
       if (exists(files[i], false)) found = files[i];   /* exists(NULL): false */
@@ -259,6 +262,11 @@ int net_get_cacert_path(char *buf, size_t len) {
       if (exists(dirs[i], true)) found = dirs[i];
   }
   return found ? copy_path(buf, len, found) : 0;
+}
+
+int net_get_cacert_path(char *buf, size_t len) {
+  const char *unusable;
+  return net__tls_cacert_find(buf, len, &unusable);
 }
 
 unsigned net__tls_cacert_gen(void) { return atomic_load(&cacert_gen); }

@@ -31,7 +31,4 @@ return {
   ["errors_spec.lua"] = {
     ["exits without closing"] = "a DLL's exit handlers run after Windows stopped its threads: only closing the Lua state hands over what is left (README, Windows)",
   },
-  ["tls_verify_spec.lua"] = {
-    ["fails closed without any CA bundle"] = "Windows always has its ROOT store; verification failing against it is checked by tests/windows/plugin_check.sh",
-  },
 }

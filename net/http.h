@@ -81,6 +81,7 @@ struct net_http {
   bool src_asked;                       /* its first job queued */
   bool file_asked, resumed;             /* the file's first job queued; a 206 took up offset */
   bool fail_held;                       /* failed: shown once the file job let go of the .part */
+  uint64_t held_at;                     /* when the failure came, to bound the hold */
   http_phase phase;
   net_url url;                          /* the current target */
   char where[NET_URL_HOST_MAX + 16];    /* "host:port" for messages */

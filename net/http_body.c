@@ -24,7 +24,7 @@ void net__http_fail(net_http *h, net_err code, const char *fmt, ...) {
   h->phase = HP_DONE;
   if (h->file) net__http_file_abandon(h->file);
   /* a download's .part is final before its failure shows (end() publishes it) */
-  if (h->file && !net__http_file_settled(h->file)) h->fail_held = true;
+  if (h->file && !net__http_file_settled(h->file)) h->fail_held = true, h->held_at = net__now_ms();
   else net__http_show_failure(h);
 }
 

@@ -43,7 +43,8 @@ struct http_file {
   atomic_int restart;          /* the server ignored the Range: start the file over */
   atomic_int result;           /* 0 running, 1 in place, -1 failed (err) */
   atomic_int gate;             /* GATE_ bits */
-  atomic_int released;         /* abandoned and let go of: no job touches the .part again */
+  atomic_int released;         /* let go of: no job touches the .part again */
+  bool queued;                 /* I/O thread: a job was ever taken by the lane */
   uint64_t offset;             /* bytes the .part held: final once prepared */
   net_error err;
 };
@@ -228,6 +229,9 @@ static void step(http_file *f) {
   if (atomic_load(&f->result)) return;
   if (!atomic_load(&f->prepared)) prepare(f);
   else if (drain(f) && atomic_load(&f->final) && ring_used(&f->h->body) == 0) finish(f);
+  /* failed (a lock held elsewhere, a full disk...): nothing more goes into the
+   * .part, so it is let go of now, not by a second job behind the others */
+  if (atomic_load(&f->result) < 0 && !atomic_load(&f->released)) let_go(f);
 }
 
 static bool more(http_file *f) {
@@ -298,7 +302,7 @@ bool net__http_file_kick(net_http *h) {
     f->job.run = run;
   }
   net__io_ref(&h->obj);
-  if (net__lane_submit(&file_lane, &f->job)) return true;
+  if (net__lane_submit(&file_lane, &f->job)) return f->queued = true;
   atomic_store(&f->busy, 0);
   net__io_unref(&h->obj);
   return false;
@@ -320,7 +324,7 @@ bool net__http_file_abandon(http_file *f) {
   int was = atomic_fetch_or(&f->gate, GATE_ABANDONED);
   if (was & GATE_PLACING) return false;
   /* discard() decides what stays; with the lane full, the held failure asks again */
-  if (!(was & GATE_ABANDONED) && f->h) net__http_file_kick(f->h);
+  if (!(was & GATE_ABANDONED) && f->queued && !atomic_load(&f->released)) net__http_file_kick(f->h);
   return true;
 }
 
@@ -328,7 +332,7 @@ bool net__http_file_abandon(http_file *f) {
  * .part as the failed download leaves it. */
 bool net__http_file_settled(http_file *f) {
   /* acquire: pairs with the release stores in let_go() and finish() */
-  return !f->h || atomic_load_explicit(&f->released, memory_order_acquire) ||
+  return !f->queued || atomic_load_explicit(&f->released, memory_order_acquire) ||
          atomic_load_explicit(&f->result, memory_order_acquire) > 0;
 }
 

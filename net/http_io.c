@@ -15,6 +15,7 @@
 #include "proxy.h"
 
 #define HTTP(io_ptr) ((net_http *)((char *)(io_ptr) - offsetof(net_http, obj)))
+#define HOLD_MAX_MS 2000   /* a failed download waits at most this long for its .part to settle */
 
 static void set_where(net_http *h) {
   snprintf(h->where, sizeof h->where, h->url.host_family == 6 ? "[%s]:%u" : "%s:%u", h->url.host,
@@ -64,9 +65,13 @@ static void finish_ok(net_http *h) {
 /* Ended either way: nothing of it runs any more. Memory goes with the last reference. */
 static void end(net_http *h) {
   drop_conn(h);
-  if (h->fail_held && !net__http_file_settled(h->file)) {
-    /* the file job's kick comes back; a lane that was full is asked again */
-    if (!net__http_file_kick(h)) net__io_timer(&h->obj, net__now_ms() + 50);
+  uint64_t now = net__now_ms();
+  if (h->fail_held && !net__http_file_settled(h->file) && now < h->held_at + HOLD_MAX_MS) {
+    /* the file job's kick comes back; a lane that was full is asked again;
+     * a disk or a lane that lags past HOLD_MAX_MS does not hold the failure */
+    uint64_t at = h->held_at + HOLD_MAX_MS;
+    if (!net__http_file_kick(h) && now + 50 < at) at = now + 50;
+    net__io_timer(&h->obj, at);
     return;
   }
   if (h->fail_held) net__http_show_failure(h);

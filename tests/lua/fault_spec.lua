@@ -303,6 +303,21 @@ describe("faults", function()
     server:stop()
   end)
 
+  it("fails a download at once when no helper thread can start to write its file", function()
+    local dir = h.temp_dir()
+    -- the engine's first two threads start; the file lane's helper cannot
+    preloaded_child("nothread2", [[
+      local net = require "net"
+      local t0 = net.clock()
+      local req = assert(net.http_request{ url = "http://127.0.0.1:9/", output = (...), timeout = 60000 })
+      local st, msg, code = req:wait(10000)
+      assert(st == "failure" and code == "limit", tostring(st) .. " " .. tostring(msg) .. " " .. tostring(code))
+      assert(net.clock() - t0 < 1, "the failure took " .. (net.clock() - t0) .. " s")
+      req:close()
+      print("intact")
+    ]], dir .. "/never.bin")
+  end)
+
   it("calls a connection that met itself (nothing listening, its own port chosen) refused", function()
     preloaded_child("selfconnect", [[
       local h = require "helpers"

@@ -14,12 +14,15 @@
  *           simultaneous open), as an ephemeral port can by chance,
  *   slowfile every write to a regular file waits 20 ms first: a disk that
  *           lags behind the network,
+ *   nothreadN pthread_create fails (EAGAIN, a thread limit) past its first N
+ *           calls,
  * (comma-separated). Datagram sockets are left alone. Any thread. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,7 +34,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-static int send1, recv1, eagain_every, wake_fails, send_reset, self_connect, slow_file;
+static int send1, recv1, eagain_every, wake_fails, send_reset, self_connect, slow_file, threads_max = -1;
+static atomic_int threads_made;
 static atomic_long calls;
 static atomic_int wakes_failed;
 static atomic_int reset_done;
@@ -52,6 +56,8 @@ static void init(void) {
     if (e) eagain_every = atoi(e + 6);
     const char *w = strstr(f, "wakefail");
     if (w) wake_fails = atoi(w + 8);
+    const char *t = strstr(f, "nothread");
+    if (t) threads_max = atoi(t + 8);
   }
   atomic_store(&ready, 1);
 }
@@ -100,6 +106,7 @@ typedef ssize_t (*recv_fn)(int, void *, size_t, int);
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
 typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 /* libc's own function of that name. */
 #define REAL(name, type) \
@@ -181,4 +188,11 @@ ssize_t write(int fd, const void *buf, size_t len) {
   struct stat st;
   if (slow_file && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) usleep(20000);
   return real(fd, buf, len);
+}
+
+int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg) {
+  REAL("pthread_create", pthread_create_fn);
+  init();
+  if (threads_max >= 0 && atomic_fetch_add(&threads_made, 1) >= threads_max) return EAGAIN;
+  return real(t, a, fn, arg);
 }

@@ -68,38 +68,9 @@ describe("host libraries", function()
     net.set_wakeup(false)
   end)
 
-  it("sends nothing into the host's SDL once its Lua state is closed", function()
-    if not sdl then
-      pending("no SDL in this host")
-      return
-    end
-    -- a nudge is out and unanswered when the editor quits: without the stop,
-    -- the repeats would go on into an SDL being torn down
-    local code = [[
-      local net = require "net"
-      assert(net.set_wakeup(true))
-      local u = assert(net.open_udp("127.0.0.1", 0))
-      assert(u:send("127.0.0.1", u:get_port(), "x"))
-      assert(xl_host.sdl_wait(5000), "no event for the datagram")
-      assert(xl_host.sdl_wait(2000), "no repeated event")
-      print("nudges out")
-    ]]
-    local cmd = "XL_HOST_AFTER_CLOSE_MS=400 " .. h.shell_quote(os.getenv("SLUICE_LUA")) .. " -e "
-      .. h.shell_quote(code) .. " 2>&1"
-    local p = assert(io.popen(cmd))
-    local out = p:read("a")
-    assert.is_true(p:close(), out)   -- the script ran through: nudges were going when it closed
-    assert.matches("nudges out", out, 1, true)
-    assert.equal("0", out:match("pushed after close: (%d+)"), out)
-  end)
-
-  it("sends nothing into the host's SDL while it quits at an exit without closing Lua", function()
-    if not sdl then
-      pending("no SDL in this host")
-      return
-    end
-    -- os.exit without closing the state: the host's SDL_Quit runs among the exit handlers,
-    -- after the one sluice took when it started
+  -- Runs a host whose nudges are out and unanswered when it ends (`ending`: the script's
+  -- last line), watched by xl_host (env: the watch); returns the count it printed after `label`.
+  local function pushed_at_end(env, ending, label)
     local code = [[
       local net = require "net"
       assert(net.set_wakeup(true))
@@ -109,15 +80,34 @@ describe("host libraries", function()
       assert(xl_host.sdl_wait(2000), "no repeated event")
       print("nudges out")
       io.stdout:flush()
-      os.exit(0)
-    ]]
-    local cmd = "XL_HOST_QUIT_AT_EXIT_MS=300 " .. h.shell_quote(os.getenv("SLUICE_LUA")) .. " -e "
-      .. h.shell_quote(code) .. " 2>&1"
+    ]] .. ending
+    local cmd = env .. " " .. h.shell_quote(os.getenv("SLUICE_LUA")) .. " -e " .. h.shell_quote(code) .. " 2>&1"
     local p = assert(io.popen(cmd))
     local out = p:read("a")
-    assert.is_true(p:close(), out)
+    assert.is_true(p:close(), out)   -- the script ran through: nudges were going when it ended
     assert.matches("nudges out", out, 1, true)
-    assert.equal("0", out:match("pushed while SDL quits: (%d+)"), out)
+    return out:match(label .. ": (%d+)"), out
+  end
+
+  it("sends nothing into the host's SDL once its Lua state is closed", function()
+    if not sdl then
+      pending("no SDL in this host")
+      return
+    end
+    -- the editor quits: without the stop, the repeats would go on into an SDL being torn down
+    local n, out = pushed_at_end("XL_HOST_AFTER_CLOSE_MS=400", "", "pushed after close")
+    assert.equal("0", n, out)
+  end)
+
+  it("sends nothing into the host's SDL while it quits at an exit without closing Lua", function()
+    if not sdl then
+      pending("no SDL in this host")
+      return
+    end
+    -- os.exit without closing the state: the host's SDL_Quit runs among the exit handlers,
+    -- after the one sluice took when it started
+    local n, out = pushed_at_end("XL_HOST_QUIT_AT_EXIT_MS=300", "os.exit(0)", "pushed while SDL quits")
+    assert.equal("0", n, out)
   end)
 
   it("keeps its own TLS whatever mbedTLS the host exports", function()

@@ -156,6 +156,8 @@ void net__http_file_restart(http_file *f);   /* the whole body comes after all *
 void net__http_file_final(http_file *f);     /* no more body: finish the file */
 bool net__http_file_abandon(http_file *f);   /* the exchange failed: never rename into place (false: too late) */
 bool net__http_file_settled(http_file *f);   /* no job will touch the .part any more */
+const char *net__http_file_refusal(void);     /* why the lane took no job: full, or no helper */
+const char *net__http_src_refusal(void);      /* the same for uploads (body_file) */
 /* 1 in place, 0 not yet, -1 failed (*err). */
 int net__http_file_result(http_file *f, net_error *err);
 

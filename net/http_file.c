@@ -191,12 +191,12 @@ static void hex(const unsigned char *d, char out[65]) {
   for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-/* Whole: verified, then renamed into place. */
+/* Whole: verified, then renamed into place, all while the .part is still
+ * open and locked: a download to the same output waiting for the lock must
+ * find it gone, not truncate it under the rename. */
 static void finish(http_file *f) {
   unsigned char got[32];
   mbedtls_sha256_finish_ret(&f->sha, got);
-  if (net__file_close(f->fd) != 0) return f->fd = -1, fail(f, "close", f->part, errno);
-  f->fd = -1;
   if (f->want_sha && memcmp(got, f->want, 32)) {
     char g[65], w[65];
     hex(got, g), hex(f->want, w);
@@ -204,7 +204,7 @@ static void finish(http_file *f) {
     f->created = false;
     net__seterr(&f->err, NET_E_PROTOCOL, "sha256 of %s is %s, not %s", f->path, g, w);
     atomic_store_explicit(&f->result, -1, memory_order_release);
-    return;
+    return let_go(f);
   }
   if (atomic_fetch_or(&f->gate, GATE_PLACING) & GATE_ABANDONED) {   /* cancelled or timed out meanwhile */
     net__seterr(&f->err, NET_E_CANCELLED, "%s: abandoned", f->path);
@@ -213,6 +213,14 @@ static void finish(http_file *f) {
   }
   if (net__file_rename(f->part, f->path) != 0) {   /* too late to abandon: it goes as an abandoned one would */
     fail(f, "rename", f->part, errno);
+    return let_go(f);
+  }
+  int closed = net__file_close(f->fd);
+  f->fd = -1;
+  if (closed != 0) {   /* a write error told only now: what went in place may be short */
+    int e = errno;
+    net__file_rename(f->path, f->part);
+    fail(f, "close", f->part, e);
     return let_go(f);
   }
   atomic_store_explicit(&f->result, 1, memory_order_release);
@@ -307,6 +315,8 @@ bool net__http_file_kick(net_http *h) {
   net__io_unref(&h->obj);
   return false;
 }
+
+const char *net__http_file_refusal(void) { return net__lane_refusal(&file_lane, "too many files being written"); }
 
 int net__http_file_prepared(http_file *f, uint64_t *offset) {
   /* acquire: pairs with the release stores in prepare() and fail() */

@@ -388,7 +388,7 @@ static bool file_ready(net_http *h) {
   if (r > 0) return true;
   net_error e;
   if (r < 0 && net__http_file_result(h->file, &e) < 0) net__http_fail(h, e.code, "%s", e.msg);
-  else if (!h->file_asked && !(h->file_asked = net__http_file_kick(h))) net__http_fail(h, NET_E_LIMIT, "too many files being written");
+  else if (!h->file_asked && !(h->file_asked = net__http_file_kick(h))) net__http_fail(h, NET_E_LIMIT, "%s", net__http_file_refusal());
   return false;
 }
 
@@ -405,7 +405,7 @@ static bool src_ready(net_http *h) {
     return true;
   }
   if (r < 0) net__http_fail(h, e.code, "%s", e.msg);
-  else if (!h->src_asked && !(h->src_asked = net__http_src_kick(h))) net__http_fail(h, NET_E_LIMIT, "too many files being read");
+  else if (!h->src_asked && !(h->src_asked = net__http_src_kick(h))) net__http_fail(h, NET_E_LIMIT, "%s", net__http_src_refusal());
   return false;
 }
 
@@ -450,7 +450,7 @@ static bool file_response(net_http *h) {
 static void body_to_file_done(net_http *h) {
   h->phase = HP_FILE;
   net__http_file_final(h->file);
-  if (!net__http_file_kick(h)) net__http_fail(h, NET_E_LIMIT, "too many files being written");
+  if (!net__http_file_kick(h)) net__http_fail(h, NET_E_LIMIT, "%s", net__http_file_refusal());
 }
 
 /* The file stopped taking bytes (a write error, a full disk): the download

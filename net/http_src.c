@@ -135,9 +135,11 @@ long net__http_src_send(net_http *h, net_conn *c, net_error *err) {
   }
   /* the consumer's view of room (the producer's belongs to the reading job) */
   if (!atomic_load(&s->eof) && ring_used(&s->ring) < SRC_RING && !net__http_src_kick(h))
-    return *err = (net_error){NET_E_LIMIT, "too many files being read"}, -1;
+    return net__seterr(err, NET_E_LIMIT, "%s", net__http_src_refusal()), -1;
   return sent;
 }
+
+const char *net__http_src_refusal(void) { return net__lane_refusal(&src_lane, "too many files being read"); }
 
 bool net__http_src_done(const http_src *s) { return atomic_load(&s->eof) && ring_used((net_ring *)&s->ring) == 0; }
 

@@ -16,6 +16,8 @@
  *           lags behind the network,
  *   nothreadN pthread_create fails (EAGAIN, a thread limit) past its first N
  *           calls,
+ *   slowrename a rename of a ".part" file waits 600 ms first (a slow network
+ *           file system putting a download in place),
  * (comma-separated). Datagram sockets are left alone. Any thread. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -34,7 +36,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-static int send1, recv1, eagain_every, wake_fails, send_reset, self_connect, slow_file, threads_max = -1;
+static int send1, recv1, eagain_every, wake_fails, send_reset, self_connect, slow_file, slow_rename, threads_max = -1;
 static atomic_int threads_made;
 static atomic_long calls;
 static atomic_int wakes_failed;
@@ -52,6 +54,7 @@ static void init(void) {
     send_reset = strstr(f, "sendreset") != NULL;
     self_connect = strstr(f, "selfconnect") != NULL;
     slow_file = strstr(f, "slowfile") != NULL;
+    slow_rename = strstr(f, "slowrename") != NULL;
     const char *e = strstr(f, "eagain");
     if (e) eagain_every = atoi(e + 6);
     const char *w = strstr(f, "wakefail");
@@ -106,6 +109,7 @@ typedef ssize_t (*recv_fn)(int, void *, size_t, int);
 typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
 typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+typedef int (*rename_fn)(const char *, const char *);
 typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
 /* libc's own function of that name. */
@@ -195,4 +199,12 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), v
   init();
   if (threads_max >= 0 && atomic_fetch_add(&threads_made, 1) >= threads_max) return EAGAIN;
   return real(t, a, fn, arg);
+}
+
+int rename(const char *from, const char *to) {
+  REAL("rename", rename_fn);
+  init();
+  size_t n = strlen(from);
+  if (slow_rename && n > 5 && !strcmp(from + n - 5, ".part")) usleep(600000);
+  return real(from, to);
 }

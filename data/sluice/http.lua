@@ -269,11 +269,32 @@ function Job:finish(ok, err, result)
   end
 end
 
--- "request cancelled" / "request timed out" when the caller's limits say stop.
+-- "request cancelled" / "request timed out" when the caller's limits say stop
+-- (or why :fail asked a download to stop).
 function Job:abort_reason()
   local o = self.options
+  if self.stopping then return self.stopping end
   if type(o.is_cancelled) == "function" and o.is_cancelled() then return "request cancelled" end
   if o.timeout and net.clock() - self.started >= o.timeout then return "request timed out" end
+end
+
+-- Whether the engine puts the file at the user's own name (output, or a
+-- download's resume) rather than under a name of ours this file renames.
+function Job:engine_places()
+  local o = self.options
+  return o.output ~= nil and (o[SETTLED] == nil or o.resume ~= nil)
+end
+
+-- A download asked to stop: the engine's word decides how its file ended.
+-- While it puts a whole file in place the stop comes too late and the
+-- download succeeds; a failure shows once the engine let go of the file
+-- (within 2 s). True while that word is still to come.
+function Job:stop_download(why)
+  local status = self.req:get_status()
+  if status == "success" then return false end
+  if not self.stopping then self.req:cancel() end
+  self.stopping = why
+  return status == "waiting"
 end
 
 function Job:start()
@@ -378,6 +399,10 @@ end
 function Job:poll()
   if self.state == "done" then return end
   local why = self:abort_reason()
+  if why and self.req and self:engine_places() then
+    if self:stop_download(why) then return end
+    if self.req:get_status() == "success" then why = nil end   -- too late: it is in place
+  end
   if why then
     if self.req then self.req:cancel() end
     return self:finish(false, why)
@@ -402,10 +427,13 @@ end
 
 -- Ends the request with `msg` (on_done gets it) unless it already ended.
 function Job:fail(msg)
-  if self.state ~= "done" then
-    if self.req then self.req:cancel() end
-    self:finish(false, msg)
+  if self.state == "done" then return end
+  if self.req and self:engine_places() then   -- on_done waits for the engine's word (Job:poll)
+    if not self.stopping then self:stop_download(msg) end
+    return runtime.drive("sluice.http", http.update)
   end
+  if self.req then self.req:cancel() end
+  self:finish(false, msg)
 end
 
 function Job:cancel() self:fail("request cancelled") end
@@ -540,8 +568,20 @@ local function served_name(headers, url)
 end
 
 -- Moves the finished part file over `path` (Windows cannot rename onto a file).
+-- Whether path is a file (not a folder: reading one fails; a file gives bytes or its end).
+local function is_file(path)
+  local f = io.open(path, "rb")
+  if not f then return false end
+  local _, err = f:read(1)
+  f:close()
+  return err == nil
+end
+
+-- Where rename cannot replace a file (Windows), the file at path goes first;
+-- anything else there (a folder) stays, and the rename's error says why.
 local function put_in_place(part, path)
-  if os.rename(part, path) then return true end
+  local ok, err = os.rename(part, path)
+  if ok or not is_file(path) then return ok, err end
   os.remove(path)
   return os.rename(part, path)
 end
@@ -560,6 +600,7 @@ end
 
 -- The engine names the file it writes; the caller knows only `shown`.
 local function in_user_words(err, written, shown)
+  if written == shown then return err end   -- a resume writes under the user's own name
   local cannot = err:find(written .. ".part", 1, true) and "cannot write " .. shown .. ": " or ""
   return cannot .. replace_plain(replace_plain(err, written .. ".part", shown), written, shown)
 end
@@ -625,7 +666,7 @@ function http.download(url, options)
     if ok and not placed then
       local rerr
       placed, rerr = put_in_place(written, filename)
-      if not placed then ok, err = false, "cannot rename " .. written .. ": " .. tostring(rerr) end
+      if not placed then ok, err = false, "cannot put the download in place at " .. filename .. ": " .. tostring(rerr) end
     end
     options.on_done(ok, err, filename, info)
   end

@@ -535,6 +535,47 @@ describe("sluice.http", function()
     assert.equal("the user's own text\n", h.read_file(ddir .. "/kept.txt"))
   end)
 
+  it("leaves a resumable download's end to its engine: a cancel after the file went in place is too late", function()
+    local ddir = h.temp_dir()
+    local target = ddir .. "/whole.bin"
+    local d
+    local handle = http.download(base .. "/data.bin", { filename = target, resume = true,
+      on_done = function(...) d = table.pack(...) end })
+    http.update()
+    assert(h.wait_for(function() return handle.req:get_status() ~= "waiting" end, 30000))
+    handle:cancel()
+    run_all()
+    assert.is_true(d[1], tostring(d[2]))
+    assert.is_true(h.read_file(target) == content, "the file at filename differs")
+    assert.is_false(h.path_exists(target .. ".part"))
+    -- a cancelled resume that began from the file at filename finds it back there in on_done
+    local partial = ddir .. "/partial.bin"
+    h.write_file(partial, content:sub(1, 1000))
+    handle = http.download(base .. "/delay/1500/data.bin", { filename = partial, resume = true,
+      on_done = function(ok, err)
+        d = { ok, err, h.read_file(partial), h.path_exists(partial .. ".part") }
+      end })
+    http.update()
+    net.wait(300)
+    handle:cancel()
+    run_all()
+    assert.same({ false, "request cancelled", content:sub(1, 1000), false }, d)
+  end)
+
+  it("puts a download in place only over a file: a folder at filename stays, and the error names it", function()
+    local ddir = h.temp_dir()
+    for _, full in ipairs({ false, true }) do
+      local target = ddir .. (full and "/full" or "/empty")
+      assert(os.execute("mkdir " .. h.shell_quote(target)))
+      if full then h.write_file(target .. "/inside.txt", "x") end
+      local d = call(http.download, base .. "/hello.txt", { filename = target })
+      assert.is_false(d[1])
+      assert.matches("^cannot put the download in place at " .. target .. ": ", d[2])
+      assert.is_true(h.path_exists(target), "the folder at filename went")
+      assert.is_false(h.path_exists(target .. "/hello.txt"))
+    end
+  end)
+
   it("keeps an existing file at filename when a download to it fails", function()
     local ddir = h.temp_dir()
     local target = ddir .. "/kept.txt"

@@ -567,7 +567,6 @@ local function served_name(headers, url)
   return base_name(quoted) or base_name(url:match("^[^?#]*")) or "download"
 end
 
--- Moves the finished part file over `path` (Windows cannot rename onto a file).
 -- Whether path is a file (not a folder: reading one fails; a file gives bytes or its end).
 local function is_file(path)
   local f = io.open(path, "rb")
@@ -577,8 +576,9 @@ local function is_file(path)
   return err == nil
 end
 
--- Where rename cannot replace a file (Windows), the file at path goes first;
--- anything else there (a folder) stays, and the rename's error says why.
+-- Moves the finished part file over `path`. Where rename cannot replace a file
+-- (Windows), the file at path goes first; anything else there (a folder)
+-- stays, and the rename's error says why.
 local function put_in_place(part, path)
   local ok, err = os.rename(part, path)
   if ok or not is_file(path) then return ok, err end

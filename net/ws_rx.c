@@ -70,8 +70,8 @@ static bool deliver(net_ws *w) {
 static bool inflater(net_ws *w) {
   bool client = w->conf.role == NET_WS_CLIENT;
   int bits = client ? w->deflate.server_max_window_bits : w->deflate.client_max_window_bits;
-  /* zlib deflates with 512 bytes when told 256 (8 bits): a larger window
-   * takes any peer's stream */
+  /* zlib never deflates with a 256-byte window (8 bits): a peer granted it
+   * may well use 512, and a larger window takes any peer's stream */
   if (bits < 9) bits = 9;
   if (!w->inf_ready && inflate_init(&w->inf, INFLATE_RAW, bits, w->conf.max_message, 0) < 0)
     return net__ws_fail(w, NET_E_LIMIT, "%s", w->inf.err), false;

@@ -63,11 +63,9 @@ void net__tls_cache_resume(net_tls_conf *f, mbedtls_ssl_context *ssl, const unsi
   if (net__now_ms() > e->at + CACHE_TTL_MS || mbedtls_ssl_set_session(ssl, &e->s) != 0) drop(e);
 }
 
-/* The slot for key: its own, else an empty one, else the oldest. */
-static cached *slot_for(net_tls_cache *c, const unsigned char *key, size_t keylen) {
-  cached *e = find(c, key, keylen);
-  if (e) return e;
-  e = &c->slot[0];
+/* A slot for a new key: an empty one, else the oldest. */
+static cached *free_slot(net_tls_cache *c) {
+  cached *e = &c->slot[0];
   for (int i = 0; i < CACHE_MAX; i++) {
     if (!c->slot[i].at) return &c->slot[i];
     if (c->slot[i].at < e->at) e = &c->slot[i];
@@ -95,7 +93,7 @@ void net__tls_cache_store(net_tls_conf *f, const mbedtls_ssl_context *ssl, const
     net__tls_cache_forget(f, key, keylen);
     return;
   }
-  cached *was = find(c, key, keylen), *e = was ? was : slot_for(c, key, keylen);
+  cached *was = find(c, key, keylen), *e = was ? was : free_slot(c);
   bool same = was && !memcmp(MASTER(&was->s), MASTER(&s), sizeof MASTER(&s));
   uint64_t at = same ? was->at : net__now_ms() | 1;
   drop(e);

@@ -193,7 +193,8 @@ static void hex(const unsigned char *d, char out[65]) {
 
 /* Whole: verified, then renamed into place, all while the .part is still
  * open and locked: a download to the same output waiting for the lock must
- * find it gone, not truncate it under the rename. */
+ * find it gone, not truncate it under the rename. A failure here is let go
+ * of by step(), as every failure is. */
 static void finish(http_file *f) {
   unsigned char got[32];
   mbedtls_sha256_finish_ret(&f->sha, got);
@@ -204,24 +205,21 @@ static void finish(http_file *f) {
     f->created = false;
     net__seterr(&f->err, NET_E_PROTOCOL, "sha256 of %s is %s, not %s", f->path, g, w);
     atomic_store_explicit(&f->result, -1, memory_order_release);
-    return let_go(f);
+    return;
   }
   if (atomic_fetch_or(&f->gate, GATE_PLACING) & GATE_ABANDONED) {   /* cancelled or timed out meanwhile */
     net__seterr(&f->err, NET_E_CANCELLED, "%s: abandoned", f->path);
     atomic_store_explicit(&f->result, -1, memory_order_release);
-    return let_go(f);
+    return;
   }
-  if (net__file_rename(f->part, f->path) != 0) {   /* too late to abandon: it goes as an abandoned one would */
-    fail(f, "rename", f->part, errno);
-    return let_go(f);
-  }
+  /* too late to abandon: a failed rename goes as an abandoned one would */
+  if (net__file_rename(f->part, f->path) != 0) return fail(f, "rename", f->part, errno);
   int closed = net__file_close(f->fd);
   f->fd = -1;
   if (closed != 0) {   /* a write error told only now: what went in place may be short */
     int e = errno;
     net__file_rename(f->path, f->part);
-    fail(f, "close", f->part, e);
-    return let_go(f);
+    return fail(f, "close", f->part, e);
   }
   atomic_store_explicit(&f->result, 1, memory_order_release);
 }
@@ -237,8 +235,9 @@ static void step(http_file *f) {
   if (atomic_load(&f->result)) return;
   if (!atomic_load(&f->prepared)) prepare(f);
   else if (drain(f) && atomic_load(&f->final) && ring_used(&f->h->body) == 0) finish(f);
-  /* failed (a lock held elsewhere, a full disk...): nothing more goes into the
-   * .part, so it is let go of now, not by a second job behind the others */
+  /* failed (a lock held elsewhere, a full disk, finish() refused...): nothing
+   * more goes into the .part, so it is let go of now, not by a second job
+   * behind the others */
   if (atomic_load(&f->result) < 0 && !atomic_load(&f->released)) let_go(f);
 }
 

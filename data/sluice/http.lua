@@ -288,13 +288,15 @@ end
 -- A download asked to stop: the engine's word decides how its file ended.
 -- While it puts a whole file in place the stop comes too late and the
 -- download succeeds; a failure shows once the engine let go of the file
--- (within 2 s). True while that word is still to come.
+-- (within 2 s). Returns the engine's status: "waiting" while that word is
+-- still to come.
 function Job:stop_download(why)
   local status = self.req:get_status()
-  if status == "success" then return false end
-  if not self.stopping then self.req:cancel() end
-  self.stopping = why
-  return status == "waiting"
+  if status ~= "success" then
+    if not self.stopping then self.req:cancel() end
+    self.stopping = why
+  end
+  return status
 end
 
 function Job:start()
@@ -400,8 +402,9 @@ function Job:poll()
   if self.state == "done" then return end
   local why = self:abort_reason()
   if why and self.req and self:engine_places() then
-    if self:stop_download(why) then return end
-    if self.req:get_status() == "success" then why = nil end   -- too late: it is in place
+    local status = self:stop_download(why)
+    if status == "waiting" then return end
+    if status == "success" then why = nil end   -- too late: it is in place
   end
   if why then
     if self.req then self.req:cancel() end

@@ -105,10 +105,11 @@ typedef struct lnet_http_args {
 } lnet_http_args;
 
 /* Option tables (lopts.c); raise on unknown keys and wrong types. */
-/* The table at arg replaced by a plain copy of its keys (lnet_snapshot),
- * or the list at idx by a copy of its items: the strings read from the copy
- * are held while it is on the stack, whatever __index or a finalizer does. */
-void lnet_snapshot(lua_State *L, int arg, const char *const *keys);
+/* The options table at arg checked for keys not in `keys` (an argument error
+ * naming the `what` option), then replaced by a plain copy of the known ones;
+ * or the list at idx replaced by a copy of its items. The strings read from a
+ * copy are held while it is on the stack, whatever __index or a finalizer does. */
+void lnet_options(lua_State *L, int arg, int argn, const char *const *keys, const char *what);
 void lnet_snapshot_list(lua_State *L, int idx);
 void lnet_check_tls_table(lua_State *L, int arg, lnet_tls_args *a, bool server);
 /* open_tcp's 3rd (ssl_alone: true or a table of TLS options is Part 1's

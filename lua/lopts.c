@@ -1,6 +1,6 @@
 /* lopts.c: reads the option tables of open_tcp, open_unix, starttls and
  * create_server into the engine's structs (owner thread). Each table is read
- * through a plain copy of its own (lnet_snapshot) put in its stack slot: the
+ * through a plain copy of its own (lnet_options) put in its stack slot: the
  * strings handed to the engine stay owned by those copies, which are on the
  * stack until the engine copies them. */
 #include <stdlib.h>
@@ -46,7 +46,7 @@ static bool has_any(lua_State *L, int arg, const char *const *keys) {
  * allocation sets in the caller's table, is held by nothing of the caller's:
  * a copy of the known keys read once, in the table's place, holds them and
  * shows the same value to every look. */
-void lnet_snapshot(lua_State *L, int arg, const char *const *keys) {
+static void snapshot(lua_State *L, int arg, const char *const *keys) {
   arg = lua_absindex(L, arg);
   lua_createtable(L, 0, 8);
   for (; *keys; keys++) {
@@ -54,6 +54,11 @@ void lnet_snapshot(lua_State *L, int arg, const char *const *keys) {
     else lua_setfield(L, -2, *keys);   /* a plain table: raw */
   }
   lua_replace(L, arg);
+}
+
+void lnet_options(lua_State *L, int arg, int argn, const char *const *keys, const char *what) {
+  check_keys(L, arg, argn, keys, what);
+  snapshot(L, arg, keys);
 }
 
 /* The list at idx as a copy of its raw items 1..#, in its place. */
@@ -149,7 +154,7 @@ static void opt_pkcs12(lua_State *L, int arg, int argn, lnet_tls_args *a) {
   int top = lua_gettop(L);
   if (t == LUA_TTABLE) {
     static const char *const keys[] = {"path", "password", NULL};
-    lnet_snapshot(L, top, keys);
+    snapshot(L, top, keys);
     lua_pushvalue(L, top);
     lua_setfield(L, arg, "pkcs12");   /* the TLS table's copy holds it */
     a->o.pkcs12_file = opt_path(L, top, argn, "path", a);
@@ -164,8 +169,7 @@ static void opt_pkcs12(lua_State *L, int arg, int argn, lnet_tls_args *a) {
 /* The TLS table at stack index arg; errors name argument argn. */
 static void tls_table(lua_State *L, int arg, int argn, lnet_tls_args *a, bool server) {
   memset(a, 0, sizeof *a);
-  check_keys(L, arg, argn, tls_keys, "TLS");
-  lnet_snapshot(L, arg, tls_keys);
+  lnet_options(L, arg, argn, tls_keys, "TLS");
   int verify = opt_bool(L, arg, argn, "verify");
   a->o.no_verify = verify == 0;
   a->o.require_client_cert = server && verify == 1;
@@ -264,8 +268,7 @@ void lnet_check_conn_arg(lua_State *L, int arg, bool ssl_alone, lnet_conn_args *
   }
   if (has_any(L, arg, tls_keys))
     luaL_argerror(L, argn, "TLS options go in ssl = {...} next to connection options");
-  check_keys(L, arg, argn, conn_keys, "connection");
-  lnet_snapshot(L, arg, conn_keys);
+  lnet_options(L, arg, argn, conn_keys, "connection");
   conn_fields(L, arg, argn, &a->o);
   lua_Integer ct = opt_int(L, arg, argn, "connect_timeout", 0, 0x7fffffff, -1);
   a->o.connect_timeout_ms = ct < 0 ? 0 : ct == 0 ? -1 : (int)ct;   /* absent: the default; 0: none */
@@ -332,8 +335,7 @@ static void ws_server_opts(lua_State *L, int arg, int argn, lnet_server_args *a)
   a->o.websocket = &a->ws;
   if (t == LUA_TBOOLEAN) return (void)lua_pop(L, 1);
   int w = lua_gettop(L);   /* stays on the stack: the lists below hang from it */
-  check_keys(L, w, argn, ws_server_keys, "websocket");
-  lnet_snapshot(L, w, ws_server_keys);
+  lnet_options(L, w, argn, ws_server_keys, "websocket");
   net_ws_server_opts *o = &a->ws;
   ws_common(L, w, argn, &o->max_message, &o->no_compress, &o->ping_interval_ms, &o->ping_timeout_ms,
             &o->close_timeout_ms);
@@ -348,8 +350,7 @@ void lnet_check_ws_opts(lua_State *L, int arg, lnet_ws_args *a) {
   memset(a, 0, sizeof *a);
   if (lua_isnoneornil(L, arg)) return;
   luaL_checktype(L, arg, LUA_TTABLE);
-  check_keys(L, arg, arg, ws_keys, "open_websocket");
-  lnet_snapshot(L, arg, ws_keys);
+  lnet_options(L, arg, arg, ws_keys, "open_websocket");
   net_ws_opts *o = &a->o;
   ws_common(L, arg, arg, &o->max_message, &o->no_compress, &o->ping_interval_ms, &o->ping_timeout_ms,
             &o->close_timeout_ms);
@@ -370,8 +371,7 @@ void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
   memset(a, 0, sizeof *a);
   if (lua_isnoneornil(L, arg)) return;
   luaL_checktype(L, arg, LUA_TTABLE);
-  check_keys(L, arg, argn, server_keys, "server");
-  lnet_snapshot(L, arg, server_keys);
+  lnet_options(L, arg, argn, server_keys, "server");
   conn_fields(L, arg, argn, &a->o.conn);
   a->o.backlog = (int)opt_int(L, arg, argn, "backlog", 1, 65535, 0);
   a->o.no_reuseaddr = opt_bool(L, arg, argn, "reuseaddr") == 0;
@@ -470,8 +470,7 @@ static const char **http_headers(lua_State *L, int arg, const net_http_opts *o) 
 void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   memset(a, 0, sizeof *a);
   luaL_checktype(L, arg, LUA_TTABLE);
-  check_keys(L, arg, arg, http_keys, "http_request");
-  lnet_snapshot(L, arg, http_keys);
+  lnet_options(L, arg, arg, http_keys, "http_request");
   if (!(a->o.url = opt_string(L, arg, arg, "url"))) luaL_argerror(L, arg, "option 'url' is required");
   a->o.method = opt_string(L, arg, arg, "method");
   if (a->o.method && (!*a->o.method || a->o.method[strspn(a->o.method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")]))
@@ -482,7 +481,7 @@ void lnet_check_http_opts(lua_State *L, int arg, lnet_http_args *a) {
   } else if (bt == LUA_TTABLE) {   /* {file = path}: streamed from the file */
     static const char *const keys[] = {"file", NULL};
     size_t len;
-    lnet_snapshot(L, -1, keys);
+    snapshot(L, -1, keys);
     lua_pushvalue(L, -1);
     lua_setfield(L, arg, "body");   /* the options' copy holds it */
     if (lua_getfield(L, -1, "file") != LUA_TSTRING || !*(a->o.body_file = lua_tolstring(L, -1, &len)) ||

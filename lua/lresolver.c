@@ -31,15 +31,7 @@ int lnet_create_resolver(lua_State *L) {
   const char *list[NET_RESOLVER_MAX_SERVERS];
   net_resolver_opts o = {list, 0, 0, 0};
   luaL_checktype(L, 1, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, 1)) {
-    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
-    int found = 0;
-    for (const char *const *p = keys; *p; p++) found |= strcmp(*p, k) == 0;
-    if (!found) luaL_argerror(L, 1, lua_pushfstring(L, "unknown resolver option '%s'", k));
-    lua_pop(L, 1);
-  }
-  lnet_snapshot(L, 1, keys);
+  lnet_options(L, 1, 1, keys, "resolver");
   if (lua_getfield(L, 1, "nameservers") != LUA_TTABLE) luaL_argerror(L, 1, "nameservers must be a list of \"ip[:port]\"");
   lnet_snapshot_list(L, -1);   /* stays on the stack: it holds the names */
   lua_Integer n = (lua_Integer)lua_rawlen(L, -1);   /* raw, as read below */

@@ -280,11 +280,17 @@ describe("faults", function()
     tls:stop()
   end)
 
-  it("shows a download's failure only once its .part holds every byte that arrived", function()
+  -- A file of `size` bytes (a multiple of 16) served by the Python HTTP server from a
+  -- directory of its own: the directory, the server.
+  local function served(name, size)
     local dir = h.temp_dir()
+    h.write_file(dir .. "/" .. name, string.rep("0123456789abcdef", size // 16))
+    return dir, h.start_http_server(dir)
+  end
+
+  it("shows a download's failure only once its .part holds every byte that arrived", function()
     local size = 3 << 20
-    h.write_file(dir .. "/big.bin", string.rep("0123456789abcdef", size // 16))
-    local server = h.start_http_server(dir)
+    local dir, server = served("big.bin", size)
     -- /short/ promises more than it sends: the download fails while a lagging disk has the
     -- last of it still to write
     preloaded_child("slowfile", [[
@@ -304,10 +310,8 @@ describe("faults", function()
   end)
 
   it("puts a download in place whole while a second one to the same output waits for it", function()
-    local dir = h.temp_dir()
     local size = 300000
-    h.write_file(dir .. "/data.bin", string.rep("0123456789", size // 10))
-    local server = h.start_http_server(dir)
+    local dir, server = served("data.bin", size)
     -- the first one's rename takes 600 ms; the second starts as the first's body is whole
     preloaded_child("slowrename", [[
       local h = require "helpers"

@@ -216,22 +216,32 @@ unreadable:
   return false;
 }
 
+static int parse_key(net_tls_conf *f, const char *buf, size_t len, const char *pw) {
+  size_t pwlen = pw ? strlen(pw) : 0;
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+  mbedtls_ctr_drbg_context *rng;
+  if (!net__tls_rng(&rng)) return MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
+  return mbedtls_pk_parse_key(&f->pk, (const unsigned char *)buf, parse_len(buf, len),
+                              (const unsigned char *)pw, pwlen, mbedtls_ctr_drbg_random, rng);
+#else
+  return mbedtls_pk_parse_key(&f->pk, (const unsigned char *)buf, parse_len(buf, len),
+                              (const unsigned char *)pw, pwlen);
+#endif
+}
+
 static bool load_key(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   size_t len;
   uint64_t id;
   const char *why;
   char *buf = read_file(cfg->key_file, &len, &id, &why);
   if (!buf) return net__seterr(e, NET_E_TLS, "cannot load key_file %s: %s", cfg->key_file, why), false;
-  const unsigned char *pw = (const unsigned char *)cfg->key_password;
-  size_t pwlen = pw ? strlen(cfg->key_password) : 0;
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-  mbedtls_ctr_drbg_context *rng;
-  int r = net__tls_rng(&rng) ? mbedtls_pk_parse_key(&f->pk, (const unsigned char *)buf, parse_len(buf, len),
-                                                    pw, pwlen, mbedtls_ctr_drbg_random, rng)
-                             : MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
-#else
-  int r = mbedtls_pk_parse_key(&f->pk, (const unsigned char *)buf, parse_len(buf, len), pw, pwlen);
-#endif
+  const char *pw = cfg->key_password;
+  int r = parse_key(f, buf, len, pw);
+  /* mbedTLS spots a wrong password by the first bytes it decrypts; about one wrong
+     password in 500 passes that and fails later as a malformed key instead */
+  if (r != 0 && pw && r != MBEDTLS_ERR_PK_PASSWORD_MISMATCH && parse_key(f, buf, len, NULL) ==
+      MBEDTLS_ERR_PK_PASSWORD_REQUIRED)
+    r = MBEDTLS_ERR_PK_PASSWORD_MISMATCH;
   net__free_secret(buf, len);
   remember(f, cfg->key_file, false, id);
   if (r == MBEDTLS_ERR_PK_PASSWORD_MISMATCH || r == MBEDTLS_ERR_PK_PASSWORD_REQUIRED)

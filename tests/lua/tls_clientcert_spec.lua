@@ -1,8 +1,9 @@
 -- tls_clientcert_spec: client certificates. A server that requires one (`openssl
 -- s_server -Verify 1 -CAfile ca.pem`, and tls_echo.py --cafile, which reports the
 -- client's CN) refuses a client without it and accepts one with cert_file / key_file,
--- also with an encrypted key and its key_password; a wrong or missing password and
--- unreadable files fail with a clear message and code "tls".
+-- also with an encrypted key and its key_password; a wrong or missing password (also
+-- one that decrypts to bytes that look like a key) and unreadable files fail with a
+-- clear message and code "tls".
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -100,6 +101,19 @@ describe("tls client certificates", function()
     assert.are.equal("failure", status)
     assert.are.equal("tls", code, msg)
     assert.truthy(msg:find("key_password", 1, true), msg)
+    assert.truthy(msg:find(key, 1, true), msg)
+    if conn then conn:close() end
+  end)
+
+  -- A wrong password decrypts to noise; mbedTLS takes noise that opens like a key for a
+  -- key and fails to parse it: still the password's fault, and said so.
+  it("fails clearly with a wrong key_password that decrypts to a lookalike", function()
+    local key = certs:path("client-lookalike.key")
+    local status, msg, code, conn = handshake(s_server.port, opts({
+      cert_file = certs:pem("client"), key_file = key, key_password = "not the password" }))
+    assert.are.equal("failure", status)
+    assert.are.equal("tls", code, msg)
+    assert.truthy(msg:find(": wrong key_password$"), msg)
     assert.truthy(msg:find(key, 1, true), msg)
     if conn then conn:close() end
   end)

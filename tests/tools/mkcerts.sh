@@ -17,6 +17,10 @@
 #   client-encrypted.key          client.key encrypted (AES-256-CBC, traditional PEM, which
 #                                 mbedTLS 2.28 reads) with the password in password.txt
 #   password.txt                  "sluice-test-password" (no newline)
+#   client-lookalike.key          traditional encrypted PEM that the wrong password "not
+#                                 the password" decrypts to bytes starting like a key
+#                                 (30 82) that are not one: the wrong password in ~500
+#                                 that mbedTLS's first check of the decrypted bytes passes
 # Keys are EC P-256 except rsa4096. Every *.pem except ca.pem and other-ca.pem holds only
 # the leaf certificate (the CA signed it directly).
 #
@@ -29,7 +33,7 @@ if [ $# -ne 1 ] || [ -z "$1" ]; then
 	exit 2
 fi
 OUT=$1
-STAMP_VERSION=2
+STAMP_VERSION=3
 if [ -f "$OUT/.complete" ] && [ "$(cat "$OUT/.complete")" = "$STAMP_VERSION" ]; then
 	exit 0
 fi
@@ -182,6 +186,24 @@ grep -q '^Proc-Type: 4,ENCRYPTED' client-encrypted.key || {
 	echo "mkcerts.sh: client-encrypted.key is not in traditional encrypted PEM" >&2
 	exit 1
 }
+
+# The lookalike: 32 bytes that open like a SEQUENCE, then valid PKCS#7 padding, encrypted
+# under the key PEM derives from the wrong password (MD5 over password and IV, as
+# openssl enc -md md5 derives it from the same salt).
+IV=00112233445566778899AABBCCDDEEFF
+run openssl enc -aes-256-cbc -md md5 -S "${IV:0:16}" -pass "pass:not the password" -P
+KEY=$(sed -n 's/^key=//p' "$LOG")
+{ printf '\x30\x82\x01\x00'; head -c 28 /dev/zero | tr '\0' '\377'; head -c 16 /dev/zero | tr '\0' '\020'; } >lookalike.der
+run openssl enc -aes-256-cbc -K "$KEY" -iv "$IV" -nopad -in lookalike.der -out lookalike.enc
+{
+	echo "-----BEGIN EC PRIVATE KEY-----"
+	echo "Proc-Type: 4,ENCRYPTED"
+	echo "DEK-Info: AES-256-CBC,$IV"
+	echo
+	base64 -w 64 lookalike.enc
+	echo "-----END EC PRIVATE KEY-----"
+} >client-lookalike.key
+rm -f lookalike.der lookalike.enc
 
 rm -f ./*.srl
 chmod 600 ./*.key

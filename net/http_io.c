@@ -374,6 +374,7 @@ static bool redirect(net_http *h) {
   leave_redirect(h);   /* under the old origin's key, with the request as it went (all sent?) */
   method_after(h, st);
   h->redirects++;
+  h->retried = false;   /* a new exchange: it may take a kept connection, and retry once */
   h->url = to;
   h->phase = HP_START;
   replay_body(h);

@@ -401,6 +401,11 @@ end
 function Job:poll()
   if self.state == "done" then return end
   local why = self:abort_reason()
+  -- the engine kept the same timeout: a response it finished in time, looked at
+  -- only now (a long frame), did not time out
+  if why == "request timed out" and not self.stopping and self.req and self.req:get_status() == "success" then
+    why = nil
+  end
   if why and self.req and self:engine_places() then
     local status = self:stop_download(why)
     if status == "waiting" then return end

@@ -378,6 +378,18 @@ describe("sluice.http", function()
     assert.equal(0, http.update())
   end)
 
+  it("does not time out a response the engine finished in time, looked at only after a long frame", function()
+    local done
+    local r = http.get(base .. "/hello.txt", nil, { timeout = 0.3, on_done = function(...) done = table.pack(...) end })
+    http.update()   -- starts it
+    assert(h.wait_for(function() return r.req:get_status() ~= "waiting" end, 10000))
+    assert.equal("success", r.req:get_status())
+    h.sleep(400)   -- the frame that looks comes after the timeout
+    run_all()
+    assert.is_true(done[1], done[2])
+    assert.equal("hello, world\n", done[3])
+  end)
+
   it("raises every callback error of one update, none lost", function()
     local done = 0
     local function boom(tag) return { on_done = function() done = done + 1; error("boom " .. tag, 0) end } end

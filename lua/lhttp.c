@@ -8,7 +8,8 @@
 #define READ_DEFAULT (1 << 20)
 
 typedef struct lhttp {
-  net_http *h;   /* NULL once closed */
+  net_http *h;     /* NULL once closed */
+  unsigned reads;  /* bumped by every consume (lnet_source) */
 } lhttp;
 
 /* The request, or NULL once closed: a closed request answers as one, it never raises. */
@@ -124,16 +125,19 @@ static size_t http_copy(void *ud, void *dst, size_t n) { return net_http_copy(((
  * the body only once it exists, so a memory error loses none. */
 static int push_body(lua_State *L, size_t n, const net_span *first) {
   lhttp *u = lua_touserdata(L, 1);
-  const lnet_source src = {u, http_open, http_copy};
+  const lnet_source src = {u, http_open, http_copy, &u->reads};
   long got = lnet_push_gathered(L, n, first->len >= n ? first->base : NULL, &src);
+  if (got == LNET_READ_AGAIN) return LNET_READ_AGAIN;
   if (got < 0) return closed(L);
-  if (u->h) net_http_consume(u->h, (size_t)got);   /* else closed by a finalizer the push ran */
+  if (!u->h) return 1;   /* closed by a finalizer the push ran: the bytes are ours */
+  net_http_consume(u->h, (size_t)got);
+  u->reads++;
   return 1;
 }
 
 /* Body bytes: "" when none yet, nil at the end, nil, msg, code on failure.
  * Allocates only what is there, never max. */
-static int http_read(lua_State *L) {
+static int read_once(lua_State *L) {
   net_http *h = check(L);
   lua_Integer max = luaL_optinteger(L, 2, READ_DEFAULT);
   luaL_argcheck(L, max >= 1 && max <= (lua_Integer)1 << 30, 2, "max must be 1..2^30");
@@ -154,6 +158,8 @@ static int http_read(lua_State *L) {
   }
   return push_body(L, total, &first);
 }
+
+static int http_read(lua_State *L) { return lnet_read_again(L, read_once); }
 
 static int http_cancel(lua_State *L) {
   net_http *h = check(L);

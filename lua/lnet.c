@@ -8,9 +8,12 @@
 
 int lnet_push_result(lua_State *L, net_result r) {
   static const char *const names[] = {"waiting", "success", "failure"};
-  lua_pushstring(L, names[r.status]);
-  if (r.status != NET_FAILURE) return 1;
+  if (r.status != NET_FAILURE) return lua_pushstring(L, names[r.status]), 1;
+  /* the engine's text first: pushing copies it before a collection can run a
+     finalizer that frees its object */
   lua_pushstring(L, r.msg);
+  lua_pushstring(L, names[r.status]);
+  lua_insert(L, -2);
   lua_pushstring(L, net_errcode(r.err));
   return 3;
 }
@@ -37,7 +40,7 @@ char *lnet_scratch(lua_State *L, size_t n) {
   return p;
 }
 
-long lnet_push_gathered(lua_State *L, size_t n, const void *one, const lnet_source *src) {
+static long gather(lua_State *L, size_t n, const void *one, const lnet_source *src, unsigned at) {
   if (one) {
     lua_pushlstring(L, one, n);   /* copies before it can collect */
     return (long)n;
@@ -53,10 +56,25 @@ long lnet_push_gathered(lua_State *L, size_t n, const void *one, const lnet_sour
   bool boxed = !p;
   if (boxed) p = luaL_buffinitsize(L, &b, n);
   if (!src->open(src->ud)) return -1;   /* closed by a finalizer the allocation ran (lnet.h) */
-  n = src->copy(src->ud, p, n);   /* after allocating: a finalizer may have read */
+  if (*src->reads != at) return LNET_READ_AGAIN;   /* read by one: n may be more than is left */
+  n = src->copy(src->ud, p, n);
   if (boxed) luaL_pushresultsize(&b, n);
   else lua_pushlstring(L, p, n);
   return (long)n;
+}
+
+long lnet_push_gathered(lua_State *L, size_t n, const void *one, const lnet_source *src) {
+  unsigned at = *src->reads;
+  long got = gather(L, n, one, src, at);
+  if (got < 0 || *src->reads == at) return got;
+  lua_pop(L, 1);   /* a finalizer read the bytes just copied: they are its */
+  return LNET_READ_AGAIN;
+}
+
+int lnet_read_again(lua_State *L, lua_CFunction f) {
+  int top = lua_gettop(L), r;
+  while ((r = f(L)) == LNET_READ_AGAIN) lua_settop(L, top);
+  return r;
 }
 
 const char *lnet_check_cstring(lua_State *L, int i) {

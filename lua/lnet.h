@@ -43,20 +43,28 @@ int lnet_fail(lua_State *L, const char *msg, net_err code);
 char *lnet_scratch(lua_State *L, size_t n);
 /* Where lnet_push_gathered takes n bytes from: ud is the object's userdata,
  * open() says whether a finalizer closed it meanwhile, copy() gathers the
- * first n bytes into dst and returns the count. */
+ * first n bytes into dst and returns the count, *reads counts the object's
+ * reads (bumped by every consume): one a finalizer made meanwhile shows. */
 typedef struct lnet_source {
   void *ud;
   bool (*open)(void *ud);
   size_t (*copy)(void *ud, void *dst, size_t n);
+  const unsigned *reads;
 } lnet_source;
+/* What lnet_push_gathered returns, nothing pushed, when a finalizer read the
+ * same object meanwhile: the bytes it meant may be gone. Its caller returns
+ * it, and lnet_read_again runs the whole read again. */
+#define LNET_READ_AGAIN (-2)
 /* Pushes n arrived bytes as one string, consuming nothing: copied once from
  * `one` when they lie in one piece of buffer memory (Lua 5.4 makes a string
  * only from contiguous bytes), else gathered first (on the C stack when
- * short, else in lnet_scratch or a luaL_Buffer). Returns the count pushed,
- * or -1, nothing pushed, when a finalizer the allocation ran closed the
- * source. The caller drops that many bytes after the push: a memory error
- * leaves them where they were. */
+ * short, else in lnet_scratch or a luaL_Buffer). Returns the count pushed;
+ * -1, nothing pushed, when a finalizer the allocation ran closed the source;
+ * LNET_READ_AGAIN when one read it. The caller drops that many bytes after
+ * the push: a memory error leaves them where they were. */
 long lnet_push_gathered(lua_State *L, size_t n, const void *one, const lnet_source *src);
+/* Runs read method f, again while it returns LNET_READ_AGAIN. */
+int lnet_read_again(lua_State *L, lua_CFunction f);
 /* luaL_checkstring for strings the engine takes as C strings: one with a
  * NUL byte raises, as the engine would see it cut short. */
 const char *lnet_check_cstring(lua_State *L, int i);

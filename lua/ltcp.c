@@ -19,6 +19,7 @@ struct ltcp {
   char delim[CURSOR_DELIM_MAX];
   net_frame *frame;   /* read_packet / read_lsp, made on first use */
   net_frame_kind frame_kind;   /* the kind of the last framed read */
+  unsigned reads;     /* bumped by every consume (lnet_source) */
 };
 
 static ltcp *check_tcp(lua_State *L) { return luaL_checkudata(L, 1, LNET_TCP); }
@@ -148,23 +149,26 @@ static int tcp_write(lua_State *L) {
 static void consume(ltcp *u, size_t n) {
   net_conn_consume(u->c, n);
   u->scanned = 0;
+  u->reads++;
 }
 
 static bool tcp_open(void *ud) { return ((ltcp *)ud)->c != NULL; }
 
 static size_t tcp_copy(void *ud, void *dst, size_t n) { return net_conn_copy(((ltcp *)ud)->c, 0, dst, n); }
 
-/* Pushes the first n buffered bytes as a string and consumes them; false
- * (nothing pushed) when a finalizer the allocation ran closed the connection.
- * Bytes in one piece of buffer memory (first, the span a peek already
- * found) are copied once, others gathered (lnet_push_gathered). A memory
- * error while pushing leaves the bytes buffered. */
-static bool push_bytes(lua_State *L, ltcp *u, size_t n, const net_span *first) {
-  const lnet_source src = {u, tcp_open, tcp_copy};
+/* Pushes the first n buffered bytes as a string and consumes them: the
+ * method's result count, or closed / LNET_READ_AGAIN (nothing pushed) when a
+ * finalizer the allocation ran closed or read the connection. Bytes in one
+ * piece of buffer memory (first, the span a peek already found) are copied
+ * once, others gathered (lnet_push_gathered). A memory error while pushing
+ * leaves the bytes buffered. */
+static int push_bytes(lua_State *L, ltcp *u, size_t n, const net_span *first) {
+  const lnet_source src = {u, tcp_open, tcp_copy, &u->reads};
   long got = lnet_push_gathered(L, n, first && first->len >= n ? first->base : NULL, &src);
-  if (got < 0) return false;
+  if (got == LNET_READ_AGAIN) return LNET_READ_AGAIN;
+  if (got < 0) return closed(L);
   if (u->c) consume(u, (size_t)got);   /* else closed by a finalizer the push ran: the bytes are ours */
-  return true;
+  return 1;
 }
 
 /* The end of reading: "" (nothing yet), nil (orderly end) or nil, msg, code. */
@@ -188,7 +192,7 @@ static void check_not_framing(lua_State *L, ltcp *u, const char *fn) {
                u->frame_kind == NET_FRAME_LSP ? "read_lsp" : "read_packet");
 }
 
-static int tcp_read(lua_State *L) {
+static int read_once(lua_State *L) {
   ltcp *u = check_tcp(L);
   lua_Integer max = luaL_checkinteger(L, 2);
   if (max < 1) return luaL_argerror(L, 2, "max_len must be at least 1");
@@ -204,8 +208,10 @@ static int tcp_read(lua_State *L) {
     size_t avail = net_conn_available(u->c);
     total = avail < want ? avail : want;
   }
-  return push_bytes(L, u, total, &first) ? 1 : closed(L);
+  return push_bytes(L, u, total, &first);
 }
+
+static int tcp_read(lua_State *L) { return lnet_read_again(L, read_once); }
 
 /* Where delim starts within the first `limit` buffered bytes, searching
  * only what is new since the last call with the same delimiter; -1 if absent. */
@@ -228,7 +234,7 @@ static int until_limit(lua_State *L, lua_Integer max, size_t cap) {
   return lnet_fail(L, lua_pushfstring(L, "read_until: no delimiter within %I bytes", max), NET_E_LIMIT);
 }
 
-static int tcp_read_until(lua_State *L) {
+static int read_until_once(lua_State *L) {
   ltcp *u = check_tcp(L);
   size_t dlen;
   const char *delim = luaL_checklstring(L, 2, &dlen);
@@ -241,7 +247,7 @@ static int tcp_read_until(lua_State *L) {
   size_t avail = net_conn_available(u->c), cap = net_conn_buffer_size(u->c);
   size_t want = (lua_Unsigned)max < NET_BUFFER_MAX ? (size_t)max : NET_BUFFER_MAX;
   long at = find_delim(u, delim, dlen, avail < want + dlen ? avail : want + dlen);
-  if (at >= 0 && (size_t)at + dlen <= want) return push_bytes(L, u, (size_t)at + dlen, NULL) ? 1 : closed(L);
+  if (at >= 0 && (size_t)at + dlen <= want) return push_bytes(L, u, (size_t)at + dlen, NULL);
   if (at >= 0 || avail >= want || avail >= cap) return until_limit(L, max, cap);
   if (net_conn_input_ended(u->c) && avail == net_conn_available(u->c)) {
     if (avail == 0) {
@@ -249,11 +255,13 @@ static int tcp_read_until(lua_State *L) {
       int k = 1;
       return push_end(L, u, net_conn_peek(u->c, 1, &sp, &k));
     }
-    return push_bytes(L, u, avail, NULL) ? 1 : closed(L);   /* the rest, without the delimiter */
+    return push_bytes(L, u, avail, NULL);   /* the rest, without the delimiter */
   }
   lua_pushliteral(L, "");
   return 1;
 }
+
+static int tcp_read_until(lua_State *L) { return lnet_read_again(L, read_until_once); }
 
 /* ---- framed messages ------------------------------------------------------------- */
 
@@ -264,15 +272,18 @@ static size_t frame_copy(void *ud, void *dst, size_t n) {
 
 /* Pushes the message net_frame_next announced (n bytes) and drops it: one
  * copy when it lies in one piece; else gathered first, as push_bytes does,
- * with the same false when a finalizer closed the connection meanwhile.
- * A memory error while pushing leaves it buffered. */
-static bool push_message(lua_State *L, ltcp *u, size_t n) {
-  const lnet_source src = {u, tcp_open, frame_copy};   /* closed: its frame freed too */
-  if (lnet_push_gathered(L, n, net_frame_view(u->frame, u->c), &src) < 0) return false;
-  if (!u->c) return true;   /* closed by a finalizer the push ran: the message is ours */
+ * with the same results when a finalizer closed or read the connection
+ * meanwhile. A memory error while pushing leaves it buffered. */
+static int push_message(lua_State *L, ltcp *u, size_t n) {
+  const lnet_source src = {u, tcp_open, frame_copy, &u->reads};   /* closed: its frame freed too */
+  long got = lnet_push_gathered(L, n, net_frame_view(u->frame, u->c), &src);
+  if (got == LNET_READ_AGAIN) return LNET_READ_AGAIN;
+  if (got < 0) return closed(L);
+  if (!u->c) return 1;   /* closed by a finalizer the push ran: the message is ours */
   net_frame_done(u->frame, u->c);
   u->scanned = 0;
-  return true;
+  u->reads++;
+  return 1;
 }
 
 static int read_framed(lua_State *L, net_frame_kind kind, lua_Integer def) {
@@ -292,11 +303,13 @@ static int read_framed(lua_State *L, net_frame_kind kind, lua_Integer def) {
     return 1;
   }
   if (n < 0) return push_end(L, u, n);
-  return push_message(L, u, (size_t)n) ? 1 : closed(L);
+  return push_message(L, u, (size_t)n);
 }
 
-static int tcp_read_packet(lua_State *L) { return read_framed(L, NET_FRAME_PACKET, 512 * 1024); }
-static int tcp_read_lsp(lua_State *L) { return read_framed(L, NET_FRAME_LSP, 64 * 1024 * 1024); }
+static int read_packet_once(lua_State *L) { return read_framed(L, NET_FRAME_PACKET, 512 * 1024); }
+static int read_lsp_once(lua_State *L) { return read_framed(L, NET_FRAME_LSP, 64 * 1024 * 1024); }
+static int tcp_read_packet(lua_State *L) { return lnet_read_again(L, read_packet_once); }
+static int tcp_read_lsp(lua_State *L) { return lnet_read_again(L, read_lsp_once); }
 
 static int write_framed(lua_State *L, net_frame_kind kind) {
   ltcp *u = check_tcp(L);

@@ -7,7 +7,8 @@
 
 
 typedef struct lws {
-  net_ws *w;   /* NULL once collected */
+  net_ws *w;       /* NULL once collected */
+  unsigned reads;  /* bumped by every message taken (lnet_source) */
 } lws;
 
 /* The websocket, or NULL once released (__close, __gc): a released websocket
@@ -99,7 +100,7 @@ static size_t ws_copy(void *ud, void *dst, size_t n) {
   return net_ws_copy(((lws *)ud)->w, dst);
 }
 
-static int ws_receive(lua_State *L) {
+static int receive_once(lua_State *L) {
   net_ws *w = check(L);
   lws *u = lua_touserdata(L, 1);
   if (!w) return closed(L);
@@ -110,12 +111,16 @@ static int ws_receive(lua_State *L) {
     net_result r = net_ws_status(w);
     return lnet_fail(L, r.msg, r.err);
   }
-  const lnet_source src = {u, ws_open, ws_copy};
-  if (lnet_push_gathered(L, (size_t)n, net_ws_view(w), &src) < 0) return closed(L);
-  if (u->w) net_ws_drop(u->w);   /* after the push: a memory error leaves the message queued */
+  const lnet_source src = {u, ws_open, ws_copy, &u->reads};
+  long got = lnet_push_gathered(L, (size_t)n, net_ws_view(w), &src);
+  if (got == LNET_READ_AGAIN) return LNET_READ_AGAIN;
+  if (got < 0) return closed(L);
+  if (u->w) net_ws_drop(u->w), u->reads++;   /* after the push: a memory error leaves the message queued */
   lua_pushstring(L, type == NET_WS_TEXT ? "text" : "binary");
   return 2;
 }
+
+static int ws_receive(lua_State *L) { return lnet_read_again(L, receive_once); }
 
 static int ws_close(lua_State *L) {
   check(L);

@@ -207,6 +207,8 @@ local function run_worker(w, peer, sv)
   os.remove(err)
   local line = out:match("RESULT ([^\n]*)")
   if not ok or not line then
+    local missing = msg:match("module '([^']+)' not found")
+    if missing then return nil, "not installed (" .. missing .. ")" end   -- run with --no-deps
     local first = msg:match("[^\n]+") or ("exit " .. tostring(code))
     return nil, first
   end
@@ -299,7 +301,8 @@ local function report(w, rows)
         line = line .. string.format(" %10s %12s", vs_c and string.format("%.2fx", vs_c) or "-",
           vs_lua and string.format("%.2fx", vs_lua) or "")
       else
-        line = line .. "  " .. (row.err == "unsupported" and "- (cannot)" or "ERROR: " .. row.err)
+        line = line .. "  " .. (row.err == "unsupported" and "- (cannot)"
+          or row.err:match("^not installed") and "- " .. row.err or "ERROR: " .. row.err)
       end
       print(line)
       result.peers[p.id] = entry
@@ -457,8 +460,9 @@ local ok, err = pcall(function()
         end
         row = r and row or { err = why }
         rows[p.id] = row
-        if not r and why ~= "unsupported" then failures = failures + 1 end
-        if opts.tap and why ~= "unsupported" then
+        local cannot = not r and (why == "unsupported" or why:match("^not installed"))
+        if not r and not cannot then failures = failures + 1 end
+        if opts.tap and not cannot then
           n = n + 1
           print(string.format("%s %d - %s %s%s", r and "ok" or "not ok", n, w.name, p.id,
             r and "" or (": " .. tostring(why))))

@@ -403,6 +403,8 @@ void net_conn_pause_read(net_conn *c, int paused) {
   request(c, REQ_PAUSE);
 }
 
+void net__conn_taken(net_conn *c) { net_conn_pause_read(c, 0); }
+
 void net__conn_set_link(net_conn *c, net_io *link) { c->link = link; }
 
 uint64_t net__conn_delivered(net_conn *c) {

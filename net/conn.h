@@ -142,6 +142,7 @@ struct net_conn {
   bool want_out;                    /* OUT interest: tx has bytes the kernel refused */
   bool peer_fin;                    /* the peer's FIN was read */
   bool fresh_socket;                /* made by our connect, no option set on it yet */
+  uint8_t unix_waits;               /* connects a Unix server's full backlog turned away */
   bool starttls;                    /* upgrade once tx reaches starttls_at */
   bool notify_sent;                 /* close_notify went out */
   bool shut_wr_pending, wr_shut, discard_rx;
@@ -187,9 +188,12 @@ void net__conn_destroy(net_conn *c);   /* before it was ever kicked */
 void net__conn_list(net_conn *c);
 void net__conn_unlist(net_conn *c);
 /* I/O thread: a connection around an accepted socket. The caller owns one
- * reference (to hand to the owner), the I/O thread the other. */
+ * reference (to hand to the owner), the I/O thread the other. `queued`: it
+ * reads no application data until the owner takes it (net__conn_taken). */
 net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *unix_path,
-                          const net_conn_opts *o, const net_tls_cfg *tls, net_tls_conf *conf);
+                          const net_conn_opts *o, const net_tls_cfg *tls, net_tls_conf *conf, bool queued);
+/* Owner: an accepted connection taken from its server's queue: reading starts. */
+void net__conn_taken(net_conn *c);
 /* I/O thread: an accepted connection nobody will take. */
 void net__conn_abandon(net_conn *c);
 
@@ -208,6 +212,7 @@ void net__conn_connected(net_conn *c);      /* the socket is connected: TLS or d
 void net__conn_handshake(net_conn *c);
 void net__conn_start_tls(net_conn *c);      /* now, or once its configuration is loaded */
 void net__conn_recv(net_conn *c);
+bool net__conn_tls_held(net_conn *c);       /* bytes mbedTLS holds for a reading owner */
 void net__conn_send(net_conn *c);
 void net__conn_interest(net_conn *c);       /* poller interest from reading / want_out */
 void net__conn_set_timer(net_conn *c);      /* the earliest deadline that applies */

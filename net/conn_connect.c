@@ -183,11 +183,20 @@ static void start_attempt(net_conn *c) {
   net__conn_set_timer(c);
 }
 
-void net__conn_next_attempt(net_conn *c) { start_attempt(c); }
+/* A Unix server's backlog is full: as a TCP client waits for a busy server,
+ * try again a moment later (10 ms doubling to 200 ms), until connect_timeout. */
+static void unix_wait(net_conn *c) {
+  net_sock_close(c->fd);
+  c->fd = NET_BAD_SOCK;
+  unsigned ms = c->unix_waits < 5 ? 10u << c->unix_waits++ : 200u;
+  c->next_attempt_at = net__now_ms() + ms;
+  net__conn_set_timer(c);
+}
 
 static void connect_unix(net_conn *c) {
   struct sockaddr_un un = {.sun_family = AF_UNIX};
   snprintf(un.sun_path, sizeof un.sun_path, "%s", c->unix_path);
+  c->next_attempt_at = 0;
   c->fd = net_sock_open(AF_UNIX, SOCK_STREAM);
   if (c->fd == NET_BAD_SOCK) {
     net__conn_fail_sys(c, "connect", errno);
@@ -199,7 +208,23 @@ static void connect_unix(net_conn *c) {
     net__conn_connected(c);
     return;
   }
-  net__conn_fail_sys(c, "connect", errno);
+  int e = errno;
+  if (e == EAGAIN) {
+    unix_wait(c);
+  } else if (e == ENOENT) {   /* no socket file: nobody listens there, as at a closed port */
+    char where[NET_WHERE_MAX];
+    net_error err;
+    net__conn_where(c, where, sizeof where);
+    net__seterr_sys(&err, "connect", where, e);
+    net__conn_fail(c, NET_E_REFUSED, err.msg);
+  } else {
+    net__conn_fail_sys(c, "connect", e);
+  }
+}
+
+void net__conn_next_attempt(net_conn *c) {
+  if (c->unix_path) connect_unix(c);
+  else start_attempt(c);
 }
 
 static bool alloc_attempts(net_conn *c) {

@@ -182,7 +182,8 @@ static void established(net_conn *c) {
   }
   net__conn_interest(c);
   net__conn_send(c);
-  if (c->tls && c->fd != NET_BAD_SOCK) net__conn_recv(c);   /* the handshake may have brought data */
+  if (c->tls && c->fd != NET_BAD_SOCK && (c->owner_gone || !atomic_load(&c->owner_paused)))
+    net__conn_recv(c);   /* the handshake may have brought data */
 }
 
 /* A handshake flight is several records written one by one: with Nagle's
@@ -278,6 +279,14 @@ void net__conn_connected(net_conn *c) {
 }
 
 /* ---- receiving ------------------------------------------------------------------ */
+
+/* Bytes mbedTLS holds, which no readiness event announces, for an owner that
+ * reads: a paused one (or an accepted connection not yet taken) gets them
+ * once it resumes (conn_kicked). */
+bool net__conn_tls_held(net_conn *c) {
+  return c->tls && c->reading && c->io == IO_OPEN && !atomic_load(&c->owner_paused) &&
+         net__tls_pending(c->tls);
+}
 
 /* rx is full: stop reading until the owner reads. False when the owner
  * freed space meanwhile: reading goes on, and it is the caller's to read. */

@@ -194,7 +194,7 @@ static void conn_kicked(net_io *io) {
   if (c->io != IO_OPEN) return;
   if (!c->reading && !c->peer_fin && !atomic_load(&c->rx_paused)) c->reading = true;
   net__conn_interest(c);
-  if (c->reading && c->tls && net__tls_pending(c->tls)) net__conn_recv(c);   /* no event will come */
+  if (net__conn_tls_held(c)) net__conn_recv(c);   /* no event will come */
   net__conn_send(c);
 }
 
@@ -213,7 +213,7 @@ static void conn_event(net_io *io, int mask) {
   if ((mask & (NET_POLL_OUT | NET_POLL_ERR)) || (c->tls && net__tls_out_pending(c->tls))) {
     net__conn_send(c);
     /* a TLS read that had to write first (an alert) goes on: no IN event may come for what it holds */
-    if (c->tls && c->reading && c->io == IO_OPEN && net__tls_pending(c->tls)) net__conn_recv(c);
+    if (net__conn_tls_held(c)) net__conn_recv(c);
   }
 }
 
@@ -225,8 +225,9 @@ static void timed_out(net_conn *c, const char *what, int ms, const char *option)
   else
     net__conn_where(c, where, sizeof where);
   /* say which part of connecting took the time: reading TLS files, the handshake */
-  const char *op = c->io == IO_OPEN ? "recv" : c->io == IO_HANDSHAKE ? "tls handshake" : "connect";
-  const char *stage = c->io == IO_TLS_WAIT ? " loading its TLS files" : "";
+  const char *op = c->io == IO_OPEN ? (c->want_out ? "send" : "recv")   /* the peer takes nothing */
+                   : c->io == IO_HANDSHAKE ? "tls handshake" : "connect";
+  const char *stage = c->io == IO_TLS_WAIT ? " loading its TLS files" : c->io == IO_RESOLVING ? " resolving the name" : "";
   snprintf(msg, sizeof msg, "%s %s: %s %d ms%s (%s)", op, where, what, ms, stage, option);
   net__conn_fail(c, NET_E_TIMEOUT, msg);
 }
@@ -264,7 +265,7 @@ static void conn_timer(net_io *io, uint64_t now) {
 /* ---- accepted connections (for server.c) -------------------------------------- */
 
 net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *unix_path,
-                          const net_conn_opts *o, const net_tls_cfg *tls, net_tls_conf *conf) {
+                          const net_conn_opts *o, const net_tls_cfg *tls, net_tls_conf *conf, bool queued) {
   net_conn *c = net__conn_new(o, 2);   /* the owner's (handed over by accept) and ours */
   if (!c) return NULL;
   c->cur = *peer;
@@ -284,6 +285,9 @@ net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *uni
   c->fd = fd;
   c->port = net__sa_port(&c->cur);
   c->io = IO_CONNECTING;
+  /* a server's queue holds connections the owner has not taken: their input
+   * stays in the kernel (its flow control holds the peer), not in our buffers */
+  if (queued) atomic_store(&c->owner_paused, 1);
   net__conn_connected(c);
   return c;
 }

@@ -194,13 +194,15 @@ net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o
     server_destroy(&s->obj);
     return NULL;
   }
+  if (o->unix_path && !(s->unix_path = net__strdup(o->unix_path))) {
+    server_destroy(&s->obj);
+    return *err = "out of memory", *code = NET_E_LIMIT, NULL;
+  }
   int r;
   errno = 0;
   if (o->unix_path) {
     s->fd = net_sock_open(AF_UNIX, SOCK_STREAM);
-    s->unix_path = net__strdup(o->unix_path);
-    r = s->fd == NET_BAD_SOCK || !s->unix_path ? -1
-        : bind_unix(s, o->unix_path, o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG, err);
+    r = s->fd == NET_BAD_SOCK ? -1 : bind_unix(s, o->unix_path, o->backlog > 0 ? o->backlog : DEFAULT_BACKLOG, err);
   } else {
     r = bind_ip(s, a, port, o);
   }
@@ -274,6 +276,7 @@ static void *take(net_server *s, net_result *why) {
     if (why) *why = (net_result){NET_FAILURE, NET_E_LIMIT, net__engine_refusal()};
     return NULL;
   }
+  if (!s->ws) net__conn_taken(c);
   return c;
 }
 
@@ -522,7 +525,7 @@ static void accept_some(net_server *s) {
       if (!net_sock_would_block(e)) server_fail(s, "accept", e);
       return;
     }
-    net_conn *c = net__conn_adopt(fd, &peer, s->unix_path, &s->conn, s->tls, s->tls_conf);
+    net_conn *c = net__conn_adopt(fd, &peer, s->unix_path, &s->conn, s->tls, s->tls_conf, !s->ws);
     if (!c) {
       net_sock_close(fd);
       continue;

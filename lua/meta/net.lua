@@ -108,8 +108,11 @@ function net.resolve_address(host) end
 function net.open_tcp(addr_or_host, port, ssl) end
 
 ---Opens a Unix domain socket connection (a local language server, another
----instance of the program): the same object and semantics as TCP.
----@param path string at most 107 bytes
+---instance of the program): the same object and semantics as TCP. A path with
+---no socket file fails with `"refused"`, as a closed port does; while the
+---server's backlog is full the connection stays `"waiting"` (tried again 10 ms
+---doubling to 200 ms), as a TCP one does, until `connect_timeout`.
+---@param path string at most 107 bytes; a NUL byte or another length returns `nil, message, "invalid"`
 ---@param options? net.conn_options
 ---@return net.tcp|nil conn
 ---@return string? message
@@ -117,7 +120,7 @@ function net.open_tcp(addr_or_host, port, ssl) end
 function net.open_unix(path, options) end
 
 ---@class net.server_options
----@field backlog? integer pending connections the kernel holds (default 128)
+---@field backlog? integer connections waiting for `accept`: the kernel holds this many, and the server's queue as many again (a power of two, 64 at least), where nothing is read from a connection until `accept` takes it (a TLS handshake runs) (default 128)
 ---@field reuseaddr? boolean SO_REUSEADDR (default true)
 ---@field ssl? {cert_file: string, key_file: string, key_password?: string, ca_file?: string, ca_path?: string, verify?: boolean, resume?: boolean, alpn?: string[], min_version?: "tls1.2"|"tls1.3"} accepted connections speak TLS (handshake on the I/O thread); the files are read off the caller's thread, and a missing or bad one fails the server a moment later (`get_status()` and `accept()`: `"tls: cannot load cert_file ..."`, code `"tls"`); `verify = true` requires client certificates signed by ca_file (or a CA in ca_path); `resume = false`: no session tickets; `alpn`: the protocols it agrees to, in its order of preference; `min_version` as for clients
 ---@field unix? string listen on this Unix socket path instead (table-only form)

@@ -152,4 +152,41 @@ describe("backpressure", function()
     assert.are.equal(accepted, check.received)
     conn:close()
   end)
+
+  it("reads nothing from connections not yet accepted, and loses nothing of them", function()
+    -- clients that write to a server whose owner has not accepted them are held back
+    -- by the kernel's flow control, not buffered in the engine, a MiB each
+    local base = h.wait_idle().buffer_bytes
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    local clients, sent, block = {}, 0, string.rep("q", 16 * h.KiB)
+    for i = 1, 4 do clients[i] = assert(net.open_tcp("127.0.0.1", srv:get_port(), { buffer_size = 16 * h.KiB })) end
+    local max_held, stop = 0, net.clock() + 1
+    while net.clock() < stop do
+      for _, c in ipairs(clients) do sent = sent + assert(c:write(block)) end
+      max_held = math.max(max_held, net.get_stats().buffer_bytes - base)
+      net.wait(5)
+    end
+    assert.is_true(sent > 4 * 16 * h.KiB, "the clients wrote only " .. sent .. " bytes")
+    assert.is_true(max_held < CAP, string.format("the engine held %d bytes for 4 queued connections", max_held))
+    for _, c in ipairs(clients) do c:close() end   -- delivers what it holds, then closes
+    local got, ended, conns, deadline = 0, 0, {}, net.clock() + 30
+    while ended < 4 do
+      local a = srv:accept()
+      if a then conns[#conns + 1] = a end
+      for i, a2 in pairs(conns) do
+        local d = a2:read(256 * h.KiB)
+        if d == nil then
+          ended, conns[i] = ended + 1, nil
+          a2:close()
+        elseif d ~= "" then
+          assert.is_nil(d:find("[^q]"), "bytes other than the ones written")
+          got = got + #d
+        end
+      end
+      assert(net.clock() < deadline, "only " .. got .. " of " .. sent .. " bytes arrived")
+      net.wait(5)
+    end
+    assert.are.equal(sent, got)
+    srv:close()
+  end)
 end)

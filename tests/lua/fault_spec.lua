@@ -174,6 +174,18 @@ describe("faults", function()
     net._fail_allocs(0, 0)
     assert.is_nil(a)
     assert.equal("limit", code, msg)
+    -- every allocation of a Unix server, each failing in turn: a message and "limit"
+    local path = h.temp_dir() .. "/s.sock"
+    for n = 0, 20 do
+      net._fail_allocs(n, 1)
+      local srv
+      srv, msg, code = net.create_server{ unix = path }
+      net._fail_allocs(0, 0)
+      if srv then srv:close() else
+        assert.equal("limit", code, tostring(msg))
+        assert.is_string(msg)
+      end
+    end
     -- failures in the middle of transfers: intact, or a failure that says "limit"
     local echo = h.start_peer("echo")
     local outcomes = {}

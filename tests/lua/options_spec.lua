@@ -98,6 +98,24 @@ describe("connection options", function()
       conn:close()
     end)
 
+    it("names the sending side when the peer stopped taking bytes", function()
+      local srv = assert(net.create_server("127.0.0.1", 0))
+      local conn = assert(net.open_tcp("127.0.0.1", srv:get_port(), { idle_timeout = 300 }))
+      local a
+      assert(h.wait_for(function() a = a or srv:accept(); return a ~= nil end, 5000))
+      a:pause_read(true)
+      local block, deadline = string.rep("w", 64 * 1024), net.clock() + 30
+      local full = 0   -- until the kernel's buffers too are full: bytes stay pending with us
+      while full < 3 do
+        if (conn:write(block) or 0) == 0 then full = full + 1; h.sleep(100) else full = 0 end
+        assert(net.clock() < deadline, "write never pushed back")
+      end
+      local status, msg, code = h.wait_failure(conn, 10000)
+      assert.are.same({ "failure", "timeout" }, { status, code })
+      assert.are.equal(string.format("send 127.0.0.1:%d: idle for 300 ms (idle_timeout)", srv:get_port()), msg)
+      conn:close(); a:close(); srv:close()
+    end)
+
     it("is reset by traffic in either direction", function()
       local peer = h.start_peer("echo")
       local conn = assert(net.open_tcp("127.0.0.1", peer.port, { idle_timeout = 400 }))

@@ -96,6 +96,14 @@ describe("custom resolvers", function()
     assert.are.equal(4, dns:queries("silent%.test"))   -- A and AAAA, twice
   end)
 
+  it("says a connect_timeout that passed while the name was resolving", function()
+    local conn = assert(net.open_tcp("silent.test", 80, { resolver = r, connect_timeout = 200 }))
+    local st, msg, code = h.wait_status(conn, 10000)
+    assert.are.same({ "failure", "timeout" }, { st, code })
+    assert.are.equal("connect silent.test:80: timed out after 200 ms resolving the name (connect_timeout)", msg)
+    conn:close()
+  end)
+
   it("answers from the hosts file without asking", function()
     local a = r:resolve("sluice-v4.test")
     assert.are.equal("success", a:wait_until_resolved(5000))

@@ -199,8 +199,8 @@ describe("unix sockets", function()
     local conn = assert(net.open_unix(dir .. "/missing.sock"))
     local status, msg, code = h.wait_status(conn)
     assert.are.equal("failure", status)
-    assert.is_string(msg)
-    assert.is_string(code)
+    assert.are.equal("refused", code, msg)   -- nobody listens there, as at a closed port
+    assert.matches("^connect unix:.*/missing%.sock: ", msg)
     conn:close()
     local stale = dir .. "/nobody.sock"
     python_stale_socket(stale)
@@ -209,6 +209,46 @@ describe("unix sockets", function()
     assert.are.equal("failure", status)
     assert.are.equal("refused", code, msg)
     conn:close()
+  end)
+
+  it("keeps a client waiting while the server's backlog is full, as TCP does", function()
+    local path = dir .. "/busy.sock"
+    local srv = assert(net.create_server{ unix = path, backlog = 1 })
+    -- more clients than the kernel's backlog and the server's queue hold
+    local clients = {}
+    for i = 1, 150 do clients[i] = assert(net.open_unix(path)) end
+    h.sleep(300)
+    for i, c in ipairs(clients) do
+      local st, msg, code = c:get_status()
+      assert.are_not.equal("failure", st, "client " .. i .. ": " .. tostring(msg) .. " " .. tostring(code))
+    end
+    -- the owner takes them: every one gets in
+    local taken, deadline = {}, net.clock() + 20
+    while #taken < #clients do
+      local a = srv:accept()
+      if a then taken[#taken + 1] = a else net.wait(5) end
+      assert(net.clock() < deadline, "only " .. #taken .. " clients got in")
+    end
+    for i, c in ipairs(clients) do assert.are.equal("success", h.wait_status(c), "client " .. i) end
+    for i, c in ipairs(clients) do c:close(); taken[i]:close() end
+    srv:close()
+  end)
+
+  it("fails a client that waits on a full backlog past its connect_timeout", function()
+    local path = dir .. "/full.sock"
+    h.start_server("full backlog", string.format("%s -c %s %s", h.shell_quote(h.python), h.shell_quote(
+      "import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(0); "
+      .. "print(1, flush=True); time.sleep(600)"), h.shell_quote(path)), function(out)
+      return out:match("^1\n") and 1
+    end)
+    local fill = {}
+    for i = 1, 4 do fill[i] = assert(net.open_unix(path)) end   -- never accepted
+    local late = assert(net.open_unix(path, { connect_timeout = 300 }))
+    local st, msg, code = h.wait_status(late, 10000)
+    assert.are.same({ "failure", "timeout" }, { st, code })
+    assert.matches("^connect unix:.*full%.sock: timed out after 300 ms %(connect_timeout%)$", msg)
+    for _, c in ipairs(fill) do c:close() end
+    late:close()
   end)
 
   it("replaces a stale socket file left by a process that exited", function()

@@ -72,7 +72,8 @@ int lnet_open_tcp_fn(lua_State *L) {
   if (opts.resolver && !r) return lnet_fail(L, "option 'resolver' is closed", NET_E_CLOSED);
   const char *err = NULL;
   net_err code = NET_E_INVALID;
-  if (host && opts.o.proxy) {   /* the name goes to the proxy stage: no lookup here */
+  if (opts.o.proxy && (host || r)) {   /* the name goes to the proxy stage, r looks up the proxy's */
+    if (!host) host = net_addr_hostname(a), len = strlen(host);
     net_conn *c = net_tcp_open_host(r, host, len, (uint16_t)port, &opts.o, &err, &code);
     if (c) net_conn_describe(c, u->where, sizeof u->where);
     return open_conn(L, u, c, err, code);

@@ -157,6 +157,18 @@ describe("custom resolvers", function()
     srv:close()
   end)
 
+  it("looks up a proxy's name with open_tcp{resolver = r}, for a host name and an address object", function()
+    local proxy = assert(net.create_server("127.0.0.1", 0))
+    for _, dest in ipairs({ "127.0.0.1", net.resolve_address("127.0.0.1") }) do
+      local conn = assert(net.open_tcp(dest, 9, { resolver = r, proxy = "http://a.test:" .. proxy:get_port() }))
+      local a = assert(h.accept_one(proxy), "no connection to the proxy for " .. tostring(dest))
+      assert.matches("^CONNECT 127%.0%.0%.1:9 HTTP/1%.1", h.read_line(a, 5000))
+      a:close()
+      conn:close()
+    end
+    proxy:close()
+  end)
+
   it("asks its servers for a dotless name as given, whatever HOSTALIASES says", function()
     -- c-ares would read that file on the I/O thread (a FIFO there stalls every
     -- connection) and ask for the alias instead: a child, for its environment

@@ -6,6 +6,7 @@
  * names it cannot answer to dns_miss; everything else is the I/O thread. */
 #include <ares.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +19,9 @@
 
 #define DEFAULT_TIMEOUT_MS 2000
 #define DEFAULT_TRIES 3
+/* c-ares doubles each round's wait without bound (20 tries of 10 ms: 3 hours):
+ * a lookup ends after this, or tries x timeout per nameserver when longer */
+#define LOOKUP_MAX_MS 60000
 #define MAX_LOOKUPS 256   /* per resolver, queued or running: past it, "limit" */
 
 typedef struct lookup lookup;
@@ -28,6 +32,7 @@ struct net_resolver {
   atomic_int count;                     /* lookups queued or running */
   struct ares_addr_port_node servers[NET_RESOLVER_MAX_SERVERS];
   int timeout_ms, tries, nservers;
+  uint64_t limit_ms;                    /* a whole lookup's time */
   char desc[NET_RESOLVER_MAX_SERVERS * (NET_IP_MAX + 10)];
   lookup *active;                       /* I/O thread only */
 };
@@ -53,6 +58,8 @@ struct lookup {
   int status;                           /* c-ares' answer; -1 while none */
   bool oom;                             /* a socket could not be tracked */
   int no_socket;                        /* errno when out of descriptors for one */
+  uint64_t deadline;                    /* now + r->limit_ms when it started */
+  bool cut;                             /* ended at the deadline, c-ares still trying */
 };
 
 #define RESOLVER(io) ((net_resolver *)((char *)(io) - offsetof(net_resolver, obj)))
@@ -170,8 +177,8 @@ static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
   net__engine_defer_free(s);
 }
 
-static const char *why(int status, char *buf, size_t len, const net_resolver *r) {
-  switch (status) {
+static const char *why(const lookup *lk, char *buf, size_t len, const net_resolver *r) {
+  switch (lk->status) {
     case ARES_ENOTFOUND: return "no such name";
     case ARES_ENODATA: return "no address for this name";
     case ARES_ESERVFAIL: return "server failure (SERVFAIL)";
@@ -179,9 +186,13 @@ static const char *why(int status, char *buf, size_t len, const net_resolver *r)
     /* c-ares gives this one for SERVFAIL and REFUSED answers too */
     case ARES_ECONNREFUSED: return "every nameserver refused or failed (unreachable, SERVFAIL or REFUSED)";
     case ARES_ETIMEOUT:
-      snprintf(buf, len, "no answer (%d tries, %d ms timeout)", r->tries, r->timeout_ms);
+      if (lk->cut)
+        snprintf(buf, len, "no answer in %llu ms (%d tries, %d ms timeout)", (unsigned long long)r->limit_ms,
+                 r->tries, r->timeout_ms);
+      else
+        snprintf(buf, len, "no answer (%d tries, %d ms timeout)", r->tries, r->timeout_ms);
       return buf;
-    default: return ares_strerror(status);
+    default: return ares_strerror(lk->status);
   }
 }
 
@@ -208,7 +219,7 @@ static void finish(lookup *lk, const char *cancelled) {
   lk->ch = NULL;
   if (a->count == 0) {
     char buf[96];
-    const char *text = cancelled ? cancelled : lk->oom ? "out of memory" : why(lk->status, buf, sizeof buf, r);
+    const char *text = cancelled ? cancelled : lk->oom ? "out of memory" : why(lk, buf, sizeof buf, r);
     net_err code = lk->oom ? NET_E_LIMIT : lk->status == ARES_ETIMEOUT ? NET_E_TIMEOUT : NET_E_DNS;
     /* only when no server could be asked: an answer from another one (no such name) stands */
     if (!cancelled && !lk->oom && lk->no_socket && lk->status == ARES_ECONNREFUSED) {
@@ -255,7 +266,8 @@ static void settle(lookup *lk) {
     finish(lk, NULL);
     return;
   }
-  net__io_timer(&lk->obj, net__now_ms() + (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000 + 1);
+  uint64_t at = net__now_ms() + (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000 + 1;
+  net__io_timer(&lk->obj, at < lk->deadline ? at : lk->deadline);
 }
 
 static void sock_event(net_io *io, int mask) {
@@ -269,9 +281,14 @@ static void sock_event(net_io *io, int mask) {
 }
 
 static void lookup_timer(net_io *io, uint64_t now) {
-  (void)now;
   lookup *lk = LOOKUP(io);
   if (!lk->ch) return;
+  if (now >= lk->deadline) {
+    lk->status = ARES_ETIMEOUT;
+    lk->cut = true;
+    finish(lk, NULL);
+    return;
+  }
   ares_process_fd(lk->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);   /* timeouts: retry or give up */
   settle(lk);
 }
@@ -309,6 +326,7 @@ static void start(net_resolver *r, lookup *lk) {
     finish(lk, "cancelled");
     return;
   }
+  lk->deadline = net__now_ms() + r->limit_ms;
   int rc = new_channel(r, lk);
   if (rc != ARES_SUCCESS) {
     lk->status = rc;
@@ -420,6 +438,10 @@ net_resolver *net_resolver_new(const net_resolver_opts *o, const char **err, net
   r->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
   r->tries = o->tries ? o->tries : DEFAULT_TRIES;
   r->nservers = o->count;
+  const char *test = getenv("SLUICE_TEST_LOOKUP_MAX_MS");   /* the tests' shorter bound */
+  uint64_t floor = test && atoi(test) > 0 ? (uint64_t)atoi(test) : LOOKUP_MAX_MS;
+  r->limit_ms = (uint64_t)r->timeout_ms * (uint64_t)r->tries * (uint64_t)r->nservers;
+  if (r->limit_ms < floor) r->limit_ms = floor;
   for (int i = 0; i < o->count; i++) {
     if (!o->nameservers[i] || (*err = add_server(r, i, o->nameservers[i]))) {
       if (!o->nameservers[i]) *err = "a nameserver is missing";

@@ -525,7 +525,7 @@ function websocket:get_peer() end
 ---@class net.resolver_options
 ---@field nameservers string[] 1..8 of "127.0.0.1", "127.0.0.1:5353", "::1", "[::1]:53" (IP literals; port 53 unless given)
 ---@field timeout? integer ms to wait for the first try's answer (1..600000, default 2000; c-ares doubles it for later rounds)
----@field tries? integer attempts per nameserver (1..20, default 3)
+---@field tries? integer attempts per nameserver (1..20, default 3); a lookup ends after 60 s in all, or `tries` × `timeout` per nameserver when that is longer
 
 ---A resolver that asks these nameservers directly (c-ares on the I/O thread,
 ---no helper thread). The hosts file (/etc/hosts, or `SLUICE_HOSTS_FILE` when
@@ -542,7 +542,8 @@ local resolver = {}
 ---lookup (A and AAAA) runs in the background, and is cancelled when the
 ---address is collected while still waiting. Failures name the name and the
 ---nameservers: `resolve nx.test via 127.0.0.1:5353: no such name` ("dns"),
----`...: no answer (3 tries, 2000 ms timeout)` ("timeout").
+---`...: no answer (3 tries, 2000 ms timeout)` ("timeout"; `no answer in 60000 ms (...)`
+---when the bound on the whole lookup ended it).
 ---@param host string
 ---@return net.address|nil address
 ---@return string? message

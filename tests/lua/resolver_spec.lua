@@ -96,6 +96,23 @@ describe("custom resolvers", function()
     assert.are.equal(4, dns:queries("silent%.test"))   -- A and AAAA, twice
   end)
 
+  it("ends a lookup whose rounds would double for hours at its bound", function()
+    -- 20 tries of 10 ms: c-ares would wait 10 ms x (2^20 - 1), 3 hours; the bound (60 s,
+    -- 400 ms here) ends it
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local r = assert(net.create_resolver{ nameservers = { "127.0.0.1:" .. ... }, timeout = 10, tries = 20 })
+      local t0 = net.clock()
+      local st, msg, code = r:resolve("silent.test"):wait_until_resolved(30000)
+      print(string.format("%s|%s|%s|%.2f", st, msg, code, net.clock() - t0))
+    ]], { SLUICE_TEST_LOOKUP_MAX_MS = 400 }, tostring(dns.port))
+    assert.is_true(ok, out .. err)
+    local st, msg, code, took = out:match("^(%w+)|(.-)|(%w+)|([%d.]+)")
+    assert.are.same({ "failure", "timeout" }, { st, code }, out)
+    assert.are.equal("resolve silent.test via 127.0.0.1:" .. dns.port .. ": no answer in 400 ms (20 tries, 10 ms timeout)", msg)
+    assert.is_true(tonumber(took) < 5, "took " .. took .. " s")
+  end)
+
   it("says a connect_timeout that passed while the name was resolving", function()
     local conn = assert(net.open_tcp("silent.test", 80, { resolver = r, connect_timeout = 200 }))
     local st, msg, code = h.wait_status(conn, 10000)

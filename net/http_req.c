@@ -271,6 +271,7 @@ static size_t head_text(const net_http *h, char *buf, size_t cap) {
     char url[NET_URL_MAX + NET_URL_HOST_MAX + 64];
     net_url u = h->url;
     u.has_userinfo = false;
+    if (u.host_family == 6) u.host[strcspn(u.host, "%")] = '\0';   /* a zone is this machine's (RFC 6874) */
     net__url_format(&u, url, sizeof url);
     PUT("%s %s HTTP/1.1\r\n", h->method, url);
     if (h->proxy_auth[0]) PUT("Proxy-Authorization: %s\r\n", h->proxy_auth);

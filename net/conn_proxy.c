@@ -155,8 +155,13 @@ static void socks_connect(net_conn *c) {
       net__conn_fail(c, p->target_addr->err.code, p->target_addr->err.msg);
       return;
     }
-    if (!target_ip(c, &sa)) {
-      target_fail(c, "the target has no address of the requested family");
+    if (!target_ip(c, &sa)) {   /* our lookup's lack, not the proxy's: as a direct connect says */
+      char w[NET_URL_HOST_MAX + 24];
+      net_error e;
+      what(c, w, sizeof w);
+      net__seterr(&e, NET_E_UNREACHABLE, "proxy %s: %s: the target has no address of the requested family",
+                  p->where, w);
+      net__conn_fail(c, e.code, e.msg);
       return;
     }
     literal = true;

@@ -258,6 +258,14 @@ describe("proxy", function()
       local msg, code = open_fails("proxy-only.invalid", 443, "socks5://127.0.0.1:" .. fake.ports["socks-ok"])
       assert.are.equal("dns", code, msg)
     end)
+
+    it("fails as a direct connect would for socks5:// when it has no address of the family asked for", function()
+      local port = fake.ports["socks-ok"]
+      local msg, code = open_fails("sluice-v6.test", 443, "socks5://127.0.0.1:" .. port, { family = "inet" })
+      assert.are.equal("unreachable", code, msg)
+      assert.are.equal(("proxy 127.0.0.1:%d: CONNECT sluice-v6.test:443: the target has no address of "
+        .. "the requested family"):format(port), msg)
+    end)
   end)
 
   describe("hostile proxies", function()

@@ -105,14 +105,15 @@ static size_t head_end(const char *p, size_t n) {
 
 static bool text_byte(unsigned char c) { return c == '\t' || c == '\r' || c == '\n' || (c >= 0x20 && c != 0x7f); }
 
-/* The status line: 200..299 is success; else the reason for the message. */
+/* The status line's code: 1xx (interim) and 2xx (success) as they are; else
+ * -1 with the reason for the message. */
 static long status_line(const char *p, size_t len, char *why, size_t wl) {
   if (len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ' ||
       p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9' ||
       (len > 12 && p[12] != ' '))
     return fail(why, wl, "a malformed status line \"%.*s\"", (int)(len < 60 ? len : 60), p);
   int code = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-  if (code >= 200 && code < 300) return code;
+  if (code < 300 && code != 101) return code;
   size_t rl = len > 13 ? len - 13 : 0;
   return fail(why, wl, "refused: %d%s%.*s", code, rl ? " " : "", (int)(rl < 100 ? rl : 100), p + 13);
 }
@@ -123,17 +124,17 @@ static bool header_line(const char *p, size_t len) {
   return i > 0 && i < len && p[i] == ':';
 }
 
-long net__proxy_connect_reply(const char *p, size_t n, char *why, size_t wl) {
+/* One reply head at p[0..n): its length with *code; 0 while incomplete; -1. */
+static long one_head(const char *p, size_t n, long *code, char *why, size_t wl) {
   size_t k = n < 5 ? n : 5;
   if (memcmp(p, "HTTP/", k) != 0) return fail(why, wl, "not an HTTP reply");
   size_t end = head_end(p, n), scan = end ? end : n;   /* what follows the head is the tunnel's */
   for (size_t i = 0; i < scan; i++)
     if (!text_byte((unsigned char)p[i])) return fail(why, wl, "a control byte in the reply head");
-  if (!end) return n >= NET_PROXY_HEAD_MAX ? fail(why, wl, "a reply head over %d bytes", NET_PROXY_HEAD_MAX) : 0;
-  if (end > NET_PROXY_HEAD_MAX) return fail(why, wl, "a reply head over %d bytes", NET_PROXY_HEAD_MAX);
+  if (!end) return 0;
   size_t line = (size_t)((const char *)memchr(p, '\n', end) - p);   /* there is one before end */
   size_t ll = line > 0 && p[line - 1] == '\r' ? line - 1 : line;
-  if (status_line(p, ll, why, wl) < 0) return -1;
+  if ((*code = status_line(p, ll, why, wl)) < 0) return -1;
   for (size_t at = line + 1; at < end;) {
     size_t l = at;
     while (p[l] != '\n') l++;
@@ -142,6 +143,20 @@ long net__proxy_connect_reply(const char *p, size_t n, char *why, size_t wl) {
     at = l + 1;
   }
   return (long)end;
+}
+
+/* Interim (1xx) heads before the final one are read past (RFC 9110 15.2),
+ * all of them within the head cap. */
+long net__proxy_connect_reply(const char *p, size_t n, char *why, size_t wl) {
+  for (size_t at = 0;;) {
+    long code = 0, len = at < n ? one_head(p + at, n - at, &code, why, wl) : 0;
+    if (len < 0) return -1;
+    if (at + (size_t)len > NET_PROXY_HEAD_MAX || (!len && n >= NET_PROXY_HEAD_MAX))
+      return fail(why, wl, "a reply head over %d bytes", NET_PROXY_HEAD_MAX);
+    if (!len) return 0;
+    at += (size_t)len;
+    if (code >= 200) return (long)at;
+  }
 }
 
 /* ---- SOCKS5 ------------------------------------------------------------------- */

@@ -46,7 +46,7 @@ end
 
 local tinyproxy, microsocks = h.start_tinyproxy, h.start_microsocks
 
-local FAKE_MODES = { "http-ok", "socks-ok", "http-garbage", "http-oversized", "http-close", "socks-garbage",
+local FAKE_MODES = { "http-ok", "http-interim", "socks-ok", "http-garbage", "http-oversized", "http-close", "socks-garbage",
   "socks-close", "socks-truncated", "socks-short-refusal", "silent" }
 
 -- One fake_proxy.py serving every mode, each on its own port: fake.port[mode].
@@ -266,6 +266,13 @@ describe("proxy", function()
       assert.are.equal(("proxy 127.0.0.1:%d: CONNECT sluice-v6.test:443: the target has no address of "
         .. "the requested family"):format(port), msg)
     end)
+  end)
+
+  it("reads past interim (1xx) heads before CONNECT's 200", function()
+    local conn = open_ok("sluice-v4.test", 443, "http://127.0.0.1:" .. fake.ports["http-interim"])
+    assert.are.equal("BANNER", h.read_line(conn, 10000))
+    assert_echo(conn, "through the tunnel")
+    conn:close()
   end)
 
   describe("hostile proxies", function()

@@ -10,6 +10,8 @@ and serves until SIGTERM. One thread per client.
 Usage: fake_proxy.py MODE [MODE...]
   http-ok          answer CONNECT with 200 and "BANNER\\n" in the same packet, then echo
   socks-ok         SOCKS5 without auth; the success reply and "BANNER\\n" in one packet, then echo
+  http-interim     answer CONNECT with "100 Continue" and "102 Processing" heads, sent
+                   apart, before the 200, then "BANNER\\n" and echo (RFC 9110 15.2)
   http-garbage     answer CONNECT with an SSH banner
   http-oversized   answer with a status line and a header that never ends (20000 bytes)
   http-close       read the request, close
@@ -22,6 +24,7 @@ Usage: fake_proxy.py MODE [MODE...]
 import socket
 import sys
 import threading
+import time
 
 
 def read_head(s):
@@ -100,6 +103,13 @@ def serve(s, mode):
         if not http_request(s):
             return
         if mode == "http-ok":
+            s.sendall(b"HTTP/1.1 200 Connection established\r\n\r\nBANNER\n")
+            echo(s)
+        elif mode == "http-interim":
+            s.sendall(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Proc")
+            time.sleep(0.05)
+            s.sendall(b"essing\r\nX: y\r\n\r\n")
+            time.sleep(0.05)
             s.sendall(b"HTTP/1.1 200 Connection established\r\n\r\nBANNER\n")
             echo(s)
         elif mode == "http-garbage":

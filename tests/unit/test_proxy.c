@@ -83,6 +83,14 @@ static bool test_connect_reply(void) {
       {"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", -1, "malformed header"},
       {"HTTP/1.1 200 OK\r\n: v\r\n\r\n", -1, "malformed header"},
       {"HTTP/1.1 200 OK\r\nA\0: b\r\n\r\n", -1, "control byte"},
+      /* interim heads come before the final one (RFC 9110 15.2) */
+      {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\nX", 44, NULL},
+      {"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", 86, NULL},
+      {"HTTP/1.1 100 Continue\r\n\r\n", 0, NULL},
+      {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2", 0, NULL},
+      {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 407 Auth\r\n\r\n", -1, "refused: 407 Auth"},
+      {"HTTP/1.1 100 Continue\r\n\r\nSSH-2.0\r\n", -1, "not an HTTP reply"},
+      {"HTTP/1.1 101 Switching Protocols\r\n\r\n", -1, "refused: 101"},
   };
   char w[NET_PROXY_WHY_MAX];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -99,6 +107,10 @@ static bool test_connect_reply(void) {
   CHECK(net__proxy_connect_reply(big, NET_PROXY_HEAD_MAX - 1, w, sizeof w) == 0, "under the cap: incomplete");
   CHECK(net__proxy_connect_reply(big, NET_PROXY_HEAD_MAX, w, sizeof w) < 0 && strstr(w, "over 8192"),
         "at the cap: %s", w);
+  /* interim heads count toward the cap */
+  size_t n = 0;
+  while (n + 25 <= sizeof big) memcpy(big + n, "HTTP/1.1 100 Continue\r\n\r\n", 25), n += 25;
+  CHECK(net__proxy_connect_reply(big, n, w, sizeof w) < 0 && strstr(w, "over 8192"), "interim heads: %s", w);
   return true;
 }
 

@@ -300,6 +300,7 @@ static void number(dec *d) {
   }
   const unsigned char *mant_end = p;
   long ex = 0;
+  bool ex_big = false;
   if (p < end && (*p == 'e' || *p == 'E')) {
     p++;
     bool eneg = p < end && *p == '-';
@@ -307,6 +308,7 @@ static void number(dec *d) {
     if (p >= end || *p < '0' || *p > '9') d->p = p, unexpected(d, "a digit in the exponent");
     for (; p < end && *p >= '0' && *p <= '9'; p++)
       if (ex < 100000) ex = ex * 10 + (*p - '0');
+      else ex_big = true;   /* strtod_l reads it whole */
     if (eneg) ex = -ex;
     is_float = true;
   }
@@ -321,7 +323,7 @@ static void number(dec *d) {
   }
   long e10 = ex - frac;
   double v;
-  if (exact && m < (1ull << 53) && e10 >= -22 && e10 <= 22)
+  if (exact && !ex_big && m < (1ull << 53) && e10 >= -22 && e10 <= 22)
     v = e10 < 0 ? (double)m / pow10_exact[-e10] : (double)m * pow10_exact[e10];
   else
     v = strtod_l((const char *)digits, NULL, c_locale());
@@ -609,6 +611,11 @@ static void put_array(enc *e, int idx, lua_Integer n) {
   put(e, "]", 1);
 }
 
+/* Copies the key on the top into slot unless one is there already. */
+static void keep_first(lua_State *L, int slot) {
+  if (lua_isnil(L, slot)) lua_pushvalue(L, -1), lua_replace(L, slot);
+}
+
 /* Why the table at idx, with the key at `key`, is neither array nor object
  * (or, marked as an object, has a key that is not a string). */
 static void bad_key(enc *e, int idx, int key, bool marked_object) {
@@ -623,18 +630,31 @@ static void bad_key(enc *e, int idx, int key, bool marked_object) {
   }
   bool strings = false, ints = true;
   lua_Integer max = 0;
+  luaL_checkstack(L, 8, "json_encode");
+  lua_settop(L, lua_gettop(L) + 3);   /* the first string key, number key, and key no index can be */
+  int str = lua_gettop(L) - 2, num = str + 1, bad = str + 2;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
-    if (lua_type(L, -1) == LUA_TSTRING) strings = true;
-    else if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) ints = false;
+    int t = lua_type(L, -1);
+    if (t == LUA_TSTRING) {
+      strings = true;
+      keep_first(L, str);
+      continue;
+    }
+    if (t == LUA_TNUMBER) keep_first(L, num);
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) ints = false, keep_first(L, bad);
     else if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
   }
   lua_Integer hole = 1;
   while (ints && !strings && hole < max && lua_rawgeti(L, idx, hole) != LUA_TNIL) lua_pop(L, 1), hole++;
-  if (strings) lua_pushfstring(L, "table mixes string keys and number keys (%s)", luaL_tolstring(L, key, NULL));
+  if (!lua_isnil(L, bad) && lua_type(L, bad) != LUA_TNUMBER)
+    lua_pushfstring(L, "table key of type %s", luaL_typename(L, bad));
+  else if (strings)
+    lua_pushfstring(L, "table mixes string keys and number keys (%s and %s)", luaL_tolstring(L, str, NULL),
+                    luaL_tolstring(L, num, NULL));
   else if (ints) lua_pushfstring(L, "sparse array: index %I of 1..%I is nil (use net.json_null)", (LUAI_UACINT)hole, (LUAI_UACINT)max);
-  else lua_pushfstring(L, "table key %s is not a positive integer", luaL_tolstring(L, key, NULL));
+  else lua_pushfstring(L, "table key %s is not a positive integer", luaL_tolstring(L, bad, NULL));
   enc_error(e, lua_tostring(L, -1));
 }
 

@@ -339,8 +339,8 @@ NET_API void net_conn_abort(net_conn *c, net_err code, const char *msg);
  * then the body). A message is copied once, from the buffer into the
  * caller's memory. One larger than the connection's receive buffer
  * (buffer_size) can never lie there whole: it is gathered, as it arrives,
- * into memory of the reader's own (at most twice what has arrived, never
- * more than the message), and costs one more copy. Owner thread; one
+ * into memory of the reader's own (at most twice what has arrived, 64 KiB
+ * at first, never more than the message), and costs one more copy. Owner thread; one
  * reader per connection. */
 typedef enum net_frame_kind { NET_FRAME_PACKET, NET_FRAME_LSP } net_frame_kind;
 #define NET_FRAME_PARTIAL (-3)          /* no whole message yet */

@@ -166,9 +166,13 @@ static int l_get_stats(lua_State *L) {
   return 1;
 }
 
+#define CACERT_PATH_MAX 32767   /* Windows' longest path; get_cacert_path gives it back whole */
+
 static int l_set_cacert_path(lua_State *L) {
+  const char *path = lua_isnoneornil(L, 1) ? NULL : lnet_check_cstring(L, 1);
+  luaL_argcheck(L, !path || strlen(path) <= CACERT_PATH_MAX, 1, "path longer than 32767 bytes");
   /* raised, not returned: a caller that ignored it would trust what it meant not to */
-  if (net_set_cacert_path(lua_isnoneornil(L, 1) ? NULL : lnet_check_cstring(L, 1)) != 0)
+  if (net_set_cacert_path(path) != 0)
     return luaL_error(L, "set_cacert_path: out of memory (the earlier setting stays)");
   return 0;
 }

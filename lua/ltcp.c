@@ -89,10 +89,10 @@ int lnet_open_tcp_fn(lua_State *L) {
 }
 
 int lnet_open_unix_fn(lua_State *L) {
-  size_t len;
-  const char *path = luaL_checklstring(L, 1, &len);
-  if (len == 0 || len > 107 || strlen(path) != len)   /* sun_path; never truncated */
-    return lnet_fail(L, "a Unix socket path must be 1..107 bytes without NUL", NET_E_INVALID);
+  const char *path = lnet_check_cstring(L, 1);   /* a NUL raises, as create_server{unix} does */
+  size_t len = strlen(path);
+  if (len == 0 || len > 107)   /* sun_path; never truncated */
+    return lnet_fail(L, "a Unix socket path must be 1..107 bytes", NET_E_INVALID);
   lnet_conn_args opts;
   lnet_check_conn_arg(L, 2, false, &opts);
   if (opts.tls.bad) return lnet_fail(L, opts.tls.bad, NET_E_INVALID);

@@ -112,7 +112,7 @@ function net.open_tcp(addr_or_host, port, ssl) end
 ---no socket file fails with `"refused"`, as a closed port does; while the
 ---server's backlog is full the connection stays `"waiting"` (tried again 10 ms
 ---doubling to 200 ms), as a TCP one does, until `connect_timeout`.
----@param path string at most 107 bytes; a NUL byte or another length returns `nil, message, "invalid"`
+---@param path string 1..107 bytes (another length returns `nil, message, "invalid"`; a NUL byte raises)
 ---@param options? net.conn_options
 ---@return net.tcp|nil conn
 ---@return string? message
@@ -198,7 +198,7 @@ function net.set_wakeup(how, ud) end
 ---Makes later verifying TLS connections trust the PEM bundle (file or
 ---directory) at `path`; connections already open keep theirs. nil restores
 ---the default search. Raises when memory runs out; the earlier setting stays.
----@param path string|nil
+---@param path string|nil at most 32767 bytes, without NUL (else an argument error)
 function net.set_cacert_path(path) end
 
 ---The CA bundle verifying connections use: the one set with

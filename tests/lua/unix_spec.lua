@@ -401,6 +401,10 @@ describe("unix sockets", function()
   it("rejects bad paths", function()
     h.assert_raises("bad argument #1 to 'open_unix'", function() return net.open_unix() end)
     h.assert_raises("bad argument #1 to 'open_unix'", function() return net.open_unix({}) end)
+    h.assert_raises("bad argument #1 to 'open_unix' (string contains a NUL byte)", function()
+      return net.open_unix(dir .. "/a\0b")
+    end)
+    assert.are.same({ nil, "a Unix socket path must be 1..107 bytes", "invalid" }, { net.open_unix("") })
     h.assert_raises("bad argument", function() return net.create_server{ unix = 5 } end)
     -- longer than sun_path: raises or nil, message, never truncates silently
     local long = dir .. "/" .. string.rep("x", 200) .. ".sock"

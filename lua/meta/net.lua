@@ -203,7 +203,9 @@ function net.set_cacert_path(path) end
 
 ---The CA bundle verifying connections use: the one set with
 ---`set_cacert_path`, else `SSL_CERT_FILE` / `SSL_CERT_DIR` (as OpenSSL-based
----programs honour them), else the first system bundle found, else nil.
+---programs honour them), else the first system bundle found, else nil. Unless
+---a path was set, it looks at the file system (up to a dozen `stat` calls) on
+---the calling thread, the one call that does: a diagnostic, not one for every frame.
 ---@return string|nil
 function net.get_cacert_path() end
 

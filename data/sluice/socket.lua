@@ -33,7 +33,9 @@
 -- less than 512 KiB wait to be sent; connect of a client with an address to
 -- bind to locally (socket.connect's locaddr) is not supported; options that
 -- net has no equivalent for (reuseport, ipv6-v6only, buffer sizes, ...) make
--- setoption return nil and a message.
+-- setoption return nil and a message; a port is a number (no service names
+-- such as "http"); receive(0) returns "" at once, without waiting for data;
+-- dns.getnameinfo, setfd and tcp.class are missing.
 
 local runtime = require((... and (...):match("^(.*%.)[^.]*$") or "sluice.") .. "runtime")
 local net = runtime.load_net(...)
@@ -262,6 +264,9 @@ function tcp:receive(pattern, prefix)
      and buffered(self) >= pattern then
     return take(self, pattern), nil, nil   -- a count already buffered (read ahead), kept cheap too
   end
+  if prefix ~= nil and type(prefix) ~= "string" and type(prefix) ~= "number" then
+    error("bad argument #3 to 'receive' (string expected, got " .. type(prefix) .. ")", 2)
+  end
   prefix = prefix == nil and "" or tostring(prefix)
   local parts, ok, err = { prefix }, nil, nil
   local op = op_start()
@@ -291,6 +296,13 @@ end
 --------------------------------------------------------------------------------
 -- send
 
+-- send's i and j: numbers, or strings that are, as luaL_optnumber takes them.
+local function check_index(v, k)
+  if v ~= nil and not tonumber(v) then
+    error("bad argument #" .. k .. " to 'send' (number expected, got " .. type(v) .. ")", 3)
+  end
+end
+
 ---Sends data:sub(i, j) (as string.sub counts). Returns the index of the last
 ---byte sent, or nil, "timeout"|"closed"|message, index of the last byte sent.
 ---"Sent" means accepted into the connection's send buffer.
@@ -305,6 +317,8 @@ function tcp:send(data, i, j)
   if type(data) ~= "string" and type(data) ~= "number" then
     error("bad argument #1 to 'send' (string expected, got " .. type(data) .. ")", 2)
   end
+  check_index(i, 2)
+  check_index(j, 3)
   data = tostring(data)
   local size = #data
   i, j = floor(tonumber(i) or 1), floor(tonumber(j) or -1)
@@ -481,9 +495,15 @@ function tcp:listen(backlog)
   return 1.0
 end
 
-local function wrap_client(conn, family)
+-- What the kernel copies from a listening socket to the ones it accepts.
+local INHERITED = { "tcp-nodelay", "keepalive", "tcp-keepidle", "linger" }
+
+local function wrap_client(conn, family, server_options)
   local c = new_tcp(family)
   c.cls, c.conn = "client", conn
+  for _, name in ipairs(INHERITED) do
+    if server_options[name] ~= nil then c:setoption(name, server_options[name]) end
+  end
   return c
 end
 
@@ -507,7 +527,7 @@ function tcp:accept()
   local op = op_start()
   while true do
     local conn, err = next_accepted(self)
-    if conn then return wrap_client(conn, self.family) end
+    if conn then return wrap_client(conn, self.family, self.options) end
     if conn == nil then return nil, err end
     if not wait_more(self, op) then return nil, "timeout" end
   end
@@ -739,6 +759,9 @@ local FAMILIES = { inet = "inet", inet6 = "inet6" }
 ---@return sluice.socket.tcp|nil client
 ---@return string? err
 function socket.connect(address, port, laddress, lport, family)
+  if type(port) ~= "number" and type(port) ~= "string" then
+    error("bad argument #2 to 'connect' (number expected, got " .. type(port) .. ")", 2)
+  end
   if laddress ~= nil or lport ~= nil then
     return nil, "binding a local address is not supported by sluice.socket"
   end
@@ -919,7 +942,7 @@ function socket.sleep(time)
   while true do
     local left = deadline - clock()
     if left <= 0 then return end
-    runtime.pause(net, math.max(1, math.ceil(left * 1000)))
+    runtime.pause(net, math.max(1, math.ceil(math.min(left, 3600) * 1000)))   -- net.wait takes integers
   end
 end
 

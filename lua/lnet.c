@@ -232,6 +232,12 @@ static int l_fail_allocs(lua_State *L) {
   return 0;
 }
 
+/* Tests only: net._lookup_max(ms), net_debug_lookup_max. */
+static int l_lookup_max(lua_State *L) {
+  net_debug_lookup_max((int)luaL_checkinteger(L, 1));
+  return 0;
+}
+
 /* One per luaopen_net: keeps the engine alive for as long as the state is. */
 static int instance_gc(lua_State *L) {
   int *live = lua_touserdata(L, 1);
@@ -258,6 +264,7 @@ NET_API int luaopen_net(lua_State *L) {
       {"get_cacert_path", l_get_cacert_path},
       {"set_wakeup", l_set_wakeup},
       {"_fail_allocs", l_fail_allocs},   /* dropped below unless testing */
+      {"_lookup_max", l_lookup_max},     /* and this one */
       {NULL, NULL},
   };
   int *live = lua_newuserdatauv(L, sizeof *live, 0);
@@ -287,6 +294,8 @@ NET_API int luaopen_net(lua_State *L) {
   if (!getenv("SLUICE_TEST_HOOKS")) {
     lua_pushnil(L);
     lua_setfield(L, -2, "_fail_allocs");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "_lookup_max");
   }
   lnet_json_funcs(L);
   lua_pushliteral(L, "sluice " NET_VERSION);

@@ -194,6 +194,9 @@ net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *uni
                           const net_conn_opts *o, const net_tls_cfg *tls, net_tls_conf *conf, bool queued);
 /* Owner: an accepted connection taken from its server's queue: reading starts. */
 void net__conn_taken(net_conn *c);
+/* I/O thread: a websocket's connection put in its server's queue reads no more
+ * until taken. */
+void net__conn_hold(net_conn *c);
 /* I/O thread: an accepted connection nobody will take. */
 void net__conn_abandon(net_conn *c);
 

@@ -292,6 +292,11 @@ net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *uni
   return c;
 }
 
+void net__conn_hold(net_conn *c) {
+  atomic_store(&c->owner_paused, 1);
+  net__conn_interest(c);
+}
+
 void net__conn_abandon(net_conn *c) {
   net__engine_closing(1);
   begin_close(c);

@@ -6,7 +6,6 @@
  * names it cannot answer to dns_miss; everything else is the I/O thread. */
 #include <ares.h>
 #include <errno.h>
-#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +21,10 @@
 /* c-ares doubles each round's wait without bound (20 tries of 10 ms: 3 hours):
  * a lookup ends after this, or tries x timeout per nameserver when longer */
 #define LOOKUP_MAX_MS 60000
+
+static atomic_int lookup_max_ms;   /* the tests' shorter bound (net_debug_lookup_max) */
+
+void net_debug_lookup_max(int ms) { atomic_store(&lookup_max_ms, ms > 0 ? ms : 0); }
 #define MAX_LOOKUPS 256   /* per resolver, queued or running: past it, "limit" */
 
 typedef struct lookup lookup;
@@ -438,8 +441,8 @@ net_resolver *net_resolver_new(const net_resolver_opts *o, const char **err, net
   r->timeout_ms = o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
   r->tries = o->tries ? o->tries : DEFAULT_TRIES;
   r->nservers = o->count;
-  const char *test = getenv("SLUICE_TEST_LOOKUP_MAX_MS");   /* the tests' shorter bound */
-  uint64_t floor = test && atoi(test) > 0 ? (uint64_t)atoi(test) : LOOKUP_MAX_MS;
+  int test = atomic_load(&lookup_max_ms);
+  uint64_t floor = test > 0 ? (uint64_t)test : LOOKUP_MAX_MS;
   r->limit_ms = (uint64_t)r->timeout_ms * (uint64_t)r->tries * (uint64_t)r->nservers;
   if (r->limit_ms < floor) r->limit_ms = floor;
   for (int i = 0; i < o->count; i++) {

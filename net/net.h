@@ -128,6 +128,9 @@ NET_API net_stats net_get_stats(void);
 /* Tests: lets `after` more engine allocations succeed, then fails `count` in
  * a row (count 0: off). Failures surface as "limit" errors. */
 NET_API void net_debug_fail_allocs(long after, long count);
+/* Tests: a custom resolver made from now on ends a lookup after ms in all
+ * (or tries x timeout per nameserver when longer) instead of 60 s; 0: 60 s. */
+NET_API void net_debug_lookup_max(int ms);
 
 /* ---- Addresses --------------------------------------------------------- */
 typedef struct net_addr net_addr;

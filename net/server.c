@@ -276,7 +276,7 @@ static void *take(net_server *s, net_result *why) {
     if (why) *why = (net_result){NET_FAILURE, NET_E_LIMIT, net__engine_refusal()};
     return NULL;
   }
-  if (!s->ws) net__conn_taken(c);
+  net__conn_taken(s->ws ? ((net_ws *)c)->c : c);
   return c;
 }
 
@@ -450,6 +450,9 @@ static bool ws_room(net_io *io, net_ws *w) {
 static bool ws_ready(net_io *io, net_ws *w) {
   net_server *s = SERVER(io);
   hs_unlink(s, w);
+  /* as a queued connection: its messages wait in the kernel until accepted
+     (held before it is in the queue, where the owner may take it at once) */
+  net__conn_hold(w->c);
   if (s->stopped || !queue_push(s, w)) return false;   /* room was held for it */
   net__io_publish(&s->obj);
   return true;

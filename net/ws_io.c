@@ -504,9 +504,9 @@ static bool peer_taking(net_ws *w) {
 }
 
 static void keep_alive(net_ws *w, uint64_t now) {
-  /* we stopped reading (the owner's queue is full): no answer can reach us;
-   * or the peer reads what we send */
-  if (w->msg_ready || peer_taking(w)) {
+  /* we stopped reading (the owner's queue is full, or the server's holds us
+   * untaken): no answer can reach us; or the peer reads what we send */
+  if (w->msg_ready || atomic_load(&w->c->owner_paused) || peer_taking(w)) {
     w->ping_at = 0;
     w->last_rx = now;
     return;

@@ -120,7 +120,7 @@ function net.open_tcp(addr_or_host, port, ssl) end
 function net.open_unix(path, options) end
 
 ---@class net.server_options
----@field backlog? integer connections waiting for `accept`: the kernel holds this many, and the server's queue as many again (a power of two, 64 at least), where nothing is read from a connection until `accept` takes it (a TLS handshake runs) (default 128)
+---@field backlog? integer connections waiting for `accept`: the kernel holds this many, and the server's queue as many again (a power of two, 64 at least), where nothing is read from a connection until `accept` takes it (a TLS handshake and a websocket's upgrade run first) (default 128)
 ---@field reuseaddr? boolean SO_REUSEADDR (default true)
 ---@field ssl? {cert_file: string, key_file: string, key_password?: string, ca_file?: string, ca_path?: string, verify?: boolean, resume?: boolean, alpn?: string[], min_version?: "tls1.2"|"tls1.3"} accepted connections speak TLS (handshake on the I/O thread); the files are read off the caller's thread, and a missing or bad one fails the server a moment later (`get_status()` and `accept()`: `"tls: cannot load cert_file ..."`, code `"tls"`); `verify = true` requires client certificates signed by ca_file (or a CA in ca_path); `resume = false`: no session tickets; `alpn`: the protocols it agrees to, in its order of preference; `min_version` as for clients
 ---@field unix? string listen on this Unix socket path instead (table-only form)

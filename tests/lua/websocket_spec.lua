@@ -683,6 +683,27 @@ describe("websocket server", function()
     assert.equal(string.rep("x", 188) .. string.rep(".", 512), out:match("^[x.]+"))
   end)
 
+  it("holds the messages of websockets not yet accepted in the kernel, and loses none", function()
+    local svc = ws_echo_server()
+    local url = "ws://127.0.0.1:" .. svc.server:get_port() .. "/"
+    local base = h.wait_idle().buffer_bytes
+    local clients = {}
+    for i = 1, 3 do
+      clients[i] = h.spawn("ws py client", peer_cmd("py", "client",
+        q(url) .. " --no-compress --count 8 --min 1048576 --max 1048576 --kind binary --seed " .. i))
+    end
+    local held, t0 = 0, net.clock()
+    while net.clock() - t0 < 2 do   -- not accepted: their 24 MiB must not come into the engine
+      held = math.max(held, net.get_stats().buffer_bytes - base)
+      net.wait(20)
+    end
+    assert.is_true(held < 2 * 1048576, ("the engine held %d bytes for 3 websockets never accepted"):format(held))
+    for i, p in ipairs(clients) do
+      local out = svc:serve_until_exit(p, slow and 300000 or 120000)
+      assert.matches("result ok count=8 ", out:match("result [^\n]*") or out, 1, false)
+    end
+  end)
+
   it("closing the server drops the upgrades in progress at once, with no \"busy\" answer", function()
     local svc = ws_echo_server()
     local idle = {}

@@ -10,8 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <mbedtls/cipher.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
+#include <mbedtls/pkcs5.h>
 
 #include "alloc.h"
 #include "engine.h"
@@ -229,6 +231,13 @@ static int parse_key(net_tls_conf *f, const char *buf, size_t len, const char *p
 #endif
 }
 
+/* A key mbedTLS could not take apart (the high-level code; a low-level ASN.1
+ * one is added to it), as against one it could not decrypt or does not know. */
+static bool malformed(int r) {
+  int high = r < 0 ? -(-r & 0xFF80) : 0;
+  return high == MBEDTLS_ERR_PK_KEY_INVALID_FORMAT || high == MBEDTLS_ERR_PK_KEY_INVALID_VERSION;
+}
+
 static bool load_key(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   size_t len;
   uint64_t id;
@@ -239,14 +248,17 @@ static bool load_key(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   int r = parse_key(f, buf, len, pw);
   /* mbedTLS spots a wrong password by the first bytes it decrypts; about one wrong
      password in 500 passes that and fails later as a malformed key instead */
-  if (r != 0 && pw && r != MBEDTLS_ERR_PK_PASSWORD_MISMATCH && parse_key(f, buf, len, NULL) ==
-      MBEDTLS_ERR_PK_PASSWORD_REQUIRED)
+  if (pw && malformed(r) && parse_key(f, buf, len, NULL) == MBEDTLS_ERR_PK_PASSWORD_REQUIRED)
     r = MBEDTLS_ERR_PK_PASSWORD_MISMATCH;
   net__free_secret(buf, len);
   remember(f, cfg->key_file, false, id);
   if (r == MBEDTLS_ERR_PK_PASSWORD_MISMATCH || r == MBEDTLS_ERR_PK_PASSWORD_REQUIRED)
     return net__seterr(e, NET_E_TLS, "cannot load key_file %s: %s", cfg->key_file,
                        pw ? "wrong key_password" : "it is encrypted and key_password is not set"), false;
+  if (r == MBEDTLS_ERR_PKCS5_FEATURE_UNAVAILABLE || r == MBEDTLS_ERR_CIPHER_FEATURE_UNAVAILABLE ||
+      r == MBEDTLS_ERR_PK_FEATURE_UNAVAILABLE)   /* openssl 3's default: PKCS#8 with AES */
+    return net__seterr(e, NET_E_TLS, "cannot load key_file %s: this mbedTLS cannot decrypt its encryption; "
+                       "re-encrypt it with: openssl pkey -traditional -aes256", cfg->key_file), false;
   return r == 0 || mbed_fail(e, r, "cannot load key_file %s", cfg->key_file);
 }
 

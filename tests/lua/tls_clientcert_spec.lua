@@ -118,6 +118,18 @@ describe("tls client certificates", function()
     if conn then conn:close() end
   end)
 
+  it("says so when this mbedTLS cannot decrypt a key's encryption, not that the right password is wrong", function()
+    local key = certs:path("client-pkcs8.key")
+    local status, msg, code, conn = handshake(s_server.port, opts({
+      cert_file = certs:pem("client"), key_file = key, key_password = certs.password }))
+    if status ~= "success" then   -- an mbedTLS that reads PKCS#8 with AES connects
+      assert.are.equal("tls", code, msg)
+      assert.are.equal(("tls 127.0.0.1:%d: cannot load key_file %s: this mbedTLS cannot decrypt its "
+        .. "encryption; re-encrypt it with: openssl pkey -traditional -aes256"):format(s_server.port, key), msg)
+    end
+    if conn then conn:close() end
+  end)
+
   it("fails clearly when an encrypted key has no key_password", function()
     local key = certs:path("client-encrypted.key")
     local status, msg, code, conn = handshake(s_server.port, opts({

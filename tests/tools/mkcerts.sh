@@ -17,6 +17,8 @@
 #   client-encrypted.key          client.key encrypted (AES-256-CBC, traditional PEM, which
 #                                 mbedTLS 2.28 reads) with the password in password.txt
 #   password.txt                  "sluice-test-password" (no newline)
+#   client-pkcs8.key              client.key as openssl 3 encrypts it by default (PKCS#8,
+#                                 PBES2 with AES-256), with the password in password.txt
 #   client-lookalike.key          traditional encrypted PEM that the wrong password "not
 #                                 the password" decrypts to bytes starting like a key
 #                                 (30 82) that are not one: the wrong password in ~500
@@ -33,7 +35,7 @@ if [ $# -ne 1 ] || [ -z "$1" ]; then
 	exit 2
 fi
 OUT=$1
-STAMP_VERSION=3
+STAMP_VERSION=4
 if [ -f "$OUT/.complete" ] && [ "$(cat "$OUT/.complete")" = "$STAMP_VERSION" ]; then
 	exit 0
 fi
@@ -186,6 +188,8 @@ grep -q '^Proc-Type: 4,ENCRYPTED' client-encrypted.key || {
 	echo "mkcerts.sh: client-encrypted.key is not in traditional encrypted PEM" >&2
 	exit 1
 }
+
+run openssl pkcs8 -topk8 -v2 aes-256-cbc -in client.key -passout "pass:$PASSWORD" -out client-pkcs8.key
 
 # The lookalike: 32 bytes that open like a SEQUENCE, then valid PKCS#7 padding, encrypted
 # under the key PEM derives from the wrong password (MD5 over password and IV, as

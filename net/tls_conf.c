@@ -262,6 +262,15 @@ static bool load_key(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   return r == 0 || mbed_fail(e, r, "cannot load key_file %s", cfg->key_file);
 }
 
+static bool key_fits(net_tls_conf *f) {
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+  mbedtls_ctr_drbg_context *rng;
+  return net__tls_rng(&rng) && mbedtls_pk_check_pair(&f->cert.pk, &f->pk, mbedtls_ctr_drbg_random, rng) == 0;
+#else
+  return mbedtls_pk_check_pair(&f->cert.pk, &f->pk) == 0;
+#endif
+}
+
 static bool load_own_cert(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
   if (!cfg->cert_file) return true;
   size_t len;
@@ -274,6 +283,9 @@ static bool load_own_cert(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e)
   remember(f, cfg->cert_file, false, id);
   if (r != 0) return mbed_fail(e, r, "cannot load cert_file %s", cfg->cert_file);
   if (!load_key(f, cfg, e)) return false;
+  if (!key_fits(f))   /* else every handshake fails on its signature, saying nothing of why */
+    return net__seterr(e, NET_E_TLS, "cannot load key_file %s: it does not belong to cert_file %s", cfg->key_file,
+                       cfg->cert_file), false;
   if ((r = mbedtls_ssl_conf_own_cert(&f->ssl, &f->cert, &f->pk)) != 0)
     return mbed_fail(e, r, "%s", "certificate and key do not go together");
   return true;

@@ -597,6 +597,18 @@ describe("server", function()
       srv:close()
       assert.are.equal("failure", status)
     end)
+
+    it("fails a TLS server whose key does not belong to its certificate, naming both", function()
+      local certs = h.tls_certs()
+      local srv = assert(net.create_server("127.0.0.1", 0,
+        { ssl = { cert_file = certs:pem("good"), key_file = certs:key("client") } }))
+      assert(h.wait_for(function() return srv:get_status() == "failure" end, 10000), "the server did not fail")
+      local _, msg, code = srv:get_status()
+      assert.are.equal("tls", code, msg)
+      assert.matches(("key_file %s: it does not belong to cert_file %s"):format(certs:key("client"),
+        certs:pem("good")), msg, 1, true)
+      srv:close()
+    end)
   end)
 end)
 

@@ -3,10 +3,12 @@
  * words a user can act on. I/O thread only. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/sha256.h>
 
 #include "alloc.h"
@@ -103,6 +105,31 @@ bool net__tls_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, 
   return false;
 }
 
+/* pat (a dNSName, or a CN) names name: the same name in any case, or "*."
+ * for its first label, but never directly under a top-level domain (RFC
+ * 6125 6.4.3 as browsers and OpenSSL apply it; mbedTLS 2.28 lets "*.test"
+ * name every host under .test). */
+static bool names(const unsigned char *pat, size_t plen, const char *name) {
+  size_t nlen = strlen(name);
+  if (plen == nlen && !strncasecmp((const char *)pat, name, nlen)) return true;
+  if (plen < 4 || pat[0] != '*' || pat[1] != '.' || !memchr(pat + 2, '.', plen - 2)) return false;
+  const char *dot = strchr(name, '.');
+  return dot && dot != name && nlen - (size_t)(dot - name) == plen - 1 &&
+         !strncasecmp(dot, (const char *)pat + 1, plen - 1);
+}
+
+/* Whether the leaf is for name by the rule above: its dNSNames, else its CN. */
+static bool cert_names(const mbedtls_x509_crt *crt, const char *name) {
+  if (crt->subject_alt_names.buf.p) {
+    for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s; s = s->next)
+      if (s->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2) && names(s->buf.p, s->buf.len, name)) return true;
+    return false;
+  }
+  for (const mbedtls_x509_name *n = &crt->subject; n; n = n->next)
+    if (!MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) && names(n->val.p, n->val.len, name)) return true;
+  return false;
+}
+
 /* Runs for each certificate of the chain; notes what the error message needs
  * and checks IP literals, which mbedTLS 2.28 cannot match itself. */
 static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
@@ -121,6 +148,8 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
                    !memcmp(crt->issuer_raw.p, crt->subject_raw.p, crt->issuer_raw.len);
   if (t->cfg->iplen && !net__tls_cert_has_ip(crt, t->cfg->ip, t->cfg->iplen))
     *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+  if (!t->cfg->server && t->cfg->server_name && !cert_names(crt, t->cfg->server_name))
+    *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;   /* what mbedTLS matched too broadly */
   return 0;
 }
 

@@ -83,6 +83,9 @@ static const char *check_opts(const net_tls_opts *o, bool server, int *nalpn, ne
   if (bad_path(o->ca_file) || bad_path(o->ca_path) || bad_path(o->cert_file) || bad_path(o->key_file))
     return "tls: a file option is an empty path";
   if (o->server_name && !*o->server_name) return "tls: server_name is empty";
+  if (o->server_name && strlen(o->server_name) > 253) return "tls: server_name is longer than 253 bytes";
+  if (server && o->server_name) return "tls: server_name is a client's (the name it checks)";
+  if (o->key_password && !o->key_file) return "tls: key_password without key_file";
   if (server && (!o->cert_file || !o->key_file)) return "a TLS server needs cert_file and key_file";
   if (server && o->require_client_cert && !o->ca_file && !o->ca_path)
     return "verifying client certificates needs ca_file or ca_path";
@@ -139,6 +142,9 @@ static const char *checked_name(net_tls_cfg *cfg, const net_tls_opts *o, const c
 
 static bool copy_strings(net_tls_cfg *cfg, const net_tls_opts *o, const char *name, int nalpn) {
   cfg->server_name = dup_opt(name);
+  size_t n = cfg->server_name ? strlen(cfg->server_name) : 0;
+  /* "host." is the same name, absolute: matched and sent in SNI without the dot (RFC 6066 3) */
+  if (n > 1 && cfg->server_name[n - 1] == '.') cfg->server_name[n - 1] = '\0';
   cfg->ca_file = dup_opt(o->ca_file);
   cfg->ca_path = dup_opt(o->ca_path);
   cfg->cert_file = dup_opt(o->cert_file);

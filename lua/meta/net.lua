@@ -41,13 +41,13 @@ local net = {}
 function net.resolve_address(host) end
 
 ---@class net.tls_options
----@field verify? boolean check the certificate chain and name (default true)
----@field server_name? string SNI and the name checked (default: the host given; none is sent for IP literals, which are checked against the certificate's IP addresses)
+---@field verify? boolean check the certificate chain and name (default true). A wildcard in a certificate stands for one label and never directly under a top-level domain (`*.example.org` names `a.example.org`; `*.org` names nothing), as browsers and OpenSSL match it
+---@field server_name? string clients only: SNI and the name checked (default: the host given; none is sent for IP literals, which are checked against the certificate's IP addresses); at most 253 bytes, one trailing dot dropped
 ---@field ca_file? string PEM bundle of trusted CAs (default: `net.get_cacert_path()`)
 ---@field ca_path? string directory of PEM CA certificates
 ---@field cert_file? string client certificate (PEM), with key_file
----@field key_file? string client private key (PEM)
----@field key_password? string password of an encrypted key_file
+---@field key_file? string client private key (PEM); one that does not belong to cert_file fails the load, naming both
+---@field key_password? string password of an encrypted key_file (without key_file: `nil, message, "invalid"`). mbedTLS 2.28 cannot decrypt openssl 3's default PKCS#8 with AES: re-encrypt such a key with `openssl pkey -traditional -aes256`
 ---@field alpn? string[] protocols to offer, e.g. {"h2", "http/1.1"}
 ---@field min_version? "tls1.2"|"tls1.3" lowest version accepted (default "tls1.2"; "tls1.3" needs `net.tls13`)
 ---@field resume? boolean session resumption (default true): a client offers the session of its last verified handshake with the same server (same name, address and TLS options) and the server may skip the certificate and key exchange; a server issues session tickets. `false`: every handshake is a full one

@@ -178,4 +178,14 @@ describe("tls client certificates", function()
       if conn then conn:close() end
     end
   end)
+
+  it("refuses options that would be ignored or could never work: nil, message, invalid", function()
+    assert.are.same({ nil, "tls: key_password without key_file", "invalid" },
+      { net.open_tcp("127.0.0.1", s_server.port, opts({ key_password = "x" })) })
+    assert.are.same({ nil, "tls: server_name is longer than 253 bytes", "invalid" },
+      { net.open_tcp("127.0.0.1", s_server.port, opts({ server_name = ("a"):rep(254) })) })
+    assert.are.same({ nil, "tls: server_name is a client's (the name it checks)", "invalid" },
+      { net.create_server("127.0.0.1", 0, { ssl = { cert_file = certs:pem("good"), key_file = certs:key("good"),
+        server_name = "sluice-v4.test" } }) })
+  end)
 end)

@@ -93,7 +93,7 @@ describe("tls verification", function()
   setup(function()
     certs = h.tls_certs()
     for _, name in ipairs({ "good", "expired", "future", "wrongname", "dnsonly",
-                            "selfsigned", "unknownca" }) do
+                            "selfsigned", "unknownca", "wild", "wildtop" }) do
       servers[name] = h.start_tls_server("info", nil, { cert = name })
     end
     servers.good6 = h.start_tls_server("info", nil, { cert = "good", ipv6 = true })
@@ -163,6 +163,26 @@ describe("tls verification", function()
     assert.are.equal("tls-verify", code)
     assert.are.equal(string.format(
       "tls 127.0.0.1:%d: certificate not trusted (wrong name: certificate is not for 127.0.0.1)", port), msg)
+    conn:close()
+  end)
+
+  it("takes a wildcard for one label, never for a whole top-level domain", function()
+    local o = { ca_file = certs.ca }
+    local conn = assert_success(connect("127.0.0.1", servers.wild.port, { ca_file = certs.ca, server_name = "a.wild.test" }))
+    assert.are.equal("a.wild.test", read_info(conn).sni)
+    conn:close()
+    for _, case in ipairs({ { "wild", "a.b.wild.test" }, { "wild", "wild.test" }, { "wildtop", "a.test" } }) do
+      o.server_name = case[2]
+      local c, status, msg, code = connect("127.0.0.1", servers[case[1]].port, o)
+      assert.are.same({ "failure", "tls-verify" }, { status, code }, case[2] .. ": " .. tostring(msg))
+      assert.matches("wrong name: certificate is not for " .. case[2]:gsub("%.", "%%."), msg)
+      c:close()
+    end
+  end)
+
+  it("takes a name with a trailing dot as the same name, and sends it in SNI without the dot", function()
+    local conn = assert_success(connect("127.0.0.1", servers.good.port, { ca_file = certs.ca, server_name = "sluice-v4.test." }))
+    assert.are.equal("sluice-v4.test", read_info(conn).sni)
     conn:close()
   end)
 

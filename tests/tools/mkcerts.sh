@@ -9,6 +9,8 @@
 #   future.pem future.key         as good, valid from 2099-01-01           (signed by the CA)
 #   wrongname.pem wrongname.key   SAN DNS:other.test only                  (signed by the CA)
 #   dnsonly.pem dnsonly.key       SAN DNS:sluice-v4.test only, no IP SAN   (signed by the CA)
+#   wild.pem wild.key             SAN DNS:*.wild.test                       (signed by the CA)
+#   wildtop.pem wildtop.key       SAN DNS:*.test: a wildcard over a whole TLD (signed by the CA)
 #   selfsigned.pem selfsigned.key self-signed, SAN DNS:sluice-v4.test
 #   unknownca.pem unknownca.key   as good, signed by other-ca (not given to clients)
 #   other-ca.pem other-ca.key     that second CA
@@ -35,7 +37,7 @@ if [ $# -ne 1 ] || [ -z "$1" ]; then
 	exit 2
 fi
 OUT=$1
-STAMP_VERSION=4
+STAMP_VERSION=5
 if [ -f "$OUT/.complete" ] && [ "$(cat "$OUT/.complete")" = "$STAMP_VERSION" ]; then
 	exit 0
 fi
@@ -79,6 +81,20 @@ basicConstraints       = critical, CA:FALSE
 keyUsage               = critical, digitalSignature, keyEncipherment
 extendedKeyUsage       = serverAuth
 subjectAltName         = DNS:other.test
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+[ server_wild ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectAltName         = DNS:*.wild.test
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+[ server_wildtop ]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectAltName         = DNS:*.test
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 [ server_dnsonly ]
@@ -160,6 +176,8 @@ make_ca other-ca "sluice other CA"
 leaf good sluice-v4.test server_good ca
 leaf wrongname other.test server_wrongname ca
 leaf dnsonly sluice-v4.test server_dnsonly ca
+leaf wild "*.wild.test" server_wild ca
+leaf wildtop "*.test" server_wildtop ca
 leaf unknownca sluice-v4.test server_good other-ca
 leaf client "sluice test client" client ca
 leaf rsa4096 sluice-v4.test server_good ca rsa4096

@@ -251,7 +251,7 @@ static void verify_error(net_tls *t, net_error *e) {
     ADD("%s%s", n ? ", " : "", t->self_signed ? "self-signed" : "unknown CA");
   if (flags & MBEDTLS_X509_BADCERT_REVOKED) ADD("%srevoked", n ? ", " : "");
   if (flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE))
-    ADD("%snot meant for TLS servers", n ? ", " : "");
+    ADD("%snot meant for TLS %s", n ? ", " : "", t->cfg->server ? "clients" : "servers");
   if (flags & (MBEDTLS_X509_BADCERT_BAD_MD | MBEDTLS_X509_BADCERT_BAD_PK | MBEDTLS_X509_BADCERT_BAD_KEY))
     ADD("%sweak key or signature", n ? ", " : "");
   if (!n) ADD("verification failed");
@@ -263,7 +263,16 @@ static void verify_error(net_tls *t, net_error *e) {
 static void describe(net_tls *t, int r, bool handshake, net_error *e) {
   char buf[128];
   const char *stage = handshake ? "handshake failed" : "record error";
+  uint32_t flags = mbedtls_ssl_get_verify_result(&t->ssl);
   switch (r) {
+#if MBEDTLS_VERSION_NUMBER < 0x03000000
+    case MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE:   /* a chain that verified, but for another use */
+#else
+    case MBEDTLS_ERR_SSL_BAD_CERTIFICATE:
+#endif
+      if (flags == (uint32_t)-1 || !(flags & (MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE)))
+        break;
+      /* fall through */
     case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
       verify_error(t, e);
       return;
@@ -297,8 +306,9 @@ static void describe(net_tls *t, int r, bool handshake, net_error *e) {
       return;
     }
     default:
-      tls_err(e, NET_E_TLS, t->where, stage, r);
+      break;
   }
+  tls_err(e, NET_E_TLS, t->where, stage, r);
 }
 
 /* ---- handshake and records ---------------------------------------------- */

@@ -475,6 +475,27 @@ describe("server", function()
       svc:close_all()
     end)
 
+    it("tells a certificate meant for another use apart: tls-verify, saying which use", function()
+      -- a client's certificate (clientAuth only) presented by a server (Python's: ours
+      -- would not take it for serving)
+      local peer = h.start_tls_server("echo", nil, { cert = "client" })
+      local c = assert(net.open_tcp("127.0.0.1", peer.port, { ca_file = certs.ca, server_name = "sluice test client" }))
+      local status, msg, code = h.wait_status(c, 10000)
+      assert.are.same({ "failure", "tls-verify" }, { status, code }, msg)
+      assert.matches("certificate not trusted (not meant for TLS servers)", msg, 1, true)
+      c:close()
+      peer:stop()
+      -- a server's certificate (serverAuth only) presented by a client
+      local srv = tls_server("127.0.0.1", { ca_file = certs.ca, verify = true })
+      c = assert(net.open_tcp("sluice-v4.test", srv:get_port(), {
+        ca_file = certs.ca, cert_file = certs:pem("good"), key_file = certs:key("good") }))
+      local a = assert(h.accept_one(srv))
+      status, msg, code = h.wait_status(a, 10000)
+      assert.are.same({ "failure", "tls-verify" }, { status, code }, msg)
+      assert.matches("certificate not trusted (not meant for TLS clients)", msg, 1, true)
+      c:close(); a:close(); srv:close()
+    end)
+
     it("keeps serving after a client's handshake fails", function()
       local srv = tls_server("127.0.0.1")
       local svc = h.echo_service(srv)

@@ -169,33 +169,17 @@ static bool mbed_fail(net_error *e, int r, const char *fmt, const char *a) {
   return false;
 }
 
-/* The CAs: ca_file or ca_path, else (verifying clients) the default bundle. */
-static bool load_cas(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
-  char found[4096];
-  const char *path = cfg->ca_file ? cfg->ca_file : cfg->ca_path;
-  bool dir = !cfg->ca_file && cfg->ca_path;
-  if (!path && (!cfg->verify || cfg->server)) return true;
-  if (!path) {
-    const char *unusable;
-    int r = net__tls_cacert_find(found, sizeof found, &unusable);
-    if (r < 0) return net__seterr(e, NET_E_TLS, "the CA bundle's path is longer than %zu bytes", sizeof found - 1), false;
-    if (unusable) {   /* they alone decide, as for OpenSSL: never the system's store instead */
-      net__seterr(e, NET_E_TLS_VERIFY, "%s set to no CA bundle that exists; fix or unset it, call "
-                  "net.set_cacert_path(path) or pass {verify = false}", unusable);
-      return false;
-    }
-    if (r == 0) {   /* no bundle file: the system's store, if any */
-      f->ca_count = net__tls_system_cas(&f->ca, &f->ca_store);
-      if (f->ca_count > 0) return true;
-      goto none;
-    }
-    path = found;
-    net_file_info st;
-    dir = net__file_stat(path, true, &st) == 0 && st.kind == NET_FILE_DIR;
-  }
+/* One source of CAs: a PEM bundle, or a folder of them. */
+static bool load_ca_source(net_tls_conf *f, const char *path, bool dir, net_error *e) {
   uint64_t id = 0;
   if (dir) {
-    if (!dir_id(path, &id) || parse_dir(&f->ca, path) != 0) goto unreadable;
+    net_file_info st;
+    char buf[64];
+    if (net__file_stat(path, true, &st) != 0)
+      return net__seterr(e, NET_E_TLS, "cannot load the CAs from %s: %s", path, net__errstr(errno, buf, sizeof buf)), false;
+    if (st.kind != NET_FILE_DIR) return net__seterr(e, NET_E_TLS, "cannot load the CAs from %s: not a folder", path), false;
+    if (!dir_id(path, &id) || parse_dir(&f->ca, path) != 0)
+      return net__seterr(e, NET_E_TLS, "no CA certificate could be read from %s", path), false;
   } else {
     size_t len;
     const char *why;
@@ -205,16 +189,51 @@ static bool load_cas(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
     net__free(buf);
   }
   remember(f, path, dir, id);
-  for (mbedtls_x509_crt *c = &f->ca; c && c->raw.len; c = c->next) f->ca_count++;
+  return true;
+}
+
+/* The default bundle (set_cacert_path, SSL_CERT_FILE / SSL_CERT_DIR, the
+ * system's); found[0] is left empty when there is no file or folder to name. */
+static bool load_default_cas(net_tls_conf *f, char *found, size_t size, net_error *e) {
+  const char *unusable;
+  found[0] = '\0';
+  int r = net__tls_cacert_find(found, size, &unusable);
+  if (r < 0) return net__seterr(e, NET_E_TLS, "the CA bundle's path is longer than %zu bytes", size - 1), false;
+  if (unusable) {   /* they alone decide, as for OpenSSL: never the system's store instead */
+    net__seterr(e, NET_E_TLS_VERIFY, "%s set to no CA bundle that exists; fix or unset it, call "
+                "net.set_cacert_path(path) or pass {verify = false}", unusable);
+    return false;
+  }
+  if (r == 0) {   /* no bundle file: the system's store, if any */
+    found[0] = '\0';
+    f->ca_count = net__tls_system_cas(&f->ca, &f->ca_store);
+    return true;
+  }
+  net_file_info st;
+  return load_ca_source(f, found, net__file_stat(found, true, &st) == 0 && st.kind == NET_FILE_DIR, e);
+}
+
+/* The CAs: ca_file and ca_path (both when both are given), else (verifying
+ * clients) the default bundle. */
+static bool load_cas(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e) {
+  char found[4096];
+  bool given = cfg->ca_file || cfg->ca_path;
+  if (!given && (!cfg->verify || cfg->server)) return true;
+  if (given) {
+    if (cfg->ca_file && !load_ca_source(f, cfg->ca_file, false, e)) return false;
+    if (cfg->ca_path && !load_ca_source(f, cfg->ca_path, true, e)) return false;
+  } else if (!load_default_cas(f, found, sizeof found, e)) {
+    return false;
+  }
+  if (!f->ca_store)
+    for (mbedtls_x509_crt *c = &f->ca; c && c->raw.len; c = c->next) f->ca_count++;
   if (f->ca_count > 0) return true;
-  if (cfg->ca_file || cfg->ca_path) goto unreadable;
-none:
+  if (given)
+    return net__seterr(e, NET_E_TLS, "no CA certificate could be read from %s%s%s", cfg->ca_file ? cfg->ca_file : "",
+                       cfg->ca_file && cfg->ca_path ? " nor " : "", cfg->ca_path ? cfg->ca_path : ""), false;
   net__seterr(e, NET_E_TLS_VERIFY, "no CA certificates found to verify the server%s%s; call "
-              "net.set_cacert_path(path) or pass {verify = false}", f->ca_store ? " in " : "",
-              f->ca_store ? f->ca_store : "");
-  return false;
-unreadable:
-  net__seterr(e, NET_E_TLS, "no CA certificate could be read from %s", path);
+              "net.set_cacert_path(path) or pass {verify = false}", found[0] || f->ca_store ? " in " : "",
+              found[0] ? found : f->ca_store ? f->ca_store : "");
   return false;
 }
 

@@ -44,7 +44,7 @@ function net.resolve_address(host) end
 ---@field verify? boolean check the certificate chain and name (default true). A wildcard in a certificate stands for one label and never directly under a top-level domain (`*.example.org` names `a.example.org`; `*.org` names nothing), as browsers and OpenSSL match it
 ---@field server_name? string clients only: SNI and the name checked (default: the host given; none is sent for IP literals, which are checked against the certificate's IP addresses); at most 253 bytes, one trailing dot dropped
 ---@field ca_file? string PEM bundle of trusted CAs (default: `net.get_cacert_path()`)
----@field ca_path? string directory of PEM CA certificates
+---@field ca_path? string directory of PEM CA certificates; with ca_file, both are trusted
 ---@field cert_file? string client certificate (PEM), with key_file
 ---@field key_file? string client private key (PEM); one that does not belong to cert_file fails the load, naming both
 ---@field key_password? string password of an encrypted key_file (without key_file: `nil, message, "invalid"`). mbedTLS 2.28 cannot decrypt openssl 3's default PKCS#8 with AES: re-encrypt such a key with `openssl pkey -traditional -aes256`
@@ -166,7 +166,8 @@ function net.open_unix(path, options) end
 ---@return net.code? code
 function net.create_server(addr, port, options) end
 
----IP addresses of this host's interfaces that are up.
+---IP addresses of this host's interfaces that are up. It asks the kernel
+---(netlink on Linux) on the calling thread: a diagnostic, not one for every frame.
 ---@return net.address[]|nil
 ---@return string? message
 function net.get_local_addresses() end

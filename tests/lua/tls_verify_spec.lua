@@ -262,7 +262,7 @@ describe("tls verification", function()
     conn:close()
   end)
 
-  it("trusts a CA folder given as ca_path", function()
+  it("trusts a CA folder given as ca_path, and with ca_file both", function()
     local dir = certs:path("ca-dir")
     assert(os.execute(string.format("mkdir -p %s && cp %s %s/", h.shell_quote(dir),
       h.shell_quote(certs.ca), h.shell_quote(dir))))
@@ -279,6 +279,18 @@ describe("tls verification", function()
     assert.are.equal("failure", status)
     assert.are.equal("tls-verify", code, msg)
     conn:close()
+    -- ca_file and ca_path together: both are trusted, as OpenSSL and curl take them
+    conn = assert_success(connect("sluice-v4.test", servers.good.port, { ca_file = certs:pem("other-ca"), ca_path = dir }))
+    conn:close()
+    conn = assert_success(connect("sluice-v4.test", servers.good.port, { ca_file = certs.ca, ca_path = other }))
+    conn:close()
+    -- a ca_path that is a file, or missing, says so
+    for _, case in ipairs({ { certs.ca, "not a folder" }, { certs:path("no-such-dir"), "No such file or directory" } }) do
+      conn, status, msg, code = connect("sluice-v4.test", servers.good.port, { ca_path = case[1] })
+      assert.are.same({ "failure", "tls" }, { status, code }, msg)
+      assert.matches("cannot load the CAs from " .. case[1] .. ": " .. case[2], msg, 1, true)
+      conn:close()
+    end
   end)
 
   it("fails, and says so, when ca_file cannot be read", function()

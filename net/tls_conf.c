@@ -300,6 +300,9 @@ static bool load_own_cert(net_tls_conf *f, const net_tls_cfg *cfg, net_error *e)
   int r = mbedtls_x509_crt_parse(&f->cert, (const unsigned char *)buf, parse_len(buf, len));
   net__free_secret(buf, len);   /* one PEM file may hold the key too */
   remember(f, cfg->cert_file, false, id);
+  if (r > 0)   /* mbedTLS counts the blocks it could not parse */
+    return net__seterr(e, NET_E_TLS, "cannot load cert_file %s: %d of its certificates could not be parsed",
+                       cfg->cert_file, r), false;
   if (r != 0) return mbed_fail(e, r, "cannot load cert_file %s", cfg->cert_file);
   if (!load_key(f, cfg, e)) return false;
   if (!key_fits(f))   /* else every handshake fails on its signature, saying nothing of why */

@@ -179,6 +179,15 @@ describe("tls client certificates", function()
     end
   end)
 
+  it("says how many certificates of a cert_file could not be parsed", function()
+    local bad = h.temp_dir() .. "/client-and-junk.pem"
+    h.write_file(bad, h.read_file(certs:pem("client")) .. "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    local status, msg, code, conn = handshake(s_server.port, opts({ cert_file = bad, key_file = certs:key("client") }))
+    assert.are.same({ "failure", "tls" }, { status, code })
+    assert.matches("cannot load cert_file " .. bad .. ": 1 of its certificates could not be parsed", msg, 1, true)
+    if conn then conn:close() end
+  end)
+
   it("refuses options that would be ignored or could never work: nil, message, invalid", function()
     assert.are.same({ nil, "tls: key_password without key_file", "invalid" },
       { net.open_tcp("127.0.0.1", s_server.port, opts({ key_password = "x" })) })

@@ -196,8 +196,9 @@ static bool load_ca_source(net_tls_conf *f, const char *path, bool dir, net_erro
  * system's); found[0] is left empty when there is no file or folder to name. */
 static bool load_default_cas(net_tls_conf *f, char *found, size_t size, net_error *e) {
   const char *unusable;
+  char dir[4096];
   found[0] = '\0';
-  int r = net__tls_cacert_find(found, size, &unusable);
+  int r = net__tls_cacert_find(found, size, dir, sizeof dir, &unusable);
   if (r < 0) return net__seterr(e, NET_E_TLS, "the CA bundle's path is longer than %zu bytes", size - 1), false;
   if (unusable) {   /* they alone decide, as for OpenSSL: never the system's store instead */
     net__seterr(e, NET_E_TLS_VERIFY, "%s set to no CA bundle that exists; fix or unset it, call "
@@ -210,7 +211,8 @@ static bool load_default_cas(net_tls_conf *f, char *found, size_t size, net_erro
     return true;
   }
   net_file_info st;
-  return load_ca_source(f, found, net__file_stat(found, true, &st) == 0 && st.kind == NET_FILE_DIR, e);
+  if (!load_ca_source(f, found, net__file_stat(found, true, &st) == 0 && st.kind == NET_FILE_DIR, e)) return false;
+  return !dir[0] || load_ca_source(f, dir, true, e);   /* SSL_CERT_DIR with SSL_CERT_FILE */
 }
 
 /* The CAs: ca_file and ca_path (both when both are given), else (verifying

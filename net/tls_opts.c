@@ -220,13 +220,14 @@ static int copy_path(char *buf, size_t len, const char *path) {
   return -1;
 }
 
-/* Where verification gets its CAs: the path set, else SSL_CERT_FILE or
+/* Where verification gets its CAs: the path set, else SSL_CERT_FILE and
  * SSL_CERT_DIR as OpenSSL-based programs honour them (exclusively, like
- * OpenSSL), else the usual places on Linux and the BSDs. Only stat()s.
+ * OpenSSL; both when both exist), else the usual places on Linux and the
+ * BSDs. Only stat()s.
  * Windows has no such place: with none of these set, its ROOT store is used
  * (trust_win.c). *unusable names the variables when they are set but name
  * nothing there: then nothing else is to be trusted instead. */
-int net__tls_cacert_find(char *buf, size_t len, const char **unusable) {
+int net__tls_cacert_find(char *buf, size_t len, char *dir, size_t dirlen, const char **unusable) {
 #ifdef _WIN32
   static const char *const files[] = {NULL};
   static const char *const dirs[] = {NULL};
@@ -246,6 +247,7 @@ int net__tls_cacert_find(char *buf, size_t len, const char **unusable) {
 #endif
   const char *found = NULL;
   *unusable = NULL;
+  if (dir && dirlen) dir[0] = '\0';
   if (!net__once(&settings_once, settings_init, NULL)) return 0;
   net__mutex_lock(settings_mx);
   if (cacert_set) {
@@ -259,8 +261,10 @@ int net__tls_cacert_find(char *buf, size_t len, const char **unusable) {
   int nf = net__os_env("SSL_CERT_FILE", env_file, sizeof env_file);
   int nd = net__os_env("SSL_CERT_DIR", env_dir, sizeof env_dir);
   if (nf || nd) {
-    found = nf > 0 && exists(env_file, false) ? env_file : nd > 0 && exists(env_dir, true) ? env_dir : NULL;
+    bool file = nf > 0 && exists(env_file, false), folder = nd > 0 && exists(env_dir, true);
+    found = file ? env_file : folder ? env_dir : NULL;
     if (!found) *unusable = nf && nd ? "SSL_CERT_FILE and SSL_CERT_DIR" : nf ? "SSL_CERT_FILE" : "SSL_CERT_DIR";
+    if (file && folder && dir && copy_path(dir, dirlen, env_dir) < 0) dir[0] = '\0';   /* OpenSSL trusts both */
   } else {
     for (size_t i = 0; !found && i < sizeof files / sizeof *files; i++)
       if (exists(files[i], false)) found = files[i];   /* exists(NULL): false */
@@ -272,7 +276,7 @@ int net__tls_cacert_find(char *buf, size_t len, const char **unusable) {
 
 int net_get_cacert_path(char *buf, size_t len) {
   const char *unusable;
-  return net__tls_cacert_find(buf, len, &unusable);
+  return net__tls_cacert_find(buf, len, NULL, 0, &unusable);
 }
 
 unsigned net__tls_cacert_gen(void) { return atomic_load(&cacert_gen); }

@@ -48,8 +48,10 @@ struct net_tls_cfg {
 /* The CA bundle setting (tls_opts.c): a change makes configurations that
  * use the default bundle stale. */
 unsigned net__tls_cacert_gen(void);
-/* net_get_cacert_path, and which variables were set to nothing usable (or NULL). */
-int net__tls_cacert_find(char *buf, size_t len, const char **unusable);
+/* net_get_cacert_path, and which variables were set to nothing usable (or
+ * NULL); dir (may be NULL) gets SSL_CERT_DIR when SSL_CERT_FILE is the path
+ * and both exist, else "". */
+int net__tls_cacert_find(char *buf, size_t len, char *dir, size_t dirlen, const char **unusable);
 
 /* One file a configuration was loaded from, and what it looked like then. */
 typedef struct conf_file {

@@ -380,6 +380,9 @@ describe("tls verification", function()
     res = run_child({ SSL_CERT_FILE = "/nonexistent", SSL_CERT_DIR = dir },
       "sluice-v4.test " .. port)
     assert.are.equal("success", res[2][1], res[2][2])
+    -- both set and both there: both are trusted, as OpenSSL takes them
+    res = run_child({ SSL_CERT_FILE = certs:pem("other-ca"), SSL_CERT_DIR = dir }, "sluice-v4.test " .. port)
+    assert.are.equal("success", res[2][1], res[2][2])
   end)
 
   it("honours SSL_CERT_FILE naming a path beyond ASCII (child process)", function()

@@ -374,7 +374,11 @@ local function await_connect(self)
   local op = op_start()
   while true do
     local status, msg, code = self.conn:get_status()
-    if status == "success" then return 1.0 end
+    if status == "success" then   -- as LuaSocket: 1 once, then the kernel's EISCONN
+      if self.told_connected then return nil, "already connected" end
+      self.told_connected = true
+      return 1.0
+    end
     if status == "failure" then self.told = true return nil, ls_error(msg, code) end
     if not wait_more(self, op) then return nil, "timeout" end
   end
@@ -397,7 +401,11 @@ function tcp:connect(address, port)
   if self.closed then return nil, "closed" end
   if self.conn then
     local status, msg, code = self.conn:get_status()
-    if status == "success" then return 1.0 end
+    if status == "success" then   -- as LuaSocket: 1 once, then the kernel's EISCONN
+      if self.told_connected then return nil, "already connected" end
+      self.told_connected = true
+      return 1.0
+    end
     if status == "waiting" then return nil, "Operation already in progress" end
     -- as LuaSocket: a failure is told once (after select), then connect tries anew
     if not self.told then
@@ -414,7 +422,10 @@ function tcp:connect(address, port)
   self.cls = "client"
   if not conn then return nil, ls_error(msg, code) end
   self.conn = conn
-  return await_connect(self)
+  local ok, err = await_connect(self)
+  if not ok then return nil, err end
+  self.told_connected = true
+  return ok
 end
 
 -- net's address for `name` once resolved (waiting for it), or nil, message, code.

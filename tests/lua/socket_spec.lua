@@ -258,6 +258,7 @@ describe("sluice.socket", function()
     local sport = tonumber((select(2, srv:getsockname())))
     c:settimeout(5)
     assert.same({ 1.0, n = 1 }, table.pack(c:connect("127.0.0.1", sport)))
+    assert.same({ nil, "already connected", n = 2 }, table.pack(c:connect("127.0.0.1", sport)))   -- EISCONN
     local a = assert(srv:accept())
     assert.are.equal(2.0, c:send("hi"))
     assert.are.equal("hi", a:receive(2))

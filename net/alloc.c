@@ -88,6 +88,10 @@ void net__free_secret(void *p, size_t n) {
   net__free(p);
 }
 
+void net__free_secret_str(char *s) {
+  if (s) net__free_secret(s, strlen(s));
+}
+
 void *net__aligned(size_t n) {
   return should_fail() ? NULL : counted_aligned(net__os_aligned_alloc(ALIGN, n));
 }

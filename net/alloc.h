@@ -17,6 +17,8 @@ void net__free(void *p);
 void net__wipe(void *p, size_t n);
 /* Frees n bytes that held a secret (a key's password), wiped first. */
 void net__free_secret(void *p, size_t n);
+/* The same for a C string (a password, a URL with credentials); NULL is fine. */
+void net__free_secret_str(char *s);
 /* Cache-line aligned (connection objects, ring chunks); freed with net__free_aligned. */
 void *net__aligned(size_t n);
 void net__free_aligned(void *p);

@@ -72,11 +72,6 @@ static bool copy_tls(http_req *r, const net_tls_opts *t) {
   return ok;
 }
 
-/* Wiped: it may hold credentials (a proxy URL's, an Authorization value, a key's password). */
-static void free_wiped(char *s) {
-  if (s) net__free_secret(s, strlen(s));
-}
-
 /* Pooled connections are shared only between requests with the same TLS
  * options: each as its length and bytes, so no two sets read alike. */
 static char *tls_key(const net_tls_opts *t) {
@@ -96,7 +91,7 @@ static char *tls_key(const net_tls_opts *t) {
 }
 
 bool net__http_req_rekey(http_req *r) {
-  free_wiped(r->tls_key);
+  net__free_secret_str(r->tls_key);   /* it names the key's password */
   return (r->tls_key = tls_key(r->tls)) != NULL;
 }
 
@@ -155,14 +150,15 @@ bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err) {
 }
 
 void net__http_req_free(http_req *r) {
-  for (size_t i = 0; i < r->nhdr; i++) net__free(r->names[i]), free_wiped(r->values[i]);
+  /* wiped: a value may be credentials (Authorization), as may the proxy URLs */
+  for (size_t i = 0; i < r->nhdr; i++) net__free(r->names[i]), net__free_secret_str(r->values[i]);
   net__free(r->names);
   net__free(r->values);
   net__free(r->method);
   net__free(r->body);
-  free_wiped(r->tls_key);
-  free_wiped(r->proxy);
-  for (int i = 0; i < 4; i++) free_wiped(r->env[i]);
+  net__free_secret_str(r->tls_key);
+  net__free_secret_str(r->proxy);
+  for (int i = 0; i < 4; i++) net__free_secret_str(r->env[i]);
   net__tls_opts_free(r->tls);
   memset(r, 0, sizeof *r);
 }

@@ -41,7 +41,7 @@ void net__tls_opts_free(net_tls_opts *t) {
   if (!t) return;
   const char *s[] = {t->server_name, t->ca_file, t->ca_path, t->cert_file, t->key_file, t->pkcs12_file};
   for (size_t i = 0; i < sizeof s / sizeof *s; i++) net__free((char *)s[i]);
-  if (t->key_password) net__free_secret((char *)t->key_password, strlen(t->key_password));
+  net__free_secret_str((char *)t->key_password);
   net__free(t);
 }
 
@@ -55,7 +55,7 @@ void net__tls_cfg_free(net_tls_cfg *cfg) {
   if (!cfg || atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1) return;
   char **fields[] = {&cfg->server_name, &cfg->ca_file, &cfg->ca_path, &cfg->cert_file, &cfg->key_file};
   for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) net__free(*fields[i]);
-  if (cfg->key_password) net__free_secret(cfg->key_password, strlen(cfg->key_password));
+  net__free_secret_str(cfg->key_password);
   for (int i = 0; cfg->alpn[i]; i++) net__free(cfg->alpn[i]);
   net__free_secret(cfg, sizeof *cfg + cfg->keylen);   /* the key holds the password too */
 }

@@ -113,6 +113,6 @@ void net__ws_conf_free(ws_conf *c) {
   free_list(c->protocols);
   free_list(c->paths);
   net__tls_opts_free(c->tls);
-  if (c->proxy) net__free_secret(c->proxy, strlen(c->proxy));   /* it may hold the proxy's credentials */
+  net__free_secret_str(c->proxy);   /* it may hold the proxy's credentials */
   memset(c, 0, sizeof *c);
 }

@@ -148,7 +148,8 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
                    !memcmp(crt->issuer_raw.p, crt->subject_raw.p, crt->issuer_raw.len);
   if (t->cfg->iplen && !net__tls_cert_has_ip(crt, t->cfg->ip, t->cfg->iplen))
     *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-  if (!t->cfg->server && t->cfg->server_name && !cert_names(crt, t->cfg->server_name))
+  if (!t->cfg->server && t->cfg->server_name && !(*flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) &&
+      !cert_names(crt, t->cfg->server_name))
     *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;   /* what mbedTLS matched too broadly */
   return 0;
 }

@@ -21,11 +21,11 @@
 /* c-ares doubles each round's wait without bound (20 tries of 10 ms: 3 hours):
  * a lookup ends after this, or tries x timeout per nameserver when longer */
 #define LOOKUP_MAX_MS 60000
+#define MAX_LOOKUPS 256   /* per resolver, queued or running: past it, "limit" */
 
 static atomic_int lookup_max_ms;   /* the tests' shorter bound (net_debug_lookup_max) */
 
 void net_debug_lookup_max(int ms) { atomic_store(&lookup_max_ms, ms > 0 ? ms : 0); }
-#define MAX_LOOKUPS 256   /* per resolver, queued or running: past it, "limit" */
 
 typedef struct lookup lookup;
 

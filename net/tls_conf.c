@@ -206,7 +206,6 @@ static bool load_default_cas(net_tls_conf *f, char *found, size_t size, net_erro
     return false;
   }
   if (r == 0) {   /* no bundle file: the system's store, if any */
-    found[0] = '\0';
     f->ca_count = net__tls_system_cas(&f->ca, &f->ca_store);
     return true;
   }

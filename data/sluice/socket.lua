@@ -376,7 +376,9 @@ local function await_connect(self)
     local status, msg, code = self.conn:get_status()
     if status == "success" then   -- as LuaSocket: 1 once, then the kernel's EISCONN
       if self.told_connected then return nil, "already connected" end
-      self.told_connected = true
+      -- LuaSocket's non-blocking connect is always still in progress: the connect
+      -- its program makes after select must return 1 too
+      self.told_connected = self.block ~= 0 and self.total ~= 0
       return 1.0
     end
     if status == "failure" then self.told = true return nil, ls_error(msg, code) end
@@ -386,8 +388,9 @@ end
 
 ---Connects to address:port (an IP or a name, which resolves in the
 ---background). Blocking by default; with settimeout(0) it returns
----nil, "timeout" at once and the connection goes on: socket.select reports
----the object writable once it is established, and connect again returns 1.
+---nil, "timeout" at once and the connection goes on (or 1 when it is already
+---up): socket.select reports the object writable once it is established, and
+---connect again returns 1.
 ---@param address string
 ---@param port integer|string
 ---@return number|nil ok
@@ -422,10 +425,7 @@ function tcp:connect(address, port)
   self.cls = "client"
   if not conn then return nil, ls_error(msg, code) end
   self.conn = conn
-  local ok, err = await_connect(self)
-  if not ok then return nil, err end
-  self.told_connected = true
-  return ok
+  return await_connect(self)
 end
 
 -- net's address for `name` once resolved (waiting for it), or nil, message, code.

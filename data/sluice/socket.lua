@@ -949,6 +949,7 @@ function socket.gettime() return epoch + clock() end
 function socket.sleep(time)
   local n = tonumber(time)
   if not n then error("bad argument #1 to 'sleep' (number expected, got " .. type(time) .. ")", 2) end
+  if n ~= n then return end   -- NaN: no time to wait for
   local deadline = clock() + n
   while true do
     local left = deadline - clock()

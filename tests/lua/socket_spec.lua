@@ -465,6 +465,18 @@ describe("sluice.socket", function()
       table.pack(d:setoption("reuseport", true)))
     d:close()
     s:close()
+    h.assert_raises("bad argument #1 to 'sleep' (number expected, got table)", function() socket.sleep({}) end)
+  end)
+
+  it("socket.sleep waits the time given; a negative time or NaN returns at once", function()
+    local t0 = net.clock()
+    socket.sleep(0.05)
+    assert.is_true(net.clock() - t0 >= 0.049)
+    t0 = net.clock()
+    socket.sleep(-1)
+    socket.sleep(0 / 0)   -- NaN ends no loop of "time left"
+    socket.sleep("0.01")   -- a number as text is one
+    assert.is_true(net.clock() - t0 < 2)
   end)
 
   it("keeps keepalive and tcp-keepidle independent, in either order, as LuaSocket does", function()

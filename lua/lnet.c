@@ -183,7 +183,9 @@ static int l_get_cacert_path(lua_State *L) {
   if (r < 0 && (p = lnet_scratch(L, 65536))) r = net_get_cacert_path(p, 65536);   /* a long one set */
   if (r > 0) lua_pushstring(L, p);
   else lua_pushnil(L);
-  return 1;
+  if (r <= 0 || net_get_cacert_dir(path, sizeof path) <= 0) return 1;
+  lua_pushstring(L, path);   /* SSL_CERT_DIR, trusted beside SSL_CERT_FILE */
+  return 2;
 }
 
 /* set_wakeup(true): SDL user events through the host's SDL (returns the

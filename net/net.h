@@ -193,6 +193,10 @@ NET_API int net_set_cacert_path(const char *path);
  * else the first system bundle found) into buf: 1; 0 when there is none; -1
  * when its path does not fit in len bytes (buf then holds ""). */
 NET_API int net_get_cacert_path(char *buf, size_t len);
+/* Copies the folder trusted beside that bundle (SSL_CERT_DIR, when
+ * SSL_CERT_FILE is set too and both exist, as OpenSSL trusts both) into buf:
+ * 1; 0 when there is none; -1 when it does not fit in len bytes (buf ""). */
+NET_API int net_get_cacert_dir(char *buf, size_t len);
 
 /* A keepalive value that names its idle seconds, 1 included (a plain 1 means "on"). */
 #define NET_KEEPALIVE_SECONDS(s) (-(s))

@@ -279,4 +279,13 @@ int net_get_cacert_path(char *buf, size_t len) {
   return net__tls_cacert_find(buf, len, NULL, 0, &unusable);
 }
 
+int net_get_cacert_dir(char *buf, size_t len) {
+  char file[1], dir[4096];   /* the bundle's path is not wanted; SSL_CERT_DIR fits in 4096 */
+  const char *unusable;
+  net__tls_cacert_find(file, sizeof file, dir, sizeof dir, &unusable);
+  if (dir[0]) return copy_path(buf, len, dir);
+  if (len) buf[0] = '\0';
+  return 0;
+}
+
 unsigned net__tls_cacert_gen(void) { return atomic_load(&cacert_gen); }

@@ -207,7 +207,10 @@ function net.set_cacert_path(path) end
 ---programs honour them), else the first system bundle found, else nil. Unless
 ---a path was set, it looks at the file system (up to a dozen `stat` calls) on
 ---the calling thread, the one call that does: a diagnostic, not one for every frame.
----@return string|nil
+---When `SSL_CERT_FILE` and `SSL_CERT_DIR` are both set and both exist, both are
+---trusted: the folder is the second value.
+---@return string|nil bundle
+---@return string? folder
 function net.get_cacert_path() end
 
 ---true when the mbedTLS in use speaks TLS 1.3.

@@ -382,6 +382,7 @@ describe("tls verification", function()
     assert.are.equal("success", res[2][1], res[2][2])
     -- both set and both there: both are trusted, as OpenSSL takes them
     res = run_child({ SSL_CERT_FILE = certs:pem("other-ca"), SSL_CERT_DIR = dir }, "sluice-v4.test " .. port)
+    assert.are.same({ "cacert", certs:pem("other-ca"), dir }, res[1])   -- both named
     assert.are.equal("success", res[2][1], res[2][2])
   end)
 

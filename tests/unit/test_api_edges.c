@@ -2,9 +2,10 @@
  * arithmetic can land: a search from past the buffered bytes (an unsigned
  * underflow), a read with no room left after the body ended, an opener
  * given no code pointer, a CA path that does not fit the caller's buffer,
- * and net.h itself as C99 (tests/unit/run.sh builds it -pedantic). TAP. */
+ * the CA folder trusted beside SSL_CERT_FILE, and net.h itself as C99 (tests/unit/run.sh builds it -pedantic). TAP. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -96,6 +97,36 @@ static bool cacert_path_that_does_not_fit(void) {
   return true;
 }
 
+/* SSL_CERT_FILE and SSL_CERT_DIR both there: the folder is the second path. */
+static bool cacert_dir_beside_the_file(void) {
+  char dir[] = "/tmp/sluice-cadir-XXXXXX", file[300], buf[300];
+  CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+  snprintf(file, sizeof file, "%s/ca.pem", dir);
+  FILE *f = fopen(file, "w");
+  CHECK(f != NULL, "the bundle");
+  fclose(f);
+  setenv("SSL_CERT_FILE", file, 1);
+  setenv("SSL_CERT_DIR", dir, 1);
+  bool ok = net_get_cacert_dir(buf, sizeof buf) == 1 && !strcmp(buf, dir) &&
+            net_get_cacert_path(buf, sizeof buf) == 1 && !strcmp(buf, file);
+  bool cut = net_get_cacert_dir(buf, 8) == -1 && buf[0] == '\0';
+  setenv("SSL_CERT_DIR", "/nonexistent", 1);
+  bool gone = net_get_cacert_dir(buf, sizeof buf) == 0 && buf[0] == '\0';
+  setenv("SSL_CERT_DIR", dir, 1);
+  net_set_cacert_path(file);   /* a path set: it alone decides */
+  bool set = net_get_cacert_dir(buf, sizeof buf) == 0;
+  net_set_cacert_path(NULL);
+  unsetenv("SSL_CERT_FILE");
+  unsetenv("SSL_CERT_DIR");
+  remove(file);
+  rmdir(dir);
+  CHECK(ok, "both paths");
+  CHECK(cut, "a folder cut short was handed out");
+  CHECK(gone, "a folder that is not there");
+  CHECK(set, "a folder beside a path set");
+  return true;
+}
+
 int main(void) {
   if (net_init() != 0) {
     printf("not ok 1 - net_init failed\n1..1\n");
@@ -105,6 +136,7 @@ int main(void) {
   report("a read or peek with no room after the exchange ended is not the end of the body", no_room_is_not_the_end());
   report("net_server_open takes a NULL code, as every opener does", openers_take_no_code());
   report("net_get_cacert_path says when the path does not fit", cacert_path_that_does_not_fit());
+  report("net_get_cacert_dir names SSL_CERT_DIR trusted beside SSL_CERT_FILE", cacert_dir_beside_the_file());
   net_quit();
   return tap_done();
 }

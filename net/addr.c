@@ -212,6 +212,7 @@ net_addr *net__addr_unix(const char *path) {
 net_addr *net_parse_ip(const char *s, size_t len, const char **err) {
   net_sockaddr sa;
   if (!net__ip_parse(s, len, &sa)) return *err = "not an IP address", NULL;
+  if (len > 2 && s[0] == '[' && s[len - 1] == ']') s++, len -= 2;   /* named "::1", as a lookup names it */
   net_addr *a = net__addr_new(s, len, 1);
   if (!a) return *err = "out of memory", NULL;
   net__addr_add(a, &sa.sa, net__sa_len(&sa));

@@ -95,6 +95,7 @@ int net_proxy_check(const char *url, char *why, size_t len) {
   static _Thread_local net_proxy p;
   char host[NET_URL_HOST_MAX + 1];
   uint16_t port;
+  if (!url) return snprintf(why, len, "no proxy URL"), 0;
   int ok = net__proxy_parse(url, &p, host, &port, why, len);
   net__wipe(&p, sizeof p);
   return ok;

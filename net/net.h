@@ -255,7 +255,8 @@ NET_API net_conn *net_tcp_open(net_addr *a, uint16_t port, const net_conn_opts *
 typedef struct net_resolver net_resolver;
 NET_API net_conn *net_tcp_open_host(net_resolver *r, const char *host, size_t len, uint16_t port,
                                     const net_conn_opts *opts, const char **err, net_err *code);
-/* 1 when url is a proxy URL net_conn_opts.proxy takes, else 0 with why. */
+/* 1 when url is a proxy URL net_conn_opts.proxy takes, else 0 with why (NULL:
+ * 0, "no proxy URL"). */
 NET_API int net_proxy_check(const char *url, char *why, size_t len);
 NET_API net_result net_conn_status(net_conn *c);
 NET_API net_result net_conn_wait_connected(net_conn *c, int timeout_ms);
@@ -655,7 +656,7 @@ typedef struct net_udp_opts {
  * NULL with *err and *code at once: "bind 127.0.0.1:5353: Address already in
  * use" ("invalid"), an address still resolving ("invalid"), ... The text stays
  * valid until this thread's next net_udp call. The caller owns the handle until
- * net_udp_close. opts may be NULL. */
+ * net_udp_close. opts and code may be NULL. */
 NET_API net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *opts,
                               const char **err, net_err *code);
 /* The port actually bound (the real one when 0 was asked), and the endpoint. */
@@ -727,12 +728,14 @@ NET_API net_err net_udp_get_option(net_udp *u, net_udp_option opt, int *value, c
  * IPv6 an interface name ("lo") or index ("1"); NULL or "": the default. */
 NET_API net_err net_udp_set_multicast_if(net_udp *u, const char *iface, const char **err);
 /* Writes the IPv4 address (returns 4) or the IPv6 interface index (returns 6)
- * as text into buf; -1 on failure. */
+ * as text into buf (NET_IP_MAX bytes always hold it); -1 on failure or when
+ * it does not fit (buf then holds ""). */
 NET_API int net_udp_get_multicast_if(net_udp *u, char *buf, size_t len);
 
 /* Joins / leaves a multicast group (an IPv4 or IPv6 literal). iface: for an IPv4
- * group the IPv4 address of the interface, for IPv6 its name or index; NULL or
- * "": the system's choice. */
+ * group the IPv4 address of the interface, for IPv6 its name or index (or the
+ * group's zone, "ff02::1%lo"); NULL or "": the system's choice. Joining twice
+ * or leaving a group not joined: NET_E_INVALID. */
 NET_API net_err net_udp_join(net_udp *u, const char *group, const char *iface, const char **err);
 NET_API net_err net_udp_leave(net_udp *u, const char *group, const char *iface, const char **err);
 

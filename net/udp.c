@@ -1,6 +1,7 @@
 /* udp.c: UDP sockets. The net_udp_* functions run on the owner thread: socket,
  * bind and setsockopt (quick syscalls that never block) and the datagram rings;
  * the I/O thread owns sendmsg/recvmsg, the poller registration and the close. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,9 +227,12 @@ static bool is_dual(net_sock fd, const net_sockaddr *sa) {
 
 net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, const char **err,
                       net_err *code) {
+  net_err ignored;
+  if (!code) code = &ignored;   /* as every opener takes it */
   if (local) {
     int st = atomic_load_explicit(&local->state, memory_order_acquire);
-    if (st == NET_FAILURE) return *err = local->err.msg, *code = local->err.code, NULL;
+    /* a copy: the address may be freed before the caller reads it */
+    if (st == NET_FAILURE) return *err = owner_msg("%s", local->err.msg), *code = local->err.code, NULL;
     if (st != NET_SUCCESS || local->count == 0) {
       *err = owner_msg("bind %s: the address is not resolved yet", local->host);
       return *code = NET_E_INVALID, NULL;
@@ -351,8 +355,9 @@ static bool pick_target(net_udp *u, net_addr *a, net_sockaddr *to) {
 
 net_err net_udp_send(net_udp *u, net_addr *to, uint16_t port, const void *data, size_t len,
                      const char **err) {
+  if (!to) return *err = "no address to send to", NET_E_INVALID;
   int st = atomic_load_explicit(&to->state, memory_order_acquire);
-  if (st == NET_FAILURE) return *err = to->err.msg, to->err.code;
+  if (st == NET_FAILURE) return *err = owner_msg("%s", to->err.msg), to->err.code;   /* see net_udp_open */
   if (st != NET_SUCCESS) return *err = "address not resolved yet", NET_E_INVALID;
   net_sockaddr sa;
   if (!pick_target(u, to, &sa)) {
@@ -426,6 +431,14 @@ static net_err opt_errno(const char **err, const char *what, int e) {
 static net_err opt_invalid(const char **err, const char *what, const char *why) {
   *err = owner_msg("%s: %s", what, why);
   return NET_E_INVALID;
+}
+
+/* The kernel's answers about the membership itself are wrong values, not network faults. */
+static net_err member_errno(const char **err, const char *what, bool join, int e) {
+  if (e == EADDRINUSE && join) return opt_invalid(err, what, "already joined");
+  if (e == EADDRNOTAVAIL && !join) return opt_invalid(err, what, "not joined");
+  net_err code = opt_errno(err, what, e);
+  return e == EADDRNOTAVAIL || e == EADDRINUSE ? NET_E_INVALID : code;
 }
 
 /* level/name of an option for this socket's family (IPv4 options on IPv4 sockets). */
@@ -513,19 +526,23 @@ net_err net_udp_set_multicast_if(net_udp *u, const char *iface, const char **err
   return NET_E_NONE;
 }
 
+static int no_room(char *buf, size_t len) {
+  if (len) buf[0] = '\0';
+  return -1;
+}
+
 int net_udp_get_multicast_if(net_udp *u, char *buf, size_t len) {
   if (u->local.sa.sa_family == AF_INET6 && !u->mif4) {
     unsigned index = 0;
     socklen_t l = sizeof index;
     if (net_sock_getopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, &l) < 0) return -1;
-    snprintf(buf, len, "%u", index);
-    return 6;
+    int n = snprintf(buf, len, "%u", index);
+    return n >= 0 && (size_t)n < len ? 6 : no_room(buf, len);
   }
   struct in_addr a = {0};
   socklen_t l = sizeof a;
   if (net_sock_getopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &a, &l) < 0) return -1;
-  inet_ntop(AF_INET, &a, buf, (socklen_t)len);
-  return 4;
+  return len <= INT_MAX && inet_ntop(AF_INET, &a, buf, (socklen_t)len) ? 4 : no_room(buf, len);
 }
 
 static net_err membership(net_udp *u, const char *group, const char *iface, bool join,
@@ -549,7 +566,7 @@ static net_err membership(net_udp *u, const char *group, const char *iface, bool
     }
     int name = join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP;
     if (net_sock_setopt(u->fd, IPPROTO_IP, name, &m, sizeof m) < 0)
-      return opt_errno(err, what, errno);
+      return member_errno(err, what, join, errno);
     return NET_E_NONE;
   }
   if (!IN6_IS_ADDR_MULTICAST(&g.in6.sin6_addr))
@@ -559,9 +576,12 @@ static net_err membership(net_udp *u, const char *group, const char *iface, bool
   struct ipv6_mreq m = {.ipv6mr_multiaddr = g.in6.sin6_addr};
   unsigned index;
   if (!iface_index(iface, &index)) return opt_invalid(err, what, "no such interface");
-  m.ipv6mr_interface = index;
+  /* a zone names the interface too ("ff02::1%lo"); two that differ are a mistake */
+  if (g.in6.sin6_scope_id && index && g.in6.sin6_scope_id != index)
+    return opt_invalid(err, what, "the group's zone and the interface differ");
+  m.ipv6mr_interface = index ? index : g.in6.sin6_scope_id;
   if (net_sock_setopt(u->fd, IPPROTO_IPV6, join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP, &m, sizeof m) < 0)
-    return opt_errno(err, what, errno);
+    return member_errno(err, what, join, errno);
   return NET_E_NONE;
 }
 

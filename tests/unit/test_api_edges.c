@@ -2,11 +2,14 @@
  * arithmetic can land: a search from past the buffered bytes (an unsigned
  * underflow), a read with no room left after the body ended, an opener
  * given no code pointer, a CA path that does not fit the caller's buffer,
- * the CA folder trusted beside SSL_CERT_FILE, and net.h itself as C99 (tests/unit/run.sh builds it -pedantic). TAP. */
+ * the CA folder trusted beside SSL_CERT_FILE, UDP errors that outlive the
+ * address they came from, NULLs a sibling takes, and net.h itself as C99 (tests/unit/run.sh builds it -pedantic). TAP. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -127,6 +130,69 @@ static bool cacert_dir_beside_the_file(void) {
   return true;
 }
 
+/* An address that failed to resolve: a nameserver on a closed loopback port. */
+static net_addr *failed_addr(void) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof a;
+  if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(s, (struct sockaddr *)&a, &alen) < 0)
+    return NULL;
+  close(s);
+  char ns[32];
+  snprintf(ns, sizeof ns, "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+  const char *nss[] = {ns}, *err;
+  net_resolver_opts o = {.nameservers = nss, .count = 1, .timeout_ms = 200, .tries = 1};
+  net_resolver *r = net_resolver_new(&o, &err, NULL);
+  net_addr *addr = r ? net_resolver_resolve(r, "sluice-nope.test", 16, &err, NULL) : NULL;
+  if (r) net_resolver_free(r);
+  if (addr && net_addr_wait(addr, 10000).status == NET_FAILURE) return addr;
+  if (addr) net_addr_unref(addr);
+  return NULL;
+}
+
+/* The message of a failed address stays readable after the address is freed. */
+static bool udp_errors_outlive_the_address(void) {
+  const char *err = NULL;
+  net_addr *a = failed_addr();
+  CHECK(a, "no failed address");
+  CHECK(!net_udp_open(a, 0, NULL, &err, NULL), "bound to a failed address");   /* code NULL: taken */
+  net_addr_unref(a);
+  CHECK(strstr(err, "sluice-nope.test"), "the open's message: %s", err);
+  net_udp *u = net_udp_open(NULL, 0, NULL, &err, NULL);
+  CHECK(u, "open: %s", err);
+  CHECK((a = failed_addr()), "no failed address");
+  net_err code = net_udp_send(u, a, 9, "x", 1, &err);
+  net_addr_unref(a);
+  CHECK(code != NET_E_NONE && strstr(err, "sluice-nope.test"), "the send's message: %s", err);
+  CHECK(net_udp_send(u, NULL, 9, "x", 1, &err) == NET_E_INVALID, "a send to no address");
+  net_udp_close(u);
+  return true;
+}
+
+/* A port taken, with no code pointer; the interface text that does not fit. */
+static bool udp_edges(void) {
+  const char *err;
+  char why[64], buf[16];
+  net_udp *u = net_udp_open(NULL, 0, NULL, &err, NULL);
+  CHECK(u, "open: %s", err);
+  CHECK(!net_udp_open(NULL, net_udp_port(u), NULL, &err, NULL), "bound a port taken");
+  net_addr *lo = net_parse_ip("127.0.0.1", 9, &err);
+  net_udp *v4 = lo ? net_udp_open(lo, 0, NULL, &err, NULL) : NULL;
+  CHECK(v4, "open 127.0.0.1: %s", err);
+  CHECK(net_udp_set_multicast_if(v4, "127.0.0.1", &err) == NET_E_NONE, "set: %s", err);
+  memset(buf, 'Q', sizeof buf);
+  CHECK(net_udp_get_multicast_if(v4, buf, 4) == -1 && buf[0] == '\0', "a cut address was handed out");
+  CHECK(net_udp_get_multicast_if(v4, buf, sizeof buf) == 4 && !strcmp(buf, "127.0.0.1"), "the address");
+  net_udp_close(v4);
+  net_udp_close(u);
+  net_addr_unref(lo);
+  CHECK(net_proxy_check(NULL, why, sizeof why) == 0 && !strcmp(why, "no proxy URL"), "no proxy URL");
+  net_addr *b = net_parse_ip("[::1]", 5, &err);
+  CHECK(b && !strcmp(net_addr_hostname(b), "::1"), "[::1] is named %s", b ? net_addr_hostname(b) : "-");
+  net_addr_unref(b);
+  return true;
+}
+
 int main(void) {
   if (net_init() != 0) {
     printf("not ok 1 - net_init failed\n1..1\n");
@@ -136,6 +202,8 @@ int main(void) {
   report("a read or peek with no room after the exchange ended is not the end of the body", no_room_is_not_the_end());
   report("net_server_open takes a NULL code, as every opener does", openers_take_no_code());
   report("net_get_cacert_path says when the path does not fit", cacert_path_that_does_not_fit());
+  report("a UDP open's or send's message outlives the failed address it came from", udp_errors_outlive_the_address());
+  report("UDP: a port taken with no code pointer, an interface that does not fit, NULLs, [::1]", udp_edges());
   report("net_get_cacert_dir names SSL_CERT_DIR trusted beside SSL_CERT_FILE", cacert_dir_beside_the_file());
   net_quit();
   return tap_done();

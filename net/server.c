@@ -276,7 +276,8 @@ static void *take(net_server *s, net_result *why) {
     if (why) *why = (net_result){NET_FAILURE, NET_E_LIMIT, net__engine_refusal()};
     return NULL;
   }
-  net__conn_taken(s->ws ? ((net_ws *)c)->c : c);
+  if (s->ws) net__ws_taken(c);
+  else net__conn_taken(c);
   return c;
 }
 

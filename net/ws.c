@@ -14,6 +14,10 @@ static void request(net_ws *w, int bit) {
   net__engine_kick(&w->obj);
 }
 
+/* The I/O thread lets the held connection go on: it alone may touch w->c,
+ * which ends with the websocket (a close or a bad frame may come with the upgrade). */
+void net__ws_taken(net_ws *w) { request(w, WREQ_TAKEN); }
+
 static bool client_url(net_ws *w, const char *url, const char **err) {
   static _Thread_local char why[NET_URL_WHY_MAX];
   if (!net__url_parse_given(url, &w->url, why, sizeof why)) return *err = why, false;

@@ -29,7 +29,7 @@
 #define WS_DEFAULT_HANDSHAKE_MS 10000  /* a server's: an idle connection is not kept long */
 #define WS_HS_MAX 16384              /* our handshake texts */
 
-enum { WREQ_SEND = 1, WREQ_CLOSE = 2, WREQ_RESUME = 4, WREQ_FREE = 8 };
+enum { WREQ_SEND = 1, WREQ_CLOSE = 2, WREQ_RESUME = 4, WREQ_FREE = 8, WREQ_TAKEN = 16 };
 
 typedef enum ws_phase {
   WP_START,      /* client: no connection yet */
@@ -161,6 +161,9 @@ struct net_ws {
 bool net__ws_conf_client(ws_conf *c, const net_ws_opts *o, const char **err);
 bool net__ws_conf_server(ws_conf *c, const net_ws_server_opts *o, const char **err);
 void net__ws_conf_free(ws_conf *c);
+
+/* ws.c (owner): the server's accept took w; its connection reads again. */
+void net__ws_taken(net_ws *w);
 
 /* ws_io.c */
 extern const net_io_ops net__ws_ops;

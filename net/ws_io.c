@@ -550,6 +550,7 @@ static void ws_kicked(net_io *io) {
     /* closed at once with nothing queued: no connection only to drop it */
     if (!(req & (WREQ_CLOSE | WREQ_FREE)) || ring_used(&w->tx)) client_start(w);
   }
+  if ((req & WREQ_TAKEN) && w->c) net__conn_taken(w->c);
   if (req & (WREQ_CLOSE | WREQ_FREE)) owner_close(w, (req & WREQ_FREE) != 0);
   if (w->phase == WP_HANDSHAKE) handshake(w);
   if (w->phase == WP_OPEN || w->phase == WP_CLOSING) exchange(w);

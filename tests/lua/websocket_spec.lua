@@ -594,6 +594,33 @@ describe("websocket server", function()
     end
   end)
 
+  for _, t in ipairs({
+    { "a close frame", "\x88\x82\0\0\0\0\x03\xe8", "closed", 1000 },
+    { "an unmasked frame (RFC 6455 5.1)", "\x81\x02hi", "protocol", 1002 },
+  }) do
+    it("a websocket that " .. t[1] .. " ended, sent with its upgrade, is accepted whole and tells its end", function()
+      local svc = ws_echo_server()
+      local conn = assert(net.open_tcp("127.0.0.1", svc.server:get_port()))
+      assert.are.equal("success", h.wait_status(conn))
+      assert(h.write_all(conn, "GET / HTTP/1.1\r\nHost: x\r\n" .. UPGRADE .. KEY
+        .. "Sec-WebSocket-Version: 13\r\n\r\n" .. t[2]))
+      local buf = ""
+      h.run_frames(function()   -- the server ends it before anything accepts it
+        local s = conn:read(4096)
+        if s == nil then return true end
+        buf = buf .. s
+      end, WAIT)
+      assert.matches("^HTTP/1%.1 101 ", buf)
+      local ws = assert(svc.server:accept())
+      local m, kind, code = ws:receive()
+      assert.is_nil(m)
+      assert.are.equal(t[3], t[3] == "closed" and kind or code, tostring(kind))
+      assert.are.equal(t[4], (ws:get_close()))
+      ws:close()
+      conn:close()
+    end)
+  end
+
   it("compress = false: the Python client gets no extension", function()
     local svc = ws_echo_server({ compress = false })
     local r = run_client(svc, "py", "ws://127.0.0.1:" .. svc.server:get_port() .. "/", "--count 5")

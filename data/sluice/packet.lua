@@ -233,27 +233,34 @@ function Conn:write_json(value)
   return self:write_str(text .. "\n")
 end
 
----Reads one line of JSON (at most 512 KiB) and decodes it; blank lines
----between values are skipped.
+---Reads one line of JSON (at most 512 KiB: a longer one fails the connection,
+---"limit") and decodes it; blank lines between values are skipped.
 ---@return any value
 ---@return string? message
 ---@return string? code
 function Conn:read_json()
   local _, decode = json()
-  local more = waiter(self)
+  local more, looked = waiter(self), clock()
   while true do
     local line, msg, code = self.conn:read_until("\n", packet.MAX_PACKET)
     if line == nil then
       if not msg then return ended("read_json") end
-      return nil, msg, code
+      if code ~= "limit" then return nil, msg, code end
+      self.conn:close()   -- a packet over the cap fails the connection, as read_packet's does
+      return nil, string.format("read_json: a line over %d bytes (the connection is closed)", packet.MAX_PACKET), code
     end
     if line:find("%S") then
       local value, err = decode(line)
       if err then return nil, err, "invalid" end
       return value
     end
-    -- a blank line (a JSON-lines stream's keep-alive) is no value: on to the next
-    if line == "" and not more() then return timed_out(self, "read_json") end
+    -- a blank line (a JSON-lines stream's keep-alive) is no value: on to the next,
+    -- within the call's time (a peer sending only blank lines must not hold it,
+    -- nor the editor it yields to)
+    if line == "" or clock() - looked >= WAIT_SLICE / 1000 / 20 then
+      if not more() then return timed_out(self, "read_json") end
+      looked = clock()
+    end
   end
 end
 

@@ -142,6 +142,26 @@ describe("sluice.packet", function()
     assert.is_nil(none)
     assert.are.equal("limit", code)
     conn:close()
+
+    -- a JSON line over the cap fails the connection too: no call finds it again
+    local hugeline = start_json_peer("hugeline")
+    conn = assert(packet.connect("127.0.0.1", hugeline.port, 10000))
+    assert.same({ nil, "read_json: a line over 524288 bytes (the connection is closed)", "limit" },
+      { conn:read_json() })
+    assert.are.equal("closed", select(3, conn:read_json()))
+    conn:close()
+  end)
+
+  it("read_json keeps its timeout, and yields, while a peer sends only blank lines", function()
+    local blanks = start_json_peer("blanks")
+    local conn = assert(packet.connect("127.0.0.1", blanks.port, 10000))
+    conn:settimeout(300)
+    local t0, r = net.clock(), nil
+    local waits = count_waits(function() r = { conn:read_json() } end)
+    assert.are.equal("timeout", r[3], tostring(r[2]))
+    assert.is_true(net.clock() - t0 < 5, "held past its timeout while the peer sent blank lines")
+    assert.is_true(waits >= 2, "waited in net.wait " .. waits .. " times")
+    conn:close()
   end)
 
   it("reports refused ports, silent peers and peers that hang up", function()

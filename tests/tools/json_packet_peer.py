@@ -12,6 +12,8 @@ Modes:
   lines     the same with JSON lines ("\\n" after each text)
   huge      sends a header announcing 600 KiB, then that many bytes of JSON
             text (over sluice.packet's 512 KiB cap)
+  hugeline  sends a JSON line of 600 KiB, then a small one
+  blanks    sends blank lines as fast as it can for 10 s
   garbage   sends one packet whose payload is not JSON
   silent    reads and never answers
   hangup    reads one packet and closes without answering
@@ -22,6 +24,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 
 
 def read_exact(conn, n):
@@ -77,6 +80,13 @@ def serve(conn, mode):
             body = b'"' + b"x" * (size - 2) + b'"'
             send_packet(conn, body)
             read_exact(conn, 1)
+        elif mode == "hugeline":
+            conn.sendall(b'"' + b"x" * (600 * 1024) + b'"\n{"ok": 1}\n')
+            read_exact(conn, 1)
+        elif mode == "blanks":   # a keep-alive that never ends (for 10 s)
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                conn.sendall(b"\n" * 65536)
         elif mode == "garbage":
             send_packet(conn, b"this is not JSON")
             read_exact(conn, 1)
@@ -95,7 +105,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cert")
     ap.add_argument("--key")
-    ap.add_argument("mode", choices=["packets", "lines", "huge", "garbage", "silent", "hangup"])
+    ap.add_argument("mode", choices=["packets", "lines", "huge", "hugeline", "blanks", "garbage", "silent",
+                                         "hangup"])
     a = ap.parse_args()
     ctx = None
     if a.cert:

@@ -78,7 +78,8 @@
 -- (connections and servers). In an editor a thread calls it every 10 ms
 -- while objects live; errors raised by callbacks are reported there with
 -- core.error. Elsewhere an error raised by a callback comes out of update()
--- (the object that raised stays consistent; the others run next time).
+-- once every other object ran (the object that raised stays consistent; when
+-- several raise, the first one's error comes out).
 --
 -- Timeouts are in seconds, as luafan has them.
 
@@ -147,7 +148,8 @@ end
 
 local function check_seconds(fname, args, k)
   local v = args[k]
-  if v ~= nil and (type(v) ~= "number" or v < 0) then argerror(fname, k .. " must be a number of seconds >= 0") end
+  -- (not v >= 0: NaN too, which no age would ever pass)
+  if v ~= nil and (type(v) ~= "number" or not (v >= 0)) then argerror(fname, k .. " must be a number of seconds >= 0") end
   return v or 0
 end
 
@@ -637,10 +639,15 @@ end
 function tcpd.update()
   local list = {}
   for obj in pairs(live) do list[#list + 1] = obj end
-  local now = clock()
+  local now, first_err = clock(), nil
+  -- every object runs, whatever one raises: its error comes out once the others ran
   for _, obj in ipairs(list) do
-    if live[obj] then obj:_dispatch(now) end
+    if live[obj] then
+      local ok, err = pcall(obj._dispatch, obj, now)
+      if not ok and first_err == nil then first_err = err end
+    end
   end
+  if first_err ~= nil then error(first_err, 0) end
   local n = 0
   for _ in pairs(live) do n = n + 1 end
   return n

@@ -297,6 +297,43 @@ describe("sluice.tcpd", function()
     assert.equal(0, tcpd.update())
   end)
 
+  it("a callback that raises on every update leaves every other object running", function()
+    local source = h.start_peer("source", tostring(1024 * h.MiB))   -- data for every update
+    local echo = h.start_peer("echo")
+    local raising, heard, errors = {}, 0, 0
+    local others, got = {}, {}
+    for i = 1, 20 do   -- one raising object in every five: some come early in any order
+      if i % 5 == 1 then
+        raising[#raising + 1] = tcpd.connect { host = "127.0.0.1", port = source.port,
+          onread = function() error("the plugin's bug") end }
+      end
+      local c
+      c = tcpd.connect { host = "127.0.0.1", port = echo.port,
+        onread = function()
+          if not got[i] then heard = heard + 1 end
+          got[i] = true
+        end }
+      others[i] = c
+    end
+    local sent = false
+    h.run_frames(function()
+      local ok, err = pcall(tcpd.update)
+      if not ok then
+        assert.matches("the plugin's bug", err)
+        errors = errors + 1
+      end
+      if errors >= 5 and not sent then   -- it raises on every update by now
+        for _, c in ipairs(others) do c:send("hello") end
+        sent = true
+      end
+      return heard == #others, false
+    end, 20000)
+    assert.are.equal(#others, heard, "objects after the raising one never ran")
+    for _, c in ipairs(raising) do c:close() end
+    for _, c in ipairs(others) do c:close() end
+    settle()
+  end)
+
   it("read, write and connect timeouts end the connection with their reason", function()
     local srv = assert(net.create_server("127.0.0.1", 0))
     local reasons = {}
@@ -473,6 +510,9 @@ describe("sluice.tcpd", function()
     h.assert_raises("host must be a string", function() tcpd.connect { port = 1 } end)
     h.assert_raises("port must be an integer 1..65535", function() tcpd.connect { host = "127.0.0.1", port = 70000 } end)
     h.assert_raises("onread must be a function", function() tcpd.connect { host = "127.0.0.1", port = 1, onread = 1 } end)
+    h.assert_raises("write_timeout must be a number of seconds >= 0", function()
+      tcpd.connect { host = "127.0.0.1", port = 1, write_timeout = 0 / 0 }
+    end)
     h.assert_raises("read_timeout must be a number of seconds >= 0",
       function() tcpd.connect { host = "127.0.0.1", port = 1, read_timeout = -1 } end)
     h.assert_raises("ssl needs cert and key", function() tcpd.bind { ssl = true } end)

@@ -190,8 +190,15 @@ end
 
 -- URL mode: the whole HTTP exchange runs on the I/O thread and the file is written on
 -- a helper thread; the frame loop only looks at the progress.
+-- The last segment of the URL's path ("http://host/dir/" and "http://host" name none).
+local function file_name(url)
+  local path = url:match("^%a[%w+.-]*://[^/?#]*(/[^?#]*)") or ""
+  local name = path:match("([^/]+)$")
+  return name and name ~= "." and name ~= ".." and name or "download.bin"
+end
+
 local function run_url(url)
-  local out = os.getenv("SLUICE_DEMO_OUT") or url:match("^[^?#]*/([^/?#]+)") or "download.bin"
+  local out = os.getenv("SLUICE_DEMO_OUT") or file_name(url)
   local req = assert(net.http_request{ url = url, output = out, resume = true })
   local frame_times, longest_call, started = {}, 0, net.clock()
   local next_frame = started

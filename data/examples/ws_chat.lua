@@ -54,7 +54,9 @@ local function server_frame()
     local m = members[i]
     while true do
       local line, kind, code = m.ws:receive()
-      if line then
+      if line and kind == "binary" then   -- not a line of chat (and perhaps not UTF-8)
+        print(("server: %s sent %d bytes of binary; dropped"):format(m.name, #line))
+      elseif line then
         broadcast(m.name .. ": " .. line)
       else
         if kind then             -- nil, message, code: closed (or failed)

@@ -28,6 +28,26 @@ describe("examples", function()
     end
   end)
 
+  it("demo.lua: a URL's file is named after the last segment of its path, else download.bin", function()
+    -- the name it picks is printed and the file goes elsewhere (the port is closed anyway)
+    local preamble = [[
+local net = require "net"
+local request = net.http_request
+net.http_request = function(opts)
+  print("output", opts.output)
+  opts.output = os.tmpname()
+  return request(opts)
+end
+]]
+    local source = assert(h.read_file(root .. "/data/examples/demo.lua"))
+    local base = "http://127.0.0.1:" .. h.closed_port()
+    for _, t in ipairs({ { "/", "download.bin" }, { "", "download.bin" }, { "/dir/", "download.bin" },
+      { "/dir/file.txt?x=1/y#z", "file.txt" }, { "/a/..", "download.bin" } }) do
+      local _, out, err = h.run_lua_child(preamble .. source, { SLUICE_DEMO_OUT = false }, base .. t[1])
+      assert.are.equal(t[2], out:match("\noutput\t([^\n]*)"), t[1] .. ": " .. out .. err)
+    end
+  end)
+
   it("ws_chat.lua: a server and two clients chat, then close cleanly", function()
     local source = assert(h.read_file(root .. "/data/examples/ws_chat.lua"))
     local ok, out, err = h.run_lua_child(source, {})
@@ -48,6 +68,34 @@ describe("examples", function()
       assert.truthy(out:find("server: " .. who .. " left (closed, close 1000 \"bye\")", 1, true), out)
       assert.truthy(out:find(who .. ": disconnected (closed, close 1000)", 1, true), out)
     end
+    assert.truthy(out:find("ws_chat: done\n", 1, true), out)
+    assert.are.equal("", err)
+  end)
+
+  it("ws_chat.lua: a member who sends binary (not UTF-8) is told off, and the chat goes on", function()
+    -- a third member, mallory, joins after bob, sends "\xff\xfe" as binary and leaves
+    local preamble = [[
+local net = require "net"
+local open, wait, opened, mallory, sent = net.open_websocket, net.wait, 0, nil, false
+net.open_websocket = function(url, opts)
+  local ws = open(url, opts)
+  opened = opened + 1
+  if opened == 2 then mallory = assert(open(url:gsub("name=%w+", "name=mallory"), opts)) end
+  return ws
+end
+net.wait = function(ms)
+  if mallory and not sent and mallory:get_status() == "success" then
+    assert(mallory:send("\xff\xfe", "binary"))
+    mallory:close(1000)
+    sent = true
+  end
+  return wait(ms)
+end
+]]
+    local source = assert(h.read_file(root .. "/data/examples/ws_chat.lua"))
+    local ok, out, err = h.run_lua_child(preamble .. source, {})
+    assert(ok, "ws_chat.lua failed:\n" .. out .. err)
+    assert.truthy(out:find("server: mallory sent 2 bytes of binary; dropped", 1, true), out)
     assert.truthy(out:find("ws_chat: done\n", 1, true), out)
     assert.are.equal("", err)
   end)

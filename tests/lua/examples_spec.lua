@@ -36,6 +36,7 @@ local request = net.http_request
 net.http_request = function(opts)
   print("output", opts.output)
   opts.output = os.tmpname()
+  os.remove(opts.output)   -- only the name: the download fails and leaves nothing
   return request(opts)
 end
 ]]

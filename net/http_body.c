@@ -13,14 +13,27 @@
 #include "http.h"
 
 
+/* "/a/b?...": a signed URL's query neither crowds out the reason nor goes into logs. */
+static void short_path(const char *path, char *out, size_t len) {
+  size_t n = strcspn(path, "?"), keep = n;
+  bool query = path[n] != '\0';
+  if (n + (query ? 4 : 0) >= len) keep = len - 8;   /* room for "..." and "?..." */
+  snprintf(out, len, "%.*s%s%s", (int)keep, path, keep < n ? "..." : "", query ? "?..." : "");
+}
+
 void net__http_fail(net_http *h, net_err code, const char *fmt, ...) {
   if (atomic_load_explicit(&h->state, memory_order_relaxed) != NET_WAITING || h->fail_held) return;
-  char what[NET_ERRMSG_MAX];
+  char what[NET_ERRMSG_MAX], path[64], where[NET_ERRMSG_MAX];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  net__seterr(&h->err, code, "http %s %s %s: %s", h->where, h->method, h->url.path, what);
+  short_path(h->url.path, path, sizeof path);
+  int n = snprintf(where, sizeof where, "http %s %s %s", h->where, h->method, path);
+  /* the reason whole; the place cut when both do not fit */
+  int room = NET_ERRMSG_MAX - 1 - 2 - (int)strlen(what);
+  if (n > room) n = room > 24 ? room : 24;
+  net__seterr(&h->err, code, "%.*s: %s", n, where, what);
   h->phase = HP_DONE;
   if (h->file) net__http_file_abandon(h->file);
   /* a download's .part is final before its failure shows (end() publishes it) */

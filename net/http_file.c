@@ -35,6 +35,8 @@ struct http_file {
   bool created;                /* this exchange opened the .part (job threads only) */
   bool fresh, wrote;           /* there was no .part before; a body byte went into it */
   bool from_output;            /* the .part was the file at output (resume) */
+  bool rewound;                /* the server sent it all again: what the .part held is gone */
+  uint64_t output_size;        /* the file at output's size, when it became the .part */
   unsigned char want[32];
   mbedtls_sha256_context sha;
   atomic_int busy;             /* a job is queued or running */
@@ -59,6 +61,11 @@ static void kick(net_http *h) {
 static void fail(http_file *f, const char *op, const char *path, int e) {
   net__seterr_sys(&f->err, op, path, e);
   /* release: err is complete before the result */
+  atomic_store_explicit(&f->result, -1, memory_order_release);
+}
+
+static void not_regular(http_file *f) {
+  net__seterr(&f->err, NET_E_INVALID, "open %s: not a regular file", f->part);
   atomic_store_explicit(&f->result, -1, memory_order_release);
 }
 
@@ -112,7 +119,9 @@ static void prepare(http_file *f) {
     f->from_output = true;
   }
   if (!open_part(f, &st)) return;   /* truncated once it is ours */
-  if (st.kind != NET_FILE_REG) return fail(f, "open", f->part, EISDIR);
+  if (st.kind == NET_FILE_DIR) return fail(f, "open", f->part, EISDIR);
+  if (st.kind != NET_FILE_REG) return not_regular(f);
+  f->output_size = st.size;
   f->created = true;
   f->fresh = no_part && !f->from_output;
   if (!f->resume && st.size && net__file_truncate(f->fd, 0) != 0) return fail(f, "truncate", f->part, errno);
@@ -140,6 +149,7 @@ static bool write_all(http_file *f, const char *p, size_t n) {
 static bool drain(http_file *f) {
   net_http *h = f->h;
   if (atomic_exchange(&f->restart, 0)) {
+    f->rewound = true;
     if (net__file_truncate(f->fd, 0) != 0 || net__file_seek(f->fd, 0, SEEK_SET) < 0) return fail(f, "truncate", f->part, errno), false;
     mbedtls_sha256_starts_ret(&f->sha, 0);
   }
@@ -199,11 +209,16 @@ static void finish(http_file *f) {
   unsigned char got[32];
   mbedtls_sha256_finish_ret(&f->sha, got);
   if (f->want_sha && memcmp(got, f->want, 32)) {
-    char g[65], w[65];
-    hex(got, g), hex(f->want, w);
-    net__file_unlink_patiently(f->part);   /* bytes that are not what was asked for: nothing is kept */
-    f->created = false;
-    net__seterr(&f->err, NET_E_PROTOCOL, "sha256 of %s is %s, not %s", f->path, g, w);
+    char g[65];
+    hex(got, g);
+    /* bytes that are not what was asked for: nothing of them is kept, and the
+       user's own file at output goes back as it was */
+    if (f->from_output && !f->rewound && net__file_truncate(f->fd, f->output_size) == 0)
+      net__file_rename(f->part, f->path);
+    else
+      net__file_unlink_patiently(f->part);
+    f->created = f->from_output = false;
+    net__seterr(&f->err, NET_E_PROTOCOL, "the file's sha256 is %s, not the one given", g);
     atomic_store_explicit(&f->result, -1, memory_order_release);
     return;
   }

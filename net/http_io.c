@@ -324,6 +324,7 @@ static void method_after(net_http *h, int st) {
   if (st != 303 && !((st == 301 || st == 302) && !strcmp(h->method, "POST"))) return;
   if (strcmp(h->method, "HEAD")) h->method = "GET";
   h->send_body = false;
+  atomic_store(&h->send_total, 0);   /* nothing of it is sent now */
   drop_header(&h->req, "content-length");
   drop_header(&h->req, "content-type");
 }
@@ -487,6 +488,8 @@ static void step(net_http *h) {
       if (!publish_head(h)) return;
       if (h->file && whole_already(&h->head, h->offset)) {   /* its body is the server's words: unread */
         atomic_store(&h->received, h->offset);
+        atomic_store(&h->total, h->offset);   /* the whole file, as Content-Range says */
+        atomic_store(&h->has_total, 1);
         drop_conn(h);
         body_to_file_done(h);
         continue;

@@ -40,7 +40,12 @@ static void prepare(http_src *s) {
   s->fd = net__file_open(s->path, NET_OPEN_READ);
   if (s->fd < 0) return fail(s, "open", errno);
   if (net__file_fstat(s->fd, &st) != 0) return fail(s, "stat", errno);
-  if (st.kind != NET_FILE_REG) return fail(s, "open", EISDIR);   /* a FIFO or device would never end */
+  if (st.kind == NET_FILE_DIR) return fail(s, "open", EISDIR);
+  if (st.kind != NET_FILE_REG) {   /* a FIFO or device would never end */
+    net__seterr(&s->err, NET_E_INVALID, "open %s: not a regular file", s->path);
+    atomic_store_explicit(&s->failed, 1, memory_order_release);
+    return;
+  }
   s->size = st.size;
   if (s->size == 0) atomic_store(&s->eof, 1);
   atomic_store_explicit(&s->prepared, 1, memory_order_release);   /* size is set first */

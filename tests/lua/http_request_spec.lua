@@ -105,6 +105,14 @@ describe("net.http_request", function()
     assert.equal("closed", code)
     assert.matches("http 127.0.0.1:" .. server.port .. " GET /short/hello.txt: body ended after 13 of 1013 bytes",
       msg, 1, true)
+    -- a signed URL's long query neither cuts the reason off nor goes into the message
+    local sig = "X-Amz-Credential=AKIDEXAMPLE&X-Amz-Signature=" .. string.rep("5", 300)
+    _, status, msg, code = fetch{ url = base .. "/short/hello.txt?" .. sig }
+    assert.equal("closed", code)
+    assert.equal("http 127.0.0.1:" .. server.port .. " GET /short/hello.txt?...: body ended after 13 of 1013 bytes", msg)
+    _, status, msg, code = fetch{ url = base .. "/short/" .. string.rep("d", 120) .. "/../hello.txt" }
+    assert.equal("closed", code, msg)
+    assert.matches("GET /short/dddd+%.%.%.: body ended after 13 of 1013 bytes$", msg)
   end)
 
   it("skips interim responses and reads no body after HEAD, 204 or 304", function()
@@ -241,6 +249,11 @@ describe("net.http_request", function()
     assert.matches("open " .. dir .. "/missing: ", msg, 1, true)
     _, status, msg = fetch{ url = base .. "/echo", method = "POST", body = { file = dir } }
     assert.equal("failure", status)
+    assert.matches("Is a directory", msg, 1, true)
+    local code
+    _, status, msg, code = fetch{ url = base .. "/echo", method = "POST", body = { file = "/dev/null" } }
+    assert.same({ "failure", "invalid" }, { status, code })
+    assert.matches("open /dev/null: not a regular file", msg, 1, true)
     h.assert_raises("body", function() net.http_request{ url = base, body = { path = "x" } } end)
   end)
 
@@ -261,11 +274,12 @@ describe("net.http_request", function()
     body, status, msg = fetch{ url = base .. "/relative/hello.txt" }
     assert.equal("success", status, msg)
     assert.equal("hello, world\n", body)
-    body, status, msg = fetch{ url = base .. "/post-then-get", method = "POST", body = "data",
+    body, status, msg, _, req = fetch{ url = base .. "/post-then-get", method = "POST", body = "data",
       headers = { ["Content-Type"] = "text/plain" } }
     assert.equal("success", status, msg)
     assert.matches("^GET /echo\n", body)
     assert.not_matches("content%-type", body)
+    assert.same({ 0, 0 }, { select(3, req:get_progress()) })   -- the body dropped is not to be sent
     body, status, msg = fetch{ url = base .. "/goto307?/echo", method = "POST", body = "kept" }
     assert.equal("success", status, msg)
     assert.matches("^POST /echo\n", body)
@@ -569,7 +583,7 @@ describe("net.http_request", function()
     local status, msg, code = wait_done(req)
     assert.equal("failure", status)
     assert.equal("protocol", code)
-    assert.matches("sha256 of " .. out .. " is " .. want, msg, 1, true)
+    assert.matches("GET /data.bin: the file's sha256 is " .. want .. ", not the one given", msg, 1, true)
     assert.is_false(h.path_exists(out))
     assert.is_false(h.path_exists(out .. ".part"))
   end)
@@ -650,6 +664,21 @@ describe("net.http_request", function()
     assert.same({ "success" }, { wait_done(req) })
     assert.equal(416, (req:get_response()))
     assert.is_true(h.read_file(out) == content, "the whole file changed")
+    assert.is_false(h.path_exists(out .. ".part"))
+    local got, total = req:get_progress()
+    assert.same({ #content, #content }, { got, total })   -- its size is known
+    -- whole, but not the file asked for: a failure, and the user's file stays as it was
+    req = assert(net.http_request{ url = base .. "/range/data.bin", output = out, resume = true,
+      sha256 = string.rep("0", 64) })
+    assert.equal("protocol", select(3, wait_done(req)))
+    assert.is_true(h.read_file(out) == content, "the file at output was removed or changed")
+    assert.is_false(h.path_exists(out .. ".part"))
+    -- the same for a part of it, resumed: what came after it is not kept
+    h.write_file(out, content:sub(1, 100))
+    req = assert(net.http_request{ url = base .. "/range/data.bin", output = out, resume = true,
+      sha256 = string.rep("0", 64) })
+    assert.equal("protocol", select(3, wait_done(req)))
+    assert.equal(content:sub(1, 100), h.read_file(out))
     assert.is_false(h.path_exists(out .. ".part"))
     -- a resume that fails leaves the user's file where it was, not moved to .part
     out = dir .. "/kept.bin"

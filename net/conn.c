@@ -426,7 +426,7 @@ void net__conn_close_link(net_conn *c) {
 }
 
 void net_conn_close(net_conn *c) {
-  net__io_seen(&c->obj);   /* nobody will read it now */
+  net__io_disown(&c->obj);   /* nobody will read it now: what it publishes wakes no host */
   net__conn_unlist(c);      /* the exit waits for it as a close now, within its linger */
   net__engine_closing(1);   /* counted out by the I/O thread once all is sent */
   request(c, REQ_CLOSE);

@@ -537,7 +537,7 @@ static void sent(net_conn *c, size_t n) {
   atomic_fetch_add_explicit(&c->bytes_out, n, memory_order_relaxed);
   if (c->idle_timeout_ms) c->last_io = net__now_ms();
   if (c->link) net__engine_kick(c->link);   /* room to write */
-  else net__engine_activity();   /* room to write: news, but nothing to read */
+  else net__io_activity(&c->obj);   /* room to write: news, but nothing to read */
 }
 
 void net__conn_send(net_conn *c) {

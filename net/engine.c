@@ -44,6 +44,7 @@ static struct {
   size_t nheap, heap_cap;
   net_io *late;                     /* timers the heap had no room for */
   bool dirty;                       /* something was published this turn */
+  bool stirred;                     /* news for waiters only (closes finished), not for the host */
   uint64_t release_at;              /* the heap may be walked again from then (ms) */
 } E = {.wake_rd = NET_BAD_SOCK, .wake_wr = NET_BAD_SOCK};
 
@@ -367,16 +368,18 @@ static uint64_t run_timers(uint64_t now) {
 
 /* ---- waits ----------------------------------------------------------------- */
 
-void net__engine_activity(void) { E.dirty = true; }
+void net__io_activity(net_io *io) {
+  /* its owner let go: news for the exit's waits, not the host */
+  if (atomic_load_explicit(&io->unread, memory_order_relaxed) < 0) E.stirred = true;
+  else E.dirty = true;
+}
 
 /* io->unread: 0 nothing new, 1 news its owner has not read, -1 its owner
  * let go (news is nobody's). */
 void net__io_publish(net_io *io) {
-  E.dirty = true;
-  int none = 0;
-  if (!atomic_load_explicit(&io->unread, memory_order_relaxed) &&
-      atomic_compare_exchange_strong(&io->unread, &none, 1))
-    net__wake_unread(1);
+  int none = 0, unread = atomic_load_explicit(&io->unread, memory_order_relaxed);
+  net__io_activity(io);
+  if (!unread && atomic_compare_exchange_strong(&io->unread, &none, 1)) net__wake_unread(1);
 }
 
 void net__io_seen(net_io *io) {
@@ -390,9 +393,8 @@ void net__io_disown(net_io *io) {
   if (atomic_exchange(&io->unread, -1) == 1) net__wake_unread(-1);
 }
 
-void net__engine_notify(void) {
+static void notify_waiters(void) {
   atomic_fetch_add(&activity_gen, 1);
-  net__wake_host();
   if (net__os_forked()) return;   /* the waiters counted are our parent's; see wait_gen */
   /* seq_cst: a waiter increments `waiters` before it re-checks, so either it
    * sees the new generation or we see it and take the lock to signal. */
@@ -400,6 +402,11 @@ void net__engine_notify(void) {
   net__mutex_lock(wait_mx);
   net__cond_broadcast(wait_cv);
   net__mutex_unlock(wait_mx);
+}
+
+void net__engine_notify(void) {
+  net__wake_host();
+  notify_waiters();
 }
 
 void net__engine_background_done(void) {
@@ -560,7 +567,8 @@ void net__host_read(const void *obj, bool empty) {
 }
 
 void net__engine_closing(int delta) {
-  if (atomic_fetch_add(&closing, delta) + delta == 0 && delta < 0) net__engine_activity();
+  /* for exit waits and net.wait: the host's frame loop has nothing to read from it */
+  if (atomic_fetch_add(&closing, delta) + delta == 0 && delta < 0) E.stirred = true;
 }
 
 static bool nothing_closing(void *unused) {
@@ -661,9 +669,9 @@ static int release_memory(int timeout) {
 }
 
 static void publish(void) {
-  if (!E.dirty) return;
-  E.dirty = false;
-  net__engine_notify();
+  if (E.dirty) net__engine_notify();
+  else if (E.stirred) notify_waiters();
+  E.dirty = E.stirred = false;
 }
 
 /* One turn: owners' requests, resolved addresses, due timers, then the

@@ -74,8 +74,9 @@ void net__engine_release(void);
 size_t net__engine_heap_bytes(void);
 /* Anyone: wakes the I/O thread (coalesced). */
 void net__engine_wake(void);
-/* I/O thread: something was published; owners are notified once this turn ends. */
-void net__engine_activity(void);
+/* I/O thread: io changed with nothing to read (room to write); its owner,
+ * if it still has one, is notified once this turn ends. */
+void net__io_activity(net_io *io);
 /* I/O thread: io has news its owner must read (bytes, a datagram, a
  * connection to accept, a new state): activity, and io counts as unread,
  * so the host is nudged until it reads it, until its owner drains it. */

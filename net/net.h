@@ -91,8 +91,10 @@ NET_API int net_wait_activity_since(uint64_t *seen, int timeout_ms);
 
 /* Host wake-ups: when data arrives or a state changes, a background thread
  * wakes the host's frame loop once, and repeats that at most every 20 ms
- * until the host polls (any status, read, available or accept call), so a
- * host that dropped a wake-up it was not ready for gets another.
+ * while the host leaves news unread (then once a second, after a second
+ * without a call), so a host that dropped a wake-up it was not ready for
+ * gets another; one with nothing unread behind it (room to write) is
+ * repeated for a second at most. Closes finishing wake no host.
  * NET_WAKE_SDL pushes an SDL user event (of the type net_wakeup_event_type
  * returns, code 1) through the SDL the host runs, SDL3 or SDL2, found at run
  * time (never linked): a loop asleep in SDL_WaitEvent* runs at once.

@@ -266,6 +266,7 @@ static void *take(net_server *s, net_result *why) {
   void *c = s->q[head & (s->qcap - 1)];
   /* release: the slot is free again for queue_push */
   atomic_store_explicit(&s->q_head, head + 1, memory_order_release);
+  if (queue_empty(s)) net__io_seen(&s->obj);   /* nothing left to accept: no more nudges for it */
   /* seq_cst fence: pairs with the one in pause_accepting() (Dekker) */
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(&s->q_paused, memory_order_relaxed) && atomic_exchange(&s->q_paused, 0))
@@ -320,7 +321,7 @@ void net_server_close(net_server *s) {
   net_file_info st;
   if (s->unix_path && !net__os_forked() && net__file_stat(s->unix_path, false, &st) == 0 && st.node == s->node)
     net__file_unlink(s->unix_path);   /* our socket file, not one somebody put there since */
-  net__io_seen(&s->obj);
+  net__io_disown(&s->obj);   /* nobody will accept now: what it publishes wakes no host */
   atomic_store(&s->closing, 1);
   net__engine_kick(&s->obj);
   net__io_unref(&s->obj);

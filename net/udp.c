@@ -293,7 +293,7 @@ net_udp_counts net_udp_stats(net_udp *u) {
 }
 
 void net_udp_close(net_udp *u) {
-  net__io_seen(&u->obj);   /* nobody will read it now */
+  net__io_disown(&u->obj);   /* nobody will read it now: what it publishes wakes no host */
   net__engine_closing(1);   /* out again once the queued datagrams were handed over */
   atomic_store(&u->close_req, 1);
   net__engine_kick(&u->obj);
@@ -747,7 +747,7 @@ static void try_send(net_udp *u, bool flush) {
       atomic_fetch_add_explicit(&u->sent, 1, memory_order_relaxed);
     }
     ring_consume(&u->tx, HDR + h.len);
-    net__engine_activity();   /* room in the send queue */
+    net__io_activity(&u->obj);   /* room in the send queue */
   }
 }
 

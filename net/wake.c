@@ -1,8 +1,9 @@
 /* wake.c: host wake-ups. The I/O thread (and resolver helpers) nudge the
  * host's frame loop after publishing, once per burst. The I/O thread nudges
- * again, at a bounded rate, while the host stays quiet with a nudge it has
- * not answered or with news it has not read: an editor that drops an event
- * it was not ready for, or reads part of a buffer and sleeps, gets another.
+ * again, at a bounded rate, while the host stays quiet with news it has not
+ * read (an editor that drops an event it was not ready for, or reads part of
+ * a buffer and sleeps, gets another), and for about a second after a nudge
+ * it has not answered with nothing unread behind it.
  *
  * SDL is bound at run time to whichever SDL the host has (SDL3 or SDL2, each
  * with its own event layout), never by name at link time: a plugin that
@@ -161,7 +162,8 @@ void net__wake_unread(int delta) { atomic_fetch_add_explicit(&unread, delta, mem
 uint64_t net__wake_tick(uint64_t now) {
   const wake_cfg *w = atomic_load_explicit(&current, memory_order_acquire);
   if (!w || w->mode == NET_WAKE_OFF) return 0;
-  if (!atomic_load(&host_woken) && atomic_load_explicit(&unread, memory_order_relaxed) <= 0) {
+  bool news = atomic_load_explicit(&unread, memory_order_relaxed) > 0;
+  if (!atomic_load(&host_woken) && !news) {
     quiet_nudges = 0;
     return 0;
   }
@@ -174,6 +176,14 @@ uint64_t net__wake_tick(uint64_t now) {
   uint64_t every = quiet_nudges < REWAKE_FAST ? REWAKE_MS : REWAKE_SLOW_MS;
   uint64_t due = atomic_load_explicit(&last_nudge, memory_order_relaxed) + every;
   if (now < due) return due;
+  /* a nudge with nothing unread behind it (room to write, an address that
+   * resolved) is repeated for about a second, in case the host dropped it;
+   * past that it is let go, so a host with nothing left to poll sleeps */
+  if (!news && quiet_nudges >= REWAKE_FAST) {
+    atomic_store(&host_woken, 0);   /* the next news nudges afresh */
+    quiet_nudges = 0;
+    return 0;
+  }
   quiet_nudges++;
   nudge();
   return now + every;

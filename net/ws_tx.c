@@ -154,7 +154,7 @@ static bool tx_idle(net_ws *w) {
 
 static void record_done(net_ws *w) {
   w->tx_type = 0;
-  net__engine_activity();   /* room in the queue: a host asleep in a wait may send again */
+  net__io_activity(&w->obj);   /* room in the queue: a host asleep in a wait may send again */
 }
 
 static bool plain_frame(net_ws *w) {

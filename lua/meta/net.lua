@@ -176,10 +176,11 @@ function net.get_local_addresses() end
 ---editor asleep in `SDL_WaitEvent*` runs at once. With `true` a background
 ---thread pushes an SDL user event (code 1) through the SDL the host itself
 ---runs, SDL3 or SDL2, found at run time: sluice never links SDL. The nudge
----is repeated at most every 20 ms until the host polls (any status, read,
----available or accept call), so a host that drops an event it was not ready
+---is repeated at most every 20 ms while news waits unread (data, a state,
+---a connection to accept), so a host that drops an event it was not ready
 ---for gets another; after about a second of nudges it has not answered,
----once a second. A light userdata that is a C function `void fn(void *ud)`
+---once a second. A nudge with nothing unread behind it (room to write) is
+---repeated for about a second at most, and an idle host is left asleep. A light userdata that is a C function `void fn(void *ud)`
 ---(with `ud`) is called instead, on a background thread (no check can tell
 ---a function from other memory; `net.json_null` and a NULL are refused with
 ---an argument error; `ud` must be a light userdata or nil). A call that

@@ -51,9 +51,10 @@ static int ws_wait_until_connected(lua_State *L) {
 }
 
 /* Why nothing can be sent: the failure, or the closing handshake under way. */
+/* How it ended, even while messages received before wait to be read. */
 static int cannot_send(lua_State *L, net_ws *w) {
-  net_result r = net_ws_status(w);
-  if (r.status == NET_FAILURE) return lnet_fail(L, r.msg, r.err);
+  net_result r;
+  if (net_ws_ended(w, &r)) return lnet_fail(L, r.msg, r.err);
   return lnet_fail(L, "the websocket is closing", NET_E_CLOSED);
 }
 

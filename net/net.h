@@ -525,6 +525,9 @@ NET_API net_ws *net_ws_open(const net_ws_opts *o, const char **err, net_err *cod
  * ("ws 127.0.0.1:8080: ...") and a code: after a clean close, once every
  * message was received, NET_E_CLOSED "closed". */
 NET_API net_result net_ws_status(net_ws *w);
+/* 1 with how it ended (as net_ws_status gives it at the very end) once the
+ * websocket ended, whatever messages are still to receive; else 0. */
+NET_API int net_ws_ended(net_ws *w, net_result *out);
 NET_API net_result net_ws_wait(net_ws *w, int timeout_ms);   /* until not WAITING */
 #define NET_WS_TEXT 1
 #define NET_WS_BINARY 2
@@ -532,8 +535,8 @@ NET_API net_result net_ws_wait(net_ws *w, int timeout_ms);   /* until not WAITIN
 #define NET_WS_TOO_BIG (-3)
 /* Queues one whole message (NET_WS_TEXT or NET_WS_BINARY; text must be
  * UTF-8, which this does not check): 1; NET_WS_QUEUE_FULL when the send
- * queue has no room now; NET_WS_TOO_BIG over max_message; -1 once it failed
- * or is closing (net_ws_status says why). */
+ * queue has no room now; NET_WS_TOO_BIG over max_message; -1 once it ended
+ * (net_ws_ended says how) or is closing. */
 NET_API int net_ws_send(net_ws *w, int type, const void *data, size_t len);
 /* A ping with up to 125 bytes; the same returns as net_ws_send. */
 NET_API int net_ws_ping(net_ws *w, const void *data, size_t len);

@@ -71,6 +71,12 @@ net_result net_ws_status(net_ws *w) {
   return (net_result){end ? NET_SUCCESS : (net_status)st, NET_E_NONE, ""};
 }
 
+int net_ws_ended(net_ws *w, net_result *out) {
+  if (!ended(w)) return 0;
+  *out = (net_result){NET_FAILURE, w->err.code, w->err.msg};
+  return 1;
+}
+
 static bool not_waiting(void *p) {
   net_ws *w = p;
   return atomic_load_explicit(&w->state, memory_order_acquire) != NET_WAITING || ended(w);

@@ -297,6 +297,21 @@ describe("websocket client", function()
     assert.are.equal(0, #lines_with(p, "end"), "the peer ended: " .. table.concat(p:lines(), " | "))
   end)
 
+  it("send after a failure gives the failure's code, while the messages before it wait unread", function()
+    local p = h.start_server("ws_cases.py server", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " server", port_line)
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/msgbad")
+    local r = h.wait_for(function()   -- no receive yet: "one" waits
+      local t = table.pack(ws:send("x"))
+      if t[1] == nil then return t end
+    end, 10000, 10)
+    assert(r, "send never failed")
+    assert.are.equal("protocol", r[3], tostring(r[2]))
+    assert.matches("reserved opcode", r[2])
+    assert.same({ "one", "text" }, { ws:receive() })
+    assert.are.equal("protocol", select(3, ws:receive()))
+    ws:close()
+  end)
+
   it("keep-alive pings: a peer that never answers fails with 'timeout'", function()
     local p = h.start_server("ws_cases.py server", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " server", port_line)
     local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/hang", { ping_interval = 200, ping_timeout = 300 })

@@ -18,7 +18,8 @@ close frame's code, and that the TCP connection ends.
       2 MiB message as a single frame over 1.6 s (no pong can pass it), "/flood"
       40 binary messages of 64 KiB at once, both then answering pings until the
       side under test closes; "/pings" answers pings, printing "ping MS" for each
-      (ms since the handshake); "/slowread" reads at about 1 MB/s, answering pings
+      (ms since the handshake); "/msgbad" sends a text message and a reserved
+      opcode in one write, then waits for the end; "/slowread" reads at about 1 MB/s, answering pings
       and the close as it comes to them; "/stall" answers no
       handshake at all; "/hs-*" give a bad handshake answer (BAD_HANDSHAKES) or an
       unusual good one, then a message to echo (GOOD_HANDSHAKES).
@@ -792,6 +793,13 @@ def flood(conn):
     answer_until_close(conn)
 
 
+def message_then_bad(conn):
+    """A message and a reserved opcode in one write: the side under test fails
+    with the message still to receive."""
+    conn.send(conn.f(TEXT, b"one") + conn.f(3, b"reserved"))
+    conn.wait_eof(time.monotonic() + 30)
+
+
 def ping_logger(conn):
     """Prints "ping MS" for each of their pings (ms since the handshake), answering them."""
     conn.log_pings, conn.t0 = True, time.monotonic()
@@ -804,6 +812,7 @@ LIVE_PEERS = {
     "flood": flood,
     "slowread": slow_reader,
     "pings": ping_logger,
+    "msgbad": message_then_bad,
 }
 
 

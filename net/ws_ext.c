@@ -175,8 +175,7 @@ static const char *answer_fits(const net_ws_deflate_conf *c, const pmd *o) {
   if (smwb < 15 && !o->smwb) return "the server ignored server_max_window_bits";
   if (o->smwb > smwb) return "server_max_window_bits above the offer";
   if (o->cmwb > cmwb) return "client_max_window_bits above the offer";
-  if (o->cmwb == 8) return "client_max_window_bits=8 (a 256-byte window zlib cannot deflate with)";
-  return NULL;
+  return NULL;   /* 8 too (RFC 7692 7.1.2.2): zlib cannot deflate so, so we send uncompressed */
 }
 
 int net__ws_deflate_check(const net_ws_deflate_conf *c, const char *value, size_t len,

@@ -125,6 +125,13 @@ static uint32_t rec_len(const uint8_t *h) {
 }
 
 /* The next whole record's head, taken: false when none is whole yet. */
+/* zlib cannot deflate with the 256-byte window a peer may grant (8 bits):
+ * such an endpoint sends every message uncompressed, as it always may. */
+static bool may_deflate(const net_ws *w) {
+  bool client = w->conf.role == NET_WS_CLIENT;
+  return (client ? w->deflate.client_max_window_bits : w->deflate.server_max_window_bits) > 8;
+}
+
 static bool take_record(net_ws *w) {
   uint8_t h[WS_REC_HDR];
   if (ring_copy(&w->tx, 0, h, sizeof h) != sizeof h || ring_used(&w->tx) < WS_REC_HDR + (size_t)rec_len(h))
@@ -133,7 +140,7 @@ static bool take_record(net_ws *w) {
   w->tx_type = h[4];
   w->tx_left = rec_len(h);
   w->tx_first = true;
-  w->tx_deflate = w->compressed && w->tx_type != WS_REC_PING && w->tx_left >= WS_COMPRESS_MIN;
+  w->tx_deflate = w->compressed && w->tx_type != WS_REC_PING && w->tx_left >= WS_COMPRESS_MIN && may_deflate(w);
   w->tx_flushed = false;
   w->zpend = 0;
   return true;

@@ -78,7 +78,7 @@ class Conn:
         self.sock, self.role, self.buf = sock, role, bytearray(rest)
         self.out = bytearray()
         self.eof = self.reset = False
-        self.msg = None
+        self.msg, self.last_compressed = None, False
         self.keys = set()   # their masking keys so far
         self.deflate = deflate
         self.inflater = self.deflater = None
@@ -255,7 +255,7 @@ class Conn:
                 raise Fail("they sent opcode %d" % op)
             if fin:
                 op, compressed, parts = self.msg
-                self.msg = None
+                self.msg, self.last_compressed = None, compressed
                 data = b"".join(parts)
                 if compressed:
                     data = self.unz(data)
@@ -593,6 +593,8 @@ def run_case(conn, frames, expect, opts, timeout):
                 ev = conn.event(deadline)
         elif ev != want:
             raise Fail("wanted %s, got %s" % (describe(want), describe(ev)))
+        elif opts.get("plain") and conn.last_compressed:
+            raise Fail("the message came compressed with a window zlib cannot make")
     return we_closed, code
 
 
@@ -724,6 +726,10 @@ GOOD_HANDSHAKES = {
     "hs-same-write-deflate": ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                               "Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
                               True),
+    # RFC 7692 7.1.2.2 allows 8; zlib cannot deflate so: the echo must come uncompressed
+    "hs-deflate-window-8": ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Accept: {accept}\r\n"
+                            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=8\r\n", False),
 }
 
 
@@ -734,12 +740,14 @@ def good_handshake(sock, name, headers, rest, timeout):
     if "permessage-deflate" in answer:
         deflate = agreed(parse_pmd(headers.get("sec-websocket-extensions")) or {}, {})
     conn = Conn(sock, "server", rest, deflate)
-    first = conn.f(TEXT, conn.z(b"early frame"), rsv=4) if deflate else conn.f(TEXT, b"early frame")
+    text = b"early frame" + (b" again" * 60 if "window_bits=8" in answer else b"")   # long enough to compress
+    first = conn.f(TEXT, conn.z(text), rsv=4) if deflate else conn.f(TEXT, text)
     sock.setblocking(True)
     sock.sendall(head + first if same_write else head)
     sock.setblocking(False)
     frames = (lambda c: []) if same_write else (lambda c: [first])
-    one(conn, name, "handshake answer " + name, frames, [("msg", TEXT, b"early frame")], {}, timeout)
+    one(conn, name, "handshake answer " + name, frames, [("msg", TEXT, text)],
+        {"plain": "window_bits=8" in answer}, timeout)
 
 
 def bad_handshake(sock, name, headers):

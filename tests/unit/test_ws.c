@@ -572,9 +572,12 @@ static bool test_deflate_client(void) {
         deflate_is(&a, true, false, 15, 12), "limits");
   CHECK(chk(&c, "permessage-deflate;server_max_window_bits=9;client_no_context_takeover", &a) == 1 &&
         deflate_is(&a, false, true, 9, 15), "unasked server limit and no takeover");
+  /* RFC 7692 7.1.2.2 allows 8: taken, and our messages then go uncompressed */
+  CHECK(chk(&c, "permessage-deflate; client_max_window_bits=8", &a) == 1 && deflate_is(&a, false, false, 15, 8),
+        "client_max_window_bits=8");
   static const char *invalid[] = {
       "permessage-deflate; client_max_window_bits", "permessage-deflate; foo", "x-other",
-      "permessage-deflate, permessage-deflate", "permessage-deflate; client_max_window_bits=8",
+      "permessage-deflate, permessage-deflate",
       "permessage-deflate; server_max_window_bits=16", "permessage-deflate; server_max_window_bits=08",
       "permessage-deflate; server_no_context_takeover; server_no_context_takeover", "permessage-deflate; x=\"",
       "permessage-deflate, x-other"};

@@ -426,6 +426,16 @@ project "wakeup_race"
 	uselibs(ZLIB_LIBS)
 	links { "pthread", "dl", "m" }
 
+project "sdl_local"
+	kind "ConsoleApp"
+	files { "tests/c_api/sdl_local.c" }
+	includedirs { "net" }
+	links { "sluice" }
+	links(MBEDTLS_LIBS)
+	links { "cares" }
+	uselibs(ZLIB_LIBS)
+	links { "pthread", "dl", "m" }
+
 project "wakeup_test"
 	kind "ConsoleApp"
 	files { "tests/c_api/wakeup_test.c" }

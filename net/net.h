@@ -103,7 +103,9 @@ NET_API int net_wait_activity_since(uint64_t *seen, int timeout_ms);
  * A call that replaces a callback returns once no call of it is running:
  * then its ud may be freed. At most 64 different settings per process.
  * Returns 0, or -1 with *why (static text): no SDL reachable in this process
- * (an SDL linked statically into the host exports nothing), ... */
+ * (an SDL linked statically into the host exports nothing), an SDL whose
+ * events are not initialised yet, ... The SDL is found among the libraries
+ * already loaded, without searching the file system. */
 typedef enum net_wake_mode { NET_WAKE_OFF, NET_WAKE_SDL, NET_WAKE_CALLBACK } net_wake_mode;
 NET_API int net_set_wakeup(net_wake_mode mode, void (*fn)(void *ud), void *ud, const char **why);
 NET_API uint32_t net_wakeup_event_type(void);   /* 0 unless NET_WAKE_SDL is on */

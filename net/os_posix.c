@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifndef __APPLE__
+#include <link.h>
+#endif
 #ifdef __linux__
 #include <malloc.h>
 #include <sys/resource.h>
@@ -239,13 +242,43 @@ void net__sleep_ms(unsigned ms) {
 void net__yield(void) { sched_yield(); }
 
 
+#ifndef __APPLE__
+typedef struct loaded_lib {
+  const char *const *libs;
+  char path[4096];
+} loaded_lib;
+
+static int match_loaded(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  loaded_lib *l = arg;
+  const char *n = info->dlpi_name, *base = n ? strrchr(n, '/') : NULL;
+  base = base ? base + 1 : n;
+  for (const char *const *want = l->libs; base && *base && *want; want++)
+    if (!strcmp(base, *want) && (size_t)snprintf(l->path, sizeof l->path, "%s", n) < sizeof l->path) return 1;
+  return 0;
+}
+
+/* A library already loaded, by the path it was loaded from: dlopen of a bare
+ * name would search the library paths on the caller's thread first. */
+static void *open_loaded(const char *const *libs) {
+  loaded_lib l = {.libs = libs};
+  return dl_iterate_phdr(match_loaded, &l) ? dlopen(l.path, RTLD_NOW | RTLD_NOLOAD) : NULL;
+}
+#endif
+
 void *net__os_symbol(const char *name, const char *const *libs) {
   void *p = dlsym(RTLD_DEFAULT, name);
-  for (; !p && libs && *libs; libs++) {
+  if (p || !libs) return p;
+#ifndef __APPLE__
+  void *h = open_loaded(libs);
+  return h ? dlsym(h, name) : NULL;   /* the handle stays open: the pointer must stay valid */
+#else
+  for (; !p && *libs; libs++) {
     void *h = dlopen(*libs, RTLD_NOW | RTLD_NOLOAD);   /* only a library already loaded */
-    if (h) p = dlsym(h, name);   /* the handle stays open: the pointer must stay valid */
+    if (h) p = dlsym(h, name);
   }
   return p;
+#endif
 }
 
 void *net__os_symbol_near(const void *anchor, const char *name) {

@@ -84,15 +84,24 @@ static const char *sdl_pick(sdl_api *api) {
            "without exporting it): poll from the frame loop instead";
   if (has3 && (!has2 || sdl_events_on(&a3) || !sdl_events_on(&a2))) *api = a3;
   else *api = a2;
+  /* every push would fail until then (an SDL too old to say is taken as up) */
+  if (api->was_init && !sdl_events_on(api))
+    return api->version == 3 ? "the host's SDL3 has not initialised its events (SDL_INIT_EVENTS) yet"
+                             : "the host's SDL2 has not initialised its events (SDL_INIT_EVENTS) yet";
   return NULL;
 }
 
 static uint32_t sdl_register(const sdl_api *api) {
-  static uint32_t types[4];   /* per SDL version: one type per process */
-  if (types[api->version]) return types[api->version];
-  uint32_t t = ((uint32_t(*)(int))api->reg)(1);
-  bool ok = api->version == 3 ? t != 0 : t != (uint32_t)-1;
-  return ok ? (types[api->version] = t) : 0;
+  static uint32_t types[4];   /* per SDL version: one type per process (under cfg_mx) */
+  net__mutex_lock(cfg_mx);
+  uint32_t t = types[api->version];
+  if (!t) {
+    t = ((uint32_t(*)(int))api->reg)(1);
+    bool ok = api->version == 3 ? t != 0 : t != (uint32_t)-1;
+    t = types[api->version] = ok ? t : 0;
+  }
+  net__mutex_unlock(cfg_mx);
+  return t;
 }
 
 /* SDL2: {u32 type, u32 timestamp, u32 windowID, i32 code, data1, data2}

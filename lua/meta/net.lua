@@ -190,7 +190,9 @@ function net.get_local_addresses() end
 ---it off too: no event or call reaches the host after `lua_close` returns.
 ---Returns the event type and the SDL version (2 or 3) for `true`, `true` for
 ---the others, or `false, reason` when it cannot be done: a host that links
----SDL statically (the official Lite XL builds) exports no SDL to bind to.
+---SDL statically (the official Lite XL builds) exports no SDL to bind to, and
+---one whose SDL has not initialised its events yet (`SDL_INIT_EVENTS`) would
+---take no event.
 ---@param how boolean|lightuserdata
 ---@param ud? lightuserdata
 ---@return integer|boolean event_type_or_ok

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The C API stage: the example against a loopback echo peer, the host wake-up
-# tests, and the close that never waits. TAP on stdout. Usage: tests/c_api/run.sh BUILD_DIR
+# tests (SDL linked, and SDL2 loaded RTLD_LOCAL), and the close that never waits. TAP on stdout. Usage: tests/c_api/run.sh BUILD_DIR
 set -u
 bin=${1:?usage: $0 BUILD_DIR}
 rounds=1000
@@ -17,4 +17,5 @@ else
 fi
 "$bin/wakeup_test" "$rounds"
 "$bin/wakeup_race" 3
+"$bin/sdl_local"
 "$bin/close_nowait"

@@ -243,10 +243,20 @@ void net__yield(void) { sched_yield(); }
 
 
 #ifndef __APPLE__
+#define LOADED_MAX 4
 typedef struct loaded_lib {
   const char *const *libs;
-  char path[4096];
+  int n;
+  char path[LOADED_MAX][4096];
 } loaded_lib;
+
+/* "libSDL2-2.0.so.0" also names libSDL2-2.0.so and libSDL2-2.0.so.0.2600.5:
+ * whatever file the host loaded, as its soname would. */
+static bool same_library(const char *base, const char *want) {
+  const char *so = strstr(want, ".so");
+  size_t stem = so ? (size_t)(so - want) + 3 : strlen(want);
+  return !strncmp(base, want, stem) && (base[stem] == '\0' || base[stem] == '.');
+}
 
 static int match_loaded(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
@@ -254,15 +264,23 @@ static int match_loaded(struct dl_phdr_info *info, size_t size, void *arg) {
   const char *n = info->dlpi_name, *base = n ? strrchr(n, '/') : NULL;
   base = base ? base + 1 : n;
   for (const char *const *want = l->libs; base && *base && *want; want++)
-    if (!strcmp(base, *want) && (size_t)snprintf(l->path, sizeof l->path, "%s", n) < sizeof l->path) return 1;
+    if (same_library(base, *want) && (size_t)snprintf(l->path[l->n], sizeof l->path[0], "%s", n) < sizeof l->path[0])
+      return ++l->n == LOADED_MAX;
   return 0;
 }
 
-/* A library already loaded, by the path it was loaded from: dlopen of a bare
- * name would search the library paths on the caller's thread first. */
-static void *open_loaded(const char *const *libs) {
-  loaded_lib l = {.libs = libs};
-  return dl_iterate_phdr(match_loaded, &l) ? dlopen(l.path, RTLD_NOW | RTLD_NOLOAD) : NULL;
+/* From a library already loaded, by the path it was loaded from: dlopen of a
+ * bare name would search the library paths on the caller's thread first. */
+static void *symbol_loaded(const char *name, const char *const *libs) {
+  static _Thread_local loaded_lib l;   /* 16 KiB: off the caller's stack */
+  l = (loaded_lib){.libs = libs};
+  dl_iterate_phdr(match_loaded, &l);
+  for (int i = 0; i < l.n; i++) {   /* dlopen after the walk, which holds the loader's lock */
+    void *h = dlopen(l.path[i], RTLD_NOW | RTLD_NOLOAD);
+    void *p = h ? dlsym(h, name) : NULL;   /* the handle stays open: the pointer must stay valid */
+    if (p) return p;
+  }
+  return NULL;
 }
 #endif
 
@@ -270,8 +288,7 @@ void *net__os_symbol(const char *name, const char *const *libs) {
   void *p = dlsym(RTLD_DEFAULT, name);
   if (p || !libs) return p;
 #ifndef __APPLE__
-  void *h = open_loaded(libs);
-  return h ? dlsym(h, name) : NULL;   /* the handle stays open: the pointer must stay valid */
+  return symbol_loaded(name, libs);
 #else
   for (; !p && *libs; libs++) {
     void *h = dlopen(*libs, RTLD_NOW | RTLD_NOLOAD);   /* only a library already loaded */

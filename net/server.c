@@ -272,7 +272,7 @@ static void *take(net_server *s, net_result *why) {
   if (atomic_load_explicit(&s->q_paused, memory_order_relaxed) && atomic_exchange(&s->q_paused, 0))
     net__engine_kick(&s->obj);
   if (!net__engine_acquire()) {   /* the handle counts as a user, like an opened one */
-    if (s->ws) net_ws_free(c);
+    if (s->ws) net__ws_taken(c), net_ws_free(c);   /* taken first: its close handshake reads */
     else net_conn_close(c);
     if (why) *why = (net_result){NET_FAILURE, NET_E_LIMIT, net__engine_refusal()};
     return NULL;
@@ -555,6 +555,7 @@ static void server_stop(net_server *s) {
   size_t head = atomic_load(&s->q_head), tail = atomic_load(&s->q_tail);
   for (; head != tail; head++) {
     void *c = s->q[head & (s->qcap - 1)];
+    if (s->ws && ((net_ws *)c)->c) net__conn_taken(((net_ws *)c)->c);   /* it reads the peer's close */
     if (s->ws) net_ws_free(c);
     else net__conn_abandon(c);
   }

@@ -40,6 +40,8 @@ static atomic_uint_fast64_t last_nudge;     /* ms, for the repeats */
 static atomic_long unread;                  /* objects with news their owners have not read */
 static atomic_uint polls;                   /* owner calls so far: a change means the host is awake */
 static unsigned polls_seen;                 /* I/O thread: polls at its last look */
+static atomic_uint wake_calls;              /* net__wake_host calls so far, from any thread */
+static unsigned calls_nudged;               /* I/O thread: wake_calls before its last repeat */
 static int quiet_nudges;                    /* I/O thread: nudges since the host last called */
 static wake_cfg *made;                      /* under cfg_mx */
 static net_mutex *cfg_mx;
@@ -149,6 +151,7 @@ void net__wake_host(void) {
   /* acquire: pairs with the release in net_set_wakeup; the record is complete */
   const wake_cfg *w = atomic_load_explicit(&current, memory_order_acquire);
   if (!w || w->mode == NET_WAKE_OFF) return;
+  atomic_fetch_add(&wake_calls, 1);   /* seq_cst: before the exchange; see net__wake_tick */
   /* seq_cst fence: pairs with the one in net__host_polled. The caller
    * published (release stores) before calling us; either the host's read
    * after its clear sees that, or our exchange sees its clear and nudges. */
@@ -191,9 +194,13 @@ uint64_t net__wake_tick(uint64_t now) {
   if (!news && quiet_nudges >= REWAKE_FAST) {
     atomic_store(&host_woken, 0);   /* the next news nudges afresh */
     quiet_nudges = 0;
-    return 0;
+    /* a wake-up since the last repeat may have found host_woken still set and
+     * left the nudge to us: its count went up before its exchange (seq_cst) */
+    if (atomic_load(&wake_calls) == calls_nudged) return 0;
+    if (atomic_exchange(&host_woken, 1)) return now + REWAKE_MS;
   }
   quiet_nudges++;
+  calls_nudged = atomic_load(&wake_calls);
   nudge();
   return now + every;
 }

@@ -233,8 +233,9 @@ function Conn:write_json(value)
   return self:write_str(text .. "\n")
 end
 
----Reads one line of JSON (at most 512 KiB: a longer one fails the connection,
----"limit") and decodes it; blank lines between values are skipped.
+---Reads one line of JSON (at most 512 KiB, and what the connection's receive
+---buffer holds: a longer one fails the connection, "limit") and decodes it;
+---blank lines between values are skipped.
 ---@return any value
 ---@return string? message
 ---@return string? code
@@ -247,7 +248,7 @@ function Conn:read_json()
       if not msg then return ended("read_json") end
       if code ~= "limit" then return nil, msg, code end
       self.conn:close()   -- a packet over the cap fails the connection, as read_packet's does
-      return nil, string.format("read_json: a line over %d bytes (the connection is closed)", packet.MAX_PACKET), code
+      return nil, "read_json: " .. msg:gsub("^read_until: ", "") .. " (the connection is closed)", code
     end
     if line:find("%S") then
       local value, err = decode(line)

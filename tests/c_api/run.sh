@@ -17,5 +17,6 @@ else
 fi
 "$bin/wakeup_test" "$rounds"
 "$bin/wakeup_race" 3
-"$bin/sdl_local"
+"$bin/sdl_local" libSDL2-2.0.so.0
+"$bin/sdl_local" libSDL2-2.0.so   # the development link: another name of the same file
 "$bin/close_nowait"

@@ -146,7 +146,7 @@ describe("sluice.packet", function()
     -- a JSON line over the cap fails the connection too: no call finds it again
     local hugeline = start_json_peer("hugeline")
     conn = assert(packet.connect("127.0.0.1", hugeline.port, 10000))
-    assert.same({ nil, "read_json: a line over 524288 bytes (the connection is closed)", "limit" },
+    assert.same({ nil, "read_json: no delimiter within 524288 bytes (the connection is closed)", "limit" },
       { conn:read_json() })
     assert.are.equal("closed", select(3, conn:read_json()))
     conn:close()

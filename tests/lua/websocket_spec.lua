@@ -636,6 +636,35 @@ describe("websocket server", function()
     end)
   end
 
+  it("closing the server ends a websocket never accepted with a close handshake that completes at once", function()
+    local svc = ws_echo_server()
+    local conn = assert(net.open_tcp("127.0.0.1", svc.server:get_port()))
+    assert.are.equal("success", h.wait_status(conn))
+    assert(h.write_all(conn, "GET / HTTP/1.1\r\nHost: x\r\n" .. UPGRADE .. KEY .. "Sec-WebSocket-Version: 13\r\n\r\n"))
+    local buf = ""
+    h.run_frames(function()   -- upgraded, queued, never accepted
+      buf = buf .. (conn:read(4096) or "")
+      return buf:find("\r\n\r\n", 1, true) ~= nil
+    end, WAIT)
+    assert.matches("^HTTP/1%.1 101 ", buf)
+    buf = ""
+    svc.server:close()
+    local ended, t0
+    h.run_frames(function()
+      local s = conn:read(4096)
+      if s == nil then ended = net.clock() return true end
+      buf = buf .. s
+      if not t0 and #buf >= 4 then   -- its close frame (1001): answered at once, masked
+        assert.are.equal("\x88\x02\x03\xe9", buf:sub(1, 4))
+        assert(h.write_all(conn, "\x88\x82\0\0\0\0\x03\xe9"))
+        t0 = net.clock()
+      end
+    end, WAIT)
+    assert(t0 and ended, "no close frame, or no end")
+    assert.is_true(ended - t0 < 3, ("the close took %.1f s (its connection never read the answer)"):format(ended - t0))
+    conn:close()
+  end)
+
   it("compress = false: the Python client gets no extension", function()
     local svc = ws_echo_server({ compress = false })
     local r = run_client(svc, "py", "ws://127.0.0.1:" .. svc.server:get_port() .. "/", "--count 5")

@@ -208,6 +208,22 @@ local function engine_files()
 	filter {}
 end
 
+-- A program linked with the whole engine (libsluice.a): the C tests and
+-- benchmarks; sdl: an SDL2 host too.
+local function engine_program(name, file, sdl)
+	project(name)
+	kind "ConsoleApp"
+	files { file }
+	includedirs { "net" }
+	if sdl then buildoptions(SDL2_CFLAGS) end
+	links { "sluice" }
+	if sdl then uselibs(SDL2_LIBS) end
+	links(MBEDTLS_LIBS)
+	links { "cares" }
+	uselibs(ZLIB_LIBS)
+	links { "pthread", "dl", "m" }
+end
+
 ------------------------------------------------------------------------------
 -- net.so: the Lua module (engine + binding) for Debian's lua5.4 and other
 -- Lua hosts that export the Lua API. Lua's symbols come from the host, so
@@ -345,15 +361,7 @@ project "test_ring"
 for _, f in ipairs(os.matchfiles("tests/unit/test_*.c")) do
 	local name = path.getbasename(f)
 	if name ~= "test_ring" then
-		project(name)
-		kind "ConsoleApp"
-		files { f }
-		includedirs { "net" }
-		links { "sluice" }
-		links(MBEDTLS_LIBS)
-		links { "cares" }
-		uselibs(ZLIB_LIBS)
-		links { "pthread", "dl", "m" }
+		engine_program(name, f)
 		if name == "test_engine" then
 			-- news right after a wait's unlock; a user arriving as the last leaves
 			linkoptions { "-Wl,--wrap=net__mutex_unlock", "-Wl,--wrap=net__wake_stop" }
@@ -372,15 +380,7 @@ project "raw_recv"
 	files { "tests/bench/raw_recv.c" }
 
 -- bench_http_parse: MB/s of the HTTP parsers and inflate (tests/bench/http_parse.lua).
-project "bench_http_parse"
-	kind "ConsoleApp"
-	files { "tests/bench/http_parse.c" }
-	includedirs { "net" }
-	links { "sluice" }
-	links(MBEDTLS_LIBS)
-	links { "cares" }
-	uselibs(ZLIB_LIBS)
-	links { "pthread", "dl", "m" }
+engine_program("bench_http_parse", "tests/bench/http_parse.c")
 
 -- mbedtls_recv: blocking mbedTLS client baseline for the TLS benchmark.
 project "mbedtls_recv"
@@ -389,61 +389,12 @@ project "mbedtls_recv"
 	links(MBEDTLS_LIBS)
 
 -- bench_ws_proto: speed of the WebSocket protocol core (UTF-8, masking, parsing).
-project "bench_ws_proto"
-	kind "ConsoleApp"
-	files { "tests/bench/ws_proto.c" }
-	includedirs { "net" }
-	links { "sluice" }
-	links(MBEDTLS_LIBS)
-	links { "cares", "pthread", "dl", "m" }
+engine_program("bench_ws_proto", "tests/bench/ws_proto.c")
 
--- C API programs: an example, and the host wake-up test (an SDL2 host).
-project "c_api_example"
-	kind "ConsoleApp"
-	files { "tests/c_api/c_api_example.c" }
-	includedirs { "net" }
-	links { "sluice" }
-	links(MBEDTLS_LIBS)
-	links { "cares" }
-	uselibs(ZLIB_LIBS)
-	links { "pthread", "dl", "m" }
-
-project "close_nowait"
-	kind "ConsoleApp"
-	files { "tests/c_api/close_nowait.c" }
-	includedirs { "net" }
-	links { "sluice" }
-	links(MBEDTLS_LIBS)
-	links { "cares", "pthread", "dl", "m" }
-
-project "wakeup_race"
-	kind "ConsoleApp"
-	files { "tests/c_api/wakeup_race.c" }
-	includedirs { "net" }
-	links { "sluice" }
-	links(MBEDTLS_LIBS)
-	links { "cares" }
-	uselibs(ZLIB_LIBS)
-	links { "pthread", "dl", "m" }
-
-project "sdl_local"
-	kind "ConsoleApp"
-	files { "tests/c_api/sdl_local.c" }
-	includedirs { "net" }
-	links { "sluice" }
-	links(MBEDTLS_LIBS)
-	links { "cares" }
-	uselibs(ZLIB_LIBS)
-	links { "pthread", "dl", "m" }
-
-project "wakeup_test"
-	kind "ConsoleApp"
-	files { "tests/c_api/wakeup_test.c" }
-	includedirs { "net" }
-	buildoptions(SDL2_CFLAGS)
-	links { "sluice" }
-	uselibs(SDL2_LIBS)
-	links(MBEDTLS_LIBS)
-	links { "cares" }
-	uselibs(ZLIB_LIBS)
-	links { "pthread", "dl", "m" }
+-- C API programs: an example, the close that never waits, and the host
+-- wake-up tests (an SDL2 host, and one that loads SDL2 itself).
+engine_program("c_api_example", "tests/c_api/c_api_example.c")
+engine_program("close_nowait", "tests/c_api/close_nowait.c")
+engine_program("wakeup_race", "tests/c_api/wakeup_race.c")
+engine_program("sdl_local", "tests/c_api/sdl_local.c")
+engine_program("wakeup_test", "tests/c_api/wakeup_test.c", true)

@@ -50,8 +50,8 @@ static int ws_wait_until_connected(lua_State *L) {
   return lnet_push_result(L, w ? net_ws_wait(w, ms) : closed_status);
 }
 
-/* Why nothing can be sent: the failure, or the closing handshake under way. */
-/* How it ended, even while messages received before wait to be read. */
+/* Why nothing can be sent: how it ended (even while messages received before
+ * wait to be read), or the closing handshake under way. */
 static int cannot_send(lua_State *L, net_ws *w) {
   net_result r;
   if (net_ws_ended(w, &r)) return lnet_fail(L, r.msg, r.err);

@@ -180,8 +180,9 @@ function net.get_local_addresses() end
 ---a connection to accept), so a host that drops an event it was not ready
 ---for gets another; after about a second of nudges it has not answered,
 ---once a second. A nudge with nothing unread behind it (room to write) is
----repeated for about a second at most, and an idle host is left asleep. A light userdata that is a C function `void fn(void *ud)`
----(with `ud`) is called instead, on a background thread (no check can tell
+---repeated for about a second at most, and an idle host is left asleep. A
+---light userdata that is a C function `void fn(void *ud)` (with `ud`) is
+---called instead, on a background thread (no check can tell
 ---a function from other memory; `net.json_null` and a NULL are refused with
 ---an argument error; `ud` must be a light userdata or nil). A call that
 ---replaces a callback returns once no call of it is running, so its `ud`

@@ -262,10 +262,14 @@ const char *net__os_strerror(int e, char *buf, size_t len) {
       {EISCONN, "Transport endpoint is already connected"}, {ENOTSOCK, "Socket operation on non-socket"},
       {ENOPROTOOPT, "Protocol not available"}, {EPROTONOSUPPORT, "Protocol not supported"},
       {EOPNOTSUPP, "Operation not supported"}, {EPROTO, "Protocol error"},
+      {ELOOP, "Too many levels of symbolic links"},
   };
   for (size_t i = 0; i < sizeof sock_texts / sizeof *sock_texts; i++)
     if (sock_texts[i].e == e) return snprintf(buf, len, "%s", sock_texts[i].text), buf;
-  if (strerror_s(buf, len, e) != 0) snprintf(buf, len, "error %d", e);
+  /* a Winsock code no errno stands for (10106 when SystemRoot is missing, ...):
+   * its number, which the C runtime's "Unknown error" would lose */
+  if (e >= WSABASEERR) return snprintf(buf, len, "Winsock error %d", e), buf;
+  if (strerror_s(buf, len, e) != 0 || !strcmp(buf, "Unknown error")) snprintf(buf, len, "error %d", e);
   return buf;
 }
 
@@ -290,7 +294,12 @@ void *net__os_memmem(const void *hay, size_t hlen, const void *needle, size_t nl
 static int win_errno(DWORD e) {
   switch (e) {
     case ERROR_DIRECTORY_NOT_SUPPORTED: return EISDIR;
-    case ERROR_FILE_NOT_FOUND: case ERROR_PATH_NOT_FOUND: case ERROR_INVALID_NAME: return ENOENT;
+    case ERROR_FILE_NOT_FOUND: case ERROR_PATH_NOT_FOUND: case ERROR_INVALID_NAME:
+    case ERROR_BAD_NETPATH: case ERROR_BAD_NET_NAME: case ERROR_BAD_PATHNAME: return ENOENT;
+    case ERROR_FILENAME_EXCED_RANGE: return ENAMETOOLONG;
+    case ERROR_WRITE_PROTECT: return EROFS;
+    case ERROR_CANT_RESOLVE_FILENAME: return ELOOP;
+    case ERROR_INVALID_PARAMETER: return EINVAL;
     case ERROR_ACCESS_DENIED: case ERROR_SHARING_VIOLATION: case ERROR_LOCK_VIOLATION: return EACCES;
     case ERROR_ALREADY_EXISTS: case ERROR_FILE_EXISTS: return EEXIST;
     case ERROR_NOT_ENOUGH_MEMORY: case ERROR_OUTOFMEMORY: return ENOMEM;
@@ -386,8 +395,13 @@ int net__file_open(const char *path, int flags) {
   HANDLE h = CreateFileW(w, GENERIC_READ | (rw ? GENERIC_WRITE : 0),
                          FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, how,
                          FILE_ATTRIBUTE_NORMAL, NULL);
+  DWORD e = GetLastError(), at = h == INVALID_HANDLE_VALUE && e == ERROR_ACCESS_DENIED
+                                      ? GetFileAttributesW(w) : INVALID_FILE_ATTRIBUTES;
+  /* a folder is "access denied" to CreateFileW: say what POSIX says */
+  bool dir = at != INVALID_FILE_ATTRIBUTES && (at & FILE_ATTRIBUTE_DIRECTORY);
   free(w);
-  if (h == INVALID_HANDLE_VALUE) return fail_last();
+  if (dir) return errno = EISDIR, -1;
+  if (h == INVALID_HANDLE_VALUE) return errno = win_errno(e), -1;
   int fd = _open_osfhandle((intptr_t)h, _O_BINARY | (rw ? 0 : _O_RDONLY));
   if (fd < 0) CloseHandle(h);
   return fd;

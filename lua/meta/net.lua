@@ -924,7 +924,9 @@ function udp:get_stats() end
 
 ---Sets a socket option at once: `"broadcast"` (boolean, SO_BROADCAST: may
 ---send to broadcast addresses), `"reuseaddr"` (boolean), `"multicast_loop"`
----(boolean, default true: own multicast datagrams come back to this host),
+---(boolean, default true: own multicast datagrams come back to this host;
+---on Windows it is the receiving socket's choice, whether it hears datagrams
+---sent from this host, as Winsock defines the option),
 ---`"multicast_ttl"` (integer 0..255, default 1; the hop limit for IPv6),
 ---`"multicast_interface"` (where multicast goes out: an IPv4 address such as
 ---`"127.0.0.1"`, or for IPv6 an interface name like `"lo"` or an index; nil:

@@ -184,6 +184,13 @@ static void http_file(int port) {
           round, r.msg ? r.msg : "", na);
     if (h) net_http_close(h);
   }
+  /* a folder as the body file: what POSIX says, not "Permission denied" */
+  net_http_opts o = {.url = url, .method = "PUT", .body_file = "."};
+  net_http *h = net_http_request(&o, &err, &code);
+  net_result r = h ? net_http_wait(h, 20000) : (net_result){NET_FAILURE, code, err};
+  CHECK(r.status == NET_FAILURE && r.msg && strstr(r.msg, "Is a directory"), "a folder as the body: %s",
+        r.msg ? r.msg : "");
+  if (h) net_http_close(h);
 }
 
 int main(int argc, char **argv) {

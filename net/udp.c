@@ -436,7 +436,8 @@ static net_err opt_invalid(const char **err, const char *what, const char *why) 
 /* The kernel's answers about the membership itself are wrong values, not network faults. */
 static net_err member_errno(const char **err, const char *what, bool join, int e) {
   if (e == EADDRINUSE && join) return opt_invalid(err, what, "already joined");
-  if (e == EADDRNOTAVAIL && !join) return opt_invalid(err, what, "not joined");
+  /* (Winsock says EINVAL: the arguments were checked before, so that is all it can mean) */
+  if ((e == EADDRNOTAVAIL || e == EINVAL) && !join) return opt_invalid(err, what, "not joined");
   net_err code = opt_errno(err, what, e);
   return e == EADDRNOTAVAIL || e == EADDRINUSE ? NET_E_INVALID : code;
 }

@@ -40,6 +40,7 @@ local clock = net.clock
 local packet = { _VERSION = "sluice.packet 1.0", MAX_PACKET = 512 * 1024 }
 
 local WAIT_SLICE = 100      -- ms: longest single wait before conditions are checked again
+local BUSY_SLICE = 0.005    -- s: longest a call goes on without looking at its time (and yielding)
 local READ_CHUNK = 64 * 1024
 
 ---@class sluice.packet.conn
@@ -258,7 +259,7 @@ function Conn:read_json()
     -- a blank line (a JSON-lines stream's keep-alive) is no value: on to the next,
     -- within the call's time (a peer sending only blank lines must not hold it,
     -- nor the editor it yields to)
-    if line == "" or clock() - looked >= WAIT_SLICE / 1000 / 20 then
+    if line == "" or clock() - looked >= BUSY_SLICE then
       if not more() then return timed_out(self, "read_json") end
       looked = clock()
     end

@@ -368,19 +368,23 @@ local function check_port(port, fname, lo)
   return floor(p)
 end
 
+-- An established connection, as LuaSocket's connect tells it: 1 once, then
+-- the kernel's EISCONN. `told` false leaves the next connect returning 1 too.
+local function connected(self, told)
+  if self.told_connected then return nil, "already connected" end
+  self.told_connected = told
+  return 1.0
+end
+
 -- Waits until the connection is established; 1 or nil, err. A failure it
 -- reports is told: the next connect is another attempt (LuaSocket's order).
 local function await_connect(self)
   local op = op_start()
   while true do
     local status, msg, code = self.conn:get_status()
-    if status == "success" then   -- as LuaSocket: 1 once, then the kernel's EISCONN
-      if self.told_connected then return nil, "already connected" end
-      -- LuaSocket's non-blocking connect is always still in progress: the connect
-      -- its program makes after select must return 1 too
-      self.told_connected = self.block ~= 0 and self.total ~= 0
-      return 1.0
-    end
+    -- LuaSocket's non-blocking connect is always still in progress: the connect
+    -- its program makes after select must return 1 too
+    if status == "success" then return connected(self, self.block ~= 0 and self.total ~= 0) end
     if status == "failure" then self.told = true return nil, ls_error(msg, code) end
     if not wait_more(self, op) then return nil, "timeout" end
   end
@@ -404,11 +408,7 @@ function tcp:connect(address, port)
   if self.closed then return nil, "closed" end
   if self.conn then
     local status, msg, code = self.conn:get_status()
-    if status == "success" then   -- as LuaSocket: 1 once, then the kernel's EISCONN
-      if self.told_connected then return nil, "already connected" end
-      self.told_connected = true
-      return 1.0
-    end
+    if status == "success" then return connected(self, true) end
     if status == "waiting" then return nil, "Operation already in progress" end
     -- as LuaSocket: a failure is told once (after select), then connect tries anew
     if not self.told then

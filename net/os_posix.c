@@ -247,7 +247,7 @@ void net__yield(void) { sched_yield(); }
 typedef struct loaded_lib {
   const char *const *libs;
   int n;
-  char path[LOADED_MAX][4096];
+  const char *path[LOADED_MAX];   /* the loader's own names: valid while loaded */
 } loaded_lib;
 
 /* "libSDL2-2.0.so.0" also names libSDL2-2.0.so and libSDL2-2.0.so.0.2600.5:
@@ -264,16 +264,17 @@ static int match_loaded(struct dl_phdr_info *info, size_t size, void *arg) {
   const char *n = info->dlpi_name, *base = n ? strrchr(n, '/') : NULL;
   base = base ? base + 1 : n;
   for (const char *const *want = l->libs; base && *base && *want; want++)
-    if (same_library(base, *want) && (size_t)snprintf(l->path[l->n], sizeof l->path[0], "%s", n) < sizeof l->path[0])
-      return ++l->n == LOADED_MAX;
+    if (same_library(base, *want)) {
+      l->path[l->n++] = n;
+      return l->n == LOADED_MAX;
+    }
   return 0;
 }
 
 /* From a library already loaded, by the path it was loaded from: dlopen of a
  * bare name would search the library paths on the caller's thread first. */
 static void *symbol_loaded(const char *name, const char *const *libs) {
-  static _Thread_local loaded_lib l;   /* 16 KiB: off the caller's stack */
-  l = (loaded_lib){.libs = libs};
+  loaded_lib l = {.libs = libs};
   dl_iterate_phdr(match_loaded, &l);
   for (int i = 0; i < l.n; i++) {   /* dlopen after the walk, which holds the loader's lock */
     void *h = dlopen(l.path[i], RTLD_NOW | RTLD_NOLOAD);

@@ -271,14 +271,14 @@ static void *take(net_server *s, net_result *why) {
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(&s->q_paused, memory_order_relaxed) && atomic_exchange(&s->q_paused, 0))
     net__engine_kick(&s->obj);
+  if (s->ws) net__ws_taken(c);   /* before a free below too: its close handshake reads */
   if (!net__engine_acquire()) {   /* the handle counts as a user, like an opened one */
-    if (s->ws) net__ws_taken(c), net_ws_free(c);   /* taken first: its close handshake reads */
+    if (s->ws) net_ws_free(c);
     else net_conn_close(c);
     if (why) *why = (net_result){NET_FAILURE, NET_E_LIMIT, net__engine_refusal()};
     return NULL;
   }
-  if (s->ws) net__ws_taken(c);
-  else net__conn_taken(c);
+  if (!s->ws) net__conn_taken(c);
   return c;
 }
 
@@ -555,9 +555,13 @@ static void server_stop(net_server *s) {
   size_t head = atomic_load(&s->q_head), tail = atomic_load(&s->q_tail);
   for (; head != tail; head++) {
     void *c = s->q[head & (s->qcap - 1)];
-    if (s->ws && ((net_ws *)c)->c) net__conn_taken(((net_ws *)c)->c);   /* it reads the peer's close */
-    if (s->ws) net_ws_free(c);
-    else net__conn_abandon(c);
+    if (!s->ws) {
+      net__conn_abandon(c);
+      continue;
+    }
+    net_ws *w = c;
+    if (w->c) net__conn_taken(w->c);   /* it reads the peer's close */
+    net_ws_free(w);
   }
   atomic_store(&s->q_head, head);
   for (net_ws *w = s->hs_oldest, *next; w; w = next) {   /* no "busy, retry later" from a closed port */

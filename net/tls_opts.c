@@ -282,7 +282,10 @@ int net_get_cacert_path(char *buf, size_t len) {
 int net_get_cacert_dir(char *buf, size_t len) {
   char file[1], dir[4096];   /* the bundle's path is not wanted; SSL_CERT_DIR fits in 4096 */
   const char *unusable;
-  net__tls_cacert_find(file, sizeof file, dir, sizeof dir, &unusable);
+  dir[0] = '\0';
+  /* without SSL_CERT_DIR there is none: no second search of the system's places */
+  if (net__os_env("SSL_CERT_DIR", dir, sizeof dir) > 0)
+    net__tls_cacert_find(file, sizeof file, dir, sizeof dir, &unusable);
   if (dir[0]) return copy_path(buf, len, dir);
   if (len) buf[0] = '\0';
   return 0;

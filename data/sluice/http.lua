@@ -508,6 +508,21 @@ local function check_options(options, what)
   assert(type(options[what]) == "function", "provide the " .. what .. " callback")
 end
 
+-- Wrong types raise at the call, not from a later http.update() that would
+-- never call on_done.
+local function check_request(url, options)
+  assert(type(url) == "string", "provide the url as a string")
+  for _, k in ipairs({ "timeout", "connect_timeout", "idle_timeout" }) do
+    local v = options[k]
+    assert(v == nil or type(v) == "number", "options." .. k .. " must be a number of seconds")
+  end
+  -- on_chunk and is_cancelled are used only when functions, as core.http does
+  for _, k in ipairs({ "on_header", "on_redirect", "on_progress" }) do
+    local v = options[k]
+    assert(not v or type(v) == "function", "options." .. k .. " must be a function")
+  end
+end
+
 -- A method as the engine takes it: HTTP's are upper-case tokens, and "get"
 -- means GET (the engine refuses any other case).
 local function upper_method(method)
@@ -521,6 +536,7 @@ end
 ---@param options table
 function http.request(method, url, options)
   check_options(options, "on_done")
+  check_request(url, options)
   local job = setmetatable({
     method = upper_method(method), url = url, options = options, headers = clone(options.headers),
     body = options.body, parts = {}, hops = 0, state = "start", started = net.clock(),
@@ -532,11 +548,13 @@ end
 
 local function query_request(method, url, params, options)
   check_options(options, "on_done")
+  check_request(url, options)
   return http.request(method, append_query(url, params), clone(options))
 end
 
 local function body_request(method, url, submit_type, params, options)
   check_options(options, "on_done")
+  check_request(url, options)
   options = clone(options)
   if options.body == nil and params ~= nil then
     local body, content_type = encode_body(submit_type, params)
@@ -651,6 +669,7 @@ end
 ---@param options table
 function http.download(url, options)
   check_options(options, "on_done")
+  check_request(url, options)
   local dir = options.directory and join_dir(options.directory) or ""
   if options.directory then make_dirs(options.directory) end
   local named = options.filename and dir .. options.filename
@@ -660,8 +679,14 @@ function http.download(url, options)
   local resume = named and options.resume
   local written = resume and named or temp_name(named and named:match("^(.*[/\\])") or dir)
   local filename, placed = named, resume
+  local wanted   -- the head's status says a file comes (2xx; 416: a resume already whole)
   local function on_header(info)
+    wanted = info.status >= 200 and info.status < 300 or (resume and info.status == 416)
     if info.status >= 200 and info.status < 300 then filename = filename or dir .. served_name(info.headers, url) end
+  end
+  -- as core.http: an error page is no progress of the download
+  local on_progress = options.on_progress and function(received, total)
+    if wanted then options.on_progress(received, total) end
   end
   local function on_done(ok, err, _, info)
     if ok and resume and info and info.status == 416 then
@@ -685,7 +710,7 @@ function http.download(url, options)
   end
   local o = clone(options)   -- every request option goes on to the engine
   o.filename, o.directory, o.params = nil, nil, nil
-  o.decompress, o.output, o.on_header, o.on_done = false, written, on_header, on_done
+  o.decompress, o.output, o.on_header, o.on_done, o.on_progress = false, written, on_header, on_done, on_progress
   o.resume, o[SETTLED] = resume or nil, settled
   return http.get(url, nil, o)
 end
@@ -763,6 +788,7 @@ http._sse_parser = sse_parser   -- for the tests
 function http.sse(url, options)
   check_options(options, "on_event")
   check_options(options, "on_done")
+  check_request(url, options)
   local o = clone(options)
   local method = upper_method(o.method or "GET")
   local headers = o.headers or {}

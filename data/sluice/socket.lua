@@ -422,9 +422,8 @@ function tcp:connect(address, port)
   if self.server then return nil, "binding a local address is not supported by sluice.socket" end   -- bound: it listens
   if not p then return nil, "service not supported for socket type" end
   local conn, msg, code = net.open_tcp(tostring(address), p, conn_options(self))
-  self.cls = "client"
-  if not conn then return nil, ls_error(msg, code) end
-  self.conn = conn
+  if not conn then return nil, ls_error(msg, code) end   -- still a master: it may try another address
+  self.cls, self.conn = "client", conn
   return await_connect(self)
 end
 

@@ -180,6 +180,17 @@ describe("sluice.http", function()
     end, "Unsupported Content-Type: application/yaml")
     assert.has_error(function() http.sse(base, { on_done = function() end }) end,
       "provide the on_event callback")
+    -- wrong types raise at the call, not from a later update that never calls on_done
+    local done = function() end
+    assert.has_error(function() http.get(nil, nil, { on_done = done }) end, "provide the url as a string")
+    assert.has_error(function() http.request("GET", 42, { on_done = done }) end, "provide the url as a string")
+    assert.has_error(function() http.download(nil, { on_done = done }) end, "provide the url as a string")
+    assert.has_error(function() http.get(base, nil, { on_done = done, timeout = "5" }) end,
+      "options.timeout must be a number of seconds")
+    assert.has_error(function() http.post(base, "text/plain", "x", { on_done = done, idle_timeout = {} }) end,
+      "options.idle_timeout must be a number of seconds")
+    assert.has_error(function() http.get(base, nil, { on_done = done, on_header = 1 }) end,
+      "options.on_header must be a function")
     assert.equal(0, http.update())
   end)
 
@@ -493,9 +504,12 @@ describe("sluice.http", function()
 
   it("fails a download on a status outside 2xx or a cut body, leaving no file", function()
     local ddir = h.temp_dir()
-    local d = call(http.download, base .. "/status/404", { directory = ddir })
+    local progress = 0
+    local d = call(http.download, base .. "/status/404", { directory = ddir,
+      on_progress = function() progress = progress + 1 end })
     assert.same({ n = 4, false, "HTTP 404", nil, d[4] }, d)
     assert.equal(404, d[4].status)
+    assert.equal(0, progress, "an error page is no progress (core.http)")
     d = call(http.download, base .. "/short/hello.txt", { directory = ddir })
     assert.equal(4, d.n)
     assert.is_false(d[1])

@@ -300,6 +300,18 @@ describe("sluice.socket", function()
     assert.same({ nil, "host or service not provided, or not known", n = 2 },
       table.pack(socket.connect("sluice-nope.test", 80)))
 
+    -- a connect refused before it began leaves a master that may try another address
+    c = socket.tcp()
+    local bad = table.pack(c:connect("", 80))
+    assert.is_nil(bad[1])
+    assert.equal("string", type(bad[2]))
+    srv = assert(socket.bind("127.0.0.1", 0))
+    sport = tonumber((select(2, srv:getsockname())))
+    c:settimeout(5)
+    assert.same({ 1.0, n = 1 }, table.pack(c:connect("127.0.0.1", sport)))
+    c:close()
+    srv:close()
+
     local hole = h.start_peer("blackhole")
     c = socket.tcp()
     c:settimeout(0.2)

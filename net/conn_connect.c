@@ -41,8 +41,8 @@ static void connect_failed(net_conn *c) {
   if (c->natt > 0 || c->next_try < c->norder) return;   /* others still in the race */
   if (c->norder == 0) {
     char msg[NET_HOST_MAX + 96];
-    snprintf(msg, sizeof msg, "connect %s:%u: %s", c->addr->host, c->port,
-             c->family ? "no address of the requested family" : "no address");
+    snprintf(msg, sizeof msg, strchr(c->addr->host, ':') ? "connect [%s]:%u: %s" : "connect %s:%u: %s",
+             c->addr->host, c->port, c->family ? "no address of the requested family" : "no address");
     net__conn_fail(c, NET_E_UNREACHABLE, msg);
     return;
   }
@@ -109,7 +109,7 @@ static void attempt_event(net_io *io, int mask) {
     return;
   }
   attempt_drop(c, i, err);
-  if (c->natt == 0) start_attempt(c);   /* a failure starts the next one at once */
+  start_attempt(c);   /* a failure starts the next one at once, others in flight or not */
   if (c->io == IO_CONNECTING && c->natt == 0) connect_failed(c);
 }
 
@@ -252,7 +252,10 @@ void net__conn_start(net_conn *c) {
     return;
   }
   if (st == NET_FAILURE) {
-    net__conn_fail(c, c->addr->err.code, c->addr->err.msg);
+    char msg[sizeof c->proxy->where + NET_ERRMSG_MAX + 16];
+    /* the proxy's own name did not resolve: say it was the proxy's */
+    if (c->proxy) snprintf(msg, sizeof msg, "connect proxy %s: %s", c->proxy->where, c->addr->err.msg);
+    net__conn_fail(c, c->addr->err.code, c->proxy ? msg : c->addr->err.msg);
     return;
   }
   plan_attempts(c);

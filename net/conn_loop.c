@@ -227,7 +227,8 @@ static void timed_out(net_conn *c, const char *what, int ms, const char *option)
   /* say which part of connecting took the time: reading TLS files, the handshake */
   const char *op = c->io == IO_OPEN ? (c->want_out ? "send" : "recv")   /* the peer takes nothing */
                    : c->io == IO_HANDSHAKE ? "tls handshake" : "connect";
-  const char *stage = c->io == IO_TLS_WAIT ? " loading its TLS files" : c->io == IO_RESOLVING ? " resolving the name" : "";
+  bool resolving = c->io == IO_RESOLVING || (c->pio && c->pio->step == P_RESOLVE);   /* socks5:// the target's */
+  const char *stage = c->io == IO_TLS_WAIT ? " loading its TLS files" : resolving ? " resolving the name" : "";
   snprintf(msg, sizeof msg, "%s %s: %s %d ms%s (%s)", op, where, what, ms, stage, option);
   net__conn_fail(c, NET_E_TIMEOUT, msg);
 }

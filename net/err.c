@@ -26,11 +26,32 @@ const char *net_strerror(net_err e) {
   return (unsigned)e < NET_E_COUNT ? err_texts[e] : "unknown error";
 }
 
+#define ERR_HEAD 64   /* bytes of a long message kept before its cut */
+
+/* A message too long for its buffer loses its middle, not its end: the head
+ * names what failed, the tail says why (a 253-byte host name would push the
+ * reason out). Neither cut splits a UTF-8 sequence. */
+static void fit(char *dst, const char *src, size_t n) {
+  if (n < NET_ERRMSG_MAX) {
+    memcpy(dst, src, n + 1);
+    return;
+  }
+  size_t head = ERR_HEAD, from = n - (NET_ERRMSG_MAX - 1 - ERR_HEAD - 3);
+  while (head > 0 && ((unsigned char)src[head] & 0xC0) == 0x80) head--;
+  while (from < n && ((unsigned char)src[from] & 0xC0) == 0x80) from++;
+  memcpy(dst, src, head);
+  memcpy(dst + head, "...", 3);
+  memcpy(dst + head + 3, src + from, n - from + 1);
+}
+
 void net__seterr(net_error *e, net_err code, const char *fmt, ...) {
+  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  if (n < 0) n = 0, buf[0] = '\0';
+  fit(e->msg, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
   e->code = code;
 }
 

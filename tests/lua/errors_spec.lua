@@ -65,6 +65,23 @@ describe("errors", function()
     conn:close()
   end)
 
+  it("keeps a long message's reason whole: the middle of a long host name gives way", function()
+    local name = string.rep("a", 60) .. "." .. string.rep("b", 60) .. "." .. string.rep("c", 60) .. "."
+      .. string.rep("d", 60) .. ".test"   -- 248 bytes, a valid name
+    local conn = assert(net.open_tcp(name, 80))
+    local status, msg, code = conn:wait_until_connected(10000)
+    assert.are.equal("failure", status)
+    assert.are.equal("dns", code)
+    assert.is_true(#msg < 192, msg)
+    assert.matches("^resolve aaaa+%.%.%.[bcd.]+%.test: not in the test hosts file$", msg)
+    conn:close()
+    conn = assert(net.open_tcp("::1", h.closed_port(), { family = "inet" }))
+    status, msg = conn:wait_until_connected(10000)
+    assert.are.equal("failure", status)
+    assert.matches("^connect %[::1%]:%d+: no address of the requested family$", msg)
+    conn:close()
+  end)
+
   it("passes an address object's resolution failure on to the connection", function()
     local addr = assert(net.resolve_address("no-such-host.invalid"))
     local conn = assert(net.open_tcp(addr, 80))

@@ -1,12 +1,12 @@
 -- happy_eyeballs_spec: connecting to a name with several addresses (RFC 8305): the
--- attempts start in order, the next 250 ms after the previous one if that has not
--- finished; the first to connect wins. The first address of the name is made to never
+-- attempts start in order, the next 250 ms after the previous one, or as soon as one
+-- fails; the first to connect wins. The first address of the name is made to never
 -- answer (a blackhole peer: full accept queue, SYNs dropped) while the second one, on
 -- the same port in the other family, is an echo peer.
 -- With more addresses than attempts run at once, the oldest, once unanswered for 2 s, gives
 -- way to the next address (four blackholes, then an echo peer).
 -- Names (tests/lua/hosts): sluice-he.test = ::1, 127.0.0.1; sluice-he4.test = the reverse;
--- sluice-he5.test = 127.0.0.2, .3, .4, .5, then 127.0.0.1.
+-- sluice-he5.test = 127.0.0.2, .3, .4, .5, then 127.0.0.1; sluice-he3.test = 127.0.0.2, .3, .1.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -137,6 +137,25 @@ describe("happy eyeballs", function()
     assert.is_true(secs < 3, string.format("took %.3f s", secs))
     print(string.format("\n# happy eyeballs: blackhole + refused, failed after %.0f ms: %s (%s)",
       secs * 1000, msg, code))
+    conn:close()
+  end)
+
+  it("starts the next address at once when one fails while an earlier one still hangs", function()
+    -- 127.0.0.2 never answers; 127.0.0.3, tried 250 ms later, refuses; 127.0.0.1 answers
+    local hole, echo
+    for _ = 1, 5 do
+      hole = h.start_peer("blackhole", nil, { addr = "127.0.0.2" })
+      local ok, p = pcall(h.start_peer, "echo", nil, { port = hole.port })
+      if ok then echo = p break end
+      h.stop_all()
+    end
+    assert(echo, "could not put a blackhole and an echo peer on one port")
+    local conn, status, msg, _, secs = connect("sluice-he3.test", echo.port, { connect_timeout = 30000 })
+    print(string.format("\n# happy eyeballs: hang, refused, answer: connected in %.0f ms (the timer alone: 500)",
+      secs * 1000))
+    assert.are.equal("success", status, msg)
+    assert.are.equal("127.0.0.1", (conn:get_peer()))
+    if TIMED then assert.is_true(secs < 0.45, string.format("took %.3f s: the refusal waited for the timer", secs)) end
     conn:close()
   end)
 

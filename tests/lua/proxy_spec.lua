@@ -326,6 +326,19 @@ describe("proxy", function()
       assert.are.equal("refused", code)
       assert.matches(("connect proxy 127.0.0.1:%d: "):format(closed), msg, 1, true)
     end)
+
+    it("a proxy name that does not resolve is named as the proxy's", function()
+      local msg, code = open_fails("example.test", 443, "http://proxy-only.invalid:3128")
+      assert.are.equal("dns", code, msg)
+      assert.matches("^connect proxy proxy%-only%.invalid:3128: resolve proxy%-only%.invalid: ", msg)
+    end)
+
+    it("socks5://: a target lookup that outlasts connect_timeout says it was resolving", function()
+      local port = fake.ports["socks-ok"]
+      local msg, code = open_fails("t.hang.test", 443, "socks5://127.0.0.1:" .. port, { connect_timeout = 300 })
+      assert.are.equal("timeout", code, msg)
+      assert.matches("timed out after 300 ms resolving the name (connect_timeout)", msg, 1, true)
+    end)
   end)
 
   describe("proxy URLs", function()

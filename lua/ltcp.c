@@ -449,6 +449,12 @@ static int tcp_starttls(lua_State *L) {
   }
   if (!u->c) return closed(L);
   if (tls.bad) return lnet_fail(L, tls.bad, NET_E_INVALID);
+  /* its head and first bytes came in plain text: the rest must not come from TLS */
+  if (u->frame && net_frame_busy(u->frame))
+    return lnet_fail(L, u->frame_kind == NET_FRAME_LSP
+                            ? "starttls: a read_lsp message that began before it is partly read"
+                            : "starttls: a read_packet message that began before it is partly read",
+                     NET_E_PROTOCOL);
   const char *err;
   net_err code;
   if (net_conn_starttls(u->c, &tls.o, &err, &code) != 0) return lnet_fail(L, err, code);

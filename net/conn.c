@@ -350,6 +350,11 @@ int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_
   if (!code) code = &ignored;
   *code = NET_E_TLS;
   if (c->tls_cfg) return *err = "the connection already uses TLS", -1;
+  if (c->accepted) {   /* it would send a ClientHello to its own client */
+    *code = NET_E_INVALID;
+    return *err = "starttls: an accepted connection cannot start TLS (server-side STARTTLS is not "
+                  "supported; create_server's ssl serves TLS from the start)", -1;
+  }
   if (atomic_load_explicit(&c->state, memory_order_acquire) != NET_SUCCESS)
     return *err = "starttls needs an established connection", -1;
   if (atomic_load(&c->shut) & NET_SHUT_SEND) return *err = "starttls: the sending side is shut down", -1;

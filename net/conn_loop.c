@@ -270,6 +270,7 @@ net_conn *net__conn_adopt(net_sock fd, const net_sockaddr *peer, const char *uni
   net_conn *c = net__conn_new(o, 2);   /* the owner's (handed over by accept) and ours */
   if (!c) return NULL;
   c->cur = *peer;
+  c->accepted = true;
   net__sa_unmap_v4(&c->cur);
   if (unix_path) c->unix_path = net__strdup(unix_path);
   c->addr = unix_path ? net__addr_unix(unix_path) : net__addr_from_sa(&c->cur);

@@ -323,7 +323,10 @@ NET_API int net_conn_local(net_conn *c, net_endpoint *out);
 NET_API int net_conn_remote(net_conn *c, net_endpoint *out);
 
 /* Upgrades a plain connection to TLS after the bytes already written; the
- * status is NET_WAITING until the handshake ends. Returns 0, or -1 with *err. */
+ * status is NET_WAITING until the handshake ends. Returns 0, or -1 with *err.
+ * Refused while received bytes are unread; a caller gathering messages
+ * (net_frame) must also refuse while one is partly read (net_frame_busy):
+ * its first bytes came in plain text. */
 NET_API int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_err *code);
 /* Fills *out and returns 1 once a TLS handshake has completed, else 0. */
 NET_API int net_conn_tls_info(net_conn *c, net_tls_info *out);

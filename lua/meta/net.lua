@@ -670,8 +670,11 @@ function tcp:wait_until_drained(timeout) end
 ---Upgrades a plain connection to TLS (after a protocol's STARTTLS exchange).
 ---Bytes written before the call go out in plain text first; the status is
 ---`"waiting"` until the handshake ends. `nil, message, code` if the connection
----is not established, already uses TLS or has shut its sending side, and
----(code `"protocol"`) while bytes that came before the call are unread. A
+---is not established, already uses TLS or has shut its sending side, for a
+---connection a server accepted (`"invalid"`: only the client side can start
+---TLS; a server serves it from the start with `create_server`'s `ssl`), and
+---(code `"protocol"`) while bytes that came before the call are unread or a
+---`read_packet`/`read_lsp` message that began before it is partly read. A
 ---peer that sends anything in plain text after the call fails the connection
 ---(`"protocol"`, or `"tls"` when the handshake reads it): text slipped in
 ---there would otherwise read as if it came through TLS (STARTTLS command

@@ -241,6 +241,22 @@ describe("starttls", function()
     conn:close()
   end)
 
+  it("refuses while a read_lsp message that began in plain text is partly read", function()
+    -- its head and first bytes came before the upgrade: the rest must not come from TLS
+    local conn = plain("sluice-v4.test", server.port)
+    send(conn, "STARTTLS-LSP")
+    assert.are.equal("220 go ahead", line(conn))
+    assert.truthy(h.wait_for(function()
+      assert.is_false(conn:read_lsp())   -- gathers the 2,000,000-byte message: not whole yet
+      return conn:available() == 0
+    end, 10000))
+    local ok, msg, code = conn:starttls({ ca_file = certs.ca })
+    assert.is_nil(ok)
+    assert.are.equal("protocol", code, msg)
+    assert.truthy(msg:find("partly read", 1, true), msg)
+    conn:close()
+  end)
+
   it("never hands over plain text that came after starttls() as if it came through TLS", function()
     local conn = plain("sluice-v4.test", server.port)
     send(conn, "STARTTLS-LATE")

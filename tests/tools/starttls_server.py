@@ -18,6 +18,8 @@ Protocol (lines end in CRLF; a bare LF is accepted):
     "STARTTLS-INJECT" -> "220 go ahead" and "INJECTED" in one segment, then as STARTTLS
     "STARTTLS-LATE"   -> "220 go ahead", then "INJECTED-LATE" in plain text 0.3 s later
                          (after the client's ClientHello), then as STARTTLS
+    "STARTTLS-LSP"    -> "220 go ahead", then the head of an LSP message of 2,000,000
+                         bytes and its first 100 bytes, in one segment, then as STARTTLS
     "QUIT"            -> "221 bye", close
     anything else     -> "500 unknown"
   after the handshake, inside TLS:
@@ -93,9 +95,11 @@ def handle(sock, ctx):
                 sock.sendall(b"221 bye\r\n")
                 sock.close()
                 return
-            elif line in ("STARTTLS", "STARTTLS-NOW", "STARTTLS-INJECT", "STARTTLS-LATE"):
+            elif line in ("STARTTLS", "STARTTLS-NOW", "STARTTLS-INJECT", "STARTTLS-LATE", "STARTTLS-LSP"):
                 if line == "STARTTLS-INJECT":
                     sock.sendall(b"220 go ahead\r\nINJECTED\r\n")
+                elif line == "STARTTLS-LSP":
+                    sock.sendall(b"220 go ahead\r\nContent-Length: 2000000\r\n\r\n" + b"P" * 100)
                 elif line != "STARTTLS-NOW":
                     sock.sendall(b"220 go ahead\r\n")
                 if line == "STARTTLS-LATE":

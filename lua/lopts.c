@@ -14,7 +14,8 @@ static const char *const tls_keys[] = {"verify", "server_name", "ca_file", "ca_p
 static const char *const conn_keys[] = {"ssl", "connect_timeout", "idle_timeout", "nodelay",
                                         "keepalive", "buffer_size", "family", "linger", "resolver", "proxy", NULL};
 static const char *const server_keys[] = {"ssl", "backlog", "reuseaddr", "unix", "idle_timeout", "nodelay",
-                                          "keepalive", "buffer_size", "linger", "websocket", NULL};
+                                          "keepalive", "buffer_size", "linger", "websocket",
+                                          "handshake_timeout", NULL};
 
 static bool in(const char *const *keys, const char *k) {
   for (; *keys; keys++)
@@ -374,6 +375,8 @@ void lnet_check_server_opts(lua_State *L, int arg, lnet_server_args *a) {
   lnet_options(L, arg, argn, server_keys, "server");
   conn_fields(L, arg, argn, &a->o.conn);
   a->o.backlog = (int)opt_int(L, arg, argn, "backlog", 1, 65535, 0);
+  /* an accepted TLS connection's handshake (0: the 30 s default) */
+  a->o.conn.connect_timeout_ms = (int)opt_int(L, arg, argn, "handshake_timeout", 1, 0x7fffffff, 0);
   a->o.no_reuseaddr = opt_bool(L, arg, argn, "reuseaddr") == 0;
   a->o.unix_path = opt_string(L, arg, argn, "unix");
   lua_getfield(L, arg, "ssl");

@@ -241,7 +241,7 @@ static void conn_timer(net_io *io, uint64_t now) {
   if (c->owner_gone && c->linger_deadline && now >= c->linger_deadline) {
     net__conn_finish(c);   /* linger expired: give up on the peer */
   } else if (c->io <= IO_HANDSHAKE && c->connect_deadline && now >= c->connect_deadline) {
-    timed_out(c, "timed out after", c->connect_timeout_ms, "connect_timeout");
+    timed_out(c, "timed out after", c->connect_timeout_ms, c->accepted ? "handshake_timeout" : "connect_timeout");
   } else if (c->io == IO_OPEN && c->idle_timeout_ms &&
              now >= c->last_io + (uint64_t)c->idle_timeout_ms) {
     /* we are the ones not reading (a full buffer, pause_read), or the peer

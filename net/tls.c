@@ -283,6 +283,11 @@ static void describe(net_tls *t, int r, bool handshake, net_error *e) {
                   r == MBEDTLS_ERR_NET_SEND_FAILED ? "send" : "recv",
                   net__errstr(t->sys_errno, buf, sizeof buf));
       return;
+    case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:
+      if (!handshake) break;
+      net__seterr(e, NET_E_TLS, "%s: %s: the peer needs what this mbedTLS lacks (most often a handshake "
+                  "message split across TLS records, as a certificate chain over 16 KiB is)", t->where, stage);
+      return;
     case 0:
     case MBEDTLS_ERR_SSL_CONN_EOF:
       net__seterr(e, NET_E_TLS, "%s: %s", t->where,

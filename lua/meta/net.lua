@@ -129,6 +129,7 @@ function net.open_unix(path, options) end
 ---@field keepalive? boolean|integer for accepted connections
 ---@field buffer_size? integer for accepted connections
 ---@field linger? integer for accepted connections
+---@field handshake_timeout? integer ms an accepted connection's TLS handshake may take before it fails with `"timeout"` (default 30000); a websocket server's own `handshake_timeout` bounds TLS and the upgrade together as well
 ---@field websocket? boolean|net.websocket_server_options accept WebSocket upgrades instead of raw connections: `accept()` returns websockets whose opening handshake is done (see `net.websocket_server_options`)
 
 ---@class net.websocket_server_options

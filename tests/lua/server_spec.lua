@@ -457,6 +457,21 @@ describe("server", function()
       srv:close()
     end)
 
+    it("drops a client that never finishes its handshake after handshake_timeout", function()
+      local srv = assert(net.create_server("127.0.0.1", 0, { handshake_timeout = 300,
+        ssl = { cert_file = certs:pem("good"), key_file = certs:key("good") } }))
+      local client = assert(net.open_tcp("127.0.0.1", srv:get_port()))   -- plain: says nothing
+      local accepted = assert(h.accept_one(srv))
+      local status, msg, code = h.wait_status(accepted, 10000)
+      assert.are.equal("failure", status, msg)
+      assert.are.equal("timeout", code, msg)
+      assert.matches("^tls handshake 127%.0%.0%.1:%d+: timed out after 300 ms %(handshake_timeout%)$", msg)
+      client:close()
+      accepted:close()
+      srv:close()
+      assert.has_error(function() net.create_server("127.0.0.1", 0, { handshake_timeout = 0 }) end)
+    end)
+
     it("requires a client certificate with verify = true", function()
       local srv = tls_server("127.0.0.1", { ca_file = certs.ca, verify = true })
       local svc = h.echo_service(srv)

@@ -182,8 +182,8 @@ typedef struct net_tls_opts {
 typedef struct net_tls_info {
   char version[16];              /* "TLSv1.2" */
   char cipher[96];
-  char alpn[64];                 /* "" when none was agreed */
-  char peer_subject[256];        /* "" without a peer certificate */
+  char alpn[256];                /* "" when none was agreed */
+  char peer_subject[1024];       /* "" without a peer certificate; "..." ends a longer one */
 } net_tls_info;
 
 /* Whether the mbedTLS in use speaks TLS 1.3. */

@@ -132,8 +132,17 @@ static bool cert_names(const mbedtls_x509_crt *crt, const char *name) {
 
 /* Runs for each certificate of the chain; notes what the error message needs
  * and checks IP literals, which mbedTLS 2.28 cannot match itself. */
+static bool is_self_signed(const mbedtls_x509_crt *crt) {
+  return crt->issuer_raw.len == crt->subject_raw.len &&
+         !memcmp(crt->issuer_raw.p, crt->subject_raw.p, crt->issuer_raw.len);
+}
+
 static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
   net_tls *t = ctx;
+  if (t->cfg->server) {   /* a client's certificate: no name to check, only the failure to tell */
+    if (depth == 0) t->self_signed = is_self_signed(crt);
+    return 0;
+  }
   /* roots from the system's store (Windows): its chain engine decides after
    * the handshake (net__tls_handshake). It may fetch a root the store lacks,
    * and it knows what the store's certificates alone do not say: roots
@@ -144,8 +153,7 @@ static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flag
     t->ask_system = true;
   }
   if (depth != 0) return 0;
-  t->self_signed = crt->issuer_raw.len == crt->subject_raw.len &&
-                   !memcmp(crt->issuer_raw.p, crt->subject_raw.p, crt->issuer_raw.len);
+  t->self_signed = is_self_signed(crt);
   if (t->cfg->iplen && !net__tls_cert_has_ip(crt, t->cfg->ip, t->cfg->iplen))
     *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
   if (!t->cfg->server && t->cfg->server_name && !(*flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) &&
@@ -192,7 +200,7 @@ net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, net_sock fd, c
     net__tls_free(t);
     return NULL;
   }
-  if (cfg->verify && !cfg->server) mbedtls_ssl_set_verify(&t->ssl, verify_cb, t);
+  if (cfg->verify) mbedtls_ssl_set_verify(&t->ssl, verify_cb, t);
   mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
   if (!cfg->server && cfg->resume && (t->keylen = cache_key(cfg, fd, where, t->key)))
     net__tls_cache_resume(conf, &t->ssl, t->key, t->keylen);
@@ -452,6 +460,9 @@ void net__tls_get_info(const net_tls *t, net_tls_info *out) {
   const char *alpn = mbedtls_ssl_get_alpn_protocol(&t->ssl);
   if (alpn) snprintf(out->alpn, sizeof out->alpn, "%s", alpn);
   const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&t->ssl);
-  if (peer && mbedtls_x509_dn_gets(out->peer_subject, sizeof out->peer_subject, &peer->subject) < 0)
-    out->peer_subject[0] = '\0';
+  /* a subject too long keeps what fit, marked: "" would read as no certificate */
+  if (peer && mbedtls_x509_dn_gets(out->peer_subject, sizeof out->peer_subject - 3, &peer->subject) < 0) {
+    out->peer_subject[sizeof out->peer_subject - 4] = '\0';
+    strcat(out->peer_subject, "...");
+  }
 }

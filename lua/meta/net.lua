@@ -690,7 +690,7 @@ function tcp:starttls(options) end
 ---@field version string "TLSv1.2"
 ---@field cipher string
 ---@field alpn? string the protocol agreed, if any
----@field peer_subject string the server certificate's subject, "" if none
+---@field peer_subject string the peer certificate's subject (a server sees its client's), "" if none; one over 1020 bytes is cut there and ends in "..."
 
 ---TLS details once the handshake is done, else nil.
 ---@return net.tls_info|nil

@@ -503,6 +503,20 @@ describe("server", function()
       svc:close_all()
     end)
 
+    it("calls a client's self-signed certificate self-signed", function()
+      local srv = tls_server("127.0.0.1", { ca_file = certs.ca, verify = true })
+      local client = assert(net.open_tcp("sluice-v4.test", srv:get_port(), {
+        ca_file = certs.ca, cert_file = certs:pem("selfsigned"), key_file = certs:key("selfsigned") }))
+      local accepted = assert(h.accept_one(srv))
+      local status, msg, code = h.wait_status(accepted, 10000)
+      assert.are.equal("failure", status, msg)
+      assert.are.equal("tls-verify", code, msg)
+      assert.matches("certificate not trusted (self-signed", msg, 1, true)
+      client:close()
+      accepted:close()
+      srv:close()
+    end)
+
     it("tells a certificate meant for another use apart: tls-verify, saying which use", function()
       -- a client's certificate (clientAuth only) presented by a server (Python's: ours
       -- would not take it for serving)

@@ -15,6 +15,7 @@
 #   unknownca.pem unknownca.key   as good, signed by other-ca (not given to clients)
 #   other-ca.pem other-ca.key     that second CA
 #   rsa4096.pem rsa4096.key       as good, RSA 4096-bit key (handshake benchmark)
+#   longsubject.pem .key          as good, with a subject over 1 KiB written out
 #   client.pem client.key         client certificate (CN=sluice test client, clientAuth)
 #   client-encrypted.key          client.key encrypted (AES-256-CBC, traditional PEM, which
 #                                 mbedTLS 2.28 reads) with the password in password.txt
@@ -181,6 +182,16 @@ leaf wildtop "*.test" server_wildtop ca
 leaf unknownca sluice-v4.test server_good other-ca
 leaf client "sluice test client" client ca
 leaf rsa4096 sluice-v4.test server_good ca rsa4096
+
+# longsubject: as good, with a subject over 1 KiB written out (twenty 60-byte OUs)
+eckey longsubject.key
+ous=""
+for i in $(seq 10 29); do ous="$ous/OU=unit $i $(printf '%052d' 0)"; done
+run openssl req -config openssl.cnf -new -key longsubject.key -subj "/CN=sluice-v4.test/O=sluice tests$ous" \
+	-out longsubject.csr
+run openssl x509 -req -in longsubject.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+	-days 3650 -sha256 -extfile openssl.cnf -extensions server_good -out longsubject.pem
+rm -f longsubject.csr
 
 rm -rf ca-db
 mkdir ca-db

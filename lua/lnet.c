@@ -84,6 +84,11 @@ const char *lnet_check_cstring(lua_State *L, int i) {
   return s;
 }
 
+int lnet_check_option(lua_State *L, int i, const char *def, const char *const lst[]) {
+  if (def == NULL || !lua_isnoneornil(L, i)) lnet_check_cstring(L, i);   /* "nodelay\0x" is no name */
+  return luaL_checkoption(L, i, def, lst);
+}
+
 int lnet_fail(lua_State *L, const char *msg, net_err code) {
   lua_pushnil(L);
   lua_pushstring(L, msg);

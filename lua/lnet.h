@@ -68,6 +68,8 @@ int lnet_read_again(lua_State *L, lua_CFunction f);
 /* luaL_checkstring for strings the engine takes as C strings: one with a
  * NUL byte raises, as the engine would see it cut short. */
 const char *lnet_check_cstring(lua_State *L, int i);
+/* luaL_checkoption that also raises on a NUL byte (it compares up to one). */
+int lnet_check_option(lua_State *L, int i, const char *def, const char *const lst[]);
 /* keepalive between Lua (true/false, or idle seconds) and net_conn_opts (lopts.c). */
 bool lnet_keepalive_from(lua_State *L, int i, int *out);
 void lnet_push_keepalive(lua_State *L, int v);

@@ -390,7 +390,7 @@ static int tcp_shutdown(lua_State *L) {
   static const char *const modes[] = {"send", "receive", "both", NULL};
   static const int how[] = {NET_SHUT_SEND, NET_SHUT_RECEIVE, NET_SHUT_SEND | NET_SHUT_RECEIVE};
   ltcp *u = check_tcp(L);
-  int m = luaL_checkoption(L, 2, "both", modes);
+  int m = lnet_check_option(L, 2, "both", modes);
   if (!u->c) return closed(L);
   net_conn_shutdown(u->c, how[m]);
   u->scanned = 0;
@@ -411,7 +411,7 @@ static const char *const option_names[] = {"nodelay", "keepalive", "linger", "re
 
 static int tcp_set_option(lua_State *L) {
   ltcp *u = check_tcp(L);
-  int opt = luaL_checkoption(L, 2, NULL, option_names), v;
+  int opt = lnet_check_option(L, 2, NULL, option_names), v;
   if (opt == NET_OPT_LINGER) {
     lua_Integer ms = luaL_checkinteger(L, 3);
     if (ms < 0 || ms > 0x7fffffff) return luaL_argerror(L, 3, "linger must be 0 or more milliseconds");
@@ -430,7 +430,7 @@ static int tcp_set_option(lua_State *L) {
 
 static int tcp_get_option(lua_State *L) {
   ltcp *u = check_tcp(L);
-  int opt = luaL_checkoption(L, 2, NULL, option_names);
+  int opt = lnet_check_option(L, 2, NULL, option_names);
   if (!u->c) return closed(L);
   int v = net_conn_get_option(u->c, (net_conn_option)opt);
   if (opt == NET_OPT_LINGER) lua_pushinteger(L, v);

@@ -198,7 +198,7 @@ static const char *const option_names[] = {"broadcast", "reuseaddr", "multicast_
 
 static int udp_set_option(lua_State *L) {
   ludp *u = check_udp(L);
-  int opt = luaL_checkoption(L, 2, NULL, option_names);
+  int opt = lnet_check_option(L, 2, NULL, option_names);
   const char *err = NULL;
   net_err code;
   if (opt == OPT_MULTICAST_IF) {
@@ -225,7 +225,7 @@ static int udp_set_option(lua_State *L) {
 
 static int udp_get_option(lua_State *L) {
   ludp *u = check_udp(L);
-  int opt = luaL_checkoption(L, 2, NULL, option_names);
+  int opt = lnet_check_option(L, 2, NULL, option_names);
   if (!u->u) return closed(L);
   if (opt == OPT_MULTICAST_IF) {
     char buf[NET_IP_MAX];

@@ -75,7 +75,7 @@ static int ws_send(lua_State *L) {
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   static const char *const kinds[] = {"text", "binary", NULL};
-  int kind = luaL_checkoption(L, 3, "text", kinds);
+  int kind = lnet_check_option(L, 3, "text", kinds);
   if (kind == 0 && !net_utf8_valid(data, len)) return luaL_argerror(L, 2, "a text message must be UTF-8 (send binary)");
   net_ws *w = check(L);   /* after the arguments, which may allocate (lnet.h) */
   if (!w) return closed(L);

@@ -192,6 +192,21 @@ static bool load_ca_source(net_tls_conf *f, const char *path, bool dir, net_erro
   return true;
 }
 
+/* Every folder of a list that exists (SSL_CERT_DIR may name several, as
+ * for OpenSSL; a single folder is a list of one), the first CA_DIRS_MAX. */
+static bool load_ca_folders(net_tls_conf *f, const char *list, net_error *e) {
+  char one[4096];
+  int loaded = 0;
+  net_file_info st;
+  if (net__file_stat(list, true, &st) == 0) return load_ca_source(f, list, true, e);   /* one folder, ':' and all */
+  while (loaded < CA_DIRS_MAX && net__tls_dir_list_next(&list, one, sizeof one)) {
+    if (net__file_stat(one, true, &st) != 0 || st.kind != NET_FILE_DIR) continue;   /* OpenSSL skips them too */
+    if (!load_ca_source(f, one, true, e)) return false;
+    loaded++;
+  }
+  return loaded > 0 || (net__seterr(e, NET_E_TLS, "cannot load the CAs from %s: no such folder", list), false);
+}
+
 /* The default bundle (set_cacert_path, SSL_CERT_FILE / SSL_CERT_DIR, the
  * system's); found[0] is left empty when there is no file or folder to name. */
 static bool load_default_cas(net_tls_conf *f, char *found, size_t size, net_error *e) {
@@ -210,8 +225,10 @@ static bool load_default_cas(net_tls_conf *f, char *found, size_t size, net_erro
     return true;
   }
   net_file_info st;
+  if (net__file_stat(found, true, &st) != 0 && strchr(found, DIR_LIST_SEP))
+    return load_ca_folders(f, found, e);   /* SSL_CERT_DIR's list alone */
   if (!load_ca_source(f, found, net__file_stat(found, true, &st) == 0 && st.kind == NET_FILE_DIR, e)) return false;
-  return !dir[0] || load_ca_source(f, dir, true, e);   /* SSL_CERT_DIR with SSL_CERT_FILE */
+  return !dir[0] || load_ca_folders(f, dir, e);   /* SSL_CERT_DIR with SSL_CERT_FILE */
 }
 
 /* The CAs: ca_file and ca_path (both when both are given), else (verifying

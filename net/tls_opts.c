@@ -213,6 +213,28 @@ static bool exists(const char *path, bool dir) {
   return path && *path && net__file_stat(path, true, &st) == 0 && st.kind == (dir ? NET_FILE_DIR : NET_FILE_REG);
 }
 
+bool net__tls_dir_list_next(const char **list, char *out, size_t len) {
+  while (**list) {
+    const char *at = *list, *end = strchr(at, DIR_LIST_SEP);
+    size_t n = end ? (size_t)(end - at) : strlen(at);
+    *list = end ? end + 1 : at + n;
+    if (n > 0 && n < len) {
+      memcpy(out, at, n);
+      out[n] = '\0';
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Whether a folder list names a folder that exists. */
+static bool any_folder(const char *list) {
+  char one[4096];
+  while (net__tls_dir_list_next(&list, one, sizeof one))
+    if (exists(one, true)) return true;
+  return false;
+}
+
 /* 1, or -1 and "" when it does not fit: a path cut short names another file. */
 static int copy_path(char *buf, size_t len, const char *path) {
   if (strlen(path) < len) return memcpy(buf, path, strlen(path) + 1), 1;
@@ -261,7 +283,7 @@ int net__tls_cacert_find(char *buf, size_t len, char *dir, size_t dirlen, const 
   int nf = net__os_env("SSL_CERT_FILE", env_file, sizeof env_file);
   int nd = net__os_env("SSL_CERT_DIR", env_dir, sizeof env_dir);
   if (nf || nd) {
-    bool file = nf > 0 && exists(env_file, false), folder = nd > 0 && exists(env_dir, true);
+    bool file = nf > 0 && exists(env_file, false), folder = nd > 0 && any_folder(env_dir);
     found = file ? env_file : folder ? env_dir : NULL;
     if (!found) *unusable = nf && nd ? "SSL_CERT_FILE and SSL_CERT_DIR" : nf ? "SSL_CERT_FILE" : "SSL_CERT_DIR";
     if (file && folder && dir && copy_path(dir, dirlen, env_dir) < 0) dir[0] = '\0';   /* OpenSSL trusts both */

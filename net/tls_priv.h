@@ -50,8 +50,17 @@ struct net_tls_cfg {
 unsigned net__tls_cacert_gen(void);
 /* net_get_cacert_path, and which variables were set to nothing usable (or
  * NULL); dir (may be NULL) gets SSL_CERT_DIR when SSL_CERT_FILE is the path
- * and both exist, else "". */
+ * and both exist, else "". SSL_CERT_DIR may list folders, as for OpenSSL. */
 int net__tls_cacert_find(char *buf, size_t len, char *dir, size_t dirlen, const char **unusable);
+/* The next folder of a list (SSL_CERT_DIR: ':'-separated, ';' on Windows)
+ * into out; false at its end. An entry too long for out is skipped. */
+bool net__tls_dir_list_next(const char **list, char *out, size_t len);
+#define CA_DIRS_MAX 8           /* folders of such a list that are read */
+#ifdef _WIN32
+#define DIR_LIST_SEP ';'
+#else
+#define DIR_LIST_SEP ':'
+#endif
 
 /* One file a configuration was loaded from, and what it looked like then. */
 typedef struct conf_file {
@@ -61,7 +70,7 @@ typedef struct conf_file {
 } conf_file;
 
 enum { CONF_LOADING, CONF_READY, CONF_FAILED };
-#define CONF_FILES 4            /* CA file or folder, certificate, key (and the default CAs) */
+#define CONF_FILES (3 + CA_DIRS_MAX)   /* CA file, certificate, key, CA folders */
 
 /* A loaded configuration, shared by every connection with the same options.
  * Built on a helper thread (or the owner's, for servers); used read-only on

@@ -396,6 +396,15 @@ describe("tls verification", function()
     res = run_child({ SSL_CERT_FILE = certs:pem("other-ca"), SSL_CERT_DIR = dir }, "sluice-v4.test " .. port)
     assert.are.same({ "cacert", certs:pem("other-ca"), dir }, res[1])   -- both named
     assert.are.equal("success", res[2][1], res[2][2])
+    -- SSL_CERT_DIR lists folders, as OpenSSL reads it: alone, or beside SSL_CERT_FILE
+    local list = "/nonexistent:" .. certs:path("empty-dir") .. ":" .. dir
+    assert(os.execute("mkdir -p " .. h.shell_quote(certs:path("empty-dir"))))
+    res = run_child({ SSL_CERT_FILE = false, SSL_CERT_DIR = list }, "sluice-v4.test " .. port)
+    assert.are.same({ "cacert", list }, res[1])
+    assert.are.equal("success", res[2][1], res[2][2])
+    res = run_child({ SSL_CERT_FILE = certs:pem("other-ca"), SSL_CERT_DIR = list }, "sluice-v4.test " .. port)
+    assert.are.same({ "cacert", certs:pem("other-ca"), list }, res[1])
+    assert.are.equal("success", res[2][1], res[2][2])
   end)
 
   it("honours SSL_CERT_FILE naming a path beyond ASCII (child process)", function()

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "err.h"
 #include "os.h"
 #include "sock.h"
@@ -45,13 +46,28 @@ static void fit(char *dst, const char *src, size_t n) {
 }
 
 void net__seterr(net_error *e, net_err code, const char *fmt, ...) {
-  char buf[1024];
-  va_list ap;
+  char buf[1024], *big = NULL;
+  va_list ap, again;
   va_start(ap, fmt);
+  va_copy(again, ap);
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
   if (n < 0) n = 0, buf[0] = '\0';
-  fit(e->msg, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+  /* longer (a path of 4 KiB): formatted whole, so that its tail is the real end */
+  if ((size_t)n >= sizeof buf && (big = net__malloc((size_t)n + 1)) != NULL) vsnprintf(big, (size_t)n + 1, fmt, again);
+  va_end(again);
+  va_end(ap);
+  if (big) {
+    fit(e->msg, big, (size_t)n);
+    net__free(big);
+  } else {
+    size_t len = (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1;
+    if ((size_t)n >= sizeof buf) {   /* out of memory: what fit, without a character cut in two */
+      while (len > 0 && ((unsigned char)buf[len - 1] & 0xC0) == 0x80) len--;
+      if (len > 0 && ((unsigned char)buf[len - 1] & 0x80)) len--;
+      buf[len] = '\0';
+    }
+    fit(e->msg, buf, len);
+  }
   e->code = code;
 }
 

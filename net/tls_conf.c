@@ -192,14 +192,14 @@ static bool load_ca_source(net_tls_conf *f, const char *path, bool dir, net_erro
   return true;
 }
 
-/* Every folder of a list that exists (SSL_CERT_DIR may name several, as
- * for OpenSSL; a single folder is a list of one), the first CA_DIRS_MAX. */
+/* The folders of a list that exist among its first CA_DIRS_MAX entries
+ * (SSL_CERT_DIR may name several, as for OpenSSL; one folder is a list of one). */
 static bool load_ca_folders(net_tls_conf *f, const char *list, net_error *e) {
   char one[4096];
   int loaded = 0;
   net_file_info st;
   if (net__file_stat(list, true, &st) == 0) return load_ca_source(f, list, true, e);   /* one folder, ':' and all */
-  while (loaded < CA_DIRS_MAX && net__tls_dir_list_next(&list, one, sizeof one)) {
+  for (int i = 0; i < CA_DIRS_MAX && net__tls_dir_list_next(&list, one, sizeof one); i++) {
     if (net__file_stat(one, true, &st) != 0 || st.kind != NET_FILE_DIR) continue;   /* OpenSSL skips them too */
     if (!load_ca_source(f, one, true, e)) return false;
     loaded++;

@@ -227,10 +227,12 @@ bool net__tls_dir_list_next(const char **list, char *out, size_t len) {
   return false;
 }
 
-/* Whether a folder list names a folder that exists. */
+/* Whether a folder list names a folder that exists among its first
+ * CA_DIRS_MAX entries (a folder whose name holds the separator is one). */
 static bool any_folder(const char *list) {
   char one[4096];
-  while (net__tls_dir_list_next(&list, one, sizeof one))
+  if (exists(list, true)) return true;
+  for (int i = 0; i < CA_DIRS_MAX && net__tls_dir_list_next(&list, one, sizeof one); i++)
     if (exists(one, true)) return true;
   return false;
 }

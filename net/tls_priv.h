@@ -55,7 +55,7 @@ int net__tls_cacert_find(char *buf, size_t len, char *dir, size_t dirlen, const 
 /* The next folder of a list (SSL_CERT_DIR: ':'-separated, ';' on Windows)
  * into out; false at its end. An entry too long for out is skipped. */
 bool net__tls_dir_list_next(const char **list, char *out, size_t len);
-#define CA_DIRS_MAX 8           /* folders of such a list that are read */
+#define CA_DIRS_MAX 8           /* entries of such a list looked at */
 #ifdef _WIN32
 #define DIR_LIST_SEP ';'
 #else

@@ -96,7 +96,7 @@ local SETTLED = {}                   -- key of a download's settled(status) in i
 -- ---- URLs and bodies ---------------------------------------------------------
 
 local function clone(v)
-  if type(v) ~= "table" then return v end
+  if type(v) ~= "table" or getmetatable(v) ~= nil then return v end   -- an object (a callable) stays itself
   local t = {}
   for k, x in pairs(v) do t[k] = clone(x) end
   return t
@@ -221,7 +221,7 @@ local ENGINE_MS_MAX = 0x7fffffff
 -- the others, as net.http_request takes them. Past the engine's range (24
 -- days, math.huge): none there, abort_reason keeps the caller's timeout.
 local function ms(seconds, zero)
-  if type(seconds) ~= "number" then return seconds end
+  if type(seconds) ~= "number" then return nil end   -- nil or false: the engine's default
   local v = math.ceil(seconds * 1000)
   if v ~= v or v > ENGINE_MS_MAX then return 0 end
   return v <= 0 and zero or v
@@ -510,16 +510,22 @@ end
 
 -- Wrong types raise at the call, not from a later http.update() that would
 -- never call on_done.
+local function callable(v)
+  if type(v) == "function" then return true end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
 local function check_request(url, options)
   assert(type(url) == "string", "provide the url as a string")
   for _, k in ipairs({ "timeout", "connect_timeout", "idle_timeout" }) do
     local v = options[k]
-    assert(v == nil or type(v) == "number", "options." .. k .. " must be a number of seconds")
+    assert(not v or type(v) == "number", "options." .. k .. " must be a number of seconds")
   end
   -- on_chunk and is_cancelled are used only when functions, as core.http does
   for _, k in ipairs({ "on_header", "on_redirect", "on_progress" }) do
     local v = options[k]
-    assert(not v or type(v) == "function", "options." .. k .. " must be a function")
+    assert(not v or callable(v), "options." .. k .. " must be a function")
   end
 end
 

@@ -214,7 +214,7 @@ function net.set_cacert_path(path) end
 ---the calling thread, the one call that does: a diagnostic, not one for every frame.
 ---When `SSL_CERT_FILE` and `SSL_CERT_DIR` are both set and both exist, both are
 ---trusted: the folder is the second value. `SSL_CERT_DIR` may list folders
----(`:`-separated, `;` on Windows), given back as set; the first eight that exist are read.
+---(`:`-separated, `;` on Windows), given back as set; of its first eight entries, those that exist are read.
 ---@return string|nil bundle
 ---@return string? folder
 function net.get_cacert_path() end

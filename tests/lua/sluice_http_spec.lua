@@ -191,6 +191,13 @@ describe("sluice.http", function()
       "options.idle_timeout must be a number of seconds")
     assert.has_error(function() http.get(base, nil, { on_done = done, on_header = 1 }) end,
       "options.on_header must be a function")
+    -- what core.http takes is taken: callable tables, false for no timeout
+    local calls = 0
+    local callable = setmetatable({}, { __call = function() calls = calls + 1 end })
+    local d = call(http.get, base .. "/hello.txt", nil, { on_header = callable, on_progress = callable,
+      timeout = false, connect_timeout = false, idle_timeout = false })
+    assert.is_true(d[1], d[2])
+    assert.is_true(calls >= 2)
     assert.equal(0, http.update())
   end)
 

@@ -306,6 +306,16 @@ describe("tls verification", function()
     assert.are.equal("string", type(msg))
     assert.truthy(code == "tls" or code == "tls-verify", tostring(code))
     assert.truthy(msg:find("no-such-ca.pem", 1, true), msg)
+    -- a path of over 1 KiB (beyond ASCII): the message keeps its reason and whole characters
+    missing = certs:path(("\xc3\xa9\xc3\xa9/"):rep(250) .. "ca.pem")
+    conn = assert(net.open_tcp("sluice-v4.test", servers.good.port, { ca_file = missing }))
+    local status
+    status, msg, code = h.wait_status(conn)
+    conn:close()
+    assert.are.same({ "failure", "tls" }, { status, code }, msg)
+    assert.is_true(#msg < 192, msg)
+    assert.truthy(utf8.len(msg), "not UTF-8: " .. msg)
+    assert.matches("^tls 127%.0%.0%.1:%d+: cannot load the CAs from .*%.%.%..*/ca%.pem: %a", msg)
   end)
 
   it("negotiates ALPN", function()
@@ -397,13 +407,21 @@ describe("tls verification", function()
     assert.are.same({ "cacert", certs:pem("other-ca"), dir }, res[1])   -- both named
     assert.are.equal("success", res[2][1], res[2][2])
     -- SSL_CERT_DIR lists folders, as OpenSSL reads it: alone, or beside SSL_CERT_FILE
-    local list = "/nonexistent:" .. certs:path("empty-dir") .. ":" .. dir
+    local sep = package.config:sub(1, 1) == "\\" and ";" or ":"   -- Windows: ';'
+    local list = "/nonexistent" .. sep .. certs:path("empty-dir") .. sep .. dir
     assert(os.execute("mkdir -p " .. h.shell_quote(certs:path("empty-dir"))))
     res = run_child({ SSL_CERT_FILE = false, SSL_CERT_DIR = list }, "sluice-v4.test " .. port)
     assert.are.same({ "cacert", list }, res[1])
     assert.are.equal("success", res[2][1], res[2][2])
     res = run_child({ SSL_CERT_FILE = certs:pem("other-ca"), SSL_CERT_DIR = list }, "sluice-v4.test " .. port)
     assert.are.same({ "cacert", certs:pem("other-ca"), list }, res[1])
+    assert.are.equal("success", res[2][1], res[2][2])
+    -- one folder whose name holds the separator is that folder, as for OpenSSL
+    local odd = certs:path("ca" .. sep .. "dir")
+    assert(os.execute(string.format("mkdir -p %s && cp %s %s/", h.shell_quote(odd), h.shell_quote(certs.ca),
+      h.shell_quote(odd))))
+    res = run_child({ SSL_CERT_FILE = false, SSL_CERT_DIR = odd }, "sluice-v4.test " .. port)
+    assert.are.same({ "cacert", odd }, res[1])
     assert.are.equal("success", res[2][1], res[2][2])
   end)
 

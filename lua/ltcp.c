@@ -258,6 +258,7 @@ static int read_until_once(lua_State *L) {
     }
     return push_bytes(L, u, avail, NULL);   /* the rest, without the delimiter */
   }
+  net_conn_want_more(u->c);   /* a line longer than half the buffer: its rest must come in */
   lua_pushliteral(L, "");
   return 1;
 }

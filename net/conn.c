@@ -264,6 +264,14 @@ static void rx_consumed(net_conn *c) {
     net__engine_kick(&c->obj);
 }
 
+void net_conn_want_more(net_conn *c) {
+  /* as rx_consumed, whatever the low-water mark says; a full buffer waits for a read */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&c->rx_paused, memory_order_relaxed) && ring_used(&c->rx) < c->rx.cap &&
+      atomic_exchange(&c->rx_paused, 0))
+    net__engine_kick(&c->obj);
+}
+
 /* With nothing readable: 0 while more may come, else how the stream ended. */
 static long read_end(net_conn *c) {
   /* acquire: the flag and the failure are published after the last commit */

@@ -245,7 +245,10 @@ long net_frame_next(net_frame *f, net_conn *c, net_frame_kind kind, size_t max) 
     if (r == NET_READ_ERROR || r == NET_READ_EOF) drop_buffer(f);
     return r;
   }
-  if (!net_conn_input_ended(c) || n != net_conn_available(c)) return NET_FRAME_PARTIAL;
+  if (!net_conn_input_ended(c) || n != net_conn_available(c)) {
+    net_conn_want_more(c);   /* it fits: a full buffer must not hold its rest back */
+    return NET_FRAME_PARTIAL;
+  }
   if (kind == NET_FRAME_LSP && hdr == 0 && only_blank_lines(c, n)) {   /* a clean end after them */
     net_conn_consume(c, n);
     return net_frame_next(f, c, kind, max);

@@ -294,6 +294,11 @@ NET_API long net_conn_find(net_conn *c, const void *delim, size_t dlen, size_t f
 NET_API int net_conn_input_ended(net_conn *c);
 NET_API size_t net_conn_available(net_conn *c);
 NET_API size_t net_conn_buffer_size(net_conn *c);   /* the cap of each direction */
+/* The caller waits for more bytes than have arrived (a message or line that
+ * fits the buffer but has not all come). Reading, stopped by a full buffer,
+ * otherwise resumes only once half of it is consumed: call this, once per
+ * look, whenever a look finds the unit incomplete, or it may never come. */
+NET_API void net_conn_want_more(net_conn *c);
 NET_API size_t net_conn_pending_writes(net_conn *c);
 NET_API size_t net_conn_wait_drained(net_conn *c, int timeout_ms);
 /* A Unix domain socket connection, with the same semantics as TCP. */
@@ -400,7 +405,7 @@ NET_API long net_lsp_header(const char *p, size_t n, uint64_t *body, const char 
  * The owner polls it like a connection; the body comes through a bounded
  * buffer (the server is slowed down when the owner reads slowly). */
 typedef struct net_http net_http;
-#define NET_VERSION "0.3"
+#define NET_VERSION "0.4"
 
 typedef struct net_http_opts {
   const char *url;                 /* http:// or https:// */

@@ -199,6 +199,34 @@ describe("framing", function()
     srv:close()
   end)
 
+  it("reads on past a full buffer for a message or line longer than half of it that fits", function()
+    -- the buffer fills (it stops reading); after the first unit is taken, more than half
+    -- of it is still the second one's start: its rest must come in all the same
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    for _, case in ipairs({
+      { write = "write_packet", read = function(c) return c:read_packet(h.MiB) end },
+      { write = "write_lsp", read = function(c) return c:read_lsp() end },
+      { line = true, read = function(c) local l = c:read_until("\n"); if l ~= "" then return l end return false end },
+    }) do
+      local client, accepted = h.connect_pair(srv)   -- 1 MiB buffers
+      local one, two = h.random_bytes(200 * 1024), h.random_bytes(900 * 1024)
+      if case.line then
+        one, two = one:gsub("\n", "x") .. "\n", two:gsub("\n", "x") .. "\n"
+        assert(h.write_all(accepted, one .. two))
+      else
+        for _, m in ipairs({ one, two }) do   -- all or nothing: again while the send buffer is short
+          assert(h.wait_for(function() return accepted[case.write](accepted, m) end, 10000), "not sent")
+        end
+      end
+      assert(h.wait_for(function() return client:available() >= h.MiB end, 10000), "the buffer did not fill")
+      assert.is_true(next_message(client, case.read) == one)
+      assert.is_true(next_message(client, case.read) == two)
+      client:close()
+      accepted:close()
+    end
+    srv:close()
+  end)
+
   it("ends a message being gathered at shutdown('receive') as a clean end, the sending side intact", function()
     local srv = assert(net.create_server("127.0.0.1", 0))
     local client, accepted = h.connect_pair(srv)

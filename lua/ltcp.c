@@ -401,8 +401,10 @@ static int tcp_shutdown(lua_State *L) {
 
 static int pause_resume(lua_State *L, int paused) {
   ltcp *u = check_tcp(L);
-  if (u->c) net_conn_pause_read(u->c, paused);
-  return 0;
+  if (!u->c) return closed(L);   /* as every method of a closed object */
+  net_conn_pause_read(u->c, paused);
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 static int tcp_pause_read(lua_State *L) { return pause_resume(L, 1); }

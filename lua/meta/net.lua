@@ -59,7 +59,7 @@ function net.resolve_address(host) end
 ---@field idle_timeout? integer ms without a byte in or out once established; then `"failure", "recv ...: idle for N ms (idle_timeout)", "timeout"`. Time while this side does not read (its buffer full of unread bytes, or `pause_read`) does not count, nor time after the peer closed its side while nothing waits to be sent to it
 ---@field nodelay? boolean TCP_NODELAY (default false)
 ---@field keepalive? boolean|integer SO_KEEPALIVE: `true` after the system's idle time, or 1..86400 idle seconds before probes (Linux keeps at most 32767: more gets that)
----@field buffer_size? integer bytes buffered per direction (16 KiB..1 GiB, default 1 MiB)
+---@field buffer_size? integer bytes buffered per direction (16 KiB..1 GiB, default 1 MiB), rounded up to a multiple of 16 KiB
 ---@field family? "inet"|"inet6" try only addresses of this family
 ---@field linger? integer ms `close()` keeps delivering (default 5000; 0: drop at once)
 ---@field resolver? net.resolver resolve a host name through this resolver (`net.create_resolver`) instead of the system's
@@ -702,7 +702,8 @@ function tcp:get_tls_info() end
 ---(then `nil`, as read); `nil, message, "limit"` when `max_len` bytes arrived
 ---without `delim` (default: the buffer size), or when the receive buffer is
 ---full without it and `max_len` is larger than the buffer. Searches only the
----bytes that arrived since the previous call with the same delimiter.
+---bytes that arrived since the previous call with the same delimiter (one of
+---at most 64 bytes; a longer one searches every buffered byte each call).
 ---LuaSocket's `"*l"`, rspamd's stop_pattern.
 ---@param delim string
 ---@param max_len? integer
@@ -785,9 +786,15 @@ function tcp:get_local_address() end
 function tcp:get_peer() end
 
 ---Stops reading the socket: the peer feels TCP backpressure; nothing is lost.
+---@return true|nil ok `nil, "closed", "closed"` on a closed connection
+---@return string? message
+---@return net.code? code
 function tcp:pause_read() end
 
 ---Reads again after pause_read.
+---@return true|nil ok `nil, "closed", "closed"` on a closed connection
+---@return string? message
+---@return net.code? code
 function tcp:resume_read() end
 
 ---Sets "nodelay" (boolean), "keepalive" (boolean or idle seconds), "linger"

@@ -29,6 +29,23 @@ local function hole_and_echo(hole_v6)
   error("could not put a blackhole and an echo peer on one port")
 end
 
+-- Blackholes on each of `addrs` and an echo peer on 127.0.0.1, all on one port (tried
+-- again when another process holds it somewhere); returns the echo peer.
+local function holes_then_echo(addrs)
+  for _ = 1, 5 do
+    local first = h.start_peer("blackhole", nil, { addr = addrs[1] })
+    local ok = true
+    for i = 2, #addrs do
+      ok = ok and pcall(h.start_peer, "blackhole", nil, { addr = addrs[i], port = first.port })
+    end
+    local echo
+    if ok then ok, echo = pcall(h.start_peer, "echo", nil, { port = first.port }) end
+    if ok then return echo end
+    h.stop_all()
+  end
+  error("could not put " .. #addrs .. " blackholes and an echo peer on one port")
+end
+
 -- Connect to name:port; returns the connection, its final status, message, code and the
 -- seconds it took.
 local function connect(name, port, opts)
@@ -142,14 +159,7 @@ describe("happy eyeballs", function()
 
   it("starts the next address at once when one fails while an earlier one still hangs", function()
     -- 127.0.0.2 never answers; 127.0.0.3, tried 250 ms later, refuses; 127.0.0.1 answers
-    local hole, echo
-    for _ = 1, 5 do
-      hole = h.start_peer("blackhole", nil, { addr = "127.0.0.2" })
-      local ok, p = pcall(h.start_peer, "echo", nil, { port = hole.port })
-      if ok then echo = p break end
-      h.stop_all()
-    end
-    assert(echo, "could not put a blackhole and an echo peer on one port")
+    local echo = holes_then_echo({ "127.0.0.2" })
     local conn, status, msg, _, secs = connect("sluice-he3.test", echo.port, { connect_timeout = 30000 })
     print(string.format("\n# happy eyeballs: hang, refused, answer: connected in %.0f ms (the timer alone: 500)",
       secs * 1000))
@@ -161,19 +171,7 @@ describe("happy eyeballs", function()
 
   it("goes on to a fifth address while four attempts hang", function()
     -- blackholes on 127.0.0.2..5 and an echo peer on 127.0.0.1, all on one port
-    local holes, echo
-    for _ = 1, 5 do
-      holes = { h.start_peer("blackhole", nil, { addr = "127.0.0.2" }) }
-      local port = holes[1].port
-      for i = 3, 5 do
-        local ok, p = pcall(h.start_peer, "blackhole", nil, { addr = "127.0.0.".. i, port = port })
-        if ok then holes[#holes + 1] = p end
-      end
-      local ok, p = pcall(h.start_peer, "echo", nil, { port = port })
-      if ok and #holes == 4 then echo = p break end
-      h.stop_all()
-    end
-    assert(echo, "could not put four blackholes and an echo peer on one port")
+    local echo = holes_then_echo({ "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5" })
     local conn, status, msg, _, secs = connect("sluice-he5.test", echo.port, { connect_timeout = 30000 })
     print(string.format("\n# happy eyeballs: 4 addresses blackholed, connected via the fifth in %.0f ms",
       secs * 1000))

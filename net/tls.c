@@ -130,12 +130,13 @@ static bool cert_names(const mbedtls_x509_crt *crt, const char *name) {
   return false;
 }
 
-/* Runs for each certificate of the chain; notes what the error message needs
- * and checks IP literals, which mbedTLS 2.28 cannot match itself. */
 static bool is_self_signed(const mbedtls_x509_crt *crt) {
   return crt->issuer_raw.len == crt->subject_raw.len &&
          !memcmp(crt->issuer_raw.p, crt->subject_raw.p, crt->issuer_raw.len);
 }
+
+/* Runs for each certificate of the chain; notes what the error message needs
+ * and checks IP literals, which mbedTLS 2.28 cannot match itself. */
 
 static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
   net_tls *t = ctx;

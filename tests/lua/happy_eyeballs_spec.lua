@@ -6,7 +6,8 @@
 -- With more addresses than attempts run at once, the oldest, once unanswered for 2 s, gives
 -- way to the next address (four blackholes, then an echo peer).
 -- Names (tests/lua/hosts): sluice-he.test = ::1, 127.0.0.1; sluice-he4.test = the reverse;
--- sluice-he5.test = 127.0.0.2, .3, .4, .5, then 127.0.0.1; sluice-he3.test = 127.0.0.2, .3, .1.
+-- sluice-he5.test = 127.0.0.2, .3, .4, .5, then 127.0.0.1; sluice-he3.test = 127.0.0.2, .3, .1;
+-- sluice-he6.test = 127.0.0.2, .3, .4, then ::1.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
@@ -29,9 +30,9 @@ local function hole_and_echo(hole_v6)
   error("could not put a blackhole and an echo peer on one port")
 end
 
--- Blackholes on each of `addrs` and an echo peer on 127.0.0.1, all on one port (tried
+-- Blackholes on each of `addrs` and an echo peer on 127.0.0.1 (::1 with echo_v6), all on one port (tried
 -- again when another process holds it somewhere); returns the echo peer.
-local function holes_then_echo(addrs)
+local function holes_then_echo(addrs, echo_v6)
   for _ = 1, 5 do
     local first = h.start_peer("blackhole", nil, { addr = addrs[1] })
     local ok = true
@@ -39,7 +40,7 @@ local function holes_then_echo(addrs)
       ok = ok and pcall(h.start_peer, "blackhole", nil, { addr = addrs[i], port = first.port })
     end
     local echo
-    if ok then ok, echo = pcall(h.start_peer, "echo", nil, { port = first.port }) end
+    if ok then ok, echo = pcall(h.start_peer, "echo", nil, { port = first.port, ipv6 = echo_v6 }) end
     if ok then return echo end
     h.stop_all()
   end
@@ -166,6 +167,17 @@ describe("happy eyeballs", function()
     assert.are.equal("success", status, msg)
     assert.are.equal("127.0.0.1", (conn:get_peer()))
     if TIMED then assert.is_true(secs < 0.45, string.format("took %.3f s: the refusal waited for the timer", secs)) end
+    conn:close()
+  end)
+
+  it("alternates the families: an IPv6 address after three IPv4 ones is tried second", function()
+    if not HAVE_V6 then return pending("no IPv6 loopback") end
+    local echo = holes_then_echo({ "127.0.0.2", "127.0.0.3", "127.0.0.4" }, true)
+    local conn, status, msg, _, secs = connect("sluice-he6.test", echo.port, { connect_timeout = 30000 })
+    print(string.format("\n# happy eyeballs: ::1 behind three IPv4 addresses, connected in %.0f ms", secs * 1000))
+    assert.are.equal("success", status, msg)
+    assert.are.equal("::1", (conn:get_peer()))
+    if TIMED then assert.is_true(secs < 0.6, string.format("took %.3f s: ::1 was not tried second", secs)) end
     conn:close()
   end)
 

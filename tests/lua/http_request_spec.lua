@@ -315,6 +315,14 @@ describe("net.http_request", function()
     assert.not_matches("authorization", body)
     assert.not_matches("cookie", body)
     assert.matches("\nx-keep: yes\n", body, 1, true)
+    -- another host on the same port is another origin too; the caller's Host stays behind
+    local hosted = { Authorization = "Bearer s3cret", Cookie = "id=1", Host = "a.test" }
+    body, status, msg = fetch{ url = base .. "/goto?http://sluice-v4.test:" .. server.port .. "/echo",
+      headers = hosted }
+    assert.equal("success", status, msg)
+    assert.not_matches("authorization", body)
+    assert.not_matches("cookie", body)
+    assert.matches("\nhost: sluice-v4.test:" .. server.port .. "\n", body, 1, true)
     -- credentials in a Location are never sent, nor shown as where it went
     local req
     body, status, msg, _, req = fetch{ url = base .. "/goto?http://u:pw@127.0.0.1:" .. other.port .. "/echo" }

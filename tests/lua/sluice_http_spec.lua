@@ -669,6 +669,12 @@ describe("sluice.http", function()
     assert.is_true(feed("\191data: a\n\n\239\187\191data: b\n\n"))
     finish()
     assert.same({ "a" }, got)   -- a later BOM is part of a field name: no data field
+    -- a line that never ends is held only up to the cap too
+    http.sse_max_event = 100
+    feed = http._sse_parser(nil, function() end)
+    local fed = { feed("data: " .. string.rep("x", 60)), feed(string.rep("x", 60)) }
+    http.sse_max_event = saved
+    assert.same({ true, false }, fed)
   end)
 
   it("parses an event stream split at any place", function()

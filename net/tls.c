@@ -137,7 +137,6 @@ static bool is_self_signed(const mbedtls_x509_crt *crt) {
 
 /* Runs for each certificate of the chain; notes what the error message needs
  * and checks IP literals, which mbedTLS 2.28 cannot match itself. */
-
 static int verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags) {
   net_tls *t = ctx;
   if (t->cfg->server) {   /* a client's certificate: no name to check, only the failure to tell */

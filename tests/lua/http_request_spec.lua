@@ -971,6 +971,15 @@ describe("net.http_request", function()
       assert.equal("tls-verify", code, msg)
     end)
 
+    it("checks the next origin's own name after a redirect, not the server_name given for the first", function()
+      local first = start_http(dir, { cert = certs:pem("wrongname"), key = certs:key("wrongname") })   -- other.test
+      local url = "https://127.0.0.1:" .. first.port .. "/goto?https://localhost:" .. tls_server.port .. "/echo"
+      local body, status, msg = fetch{ url = url, ssl = { ca_file = certs.ca, server_name = "other.test" } }
+      assert.equal("success", status, msg)
+      assert.matches("\nhost: localhost:" .. tls_server.port .. "\n", body, 1, true)
+      first:stop()
+    end)
+
     it("refuses a redirect from https to http unless allow_downgrade is set", function()
       local url = tls_base .. "/goto?" .. base .. "/echo"
       local _, status, msg, code = fetch{ url = url, ssl = { ca_file = certs.ca } }

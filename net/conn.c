@@ -265,8 +265,9 @@ static void rx_consumed(net_conn *c) {
 }
 
 void net_conn_want_more(net_conn *c) {
-  /* as rx_consumed, whatever the low-water mark says; a full buffer waits for a read */
-  atomic_thread_fence(memory_order_seq_cst);
+  /* as rx_consumed, whatever the low-water mark says; a full buffer waits for a read.
+   * No fence: the consume that made room ran rx_consumed's, and a pause after
+   * it saw the room and resumed itself. */
   if (atomic_load_explicit(&c->rx_paused, memory_order_relaxed) && ring_used(&c->rx) < c->rx.cap &&
       atomic_exchange(&c->rx_paused, 0))
     net__engine_kick(&c->obj);

@@ -108,6 +108,7 @@ struct net_ws {
   ws_phase phase;
   net_conn *c;
   bool started;
+  bool ownerless;                       /* the owner let go: what it would read is dropped */
   char key[NET_WS_KEY_LEN + 1];         /* client: the key sent */
   char *hs;                             /* the handshake text being written */
   size_t hs_len, hs_pos;

@@ -551,6 +551,11 @@ static void ws_kicked(net_io *io) {
     if (!(req & (WREQ_CLOSE | WREQ_FREE)) || ring_used(&w->tx)) client_start(w);
   }
   if ((req & WREQ_TAKEN) && w->c) net__conn_taken(w->c);
+  if ((req & WREQ_FREE) && !w->ownerless) {
+    /* nobody reads its queue now: a full one must not keep the peer's close answer out */
+    w->ownerless = true;
+    ring_consume(&w->rx, ring_used(&w->rx));
+  }
   if (req & (WREQ_CLOSE | WREQ_FREE)) owner_close(w, (req & WREQ_FREE) != 0);
   if (w->phase == WP_HANDSHAKE) handshake(w);
   if (w->phase == WP_OPEN || w->phase == WP_CLOSING) exchange(w);

@@ -41,6 +41,11 @@ static bool msg_room(net_ws *w, size_t need, uint64_t cap) {
 /* The whole message into the owner's queue as one record; false when there is no room yet. */
 static bool deliver(net_ws *w) {
   size_t need = WS_REC_HDR + w->msg_len;
+  if (w->ownerless) {   /* nobody will read it */
+    w->msg_ready = false;
+    w->msg_len = 0;
+    return true;
+  }
   if (ring_free_space(&w->rx) < need) {
     atomic_store(&w->rx_paused, 1);
     /* seq_cst fence: pairs with the one in net_ws_drop (Dekker) */

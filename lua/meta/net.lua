@@ -522,7 +522,9 @@ function websocket:get_extensions() end
 ---Once open. Server side: the request target of the client's upgrade request
 ---(path and query, `"/chat?name=ada"`) and its header fields (names in lower
 ---case; a repeated field: its last value). Client side: nil and the header
----fields of the server's `101` answer. nil while connecting.
+---fields of the server's `101` answer. nil while connecting. A server takes
+---upgrades from any `Origin`: one that trusts a browser's cookies checks
+---`headers.origin` here and closes (1008) a websocket from another site.
 ---@return string|nil target
 ---@return table<string, string>? headers
 function websocket:get_request() end

@@ -1333,6 +1333,31 @@ describe("websocket failures", function()
     end
   end)
 
+  it("a websocket let go with a full receive queue still closes at once, not at close_timeout", function()
+    -- nobody reads its queue any more: the peer's close answer must get past it (a child
+    -- process, so that the count of live websockets is this one's alone)
+    local p = start_peer("py")
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local ws = assert(net.open_websocket("ws://127.0.0.1:" .. arg[1] .. "/",
+        { max_message = 65536, close_timeout = 30000 }))
+      while ws:get_status() == "waiting" do net.wait(10) end
+      assert(ws:send("__flood 3000 3000"))   -- 9 MB: more than every buffer on the way holds
+      local t = net.clock() + 0.5
+      while net.clock() < t do net.wait(10) end   -- not reading: the queue fills
+      ws = nil
+      collectgarbage()
+      collectgarbage()
+      local t0 = net.clock()
+      while net.get_stats().websockets > 0 and net.clock() - t0 < 40 do net.wait(10) end
+      print(string.format("gone after %.2f s", net.clock() - t0))
+    ]], nil, tostring(p.port))
+    assert.is_true(ok, out .. err)
+    local secs = tonumber(out:match("gone after ([%d.]+) s"))
+    assert(secs, out .. err)
+    assert.is_true(secs < 10, "held for " .. secs .. " s: the close waited for close_timeout")
+  end)
+
   it("messages that arrived before the peer's close are all received, even when read late", function()
     local p = start_peer("py")
     local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")

@@ -411,13 +411,20 @@ static bool src_ready(net_http *h) {
   return false;
 }
 
-/* Content-Range "bytes first-last/size" must start where the file ends. */
-static bool range_from(const http_head *hd, uint64_t offset) {
+/* What is wrong with a 206's Content-Range "bytes first-last/complete" to a
+ * resume from offset, or NULL: it must run from the file's end to its end
+ * (a server that caps each range would otherwise leave a short file). */
+static const char *range_wrong(const http_head *hd, uint64_t offset) {
   size_t len;
   const char *v = http_head_get(hd, "content-range", &len);
-  char want[40];
-  int n = snprintf(want, sizeof want, "bytes %llu-", (unsigned long long)offset);
-  return v && len > (size_t)n && !strncmp(v, want, (size_t)n);
+  uint64_t first, last, complete;
+  if (!v) return "without a Content-Range";
+  int known = http_content_range(v, len, &first, &last, &complete);
+  if (known < 0) return "with a malformed Content-Range";
+  if (first != offset) return "not from the file's end";
+  if (known && last + 1 != complete) return "that stops before the file's end";
+  if (hd->has_length && hd->content_length != last - first + 1) return "whose Content-Length is not its range's";
+  return NULL;
 }
 
 /* A 416 to a resume, "Content-Range: bytes * /size" with the size the file
@@ -438,8 +445,9 @@ static bool file_response(net_http *h) {
   if (st == 206 && !h->offset && !net__http_req_given(&h->req, "range"))   /* a part, to a request for the whole file */
     return net__http_fail(h, NET_E_PROTOCOL, "206 Partial Content to a request for the whole file"), false;
   if (h->offset && st == 206) {
-    if (!range_from(&h->head, h->offset))
-      return net__http_fail(h, NET_E_PROTOCOL, "206 without a Content-Range from byte %llu",
+    const char *wrong = range_wrong(&h->head, h->offset);
+    if (wrong)   /* the .part stays for a later resume */
+      return net__http_fail(h, NET_E_PROTOCOL, "206 %s to a resume from byte %llu", wrong,
                             (unsigned long long)h->offset), false;
     atomic_store(&h->received, h->offset);   /* progress counts the whole file */
     h->resumed = true;

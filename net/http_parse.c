@@ -390,3 +390,27 @@ bool http_value_ok(const char *s) {
     if ((*u < ' ' && *u != '\t') || *u == 127) return false;
   return true;
 }
+
+/* Digits at *p (before end) as a number; false when none or past 2^63. */
+static bool range_number(const char **p, const char *end, uint64_t *out) {
+  const char *s = *p;
+  uint64_t v = 0;
+  for (; *p < end && **p >= '0' && **p <= '9'; (*p)++) {
+    if (v > (UINT64_MAX >> 1) / 10) return false;
+    v = v * 10 + (uint64_t)(**p - '0');
+  }
+  *out = v;
+  return *p > s;
+}
+
+int http_content_range(const char *v, size_t len, uint64_t *first, uint64_t *last, uint64_t *complete) {
+  const char *end = v + len;
+  *first = *last = *complete = 0;
+  if (len < 6 || strncmp(v, "bytes ", 6)) return -1;
+  v += 6;
+  if (!range_number(&v, end, first) || v == end || *v++ != '-' || !range_number(&v, end, last) || *last < *first ||
+      v == end || *v++ != '/')
+    return -1;
+  if (v < end && *v == '*') return v + 1 == end ? 0 : -1;   /* the complete length unknown */
+  return range_number(&v, end, complete) && v == end && *last < *complete ? 1 : -1;
+}

@@ -94,6 +94,10 @@ bool http_token_ok(const char *s);
 bool http_value_ok(const char *s);
 /* Whether the comma-separated list v[0..len) holds token (any case). */
 bool http_list_has_token(const char *v, size_t len, const char *token);
+/* A 206's Content-Range value "bytes first-last/complete" (RFC 9110 14.4):
+ * 1 with all three, 0 when the complete length is "*", -1 when malformed
+ * (last before first, numbers past 2^63). */
+int http_content_range(const char *v, size_t len, uint64_t *first, uint64_t *last, uint64_t *complete);
 /* Whether the connection may carry another message after this one (version,
  * Connection, and framing that forces a close). */
 bool http_head_keep_alive(const http_head *h);

@@ -2,7 +2,8 @@
  * input byte picks the kind, the limits and a seed for the split; the rest is the
  * stream. Parsing it in one piece and in random pieces must give the same outcome
  * (result, where the head ended, message, every field), and what a finished head
- * holds must obey the rules (lower-case token names, values without CR, LF or NUL). */
+ * holds must obey the rules (lower-case token names, values without CR, LF or NUL);
+ * every value read as a Content-Range gives a range in order or a refusal. */
 #include <stdint.h>
 #include <string.h>
 
@@ -49,6 +50,9 @@ static void check_done(const http_head *h) {
     check(!memchr(f.value, '\r', f.value_len) && !memchr(f.value, '\n', f.value_len));
     check(f.value_len == 0 || (f.value[0] != ' ' && f.value[f.value_len - 1] != ' '));
     check(http_head_get(h, f.name, NULL) != NULL);
+    uint64_t first, last, complete;
+    int r = http_content_range(f.value, f.value_len, &first, &last, &complete);
+    check(r < 0 || (first <= last && (r == 0 || last < complete)));
   }
   http_framing fr = http_head_framing(h, "GET");
   check(fr.kind >= HTTP_BODY_NONE && fr.kind <= HTTP_BODY_CLOSE);

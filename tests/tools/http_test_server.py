@@ -37,6 +37,8 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
   /bomb                    64 MiB of zeros, gzip'd (about 64 KiB)
   /interim/NAME            "100 Continue" and "102 Processing", then the file
   /range/NAME              the file, honouring "Range: bytes=N-" with a 206
+  /range/short-NAME        as /range/NAME, but a 206 covers 50 bytes at most (its
+                           Content-Range says which), as a server capping ranges
   /conn-id[?close]         the client's port, keeping the connection open (with
                            ?close: claiming to, then closing it)
   /raw/NAME                the bytes of the file NAME as the whole response
@@ -340,7 +342,8 @@ class Handler(SimpleHTTPRequestHandler):
         if p == "/bomb":
             return self._simple(200, bomb(), [("Content-Encoding", "gzip")])
         if p.startswith("/range/"):
-            data = self._file(p[len("/range/"):].replace("part-", "", 1))
+            short = p.startswith("/range/short-")   # 50 bytes a range at most, said so in Content-Range
+            data = self._file(p[len("/range/"):].replace("part-", "", 1).replace("short-", "", 1))
             if data is None:
                 return self._simple(404, b"no such file\n")
             rng = self.headers.get("Range", "")
@@ -351,7 +354,8 @@ class Handler(SimpleHTTPRequestHandler):
             first = int(rng[6:-1])
             if first >= len(data):
                 return self._simple(416, b"range not satisfiable\n", [("Content-Range", "bytes */%d" % len(data))])
-            return self._simple(206, data[first:], [("Content-Range", "bytes %d-%d/%d" % (first, len(data) - 1, len(data)))])
+            last = min(len(data), first + 50) - 1 if short else len(data) - 1
+            return self._simple(206, data[first:last + 1], [("Content-Range", "bytes %d-%d/%d" % (first, last, len(data)))])
         if p.startswith("/kept-redirect/"):   # kept alive, a short body (?empty: none), one write
             body = b"" if self.path.endswith("?empty") else b"moved here\n"
             self.wfile.write(b"HTTP/1.1 302 Found\r\nLocation: /%s\r\nX-Conn-Id: %d\r\nContent-Length: %d\r\n\r\n%s" % (

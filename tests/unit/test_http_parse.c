@@ -235,6 +235,22 @@ static bool t_token_lists(void) {
   return true;
 }
 
+static int range_of(const char *v, uint64_t *f, uint64_t *l, uint64_t *c) {
+  return http_content_range(v, strlen(v), f, l, c);
+}
+
+static bool t_content_range(void) {
+  uint64_t f, l, c;
+  CHECK(range_of("bytes 100-149/200", &f, &l, &c) == 1 && f == 100 && l == 149 && c == 200, "a range of a known length");
+  CHECK(range_of("bytes 0-0/1", &f, &l, &c) == 1 && f == 0 && l == 0 && c == 1, "one byte");
+  CHECK(range_of("bytes 5-9/*", &f, &l, &c) == 0 && f == 5 && l == 9, "the length unknown");
+  static const char *const bad[] = {"bytes 9-5/20", "bytes 5-9/9", "bytes 5-9", "bytes -9/20", "bytes 5-/20",
+                                    "bytes 5-9/20 ", "bytes 5-9/*x", "bytes */20", "items 5-9/20", "bytes 5-9/",
+                                    "bytes 99999999999999999999-1/2", "bytes 1-2/99999999999999999999", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) CHECK(range_of(bad[i], &f, &l, &c) < 0, bad[i]);
+  return true;
+}
+
 /* ---- errors: each with its message, whole and byte at a time ---------------------- */
 typedef struct bad_case {
   http_head_kind kind;
@@ -509,6 +525,7 @@ int main(void) {
   report("body framing: HEAD, 1xx, 204, 304, CONNECT, length, chunked, until close", t_framing());
   report("a WebSocket upgrade request", t_request());
   report("comma-separated token lists", t_token_lists());
+  report("a 206's Content-Range", t_content_range());
   report("header names and values from the caller", t_caller_fields());
   report("every malformed head fails with its message, at once and byte at a time", t_errors());
   report("head size and field count limits", t_limits());

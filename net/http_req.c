@@ -108,6 +108,13 @@ static char *env_proxy(const char *upper, const char *lower, bool *ok) {
   return c;
 }
 
+/* The caller's value of a field, or NULL. */
+static const char *given_value(const http_req *r, const char *name) {
+  for (size_t i = 0; i < r->nhdr; i++)
+    if (r->names[i] && !strcasecmp(r->names[i], name)) return r->values[i];
+  return NULL;
+}
+
 static bool copy_proxy(http_req *r, const char *proxy) {
   bool ok = true;
   if (proxy) return (r->proxy = net__strdup(proxy)) != NULL;
@@ -143,7 +150,9 @@ bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err) {
   r->decompress = !o->no_decompress;
   r->allow_downgrade = o->allow_downgrade != 0;
   r->buffer_size = o->buffer_size;
-  r->keepalive = !o->no_keepalive;
+  /* a caller's "Connection: close" ends the connection as keepalive = false does */
+  const char *conn = given_value(r, "connection");
+  r->keepalive = !o->no_keepalive && !(conn && http_list_has_token(conn, strlen(conn), "close"));
   if (!copy_proxy(r, o->proxy)) return *err = "out of memory", false;
   if (!copy_tls(r, o->tls) || !(r->tls_key = tls_key(r->tls))) return *err = "out of memory", false;
   return true;
@@ -247,12 +256,6 @@ bool net__http_origin_bound(const char *name) {
          !strcasecmp(name, "proxy-authorization") || !strcasecmp(name, "host");
 }
 
-/* The caller's value of a field, or NULL. */
-static const char *given_value(const http_req *r, const char *name) {
-  for (size_t i = 0; i < r->nhdr; i++)
-    if (r->names[i] && !strcasecmp(r->names[i], name)) return r->values[i];
-  return NULL;
-}
 
 bool net__http_req_given(const http_req *r, const char *name) { return given_value(r, name) != NULL; }
 

@@ -503,6 +503,13 @@ describe("net.http_request", function()
     local body, status, msg = fetch{ url = base .. "/conn-id", keepalive = false }
     assert.equal("success", status, msg)
     assert.not_equal(ports[1], body)
+    -- a caller's "Connection: close" is keepalive = false: that connection carries nothing more
+    local said
+    said, status, msg = fetch{ url = base .. "/conn-id", headers = { Connection = "close" } }
+    assert.equal("success", status, msg)
+    body, status, msg = fetch{ url = base .. "/conn-id" }
+    assert.equal("success", status, msg)
+    assert.not_equal(said, body, "a connection the request said to close carried the next one")
     -- the server closes after claiming keep-alive: the next request gets a new connection
     local closed
     closed, status, msg = fetch{ url = base .. "/conn-id?close" }

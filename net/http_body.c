@@ -56,19 +56,40 @@ void net__http_conn_failed(net_http *h) {
 
 /* ---- setting up ------------------------------------------------------------------ */
 
+/* The codings of every Content-Encoding line, identity aside (RFC 9110 8.4:
+ * in the order applied): how many, and the kind of the last; -1 for a kind
+ * we did not ask for. */
+static int codings(const http_head *hd, int *last) {
+  int n = 0;
+  *last = -1;
+  for (size_t i = 0; i < http_head_nfields(hd); i++) {
+    http_field f = http_head_field(hd, i);
+    if (strcmp(f.name, "content-encoding")) continue;
+    for (const char *p = f.value, *end = f.value + f.value_len; p < end;) {
+      while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
+      const char *t = p;
+      while (p < end && *p != ',' && *p != ' ' && *p != '\t') p++;
+      size_t k = (size_t)(p - t);
+      if (!k || (k == 8 && !strncasecmp(t, "identity", 8))) continue;
+      n++;
+      *last = (k == 4 && !strncasecmp(t, "gzip", 4)) || (k == 6 && !strncasecmp(t, "x-gzip", 6)) ? INFLATE_GZIP
+              : k == 7 && !strncasecmp(t, "deflate", 7)                                       ? INFLATE_DEFLATE
+                                                                                              : -1;
+    }
+  }
+  return n;
+}
+
 static bool start_decoding(net_http *h) {
-  size_t len;
-  const char *ce = http_head_get(&h->head, "content-encoding", &len);
-  if (!ce || !h->req.decompress || (len == 8 && !strncasecmp(ce, "identity", 8))) return true;
-  inflate_kind kind;
-  if ((len == 4 && !strncasecmp(ce, "gzip", 4)) || (len == 6 && !strncasecmp(ce, "x-gzip", 6)))
-    kind = INFLATE_GZIP;
-  else if (len == 7 && !strncasecmp(ce, "deflate", 7))
-    kind = INFLATE_DEFLATE;
-  else
-    return true;   /* a coding we did not ask for: the body as sent */
+  int kind, n = h->req.decompress ? codings(&h->head, &kind) : 0;
+  if (n == 0 || (n == 1 && kind < 0)) return true;   /* none, or one we did not ask for: the body as sent */
+  if (n > 1) {   /* one layer off would pass for the body */
+    net__http_fail(h, NET_E_PROTOCOL, "%d Content-Encoding codings stacked: not decoded (decompress = false "
+                   "takes the body as sent)", n);
+    return false;
+  }
   /* a file has no size cap (the ratio cap still stops a bomb) */
-  if (inflate_init(&h->inf, kind, 15, h->file ? 0 : h->req.max_size, HTTP_MAX_RATIO) != 0) {
+  if (inflate_init(&h->inf, (inflate_kind)kind, 15, h->file ? 0 : h->req.max_size, HTTP_MAX_RATIO) != 0) {
     net__http_fail(h, NET_E_LIMIT, "%s", h->inf.err);
     return false;
   }

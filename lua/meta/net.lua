@@ -284,7 +284,7 @@ net.json_array_mt = {}
 ---@field idle_timeout? integer ms without a byte in or out on the connection (default none)
 ---@field max_redirects? integer redirects followed (0..100, default 5; 0: a 3xx is the response); a redirect whose body is empty or short (at most 4 KiB) and already arrived leaves its kept-alive connection for the next request, often to the same origin; any other is closed rather than read on
 ---@field max_size? integer the largest body taken through `read`, decoded (default 64 MiB); past it `"limit"`. It guards a loop that gathers the body in memory; a stream read piece by piece may raise it (or use `output`, which it does not cap)
----@field decompress? boolean ask for gzip/deflate and decode it (default true); false: the body as sent
+---@field decompress? boolean ask for gzip/deflate and decode it (default true); false: the body as sent. A coding not asked for comes as sent; a body in two codings or more fails with `"protocol"`
 ---@field allow_downgrade? boolean follow a redirect from https to http (default false)
 ---@field keepalive? boolean reuse idle connections to the same origin and TLS options (default true)
 ---@field ssl? boolean|net.tls_options TLS options for https, redirects included (default: verified)

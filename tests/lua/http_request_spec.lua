@@ -419,6 +419,15 @@ describe("net.http_request", function()
     local body, status = fetch{ url = base .. "/gzip/hello.txt", decompress = false }
     assert.equal("success", status)
     assert.equal("\31\139", body:sub(1, 2))   -- the gzip magic: as sent
+    -- two codings (over two header lines): never one layer off passed for the body
+    local msg, code
+    body, status, msg, code = fetch{ url = base .. "/gzip2/hello.txt" }
+    assert.equal("failure", status)
+    assert.equal("protocol", code, msg)
+    assert.matches("2 Content-Encoding codings stacked", msg, 1, true)
+    body, status = fetch{ url = base .. "/gzip2/hello.txt", decompress = false }
+    assert.equal("success", status)
+    assert.equal("\31\139", body:sub(1, 2))
   end)
 
   it("fails with limit past max_size, and stops a decompression bomb", function()

@@ -32,6 +32,7 @@ sends Connection: close). Extra paths, for the cases http.server lacks:
   /goto307?URL             307 to URL
   /goto-raw?URL            302 to URL percent-decoded: raw spaces and UTF-8
   /gzip/NAME, /deflate/NAME  the file with Content-Encoding gzip / deflate
+  /gzip2/NAME              the file gzip'd twice, in two Content-Encoding lines
                            (zlib-wrapped); /rawdeflate/NAME: deflate without
                            the zlib wrapper, as some servers send it
   /bomb                    64 MiB of zeros, gzip'd (about 64 KiB)
@@ -339,6 +340,12 @@ class Handler(SimpleHTTPRequestHandler):
                 if data is None:
                     return self._simple(404, b"no such file\n")
                 return self._simple(200, encode(data), [("Content-Encoding", prefix.strip("/").replace("raw", ""))])
+        if p.startswith("/gzip2/"):   # gzip'd twice, said in two Content-Encoding lines
+            data = self._file(p[len("/gzip2/"):])
+            if data is None:
+                return self._simple(404, b"no such file\n")
+            return self._simple(200, gzip.compress(gzip.compress(data)),
+                                [("Content-Encoding", "gzip"), ("Content-Encoding", "identity, gzip")])
         if p == "/bomb":
             return self._simple(200, bomb(), [("Content-Encoding", "gzip")])
         if p.startswith("/range/"):

@@ -184,6 +184,9 @@ int net__http_body_pump(net_http *h);
 void net__http_body_free(net_http *h);
 void net__http_show_failure(net_http *h);   /* a held failure, once its file settled */
 void net__http_fail(net_http *h, net_err code, const char *fmt, ...) NET_PRINTF(3, 4);
+/* "/a/b?...": a path for messages, without its query (a signed URL's query
+ * neither crowds out the reason nor goes into logs). */
+void net__http_short_path(const char *path, char *out, size_t len);
 /* Fails h with its connection's failure; the proxy's, when the request goes
  * to an http proxy whole (the connection is the proxy's). */
 void net__http_conn_failed(net_http *h);

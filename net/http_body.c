@@ -14,7 +14,7 @@
 
 
 /* "/a/b?...": a signed URL's query neither crowds out the reason nor goes into logs. */
-static void short_path(const char *path, char *out, size_t len) {
+void net__http_short_path(const char *path, char *out, size_t len) {
   size_t n = strcspn(path, "?"), keep = n;
   bool query = path[n] != '\0';
   if (n + (query ? 4 : 0) >= len) keep = len - 8;   /* room for "..." and "?..." */
@@ -23,12 +23,12 @@ static void short_path(const char *path, char *out, size_t len) {
 
 void net__http_fail(net_http *h, net_err code, const char *fmt, ...) {
   if (atomic_load_explicit(&h->state, memory_order_relaxed) != NET_WAITING || h->fail_held) return;
-  char what[NET_ERRMSG_MAX], path[64], where[NET_ERRMSG_MAX];
+  char what[512], path[64], where[NET_ERRMSG_MAX];   /* what: longer is cut in its middle, its end kept */
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(what, sizeof what, fmt, ap);
   va_end(ap);
-  short_path(h->url.path, path, sizeof path);
+  net__http_short_path(h->url.path, path, sizeof path);
   int n = snprintf(where, sizeof where, "http %s %s %s", h->where, h->method, path);
   /* the reason whole; the place cut when both do not fit */
   int room = NET_ERRMSG_MAX - 1 - 2 - (int)strlen(what);

@@ -319,6 +319,17 @@ static void leave_origin(net_http *h) {
   }
 }
 
+/* Named without its query, as every failure names its URL. */
+static void downgrade_refused(net_http *h, const net_url *to) {
+  net_url shown = *to;
+  shown.has_userinfo = false;   /* never in a message */
+  char path[64], text[NET_URL_HOST_MAX + 96];
+  net__http_short_path(to->path, path, sizeof path);
+  snprintf(shown.path, sizeof shown.path, "%s", path);
+  net__http_fail(h, NET_E_PROTOCOL, "redirect from https to http refused: %s (allow_downgrade)",
+                 net__url_format(&shown, text, sizeof text) < sizeof text ? text : to->host);
+}
+
 /* 303, and 301/302 after a POST, go on as GET without the body (as browsers do). */
 static void method_after(net_http *h, int st) {
   if (st != 303 && !((st == 301 || st == 302) && !strcmp(h->method, "POST"))) return;
@@ -363,8 +374,7 @@ static bool redirect(net_http *h) {
   else if (strcmp(to.scheme, "http") && strcmp(to.scheme, "https"))
     net__http_fail(h, NET_E_PROTOCOL, "redirect to a %s URL", to.scheme);
   else if (!strcmp(h->url.scheme, "https") && !strcmp(to.scheme, "http") && !h->req.allow_downgrade)
-    net__http_fail(h, NET_E_PROTOCOL, "redirect from https to http refused: %s (allow_downgrade)",
-                   (net__url_format(&to, url, sizeof url) < sizeof url ? url : to.host));
+    downgrade_refused(h, &to);
   if (h->phase == HP_DONE) return true;
   if (to.has_userinfo) {   /* never sent, as for the first URL: not kept either */
     net__wipe(to.pass, sizeof to.pass);

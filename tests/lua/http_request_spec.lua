@@ -1012,6 +1012,11 @@ describe("net.http_request", function()
       assert.equal("failure", status)
       assert.equal("protocol", code)
       assert.matches("from https to http refused: " .. base .. "/echo (allow_downgrade)", msg, 1, true)
+      -- named without its query (a signed URL's), the hint kept
+      local _, _, signed = fetch{ url = tls_base .. "/goto?" .. base .. "/echo?X-Signature=" .. string.rep("f", 200),
+        ssl = { ca_file = certs.ca } }
+      assert.matches("from https to http refused: " .. base .. "/echo?... (allow_downgrade)", signed, 1, true)
+      assert.not_matches("fff", signed)
       local body
       body, status, msg = fetch{ url = url, ssl = { ca_file = certs.ca }, allow_downgrade = true,
         headers = { Authorization = "Bearer s3cret" } }

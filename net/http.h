@@ -80,6 +80,8 @@ struct net_http {
   uint64_t src_size;                    /* body_file: its size, once known */
   bool src_asked;                       /* its first job queued */
   bool file_asked, resumed;             /* the file's first job queued; a 206 took up offset */
+  uint64_t range_end;                   /* a resumed 206 framed without a length: the file's size
+                                         * its Content-Range gave, which the body must reach exactly */
   bool fail_held;                       /* failed: shown once the file job let go of the .part */
   uint64_t held_at;                     /* when the failure came, to bound the hold */
   http_phase phase;

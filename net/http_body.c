@@ -210,6 +210,15 @@ static bool unstage(net_http *h) {
 
 /* ---- framing ------------------------------------------------------------------------- */
 
+/* A resumed 206 framed without a length that would run past the file's end
+ * its Content-Range gave (nothing of it is kept). */
+static bool past_range(net_http *h, size_t n) {
+  if (!h->range_end || atomic_load(&h->received) + n <= h->range_end) return false;
+  net__http_fail(h, NET_E_PROTOCOL, "206 body runs past byte %llu, where its Content-Range ends the file",
+                 (unsigned long long)h->range_end);
+  return true;
+}
+
 /* Body bytes of the framing at p[0..n) into the empty stage; *used: bytes
  * of p taken. 1: the framing ended, 0: more, -1: failed. */
 static int stage_step(net_http *h, const char *p, size_t n, size_t *used) {
@@ -220,12 +229,14 @@ static int stage_step(net_http *h, const char *p, size_t n, size_t *used) {
     http_result r = http_chunked_feed(&h->chunked, p, n, used, &b, &blen);
     if (r == HTTP_ERROR)
       return net__http_fail(h, h->chunked.trailer.oom ? NET_E_LIMIT : NET_E_PROTOCOL, "%s", h->chunked.err), -1;
+    if (past_range(h, blen)) return -1;
     if (blen) memcpy(h->stage, b, blen);
     h->stage_len = blen;
     atomic_fetch_add(&h->received, blen);   /* the chunks' payload, not their framing */
     return r == HTTP_DONE;
   }
   if (h->framing.kind == HTTP_BODY_LENGTH && n > h->body_left) n = (size_t)h->body_left;
+  if (past_range(h, n)) return -1;
   memcpy(h->stage, p, n);
   h->stage_len = *used = n;
   atomic_fetch_add(&h->received, n);
@@ -238,6 +249,10 @@ static int stage_step(net_http *h, const char *p, size_t n, size_t *used) {
 static int ended(net_http *h) {
   if (h->inflating && inflate_finish(&h->inf) != 0)
     return net__http_fail(h, NET_E_PROTOCOL, "%s", h->inf.err), -1;
+  uint64_t got = atomic_load(&h->received);
+  if (h->range_end && got != h->range_end)   /* a short resume is no whole file */
+    return net__http_fail(h, NET_E_PROTOCOL, "206 body ended at byte %llu of the %llu its Content-Range gave",
+                          (unsigned long long)got, (unsigned long long)h->range_end), -1;
   return 1;
 }
 

@@ -322,7 +322,8 @@ static void leave_origin(net_http *h) {
 /* Named without its query, as every failure names its URL. */
 static void downgrade_refused(net_http *h, const net_url *to) {
   net_url shown = *to;
-  shown.has_userinfo = false;   /* never in a message */
+  shown.has_userinfo = false;   /* never in a message, nor left in this copy */
+  net__wipe(shown.pass, sizeof shown.pass);
   char path[64], text[NET_URL_HOST_MAX + 96];
   net__http_short_path(to->path, path, sizeof path);
   snprintf(shown.path, sizeof shown.path, "%s", path);
@@ -375,11 +376,10 @@ static bool redirect(net_http *h) {
     net__http_fail(h, NET_E_PROTOCOL, "redirect to a %s URL", to.scheme);
   else if (!strcmp(h->url.scheme, "https") && !strcmp(to.scheme, "http") && !h->req.allow_downgrade)
     downgrade_refused(h, &to);
+  /* never sent, as for the first URL: not kept either, nor left on the stack (a refusal too) */
+  net__wipe(to.pass, sizeof to.pass);
+  to.has_userinfo = false, to.user[0] = '\0';
   if (h->phase == HP_DONE) return true;
-  if (to.has_userinfo) {   /* never sent, as for the first URL: not kept either */
-    net__wipe(to.pass, sizeof to.pass);
-    to.has_userinfo = false, to.user[0] = '\0';
-  }
   if (!net__url_same_origin(&h->url, &to)) leave_origin(h);
   if (h->phase == HP_DONE) return true;   /* out of memory: ended */
   leave_redirect(h);   /* under the old origin's key, with the request as it went (all sent?) */
@@ -432,7 +432,8 @@ static const char *range_wrong(const http_head *hd, uint64_t offset) {
   int known = http_content_range(v, len, &first, &last, &complete);
   if (known < 0) return "with a malformed Content-Range";
   if (first != offset) return "not from the file's end";
-  if (known && last + 1 != complete) return "that stops before the file's end";
+  if (!known) return "whose Content-Range does not give the file's size";   /* the end unprovable */
+  if (last + 1 != complete) return "that stops before the file's end";
   if (hd->has_length && hd->content_length != last - first + 1) return "whose Content-Length is not its range's";
   return NULL;
 }
@@ -454,6 +455,7 @@ static bool file_response(net_http *h) {
     return net__http_fail(h, NET_E_PROTOCOL, "server answered %d %s", st, http_head_reason(&h->head)), false;
   if (st == 206 && !h->offset && !net__http_req_given(&h->req, "range"))   /* a part, to a request for the whole file */
     return net__http_fail(h, NET_E_PROTOCOL, "206 Partial Content to a request for the whole file"), false;
+  h->range_end = 0;
   if (h->offset && st == 206) {
     const char *wrong = range_wrong(&h->head, h->offset);
     if (wrong)   /* the .part stays for a later resume */
@@ -461,6 +463,14 @@ static bool file_response(net_http *h) {
                             (unsigned long long)h->offset), false;
     atomic_store(&h->received, h->offset);   /* progress counts the whole file */
     h->resumed = true;
+    if (!h->head.has_length) {   /* chunked or to the close: the body must end at the file's end */
+      uint64_t first, last;
+      size_t len;
+      const char *v = http_head_get(&h->head, "content-range", &len);
+      http_content_range(v, len, &first, &last, &h->range_end);
+      atomic_store(&h->total, h->range_end);
+      atomic_store(&h->has_total, 1);
+    }
   } else if (h->offset) {
     net__http_file_restart(h->file);   /* the server sends it whole: start over */
   }

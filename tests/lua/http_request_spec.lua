@@ -650,6 +650,42 @@ describe("net.http_request", function()
     assert.is_true(h.read_file(out) == content:sub(1, cut), "the file at output was not put back as it was")
   end)
 
+  it("takes a resume's 206 without a length only when its body ends exactly at the file's end", function()
+    local head = "HTTP/1.1 206 Partial Content\r\nConnection: close\r\n"
+    local chunked = "Transfer-Encoding: chunked\r\n\r\n"
+    local cases = {   -- a 20-byte file, 5 bytes of it there
+      { "exact", head .. "Content-Range: bytes 5-19/20\r\n" .. chunked .. "f\r\nFGHIJKLMNOPQRST\r\n0\r\n\r\n" },
+      { "short", head .. "Content-Range: bytes 5-19/20\r\n" .. chunked .. "5\r\nFGHIJ\r\n0\r\n\r\n",
+        "206 body ended at byte 10 of the 20 its Content-Range gave" },
+      { "long", head .. "Content-Range: bytes 5-19/20\r\n" .. chunked .. "14\r\nFGHIJKLMNOPQRSTEXTRA\r\n0\r\n\r\n",
+        "206 body runs past byte 20, where its Content-Range ends the file" },
+      { "to-close", head .. "Content-Range: bytes 5-19/20\r\n\r\nFGHIJ",
+        "206 body ended at byte 10 of the 20 its Content-Range gave" },
+      { "star", head .. "Content-Range: bytes 5-9/*\r\nContent-Length: 5\r\n\r\nFGHIJ",
+        "206 whose Content-Range does not give the file's size" },
+    }
+    for _, c in ipairs(cases) do
+      local out = dir .. "/range-" .. c[1] .. ".bin"
+      h.write_file(out, "ABCDE")
+      local req = assert(net.http_request{ url = raw_response("range-" .. c[1], c[2]), output = out, resume = true })
+      local status, msg, code = wait_done(req)
+      if not c[3] then
+        assert.equal("success", status, msg)
+        assert.equal("ABCDEFGHIJKLMNOPQRST", h.read_file(out))
+        local received, total = req:get_progress()
+        assert.same({ 20, 20 }, { received, total })
+      else
+        assert.equal("failure", status, c[1])
+        assert.equal("protocol", code, msg)
+        assert.matches(c[3], msg, 1, true)
+        -- put back with what arrived of the file (a later resume goes on from there), never more
+        local got = h.read_file(out)
+        assert.is_true(#got >= 5 and #got < 20 and got == ("ABCDEFGHIJKLMNOPQRST"):sub(1, #got), c[1] .. ": " .. got)
+      end
+      req:close()
+    end
+  end)
+
   it("refuses a second download into the .part another one is writing", function()
     local out = dir .. "/twice.bin"
     os.remove(out)

@@ -48,7 +48,9 @@ local function server_frame()
     local ip, port = ws:get_peer()
     print(("server: %s joined from %s:%d (protocol %s)"):format(name, ip, port, ws:get_protocol()))
     members[#members + 1] = { ws = ws, name = name }
-    broadcast(("* %s joined (%d here)"):format(name, #members))
+    local here = {}
+    for i, m in ipairs(members) do here[i] = m.name end
+    broadcast(("* %s joined (%d here: %s)"):format(name, #members, table.concat(here, ", ")))
   end
   for i = #members, 1, -1 do
     local m = members[i]
@@ -79,7 +81,8 @@ local url = ("ws://127.0.0.1:%d/chat"):format(server:get_port())
 local clients = {}
 for _, name in ipairs { "ada", "bob" } do
   local ws = assert(net.open_websocket(url .. "?name=" .. name, { protocols = { "chat" } }))
-  clients[#clients + 1] = { name = name, ws = ws, heard = 0, said = 0, ready = false }
+  clients[#clients + 1] = { name = name, other = name == "ada" and "bob" or "ada", ws = ws, heard = 0, said = 0,
+    ready = false }
 end
 
 local function client_frame(c)
@@ -97,7 +100,8 @@ local function client_frame(c)
       break
     end
     print(("%-4s| %s"):format(c.name, line))
-    if line:find("^%* %w+ joined %(2 here%)") then c.ready = true end
+    local here = line:match("^%* [%w_]+ joined %(%d+ here: (.*)%)$")   -- who is in
+    if here and (" " .. here .. ","):find(" " .. c.other .. ",", 1, true) then c.ready = true end
     if not line:find("^%* ") then c.heard = c.heard + 1 end
   end
   if c.done or status ~= "success" then

@@ -41,12 +41,7 @@ static bool msg_room(net_ws *w, size_t need, uint64_t cap) {
 /* The whole message into the owner's queue as one record; false when there is no room yet. */
 static bool deliver(net_ws *w) {
   size_t need = WS_REC_HDR + w->msg_len;
-  if (w->ownerless) {   /* nobody will read it */
-    w->msg_ready = false;
-    w->msg_len = 0;
-    return true;
-  }
-  if (ring_free_space(&w->rx) < need) {
+  if (!w->ownerless && ring_free_space(&w->rx) < need) {
     atomic_store(&w->rx_paused, 1);
     /* seq_cst fence: pairs with the one in net_ws_drop (Dekker) */
     atomic_thread_fence(memory_order_seq_cst);
@@ -54,12 +49,14 @@ static bool deliver(net_ws *w) {
   }
   uint32_t n = (uint32_t)w->msg_len;
   uint8_t h[WS_REC_HDR] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, w->msg_type};
-  if (!ring_write_record(&w->rx, h, sizeof h, w->msg, w->msg_len)) {
-    if (w->rx.oom) return net__ws_fail(w, NET_E_LIMIT, "out of memory for the receive queue"), false;
-    net__engine_kick(&w->obj);   /* the owner was trimming the emptied queue: again next turn */
-    return false;
+  if (!w->ownerless) {   /* an ownerless one's is dropped: nobody will read it */
+    if (!ring_write_record(&w->rx, h, sizeof h, w->msg, w->msg_len)) {
+      if (w->rx.oom) return net__ws_fail(w, NET_E_LIMIT, "out of memory for the receive queue"), false;
+      net__engine_kick(&w->obj);   /* the owner was trimming the emptied queue: again next turn */
+      return false;
+    }
+    net__io_publish(&w->obj);
   }
-  net__io_publish(&w->obj);
   w->msg_ready = false;
   w->msg_len = 0;
   if (w->msg_cap > WS_MSG_KEEP) {   /* a big message's memory goes with it */

@@ -256,21 +256,24 @@ size_t net_conn_wait_drained(net_conn *c, int timeout_ms) {
 
 /* ---- reading ------------------------------------------------------------------- */
 
-static void rx_consumed(net_conn *c) {
-  /* seq_cst fence: pairs with the one in pause_reading() (conn_io.c, Dekker). */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(&c->rx_paused, memory_order_relaxed) &&
-      ring_used(&c->rx) <= c->rx.cap / 2 && atomic_exchange(&c->rx_paused, 0))
+/* Reading, stopped by a full rx, goes on once no more than `most` bytes wait. */
+static void resume_reading(net_conn *c, size_t most) {
+  if (atomic_load_explicit(&c->rx_paused, memory_order_relaxed) && ring_used(&c->rx) <= most &&
+      atomic_exchange(&c->rx_paused, 0))
     net__engine_kick(&c->obj);
 }
 
+static void rx_consumed(net_conn *c) {
+  /* seq_cst fence: pairs with the one in pause_reading() (conn_io.c, Dekker). */
+  atomic_thread_fence(memory_order_seq_cst);
+  resume_reading(c, c->rx.cap / 2);
+}
+
 void net_conn_want_more(net_conn *c) {
-  /* as rx_consumed, whatever the low-water mark says; a full buffer waits for a read.
-   * No fence: the consume that made room ran rx_consumed's, and a pause after
+  /* whatever the low-water mark says; a full buffer waits for a read. No
+   * fence: the consume that made room ran rx_consumed's, and a pause after
    * it saw the room and resumed itself. */
-  if (atomic_load_explicit(&c->rx_paused, memory_order_relaxed) && ring_used(&c->rx) < c->rx.cap &&
-      atomic_exchange(&c->rx_paused, 0))
-    net__engine_kick(&c->obj);
+  resume_reading(c, c->rx.cap - 1);
 }
 
 /* With nothing readable: 0 while more may come, else how the stream ended. */
@@ -508,7 +511,6 @@ void net_conn_describe(net_conn *c, char *buf, size_t len) {
   } else if (established_once(c)) {
     net__sa_str(&c->cur, buf, len, true);
   } else {
-    const char *h = c->addr->host;
-    snprintf(buf, len, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned)c->port);
+    net__conn_asked(c, buf, len);
   }
 }

@@ -229,5 +229,7 @@ void net__conn_apply_options(net_conn *c, bool asked);
 /* "1.2.3.4:80", "unix:/p"; through a proxy "proxy 1.2.3.4:3128" while
  * connecting to it, then "example.test:443 via proxy 1.2.3.4:3128". */
 void net__conn_where(const net_conn *c, char *buf, size_t len);
+/* What was asked for, "example.test:443" or "[::1]:80" (any thread: fixed at open). */
+void net__conn_asked(const net_conn *c, char *buf, size_t len);
 
 #endif

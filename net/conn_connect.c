@@ -40,9 +40,9 @@ static const net_io_ops attempt_ops = {attempt_kicked, attempt_event, attempt_ti
 static void connect_failed(net_conn *c) {
   if (c->natt > 0 || c->next_try < c->norder) return;   /* others still in the race */
   if (c->norder == 0) {
-    char msg[NET_HOST_MAX + 96];
-    snprintf(msg, sizeof msg, strchr(c->addr->host, ':') ? "connect [%s]:%u: %s" : "connect %s:%u: %s",
-             c->addr->host, c->port, c->family ? "no address of the requested family" : "no address");
+    char asked[NET_HOST_MAX + 16], msg[NET_HOST_MAX + 96];
+    net__conn_asked(c, asked, sizeof asked);
+    snprintf(msg, sizeof msg, "connect %s: %s", asked, c->family ? "no address of the requested family" : "no address");
     net__conn_fail(c, NET_E_UNREACHABLE, msg);
     return;
   }

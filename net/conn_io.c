@@ -79,6 +79,11 @@ static void news(net_conn *c) {
   else net__io_publish(&c->obj);
 }
 
+void net__conn_asked(const net_conn *c, char *buf, size_t len) {
+  const char *h = c->addr->host;
+  snprintf(buf, len, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned)c->port);
+}
+
 void net__conn_where(const net_conn *c, char *buf, size_t len) {
   if (c->unix_path) {
     snprintf(buf, len, "unix:%s", c->unix_path);

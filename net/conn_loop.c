@@ -220,8 +220,7 @@ static void conn_event(net_io *io, int mask) {
 static void timed_out(net_conn *c, const char *what, int ms, const char *option) {
   char where[NET_WHERE_MAX], msg[NET_WHERE_MAX + 120];
   if (c->io <= IO_CONNECTING && !c->unix_path && !c->proxy)   /* still racing: name what was asked for */
-    snprintf(where, sizeof where, strchr(c->addr->host, ':') ? "[%s]:%u" : "%s:%u", c->addr->host,
-             c->port);
+    net__conn_asked(c, where, sizeof where);
   else
     net__conn_where(c, where, sizeof where);
   /* say which part of connecting took the time: reading TLS files, the handshake */

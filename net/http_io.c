@@ -422,18 +422,19 @@ static bool src_ready(net_http *h) {
 }
 
 /* What is wrong with a 206's Content-Range "bytes first-last/complete" to a
- * resume from offset, or NULL: it must run from the file's end to its end
- * (a server that caps each range would otherwise leave a short file). */
-static const char *range_wrong(const http_head *hd, uint64_t offset) {
+ * resume from offset, or NULL with the file's size in *complete: it must run
+ * from the file's end to its end (a server that caps each range would
+ * otherwise leave a short file). */
+static const char *range_wrong(const http_head *hd, uint64_t offset, uint64_t *complete) {
   size_t len;
   const char *v = http_head_get(hd, "content-range", &len);
-  uint64_t first, last, complete;
+  uint64_t first, last;
   if (!v) return "without a Content-Range";
-  int known = http_content_range(v, len, &first, &last, &complete);
+  int known = http_content_range(v, len, &first, &last, complete);
   if (known < 0) return "with a malformed Content-Range";
   if (first != offset) return "not from the file's end";
   if (!known) return "whose Content-Range does not give the file's size";   /* the end unprovable */
-  if (last + 1 != complete) return "that stops before the file's end";
+  if (last + 1 != *complete) return "that stops before the file's end";
   if (hd->has_length && hd->content_length != last - first + 1) return "whose Content-Length is not its range's";
   return NULL;
 }
@@ -457,18 +458,16 @@ static bool file_response(net_http *h) {
     return net__http_fail(h, NET_E_PROTOCOL, "206 Partial Content to a request for the whole file"), false;
   h->range_end = 0;
   if (h->offset && st == 206) {
-    const char *wrong = range_wrong(&h->head, h->offset);
+    uint64_t size;
+    const char *wrong = range_wrong(&h->head, h->offset, &size);
     if (wrong)   /* the .part stays for a later resume */
       return net__http_fail(h, NET_E_PROTOCOL, "206 %s to a resume from byte %llu", wrong,
                             (unsigned long long)h->offset), false;
     atomic_store(&h->received, h->offset);   /* progress counts the whole file */
     h->resumed = true;
     if (!h->head.has_length) {   /* chunked or to the close: the body must end at the file's end */
-      uint64_t first, last;
-      size_t len;
-      const char *v = http_head_get(&h->head, "content-range", &len);
-      http_content_range(v, len, &first, &last, &h->range_end);
-      atomic_store(&h->total, h->range_end);
+      h->range_end = size;
+      atomic_store(&h->total, size);
       atomic_store(&h->has_total, 1);
     }
   } else if (h->offset) {

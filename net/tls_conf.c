@@ -225,9 +225,9 @@ static bool load_default_cas(net_tls_conf *f, char *found, size_t size, net_erro
     return true;
   }
   net_file_info st;
-  if (net__file_stat(found, true, &st) != 0 && strchr(found, DIR_LIST_SEP))
-    return load_ca_folders(f, found, e);   /* SSL_CERT_DIR's list alone */
-  if (!load_ca_source(f, found, net__file_stat(found, true, &st) == 0 && st.kind == NET_FILE_DIR, e)) return false;
+  bool there = net__file_stat(found, true, &st) == 0;
+  if (!there && strchr(found, DIR_LIST_SEP)) return load_ca_folders(f, found, e);   /* SSL_CERT_DIR's list alone */
+  if (!load_ca_source(f, found, there && st.kind == NET_FILE_DIR, e)) return false;
   return !dir[0] || load_ca_folders(f, dir, e);   /* SSL_CERT_DIR with SSL_CERT_FILE */
 }
 

@@ -7,16 +7,13 @@
 #include "lnet.h"
 
 #define READ_MAX (1u << 20)   /* per call: bounds the time one read can take */
-#define CURSOR_DELIM_MAX 64   /* read_until remembers its progress for delimiters this long */
 
 struct ltcp {
   net_conn *c;        /* NULL once closed */
   char where[128];    /* "host:port" asked for; the last endpoint once closed */
-  /* read_until: how far the buffered bytes were searched for `delim` without
-   * finding it; valid while nothing was consumed and the delimiter is the same */
+  /* read_until: how far the buffered bytes were searched without finding the
+   * delimiter kept as the user value; valid while nothing was consumed */
   size_t scanned;
-  size_t dlen;
-  char delim[CURSOR_DELIM_MAX];
   net_frame *frame;   /* read_packet / read_lsp, made on first use */
   net_frame_kind frame_kind;   /* the kind of the last framed read */
   unsigned reads;     /* bumped by every consume (lnet_source) */
@@ -33,7 +30,7 @@ static int failed(lua_State *L, net_conn *c) {
 }
 
 ltcp *lnet_new_tcp(lua_State *L) {
-  ltcp *u = lua_newuserdatauv(L, sizeof *u, 0);
+  ltcp *u = lua_newuserdatauv(L, sizeof *u, 1);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, LNET_TCP);
   return u;
@@ -214,17 +211,22 @@ static int read_once(lua_State *L) {
 
 static int tcp_read(lua_State *L) { return lnet_read_again(L, read_once); }
 
-/* Where delim starts within the first `limit` buffered bytes, searching
- * only what is new since the last call with the same delimiter; -1 if absent. */
-static long find_delim(ltcp *u, const char *delim, size_t dlen, size_t limit) {
-  bool same = dlen <= CURSOR_DELIM_MAX && dlen == u->dlen && memcmp(delim, u->delim, dlen) == 0;
+/* Where the delimiter (argument 2) starts within the first `limit` buffered
+ * bytes, searching only what is new since the last call with the same
+ * delimiter, kept as the user value; -1 if absent. */
+static long find_delim(lua_State *L, ltcp *u, const char *delim, size_t dlen, size_t limit) {
+  size_t plen = 0;
+  lua_getiuservalue(L, 1, 1);
+  const char *prev = lua_tolstring(L, -1, &plen);
+  bool same = prev && plen == dlen && (prev == delim || memcmp(prev, delim, dlen) == 0);
+  lua_pop(L, 1);
   size_t from = same && u->scanned >= dlen ? u->scanned - (dlen - 1) : 0;
   long at = net_conn_find(u->c, delim, dlen, from, limit);
-  if (dlen <= CURSOR_DELIM_MAX) {
-    memcpy(u->delim, delim, dlen);
-    u->dlen = dlen;
-    u->scanned = at < 0 ? limit : 0;
+  if (!same) {
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 1, 1);
   }
+  u->scanned = at < 0 ? limit : 0;
   return at;
 }
 
@@ -247,7 +249,7 @@ static int read_until_once(lua_State *L) {
   check_not_framing(L, u, "read_until");
   size_t avail = net_conn_available(u->c), cap = net_conn_buffer_size(u->c);
   size_t want = (lua_Unsigned)max < NET_BUFFER_MAX ? (size_t)max : NET_BUFFER_MAX;
-  long at = find_delim(u, delim, dlen, avail < want + dlen ? avail : want + dlen);
+  long at = find_delim(L, u, delim, dlen, avail < want + dlen ? avail : want + dlen);
   if (at >= 0 && (size_t)at + dlen <= want) return push_bytes(L, u, (size_t)at + dlen, NULL);
   if (at >= 0 || avail >= want || avail >= cap) return until_limit(L, max, cap);
   if (net_conn_input_ended(u->c) && avail == net_conn_available(u->c)) {

@@ -704,8 +704,7 @@ function tcp:get_tls_info() end
 ---(then `nil`, as read); `nil, message, "limit"` when `max_len` bytes arrived
 ---without `delim` (default: the buffer size), or when the receive buffer is
 ---full without it and `max_len` is larger than the buffer. Searches only the
----bytes that arrived since the previous call with the same delimiter (one of
----at most 64 bytes; a longer one searches every buffered byte each call).
+---bytes that arrived since the previous call with the same delimiter.
 ---LuaSocket's `"*l"`, rspamd's stop_pattern.
 ---@param delim string
 ---@param max_len? integer

@@ -119,6 +119,30 @@ describe("hardening", function()
       conn:close()
     end)
 
+    it("finds a 300-byte delimiter that arrives split across pieces, searching on from where it stopped", function()
+      local echo = h.start_peer("echo")
+      local conn = assert(net.open_tcp(echo.host, echo.port))
+      local delim = ("=<>"):rep(100)
+      local body = ("a"):rep(5000)
+      -- each piece arrives (and is searched) before the next is sent; the
+      -- delimiter is cut mid-way, and a short one's search comes in between
+      local pieces = { body, delim:sub(1, 1), delim:sub(2, 150), delim:sub(151, 299), delim:sub(300) .. "tail=<" }
+      local sent = 0
+      for i, p in ipairs(pieces) do
+        assert.is_true(h.write_all(conn, p))
+        sent = sent + #p
+        exactly(conn, sent)
+        if i < #pieces then
+          assert.equal("", conn:read_until(delim:sub(1, 299) .. "x"))
+          assert.equal("", conn:read_until(delim))
+        end
+      end
+      assert.equal(body .. delim, conn:read_until(delim))
+      assert.equal("", conn:read_until(delim))
+      assert.equal("tail=<", conn:read(100))
+      conn:close()
+    end)
+
     it("fails with limit when the buffer fills with no delimiter and max_len is larger", function()
       local source = h.start_peer("source", "10M")
       local conn = assert(net.open_tcp(source.host, source.port, { buffer_size = 16384 }))

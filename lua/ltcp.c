@@ -14,6 +14,10 @@ struct ltcp {
   /* read_until: how far the buffered bytes were searched without finding the
    * delimiter kept as the user value; valid while nothing was consumed */
   size_t scanned;
+  /* write_packet / write_lsp: bytes queued of a message larger than the send
+   * buffer, kept as user value 2 until the last of it is queued */
+  size_t wdone;
+  net_frame_kind wkind;
   net_frame *frame;   /* read_packet / read_lsp, made on first use */
   net_frame_kind frame_kind;   /* the kind of the last framed read */
   unsigned reads;     /* bumped by every consume (lnet_source) */
@@ -30,7 +34,7 @@ static int failed(lua_State *L, net_conn *c) {
 }
 
 ltcp *lnet_new_tcp(lua_State *L) {
-  ltcp *u = lua_newuserdatauv(L, sizeof *u, 1);
+  ltcp *u = lua_newuserdatauv(L, sizeof *u, 2);
   memset(u, 0, sizeof *u);
   luaL_setmetatable(L, LNET_TCP);
   return u;
@@ -127,11 +131,33 @@ static const char *check_range(lua_State *L, int arg, size_t *len) {
   return s + (i > j ? 0 : i - 1);
 }
 
+static const char *writer_name(net_frame_kind kind) { return kind == NET_FRAME_LSP ? "write_lsp" : "write_packet"; }
+
+/* A message partly queued must be finished before any other write: the
+ * stream is inside it. */
+static void check_not_writing(lua_State *L, ltcp *u, const char *fn) {
+  if (u->wdone) luaL_error(L, "%s: a %s message is partly queued; call %s with it again until it returns true",
+                           fn, writer_name(u->wkind), writer_name(u->wkind));
+}
+
+static void set_pending(lua_State *L, ltcp *u, size_t done, net_frame_kind kind) {
+  if (done && !u->wdone) {
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, 1, 2);
+  } else if (!done && u->wdone) {
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, 2);
+  }
+  u->wdone = done;
+  u->wkind = kind;
+}
+
 static int tcp_write(lua_State *L) {
   ltcp *u = check_tcp(L);
   size_t len;
   const char *data = check_range(L, 2, &len);
   if (!u->c) return closed(L);
+  check_not_writing(L, u, "write");
   long n = net_conn_write(u->c, data, len);
   if (n < 0) {
     net_result r = net_conn_write_status(u->c);
@@ -320,12 +346,18 @@ static int write_framed(lua_State *L, net_frame_kind kind) {
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   if (!u->c) return closed(L);
-  int r = net_frame_write(u->c, kind, data, len);
+  if (u->wdone) {   /* only the same message goes on */
+    lua_getiuservalue(L, 1, 2);
+    bool same = kind == u->wkind && lua_rawequal(L, -1, 2);
+    lua_pop(L, 1);
+    if (!same) check_not_writing(L, u, writer_name(kind));
+  }
+  size_t done = u->wdone;
+  int r = net_frame_write_part(u->c, kind, data, len, &done);
+  set_pending(L, u, r == 0 ? done : 0, kind);
   if (r == NET_FRAME_TOO_BIG)
-    return lnet_fail(L, lua_pushfstring(L, "%s: a %I-byte message can never fit the %I-byte send buffer (buffer_size)",
-                                        kind == NET_FRAME_LSP ? "write_lsp" : "write_packet",
-                                        (LUAI_UACINT)len, (LUAI_UACINT)net_conn_buffer_size(u->c)),
-                     NET_E_LIMIT);
+    return lnet_fail(L, lua_pushfstring(L, "%s: a %I-byte packet is more than 4 bytes of length can say",
+                                        writer_name(kind), (LUAI_UACINT)len), NET_E_LIMIT);
   if (r < 0) {
     net_result w = net_conn_write_status(u->c);
     return lnet_fail(L, w.msg, w.err);
@@ -495,6 +527,7 @@ static int tcp_close(lua_State *L) {
     net_conn_close(u->c);
   }
   u->c = NULL;
+  set_pending(L, u, 0, u->wkind);
   net_frame_free(u->frame);
   u->frame = NULL;
   return 0;

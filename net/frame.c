@@ -285,20 +285,49 @@ void net_frame_done(net_frame *f, net_conn *c) {
 
 /* ---- writing --------------------------------------------------------------------- */
 
-int net_frame_write(net_conn *c, net_frame_kind kind, const void *data, size_t len) {
-  char hdr[48];
-  size_t h;
+/* The message's header in hdr (48 bytes): its length, or 0 when a packet
+ * is too long for its 4 length bytes. */
+static size_t frame_header(char *hdr, net_frame_kind kind, size_t len) {
   if (kind == NET_FRAME_PACKET) {
-    if (len > PACKET_MAX) return NET_FRAME_TOO_BIG;
+    if (len > PACKET_MAX) return 0;
     unsigned char *b = (unsigned char *)hdr;
     b[0] = (unsigned char)(len >> 24), b[1] = (unsigned char)(len >> 16);
     b[2] = (unsigned char)(len >> 8), b[3] = (unsigned char)len;
-    h = 4;
-  } else {
-    h = (size_t)snprintf(hdr, sizeof hdr, "Content-Length: %llu\r\n\r\n", (unsigned long long)len);
+    return 4;
   }
-  if (len > c->tx.cap || h + len > c->tx.cap) return NET_FRAME_TOO_BIG;
+  return (size_t)snprintf(hdr, 48, "Content-Length: %llu\r\n\r\n", (unsigned long long)len);
+}
+
+static bool fits_whole(net_conn *c, size_t h, size_t len) { return len <= c->tx.cap && h + len <= c->tx.cap; }
+
+int net_frame_write(net_conn *c, net_frame_kind kind, const void *data, size_t len) {
+  char hdr[48];
+  size_t h = frame_header(hdr, kind, len);
+  if (!h || !fits_whole(c, h, len)) return NET_FRAME_TOO_BIG;
   /* one record: two writes could part after the header (the I/O thread
    * trimming the ring, memory short), leaving the stream broken */
   return net__conn_write_record(c, hdr, h, data, len);
+}
+
+/* Queues from byte *done of header + data on, one buffer's worth at most
+ * (a call moves no more than a write does). */
+static int write_from(net_conn *c, const char *hdr, size_t h, const char *data, size_t len, size_t *done) {
+  long n;
+  if (*done < h) {
+    if ((n = net_conn_write(c, hdr + *done, h - *done)) < 0) return -1;
+    *done += (size_t)n;
+    if (*done < h) return 0;
+  }
+  if ((n = net_conn_write(c, data + (*done - h), h + len - *done)) < 0) return -1;
+  *done += (size_t)n;
+  return *done == h + len;
+}
+
+int net_frame_write_part(net_conn *c, net_frame_kind kind, const void *data, size_t len, size_t *done) {
+  char hdr[48];
+  size_t h = frame_header(hdr, kind, len);
+  if (!h) return NET_FRAME_TOO_BIG;
+  if (*done == 0 && fits_whole(c, h, len)) return net__conn_write_record(c, hdr, h, data, len);
+  if (*done > h + len) return NET_FRAME_TOO_BIG;   /* not this message's count */
+  return write_from(c, hdr, h, data, len, done);
 }

@@ -392,6 +392,14 @@ NET_API int net_frame_busy(const net_frame *f);
  * when it can never fit (larger than the send buffer, or over 4 GiB - 1 for
  * a packet); -1 once the connection cannot send (net_conn_write_status). */
 NET_API int net_frame_write(net_conn *c, net_frame_kind kind, const void *data, size_t len);
+/* net_frame_write for a message of any size: one that fits the send buffer
+ * goes whole or not at all (*done stays 0); a larger one goes in parts, as
+ * the buffer drains. *done counts the message's bytes (header and data)
+ * queued so far: start at 0, then call again with the same message and
+ * *done until 1. Returns 1 once all is queued; 0 while some is not (no
+ * other write may come in between, or the stream breaks); -1 once the
+ * connection cannot send; NET_FRAME_TOO_BIG for a packet over 4 GiB - 1. */
+NET_API int net_frame_write_part(net_conn *c, net_frame_kind kind, const void *data, size_t len, size_t *done);
 /* The LSP header parser (exposed for tests and fuzzing), over the first n
  * bytes of p. Returns the header block's length (through the empty line)
  * with *body its Content-Length; 0 when the block has not ended within n

@@ -729,10 +729,15 @@ function tcp:read_until(delim, max_len) end
 ---@return net.code? code
 function tcp:read_packet(max) end
 
----Queues one packet (the length prefix and `data`) whole: `true`, or `false`
----when the send buffer cannot take all of it now (nothing was written; try
----again later), `nil, message, "limit"` when it never could (larger than the
----send buffer, `buffer_size`), `nil, message, code` once the connection failed.
+---Queues one packet (the length prefix and `data`): `true` once all of it is
+---queued; `false` when it is not yet: call again later with the same `data`
+---until `true` (a string of the same bytes will do). A packet that fits the
+---send buffer (`buffer_size`) goes whole or not at all (`false`: nothing was
+---written). A larger one goes in parts as the buffer drains, each call
+---queuing what fits; until its last part is in, the stream is inside it, so
+---`write` or another message raises an error (`close` drops the rest).
+---`nil, message, "limit"` for a packet over 4 GiB - 1 bytes; `nil, message,
+---code` once the connection failed.
 ---@param data string
 ---@return boolean|nil queued
 ---@return string? message

@@ -259,12 +259,65 @@ describe("framing", function()
     assert.is_false(client:write_lsp("{}"))
     assert.are.equal(pending, client:get_pending_writes())
     assert.are.equal("waiting", client:get_status())   -- so nothing could have drained
-    local r, err, code = client:write_packet(string.rep("y", 70 * 1024))
-    assert.is_nil(r)
-    assert.are.equal("limit", code)
-    assert.is_truthy(err:find("buffer_size"))
     client:close()
     assert.are.same({ nil, "closed", "closed" }, { client:write_packet("x") })
+    srv:close()
+  end)
+
+  it("queues a message larger than the send buffer in parts, the same message passed again until true", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    for _, case in ipairs({
+      { write = "write_packet", read = function(c) return c:read_packet(4 * h.MiB) end },
+      { write = "write_lsp", read = function(c) return c:read_lsp() end },
+    }) do
+      local client, accepted = h.connect_pair(srv, nil, { buffer_size = 64 * 1024 })
+      local big = h.random_bytes(3 * h.MiB)
+      local pending, falses, got = true, 0, nil
+      assert(h.wait_for(function()   -- the peer reads as the parts come
+        if pending then
+          -- an equal string made anew counts as the same message
+          local r, err = client[case.write](client, falses % 2 == 0 and big or big:sub(1))
+          assert(r ~= nil, err)
+          if r then pending = false else falses = falses + 1 end
+        end
+        got = got or case.read(accepted) or nil
+        return not pending and got
+      end, 20000), "not sent")
+      assert.is_true(falses > 0)
+      assert.is_true(client[case.write](client, "after"))   -- the next message starts clean
+      assert.is_true(got == big)
+      assert.are.equal("after", next_message(accepted, case.read))
+      client:close()
+      accepted:close()
+    end
+    srv:close()
+  end)
+
+  it("raises on any other write while a large message is partly queued, and forgets it at close", function()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    local client, accepted = h.connect_pair(srv, nil, { buffer_size = 64 * 1024 })
+    local big = string.rep("b", 200 * 1024)
+    assert.is_false(client:write_lsp(big))
+    assert.has_error(function() client:write("x") end,
+      "write: a write_lsp message is partly queued; call write_lsp with it again until it returns true")
+    assert.has_error(function() client:write_lsp("other") end)
+    assert.has_error(function() client:write_packet(big) end)
+    local queued = false
+    local body = assert(h.wait_for(function()
+      if not queued then
+        queued = client:write_lsp(big)
+        assert(queued ~= nil)
+      end
+      local m = accepted:read_lsp()
+      return m ~= false and m
+    end, 10000), "no message")
+    assert.is_true(body == big)
+    assert.is_true(client:write_lsp("{}"))
+    assert.are.equal("{}", next_message(accepted, accepted.read_lsp))
+    assert.is_false(client:write_packet(big))
+    client:close()
+    assert.are.same({ nil, "closed", "closed" }, { client:write_packet("x") })
+    accepted:close()
     srv:close()
   end)
 

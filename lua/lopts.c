@@ -293,7 +293,7 @@ void lnet_check_conn_arg(lua_State *L, int arg, bool ssl_alone, lnet_conn_args *
 static const char *const ws_keys[] = {"headers", "protocols", "ssl", "proxy", "connect_timeout", "max_message",
                                       "compress", "ping_interval", "ping_timeout", "close_timeout", NULL};
 static const char *const ws_server_keys[] = {"protocols", "path", "compress", "max_message", "ping_interval",
-                                             "ping_timeout", "close_timeout", "handshake_timeout", NULL};
+                                             "ping_timeout", "close_timeout", "handshake_timeout", "origins", NULL};
 
 /* t[field], a string or a list of them, as a NULL-terminated array held by a
  * userdata left on the stack (with the strings, which t keeps); NULL when absent. */
@@ -343,6 +343,7 @@ static void ws_server_opts(lua_State *L, int arg, int argn, lnet_server_args *a)
   o->handshake_timeout_ms = (int)opt_int(L, w, argn, "handshake_timeout", 1, 0x7fffffff, 0);
   o->protocols = string_list(L, w, argn, "protocols");
   o->paths = string_list(L, w, argn, "path");
+  o->origins = string_list(L, w, argn, "origins");
 }
 
 static const char **http_headers(lua_State *L, int arg, const net_http_opts *o);

@@ -532,6 +532,8 @@ typedef struct net_ws_server_opts {
   int no_compress;
   int ping_interval_ms, ping_timeout_ms, close_timeout_ms;   /* as net_ws_opts */
   int handshake_timeout_ms;         /* TLS and the upgrade request; 0: 10000 */
+  const char *const *origins;       /* Origin values accepted (case aside), NULL-terminated;
+                                       NULL: any. A request without Origin (no browser) passes */
 } net_ws_server_opts;
 
 /* Starts connecting; returns at once. NULL with *err and *code

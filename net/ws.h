@@ -46,6 +46,7 @@ typedef struct ws_conf {
   char **protocols;              /* client: offered; server: preferred; NULL-terminated */
   size_t nprotocols;
   char **paths;                  /* server: accepted paths, NULL-terminated; NULL: any */
+  char **origins;                /* server: accepted Origin values, NULL-terminated; NULL: any */
   net_tls_opts *tls;             /* client: deep copy, or NULL */
   char *proxy;                   /* client: NULL direct */
   int connect_timeout_ms, ping_interval_ms, ping_timeout_ms, close_timeout_ms;

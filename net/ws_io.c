@@ -250,6 +250,16 @@ static bool path_ok(const ws_conf *c, const char *target) {
   return false;
 }
 
+/* A browser names the page's origin; a site not listed may not reach the
+ * server through its visitors' browsers (cross-site websocket hijacking). */
+static bool origin_ok(const ws_conf *c, const http_head *hd) {
+  const char *o = http_head_get(hd, "origin", NULL);
+  if (!c->origins || !o) return true;
+  for (size_t i = 0; c->origins[i]; i++)
+    if (!strcasecmp(c->origins[i], o)) return true;
+  return false;
+}
+
 /* 0 when the request is an upgrade this server takes, else how to refuse it. */
 static refusal server_check(net_ws *w, const char *proto, size_t plen, int *pick) {
   const http_head *hd = &w->head;
@@ -268,6 +278,8 @@ static refusal server_check(net_ws *w, const char *proto, size_t plen, int *pick
     return (refusal){426, "only websocket version 13 is spoken here", "Sec-WebSocket-Version: 13\r\n"};
   if (!key || !net__ws_key_valid(key, klen)) return (refusal){400, "Sec-WebSocket-Key is missing or malformed", NULL};
   if (!path_ok(&w->conf, http_head_target(hd))) return (refusal){404, "no websocket at this path", NULL};
+  if (!once(hd, "origin")) return (refusal){400, "Origin appears twice", NULL};
+  if (!origin_ok(&w->conf, hd)) return (refusal){403, "websockets from this origin are not accepted here", NULL};
   *pick = net__ws_protocol_pick(proto, plen, (const char *const *)w->conf.protocols, w->conf.nprotocols);
   if (*pick == -2) return (refusal){400, "Sec-WebSocket-Protocol is malformed", NULL};
   return (refusal){0, NULL, NULL};
@@ -289,7 +301,7 @@ static bool hs_text(net_ws *w, const char *fmt, ...) {
 }
 
 static void refuse(net_ws *w, refusal r) {
-  const char *text = r.status == 404 ? "Not Found" : r.status == 426 ? "Upgrade Required"
+  const char *text = r.status == 404 ? "Not Found" : r.status == 403 ? "Forbidden" : r.status == 426 ? "Upgrade Required"
                      : r.status == 503 ? "Service Unavailable" : "Bad Request";
   if (!hs_text(w, "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n%s\n",
                r.status, text, strlen(r.why) + 1, r.extra ? r.extra : "", r.why))

@@ -99,10 +99,14 @@ bool net__ws_conf_server(ws_conf *c, const net_ws_server_opts *o, const char **e
   for (size_t i = 0; o->paths && o->paths[i]; i++)
     if (o->paths[i][0] != '/' || !http_value_ok(o->paths[i]) || strchr(o->paths[i], ' '))
       return *err = "a websocket path starts with / and holds no spaces or control bytes", false;
+  for (size_t i = 0; o->origins && o->origins[i]; i++)
+    if (!o->origins[i][0] || !http_value_ok(o->origins[i]) || strchr(o->origins[i], ' '))
+      return *err = "a websocket origin (\"https://example.org\") holds no spaces or control bytes", false;
   bool ok = true;
   c->nprotocols = count(o->protocols);
   c->protocols = copy_list(o->protocols, c->nprotocols, &ok);
   c->paths = copy_list(o->paths, count(o->paths), &ok);
+  c->origins = copy_list(o->origins, count(o->origins), &ok);
   c->connect_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms : WS_DEFAULT_HANDSHAKE_MS;
   c->compress = !o->no_compress;
   return ok || (*err = "out of memory", false);
@@ -112,6 +116,7 @@ void net__ws_conf_free(ws_conf *c) {
   free_list(c->headers);
   free_list(c->protocols);
   free_list(c->paths);
+  free_list(c->origins);
   net__tls_opts_free(c->tls);
   net__free_secret_str(c->proxy);   /* it may hold the proxy's credentials */
   memset(c, 0, sizeof *c);

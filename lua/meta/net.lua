@@ -134,6 +134,7 @@ function net.open_unix(path, options) end
 
 ---@class net.websocket_server_options
 ---@field path? string|string[] the request paths accepted (1..64; the query is not compared; default: any); another path gets `404 Not Found`
+---@field origins? string|string[] the `Origin` values accepted (1..64, compared ignoring case: `"http://localhost:3000"`; default: any); a request from a page of another origin gets `403 Forbidden`, so no website a user visits can reach the server through their browser. A request without `Origin` (not from a browser) is accepted
 ---@field protocols? string|string[] subprotocols the server speaks, in its order of preference: the first of them the client offers is agreed; a client offering none of them gets no `Sec-WebSocket-Protocol` (RFC 6455: the client decides whether to go on)
 ---@field compress? boolean agree to permessage-deflate when a client offers it (default true)
 ---@field max_message? integer the largest message in bytes, either way (1..512 MiB, default 16 MiB); a bigger incoming one closes the websocket with 1009 and fails it with `"limit"`
@@ -157,7 +158,8 @@ function net.open_unix(path, options) end
 ---websockets that are open (`"success"`). A request that is not a valid
 ---upgrade is answered and closed there, never seen by the caller: `426
 ---Upgrade Required` without `Upgrade: websocket`, `404 Not Found` for a path
----not in `path`, `400 Bad Request` for any other fault (version, key, method).
+---not in `path`, `403 Forbidden` for an `Origin` not in `origins`, `400 Bad
+---Request` for any other fault (version, key, method).
 ---@overload fun(options: net.server_options): net.server|nil, string?, net.code?
 ---@param addr? string|net.address
 ---@param port integer 0..65535
@@ -522,9 +524,10 @@ function websocket:get_extensions() end
 ---Once open. Server side: the request target of the client's upgrade request
 ---(path and query, `"/chat?name=ada"`) and its header fields (names in lower
 ---case; a repeated field: its last value). Client side: nil and the header
----fields of the server's `101` answer. nil while connecting. A server takes
----upgrades from any `Origin`: one that trusts a browser's cookies checks
----`headers.origin` here and closes (1008) a websocket from another site.
+---fields of the server's `101` answer. nil while connecting. A server without
+---`origins` takes upgrades from any `Origin`, so any web page a user opens can
+---reach it through their browser: list the pages that may in `origins`, or
+---check `headers.origin` here and close (1008) a websocket from another site.
 ---@return string|nil target
 ---@return table<string, string>? headers
 function websocket:get_request() end

@@ -588,6 +588,40 @@ describe("websocket server", function()
     end)
   end
 
+  it("with origins, answers 403 to a page of another origin and takes listed ones and non-browsers", function()
+    local svc = ws_echo_server({ origins = { "http://localhost:3000", "https://app.example" } })
+    local function upgrade(origin)
+      return "GET / HTTP/1.1\r\nHost: x\r\n" .. (origin or "") .. UPGRADE .. KEY .. "Sec-WebSocket-Version: 13\r\n\r\n"
+    end
+    local status, text = raw_status(svc, upgrade("Origin: http://evil.example\r\n"))
+    assert.are.equal(403, status, text)
+    status, text = raw_status(svc, upgrade("Origin: http://localhost:3000.evil.example\r\n"))
+    assert.are.equal(403, status, text)
+    status, text = raw_status(svc, upgrade("Origin: http://localhost:3000\r\nOrigin: http://evil.example\r\n"))
+    assert.are.equal(400, status, text)
+    assert.are.equal(0, #svc.accepted)
+    for i, origin in ipairs({ "Origin: HTTP://LOCALHOST:3000\r\n", "Origin: https://app.example\r\n", false }) do
+      local conn = assert(net.open_tcp("127.0.0.1", svc.server:get_port()))
+      local request, buf = upgrade(origin or nil), ""
+      h.run_frames(function()
+        svc:step()
+        if request and conn:get_status() == "success" then
+          assert(h.write_all(conn, request))
+          request = nil
+        end
+        buf = buf .. (conn:read(4096) or "")
+        return buf:find("\r\n\r\n", 1, true) ~= nil and #svc.accepted >= i
+      end, WAIT)
+      assert.matches("^HTTP/1%.1 101 ", buf)
+      conn:close()
+    end
+    assert.has_error(function() net.create_server("127.0.0.1", 0, { websocket = { origins = {} } }) end)
+    assert.has_error(function() net.create_server("127.0.0.1", 0, { websocket = { origins = 5 } }) end)
+    local srv, msg, code = net.create_server("127.0.0.1", 0, { websocket = { origins = "http://a b" } })
+    assert.is_nil(srv)
+    assert.are.equal("invalid", code, msg)
+  end)
+
   it("takes an absolute-form upgrade (RFC 9112 3.2.2) as its path", function()
     local svc = ws_echo_server({ path = { "/chat", "/" } })
     for _, t in ipairs({ { "http://x/chat?room=1", "/chat?room=1" }, { "http://x", "/" }, { "ws://x:80?q", "/?q" } }) do

@@ -50,6 +50,7 @@ typedef struct http_req {
   size_t body_len;
   int timeout_ms, connect_timeout_ms, idle_timeout_ms, max_redirects;
   uint64_t max_size;
+  bool max_size_given;         /* a file is capped only then */
   bool decompress, allow_downgrade;
   net_tls_opts *tls;           /* deep copy, or NULL */
   char *tls_key;               /* the TLS options as a pool key part */

@@ -80,6 +80,15 @@ static int codings(const http_head *hd, int *last) {
   return n;
 }
 
+/* The most body bytes this response may bring: in memory max_size; into a
+ * file only a max_size the caller gave, the part a resume kept counted. */
+static uint64_t body_cap(const net_http *h) {
+  if (!h->file) return h->req.max_size;
+  if (!h->req.max_size_given) return UINT64_MAX;
+  uint64_t had = h->resumed ? h->offset : 0;
+  return had < h->req.max_size ? h->req.max_size - had : 0;
+}
+
 static bool start_decoding(net_http *h) {
   int kind, n = h->req.decompress ? codings(&h->head, &kind) : 0;
   if (n == 0 || (n == 1 && kind < 0)) return true;   /* none, or one we did not ask for: the body as sent */
@@ -88,8 +97,12 @@ static bool start_decoding(net_http *h) {
                    "takes the body as sent)", n);
     return false;
   }
-  /* a file has no size cap (the ratio cap still stops a bomb) */
-  if (inflate_init(&h->inf, (inflate_kind)kind, 15, h->file ? 0 : h->req.max_size, HTTP_MAX_RATIO) != 0) {
+  uint64_t cap = body_cap(h);
+  if (cap == 0) {   /* a resume from a file already that large: inflate's 0 would be no cap */
+    net__http_fail(h, NET_E_LIMIT, "the file already holds max_size %llu bytes", (unsigned long long)h->req.max_size);
+    return false;
+  }
+  if (inflate_init(&h->inf, (inflate_kind)kind, 15, cap == UINT64_MAX ? 0 : cap, HTTP_MAX_RATIO) != 0) {
     net__http_fail(h, NET_E_LIMIT, "%s", h->inf.err);
     return false;
   }
@@ -107,7 +120,7 @@ bool net__http_body_begin(net_http *h) {
     h->body_left = h->framing.length;
     atomic_store(&h->total, h->framing.length + (h->resumed ? h->offset : 0));   /* the whole file */
     atomic_store(&h->has_total, 1);
-    if (h->framing.length > h->req.max_size && !h->inflating && !h->file) {
+    if (h->framing.length > body_cap(h) && !h->inflating) {
       net__http_fail(h, NET_E_LIMIT, "body of %llu bytes is over max_size %llu",
                      (unsigned long long)h->framing.length, (unsigned long long)h->req.max_size);
       return false;
@@ -199,7 +212,7 @@ static bool unstage(net_http *h) {
       if (!inflate_step(h)) return false;
       continue;
     }
-    if (h->delivered + n > h->req.max_size && !h->file)
+    if (h->delivered + n > body_cap(h))
       return net__http_fail(h, NET_E_LIMIT, "body is over max_size %llu", (unsigned long long)h->req.max_size),
              false;
     size_t w = put_body(h, h->stage + h->stage_pos, n);

@@ -147,6 +147,7 @@ bool net__http_req_copy(http_req *r, const net_http_opts *o, const char **err) {
   r->idle_timeout_ms = o->idle_timeout_ms;
   r->max_redirects = o->max_redirects < 0 ? HTTP_DEFAULT_REDIRECTS : o->max_redirects;
   r->max_size = o->max_size ? o->max_size : HTTP_DEFAULT_MAX_SIZE;
+  r->max_size_given = o->max_size != 0;
   r->decompress = !o->no_decompress;
   r->allow_downgrade = o->allow_downgrade != 0;
   r->buffer_size = o->buffer_size;

@@ -612,6 +612,42 @@ describe("net.http_request", function()
     assert.is_false(h.path_exists(out .. ".part"))
   end)
 
+  it("caps output at a max_size given, counting a resume's kept part", function()
+    local out = dir .. "/capped.bin"
+    for _, path in ipairs({ "/data.bin", "/chunked/data.bin", "/gzip/data.bin" }) do
+      local req = assert(net.http_request{ url = base .. path, output = out, max_size = 1000 })
+      local status, msg, code = wait_done(req)
+      assert.equal("failure", status, path)
+      assert.equal("limit", code, path .. ": " .. tostring(msg))
+      assert.is_false(h.path_exists(out), path)
+      assert.is_false(h.path_exists(out .. ".part"), path)
+    end
+    local t0 = net.clock()
+    local req = assert(net.http_request{ url = base .. "/bomb", output = out, max_size = 16 * h.MiB, timeout = 60000 })
+    local status, msg, code = wait_done(req, 60000)
+    assert.equal("failure", status)
+    assert.equal("limit", code, msg)
+    print(string.format("# bomb into a file stopped after %.2f s: %s", net.clock() - t0, msg))
+    assert.is_false(h.path_exists(out))
+    -- exactly the file's size passes; a resume counts the part already there
+    req = assert(net.http_request{ url = base .. "/data.bin", output = out, max_size = #content })
+    assert.equal("success", wait_done(req))
+    assert.is_true(h.read_file(out) == content)
+    local cut = #content // 3
+    local f = assert(io.open(out, "wb"))
+    f:write(content:sub(1, cut))
+    f:close()
+    req = assert(net.http_request{ url = base .. "/range/data.bin", output = out, resume = true, max_size = #content - 1 })
+    status, msg, code = wait_done(req)
+    assert.equal("failure", status)
+    assert.equal("limit", code, msg)
+    assert.is_true(h.read_file(out) == content:sub(1, cut), "the file at output was not put back as it was")
+    req = assert(net.http_request{ url = base .. "/range/data.bin", output = out, resume = true, max_size = #content })
+    assert.equal("success", wait_done(req))
+    assert.is_true(h.read_file(out) == content)
+    os.remove(out)
+  end)
+
   it("resumes a partial download with Range, and starts over when the server ignores it", function()
     local out = dir .. "/resumed.bin"
     local cut = #content // 3

@@ -430,7 +430,7 @@ typedef struct net_http_opts {
   int connect_timeout_ms;          /* per connection, as net_conn_opts */
   int idle_timeout_ms;             /* no byte in or out for this long; 0: none */
   int max_redirects;               /* < 0: 5; 0: a 3xx is the response */
-  uint64_t max_size;               /* the largest body; 0: 64 MiB */
+  uint64_t max_size;               /* the largest body; 0: 64 MiB (output: no cap) */
   int no_decompress;               /* 1: no Accept-Encoding added, the body as sent */
   int allow_downgrade;             /* 1: follow a redirect from https to http */
   const net_tls_opts *tls;         /* for https (redirects too); NULL: verified defaults */

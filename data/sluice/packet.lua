@@ -268,6 +268,9 @@ end
 
 ---Sends `value` as one JSON packet: a 4-byte big-endian length, then the
 ---text. A text over 512 KiB is refused ("limit"): the peer could not read it.
+---A timeout sends nothing, except for a packet larger than a wrapped
+---connection's send buffer, which goes in parts: a timeout inside it closes
+---the connection (its stream would be broken) and says so.
 ---@param value any
 ---@return true|nil ok
 ---@return string? message
@@ -284,7 +287,16 @@ function Conn:write_json_packet(value)
     local ok, msg, code = self.conn:write_packet(text)
     if ok then return true end
     if ok == nil then return nil, msg, code end
-    if not more() then return timed_out(self, "write_json_packet") end
+    if not more() then
+      -- a packet larger than the send buffer may be partly queued: the stream
+      -- is inside it (any other write raises), so the connection cannot go on
+      if not pcall(self.conn.write, self.conn, "") then
+        self.conn:close()
+        local _, m, c = timed_out(self, "write_json_packet")
+        return nil, m .. "; the packet was partly sent, so the connection is closed", c
+      end
+      return timed_out(self, "write_json_packet")
+    end
   end
 end
 

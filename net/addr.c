@@ -174,11 +174,27 @@ void net_addr_unref(net_addr *a) {
   net__io_unref(k);
 }
 
+/* A full list: a family holding under half the places takes the other's
+ * last, so a name with many addresses of one family keeps some of the
+ * other's, which may be the only one that can be reached. */
+static bool make_room(net_addr *a, int family) {
+  int mine = 0, last_other = -1;
+  for (int i = 0; i < a->count; i++) {
+    if (a->sa[i].sa.sa_family == family) mine++;
+    else last_other = i;
+  }
+  if (mine >= a->cap / 2 || last_other < 0) return false;
+  memmove(&a->sa[last_other], &a->sa[last_other + 1], (size_t)(a->count - last_other - 1) * sizeof a->sa[0]);
+  a->count--;
+  return true;
+}
+
 void net__addr_add(net_addr *a, const struct sockaddr *sa, socklen_t len) {
   net_sockaddr s;
-  if (a->count >= a->cap || !net__sa_from(&s, sa, len)) return;
+  if (!net__sa_from(&s, sa, len)) return;
   for (int i = 0; i < a->count; i++)
     if (!memcmp(&a->sa[i], &s, sizeof s)) return;
+  if (a->count >= a->cap && !make_room(a, s.sa.sa_family)) return;
   a->sa[a->count++] = s;
 }
 

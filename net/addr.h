@@ -58,7 +58,8 @@ bool net__sa_from(net_sockaddr *out, const struct sockaddr *sa, socklen_t len);
 net_addr *net__addr_new(const char *host, size_t len, int cap);
 net_addr *net__addr_from_sa(const net_sockaddr *sa);   /* resolved, named by its IP */
 net_addr *net__addr_unix(const char *path);            /* resolved, names a socket path */
-/* Adds a result (IPv4/IPv6 only, duplicates skipped, at most NET_MAX_ADDRS). */
+/* Adds a result (IPv4/IPv6 only, duplicates skipped, at most cap, each
+ * family keeping up to half of them while the other has more). */
 void net__addr_add(net_addr *a, const struct sockaddr *sa, socklen_t len);
 /* Publishes the results (SUCCESS) or err (FAILURE); the writer's last touch. */
 void net__addr_publish(net_addr *a);

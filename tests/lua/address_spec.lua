@@ -44,6 +44,19 @@ describe("net.resolve_address", function()
     assert.are.equal("127.0.0.1", dot:get_ip())
   end)
 
+  it("keeps the one IPv4 address of a name with 17 IPv6 ones, so it can be reached", function()
+    h.need_hosts_file()
+    local srv = assert(net.create_server("127.0.0.1", 0))
+    for _, opts in ipairs({ { family = "inet" }, { connect_timeout = 5000 } }) do
+      local conn = assert(net.open_tcp("sluice-many6.test", srv:get_port(), opts))
+      local status, msg = h.wait_status(conn)
+      assert.are.equal("success", status, msg)
+      assert.are.equal("127.0.0.1", conn:get_peer())
+      conn:close()
+    end
+    srv:close()
+  end)
+
   it("resolves a name listed in both families", function()
     local addr = assert(net.resolve_address("sluice-dual.test"))
     assert.are.equal("success", addr:wait_until_resolved(10000))

@@ -21,7 +21,9 @@
 --   onsendready()       everything sent so far has reached the kernel
 --   onconnected()       the connection is up (TLS: handshake done)
 --   ondisconnected(reason)  the connection ended: "server disconnected" (the
---                       peer closed), "read timeout", "write timeout", or
+--                       peer closed; once what send queued has gone out, as
+--                       a peer that shut only its sending side still reads
+--                       it), "read timeout", "write timeout", or
 --                       net's message for a failure ("connect 127.0.0.1:7000:
 --                       Connection refused", "tls ...: certificate not
 --                       trusted (self-signed)"; luafan gives the system's
@@ -304,7 +306,7 @@ function Conn:_timed_out(now)
     if wt > 0 and age > wt then return "write timeout" end
     return nil
   end
-  if rt > 0 and not self.paused and now - self.last_read > rt then return "read timeout" end
+  if rt > 0 and not self.paused and not self.ended and now - self.last_read > rt then return "read timeout" end
   if wt > 0 and (self.qbytes > 0 or self.conn:get_pending_writes() > 0)
      and now - (self.wprogress or now) > wt then
     return "write timeout"
@@ -318,7 +320,11 @@ function Conn:_read()
   while budget > 0 and self.state == "open" and not self.paused do
     local data, msg = self.conn:read(READ_CHUNK)
     if data == nil then
-      return self:_die(msg or (self.kind == "accept" and "client disconnected" or "server disconnected"))
+      local reason = msg or (self.kind == "accept" and "client disconnected" or "server disconnected")
+      -- a peer that only shut its sending side still reads: what waits for
+      -- it goes out first, and ondisconnected follows
+      if msg == nil and self:_waiting() > 0 then self.ended = reason return end
+      return self:_die(reason)
     end
     if data == "" then return end
     self.last_read, budget = clock(), budget - #data
@@ -361,7 +367,11 @@ function Conn:_dispatch(now)
   if self.state == "open" then
     local ok, fmsg = self:_flush()
     if not ok then return self:_die(fmsg) end
-    self:_read()
+    if self.ended then
+      if self:_waiting() == 0 then return self:_die(self.ended) end
+    else
+      self:_read()
+    end
   end
   if self.state == "open" then self:_drain() end
   if self.state == "open" or self.state == "connecting" then
@@ -444,7 +454,7 @@ function Conn:reconnect()
   if self.conn then self.conn:close() end
   self:_drop_queue()
   self.state, self.started, self.deferred, self.want_sendready = "connecting", clock(), nil, false
-  self.paused, self.last_pending = false, nil
+  self.paused, self.last_pending, self.ended = false, nil, nil
   local conn, msg = open_client(self)
   self.conn = conn
   if not conn then self.deferred = msg end

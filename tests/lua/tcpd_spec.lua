@@ -51,6 +51,40 @@ describe("sluice.tcpd", function()
     h.stop_all()
   end)
 
+  it("sends the whole reply to a client that shut its sending side, then says it disconnected", function()
+    local reply = h.random_bytes(8 * h.MiB)
+    local reasons, left = {}, nil
+    local serv, port = tcpd.bind {
+      host = "127.0.0.1", port = 0,
+      onaccept = function(apt)
+        apt:bind {
+          onread = function() assert(apt:send(reply) > 0) end,
+          ondisconnected = function(reason) reasons[#reasons + 1] = reason left = apt:_waiting() end,
+        }
+      end,
+    }
+    assert(serv, port)
+    local client = assert(net.open_tcp("127.0.0.1", port))
+    assert.are.equal("success", h.wait_status(client))
+    assert(h.write_all(client, "request"))
+    assert.is_true(client:shutdown("send"))
+    local got, ended = {}, false
+    run_until(function()
+      while true do
+        local s = client:read(h.MiB)
+        if s == nil then ended = true break end
+        if s == "" then break end
+        got[#got + 1] = s
+      end
+      return ended and #reasons > 0
+    end, 30000)
+    assert.is_true(table.concat(got) == reply, "the reply arrived cut short")
+    assert.are.same({ "client disconnected" }, reasons)
+    assert.are.equal(0, left)
+    client:close()
+    serv:close()
+  end)
+
   it("a client and a server made with it: echo paced by onsendready, then both ends' reasons", function()
     local serv, port, reasons = echo_server()
     assert.are.equal(port, serv:get_port())

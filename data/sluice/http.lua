@@ -729,7 +729,10 @@ http.sse_max_event = 16 * 1024 * 1024
 -- An event-stream parser fed arbitrary pieces; calls emit(event) per event.
 -- feed(piece) is false once an event being read grows past http.sse_max_event.
 local function sse_parser(last_id, emit)
-  local pending, data, name, retry, held = "", {}, nil, nil, 0   -- held: bytes in data
+  local data, name, retry, held = {}, nil, nil, 0   -- held: bytes in data
+  -- the line being read, in the pieces it came in (joined once it ends: a
+  -- long line in small pieces costs its size, not its size squared)
+  local parts, plen, cr, head = {}, 0, false, ""    -- cr: a piece ended in CR
   local id, first, over = last_id, true, false
   local function dispatch()
     if #data > 0 and not over then
@@ -749,38 +752,55 @@ local function sse_parser(last_id, emit)
     elseif field == "id" then if not value:find("\0", 1, true) then id = value end
     elseif field == "retry" and value:match("^%d+$") then retry = tonumber(value) end
   end
-  -- A UTF-8 BOM at the very start is dropped; false while it may still come.
-  local function skip_bom()
-    local bom = "\239\187\191"
-    if pending:sub(1, 3) == bom then pending = pending:sub(4)
-    elseif bom:sub(1, #pending) == pending then return false end
-    first = false
-    return true
+  local function line_end(piece)
+    local l = plen > 0 and table.concat(parts) .. piece or piece
+    parts, plen = {}, 0
+    line(l)
   end
-  -- Lines end at LF, CRLF or a lone CR; a CR last in `pending` waits for the next piece.
+  -- A UTF-8 BOM at the very start is dropped: the first bytes, or nil while it may still come.
+  local function skip_bom(chunk)
+    local bom = "\239\187\191"
+    head = head .. chunk
+    if head:sub(1, 3) == bom then chunk = head:sub(4)
+    elseif bom:sub(1, #head) == head then return nil
+    else chunk = head end
+    first, head = false, ""
+    return chunk
+  end
+  -- Lines end at LF, CRLF or a lone CR (an LF after a piece's last CR is that CR's).
   local function feed(chunk)
-    pending = pending .. chunk
-    if first and not skip_bom() then return true end
-    local pos = 1
-    while true do
-      local s = pending:find("[\r\n]", pos)
-      if not s then break end
-      local e = s
-      if pending:byte(s) == 13 then
-        if s == #pending then break end
-        if pending:byte(s + 1) == 10 then e = s + 1 end
-      end
-      line(pending:sub(pos, s - 1))
-      pos = e + 1
+    if first then
+      chunk = skip_bom(chunk)
+      if not chunk then return true end
     end
-    pending = pending:sub(pos)
-    over = over or #pending > http.sse_max_event
+    local pos = 1
+    if cr and chunk ~= "" then
+      cr = false
+      if chunk:byte(1) == 10 then pos = 2 end
+    end
+    while true do
+      local s = chunk:find("[\r\n]", pos)
+      if not s then break end
+      line_end(chunk:sub(pos, s - 1))
+      if chunk:byte(s) == 13 then
+        if s == #chunk then cr = true
+        elseif chunk:byte(s + 1) == 10 then s = s + 1 end
+      end
+      pos = s + 1
+    end
+    if pos <= #chunk then
+      parts[#parts + 1] = chunk:sub(pos)
+      plen = plen + #chunk - pos + 1
+    end
+    over = over or plen > http.sse_max_event
     return not over
   end
   local function finish()
-    first = false
-    if pending ~= "" then line((pending:gsub("\r$", ""))) end
-    pending = ""
+    if first then   -- the stream ended inside what could have been a BOM: it was text
+      first = false
+      feed(head)
+    end
+    if plen > 0 then line_end("") end
     dispatch()
   end
   return feed, finish

@@ -390,12 +390,18 @@ function Request:__tostring()
   return string.format("sluice.request(%s, %s)", endpoint(self), self.state)
 end
 
----Polls every request still running (their callbacks run from here).
+---Polls every request still running (their callbacks run from here). A
+---callback's error comes out once every request was polled.
 ---@return integer running requests still running
 function M.update()
-  local list = {}
+  local list, first_err = {}, nil
   for r in pairs(pending) do list[#list + 1] = r end
-  for _, r in ipairs(list) do r:poll() end
+  -- every request runs, whatever one's callback raises
+  for _, r in ipairs(list) do
+    local ok, err = pcall(r.poll, r)
+    if not ok and first_err == nil then first_err = err end
+  end
+  if first_err ~= nil then error(first_err, 0) end
   local n = 0
   for _ in pairs(pending) do n = n + 1 end
   return n

@@ -66,6 +66,37 @@ describe("sluice.request", function()
     assert.are.equal(#data, r.received)
   end)
 
+  it("update polls every request whatever one's callback raises, then raises that error", function()
+    local source = h.start_peer("source", "64M")
+    local raisers, raised = {}, {}
+    for i = 1, 20 do   -- in pairs order some come before the quiet one, whatever that order is
+      raisers[i] = request {
+        host = source.host, port = source.port, read = true,
+        partial = function() raised[i] = true error("partial " .. i .. " raised") end,
+        callback = function() end,
+      }
+    end
+    assert(h.wait_for(function()   -- each raises at every poll from now on
+      for i = 1, 20 do raised[i] = raised[i] or not pcall(raisers[i].poll, raisers[i]) end
+      for i = 1, 20 do if not raised[i] then return false end end
+      return true
+    end, 10000, 5), "the source's bytes did not arrive")
+    local echo = h.start_peer("echo")
+    local _, calls = recorded { host = echo.host, port = echo.port, data = "ping", shutdown = true }
+    local errors = 0
+    assert(h.wait_for(function()
+      local ok, err = pcall(request.update)
+      if not ok then
+        errors = errors + 1
+        assert.matches("partial %d+ raised", err)
+      end
+      return #calls > 0
+    end, 10000, 5), "the quiet request was never polled to its end")
+    assert.is_true(errors > 0)
+    assert.are.same({ nil, "ping" }, { calls[1].err, calls[1].data })
+    for _, r in ipairs(raisers) do r:cancel() end
+  end)
+
   it("partial: pieces as they arrive, a stop pattern split across them, then one end call", function()
     local srv = assert(net.create_server("127.0.0.1", 0))
     local pieces, ends = {}, {}

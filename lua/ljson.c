@@ -125,6 +125,15 @@ static void read_opts(lua_State *L, int i, int *depth, size_t *size) {
   }
 }
 
+/* The failure of a protected run whose message is on the stack: nil,
+ * message, "invalid" ("limit" past a size cap, or out of memory). */
+static int json_failed(lua_State *L, int status, bool over) {
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  lua_pushstring(L, net_errcode(over || status == LUA_ERRMEM ? NET_E_LIMIT : NET_E_INVALID));
+  return 3;
+}
+
 /* ---- decoding ------------------------------------------------------------------------- */
 
 typedef struct dec {
@@ -443,10 +452,8 @@ static int l_json_decode(lua_State *L) {
   lua_pushcfunction(L, decode_protected);
   lua_pushvalue(L, 1);
   lua_pushinteger(L, depth);
-  if (lua_pcall(L, 2, 1, 0) == LUA_OK) return 1;
-  lua_pushnil(L);
-  lua_insert(L, -2);
-  return 2;
+  int r = lua_pcall(L, 2, 1, 0);
+  return r == LUA_OK ? 1 : json_failed(L, r, false);
 }
 
 /* ---- encoding ------------------------------------------------------------------------- */
@@ -836,12 +843,7 @@ static int l_json_encode(lua_State *L) {
   int r = lua_pcall(L, 4, 1, 0);
   if (c) uselocale(old);
 #endif
-  if (r == LUA_OK) return 1;
-  lua_pushnil(L);
-  lua_insert(L, -2);
-  if (!j->over) return 2;
-  lua_pushstring(L, net_errcode(NET_E_LIMIT));
-  return 3;
+  return r == LUA_OK ? 1 : json_failed(L, r, j->over);
 }
 
 void lnet_open_json(lua_State *L) {

@@ -247,8 +247,8 @@ function net.wait(timeout) end
 ---`__jsontype = "object"` forces an object). Anything else is an error: a
 ---sparse array (a nil inside: use `net.json_null`), string and number keys
 ---mixed, other key types, cycles, functions, userdata, NaN and infinities.
----Errors say where: `json_encode: cannot encode a function at $.params.cb`;
----text that would pass max_size gives `nil, message, "limit"`.
+---Errors say where: `nil, "json_encode: cannot encode a function at
+---$.params.cb", "invalid"`; text that would pass max_size gives `nil, message, "limit"`.
 ---@param value any
 ---@param options? {max_depth?: integer, max_size?: integer} nesting (1..1000, default 1000) and text bytes (default 256 MiB)
 ---@return string|nil text
@@ -262,7 +262,7 @@ function net.json_encode(value, options) end
 ---`null` is `net.json_null`, numbers without fraction or exponent that fit
 ---are integers, others floats (read in the C locale whatever the host set).
 ---Bad text gives `nil, "json_decode: unexpected '}', expected a string key
----at byte 8"`; text over max_size gives `nil, message, "limit"`.
+---at byte 8", "invalid"`; text over max_size gives `nil, message, "limit"`.
 ---@param text string
 ---@param options? {max_depth?: integer, max_size?: integer} nesting (1..1000, default 1000) and text bytes (default 256 MiB)
 ---@return any value

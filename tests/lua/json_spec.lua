@@ -6,10 +6,11 @@ local net = require "net"
 local E, D = net.json_encode, net.json_decode
 
 local function fails(pattern, ...)
-  local r, err = ...
+  local r, err, code = ...
   assert.is_nil(r)
   assert.is_string(err)
   assert.is_truthy(err:find(pattern), err)
+  assert.is_truthy(code == "invalid" or code == "limit", tostring(code))
 end
 
 describe("json", function()
@@ -131,7 +132,8 @@ describe("json", function()
     assert.is_truthy(err:find("max_size"))
     fails("exceed max_size 10 bytes", E(string.rep("x", 20), { max_size = 10 }))
     assert.are.equal("limit", select(3, E(string.rep("x", 20), { max_size = 10 })))   -- as decoding says it
-    assert.is_nil(select(3, E(function() end)))   -- a value it cannot encode has no code
+    assert.are.equal("invalid", select(3, E(function() end)))   -- a value it cannot encode
+    assert.are.equal("invalid", select(3, D("[1,]")))            -- text that is not JSON
     -- the cap holds for every write, not only those that grow the buffer
     local ints = {}
     for i = 1, 120 do ints[i] = i end

@@ -353,6 +353,18 @@ static const char *not_a_name(const char *host, size_t len) {
   return "neither an IP address nor a host name (':' is in no name; a port is an argument of its own)";
 }
 
+/* why, naming the host as every other resolve failure does (a long one cut,
+ * one with a NUL up to it), in this thread's buffer. */
+static const char *refusal(const char *host, size_t len, const char *why) {
+  static _Thread_local char msg[NET_ERRMSG_MAX];
+  const char *nul = memchr(host, '\0', len);
+  size_t shown = nul ? (size_t)(nul - host) : len;
+  bool cut = shown > 64;
+  snprintf(msg, sizeof msg, "resolve %.*s%s%s: %s", (int)(cut ? 60 : shown), host, cut ? "..." : "",
+           len ? "" : "\"\"", why);
+  return msg;
+}
+
 net_addr *net_resolve(const char *host, size_t len, const char **err, net_err *code) {
   return net__resolve_via(host, len, NULL, NULL, err, code);
 }
@@ -362,12 +374,13 @@ net_addr *net__resolve_via(const char *host, size_t len, void (*miss)(net_addr *
   net_err ignored;
   if (!code) code = &ignored;
   *code = NET_E_INVALID;
-  if (len == 0) return *err = "host name is empty", NULL;
-  if (len > NET_HOST_MAX) return *err = "host name is longer than 253 bytes", NULL;
-  if (memchr(host, '\0', len)) return *err = "host name contains a NUL byte", NULL;
+  if (len == 0) return *err = refusal(host, len, "host name is empty"), NULL;
+  if (len > NET_HOST_MAX) return *err = refusal(host, len, "host name is longer than 253 bytes"), NULL;
+  if (memchr(host, '\0', len)) return *err = refusal(host, len, "host name contains a NUL byte"), NULL;
   net_sockaddr sa;
   bool literal = net__ip_parse(host, len, &sa);
-  if (!literal && (*err = not_a_name(host, len))) return NULL;
+  const char *bad = literal ? NULL : not_a_name(host, len);
+  if (bad) return *err = refusal(host, len, bad), NULL;
   if (literal && len > 2 && host[0] == '[' && host[len - 1] == ']') host++, len -= 2;   /* named "::1" */
   net_addr *a = net__addr_new(host, len, literal ? 1 : NET_MAX_ADDRS);
   if (!a) return *code = NET_E_LIMIT, *err = "out of memory", NULL;

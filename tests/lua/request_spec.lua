@@ -260,7 +260,7 @@ describe("sluice.request", function()
 
     r, calls = recorded { host = "", port = 80 }
     assert.are.equal(0, #calls)
-    assert.same({ "failure", "host name is empty", "invalid" }, { r:poll() })
+    assert.same({ "failure", 'resolve "": host name is empty', "invalid" }, { r:poll() })
     assert.are.equal(1, #calls)
   end)
 

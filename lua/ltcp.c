@@ -486,6 +486,7 @@ static int tcp_starttls(lua_State *L) {
   }
   if (!u->c) return closed(L);
   if (tls.bad) return lnet_fail(L, tls.bad, NET_E_INVALID);
+  check_not_writing(L, u, "starttls");   /* its rest would go out encrypted */
   /* its head and first bytes came in plain text: the rest must not come from TLS */
   if (u->frame && net_frame_busy(u->frame))
     return lnet_fail(L, u->frame_kind == NET_FRAME_LSP

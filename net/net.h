@@ -142,10 +142,10 @@ typedef struct net_addr net_addr;
 /* Starts resolving host (len bytes, no NUL, 1..253 bytes) in the background.
  * Numeric literals are resolved at once, names from the hosts file (and
  * "localhost") without waiting behind other lookups. Returns NULL with *err
- * (naming host; valid until this thread's next call) and *code (may be NULL): NET_E_INVALID for a name no lookup
- * can take, NET_E_LIMIT when memory runs out. Too many lookups in progress
- * show as the address's failure, code NET_E_LIMIT. The caller owns one
- * reference. */
+ * (naming host; valid until this thread's next call) and *code (may be
+ * NULL): NET_E_INVALID for a name no lookup can take, NET_E_LIMIT when
+ * memory runs out. Too many lookups in progress show as the address's
+ * failure, code NET_E_LIMIT. The caller owns one reference. */
 NET_API net_addr *net_resolve(const char *host, size_t len, const char **err, net_err *code);
 NET_API net_result net_addr_status(net_addr *a);
 NET_API net_result net_addr_wait(net_addr *a, int timeout_ms);

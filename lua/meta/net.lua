@@ -738,7 +738,7 @@ function tcp:read_packet(max) end
 ---send buffer (`buffer_size`) goes whole or not at all (`false`: nothing was
 ---written). A larger one goes in parts as the buffer drains, each call
 ---queuing what fits; until its last part is in, the stream is inside it, so
----`write` or another message raises an error (`close` drops the rest).
+---`write`, `starttls` or another message raises an error (`close` drops the rest).
 ---`nil, message, "limit"` for a packet over 4 GiB - 1 bytes; `nil, message,
 ---code` once the connection failed.
 ---@param data string

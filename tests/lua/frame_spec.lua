@@ -302,6 +302,7 @@ describe("framing", function()
       "write: a write_lsp message is partly queued; call write_lsp with it again until it returns true")
     assert.has_error(function() client:write_lsp("other") end)
     assert.has_error(function() client:write_packet(big) end)
+    assert.has_error(function() client:starttls() end)
     local queued = false
     local body = assert(h.wait_for(function()
       if not queued then

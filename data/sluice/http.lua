@@ -753,9 +753,11 @@ local function sse_parser(last_id, emit)
     elseif field == "retry" and value:match("^%d+$") then retry = tonumber(value) end
   end
   local function line_end(piece)
-    local l = plen > 0 and table.concat(parts) .. piece or piece
-    parts, plen = {}, 0
-    line(l)
+    if plen > 0 then
+      piece = table.concat(parts) .. piece
+      parts, plen = {}, 0
+    end
+    line(piece)
   end
   -- A UTF-8 BOM at the very start is dropped: the first bytes, or nil while it may still come.
   local function skip_bom(chunk)

@@ -580,9 +580,23 @@ static bool nothing_closing(void *unused) {
  * before it ended reach the kernel, which delivers them after we are gone.
  * So do connections still open (an os.exit without closing them): for
  * as long as a close lingers. */
-static bool (*_Atomic exit_sent)(void *);
+#define EXIT_WAITS 2   /* connections, UDP sockets */
+static bool (*_Atomic exit_sent[EXIT_WAITS])(void *);
 
-void net__engine_exit_wait(bool (*done)(void *)) { atomic_store(&exit_sent, done); }
+void net__engine_exit_wait(bool (*done)(void *)) {
+  for (int i = 0; i < EXIT_WAITS; i++) {
+    bool (*none)(void *) = NULL;
+    if (atomic_compare_exchange_strong(&exit_sent[i], &none, done) || none == done) return;
+  }
+}
+
+static bool all_sent(void *unused) {
+  for (int i = 0; i < EXIT_WAITS; i++) {
+    bool (*sent)(void *) = atomic_load(&exit_sent[i]);
+    if (sent && !sent(unused)) return false;
+  }
+  return true;
+}
 
 static void flush_at_exit(void) {
   /* the I/O thread is gone (or, in a forked child, was never there): nothing would ever finish */
@@ -590,8 +604,7 @@ static void flush_at_exit(void) {
   /* the host's exit handlers (SDL_Quit) run after ours: nothing may push into them */
   net__wake_stop();
   net__wait_until(nothing_closing, NULL, EXIT_WAIT_MAX_MS);
-  bool (*sent)(void *) = atomic_load(&exit_sent);
-  if (sent) net__wait_until(sent, NULL, EXIT_OPEN_WAIT_MS);
+  net__wait_until(all_sent, NULL, EXIT_OPEN_WAIT_MS);
 }
 
 /* ---- the I/O thread -------------------------------------------------------- */

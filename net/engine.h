@@ -105,8 +105,8 @@ void net__engine_closing(int delta);
 /* Owner: blocks until done(arg) or timeout_ms (-1: forever); 1 when done. */
 int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms);
 /* What the exit waits for besides the closes: done(NULL) true once nothing
- * is left to send (set once, by the connections' list; a pointer, so the
- * engine calls nothing of theirs directly). */
+ * is left to send (set once each, by the lists of connections and of UDP
+ * sockets; pointers, so the engine calls nothing of theirs directly). */
 void net__engine_exit_wait(bool (*done)(void *));
 /* Owner: a read of obj found nothing (empty) or something. A caller that
  * spins on empty reads gives its core up now and then: on few cores it would

@@ -696,11 +696,11 @@ NET_API net_result net_udp_status(net_udp *u);
  * wildcard socket goes out IPv4-mapped). Returns NET_E_NONE, or without
  * queueing anything: NET_E_LIMIT "send queue full" (never blocks: try again
  * after the I/O thread made room, see net_wait_activity), NET_E_INVALID for a
- * datagram over 65507 bytes (IPv4) / 65527 (IPv6), an address not resolved or
- * of a family the socket cannot reach; the address's own code if it failed to
- * resolve; the failure of net_udp_status. *err as for net_udp_open. The I/O
- * thread sends it later; the kernel refusing it there (unreachable, no
- * broadcast permission, ...) only counts in net_udp_stats. */
+ * datagram over 65507 bytes (IPv4) / 65527 (IPv6), for port 0, an address
+ * not resolved or of a family the socket cannot reach; the address's own code
+ * if it failed to resolve; the failure of net_udp_status. *err as for
+ * net_udp_open. The I/O thread sends it later; the kernel refusing it there
+ * (unreachable, no broadcast permission, ...) only counts in net_udp_stats. */
 NET_API net_err net_udp_send(net_udp *u, net_addr *to, uint16_t port, const void *data,
                              size_t len, const char **err);
 /* net_udp_send to an IP literal (never a lookup: NET_E_INVALID "not an IP

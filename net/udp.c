@@ -52,6 +52,9 @@ struct net_udp {
   bool failed;                  /* stopped after an error; the fd stays open for the owner */
   bool closed;                  /* fd closed, waiting to be reaped */
   bool serving;                 /* the I/O thread has registered it */
+  /* the open sockets' list, under live_mx: the exit waits for their queues */
+  net_udp *live_prev, *live_next;
+  bool listed;
 };
 
 #define UDP(io_ptr) ((net_udp *)((char *)(io_ptr) - offsetof(net_udp, obj)))
@@ -62,6 +65,51 @@ static void udp_destroy(net_io *io) {
   ring_destroy(&u->tx);
   net__free_aligned(u);
   atomic_fetch_sub(&net__live_udp, 1);
+}
+
+/* ---- open sockets at exit ------------------------------------------------ */
+
+static atomic_int live_once;
+static net_mutex *live_mx;
+static net_udp *live_head;
+
+/* No listed socket that has not failed holds a datagram to send: what a
+ * program sent before an os.exit without close goes out too. */
+static bool udp_sent(void *unused) {
+  (void)unused;
+  bool sent = true;
+  net__mutex_lock(live_mx);
+  for (net_udp *u = live_head; u && sent; u = u->live_next)
+    sent = ring_used(&u->tx) == 0 || atomic_load_explicit(&u->state, memory_order_acquire) == NET_FAILURE;
+  net__mutex_unlock(live_mx);
+  return sent;
+}
+
+static bool live_init(void *unused) {
+  (void)unused;
+  if (!(live_mx = net__mutex_new())) return false;
+  net__engine_exit_wait(udp_sent);
+  return true;
+}
+
+static void list_udp(net_udp *u) {
+  if (!net__once(&live_once, live_init, NULL)) return;   /* unlisted: the exit does not wait for it */
+  net__mutex_lock(live_mx);
+  u->live_next = live_head;
+  if (live_head) live_head->live_prev = u;
+  live_head = u;
+  u->listed = true;
+  net__mutex_unlock(live_mx);
+}
+
+static void unlist_udp(net_udp *u) {
+  if (!u->listed || net__os_forked()) return;   /* a child's copy of the list is nobody's */
+  net__mutex_lock(live_mx);
+  if (u->live_prev) u->live_prev->live_next = u->live_next;
+  else live_head = u->live_next;
+  if (u->live_next) u->live_next->live_prev = u->live_prev;
+  u->listed = false;
+  net__mutex_unlock(live_mx);
 }
 
 static void udp_kicked(net_io *io);
@@ -265,6 +313,7 @@ net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, con
   if (net_sock_getsockname(fd, &u->local.sa, &len) < 0) u->local = sa;
   u->dual = is_dual(fd, &u->local);
   atomic_fetch_add(&net__live_udp, 1);
+  list_udp(u);
   net__engine_kick(&u->obj);   /* release: the fields above reach the I/O thread */
   return u;
 }
@@ -293,6 +342,7 @@ net_udp_counts net_udp_stats(net_udp *u) {
 }
 
 void net_udp_close(net_udp *u) {
+  unlist_udp(u);   /* the closing count waits for its queue from here on */
   net__io_disown(&u->obj);   /* nobody will read it now: what it publishes wakes no host */
   net__engine_closing(1);   /* out again once the queued datagrams were handed over */
   atomic_store(&u->close_req, 1);
@@ -310,6 +360,7 @@ static net_err send_sa(net_udp *u, const net_sockaddr *to, uint16_t port, const 
   if (net__engine_inherited(&r)) return *err = r.msg, r.err;
   if (atomic_load_explicit(&u->state, memory_order_acquire) == NET_FAILURE)
     return *err = u->err.msg, u->err.code;
+  if (port == 0) return *err = "port 0 takes no datagram", NET_E_INVALID;
   rec_hdr h = {.peer = *to};
   net__sa_unmap_v4(&h.peer);   /* ::ffff:a.b.c.d goes out as IPv4: its limits and checks */
   net__sa_set_port(&h.peer, port);
@@ -338,12 +389,15 @@ static net_err send_sa(net_udp *u, const net_sockaddr *to, uint16_t port, const 
   return NET_E_NONE;
 }
 
-/* The first address of a that this socket can reach. */
+/* The first address of a that this socket can reach (::ffff:a.b.c.d as the
+ * IPv4 address it is, as send_sa takes it). */
 static bool pick_target(net_udp *u, net_addr *a, net_sockaddr *to) {
   int fam = u->local.sa.sa_family;
   for (int pass = 0; pass < 2; pass++) {   /* own family first; IPv4 on a dual socket next */
     for (int i = 0; i < a->count; i++) {
-      int f = a->sa[i].sa.sa_family;
+      net_sockaddr s = a->sa[i];
+      net__sa_unmap_v4(&s);
+      int f = s.sa.sa_family;
       if (pass == 0 ? f == fam : (u->dual && f == AF_INET)) {
         *to = a->sa[i];
         return true;
@@ -358,7 +412,7 @@ net_err net_udp_send(net_udp *u, net_addr *to, uint16_t port, const void *data, 
   if (!to) return *err = "no address to send to", NET_E_INVALID;
   int st = atomic_load_explicit(&to->state, memory_order_acquire);
   if (st == NET_FAILURE) return *err = owner_msg("%s", to->err.msg), to->err.code;   /* see net_udp_open */
-  if (st != NET_SUCCESS) return *err = "address not resolved yet", NET_E_INVALID;
+  if (st != NET_SUCCESS) return *err = owner_msg("send to %s: the address is not resolved yet", to->host), NET_E_INVALID;
   net_sockaddr sa;
   if (!pick_target(u, to, &sa)) {
     *err = u->local.sa.sa_family == AF_INET ? "an IPv4 socket cannot send to an IPv6 address"
@@ -716,18 +770,19 @@ static bool tx_empty(net_udp *u) {
 
 /* Sends queued datagrams until tx is empty or the kernel refuses more (then
  * OUT interest brings us back), at most SEND_BATCH a turn so that one busy
- * socket cannot starve the others. flush (closing): as many as the kernel
- * takes now, with no interest left behind. */
-static void try_send(net_udp *u, bool flush) {
+ * socket cannot starve the others (closing too). closing: what the kernel
+ * takes now, with no sleep on tx. True when datagrams are left for the OUT
+ * event of the next turn. */
+static bool try_send(net_udp *u, bool closing) {
   for (int i = 0; !u->failed; i++) {
-    if (i == SEND_BATCH && !flush) {
+    if (i == SEND_BATCH) {
       set_want_out(u, true);   /* the socket is writable: the OUT event comes next turn */
-      return;
+      return true;
     }
     rec_hdr h;
     if (!peek_hdr(&u->tx, &h)) {
-      if (!flush && tx_empty(u)) continue;
-      return;
+      if (!closing && tx_empty(u)) continue;
+      return false;
     }
     net_span sp[MAX_SPANS];
     net_iov iov[MAX_SPANS];
@@ -738,8 +793,8 @@ static void try_send(net_udp *u, bool flush) {
       int e = errno;
       if (e == EINTR) continue;
       if (net_sock_would_block(e)) {
-        if (!flush) set_want_out(u, true);
-        return;
+        if (!closing) set_want_out(u, true);
+        return false;
       }
       /* unreachable, refused, not allowed (broadcast without the option), ...:
        * UDP gives no delivery promise, so this datagram is dropped and counted */
@@ -750,6 +805,16 @@ static void try_send(net_udp *u, bool flush) {
     ring_consume(&u->tx, HDR + h.len);
     net__io_activity(&u->obj);   /* room in the send queue */
   }
+  return false;
+}
+
+/* The owner closed it: what it sent before goes out a batch a turn while the
+ * kernel takes it (UDP promises no delivery: no linger beyond that), then
+ * the socket closes. */
+static void close_step(net_udp *u) {
+  if (try_send(u, true)) return;
+  close_socket(u);
+  net__engine_closing(-1);
 }
 
 static void udp_kicked(net_io *io) {
@@ -757,11 +822,7 @@ static void udp_kicked(net_io *io) {
   if (u->closed) return;
   if (atomic_load(&u->close_req)) {
     net__io_seen(&u->obj);   /* published after the owner's close: nobody's news */
-    /* what was sent before close goes out if the kernel takes it now; UDP
-     * promises no delivery, so there is no linger beyond that */
-    try_send(u, true);
-    close_socket(u);
-    net__engine_closing(-1);
+    close_step(u);
     return;
   }
   if (!u->serving) {   /* first kick: start serving it */
@@ -773,7 +834,12 @@ static void udp_kicked(net_io *io) {
 
 static void udp_event(net_io *io, int mask) {
   net_udp *u = UDP(io);
-  if (u->closed || u->failed) return;
+  if (u->closed) return;
+  if (atomic_load(&u->close_req)) {   /* a batch of what is left to send */
+    close_step(u);
+    return;
+  }
+  if (u->failed) return;
   /* ERR: a pending socket error, which recvmsg reports and clears */
   if (mask & (NET_POLL_IN | NET_POLL_ERR)) do_recv(u);
   if (mask & NET_POLL_OUT) try_send(u, false);

@@ -990,8 +990,12 @@ function udp:join(group, interface) end
 function udp:leave(group, interface) end
 
 ---Closes the socket; idempotent, never blocks. Datagrams already queued go
----out if the kernel takes them at once; there is no linger beyond that. The
----port is free again once the I/O thread has closed the socket (shortly).
+---out while the kernel takes them (a batch at a time, other sockets served
+---in between), and the process's exit waits for that, as it does for
+---sockets left open that still hold datagrams (Linux; 5 s at most); there is
+---no linger beyond that. The port is free again once the I/O thread has
+---closed the socket (shortly after the queue went out): a program that
+---reopens the same port at once may meet "Address already in use" and retry.
 ---Afterwards `send` gives `false, "closed", "closed"`, the others
 ---`nil, "closed", "closed"`.
 function udp:close() end

@@ -183,6 +183,7 @@ static bool udp_edges(void) {
   memset(buf, 'Q', sizeof buf);
   CHECK(net_udp_get_multicast_if(v4, buf, 4) == -1 && buf[0] == '\0', "a cut address was handed out");
   CHECK(net_udp_get_multicast_if(v4, buf, sizeof buf) == 4 && !strcmp(buf, "127.0.0.1"), "the address");
+  CHECK(net_udp_send_to(v4, "127.0.0.1", 9, 0, "x", 1, &err) == NET_E_INVALID, "a datagram to port 0 was taken");
   net_udp_close(v4);
   net_udp_close(u);
   net_addr_unref(lo);

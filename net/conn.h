@@ -124,8 +124,7 @@ struct net_conn {
   net_io *link;                     /* a protocol on the I/O thread owning this connection
                                        (set before its first kick): kicked with its news
                                        instead of a host being told */
-  net_conn *live_prev, *live_next;  /* the hosts' live connections, under a mutex (conn_loop.c) */
-  bool listed;
+  net_exit_link live;               /* the hosts' live connections (conn_loop.c) */
   /* I/O thread only */
   conn_io io;
   net_sock fd;

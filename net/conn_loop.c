@@ -18,50 +18,17 @@ static const net_io_ops conn_ops = {conn_kicked, conn_event, conn_timer, conn_de
 
 /* ---- the hosts' live connections, for the exit (any thread) ---------------------- */
 
-static atomic_int live_once;
-static net_mutex *live_mx;
-static net_conn *live_head;
-
-static bool conns_sent(void *unused);
-
-static bool live_init(void *unused) {
-  (void)unused;
-  if (!(live_mx = net__mutex_new())) return false;
-  net__engine_exit_wait(conns_sent);
-  return true;
+/* A listed connection that has not failed and holds bytes to send. */
+static bool conn_pending(net_exit_link *m) {
+  net_conn *c = (net_conn *)((char *)m - offsetof(net_conn, live));
+  return ring_used(&c->tx) != 0 && atomic_load_explicit(&c->state, memory_order_acquire) != NET_FAILURE;
 }
 
-void net__conn_list(net_conn *c) {
-  if (!net__once(&live_once, live_init, NULL)) return;   /* unlisted: the exit does not wait for it */
-  net__mutex_lock(live_mx);
-  c->live_next = live_head;
-  if (live_head) live_head->live_prev = c;
-  live_head = c;
-  c->listed = true;
-  net__mutex_unlock(live_mx);
-}
+static net_exit_list live = {.pending = conn_pending};
 
-void net__conn_unlist(net_conn *c) {
-  if (!c->listed || net__os_forked()) return;   /* a child's copy of the list is nobody's */
-  net__mutex_lock(live_mx);
-  if (c->live_prev) c->live_prev->live_next = c->live_next;
-  else live_head = c->live_next;
-  if (c->live_next) c->live_next->live_prev = c->live_prev;
-  c->listed = false;
-  net__mutex_unlock(live_mx);
-}
+void net__conn_list(net_conn *c) { net__exit_list_add(&live, &c->live); }
 
-/* No listed connection that has not failed holds bytes to send. */
-static bool conns_sent(void *unused) {
-  (void)unused;
-  if (atomic_load_explicit(&live_once, memory_order_acquire) != 2) return true;   /* none listed yet */
-  bool sent = true;
-  net__mutex_lock(live_mx);
-  for (net_conn *c = live_head; c && sent; c = c->live_next)
-    sent = ring_used(&c->tx) == 0 || atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE;
-  net__mutex_unlock(live_mx);
-  return sent;
-}
+void net__conn_unlist(net_conn *c) { net__exit_list_remove(&live, &c->live); }
 
 /* ---- lifetime (any thread) -------------------------------------------------- */
 

@@ -580,22 +580,52 @@ static bool nothing_closing(void *unused) {
  * before it ended reach the kernel, which delivers them after we are gone.
  * So do connections still open (an os.exit without closing them): for
  * as long as a close lingers. */
-#define EXIT_WAITS 2   /* connections, UDP sockets */
-static bool (*_Atomic exit_sent[EXIT_WAITS])(void *);
+#define EXIT_LISTS 2   /* connections, UDP sockets */
+static net_exit_list *_Atomic exit_lists[EXIT_LISTS];
 
-void net__engine_exit_wait(bool (*done)(void *)) {
-  for (int i = 0; i < EXIT_WAITS; i++) {
-    bool (*none)(void *) = NULL;
-    if (atomic_compare_exchange_strong(&exit_sent[i], &none, done) || none == done) return;
+static bool exit_list_init(void *arg) {
+  net_exit_list *l = arg;
+  if (!(l->mx = net__mutex_new())) return false;
+  for (int i = 0; i < EXIT_LISTS; i++) {
+    net_exit_list *none = NULL;
+    if (atomic_compare_exchange_strong(&exit_lists[i], &none, l)) return true;
   }
+  return true;   /* more lists than slots: this one is not waited for */
 }
 
+void net__exit_list_add(net_exit_list *l, net_exit_link *m) {
+  if (!net__once(&l->once, exit_list_init, l)) return;
+  net__mutex_lock(l->mx);
+  m->prev = NULL;
+  m->next = l->head;
+  if (l->head) l->head->prev = m;
+  l->head = m;
+  m->listed = true;
+  net__mutex_unlock(l->mx);
+}
+
+void net__exit_list_remove(net_exit_list *l, net_exit_link *m) {
+  if (!m->listed || net__os_forked()) return;   /* a child's copy of the list is nobody's */
+  net__mutex_lock(l->mx);
+  if (m->prev) m->prev->next = m->next;
+  else l->head = m->next;
+  if (m->next) m->next->prev = m->prev;
+  m->listed = false;
+  net__mutex_unlock(l->mx);
+}
+
+/* No member of any list still has something to send. */
 static bool all_sent(void *unused) {
-  for (int i = 0; i < EXIT_WAITS; i++) {
-    bool (*sent)(void *) = atomic_load(&exit_sent[i]);
-    if (sent && !sent(unused)) return false;
+  (void)unused;
+  bool sent = true;
+  for (int i = 0; i < EXIT_LISTS && sent; i++) {
+    net_exit_list *l = atomic_load(&exit_lists[i]);
+    if (!l) continue;
+    net__mutex_lock(l->mx);
+    for (net_exit_link *m = l->head; m && sent; m = m->next) sent = !l->pending(m);
+    net__mutex_unlock(l->mx);
   }
-  return true;
+  return sent;
 }
 
 static void flush_at_exit(void) {

@@ -104,10 +104,25 @@ void net__engine_closing(int delta);
 
 /* Owner: blocks until done(arg) or timeout_ms (-1: forever); 1 when done. */
 int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms);
-/* What the exit waits for besides the closes: done(NULL) true once nothing
- * is left to send (set once each, by the lists of connections and of UDP
- * sockets; pointers, so the engine calls nothing of theirs directly). */
-void net__engine_exit_wait(bool (*done)(void *));
+/* Objects the exit waits for while they hold something to send, besides
+ * the closes (connections, UDP sockets left open): an intrusive list under
+ * its own mutex, whose pending() the engine asks of each member (a pointer,
+ * so the engine calls nothing of theirs directly). Zero-initialized. */
+typedef struct net_exit_link {
+  struct net_exit_link *prev, *next;
+  bool listed;
+} net_exit_link;
+
+typedef struct net_exit_list {
+  bool (*pending)(net_exit_link *member);   /* asked under the list's mutex */
+  atomic_int once;
+  net_mutex *mx;
+  net_exit_link *head;
+} net_exit_list;
+
+/* Any thread. Unlisted objects (no mutex to be had) are not waited for. */
+void net__exit_list_add(net_exit_list *l, net_exit_link *member);
+void net__exit_list_remove(net_exit_list *l, net_exit_link *member);
 /* Owner: a read of obj found nothing (empty) or something. A caller that
  * spins on empty reads gives its core up now and then: on few cores it would
  * otherwise starve the I/O thread that fills them. A loop back to the same

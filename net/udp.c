@@ -52,9 +52,7 @@ struct net_udp {
   bool failed;                  /* stopped after an error; the fd stays open for the owner */
   bool closed;                  /* fd closed, waiting to be reaped */
   bool serving;                 /* the I/O thread has registered it */
-  /* the open sockets' list, under live_mx: the exit waits for their queues */
-  net_udp *live_prev, *live_next;
-  bool listed;
+  net_exit_link live;           /* listed while open: the exit waits for its queue */
 };
 
 #define UDP(io_ptr) ((net_udp *)((char *)(io_ptr) - offsetof(net_udp, obj)))
@@ -69,48 +67,14 @@ static void udp_destroy(net_io *io) {
 
 /* ---- open sockets at exit ------------------------------------------------ */
 
-static atomic_int live_once;
-static net_mutex *live_mx;
-static net_udp *live_head;
-
-/* No listed socket that has not failed holds a datagram to send: what a
- * program sent before an os.exit without close goes out too. */
-static bool udp_sent(void *unused) {
-  (void)unused;
-  bool sent = true;
-  net__mutex_lock(live_mx);
-  for (net_udp *u = live_head; u && sent; u = u->live_next)
-    sent = ring_used(&u->tx) == 0 || atomic_load_explicit(&u->state, memory_order_acquire) == NET_FAILURE;
-  net__mutex_unlock(live_mx);
-  return sent;
+/* A socket left open that has not failed and holds a datagram to send: what
+ * a program sent before an os.exit without close goes out too. */
+static bool udp_pending(net_exit_link *m) {
+  net_udp *u = (net_udp *)((char *)m - offsetof(net_udp, live));
+  return ring_used(&u->tx) != 0 && atomic_load_explicit(&u->state, memory_order_acquire) != NET_FAILURE;
 }
 
-static bool live_init(void *unused) {
-  (void)unused;
-  if (!(live_mx = net__mutex_new())) return false;
-  net__engine_exit_wait(udp_sent);
-  return true;
-}
-
-static void list_udp(net_udp *u) {
-  if (!net__once(&live_once, live_init, NULL)) return;   /* unlisted: the exit does not wait for it */
-  net__mutex_lock(live_mx);
-  u->live_next = live_head;
-  if (live_head) live_head->live_prev = u;
-  live_head = u;
-  u->listed = true;
-  net__mutex_unlock(live_mx);
-}
-
-static void unlist_udp(net_udp *u) {
-  if (!u->listed || net__os_forked()) return;   /* a child's copy of the list is nobody's */
-  net__mutex_lock(live_mx);
-  if (u->live_prev) u->live_prev->live_next = u->live_next;
-  else live_head = u->live_next;
-  if (u->live_next) u->live_next->live_prev = u->live_prev;
-  u->listed = false;
-  net__mutex_unlock(live_mx);
-}
+static net_exit_list live = {.pending = udp_pending};
 
 static void udp_kicked(net_io *io);
 static void udp_event(net_io *io, int mask);
@@ -313,7 +277,7 @@ net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, con
   if (net_sock_getsockname(fd, &u->local.sa, &len) < 0) u->local = sa;
   u->dual = is_dual(fd, &u->local);
   atomic_fetch_add(&net__live_udp, 1);
-  list_udp(u);
+  net__exit_list_add(&live, &u->live);
   net__engine_kick(&u->obj);   /* release: the fields above reach the I/O thread */
   return u;
 }
@@ -342,7 +306,7 @@ net_udp_counts net_udp_stats(net_udp *u) {
 }
 
 void net_udp_close(net_udp *u) {
-  unlist_udp(u);   /* the closing count waits for its queue from here on */
+  net__exit_list_remove(&live, &u->live);   /* the closing count waits for its queue from here on */
   net__io_disown(&u->obj);   /* nobody will read it now: what it publishes wakes no host */
   net__engine_closing(1);   /* out again once the queued datagrams were handed over */
   atomic_store(&u->close_req, 1);

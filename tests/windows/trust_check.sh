@@ -39,7 +39,9 @@ cleanup() {
 trap cleanup EXIT
 cd "$TMP" || exit 1
 
-# a root, an intermediate it signs, and a leaf for localhost / 127.0.0.1 the intermediate signs
+# a root, an intermediate it signs, and a leaf for localhost / 127.0.0.1 the
+# intermediate signs; RSA: wine's chain engine calls an ECDSA signature whose r
+# or s is shorter than 32 bytes (one in about 64) a bad signature
 cat >ext.cnf <<'CNF'
 [ca]
 basicConstraints = critical, CA:true
@@ -51,14 +53,14 @@ extendedKeyUsage = serverAuth
 subjectAltName = DNS:localhost, IP:127.0.0.1
 CNF
 pki() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout root.key -out root.pem \
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem \
 		-days 2 -subj "/CN=sluice trust test root" -addext "basicConstraints=critical,CA:true" \
 		-addext "keyUsage=critical,keyCertSign,cRLSign" &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout inter.key -out inter.csr \
+	openssl req -newkey rsa:2048 -nodes -keyout inter.key -out inter.csr \
 		-subj "/CN=sluice trust test intermediate" &&
 	openssl x509 -req -in inter.csr -CA root.pem -CAkey root.key -CAcreateserial -days 2 \
 		-extfile ext.cnf -extensions ca -out inter.pem &&
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf.key -out leaf.csr \
+	openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr \
 		-subj "/CN=localhost" &&
 	openssl x509 -req -in leaf.csr -CA inter.pem -CAkey inter.key -CAcreateserial -days 2 \
 		-extfile ext.cnf -extensions leaf -out leaf.pem &&

@@ -578,8 +578,8 @@ static bool nothing_closing(void *unused) {
 
 /* At exit, closes still sending get their linger: bytes a program wrote
  * before it ended reach the kernel, which delivers them after we are gone.
- * So do connections still open (an os.exit without closing them): for
- * as long as a close lingers. */
+ * So do connections and UDP sockets still open (an os.exit without closing
+ * them), listed in the exit lists: for as long as a close lingers. */
 #define EXIT_LISTS 2   /* connections, UDP sockets */
 static net_exit_list *_Atomic exit_lists[EXIT_LISTS];
 

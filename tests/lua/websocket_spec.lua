@@ -854,11 +854,12 @@ describe("websocket server", function()
   end)
 
   it("says so when the peer closed before every queued message was sent", function()
-    local svc = ws_echo_server()
-    local ws = assert(net.open_websocket("ws://127.0.0.1:" .. svc.server:get_port() .. "/x", { compress = false }))
+    -- the peer's queue holds 2 MiB and the kernel's buffers some more: of 64 MiB queued, most stays in ours
+    local svc = ws_echo_server({ max_message = 2 * 1024 * 1024 })
+    local ws = assert(net.open_websocket("ws://127.0.0.1:" .. svc.server:get_port() .. "/x",
+      { compress = false, max_message = 64 * 1024 * 1024 }))
     local peer
     h.run_frames(function() peer = peer or svc.server:accept() return peer and ws:get_status() ~= "waiting" end, WAIT)
-    -- more than the peer's buffer and the kernel's hold: some stay in our queue
     local chunk, queued = ("m"):rep(1024 * 1024), 0
     while queued < 64 and ws:send(chunk) == true do queued = queued + 1 end
     local got, closing = 0, false
@@ -868,6 +869,7 @@ describe("websocket server", function()
       return ws:get_status() == "failure"
     end, WAIT)
     local _, msg, code = ws:get_status()
+    assert.is_true(queued > 32, "queued only " .. queued)
     assert.is_true(got < queued, "every message went before the close: " .. got .. " of " .. queued)
     assert.equal("closed", code)
     assert.equal("closed by the peer before every queued message was sent", msg)

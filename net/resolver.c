@@ -17,13 +17,13 @@
 #include "alloc.h"
 #include "engine.h"
 #include "helper.h"
+#include "hosts.h"
 #include "os.h"
 
 #define HOSTS_QUEUE 4096      /* lookups waiting for the hosts lane */
 #define DNS_THREADS 16        /* names looked up at once; a hung one holds only its own */
 #define DNS_QUEUE 1024        /* distinct names waiting for a DNS thread */
 #define TEST_HANG_MS 10000    /* how long a test "hang" entry holds its thread */
-#define HOSTS_LINE_MAX 65536  /* hosts-file lines this long or longer (newline included) are skipped */
 
 static net_lane hosts_lane = {.name = "sluice-hosts", .max_threads = 1, .max_queued = HOSTS_QUEUE};
 static net_lane dns_lane = {.name = "sluice-dns", .max_threads = DNS_THREADS, .max_queued = DNS_QUEUE};
@@ -69,16 +69,9 @@ static void fail(net_addr *a, net_err code, const char *why) {
 /* Nobody but the lookup holds it: the owner let it go. */
 static bool abandoned(net_addr *a) { return atomic_load_explicit(&a->refs, memory_order_acquire) == 1; }
 
-/* The name's length without one trailing dot: "localhost." is localhost,
- * "host." a hosts file's host. */
-static size_t name_len(const char *host) {
-  size_t n = strlen(host);
-  return n > 1 && host[n - 1] == '.' ? n - 1 : n;
-}
-
 /* RFC 6761: localhost names are the loopback addresses, never asked for. */
 static bool add_localhost(net_addr *a) {
-  size_t n = name_len(a->host);
+  size_t n = net__hosts_name_len(a->host);
   if ((n != 9 || strncasecmp(a->host, "localhost", 9) != 0) &&
       (n < 10 || strncasecmp(a->host + n - 10, ".localhost", 10) != 0))
     return false;
@@ -90,79 +83,7 @@ static bool add_localhost(net_addr *a) {
   return true;
 }
 
-/* ---- the hosts file (hosts lane) ------------------------------------------------- */
-
-/* A slow test entry "*.x.test" stands for every name under x.test. */
-static bool name_match(const char *name, const char *host, bool wildcard) {
-  size_t hl = name_len(host), nl;
-  if (wildcard && name[0] == '*' && name[1] == '.') {
-    nl = strlen(name + 1);
-    return hl > nl && strncasecmp(host + hl - nl, name + 1, nl) == 0;
-  }
-  nl = name_len(name);
-  return nl == hl && strncasecmp(name, host, hl) == 0;
-}
-
-/* The next line of f, whole, in *buf (grown up to HOSTS_LINE_MAX); NULL at
- * the end. A longer line (or one memory runs out for) comes back empty: a
- * piece of it could match a name the line does not hold, or start with a
- * word taken for an address. */
-static char *next_line(FILE *f, char **buf, size_t *cap) {
-  size_t len = 0;
-  bool skip = false;
-  for (;;) {
-    (*buf)[*cap - 1] = 1;   /* fgets zeroes it only when the line fills the buffer */
-    if (!fgets(*buf + len, (int)(*cap - len), f)) {
-      if (len == 0 && !skip) return NULL;
-      (*buf)[len] = '\0';   /* the last line, with no newline, filled the buffer exactly */
-      break;
-    }
-    if ((*buf)[*cap - 1] || (*buf)[*cap - 2] == '\n') break;   /* even with NUL bytes inside */
-    char *more = skip || *cap * 2 > HOSTS_LINE_MAX ? NULL : net__realloc(*buf, *cap * 2);
-    if (more) {
-      len = *cap - 1;
-      *buf = more;
-      *cap *= 2;
-    } else {   /* read on to the newline, over what is already there */
-      skip = true;
-      len = 0;
-    }
-  }
-  if (skip) (*buf)[0] = '\0';
-  return *buf;
-}
-
-/* The answers for a->host in a hosts-format file: its addresses added to a.
- * Test entries (SLUICE_HOSTS_FILE) may name "hang" or "delay=MS:IP" instead
- * of an address (and "*.domain" names): a lookup the DNS lane must do,
- * slowly. *slow gets the entry. Returns false when the file cannot be read. */
-static bool scan_hosts(net_addr *a, const char *path, char *slow, size_t slow_len) {
-  size_t cap = 512;
-  char *line = net__malloc(cap);
-  FILE *f = line ? fopen(path, NET_FOPEN_READ) : NULL;   /* not inherited by a child spawned meanwhile */
-  if (!f) {
-    int e = line ? errno : ENOMEM;
-    net__free(line);
-    errno = e;
-    return false;
-  }
-  while (next_line(f, &line, &cap)) {
-    char *hash = strchr(line, '#');   /* a comment runs to the line's end, as glibc reads it */
-    if (hash) *hash = '\0';
-    char *save = NULL, *ip = strtok_r(line, " \t\r\n", &save);
-    if (!ip) continue;
-    net_sockaddr sa;
-    bool is_ip = net__ip_parse(ip, strlen(ip), &sa);
-    for (char *name; (name = strtok_r(NULL, " \t\r\n", &save));) {
-      if (!name_match(name, a->host, !is_ip && slow)) continue;
-      if (is_ip) net__addr_add(a, &sa.sa, net__sa_len(&sa));
-      else if (slow && !slow[0]) snprintf(slow, slow_len, "%s", ip);
-    }
-  }
-  fclose(f);
-  net__free(line);
-  return true;
-}
+/* ---- the hosts lane --------------------------------------------------------------------- */
 
 static void to_dns(net_addr *a);
 
@@ -178,7 +99,7 @@ static void hosts_run(net_job *job) {
   const char *test = getenv("SLUICE_HOSTS_FILE");
   if (test && *test) {   /* test hook: names come only from that file, localhost names or a resolver's own servers */
     char slow[64] = "";
-    if (!scan_hosts(a, test, miss ? NULL : slow, sizeof slow))
+    if (!net__hosts_lookup(a, test, true, miss ? NULL : slow, sizeof slow))
       fail(a, net__errno_code(errno) == NET_E_LIMIT ? NET_E_LIMIT : NET_E_DNS, "cannot read the test hosts file");
     else if (a->count > 0 || add_localhost(a)) finish(a);
     else if (miss) miss(a);
@@ -188,7 +109,7 @@ static void hosts_run(net_job *job) {
   }
   char path[512];
   const char *hosts = net_sock_hosts_file(path, sizeof path);
-  if (hosts && !scan_hosts(a, hosts, NULL, 0) && net__errno_code(errno) == NET_E_LIMIT) {
+  if (hosts && !net__hosts_lookup(a, hosts, true, NULL, 0) && net__errno_code(errno) == NET_E_LIMIT) {
     char e[64];
     fail(a, NET_E_LIMIT, net__errstr(errno, e, sizeof e));   /* what else it would do needs descriptors too */
     return;
@@ -214,7 +135,7 @@ static int lookup_gai(net_addr *a, const char *host, int flags) {
 /* The test file's slow entries: "hang" holds the thread, "delay=MS:IP" answers late. */
 static void resolve_test(net_addr *a, const char *path) {
   char slow[64] = "";
-  scan_hosts(a, path, slow, sizeof slow);
+  net__hosts_lookup(a, path, false, slow, sizeof slow);   /* a DNS thread: the index is the hosts lane's */
   unsigned ms = 0;
   char ip[NET_IP_MAX];
   if (strcmp(slow, "hang") == 0) {

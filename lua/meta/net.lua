@@ -34,6 +34,10 @@ local net = {}
 ---`nil, message, "invalid"`; so does one with `:` that is no IP address
 ---(`"host:80"`, or a scoped `"fe80::1%eth9"` whose zone this system lacks):
 ---no name holds a `:`, so no lookup is started.
+---Names come from the hosts file first (`localhost` names are the loopback
+---addresses), then from the system's resolver. The hosts file is indexed
+---once per version of it: a lookup costs a `stat`, not a read through a long
+---file, and an edit or a replacement counts from the next lookup.
 ---@param host string
 ---@return net.address|nil address
 ---@return string? message

@@ -209,6 +209,68 @@ describe("net.resolve_address", function()
     }, "\n") .. "\n", out)
   end)
 
+  it("answers from the hosts file as it is now: edited, replaced, removed, long", function()
+    local hosts = os.tmpname()
+    h.write_file(hosts, "10.1.1.1 edit.test\n")
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local path = arg[1]
+      local function put(text)
+        local f = assert(io.open(path, "wb"))
+        f:write(text)
+        f:close()
+      end
+      local function ask(name)
+        local a = net.resolve_address(name)
+        local s, msg = a:wait_until_resolved(5000)
+        print(name, s, s == "success" and a:get_ip() or msg)
+      end
+      ask("edit.test")
+      put("10.2.2.2 edit.test  other.test\n")                 -- in place, longer
+      ask("edit.test")
+      ask("OTHER.test.")
+      local t = net.clock()
+      while net.clock() < t + 0.05 do net.wait(10) end
+      put("10.3.3.3 edit.test  other.test\n")                 -- in place, as long: the time tells
+      ask("edit.test")
+      local new = path .. ".new"                              -- replaced, as long
+      local f = assert(io.open(new, "wb"))
+      f:write("10.4.4.4 edit.test  other.test\n")
+      f:close()
+      if not os.rename(new, path) then assert(os.remove(path)) assert(os.rename(new, path)) end   -- Windows
+      ask("edit.test")
+      os.remove(path)
+      ask("edit.test")
+      local lines = {}                                        -- long: the name last
+      for i = 1, 150000 do lines[i] = string.format("10.%d.%d.%d n%d.test", i >> 16, (i >> 8) & 255, i & 255, i) end
+      lines[#lines + 1] = "::1 edit.test\n127.0.0.1 n7.test edit.test\n"
+      put(table.concat(lines, "\n"))
+      ask("edit.test")
+      local srv = assert(net.create_server("127.0.0.1", 0))   -- its second address is there too
+      local c = assert(net.open_tcp("edit.test", srv:get_port(), { family = "inet" }))
+      while c:get_status() == "waiting" do net.wait(10) end
+      print("inet", c:get_status(), (c:get_peer()))
+      ask("n7.test")
+      ask("n150000.test")
+      ask("n150001.test")
+    ]], { SLUICE_HOSTS_FILE = hosts }, hosts)
+    os.remove(hosts)
+    assert.is_true(ok, err)
+    assert.are.equal(table.concat({
+      "edit.test\tsuccess\t10.1.1.1",
+      "edit.test\tsuccess\t10.2.2.2",
+      "OTHER.test.\tsuccess\t10.2.2.2",
+      "edit.test\tsuccess\t10.3.3.3",
+      "edit.test\tsuccess\t10.4.4.4",
+      "edit.test\tfailure\tresolve edit.test: cannot read the test hosts file",
+      "edit.test\tsuccess\t::1",
+      "inet\tsuccess\t127.0.0.1",
+      "n7.test\tsuccess\t10.0.0.7",
+      "n150000.test\tsuccess\t10.2.73.240",
+      "n150001.test\tfailure\tresolve n150001.test: not in the test hosts file",
+    }, "\n") .. "\n", out)
+  end)
+
   it("lets many addresses be collected", function()
     collectgarbage()
     collectgarbage()

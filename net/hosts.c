@@ -1,4 +1,6 @@
-/* hosts.c: hosts-format files, read through or indexed (hosts.h). */
+/* hosts.c: hosts-format files, read through or indexed (hosts.h).
+ * Runs on the resolver's hosts-lane thread (the index) and on DNS-lane
+ * threads (read through); the index has one user at a time. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -103,6 +103,7 @@ struct net_http {
   http_head head;
   size_t head_bytes;                    /* of the head being parsed */
   bool interim;                         /* this attempt had a 1xx: the server has the request */
+  bool answered;                        /* a 2xx ended before the request body went out whole */
   bool started;                         /* the first kick came: the timeout runs */
   http_framing framing;
   http_chunked chunked;

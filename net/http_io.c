@@ -498,6 +498,32 @@ static void file_done(net_http *h) {
 
 /* ---- the exchange ---------------------------------------------------------------------- */
 
+static void body_done(net_http *h) {
+  if (h->file) body_to_file_done(h);
+  else finish_ok(h);
+}
+
+/* A 2xx whose body ended before the request body went out whole: the server
+ * may still take the rest (an echo, a stream). The exchange succeeds once it
+ * took all of it, and fails if the connection ends first: a truncated upload
+ * never passes for a whole one. Bytes after the response are not ours. */
+static void upload_after_answer(net_http *h) {
+  h->answered = true;
+  write_request(h);
+  if (h->phase == HP_DONE) return;
+  if (request_sent(h)) return body_done(h);
+  net_span sp[4];
+  int k = 4;
+  long n;
+  while ((n = net_conn_peek(h->c, (size_t)1 << 20, sp, &k)) > 0) net_conn_consume(h->c, (size_t)n), k = 4;
+  if (n == 0) return;   /* a kick brings us back with room or news */
+  net_result st = net_conn_status(h->c);
+  net__http_fail(h, n == NET_READ_EOF ? NET_E_CLOSED : st.err,
+                 "the server answered %d before it took the whole request body, then %s after %llu bytes of it",
+                 http_head_status(&h->head), n == NET_READ_EOF ? "closed" : st.msg,
+                 (unsigned long long)atomic_load(&h->sent));
+}
+
 /* As far as the exchange can go now; redirects restart it in the same turn. */
 static void step(net_http *h) {
   while (h->phase != HP_DONE) {
@@ -523,6 +549,8 @@ static void step(net_http *h) {
       }
       if ((h->file && !file_response(h)) || !net__http_body_begin(h)) return;
       h->phase = HP_BODY;
+    } else if (h->answered) {
+      return upload_after_answer(h);
     } else if (!request_sent(h) && http_head_status(&h->head) < 300) {
       /* a server that says yes before it has read the whole body (a stream,
        * an echo) still wants the rest; one that refused or redirected does not */
@@ -531,8 +559,8 @@ static void step(net_http *h) {
     }
     if (file_failed(h)) return;
     int r = net__http_body_pump(h);
-    if (r == 1 && h->file) body_to_file_done(h);
-    else if (r == 1) finish_ok(h);
+    if (r == 1 && !request_sent(h) && http_head_status(&h->head) < 300) upload_after_answer(h);
+    else if (r == 1) body_done(h);
     return;
   }
 }

@@ -152,6 +152,24 @@ describe("net.http_request", function()
     assert.is_true(body == up, "the echo differs from the body sent")
   end)
 
+  it("sends the whole body after a 200 that came first, and fails if the server closes before it took it", function()
+    local up = h.random_bytes(8 * h.MiB)
+    local src = dir .. "/upload.bin"
+    h.write_file(src, up)
+    for _, body in ipairs{ up, { file = src } } do
+      os.remove(dir .. "/answer-early.len")
+      local got, status, msg = fetch{ url = base .. "/answer-early?read", method = "POST", body = body }
+      assert.equal("success", status, msg)
+      assert.equal("ok\n", got)
+      assert.is_true(h.wait_for(function() return h.read_file(dir .. "/answer-early.len") == tostring(#up) end, 10000),
+                     "the server did not have the whole body")
+      local _, status2, msg2, code2 = fetch{ url = base .. "/answer-early?close", method = "POST", body = body }
+      assert.equal("failure", status2, "a truncated upload passed for a whole one")
+      assert.matches("the server answered 200 before it took the whole request body", msg2, 1, true)
+      assert.is_true(code2 == "closed" or code2 == "reset", code2)
+    end
+  end)
+
   it("gives the answer of a server that refuses a body unread and resets the connection", function()
     -- the reset fails our send while the 413 waits in the kernel, read first
     for _ = 1, 5 do

@@ -398,6 +398,17 @@ class Handler(SimpleHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
             return True
+        if p == "/answer-early":   # 200 before the body: ?close leaves it unread, ?read takes it after
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+            self.wfile.flush()
+            if self.path.endswith("?close"):
+                self.connection.close()
+                self.close_connection = True
+                return True
+            n = len(self._read_body())
+            with open(os.path.join(self.directory, "answer-early.len"), "w") as f:
+                f.write(str(n))
+            return True
         if p == "/post-then-get":
             self._read_body()
             return self._simple(303, b"see other\n", [("Location", "/echo")])

@@ -451,6 +451,8 @@ size_t ring_spans_len(const net_span *spans, int k) {
   return n;
 }
 
+size_t ring_consumed(net_ring *r) { return atomic_load_explicit(&r->head, memory_order_relaxed); }
+
 size_t ring_used(net_ring *r) {
   /* head first (acquire, pairs with its release): the tail loaded after it is at
    * least as new as the tail the consumer saw, so the difference never underflows */

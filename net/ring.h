@@ -82,6 +82,9 @@ size_t ring_consume_upto(net_ring *r, size_t n);
 /* The bytes k spans describe. */
 size_t ring_spans_len(const net_span *spans, int k);
 size_t ring_used(net_ring *r);            /* consumer's (or anyone's) view */
+/* Producer: every byte the consumer has consumed so far (free-running): a
+ * change says the consumer moved. */
+size_t ring_consumed(net_ring *r);
 /* Consumer: copies up to n readable bytes starting off bytes past head,
  * consuming nothing; returns the count. */
 size_t ring_copy(net_ring *r, size_t off, void *dst, size_t n);

@@ -157,6 +157,7 @@ struct net_ws {
   uint64_t deadline;                    /* handshake or closing bound; 0: none */
   uint64_t sent_seen;                   /* how far the peer had taken our bytes, at the last look */
   uint64_t ctl_out;                     /* bytes of our pings and pongs framed since then */
+  size_t read_seen;                     /* how far the owner had read rx, at the last look */
 };
 
 /* ws_opts.c */

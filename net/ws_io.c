@@ -427,12 +427,13 @@ static void end(net_ws *w) {
   net__io_retire(&w->obj);
 }
 
-/* The closing handshake's clock: only what the peer takes from now on
- * (peer_taking) puts it back. */
+/* The closing handshake's clock: only progress from now on (closing_moves)
+ * puts it back. */
 static void closing_deadline(net_ws *w) {
   w->deadline = net__now_ms() + (uint64_t)w->conf.close_timeout_ms;
   w->sent_seen = net__conn_delivered(w->c);
   w->ctl_out = 0;
+  w->read_seen = ring_consumed(&w->rx);
 }
 
 /* Our close frame goes out after the queued messages (ws_tx.c orders them). */
@@ -515,6 +516,17 @@ static bool peer_taking(net_ws *w) {
   return took;
 }
 
+/* Whether the closing handshake moved since the clock was last set: the
+ * peer took our bytes or sent some, or the owner read messages (those the
+ * peer sent before its close wait for the owner, not for the peer). */
+static bool closing_moves(net_ws *w) {
+  size_t read = ring_consumed(&w->rx);
+  bool owner_read = read != w->read_seen;
+  w->read_seen = read;
+  bool peer_sent = w->last_rx + (uint64_t)w->conf.close_timeout_ms > w->deadline;
+  return peer_taking(w) || peer_sent || owner_read;
+}
+
 static void keep_alive(net_ws *w, uint64_t now) {
   /* we stopped reading (the owner's queue is full, or the server's holds us
    * untaken): no answer can reach us; or the peer reads what we send */
@@ -536,8 +548,8 @@ static void keep_alive(net_ws *w, uint64_t now) {
 static void ws_timer(net_io *io, uint64_t now) {
   net_ws *w = WS(io);
   if (w->phase == WP_DONE) return;
-  if (w->deadline && now >= w->deadline && w->phase == WP_CLOSING && peer_taking(w)) {
-    w->deadline = now + (uint64_t)w->conf.close_timeout_ms;   /* still sending what came before our close */
+  if (w->deadline && now >= w->deadline && w->phase == WP_CLOSING && closing_moves(w)) {
+    w->deadline = now + (uint64_t)w->conf.close_timeout_ms;   /* still moving what came before a close */
   } else if (w->deadline && now >= w->deadline) {
     bool opening = w->phase < WP_OPEN;
     int ms = opening ? w->conf.connect_timeout_ms : w->conf.close_timeout_ms;

@@ -355,6 +355,23 @@ describe("websocket client", function()
     ws:close()
   end)
 
+  it("after our close, an owner reading slowly gets every message the peer sent before its close", function()
+    local p = h.start_server("ws_cases.py server", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " server", port_line)
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/flood",
+      { close_timeout = 300, max_message = 65536, compress = false })
+    h.sleep(300)   -- the owner's queue full, the rest in the kernel's buffers
+    assert.is_true(ws:close(1000))
+    for i = 0, 39 do   -- 2 s in all: close_timeout counts from what moved last
+      local got, kind, code = recv(ws)
+      assert(got, "message " .. i .. ": " .. tostring(kind) .. " " .. tostring(code))
+      assert(got == string.rep(string.char(i), 65536), "message " .. i .. " differs")
+      h.sleep(50)
+    end
+    local status, msg, code = wait_end(ws)
+    assert.are.same({ "failure", "closed", "closed" }, { status, msg, code })
+    assert.are.equal(1000, (ws:get_close()))
+  end)
+
   it("keep-alive pings keep a live peer", function()
     local p = start_peer("py")
     -- several timeouts long: only pongs answered in time keep it open

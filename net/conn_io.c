@@ -21,6 +21,7 @@ static uint64_t earliest(uint64_t a, uint64_t b) { return !a ? b : !b ? a : a < 
 void net__conn_set_timer(net_conn *c) {
   uint64_t at = 0;
   if (c->io <= IO_HANDSHAKE && c->io != IO_NEW) at = earliest(c->connect_deadline, c->next_attempt_at);
+  if (c->starttls) at = earliest(at, c->connect_deadline);
   if (c->io == IO_OPEN && c->idle_timeout_ms) at = earliest(at, c->last_io + (uint64_t)c->idle_timeout_ms);
   if (c->owner_gone && c->io != IO_DONE) at = earliest(at, c->linger_deadline);
   at = earliest(at, c->rx_shrink_at);

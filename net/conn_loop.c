@@ -118,6 +118,10 @@ static void handle_requests(net_conn *c, int req) {
   if ((req & REQ_STARTTLS) && !c->tls && c->io == IO_OPEN && !injected(c)) {
     c->starttls = true;   /* net__conn_send starts the handshake at the boundary */
     net__conn_interest(c);   /* reading stops: the next bytes are the handshake's */
+    /* the plain text before it must go within connect_timeout: with reading
+     * stopped, no idle timeout notices a peer that takes nothing */
+    if (c->connect_timeout_ms) c->connect_deadline = net__now_ms() + (uint64_t)c->connect_timeout_ms;
+    net__conn_set_timer(c);
   }
   if (c->io == IO_DONE) return;
   if (req & REQ_OPTIONS) net__conn_apply_options(c, true);
@@ -191,10 +195,12 @@ static void timed_out(net_conn *c, const char *what, int ms, const char *option)
   else
     net__conn_where(c, where, sizeof where);
   /* say which part of connecting took the time: reading TLS files, the handshake */
-  const char *op = c->io == IO_OPEN ? (c->want_out ? "send" : "recv")   /* the peer takes nothing */
+  const char *op = c->starttls ? "starttls"
+                   : c->io == IO_OPEN ? (c->want_out ? "send" : "recv")   /* the peer takes nothing */
                    : c->io == IO_HANDSHAKE ? "tls handshake" : "connect";
   bool resolving = c->io == IO_RESOLVING || (c->pio && c->pio->step == P_RESOLVE);   /* socks5:// the target's */
-  const char *stage = c->io == IO_TLS_WAIT ? " loading its TLS files" : resolving ? " resolving the name" : "";
+  const char *stage = c->starttls ? " sending the plain text before it"
+                      : c->io == IO_TLS_WAIT ? " loading its TLS files" : resolving ? " resolving the name" : "";
   snprintf(msg, sizeof msg, "%s %s: %s %d ms%s (%s)", op, where, what, ms, stage, option);
   net__conn_fail(c, NET_E_TIMEOUT, msg);
 }
@@ -208,6 +214,8 @@ static void conn_timer(net_io *io, uint64_t now) {
     net__conn_finish(c);   /* linger expired: give up on the peer */
   } else if (c->io <= IO_HANDSHAKE && c->connect_deadline && now >= c->connect_deadline) {
     timed_out(c, "timed out after", c->connect_timeout_ms, c->accepted ? "handshake_timeout" : "connect_timeout");
+  } else if (c->starttls && c->connect_deadline && now >= c->connect_deadline) {
+    timed_out(c, "timed out after", c->connect_timeout_ms, "connect_timeout");
   } else if (c->io == IO_OPEN && c->idle_timeout_ms &&
              now >= c->last_io + (uint64_t)c->idle_timeout_ms) {
     /* we are the ones not reading (a full buffer, pause_read), or the peer

@@ -689,7 +689,9 @@ function tcp:wait_until_drained(timeout) end
 ---peer that sends anything in plain text after the call fails the connection
 ---(`"protocol"`, or `"tls"` when the handshake reads it): text slipped in
 ---there would otherwise read as if it came through TLS (STARTTLS command
----injection).
+---injection). The bytes written before the call must reach the peer within
+---the connection's `connect_timeout`, and then the handshake within another:
+---past either, `"failure", "starttls ...: timed out after N ms ...", "timeout"`.
 ---@param options? net.tls_options
 ---@return true|nil ok
 ---@return string? message

@@ -72,6 +72,15 @@ static uint64_t wire_cap(const net_ws_parser *p, bool compressed) {
   return cap > UINT64_MAX - slack ? UINT64_MAX : cap + slack;
 }
 
+/* What a frame counts against that cap: a compressed fragment's first
+ * FRAME_FLUSH bytes are its flush's (a sync marker, a block header), which a
+ * sender that compresses fragment by fragment adds to every one. */
+#define FRAME_FLUSH 16
+static uint64_t wire_counted(bool compressed, uint64_t len) {
+  if (!compressed) return len;
+  return len > FRAME_FLUSH ? len - FRAME_FLUSH : 0;
+}
+
 /* The whole header is in p->hdr: decode it and open the frame. */
 static net_ws_event header_done(net_ws_parser *p) {
   const uint8_t *h = p->hdr;
@@ -99,10 +108,10 @@ static net_ws_event header_done(net_ws_parser *p) {
       p->msg_rsv1 = f->rsv1;
       p->msg_len = 0;
     }
-    uint64_t cap = wire_cap(p, p->msg_rsv1);
-    if (len > cap || p->msg_len > cap - len)
+    uint64_t cap = wire_cap(p, p->msg_rsv1), counted = wire_counted(p->msg_rsv1, len);
+    if (counted > cap || p->msg_len > cap - counted)
       return fail(p, NET_WS_CLOSE_TOO_BIG, "message over the size limit");
-    p->msg_len += len;
+    p->msg_len += counted;
     p->in_message = !f->fin;
   }
   p->left = len;

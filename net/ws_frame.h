@@ -69,7 +69,8 @@ typedef struct net_ws_parser {
   bool in_message;
   uint8_t msg_opcode; /* NET_WS_OP_TEXT or NET_WS_OP_BINARY */
   bool msg_rsv1;      /* compressed */
-  uint64_t msg_len;   /* payload declared so far, the current frame included */
+  uint64_t msg_len;   /* payload declared so far, the current frame included
+                       * (compressed: less each frame's flush allowance) */
   /* after NET_WS_ERROR */
   uint16_t close_code;
   const char *why; /* static text */
@@ -83,7 +84,8 @@ void net__ws_parser_init(net_ws_parser *p, net_ws_role role, bool rsv1_ok, uint6
  * many. What it does not check is the caller's: UTF-8 of text (ws_utf8.h, on
  * the inflated bytes when compressed), close payloads (ws_hs.h), and the
  * inflated size of a compressed message against max_message (its wire size
- * is checked here, with a little slack for deflate's stored blocks). NET_WS_PAYLOAD: *piece and *piece_len (inside buf, unmasked in place)
+ * is checked here, with a little slack for deflate's stored blocks and each
+ * compressed fragment's flush). NET_WS_PAYLOAD: *piece and *piece_len (inside buf, unmasked in place)
  * are the payload bytes just consumed. Feed the rest of buf (buf + *used)
  * again until NET_WS_MORE. A frame's header (NET_WS_HEADER) always comes
  * before any of its payload, so p->frame.len and p->msg_len can be checked

@@ -200,6 +200,17 @@ describe("websocket client", function()
       h.assert_raises("max_message", function() ws:send(string.rep("x", 1001)) end)
     end)
 
+    if kind == "py" then
+      it("takes a compressed message of max_message bytes from " .. name .. " in many flushed fragments", function()
+        local p = start_peer(kind)
+        local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/", { max_message = 65536 })
+        assert.matches("^permessage%-deflate", ws:get_extensions() or "")
+        assert.is_true(send_ok(ws, "__frags 256 256"))
+        local got, k, code = recv(ws)
+        assert.are.equal(65536, got and #got, tostring(k) .. " " .. tostring(code))
+      end)
+    end
+
     maybe("answers " .. name .. "'s ping with a pong; ping() reaches it", function()
       local p = start_peer(kind)
       local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/")

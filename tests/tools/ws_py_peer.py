@@ -11,6 +11,8 @@ Text messages starting with "__" are commands instead of echoes:
   __close CODE [R]  closes with that code and reason
   __ping DATA       pings with DATA; once the pong came, answers "__pong DATA"
   __big N           answers a binary message of N zero bytes
+  __frags N SIZE    answers one binary message of N fragments of SIZE random
+                    bytes (compressed, each fragment flushed on its own)
   __flood N SIZE    sends N text messages "seq K ....." of SIZE bytes, then closes
                     with 4002 "flood done"
 
@@ -58,6 +60,9 @@ async def command(ws, msg):
         for k in range(int(parts[1])):
             await ws.send(("seq %d " % k).ljust(int(parts[2].split()[0]), "."))
         await ws.close(4002, "flood done")
+    elif parts[0] == "__frags":   # one binary message of N random fragments of SIZE bytes
+        n, size = int(parts[1]), int(parts[2])
+        await ws.send(random.randbytes(size) for _ in range(n))
     elif parts[0] == "__big":
         await ws.send(bytes(int(parts[1])))
     elif parts[0] == "__ping":

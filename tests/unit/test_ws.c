@@ -265,7 +265,7 @@ static const bad_case bad_cases[] = {
     {"64-bit length over the cap", NET_WS_SERVER, false, 1 << 20,
      B("\x82\xff\x7f\xff\xff\xff\xff\xff\xff\xff\x01\x02\x03\x04"), 1009, 0},
     {"compressed message over the cap and its slack", NET_WS_CLIENT, true, 4096,
-     B("\xc2\x7e\x10\x42"), 1009, 0},
+     B("\xc2\x7e\x10\x52"), 1009, 0},
 };
 #undef B
 
@@ -297,11 +297,21 @@ static bool test_error_edges(void) {
   RUN_ALL(NET_WS_CLIENT, false, 10, ten, sizeof ten, &t);
   free(t.data);
   CHECK(t.err == 0 && t.msgs == 1 && t.ndata == 10, "10 bytes in two fragments under a cap of 10");
-  uint8_t slack[4] = {0xc2, 0x7e, 0x10, 0x41};   /* 4161 = 4096 + 4096/4096 + 64 */
+  uint8_t slack[4] = {0xc2, 0x7e, 0x10, 0x51};   /* 4177 = 4096 + 4096/4096 + 64, and a flush's 16 */
   p = (net_ws_parser){0};
   net__ws_parser_init(&p, NET_WS_CLIENT, true, 4096);
   CHECK(net__ws_parse(&p, slack, 4, &used, &piece, &plen) == NET_WS_HEADER && p.msg_rsv1,
         "compressed frame within the slack");
+  /* compressed fragment by fragment, each with its flush: 400 of 20 bytes under a cap of 4096 */
+  uint8_t frags[400 * 22];
+  for (int i = 0; i < 400; i++) {
+    frags[i * 22] = i == 0 ? 0x42 : i == 399 ? 0x80 : 0x00;
+    frags[i * 22 + 1] = 20;
+    memset(frags + i * 22 + 2, 0x5a, 20);
+  }
+  RUN_ALL(NET_WS_CLIENT, true, 4096, frags, sizeof frags, &t);
+  free(t.data);
+  CHECK(t.err == 0 && t.msgs == 1 && t.nf == 400, "400 compressed fragments of 20 bytes: %u %s", t.err, t.why);
   static const uint8_t zero_cap[] = {0x81, 0x00, 0x89, 0x03, 'a', 'b', 'c'};
   RUN_ALL(NET_WS_CLIENT, false, 0, zero_cap, sizeof zero_cap, &t);
   free(t.data);

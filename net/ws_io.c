@@ -240,6 +240,14 @@ typedef struct refusal {
   const char *why, *extra;   /* extra: header lines to add */
 } refusal;
 
+/* RFC 9112 3.2: a path (origin-form) or a whole URL (absolute-form); "chat"
+ * or "*" names no resource, whatever paths the server takes. */
+static bool target_ok(const char *target) {
+  const char *a = strstr(target, "://");
+  size_t scheme = strspn(target, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
+  return target[0] == '/' || (a && scheme > 0 && target + scheme == a);
+}
+
 static bool path_ok(const ws_conf *c, const char *target) {
   if (!c->paths) return true;
   bool slash;
@@ -277,6 +285,7 @@ static refusal server_check(net_ws *w, const char *proto, size_t plen, int *pick
   if (!ver || strcmp(ver, "13"))
     return (refusal){426, "only websocket version 13 is spoken here", "Sec-WebSocket-Version: 13\r\n"};
   if (!key || !net__ws_key_valid(key, klen)) return (refusal){400, "Sec-WebSocket-Key is missing or malformed", NULL};
+  if (!target_ok(http_head_target(hd))) return (refusal){400, "the request target is neither a path nor a URL", NULL};
   if (!path_ok(&w->conf, http_head_target(hd))) return (refusal){404, "no websocket at this path", NULL};
   if (!once(hd, "origin")) return (refusal){400, "Origin appears twice", NULL};
   if (!origin_ok(&w->conf, hd)) return (refusal){403, "websockets from this origin are not accepted here", NULL};

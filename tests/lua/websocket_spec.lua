@@ -634,6 +634,18 @@ describe("websocket server", function()
     end)
   end
 
+  it("answers 400 to a target that is neither a path nor a URL, even when any path is taken", function()
+    local svc = ws_echo_server()
+    for _, target in ipairs({ "chat", "*", "://x/" }) do
+      local status, text = raw_status(svc, "GET " .. target .. " HTTP/1.1\r\nHost: x\r\n" .. UPGRADE .. KEY
+        .. "Sec-WebSocket-Version: 13\r\n\r\n")
+      assert.are.equal(400, status, target .. ": " .. text)
+    end
+    assert.are.equal(0, #svc.accepted)
+    assert.matches("^HTTP/1%.1 101 ", raw_upgrade(svc, "GET /any HTTP/1.1\r\nHost: x\r\n" .. UPGRADE .. KEY
+      .. "Sec-WebSocket-Version: 13\r\n\r\n"))
+  end)
+
   it("with origins, answers 403 to a page of another origin and takes listed ones and non-browsers", function()
     local svc = ws_echo_server({ origins = { "http://localhost:3000", "https://app.example" } })
     local function upgrade(origin)

@@ -133,7 +133,9 @@ static size_t make_key(char *key, const net_tls_opts *o, bool server, bool verif
 static const char *checked_name(net_tls_cfg *cfg, const net_tls_opts *o, const char *host) {
   const char *name = o->server_name ? o->server_name : host;
   net_sockaddr sa;
-  if (!net__ip_parse(name, strlen(name), &sa)) return name;
+  size_t n = strlen(name);
+  if (n > 1 && name[n - 1] == '.') n--;   /* "127.0.0.1." is still the address, not a name */
+  if (!net__ip_parse(name, n, &sa)) return name;
   bool v4 = sa.sa.sa_family == AF_INET;
   cfg->iplen = v4 ? 4 : 16;
   memcpy(cfg->ip, v4 ? (void *)&sa.in4.sin_addr : (void *)&sa.in6.sin6_addr, (size_t)cfg->iplen);

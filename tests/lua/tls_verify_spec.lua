@@ -154,6 +154,10 @@ describe("tls verification", function()
     conn = assert_success(connect("::1", servers.good6.port, { ca_file = certs.ca }))
     assert.are.equal("-", read_info(conn).sni)
     conn:close()
+    -- an address given as server_name, with a trailing dot too, is still an address
+    conn = assert_success(connect("127.0.0.1", servers.good.port, { ca_file = certs.ca, server_name = "127.0.0.1." }))
+    assert.are.equal("-", read_info(conn).sni)
+    conn:close()
     -- a certificate with the name but no IP address: fine by name, wrong by IP
     conn = assert_success(connect("sluice-v4.test", servers.dnsonly.port, { ca_file = certs.ca }))
     conn:close()

@@ -387,6 +387,7 @@ int net_conn_starttls(net_conn *c, const net_tls_opts *o, const char **err, net_
   int expected = NET_SUCCESS;
   if (!atomic_compare_exchange_strong(&c->state, &expected, NET_WAITING))
     return *err = c->err.msg, -1;   /* failed meanwhile */
+  c->upgrading = true;
   request(c, REQ_STARTTLS);
   return 0;
 }
@@ -486,7 +487,7 @@ int net_conn_remote(net_conn *c, net_endpoint *out) {
 net_addr *net_conn_peer(net_conn *c) {
   if (c->unix_path) return NULL;   /* a path, not an address anything else could take */
   if (atomic_load_explicit(&c->state, memory_order_acquire) == NET_WAITING &&
-      !atomic_load(&c->tls_ready))
+      !atomic_load(&c->tls_ready) && !c->upgrading)   /* connecting; a STARTTLS peer stays known */
     return NULL;
   net_addr *p = atomic_load_explicit(&c->peer, memory_order_acquire);
   return p ? net_addr_ref(p) : NULL;

@@ -103,6 +103,7 @@ struct net_conn {
   double created;                   /* net_clock() at open */
   bool write_oom;                   /* owner only: the last write found no memory */
   bool aborted;                     /* owner only: net_conn_abort was called */
+  bool upgrading;                   /* owner only: established, then starttls() was called */
   bool accepted;                    /* fixed: a server's, not a connect's */
   net_error abort_err;              /* written by the owner before REQ_ABORT, then fixed */
   net_error err;

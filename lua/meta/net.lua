@@ -827,8 +827,8 @@ function tcp:set_option(name, value) end
 ---@return boolean|integer
 function tcp:get_option(name) end
 
----The peer's address once connected, else nil; nil for a Unix socket (its
----path is `get_peer()`'s).
+---The peer's address once connected (also while a `starttls` handshake
+---runs), else nil; nil for a Unix socket (its path is `get_peer()`'s).
 ---@return net.address|nil
 function tcp:get_address() end
 

@@ -48,6 +48,9 @@ describe("starttls", function()
     -- but never the plain connection's "success" without TLS
     local now = conn:get_status()
     assert.truthy(now == "waiting" or (now == "success" and conn:get_tls_info()), now)
+    local ip, _, family = conn:get_peer()   -- the peer stays known while the handshake runs
+    local addr = conn:get_address()
+    assert.truthy(family == "unix" or (addr and addr:get_ip() == ip), now)
     local status, msg, code = h.wait_status(conn, 10000)
     assert.are.equal("success", status, string.format("%s (%s)", tostring(msg), tostring(code)))
     local tls_line = line(conn)

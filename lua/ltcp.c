@@ -256,7 +256,11 @@ static long find_delim(lua_State *L, ltcp *u, const char *delim, size_t dlen, si
   return at;
 }
 
-static int until_limit(lua_State *L, lua_Integer max, size_t cap) {
+/* at >= 0: the delimiter is there, but the data and it do not fit in max. */
+static int until_limit(lua_State *L, lua_Integer max, size_t cap, long at, size_t dlen) {
+  if (at >= 0)
+    return lnet_fail(L, lua_pushfstring(L, "read_until: the data and its delimiter take %I bytes, over max_len %I",
+                                        (LUAI_UACINT)((size_t)at + dlen), (LUAI_UACINT)max), NET_E_LIMIT);
   if ((lua_Unsigned)max > cap)   /* the buffer is full: no byte can come to help */
     return lnet_fail(L, lua_pushfstring(L, "read_until: no delimiter within the %I-byte receive buffer",
                                         (LUAI_UACINT)cap), NET_E_LIMIT);
@@ -277,7 +281,7 @@ static int read_until_once(lua_State *L) {
   size_t want = (lua_Unsigned)max < NET_BUFFER_MAX ? (size_t)max : NET_BUFFER_MAX;
   long at = find_delim(L, u, delim, dlen, avail < want + dlen ? avail : want + dlen);
   if (at >= 0 && (size_t)at + dlen <= want) return push_bytes(L, u, (size_t)at + dlen, NULL);
-  if (at >= 0 || avail >= want || avail >= cap) return until_limit(L, max, cap);
+  if (at >= 0 || avail >= want || avail >= cap) return until_limit(L, max, cap, at, dlen);
   if (net_conn_input_ended(u->c) && avail == net_conn_available(u->c)) {
     if (avail == 0) {
       net_span sp;

@@ -710,8 +710,8 @@ function tcp:get_tls_info() end
 
 ---The data up to and including `delim` (1 to 1024 bytes) once it has
 ---arrived; `""` before that; the rest without `delim` once the peer closed
----(then `nil`, as read); `nil, message, "limit"` when `max_len` bytes arrived
----without `delim` (default: the buffer size), or when the receive buffer is
+---(then `nil`, as read); `nil, message, "limit"` when the data and `delim`
+---together would take more than `max_len` bytes (default: the buffer size), or when the receive buffer is
 ---full without it and `max_len` is larger than the buffer. Searches only the
 ---bytes that arrived since the previous call with the same delimiter.
 ---LuaSocket's `"*l"`, rspamd's stop_pattern.

@@ -180,6 +180,11 @@ describe("stream helpers", function()
       -- a line of exactly max_len bytes (delimiter included) is fine
       assert(h.write_all(conn, "12345\n"))
       assert.are.equal("12345\n", read_line(conn, "\n", 6))
+      -- one byte over, the delimiter there: the message says what does not fit
+      assert(h.write_all(conn, "123456\r\n"))
+      wait_available(conn, 8)
+      assert.are.same({ nil, "read_until: the data and its delimiter take 8 bytes, over max_len 7", "limit" },
+                      { conn:read_until("\r\n", 7) })
       conn:close()
     end)
 

@@ -616,8 +616,9 @@ typedef struct net_server_opts {
 
 /* Binds and listens at once (a bind is quick), so "address in use" comes back
  * here: NULL with *err and *code. a NULL: every interface, IPv6 and IPv4.
- * A TLS server reads its certificate and key here (regular files, opened
- * non-blocking): a missing or bad one fails the call. */
+ * A TLS server's options are checked here; its certificate and key are read
+ * on a helper thread, and a missing or bad one fails the server a moment
+ * later (net_server_status, net_server_accept: "tls: ...", NET_E_TLS). */
 NET_API net_server *net_server_open(net_addr *a, uint16_t port, const net_server_opts *o,
                                     const char **err, net_err *code);
 /* The next accepted connection (NET_SUCCESS, or NET_WAITING while its TLS

@@ -409,8 +409,12 @@ static bool header_value_ok(const char *v, size_t len) {
 /* The body's framing is the engine's: a Transfer-Encoding would say chunked
  * of a body that is not, a Content-Length other than the body's would leave
  * its rest to be read as another request. A body file's size is checked by
- * the engine once known. */
+ * the engine once known. Proxy credentials go in the proxy's URL: a header
+ * would reach the origin through a tunnel. */
 static void check_framing(lua_State *L, int arg, const char *name, const char *v, const net_http_opts *o) {
+  if (!strcasecmp(name, "proxy-authorization"))
+    luaL_argerror(L, arg, lua_pushfstring(L, "header %s is not taken: give the proxy's credentials in its URL "
+                                          "(http://user:password@host:port)", name));
   if (!strcasecmp(name, "transfer-encoding"))
     luaL_argerror(L, arg, lua_pushfstring(L, "header %s is not taken: the body goes with Content-Length", name));
   if (strcasecmp(name, "content-length") || o->body_file) return;

@@ -49,6 +49,9 @@ static bool copy_headers(http_req *r, const net_http_opts *o, const char **err) 
     if (!http_value_ok(h[2 * n + 1]))
       return *err = "a header value must not hold a control character (CR, LF, NUL...; only tab is taken)", false;
     if ((*err = framing_refused(h[2 * n], h[2 * n + 1], o))) return false;
+    if (!strcasecmp(h[2 * n], "proxy-authorization"))   /* through a tunnel it would reach the origin */
+      return *err = "Proxy-Authorization is not taken: give the proxy's credentials in its URL "
+                    "(http://user:password@host:port)", false;
     if (single_repeated(h, n)) return *err = "Host and Content-Length are taken once", false;
     n++;
   }

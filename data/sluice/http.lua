@@ -42,9 +42,9 @@
 -- unless max_size is given; one kept whole has the engine's (64 MiB).
 --
 -- Where it differs: the engine speaks HTTP (chunked, gzip, TLS, redirects:
--- up to 5 unless max_redirects says otherwise, Authorization,
--- Proxy-Authorization, Cookie and Host dropped on a redirect to another
--- origin; a POST answered 301 or 302 goes on as a GET without its body, as
+-- up to 5 unless max_redirects says otherwise, Authorization, Cookie and
+-- Host dropped on a redirect to another origin, a Proxy-Authorization
+-- header refused; a POST answered 301 or 302 goes on as a GET without its body, as
 -- browsers and curl do, where core.http keeps it: 307 and 308 keep it here)
 -- on the I/O thread, and on_redirect sees every hop it followed; this file
 -- calls back. `timeout` covers the whole request, redirects included. A URL

@@ -283,7 +283,7 @@ net.json_array_mt = {}
 ---@class net.http_options
 ---@field url string `http://` or `https://` (credentials in the URL are refused: give an Authorization header); bytes its path and query cannot hold as they are (a space, UTF-8, `[ ] { } | " < > \ ^` and backtick, a `%` that starts no escape) are sent percent-encoded, as browsers and curl do; a host that needs them is refused
 ---@field method? string an upper-case token (default "GET")
----@field headers? table<string, string|number> sent as given (names are sent in sorted order; a name is a token, given once whatever its case, a value holds no control character but tab, else an argument error; the body's framing is the module's: Transfer-Encoding is refused and a Content-Length must be the body's length, a body file's size failing the request with "invalid"); Host, User-Agent, Accept, Accept-Encoding and Connection are added unless given; a `101` answer is taken only when an `Upgrade` header was given (else `"protocol"`)
+---@field headers? table<string, string|number> sent as given (names are sent in sorted order; a name is a token, given once whatever its case, a value holds no control character but tab, else an argument error; `Proxy-Authorization` is refused (the proxy's credentials go in its URL: through a tunnel the header would reach the origin); the body's framing is the module's: Transfer-Encoding is refused and a Content-Length must be the body's length, a body file's size failing the request with "invalid"); Host, User-Agent, Accept, Accept-Encoding and Connection are added unless given; a `101` answer is taken only when an `Upgrade` header was given (else `"protocol"`)
 ---@field body? string|{file: string} the request body (Content-Length is added), or `{file = path}`: streamed from the file, read on a helper thread (sent again from its start after a 307/308); `get_progress` counts it. A `2xx` whose body ends before the request body went out whole succeeds only once the server took the rest; if it closes first, `"failure", "the server answered 200 before it took the whole request body, then closed ...", "closed"`
 ---@field timeout? integer ms for the whole exchange, redirects included (default 300000; 0: none)
 ---@field connect_timeout? integer ms per connection: resolving, connecting, TLS (default 30000; 0: none)
@@ -304,8 +304,7 @@ net.json_array_mt = {}
 ---connecting (a kept-alive connection to the same origin first), the request,
 ---the response head (1xx skipped), redirects (301, 302, 303, 307, 308: a 303,
 ---and a 301/302 after a POST, continue as GET without the body; a redirect to
----another origin drops Authorization, Cookie, Proxy-Authorization and the
----caller's Host; https to http fails unless allow_downgrade), the body
+---another origin drops Authorization, Cookie and the caller's Host; https to http fails unless allow_downgrade), the body
 ---(Content-Length, chunked, or until close) decoded from gzip/deflate, with a
 ---cap on the decoded size and on the ratio (a decompression bomb fails with
 ---`"limit"`). A request on a kept-alive connection the server had closed (it

@@ -226,6 +226,9 @@ describe("net.http_request", function()
     h.assert_raises("header Transfer-Encoding is not taken", function() net.http_request(post) end)
     post.headers = { ["transfer-encoding"] = "identity" }
     h.assert_raises("header transfer-encoding is not taken", function() net.http_request(post) end)
+    post.headers = { ["proxy-authorization"] = "Basic eDp5" }   -- through a tunnel it would reach the origin
+    h.assert_raises("header proxy-authorization is not taken: give the proxy's credentials in its URL",
+                    function() net.http_request(post) end)
     post.headers = { ["Content-Length"] = "1" }   -- the rest would be read as a second request
     h.assert_raises("header Content-Length: 1 is not the body's length (5)", function() net.http_request(post) end)
     post.headers = { ["Content-Length"] = 5 }

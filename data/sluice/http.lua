@@ -56,7 +56,8 @@
 -- the name stays as it was (with resume and a filename, the engine writes
 -- "<filename>.part" itself and a failed attempt keeps it for the next); a
 -- name from Content-Disposition or the URL keeps only its last path
--- component; a missing directory is created (core.common.mkdirp in an
+-- component (the server's own never replaces a file: "name (1).ext"; nor
+-- makes a hidden one); a missing directory is created (core.common.mkdirp in an
 -- editor, else LuaFileSystem; without either the download fails, naming
 -- it). JSON is not decoded for an empty body (HEAD, 204). Callbacks run from
 -- http.update(): in an editor (Lite XL, Pragtical) an editor thread calls it
@@ -591,12 +592,35 @@ local function base_name(name)
   return name
 end
 
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- A name of the server's own that no file in dir has: "name (2).ext" after
+-- "name (1).ext", as browsers do; nil when a thousand are taken.
+local function free_name(dir, name)
+  if not exists(dir .. name) then return name end
+  local stem, ext = name:match("^(.+)(%.[^.]*)$")
+  stem, ext = stem or name, stem and ext or ""
+  for i = 1, 1000 do
+    local try = string.format("%s (%d)%s", stem, i, ext)
+    if not exists(dir .. try) then return try end
+  end
+end
+
 -- The name the server gives (Content-Disposition), else that of the URL the
--- caller gave, not of where it redirected to (as core.http and curl -O).
-local function served_name(headers, url)
+-- caller gave, not of where it redirected to (as core.http and curl -O). The
+-- server's own name never replaces a file nor makes a hidden one (curl -OJ
+-- refuses both): it gets a free name instead, or gives way to the URL's.
+local function served_name(headers, url, dir)
+  local from_url = base_name(url:match("^[^?#]*"))
   local cd = header_value(headers, "content-disposition")
-  local quoted = cd and (cd:match('filename="([^"]+)"') or cd:match("filename=([^;%s]+)"))
-  return base_name(quoted) or base_name(url:match("^[^?#]*")) or "download"
+  local quoted = base_name(cd and (cd:match('filename="([^"]+)"') or cd:match("filename=([^;%s]+)")))
+  if quoted and quoted ~= from_url and quoted:sub(1, 1) ~= "." then quoted = free_name(dir, quoted)
+  elseif quoted ~= from_url then quoted = nil end
+  return quoted or from_url or "download"
 end
 
 -- Whether path is a file (not a folder: reading one fails; a file gives bytes or its end).
@@ -688,7 +712,7 @@ function http.download(url, options)
   local wanted   -- the head's status says a file comes (2xx; 416: a resume already whole)
   local function on_header(info)
     wanted = info.status >= 200 and info.status < 300 or (resume and info.status == 416)
-    if info.status >= 200 and info.status < 300 then filename = filename or dir .. served_name(info.headers, url) end
+    if info.status >= 200 and info.status < 300 then filename = filename or dir .. served_name(info.headers, url, dir) end
   end
   -- as core.http: an error page is no progress of the download
   local on_progress = options.on_progress and function(received, total)

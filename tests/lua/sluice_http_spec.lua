@@ -500,13 +500,25 @@ describe("sluice.http", function()
     assert.equal("abc", h.read_file(ddir .. "/escape.txt"))
     url = raw_response("cd2", "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=plain.bin; "
       .. "size=3\r\nContent-Length: 3\r\nConnection: close\r\n\r\nxyz")
-    f = assert(io.open(ddir .. "/plain.bin", "wb"))   -- an older file of that name is replaced
+    f = assert(io.open(ddir .. "/plain.bin", "wb"))   -- the server's name never replaces a file
     f:write("older and longer")
     f:close()
     d = call(http.download, url, { directory = ddir })
     assert.is_true(d[1], d[2])
-    assert.equal(ddir .. "/plain.bin", d[3])
-    assert.equal("xyz", h.read_file(ddir .. "/plain.bin"))
+    assert.equal(ddir .. "/plain (1).bin", d[3])
+    assert.equal("xyz", h.read_file(ddir .. "/plain (1).bin"))
+    assert.equal("older and longer", h.read_file(ddir .. "/plain.bin"))
+    d = call(http.download, url, { directory = ddir })
+    assert.equal(ddir .. "/plain (2).bin", d[3])
+    -- nor makes a hidden file: the URL's name serves, and the caller's URL may replace
+    url = raw_response("cd3", "HTTP/1.1 200 OK\r\nContent-Disposition: attachment; filename=.bashrc\r\n"
+      .. "Content-Length: 3\r\nConnection: close\r\n\r\nrc!")
+    h.write_file(ddir .. "/cd3", "older")
+    d = call(http.download, url, { directory = ddir })
+    assert.is_true(d[1], d[2])
+    assert.equal(ddir .. "/cd3", d[3])
+    assert.equal("rc!", h.read_file(ddir .. "/cd3"))
+    assert.is_false(h.path_exists(ddir .. "/.bashrc"))
   end)
 
   it("fails a download on a status outside 2xx or a cut body, leaving no file", function()

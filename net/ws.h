@@ -128,6 +128,7 @@ struct net_ws {
   size_t msg_len, msg_cap;
   uint8_t msg_type;
   bool msg_ready;                       /* whole: waiting for room in rx */
+  bool held_back;                       /* a message waited for room since the closing clock's last look */
   bool msg_inflate;                     /* this message is compressed */
   net_utf8 utf8;
   net_inflate inf;

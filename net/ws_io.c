@@ -443,6 +443,7 @@ static void closing_deadline(net_ws *w) {
   w->sent_seen = net__conn_delivered(w->c);
   w->ctl_out = 0;
   w->read_seen = ring_consumed(&w->rx);
+  w->held_back = w->msg_ready;
 }
 
 /* Our close frame goes out after the queued messages (ws_tx.c orders them). */
@@ -526,14 +527,16 @@ static bool peer_taking(net_ws *w) {
 }
 
 /* Whether the closing handshake moved since the clock was last set: the
- * peer took our bytes or sent some, or the owner read messages (those the
- * peer sent before its close wait for the owner, not for the peer). */
+ * peer took our bytes, or the owner read messages while its full queue held
+ * the rest back (the peer's close waits behind them, unread). An owner that
+ * keeps up with a peer that ignores our close and sends on does not hold
+ * the close open. */
 static bool closing_moves(net_ws *w) {
   size_t read = ring_consumed(&w->rx);
-  bool owner_read = read != w->read_seen;
+  bool owner_read = read != w->read_seen && w->held_back && !w->ownerless;
   w->read_seen = read;
-  bool peer_sent = w->last_rx + (uint64_t)w->conf.close_timeout_ms > w->deadline;
-  return peer_taking(w) || peer_sent || owner_read;
+  w->held_back = w->msg_ready;
+  return peer_taking(w) || owner_read;
 }
 
 static void keep_alive(net_ws *w, uint64_t now) {

@@ -45,7 +45,7 @@ static bool deliver(net_ws *w) {
     atomic_store(&w->rx_paused, 1);
     /* seq_cst fence: pairs with the one in net_ws_drop (Dekker) */
     atomic_thread_fence(memory_order_seq_cst);
-    if (ring_free_space(&w->rx) < need || !atomic_exchange(&w->rx_paused, 0)) return false;
+    if (ring_free_space(&w->rx) < need || !atomic_exchange(&w->rx_paused, 0)) return w->held_back = true, false;
   }
   uint32_t n = (uint32_t)w->msg_len;
   uint8_t h[WS_REC_HDR] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, w->msg_type};

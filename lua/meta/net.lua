@@ -144,7 +144,7 @@ function net.open_unix(path, options) end
 ---@field max_message? integer the largest message in bytes, either way (1..512 MiB, default 16 MiB); a bigger incoming one closes the websocket with 1009 and fails it with `"limit"`
 ---@field ping_interval? integer ms without a byte from the client before a keep-alive ping (default 0: none)
 ---@field ping_timeout? integer ms without a byte from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval); it does not run while a full receive queue has stopped reading, and a peer that takes what we send (acknowledged by its TCP, where the system says: Linux, BSDs) counts as alive
----@field close_timeout? integer ms the closing handshake may take without progress (the client taking what we send, the client sending, or the owner reading the messages that came before the client's close) (default 5000)
+---@field close_timeout? integer ms the closing handshake may take without progress (the client taking what we send, or the owner reading messages its full receive queue held back before the client's close) (default 5000)
 ---@field handshake_timeout? integer ms for the TLS handshake and the upgrade request of a new connection (default 10000); a client slower than that is dropped unseen. Upgrades in progress have a cap of their own, apart from the accept queue (512, more with a larger `backlog`): past it, or when the process is out of descriptors, the oldest is dropped, so idle connections never keep a client that upgrades at once out. An upgrade request that arrives while the accept queue is full (the owner has not taken the websockets before it) is answered `503`
 
 ---Listens for connections. `addr`: nil (every interface, IPv6 and IPv4),
@@ -398,7 +398,7 @@ function http:close() end
 ---@field compress? boolean offer permessage-deflate (RFC 7692; default true); used when the server agrees (`ws:get_extensions()`)
 ---@field ping_interval? integer ms without a byte from the server before the I/O thread sends a keep-alive ping (default 0: none)
 ---@field ping_timeout? integer ms without a byte from the peer after a ping before the websocket fails with `"timeout"` (default ping_interval); it does not run while a full receive queue has stopped reading, and a peer that takes what we send (acknowledged by its TCP, where the system says: Linux, BSDs) counts as alive
----@field close_timeout? integer ms the closing handshake may take without progress (the peer taking what we send, the peer sending, or the owner reading the messages that came before the peer's close) before the connection is dropped (default 5000); the messages queued before the close go first
+---@field close_timeout? integer ms the closing handshake may take without progress (the peer taking what we send, or the owner reading messages its full receive queue held back before the peer's close; a peer that ignores the close and sends on does not count) before the connection is dropped (default 5000); the messages queued before the close go first
 
 ---Opens a WebSocket client (RFC 6455) and returns it at once; resolving,
 ---connecting, a proxy's handshake, TLS and the opening handshake go on in the

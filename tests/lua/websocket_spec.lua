@@ -383,6 +383,17 @@ describe("websocket client", function()
     assert.are.equal(1000, (ws:get_close()))
   end)
 
+  it("close_timeout ends the close with a peer that ignores it and sends on, though the owner reads", function()
+    local p = h.start_server("ws_cases.py server", q(PY) .. " " .. q(h.tools .. "ws_cases.py") .. " server", port_line)
+    local ws = open_ok("ws://127.0.0.1:" .. p.port .. "/stream", { close_timeout = 300, compress = false })
+    assert(recv(ws), "no tick")
+    local t0 = net.clock()
+    assert.is_true(ws:close(1000))
+    local status, msg, code = wait_end(ws)   -- reads all the while
+    assert.are.same({ "failure", "timeout" }, { status, code }, msg)
+    assert.is_true(net.clock() - t0 < 10, "the close took " .. (net.clock() - t0) .. " s")
+  end)
+
   it("keep-alive pings keep a live peer", function()
     local p = start_peer("py")
     -- several timeouts long: only pongs answered in time keep it open

@@ -17,7 +17,8 @@ close frame's code, and that the TCP connection ends.
       discards everything and answers nothing (a dead peer); "/slow" sends one
       2 MiB message as a single frame over 1.6 s (no pong can pass it), "/flood"
       40 binary messages of 64 KiB at once, both then answering pings until the
-      side under test closes; "/pings" answers pings, printing "ping MS" for each
+      side under test closes; "/stream" sends "tick" every 20 ms for a minute,
+      answering nothing (a peer that ignores the close); "/pings" answers pings, printing "ping MS" for each
       (ms since the handshake); "/msgbad" sends a text message and a reserved
       opcode in one write, then waits for the end; "/slowread" reads at about 1 MB/s, answering pings
       and the close as it comes to them; "/stall" answers no
@@ -801,6 +802,15 @@ def flood(conn):
     answer_until_close(conn)
 
 
+def stream(conn):
+    """A peer that ignores the close: a small message every 20 ms for a minute."""
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        conn.send(conn.f(TEXT, b"tick"))
+        conn.flush(end)
+        time.sleep(0.02)
+
+
 def message_then_bad(conn):
     """A message and a reserved opcode in one write: the side under test fails
     with the message still to receive."""
@@ -818,6 +828,7 @@ LIVE_PEERS = {
     "hang": lambda conn: conn.wait_eof(time.monotonic() + 3600),   # a dead peer: reads, never answers
     "slow": slow_message,
     "flood": flood,
+    "stream": stream,
     "slowread": slow_reader,
     "pings": ping_logger,
     "msgbad": message_then_bad,

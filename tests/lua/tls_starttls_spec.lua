@@ -260,7 +260,8 @@ describe("starttls", function()
     conn:close()
   end)
 
-  it("times out (connect_timeout) when the plain text before it never goes: the peer takes nothing", function()
+  local stall_it = (h.mode == "tsan" or os.getenv("SLUICE_MODE") == "windows") and pending or it
+  stall_it("times out (connect_timeout) when the plain text before it never goes: the peer takes nothing", function()
     local srv = assert(net.create_server("127.0.0.1", 0))
     local conn, peer = h.connect_pair(srv, "127.0.0.1", { connect_timeout = 500 })
     peer:pause_read()

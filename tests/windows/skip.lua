@@ -25,6 +25,7 @@ return {
   },
   ["udp_spec.lua"] = {
     ["joined on lo"] = "interface names are Linux's (\"lo\")",
+    ["still resolving"] = "FIFOs are POSIX: wine opens one without waiting for a writer, so the lookup the test holds back fails at once",
     ["os.exit without close"] = "a DLL's exit handlers run after Windows stopped its threads: only closing the Lua state hands over what is left (README, Windows)",
   },
   ["socket_spec.lua"] = {

@@ -55,6 +55,10 @@ static atomic_int once_state;
 static atomic_uint_fast64_t activity_gen;
 static atomic_int waiters;
 static atomic_int closing;          /* see net__engine_closing */
+/* News nobody owns (a close finished) wakes only the exit's waits: an owner
+ * woken for it would find nothing of its own. seq_cst with `closing`: the
+ * exit sees a count the I/O thread lowered before it looked at this. */
+static atomic_bool exit_waiting;
 
 atomic_size_t net__live_conns, net__live_udp, net__live_servers, net__live_http, net__live_ws;
 
@@ -399,9 +403,11 @@ static void notify_waiters(void) {
   /* seq_cst: a waiter increments `waiters` before it re-checks, so either it
    * sees the new generation or we see it and take the lock to signal. */
   if (atomic_load(&waiters) == 0) return;
+  /* The empty lock orders us after a waiter's check-then-sleep; signalled
+   * under the lock, each woken waiter would block on it at once. */
   net__mutex_lock(wait_mx);
-  net__cond_broadcast(wait_cv);
   net__mutex_unlock(wait_mx);
+  net__cond_broadcast(wait_cv);
 }
 
 void net__engine_notify(void) {
@@ -633,6 +639,7 @@ static void flush_at_exit(void) {
   if (net__os_threads_gone() || net__os_forked()) return;
   /* the host's exit handlers (SDL_Quit) run after ours: nothing may push into them */
   net__wake_stop();
+  atomic_store(&exit_waiting, true);
   net__wait_until(nothing_closing, NULL, EXIT_WAIT_MAX_MS);
   net__wait_until(all_sent, NULL, EXIT_OPEN_WAIT_MS);
 }
@@ -713,7 +720,7 @@ static int release_memory(int timeout) {
 
 static void publish(void) {
   if (E.dirty) net__engine_notify();
-  else if (E.stirred) notify_waiters();
+  else if (E.stirred && atomic_load(&exit_waiting)) notify_waiters();
   E.dirty = E.stirred = false;
 }
 

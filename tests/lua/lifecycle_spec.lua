@@ -102,6 +102,26 @@ describe("lifecycle", function()
     assert.are.equal(0, stats.connections)
   end)
 
+  it("does not wake net.wait for a closed connection's news", function()
+    -- a frame loop asleep in net.wait has nothing to read from it. Alone in a
+    -- child, so no other object of this process publishes meanwhile.
+    local peer = h.start_peer("echo")
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local conn = assert(net.open_tcp("127.0.0.1", tonumber(...)))
+      assert(conn:wait_until_connected(10000) == "success")
+      assert(conn:write("ping") == 4)
+      local t = net.clock() + 10
+      while conn:available() < 4 and net.clock() < t do net.wait(10) end
+      assert(conn:available() == 4, "no echo")
+      net.wait(0)
+      conn:close()   -- its FIN, the peer's, the close finishing: nobody's news
+      io.write(tostring(net.wait(300)))
+    ]], nil, peer.port)
+    assert.is_true(ok, err)
+    assert.are.equal("false", out)
+  end)
+
   it("holds no buffer memory for idle connections", function()
     local peer = h.start_peer("echo")
     settle()

@@ -680,7 +680,10 @@ typedef struct net_udp_opts {
  * address (its first IP), or on every interface when local is NULL (the IPv6
  * wildcard carrying IPv4 too where the system allows, else 0.0.0.0). Returns
  * NULL with *err and *code at once: "bind 127.0.0.1:5353: Address already in
- * use" ("invalid"), an address still resolving ("invalid"), ... The text stays
+ * use" ("invalid"), an address still resolving ("invalid"), ... A port held
+ * by a socket of this process that is closing is no refusal: the socket binds
+ * on the I/O thread once that one closed (sending nothing before), and a
+ * refusal then is a failure of net_udp_status. The text stays
  * valid until this thread's next net_udp call. The caller owns the handle until
  * net_udp_close. opts and code may be NULL. */
 NET_API net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *opts,

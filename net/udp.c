@@ -1,6 +1,7 @@
 /* udp.c: UDP sockets. The net_udp_* functions run on the owner thread: socket,
  * bind and setsockopt (quick syscalls that never block) and the datagram rings;
- * the I/O thread owns sendmsg/recvmsg, the poller registration and the close. */
+ * the I/O thread owns sendmsg/recvmsg, the poller registration and the close
+ * (and the bind of a port that a closing socket of ours held at open). */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,12 +54,22 @@ struct net_udp {
   bool closed;                  /* fd closed, waiting to be reaped */
   bool serving;                 /* the I/O thread has registered it */
   net_exit_link live;           /* listed while open: the exit waits for its queue */
+  /* A port one of ours still held, closing, when this one opened: it binds
+   * once that one's fd is closed (see net_udp_open). pred: set by the
+   * opener, then the I/O thread's; waiters, wait_next: I/O thread only. */
+  net_udp *pred;
+  net_udp *waiters;             /* sockets kicked once this one's fd is closed */
+  net_udp *wait_next;
+  bool waiting;                 /* listed in pred->waiters */
+  net_udp *closing_prev, *closing_next;   /* under closing_mx, from close to the fd's close */
+  bool closing_listed;
 };
 
 #define UDP(io_ptr) ((net_udp *)((char *)(io_ptr) - offsetof(net_udp, obj)))
 
 static void udp_destroy(net_io *io) {
   net_udp *u = UDP(io);
+  if (u->pred) net__io_unref(&u->pred->obj);   /* never served (the I/O thread ended first) */
   ring_destroy(&u->rx);
   ring_destroy(&u->tx);
   net__free_aligned(u);
@@ -75,6 +86,67 @@ static bool udp_pending(net_exit_link *m) {
 }
 
 static net_exit_list live = {.pending = udp_pending};
+
+/* ---- ports of sockets still closing ----------------------------------------- */
+
+/* Closed by their owners, their fds not closed yet (the I/O thread sends
+ * what they queued first): a socket opened for one's port waits for it
+ * rather than failing with "Address already in use". */
+static atomic_int closing_once;
+static net_mutex *closing_mx;
+static net_udp *closing_head;
+
+static bool closing_init(void *unused) {
+  (void)unused;
+  return (closing_mx = net__mutex_new()) != NULL;
+}
+
+static void closing_add(net_udp *u) {
+  if (!net__once(&closing_once, closing_init, NULL)) return;   /* then no socket waits for it */
+  net__mutex_lock(closing_mx);
+  u->closing_prev = NULL;
+  u->closing_next = closing_head;
+  if (closing_head) closing_head->closing_prev = u;
+  closing_head = u;
+  u->closing_listed = true;
+  net__mutex_unlock(closing_mx);
+}
+
+static void closing_remove(net_udp *u) {
+  if (!u->closing_listed) return;   /* set before the kick that brings us here */
+  net__mutex_lock(closing_mx);
+  if (u->closing_prev) u->closing_prev->closing_next = u->closing_next;
+  else closing_head = u->closing_next;
+  if (u->closing_next) u->closing_next->closing_prev = u->closing_prev;
+  u->closing_listed = false;
+  net__mutex_unlock(closing_mx);
+}
+
+static bool wildcard(const net_sockaddr *sa) {
+  if (sa->sa.sa_family == AF_INET6) return IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr);
+  return sa->in4.sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+/* Could u's bound address be what keeps sa from binding? */
+static bool holds(const net_udp *u, const net_sockaddr *sa) {
+  const net_sockaddr *l = &u->local;
+  if (net__sa_port(l) != net__sa_port(sa)) return false;
+  if (wildcard(l) || wildcard(sa)) return true;
+  if (l->sa.sa_family != sa->sa.sa_family) return false;
+  return l->sa.sa_family == AF_INET ? l->in4.sin_addr.s_addr == sa->in4.sin_addr.s_addr
+                                    : !memcmp(&l->in6.sin6_addr, &sa->in6.sin6_addr, 16);
+}
+
+/* A closing socket of ours that may hold sa's port, referenced; or NULL. */
+static net_udp *closing_holder(const net_sockaddr *sa) {
+  if (net__sa_port(sa) == 0 || !net__once(&closing_once, closing_init, NULL)) return NULL;
+  net__mutex_lock(closing_mx);
+  net_udp *u = closing_head;
+  while (u && !holds(u, sa)) u = u->closing_next;
+  if (u) net__io_ref(&u->obj);   /* listed, so the I/O thread still holds it */
+  net__mutex_unlock(closing_mx);
+  return u;
+}
 
 static void udp_kicked(net_io *io);
 static void udp_event(net_io *io, int mask);
@@ -171,18 +243,33 @@ static const char *owner_msg(const char *fmt, ...) {
   return msg;
 }
 
-/* "op where: strerror", and the code: a taken port is a wrong value, not a network fault. */
+/* A taken port is a wrong value, not a network fault. */
+static net_err errno_to_code(int e) { return e == EADDRINUSE ? NET_E_INVALID : net__errno_code(e); }
+
+/* "op where: strerror", and its code. */
 static net_err errno_error(const char **err, const char *op, const net_sockaddr *sa, int e) {
   char where[NET_IP_MAX + 8], buf[128];
   net__sa_str(sa, where, sizeof where, true);
   *err = owner_msg("%s %s: %s", op, where, net__errstr(e, buf, sizeof buf));
-  return e == EADDRINUSE ? NET_E_INVALID : net__errno_code(e);
+  return errno_to_code(e);
+}
+
+/* A bind of fd to sa met a port in use: true when a closing socket of ours
+ * holds it (*pred, fd left unbound until it closes) or held it (its fd
+ * closed just before it left the list: the second bind takes the port). */
+static bool holder_closing(net_sock fd, const net_sockaddr *sa, net_udp **pred) {
+  if (errno != EADDRINUSE) return false;
+  if ((*pred = closing_holder(sa))) return true;
+  if (net_sock_bind(fd, &sa->sa, net__sa_len(sa)) == 0) return true;
+  errno = EADDRINUSE;   /* the first refusal, whatever the second said */
+  return false;
 }
 
 /* socket() and bind() for sa; the wildcard IPv6 socket also takes IPv4 (V6ONLY
- * off). On failure *op names the call that failed and *err its errno. */
+ * off). On failure *op names the call that failed and *err its errno. A port
+ * a closing socket of ours holds leaves the socket unbound, *pred that one. */
 static net_sock bind_socket(net_sockaddr *sa, bool any, const net_udp_opts *o, const char **op,
-                            int *err) {
+                            int *err, net_udp **pred) {
   net_sock fd = net_sock_open(sa->sa.sa_family, SOCK_DGRAM);
   if (fd == NET_BAD_SOCK) return *op = "socket", *err = errno, NET_BAD_SOCK;
   int one = 1, zero = 0;
@@ -192,7 +279,7 @@ static net_sock bind_socket(net_sockaddr *sa, bool any, const net_udp_opts *o, c
   bool dual = sa->sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr);
   if ((dual && net_sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0 && any) ||
       (o && o->reuseaddr && net_sock_setopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
-      net_sock_bind(fd, &sa->sa, net__sa_len(sa)) < 0) {
+      (net_sock_bind(fd, &sa->sa, net__sa_len(sa)) < 0 && !holder_closing(fd, sa, pred))) {
     *err = errno;
     net_sock_close(fd);
     return NET_BAD_SOCK;
@@ -203,7 +290,7 @@ static net_sock bind_socket(net_sockaddr *sa, bool any, const net_udp_opts *o, c
 /* Opens and binds the socket. No local address: the dual-stack IPv6 wildcard,
  * else (no IPv6 on this host) 0.0.0.0. */
 static net_sock open_bound(net_addr *local, uint16_t port, const net_udp_opts *o,
-                           net_sockaddr *sa, const char **err, net_err *code) {
+                           net_sockaddr *sa, const char **err, net_err *code, net_udp **pred) {
   const char *op;
   int e = 0;
   net_sock fd;
@@ -214,7 +301,7 @@ static net_sock open_bound(net_addr *local, uint16_t port, const net_udp_opts *o
   } else {
     sa->in6.sin6_family = AF_INET6;   /* in6addr_any: all zero */
     net__sa_set_port(sa, port);
-    if ((fd = bind_socket(sa, true, o, &op, &e)) != NET_BAD_SOCK) return fd;
+    if ((fd = bind_socket(sa, true, o, &op, &e, pred)) != NET_BAD_SOCK) return fd;
     /* no IPv6 here (no socket, no ::, or no dual stack): fall back to IPv4 */
     bool no_v6 = strcmp(op, "socket") == 0 || e == EADDRNOTAVAIL || e == ENOPROTOOPT;
     if (!no_v6) {
@@ -225,7 +312,7 @@ static net_sock open_bound(net_addr *local, uint16_t port, const net_udp_opts *o
     sa->in4.sin_family = AF_INET;
   }
   net__sa_set_port(sa, port);
-  if ((fd = bind_socket(sa, false, o, &op, &e)) == NET_BAD_SOCK)
+  if ((fd = bind_socket(sa, false, o, &op, &e, pred)) == NET_BAD_SOCK)
     *code = errno_error(err, op, sa, e);
   return fd;
 }
@@ -253,13 +340,15 @@ net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, con
   if (!net__engine_acquire())
     return *err = net__engine_refusal(), *code = NET_E_LIMIT, NULL;
   net_sockaddr sa;
-  net_sock fd = open_bound(local, port, o, &sa, err, code);
+  net_udp *pred = NULL;
+  net_sock fd = open_bound(local, port, o, &sa, err, code, &pred);
   if (fd == NET_BAD_SOCK) {
     net__engine_release();
     return NULL;
   }
   net_udp *u = net__aligned(sizeof(net_udp));
   if (!u) {
+    if (pred) net__io_unref(&pred->obj);
     net_sock_close(fd);
     net__engine_release();
     return *err = "out of memory", *code = NET_E_LIMIT, NULL;
@@ -273,8 +362,9 @@ net_udp *net_udp_open(net_addr *local, uint16_t port, const net_udp_opts *o, con
   net__io_init(&u->obj, &udp_ops, 2);   /* the owner's and the I/O thread's */
   atomic_init(&u->state, NET_SUCCESS);
   u->fd = fd;
+  u->pred = pred;
   socklen_t len = sizeof u->local;
-  if (net_sock_getsockname(fd, &u->local.sa, &len) < 0) u->local = sa;
+  if (pred || net_sock_getsockname(fd, &u->local.sa, &len) < 0) u->local = sa;   /* unbound: asked */
   u->dual = is_dual(fd, &u->local);
   atomic_fetch_add(&net__live_udp, 1);
   net__exit_list_add(&live, &u->live);
@@ -309,6 +399,7 @@ void net_udp_close(net_udp *u) {
   net__exit_list_remove(&live, &u->live);   /* the closing count waits for its queue from here on */
   net__io_disown(&u->obj);   /* nobody will read it now: what it publishes wakes no host */
   net__engine_closing(1);   /* out again once the queued datagrams were handed over */
+  closing_add(u);
   atomic_store(&u->close_req, 1);
   net__engine_kick(&u->obj);
   net__io_unref(&u->obj);
@@ -620,6 +711,13 @@ static void close_socket(net_udp *u) {
   net_sock_close(u->fd);
   u->fd = NET_BAD_SOCK;
   u->closed = true;
+  closing_remove(u);
+  while (u->waiters) {   /* its port is free: they bind now */
+    net_udp *w = u->waiters;
+    u->waiters = w->wait_next;
+    net__engine_kick(&w->obj);
+    net__io_unref(&w->obj);
+  }
   net__io_retire(&u->obj);
 }
 
@@ -628,7 +726,7 @@ static void close_socket(net_udp *u) {
 static void fail(net_udp *u, const char *op, int e) {
   char where[NET_IP_MAX + 8], buf[128];
   net__sa_str(&u->local, where, sizeof where, true);
-  net__seterr(&u->err, net__errno_code(e), "%s %s: %s", op, where, net__errstr(e, buf, sizeof buf));
+  net__seterr(&u->err, errno_to_code(e), "%s %s: %s", op, where, net__errstr(e, buf, sizeof buf));
   /* release: err is complete before anyone can see FAILURE */
   atomic_store_explicit(&u->state, NET_FAILURE, memory_order_release);
   if (!atomic_load(&u->close_req)) net__io_publish(&u->obj);
@@ -772,11 +870,32 @@ static bool try_send(net_udp *u, bool closing) {
   return false;
 }
 
+/* A socket opened on a port a closing one of ours held: binds once that one's
+ * fd is closed (which kicks it). Nothing is sent or received before: a send
+ * from an unbound socket would go out from a port of the kernel's choosing.
+ * True while it waits. */
+static bool bind_waits(net_udp *u) {
+  net_udp *p = u->pred;
+  if (!p) return false;
+  if (!p->closed) {
+    if (!u->waiting) {
+      u->waiting = true;
+      u->wait_next = p->waiters;
+      p->waiters = UDP(net__io_ref(&u->obj));
+    }
+    return true;
+  }
+  u->pred = NULL;
+  net__io_unref(&p->obj);
+  if (net_sock_bind(u->fd, &u->local.sa, net__sa_len(&u->local)) < 0) fail(u, "bind", errno);
+  return false;
+}
+
 /* The owner closed it: what it sent before goes out a batch a turn while the
  * kernel takes it (UDP promises no delivery: no linger beyond that), then
  * the socket closes. */
 static void close_step(net_udp *u) {
-  if (try_send(u, true)) return;
+  if (bind_waits(u) || try_send(u, true)) return;
   close_socket(u);
   net__engine_closing(-1);
 }
@@ -789,6 +908,7 @@ static void udp_kicked(net_io *io) {
     close_step(u);
     return;
   }
+  if (bind_waits(u)) return;
   if (!u->serving) {   /* first kick: start serving it */
     u->serving = true;
     update_interest(u);

@@ -880,7 +880,12 @@ function server:close() end
 
 ---Opens a datagram socket bound at once to `addr` and `port`: socket() and
 ---bind() never block, so their failures come back here, e.g.
----`nil, "bind 127.0.0.1:5353: Address already in use", "invalid"`.
+---`nil, "bind 127.0.0.1:5353: Address already in use", "invalid"`. A port a
+---socket of this process still holds while it closes (sending what it
+---queued) is no refusal: the new socket binds as soon as that one has let go,
+---and what it sends meanwhile waits and goes out from that port. Should the
+---port still be taken then (by another socket), `receive` and `send` give
+---that same failure.
 ---`addr`: nil for every interface (the IPv6 wildcard with IPv4 too where the
 ---system allows, else 0.0.0.0), an IP literal (`"127.0.0.1"`, `"::1"`), or a
 ---resolved address object (its first IP). A host name, or an address still
@@ -998,9 +1003,8 @@ function udp:leave(group, interface) end
 ---out while the kernel takes them (a batch at a time, other sockets served
 ---in between), and the process's exit waits for that, as it does for
 ---sockets left open that still hold datagrams (Linux; 5 s at most); there is
----no linger beyond that. The port is free again once the I/O thread has
----closed the socket (shortly after the queue went out): a program that
----reopens the same port at once may meet "Address already in use" and retry.
+---no linger beyond that. The port can be reopened at once: the new socket
+---binds once this one has let go of it (see `net.open_udp`).
 ---Afterwards `send` gives `false, "closed", "closed"`, the others
 ---`nil, "closed", "closed"`.
 function udp:close() end

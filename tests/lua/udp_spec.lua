@@ -344,10 +344,69 @@ describe("udp", function()
       assert.truthy(tostring(scoped):find("open", 1, true))
     end
     peer:close()
-    -- the port is free again once the I/O thread has closed the socket
-    local again = h.wait_for(function() return net.open_udp("127.0.0.1", port) end, 5000, 10)
-    assert(again, "the port stayed bound after close")
+    local again = assert(net.open_udp("127.0.0.1", port))   -- the port is ours again at once
     again:close()
+  end)
+
+  it("reopens a port at once after close, the closed socket's datagrams sent first", function()
+    local peer = assert(net.open_udp("127.0.0.1", 0))
+    local u = assert(net.open_udp("127.0.0.1", 0))
+    local port = u:get_port()
+    for round = 1, 20 do
+      for i = 1, 100 do send(u, "127.0.0.1", peer:get_port(), round .. "." .. i) end
+      u:close()
+      local msg, code
+      u, msg, code = net.open_udp("127.0.0.1", port)
+      assert(u, string.format("round %d: %s (%s)", round, tostring(msg), tostring(code)))
+      assert.are.equal(port, u:get_port())
+      -- sent before the old socket let go of the port: it still goes out from it
+      send(u, "127.0.0.1", peer:get_port(), round .. ".new")
+      for i = 1, 100 do
+        local d = assert(receive(peer), string.format("round %d: datagram %d lost", round, i))
+        assert.are.equal(round .. "." .. i, d:get_data())
+        assert.are.equal(port, d:get_port())
+      end
+      local d = assert(receive(peer), "round " .. round .. ": the new socket's datagram lost")
+      assert.are.equal(round .. ".new", d:get_data())
+      assert.are.equal(port, d:get_port())
+      send(peer, "127.0.0.1", port, "back " .. round)
+      assert.are.equal("back " .. round, assert(receive(u), "round " .. round .. ": nothing came back"):get_data())
+    end
+    -- closed again before it could bind: what it queued still goes out from the port
+    u:close()
+    u = assert(net.open_udp("127.0.0.1", port))
+    assert.is_true(u:send("127.0.0.1", peer:get_port(), "at once"))
+    u:close()
+    local d = assert(receive(peer), "lost when closed before its bind")
+    assert.are.same({ "at once", port }, { d:get_data(), d:get_port() })
+    assert.are.equal(0, peer:get_stats().dropped)
+    peer:close()
+  end)
+
+  it("reports a reopened port that someone else holds, at once or once it binds", function()
+    for _ = 1, 10 do
+      local a = assert(net.open_udp("0.0.0.0", 0, { reuseaddr = true }))
+      local port = a:get_port()
+      local other = assert(net.open_udp("127.0.0.1", port, { reuseaddr = true }))
+      a:close()
+      -- the closing wildcard socket may still hold the port: then the refusal
+      -- comes once it has let go, the same as it would have at once
+      local want = { string.format("bind 127.0.0.1:%d: Address already in use", port), "invalid" }
+      local u, msg, code = net.open_udp("127.0.0.1", port)
+      if u then
+        local got = h.wait_for(function()
+          local d, m, c = u:receive()
+          assert.is_nil(d)
+          return m and { m, c }
+        end, 10000, 10)
+        assert.are.same(want, got)
+        assert.are.same({ false, want[1], want[2] }, { u:send("127.0.0.1", port, "x") })
+        u:close()
+      else
+        assert.are.same(want, { msg, code })
+      end
+      other:close()
+    end
   end)
 
   it("closes sockets a Lua state leaves open when it ends, sending what they queued", function()

@@ -245,6 +245,22 @@ static int l_lookup_max(lua_State *L) {
   return 0;
 }
 
+/* Tests only: net._hold_requests(ms), net_debug_hold_requests. */
+static int l_hold_requests(lua_State *L) {
+  net_debug_hold_requests((int)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+/* The tests' hooks stay in the module table only with SLUICE_TEST_HOOKS set. */
+static void drop_test_hooks(lua_State *L) {
+  static const char *const hooks[] = {"_fail_allocs", "_lookup_max", "_hold_requests"};
+  if (getenv("SLUICE_TEST_HOOKS")) return;
+  for (size_t i = 0; i < sizeof hooks / sizeof *hooks; i++) {
+    lua_pushnil(L);
+    lua_setfield(L, -2, hooks[i]);
+  }
+}
+
 /* One per luaopen_net: keeps the engine alive for as long as the state is. */
 static int instance_gc(lua_State *L) {
   int *live = lua_touserdata(L, 1);
@@ -270,8 +286,9 @@ NET_API int luaopen_net(lua_State *L) {
       {"set_cacert_path", l_set_cacert_path},
       {"get_cacert_path", l_get_cacert_path},
       {"set_wakeup", l_set_wakeup},
-      {"_fail_allocs", l_fail_allocs},   /* dropped below unless testing */
-      {"_lookup_max", l_lookup_max},     /* and this one */
+      {"_fail_allocs", l_fail_allocs},   /* dropped unless testing (drop_test_hooks) */
+      {"_lookup_max", l_lookup_max},
+      {"_hold_requests", l_hold_requests},
       {NULL, NULL},
   };
   int *live = lua_newuserdatauv(L, sizeof *live, 0);
@@ -298,12 +315,7 @@ NET_API int luaopen_net(lua_State *L) {
   *seen = 0;
   net_wait_activity_since(seen, 0);   /* start from now, not from process start */
   luaL_setfuncs(L, funcs, 1);
-  if (!getenv("SLUICE_TEST_HOOKS")) {
-    lua_pushnil(L);
-    lua_setfield(L, -2, "_fail_allocs");
-    lua_pushnil(L);
-    lua_setfield(L, -2, "_lookup_max");
-  }
+  drop_test_hooks(L);
   lnet_json_funcs(L);
   lua_pushliteral(L, "sluice " NET_VERSION);
   lua_setfield(L, -2, "_VERSION");

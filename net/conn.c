@@ -165,13 +165,30 @@ net_conn *net_unix_open(const char *path, const net_conn_opts *o, const char **e
 
 /* ---- status ------------------------------------------------------------------- */
 
+/* After starttls(), until its handshake is done, no byte in rx is the
+ * owner's: one there came in plain text before the I/O thread took the
+ * request (which fails the connection for it: CVE-2011-0411's injection).
+ * On that failure they are dropped. */
+static bool upgrade_hides(net_conn *c) {
+  if (!c->upgrading) return false;
+  /* acquire, state first: a failure after the handshake shows tls_ready set */
+  int st = atomic_load_explicit(&c->state, memory_order_acquire);
+  if (atomic_load_explicit(&c->tls_ready, memory_order_acquire)) return false;
+  if (st == NET_FAILURE) net_conn_consume(c, ring_used(&c->rx));
+  net__io_seen(&c->obj);   /* nothing for the owner to read */
+  return true;
+}
+
 net_result net_conn_status(net_conn *c) {
   net_result r;
   if (net__engine_inherited(&r)) return r;
   net__host_polled();
   /* acquire: pairs with the I/O thread's release of state after err is written */
   if (c->aborted) return (net_result){NET_FAILURE, c->abort_err.code, c->abort_err.msg};
+  bool hidden = upgrade_hides(c);
   int st = atomic_load_explicit(&c->state, memory_order_acquire);
+  if (hidden && st == NET_FAILURE) return (net_result){NET_FAILURE, c->err.code, c->err.msg};
+  if (hidden) return (net_result){NET_WAITING, NET_E_NONE, ""};
   if (ring_used(&c->rx) == 0) net__io_seen(&c->obj);   /* the state is seen, no byte waits */
   /* Like the peer's close, an error shows once the bytes received before it
    * are read: a loop that stops at "failure" loses nothing. */
@@ -297,6 +314,10 @@ long net_conn_peek(net_conn *c, size_t max, net_span *spans, int *nspans) {
   }
   /* the I/O thread sent everything: the send buffer gives its memory back */
   if (c->tx.slots && atomic_load_explicit(&c->tx_idle, memory_order_relaxed)) ring_shrink(&c->tx);
+  if (upgrade_hides(c)) {
+    net__host_read(c, true);
+    return atomic_load_explicit(&c->state, memory_order_acquire) == NET_FAILURE ? NET_READ_ERROR : 0;
+  }
   int k = ring_peek(&c->rx, spans, cap, max);
   if (k == 0) {
     long end = read_end(c);
@@ -327,16 +348,17 @@ long net_conn_read(net_conn *c, void *buf, size_t max) {
 }
 
 size_t net_conn_copy(net_conn *c, size_t off, void *dst, size_t n) {
-  return ring_copy(&c->rx, off, dst, n);
+  return upgrade_hides(c) ? 0 : ring_copy(&c->rx, off, dst, n);
 }
 
 long net_conn_find(net_conn *c, const void *delim, size_t dlen, size_t from, size_t limit) {
-  return ring_find(&c->rx, delim, dlen, from, limit);
+  return upgrade_hides(c) ? -1 : ring_find(&c->rx, delim, dlen, from, limit);
 }
 
 size_t net_conn_available(net_conn *c) {
   net__host_polled();
-  size_t n = c->aborted || (atomic_load(&c->shut) & NET_SHUT_RECEIVE) ? 0 : ring_used(&c->rx);
+  bool none = c->aborted || (atomic_load(&c->shut) & NET_SHUT_RECEIVE) || upgrade_hides(c);
+  size_t n = none ? 0 : ring_used(&c->rx);
   if (n == 0) net__io_seen(&c->obj);
   return n;
 }

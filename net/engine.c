@@ -658,13 +658,28 @@ int net__engine_set_interest(net_sock fd, int *registered, int mask, net_io *io)
   return r;
 }
 
-static int poll_timeout(uint64_t next) {
-  if (atomic_load_explicit(&E.kicks, memory_order_relaxed)) return 0;   /* kicks of our own */
-  if (!next) return -1;
+/* Tests: owners' requests wait until then (ms; 0: they run). */
+static _Atomic uint64_t hold_until;
+
+void net_debug_hold_requests(int ms) { atomic_store(&hold_until, ms > 0 ? net__now_ms() + (uint64_t)ms : 0); }
+
+/* The ms for which requests are still held, 0 when they run now. */
+static int requests_held(void) {
+  uint64_t until = atomic_load_explicit(&hold_until, memory_order_relaxed);
+  if (!until) return 0;
   uint64_t now = net__now_ms();
-  if (next <= now) return 0;
-  uint64_t d = next - now;
-  return d > 60000 ? 60000 : (int)d;
+  if (now < until) return (int)(until - now);
+  atomic_compare_exchange_strong(&hold_until, &until, 0);   /* unless a new hold came */
+  return 0;
+}
+
+/* held: kicks wait that long, so they shorten no wait. */
+static int poll_timeout(uint64_t next, int held) {
+  if (!held && atomic_load_explicit(&E.kicks, memory_order_relaxed)) return 0;   /* kicks of our own */
+  uint64_t now = net__now_ms();
+  uint64_t d = !next ? UINT64_MAX : next <= now ? 0 : next - now;
+  if (held && d > (uint64_t)held) d = (uint64_t)held;
+  return d == UINT64_MAX ? -1 : d > 60000 ? 60000 : (int)d;
 }
 
 /* A burst of frees left pages in the heap (alloc.c): the I/O thread gives
@@ -733,12 +748,13 @@ static int io_main(void *unused) {
   net__thread_mark_io();
   for (;;) {
     wake_rearm();
-    run_kicks();
+    int held = requests_held();
+    if (!held) run_kicks();
     if (atomic_exchange(&E.resolved, 0)) run_awaiting();
     uint64_t next = run_timers(net__now_ms());
     reap();
     publish();
-    int n = net__poller_wait(E.poller, ev, MAX_EVENTS, release_memory(poll_timeout(next)));
+    int n = net__poller_wait(E.poller, ev, MAX_EVENTS, release_memory(poll_timeout(next, held)));
     if (n < 0) {
       net__sleep_ms(1);   /* cannot happen with valid fds; never spin at full speed */
       continue;

@@ -135,6 +135,9 @@ NET_API void net_debug_fail_allocs(long after, long count);
 /* Tests: a custom resolver made from now on ends a lookup after ms in all
  * (or tries x timeout per nameserver when longer) instead of 60 s; 0: 60 s. */
 NET_API void net_debug_lookup_max(int ms);
+/* Tests: for ms from now the I/O thread runs no owner's request (it still
+ * reads and writes), as a busy one might leave them; 0: at once again. */
+NET_API void net_debug_hold_requests(int ms);
 
 /* ---- Addresses --------------------------------------------------------- */
 typedef struct net_addr net_addr;

@@ -679,16 +679,18 @@ function tcp:wait_until_drained(timeout) end
 
 ---Upgrades a plain connection to TLS (after a protocol's STARTTLS exchange).
 ---Bytes written before the call go out in plain text first; the status is
----`"waiting"` until the handshake ends. `nil, message, code` if the connection
+---`"waiting"` until the handshake ends, and reads give nothing (`""`) until
+---then. `nil, message, code` if the connection
 ---is not established, already uses TLS or has shut its sending side, for a
 ---connection a server accepted (`"invalid"`: only the client side can start
 ---TLS; a server serves it from the start with `create_server`'s `ssl`), and
 ---(code `"protocol"`) while bytes that came before the call are unread or a
 ---`read_packet`/`read_lsp` message that began before it is partly read. A
 ---peer that sends anything in plain text after the call fails the connection
----(`"protocol"`, or `"tls"` when the handshake reads it): text slipped in
----there would otherwise read as if it came through TLS (STARTTLS command
----injection). The bytes written before the call must reach the peer within
+---(`"protocol"`, "... bytes came in plain text after starttls() (injected?)",
+---or `"tls"` when the handshake reads it) and none of it is ever read: text
+---slipped in there would otherwise read as if it came through TLS (STARTTLS
+---command injection). The bytes written before the call must reach the peer within
 ---the connection's `connect_timeout`, and then the handshake within another:
 ---past either, `"failure", "starttls ...: timed out after N ms ...", "timeout"`.
 ---@param options? net.tls_options

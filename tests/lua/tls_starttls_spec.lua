@@ -295,6 +295,41 @@ describe("starttls", function()
     conn:close()
   end)
 
+  it("fails on plain text that came after starttls() before the I/O thread took it, handing none over", function()
+    -- the I/O thread holds the request until the late plain text (0.3 s after the
+    -- go-ahead) is in: the check at the request, not the handshake, must catch it
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local port, ca = ...
+      local conn = assert(net.open_tcp("sluice-v4.test", tonumber(port)))
+      assert(conn:wait_until_connected(10000) == "success")
+      local function line()
+        local t, got = net.clock() + 10, ""
+        repeat
+          got = got .. assert(conn:read(1))
+          if got:sub(-2) == "\r\n" then return got:sub(1, -3) end
+          net.wait(10)
+        until net.clock() > t
+      end
+      assert(line() == "220 ready")
+      assert(conn:write("STARTTLS-LATE\r\n") == 15)
+      assert(line() == "220 go ahead")
+      net._hold_requests(1500)
+      assert(conn:starttls({ ca_file = ca }))
+      local t = net.clock() + 1
+      while net.clock() < t do
+        assert(conn:read(100) == "", "plain text handed over")
+        net.wait(20)
+      end
+      local status, msg, code = conn:wait_until_connected(10000)
+      io.write(string.format("%s|%s|%s|%s", status, msg, code, tostring(conn:read(100))))
+    ]], { SLUICE_TEST_HOOKS = 1 }, tostring(server.port), certs.ca)
+    assert.is_true(ok, out .. err)
+    local status, msg, code, after = out:match("^(%w+)|(.-)|(%w+)|(%w+)$")
+    assert.are.same({ "failure", "protocol", "nil" }, { status, code, after }, out)
+    assert.truthy(msg:find("^tls %S+: 15 bytes came in plain text after starttls%(%) %(injected%?%)$"), msg)
+  end)
+
   it("raises on bad option types", function()
     local conn = plain("sluice-v4.test", server.port)
     for _, o in ipairs({ { verify = "no" }, { ca_file = 5 }, { alpn = "h2" }, 42 }) do

@@ -187,8 +187,11 @@ net_result net_conn_status(net_conn *c) {
   if (c->aborted) return (net_result){NET_FAILURE, c->abort_err.code, c->abort_err.msg};
   bool hidden = upgrade_hides(c);
   int st = atomic_load_explicit(&c->state, memory_order_acquire);
-  if (hidden && st == NET_FAILURE) return (net_result){NET_FAILURE, c->err.code, c->err.msg};
-  if (hidden) return (net_result){NET_WAITING, NET_E_NONE, ""};
+  if (hidden) {
+    if (st == NET_FAILURE) return (net_result){NET_FAILURE, c->err.code, c->err.msg};
+    net__host_read(c, true);   /* a loop may spin on this too */
+    return (net_result){NET_WAITING, NET_E_NONE, ""};
+  }
   if (ring_used(&c->rx) == 0) net__io_seen(&c->obj);   /* the state is seen, no byte waits */
   /* Like the peer's close, an error shows once the bytes received before it
    * are read: a loop that stops at "failure" loses nothing. */

@@ -331,7 +331,9 @@ NET_API int net_conn_local(net_conn *c, net_endpoint *out);
 NET_API int net_conn_remote(net_conn *c, net_endpoint *out);
 
 /* Upgrades a plain connection to TLS after the bytes already written; the
- * status is NET_WAITING until the handshake ends. Returns 0, or -1 with *err.
+ * status is NET_WAITING until the handshake ends, and nothing can be read
+ * until then (plain text that came after the call fails the connection and
+ * is dropped). Returns 0, or -1 with *err.
  * Refused while received bytes are unread; a caller gathering messages
  * (net_frame) must also refuse while one is partly read (net_frame_busy):
  * its first bytes came in plain text. */

@@ -592,16 +592,23 @@ static net_exit_list *_Atomic exit_lists[EXIT_LISTS];
 static bool exit_list_init(void *arg) {
   net_exit_list *l = arg;
   if (!(l->mx = net__mutex_new())) return false;
-  for (int i = 0; i < EXIT_LISTS; i++) {
+  for (int i = 0; l->pending && i < EXIT_LISTS; i++) {
     net_exit_list *none = NULL;
     if (atomic_compare_exchange_strong(&exit_lists[i], &none, l)) return true;
   }
   return true;   /* more lists than slots: this one is not waited for */
 }
 
-void net__exit_list_add(net_exit_list *l, net_exit_link *m) {
-  if (!net__once(&l->once, exit_list_init, l)) return;
+bool net__exit_list_lock(net_exit_list *l) {
+  if (!net__once(&l->once, exit_list_init, l)) return false;
   net__mutex_lock(l->mx);
+  return true;
+}
+
+void net__exit_list_unlock(net_exit_list *l) { net__mutex_unlock(l->mx); }
+
+void net__exit_list_add(net_exit_list *l, net_exit_link *m) {
+  if (!net__exit_list_lock(l)) return;
   m->prev = NULL;
   m->next = l->head;
   if (l->head) l->head->prev = m;

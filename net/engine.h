@@ -107,7 +107,8 @@ int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms);
 /* Objects the exit waits for while they hold something to send, besides
  * the closes (connections, UDP sockets left open): an intrusive list under
  * its own mutex, whose pending() the engine asks of each member (a pointer,
- * so the engine calls nothing of theirs directly). Zero-initialized. */
+ * so the engine calls nothing of theirs directly). Zero-initialized. A list
+ * without pending() is only a list: the exit waits for nothing in it. */
 typedef struct net_exit_link {
   struct net_exit_link *prev, *next;
   bool listed;
@@ -123,6 +124,10 @@ typedef struct net_exit_list {
 /* Any thread. Unlisted objects (no mutex to be had) are not waited for. */
 void net__exit_list_add(net_exit_list *l, net_exit_link *member);
 void net__exit_list_remove(net_exit_list *l, net_exit_link *member);
+/* Any thread: holds the list's mutex to walk it from head (false: no mutex
+ * to be had, so nothing was listed). */
+bool net__exit_list_lock(net_exit_list *l);
+void net__exit_list_unlock(net_exit_list *l);
 /* Owner: a read of obj found nothing (empty) or something. A caller that
  * spins on empty reads gives its core up now and then: on few cores it would
  * otherwise starve the I/O thread that fills them. A loop back to the same

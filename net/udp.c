@@ -61,8 +61,7 @@ struct net_udp {
   net_udp *waiters;             /* sockets kicked once this one's fd is closed */
   net_udp *wait_next;
   bool waiting;                 /* listed in pred->waiters */
-  net_udp *closing_prev, *closing_next;   /* under closing_mx, from close to the fd's close */
-  bool closing_listed;
+  net_exit_link closing_link;   /* in `closing` from close to the fd's close */
 };
 
 #define UDP(io_ptr) ((net_udp *)((char *)(io_ptr) - offsetof(net_udp, obj)))
@@ -91,36 +90,9 @@ static net_exit_list live = {.pending = udp_pending};
 
 /* Closed by their owners, their fds not closed yet (the I/O thread sends
  * what they queued first): a socket opened for one's port waits for it
- * rather than failing with "Address already in use". */
-static atomic_int closing_once;
-static net_mutex *closing_mx;
-static net_udp *closing_head;
-
-static bool closing_init(void *unused) {
-  (void)unused;
-  return (closing_mx = net__mutex_new()) != NULL;
-}
-
-static void closing_add(net_udp *u) {
-  if (!net__once(&closing_once, closing_init, NULL)) return;   /* then no socket waits for it */
-  net__mutex_lock(closing_mx);
-  u->closing_prev = NULL;
-  u->closing_next = closing_head;
-  if (closing_head) closing_head->closing_prev = u;
-  closing_head = u;
-  u->closing_listed = true;
-  net__mutex_unlock(closing_mx);
-}
-
-static void closing_remove(net_udp *u) {
-  if (!u->closing_listed) return;   /* set before the kick that brings us here */
-  net__mutex_lock(closing_mx);
-  if (u->closing_prev) u->closing_prev->closing_next = u->closing_next;
-  else closing_head = u->closing_next;
-  if (u->closing_next) u->closing_next->closing_prev = u->closing_prev;
-  u->closing_listed = false;
-  net__mutex_unlock(closing_mx);
-}
+ * rather than failing with "Address already in use". No pending(): the
+ * exit waits for these through the closing count. */
+static net_exit_list closing;
 
 static bool wildcard(const net_sockaddr *sa) {
   if (sa->sa.sa_family == AF_INET6) return IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr);
@@ -139,13 +111,14 @@ static bool holds(const net_udp *u, const net_sockaddr *sa) {
 
 /* A closing socket of ours that may hold sa's port, referenced; or NULL. */
 static net_udp *closing_holder(const net_sockaddr *sa) {
-  if (net__sa_port(sa) == 0 || !net__once(&closing_once, closing_init, NULL)) return NULL;
-  net__mutex_lock(closing_mx);
-  net_udp *u = closing_head;
-  while (u && !holds(u, sa)) u = u->closing_next;
-  if (u) net__io_ref(&u->obj);   /* listed, so the I/O thread still holds it */
-  net__mutex_unlock(closing_mx);
-  return u;
+  if (net__sa_port(sa) == 0 || !net__exit_list_lock(&closing)) return NULL;
+  net_udp *found = NULL;
+  for (net_exit_link *m = closing.head; m && !found; m = m->next) {
+    net_udp *u = (net_udp *)((char *)m - offsetof(net_udp, closing_link));
+    if (holds(u, sa)) found = UDP(net__io_ref(&u->obj));   /* listed: the I/O thread still holds it */
+  }
+  net__exit_list_unlock(&closing);
+  return found;
 }
 
 static void udp_kicked(net_io *io);
@@ -276,7 +249,7 @@ static net_sock bind_socket(net_sockaddr *sa, bool any, const net_udp_opts *o, c
   *op = "bind";
   /* "::" takes IPv4 too, as on Linux by default (Windows: IPv6 only); where
    * it cannot, no address given falls back to IPv4, and "::" stays IPv6 */
-  bool dual = sa->sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr);
+  bool dual = sa->sa.sa_family == AF_INET6 && wildcard(sa);
   if ((dual && net_sock_setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0 && any) ||
       (o && o->reuseaddr && net_sock_setopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) ||
       (net_sock_bind(fd, &sa->sa, net__sa_len(sa)) < 0 && !holder_closing(fd, sa, pred))) {
@@ -318,7 +291,7 @@ static net_sock open_bound(net_addr *local, uint16_t port, const net_udp_opts *o
 }
 
 static bool is_dual(net_sock fd, const net_sockaddr *sa) {
-  if (sa->sa.sa_family != AF_INET6 || !IN6_IS_ADDR_UNSPECIFIED(&sa->in6.sin6_addr)) return false;
+  if (sa->sa.sa_family != AF_INET6 || !wildcard(sa)) return false;
   int v6only = 1;
   socklen_t len = sizeof v6only;
   return net_sock_getopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len) == 0 && v6only == 0;
@@ -399,7 +372,7 @@ void net_udp_close(net_udp *u) {
   net__exit_list_remove(&live, &u->live);   /* the closing count waits for its queue from here on */
   net__io_disown(&u->obj);   /* nobody will read it now: what it publishes wakes no host */
   net__engine_closing(1);   /* out again once the queued datagrams were handed over */
-  closing_add(u);
+  net__exit_list_add(&closing, &u->closing_link);
   atomic_store(&u->close_req, 1);
   net__engine_kick(&u->obj);
   net__io_unref(&u->obj);
@@ -711,7 +684,7 @@ static void close_socket(net_udp *u) {
   net_sock_close(u->fd);
   u->fd = NET_BAD_SOCK;
   u->closed = true;
-  closing_remove(u);
+  net__exit_list_remove(&closing, &u->closing_link);
   while (u->waiters) {   /* its port is free: they bind now */
     net_udp *w = u->waiters;
     u->waiters = w->wait_next;

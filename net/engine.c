@@ -683,8 +683,11 @@ static int requests_held(void) {
 /* held: kicks wait that long, so they shorten no wait. */
 static int poll_timeout(uint64_t next, int held) {
   if (!held && atomic_load_explicit(&E.kicks, memory_order_relaxed)) return 0;   /* kicks of our own */
-  uint64_t now = net__now_ms();
-  uint64_t d = !next ? UINT64_MAX : next <= now ? 0 : next - now;
+  uint64_t d = UINT64_MAX;   /* no timer: the clock is not read */
+  if (next) {
+    uint64_t now = net__now_ms();
+    d = next <= now ? 0 : next - now;
+  }
   if (held && d > (uint64_t)held) d = (uint64_t)held;
   return d == UINT64_MAX ? -1 : d > 60000 ? 60000 : (int)d;
 }

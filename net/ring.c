@@ -126,8 +126,22 @@ void net_chunk_pool_trim(void) {
  * window of positions the producer may fill, [tail, head + cap), off the slots the
  * consumer still reads. Caveat: (pos / CHUNK) % nslots assumes positions never wrap,
  * true for a 64-bit size_t (2^64 bytes); a 32-bit size_t wraps after 4 GiB. */
+static size_t nslots_of(const net_ring *r) { return atomic_load_explicit(&r->nslots, memory_order_relaxed); }
+
 static _Atomic(char *) *slot_of(const net_ring *r, size_t pos) {
-  return &r->slots[(pos / CHUNK) % r->nslots];
+  return &r->slots[(pos / CHUNK) % nslots_of(r)];
+}
+
+size_t ring_cap(const net_ring *r) { return atomic_load_explicit(&r->cap, memory_order_relaxed); }
+
+/* Returns every chunk and the slot table (producer side, or no side running). */
+static void free_slots(net_ring *r) {
+  if (!r->slots)
+    return;
+  for (size_t i = 0, n = nslots_of(r); i < n; i++)
+    net_chunk_free(atomic_exchange_explicit(&r->slots[i], NULL, memory_order_relaxed));
+  net__free(r->slots);
+  r->slots = NULL;
 }
 
 void ring_init(net_ring *r, size_t cap) {
@@ -139,31 +153,46 @@ void ring_init(net_ring *r, size_t cap) {
   atomic_init(&r->head, 0);
   atomic_init(&r->trim_req, 0);
   r->tail_cache = 0;
-  r->cap = (cap + CHUNK - 1) / CHUNK * CHUNK;  /* MAX_CAP is a multiple: no overflow */
-  r->nslots = r->cap / CHUNK + 1;
+  r->stalled = false;
+  cap = (cap + CHUNK - 1) / CHUNK * CHUNK;  /* MAX_CAP is a multiple: no overflow */
+  atomic_init(&r->cap, cap);
+  atomic_init(&r->nslots, cap / CHUNK + 1);
+  r->base = r->grow_max = cap;
   r->slots = NULL;                  /* allocated by the producer on first need */
 }
 
+void ring_allow_growth(net_ring *r, size_t max) {
+  max = max > NET_RING_MAX_CAP ? NET_RING_MAX_CAP : max / CHUNK * CHUNK;
+  if (max > ring_cap(r))
+    r->grow_max = max;
+}
+
 void ring_destroy(net_ring *r) {
-  if (r->slots) {
-    for (size_t i = 0; i < r->nslots; i++)
-      net_chunk_free(atomic_load_explicit(&r->slots[i], memory_order_relaxed));
-    net__free(r->slots);
-  }
-  ring_init(r, r->cap);
+  size_t max = r->grow_max;
+  free_slots(r);
+  ring_init(r, r->base);
+  r->grow_max = max;
 }
 
 /* ---- ring: producer ------------------------------------------------------------ */
 
 /* Free bytes, reloading head only when the cached view falls short of want. */
 static size_t producer_room(net_ring *r, size_t tail, size_t want) {
-  size_t room = r->cap - (tail - r->head_cache);
+  size_t cap = ring_cap(r), room = cap - (tail - r->head_cache);
   if (room < want) {
     /* acquire: pairs with the release of head in consumer_advance, so the slots of
      * chunks the consumer freed read as NULL before we refill them */
     r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
-    room = r->cap - (tail - r->head_cache);
+    room = cap - (tail - r->head_cache);
   }
+  return room;
+}
+
+/* Room for want bytes; short of it, the producer is stalled by the cap. */
+static size_t producer_want(net_ring *r, size_t tail, size_t want) {
+  size_t room = producer_room(r, tail, want);
+  if (room < want)
+    r->stalled = true;
   return room;
 }
 
@@ -203,11 +232,52 @@ static bool producer_enter(net_ring *r) {
   return false;
 }
 
+/* Inside the producer's section, with head == tail: the consumer has read every
+ * published byte and looks at no slot until the next tail publish (its trim
+ * waits out our section), so the slot mapping may change. The cap doubles; the
+ * chunks holding [tail, tail + n), not yet published, move to their new slots. */
+static void producer_grow(net_ring *r, size_t tail, size_t n) {
+  size_t cap = ring_cap(r) * 2 < r->grow_max ? ring_cap(r) * 2 : r->grow_max;
+  size_t nslots = cap / CHUNK + 1;
+  _Atomic(char *) *slots = NULL;
+  if (n && !(slots = net__calloc(nslots, sizeof *slots)))
+    return;                         /* growing only speeds things up: later */
+  for (size_t p = tail - tail % CHUNK; n && p < tail + n; p += CHUNK) {
+    char *c = atomic_exchange_explicit(slot_of(r, p), NULL, memory_order_relaxed);
+    atomic_init(&slots[(p / CHUNK) % nslots], c);
+  }
+  free_slots(r);                    /* what is left held read bytes only */
+  r->slots = slots;
+  /* relaxed: the consumer reads them after the next tail publish (release) */
+  atomic_store_explicit(&r->nslots, nslots, memory_order_relaxed);
+  atomic_store_explicit(&r->cap, cap, memory_order_relaxed);
+}
+
+/* Inside the producer's section: a ring that stalled the producer and has since
+ * been read empty grows (n bytes at tail are not yet published). */
+static void producer_check_grow(net_ring *r, size_t tail, size_t n) {
+  if (!r->stalled || ring_cap(r) >= r->grow_max)
+    return;
+  /* acquire: pairs with the release of head; the consumer is done with every chunk */
+  if (atomic_load_explicit(&r->head, memory_order_acquire) != tail)
+    return;
+  r->stalled = false;
+  producer_grow(r, tail, n);
+}
+
+/* Outside the producer's section: the growth check, before room is counted. */
+static void producer_regrow(net_ring *r, size_t tail) {
+  if (!r->stalled || ring_cap(r) >= r->grow_max || !producer_enter(r))
+    return;
+  producer_check_grow(r, tail, 0);
+  producer_exit(r);
+}
+
 /* The chunk holding byte pos, allocated on first need; NULL when memory is short. */
 static char *producer_chunk(net_ring *r, size_t pos) {
   if (!r->slots) {
     /* written before any tail publish, so the consumer sees it via tail's acquire */
-    r->slots = net__calloc(r->nslots, sizeof *r->slots);
+    r->slots = net__calloc(nslots_of(r), sizeof *r->slots);
     if (!r->slots)
       return NULL;
   }
@@ -248,7 +318,8 @@ static bool producer_enter_soon(net_ring *r) {
 size_t ring_write(net_ring *r, const void *src, size_t n) {
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   r->oom = false;
-  n = min_size(n, producer_room(r, tail, n));
+  producer_regrow(r, tail);
+  n = min_size(n, producer_want(r, tail, n));
   if (n == 0 || !producer_enter_soon(r))
     return 0;
   size_t done = copy_in(r, tail, src, n);   /* out of memory: accept what fitted */
@@ -263,7 +334,8 @@ size_t ring_write(net_ring *r, const void *src, size_t n) {
 bool ring_write_record(net_ring *r, const void *head, size_t hlen, const void *body, size_t blen) {
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   r->oom = false;
-  if (producer_room(r, tail, hlen + blen) < hlen + blen) return false;
+  producer_regrow(r, tail);
+  if (producer_want(r, tail, hlen + blen) < hlen + blen) return false;
   if (!producer_enter_soon(r)) return false;
   bool whole = copy_in(r, tail, head, hlen) == hlen && copy_in(r, tail + hlen, body, blen) == blen;
   /* release: pairs with the consumer's acquire of tail; all of the record at once */
@@ -276,8 +348,10 @@ int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max) {
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   size_t done = 0;
   int k = 0;
-  if (maxspans > 0)
-    max = min_size(max, producer_room(r, tail, max));
+  if (maxspans > 0) {
+    producer_regrow(r, tail);
+    max = min_size(max, producer_want(r, tail, max));
+  }
   if (maxspans <= 0 || max == 0 || !producer_enter_soon(r))
     return 0;                       /* busy stays 0: ring_commit(r, 0) is a no-op */
   while (done < max && k < maxspans) {
@@ -299,7 +373,7 @@ int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max) {
 /* Returns reserved chunks that got no committed byte, so an idle ring keeps none.
  * They lie at or past tail, where the consumer never looks. */
 static void producer_drop_spare(net_ring *r, size_t tail) {
-  size_t end = r->head_cache + r->cap;          /* reserve offered nothing past this */
+  size_t end = r->head_cache + ring_cap(r);     /* reserve offered nothing past this */
   for (size_t p = (tail + CHUNK - 1) / CHUNK * CHUNK; p - tail < end - tail; p += CHUNK) {
     _Atomic(char *) *s = slot_of(r, p);
     char *c = atomic_load_explicit(s, memory_order_relaxed);
@@ -317,6 +391,7 @@ void ring_commit(net_ring *r, size_t n) {
   }
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed) + n;
   producer_drop_spare(r, tail);
+  producer_check_grow(r, tail - n, n);
   /* release: pairs with the consumer's acquire of tail; the caller's bytes in the
    * reserved spans are visible before the new tail is */
   if (n)
@@ -332,12 +407,8 @@ bool ring_shrink(net_ring *r) {
     return false;                   /* the consumer is trimming: later */
   /* acquire: pairs with the release of head; the consumer is done with every chunk */
   bool empty = atomic_load_explicit(&r->head, memory_order_acquire) == tail;
-  if (empty) {
-    for (size_t i = 0; i < r->nslots; i++)   /* the partial chunk at tail, if any */
-      net_chunk_free(atomic_exchange_explicit(&r->slots[i], NULL, memory_order_relaxed));
-    net__free(r->slots);
-    r->slots = NULL;
-  }
+  if (empty)
+    free_slots(r);                  /* the partial chunk at tail too, if any */
   producer_exit(r);
   return empty;
 }
@@ -466,7 +537,7 @@ size_t ring_memory(net_ring *r) {
    * allocation; while tail is 0 the ring holds chunks only inside a producer call */
   if (!atomic_load_explicit(&r->tail, memory_order_acquire) || !r->slots)
     return 0;
-  for (size_t i = 0; i < r->nslots; i++)
+  for (size_t i = 0, k = nslots_of(r); i < k; i++)
     n += atomic_load_explicit(&r->slots[i], memory_order_relaxed) != NULL;
   return n * CHUNK;
 }

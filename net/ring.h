@@ -13,6 +13,7 @@
 #define NET_CHUNK_SIZE  16384u          /* one TLS record fits in one chunk */
 #define NET_RING_DEFAULT_CAP (1u << 20)
 #define NET_RING_MAX_CAP (1u << 30)
+#define NET_RING_GROW_MAX (64u << 20)   /* how far a growing ring's cap may double */
 #define NET_CACHELINE 64
 
 /* Positions are free-running byte counters: used = tail - head, never masked
@@ -26,13 +27,18 @@ typedef struct net_ring {
                                   trim_req a seq_cst (Dekker) handshake, see ring.c */
   size_t head_cache;          /* producer's last view of head */
   bool oom;                   /* the last ring_write stopped for want of a chunk */
+  bool stalled;               /* the producer wanted more than the room since it
+                                  last found the ring read empty */
   /* consumer side */
   _Alignas(NET_CACHELINE) atomic_size_t head;
   atomic_int trim_req;        /* consumer wants to free the partial tail chunk */
   size_t tail_cache;          /* consumer's last view of tail */
-  /* shared, set before the ring is shared and then read-only (slots aside) */
-  _Alignas(NET_CACHELINE) size_t cap;   /* byte cap, multiple of CHUNK */
-  size_t nslots;
+  /* shared: cap, nslots and the slot table change only on the producer's side,
+   * while the consumer has read every byte (see producer_grow) */
+  _Alignas(NET_CACHELINE) atomic_size_t cap;   /* byte cap, multiple of CHUNK */
+  atomic_size_t nslots;
+  size_t base;                /* the cap at init */
+  size_t grow_max;            /* cap may double up to this; set before sharing */
   _Atomic(char *) *slots;     /* nslots chunk pointers; allocated by the producer
                                   on first reserve, before the first tail publish */
 } net_ring;
@@ -42,6 +48,12 @@ typedef struct net_ring {
  * [NET_CHUNK_SIZE, NET_RING_MAX_CAP]. ring_init allocates nothing. */
 void ring_init(net_ring *r, size_t cap);
 void ring_destroy(net_ring *r);           /* returns every chunk and the slot table */
+/* Before sharing: the cap doubles, up to max, each time the consumer reads empty a
+ * ring the producer had filled (as TCP autotunes its receive window), so a reader
+ * that drains what is there once per frame is not held to cap bytes per frame. It
+ * never shrinks back; memory is still held only for unread bytes. */
+void ring_allow_growth(net_ring *r, size_t max);
+size_t ring_cap(const net_ring *r);       /* either side */
 
 /* Producer. ring_write copies up to n bytes and returns how many it accepted
  * (0 when full, or when the consumer stays preempted inside its trim of the ring

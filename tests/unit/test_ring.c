@@ -136,7 +136,28 @@ static size_t expected_offer(size_t pos, size_t avail, int maxspans, int *nspans
 typedef struct model {               /* reference FIFO: circular buffer of cap bytes */
   unsigned char *buf;
   size_t cap, head, tail;            /* free-running, like the ring */
+  size_t rcap, max;                  /* the ring's cap now, and how far it may grow */
+  bool stalled;                      /* a producing call wanted more than the room */
 } model;
+
+/* A ring that stalled its producer and was read empty since doubles its cap. */
+static void model_grow(model *m) {
+  if (m->stalled && m->head == m->tail && m->rcap < m->max) {
+    m->rcap = min_size(2 * m->rcap, m->max);
+    m->stalled = false;
+  }
+}
+
+/* The room a producing call finds (growing first); wanting more stalls it. */
+static size_t model_free(model *m) {
+  model_grow(m);
+  return m->rcap - (m->tail - m->head);
+}
+
+static void model_want(model *m, size_t want, size_t free) {
+  if (want > free)
+    m->stalled = true;
+}
 
 static void model_push(model *m, const unsigned char *p, size_t n) {
   size_t at = m->tail % m->cap, first = min_size(n, m->cap - at);
@@ -198,8 +219,9 @@ typedef struct model_ctx {
 } model_ctx;
 
 static bool op_write(model_ctx *c) {
-  size_t used = c->m->tail - c->m->head, free = c->r->cap - used;
+  size_t free = model_free(c->m);
   size_t n = pick_size(c->rng, c->m->tail, free);
+  model_want(c->m, n, free);
   fill_random(c->rng, c->tmp, n);
   size_t got = ring_write(c->r, c->tmp, n);
   CHECK(got == min_size(n, free), "write %zu with %zu free took %zu", n, free, got);
@@ -209,8 +231,9 @@ static bool op_write(model_ctx *c) {
 
 /* A record in two parts: all of it when it fits, else nothing. */
 static bool op_write_record(model_ctx *c) {
-  size_t used = c->m->tail - c->m->head, free = c->r->cap - used;
+  size_t free = model_free(c->m);
   size_t n = pick_size(c->rng, c->m->tail, free), split = n ? (size_t)(splitmix(c->rng) % (n + 1)) : 0;
+  model_want(c->m, n, free);
   fill_random(c->rng, c->tmp, n);
   bool whole = ring_write_record(c->r, c->tmp, split, c->tmp + split, n - split);
   CHECK(whole == (n <= free), "record of %zu with %zu free: %s", n, free, whole ? "written" : "refused");
@@ -219,9 +242,10 @@ static bool op_write_record(model_ctx *c) {
 }
 
 static bool op_reserve(model_ctx *c) {
-  size_t used = c->m->tail - c->m->head, free = c->r->cap - used;
+  size_t used = c->m->tail - c->m->head, free = model_free(c->m);
   size_t max = pick_size(c->rng, c->m->tail, free);
   int maxspans = 1 + (int)(splitmix(c->rng) % MAXSPANS), want;
+  model_want(c->m, max, free);
   net_span sp[MAXSPANS];
   int k = ring_reserve(c->r, sp, maxspans, max);
   size_t offered = span_total(sp, k);
@@ -236,6 +260,8 @@ static bool op_reserve(model_ctx *c) {
     done += sp[i].len;
   }
   ring_commit(c->r, take);
+  if (k > 0 && used == 0)
+    model_grow(c->m);                /* the commit found the ring read empty */
   model_push(c->m, c->tmp, take);
   return true;
 }
@@ -290,21 +316,23 @@ static size_t expected_memory(const model *m) {
 static bool model_check(model_ctx *c) {
   size_t used = c->m->tail - c->m->head, mem = ring_memory(c->r);
   CHECK(ring_used(c->r) == used, "ring_used %zu, model %zu", ring_used(c->r), used);
-  CHECK(ring_free_space(c->r) == c->r->cap - used, "free %zu, expected %zu",
-        ring_free_space(c->r), c->r->cap - used);
+  CHECK(ring_cap(c->r) == c->m->rcap, "cap %zu, expected %zu", ring_cap(c->r), c->m->rcap);
+  CHECK(ring_free_space(c->r) == c->m->rcap - used, "free %zu, expected %zu",
+        ring_free_space(c->r), c->m->rcap - used);
   CHECK(mem <= c->r->cap + CHUNK, "memory %zu over cap %zu + chunk", mem, c->r->cap);
   CHECK(mem == expected_memory(c->m), "memory %zu, expected %zu (used %zu)", mem,
         expected_memory(c->m), used);
   return true;
 }
 
-static bool model_run(size_t cap, uint64_t seed, size_t ops, unsigned char *tmp) {
+static bool model_run(size_t cap, size_t max, uint64_t seed, size_t ops, unsigned char *tmp) {
   net_ring r;
-  model m = { malloc(cap), cap, 0, 0 };
+  model m = { malloc(max), max, 0, 0, cap, max, false };
   uint64_t rng = seed, bias = 50;
   model_ctx c = { &r, &m, &rng, tmp };
   bool ok = m.buf != NULL;
   ring_init(&r, cap);
+  ring_allow_growth(&r, max);
   for (size_t i = 0; ok && i < ops; i++) {
     if (i % 64 == 0)                /* phases that fill up, drain, or churn */
       bias = (uint64_t[]){ 15, 50, 85 }[splitmix(&rng) % 3];
@@ -334,17 +362,18 @@ static bool model_run(size_t cap, uint64_t seed, size_t ops, unsigned char *tmp)
 #define MODEL_SEEDS 32
 #endif
 
-static bool test_model(size_t cap) {
+/* grow: the cap may double up to 8 times itself. */
+static bool test_model(size_t cap, bool grow) {
   size_t seeds = env_size("RING_MODEL_SEEDS", MODEL_SEEDS);
   size_t ops = env_size("RING_MODEL_OPS", 4000);
   net_chunk_stats base = net_chunk_get_stats();
-  unsigned char *tmp = malloc(cap + 4 * CHUNK);  /* sizes reach free + 4 or 3 chunks + 1 */
   net_ring probe;
   ring_init(&probe, cap);
-  size_t rcap = probe.cap;
+  size_t rcap = ring_cap(&probe), max = grow ? 8 * rcap : rcap;
+  unsigned char *tmp = malloc(max + 4 * CHUNK);  /* sizes reach free + 4 or 3 chunks + 1 */
   bool ok = tmp != NULL;
   for (uint64_t s = 1; ok && s <= seeds; s++)
-    ok = model_run(rcap, s * 7919 + cap, ops, tmp);
+    ok = model_run(rcap, max, s * 7919 + cap, ops, tmp);
   free(tmp);
   if (!ok)
     return false;                   /* why says which seed and op */
@@ -454,6 +483,58 @@ static bool test_full_drain_all(void) {
       memcpy(inner, why, sizeof inner);
       return fail("mode %d: %.400s", how, inner);
     }
+  return true;
+}
+
+/* A reader that empties a ring that had filled doubles its cap, up to the max; one
+ * that leaves bytes behind does not. */
+static bool test_growth_steps(void) {
+  net_ring r;
+  static char buf[8 * CHUNK];
+  ring_init(&r, 2 * CHUNK);
+  ring_allow_growth(&r, 8 * CHUNK + 5);          /* rounded down to whole chunks */
+  for (size_t i = 0, cap = 2 * CHUNK; i < 4; i++, cap = min_size(2 * cap, 8 * CHUNK)) {
+    size_t got = ring_write(&r, buf, sizeof buf);
+    CHECK(got == cap && ring_cap(&r) == cap, "round %zu: took %zu, cap %zu, expected %zu", i, got,
+          ring_cap(&r), cap);
+    CHECK(ring_read(&r, buf, sizeof buf) == cap, "round %zu: drain", i);
+  }
+  CHECK(ring_memory(&r) == 0, "a grown ring read empty holds %zu", ring_memory(&r));
+  ring_destroy(&r);
+  ring_init(&r, 2 * CHUNK);
+  ring_allow_growth(&r, 8 * CHUNK);
+  CHECK(ring_write(&r, buf, sizeof buf) == 2 * CHUNK, "fill");
+  CHECK(ring_read(&r, buf, CHUNK) == CHUNK, "read half");
+  CHECK(ring_write(&r, buf, sizeof buf) == CHUNK && ring_cap(&r) == 2 * CHUNK,
+        "a ring not read empty grew to %zu", ring_cap(&r));
+  ring_destroy(&r);
+  CHECK(ring_cap(&r) == 2 * CHUNK && r.grow_max == 8 * CHUNK, "destroy reset the growth");
+  return true;
+}
+
+/* A consumer that empties the ring while the producer sits between a stalled
+ * reserve and its commit: the commit grows the ring and moves the chunks holding
+ * the new bytes, unaligned, to their new slots. */
+static bool test_growth_at_commit(void) {
+  net_ring r;
+  net_span sp[MAXSPANS];
+  static unsigned char in[2 * CHUNK], out[2 * CHUNK];
+  for (size_t i = 0; i < sizeof in; i++) in[i] = (unsigned char)(i * 7 + i / 251);
+  ring_init(&r, 2 * CHUNK);
+  ring_allow_growth(&r, 16 * CHUNK);
+  CHECK(ring_write(&r, in, 100) == 100, "write 100");
+  int k = ring_reserve(&r, sp, MAXSPANS, 4 * CHUNK);   /* more than the room: stalled */
+  CHECK(k == 2 && ring_spans_len(sp, k) == 2 * CHUNK - 100, "reserve offered %zu", ring_spans_len(sp, k));
+  CHECK(ring_read(&r, out, 100) == 100, "read 100 while the producer is busy");
+  size_t done = 0;
+  for (int i = 0; i < k; done += sp[i++].len) memcpy(sp[i].base, in + 100 + done, sp[i].len);
+  ring_commit(&r, done);
+  CHECK(ring_cap(&r) == 4 * CHUNK, "commit after an emptying read: cap %zu", ring_cap(&r));
+  CHECK(ring_memory(&r) == 2 * CHUNK, "moved chunks: %zu held", ring_memory(&r));
+  CHECK(ring_read(&r, out, sizeof out) == done && !memcmp(out, in + 100, done), "bytes moved intact");
+  CHECK(ring_write(&r, in, sizeof in) == sizeof in, "the grown ring takes more");
+  CHECK(ring_read(&r, out, sizeof out) == sizeof in && !memcmp(out, in, sizeof in), "and gives it back");
+  ring_destroy(&r);
   return true;
 }
 
@@ -676,11 +757,12 @@ out:
   return 0;
 }
 
-static bool test_stress(size_t cap, size_t mb) {
+static bool test_stress(size_t cap, size_t grow, size_t mb) {
   net_chunk_stats base = net_chunk_get_stats();
   stress *st = calloc(1, sizeof *st);
   CHECK(st, "out of memory");
   ring_init(&st->ring, cap);
+  ring_allow_growth(&st->ring, grow);
   st->total = mb << 20;
   st->seed = 0x5eed0000u + cap;
   double t0 = now_s();
@@ -691,13 +773,14 @@ static bool test_stress(size_t cap, size_t mb) {
   net__thread_join(p);
   net__thread_join(c);
   double dt = now_s() - t0;
-  printf("# stress cap %zu KiB: %zu MiB in %.2f s, %.0f MB/s (yields: producer %zu, "
-         "consumer %zu)\n", st->ring.cap >> 10, st->received >> 20, dt,
+  printf("# stress cap %zu KiB (at the end): %zu MiB in %.2f s, %.0f MB/s (yields: producer %zu, "
+         "consumer %zu)\n", ring_cap(&st->ring) >> 10, st->received >> 20, dt,
          (double)st->received / dt / 1e6,
          st->prod_yields, st->cons_yields);
   bool ok = !st->err[0] || fail("%s", st->err);
   ok = ok && (st->prod_hash == st->cons_hash || fail("checksums differ"));
   ok = ok && (ring_used(&st->ring) == 0 || fail("%zu bytes left", ring_used(&st->ring)));
+  ok = ok && (ring_shrink(&st->ring) || fail("an empty ring would not shrink"));
   ok = ok && (ring_memory(&st->ring) == 0 || fail("idle ring holds %zu bytes",
                                                   ring_memory(&st->ring)));
   ring_destroy(&st->ring);
@@ -870,20 +953,30 @@ int main(void) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
     snprintf(name, sizeof name, "model-based ops against a reference queue, cap %zu requested", caps[i]);
-    report(name, test_model(caps[i]));
+    report(name, test_model(caps[i], false));
+    if (caps[i] >= (size_t)1 << 20)
+      continue;                      /* growth to 8 MiB: the byte model costs seconds */
+    snprintf(name, sizeof name, "model-based ops, cap %zu requested, growing to 8 times it", caps[i]);
+    report(name, test_model(caps[i], true));
   }
   report("init rounds and clamps the cap, allocates nothing", test_init_caps());
   report("write 10, read 10 leaves no memory", test_small_roundtrip());
   report("reserve then commit 0 leaves no spare chunk", test_reserve_commit_zero());
   report("full ring drained leaves no memory", test_full_drain_all());
+  report("growth: a ring read empty after it filled doubles its cap, up to the max",
+         test_growth_steps());
+  report("growth at a commit the reader emptied the ring under moves the new bytes",
+         test_growth_at_commit());
   report("trim handshake: busy producer keeps its chunk, trim_req backs off",
          test_trim_handshake());
   report("ring_destroy returns every chunk to the pool", test_destroy_returns_chunks());
   report("pool keeps at most 256 chunks, counts live ones", test_pool_bounds());
   snprintf(name, sizeof name, "two-thread stress, %zu MiB, one-chunk cap", mb);
-  report(name, test_stress(CHUNK, mb));
+  report(name, test_stress(CHUNK, 0, mb));
   snprintf(name, sizeof name, "two-thread stress, %zu MiB, default cap", mb);
-  report(name, test_stress(NET_RING_DEFAULT_CAP, mb));
+  report(name, test_stress(NET_RING_DEFAULT_CAP, 0, mb));
+  snprintf(name, sizeof name, "two-thread stress, %zu MiB, one chunk growing to 64", mb);
+  report(name, test_stress(CHUNK, 64 * CHUNK, mb));
   report("idle empty ring holds no chunk after each burst", test_idle_after_bursts(mb * 100));
   report("pool: 4 threads alloc/free, live count back to baseline",
          test_pool_threads(mb * 256 + 10000));

@@ -286,14 +286,14 @@ static void resume_reading(net_conn *c, size_t most) {
 static void rx_consumed(net_conn *c) {
   /* seq_cst fence: pairs with the one in pause_reading() (conn_io.c, Dekker). */
   atomic_thread_fence(memory_order_seq_cst);
-  resume_reading(c, c->rx.cap / 2);
+  resume_reading(c, ring_cap(&c->rx) / 2);
 }
 
 void net_conn_want_more(net_conn *c) {
   /* whatever the low-water mark says; a full buffer waits for a read. No
    * fence: the consume that made room ran rx_consumed's, and a pause after
    * it saw the room and resumed itself. */
-  resume_reading(c, c->rx.cap - 1);
+  resume_reading(c, ring_cap(&c->rx) - 1);
 }
 
 /* With nothing readable: 0 while more may come, else how the stream ended. */
@@ -372,7 +372,7 @@ int net_conn_input_ended(net_conn *c) {
          (atomic_load(&c->shut) & NET_SHUT_RECEIVE);
 }
 
-size_t net_conn_buffer_size(net_conn *c) { return c->rx.cap; }
+size_t net_conn_buffer_size(net_conn *c) { return ring_cap(&c->rx); }
 
 /* ---- requests ------------------------------------------------------------------ */
 

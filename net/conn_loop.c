@@ -39,6 +39,10 @@ net_conn *net__conn_new(const net_conn_opts *o, int refs) {
   size_t cap = o && o->buffer_size ? o->buffer_size : NET_RING_DEFAULT_CAP;
   ring_init(&c->rx, cap);
   ring_init(&c->tx, cap);
+  if (!o || !o->buffer_size) {   /* the default grows with a reader that keeps up */
+    ring_allow_growth(&c->rx, NET_RING_GROW_MAX);
+    ring_allow_growth(&c->tx, NET_RING_GROW_MAX);
+  }
   net__io_init(&c->obj, &conn_ops, refs);
   atomic_init(&c->state, NET_WAITING);
   atomic_init(&c->opt[NET_OPT_NODELAY], o ? o->nodelay != 0 : 0);

@@ -298,7 +298,7 @@ static size_t frame_header(char *hdr, net_frame_kind kind, size_t len) {
   return (size_t)snprintf(hdr, 48, "Content-Length: %llu\r\n\r\n", (unsigned long long)len);
 }
 
-static bool fits_whole(net_conn *c, size_t h, size_t len) { return len <= c->tx.cap && h + len <= c->tx.cap; }
+static bool fits_whole(net_conn *c, size_t h, size_t len) { return len <= ring_cap(&c->tx) && h + len <= ring_cap(&c->tx); }
 
 int net_frame_write(net_conn *c, net_frame_kind kind, const void *data, size_t len) {
   char hdr[48];

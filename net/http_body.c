@@ -167,7 +167,7 @@ static size_t put_body(net_http *h, const char *p, size_t n) {
     h->delivered += w;
     net__io_publish(&h->obj);
     /* the writer wakes for a batch, not for every piece (the end flushes the rest) */
-    size_t batch = h->body.cap / 2 < HTTP_FILE_BATCH ? h->body.cap / 2 : HTTP_FILE_BATCH;
+    size_t batch = ring_cap(&h->body) / 2 < HTTP_FILE_BATCH ? ring_cap(&h->body) / 2 : HTTP_FILE_BATCH;
     if (h->file && ring_used(&h->body) >= batch && !net__http_file_kick(h))
       net__http_fail(h, NET_E_LIMIT, "%s", net__http_file_refusal());
   } else if (h->body.oom) {

@@ -110,7 +110,8 @@ static bool connect_url(net_http *h, const char *host, uint16_t port) {
   static const net_tls_opts verified;
   net_conn_opts o = {.connect_timeout_ms = h->req.connect_timeout_ms, .idle_timeout_ms = h->req.idle_timeout_ms,
                      .tls = !strcmp(h->url.scheme, "https") ? (h->req.tls ? h->req.tls : &verified) : NULL,
-                     .proxy = h->absolute ? NULL : h->via};
+                     .proxy = h->absolute ? NULL : h->via,
+                     .buffer_size = NET_RING_DEFAULT_CAP};   /* read on this thread: no growing */
   h->c = net__conn_open_host_linked(host, port, &o, &h->obj, &err, &code);
   if (!h->c) return net__http_fail(h, code, "%s", err), false;
   return true;

@@ -210,7 +210,9 @@ NET_API int net_get_cacert_dir(char *buf, size_t len);
 
 /* Connection options; a zeroed struct means every default. */
 typedef struct net_conn_opts {
-  size_t buffer_size;        /* cap per direction; 0: 1 MiB */
+  size_t buffer_size;        /* cap per direction, fixed; 0: 1 MiB, doubling (up to
+                                64 MiB) each time the owner reads empty a buffer that
+                                had filled, as a frame loop that streams does */
   int linger_ms;             /* how long close() keeps delivering; 0: 5000, <0: not at all */
   const net_tls_opts *tls;   /* NULL: plain TCP */
   int connect_timeout_ms;    /* resolving + connecting + handshake; 0: 30000, < 0: none
@@ -296,7 +298,7 @@ NET_API long net_conn_find(net_conn *c, const void *delim, size_t dlen, size_t f
  * or the receiving side was shut down); what arrived may still be read. */
 NET_API int net_conn_input_ended(net_conn *c);
 NET_API size_t net_conn_available(net_conn *c);
-NET_API size_t net_conn_buffer_size(net_conn *c);   /* the cap of each direction */
+NET_API size_t net_conn_buffer_size(net_conn *c);   /* the receive cap now */
 /* The caller waits for more bytes than have arrived (a message or line that
  * fits the buffer but has not all come). Reading, stopped by a full buffer,
  * otherwise resumes only once half of it is consumed: call this, once per
@@ -439,7 +441,8 @@ typedef struct net_http_opts {
   int no_decompress;               /* 1: no Accept-Encoding added, the body as sent */
   int allow_downgrade;             /* 1: follow a redirect from https to http */
   const net_tls_opts *tls;         /* for https (redirects too); NULL: verified defaults */
-  size_t buffer_size;              /* body bytes held for the owner; 0: 1 MiB */
+  size_t buffer_size;              /* body bytes held for the owner, fixed; 0: 1 MiB,
+                                      growing as net_conn_opts' default does */
   int no_keepalive;                /* 1: a new connection, closed after the response */
   const char *output;              /* the body goes to this file (written on a helper
                                       thread into output.part, renamed when whole);

@@ -140,7 +140,8 @@ static bool client_connect(net_ws *w) {
   net_conn_opts o = {.connect_timeout_ms = w->conf.connect_timeout_ms,
                      .tls = tls ? (w->conf.tls ? w->conf.tls : &verified) : NULL,
                      .proxy = w->conf.proxy,
-                     .nodelay = 1};
+                     .nodelay = 1,
+                     .buffer_size = NET_RING_DEFAULT_CAP};   /* read on this thread: no growing */
   w->c = net__conn_open_host_linked(w->url.host, w->url.port, &o, &w->obj, &err, &code);
   if (!w->c) return net__ws_fail(w, code, "%s", err), false;
   return true;

@@ -1,11 +1,13 @@
 -- backpressure_spec: a reader that falls behind costs bounded memory and loses nothing:
 -- while the test does not read, the engine holds at most the 1 MiB receive cap (plus one
--- chunk) for the connection; afterwards every byte of the source pattern arrives.
+-- chunk) for the connection; afterwards every byte of the source pattern arrives. The
+-- default cap grows (to 64 MiB) only for a reader that empties a buffer that had filled.
 package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
 local net = require "net"
 local h = require "helpers"
 
 local CAP = h.MiB          -- default per-direction buffer cap
+local GROW_MAX = 64 * h.MiB  -- how far the default cap grows for a reader that keeps up
 local CHUNK_SLACK = 16 * h.KiB
 
 describe("backpressure", function()
@@ -46,7 +48,8 @@ describe("backpressure", function()
     assert.is_nil(msg, code)
     assert.are.equal(total, got)
     assert.are.equal(total, check.offset)
-    assert.is_true(max_held <= CAP + CHUNK_SLACK,
+    -- emptying what had filled lets the default cap grow, never past its maximum
+    assert.is_true(max_held <= GROW_MAX + CHUNK_SLACK,
       string.format("engine held %d bytes while reading", max_held))
     assert.are.same({ "failure", "closed", "closed" }, { conn:get_status() })
     conn:close()
@@ -84,7 +87,8 @@ describe("backpressure", function()
     -- Several fill / drain cycles: reading re-arms the socket each time.
     local total = h.scaled(16 * h.MiB)
     local peer = h.start_peer("source", tostring(total))
-    local conn = assert(net.open_tcp("127.0.0.1", peer.port))
+    -- a cap set by hand stays: drained empty time after time, the default would grow
+    local conn = assert(net.open_tcp("127.0.0.1", peer.port, { buffer_size = CAP }))
     local check = h.pattern_checker()
     local deadline = net.clock() + 120
     while check.offset < total do
@@ -112,13 +116,118 @@ describe("backpressure", function()
     conn:close()
   end)
 
+  -- Reads all there is once per frame, as an editor's loop does: the default cap doubles
+  -- each time such a read empties a buffer that had filled, so the frame rate stops
+  -- bounding the throughput at 1 MiB per frame; a cap set by hand stays put.
+  local function frame_paced(opts)
+    local total = h.scaled(48 * h.MiB, 24 * h.MiB)
+    local peer = h.start_peer("source", tostring(total))
+    local base = h.wait_idle().buffer_bytes
+    local conn = assert(net.open_tcp("127.0.0.1", peer.port, opts))
+    local check = h.pattern_checker()
+    local deadline, biggest, held, emptied = net.clock() + 120, 0, 0, 0
+    while true do
+      held = math.max(held, net.get_stats().buffer_bytes - base)
+      local waiting = conn:available()
+      biggest = math.max(biggest, waiting)
+      local s, msg, code = conn:read(256 * h.KiB)
+      while s and #s > 0 do
+        assert(check:feed(s))
+        s, msg, code = conn:read(256 * h.KiB)
+      end
+      if s == nil then
+        assert.is_nil(msg, code)
+        break
+      end
+      if waiting >= CAP then emptied = emptied + 1 end   -- read empty after it had filled
+      assert(net.clock() < deadline, "timed out at " .. check.offset)
+      h.sleep(30)
+    end
+    assert.are.equal(total, check.offset)
+    conn:close()
+    return biggest, held, emptied
+  end
+
+  it("grows the default receive buffer for a reader that empties it once per frame", function()
+    local biggest, held, emptied = frame_paced(nil)
+    -- (under ThreadSanitizer the reader copies slower than the I/O thread fills: it
+    -- never empties the buffer before the stream ends, and the buffer rightly stays)
+    assert.is_true(emptied >= 2 or h.scale() < 1, "the reader emptied a full buffer " .. emptied .. " times")
+    assert.is_true(emptied < 2 or biggest > CAP, "never more than the first cap waiting: " .. biggest)
+    assert.is_true(biggest <= GROW_MAX and held <= GROW_MAX + CHUNK_SLACK,
+      string.format("%d waiting, %d held", biggest, held))
+    local biggest_fixed, held_fixed = frame_paced({ buffer_size = CAP })
+    assert.is_true(biggest_fixed <= CAP and held_fixed <= CAP + CHUNK_SLACK,
+      string.format("fixed cap: %d waiting, %d held", biggest_fixed, held_fixed))
+  end)
+
+  -- An HTTP body's buffer grows the same way: what has arrived and not been read.
+  local function frame_paced_body(opts)
+    local total = h.scaled(48 * h.MiB, 24 * h.MiB)
+    local peer = h.start_peer("http", tostring(total))
+    opts.url, opts.max_size, opts.proxy = "http://127.0.0.1:" .. peer.port .. "/bulk", total, false
+    local req = assert(net.http_request(opts))
+    local check = h.pattern_checker()
+    local deadline, biggest = net.clock() + 120, 0
+    while true do
+      biggest = math.max(biggest, req:get_progress() - check.offset)
+      local s, msg, code = req:read(256 * h.KiB)
+      while s and #s > 0 do
+        assert(check:feed(s))
+        s, msg, code = req:read(256 * h.KiB)
+      end
+      if s == nil then
+        assert.is_nil(msg, code)
+        break
+      end
+      assert(net.clock() < deadline, "timed out at " .. check.offset)
+      h.sleep(30)
+    end
+    assert.are.equal(total, check.offset)
+    req:close()
+    return biggest
+  end
+
+  it("grows the default body buffer of a request read once per frame", function()
+    local biggest = frame_paced_body({})
+    assert.is_true(biggest > CAP and biggest <= GROW_MAX, "largest wait: " .. biggest)
+    biggest = frame_paced_body({ buffer_size = CAP })
+    -- (received counts bytes still on their way from the connection into the buffer)
+    assert.is_true(biggest <= CAP + 4 * CHUNK_SLACK, "fixed cap: " .. biggest .. " waiting")
+  end)
+
+  it("grows the default send buffer for a writer the I/O thread keeps emptying", function()
+    local total = h.scaled(16 * h.MiB, 8 * h.MiB)
+    local payload = h.random_bytes(4 * h.MiB)
+    local peer = h.start_peer("sink")
+    local conn = assert(net.open_tcp("127.0.0.1", peer.port))
+    local sent, biggest, hash = 0, 0, nil
+    local deadline = net.clock() + 120
+    while sent < total do
+      local off = sent % #payload
+      local piece = payload:sub(off + 1, math.min(#payload, off + total - sent))
+      local n = assert(conn:write(piece))
+      biggest = math.max(biggest, n)
+      hash = h.fnv1a(n == #piece and piece or piece:sub(1, n), hash)
+      sent = sent + n
+      assert(net.clock() < deadline, "timed out at " .. sent)
+      h.sleep(30)
+    end
+    conn:close()
+    assert.is_true(biggest > CAP and biggest <= GROW_MAX, "largest write taken: " .. biggest)
+    local sinks = peer:wait_sinks(1, 60000)
+    assert.truthy(sinks, "the sink never saw the end of the stream")
+    assert.are.equal(total, sinks[1].bytes)
+    assert.are.equal(h.hex64(hash), sinks[1].hash)
+  end)
+
   it("pushes back on a writer whose peer does not keep up, and loses nothing", function()
     -- An echo peer stops reading once we stop reading its echo: our receive buffer
     -- fills, then the kernel buffers, then our send buffer; write must then accept
     -- less (partial counts, then 0) instead of queueing without bound.
     local peer = h.start_peer("echo")
     local base = h.wait_idle().buffer_bytes
-    local conn = assert(net.open_tcp("127.0.0.1", peer.port))
+    local conn = assert(net.open_tcp("127.0.0.1", peer.port, { buffer_size = CAP }))
     assert.are.equal("success", conn:wait_until_connected(10000))
     local pool = h.random_bytes(64 * h.KiB)
     local check = h.echo_checker()

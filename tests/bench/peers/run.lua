@@ -98,8 +98,8 @@ local PEERS = {
   { id = "luv", lib = "luv", style = "loop", label = "luv" },
   { id = "cqueues", lib = "cqueues", style = "loop", label = "cqueues" },
   { id = "sluice_frame", lib = "sluice", style = "frame", label = "sluice frame-paced" },
-  -- a frame loop reads at most what the buffer held since the last frame: 1 MiB x 60
-  -- frames is 63 MB/s; a loop that streams bulk sizes buffer_size to rate / fps
+  -- a frame loop reads at most what the buffer held since the last frame; the default
+  -- buffer grows for it (from 1 MiB, doubling to 64 MiB): against a fixed 32 MiB
   { id = "sluice_frame_32m", lib = "sluice", style = "frame", label = "sluice frame, 32 MiB buffer",
     args = { buffer = 32 << 20 }, only = { bulk_plain = true, bulk_tls = true } },
   { id = "sluice_spin", lib = "sluice", style = "spin", label = "sluice tight loop" },

@@ -212,7 +212,8 @@ NET_API int net_get_cacert_dir(char *buf, size_t len);
 typedef struct net_conn_opts {
   size_t buffer_size;        /* cap per direction, fixed; 0: 1 MiB, doubling (up to
                                 64 MiB) each time the owner reads empty a buffer that
-                                had filled, as a frame loop that streams does */
+                                had been full 5 ms or more, as a frame loop that
+                                streams does */
   int linger_ms;             /* how long close() keeps delivering; 0: 5000, <0: not at all */
   const net_tls_opts *tls;   /* NULL: plain TCP */
   int connect_timeout_ms;    /* resolving + connecting + handshake; 0: 30000, < 0: none

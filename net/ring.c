@@ -154,6 +154,7 @@ void ring_init(net_ring *r, size_t cap) {
   atomic_init(&r->trim_req, 0);
   r->tail_cache = 0;
   r->stalled = false;
+  r->stall_at = r->grow_stall_ns = 0;
   cap = (cap + CHUNK - 1) / CHUNK * CHUNK;  /* MAX_CAP is a multiple: no overflow */
   atomic_init(&r->cap, cap);
   atomic_init(&r->nslots, cap / CHUNK + 1);
@@ -161,17 +162,20 @@ void ring_init(net_ring *r, size_t cap) {
   r->slots = NULL;                  /* allocated by the producer on first need */
 }
 
-void ring_allow_growth(net_ring *r, size_t max) {
+void ring_allow_growth(net_ring *r, size_t max, uint64_t stall_ns) {
   max = max > NET_RING_MAX_CAP ? NET_RING_MAX_CAP : max / CHUNK * CHUNK;
   if (max > ring_cap(r))
     r->grow_max = max;
+  r->grow_stall_ns = stall_ns;
 }
 
 void ring_destroy(net_ring *r) {
   size_t max = r->grow_max;
+  uint64_t stall_ns = r->grow_stall_ns;
   free_slots(r);
   ring_init(r, r->base);
   r->grow_max = max;
+  r->grow_stall_ns = stall_ns;
 }
 
 /* ---- ring: producer ------------------------------------------------------------ */
@@ -191,8 +195,10 @@ static size_t producer_room(net_ring *r, size_t tail, size_t want) {
 /* Room for want bytes; short of it, the producer is stalled by the cap. */
 static size_t producer_want(net_ring *r, size_t tail, size_t want) {
   size_t room = producer_room(r, tail, want);
-  if (room < want)
+  if (room < want && !r->stalled) {
     r->stalled = true;
+    r->stall_at = r->grow_stall_ns ? net__now_ns() : 0;
+  }
   return room;
 }
 
@@ -262,7 +268,8 @@ static void producer_check_grow(net_ring *r, size_t tail, size_t n) {
   if (atomic_load_explicit(&r->head, memory_order_acquire) != tail)
     return;
   r->stalled = false;
-  producer_grow(r, tail, n);
+  if (!r->grow_stall_ns || net__now_ns() - r->stall_at >= r->grow_stall_ns)
+    producer_grow(r, tail, n);
 }
 
 /* Outside the producer's section: the growth check, before room is counted. */

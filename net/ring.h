@@ -14,6 +14,10 @@
 #define NET_RING_DEFAULT_CAP (1u << 20)
 #define NET_RING_MAX_CAP (1u << 30)
 #define NET_RING_GROW_MAX (64u << 20)   /* how far a growing ring's cap may double */
+/* A stall shorter than this grows nothing: a consumer that naps or is preempted
+ * for a moment is not a frame loop held back by the cap, and a bigger ring
+ * would only cost it cache. */
+#define NET_RING_GROW_STALL_NS 5000000u
 #define NET_CACHELINE 64
 
 /* Positions are free-running byte counters: used = tail - head, never masked
@@ -29,6 +33,7 @@ typedef struct net_ring {
   bool oom;                   /* the last ring_write stopped for want of a chunk */
   bool stalled;               /* the producer wanted more than the room since it
                                   last found the ring read empty */
+  uint64_t stall_at;          /* when it did first (with grow_stall_ns) */
   /* consumer side */
   _Alignas(NET_CACHELINE) atomic_size_t head;
   atomic_int trim_req;        /* consumer wants to free the partial tail chunk */
@@ -39,6 +44,7 @@ typedef struct net_ring {
   atomic_size_t nslots;
   size_t base;                /* the cap at init */
   size_t grow_max;            /* cap may double up to this; set before sharing */
+  uint64_t grow_stall_ns;     /* ...after a stall at least this long */
   _Atomic(char *) *slots;     /* nslots chunk pointers; allocated by the producer
                                   on first reserve, before the first tail publish */
 } net_ring;
@@ -49,10 +55,11 @@ typedef struct net_ring {
 void ring_init(net_ring *r, size_t cap);
 void ring_destroy(net_ring *r);           /* returns every chunk and the slot table */
 /* Before sharing: the cap doubles, up to max, each time the consumer reads empty a
- * ring the producer had filled (as TCP autotunes its receive window), so a reader
+ * ring that had held the producer back for stall_ns or more (as TCP autotunes its
+ * receive window), so a reader
  * that drains what is there once per frame is not held to cap bytes per frame. It
  * never shrinks back; memory is still held only for unread bytes. */
-void ring_allow_growth(net_ring *r, size_t max);
+void ring_allow_growth(net_ring *r, size_t max, uint64_t stall_ns);
 size_t ring_cap(const net_ring *r);       /* either side */
 
 /* Producer. ring_write copies up to n bytes and returns how many it accepted

@@ -63,7 +63,7 @@ function net.resolve_address(host) end
 ---@field idle_timeout? integer ms without a byte in or out once established; then `"failure", "recv ...: idle for N ms (idle_timeout)", "timeout"`. Time while this side does not read (its buffer full of unread bytes, or `pause_read`) does not count, nor time after the peer closed its side while nothing waits to be sent to it
 ---@field nodelay? boolean TCP_NODELAY (default false)
 ---@field keepalive? boolean|integer SO_KEEPALIVE: `true` after the system's idle time, or 1..86400 idle seconds before probes (Linux keeps at most 32767: more gets that)
----@field buffer_size? integer bytes buffered per direction (16 KiB..1 GiB), rounded up to a multiple of 16 KiB and fixed; by default 1 MiB, doubling up to 64 MiB each time a read empties a buffer that had filled (a frame loop that reads until `""` is not held to 1 MiB per frame)
+---@field buffer_size? integer bytes buffered per direction (16 KiB..1 GiB), rounded up to a multiple of 16 KiB and fixed; by default 1 MiB, doubling up to 64 MiB each time a read empties a buffer that had been full for 5 ms or more (a frame loop that reads until `""` is not held to 1 MiB per frame)
 ---@field family? "inet"|"inet6" try only addresses of this family
 ---@field linger? integer ms `close()` keeps delivering (default 5000; 0: drop at once)
 ---@field resolver? net.resolver resolve a host name through this resolver (`net.create_resolver`) instead of the system's

@@ -332,7 +332,7 @@ static bool model_run(size_t cap, size_t max, uint64_t seed, size_t ops, unsigne
   model_ctx c = { &r, &m, &rng, tmp };
   bool ok = m.buf != NULL;
   ring_init(&r, cap);
-  ring_allow_growth(&r, max);
+  ring_allow_growth(&r, max, 0);
   for (size_t i = 0; ok && i < ops; i++) {
     if (i % 64 == 0)                /* phases that fill up, drain, or churn */
       bias = (uint64_t[]){ 15, 50, 85 }[splitmix(&rng) % 3];
@@ -492,7 +492,7 @@ static bool test_growth_steps(void) {
   net_ring r;
   static char buf[8 * CHUNK];
   ring_init(&r, 2 * CHUNK);
-  ring_allow_growth(&r, 8 * CHUNK + 5);          /* rounded down to whole chunks */
+  ring_allow_growth(&r, 8 * CHUNK + 5, 0);          /* rounded down to whole chunks */
   for (size_t i = 0, cap = 2 * CHUNK; i < 4; i++, cap = min_size(2 * cap, 8 * CHUNK)) {
     size_t got = ring_write(&r, buf, sizeof buf);
     CHECK(got == cap && ring_cap(&r) == cap, "round %zu: took %zu, cap %zu, expected %zu", i, got,
@@ -502,13 +502,28 @@ static bool test_growth_steps(void) {
   CHECK(ring_memory(&r) == 0, "a grown ring read empty holds %zu", ring_memory(&r));
   ring_destroy(&r);
   ring_init(&r, 2 * CHUNK);
-  ring_allow_growth(&r, 8 * CHUNK);
+  ring_allow_growth(&r, 8 * CHUNK, 0);
   CHECK(ring_write(&r, buf, sizeof buf) == 2 * CHUNK, "fill");
   CHECK(ring_read(&r, buf, CHUNK) == CHUNK, "read half");
   CHECK(ring_write(&r, buf, sizeof buf) == CHUNK && ring_cap(&r) == 2 * CHUNK,
         "a ring not read empty grew to %zu", ring_cap(&r));
   ring_destroy(&r);
   CHECK(ring_cap(&r) == 2 * CHUNK && r.grow_max == 8 * CHUNK, "destroy reset the growth");
+  return true;
+}
+
+/* A stall shorter than the ring's threshold grows nothing; a longer one does. */
+static bool test_growth_needs_long_stall(void) {
+  net_ring r;
+  static char buf[4 * CHUNK];
+  ring_init(&r, CHUNK);
+  ring_allow_growth(&r, 4 * CHUNK, 20000000);     /* 20 ms */
+  CHECK(ring_write(&r, buf, sizeof buf) == CHUNK && ring_read(&r, buf, sizeof buf) == CHUNK, "fill, drain");
+  CHECK(ring_write(&r, buf, sizeof buf) == CHUNK, "a stall of a moment grew the ring to %zu", ring_cap(&r));
+  for (uint64_t t0 = net__now_ns(); net__now_ns() - t0 < 30000000;) {}
+  CHECK(ring_read(&r, buf, sizeof buf) == CHUNK, "drain after 30 ms");
+  CHECK(ring_write(&r, buf, sizeof buf) == 2 * CHUNK, "a 30 ms stall left the cap at %zu", ring_cap(&r));
+  ring_destroy(&r);
   return true;
 }
 
@@ -521,7 +536,7 @@ static bool test_growth_at_commit(void) {
   static unsigned char in[2 * CHUNK], out[2 * CHUNK];
   for (size_t i = 0; i < sizeof in; i++) in[i] = (unsigned char)(i * 7 + i / 251);
   ring_init(&r, 2 * CHUNK);
-  ring_allow_growth(&r, 16 * CHUNK);
+  ring_allow_growth(&r, 16 * CHUNK, 0);
   CHECK(ring_write(&r, in, 100) == 100, "write 100");
   int k = ring_reserve(&r, sp, MAXSPANS, 4 * CHUNK);   /* more than the room: stalled */
   CHECK(k == 2 && ring_spans_len(sp, k) == 2 * CHUNK - 100, "reserve offered %zu", ring_spans_len(sp, k));
@@ -762,7 +777,7 @@ static bool test_stress(size_t cap, size_t grow, size_t mb) {
   stress *st = calloc(1, sizeof *st);
   CHECK(st, "out of memory");
   ring_init(&st->ring, cap);
-  ring_allow_growth(&st->ring, grow);
+  ring_allow_growth(&st->ring, grow, 0);
   st->total = mb << 20;
   st->seed = 0x5eed0000u + cap;
   double t0 = now_s();
@@ -965,6 +980,7 @@ int main(void) {
   report("full ring drained leaves no memory", test_full_drain_all());
   report("growth: a ring read empty after it filled doubles its cap, up to the max",
          test_growth_steps());
+  report("growth: a stall shorter than the threshold grows nothing", test_growth_needs_long_stall());
   report("growth at a commit the reader emptied the ring under moves the new bytes",
          test_growth_at_commit());
   report("trim handshake: busy producer keeps its chunk, trim_req backs off",

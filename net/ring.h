@@ -56,9 +56,9 @@ void ring_init(net_ring *r, size_t cap);
 void ring_destroy(net_ring *r);           /* returns every chunk and the slot table */
 /* Before sharing: the cap doubles, up to max, each time the consumer reads empty a
  * ring that had held the producer back for stall_ns or more (as TCP autotunes its
- * receive window), so a reader
- * that drains what is there once per frame is not held to cap bytes per frame. It
- * never shrinks back; memory is still held only for unread bytes. */
+ * receive window), so a reader that drains what is there once per frame is not
+ * held to cap bytes per frame. It never shrinks back; memory is still held only
+ * for unread bytes. */
 void ring_allow_growth(net_ring *r, size_t max, uint64_t stall_ns);
 size_t ring_cap(const net_ring *r);       /* either side */
 

@@ -192,16 +192,6 @@ static size_t producer_room(net_ring *r, size_t tail, size_t want) {
   return room;
 }
 
-/* Room for want bytes; short of it, the producer is stalled by the cap. */
-static size_t producer_want(net_ring *r, size_t tail, size_t want) {
-  size_t room = producer_room(r, tail, want);
-  if (room < want && !r->stalled) {
-    r->stalled = true;
-    r->stall_at = r->grow_stall_ns ? net__now_ns() : 0;
-  }
-  return room;
-}
-
 /* Frees the partial tail chunk of an empty ring. Runs after busy is cleared, so it
  * can race only with consumer_trim; the exchange lets exactly one of us free it. */
 static void producer_trim(net_ring *r) {
@@ -259,10 +249,13 @@ static void producer_grow(net_ring *r, size_t tail, size_t n) {
   atomic_store_explicit(&r->cap, cap, memory_order_relaxed);
 }
 
+/* The producer stalled on a cap that may still grow. */
+static bool may_grow(const net_ring *r) { return r->stalled && ring_cap(r) < r->grow_max; }
+
 /* Inside the producer's section: a ring that stalled the producer and has since
  * been read empty grows (n bytes at tail are not yet published). */
 static void producer_check_grow(net_ring *r, size_t tail, size_t n) {
-  if (!r->stalled || ring_cap(r) >= r->grow_max)
+  if (!may_grow(r))
     return;
   /* acquire: pairs with the release of head; the consumer is done with every chunk */
   if (atomic_load_explicit(&r->head, memory_order_acquire) != tail)
@@ -272,12 +265,19 @@ static void producer_check_grow(net_ring *r, size_t tail, size_t n) {
     producer_grow(r, tail, n);
 }
 
-/* Outside the producer's section: the growth check, before room is counted. */
-static void producer_regrow(net_ring *r, size_t tail) {
-  if (!r->stalled || ring_cap(r) >= r->grow_max || !producer_enter(r))
-    return;
-  producer_check_grow(r, tail, 0);
-  producer_exit(r);
+/* Outside the producer's section: room for want bytes, after the growth check;
+ * short of it, the producer is stalled by the cap. */
+static size_t producer_want(net_ring *r, size_t tail, size_t want) {
+  if (may_grow(r) && producer_enter(r)) {
+    producer_check_grow(r, tail, 0);
+    producer_exit(r);
+  }
+  size_t room = producer_room(r, tail, want);
+  if (room < want && !r->stalled) {
+    r->stalled = true;
+    r->stall_at = r->grow_stall_ns ? net__now_ns() : 0;
+  }
+  return room;
 }
 
 /* The chunk holding byte pos, allocated on first need; NULL when memory is short. */
@@ -325,7 +325,6 @@ static bool producer_enter_soon(net_ring *r) {
 size_t ring_write(net_ring *r, const void *src, size_t n) {
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   r->oom = false;
-  producer_regrow(r, tail);
   n = min_size(n, producer_want(r, tail, n));
   if (n == 0 || !producer_enter_soon(r))
     return 0;
@@ -341,7 +340,6 @@ size_t ring_write(net_ring *r, const void *src, size_t n) {
 bool ring_write_record(net_ring *r, const void *head, size_t hlen, const void *body, size_t blen) {
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   r->oom = false;
-  producer_regrow(r, tail);
   if (producer_want(r, tail, hlen + blen) < hlen + blen) return false;
   if (!producer_enter_soon(r)) return false;
   bool whole = copy_in(r, tail, head, hlen) == hlen && copy_in(r, tail + hlen, body, blen) == blen;
@@ -355,10 +353,8 @@ int ring_reserve(net_ring *r, net_span *spans, int maxspans, size_t max) {
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
   size_t done = 0;
   int k = 0;
-  if (maxspans > 0) {
-    producer_regrow(r, tail);
+  if (maxspans > 0)
     max = min_size(max, producer_want(r, tail, max));
-  }
   if (maxspans <= 0 || max == 0 || !producer_enter_soon(r))
     return 0;                       /* busy stays 0: ring_commit(r, 0) is a no-op */
   while (done < max && k < maxspans) {

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "sock.h"
 #include "tls_priv.h"
+#include "tls_rec.h"
 
 struct net_tls {
   mbedtls_ssl_context ssl;
@@ -33,6 +34,8 @@ struct net_tls {
   char where[96];
   size_t keylen;                /* clients: the session cache's name for this server */
   unsigned char key[NET_TLS_CACHE_KEY];
+  net_tls_rec *rec;             /* our own record layer, once the handshake chose AES-GCM */
+  net_tls_keys keys;            /* the handshake's, till own_records takes them */
 };
 
 static void tls_err(net_error *e, net_err code, const char *where, const char *what, int r) {
@@ -210,6 +213,8 @@ net_tls *net__tls_new(net_tls_conf *conf, const net_tls_cfg *cfg, net_sock fd, c
 void net__tls_free(net_tls *t) {
   if (!t) return;
   net__tls_chain_unref(t->chain);
+  net__tls_rec_free(t->rec);
+  net__wipe(&t->keys, sizeof t->keys);
   mbedtls_ssl_free(&t->ssl);
   net__tls_conf_unref(t->conf);
   net__free(t);
@@ -333,8 +338,108 @@ static int blocked(net_tls *t, int r) {
   return 0;
 }
 
+/* ---- our own records ----------------------------------------------------- */
+
+/* Takes the records over from mbedTLS when the suite is AES-GCM and mbedTLS
+ * holds nothing received or to send: its sequence numbers go on in ours. */
+static void own_records(net_tls *t) {
+#ifdef NET_TLS_OWN_RECORDS
+  const mbedtls_ssl_ciphersuite_t *cs = mbedtls_ssl_ciphersuite_from_string(mbedtls_ssl_get_ciphersuite(&t->ssl));
+  bool gcm = cs && (cs->cipher == MBEDTLS_CIPHER_AES_128_GCM || cs->cipher == MBEDTLS_CIPHER_AES_256_GCM);
+  if (t->keys.key && gcm && t->ssl.minor_ver == MBEDTLS_SSL_MINOR_VERSION_3 && !t->ssl.in_left &&
+      !t->ssl.out_left && !mbedtls_ssl_check_pending(&t->ssl) && !mbedtls_ssl_get_bytes_avail(&t->ssl)) {
+    int max = mbedtls_ssl_get_max_out_record_payload(&t->ssl);
+    t->rec = net__tls_rec_new(t->cfg->server, t->keys.kb, t->keys.key, t->ssl.in_ctr, t->ssl.cur_out_ctr,
+                              max > 0 ? (size_t)max : 0);   /* NULL (no memory): mbedTLS goes on */
+  }
+#endif
+  net__wipe(&t->keys, sizeof t->keys);
+}
+
+static int handshake_step(net_tls *t) {
+  net__tls_keys_catch(&t->keys);
+  int r = mbedtls_ssl_handshake(&t->ssl);
+  net__tls_keys_catch(NULL);
+  return r;
+}
+
+/* Sends what our records hold (a refusal owed comes next): 0 once out,
+ * else an mbedTLS error as bio_send gives. */
+static int rec_flush(net_tls *t) {
+  for (;;) {
+    size_t left;
+    const unsigned char *p = net__tls_rec_out(t->rec, &left);
+    if (!left && !net__tls_rec_owed(t->rec)) return 0;
+    if (!left) {
+      net__tls_rec_seal(t->rec, 0, NULL, 0);
+      continue;
+    }
+    int n = bio_send(t, p, left);
+    if (n < 0) return n;
+    net__tls_rec_sent(t->rec, (size_t)n);
+  }
+}
+
+static long rec_failed(net_tls *t, const char *why, int alert, net_error *e) {
+  if (!why) {
+    const char *a = alert_name(alert);
+    net__seterr(e, NET_E_TLS, "%s: record error: the peer sent the alert \"%s\"", t->where, a ? a : "fatal");
+    return NET_TLS_ERROR;
+  }
+  size_t left;
+  net__tls_rec_out(t->rec, &left);
+  if (!left) {   /* our alert, if it can go at once */
+    unsigned char fatal[2] = {2, (unsigned char)alert};
+    net__tls_rec_seal(t->rec, 21, fatal, 2);
+    rec_flush(t);
+  }
+  net__seterr(e, NET_E_TLS, "%s: record error: %s", t->where, why);
+  return NET_TLS_ERROR;
+}
+
+static long rec_read(net_tls *t, unsigned char *buf, size_t len, net_error *e) {
+  for (;;) {
+    const char *why;
+    int alert;
+    long n = net__tls_rec_read(t->rec, buf, len, &why, &alert);
+    if (net__tls_rec_owed(t->rec)) rec_flush(t);   /* else the next write or flush sends it */
+    if (n > 0) return n;
+    if (n == NET_TLS_REC_CLOSED) return NET_TLS_EOF;
+    if (n == NET_TLS_REC_FAILED) return rec_failed(t, why, alert, e);
+    size_t room;
+    unsigned char *p = net__tls_rec_room(t->rec, &room);
+    int got = bio_recv(t, p, room);
+    if (got > 0) {
+      net__tls_rec_got(t->rec, (size_t)got);
+      continue;
+    }
+    if (blocked(t, got)) return 0;
+    describe(t, got ? got : MBEDTLS_ERR_SSL_CONN_EOF, false, e);
+    return NET_TLS_ERROR;
+  }
+}
+
+static long rec_write(net_tls *t, const unsigned char *buf, size_t len, net_error *e) {
+  int r = rec_flush(t);
+  if (r == 0 && t->wrec) {   /* our record went out: its bytes are sent */
+    size_t n = t->wrec;
+    t->wrec = 0;
+    return (long)n;
+  }
+  if (r == 0 && len) {
+    size_t n = net__tls_rec_seal(t->rec, 23, buf, len);
+    r = rec_flush(t);
+    if (r == 0) return (long)n;
+    t->wrec = n;
+  }
+  if (r == 0 || blocked(t, r)) return 0;
+  describe(t, r, false, e);
+  return NET_TLS_ERROR;
+}
+
 static int handshake_done(net_tls *t) {
   if (t->keylen) net__tls_cache_store(t->conf, &t->ssl, t->key, t->keylen);
+  own_records(t);
   return NET_TLS_DONE;
 }
 
@@ -367,7 +472,7 @@ static int system_verdict(net_tls *t, net_error *e) {
 
 int net__tls_handshake(net_tls *t, net_error *e) {
   if (t->chain) return system_verdict(t, e);
-  int r = mbedtls_ssl_handshake(&t->ssl);
+  int r = handshake_step(t);
   if (r == 0) return t->ask_system ? system_verdict(t, e) : handshake_done(t);
   if (blocked(t, r)) return t->want;
   describe(t, r, true, e);
@@ -375,6 +480,7 @@ int net__tls_handshake(net_tls *t, net_error *e) {
 }
 
 long net__tls_read(net_tls *t, void *buf, size_t len, net_error *e) {
+  if (t->rec) return rec_read(t, buf, len, e);
   for (;;) {
     int r = mbedtls_ssl_read(&t->ssl, buf, len);
     if (r > 0) return r;
@@ -403,6 +509,7 @@ long net__tls_read(net_tls *t, void *buf, size_t len, net_error *e) {
  * while one waits). */
 static int flush(net_tls *t) {
   static const unsigned char none[1];
+  if (t->rec) return rec_flush(t);
   if (!OUT_LEFT(t)) return 0;
   int r = mbedtls_ssl_write(&t->ssl, none, 0);
   return r > 0 ? 0 : r;
@@ -417,6 +524,7 @@ int net__tls_flush(net_tls *t, net_error *e) {
 }
 
 long net__tls_write(net_tls *t, const void *buf, size_t len, net_error *e) {
+  if (t->rec) return rec_write(t, buf, len, e);
   int r = flush(t);
   if (r == 0 && t->wrec) {   /* our record went out (maybe flushed by the read side): its bytes are sent */
     size_t n = t->wrec;
@@ -439,17 +547,25 @@ long net__tls_write(net_tls *t, const void *buf, size_t len, net_error *e) {
 int net__tls_close_notify(net_tls *t) {
   int r = flush(t);   /* what came before it; then, on a later call, the alert itself */
   if (r == 0 && !t->notified) {
+    static const unsigned char close_notify[2] = {1, 0};
     t->notified = true;
-    r = mbedtls_ssl_close_notify(&t->ssl);
+    if (t->rec) net__tls_rec_seal(t->rec, 21, close_notify, 2), r = rec_flush(t);
+    else r = mbedtls_ssl_close_notify(&t->ssl);
   }
   return blocked(t, r) ? t->want : NET_TLS_DONE;   /* other failures: nothing left to say */
 }
 
-bool net__tls_out_pending(const net_tls *t) { return OUT_LEFT(t) != 0; }
+bool net__tls_out_pending(const net_tls *t) {
+  if (!t->rec) return OUT_LEFT(t) != 0;
+  size_t left;
+  net__tls_rec_out(t->rec, &left);
+  return left || net__tls_rec_owed(t->rec);
+}
 
 int net__tls_want(const net_tls *t) { return t->want; }
 
 bool net__tls_pending(const net_tls *t) {
+  if (t->rec) return net__tls_rec_pending(t->rec);
   return mbedtls_ssl_get_bytes_avail(&t->ssl) > 0 || mbedtls_ssl_check_pending(&t->ssl);
 }
 

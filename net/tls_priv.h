@@ -99,8 +99,25 @@ struct net_tls_conf {
 /* The random generator every configuration uses (thread-safe: mbedTLS's
  * threading layer locks it); false when it cannot be seeded. */
 bool net__tls_rng(mbedtls_ctr_drbg_context **out);
-/* The key-exchange groups we offer, fastest first (tls_pref.c). */
+/* The key-exchange groups and cipher suites we offer, fastest first, and
+ * the hook that hands AES-GCM keys to our own record layer (tls_pref.c). */
 void net__tls_conf_prefs(mbedtls_ssl_config *c);
+
+/* Records under AES-GCM are sealed and opened by tls_rec.c once the
+ * handshake is through, where this mbedTLS hands out its keys (2.x, TLS 1.2). */
+#if MBEDTLS_VERSION_NUMBER < 0x03000000 && defined(MBEDTLS_SSL_EXPORT_KEYS) && \
+    defined(MBEDTLS_SSL_PROTO_TLS1_2)
+#define NET_TLS_OWN_RECORDS 1
+#endif
+/* An AEAD suite's key block with 4 fixed IV bytes (AES-GCM; CCM too), as
+ * the handshake made it; key 0 until then. */
+typedef struct net_tls_keys {
+  size_t key;
+  unsigned char kb[2 * 32 + 2 * 4];
+} net_tls_keys;
+/* Where the handshake steps run on this thread until the next call put
+ * their keys (NULL: nowhere). */
+void net__tls_keys_catch(net_tls_keys *k);
 
 /* Session resumption (tls_cache.c). Keys name the server: checked name and
  * peer address. I/O thread, but for tickets (the loader) and free (the last

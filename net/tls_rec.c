@@ -22,6 +22,9 @@ struct net_tls_rec {
   uint64_t seal_seq, open_seq;
   size_t max_out;
   int owed;                         /* no_renegotiation warnings to send */
+  long ended;                       /* once closed or failed, every read says so again */
+  const char *why;
+  int alert;
   size_t start, end;                /* received bytes in in[] not yet opened */
   size_t plain, plain_end;          /* opened application bytes waiting in in[] */
   size_t out_off, out_len;          /* sealed bytes in out[] */
@@ -111,7 +114,7 @@ static long control(net_tls_rec *r, int type, const unsigned char *m, size_t len
   return 0;   /* a warning: like mbedTLS, read on */
 }
 
-long net__tls_rec_read(net_tls_rec *r, unsigned char *buf, size_t len, const char **why, int *alert) {
+static long next(net_tls_rec *r, unsigned char *buf, size_t len, const char **why, int *alert) {
   for (;;) {
     if (r->plain < r->plain_end) {
       size_t n = r->plain_end - r->plain < len ? r->plain_end - r->plain : len;
@@ -145,6 +148,16 @@ long net__tls_rec_read(net_tls_rec *r, unsigned char *buf, size_t len, const cha
     long c = control(r, type, m, plen, why, alert);
     if (c) return c;
   }
+}
+
+long net__tls_rec_read(net_tls_rec *r, unsigned char *buf, size_t len, const char **why, int *alert) {
+  if (!r->ended) {
+    long n = next(r, buf, len, &r->why, &r->alert);
+    if (n >= 0) return n;
+    r->ended = n;
+  }
+  *why = r->why, *alert = r->alert;
+  return r->ended;
 }
 
 bool net__tls_rec_pending(const net_tls_rec *r) {

@@ -701,7 +701,7 @@ function tcp:starttls(options) end
 
 ---@class net.tls_info
 ---@field version string "TLSv1.2"
----@field cipher string
+---@field cipher string the suite agreed, "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256" say (AES-GCM comes first where the CPU has AES-NI: those records are sluice's own, the fast ones)
 ---@field alpn? string the protocol agreed, if any
 ---@field peer_subject string the peer certificate's subject (a server sees its client's), "" if none; one over 1020 bytes is cut there and ends in "..."
 

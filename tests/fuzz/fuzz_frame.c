@@ -11,27 +11,10 @@
 #include <string.h>
 
 #include "conn.h"
+#include "fuzz_input.h"
 
 #define STREAM_MAX (1u << 18)
 #define MSG_MAX (STREAM_MAX / 4 + 1)   /* empty packets: 4 bytes each */
-
-static void check(int ok) {
-  if (!ok) __builtin_trap();
-}
-
-typedef struct input {
-  const uint8_t *p;
-  size_t n;
-} input;
-
-static unsigned take(input *in, int bytes) {
-  unsigned v = 0;
-  for (int i = 0; i < bytes; i++) {
-    v = v << 8 | (in->n ? *in->p : 0);
-    if (in->n) in->p++, in->n--;
-  }
-  return v;
-}
 
 /* Every prefix of a header that parses is "incomplete" or the same header. */
 static void header_prefixes(const uint8_t *data, size_t size) {

@@ -10,30 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "tls_rec.h"
 
 #define STREAM_MAX (1u << 20)
 #define PLAIN_MAX (NET_TLS_REC_PLAIN + 600)   /* more than a record: the sealer splits */
 #define RAW (-3)       /* raw bytes came: any end, but no more data */
 #define CHANGED (-4)   /* a changed record: fails, or waits for more if its length grew */
-
-static void check(int ok) {
-  if (!ok) __builtin_trap();
-}
-
-typedef struct input {
-  const uint8_t *p;
-  size_t n;
-} input;
-
-static unsigned take(input *in, int bytes) {
-  unsigned v = 0;
-  for (int i = 0; i < bytes; i++) {
-    v = v << 8 | (in->n ? *in->p : 0);
-    if (in->n) in->p++, in->n--;
-  }
-  return v;
-}
 
 typedef struct model {
   uint8_t *stream, *want;

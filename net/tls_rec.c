@@ -103,7 +103,8 @@ static bool open_record(net_tls_rec *r, int type, size_t len, unsigned char *dst
 
 /* What a record other than data says: 0 to go on, or how the read ends. */
 static long control(net_tls_rec *r, int type, const unsigned char *m, size_t len, const char **why, int *alert) {
-  if (type == T_HANDSHAKE) {
+  if (type == T_HANDSHAKE) {   /* a peer that sends them faster than it reads the answers is refused */
+    if (r->owed == NET_TLS_REC_OWED_MAX) return failed(why, alert, "renegotiation requests kept coming", A_UNEXPECTED);
     r->owed++;
     return 0;
   }

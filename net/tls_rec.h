@@ -22,7 +22,8 @@ net_tls_rec *net__tls_rec_new(bool server, const unsigned char *kb, size_t keyle
                               const unsigned char out_seq[8], size_t max_out);
 void net__tls_rec_free(net_tls_rec *r);
 
-/* Received bytes go at the pointer (room bytes, never 0), then _got says how many. */
+/* Once _read said MORE: received bytes go at the pointer (room bytes,
+ * never 0), then _got says how many. */
 unsigned char *net__tls_rec_room(net_tls_rec *r, size_t *room);
 void net__tls_rec_got(net_tls_rec *r, size_t n);
 
@@ -37,7 +38,9 @@ long net__tls_rec_read(net_tls_rec *r, unsigned char *buf, size_t len, const cha
 /* Opened bytes wait, or a whole record does. */
 bool net__tls_rec_pending(const net_tls_rec *r);
 /* Handshake records (renegotiation requests) came, each owed a warning
- * no_renegotiation, the answer mbedTLS gives: _seal makes those first. */
+ * no_renegotiation, the answer mbedTLS gives: _seal makes those first.
+ * One more than OWED_MAX unanswered fails the read. */
+#define NET_TLS_REC_OWED_MAX 16
 int net__tls_rec_owed(const net_tls_rec *r);
 
 /* Seals a record of type from up to max_out bytes of p, and returns how

@@ -29,7 +29,8 @@ typedef struct model {
 /* What a control record does to the reader, as RFC 5246 and tls_rec.c say. */
 static void control(model *m, int type, const uint8_t *p, size_t n) {
   if (m->stop) return;
-  if (type == 22) m->owed++;
+  if (type == 22 && m->owed == NET_TLS_REC_OWED_MAX) m->stop = NET_TLS_REC_FAILED;
+  else if (type == 22) m->owed++;
   else if (type != 21 || n != 2) m->stop = NET_TLS_REC_FAILED;
   else if (p[1] == 0) m->stop = NET_TLS_REC_CLOSED;
   else if (p[0] == 2) m->stop = NET_TLS_REC_FAILED;

@@ -419,22 +419,15 @@ static long rec_read(net_tls *t, unsigned char *buf, size_t len, net_error *e) {
   }
 }
 
-static long rec_write(net_tls *t, const unsigned char *buf, size_t len, net_error *e) {
+/* mbedtls_ssl_write for our records: seals a record of buf's first bytes
+ * and sends it, giving how many it took once out, else bio_send's error with
+ * the record waiting (wrec). */
+static int rec_put(net_tls *t, const unsigned char *buf, size_t len) {
+  if (!len) return 0;
+  size_t n = net__tls_rec_seal(t->rec, 23, buf, len);
   int r = rec_flush(t);
-  if (r == 0 && t->wrec) {   /* our record went out: its bytes are sent */
-    size_t n = t->wrec;
-    t->wrec = 0;
-    return (long)n;
-  }
-  if (r == 0 && len) {
-    size_t n = net__tls_rec_seal(t->rec, 23, buf, len);
-    r = rec_flush(t);
-    if (r == 0) return (long)n;
-    t->wrec = n;
-  }
-  if (r == 0 || blocked(t, r)) return 0;
-  describe(t, r, false, e);
-  return NET_TLS_ERROR;
+  if (r) t->wrec = n;
+  return r ? r : (int)n;
 }
 
 static int handshake_done(net_tls *t) {
@@ -524,17 +517,16 @@ int net__tls_flush(net_tls *t, net_error *e) {
 }
 
 long net__tls_write(net_tls *t, const void *buf, size_t len, net_error *e) {
-  if (t->rec) return rec_write(t, buf, len, e);
   int r = flush(t);
   if (r == 0 && t->wrec) {   /* our record went out (maybe flushed by the read side): its bytes are sent */
     size_t n = t->wrec;
     t->wrec = 0;
     return (long)n;
   }
-  if (r == 0) r = mbedtls_ssl_write(&t->ssl, buf, len);
+  if (r == 0) r = t->rec ? rec_put(t, buf, len) : mbedtls_ssl_write(&t->ssl, buf, len);
   if (r >= 0) return r;
   if (blocked(t, r)) {
-    if (!t->wrec && OUT_LEFT(t)) {   /* the record is made, with this much of buf */
+    if (!t->rec && !t->wrec && OUT_LEFT(t)) {   /* the record is made, with this much of buf */
       int max = mbedtls_ssl_get_max_out_record_payload(&t->ssl);
       t->wrec = max > 0 && (size_t)max < len ? (size_t)max : len;
     }

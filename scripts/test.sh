@@ -21,7 +21,7 @@
 # build/<cfg>/test_<name>, the C unit tests), "capi" (tests/c_api/run.sh: the C API
 # example and the host wake-up test), "fuzz" (asan only: scripts/fuzz.sh
 # --quick, each libFuzzer target briefly), "lua" (busted over
-# tests/lua/*_spec.lua) and "plugin" (tests/plugin/stage.sh: checks of the
+# tests/lua/*_spec.lua, three spec files at a time: tests/tools/specs.sh) and "plugin" (tests/plugin/stage.sh: checks of the
 # editor build build/<cfg>/plugin/net.so, then the tests/plugin specs, and in
 # release and tsan the tests/lua specs too, under build/<cfg>/xl_host, which
 # loads it the way Lite XL does), and
@@ -37,7 +37,8 @@
 # Tunables (environment): SLUICE_RING_TIMEOUT (s, default 600),
 # SLUICE_LUA_TIMEOUT (s, default 1500), SLUICE_DEADLINE (s for the whole
 # run, default 4800: stages are cut short so that the summary line is always
-# printed in time), JOBS (make -j, default 2).
+# printed in time), JOBS (make -j, default 2), SLUICE_SPEC_JOBS (spec files
+# run at once, default 3).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -331,7 +332,8 @@ for mode in "${modes[@]}"; do
 	fi
 	args=(--output=TAP --verbose --pattern=_spec)
 	[ -n "$only" ] && args+=("--filter=$only")
-	run_stage "$mode" lua "$LUA_TIMEOUT" "$host" tests/tools/busted_run.lua "${args[@]}" tests/lua
+	run_stage "$mode" lua "$LUA_TIMEOUT" bash tests/tools/specs.sh -t "$LOGDIR/$mode-lua.times" \
+		"$host" "${args[@]}" -- tests/lua/*_spec.lua
 	pargs=()
 	[ -n "$only" ] && pargs+=("--filter=$only")
 	if [ -e "$bin/plugin/net.so" ] && [ -x "$bin/xl_host" ]; then

@@ -13,7 +13,8 @@
 #    net.so cannot; a host lacking a function fails loudly without crashing;
 #    a plain Lua host loads it too (luaopen_net).
 # 2. The Lua integration specs (tests/lua; release and tsan only) and the
-#    editor-plugin specs (tests/plugin) under build/MODE/xl_host, with LUA_CPATH pointing at
+#    editor-plugin specs (tests/plugin) under build/MODE/xl_host, three
+#    files at a time (tests/tools/specs.sh), with LUA_CPATH pointing at
 #    build/MODE/plugin/, serving only the functions Lite XL 2.1.7 serves; then
 #    the host specs again in hosts with their own libraries preloaded
 #    (XL_HOST_PRELOAD): an SDL3 and an SDL2 editor, and one carrying a foreign
@@ -284,8 +285,12 @@ export XL_HOST_API="$API"
 # sanitizer see the same engine and binding code in the lua stage
 spec_dirs=(tests/lua tests/plugin)
 case "$mode" in poll|asan) spec_dirs=(tests/plugin) ;; esac
-"$HOST" tests/tools/busted_run.lua --output=TAP --verbose --pattern="${SLUICE_PLUGIN_PATTERN:-_spec}" \
-	"${filter[@]}" "${spec_dirs[@]}"
+pattern=${SLUICE_PLUGIN_PATTERN:-_spec}
+mapfile -t specs < <(for d in "${spec_dirs[@]}"; do ls "$d"/*.lua; done | grep -E "/[^/]*$pattern[^/]*\.lua$")
+times=()   # the last run's spec times, to start the longest first
+[ -d "$ROOT/build/logs" ] && times=(-t "$ROOT/build/logs/$mode-plugin.times")
+bash tests/tools/specs.sh "${times[@]}" "$HOST" --output=TAP --verbose --pattern="$pattern" \
+	"${filter[@]}" -- "${specs[@]}"
 rc=$?
 
 # --- hosts with libraries of their own

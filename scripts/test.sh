@@ -332,7 +332,9 @@ for mode in "${modes[@]}"; do
 	fi
 	args=(--output=TAP --verbose --pattern=_spec)
 	[ -n "$only" ] && args+=("--filter=$only")
-	run_stage "$mode" lua "$LUA_TIMEOUT" bash tests/tools/specs.sh -t "$LOGDIR/$mode-lua.times" \
+	times=()   # a whole run's spec times, to start the longest first next time
+	[ -z "$only" ] && times=(-t "$LOGDIR/$mode-lua.times")
+	run_stage "$mode" lua "$LUA_TIMEOUT" bash tests/tools/specs.sh "${times[@]}" \
 		"$host" "${args[@]}" -- tests/lua/*_spec.lua
 	pargs=()
 	[ -n "$only" ] && pargs+=("--filter=$only")

@@ -287,8 +287,8 @@ spec_dirs=(tests/lua tests/plugin)
 case "$mode" in poll|asan) spec_dirs=(tests/plugin) ;; esac
 pattern=${SLUICE_PLUGIN_PATTERN:-_spec}
 mapfile -t specs < <(for d in "${spec_dirs[@]}"; do ls "$d"/*.lua; done | grep -E "/[^/]*$pattern[^/]*\.lua$")
-times=()   # the last run's spec times, to start the longest first
-[ -d "$ROOT/build/logs" ] && times=(-t "$ROOT/build/logs/$mode-plugin.times")
+times=()   # a whole run's spec times, to start the longest first next time
+[ -d "$ROOT/build/logs" ] && [ ${#filter[@]} -eq 0 ] && times=(-t "$ROOT/build/logs/$mode-plugin.times")
 bash tests/tools/specs.sh "${times[@]}" "$HOST" --output=TAP --verbose --pattern="$pattern" \
 	"${filter[@]}" -- "${specs[@]}"
 rc=$?

@@ -5,21 +5,24 @@
 # prefixed with the file's, then "# FILE: N s". The longest specs start
 # first, by the times the last run recorded in TIMES (else by file size).
 #
-#   tests/tools/specs.sh [-j N] [-t TIMES] HOST [BUSTED ARGS...] -- SPEC...
+#   tests/tools/specs.sh [-j N] [-t TIMES] [-r RUNNER] HOST [ARGS...] -- SPEC...
 #
-# HOST runs tests/tools/busted_run.lua (lua5.4, luahost, xl_host). Exits
-# non-zero when a test failed or a spec's process failed without saying
-# which test ("not ok" is added for it).
+# HOST runs RUNNER (default tests/tools/busted_run.lua) with ARGS and one
+# spec: lua5.4, luahost, xl_host, or tests/windows/lua.sh with
+# tests/windows/spec_runner.lua. A spec gets SLUICE_SPEC_TIMEOUT seconds
+# (default 900). Exits non-zero when a test failed or a spec's process failed
+# without saying which test ("not ok" is added for it).
 set -u
-jobs=${SLUICE_SPEC_JOBS:-3} times=""
+jobs=${SLUICE_SPEC_JOBS:-3} times="" runner=tests/tools/busted_run.lua
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-j) jobs=$2; shift 2 ;;
 	-t) times=$2; shift 2 ;;
+	-r) runner=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
-host=${1:?usage: specs.sh [-j N] [-t TIMES] HOST [BUSTED ARGS...] -- SPEC...}
+host=${1:?usage: specs.sh [-j N] [-t TIMES] [-r RUNNER] HOST [ARGS...] -- SPEC...}
 shift
 args=()
 while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
@@ -42,16 +45,16 @@ order() {
 run_one() {
 	local spec=$1 t0=$SECONDS rc f
 	f=$out/$(echo "$spec" | tr / _)
-	"$host" tests/tools/busted_run.lua "${args[@]}" "$spec" >"$f.tap" 2>&1 </dev/null
+	timeout -k 10 "${SLUICE_SPEC_TIMEOUT:-900}" "$host" "$runner" "${args[@]}" "$spec" >"$f.tap" 2>&1 </dev/null
 	rc=$?
 	[ $rc -ne 0 ] && ! grep -q '^not ok' "$f.tap" &&
 		echo "not ok - $spec: exit status $rc without a failing test" >>"$f.tap"
 	echo "$((SECONDS - t0)) $spec" >"$f.time"
 }
 export -f run_one
-export out host
-export ARGS_NUL
-ARGS_NUL=$(printf '%s\0' "${args[@]}" | base64 -w0)
+export out host runner
+export ARGS_NUL=""   # the arguments, NUL-separated, through xargs and bash -c
+[ ${#args[@]} -gt 0 ] && ARGS_NUL=$(printf '%s\0' "${args[@]}" | base64 -w0)
 
 order "$@" | xargs -P "$jobs" -I{} bash -c '
 	mapfile -d "" -t args < <(base64 -d <<<"$ARGS_NUL")

@@ -3,7 +3,7 @@
 # Lua (build/windows/lua.exe) and net.dll under wine, against peers on the
 # Linux side of loopback started by the specs' helpers (tests/windows/
 # unix_shell.lua runs their shell commands there). Each spec runs in
-# tests/windows/spec_runner.lua, three at a time (they mostly wait); the specs
+# tests/windows/spec_runner.lua, three at a time (tests/tools/specs.sh); the specs
 # and tests that cannot run under wine are listed with the reason in
 # tests/windows/skip.lua. Prints TAP; exits non-zero when a test failed.
 #   tests/windows/stage.sh [SPEC.lua...]     (default: every spec)
@@ -24,32 +24,18 @@ unset LUA_INIT_5_4 LUA_PATH_5_4 LUA_CPATH_5_4
 for f in "$W/lua.exe" "$W/net.dll" "$SLUICE_BUILD/peer"; do
 	[ -e "$f" ] || { echo "windows stage: $f is missing (./run.sh build windows release)"; exit 1; }
 done
-specs=("$@")
-[ ${#specs[@]} -eq 0 ] && mapfile -t specs < <(cd tests/lua && ls ./*_spec.lua | sed 's|^\./||')
+specs=("$@") times=()
+if [ ${#specs[@]} -eq 0 ]; then
+	mapfile -t specs < <(cd tests/lua && ls ./*_spec.lua | sed 's|^\./||')
+	mkdir -p build/logs
+	times=(-t build/logs/windows-lua.times)   # to start the longest first next time
+fi
 
-out=$(mktemp -d)
 WINESERVER=$(command -v wineserver || echo /usr/lib/wine/wineserver)
 "$WINESERVER" -p 2>/dev/null   # one server, kept up for every run
-trap '"$WINESERVER" -k 2>/dev/null; rm -rf "$out"' EXIT
+# the services it starts stay up with it: they get no pipe of ours to hold open
+"$WINE" cmd /c exit </dev/null >/dev/null 2>&1
+trap '"$WINESERVER" -k 2>/dev/null' EXIT
 
-# one spec: its TAP into $out/NAME.tap, its time in the last line
-run_spec() {
-	local spec=$1 t0=$SECONDS
-	SLUICE_WSH_ID=$BASHPID timeout -k 10 900 "$WINE" "$W/lua.exe" tests/windows/spec_runner.lua "tests/lua/$spec" \
-		>"$out/$spec.tap" 2>&1 </dev/null
-	local rc=$?
-	[ $rc -ne 0 ] && ! grep -q '^not ok' "$out/$spec.tap" &&
-		echo "not ok - $spec: exit status $rc without a failing test" >>"$out/$spec.tap"
-	echo "# $spec: $((SECONDS - t0)) s" >>"$out/$spec.tap"
-}
-export -f run_spec
-export out W
-printf '%s\n' "${specs[@]}" | xargs -P 3 -I{} bash -c 'run_spec "$1"' _ {}
-
-status=0
-for spec in "${specs[@]}"; do
-	echo "# ---- $spec"
-	sed "s|^\(not \)\{0,1\}ok [0-9]* - |&$spec: |" "$out/$spec.tap"
-	grep -q '^not ok' "$out/$spec.tap" && status=1
-done
-exit $status
+bash tests/tools/specs.sh "${times[@]}" -r tests/windows/spec_runner.lua \
+	tests/windows/lua.sh -- "${specs[@]/#/tests/lua/}"

@@ -21,10 +21,11 @@
 # build/<cfg>/test_<name>, the C unit tests), "capi" (tests/c_api/run.sh: the C API
 # example and the host wake-up test), "fuzz" (asan only: scripts/fuzz.sh
 # --quick, each libFuzzer target briefly), "lua" (busted over
-# tests/lua/*_spec.lua, three spec files at a time: tests/tools/specs.sh) and "plugin" (tests/plugin/stage.sh: checks of the
-# editor build build/<cfg>/plugin/net.so, then the tests/plugin specs, and in
-# release and tsan the tests/lua specs too, under build/<cfg>/xl_host, which
-# loads it the way Lite XL does), and
+# tests/lua/*_spec.lua, three spec files at a time: tests/tools/specs.sh)
+# and "plugin" (tests/plugin/stage.sh: checks of the editor build
+# build/<cfg>/plugin/net.so, then the tests/plugin specs, and in release and
+# tsan the tests/lua specs too, under build/<cfg>/xl_host, which loads it the
+# way Lite XL does), and
 # "bench" (release only: scripts/bench_peers.sh --quick --only net, a smoke run
 # of the side-by-side benchmarks; it fails only when a run gives no figures,
 # never on a figure), all TAP. Logs: build/logs/<mode>-<stage>.log.

@@ -398,8 +398,8 @@ describe("sluice.http", function()
 
   it("does not time out a response the engine finished in time, looked at only after a long frame", function()
     local done
-    -- 1 s: room for the engine to finish on a loaded machine (sanitizers,
-    -- spec files run side by side), which the test needs
+    -- 1 s: the engine, held 0.3 s below, must still finish in time on a
+    -- loaded machine (sanitizers, spec files run side by side)
     local r = http.get(base .. "/hello.txt", nil, { timeout = 1, on_done = function(...) done = table.pack(...) end })
     net._hold_requests(300)   -- the engine cannot end it inside this first update
     http.update()   -- starts it

@@ -43,26 +43,29 @@ order() {
 }
 
 run_one() {
-	local spec=$1 t0=$SECONDS rc f
-	f=$out/$(echo "$spec" | tr / _)
+	local spec=$1 t0=$SECONDS rc f=$out/${1//\//_}
 	timeout -k 10 "${SLUICE_SPEC_TIMEOUT:-900}" "$host" "$runner" "${args[@]}" "$spec" >"$f.tap" 2>&1 </dev/null
 	rc=$?
 	[ $rc -ne 0 ] && ! grep -q '^not ok' "$f.tap" &&
 		echo "not ok - $spec: exit status $rc without a failing test" >>"$f.tap"
 	echo "$((SECONDS - t0)) $spec" >"$f.time"
 }
-export -f run_one
-export out host runner
-export ARGS_NUL=""   # the arguments, NUL-separated, through xargs and bash -c
-[ ${#args[@]} -gt 0 ] && ARGS_NUL=$(printf '%s\0' "${args[@]}" | base64 -w0)
 
-order "$@" | xargs -P "$jobs" -I{} bash -c '
-	mapfile -d "" -t args < <(base64 -d <<<"$ARGS_NUL")
-	run_one "$1"' _ {}
+mapfile -t ordered < <(order "$@")
+running=0
+for spec in "${ordered[@]}"; do
+	if [ $running -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+	run_one "$spec" &
+	running=$((running + 1))
+done
+wait
 
 status=0
 for spec in "$@"; do
-	f=$out/$(echo "$spec" | tr / _)
+	f=$out/${spec//\//_}
 	sed "s|^\(not \)\{0,1\}ok [0-9]* - |&$(basename "$spec"): |" "$f.tap"
 	grep -q '^not ok' "$f.tap" && status=1
 	echo "# $(basename "$spec"): $(cut -d' ' -f1 "$f.time") s"

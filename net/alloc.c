@@ -11,8 +11,11 @@
 #define ALIGN 64
 
 static atomic_size_t used;
-/* Bytes of aligned blocks freed since the heap last gave its free pages back. */
+/* Bytes of aligned blocks (ring chunks, connections) freed since the heap
+ * last gave its free pages back; and of every block, by this thread, since
+ * it last asked for that (no shared counter on the path of every free). */
 static atomic_size_t freed;
+static _Thread_local size_t freed_here;
 static void (*_Atomic on_burst)(void);
 #define BURST_BYTES ((size_t)4 << 20)   /* 256 chunks: a trim costs less than it returns */
 /* Fault injection: allocations to let through before failing (-1: never),
@@ -22,10 +25,6 @@ static atomic_long pass_left = -1, fail_left;
 static void *counted(void *p) {
   if (p) atomic_fetch_add_explicit(&used, net__os_block_size(p), memory_order_relaxed);
   return p;
-}
-
-static void uncount(void *p) {
-  if (p) atomic_fetch_sub_explicit(&used, net__os_block_size(p), memory_order_relaxed);
 }
 
 /* Aligned blocks are sized by their own function: not every system's
@@ -73,7 +72,10 @@ char *net__strdup(const char *s) {
 }
 
 void net__free(void *p) {
-  uncount(p);
+  if (!p) return;
+  size_t n = net__os_block_size(p);
+  atomic_fetch_sub_explicit(&used, n, memory_order_relaxed);
+  freed_here += n;
   free(p);
 }
 
@@ -104,6 +106,7 @@ void net__free_aligned(void *p) {
   size_t n = net__os_aligned_size(p);
   atomic_fetch_sub_explicit(&used, n, memory_order_relaxed);
   net__os_aligned_free(p);
+  freed_here += n;
   size_t before = atomic_fetch_add_explicit(&freed, n, memory_order_relaxed);
   if (before < BURST_BYTES && before + n >= BURST_BYTES) {
     void (*fn)(void) = atomic_load_explicit(&on_burst, memory_order_relaxed);
@@ -113,9 +116,15 @@ void net__free_aligned(void *p) {
 
 void net__mem_on_burst(void (*fn)(void)) { atomic_store(&on_burst, fn); }
 
-bool net__mem_release_due(void) {
-  return atomic_load_explicit(&freed, memory_order_relaxed) >= BURST_BYTES;
+/* Small blocks freed in bulk (each connection's tables and buffers after
+ * traffic) leave pages too, but a walk of the heap holds up every thread
+ * that allocates: for those, only once the engine is quiet. */
+net_mem_due net__mem_release_due(void) {
+  if (atomic_load_explicit(&freed, memory_order_relaxed) >= BURST_BYTES) return NET_MEM_DUE_NOW;
+  return freed_here >= BURST_BYTES ? NET_MEM_DUE_QUIET : NET_MEM_DUE_NONE;
 }
+
+void net__mem_release_asked(void) { freed_here = 0; }
 
 /* The heap's size is read by walking it (mallinfo: milliseconds when it
  * is fragmented), as the trim does, holding its lock: both run on the

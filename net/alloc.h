@@ -24,11 +24,16 @@ void *net__aligned(size_t n);
 void net__free_aligned(void *p);
 
 /* After a burst of frees (see alloc.c) the heap's free pages go back to the
- * system: fn is called, on the freeing thread, when a burst has come; due
- * says one has; release gives the pages back (it may walk the whole heap
- * for milliseconds: the engine runs it on a helper thread). */
+ * system: fn is called, on the freeing thread, when a burst of big blocks
+ * has come; due says whether one has (NOW), or the calling thread freed a
+ * burst of small ones since it last asked for a release (QUIET: worth giving
+ * back once the engine is quiet); release_asked starts that count again;
+ * release gives the pages back (it may walk the whole heap for
+ * milliseconds: the engine runs it on a helper thread). */
+typedef enum { NET_MEM_DUE_NONE, NET_MEM_DUE_QUIET, NET_MEM_DUE_NOW } net_mem_due;
 void net__mem_on_burst(void (*fn)(void));
-bool net__mem_release_due(void);
+net_mem_due net__mem_release_due(void);
+void net__mem_release_asked(void);
 void net__mem_release(void);
 /* The process's malloc heap in use (net__os_process_heap) as last sampled
  * (0 before the first), and the sample's age (UINT64_MAX: none yet). Any

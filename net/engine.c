@@ -23,6 +23,7 @@
 #define EXIT_WAIT_MAX_MS 60000   /* a safety cap: each close is bounded by its linger */
 #define EXIT_OPEN_WAIT_MS 5000   /* open connections' bytes at exit: a close's default linger */
 #define RELEASE_GAP_MS 1000      /* the heap is walked at most this often */
+#define QUIET_MS 200             /* an engine this long without events is quiet */
 #define HEAP_SAMPLE_MS 100       /* get_stats' heap size may be this old before a new sample */
 
 typedef struct deferred {
@@ -46,6 +47,8 @@ static struct {
   bool dirty;                       /* something was published this turn */
   bool stirred;                     /* news for waiters only (closes finished), not for the host */
   uint64_t release_at;              /* the heap may be walked again from then (ms) */
+  uint64_t quiet_from;              /* ms of the first turn after the last busy one */
+  bool busy;                        /* the last wait returned events or had work waiting */
 } E = {.wake_rd = NET_BAD_SOCK, .wake_wr = NET_BAD_SOCK};
 
 static net_io wake_token;           /* poller user data of the wake fd; never dispatched */
@@ -727,18 +730,33 @@ size_t net__engine_heap_bytes(void) {
   return n;
 }
 
+/* How long a small-block release must still wait for the engine to be
+ * quiet (0: it is). */
+static int quiet_left(uint64_t now) {
+  if (E.busy) {
+    E.quiet_from = now;
+    E.busy = false;
+  }
+  return now >= E.quiet_from + QUIET_MS ? 0 : (int)(E.quiet_from + QUIET_MS - now);
+}
+
+static int sooner(int timeout, int d) { return timeout < 0 || d < timeout ? d : timeout; }
+
 /* timeout: the poller's; 0 means work is waiting, so no trim starts then.
  * Gives the pages back at most once per RELEASE_GAP_MS; a burst inside the
- * gap shortens the timeout to come back when it ends. */
+ * gap, or small blocks freed while the engine is busy, shorten the timeout
+ * to come back when it may. */
 static int release_memory(int timeout) {
   static net_job job = {.run = trim_job};
-  if (timeout == 0 || !net__mem_release_due()) return timeout;
+  net_mem_due due;
+  if (timeout == 0) E.busy = true;
+  if (timeout == 0 || (due = net__mem_release_due()) == NET_MEM_DUE_NONE) return timeout;
   uint64_t now = net__now_ms();
-  if (now < E.release_at) {
-    int d = (int)(E.release_at - now);
-    return timeout < 0 || d < timeout ? d : timeout;
-  }
+  int quiet = due == NET_MEM_DUE_QUIET ? quiet_left(now) : 0;
+  if (quiet > 0) return sooner(timeout, quiet);
+  if (now < E.release_at) return sooner(timeout, (int)(E.release_at - now));
   E.release_at = now + RELEASE_GAP_MS;
+  net__mem_release_asked();
   if (!atomic_exchange(&trimming, 1) && !net__lane_submit(&trim_lane, &job)) atomic_store(&trimming, 0);
   return timeout;
 }
@@ -769,6 +787,7 @@ static int io_main(void *unused) {
       net__sleep_ms(1);   /* cannot happen with valid fds; never spin at full speed */
       continue;
     }
+    if (n > 0) E.busy = true;
     for (int i = 0; i < n; i++) {
       net_io *io = ev[i].ud;
       if (io == &wake_token) net_sock_wake_drain(E.wake_rd);

@@ -44,7 +44,7 @@ typedef enum conn_io {
 } conn_io;
 
 #define NET_WHERE_MAX 600     /* net__conn_where's longest text */
-#define RX_SHRINK_MS 2000   /* rx read empty this long after data came: its memory goes back */
+#define RX_SHRINK_MS 500    /* rx read empty this long after data came: its memory goes back */
 #define NET_MAX_ATTEMPTS 4   /* connection attempts in flight at once */
 #define NET_DEFAULT_LINGER_MS 5000
 /* Resolving, connecting and the TLS handshake together, unless the caller

@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 W=$ROOT/build/windows
 PEER=${SLUICE_BUILD:-$ROOT/build/release}/peer
 WINE=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
-WINESERVER=$(command -v wineserver || echo /usr/lib/wine/wineserver)
+. "$ROOT/tests/windows/wineserver.sh"
 
 for f in "$W/xl_host.exe" "$W/plugin/net.dll" "$PEER"; do
 	[ -e "$f" ] || { echo "Bail out! missing $f (./run.sh build windows; ./run.sh build release)"; exit 1; }
@@ -25,15 +25,11 @@ done
 
 TMP=$(mktemp -d)
 pids=()
-# one wineserver for both runs (a client that starts while the last run's
-# server is shutting down loses its connection to it); the services it starts
-# stay up with it, so they get no pipe of ours to hold open
-WINEPREFIX="$W/wineprefix" "$WINESERVER" -p 2>/dev/null
-WINEPREFIX="$W/wineprefix" WINEDEBUG=-all "$WINE" cmd /c exit </dev/null >/dev/null 2>&1
+WINEPREFIX="$W/wineprefix" wine_server_up
 cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	WINEPREFIX="$W/wineprefix" "$WINESERVER" -k 2>/dev/null
+	WINEPREFIX="$W/wineprefix" wine_server_down
 	rm -rf "$TMP"
 }
 trap cleanup EXIT

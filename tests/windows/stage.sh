@@ -31,11 +31,9 @@ if [ ${#specs[@]} -eq 0 ]; then
 	times=(-t build/logs/windows-lua.times)   # to start the longest first next time
 fi
 
-WINESERVER=$(command -v wineserver || echo /usr/lib/wine/wineserver)
-"$WINESERVER" -p 2>/dev/null   # one server, kept up for every run
-# the services it starts stay up with it: they get no pipe of ours to hold open
-"$WINE" cmd /c exit </dev/null >/dev/null 2>&1
-trap '"$WINESERVER" -k 2>/dev/null' EXIT
+. tests/windows/wineserver.sh
+wine_server_up
+trap wine_server_down EXIT
 
 bash tests/tools/specs.sh "${times[@]}" -r tests/windows/spec_runner.lua \
 	tests/windows/lua.sh -- "${specs[@]/#/tests/lua/}"

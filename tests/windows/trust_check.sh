@@ -16,7 +16,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 W=$ROOT/build/windows
 WINE=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
-WINESERVER=$(command -v wineserver || echo /usr/lib/wine/wineserver)
+. "$ROOT/tests/windows/wineserver.sh"
 export WINEPREFIX=${WINEPREFIX:-$W/wineprefix} WINEDEBUG=-all LC_ALL=C.UTF-8
 export LUA_CPATH="Z:${W//\//\\}\\?.dll"
 unset SSL_CERT_FILE SSL_CERT_DIR LUA_INIT LUA_PATH
@@ -25,11 +25,7 @@ for f in "$W/lua.exe" "$W/net.dll" "$W/win_certstore.exe"; do
 done
 TMP=$(mktemp -d)
 PID="" PID2=""
-# one wineserver for every wine run here (a client that starts while the last
-# run's server is shutting down loses its connection to it); the services it
-# starts stay up with it, so they get no pipe of ours to hold open
-"$WINESERVER" -p 2>/dev/null
-"$WINE" cmd /c exit </dev/null >/dev/null 2>&1
+wine_server_up
 # unstore STORE FILE.der: the certificate's registry key, by its SHA-1 thumbprint
 unstore() {
 	local sha1
@@ -40,7 +36,7 @@ cleanup() {
 	unstore CA "$TMP/inter.der"
 	unstore Root "$TMP/root.der"
 	for p in $PID $PID2; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	"$WINESERVER" -k 2>/dev/null
+	wine_server_down
 	rm -rf "$TMP"
 }
 trap cleanup EXIT

@@ -576,12 +576,13 @@ describe("sluice.http", function()
     end
     run_all()
     assert.equal(60, settled)
+    local names
     assert(h.wait_for(function()
       local p = assert(io.popen("ls -A " .. ddir))
-      local names = p:read("a")
+      names = p:read("a")
       p:close()
       return names == "kept.txt\n"
-    end, 5000), "a cancelled download left a file")
+    end, 5000), "a cancelled download left a file: " .. names:gsub("\n", " "))
     assert.equal("the user's own text\n", h.read_file(ddir .. "/kept.txt"))
   end)
 

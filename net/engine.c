@@ -748,9 +748,12 @@ static int sooner(int timeout, int d) { return timeout < 0 || d < timeout ? d : 
  * to come back when it may. */
 static int release_memory(int timeout) {
   static net_job job = {.run = trim_job};
-  net_mem_due due;
-  if (timeout == 0) E.busy = true;
-  if (timeout == 0 || (due = net__mem_release_due()) == NET_MEM_DUE_NONE) return timeout;
+  if (timeout == 0) {
+    E.busy = true;
+    return timeout;
+  }
+  net_mem_due due = net__mem_release_due();
+  if (due == NET_MEM_DUE_NONE) return timeout;
   uint64_t now = net__now_ms();
   int quiet = due == NET_MEM_DUE_QUIET ? quiet_left(now) : 0;
   if (quiet > 0) return sooner(timeout, quiet);

@@ -16,7 +16,6 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 W=$ROOT/build/windows
 PEER=${SLUICE_BUILD:-$ROOT/build/release}/peer
-WINE=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
 . "$ROOT/tests/windows/wineserver.sh"
 
 for f in "$W/xl_host.exe" "$W/plugin/net.dll" "$PEER"; do

@@ -11,7 +11,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
 W=$ROOT/build/windows
-WINE=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
+. tests/windows/wineserver.sh
 export WINE WINEPREFIX=${WINEPREFIX:-$W/wineprefix} WINEDEBUG=-all LC_ALL=C.UTF-8
 export SLUICE_ROOT=$ROOT SLUICE_BUILD=$ROOT/build/release SLUICE_MODE=windows
 export SLUICE_HOSTS_FILE=$ROOT/tests/lua/hosts SLUICE_WIN_BUILD=$W SLUICE_UNIX_CWD=$ROOT SLUICE_TEST_HOOKS=1
@@ -31,7 +31,6 @@ if [ ${#specs[@]} -eq 0 ]; then
 	times=(-t build/logs/windows-lua.times)   # to start the longest first next time
 fi
 
-. tests/windows/wineserver.sh
 wine_server_up
 trap wine_server_down EXIT
 

@@ -15,7 +15,6 @@
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 W=$ROOT/build/windows
-WINE=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
 . "$ROOT/tests/windows/wineserver.sh"
 export WINEPREFIX=${WINEPREFIX:-$W/wineprefix} WINEDEBUG=-all LC_ALL=C.UTF-8
 export LUA_CPATH="Z:${W//\//\\}\\?.dll"

@@ -1,7 +1,9 @@
 # wineserver.sh: sourced by the Windows checks. One wineserver kept up for
 # every wine run of a script: a client that starts while the last run's server
 # is shutting down loses its connection to it ("recvmsg: Connection reset by
-# peer"). Needs WINE; WINEPREFIX as the caller's runs have it.
+# peer"). Sets WINE (wine64, unless given) and WINESERVER; WINEPREFIX is
+# the caller's, as its runs have it.
+WINE=${WINE:-$(command -v wine64 || echo /usr/lib/wine/wine64)}
 WINESERVER=$(command -v wineserver || echo /usr/lib/wine/wineserver)
 
 # The services the server starts stay up with it: they get no pipe of ours to

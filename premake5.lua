@@ -352,7 +352,7 @@ project "mbedtls_stub"
 -- test_ring: C unit tests for the SPSC byte rings.
 project "test_ring"
 	kind "ConsoleApp"
-	files { "tests/unit/test_ring.c", "net/ring.c", "net/alloc.c", "net/os_posix.c", "net/os_common.c" }
+	files { "tests/unit/test_ring.c", "net/ring.c", "net/alloc.c", "net/pages.c", "net/os_posix.c", "net/os_common.c" }
 	includedirs { "net" }
 	links { "pthread", "dl" }
 

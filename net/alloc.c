@@ -17,7 +17,7 @@ static atomic_size_t used;
 static atomic_size_t freed;
 static _Thread_local size_t freed_here;
 static void (*_Atomic on_burst)(void);
-#define BURST_BYTES ((size_t)4 << 20)   /* 256 chunks: a trim costs less than it returns */
+#define BURST_BYTES NET_MEM_BURST
 /* Fault injection: allocations to let through before failing (-1: never),
  * then how many to fail in a row. */
 static atomic_long pass_left = -1, fail_left;
@@ -34,7 +34,7 @@ static void *counted_aligned(void *p) {
   return p;
 }
 
-static int should_fail(void) {
+static bool should_fail(void) {
   if (atomic_load_explicit(&pass_left, memory_order_relaxed) < 0) return 0;
   if (atomic_fetch_sub(&pass_left, 1) > 0) return 0;
   atomic_store(&pass_left, 0);
@@ -98,9 +98,9 @@ void *net__aligned(size_t n) {
   return should_fail() ? NULL : counted_aligned(net__os_aligned_alloc(ALIGN, n));
 }
 
-/* Ring chunks beyond the pool's cache and connections come and go here in
- * bursts (10,000 connections each moving a byte at once), and the heap keeps
- * the pages they freed: past BURST_BYTES the owner of the heap is told, once. */
+/* Connections (and ring chunks, where they are malloc's: pages.c) come and
+ * go here in bursts (10,000 connections at once), and the heap keeps the
+ * pages they freed: past BURST_BYTES the owner of the heap is told, once. */
 void net__free_aligned(void *p) {
   if (!p) return;
   size_t n = net__os_aligned_size(p);
@@ -108,23 +108,38 @@ void net__free_aligned(void *p) {
   net__os_aligned_free(p);
   freed_here += n;
   size_t before = atomic_fetch_add_explicit(&freed, n, memory_order_relaxed);
-  if (before < BURST_BYTES && before + n >= BURST_BYTES) {
-    void (*fn)(void) = atomic_load_explicit(&on_burst, memory_order_relaxed);
-    if (fn) fn();
-  }
+  if (before < BURST_BYTES && before + n >= BURST_BYTES) net__mem_burst();
 }
 
 void net__mem_on_burst(void (*fn)(void)) { atomic_store(&on_burst, fn); }
+
+void net__mem_burst(void) {
+  void (*fn)(void) = atomic_load_explicit(&on_burst, memory_order_relaxed);
+  if (fn) fn();
+}
+
+bool net__alloc_fails(void) { return should_fail(); }
+
+void net__mem_counted(ptrdiff_t delta) {
+  atomic_fetch_add_explicit(&used, (size_t)delta, memory_order_relaxed);   /* wraps: adds a negative */
+}
 
 /* Small blocks freed in bulk (each connection's tables and buffers after
  * traffic) leave pages too, but a walk of the heap holds up every thread
  * that allocates: for those, only once the engine is quiet. */
 net_mem_due net__mem_release_due(void) {
-  if (atomic_load_explicit(&freed, memory_order_relaxed) >= BURST_BYTES) return NET_MEM_DUE_NOW;
-  return freed_here >= BURST_BYTES ? NET_MEM_DUE_QUIET : NET_MEM_DUE_NONE;
+  size_t chunks = net__chunk_dirty();
+  if (atomic_load_explicit(&freed, memory_order_relaxed) >= BURST_BYTES || chunks >= BURST_BYTES)
+    return NET_MEM_DUE_NOW;
+  return freed_here >= BURST_BYTES || chunks ? NET_MEM_DUE_QUIET : NET_MEM_DUE_NONE;
 }
 
-void net__mem_release_asked(void) { freed_here = 0; }
+bool net__mem_release_heap(bool quiet) {
+  if (atomic_load_explicit(&freed, memory_order_relaxed) < BURST_BYTES && !(quiet && freed_here >= BURST_BYTES))
+    return false;
+  freed_here = 0;
+  return true;
+}
 
 /* The heap's size is read by walking it (mallinfo: milliseconds when it
  * is fragmented), as the trim does, holding its lock: both run on the
@@ -133,9 +148,10 @@ void net__mem_release_asked(void) { freed_here = 0; }
 static atomic_size_t heap_seen;
 static _Atomic uint64_t heap_at;   /* ms of heap_seen; 0: none yet */
 
-void net__mem_release(void) {
-  atomic_store_explicit(&freed, 0, memory_order_relaxed);   /* frees from here on count again */
-  net__os_release_memory();
+void net__mem_release(bool heap) {
+  net__chunk_release();
+  /* frees from here on count again */
+  if (atomic_exchange_explicit(&freed, 0, memory_order_relaxed) >= BURST_BYTES || heap) net__os_release_memory();
 }
 
 void net__mem_sample_heap(void) {

@@ -19,22 +19,41 @@ void net__wipe(void *p, size_t n);
 void net__free_secret(void *p, size_t n);
 /* The same for a C string (a password, a URL with credentials); NULL is fine. */
 void net__free_secret_str(char *s);
-/* Cache-line aligned (connection objects, ring chunks); freed with net__free_aligned. */
+/* Cache-line aligned (connection objects); freed with net__free_aligned. */
 void *net__aligned(size_t n);
 void net__free_aligned(void *p);
 
-/* After a burst of frees (see alloc.c) the heap's free pages go back to the
+/* After a burst of frees (see alloc.c) the free pages go back to the
  * system: fn is called, on the freeing thread, when a burst of big blocks
- * has come; due says whether one has (NOW), or the calling thread freed a
- * burst of small ones since it last asked for a release (QUIET: worth giving
- * back once the engine is quiet); release_asked starts that count again;
- * release gives the pages back (it may walk the whole heap for
- * milliseconds: the engine runs it on a helper thread). */
+ * or chunks has come; due says whether one has (NOW), or the calling
+ * thread freed a burst of small ones since the heap was last walked, or
+ * chunks' pages wait (QUIET: worth giving back once the engine is quiet);
+ * release_heap, as a release starts, says whether it walks the heap too: a
+ * burst of big blocks, or of small ones with the engine quiet (the small
+ * count then starts again); release gives the pages back (the heap's may
+ * take a walk of milliseconds: the engine runs it on a helper thread). */
 typedef enum { NET_MEM_DUE_NONE, NET_MEM_DUE_QUIET, NET_MEM_DUE_NOW } net_mem_due;
+#define NET_MEM_BURST ((size_t)4 << 20)   /* 256 chunks: a release costs less than it returns */
 void net__mem_on_burst(void (*fn)(void));
 net_mem_due net__mem_release_due(void);
-void net__mem_release_asked(void);
-void net__mem_release(void);
+bool net__mem_release_heap(bool quiet);
+void net__mem_release(bool heap);
+/* The ring chunks' own pages (pages.c): get gives NET_CHUNK_SIZE bytes
+ * (NULL: out of memory), put takes only what get gave; release gives the
+ * pages of those put back to the system, holding no lock another thread
+ * takes (the trim's thread; returns the bytes), dirty says how many wait
+ * for it. own_pages: false where chunks are malloc's (ASan, 32-bit, a
+ * system that would not reserve the range). */
+void *net__chunk_get(void);
+void net__chunk_put(void *p);
+size_t net__chunk_release(void);
+size_t net__chunk_dirty(void);
+bool net__chunk_own_pages(void);
+/* For pages.c: the test switch's verdict for one allocation, the byte
+ * count, and the burst callback. */
+bool net__alloc_fails(void);
+void net__mem_counted(ptrdiff_t delta);
+void net__mem_burst(void);
 /* The process's malloc heap in use (net__os_process_heap) as last sampled
  * (0 before the first), and the sample's age (UINT64_MAX: none yet). Any
  * thread. sample_heap takes a new one: the trim's thread only. */

@@ -695,20 +695,22 @@ static int poll_timeout(uint64_t next, int held) {
   return d == UINT64_MAX ? -1 : d > 60000 ? 60000 : (int)d;
 }
 
-/* A burst of frees left pages in the heap (alloc.c): the I/O thread gives
- * them back when it next idles. Freeing owners wake it, once per burst. */
+/* A burst of frees left pages in the heap or among the chunks' (alloc.c):
+ * the I/O thread gives them back when it next idles. Freeing owners wake
+ * it, once per burst. */
 static void burst_freed(void) {
   if (!net__thread_is_io()) net__engine_wake();
 }
 
-/* The walk of the heap (milliseconds after a big burst) runs on a helper
- * thread of its own, so no socket waits for it. */
+/* Releases run on a helper thread of their own, so no socket waits for
+ * them (a walk of the heap takes milliseconds after a big burst). */
 static net_lane trim_lane = {.name = "sluice-trim", .max_threads = 1, .max_queued = 2};
 static atomic_int trimming, sampling;
+static atomic_bool trim_heap;   /* the heap's pages too, not only the chunks' */
 
 static void trim_job(net_job *job) {
   (void)job;
-  net__mem_release();
+  net__mem_release(atomic_load(&trim_heap));
   net__mem_sample_heap();
   atomic_store(&trimming, 0);
 }
@@ -730,8 +732,8 @@ size_t net__engine_heap_bytes(void) {
   return n;
 }
 
-/* How long a small-block release must still wait for the engine to be
- * quiet (0: it is). */
+/* How long a release that waits for the engine to be quiet must still
+ * wait (0: it is). */
 static int quiet_left(uint64_t now) {
   if (E.busy) {
     E.quiet_from = now;
@@ -755,12 +757,13 @@ static int release_memory(int timeout) {
   net_mem_due due = net__mem_release_due();
   if (due == NET_MEM_DUE_NONE) return timeout;
   uint64_t now = net__now_ms();
-  int quiet = due == NET_MEM_DUE_QUIET ? quiet_left(now) : 0;
-  if (quiet > 0) return sooner(timeout, quiet);
+  int quiet = quiet_left(now);
+  if (quiet > 0 && due != NET_MEM_DUE_NOW) return sooner(timeout, quiet);
   if (now < E.release_at) return sooner(timeout, (int)(E.release_at - now));
   E.release_at = now + RELEASE_GAP_MS;
-  net__mem_release_asked();
-  if (!atomic_exchange(&trimming, 1) && !net__lane_submit(&trim_lane, &job)) atomic_store(&trimming, 0);
+  if (atomic_exchange(&trimming, 1)) return timeout;
+  atomic_store(&trim_heap, net__mem_release_heap(quiet == 0));
+  if (!net__lane_submit(&trim_lane, &job)) atomic_store(&trimming, 0);
   return timeout;
 }
 

@@ -117,6 +117,18 @@ size_t net__os_process_heap(void);
 void *net__os_aligned_alloc(size_t align, size_t n);
 void net__os_aligned_free(void *p);
 size_t net__os_aligned_size(void *p);
+/* Address space of the engine's own: reserve takes n bytes of it (NULL:
+ * the system would not), commit makes [p, p + n) usable (false: no memory
+ * for it), release gives those pages' memory back; their bytes are gone,
+ * and where NET_OS_PAGES_RECOMMIT is 1 they must be committed again. */
+void *net__os_pages_reserve(size_t n);
+bool net__os_pages_commit(void *p, size_t n);
+void net__os_pages_release(void *p, size_t n);
+#ifdef _WIN32
+#define NET_OS_PAGES_RECOMMIT 1
+#else
+#define NET_OS_PAGES_RECOMMIT 0
+#endif
 /* Hands the heap's free pages back to the system (glibc keeps them after a
  * burst of frees); may walk the whole heap: a helper thread's work. */
 void net__os_release_memory(void);

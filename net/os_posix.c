@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -354,6 +355,22 @@ void *net__os_aligned_alloc(size_t align, size_t n) {
 
 void net__os_aligned_free(void *p) { free(p); }
 size_t net__os_aligned_size(void *p) { return net__os_block_size(p); }   /* a block of the same heap */
+
+void *net__os_pages_reserve(size_t n) {
+#ifdef MAP_NORESERVE
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+#else
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#endif
+  void *p = mmap(NULL, n, PROT_NONE, flags, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+bool net__os_pages_commit(void *p, size_t n) { return mprotect(p, n, PROT_READ | PROT_WRITE) == 0; }
+
+/* MADV_DONTNEED, not MADV_FREE: the memory leaves the process's resident
+ * size now, where its owner looks for it. */
+void net__os_pages_release(void *p, size_t n) { (void)madvise(p, n, MADV_DONTNEED); }
 
 void net__os_release_memory(void) {
 #ifdef __GLIBC__

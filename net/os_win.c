@@ -240,6 +240,12 @@ void net__os_aligned_free(void *p) {
 
 size_t net__os_aligned_size(void *p) { return p ? _msize(((void **)p)[-1]) : 0; }
 
+void *net__os_pages_reserve(size_t n) { return VirtualAlloc(NULL, n, MEM_RESERVE, PAGE_NOACCESS); }
+
+bool net__os_pages_commit(void *p, size_t n) { return VirtualAlloc(p, n, MEM_COMMIT, PAGE_READWRITE) != NULL; }
+
+void net__os_pages_release(void *p, size_t n) { VirtualFree(p, n, MEM_DECOMMIT); }
+
 /* malloc's heap (msvcrt's own, not the process heap): compacting it
  * decommits its large free blocks. */
 void net__os_release_memory(void) { HeapCompact((HANDLE)_get_heap_handle(), 0); }

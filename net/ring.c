@@ -87,7 +87,7 @@ void *net_chunk_alloc(void) {
   if (c)
     atomic_fetch_sub_explicit(&pool.cached, 1, memory_order_relaxed);
   else
-    c = net__aligned(CHUNK);
+    c = net__chunk_get();
   if (c)
     atomic_fetch_add_explicit(&pool.live, 1, memory_order_relaxed);
   return c;
@@ -101,7 +101,7 @@ void net_chunk_free(void *chunk) {
   atomic_fetch_add_explicit(&pool.cached, 1, memory_order_relaxed);
   if (!pool_push(chunk)) {
     atomic_fetch_sub_explicit(&pool.cached, 1, memory_order_relaxed);
-    net__free_aligned(chunk);         /* free list full: back to the system */
+    net__chunk_put(chunk);            /* pool full: its pages go back (pages.c) */
   }
 }
 
@@ -116,7 +116,7 @@ void net_chunk_pool_trim(void) {
   void *c;
   while ((c = pool_pop()) != NULL) {
     atomic_fetch_sub_explicit(&pool.cached, 1, memory_order_relaxed);
-    net__free_aligned(c);
+    net__chunk_put(c);
   }
 }
 

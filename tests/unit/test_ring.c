@@ -1,6 +1,7 @@
 /* test_ring.c: unit tests for net/ring.c (model-based, empty-ring trim, two-thread
- * stress, chunk pool); prints TAP. RING_STRESS_MB sets the stress volume (default 1024). */
+ * stress, chunk pool) and net/pages.c (the chunks' own pages); prints TAP. RING_STRESS_MB sets the stress volume (default 1024). */
 #include "ring.h"
+#include "alloc.h"
 #include "os.h"
 
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "tap.h"
 
 #define CHUNK ((size_t)NET_CHUNK_SIZE)
@@ -904,9 +906,13 @@ static bool test_idle_after_bursts(size_t rounds) {
 }
 
 /* ---- 4. chunk pool under concurrency ------------------------------------------- */
+#define STASH_MAX 256
+
 typedef struct pool_worker {
   int id;
   size_t iters;
+  int stash;                         /* chunks held at most; 0: 48 */
+  bool direct;                       /* the own pages' stacks, past the pool */
   char err[128];
 } pool_worker;
 
@@ -914,8 +920,8 @@ typedef struct pool_worker {
  * at once shows up as a tag that changed under its holder. */
 static int pool_thread(void *arg) {
   pool_worker *w = arg;
-  enum { STASH = 48 };
-  uint64_t *stash[STASH], rng = (uint64_t)w->id * 1000003u, serial = 0;
+  const int STASH = w->stash ? w->stash : 48;
+  uint64_t *stash[STASH_MAX], rng = (uint64_t)w->id * 1000003u, serial = 0;
   int n = 0;
   for (size_t i = 0; i < w->iters && !w->err[0]; i++) {
     uint64_t x = splitmix(&rng);
@@ -925,8 +931,8 @@ static int pool_thread(void *arg) {
       if (tag >> 48 != (uint64_t)w->id || c[CHUNK / 8 - 1] != tag)
         snprintf(w->err, sizeof w->err, "thread %d: chunk tag %llx changed", w->id,
                  (unsigned long long)tag);
-      net_chunk_free(c);
-    } else if ((stash[n] = net_chunk_alloc()) != NULL) {
+      w->direct ? net__chunk_put(c) : net_chunk_free(c);
+    } else if ((stash[n] = w->direct ? net__chunk_get() : net_chunk_alloc()) != NULL) {
       uint64_t tag = (uint64_t)w->id << 48 | ++serial;
       stash[n][0] = stash[n][CHUNK / 8 - 1] = tag;
       n++;
@@ -935,7 +941,7 @@ static int pool_thread(void *arg) {
     }
   }
   while (n)
-    net_chunk_free(stash[--n]);
+    w->direct ? net__chunk_put(stash[--n]) : net_chunk_free(stash[--n]);
   return 0;
 }
 
@@ -958,6 +964,101 @@ static bool test_pool_threads(size_t iters) {
   CHECK(s.cached <= 256, "cached %zu over the bound", s.cached);
   net_chunk_pool_trim();
   CHECK(net_chunk_get_stats().cached == 0, "trim left chunks");
+  return true;
+}
+
+/* ---- 5. the chunks' own pages ------------------------------------------------- */
+
+static long resident_kib(void) {
+  long pages = 0, resident = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(f);
+  }
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static bool all_zero(const unsigned char *p) {
+  for (size_t i = 0; i < CHUNK; i++)
+    if (p[i]) return false;
+  return true;
+}
+
+/* Chunks freed past the pool wait as dirty; a release gives their pages back
+ * (resident memory falls by them), and they come back zeroed. */
+static bool test_own_pages_release(void) {
+  enum { N = 1256, PAST = N - 256 };
+  static unsigned char *c[N];
+  net_chunk_pool_trim();
+  net__chunk_release();
+  if (!net__chunk_own_pages()) {   /* ASan: malloc's chunks, nothing waits */
+    printf("# chunks are malloc's here: only the fallback is checked\n");
+    CHECK(net__chunk_dirty() == 0 && net__chunk_release() == 0, "malloc's chunks waited for a release");
+    return true;
+  }
+  for (int i = 0; i < N; i++) {
+    CHECK((c[i] = net_chunk_alloc()) != NULL, "chunk %d: none", i);
+    memset(c[i], 0xab, CHUNK);
+  }
+  for (int i = 0; i < N; i++)
+    net_chunk_free(c[i]);
+  CHECK(net__chunk_dirty() == PAST * CHUNK, "%zu bytes dirty, not %zu", net__chunk_dirty(), PAST * CHUNK);
+  long before = resident_kib();
+  size_t given = net__chunk_release();
+  long after = resident_kib();
+  CHECK(given == PAST * CHUNK && net__chunk_dirty() == 0, "released %zu, %zu still dirty", given,
+        net__chunk_dirty());
+  CHECK(!before || before - after >= (long)(PAST * CHUNK / 1024) * 9 / 10,   /* 0: no /proc here */
+        "resident memory fell by %ld KiB of %zu", before - after, PAST * CHUNK / 1024);
+  int zeroed = 0;
+  for (int i = 0; i < N; i++) {
+    CHECK((c[i] = net_chunk_alloc()) != NULL, "chunk %d again: none", i);
+    zeroed += all_zero(c[i]);
+  }
+  CHECK(zeroed == PAST, "%d chunks came back zeroed, not %d", zeroed, PAST);
+  for (int i = 0; i < N; i++)
+    net_chunk_free(c[i]);
+  net_chunk_pool_trim();
+  net__chunk_release();
+  return true;
+}
+
+static int releaser(void *arg) {
+  atomic_int *stop = arg;
+  while (!atomic_load(stop)) {
+    net__chunk_release();
+    net__yield();
+  }
+  return 0;
+}
+
+/* Four threads hold up to 200 chunks each, taken through the pool or
+ * from the stacks behind it, while a fifth gives the dirty ones back: no
+ * chunk is ever held by two. */
+static bool test_own_pages_threads(size_t iters, bool direct) {
+  enum { T = 4 };
+  pool_worker w[T];
+  net_thread *t[T], *rel = NULL;
+  atomic_int stop = 0;
+  net_chunk_stats base = net_chunk_get_stats();
+  CHECK(net__thread_start(releaser, &stop, "release", false, &rel), "net__thread_start failed");
+  for (int i = 0; i < T; i++) {
+    w[i] = (pool_worker){ .id = i + 1, .iters = iters, .stash = 200, .direct = direct };
+    t[i] = NULL;
+    CHECK(net__thread_start(pool_thread, &w[i], "pool", false, &t[i]), "net__thread_start failed");
+  }
+  for (int i = 0; i < T; i++)
+    net__thread_join(t[i]);
+  atomic_store(&stop, 1);
+  net__thread_join(rel);
+  for (int i = 0; i < T; i++)
+    CHECK(!w[i].err[0], "%s", w[i].err);
+  CHECK(net_chunk_get_stats().live == base.live, "live %zu, baseline %zu", net_chunk_get_stats().live,
+        base.live);
+  net_chunk_pool_trim();
+  net__chunk_release();
+  CHECK(net__chunk_dirty() == 0, "%zu bytes still dirty", net__chunk_dirty());
   return true;
 }
 
@@ -996,6 +1097,12 @@ int main(void) {
   report("idle empty ring holds no chunk after each burst", test_idle_after_bursts(mb * 100));
   report("pool: 4 threads alloc/free, live count back to baseline",
          test_pool_threads(mb * 256 + 10000));
+  report("own pages: chunks freed past the pool give their pages back, and come back zeroed",
+         test_own_pages_release());
+  report("own pages: 4 threads alloc/free through the pool while a fifth releases, none held twice",
+         test_own_pages_threads(mb * 256 + 10000, false));
+  report("own pages: 4 threads alloc/free on the stacks themselves while a fifth releases, none held twice",
+         test_own_pages_threads(mb * 256 + 10000, true));
   net_chunk_pool_trim();
   return tap_done();
 }

@@ -1,0 +1,215 @@
+/* pages.c: ring chunks in pages of the engine's own, outside malloc's heap.
+ * The heap keeps the pages of freed blocks until a trim walks it, and the
+ * walk holds each arena's lock: the host's allocations, in the middle of a
+ * frame, wait behind it (up to milliseconds while a bulk transfer churns
+ * chunks). So chunks come from one range of address space reserved at the
+ * first, committed 2 MiB at a time. A chunk freed past the pool's cache
+ * (ring.c) goes on the dirty stack; the trim's thread takes that stack
+ * whole, gives the pages back a run of neighbours at a time, and moves them
+ * to the clean stack, holding no lock anyone else takes. Under ASan chunks
+ * stay malloc's, whose red zones catch overruns between them. Any thread. */
+#include <stdlib.h>
+
+#include "alloc.h"
+#include "os.h"
+#include "ring.h"
+
+#define CHUNK ((size_t)NET_CHUNK_SIZE)
+#define SLAB_CHUNKS 128u   /* committed together: 2 MiB */
+#define NONE UINT32_MAX
+
+#if defined(__SANITIZE_ADDRESS__)
+#define OWN_PAGES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OWN_PAGES 0
+#endif
+#endif
+#ifndef OWN_PAGES
+#define OWN_PAGES (SIZE_MAX > 0xffffffffu)   /* 32-bit address space is too short to reserve */
+#endif
+
+#if OWN_PAGES
+#define RANGE ((size_t)64 << 30)
+#define SLABS (RANGE / CHUNK / SLAB_CHUNKS)
+
+/* The links of a slab's chunks while they wait on a stack: index + 1 of
+ * the next one down, 0 at the bottom. Atomic: a pop may read a link that
+ * a racing pop's owner rewrites; the head's tag then fails its swap. */
+typedef struct slab {
+  _Atomic uint32_t next[SLAB_CHUNKS];
+} slab;
+
+/* head: index + 1 of the top chunk in the low half (0: empty), a count of
+ * swaps in the high half, so a chunk popped and pushed back between a
+ * pop's read and its swap does not pass for the same head (ABA). */
+typedef struct stack {
+  _Atomic uint64_t head;
+  atomic_size_t n;
+} stack;
+
+static char *base;                  /* NULL: chunks are malloc's */
+static slab *_Atomic slabs[SLABS];
+static stack dirty, clean;
+static net_mutex *carve_mx;
+static uint32_t carved, committed;  /* chunks, under carve_mx */
+static atomic_int once;
+
+static bool reserve(void *unused) {
+  (void)unused;
+  if (!(carve_mx = net__mutex_new())) return true;   /* no store, for good: chunks are malloc's */
+  base = net__os_pages_reserve(RANGE);
+  return true;
+}
+
+static bool own_pages(void) { return net__once(&once, reserve, NULL) && base; }
+
+static _Atomic uint32_t *link_of(uint32_t i) {
+  return &atomic_load_explicit(&slabs[i / SLAB_CHUNKS], memory_order_acquire)->next[i % SLAB_CHUNKS];
+}
+
+static char *at(uint32_t i) { return base + (size_t)i * CHUNK; }
+
+static uint64_t head_of(uint64_t old, uint32_t top) { return ((old >> 32) + 1) << 32 | top; }
+
+/* Pushes the chain first..last (linked already), n chunks. */
+static size_t push(stack *s, uint32_t first, uint32_t last, size_t n) {
+  /* counted before they can be popped, so a racing pop never takes n below 0 */
+  size_t before = atomic_fetch_add_explicit(&s->n, n, memory_order_relaxed);
+  uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
+  do atomic_store_explicit(link_of(last), (uint32_t)h, memory_order_relaxed);
+  /* release: the link and the chunk's last writes reach the popper */
+  while (!atomic_compare_exchange_weak_explicit(&s->head, &h, head_of(h, first + 1), memory_order_release,
+                                                memory_order_relaxed));
+  return before;
+}
+
+static uint32_t pop(stack *s) {
+  uint64_t h = atomic_load_explicit(&s->head, memory_order_acquire);
+  for (;;) {
+    uint32_t top = (uint32_t)h;
+    if (!top) return NONE;
+    uint32_t below = atomic_load_explicit(link_of(top - 1), memory_order_relaxed);
+    if (atomic_compare_exchange_weak_explicit(&s->head, &h, head_of(h, below), memory_order_acquire,
+                                              memory_order_acquire)) {
+      atomic_fetch_sub_explicit(&s->n, 1, memory_order_relaxed);
+      return top - 1;
+    }
+  }
+}
+
+/* The whole stack, as index + 1 of its top (0: empty); its chunks are the
+ * caller's, and so are their links. */
+static uint32_t take_all(stack *s) {
+  uint64_t h = atomic_load_explicit(&s->head, memory_order_acquire);
+  while ((uint32_t)h &&
+         !atomic_compare_exchange_weak_explicit(&s->head, &h, head_of(h, 0), memory_order_acquire,
+                                                memory_order_acquire));
+  return (uint32_t)h;
+}
+
+/* A chunk never handed out before, committing a slab when the last is used
+ * up; NONE when the range is, or the system has no memory to commit. */
+static uint32_t carve(void) {
+  uint32_t i = NONE;
+  net__mutex_lock(carve_mx);
+  if (carved == committed && committed < RANGE / CHUNK) {
+    slab *s = net__calloc(1, sizeof *s);
+    if (s && net__os_pages_commit(at(committed), SLAB_CHUNKS * CHUNK)) {
+      atomic_store_explicit(&slabs[committed / SLAB_CHUNKS], s, memory_order_release);
+      committed += SLAB_CHUNKS;
+    } else {
+      net__free(s);
+    }
+  }
+  if (carved < committed) i = carved++;
+  net__mutex_unlock(carve_mx);
+  return i;
+}
+
+/* Dirty chunks first: their pages are still there. */
+static uint32_t get_index(void) {
+  uint32_t i = pop(&dirty);
+  if (i != NONE) return i;
+  i = pop(&clean);
+  if (i == NONE) return carve();
+  if (NET_OS_PAGES_RECOMMIT && !net__os_pages_commit(at(i), CHUNK)) {
+    atomic_store_explicit(link_of(i), 0, memory_order_relaxed);
+    push(&clean, i, i, 1);
+    return NONE;
+  }
+  return i;
+}
+
+void *net__chunk_get(void) {
+  if (!own_pages()) return net__aligned(CHUNK);
+  if (net__alloc_fails()) return NULL;
+  uint32_t i = get_index();
+  if (i == NONE) return NULL;
+  net__mem_counted((ptrdiff_t)CHUNK);
+  return at(i);
+}
+
+void net__chunk_put(void *p) {
+  if (!p) return;
+  if (!own_pages()) {
+    net__free_aligned(p);
+    return;
+  }
+  uint32_t i = (uint32_t)(((char *)p - base) / CHUNK);
+  net__mem_counted(-(ptrdiff_t)CHUNK);
+  size_t before = push(&dirty, i, i, 1);
+  if (before < NET_MEM_BURST / CHUNK && before + 1 >= NET_MEM_BURST / CHUNK) net__mem_burst();
+}
+
+size_t net__chunk_dirty(void) { return own_pages() ? atomic_load_explicit(&dirty.n, memory_order_relaxed) * CHUNK : 0; }
+
+bool net__chunk_own_pages(void) { return own_pages(); }
+
+static int by_index(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Gives back the pages of n chunks listed in order, a run of neighbours
+ * per call, and links them in that order. */
+static void release_sorted(const uint32_t *list, size_t n) {
+  size_t run = 0;
+  for (size_t k = 1; k <= n; k++) {
+    if (k < n && list[k] == list[k - 1] + 1) continue;
+    net__os_pages_release(at(list[run]), (size_t)(list[k - 1] - list[run] + 1) * CHUNK);
+    run = k;
+  }
+  for (size_t k = 0; k < n; k++)
+    atomic_store_explicit(link_of(list[k]), k + 1 < n ? list[k + 1] + 1 : 0, memory_order_relaxed);
+}
+
+size_t net__chunk_release(void) {
+  if (!own_pages()) return 0;
+  uint32_t top = take_all(&dirty), last = NONE;
+  size_t n = 0;
+  for (uint32_t t = top; t; t = atomic_load_explicit(link_of(t - 1), memory_order_relaxed)) n++, last = t - 1;
+  if (!n) return 0;
+  atomic_fetch_sub_explicit(&dirty.n, n, memory_order_relaxed);
+  uint32_t *list = malloc(n * sizeof *list);   /* not counted: gone before the call returns */
+  if (list) {
+    size_t k = 0;
+    for (uint32_t t = top; t; t = atomic_load_explicit(link_of(t - 1), memory_order_relaxed)) list[k++] = t - 1;
+    qsort(list, n, sizeof *list, by_index);
+    release_sorted(list, n);
+    push(&clean, list[0], list[n - 1], n);
+    free(list);
+  } else {   /* one call each, in the stack's order */
+    for (uint32_t t = top; t; t = atomic_load_explicit(link_of(t - 1), memory_order_relaxed))
+      net__os_pages_release(at(t - 1), CHUNK);
+    push(&clean, top - 1, last, n);
+  }
+  return n * CHUNK;
+}
+#else
+void *net__chunk_get(void) { return net__aligned(CHUNK); }
+void net__chunk_put(void *p) { net__free_aligned(p); }
+size_t net__chunk_dirty(void) { return 0; }
+bool net__chunk_own_pages(void) { return false; }
+size_t net__chunk_release(void) { return 0; }
+#endif

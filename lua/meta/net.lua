@@ -577,7 +577,7 @@ function resolver:close() end
 
 ---@class net.stats
 ---@field module_bytes integer memory the module itself holds: objects, buffers, queues, TLS configurations (not mbedTLS's own sessions)
----@field heap_bytes integer malloc'ed bytes in use in the whole process, the host's included (glibc), for memory checks. Counting them walks the heap (milliseconds when it is fragmented), so a helper thread samples it: the value is the last sample (the first is taken as the module loads; 0 until it is in), and a call finding it over 0.1 s old starts a new one (after a quiet spell, call again a moment later for a fresh figure). The call never waits
+---@field heap_bytes integer malloc'ed bytes in use in the whole process, the host's included (glibc), for memory checks; buffer chunks are in pages of the module's own, outside it (`buffer_bytes` counts them). Counting them walks the heap (milliseconds when it is fragmented), so a helper thread samples it: the value is the last sample (the first is taken as the module loads; 0 until it is in), and a call finding it over 0.1 s old starts a new one (after a quiet spell, call again a moment later for a fresh figure). The call never waits
 ---@field servers integer listening servers alive
 ---@field connections integer connection objects alive in the engine (including closing ones)
 ---@field udp integer UDP sockets alive in the engine (closed ones until the I/O thread let go)

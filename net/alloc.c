@@ -128,10 +128,8 @@ void net__mem_counted(ptrdiff_t delta) {
  * traffic) leave pages too, but a walk of the heap holds up every thread
  * that allocates: for those, only once the engine is quiet. */
 net_mem_due net__mem_release_due(void) {
-  size_t chunks = net__chunk_dirty();
-  if (atomic_load_explicit(&freed, memory_order_relaxed) >= BURST_BYTES || chunks >= BURST_BYTES)
-    return NET_MEM_DUE_NOW;
-  return freed_here >= BURST_BYTES || chunks ? NET_MEM_DUE_QUIET : NET_MEM_DUE_NONE;
+  if (atomic_load_explicit(&freed, memory_order_relaxed) >= BURST_BYTES) return NET_MEM_DUE_NOW;
+  return freed_here >= BURST_BYTES ? NET_MEM_DUE_QUIET : NET_MEM_DUE_NONE;
 }
 
 bool net__mem_release_heap(bool quiet) {
@@ -149,7 +147,6 @@ static atomic_size_t heap_seen;
 static _Atomic uint64_t heap_at;   /* ms of heap_seen; 0: none yet */
 
 void net__mem_release(bool heap) {
-  net__chunk_release();
   /* frees from here on count again */
   if (atomic_exchange_explicit(&freed, 0, memory_order_relaxed) >= BURST_BYTES || heap) net__os_release_memory();
 }

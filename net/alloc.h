@@ -23,15 +23,15 @@ void net__free_secret_str(char *s);
 void *net__aligned(size_t n);
 void net__free_aligned(void *p);
 
-/* After a burst of frees (see alloc.c) the free pages go back to the
- * system: fn is called, on the freeing thread, when a burst of big blocks
- * or chunks has come; due says whether one has (NOW), or the calling
- * thread freed a burst of small ones since the heap was last walked, or
- * chunks' pages wait (QUIET: worth giving back once the engine is quiet);
- * release_heap, as a release starts, says whether it walks the heap too: a
- * burst of big blocks, or of small ones with the engine quiet (the small
- * count then starts again); release gives the pages back (the heap's may
- * take a walk of milliseconds: the engine runs it on a helper thread). */
+/* After a burst of frees (see alloc.c) the heap's free pages go back to
+ * the system: fn is called, on the freeing thread, when a burst of big
+ * blocks (or of chunks: pages.c) has come; due says whether one has (NOW),
+ * or the calling thread freed a burst of small ones since the heap was last
+ * walked (QUIET: worth a walk once the engine is quiet); release_heap, as a
+ * release starts, says whether it walks the heap: a burst of big blocks,
+ * or of small ones with the engine quiet (the small count then starts
+ * again); release walks it when heap is set or big blocks came since (a
+ * walk of milliseconds: the engine runs it on a helper thread). */
 typedef enum { NET_MEM_DUE_NONE, NET_MEM_DUE_QUIET, NET_MEM_DUE_NOW } net_mem_due;
 #define NET_MEM_BURST ((size_t)4 << 20)   /* 256 chunks: a release costs less than it returns */
 void net__mem_on_burst(void (*fn)(void));

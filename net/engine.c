@@ -710,6 +710,7 @@ static atomic_bool trim_heap;   /* the heap's pages too, not only the chunks' */
 
 static void trim_job(net_job *job) {
   (void)job;
+  net__chunk_release();
   net__mem_release(atomic_load(&trim_heap));
   net__mem_sample_heap();
   atomic_store(&trimming, 0);
@@ -755,6 +756,9 @@ static int release_memory(int timeout) {
     return timeout;
   }
   net_mem_due due = net__mem_release_due();
+  size_t chunks = net__chunk_dirty();   /* their pages go back at no one's cost: even a few, once quiet */
+  if (chunks >= NET_MEM_BURST) due = NET_MEM_DUE_NOW;
+  else if (chunks && due == NET_MEM_DUE_NONE) due = NET_MEM_DUE_QUIET;
   if (due == NET_MEM_DUE_NONE) return timeout;
   uint64_t now = net__now_ms();
   int quiet = quiet_left(now);

@@ -188,6 +188,52 @@ describe("lifecycle", function()
     assert.is_true(tonumber(after) < 8, "MiB above the start: peak " .. peak .. ", after " .. after)
   end)
 
+  it("gives the pages of a burst of buffer chunks back", function()
+    if h.mode == "windows" or h.mode == "asan" or h.mode == "tsan" then
+      return pending("resident memory from /proc, with glibc's heap for the rest")
+    end
+    -- 200 connections each send 64 KiB and get it back, all echoes in before any is
+    -- read: 800 chunks (12.5 MiB) in receive buffers at once, past the pool's 4 MiB
+    local peer = h.start_peer("echo")
+    local ok, out, err = h.run_lua_child([[
+      local net = require "net"
+      local function rss()
+        local f = io.open("/proc/self/statm")
+        local _, r = f:read("n", "n")
+        f:close()
+        return r * 4096
+      end
+      local function pause(s) local t = net.clock() + s while net.clock() < t do net.wait(20) end end
+      local conns, data = {}, string.rep("x", 65536)
+      for i = 1, 200 do conns[i] = assert(net.open_tcp("127.0.0.1", tonumber(...))) end
+      for _, c in ipairs(conns) do assert(c:wait_until_connected(10000) == "success") end
+      pause(1.5)
+      collectgarbage()
+      local before = rss()
+      for _, c in ipairs(conns) do assert(c:write(data) == #data) end
+      local t = net.clock() + 20
+      for _, c in ipairs(conns) do   -- every echo in before any is read: all the chunks at once
+        while c:available() < #data and net.clock() < t do net.wait(5) end
+      end
+      local left = #conns * #data
+      while left > 0 and net.clock() < t do
+        for _, c in ipairs(conns) do left = left - #assert(c:read(65536)) end
+        collectgarbage()   -- one string's room, used again and again
+        net.wait(5)
+      end
+      assert(left == 0, left .. " bytes of the echoes missing")
+      local peak, after = rss()
+      t = net.clock() + 10
+      repeat pause(0.1) after = rss() until after < before + 8 * 2 ^ 20 or net.clock() > t
+      io.write(string.format("%.1f %.1f", (peak - before) / 2 ^ 20, (after - before) / 2 ^ 20))
+    ]], nil, peer.port)
+    assert.is_true(ok, err)
+    local peak, after = out:match("^(%S+) (%S+)$")
+    assert.is_truthy(peak, out)
+    -- the chunk pool keeps up to 4 MiB; the rest goes back
+    assert.is_true(tonumber(after) < 8, "MiB above the start: peak " .. peak .. ", after " .. after)
+  end)
+
   it("reports the heap as sampled off the caller's thread, following it within a moment", function()
     if h.mode == "windows" or h.mode == "asan" or h.mode == "tsan" then
       return pending("glibc's heap: the sanitizers' allocators and msvcrt report none")

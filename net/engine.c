@@ -695,9 +695,9 @@ static int poll_timeout(uint64_t next, int held) {
   return d == UINT64_MAX ? -1 : d > 60000 ? 60000 : (int)d;
 }
 
-/* A burst of frees left pages in the heap or among the chunks' (alloc.c):
- * the I/O thread gives them back when it next idles. Freeing owners wake
- * it, once per burst. */
+/* A burst of frees left pages in the heap or among the chunks' (alloc.c,
+ * pages.c): the I/O thread gives them back when it next idles. Freeing
+ * owners wake it, once per burst. */
 static void burst_freed(void) {
   if (!net__thread_is_io()) net__engine_wake();
 }

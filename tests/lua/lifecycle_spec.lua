@@ -143,13 +143,11 @@ describe("lifecycle", function()
     assert.are.equal(0, settle().connections)
   end)
 
-  it("gives the pages of a burst of small frees back once the engine is quiet", function()
-    if h.mode == "windows" or h.mode == "asan" or h.mode == "tsan" then
-      return pending("glibc's heap: the sanitizers' allocators and msvcrt keep their own")
-    end
-    -- 400 receive buffers of 64 MiB: each holds a 32 KiB slot table while it has
-    -- bytes, freed once read; no burst of big blocks comes to trim the heap
-    local peer = h.start_peer("echo")
+  -- In a child: `count` connections to port, opened with the options `opts` (Lua
+  -- source) and settled; then `traffic` (Lua source, with conns, rss and pause).
+  -- Returns the resident MiB above the start when the traffic ended, and once it
+  -- came back within 8 MiB (or 10 s went by).
+  local function pages_back(port, count, opts, traffic)
     local ok, out, err = h.run_lua_child([[
       local net = require "net"
       local function rss()
@@ -159,14 +157,32 @@ describe("lifecycle", function()
         return r * 4096
       end
       local function pause(s) local t = net.clock() + s while net.clock() < t do net.wait(20) end end
+      local port, count = ...
       local conns = {}
-      for i = 1, 400 do
-        conns[i] = assert(net.open_tcp("127.0.0.1", tonumber(...), { buffer_size = 64 * 2 ^ 20 }))
-      end
+      for i = 1, tonumber(count) do conns[i] = assert(net.open_tcp("127.0.0.1", tonumber(port), ]] .. opts .. [[)) end
       for _, c in ipairs(conns) do assert(c:wait_until_connected(10000) == "success") end
       pause(1.5)
       collectgarbage()
       local before = rss()
+    ]] .. traffic .. [[
+      local peak, after = rss()
+      local t = net.clock() + 10
+      repeat pause(0.1) collectgarbage() after = rss() until after < before + 8 * 2 ^ 20 or net.clock() > t
+      io.write(string.format("%.1f %.1f", (peak - before) / 2 ^ 20, (after - before) / 2 ^ 20))
+    ]], nil, port, count)
+    assert.is_true(ok, err)
+    local peak, after = out:match("^(%S+) (%S+)$")
+    assert.is_truthy(peak, out)
+    return peak, after
+  end
+
+  it("gives the pages of a burst of small frees back once the engine is quiet", function()
+    if h.mode == "windows" or h.mode == "asan" or h.mode == "tsan" then
+      return pending("glibc's heap: the sanitizers' allocators and msvcrt keep their own")
+    end
+    -- 400 receive buffers of 64 MiB: each holds a 32 KiB slot table while it has
+    -- bytes, freed once read; no burst of big blocks comes to trim the heap
+    local peak, after = pages_back(h.start_peer("echo").port, 400, "{ buffer_size = 64 * 2 ^ 20 }", [[
       for _, c in ipairs(conns) do assert(c:write("x") == 1) end
       local left, t = #conns, net.clock() + 10
       while left > 0 and net.clock() < t do
@@ -176,14 +192,7 @@ describe("lifecycle", function()
         net.wait(10)
       end
       assert(left == 0, "echoes missing")
-      local peak, after = rss()
-      t = net.clock() + 10
-      repeat pause(0.1) collectgarbage() after = rss() until after < before + 8 * 2 ^ 20 or net.clock() > t
-      io.write(string.format("%.1f %.1f", (peak - before) / 2 ^ 20, (after - before) / 2 ^ 20))
-    ]], nil, peer.port)
-    assert.is_true(ok, err)
-    local peak, after = out:match("^(%S+) (%S+)$")
-    assert.is_truthy(peak, out)
+    ]])
     -- the chunk pool keeps up to 4 MiB; the tables' 12.5 MiB go back
     assert.is_true(tonumber(after) < 8, "MiB above the start: peak " .. peak .. ", after " .. after)
   end)
@@ -194,22 +203,8 @@ describe("lifecycle", function()
     end
     -- 200 connections each send 64 KiB and get it back, all echoes in before any is
     -- read: 800 chunks (12.5 MiB) in receive buffers at once, past the pool's 4 MiB
-    local peer = h.start_peer("echo")
-    local ok, out, err = h.run_lua_child([[
-      local net = require "net"
-      local function rss()
-        local f = io.open("/proc/self/statm")
-        local _, r = f:read("n", "n")
-        f:close()
-        return r * 4096
-      end
-      local function pause(s) local t = net.clock() + s while net.clock() < t do net.wait(20) end end
-      local conns, data = {}, string.rep("x", 65536)
-      for i = 1, 200 do conns[i] = assert(net.open_tcp("127.0.0.1", tonumber(...))) end
-      for _, c in ipairs(conns) do assert(c:wait_until_connected(10000) == "success") end
-      pause(1.5)
-      collectgarbage()
-      local before = rss()
+    local peak, after = pages_back(h.start_peer("echo").port, 200, "nil", [[
+      local data = string.rep("x", 65536)
       for _, c in ipairs(conns) do assert(c:write(data) == #data) end
       local t = net.clock() + 20
       for _, c in ipairs(conns) do   -- every echo in before any is read: all the chunks at once
@@ -222,14 +217,7 @@ describe("lifecycle", function()
         net.wait(5)
       end
       assert(left == 0, left .. " bytes of the echoes missing")
-      local peak, after = rss()
-      t = net.clock() + 10
-      repeat pause(0.1) after = rss() until after < before + 8 * 2 ^ 20 or net.clock() > t
-      io.write(string.format("%.1f %.1f", (peak - before) / 2 ^ 20, (after - before) / 2 ^ 20))
-    ]], nil, peer.port)
-    assert.is_true(ok, err)
-    local peak, after = out:match("^(%S+) (%S+)$")
-    assert.is_truthy(peak, out)
+    ]])
     -- the chunk pool keeps up to 4 MiB; the rest goes back
     assert.is_true(tonumber(after) < 8, "MiB above the start: peak " .. peak .. ", after " .. after)
   end)

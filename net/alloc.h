@@ -49,6 +49,9 @@ void net__chunk_put(void *p);
 size_t net__chunk_release(void);
 size_t net__chunk_dirty(void);
 bool net__chunk_own_pages(void);
+/* The dirty stack's head as it stands (tests: a chunk popped and pushed
+ * back must not leave it as it was). */
+uint64_t net__chunk_dirty_head(void);
 /* For pages.c: the test switch's verdict for one allocation, the byte
  * count, and the burst callback. */
 bool net__alloc_fails(void);

@@ -164,6 +164,8 @@ void net__chunk_put(void *p) {
 
 size_t net__chunk_dirty(void) { return own_pages() ? atomic_load_explicit(&dirty.n, memory_order_relaxed) * CHUNK : 0; }
 
+uint64_t net__chunk_dirty_head(void) { return own_pages() ? atomic_load(&dirty.head) : 0; }
+
 bool net__chunk_own_pages(void) { return own_pages(); }
 
 static int by_index(const void *a, const void *b) {
@@ -210,6 +212,7 @@ size_t net__chunk_release(void) {
 void *net__chunk_get(void) { return net__aligned(CHUNK); }
 void net__chunk_put(void *p) { net__free_aligned(p); }
 size_t net__chunk_dirty(void) { return 0; }
+uint64_t net__chunk_dirty_head(void) { return 0; }
 bool net__chunk_own_pages(void) { return false; }
 size_t net__chunk_release(void) { return 0; }
 #endif

@@ -1024,6 +1024,30 @@ static bool test_own_pages_release(void) {
   return true;
 }
 
+/* A pop reads the head and the chunk below the top, then swaps. If others pop
+ * the top and the one below and push the top back in between, the head
+ * shows the same top: it must not read the same, or that swap would put the
+ * chunk below, still held, back on the stack (ABA). */
+static bool test_own_pages_aba(void) {
+  if (!net__chunk_own_pages()) return true;   /* ASan: malloc's chunks */
+  net__chunk_release();
+  void *a, *b, *c;
+  CHECK((c = net__chunk_get()) && (b = net__chunk_get()) && (a = net__chunk_get()), "no chunks");
+  net__chunk_put(c);
+  net__chunk_put(b);
+  net__chunk_put(a);   /* dirty: a, b, c */
+  uint64_t seen = net__chunk_dirty_head();
+  void *a2 = net__chunk_get(), *b2 = net__chunk_get();
+  CHECK(a2 == a && b2 == b, "the dirty stack did not give its top first");
+  net__chunk_put(a2);   /* dirty: a, c; b is held */
+  uint64_t now = net__chunk_dirty_head();
+  CHECK((uint32_t)now == (uint32_t)seen, "the top changed: not the case under test");
+  CHECK(now != seen, "the head reads as it did before two pops and a push");
+  net__chunk_put(b2);
+  net__chunk_release();
+  return true;
+}
+
 static int releaser(void *arg) {
   atomic_int *stop = arg;
   while (!atomic_load(stop)) {
@@ -1099,6 +1123,7 @@ int main(void) {
          test_pool_threads(mb * 256 + 10000));
   report("own pages: chunks freed past the pool give their pages back, and come back zeroed",
          test_own_pages_release());
+  report("own pages: a chunk popped and pushed back changes the stack's head (ABA)", test_own_pages_aba());
   report("own pages: 4 threads alloc/free through the pool while a fifth releases, none held twice",
          test_own_pages_threads(mb * 256 + 10000, false));
   report("own pages: 4 threads alloc/free on the stacks themselves while a fifth releases, none held twice",

@@ -70,6 +70,9 @@ static _Atomic uint32_t *link_of(uint32_t i) {
 
 static char *at(uint32_t i) { return base + (size_t)i * CHUNK; }
 
+/* The link below t (index + 1, as on the stack). */
+static uint32_t below_of(uint32_t t) { return atomic_load_explicit(link_of(t - 1), memory_order_relaxed); }
+
 static uint64_t head_of(uint64_t old, uint32_t top) { return ((old >> 32) + 1) << 32 | top; }
 
 /* Pushes the chain first..last (linked already), n chunks. */
@@ -89,7 +92,7 @@ static uint32_t pop(stack *s) {
   for (;;) {
     uint32_t top = (uint32_t)h;
     if (!top) return NONE;
-    uint32_t below = atomic_load_explicit(link_of(top - 1), memory_order_relaxed);
+    uint32_t below = below_of(top);
     if (atomic_compare_exchange_weak_explicit(&s->head, &h, head_of(h, below), memory_order_acquire,
                                               memory_order_acquire)) {
       atomic_fetch_sub_explicit(&s->n, 1, memory_order_relaxed);
@@ -134,7 +137,6 @@ static uint32_t get_index(void) {
   i = pop(&clean);
   if (i == NONE) return carve();
   if (NET_OS_PAGES_RECOMMIT && !net__os_pages_commit(at(i), CHUNK)) {
-    atomic_store_explicit(link_of(i), 0, memory_order_relaxed);
     push(&clean, i, i, 1);
     return NONE;
   }
@@ -190,19 +192,19 @@ size_t net__chunk_release(void) {
   if (!own_pages()) return 0;
   uint32_t top = take_all(&dirty), last = NONE;
   size_t n = 0;
-  for (uint32_t t = top; t; t = atomic_load_explicit(link_of(t - 1), memory_order_relaxed)) n++, last = t - 1;
+  for (uint32_t t = top; t; t = below_of(t)) n++, last = t - 1;
   if (!n) return 0;
   atomic_fetch_sub_explicit(&dirty.n, n, memory_order_relaxed);
   uint32_t *list = malloc(n * sizeof *list);   /* not counted: gone before the call returns */
   if (list) {
     size_t k = 0;
-    for (uint32_t t = top; t; t = atomic_load_explicit(link_of(t - 1), memory_order_relaxed)) list[k++] = t - 1;
+    for (uint32_t t = top; t; t = below_of(t)) list[k++] = t - 1;
     qsort(list, n, sizeof *list, by_index);
     release_sorted(list, n);
     push(&clean, list[0], list[n - 1], n);
     free(list);
   } else {   /* one call each, in the stack's order */
-    for (uint32_t t = top; t; t = atomic_load_explicit(link_of(t - 1), memory_order_relaxed))
+    for (uint32_t t = top; t; t = below_of(t))
       net__os_pages_release(at(t - 1), CHUNK);
     push(&clean, top - 1, last, n);
   }

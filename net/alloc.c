@@ -147,8 +147,9 @@ static atomic_size_t heap_seen;
 static _Atomic uint64_t heap_at;   /* ms of heap_seen; 0: none yet */
 
 void net__mem_release(bool heap) {
-  /* frees from here on count again */
-  if (atomic_exchange_explicit(&freed, 0, memory_order_relaxed) >= BURST_BYTES || heap) net__os_release_memory();
+  if (!heap && atomic_load_explicit(&freed, memory_order_relaxed) < BURST_BYTES) return;
+  atomic_store_explicit(&freed, 0, memory_order_relaxed);   /* frees from here on count again */
+  net__os_release_memory();
 }
 
 void net__mem_sample_heap(void) {

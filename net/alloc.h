@@ -49,6 +49,13 @@ void net__chunk_put(void *p);
 size_t net__chunk_release(void);
 size_t net__chunk_dirty(void);
 bool net__chunk_own_pages(void);
+/* Runs (pages.c): n bytes (a multiple of NET_CHUNK_SIZE) in one piece, for
+ * a ring's chunks side by side; NULL without own pages or memory for it.
+ * put takes only what run_get gave; net__chunk_release gives a freed run's
+ * pages back, and net__chunk_dirty counts them until then. */
+void *net__run_get(size_t n);
+void net__run_put(void *p);
+size_t net__run_bytes(void);   /* of the runs rings hold now */
 /* The dirty stack's head as it stands (tests: a chunk popped and pushed
  * back must not leave it as it was). */
 uint64_t net__chunk_dirty_head(void);

@@ -6,8 +6,9 @@
  * first, committed 2 MiB at a time. A chunk freed past the pool's cache
  * (ring.c) goes on the dirty stack; the trim's thread takes that stack
  * whole, gives the pages back a run of neighbours at a time, and moves them
- * to the clean stack, holding no lock anyone else takes. Under ASan chunks
- * stay malloc's, whose red zones catch overruns between them. Any thread. */
+ * to the clean stack, holding no lock anyone else takes. Rings that grew
+ * take their chunks side by side, as runs (below). Under ASan chunks stay
+ * malloc's, whose red zones catch overruns between them. Any thread. */
 #include <stdlib.h>
 
 #include "alloc.h"
@@ -31,7 +32,8 @@
 
 #if OWN_PAGES
 #define RANGE ((size_t)64 << 30)
-#define SLABS (RANGE / CHUNK / SLAB_CHUNKS)
+#define RUNS_AT (RANGE / 2)   /* chunks below, runs above */
+#define SLABS (RUNS_AT / CHUNK / SLAB_CHUNKS)
 
 /* The links of a slab's chunks while they wait on a stack: index + 1 of
  * the next one down, 0 at the bottom. Atomic: a pop may read a link that
@@ -116,7 +118,7 @@ static uint32_t take_all(stack *s) {
 static uint32_t carve(void) {
   uint32_t i = NONE;
   net__mutex_lock(carve_mx);
-  if (carved == committed && committed < RANGE / CHUNK) {
+  if (carved == committed && committed < RUNS_AT / CHUNK) {
     slab *s = net__calloc(1, sizeof *s);
     if (s && net__os_pages_commit(at(committed), SLAB_CHUNKS * CHUNK)) {
       atomic_store_explicit(&slabs[committed / SLAB_CHUNKS], s, memory_order_release);
@@ -164,7 +166,13 @@ void net__chunk_put(void *p) {
   if (before < NET_MEM_BURST / CHUNK && before + 1 >= NET_MEM_BURST / CHUNK) net__mem_burst();
 }
 
-size_t net__chunk_dirty(void) { return own_pages() ? atomic_load_explicit(&dirty.n, memory_order_relaxed) * CHUNK : 0; }
+static atomic_size_t runs_dirty;   /* bytes of freed runs whose pages are still there */
+
+size_t net__chunk_dirty(void) {
+  if (!own_pages()) return 0;
+  return atomic_load_explicit(&dirty.n, memory_order_relaxed) * CHUNK +
+         atomic_load_explicit(&runs_dirty, memory_order_relaxed);
+}
 
 uint64_t net__chunk_dirty_head(void) { return own_pages() ? atomic_load(&dirty.head) : 0; }
 
@@ -188,12 +196,15 @@ static void release_sorted(const uint32_t *list, size_t n) {
     atomic_store_explicit(link_of(list[k]), k + 1 < n ? list[k + 1] + 1 : 0, memory_order_relaxed);
 }
 
+static size_t release_runs(void);
+
 size_t net__chunk_release(void) {
   if (!own_pages()) return 0;
+  size_t runs_n = release_runs();
   uint32_t top = take_all(&dirty), last = NONE;
   size_t n = 0;
   for (uint32_t t = top; t; t = below_of(t)) n++, last = t - 1;
-  if (!n) return 0;
+  if (!n) return runs_n;
   atomic_fetch_sub_explicit(&dirty.n, n, memory_order_relaxed);
   uint32_t *list = malloc(n * sizeof *list);   /* not counted: gone before the call returns */
   if (list) {
@@ -208,7 +219,104 @@ size_t net__chunk_release(void) {
       net__os_pages_release(at(t - 1), CHUNK);
     push(&clean, top - 1, last, n);
   }
-  return n * CHUNK;
+  return runs_n + n * CHUNK;
+}
+
+/* ---- runs: a ring's chunks side by side ---------------------------------------
+ * A ring that grew (a frame loop draining a bulk stream) takes its chunks as
+ * one run, so a large read finds its bytes in one piece and copies them once
+ * (ring.c). Runs are few and long-lived: a list under carve_mx, each carved
+ * once above RUNS_AT. A freed run keeps its pages until the trim's thread
+ * gives them back (without the lock held), and the next ring of its size
+ * takes it first. */
+typedef struct run {
+  char *p;
+  size_t n;
+  bool used, dirty;
+  struct run *next;
+} run;
+
+static run *runs;        /* every run carved, under carve_mx */
+static atomic_size_t runs_used;   /* bytes of runs rings hold */
+static size_t run_top;   /* bytes carved above RUNS_AT, under carve_mx */
+
+/* A free run of n bytes, one whose pages are still there first. */
+static run *free_run(size_t n) {
+  run *clean_one = NULL;
+  for (run *r = runs; r; r = r->next) {
+    if (r->used || r->n != n) continue;
+    if (r->dirty) return r;
+    if (!clean_one) clean_one = r;
+  }
+  if (clean_one && NET_OS_PAGES_RECOMMIT && !net__os_pages_commit(clean_one->p, n)) return NULL;
+  return clean_one;
+}
+
+static run *carve_run(size_t n) {
+  if (n > RANGE - RUNS_AT - run_top) return NULL;
+  char *p = base + RUNS_AT + run_top;
+  run *r = net__calloc(1, sizeof *r);
+  if (!r || !net__os_pages_commit(p, n)) {
+    net__free(r);
+    return NULL;
+  }
+  *r = (run){.p = p, .n = n, .next = runs};
+  runs = r;
+  run_top += n;
+  return r;
+}
+
+void *net__run_get(size_t n) {
+  if (!n || n % CHUNK || !own_pages() || net__alloc_fails()) return NULL;
+  net__mutex_lock(carve_mx);
+  run *r = free_run(n);
+  if (!r) r = carve_run(n);
+  if (r && r->dirty) atomic_fetch_sub_explicit(&runs_dirty, n, memory_order_relaxed);
+  if (r) r->used = true, r->dirty = false;
+  net__mutex_unlock(carve_mx);
+  if (!r) return NULL;
+  net__mem_counted((ptrdiff_t)n);
+  atomic_fetch_add_explicit(&runs_used, n, memory_order_relaxed);
+  return r->p;
+}
+
+void net__run_put(void *p) {
+  if (!p) return;
+  net__mutex_lock(carve_mx);
+  run *r = runs;
+  while (r && r->p != p) r = r->next;
+  if (r) {   /* counted before the trim can see it dirty and count it off */
+    atomic_fetch_add_explicit(&runs_dirty, r->n, memory_order_relaxed);
+    r->used = false, r->dirty = true;
+  }
+  net__mutex_unlock(carve_mx);
+  if (!r) return;
+  net__mem_counted(-(ptrdiff_t)r->n);   /* n never changes: read without the lock */
+  atomic_fetch_sub_explicit(&runs_used, r->n, memory_order_relaxed);
+  size_t now = net__chunk_dirty();
+  if (now >= NET_MEM_BURST && now - r->n < NET_MEM_BURST) net__mem_burst();
+}
+
+size_t net__run_bytes(void) { return atomic_load_explicit(&runs_used, memory_order_relaxed); }
+
+/* Gives back the pages of every freed run, one at a time, marked used
+ * meanwhile so that no ring takes it. */
+static size_t release_runs(void) {
+  size_t total = 0;
+  for (;;) {
+    net__mutex_lock(carve_mx);
+    run *r = runs;
+    while (r && (r->used || !r->dirty)) r = r->next;
+    if (r) r->used = true;
+    net__mutex_unlock(carve_mx);
+    if (!r) return total;
+    net__os_pages_release(r->p, r->n);
+    atomic_fetch_sub_explicit(&runs_dirty, r->n, memory_order_relaxed);
+    total += r->n;
+    net__mutex_lock(carve_mx);
+    r->used = r->dirty = false;
+    net__mutex_unlock(carve_mx);
+  }
 }
 #else
 void *net__chunk_get(void) { return net__aligned(CHUNK); }
@@ -217,4 +325,10 @@ size_t net__chunk_dirty(void) { return 0; }
 uint64_t net__chunk_dirty_head(void) { return 0; }
 bool net__chunk_own_pages(void) { return false; }
 size_t net__chunk_release(void) { return 0; }
+void *net__run_get(size_t n) {
+  (void)n;
+  return NULL;
+}
+void net__run_put(void *p) { (void)p; }
+size_t net__run_bytes(void) { return 0; }
 #endif

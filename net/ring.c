@@ -134,14 +134,25 @@ static _Atomic(char *) *slot_of(const net_ring *r, size_t pos) {
 
 size_t ring_cap(const net_ring *r) { return atomic_load_explicit(&r->cap, memory_order_relaxed); }
 
-/* Returns every chunk and the slot table (producer side, or no side running). */
+/* A chunk of the ring's run stays with it; others go back to the pool. The
+ * run changes only while the consumer looks at no slot (producer_grow,
+ * free_slots), so either side may ask. */
+static void chunk_drop(const net_ring *r, char *c) {
+  uintptr_t run = (uintptr_t)atomic_load_explicit(&r->run, memory_order_relaxed);
+  if (run && (uintptr_t)c >= run && (uintptr_t)c - run < nslots_of(r) * CHUNK)
+    return;
+  net_chunk_free(c);
+}
+
+/* Returns every chunk, the run and the slot table (producer side, or no side running). */
 static void free_slots(net_ring *r) {
   if (!r->slots)
     return;
   for (size_t i = 0, n = nslots_of(r); i < n; i++)
-    net_chunk_free(atomic_exchange_explicit(&r->slots[i], NULL, memory_order_relaxed));
+    chunk_drop(r, atomic_exchange_explicit(&r->slots[i], NULL, memory_order_relaxed));
   net__free(r->slots);
   r->slots = NULL;
+  net__run_put(atomic_exchange_explicit(&r->run, NULL, memory_order_relaxed));
 }
 
 void ring_init(net_ring *r, size_t cap) {
@@ -160,6 +171,8 @@ void ring_init(net_ring *r, size_t cap) {
   atomic_init(&r->nslots, cap / CHUNK + 1);
   r->base = r->grow_max = cap;
   r->slots = NULL;                  /* allocated by the producer on first need */
+  atomic_init(&r->run, NULL);
+  r->shrink_tail = 0;
 }
 
 void ring_allow_growth(net_ring *r, size_t max, uint64_t stall_ns) {
@@ -202,7 +215,7 @@ static void producer_trim(net_ring *r) {
   /* acquire: pairs with the release of head; the consumer is done with this chunk */
   if (atomic_load_explicit(&r->head, memory_order_acquire) != tail)
     return;
-  net_chunk_free(atomic_exchange_explicit(s, NULL, memory_order_acq_rel));
+  chunk_drop(r, atomic_exchange_explicit(s, NULL, memory_order_acq_rel));
 }
 
 /* Leaves the producer's critical section (Dekker pair of consumer_trim).
@@ -231,19 +244,32 @@ static bool producer_enter(net_ring *r) {
 /* Inside the producer's section, with head == tail: the consumer has read every
  * published byte and looks at no slot until the next tail publish (its trim
  * waits out our section), so the slot mapping may change. The cap doubles; the
- * chunks holding [tail, tail + n), not yet published, move to their new slots. */
+ * chunks holding [tail, tail + n), not yet published, move to their new slots,
+ * or their bytes into the new run when one can be had. */
 static void producer_grow(net_ring *r, size_t tail, size_t n) {
   size_t cap = ring_cap(r) * 2 < r->grow_max ? ring_cap(r) * 2 : r->grow_max;
   size_t nslots = cap / CHUNK + 1;
   _Atomic(char *) *slots = NULL;
   if (n && !(slots = net__calloc(nslots, sizeof *slots)))
     return;                         /* growing only speeds things up: later */
+  char *run = n ? net__run_get(nslots * CHUNK) : NULL;   /* else producer_table takes one */
+  if (n && !run && atomic_load_explicit(&r->run, memory_order_relaxed)) {
+    net__free(slots);               /* the bytes lie in the run that goes: later */
+    return;
+  }
   for (size_t p = tail - tail % CHUNK; n && p < tail + n; p += CHUNK) {
     char *c = atomic_exchange_explicit(slot_of(r, p), NULL, memory_order_relaxed);
-    atomic_init(&slots[(p / CHUNK) % nslots], c);
+    char *to = run ? run + (p / CHUNK) % nslots * CHUNK : c;
+    if (run) {
+      size_t from = p < tail ? tail - p : 0, end = min_size(CHUNK, tail + n - p);
+      memcpy(to + from, c + from, end - from);
+      chunk_drop(r, c);
+    }
+    atomic_init(&slots[(p / CHUNK) % nslots], to);
   }
   free_slots(r);                    /* what is left held read bytes only */
   r->slots = slots;
+  atomic_store_explicit(&r->run, run, memory_order_relaxed);
   /* relaxed: the consumer reads them after the next tail publish (release) */
   atomic_store_explicit(&r->nslots, nslots, memory_order_relaxed);
   atomic_store_explicit(&r->cap, cap, memory_order_relaxed);
@@ -280,18 +306,30 @@ static size_t producer_want(net_ring *r, size_t tail, size_t want) {
   return room;
 }
 
+/* The slot table, written before any tail publish, so the consumer sees it via
+ * tail's acquire. A ring that grew takes a run besides: a frame loop drains
+ * it in large reads, each then one piece of memory, copied once. */
+static bool producer_table(net_ring *r) {
+  r->slots = net__calloc(nslots_of(r), sizeof *r->slots);
+  if (!r->slots)
+    return false;
+  if (ring_cap(r) > r->base)
+    atomic_store_explicit(&r->run, net__run_get(nslots_of(r) * CHUNK), memory_order_relaxed);
+  return true;
+}
+
 /* The chunk holding byte pos, allocated on first need; NULL when memory is short. */
 static char *producer_chunk(net_ring *r, size_t pos) {
-  if (!r->slots) {
-    /* written before any tail publish, so the consumer sees it via tail's acquire */
-    r->slots = net__calloc(nslots_of(r), sizeof *r->slots);
-    if (!r->slots)
-      return NULL;
-  }
+  if (!r->slots && !producer_table(r))
+    return NULL;
   _Atomic(char *) *s = slot_of(r, pos);
   char *c = atomic_load_explicit(s, memory_order_relaxed);
-  if (!c && (c = net_chunk_alloc()) != NULL)
-    atomic_store_explicit(s, c, memory_order_relaxed);  /* published by tail's release */
+  if (!c) {
+    char *run = atomic_load_explicit(&r->run, memory_order_relaxed);
+    c = run ? run + (pos / CHUNK) % nslots_of(r) * CHUNK : net_chunk_alloc();
+    if (c)
+      atomic_store_explicit(s, c, memory_order_relaxed);  /* published by tail's release */
+  }
   return c;
 }
 
@@ -383,7 +421,7 @@ static void producer_drop_spare(net_ring *r, size_t tail) {
     if (!c)
       break;                        /* reserve fills slots contiguously from tail */
     atomic_store_explicit(s, NULL, memory_order_relaxed);
-    net_chunk_free(c);
+    chunk_drop(r, c);
   }
 }
 
@@ -406,6 +444,11 @@ bool ring_shrink(net_ring *r) {
   if (!r->slots)
     return true;
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+  /* a run taken again costs its page faults again: keep it while bytes flow */
+  if (atomic_load_explicit(&r->run, memory_order_relaxed) && tail != r->shrink_tail) {
+    r->shrink_tail = tail;
+    return false;
+  }
   if (!producer_enter(r))
     return false;                   /* the consumer is trimming: later */
   /* acquire: pairs with the release of head; the consumer is done with every chunk */
@@ -454,7 +497,7 @@ static void consumer_trim(net_ring *r, size_t head) {
   atomic_store_explicit(&r->trim_req, 1, memory_order_seq_cst);
   if (!atomic_load_explicit(&r->busy, memory_order_seq_cst) && r->slots &&
       atomic_load_explicit(&r->tail, memory_order_acquire) == head)
-    net_chunk_free(atomic_exchange_explicit(slot_of(r, head), NULL, memory_order_acq_rel));
+    chunk_drop(r, atomic_exchange_explicit(slot_of(r, head), NULL, memory_order_acq_rel));
   /* release: a producer that reads this 0 also sees the slot we emptied */
   atomic_store_explicit(&r->trim_req, 0, memory_order_release);
 }
@@ -468,7 +511,7 @@ static void consumer_advance(net_ring *r, size_t head, size_t n) {
     _Atomic(char *) *s = slot_of(r, p);
     char *c = atomic_load_explicit(s, memory_order_relaxed);
     atomic_store_explicit(s, NULL, memory_order_relaxed);  /* published by head's release */
-    net_chunk_free(c);
+    chunk_drop(r, c);
   }
   /* release: pairs with the producer's acquire of head (producer_room,
    * producer_trim): our reads of the dropped bytes and the NULL slots come first */
@@ -496,10 +539,15 @@ int ring_peek(net_ring *r, net_span *spans, int maxspans, size_t max) {
   if (maxspans <= 0)
     return 0;
   max = min_size(max, consumer_avail(r, head, max));
-  while (done < max && k < maxspans) {
+  while (done < max) {
     size_t off = (head + done) % CHUNK, len = min_size(max - done, CHUNK - off);
-    spans[k].base = consumer_chunk(r, head + done) + off;
-    spans[k++].len = len;
+    char *at = consumer_chunk(r, head + done) + off;
+    if (k && spans[k - 1].base + spans[k - 1].len == at)
+      spans[k - 1].len += len;      /* the next chunk of a run: one piece */
+    else if (k < maxspans)
+      spans[k].base = at, spans[k++].len = len;
+    else
+      break;
     done += len;
   }
   return k;
@@ -540,6 +588,8 @@ size_t ring_memory(net_ring *r) {
    * allocation; while tail is 0 the ring holds chunks only inside a producer call */
   if (!atomic_load_explicit(&r->tail, memory_order_acquire) || !r->slots)
     return 0;
+  if (atomic_load_explicit(&r->run, memory_order_relaxed))
+    return nslots_of(r) * CHUNK;    /* held whole while the ring has it */
   for (size_t i = 0, k = nslots_of(r); i < k; i++)
     n += atomic_load_explicit(&r->slots[i], memory_order_relaxed) != NULL;
   return n * CHUNK;

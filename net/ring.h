@@ -47,6 +47,9 @@ typedef struct net_ring {
   uint64_t grow_stall_ns;     /* ...after a stall at least this long */
   _Atomic(char *) *slots;     /* nslots chunk pointers; allocated by the producer
                                   on first reserve, before the first tail publish */
+  _Atomic(char *) run;        /* a ring that grew: its nslots chunks side by side
+                                  (pages.c), set with the slot table */
+  size_t shrink_tail;         /* producer: tail at the last ring_shrink of a run */
 } net_ring;
 
 /* Setup and teardown: not thread-safe; call before sharing / after both sides stop.
@@ -84,12 +87,14 @@ void ring_commit(net_ring *r, size_t n);
 size_t ring_free_space(net_ring *r);      /* producer's view */
 /* Producer: an empty ring gives back its slot table and any chunk, holding no
  * memory until the next write (an idle connection keeps none). false when not
- * empty, or while the consumer trims (try later). */
+ * empty, while the consumer trims, or while bytes still pass through a ring
+ * on a run (tail moved since the last call): try later. */
 bool ring_shrink(net_ring *r);
 
 /* Consumer. ring_read copies up to n bytes out and returns the count.
  * ring_peek describes up to max readable bytes as at most maxspans spans without
- * consuming (valid until the next consumer call); ring_consume(r, k) then drops
+ * consuming (valid until the next consumer call; chunks side by side make one
+ * span, so on a run a span may pass NET_CHUNK_SIZE); ring_consume(r, k) then drops
  * k <= peeked bytes. Chunks fully consumed go back to the pool before head is
  * published. When a consume leaves the ring empty, the partial chunk is freed too
  * (by the producer as it leaves its call, if it was busy). */

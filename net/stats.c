@@ -8,6 +8,7 @@
 
 net_stats net_get_stats(void) {
   net_chunk_stats cs = net_chunk_get_stats();
+  cs.live += net__run_bytes() / NET_CHUNK_SIZE;   /* a ring's run holds its chunks side by side */
   return (net_stats){
       .heap_bytes = net__engine_heap_bytes(),
       .module_bytes = net__mem_used(),

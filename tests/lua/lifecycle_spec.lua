@@ -257,17 +257,28 @@ describe("lifecycle", function()
   it("keeps a large read's gathering block in the Lua state, not in its thread", function()
     -- a state run on a short-lived thread frees it at lua_close. In a fresh
     -- state of its own: an earlier large read here would have made the block.
-    local peer = h.start_peer("source", "2M")
+    local peer = h.start_peer("echo")
+    -- Two connections take their buffer chunks by turns, 16 KiB each, so
+    -- conn's 1 MiB is not in one piece of memory (chunks side by side are
+    -- read straight from the buffer) and the read gathers it.
     local code = [[
       local net = require "net"
       local conn = assert(net.open_tcp("127.0.0.1", ...))
-      while conn:available() < 1 << 20 do net.wait(10) end
+      local other = assert(net.open_tcp("127.0.0.1", ...))
+      local piece = string.rep("x", 16384)
+      for i = 1, 64 do
+        for _, c in ipairs({ conn, other }) do
+          assert(c:write(piece) == #piece)
+          while c:available() < 16384 * i do net.wait(1) end
+        end
+      end
       collectgarbage()
       local before = collectgarbage("count")
       assert(#conn:read(1 << 20) == 1 << 20)   -- across buffer chunks: gathered in the block
       collectgarbage()
       print(string.format("%.0f", collectgarbage("count") - before))
       conn:close()
+      other:close()
     ]]
     local ok, out, err = h.run_lua_child(code, nil, peer.port)
     assert.is_true(ok, err)

@@ -444,11 +444,12 @@ bool ring_shrink(net_ring *r) {
   if (!r->slots)
     return true;
   size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-  /* a run taken again costs its page faults again: keep it while bytes flow */
-  if (atomic_load_explicit(&r->run, memory_order_relaxed) && tail != r->shrink_tail) {
-    r->shrink_tail = tail;
+  /* A run taken again costs its page faults again: it stays while a run's
+   * worth of bytes passed since the last call (a stream, not a trickle). */
+  size_t since = tail - r->shrink_tail;
+  r->shrink_tail = tail;
+  if (atomic_load_explicit(&r->run, memory_order_relaxed) && since >= nslots_of(r) * CHUNK)
     return false;
-  }
   if (!producer_enter(r))
     return false;                   /* the consumer is trimming: later */
   /* acquire: pairs with the release of head; the consumer is done with every chunk */

@@ -49,7 +49,7 @@ typedef struct net_ring {
                                   on first reserve, before the first tail publish */
   _Atomic(char *) run;        /* a ring that grew: its nslots chunks side by side
                                   (pages.c), set with the slot table */
-  size_t shrink_tail;         /* producer: tail at the last ring_shrink of a run */
+  size_t shrink_tail;         /* producer: tail at the last ring_shrink */
 } net_ring;
 
 /* Setup and teardown: not thread-safe; call before sharing / after both sides stop.
@@ -87,8 +87,8 @@ void ring_commit(net_ring *r, size_t n);
 size_t ring_free_space(net_ring *r);      /* producer's view */
 /* Producer: an empty ring gives back its slot table and any chunk, holding no
  * memory until the next write (an idle connection keeps none). false when not
- * empty, while the consumer trims, or while bytes still pass through a ring
- * on a run (tail moved since the last call): try later. */
+ * empty, while the consumer trims, or while a ring on a run still streams
+ * (a run's worth of bytes passed since the last call): try later. */
 bool ring_shrink(net_ring *r);
 
 /* Consumer. ring_read copies up to n bytes out and returns the count.

@@ -658,6 +658,9 @@ function tcp:write(data, i, j) end
 ---none yet; `nil` (no message) after the peer's orderly close once everything
 ---was read; `nil, message, code` after an error (bytes received before it come
 ---first). Never allocates more than what is available, whatever `max_len` is.
+---The bytes are copied once into the string when they lie in one piece of the
+---receive buffer (a 16 KiB chunk, or chunks side by side: a buffer that grew for
+---a frame loop keeps them so), else gathered first.
 ---@param max_len integer at least 1
 ---@return string|nil data
 ---@return string? message
@@ -729,8 +732,8 @@ function tcp:read_until(delim, max_len) end
 ---on failure. A declared length over `max` (default 512 KiB) fails the
 ---connection with `"limit"` and allocates nothing; a stream ending inside a
 ---packet fails it with `"protocol"`. The payload is copied from the
----receive buffer into the string (once when it lies in one 16 KiB piece of
----it); one larger than the receive buffer
+---receive buffer into the string (once when it lies in one piece of it, as
+---`read`'s bytes); one larger than the receive buffer
 ---(`buffer_size`) is gathered as it arrives (one more copy), and until it is
 ---whole `read`/`read_until` raise an error (the stream is inside it).
 ---@param max? integer

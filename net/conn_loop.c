@@ -41,6 +41,7 @@ net_conn *net__conn_new(const net_conn_opts *o, int refs) {
   ring_init(&c->tx, cap);
   if (!o || !o->buffer_size) {   /* the default grows with a reader that keeps up */
     ring_allow_growth(&c->rx, NET_RING_GROW_MAX, NET_RING_GROW_STALL_NS);
+    ring_take_runs(&c->rx);
     ring_allow_growth(&c->tx, NET_RING_GROW_MAX, NET_RING_GROW_STALL_NS);
   }
   net__io_init(&c->obj, &conn_ops, refs);

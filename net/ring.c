@@ -172,6 +172,7 @@ void ring_init(net_ring *r, size_t cap) {
   r->base = r->grow_max = cap;
   r->slots = NULL;                  /* allocated by the producer on first need */
   atomic_init(&r->run, NULL);
+  r->runs = false;
   r->shrink_tail = 0;
 }
 
@@ -182,13 +183,17 @@ void ring_allow_growth(net_ring *r, size_t max, uint64_t stall_ns) {
   r->grow_stall_ns = stall_ns;
 }
 
+void ring_take_runs(net_ring *r) { r->runs = true; }
+
 void ring_destroy(net_ring *r) {
   size_t max = r->grow_max;
   uint64_t stall_ns = r->grow_stall_ns;
+  bool runs = r->runs;
   free_slots(r);
   ring_init(r, r->base);
   r->grow_max = max;
   r->grow_stall_ns = stall_ns;
+  r->runs = runs;
 }
 
 /* ---- ring: producer ------------------------------------------------------------ */
@@ -252,7 +257,7 @@ static void producer_grow(net_ring *r, size_t tail, size_t n) {
   _Atomic(char *) *slots = NULL;
   if (n && !(slots = net__calloc(nslots, sizeof *slots)))
     return;                         /* growing only speeds things up: later */
-  char *run = n ? net__run_get(nslots * CHUNK) : NULL;   /* else producer_table takes one */
+  char *run = n && r->runs ? net__run_get(nslots * CHUNK) : NULL;   /* else producer_table takes one */
   if (n && !run && atomic_load_explicit(&r->run, memory_order_relaxed)) {
     net__free(slots);               /* the bytes lie in the run that goes: later */
     return;
@@ -313,7 +318,7 @@ static bool producer_table(net_ring *r) {
   r->slots = net__calloc(nslots_of(r), sizeof *r->slots);
   if (!r->slots)
     return false;
-  if (ring_cap(r) > r->base)
+  if (r->runs && ring_cap(r) > r->base)
     atomic_store_explicit(&r->run, net__run_get(nslots_of(r) * CHUNK), memory_order_relaxed);
   return true;
 }

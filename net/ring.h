@@ -49,6 +49,7 @@ typedef struct net_ring {
                                   on first reserve, before the first tail publish */
   _Atomic(char *) run;        /* a ring that grew: its nslots chunks side by side
                                   (pages.c), set with the slot table */
+  bool runs;                  /* it may take one (ring_take_runs) */
   size_t shrink_tail;         /* producer: tail at the last ring_shrink */
 } net_ring;
 
@@ -63,6 +64,11 @@ void ring_destroy(net_ring *r);           /* returns every chunk and the slot ta
  * held to cap bytes per frame. It never shrinks back; memory is still held only
  * for unread bytes. */
 void ring_allow_growth(net_ring *r, size_t max, uint64_t stall_ns);
+/* Before sharing, for a ring the I/O thread fills and the owner drains in
+ * large reads: once it grew, its chunks come side by side, as one run of
+ * pages (pages.c), so bytes spanning chunks lie in one piece. The run stays
+ * with the ring while it streams (ring_shrink). */
+void ring_take_runs(net_ring *r);
 size_t ring_cap(const net_ring *r);       /* either side */
 
 /* Producer. ring_write copies up to n bytes and returns how many it accepted

@@ -347,6 +347,7 @@ static bool model_run(size_t cap, size_t max, uint64_t seed, size_t ops, unsigne
   bool ok = m.buf != NULL;
   ring_init(&r, cap);
   ring_allow_growth(&r, max, 0);
+  ring_take_runs(&r);
   for (size_t i = 0; ok && i < ops; i++) {
     if (i % 64 == 0)                /* phases that fill up, drain, or churn */
       bias = (uint64_t[]){ 15, 50, 85 }[splitmix(&rng) % 3];
@@ -507,6 +508,7 @@ static bool test_growth_steps(void) {
   static char buf[8 * CHUNK];
   ring_init(&r, 2 * CHUNK);
   ring_allow_growth(&r, 8 * CHUNK + 5, 0);          /* rounded down to whole chunks */
+  ring_take_runs(&r);
   for (size_t i = 0, cap = 2 * CHUNK; i < 4; i++, cap = min_size(2 * cap, 8 * CHUNK)) {
     size_t got = ring_write(&r, buf, sizeof buf);
     CHECK(got == cap && ring_cap(&r) == cap, "round %zu: took %zu, cap %zu, expected %zu", i, got,
@@ -555,6 +557,7 @@ static bool test_growth_at_commit(void) {
   for (size_t i = 0; i < sizeof in; i++) in[i] = (unsigned char)(i * 7 + i / 251);
   ring_init(&r, 2 * CHUNK);
   ring_allow_growth(&r, 16 * CHUNK, 0);
+  ring_take_runs(&r);
   CHECK(ring_write(&r, in, 100) == 100, "write 100");
   int k = ring_reserve(&r, sp, MAXSPANS, 4 * CHUNK);   /* more than the room: stalled */
   CHECK(k == 2 && ring_spans_len(sp, k) == 2 * CHUNK - 100, "reserve offered %zu", ring_spans_len(sp, k));
@@ -798,6 +801,7 @@ static bool test_stress(size_t cap, size_t grow, size_t mb) {
   CHECK(st, "out of memory");
   ring_init(&st->ring, cap);
   ring_allow_growth(&st->ring, grow, 0);
+  ring_take_runs(&st->ring);
   st->total = mb << 20;
   st->seed = 0x5eed0000u + cap;
   double t0 = now_s();
@@ -1055,6 +1059,7 @@ static bool test_run(void) {
   net__chunk_release();
   ring_init(&r, 2 * CHUNK);
   ring_allow_growth(&r, 8 * CHUNK, 0);
+  ring_take_runs(&r);
   CHECK(ring_write(&r, in, sizeof in) == 2 * CHUNK && r.run == NULL, "a ring that never grew took a run");
   CHECK(ring_consume_upto(&r, SIZE_MAX) == 2 * CHUNK, "drain");
   CHECK(ring_write(&r, in, sizeof in) == 4 * CHUNK, "grown: took %zu", ring_cap(&r));
@@ -1077,6 +1082,11 @@ static bool test_run(void) {
   CHECK(ring_write(&r, in, CHUNK) == CHUNK && r.run != NULL, "the grown ring took no run again");
   CHECK(ring_consume_upto(&r, SIZE_MAX) == CHUNK && ring_shrink(&r) && r.run == NULL,
         "a trickle (less than a run's worth since the last shrink) kept the run");
+  ring_destroy(&r);
+  ring_init(&r, 2 * CHUNK);   /* growing, but not asked to take runs (a send buffer) */
+  ring_allow_growth(&r, 8 * CHUNK, 0);
+  CHECK(ring_write(&r, in, sizeof in) == 2 * CHUNK && ring_consume_upto(&r, SIZE_MAX) == 2 * CHUNK &&
+        ring_write(&r, in, sizeof in) == 4 * CHUNK && r.run == NULL, "a ring not asked to take runs took one");
   ring_destroy(&r);
   return true;
 }

@@ -34,6 +34,8 @@ typedef struct net_ring {
   bool stalled;               /* the producer wanted more than the room since it
                                   last found the ring read empty */
   uint64_t stall_at;          /* when it did first (with grow_stall_ns) */
+  bool runs;                  /* it may take a run (ring_take_runs) */
+  size_t shrink_tail;         /* tail at the last ring_shrink */
   /* consumer side */
   _Alignas(NET_CACHELINE) atomic_size_t head;
   atomic_int trim_req;        /* consumer wants to free the partial tail chunk */
@@ -49,8 +51,6 @@ typedef struct net_ring {
                                   on first reserve, before the first tail publish */
   _Atomic(char *) run;        /* a ring that grew: its nslots chunks side by side
                                   (pages.c), set with the slot table */
-  bool runs;                  /* it may take one (ring_take_runs) */
-  size_t shrink_tail;         /* producer: tail at the last ring_shrink */
 } net_ring;
 
 /* Setup and teardown: not thread-safe; call before sharing / after both sides stop.

@@ -254,24 +254,36 @@ describe("lifecycle", function()
     assert.is_true(after < grown - 60 * 2 ^ 20, out)
   end)
 
+  -- For the two tests below: conn and other receive 1 MiB each from an echo
+  -- peer, 16 KiB at a time by turns, so that their buffers take chunks by turns.
+  local BY_TURNS = [[
+    local net = require "net"
+    local conn = assert(net.open_tcp("127.0.0.1", ...))
+    local other = assert(net.open_tcp("127.0.0.1", ...))
+    local function send(c, s)
+      local n = 0
+      while n < #s do n = n + assert(c:write(s, n + 1)); if n < #s then net.wait(1) end end
+    end
+    local function by_turns()
+      local piece = string.rep("x", 16384)
+      local base = { [conn] = conn:available(), [other] = other:available() }
+      for i = 1, 64 do
+        for _, c in ipairs({ conn, other }) do
+          send(c, piece)
+          while c:available() < base[c] + 16384 * i do net.wait(1) end
+        end
+      end
+    end
+  ]]
+
   it("keeps a large read's gathering block in the Lua state, not in its thread", function()
     -- a state run on a short-lived thread frees it at lua_close. In a fresh
     -- state of its own: an earlier large read here would have made the block.
     local peer = h.start_peer("echo")
-    -- Two connections take their buffer chunks by turns, 16 KiB each, so
-    -- conn's 1 MiB is not in one piece of memory (chunks side by side are
-    -- read straight from the buffer) and the read gathers it.
-    local code = [[
-      local net = require "net"
-      local conn = assert(net.open_tcp("127.0.0.1", ...))
-      local other = assert(net.open_tcp("127.0.0.1", ...))
-      local piece = string.rep("x", 16384)
-      for i = 1, 64 do
-        for _, c in ipairs({ conn, other }) do
-          assert(c:write(piece) == #piece)
-          while c:available() < 16384 * i do net.wait(1) end
-        end
-      end
+    -- by turns, conn's 1 MiB is not in one piece of memory (chunks side by
+    -- side are read straight from the buffer) and the read gathers it
+    local code = BY_TURNS .. [[
+      by_turns()
       collectgarbage()
       local before = collectgarbage("count")
       assert(#conn:read(1 << 20) == 1 << 20)   -- across buffer chunks: gathered in the block
@@ -290,16 +302,8 @@ describe("lifecycle", function()
     -- chunks side by side need pages of the module's own; under ASan they are malloc's
     if h.mode == "asan" then return pending("chunks are malloc's under ASan: a large read gathers") end
     local peer = h.start_peer("echo")
-    -- As in the test above, two connections receive by turns; but conn's
-    -- buffer grew first, so its chunks lie side by side all the same.
-    local code = [[
-      local net = require "net"
-      local conn = assert(net.open_tcp("127.0.0.1", ...))
-      local other = assert(net.open_tcp("127.0.0.1", ...))
-      local function send(c, s)
-        local n = 0
-        while n < #s do n = n + assert(c:write(s, n + 1)); if n < #s then net.wait(1) end end
-      end
+    -- by turns as above, but conn's buffer grew first, so its chunks lie side by side
+    local code = BY_TURNS .. [[
       -- full for a while, then read empty: the buffer doubles to 2 MiB, a run
       -- of 129 chunks; the next MiB fills chunks 64 to 127 of it, short of its end
       local burst = 1 << 20
@@ -308,13 +312,7 @@ describe("lifecycle", function()
       net.wait(20)
       local got = 0   -- in small reads: a gathering block made now would hide one made later
       while got < burst do got = got + #conn:read(16384) end
-      local piece = string.rep("x", 16384)
-      for i = 1, 64 do
-        for _, c in ipairs({ conn, other }) do
-          send(c, piece)
-          while c:available() < 16384 * i do net.wait(1) end
-        end
-      end
+      by_turns()
       collectgarbage()
       local before = collectgarbage("count")
       assert(#conn:read(1 << 20) == 1 << 20)

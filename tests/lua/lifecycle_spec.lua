@@ -274,6 +274,16 @@ describe("lifecycle", function()
         end
       end
     end
+    -- prints by how many KiB the state grew for a 1 MiB read of conn, then closes both
+    local function measure_read()
+      collectgarbage()
+      local before = collectgarbage("count")
+      assert(#conn:read(1 << 20) == 1 << 20)
+      collectgarbage()
+      print(string.format("%.0f", collectgarbage("count") - before))
+      conn:close()
+      other:close()
+    end
   ]]
 
   it("keeps a large read's gathering block in the Lua state, not in its thread", function()
@@ -284,13 +294,7 @@ describe("lifecycle", function()
     -- side are read straight from the buffer) and the read gathers it
     local code = BY_TURNS .. [[
       by_turns()
-      collectgarbage()
-      local before = collectgarbage("count")
-      assert(#conn:read(1 << 20) == 1 << 20)   -- across buffer chunks: gathered in the block
-      collectgarbage()
-      print(string.format("%.0f", collectgarbage("count") - before))
-      conn:close()
-      other:close()
+      measure_read()   -- across buffer chunks: gathered in the block
     ]]
     local ok, out, err = h.run_lua_child(code, nil, peer.port)
     assert.is_true(ok, err)
@@ -309,17 +313,12 @@ describe("lifecycle", function()
       local burst = 1 << 20
       send(conn, string.rep("y", burst))
       while conn:available() < 1 << 20 do net.wait(10) end
-      net.wait(20)
+      local full = net.clock()   -- a stall of 5 ms or more grows the buffer; net.wait may return early
+      while net.clock() - full < 0.02 do net.wait(5) end
       local got = 0   -- in small reads: a gathering block made now would hide one made later
       while got < burst do got = got + #conn:read(16384) end
       by_turns()
-      collectgarbage()
-      local before = collectgarbage("count")
-      assert(#conn:read(1 << 20) == 1 << 20)
-      collectgarbage()
-      print(string.format("%.0f", collectgarbage("count") - before))
-      conn:close()
-      other:close()
+      measure_read()
     ]]
     local ok, out, err = h.run_lua_child(code, nil, peer.port)
     assert.is_true(ok, err)

@@ -137,14 +137,12 @@ static _Atomic(char *) *slot_of(const net_ring *r, size_t pos) {
 
 size_t ring_cap(const net_ring *r) { return atomic_load_explicit(&r->cap, memory_order_relaxed); }
 
-/* A chunk of the ring's run stays with it; others go back to the pool. The
- * run changes only while the consumer looks at no slot (producer_grow,
- * free_slots), so either side may ask. */
+/* A ring on a run holds only the run's chunks, which stay with it; others go
+ * back to the pool. The run changes only while the consumer looks at no slot
+ * (producer_grow, free_slots), so either side may ask. */
 static void chunk_drop(const net_ring *r, char *c) {
-  uintptr_t run = (uintptr_t)atomic_load_explicit(&r->run, memory_order_relaxed);
-  if (run && (uintptr_t)c >= run && (uintptr_t)c - run < nslots_of(r) * CHUNK)
-    return;
-  net_chunk_free(c);
+  if (!atomic_load_explicit(&r->run, memory_order_relaxed))
+    net_chunk_free(c);
 }
 
 /* Returns every chunk, the run and the slot table (producer side, or no side running). */
@@ -267,13 +265,14 @@ static void producer_grow(net_ring *r, size_t tail, size_t n) {
   }
   for (size_t p = tail - tail % CHUNK; n && p < tail + n; p += CHUNK) {
     char *c = atomic_exchange_explicit(slot_of(r, p), NULL, memory_order_relaxed);
-    char *to = run ? run + (p / CHUNK) % nslots * CHUNK : c;
+    size_t i = (p / CHUNK) % nslots;
+    char *to = run ? run + i * CHUNK : c;
     if (run) {
       size_t from = p < tail ? tail - p : 0, end = min_size(CHUNK, tail + n - p);
       memcpy(to + from, c + from, end - from);
       chunk_drop(r, c);
     }
-    atomic_init(&slots[(p / CHUNK) % nslots], to);
+    atomic_init(&slots[i], to);
   }
   free_slots(r);                    /* what is left held read bytes only */
   r->slots = slots;
@@ -334,7 +333,7 @@ static char *producer_chunk(net_ring *r, size_t pos) {
   char *c = atomic_load_explicit(s, memory_order_relaxed);
   if (!c) {
     char *run = atomic_load_explicit(&r->run, memory_order_relaxed);
-    c = run ? run + (pos / CHUNK) % nslots_of(r) * CHUNK : net_chunk_alloc();
+    c = run ? run + (size_t)(s - r->slots) * CHUNK : net_chunk_alloc();   /* slot i: the run's i-th */
     if (c)
       atomic_store_explicit(s, c, memory_order_relaxed);  /* published by tail's release */
   }

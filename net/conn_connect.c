@@ -82,14 +82,16 @@ static void start_attempt(net_conn *c);
 
 /* A connect to a local port nobody listens on can meet itself: the kernel
  * picked that very port as the source (TCP simultaneous open). That is a
- * refusal, not a peer. */
-static bool to_itself(net_sock fd, const net_sockaddr *to) {
-  net_sockaddr me;
-  socklen_t len = sizeof me;
-  if (net_sock_getsockname(fd, &me.sa, &len) < 0 || me.sa.sa_family != to->sa.sa_family) return false;
+ * refusal, not a peer. The local address asked for is kept as the
+ * connection's, so a winner asks only once. */
+static bool to_itself(net_conn *c, net_sock fd, const net_sockaddr *to) {
+  net_sockaddr *me = &c->local;
+  socklen_t len = sizeof *me;
+  if (net_sock_getsockname(fd, &me->sa, &len) < 0) memset(me, 0, sizeof *me);
+  if (me->sa.sa_family != to->sa.sa_family) return false;
   if (to->sa.sa_family == AF_INET)
-    return me.in4.sin_port == to->in4.sin_port && me.in4.sin_addr.s_addr == to->in4.sin_addr.s_addr;
-  return me.in6.sin6_port == to->in6.sin6_port && !memcmp(&me.in6.sin6_addr, &to->in6.sin6_addr, 16);
+    return me->in4.sin_port == to->in4.sin_port && me->in4.sin_addr.s_addr == to->in4.sin_addr.s_addr;
+  return me->in6.sin6_port == to->in6.sin6_port && !memcmp(&me->in6.sin6_addr, &to->in6.sin6_addr, 16);
 }
 
 static void attempt_event(net_io *io, int mask) {
@@ -103,7 +105,7 @@ static void attempt_event(net_io *io, int mask) {
   if (!(mask & (NET_POLL_OUT | NET_POLL_ERR))) return;
   /* writable without an error condition: connected (the error is asked for only then) */
   if ((mask & NET_POLL_ERR) && net_sock_getopt(at->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-  if (err == 0 && to_itself(at->fd, &at->sa)) err = ECONNREFUSED;
+  if (err == 0 && to_itself(c, at->fd, &at->sa)) err = ECONNREFUSED;
   if (err == 0) {
     attempt_won(c, i);
     return;
@@ -125,13 +127,14 @@ static int attempt_connect(net_conn *c, int i, const net_sockaddr *sa) {
     return -1;
   }
   c->natt++;
-  if (net_sock_connect(at->fd, &sa->sa, net__sa_len(sa)) == 0) {
-    if (!to_itself(at->fd, sa)) return 1;
+  int r = net_sock_connect(at->fd, &sa->sa, net__sa_len(sa)) == 0 ? 1 : net_sock_in_progress(errno) ? 0 : -1;
+  if (r == 0) r = net_sock_connect_done(at->fd, &sa->sa, net__sa_len(sa));
+  if (r > 0) {
+    if (!to_itself(c, at->fd, sa)) return 1;
     attempt_drop(c, i, ECONNREFUSED);
     return -1;
   }
-  if (!net_sock_in_progress(errno) ||
-      net__engine_set_interest(at->fd, &at->poll_mask, NET_POLL_OUT, &at->obj) < 0) {
+  if (r < 0 || net__engine_set_interest(at->fd, &at->poll_mask, NET_POLL_OUT, &at->obj) < 0) {
     attempt_drop(c, i, errno);
     return -1;
   }

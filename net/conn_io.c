@@ -270,7 +270,9 @@ void net__conn_connected(net_conn *c) {
     peer = net_addr_ref(c->addr);
   } else {
     socklen_t len = sizeof c->local;
-    if (net_sock_getsockname(c->fd, &c->local.sa, &len) < 0) memset(&c->local, 0, sizeof c->local);
+    /* an outgoing connection's was read when it connected (conn_connect.c) */
+    if (!c->local.sa.sa_family && net_sock_getsockname(c->fd, &c->local.sa, &len) < 0)
+      memset(&c->local, 0, sizeof c->local);
     net__sa_unmap_v4(&c->local);
     peer = net__addr_from_sa(&c->cur);
   }

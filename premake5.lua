@@ -363,8 +363,9 @@ for _, f in ipairs(os.matchfiles("tests/unit/test_*.c")) do
 	if name ~= "test_ring" then
 		engine_program(name, f)
 		if name == "test_engine" then
-			-- news right after a wait's unlock; a user arriving as the last leaves
-			linkoptions { "-Wl,--wrap=net__mutex_unlock", "-Wl,--wrap=net__wake_stop" }
+			-- news right after a wait's unlock; a user arriving as the last
+			-- leaves; the wake-up signals counted
+			linkoptions { "-Wl,--wrap=net__mutex_unlock", "-Wl,--wrap=net__wake_stop", "-Wl,--wrap=write" }
 		end
 	end
 end

@@ -130,11 +130,18 @@ void net__engine_wake(void) {
 }
 
 /* seq_cst: a waker that sets the flag after this sees our clear and writes
- * again, and its kick is found by the next run_kicks. Cleared every turn, not
- * only when the signal is read, so a signal lost on the way (a datagram, on
- * Windows) costs the wait until the next turn, which the Windows poller
- * bounds, and never every later wake-up. */
+ * again, and its kick is found by the next run_kicks; one that saw the flag
+ * still set pushed its kick before this, so the same holds. Cleared when the
+ * signal is read: kicks that come while the thread is awake with a signal
+ * still unread add no syscall. On Windows also every turn, so a signal lost
+ * on the way (a datagram) costs the wait until the next turn, which the
+ * Windows poller bounds, and never every later wake-up. */
 static void wake_rearm(void) { atomic_store(&E.wake_pending, 0); }
+#ifdef _WIN32
+#define REARM_EACH_TURN 1
+#else
+#define REARM_EACH_TURN 0
+#endif
 
 /* ---- objects ----------------------------------------------------------------- */
 
@@ -183,7 +190,7 @@ void net__engine_kick(net_io *io) {
   /* seq_cst (release at least: kick_next and the owner's prior writes reach
    * the I/O thread's exchange): with wake_rearm's store and the exchanges of
    * the flag and the stack, either the waker sees the flag cleared and
-   * signals, or the I/O thread's exchange finds this kick */
+   * signals, or the exchange after that store finds this kick */
   while (!atomic_compare_exchange_weak_explicit(&E.kicks, &top, io, memory_order_seq_cst,
                                                 memory_order_relaxed));
   /* the I/O thread kicking itself (a protocol driving its connection) runs
@@ -785,7 +792,7 @@ static int io_main(void *unused) {
   net__thread_background();
   net__thread_mark_io();
   for (;;) {
-    wake_rearm();
+    if (REARM_EACH_TURN) wake_rearm();
     int held = requests_held();
     if (!held) run_kicks();
     if (atomic_exchange(&E.resolved, 0)) run_awaiting();
@@ -800,8 +807,12 @@ static int io_main(void *unused) {
     if (n > 0) E.busy = true;
     for (int i = 0; i < n; i++) {
       net_io *io = ev[i].ud;
-      if (io == &wake_token) net_sock_wake_drain(E.wake_rd);
-      else io->ops->event(io, ev[i].mask);
+      if (io == &wake_token) {
+        /* after the read: cleared before it, the flag could stay set with
+         * no signal left to wake us (a waker's signal read in this drain) */
+        net_sock_wake_drain(E.wake_rd);
+        wake_rearm();
+      } else io->ops->event(io, ev[i].mask);
     }
     reap();
     publish();

@@ -1,12 +1,15 @@
 /* test_engine.c: the I/O thread's timers when memory runs out, waits that
- * time out while news arrives, and a user coming as the last one leaves. Test objects are armed from their kick,
+ * time out while news arrives, wake-ups that kicks share, and a user coming
+ * as the last one leaves. Test objects are armed from their kick,
  * on the I/O thread, as the object kinds arm theirs. TAP. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "os.h"
+#include "poller.h"
 #include "tap.h"
 
 typedef struct tobj {
@@ -116,6 +119,98 @@ static bool wait_keeps_late_news(void) {
   return true;
 }
 
+/* Also linked with --wrap=write: the wake-up signals are the engine's only
+ * writes of 8 bytes (an eventfd's counter, or the same through a pipe). */
+ssize_t __real_write(int fd, const void *buf, size_t n);
+static atomic_int signals;
+
+ssize_t __wrap_write(int fd, const void *buf, size_t n) {
+  if (n == 8) atomic_fetch_add(&signals, 1);
+  return __real_write(fd, buf, n);
+}
+
+/* Objects that can hold the I/O thread until the test lets it go: in their
+ * kick, or in the event of a pipe they wait on (a pipe's byte, not counted). */
+typedef struct gobj {
+  net_io obj;
+  atomic_int ran, hold, held;
+  int pipe[2], registered;
+} gobj;
+
+static void hold_here(gobj *g) {
+  atomic_fetch_add(&g->ran, 1);
+  if (!atomic_load(&g->hold)) return;
+  atomic_store(&g->held, 1);
+  while (atomic_load(&g->hold)) net__sleep_ms(1);
+  atomic_store(&g->held, 0);
+}
+
+static void g_kicked(net_io *io) {
+  gobj *g = (gobj *)io;
+  if (g->pipe[0] > 0 && !g->registered) {
+    net__engine_set_interest(g->pipe[0], &g->registered, NET_POLL_IN, io);
+    atomic_store(&g->ran, 1);
+    return;
+  }
+  hold_here(g);
+}
+
+static void g_event(net_io *io, int mask) {
+  gobj *g = (gobj *)io;
+  char byte;
+  (void)mask;
+  if (read(g->pipe[0], &byte, 1) == 1) hold_here(g);
+}
+
+static void g_timer(net_io *io, uint64_t now) { (void)io, (void)now; }
+
+static const net_io_ops g_ops = {g_kicked, g_event, g_timer, t_destroy};
+
+static bool wait_for(atomic_int *v, int ms) {
+  for (int i = 0; i < ms && !atomic_load(v); i++) net__sleep_ms(1);
+  return atomic_load(v);
+}
+
+/* While the I/O thread is awake with a wake-up signal still unread, a kick
+ * adds no system call: it is found when the signal is read. x is kicked
+ * while an event holds the thread (its signal waits unread), and its own kick
+ * holds the thread in turn before the poller reads that signal; z comes
+ * then. */
+static bool kicks_share_an_unread_signal(void) {
+  static gobj h, x, z, w;
+  net__io_init(&h.obj, &g_ops, 1);
+  net__io_init(&x.obj, &g_ops, 1);
+  net__io_init(&z.obj, &g_ops, 1);
+  net__io_init(&w.obj, &g_ops, 1);
+  CHECK(pipe(h.pipe) == 0, "no pipe");
+  net__engine_kick(&h.obj);   /* h waits on its pipe from here */
+  CHECK(wait_for(&h.ran, 3000), "the first kick never ran");
+  atomic_store(&h.ran, 0);
+  atomic_store(&h.hold, 1);
+  CHECK(__real_write(h.pipe[1], "x", 1) == 1, "the pipe took no byte");
+  CHECK(wait_for(&h.held, 3000), "the pipe's event never came");
+  atomic_store(&x.hold, 1);
+  int before = atomic_load(&signals);
+  net__engine_kick(&x.obj);
+  CHECK(atomic_load(&signals) - before == 1, "a kick to a busy thread with no signal unread sent %d",
+        atomic_load(&signals) - before);
+  atomic_store(&h.hold, 0);
+  CHECK(wait_for(&x.held, 3000), "the second kick never ran");
+  before = atomic_load(&signals);
+  net__engine_kick(&z.obj);
+  int sent = atomic_load(&signals) - before;
+  atomic_store(&x.hold, 0);
+  CHECK(wait_for(&z.ran, 3000), "a kick that sent no signal was never run");
+  CHECK(sent == 0, "a kick while a signal was unread sent %d more", sent);
+  net__sleep_ms(50);   /* every signal read: the thread sleeps */
+  before = atomic_load(&signals);
+  net__engine_kick(&w.obj);
+  CHECK(wait_for(&w.ran, 3000), "a kick after a quiet spell was never run");
+  CHECK(atomic_load(&signals) - before == 1, "a kick to a sleeping thread sent %d signals",
+        atomic_load(&signals) - before);
+  return true;
+}
+
 /* Also linked with --wrap=net__wake_stop: another thread starts using the
  * engine while the last user leaves. */
 void __real_net__wake_stop(void);
@@ -167,6 +262,7 @@ int main(void) {
   }
   report("a timer armed when the heap cannot grow fires at its time, not at once", timers_without_memory());
   report("a wait that times out as news arrives does not lose it", wait_keeps_late_news());
+  report("a kick while a wake-up signal is unread sends none", kicks_share_an_unread_signal());
   report("wake-ups set as the last user leaves stay set", quit_keeps_newcomers_wakeup());
   return tap_done();
 }

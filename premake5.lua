@@ -364,8 +364,9 @@ for _, f in ipairs(os.matchfiles("tests/unit/test_*.c")) do
 		engine_program(name, f)
 		if name == "test_engine" then
 			-- news right after a wait's unlock; a user arriving as the last
-			-- leaves; the wake-up signals counted
-			linkoptions { "-Wl,--wrap=net__mutex_unlock", "-Wl,--wrap=net__wake_stop", "-Wl,--wrap=write" }
+			-- leaves; the wake-up signals and the waits that slept counted
+			linkoptions { "-Wl,--wrap=net__mutex_unlock", "-Wl,--wrap=net__wake_stop", "-Wl,--wrap=write",
+				"-Wl,--wrap=net__cond_wait_us" }
 		end
 	end
 end

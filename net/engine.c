@@ -440,10 +440,64 @@ static bool wait_forked(uint64_t deadline, bool forever) {
   return false;
 }
 
-/* Waits until the generation moves past *seen or the deadline (ns) passes. */
-static bool wait_gen(uint64_t *seen, uint64_t deadline, bool forever) {
+#define WATCH_NS 100000            /* a wait watches this long first, if news came this soon last time */
+#define WATCH_ROUND 16             /* watches counted together: when more than */
+#define WATCH_SWITCHED 4           /* this many of them were switched out... */
+#define WATCH_HOLD_NS 100000000    /* ...it does not watch for this long */
+
+static _Thread_local bool news_came_soon;
+static _Thread_local unsigned watched, switched;   /* this round */
+static _Thread_local uint64_t watch_held_until;
+
+/* A thread that watches gives way at each look, so when the cores are short
+ * (a bulk stream: its sender, the I/O thread and the reader all want one) it
+ * is switched out in many of its watches, and should sleep instead. A
+ * request answered now and then lets it watch in peace. */
+static void watch_count(bool was_switched, uint64_t now) {
+  switched += was_switched;
+  if (++watched < WATCH_ROUND) return;
+  if (switched > WATCH_SWITCHED) watch_held_until = now + WATCH_HOLD_NS;
+  watched = switched = 0;
+}
+
+/* An answer over loopback or a fast link comes in tens of microseconds,
+ * about what waking a sleeping thread costs. A thread whose last wait had
+ * news that soon watches the generation for a moment before it sleeps,
+ * unless the cores are short; a wait that found none sleeps at once next
+ * time. True: news. */
+static bool watch(uint64_t seen, uint64_t start, uint64_t deadline) {
+  if (!news_came_soon || start < watch_held_until || net__os_cpus() < 2) return false;
+  uint64_t before = net__thread_preempted(), until = deadline < start + WATCH_NS ? deadline : start + WATCH_NS;
+  if (before == UINT64_MAX) return false;   /* no way to tell */
+  bool news;
+  do {
+    news = atomic_load_explicit(&activity_gen, memory_order_acquire) != seen;
+    if (!news) net__thread_yield();
+  } while (!news && net__now_ns() < until);
+  watch_count(net__thread_preempted() != before, net__now_ns());
+  return news;
+}
+
+/* Judged by the generation stored as seen: news that came after the
+ * deadline ended a wait is reported now, or the next wait would sleep
+ * through it. */
+static bool news_since(uint64_t *seen) {
+  uint64_t gen = atomic_load(&activity_gen);
+  bool moved = gen != *seen;
+  *seen = gen;
+  return moved;
+}
+
+/* Waits until the generation moves past *seen or the deadline (ns) passes;
+ * may_watch: a wait of the owner's, not a spinner's nap. */
+static bool wait_gen(uint64_t *seen, uint64_t deadline, bool forever, bool may_watch) {
   if (!ready()) return false;
   if (net__os_forked()) return wait_forked(deadline, forever);
+  uint64_t start = net__now_ns();
+  if (may_watch && watch(*seen, start, forever ? UINT64_MAX : deadline)) {
+    news_came_soon = true;
+    return news_since(seen);
+  }
   atomic_fetch_add(&waiters, 1);
   net__mutex_lock(wait_mx);
   while (atomic_load(&activity_gen) == *seen) {
@@ -457,12 +511,8 @@ static bool wait_gen(uint64_t *seen, uint64_t deadline, bool forever) {
   }
   net__mutex_unlock(wait_mx);
   atomic_fetch_sub(&waiters, 1);
-  /* Judged by the generation stored as seen: news that came after the
-   * deadline ended the loop is reported now, or the next wait would sleep
-   * through it. */
-  uint64_t gen = atomic_load(&activity_gen);
-  bool moved = gen != *seen;
-  *seen = gen;
+  bool moved = news_since(seen);
+  if (may_watch) news_came_soon = moved && net__now_ns() - start < WATCH_NS;
   return moved;
 }
 
@@ -478,7 +528,7 @@ int net__wait_until(bool (*done)(void *), void *arg, int timeout_ms) {
   if (timeout_ms == 0) return 0;
   uint64_t deadline = deadline_of(timeout_ms);
   for (;;) {
-    bool moved = wait_gen(&seen, deadline, timeout_ms < 0);
+    bool moved = wait_gen(&seen, deadline, timeout_ms < 0, true);
     if (done(arg)) return 1;
     if (!moved) return 0;
   }
@@ -491,7 +541,7 @@ int net_wait_activity_since(uint64_t *seen, int timeout_ms) {
     return 1;
   }
   if (timeout_ms == 0) return 0;
-  return wait_gen(seen, deadline_of(timeout_ms), timeout_ms < 0);
+  return wait_gen(seen, deadline_of(timeout_ms), timeout_ms < 0, true);
 }
 
 int net_wait_activity(int timeout_ms) {
@@ -554,7 +604,7 @@ static void nap_if_spinning(const void *obj) {
   nap_lap_at = now;
   if (!dense) nap_laps = 0;
   if (!dense || ++nap_laps < NAP_LAPS || !crowded(now)) return;
-  wait_gen(&seen, now + NAP_NS, false);
+  wait_gen(&seen, now + NAP_NS, false, false);
   nap_lap_at = net__now_ns();
 }
 

@@ -42,6 +42,8 @@ void net__thread_yield(void);
  * (Linux: involuntary context switches); UINT64_MAX where the system does not
  * count them. */
 uint64_t net__thread_preempted(void);
+/* The processors online (1 when unknown), read once. */
+unsigned net__os_cpus(void);
 
 net_mutex *net__mutex_new(void);
 void net__mutex_free(net_mutex *m);

@@ -113,6 +113,17 @@ void net__thread_background(void) {
 
 void net__thread_yield(void) { sched_yield(); }
 
+unsigned net__os_cpus(void) {
+  static atomic_uint n;
+  unsigned v = atomic_load_explicit(&n, memory_order_relaxed);
+  if (!v) {
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    v = c > 0 ? (unsigned)c : 1;
+    atomic_store_explicit(&n, v, memory_order_relaxed);
+  }
+  return v;
+}
+
 uint64_t net__thread_preempted(void) {
 #ifdef RUSAGE_THREAD
   struct rusage ru;

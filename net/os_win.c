@@ -98,6 +98,12 @@ void net__thread_background(void) {}   /* normal priority: see os.h */
 void net__thread_yield(void) { SwitchToThread(); }
 uint64_t net__thread_preempted(void) { return UINT64_MAX; }
 
+unsigned net__os_cpus(void) {
+  SYSTEM_INFO si;
+  GetSystemInfo(&si);
+  return si.dwNumberOfProcessors ? (unsigned)si.dwNumberOfProcessors : 1;
+}
+
 net_mutex *net__mutex_new(void) {
   net_mutex *m = malloc(sizeof *m);
   if (m) InitializeSRWLock(&m->l);

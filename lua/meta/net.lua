@@ -236,7 +236,10 @@ function net.clock() end
 ---Blocks at most `timeout` ms until the engine publishes anything (data
 ---arrived, a state changed, a send buffer drained) since this Lua state's
 ---previous `net.wait`. Returns at once if something already happened.
----Useful as the sleep of a plain-Lua frame loop.
+---Useful as the sleep of a plain-Lua frame loop. On Linux, when this thread's
+---previous wait had news within 0.1 ms, it first watches for up to 0.1 ms
+---(giving its core away at each look) before it sleeps, unless the cores are
+---short (see the README's "A frame loop").
 ---@param timeout? integer milliseconds, default 0, -1 = until activity
 ---@return boolean activity true when woken by activity, false on timeout
 function net.wait(timeout) end

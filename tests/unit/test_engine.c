@@ -1,6 +1,6 @@
 /* test_engine.c: the I/O thread's timers when memory runs out, waits that
- * time out while news arrives, wake-ups that kicks share, and a user coming
- * as the last one leaves. Test objects are armed from their kick,
+ * time out while news arrives, waits that watch before they sleep, wake-ups
+ * that kicks share, and a user coming as the last one leaves. Test objects are armed from their kick,
  * on the I/O thread, as the object kinds arm theirs. TAP. */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -211,6 +211,58 @@ static bool kicks_share_an_unread_signal(void) {
   return true;
 }
 
+/* Also linked with --wrap=net__cond_wait_us: the waits that went to sleep. */
+bool __real_net__cond_wait_us(net_cond *c, net_mutex *m, uint64_t us);
+static atomic_int slept;
+
+bool __wrap_net__cond_wait_us(net_cond *c, net_mutex *m, uint64_t us) {
+  atomic_fetch_add(&slept, 1);
+  return __real_net__cond_wait_us(c, m, us);
+}
+
+static atomic_int round_no, news_for;
+
+/* Brings news as soon as a round's wait begins (or just before). */
+static void *newsman(void *unused) {
+  (void)unused;
+  for (int r; (r = atomic_load(&round_no)) >= 0;) {
+    if (r == atomic_load(&news_for)) continue;
+    net__sleep_ms(0);
+    net__engine_notify();
+    atomic_store(&news_for, r);
+  }
+  return NULL;
+}
+
+/* A thread whose waits get news within microseconds watches for the next
+ * before it sleeps on the lock; a watch that finds none still ends at the
+ * wait's deadline, and news is reported once. */
+static bool waits_watch_when_news_comes_soon(void) {
+  if (net__os_cpus() < 2) return true;   /* one core: it never watches */
+  pthread_t t;
+  atomic_store(&news_for, 0);
+  CHECK(pthread_create(&t, NULL, newsman, NULL) == 0, "no thread");
+  uint64_t seen = 0;
+  net_wait_activity_since(&seen, 0);
+  int rounds = 200, before = atomic_load(&slept), got = 0;
+  for (int r = 1; r <= rounds; r++) {
+    atomic_store(&round_no, r);
+    got += net_wait_activity_since(&seen, 1000);
+  }
+  atomic_store(&round_no, -1);
+  pthread_join(t, NULL);
+  int sleeps = atomic_load(&slept) - before;
+  CHECK(got == rounds, "%d of %d waits reported news", got, rounds);
+  CHECK(sleeps < rounds, "all %d waits slept on the lock, though news came at once each time", rounds);
+  net_wait_activity_since(&seen, 0);
+  uint64_t t0 = net__now_ns();
+  int r = net_wait_activity_since(&seen, 20);
+  uint64_t took = (net__now_ns() - t0) / 1000000;
+  CHECK(r == 0, "a wait with no news reported some");
+  CHECK(took >= 19, "a wait with no news ended after %llu ms of 20", (unsigned long long)took);
+  return true;
+}
+
 /* Also linked with --wrap=net__wake_stop: another thread starts using the
  * engine while the last user leaves. */
 void __real_net__wake_stop(void);
@@ -263,6 +315,7 @@ int main(void) {
   report("a timer armed when the heap cannot grow fires at its time, not at once", timers_without_memory());
   report("a wait that times out as news arrives does not lose it", wait_keeps_late_news());
   report("a kick while a wake-up signal is unread sends none", kicks_share_an_unread_signal());
+  report("waits watch for news that comes soon, and still keep their deadline", waits_watch_when_news_comes_soon());
   report("wake-ups set as the last user leaves stay set", quit_keeps_newcomers_wakeup());
   return tap_done();
 }

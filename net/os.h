@@ -42,7 +42,7 @@ void net__thread_yield(void);
  * (Linux: involuntary context switches); UINT64_MAX where the system does not
  * count them. */
 uint64_t net__thread_preempted(void);
-/* The processors online (1 when unknown), read once. */
+/* The processors online (1 when unknown); cheap after the first call. */
 unsigned net__os_cpus(void);
 
 net_mutex *net__mutex_new(void);

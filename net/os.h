@@ -126,6 +126,10 @@ size_t net__os_aligned_size(void *p);
 void *net__os_pages_reserve(size_t n);
 bool net__os_pages_commit(void *p, size_t n);
 void net__os_pages_release(void *p, size_t n);
+/* Asks for [p, p + n) in large pages where the system gives them on request
+ * (Linux's transparent huge pages): for memory touched whole, where a fault
+ * per small page costs more than the bytes' copy. A hint: no answer. */
+void net__os_pages_large(void *p, size_t n);
 #ifdef _WIN32
 #define NET_OS_PAGES_RECOMMIT 1
 #else

@@ -383,6 +383,14 @@ bool net__os_pages_commit(void *p, size_t n) { return mprotect(p, n, PROT_READ |
  * size now, where its owner looks for it. */
 void net__os_pages_release(void *p, size_t n) { (void)madvise(p, n, MADV_DONTNEED); }
 
+void net__os_pages_large(void *p, size_t n) {
+#ifdef MADV_HUGEPAGE
+  (void)madvise(p, n, MADV_HUGEPAGE);
+#else
+  (void)p, (void)n;
+#endif
+}
+
 void net__os_release_memory(void) {
 #ifdef __GLIBC__
   malloc_trim(0);   /* also the free pages inside the heap, not only at its top */

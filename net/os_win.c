@@ -252,6 +252,9 @@ bool net__os_pages_commit(void *p, size_t n) { return VirtualAlloc(p, n, MEM_COM
 
 void net__os_pages_release(void *p, size_t n) { VirtualFree(p, n, MEM_DECOMMIT); }
 
+/* Large pages need a privilege (SeLockMemoryPrivilege) and stay locked: none. */
+void net__os_pages_large(void *p, size_t n) { (void)p, (void)n; }
+
 /* malloc's heap (msvcrt's own, not the process heap): compacting it
  * decommits its large free blocks. */
 void net__os_release_memory(void) { HeapCompact((HANDLE)_get_heap_handle(), 0); }

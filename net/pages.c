@@ -252,17 +252,26 @@ static run *free_run(size_t n) {
   return clean_one;
 }
 
+/* Runs start on a large page's boundary and ask for large pages: a ring
+ * writes its run through whole, and where a small page's first touch costs
+ * microseconds (seen: 9.6 µs in a virtual machine) a new 64 MiB run took a
+ * stream 160 ms to fault in, 3 ms in 2 MiB pages. */
+#define RUN_ALIGN ((size_t)2 << 20)
+
 static run *carve_run(size_t n) {
-  if (n > RANGE - RUNS_AT - run_top) return NULL;
-  char *p = base + RUNS_AT + run_top;
+  char *top = base + RUNS_AT + run_top;
+  size_t skip = (RUN_ALIGN - (uintptr_t)top % RUN_ALIGN) % RUN_ALIGN;
+  if (skip > RANGE - RUNS_AT - run_top || n > RANGE - RUNS_AT - run_top - skip) return NULL;
+  char *p = top + skip;
   run *r = net__calloc(1, sizeof *r);
   if (!r || !net__os_pages_commit(p, n)) {
     net__free(r);
     return NULL;
   }
+  net__os_pages_large(p, n);
   *r = (run){.p = p, .n = n, .next = runs};
   runs = r;
-  run_top += n;
+  run_top += skip + n;
   return r;
 }
 

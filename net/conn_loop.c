@@ -41,9 +41,11 @@ net_conn *net__conn_new(const net_conn_opts *o, int refs) {
   ring_init(&c->tx, cap);
   if (!o || !o->buffer_size) {   /* the default grows with a reader that keeps up */
     ring_allow_growth(&c->rx, NET_RING_GROW_MAX, NET_RING_GROW_STALL_NS);
-    ring_take_runs(&c->rx);
     ring_allow_growth(&c->tx, NET_RING_GROW_MAX, NET_RING_GROW_STALL_NS);
+  } else {   /* a fixed one (2 MiB or more) still earns such a reader a run */
+    ring_allow_growth(&c->rx, 0, NET_RING_GROW_STALL_NS);
   }
+  ring_take_runs(&c->rx);
   net__io_init(&c->obj, &conn_ops, refs);
   atomic_init(&c->state, NET_WAITING);
   atomic_init(&c->opt[NET_OPT_NODELAY], o ? o->nodelay != 0 : 0);

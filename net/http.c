@@ -51,10 +51,8 @@ net_http *net_http_request(const net_http_opts *o, const char **err, net_err *co
   net_http *h = setup(o, err, code);
   if (!h) return NULL;
   ring_init(&h->body, o->buffer_size ? o->buffer_size : NET_RING_DEFAULT_CAP);
-  if (!o->buffer_size) {
-    ring_allow_growth(&h->body, NET_RING_GROW_MAX, NET_RING_GROW_STALL_NS);
-    ring_take_runs(&h->body);
-  }
+  ring_allow_growth(&h->body, o->buffer_size ? 0 : NET_RING_GROW_MAX, NET_RING_GROW_STALL_NS);
+  ring_take_runs(&h->body);   /* fixed at 2 MiB or more, it earns one too (ring.h) */
   net__io_init(&h->obj, &net__http_ops, 2);   /* the owner's and the I/O thread's */
   atomic_init(&h->state, NET_WAITING);
   http_head_init(&h->head, HTTP_HEAD_RESPONSE, 0, 0);

@@ -173,7 +173,7 @@ void ring_init(net_ring *r, size_t cap) {
   r->base = r->grow_max = cap;
   r->slots = NULL;                  /* allocated by the producer on first need */
   atomic_init(&r->run, NULL);
-  r->runs = false;
+  r->runs = r->run_earned = false;
   r->shrink_tail = 0;
 }
 
@@ -249,7 +249,8 @@ static bool producer_enter(net_ring *r) {
 
 /* Inside the producer's section, with head == tail: the consumer has read every
  * published byte and looks at no slot until the next tail publish (its trim
- * waits out our section), so the slot mapping may change. The cap doubles; the
+ * waits out our section), so the slot mapping may change. The cap doubles (up
+ * to grow_max: a fixed ring keeps its cap and only earns its run); the
  * chunks holding [tail, tail + n), not yet published, move to their new slots,
  * or their bytes into the new run when one can be had. */
 static void producer_grow(net_ring *r, size_t tail, size_t n) {
@@ -280,10 +281,16 @@ static void producer_grow(net_ring *r, size_t tail, size_t n) {
   /* relaxed: the consumer reads them after the next tail publish (release) */
   atomic_store_explicit(&r->nslots, nslots, memory_order_relaxed);
   atomic_store_explicit(&r->cap, cap, memory_order_relaxed);
+  r->run_earned = true;
 }
 
-/* The producer stalled on a cap that may still grow. */
-static bool may_grow(const net_ring *r) { return r->stalled && ring_cap(r) < r->grow_max; }
+/* The producer stalled on a cap that may still grow, or on a fixed one that
+ * would earn its ring a run: the same evidence of a frame loop streaming, where
+ * one copy per read and pages faulted in once pay. */
+static bool may_grow(const net_ring *r) {
+  return r->stalled && (ring_cap(r) < r->grow_max ||
+                        (r->runs && !r->run_earned && ring_cap(r) >= NET_RING_RUN_MIN));
+}
 
 /* Inside the producer's section: a ring that stalled the producer and has since
  * been read empty grows (n bytes at tail are not yet published). */
@@ -314,13 +321,13 @@ static size_t producer_want(net_ring *r, size_t tail, size_t want) {
 }
 
 /* The slot table, written before any tail publish, so the consumer sees it via
- * tail's acquire. A ring that grew takes a run besides: a frame loop drains
- * it in large reads, each then one piece of memory, copied once. */
+ * tail's acquire. A ring that earned a run (may_grow) takes one besides: a frame
+ * loop drains it in large reads, each then one piece of memory, copied once. */
 static bool producer_table(net_ring *r) {
   r->slots = net__calloc(nslots_of(r), sizeof *r->slots);
   if (!r->slots)
     return false;
-  if (r->runs && ring_cap(r) > r->base)
+  if (r->runs && r->run_earned)
     atomic_store_explicit(&r->run, net__run_get(nslots_of(r) * CHUNK), memory_order_relaxed);
   return true;
 }

@@ -18,6 +18,7 @@
  * for a moment is not a frame loop held back by the cap, and a bigger ring
  * would only cost it cache. */
 #define NET_RING_GROW_STALL_NS 5000000u
+#define NET_RING_RUN_MIN (2u << 20)     /* a fixed ring takes runs from this cap up */
 #define NET_CACHELINE 64
 
 /* Positions are free-running byte counters: used = tail - head, never masked
@@ -35,6 +36,8 @@ typedef struct net_ring {
                                   last found the ring read empty */
   uint64_t stall_at;          /* when it did first (with grow_stall_ns) */
   bool runs;                  /* it may take a run (ring_take_runs) */
+  bool run_earned;            /* it held the producer back as growth asks: its
+                                  slot tables come with a run */
   size_t shrink_tail;         /* tail at the last ring_shrink */
   /* consumer side */
   _Alignas(NET_CACHELINE) atomic_size_t head;
@@ -62,12 +65,14 @@ void ring_destroy(net_ring *r);           /* returns every chunk and the slot ta
  * ring that had held the producer back for stall_ns or more (as TCP autotunes its
  * receive window), so a reader that drains what is there once per frame is not
  * held to cap bytes per frame. It never shrinks back; memory is still held only
- * for unread bytes. */
+ * for unread bytes. A max at or below the cap grows nothing: it sets the stall
+ * that earns a fixed ring its run (ring_take_runs). */
 void ring_allow_growth(net_ring *r, size_t max, uint64_t stall_ns);
 /* Before sharing, for a ring the I/O thread fills and the owner drains in
- * large reads: once it grew, its chunks come side by side, as one run of
- * pages (pages.c), so bytes spanning chunks lie in one piece. The run stays
- * with the ring while it streams (ring_shrink). */
+ * large reads: once it grew (or, fixed at NET_RING_RUN_MIN or more, once it
+ * was read empty after holding the producer back as growth asks), its chunks
+ * come side by side, as one run of pages (pages.c), so bytes spanning chunks
+ * lie in one piece. The run stays with the ring while it streams (ring_shrink). */
 void ring_take_runs(net_ring *r);
 size_t ring_cap(const net_ring *r);       /* either side */
 

@@ -663,7 +663,8 @@ function tcp:write(data, i, j) end
 ---first). Never allocates more than what is available, whatever `max_len` is.
 ---The bytes are copied once into the string when they lie in one piece of the
 ---receive buffer (a 16 KiB chunk, or chunks side by side: a buffer that grew for
----a frame loop keeps them so), else gathered first.
+---a frame loop keeps them so, as does a fixed one of 2 MiB or more), else gathered
+---first.
 ---@param max_len integer at least 1
 ---@return string|nil data
 ---@return string? message

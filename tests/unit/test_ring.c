@@ -1091,6 +1091,52 @@ static bool test_run(void) {
   return true;
 }
 
+/* Writes until the ring is full; returns the bytes accepted. */
+static size_t fill_ring(net_ring *r, const unsigned char *in, size_t len) {
+  size_t total = 0, k;
+  while ((k = ring_write(r, in, len)) > 0)
+    total += k;
+  return total;
+}
+
+/* A fixed ring of NET_RING_RUN_MIN or more earns a run as a growing one grows:
+ * read empty after it held the producer back. Smaller, or never held back,
+ * it takes none. Earned, the run comes back after a shrink gave it back. */
+static bool test_run_fixed(void) {
+  if (!net__chunk_own_pages()) return true;   /* ASan: malloc's chunks, no runs */
+  static unsigned char in[3 * CHUNK];
+  for (size_t i = 0; i < sizeof in; i++) in[i] = (unsigned char)(i * 7 + i / 251);
+  net_span sp[MAXSPANS];
+  const size_t caps[] = { NET_RING_RUN_MIN, NET_RING_RUN_MIN - CHUNK };
+  for (int i = 0; i < 2; i++) {
+    net_ring r;
+    size_t cap = caps[i];
+    bool big = cap >= NET_RING_RUN_MIN;
+    ring_init(&r, cap);
+    ring_allow_growth(&r, 0, 0);
+    ring_take_runs(&r);
+    CHECK(ring_write(&r, in, CHUNK) == CHUNK && ring_consume_upto(&r, SIZE_MAX) == CHUNK &&
+          ring_write(&r, in, CHUNK) == CHUNK && r.run == NULL, "a fixed ring never held back took a run");
+    ring_consume_upto(&r, SIZE_MAX);
+    CHECK(fill_ring(&r, in, sizeof in) == cap && r.run == NULL, "a full fixed ring took a run before it was read empty");
+    CHECK(ring_consume_upto(&r, SIZE_MAX) == cap, "drain");
+    CHECK(ring_write(&r, in, sizeof in) == sizeof in && ring_cap(&r) == cap, "the fixed cap changed: %zu",
+          ring_cap(&r));
+    CHECK((r.run != NULL) == big, "a fixed ring of %zu KiB: %s", cap >> 10, big ? "earned no run" : "took a run");
+    ring_consume(&r, 100);
+    int k = ring_peek(&r, sp, MAXSPANS, 2 * CHUNK);
+    CHECK(k >= 1 && !memcmp(sp[0].base, in + 100, sp[0].len) && (!big || sp[0].len == 2 * CHUNK),
+          "%d spans, the first of %zu bytes", k, sp[0].len);
+    ring_consume_upto(&r, SIZE_MAX);
+    CHECK(!big || (!ring_shrink(&r) && ring_shrink(&r) && r.run == NULL), "shrink kept the run");
+    ring_shrink(&r);
+    CHECK(ring_write(&r, in, CHUNK) == CHUNK && (r.run != NULL) == big, "an earned run did not come back");
+    ring_destroy(&r);
+  }
+  net__chunk_release();
+  return true;
+}
+
 #ifdef __linux__
 /* 1 or 0: smaps' THPeligible for the mapping holding p; -1: the system gives
  * no large pages on request (THP off or always on), or does not say. */
@@ -1237,6 +1283,7 @@ int main(void) {
          test_pool_threads(mb * 256 + 10000));
   report("a ring that grew takes a run: one span across chunks; its pages go back once it shrinks", test_run());
   report("runs start on a large page's boundary and ask for large pages", test_run_large_pages());
+  report("a fixed ring of 2 MiB or more earns a run as a growing one grows", test_run_fixed());
   report("own pages: chunks freed past the pool give their pages back, and come back zeroed",
          test_own_pages_release());
   report("own pages: a chunk popped and pushed back changes the stack's head (ABA)", test_own_pages_aba());

@@ -1151,7 +1151,7 @@ static int large_pages_asked(const void *p) {
   while (found < 0 && fgets(line, sizeof line, f)) {
     unsigned long lo, hi;
     int v;
-    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)   /* a mapping's first line; fields never read so */
       inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
     else if (inside && sscanf(line, "THPeligible: %d", &v) == 1)
       found = v;
